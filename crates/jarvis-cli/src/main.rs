@@ -1,0 +1,40 @@
+//! The `jarvis` binary: parses arguments, calls the libraries, prints.
+//!
+//! It owns no logic of its own beyond presentation and exit codes; anything
+//! a test would want to call lives in a library crate. It must never decide
+//! what may run: that is jarvis-policy's job.
+
+mod policy;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Jarvis: a guarded execution gateway between AI agents and your servers.
+#[derive(Parser)]
+#[command(name = "jarvis", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check, lint and test policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Policy(cmd) => policy::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("jarvis: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

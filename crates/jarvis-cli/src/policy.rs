@@ -1,0 +1,323 @@
+//! `jarvis policy check | lint | test`.
+
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use jarvis_core::HostName;
+use jarvis_policy::{Judgement, Policy, Request, engine};
+use serde::Deserialize;
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Judge a command (or, with --jsonl, a stream of requests) against the policy.
+    ///
+    /// Exits 0 when the command was judged, whatever the decision; 2 when the
+    /// policy cannot be loaded or the arguments are wrong.
+    Check(CheckArgs),
+    /// Validate policy files and point at the file, line and field of every mistake.
+    Lint(PolicyArgs),
+    /// Check every rule's `examples` and `counter_examples`.
+    Test(PolicyArgs),
+}
+
+#[derive(Args)]
+pub struct PolicyArgs {
+    /// A policy file or directory of them; repeatable. Default: the shipped policies/.
+    #[arg(long = "policy", value_name = "PATH")]
+    policy: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// The host the command is for.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// The directory the command would run in.
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<String>,
+    /// Print the decision as one JSON object.
+    #[arg(long, conflicts_with = "jsonl")]
+    json: bool,
+    /// Read JSON requests from stdin, one per line; write one decision per line, in order.
+    #[arg(long)]
+    jsonl: bool,
+    /// Show the plan: each program the line runs, its risk, and the tools' own previews.
+    #[arg(long, conflicts_with = "jsonl")]
+    explain: bool,
+    /// The command line. Quote it as one argument; several are joined with spaces.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+pub fn run(cmd: PolicyCommand) -> Result<ExitCode> {
+    match cmd {
+        PolicyCommand::Check(args) => check(args),
+        PolicyCommand::Lint(args) => lint(&args),
+        PolicyCommand::Test(args) => test(&args),
+    }
+}
+
+fn load(args: &PolicyArgs) -> Result<Policy> {
+    Ok(Policy::load(&args.policy)?)
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode> {
+    let policy = load(&args.policy)?;
+    if args.jsonl {
+        if !args.command.is_empty() {
+            anyhow::bail!("--jsonl reads requests from standard input; give no COMMAND");
+        }
+        batch(&policy, args.host.as_deref(), io::stdin().lock(), io::stdout().lock())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.command.is_empty() {
+        anyhow::bail!("no command given: jarvis policy check -- 'COMMAND'");
+    }
+    let host = args
+        .host
+        .as_deref()
+        .map(HostName::parse)
+        .transpose()
+        .context("--host")?;
+    let req = Request {
+        command: args.command.join(" "),
+        host,
+        cwd: args.cwd,
+    };
+    let j = if args.explain { policy.explain(&req) } else { policy.judge(&req) };
+    let mut out = io::stdout().lock();
+    if args.json {
+        if args.explain {
+            // The decision's own fields first, in design.md's order, then the plan.
+            #[derive(serde::Serialize)]
+            struct Explained<'a> {
+                #[serde(flatten)]
+                judgement: &'a Judgement,
+                host: Option<&'a str>,
+                steps: &'a [jarvis_policy::engine::Step],
+                previews: &'a [jarvis_policy::dryrun::Preview],
+            }
+            let e = Explained {
+                judgement: &j,
+                host: req.host.as_ref().map(HostName::as_str),
+                steps: &j.steps,
+                previews: &j.previews,
+            };
+            serde_json::to_writer(&mut out, &e)?;
+        } else {
+            serde_json::to_writer(&mut out, &j)?;
+        }
+        writeln!(out)?;
+    } else {
+        print_human(&mut out, &j, req.host.as_ref(), args.explain)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_human(out: &mut impl Write, j: &Judgement, host: Option<&HostName>, explain: bool) -> io::Result<()> {
+    writeln!(out, "{:<7} risk {} ({})", j.decision, j.risk.score(), j.risk.level())?;
+    writeln!(out, "command: {}", j.command)?;
+    if let Some(h) = host {
+        writeln!(out, "host:    {h}")?;
+    }
+    if !j.rules.is_empty() {
+        writeln!(out, "rules:   {}", j.rules.join(", "))?;
+    }
+    writeln!(out, "reasons:")?;
+    for r in &j.reasons {
+        writeln!(out, "  - {r}")?;
+    }
+    if explain {
+        writeln!(out, "plan (each program the line runs):")?;
+        for (i, s) in j.steps.iter().enumerate() {
+            let via = if s.via.is_empty() { String::new() } else { format!("  via {}", s.via.join(" > ")) };
+            writeln!(out, "  {}. {}  [{}, risk {}]{via}", i + 1, s.command, s.decision, s.risk.score())?;
+            for f in &s.findings {
+                writeln!(out, "       {f}")?;
+            }
+        }
+        if j.previews.is_empty() {
+            writeln!(out, "preview: none of these tools has a dry-run form; the plan above is the preview")?;
+        } else {
+            writeln!(out, "previews (the tools' own dry runs):")?;
+            for p in &j.previews {
+                writeln!(out, "  {}  # {}", p.preview, p.shows)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One request line of `--jsonl`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestLine {
+    command: String,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+}
+
+/// Request lines longer than this are not read into memory whole.
+const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Judges a stream of request lines, one decision line each, in order,
+/// never stopping at a bad line.
+pub fn batch(policy: &Policy, default_host: Option<&str>, input: impl BufRead, output: impl Write) -> Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 16, output);
+    let mut input = input;
+    let mut buf = Vec::with_capacity(4096);
+    let mut n = 0usize;
+    loop {
+        buf.clear();
+        n += 1;
+        let (read, truncated) = read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES)?;
+        if read == 0 {
+            break;
+        }
+        while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            buf.pop();
+        }
+        let j = judge_line(policy, default_host, &buf, truncated, n);
+        serde_json::to_writer(&mut out, &j)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn judge_line(policy: &Policy, default_host: Option<&str>, line: &[u8], truncated: bool, n: usize) -> Judgement {
+    let shown = || String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
+    if truncated {
+        return engine::refused_line(&shown(), format!("request line {n} is longer than {MAX_LINE_BYTES} bytes"));
+    }
+    let Ok(text) = std::str::from_utf8(line) else {
+        return engine::refused_line(&shown(), format!("request line {n} is not valid UTF-8"));
+    };
+    if text.trim().is_empty() {
+        return engine::refused_line("", format!("request line {n} is empty"));
+    }
+    let req: RequestLine = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            return engine::refused_line(
+                &shown(),
+                format!("request line {n} is not a request ({e}); expected {{\"command\": \"...\", \"host\": \"optional\"}}"),
+            );
+        }
+    };
+    let host = match req.host.as_deref().or(default_host).map(HostName::parse).transpose() {
+        Ok(h) => h,
+        Err(e) => return engine::refused_line(&req.command, format!("request line {n}: {e}")),
+    };
+    policy.judge(&Request {
+        command: req.command,
+        host,
+        cwd: req.cwd,
+    })
+}
+
+/// Reads one line, keeping at most `cap` bytes of it; returns the bytes
+/// consumed and whether the line was longer than the cap.
+fn read_line_capped(input: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io::Result<(usize, bool)> {
+    let mut consumed = 0;
+    let mut truncated = false;
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((consumed, truncated));
+        }
+        let (part, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (&chunk[..=i], true),
+            None => (chunk, false),
+        };
+        let room = cap.saturating_sub(buf.len());
+        if part.len() > room {
+            truncated = true;
+        }
+        buf.extend_from_slice(&part[..part.len().min(room)]);
+        let len = part.len();
+        input.consume(len);
+        consumed += len;
+        if done {
+            return Ok((consumed, truncated));
+        }
+    }
+}
+
+fn lint(args: &PolicyArgs) -> Result<ExitCode> {
+    match Policy::load(&args.policy) {
+        Ok(p) => {
+            let warnings = warnings(&p);
+            for w in &warnings {
+                println!("warning: {w}");
+            }
+            let files = p.sources().len();
+            println!(
+                "ok: {} rule{} in {files} file{}, {} programs known{}",
+                p.rules().rules.len(),
+                plural(p.rules().rules.len()),
+                plural(files),
+                p.knowledge().len(),
+                if warnings.is_empty() { String::new() } else { format!(", {} warning{}", warnings.len(), plural(warnings.len())) }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            for err in &e.errors {
+                println!("error: {err}");
+            }
+            println!("{} error{}", e.errors.len(), plural(e.errors.len()));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Rules that are legal but probably not what the author meant.
+fn warnings(p: &Policy) -> Vec<String> {
+    use jarvis_core::Decision;
+    use jarvis_policy::rules::Prefix;
+    const WRAPPERS: &[&str] = &[
+        "sudo", "doas", "su", "env", "bash", "sh", "zsh", "dash", "python", "python3", "perl", "ruby", "node",
+        "xargs", "eval", "exec", "busybox", "nohup", "timeout", "nice", "ssh",
+    ];
+    let mut out = Vec::new();
+    for r in &p.rules().rules {
+        if r.decision != Decision::Allow {
+            continue;
+        }
+        for c in &r.commands {
+            let at = format!("{}:{}", r.origin.file.display(), r.origin.line);
+            match c {
+                Prefix::Any => out.push(format!("{at}: rule `{}` allows every program; only the risk limit stands between an agent and the host", r.id)),
+                Prefix::Words { program, words } if words.is_empty() && WRAPPERS.contains(&program.as_str()) => out.push(format!(
+                    "{at}: rule `{}` allows `{program}`, which runs other programs; what it runs is judged on its own, so this rule adds little",
+                    r.id
+                )),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn test(args: &PolicyArgs) -> Result<ExitCode> {
+    let p = load(args)?;
+    let (count, failures) = p.test_examples();
+    for f in &failures {
+        println!("FAIL {} rule `{}`: `{}` {}", f.origin, f.rule, f.example, f.problem);
+    }
+    println!("{} passed, {} failed", count - failures.len(), failures.len());
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+

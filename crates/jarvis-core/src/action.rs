@@ -1,0 +1,242 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The identity of an action: a UUID v7, so ids sort by creation time and a
+/// short unique prefix is enough to name one on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ActionId(Uuid);
+
+/// A string that is not a UUID v7.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an action id: expected a UUID v7 such as 0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f")]
+pub struct ActionIdError(pub String);
+
+impl ActionId {
+    /// A fresh id for an action proposed now.
+    #[allow(clippy::new_without_default)] // a default id would hide that it is random
+    pub fn new() -> ActionId {
+        ActionId(Uuid::now_v7())
+    }
+
+    /// The id as a UUID.
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl FromStr for ActionId {
+    type Err = ActionIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let uuid = Uuid::parse_str(s).map_err(|_| ActionIdError(s.to_owned()))?;
+        if uuid.get_version_num() != 7 {
+            return Err(ActionIdError(s.to_owned()));
+        }
+        Ok(ActionId(uuid))
+    }
+}
+
+impl fmt::Display for ActionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// Where an action is in its life.
+///
+/// Only [`ActionState::transition`] decides which moves are legal; stores and
+/// executors ask it instead of encoding the graph again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionState {
+    /// Just proposed; the policy has not decided yet.
+    Proposed,
+    /// The policy denied it; it never runs.
+    Denied,
+    /// Waiting for a person to approve or reject it.
+    PendingApproval,
+    /// Cleared to run, by policy or by a person.
+    Approved,
+    /// A person rejected it.
+    Rejected,
+    /// Nobody decided in time.
+    Expired,
+    /// Running on its host.
+    Running,
+    /// Ran and exited 0.
+    Succeeded,
+    /// Ran and failed (non-zero exit or transport error).
+    Failed,
+    /// Killed because it ran past its timeout.
+    TimedOut,
+    /// Was running when the gateway stopped; never run again.
+    Interrupted,
+    /// Its change was put back by a rollback action.
+    RolledBack,
+}
+
+/// A move the lifecycle does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an action that is {from} cannot become {to}")]
+pub struct IllegalTransition {
+    /// The state the action was in.
+    pub from: ActionState,
+    /// The state that was asked for.
+    pub to: ActionState,
+}
+
+/// A word that names no action state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown action state `{0}`")]
+pub struct UnknownActionState(pub String);
+
+impl ActionState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [ActionState; 12] = [
+        ActionState::Proposed,
+        ActionState::Denied,
+        ActionState::PendingApproval,
+        ActionState::Approved,
+        ActionState::Rejected,
+        ActionState::Expired,
+        ActionState::Running,
+        ActionState::Succeeded,
+        ActionState::Failed,
+        ActionState::TimedOut,
+        ActionState::Interrupted,
+        ActionState::RolledBack,
+    ];
+
+    /// Whether the lifecycle allows moving from `self` to `to`.
+    pub fn can_become(self, to: ActionState) -> bool {
+        use ActionState::*;
+        matches!(
+            (self, to),
+            (Proposed, Denied | PendingApproval | Approved)
+                | (PendingApproval, Approved | Rejected | Expired)
+                | (Approved, Running)
+                | (Running, Succeeded | Failed | TimedOut | Interrupted)
+                | (Succeeded | Failed | TimedOut, RolledBack)
+        )
+    }
+
+    /// The state after moving to `to`.
+    ///
+    /// # Errors
+    /// [`IllegalTransition`] when the lifecycle forbids the move.
+    pub fn transition(self, to: ActionState) -> Result<ActionState, IllegalTransition> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(IllegalTransition { from: self, to })
+        }
+    }
+
+    /// Whether nothing more can happen to the action except, for some, a rollback.
+    pub fn is_settled(self) -> bool {
+        !matches!(
+            self,
+            ActionState::Proposed
+                | ActionState::PendingApproval
+                | ActionState::Approved
+                | ActionState::Running
+        )
+    }
+
+    /// The word used in storage, JSON and the UI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Proposed => "proposed",
+            ActionState::Denied => "denied",
+            ActionState::PendingApproval => "pending_approval",
+            ActionState::Approved => "approved",
+            ActionState::Rejected => "rejected",
+            ActionState::Expired => "expired",
+            ActionState::Running => "running",
+            ActionState::Succeeded => "succeeded",
+            ActionState::Failed => "failed",
+            ActionState::TimedOut => "timed_out",
+            ActionState::Interrupted => "interrupted",
+            ActionState::RolledBack => "rolled_back",
+        }
+    }
+}
+
+impl fmt::Display for ActionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ActionState {
+    type Err = UnknownActionState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ActionState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownActionState(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ActionState::*;
+    use super::*;
+
+    #[test]
+    fn the_lifecycle_of_design_md() {
+        let legal = [
+            (Proposed, Denied),
+            (Proposed, PendingApproval),
+            (Proposed, Approved),
+            (PendingApproval, Approved),
+            (PendingApproval, Rejected),
+            (PendingApproval, Expired),
+            (Approved, Running),
+            (Running, Succeeded),
+            (Running, Failed),
+            (Running, TimedOut),
+            (Running, Interrupted),
+            (Succeeded, RolledBack),
+            (Failed, RolledBack),
+            (TimedOut, RolledBack),
+        ];
+        for from in ActionState::ALL {
+            for to in ActionState::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    legal.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn illegal_moves_name_both_states() {
+        let err = Denied.transition(Running).expect_err("illegal");
+        assert_eq!(err.to_string(), "an action that is denied cannot become running");
+        assert_eq!(Interrupted.transition(Running).map_err(|e| e.to), Err(Running));
+    }
+
+    #[test]
+    fn states_round_trip_as_words() {
+        for s in ActionState::ALL {
+            assert_eq!(s.as_str().parse::<ActionState>(), Ok(s));
+            assert_eq!(serde_json::to_string(&s).expect("ser"), format!("\"{s}\""));
+        }
+    }
+
+    #[test]
+    fn ids_are_v7_and_sort_by_time() {
+        let a = ActionId::new();
+        let b = ActionId::new();
+        assert!(a < b);
+        assert_eq!(a.to_string().parse::<ActionId>(), Ok(a));
+        assert!("0192f4c4-5e1a-4c3b-9f00-1a2b3c4d5e6f".parse::<ActionId>().is_err());
+        assert!("nope".parse::<ActionId>().is_err());
+    }
+}

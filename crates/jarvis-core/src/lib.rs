@@ -1,0 +1,20 @@
+//! Domain types of Jarvis and the rules that govern them.
+//!
+//! This crate owns the vocabulary every other crate speaks: [`Decision`],
+//! [`Risk`], [`HostName`], [`ActionId`] and the [`ActionState`] machine with
+//! its legal transitions. Values are parsed, not validated: once a `Risk` or a
+//! `HostName` exists it is valid, so callers never re-check it.
+//!
+//! It must never do IO (no files, no network, no clock beyond what UUID v7
+//! generation needs) and never depend on another Jarvis crate: it sits at the
+//! bottom of the dependency graph.
+
+mod action;
+mod decision;
+mod host;
+mod risk;
+
+pub use action::{ActionId, ActionIdError, ActionState, IllegalTransition, UnknownActionState};
+pub use decision::{Decision, UnknownDecision};
+pub use host::{HostName, HostNameError};
+pub use risk::{Risk, RiskError, RiskLevel};

@@ -1,0 +1,1551 @@
+//! From shell syntax to facts: which programs a line runs and what each can do.
+//!
+//! [`analyze`] takes the invocations of [`crate::shell`] and, with the
+//! [`Knowledge`] base, resolves each program name, walks its subcommands and
+//! flags, and unwraps everything that runs another program (`sudo`, `env`,
+//! `xargs`, `timeout`, `busybox`, `find -exec`, `sh -c`, `eval`, `watch`,
+//! `ssh host CMD`, a here-document fed to `bash`, `echo … | sh`). Each
+//! program becomes a [`Command`] with its [`Finding`]s. Nothing here decides;
+//! guardrails, rules and risk read these facts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use regex::Regex;
+
+use crate::kb::{Effect, FlagSpec, KnowledgeFile, NodeSpec, PathClass, ProgramSpec, Runs};
+use crate::shell::{self, Assignment, Context, Invocation, Redirect, ShellError, Stdin, Word, truncate};
+
+/// Directories whose programs are the system's own. A program named by a
+/// path elsewhere (`./cat`, `/tmp/git`) is not the allow-listed tool.
+pub const SYSTEM_DIRS: &[&str] = &[
+    "/bin",
+    "/sbin",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+];
+
+/// The knowledge base, compiled for lookup.
+#[derive(Debug, Default)]
+pub struct Knowledge {
+    programs: HashMap<String, Arc<Program>>,
+    paths: Vec<SensitivePath>,
+}
+
+/// A program the knowledge base describes.
+#[derive(Debug)]
+pub struct Program {
+    /// Its canonical name.
+    pub name: String,
+    /// Its family (files, docker, git, …).
+    pub family: String,
+    /// What it does.
+    pub node: Node,
+}
+
+/// One program or subcommand, compiled.
+#[derive(Debug, Default)]
+pub struct Node {
+    effects: Vec<Effect>,
+    why: Option<String>,
+    risk: Option<u8>,
+    value_options: Vec<String>,
+    combined_short: bool,
+    runs: Option<Runs>,
+    skip: usize,
+    command_options: Vec<String>,
+    no_run_options: Vec<String>,
+    safe_alone: Vec<String>,
+    other: Option<Vec<Effect>>,
+    sub: HashMap<String, Node>,
+    flags: Vec<Flag>,
+    args: Vec<ArgPattern>,
+}
+
+#[derive(Debug)]
+struct Flag {
+    names: Vec<String>,
+    effects: Vec<Effect>,
+    why: Option<String>,
+    risk: Option<u8>,
+    value: bool,
+    value_regex: Option<Regex>,
+    runs: Option<Runs>,
+}
+
+#[derive(Debug)]
+struct ArgPattern {
+    regex: Regex,
+    effects: Vec<Effect>,
+    why: String,
+    risk: Option<u8>,
+    joined: bool,
+}
+
+#[derive(Debug)]
+struct SensitivePath {
+    regex: Regex,
+    class: PathClass,
+    what: String,
+}
+
+/// A mistake in a knowledge file, named by where it sits in the tables.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: {problem}")]
+pub struct KnowledgeError {
+    /// `program.tar.flag[--to-command].value_regex`, `path[3].regex`, …
+    pub place: String,
+    /// What is wrong.
+    pub problem: String,
+    /// The offending text, to locate it in the file.
+    pub needle: String,
+}
+
+impl Knowledge {
+    /// Adds the programs and paths of one file; a program named again
+    /// replaces the earlier description, so local files can correct the
+    /// shipped ones.
+    ///
+    /// # Errors
+    /// Every regular expression that does not compile, and every runs mode
+    /// used where it means nothing.
+    pub fn add(&mut self, file: KnowledgeFile) -> Result<(), Vec<KnowledgeError>> {
+        let mut errors = Vec::new();
+        for (name, spec) in file.program {
+            let ProgramSpec {
+                family,
+                aliases,
+                node,
+            } = spec;
+            let place = format!("program.{name}");
+            let node = compile_node(node, &place, &mut errors);
+            let program = Arc::new(Program {
+                name: name.clone(),
+                family,
+                node,
+            });
+            for alias in aliases {
+                self.programs.insert(alias, Arc::clone(&program));
+            }
+            self.programs.insert(name, program);
+        }
+        for (i, p) in file.path.into_iter().enumerate() {
+            match Regex::new(&p.regex) {
+                Ok(regex) => self.paths.push(SensitivePath {
+                    regex,
+                    class: p.class,
+                    what: p.what,
+                }),
+                Err(e) => errors.push(KnowledgeError {
+                    place: format!("path[{i}].regex"),
+                    problem: format!("does not compile: {}", first_line(&e.to_string())),
+                    needle: p.regex,
+                }),
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// The program a name refers to: exact, then by alias, then without a
+    /// version or variant suffix (`python3.11` → `python3` → `python`,
+    /// `mkfs.ext4` → `mkfs`).
+    pub fn program(&self, name: &str) -> Option<&Arc<Program>> {
+        if let Some(p) = self.programs.get(name) {
+            return Some(p);
+        }
+        let base = name.split('.').next().unwrap_or(name);
+        if let Some(p) = self.programs.get(base) {
+            return Some(p);
+        }
+        let stripped = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '.');
+        if !stripped.is_empty() && stripped != base {
+            return self.programs.get(stripped);
+        }
+        None
+    }
+
+    /// How many programs (with aliases) are known.
+    pub fn len(&self) -> usize {
+        self.programs.len()
+    }
+
+    /// Whether nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.programs.is_empty()
+    }
+
+    fn classify_path(&self, path: &str) -> Option<(&PathClass, &str)> {
+        // Secrets first: a private key under /etc is a secret before it is
+        // system configuration.
+        let mut best: Option<&SensitivePath> = None;
+        for p in &self.paths {
+            if p.regex.is_match(path) {
+                let rank = |c: &PathClass| match c {
+                    PathClass::BlockDevice | PathClass::KernelControl => 0,
+                    PathClass::Secret => 1,
+                    PathClass::NetworkDevice => 2,
+                    PathClass::System => 3,
+                };
+                if best.is_none_or(|b| rank(&p.class) < rank(&b.class)) {
+                    best = Some(p);
+                }
+            }
+        }
+        best.map(|p| (&p.class, p.what.as_str()))
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or(s).trim().to_owned()
+}
+
+fn compile_node(spec: NodeSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> Node {
+    if matches!(spec.runs, Some(Runs::Value | Runs::UntilTerminator)) {
+        errors.push(KnowledgeError {
+            place: format!("{place}.runs"),
+            problem: "`value` and `until-terminator` describe flags, not programs".into(),
+            needle: "runs".into(),
+        });
+    }
+    let flags = spec
+        .flag
+        .into_iter()
+        .map(|f| compile_flag(f, place, errors))
+        .collect();
+    let args = spec
+        .arg
+        .into_iter()
+        .filter_map(|a| match Regex::new(&a.regex) {
+            Ok(regex) => Some(ArgPattern {
+                regex,
+                effects: a.effects,
+                why: a.why,
+                risk: a.risk,
+                joined: a.joined,
+            }),
+            Err(e) => {
+                errors.push(KnowledgeError {
+                    place: format!("{place}.arg.regex"),
+                    problem: format!("does not compile: {}", first_line(&e.to_string())),
+                    needle: a.regex,
+                });
+                None
+            }
+        })
+        .collect();
+    let sub = spec
+        .sub
+        .into_iter()
+        .map(|(name, s)| {
+            let p = format!("{place}.sub.{name}");
+            (name, compile_node(s.into_node(), &p, errors))
+        })
+        .collect();
+    Node {
+        effects: spec.effects,
+        why: spec.why,
+        risk: spec.risk,
+        value_options: spec.value_options,
+        combined_short: spec.combined_short,
+        runs: spec.runs,
+        skip: spec.skip,
+        command_options: spec.command_options,
+        no_run_options: spec.no_run_options,
+        safe_alone: spec.safe_alone,
+        other: spec.other,
+        sub,
+        flags,
+        args,
+    }
+}
+
+fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> Flag {
+    let name = f.names.first().cloned().unwrap_or_default();
+    let value_regex = f.value_regex.and_then(|r| match Regex::new(&r) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            errors.push(KnowledgeError {
+                place: format!("{place}.flag[{name}].value_regex"),
+                problem: format!("does not compile: {}", first_line(&e.to_string())),
+                needle: r,
+            });
+            None
+        }
+    });
+    if f.names.is_empty() {
+        errors.push(KnowledgeError {
+            place: format!("{place}.flag"),
+            problem: "a flag needs at least one name".into(),
+            needle: "names".into(),
+        });
+    }
+    if matches!(f.runs, Some(Runs::Value)) && !f.value {
+        errors.push(KnowledgeError {
+            place: format!("{place}.flag[{name}].runs"),
+            problem: "`runs = \"value\"` needs `value = true`".into(),
+            needle: name.clone(),
+        });
+    }
+    Flag {
+        names: f.names,
+        effects: f.effects,
+        why: f.why,
+        risk: f.risk,
+        value: f.value || value_regex.is_some(),
+        value_regex,
+        runs: f.runs,
+    }
+}
+
+/// One thing a command can do, with the words a person needs to judge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The kind of effect.
+    pub effect: Effect,
+    /// Why, in words for a tired admin: "`find` runs `/bin/sh` through -exec".
+    pub why: String,
+    /// The least risk this finding implies.
+    pub risk: u8,
+    /// Whether this must never run without a person, whatever the threshold
+    /// (secrets, programs only known at run time, code that cannot be read).
+    pub attended: bool,
+}
+
+/// The base score of an effect when nothing more specific is known.
+pub fn base_risk(effect: Effect) -> u8 {
+    match effect {
+        Effect::Read => 5,
+        Effect::Interactive => 40,
+        Effect::Network => 35,
+        Effect::Write | Effect::Service => 45,
+        Effect::Unknown => 50,
+        Effect::Delete => 55,
+        Effect::Exec => 70,
+        Effect::Privilege => 75,
+    }
+}
+
+/// What program a command runs.
+#[derive(Debug, Clone)]
+pub enum ProgramRef {
+    /// A name known before it runs.
+    Named {
+        /// The name without directory (`rm` for `/bin/rm`).
+        name: String,
+        /// As written, after quote removal (`/bin/rm`).
+        written: String,
+        /// Whether the name resolves to the system's program: no directory,
+        /// or one of [`SYSTEM_DIRS`].
+        system: bool,
+        /// What the knowledge base says about it.
+        known: Option<Arc<Program>>,
+    },
+    /// Only known at run time: `$x`, `$(…)`, a glob.
+    Dynamic {
+        /// As written.
+        written: String,
+    },
+    /// No program: a bare assignment or redirection.
+    None,
+}
+
+/// One program that the line runs, with everything known about it.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// The program.
+    pub program: ProgramRef,
+    /// The arguments after the program name.
+    pub args: Vec<Word>,
+    /// The subcommand path and positional words, for rule prefixes; `None`
+    /// where a word is only known at run time.
+    pub positionals: Vec<Option<String>>,
+    /// Assignments written before it.
+    pub assignments: Vec<Assignment>,
+    /// Its redirections.
+    pub redirects: Vec<Redirect>,
+    /// How it is reached: "sudo", "bash -c", "find -exec", "$(…)".
+    pub via: Vec<String>,
+    /// Whether it runs with raised privilege (through sudo, doas, su, …).
+    pub privileged: bool,
+    /// The working directories it may run in; `None` for one only known at
+    /// run time.
+    pub cwds: Vec<Option<String>>,
+    /// What it can do.
+    pub findings: Vec<Finding>,
+}
+
+impl Command {
+    /// The program name as the rules see it, if it is known.
+    pub fn name(&self) -> Option<&str> {
+        match &self.program {
+            ProgramRef::Named { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The command as a short line for reasons: `rm -rf /`.
+    pub fn display(&self) -> String {
+        let mut out = match &self.program {
+            ProgramRef::Named { written, .. } => written.clone(),
+            ProgramRef::Dynamic { written } => written.clone(),
+            ProgramRef::None => String::new(),
+        };
+        for a in &self.args {
+            out.push(' ');
+            out.push_str(&a.text);
+        }
+        truncate(out.trim(), 120)
+    }
+}
+
+/// Everything the line runs.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Every program, including those inside wrappers and strings.
+    pub commands: Vec<Command>,
+    /// Functions that call themselves in the background or through a pipe.
+    pub fork_bombs: Vec<String>,
+    /// Constructs whose effect cannot be known (and that are no command).
+    pub opaque: Vec<String>,
+}
+
+/// Where the line will run, as far as the request says.
+#[derive(Debug, Clone, Default)]
+pub struct LineContext {
+    /// The working directory, if the request names one.
+    pub cwd: Option<String>,
+}
+
+/// Analyses a command line.
+///
+/// # Errors
+/// [`ShellError`] when the line, or a string it hands to a shell, does not
+/// parse, or when it nests too deeply.
+pub fn analyze(line: &str, kb: &Knowledge, ctx: &LineContext) -> Result<Analysis, ShellError> {
+    let mut a = Analyzer {
+        kb,
+        out: Analysis::default(),
+        cwds: vec![ctx.cwd.clone()],
+    };
+    let script = shell::parse(line, "the command line", 0)?;
+    a.script(&script, &Via::default(), 0)?;
+    Ok(a.out)
+}
+
+/// The chain of wrappers a command is reached through.
+#[derive(Clone, Default)]
+struct Via {
+    labels: Vec<String>,
+    privileged: bool,
+}
+
+impl Via {
+    fn then(&self, label: impl Into<String>, privileged: bool) -> Via {
+        let mut v = self.clone();
+        v.labels.push(label.into());
+        v.privileged |= privileged;
+        v
+    }
+}
+
+/// What a node walk found that runs something else.
+enum Inner {
+    /// An argument vector: `sudo ARGV`, `find -exec ARGV ;`.
+    Argv { argv: Vec<Word>, label: String, privileged: bool },
+    /// A shell string: `sh -c STRING`, `eval ARGS`, `rsync -e STRING`.
+    ShellText { text: Word, label: String, privileged: bool },
+}
+
+struct Analyzer<'k> {
+    kb: &'k Knowledge,
+    out: Analysis,
+    cwds: Vec<Option<String>>,
+}
+
+/// Programs whose standard output, when literal, is known text: what they
+/// pipe into a shell can be read.
+const ECHOERS: &[&str] = &["echo", "printf"];
+
+/// Programs that fetch from the network; piping them into a shell runs
+/// whatever the far side sends.
+const FETCHERS: &[&str] = &[
+    "curl", "wget", "nc", "ncat", "netcat", "socat", "fetch", "aria2c", "ssh", "scp", "http", "https",
+    "lynx", "links", "busybox",
+];
+
+/// Environment variables that make programs run other code or look elsewhere.
+const DANGEROUS_VARS: &[(&str, &str)] = &[
+    ("PATH", "changes PATH, so program names may not mean the system's programs"),
+    ("LD_PRELOAD", "sets LD_PRELOAD, which loads code into every program it starts"),
+    ("LD_LIBRARY_PATH", "sets LD_LIBRARY_PATH, which can load other code into programs"),
+    ("LD_AUDIT", "sets LD_AUDIT, which loads code into every program it starts"),
+    ("IFS", "changes IFS, which changes how the shell splits words"),
+    ("BASH_ENV", "sets BASH_ENV, a script every bash it starts runs first"),
+    ("ENV", "sets ENV, a script every sh it starts runs first"),
+    ("PROMPT_COMMAND", "sets PROMPT_COMMAND, a command the shell runs"),
+    ("PS4", "sets PS4, which the shell expands and can run commands through"),
+    ("SHELLOPTS", "sets SHELLOPTS, which changes how shells behave"),
+    ("BASHOPTS", "sets BASHOPTS, which changes how bash behaves"),
+    ("PAGER", "sets PAGER, a program other tools run"),
+    ("GIT_PAGER", "sets GIT_PAGER, a program git runs"),
+    ("MANPAGER", "sets MANPAGER, a program man runs"),
+    ("SYSTEMD_PAGER", "sets SYSTEMD_PAGER, a program systemctl runs"),
+    ("LESSOPEN", "sets LESSOPEN, a program less runs"),
+    ("LESSCLOSE", "sets LESSCLOSE, a program less runs"),
+    ("EDITOR", "sets EDITOR, a program other tools run"),
+    ("VISUAL", "sets VISUAL, a program other tools run"),
+    ("GIT_EDITOR", "sets GIT_EDITOR, a program git runs"),
+    ("GIT_SSH", "sets GIT_SSH, a program git runs"),
+    ("GIT_SSH_COMMAND", "sets GIT_SSH_COMMAND, a command git runs"),
+    ("GIT_EXEC_PATH", "sets GIT_EXEC_PATH, where git looks for its programs"),
+    ("GIT_ASKPASS", "sets GIT_ASKPASS, a program git runs"),
+    ("SSH_ASKPASS", "sets SSH_ASKPASS, a program ssh runs"),
+    ("SUDO_ASKPASS", "sets SUDO_ASKPASS, a program sudo runs"),
+    ("GIT_DIR", "sets GIT_DIR, pointing git at another repository"),
+    ("GIT_WORK_TREE", "sets GIT_WORK_TREE, pointing git at other files"),
+    ("GIT_CONFIG", "sets GIT_CONFIG, a config file that can run programs"),
+    ("GIT_CONFIG_GLOBAL", "sets GIT_CONFIG_GLOBAL, a config file that can run programs"),
+    ("GIT_CONFIG_SYSTEM", "sets GIT_CONFIG_SYSTEM, a config file that can run programs"),
+    ("GIT_CONFIG_PARAMETERS", "sets GIT_CONFIG_PARAMETERS, git settings that can run programs"),
+    ("GIT_CONFIG_COUNT", "sets GIT_CONFIG_COUNT, git settings that can run programs"),
+    ("PYTHONPATH", "sets PYTHONPATH, where Python loads code from"),
+    ("PYTHONSTARTUP", "sets PYTHONSTARTUP, code Python runs first"),
+    ("PYTHONHOME", "sets PYTHONHOME, where Python loads code from"),
+    ("PERL5LIB", "sets PERL5LIB, where Perl loads code from"),
+    ("PERL5OPT", "sets PERL5OPT, options (and code) Perl runs"),
+    ("PERLLIB", "sets PERLLIB, where Perl loads code from"),
+    ("RUBYOPT", "sets RUBYOPT, options (and code) Ruby runs"),
+    ("RUBYLIB", "sets RUBYLIB, where Ruby loads code from"),
+    ("NODE_OPTIONS", "sets NODE_OPTIONS, which can make node load code"),
+    ("DOCKER_HOST", "sets DOCKER_HOST, pointing docker at another engine"),
+    ("KUBECONFIG", "sets KUBECONFIG, pointing kubectl at another cluster"),
+    ("BROWSER", "sets BROWSER, a program other tools run"),
+];
+
+/// Names that shells treat as the shell itself when given as an argument.
+const SHELL_NAMES: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "ash", "fish", "csh", "tcsh", "mksh", "busybox"];
+
+impl Analyzer<'_> {
+    fn script(&mut self, script: &shell::Script, via: &Via, depth: usize) -> Result<(), ShellError> {
+        for f in &script.functions {
+            let calls = script.invocations[f.body.clone()]
+                .iter()
+                .filter(|inv| inv.words.first().is_some_and(|w| w.text == f.name))
+                .collect::<Vec<_>>();
+            let spawns = calls.iter().any(|inv| {
+                inv.context.contains(&Context::Background) || matches!(inv.stdin, Stdin::Pipe(_))
+            }) || calls.len() >= 2;
+            if spawns {
+                self.out.fork_bombs.push(f.name.clone());
+            }
+        }
+        self.out.opaque.extend(script.opaque.iter().cloned());
+        for inv in &script.invocations {
+            let mut v = via.clone();
+            for c in &inv.context {
+                match c {
+                    Context::CommandSubstitution => v.labels.push("$(…)".into()),
+                    Context::ProcessSubstitution => v.labels.push("<(…)".into()),
+                    Context::Function(name) => v.labels.push(format!("function {name}")),
+                    Context::Background => v.labels.push("background &".into()),
+                }
+            }
+            self.invocation(inv, script, &v, depth)?;
+        }
+        Ok(())
+    }
+
+    fn invocation(
+        &mut self,
+        inv: &Invocation,
+        script: &shell::Script,
+        via: &Via,
+        depth: usize,
+    ) -> Result<(), ShellError> {
+        let stdin_script = self.stdin_source(inv, script);
+        self.argv(
+            &inv.words,
+            inv.assignments.clone(),
+            inv.redirects.clone(),
+            stdin_script,
+            via,
+            depth,
+        )
+    }
+
+    /// What a shell or interpreter on this invocation would read from stdin.
+    fn stdin_source(&self, inv: &Invocation, script: &shell::Script) -> StdinSource {
+        match &inv.stdin {
+            Stdin::Inherited => StdinSource::Nothing,
+            Stdin::File => StdinSource::Unknown("a file".into()),
+            Stdin::Text(w) => StdinSource::Text(w.clone(), "a here-document".into()),
+            Stdin::Pipe(up) => {
+                let names: Vec<String> = up
+                    .iter()
+                    .filter_map(|i| script.invocations.get(*i))
+                    .filter_map(|u| u.words.first())
+                    .map(|w| basename(&w.text).to_owned())
+                    .collect();
+                if let Some(f) = names.iter().find(|n| FETCHERS.contains(&n.as_str())) {
+                    return StdinSource::Network(f.clone());
+                }
+                // `echo 'rm -rf /' | sh`: literal echo output is readable.
+                if let [single] = up.as_slice() {
+                    if let Some(u) = script.invocations.get(*single) {
+                        if let Some(text) = echoed_text(u) {
+                            return StdinSource::Text(Word::literal(&text), "a pipe from echo".into());
+                        }
+                    }
+                }
+                StdinSource::Unknown(format!("a pipe from {}", names.join(" | ")))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn argv(
+        &mut self,
+        words: &[Word],
+        assignments: Vec<Assignment>,
+        redirects: Vec<Redirect>,
+        stdin: StdinSource,
+        via: &Via,
+        depth: usize,
+    ) -> Result<(), ShellError> {
+        if depth > shell::MAX_NESTING {
+            return Err(ShellError::TooDeep {
+                limit: shell::MAX_NESTING,
+            });
+        }
+        let mut findings = Vec::new();
+        for a in &assignments {
+            self.assignment(a, &mut findings);
+        }
+        for r in &redirects {
+            self.redirect(r, &mut findings);
+        }
+        let Some((first, args)) = words.split_first() else {
+            self.push(ProgramRef::None, Vec::new(), Vec::new(), assignments, redirects, via, findings);
+            return Ok(());
+        };
+        let args = args.to_vec();
+        // `VAR=x cmd` after a wrapper (`env`, `sudo`) arrives here as words.
+        if first.literal && is_assignment_word(&first.text) {
+            let (name, value) = first.text.split_once('=').unwrap_or((&first.text, ""));
+            let a = Assignment {
+                name: name.to_owned(),
+                value: Word::literal(value),
+            };
+            let mut assignments = assignments;
+            assignments.push(a);
+            return self.argv(&words[1..], assignments, redirects, stdin, via, depth);
+        }
+        if !first.literal || first.text.is_empty() {
+            findings.push(Finding {
+                effect: Effect::Unknown,
+                why: format!(
+                    "the program is only known at run time (`{}`)",
+                    truncate(&first.raw, 60)
+                ),
+                risk: 80,
+                attended: true,
+            });
+            let written = first.raw.clone();
+            self.scan_args(&args, None, &mut findings);
+            let positionals = Vec::new();
+            self.push(ProgramRef::Dynamic { written }, args, positionals, assignments, redirects, via, findings);
+            return Ok(());
+        }
+        let written = first.text.clone();
+        let name = basename(&written).to_owned();
+        let system = match written.rfind('/') {
+            None => true,
+            Some(0) => false,
+            Some(i) => SYSTEM_DIRS.contains(&&written[..i]),
+        };
+        let known = self.kb.program(&name).cloned();
+        let mut inners = Vec::new();
+        let mut positionals = Vec::new();
+        match &known {
+            Some(program) => {
+                let mut walk = Walk {
+                    program: &program.name,
+                    findings: &mut findings,
+                    positionals: &mut positionals,
+                    inners: &mut inners,
+                    stdin: &stdin,
+                };
+                walk.node(&program.node, &args, &name);
+                let changes = effects_change(&findings);
+                self.scan_paths(&args, &mut findings, changes);
+            }
+            None => {
+                findings.push(Finding {
+                    effect: Effect::Unknown,
+                    why: format!("`{name}` is not in the knowledge base, so nothing says it is harmless"),
+                    risk: base_risk(Effect::Unknown),
+                    attended: false,
+                });
+                positionals = args
+                    .iter()
+                    .filter(|a| !a.text.starts_with('-'))
+                    .map(|a| a.literal.then(|| a.text.clone()))
+                    .collect();
+                self.scan_args(&args, Some(&name), &mut findings);
+            }
+        }
+        if !system {
+            findings.push(Finding {
+                effect: Effect::Unknown,
+                why: format!(
+                    "`{written}` is outside the system directories, so it is not the system's `{name}`"
+                ),
+                risk: 60,
+                attended: false,
+            });
+        }
+        self.builtin_effects(&name, &args, &mut findings, via, depth)?;
+        self.push(
+            ProgramRef::Named {
+                name: name.clone(),
+                written,
+                system,
+                known,
+            },
+            args,
+            positionals,
+            assignments,
+            redirects,
+            via,
+            findings,
+        );
+        for inner in inners {
+            match inner {
+                Inner::Argv {
+                    argv,
+                    label,
+                    privileged,
+                } => {
+                    // A wrapper hands its standard input to what it runs:
+                    // `curl … | sudo bash` feeds bash.
+                    let v = via.then(label, privileged);
+                    self.argv(&argv, Vec::new(), Vec::new(), stdin.clone(), &v, depth + 1)?;
+                }
+                Inner::ShellText {
+                    text,
+                    label,
+                    privileged,
+                } => {
+                    let v = via.then(label.clone(), privileged);
+                    self.shell_text(&text, &label, &v, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Judges a string that a program hands to a shell.
+    fn shell_text(&mut self, text: &Word, label: &str, via: &Via, depth: usize) -> Result<(), ShellError> {
+        if !text.literal {
+            // The string's parts that are known are still judged, so a
+            // guardrail in `sh -c "rm -rf / $x"` is not hidden by `$x`.
+            let mut findings = vec![Finding {
+                effect: Effect::Exec,
+                why: format!(
+                    "{label} runs a command string only known at run time (`{}`)",
+                    truncate(&text.raw, 60)
+                ),
+                risk: 80,
+                attended: true,
+            }];
+            if let Ok(script) = shell::parse(&text.skeleton, &format!("the {label} string"), depth) {
+                self.script(&script, via, depth)?;
+            } else {
+                findings[0].risk = 85;
+            }
+            self.push(
+                ProgramRef::Dynamic {
+                    written: truncate(&text.raw, 60),
+                },
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                via,
+                findings,
+            );
+            return Ok(());
+        }
+        let script = shell::parse(&text.text, &format!("the {label} string"), depth)?;
+        self.script(&script, via, depth)
+    }
+
+    fn builtin_effects(
+        &mut self,
+        name: &str,
+        args: &[Word],
+        findings: &mut Vec<Finding>,
+        via: &Via,
+        depth: usize,
+    ) -> Result<(), ShellError> {
+        match name {
+            "cd" | "pushd" => {
+                let target = args.iter().find(|a| !a.text.starts_with('-') || a.text == "-");
+                let next: Vec<Option<String>> = match target {
+                    None => vec![Some("~".into())],
+                    Some(t) if t.literal && t.text != "-" => self
+                        .cwds
+                        .iter()
+                        .map(|c| resolve(c.as_deref(), &t.text))
+                        .collect(),
+                    Some(_) => vec![None],
+                };
+                for n in next {
+                    if !self.cwds.contains(&n) {
+                        self.cwds.push(n);
+                    }
+                }
+            }
+            "export" | "declare" | "typeset" | "local" | "readonly" => {
+                for a in args.iter().filter(|a| a.text.contains('=')) {
+                    if let Some((n, v)) = a.text.split_once('=') {
+                        self.assignment(
+                            &Assignment {
+                                name: n.trim_end_matches('+').to_owned(),
+                                value: Word::literal(v),
+                            },
+                            findings,
+                        );
+                    }
+                }
+            }
+            "alias" => {
+                for a in args.iter().filter(|a| a.text.contains('=')) {
+                    let value = a.text.split_once('=').map(|(_, v)| v).unwrap_or_default();
+                    let mut w = a.clone();
+                    w.text = value.to_owned();
+                    w.skeleton = value.to_owned();
+                    self.shell_text(&w, "alias", &via.then("alias", false), depth + 1)?;
+                }
+            }
+            "trap" => {
+                if let Some(cmd) = args.iter().find(|a| !a.text.starts_with('-')) {
+                    self.shell_text(cmd, "trap", &via.then("trap", false), depth + 1)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        program: ProgramRef,
+        args: Vec<Word>,
+        positionals: Vec<Option<String>>,
+        assignments: Vec<Assignment>,
+        redirects: Vec<Redirect>,
+        via: &Via,
+        findings: Vec<Finding>,
+    ) {
+        self.out.commands.push(Command {
+            program,
+            args,
+            positionals,
+            assignments,
+            redirects,
+            via: via.labels.clone(),
+            privileged: via.privileged,
+            cwds: self.cwds.clone(),
+            findings,
+        });
+    }
+
+    fn assignment(&self, a: &Assignment, findings: &mut Vec<Finding>) {
+        if let Some((_, why)) = DANGEROUS_VARS.iter().find(|(n, _)| *n == a.name) {
+            findings.push(Finding {
+                effect: Effect::Exec,
+                why: format!("{why} (`{}={}`)", a.name, truncate(&a.value.text, 40)),
+                risk: 70,
+                attended: true,
+            });
+        } else if a.name.starts_with("GIT_CONFIG_KEY_") || a.name.starts_with("GIT_CONFIG_VALUE_") {
+            findings.push(Finding {
+                effect: Effect::Exec,
+                why: format!("sets {}, a git setting that can run programs", a.name),
+                risk: 70,
+                attended: true,
+            });
+        }
+        self.scan_path(&a.value.text, findings, false);
+    }
+
+    fn redirect(&self, r: &Redirect, findings: &mut Vec<Finding>) {
+        let t = &r.target.text;
+        if r.op == shell::RedirectOp::Duplicate {
+            return;
+        }
+        let harmless = matches!(t.as_str(), "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty")
+            || t.starts_with("/dev/fd/");
+        if r.op.writes() && !harmless {
+            findings.push(Finding {
+                effect: Effect::Write,
+                why: format!("writes the file `{}`", truncate(t, 60)),
+                risk: base_risk(Effect::Write),
+                attended: false,
+            });
+            if !r.target.literal {
+                findings.push(Finding {
+                    effect: Effect::Write,
+                    why: format!("writes a file whose name is only known at run time (`{}`)", truncate(&r.target.raw, 60)),
+                    risk: 60,
+                    attended: false,
+                });
+            }
+        }
+        self.scan_path(t, findings, r.op.writes());
+    }
+
+    /// Path-class findings for every argument of a known program.
+    fn scan_paths(&self, args: &[Word], findings: &mut Vec<Finding>, changes: bool) {
+        for a in args {
+            // `--file=/etc/shadow`, `if=/dev/sda`: look at the value too.
+            self.scan_path(&a.text, findings, changes);
+            if let Some((_, v)) = a.text.split_once('=') {
+                self.scan_path(v, findings, changes);
+            }
+        }
+    }
+
+    fn scan_path(&self, path: &str, findings: &mut Vec<Finding>, writes: bool) {
+        let Some((class, what)) = self.kb.classify_path(path) else {
+            return;
+        };
+        let path = truncate(path, 60);
+        let f = match (class, writes) {
+            (PathClass::Secret, _) => Finding {
+                effect: Effect::Read,
+                why: format!("touches `{path}`, which holds secrets ({what})"),
+                risk: 70,
+                attended: true,
+            },
+            (PathClass::System, true) => Finding {
+                effect: Effect::Write,
+                why: format!("changes `{path}` ({what})"),
+                risk: 70,
+                attended: false,
+            },
+            (PathClass::System, false) => return,
+            (PathClass::BlockDevice, true) => Finding {
+                effect: Effect::Delete,
+                why: format!("writes the raw device `{path}` ({what}), destroying what is on it"),
+                risk: 100,
+                attended: true,
+            },
+            (PathClass::BlockDevice, false) => Finding {
+                effect: Effect::Read,
+                why: format!("reads the raw device `{path}` ({what}), secrets and all"),
+                risk: 65,
+                attended: true,
+            },
+            (PathClass::KernelControl, true) => Finding {
+                effect: Effect::Service,
+                why: format!("writes `{path}` ({what}), which acts at once"),
+                risk: 100,
+                attended: true,
+            },
+            (PathClass::KernelControl, false) => return,
+            (PathClass::NetworkDevice, _) => Finding {
+                effect: Effect::Network,
+                why: format!("opens a network connection through `{path}`"),
+                risk: 60,
+                attended: false,
+            },
+        };
+        findings.push(f);
+    }
+
+    /// Arguments of a program the knowledge base does not know: judged by
+    /// what they reveal.
+    fn scan_args(&self, args: &[Word], program: Option<&str>, findings: &mut Vec<Finding>) {
+        let who = program.map_or_else(|| "the program".to_owned(), |p| format!("`{p}`"));
+        for a in args {
+            let t = a.text.as_str();
+            let base = basename(t);
+            if SHELL_NAMES.contains(&base) && (t.contains('/') || SHELL_NAMES.contains(&t)) {
+                findings.push(Finding {
+                    effect: Effect::Exec,
+                    why: format!("passes a shell (`{t}`) to {who}"),
+                    risk: 70,
+                    attended: false,
+                });
+            }
+            if looks_like_remote_address(t) {
+                findings.push(Finding {
+                    effect: Effect::Network,
+                    why: format!("{who} is given a network address (`{}`)", truncate(t, 60)),
+                    risk: base_risk(Effect::Network),
+                    attended: false,
+                });
+            }
+            if looks_like_shell_code(t) {
+                findings.push(Finding {
+                    effect: Effect::Exec,
+                    why: format!("{who} is given what looks like shell code (`{}`)", truncate(t, 60)),
+                    risk: 70,
+                    attended: false,
+                });
+            }
+            if t.starts_with("/etc/") || t.starts_with("/dev/") || t.starts_with("/boot") || t.starts_with("/proc/sys") {
+                findings.push(Finding {
+                    effect: Effect::Unknown,
+                    why: format!("{who} is given the system path `{}`", truncate(t, 60)),
+                    risk: 55,
+                    attended: false,
+                });
+            }
+        }
+        self.scan_paths(args, findings, true);
+    }
+}
+
+/// What a shell or interpreter would read on its standard input.
+#[derive(Clone)]
+enum StdinSource {
+    Nothing,
+    Text(Word, String),
+    Network(String),
+    Unknown(String),
+}
+
+/// Walks one program's knowledge tree over its arguments.
+struct Walk<'a> {
+    program: &'a str,
+    findings: &'a mut Vec<Finding>,
+    positionals: &'a mut Vec<Option<String>>,
+    inners: &'a mut Vec<Inner>,
+    stdin: &'a StdinSource,
+}
+
+impl Walk<'_> {
+    fn finding(&mut self, effects: &[Effect], why: Option<&str>, floor: Option<u8>, fallback: &str) {
+        for &e in effects {
+            let risk = floor.unwrap_or(0).max(base_risk(e));
+            let why = why.map_or_else(|| format!("{fallback}: {e}"), |w| format!("`{fallback}` {w}"));
+            self.findings.push(Finding {
+                effect: e,
+                why,
+                risk,
+                attended: false,
+            });
+        }
+    }
+
+    fn node(&mut self, node: &Node, args: &[Word], label: &str) {
+        // `python3 --version`: nothing but harmless flags.
+        if !args.is_empty()
+            && !node.safe_alone.is_empty()
+            && args.iter().all(|a| a.literal && node.safe_alone.contains(&a.text))
+        {
+            self.finding(&[Effect::Read], Some("only prints its version or help"), None, label);
+            return;
+        }
+        let mut i = 0;
+        let mut options_done = false;
+        let mut shell_command_mode = false;
+        let mut no_run = false;
+        let mut positional_count = 0;
+        let mut script_file: Option<&Word> = None;
+        let mut inline_code = false;
+        let node_args_start = self.findings.len();
+        let _ = node_args_start;
+        while i < args.len() {
+            let a = &args[i];
+            let t = a.text.as_str();
+            if !options_done && a.literal && t == "--" {
+                options_done = true;
+                i += 1;
+                continue;
+            }
+            if !options_done && t.starts_with('-') && t.len() > 1 {
+                i += self.option(node, args, i, label, &mut shell_command_mode, &mut no_run, &mut inline_code);
+                continue;
+            }
+            // A positional.
+            match node.runs {
+                Some(Runs::Rest | Runs::Applet | Runs::RestAsShell) if !no_run => {
+                    if positional_count < node.skip {
+                        positional_count += 1;
+                        self.positionals.push(a.literal.then(|| t.to_owned()));
+                        i += 1;
+                        continue;
+                    }
+                    let rest = &args[i..];
+                    self.inner_rest(node, rest, label);
+                    self.args(node, &args[..i], label);
+                    return;
+                }
+                Some(Runs::Shell) if !no_run => {
+                    if shell_command_mode {
+                        self.inners.push(Inner::ShellText {
+                            text: a.clone(),
+                            label: format!("{label} -c"),
+                            privileged: false,
+                        });
+                        self.effects_of(node, label);
+                        return;
+                    }
+                    script_file = Some(a);
+                    break;
+                }
+                Some(Runs::Interpreter) if !no_run => {
+                    if !inline_code {
+                        script_file = Some(a);
+                    }
+                    break;
+                }
+                _ => {}
+            }
+            if positional_count == 0 && !node.sub.is_empty() {
+                if let Some(sub) = a.literal.then(|| node.sub.get(t)).flatten() {
+                    self.positionals.push(Some(t.to_owned()));
+                    self.args(node, &args[..i], label);
+                    let sub_label = format!("{label} {t}");
+                    self.node(sub, &args[i + 1..], &sub_label);
+                    return;
+                }
+                // Not a listed subcommand: it may be a plugin or an alias.
+                let effects = node.other.clone().unwrap_or_else(|| vec![Effect::Unknown]);
+                let why = format!(
+                    "`{label} {}` is not a subcommand the knowledge base knows; it may be an alias or plugin",
+                    truncate(t, 40)
+                );
+                for e in effects {
+                    self.findings.push(Finding {
+                        effect: e,
+                        why: why.clone(),
+                        risk: base_risk(e),
+                        attended: false,
+                    });
+                }
+                positional_count += 1;
+                self.positionals.push(a.literal.then(|| t.to_owned()));
+                i += 1;
+                self.rest_positionals(&args[i..]);
+                self.args(node, args, label);
+                return;
+            }
+            positional_count += 1;
+            self.positionals.push(a.literal.then(|| t.to_owned()));
+            i += 1;
+        }
+        self.effects_of(node, label);
+        self.args(node, args, label);
+        match node.runs {
+            Some(Runs::Shell) if !no_run && !shell_command_mode => self.stdin_code(script_file, label, true),
+            Some(Runs::Interpreter) if !no_run && !inline_code => self.stdin_code(script_file, label, false),
+            Some(Runs::Interpreter) if inline_code => {
+                self.findings.push(Finding {
+                    effect: Effect::Exec,
+                    why: format!("`{label}` runs inline code, which Jarvis cannot read as shell"),
+                    risk: 70,
+                    attended: true,
+                });
+            }
+            Some(Runs::Shell) if shell_command_mode => {
+                // `-c` with no string: the shell errors out.
+            }
+            _ => {}
+        }
+    }
+
+    fn rest_positionals(&mut self, rest: &[Word]) {
+        for a in rest.iter().filter(|a| !a.text.starts_with('-')) {
+            self.positionals.push(a.literal.then(|| a.text.clone()));
+        }
+    }
+
+    fn effects_of(&mut self, node: &Node, label: &str) {
+        let effects = if node.effects.is_empty() && node.runs.is_none() {
+            vec![Effect::Unknown]
+        } else {
+            node.effects.clone()
+        };
+        let why = node.why.as_deref();
+        self.finding(&effects, why, node.risk, label);
+    }
+
+    fn stdin_code(&mut self, script_file: Option<&Word>, label: &str, shell: bool) {
+        if let Some(f) = script_file {
+            self.findings.push(Finding {
+                effect: Effect::Exec,
+                why: format!("`{label}` runs the script `{}`, whose contents are not known here", truncate(&f.text, 60)),
+                risk: 70,
+                attended: true,
+            });
+            return;
+        }
+        match self.stdin {
+            StdinSource::Text(w, source) if shell => {
+                self.inners.push(Inner::ShellText {
+                    text: w.clone(),
+                    label: format!("{label} reading {source}"),
+                    privileged: false,
+                });
+            }
+            StdinSource::Text(_, source) => self.findings.push(Finding {
+                effect: Effect::Exec,
+                why: format!("`{label}` runs code from {source}, which Jarvis cannot read as shell"),
+                risk: 70,
+                attended: true,
+            }),
+            StdinSource::Network(fetcher) => self.findings.push(Finding {
+                effect: Effect::Exec,
+                why: format!("`{label}` runs whatever `{fetcher}` downloads"),
+                risk: 95,
+                attended: true,
+            }),
+            StdinSource::Unknown(source) => self.findings.push(Finding {
+                effect: Effect::Exec,
+                why: format!("`{label}` runs code it reads from {source}"),
+                risk: 80,
+                attended: true,
+            }),
+            StdinSource::Nothing => self.findings.push(Finding {
+                effect: Effect::Interactive,
+                why: format!("`{label}` with no script starts an interactive session"),
+                risk: 70,
+                attended: true,
+            }),
+        }
+    }
+
+    fn inner_rest(&mut self, node: &Node, rest: &[Word], label: &str) {
+        self.effects_of(node, label);
+        let privileged = node.effects.contains(&Effect::Privilege);
+        match node.runs {
+            Some(Runs::RestAsShell) => {
+                let mut joined = Word::literal("");
+                joined.raw = rest.iter().map(|w| w.raw.as_str()).collect::<Vec<_>>().join(" ");
+                joined.text = rest.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+                joined.skeleton = rest.iter().map(|w| w.skeleton.as_str()).collect::<Vec<_>>().join(" ");
+                joined.literal = rest.iter().all(|w| w.literal);
+                self.inners.push(Inner::ShellText {
+                    text: joined,
+                    label: label.to_owned(),
+                    privileged,
+                });
+            }
+            _ => self.inners.push(Inner::Argv {
+                argv: rest.to_vec(),
+                label: label.to_owned(),
+                privileged,
+            }),
+        }
+    }
+
+    /// Handles the option at `args[i]`; returns how many words it used.
+    #[allow(clippy::too_many_arguments)]
+    fn option(
+        &mut self,
+        node: &Node,
+        args: &[Word],
+        i: usize,
+        label: &str,
+        shell_command_mode: &mut bool,
+        no_run: &mut bool,
+        inline_code: &mut bool,
+    ) -> usize {
+        let a = &args[i];
+        let t = a.text.as_str();
+        let next = args.get(i + 1);
+        if node.no_run_options.iter().any(|o| o == t) {
+            *no_run = true;
+        }
+        // `--name=value`
+        if let Some((name, value)) = t.split_once('=').filter(|_| t.starts_with("--")) {
+            let v = Word {
+                text: value.to_owned(),
+                ..a.clone()
+            };
+            self.flag(node, name, Some(&v), label, inline_code);
+            return 1;
+        }
+        // An exact spelling: `-exec`, `--recursive`, `-r`.
+        if let Some(flag) = node.flags.iter().find(|f| f.names.iter().any(|n| n == t)) {
+            if flag.runs == Some(Runs::UntilTerminator) {
+                let end = args[i + 1..]
+                    .iter()
+                    .position(|w| matches!(w.text.as_str(), ";" | "+"))
+                    .map_or(args.len(), |p| i + 1 + p);
+                let argv = args[i + 1..end].to_vec();
+                self.flag_findings(flag, t, label);
+                self.inners.push(Inner::Argv {
+                    argv,
+                    label: format!("{label} {t}"),
+                    privileged: false,
+                });
+                return end + 1 - i;
+            }
+            if flag.value {
+                self.flag(node, t, next, label, inline_code);
+                return 2;
+            }
+            self.flag(node, t, None, label, inline_code);
+            if node.command_options.iter().any(|o| o == t) {
+                *shell_command_mode = true;
+            }
+            return 1;
+        }
+        if node.value_options.iter().any(|o| o == t) {
+            self.flag(node, t, next, label, inline_code);
+            return 2;
+        }
+        if node.command_options.iter().any(|o| o == t) {
+            *shell_command_mode = true;
+            return 1;
+        }
+        // `-rf`, `-uroot`, `-xc`: single-dash clusters of short options.
+        if node.combined_short && !t.starts_with("--") && t.len() > 2 {
+            let chars: Vec<char> = t[1..].chars().collect();
+            for (k, c) in chars.iter().enumerate() {
+                let short = format!("-{c}");
+                if node.command_options.contains(&short) {
+                    *shell_command_mode = true;
+                }
+                if node.no_run_options.contains(&short) {
+                    *no_run = true;
+                }
+                let takes_value = node.value_options.contains(&short)
+                    || node.flags.iter().any(|f| f.value && f.names.contains(&short));
+                if takes_value {
+                    let attached: String = chars[k + 1..].iter().collect();
+                    if attached.is_empty() {
+                        self.flag(node, &short, next, label, inline_code);
+                        return 2;
+                    }
+                    let v = Word {
+                        text: attached,
+                        ..a.clone()
+                    };
+                    self.flag(node, &short, Some(&v), label, inline_code);
+                    return 1;
+                }
+                self.flag(node, &short, None, label, inline_code);
+            }
+            return 1;
+        }
+        self.flag(node, t, None, label, inline_code);
+        1
+    }
+
+    fn flag(&mut self, node: &Node, name: &str, value: Option<&Word>, label: &str, inline_code: &mut bool) {
+        if node.runs == Some(Runs::Interpreter) && node.command_options.iter().any(|o| o == name) {
+            *inline_code = true;
+        }
+        for flag in node.flags.iter().filter(|f| f.names.iter().any(|n| n == name)) {
+            if let Some(re) = &flag.value_regex {
+                match value {
+                    Some(v) if re.is_match(&v.text) => {}
+                    // A value only known at run time may be the dangerous one.
+                    Some(v) if !v.literal => {}
+                    _ => continue,
+                }
+            }
+            self.flag_findings(flag, name, label);
+            if flag.runs == Some(Runs::Value) {
+                if let Some(v) = value {
+                    self.inners.push(Inner::ShellText {
+                        text: v.clone(),
+                        label: format!("{label} {name}"),
+                        privileged: false,
+                    });
+                }
+            }
+        }
+    }
+
+    fn flag_findings(&mut self, flag: &Flag, name: &str, label: &str) {
+        let effects = if flag.effects.is_empty() && flag.runs.is_some() {
+            vec![Effect::Exec]
+        } else {
+            flag.effects.clone()
+        };
+        for e in effects {
+            let why = match &flag.why {
+                Some(w) => format!("`{label} {name}` {w}"),
+                None => format!("`{label} {name}`: {e}"),
+            };
+            self.findings.push(Finding {
+                effect: e,
+                why,
+                risk: flag.risk.unwrap_or(0).max(base_risk(e)),
+                attended: false,
+            });
+        }
+    }
+
+    fn args(&mut self, node: &Node, args: &[Word], label: &str) {
+        if node.args.is_empty() {
+            return;
+        }
+        let joined = args.iter().map(|a| a.text.as_str()).collect::<Vec<_>>().join(" ");
+        for p in &node.args {
+            let hit = if p.joined {
+                p.regex.is_match(&joined)
+            } else {
+                args.iter().any(|a| p.regex.is_match(&a.text))
+            };
+            if hit {
+                let effects = if p.effects.is_empty() { vec![Effect::Exec] } else { p.effects.clone() };
+                for e in effects {
+                    self.findings.push(Finding {
+                        effect: e,
+                        why: format!("`{label}` {}", p.why),
+                        risk: p.risk.unwrap_or(0).max(base_risk(e)),
+                        attended: false,
+                    });
+                }
+            }
+        }
+        let _ = self.program;
+    }
+}
+
+fn effects_change(findings: &[Finding]) -> bool {
+    findings
+        .iter()
+        .any(|f| matches!(f.effect, Effect::Write | Effect::Delete | Effect::Unknown | Effect::Exec))
+}
+
+/// The text an `echo` or `printf` with literal arguments prints.
+fn echoed_text(inv: &Invocation) -> Option<String> {
+    let (first, args) = inv.words.split_first()?;
+    if !first.literal || !ECHOERS.contains(&basename(&first.text)) || !args.iter().all(|a| a.literal) {
+        return None;
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut iter = args.iter().peekable();
+    let mut escapes = basename(&first.text) == "printf";
+    while let Some(a) = iter.peek() {
+        if basename(&first.text) == "echo" && matches!(a.text.as_str(), "-n" | "-e" | "-E" | "-ne" | "-en") {
+            escapes |= a.text.contains('e');
+            iter.next();
+        } else {
+            break;
+        }
+    }
+    for a in iter {
+        parts.push(if escapes { shell::decode_ansi_c(&a.text) } else { a.text.clone() });
+    }
+    Some(parts.join(" "))
+}
+
+/// `NAME=value` as an argument word.
+fn is_assignment_word(t: &str) -> bool {
+    match t.split_once('=') {
+        Some((name, _)) => {
+            !name.is_empty()
+                && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+        None => false,
+    }
+}
+
+/// The last path component; `rm` for `/bin/rm`.
+pub fn basename(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+/// Joins a literal `cd` target onto a known directory, folding `.` and `..`.
+/// `None` when the result is only known at run time.
+pub fn resolve(cwd: Option<&str>, target: &str) -> Option<String> {
+    let joined = if target.starts_with('/') || target.starts_with('~') {
+        target.to_owned()
+    } else {
+        format!("{}/{target}", cwd?)
+    };
+    Some(normalize_path(&joined))
+}
+
+/// Folds `//`, `/./` and `/..` in an absolute path; keeps `~` prefixes.
+pub fn normalize_path(path: &str) -> String {
+    let (root, rest) = if let Some(r) = path.strip_prefix('/') {
+        ("/", r)
+    } else if let Some(i) = path.find('/') {
+        (&path[..=i], &path[i + 1..])
+    } else {
+        return path.to_owned();
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for p in rest.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let mut out = root.to_owned();
+    out.push_str(&parts.join("/"));
+    if out.len() > 1 && out.ends_with('/') && root != "/" {
+        out.pop();
+    }
+    out
+}
+
+fn looks_like_remote_address(t: &str) -> bool {
+    let lower = t.to_ascii_lowercase();
+    for scheme in ["http://", "https://", "ftp://", "tcp://", "udp://", "ssh://", "rsync://", "s3://", "git@"] {
+        if let Some(rest) = lower.strip_prefix(scheme) {
+            return !is_loopback_host(rest);
+        }
+    }
+    false
+}
+
+fn is_loopback_host(rest: &str) -> bool {
+    let host = rest.split(['/', ':', '?']).next().unwrap_or("");
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.")
+}
+
+fn looks_like_shell_code(t: &str) -> bool {
+    t.contains("$(") || t.contains('`') || t.contains("; ") || t.contains("&&") || t.contains("| ") || t.contains("||")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_paths() {
+        assert_eq!(normalize_path("/tmp/../"), "/");
+        assert_eq!(normalize_path("//etc/./"), "/etc");
+        assert_eq!(normalize_path("/a/b/../../.."), "/");
+        assert_eq!(normalize_path("~/x/.."), "~/");
+        assert_eq!(resolve(Some("/tmp"), ".."), Some("/".into()));
+        assert_eq!(resolve(None, "x"), None);
+        assert_eq!(resolve(None, "/srv"), Some("/srv".into()));
+    }
+
+    #[test]
+    fn basenames() {
+        assert_eq!(basename("/bin/rm"), "rm");
+        assert_eq!(basename("rm"), "rm");
+        assert_eq!(basename("./x/"), "x");
+    }
+
+    #[test]
+    fn assignment_words() {
+        assert!(is_assignment_word("LD_PRELOAD=/tmp/x.so"));
+        assert!(!is_assignment_word("--opt=x"));
+        assert!(!is_assignment_word("=x"));
+        assert!(!is_assignment_word("1A=x"));
+    }
+}

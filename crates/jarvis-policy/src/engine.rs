@@ -1,0 +1,506 @@
+//! The judgement of one request: parse, guardrails, rules, risk, decision.
+
+use std::path::{Path, PathBuf};
+
+use jarvis_core::{Decision, HostName, Risk};
+use serde::Serialize;
+
+use crate::analyze::{self, Analysis, Knowledge, LineContext};
+use crate::dryrun::{self, Preview};
+use crate::guardrails;
+use crate::risk;
+use crate::rules::{self, LoadError, PolicyError, Rule, RuleSet};
+
+/// The shipped policy files, embedded at build time: (path, text).
+const SHIPPED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
+
+/// The longest command line judged. Longer lines are denied unread: nobody
+/// reviews a 64 KiB one-liner, and the bound keeps judgement time bounded.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
+/// A command someone wants to run.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The command line, as the shell on the host would read it.
+    pub command: String,
+    /// The host it is for, if known.
+    pub host: Option<HostName>,
+    /// The directory it would run in, if known.
+    pub cwd: Option<String>,
+}
+
+impl Request {
+    /// A request for a command with no host or directory.
+    pub fn new(command: impl Into<String>) -> Request {
+        Request {
+            command: command.into(),
+            ..Request::default()
+        }
+    }
+}
+
+/// What the policy says about a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Judgement {
+    /// The command line judged.
+    pub command: String,
+    /// What may happen.
+    pub decision: Decision,
+    /// How dangerous it is.
+    pub risk: Risk,
+    /// Why, most serious first.
+    pub reasons: Vec<String>,
+    /// Ids of the rules that matched.
+    pub rules: Vec<String>,
+    /// Whether the line could not be parsed (and so was denied).
+    pub parse_error: bool,
+    /// The judgement of each program the line runs (for `--explain`).
+    #[serde(skip)]
+    pub steps: Vec<Step>,
+    /// Previews the tools themselves can give (for `--explain`).
+    #[serde(skip)]
+    pub previews: Vec<Preview>,
+}
+
+/// The judgement of one program of a line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// The command, shortened for display.
+    pub command: String,
+    /// How it is reached: `sudo`, `bash -c`, `$(…)`.
+    pub via: Vec<String>,
+    /// What the rules say about it alone.
+    pub decision: Decision,
+    /// Its own risk.
+    pub risk: Risk,
+    /// What it can do.
+    pub findings: Vec<String>,
+    /// Rules that matched it.
+    pub rules: Vec<String>,
+}
+
+/// A rule example that does not behave as its author wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExampleFailure {
+    /// The rule.
+    pub rule: String,
+    /// Where it was written.
+    pub origin: String,
+    /// The example command.
+    pub example: String,
+    /// What went wrong.
+    pub problem: String,
+}
+
+/// A loaded, validated policy: rules, defaults and the knowledge base.
+#[derive(Debug)]
+pub struct Policy {
+    rules: RuleSet,
+    kb: Knowledge,
+    sources: Vec<PathBuf>,
+}
+
+impl Policy {
+    /// The policy shipped with Jarvis (`policies/`).
+    ///
+    /// # Errors
+    /// Only if the shipped files are broken, which the test suite prevents.
+    pub fn shipped() -> Result<Policy, LoadError> {
+        Policy::from_texts(Vec::new())
+    }
+
+    /// Loads policy files and directories (`*.toml`, recursively) on top of
+    /// the shipped knowledge base. The shipped rules are used only when no
+    /// path is given.
+    ///
+    /// # Errors
+    /// Every mistake in every file, with file, line and field.
+    pub fn load(paths: &[PathBuf]) -> Result<Policy, LoadError> {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        for p in paths {
+            collect_files(p, &mut files, &mut errors);
+        }
+        let mut texts = Vec::new();
+        for f in files {
+            match std::fs::read_to_string(&f) {
+                Ok(t) => texts.push((f, t)),
+                Err(e) => errors.push(PolicyError {
+                    file: f,
+                    line: 0,
+                    column: 0,
+                    field: "file".into(),
+                    message: format!("cannot be read: {e}"),
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(LoadError { errors });
+        }
+        if texts.is_empty() && !paths.is_empty() {
+            return Err(LoadError {
+                errors: paths
+                    .iter()
+                    .map(|p| PolicyError {
+                        file: p.clone(),
+                        line: 0,
+                        column: 0,
+                        field: "file".into(),
+                        message: "holds no .toml policy files".into(),
+                    })
+                    .collect(),
+            });
+        }
+        Policy::from_texts(texts)
+    }
+
+    /// Builds a policy from file texts; with none, the shipped rules apply.
+    ///
+    /// # Errors
+    /// Every mistake in every file.
+    pub fn from_texts(texts: Vec<(PathBuf, String)>) -> Result<Policy, LoadError> {
+        let own_rules = !texts.is_empty();
+        let mut errors = Vec::new();
+        let mut loaded = Vec::new();
+        let shipped = SHIPPED.iter().map(|(p, t)| (PathBuf::from(p), (*t).to_owned()));
+        // The shipped knowledge always loads first so local files refine it;
+        // the shipped rules load only when no files were given.
+        let all: Vec<(PathBuf, String, bool)> = shipped
+            .map(|(p, t)| {
+                let keep_rules = !own_rules;
+                (p, t, keep_rules)
+            })
+            .chain(texts.into_iter().map(|(p, t)| (p, t, true)))
+            .collect();
+        let mut sources = Vec::new();
+        let mut file_texts = Vec::new();
+        for (path, text, keep_rules) in all {
+            match rules::parse_file(&path, &text) {
+                Ok(mut l) => {
+                    if !keep_rules {
+                        l.rules.clear();
+                        l.defaults = None;
+                    } else {
+                        sources.push(path.clone());
+                    }
+                    loaded.push((path.clone(), l));
+                }
+                Err(e) => errors.extend(e),
+            }
+            file_texts.push((path, text));
+        }
+        let (rules, knowledge) = match rules::merge(loaded) {
+            Ok(m) => m,
+            Err(e) => {
+                errors.extend(e);
+                return Err(LoadError { errors });
+            }
+        };
+        let mut kb = Knowledge::default();
+        for (path, k) in knowledge {
+            if let Err(e) = kb.add(k) {
+                let text = file_texts.iter().find(|(p, _)| *p == path).map_or("", |(_, t)| t.as_str());
+                errors.extend(rules::locate_knowledge_errors(&path, text, e));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(LoadError { errors });
+        }
+        Ok(Policy { rules, kb, sources })
+    }
+
+    /// The files whose rules are in force.
+    pub fn sources(&self) -> &[PathBuf] {
+        &self.sources
+    }
+
+    /// The rules and defaults.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The knowledge base.
+    pub fn knowledge(&self) -> &Knowledge {
+        &self.kb
+    }
+
+    /// Judges a request. Never panics and never allows what it could not
+    /// read: any input gets a judgement.
+    pub fn judge(&self, req: &Request) -> Judgement {
+        self.judge_inner(req, false)
+    }
+
+    /// Judges a request and adds the per-program steps and tool previews.
+    pub fn explain(&self, req: &Request) -> Judgement {
+        self.judge_inner(req, true)
+    }
+
+    fn judge_inner(&self, req: &Request, explain: bool) -> Judgement {
+        if let Some(why) = unreadable(&req.command) {
+            return refused(&req.command, why);
+        }
+        let ctx = LineContext { cwd: req.cwd.clone() };
+        // The parser is a dependency; if it ever panics on some input, that
+        // input is denied rather than taking the gateway down.
+        let analysis = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            analyze::analyze(&req.command, &self.kb, &ctx)
+        }));
+        let analysis = match analysis {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => return refused(&req.command, format!("{e}; a command that cannot be read is never run")),
+            Err(_) => return refused(&req.command, "the parser failed on this input; it is denied".to_owned()),
+        };
+        self.decide(req, &analysis, explain)
+    }
+
+    fn decide(&self, req: &Request, analysis: &Analysis, explain: bool) -> Judgement {
+        let limit = self.rules.defaults.auto_allow_max_risk;
+        let mut reasons = Reasons::default();
+        let mut matched: Vec<String> = Vec::new();
+        let mut decision = Decision::Allow;
+        let mut steps = Vec::new();
+
+        let breaches = guardrails::check(analysis);
+        for b in &breaches {
+            reasons.push(0, format!("hard guardrail ({}): {}", b.guardrail, b.why));
+        }
+        if !breaches.is_empty() {
+            decision = Decision::Deny;
+        }
+        for o in &analysis.opaque {
+            reasons.push(2, format!("{o}; what it runs cannot be known"));
+            decision = decision.strictest(Decision::Approve);
+        }
+        if analysis.commands.is_empty() {
+            reasons.push(3, "the line runs nothing".to_owned());
+        }
+        for c in &analysis.commands {
+            let risk = risk::command_risk(c);
+            let hits: Vec<&Rule> = self
+                .rules
+                .rules
+                .iter()
+                .filter(|r| r.matches(c, req.host.as_ref()))
+                .collect();
+            let shown = c.display();
+            let mut d = match hits.iter().map(|r| r.decision).max() {
+                Some(d) => d,
+                None if matches!(c.program, analyze::ProgramRef::None) && c.findings.is_empty() => {
+                    // A bare assignment or redirection with nothing risky
+                    // about it runs no program for the rules to judge.
+                    Decision::Allow
+                }
+                None => {
+                    let d = self.rules.defaults.decision;
+                    if d != Decision::Allow || c.findings.is_empty() {
+                        reasons.push(3, format!("no rule matches `{shown}`; the default is {d}"));
+                    }
+                    d
+                }
+            };
+            for r in &hits {
+                if !matched.contains(&r.id) {
+                    matched.push(r.id.clone());
+                }
+                let rank = match r.decision {
+                    Decision::Deny => 0,
+                    Decision::Approve => 2,
+                    Decision::Allow => 4,
+                };
+                reasons.push(rank, format!("rule `{}` ({}) matches `{shown}`: {}", r.id, r.decision, r.reason));
+            }
+            for f in &c.findings {
+                let rank = if f.risk >= 60 { 1 } else { 3 };
+                reasons.push(rank, f.why.clone());
+            }
+            if d == Decision::Allow {
+                if let Some(f) = c.findings.iter().find(|f| f.attended) {
+                    reasons.push(1, format!("`{shown}` never runs unattended: {}", f.why));
+                    d = Decision::Approve;
+                } else if risk.score() > limit {
+                    reasons.push(
+                        1,
+                        format!(
+                            "`{shown}` is allowed by rule, but its risk {} is above the unattended limit {limit}",
+                            risk.score()
+                        ),
+                    );
+                    d = Decision::Approve;
+                }
+            }
+            decision = decision.strictest(d);
+            if explain {
+                steps.push(Step {
+                    command: shown,
+                    via: c.via.clone(),
+                    decision: d,
+                    risk,
+                    findings: c.findings.iter().map(|f| f.why.clone()).collect(),
+                    rules: hits.iter().map(|r| r.id.clone()).collect(),
+                });
+            }
+        }
+        let mut risk = risk::line_risk(&analysis.commands);
+        if !breaches.is_empty() {
+            risk = Risk::MAX;
+        } else if !analysis.opaque.is_empty() {
+            risk = risk.max(Risk::saturating(60));
+        }
+        Judgement {
+            command: req.command.clone(),
+            decision,
+            risk,
+            reasons: reasons.finish(),
+            rules: matched,
+            parse_error: false,
+            steps,
+            previews: if explain { dryrun::previews(analysis) } else { Vec::new() },
+        }
+    }
+
+    /// Checks every rule's `examples` (must match) and `counter_examples`
+    /// (must not).
+    pub fn test_examples(&self) -> (usize, Vec<ExampleFailure>) {
+        let mut failures = Vec::new();
+        let mut count = 0;
+        for rule in &self.rules.rules {
+            let origin = format!("{}:{}", rule.origin.file.display(), rule.origin.line);
+            let cases = rule
+                .examples
+                .iter()
+                .map(|e| (e, true))
+                .chain(rule.counter_examples.iter().map(|e| (e, false)));
+            for (example, should) in cases {
+                count += 1;
+                let ctx = LineContext::default();
+                let analysis = match analyze::analyze(example, &self.kb, &ctx) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        failures.push(ExampleFailure {
+                            rule: rule.id.clone(),
+                            origin: origin.clone(),
+                            example: example.clone(),
+                            problem: format!("the example does not parse: {e}"),
+                        });
+                        continue;
+                    }
+                };
+                let hit = analysis.commands.iter().any(|c| rule_matches_any_host(rule, c));
+                if hit != should {
+                    failures.push(ExampleFailure {
+                        rule: rule.id.clone(),
+                        origin: origin.clone(),
+                        example: example.clone(),
+                        problem: if should {
+                            "is an example, but the rule does not match it".into()
+                        } else {
+                            "is a counter-example, but the rule matches it".into()
+                        },
+                    });
+                }
+            }
+        }
+        (count, failures)
+    }
+}
+
+/// Examples are about what a rule matches, not where: a host-limited rule
+/// is tried on a host it names.
+fn rule_matches_any_host(rule: &Rule, c: &analyze::Command) -> bool {
+    let host = rule
+        .hosts
+        .as_ref()
+        .and_then(|h| h.first())
+        .and_then(|p| HostName::parse(&p.replace(['*', '?'], "x")).ok());
+    rule.matches(c, host.as_ref())
+}
+
+fn collect_files(p: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<PolicyError>) {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => match std::fs::read_dir(p) {
+            Ok(entries) => {
+                let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                paths.sort();
+                for e in paths {
+                    if e.is_dir() || e.extension().is_some_and(|x| x == "toml") {
+                        collect_files(&e, files, errors);
+                    }
+                }
+            }
+            Err(e) => errors.push(PolicyError {
+                file: p.to_owned(),
+                line: 0,
+                column: 0,
+                field: "file".into(),
+                message: format!("cannot be listed: {e}"),
+            }),
+        },
+        Ok(_) => files.push(p.to_owned()),
+        Err(e) => errors.push(PolicyError {
+            file: p.to_owned(),
+            line: 0,
+            column: 0,
+            field: "file".into(),
+            message: format!("cannot be read: {e}"),
+        }),
+    }
+}
+
+/// Why a command line is refused before parsing, if it is.
+fn unreadable(command: &str) -> Option<String> {
+    if command.len() > MAX_COMMAND_BYTES {
+        return Some(format!(
+            "the command is {} bytes long; commands up to {MAX_COMMAND_BYTES} bytes are judged",
+            command.len()
+        ));
+    }
+    if command.trim().is_empty() {
+        return Some("the command is empty".into());
+    }
+    if let Some((i, c)) = command
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return Some(format!(
+            "the command holds the control character U+{:04X} at byte {i}; binary input is not judged",
+            c as u32
+        ));
+    }
+    None
+}
+
+fn refused(command: &str, why: String) -> Judgement {
+    Judgement {
+        command: command.to_owned(),
+        decision: Decision::Deny,
+        risk: Risk::MAX,
+        reasons: vec![why],
+        rules: Vec::new(),
+        parse_error: true,
+        steps: Vec::new(),
+        previews: Vec::new(),
+    }
+}
+
+/// Reasons ranked by seriousness, without repeats.
+#[derive(Default)]
+struct Reasons(Vec<(u8, String)>);
+
+impl Reasons {
+    fn push(&mut self, rank: u8, reason: String) {
+        if !self.0.iter().any(|(_, r)| *r == reason) {
+            self.0.push((rank, reason));
+        }
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        self.0.sort_by_key(|(rank, _)| *rank);
+        self.0.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// A judgement for a request line that is not a request at all (bad JSON,
+/// not UTF-8, too long): denied, with why.
+pub fn refused_line(command: &str, why: String) -> Judgement {
+    refused(command, why)
+}

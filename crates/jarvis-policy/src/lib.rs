@@ -1,0 +1,24 @@
+//! The judgement of a command line before it may touch a host.
+//!
+//! This crate owns everything between a command string and a [`Judgement`]:
+//! parsing it as shell ([`shell`]), finding every program it would run and
+//! what each can do ([`analyze`], from the [`kb`] knowledge base), the hard
+//! [`guardrails`], the policy [`rules`], [`risk`] scoring and the static
+//! dry-run plan ([`dryrun`]).
+//!
+//! It must never do IO beyond reading policy files, and it must never allow
+//! what it could not understand: a line that does not parse, a program whose
+//! name is only known at run time, or an input too large or too deep to judge
+//! is denied or sent for approval, never allowed.
+
+pub mod analyze;
+pub mod dryrun;
+pub mod engine;
+pub mod guardrails;
+pub mod kb;
+pub mod risk;
+pub mod rules;
+pub mod shell;
+
+pub use engine::{Judgement, Policy, Request};
+pub use rules::{LoadError, PolicyError};

