@@ -16,19 +16,32 @@ fn toml_files(dir: &Path) -> Vec<PathBuf> {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
-    let root = root.canonicalize().expect("policies/ sits at the workspace root");
+    let root = root
+        .canonicalize()
+        .expect("policies/ sits at the workspace root");
     println!("cargo:rerun-if-changed={}", root.display());
-    println!("cargo:rerun-if-changed={}", root.join("knowledge").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("knowledge").display()
+    );
     let mut code = String::from("&[\n");
     for sub in [root.clone(), root.join("knowledge")] {
         for file in toml_files(&sub) {
             println!("cargo:rerun-if-changed={}", file.display());
-            let shown = file.strip_prefix(root.parent().expect("workspace root")).expect("under root");
-            writeln!(code, "    ({:?}, include_str!({:?})),", shown.display().to_string(), file.display().to_string())
-                .expect("write to string");
+            let shown = file
+                .strip_prefix(root.parent().expect("workspace root"))
+                .expect("under root");
+            writeln!(
+                code,
+                "    ({:?}, include_str!({:?})),",
+                shown.display().to_string(),
+                file.display().to_string()
+            )
+            .expect("write to string");
         }
     }
     code.push_str("]\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("shipped.rs");
+    let out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("shipped.rs");
     std::fs::write(out, code).expect("write shipped.rs");
 }

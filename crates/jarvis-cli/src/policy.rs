@@ -72,7 +72,12 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         if !args.command.is_empty() {
             anyhow::bail!("--jsonl reads requests from standard input; give no COMMAND");
         }
-        batch(&policy, args.host.as_deref(), io::stdin().lock(), io::stdout().lock())?;
+        batch(
+            &policy,
+            args.host.as_deref(),
+            io::stdin().lock(),
+            io::stdout().lock(),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.command.is_empty() {
@@ -89,7 +94,11 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         host,
         cwd: args.cwd,
     };
-    let j = if args.explain { policy.explain(&req) } else { policy.judge(&req) };
+    let j = if args.explain {
+        policy.explain(&req)
+    } else {
+        policy.judge(&req)
+    };
     let mut out = io::stdout().lock();
     if args.json {
         if args.explain {
@@ -119,8 +128,19 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_human(out: &mut impl Write, j: &Judgement, host: Option<&HostName>, explain: bool) -> io::Result<()> {
-    writeln!(out, "{:<7} risk {} ({})", j.decision, j.risk.score(), j.risk.level())?;
+fn print_human(
+    out: &mut impl Write,
+    j: &Judgement,
+    host: Option<&HostName>,
+    explain: bool,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<7} risk {} ({})",
+        j.decision,
+        j.risk.score(),
+        j.risk.level()
+    )?;
     writeln!(out, "command: {}", j.command)?;
     if let Some(h) = host {
         writeln!(out, "host:    {h}")?;
@@ -135,14 +155,28 @@ fn print_human(out: &mut impl Write, j: &Judgement, host: Option<&HostName>, exp
     if explain {
         writeln!(out, "plan (each program the line runs):")?;
         for (i, s) in j.steps.iter().enumerate() {
-            let via = if s.via.is_empty() { String::new() } else { format!("  via {}", s.via.join(" > ")) };
-            writeln!(out, "  {}. {}  [{}, risk {}]{via}", i + 1, s.command, s.decision, s.risk.score())?;
+            let via = if s.via.is_empty() {
+                String::new()
+            } else {
+                format!("  via {}", s.via.join(" > "))
+            };
+            writeln!(
+                out,
+                "  {}. {}  [{}, risk {}]{via}",
+                i + 1,
+                s.command,
+                s.decision,
+                s.risk.score()
+            )?;
             for f in &s.findings {
                 writeln!(out, "       {f}")?;
             }
         }
         if j.previews.is_empty() {
-            writeln!(out, "preview: none of these tools has a dry-run form; the plan above is the preview")?;
+            writeln!(
+                out,
+                "preview: none of these tools has a dry-run form; the plan above is the preview"
+            )?;
         } else {
             writeln!(out, "previews (the tools' own dry runs):")?;
             for p in &j.previews {
@@ -167,35 +201,87 @@ struct RequestLine {
 /// Request lines longer than this are not read into memory whole.
 const MAX_LINE_BYTES: usize = 1024 * 1024;
 
+/// Lines judged per batch; batches are split across cores and written back
+/// in input order.
+const BATCH_LINES: usize = 4096;
+
 /// Judges a stream of request lines, one decision line each, in order,
 /// never stopping at a bad line.
-pub fn batch(policy: &Policy, default_host: Option<&str>, input: impl BufRead, output: impl Write) -> Result<()> {
+pub fn batch(
+    policy: &Policy,
+    default_host: Option<&str>,
+    input: impl BufRead,
+    output: impl Write,
+) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, output);
     let mut input = input;
-    let mut buf = Vec::with_capacity(4096);
-    let mut n = 0usize;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let mut numbered = 0usize;
     loop {
-        buf.clear();
-        n += 1;
-        let (read, truncated) = read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES)?;
-        if read == 0 {
+        let mut lines: Vec<(Vec<u8>, bool)> = Vec::with_capacity(BATCH_LINES);
+        while lines.len() < BATCH_LINES {
+            let mut buf = Vec::new();
+            let (read, truncated) = read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES)?;
+            if read == 0 {
+                break;
+            }
+            while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                buf.pop();
+            }
+            lines.push((buf, truncated));
+        }
+        if lines.is_empty() {
             break;
         }
-        while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            buf.pop();
+        let first = numbered + 1;
+        numbered += lines.len();
+        let chunk = lines.len().div_ceil(workers);
+        let encoded: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lines
+                .chunks(chunk)
+                .enumerate()
+                .map(|(k, part)| {
+                    scope.spawn(move || {
+                        let mut buf = Vec::with_capacity(part.len() * 256);
+                        for (i, (line, truncated)) in part.iter().enumerate() {
+                            let n = first + k * chunk + i;
+                            let j = judge_line(policy, default_host, line, *truncated, n);
+                            // Serialising plain structs to a Vec cannot fail.
+                            let _ = serde_json::to_writer(&mut buf, &j);
+                            buf.push(b'\n');
+                        }
+                        buf
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for part in encoded {
+            out.write_all(&part)?;
         }
-        let j = judge_line(policy, default_host, &buf, truncated, n);
-        serde_json::to_writer(&mut out, &j)?;
-        out.write_all(b"\n")?;
     }
     out.flush()?;
     Ok(())
 }
 
-fn judge_line(policy: &Policy, default_host: Option<&str>, line: &[u8], truncated: bool, n: usize) -> Judgement {
+fn judge_line(
+    policy: &Policy,
+    default_host: Option<&str>,
+    line: &[u8],
+    truncated: bool,
+    n: usize,
+) -> Judgement {
     let shown = || String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
     if truncated {
-        return engine::refused_line(&shown(), format!("request line {n} is longer than {MAX_LINE_BYTES} bytes"));
+        return engine::refused_line(
+            &shown(),
+            format!("request line {n} is longer than {MAX_LINE_BYTES} bytes"),
+        );
     }
     let Ok(text) = std::str::from_utf8(line) else {
         return engine::refused_line(&shown(), format!("request line {n} is not valid UTF-8"));
@@ -208,11 +294,19 @@ fn judge_line(policy: &Policy, default_host: Option<&str>, line: &[u8], truncate
         Err(e) => {
             return engine::refused_line(
                 &shown(),
-                format!("request line {n} is not a request ({e}); expected {{\"command\": \"...\", \"host\": \"optional\"}}"),
+                format!(
+                    "request line {n} is not a request ({e}); expected {{\"command\": \"...\", \"host\": \"optional\"}}"
+                ),
             );
         }
     };
-    let host = match req.host.as_deref().or(default_host).map(HostName::parse).transpose() {
+    let host = match req
+        .host
+        .as_deref()
+        .or(default_host)
+        .map(HostName::parse)
+        .transpose()
+    {
         Ok(h) => h,
         Err(e) => return engine::refused_line(&req.command, format!("request line {n}: {e}")),
     };
@@ -225,7 +319,11 @@ fn judge_line(policy: &Policy, default_host: Option<&str>, line: &[u8], truncate
 
 /// Reads one line, keeping at most `cap` bytes of it; returns the bytes
 /// consumed and whether the line was longer than the cap.
-fn read_line_capped(input: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io::Result<(usize, bool)> {
+fn read_line_capped(
+    input: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> io::Result<(usize, bool)> {
     let mut consumed = 0;
     let mut truncated = false;
     loop {
@@ -265,7 +363,11 @@ fn lint(args: &PolicyArgs) -> Result<ExitCode> {
                 plural(p.rules().rules.len()),
                 plural(files),
                 p.knowledge().len(),
-                if warnings.is_empty() { String::new() } else { format!(", {} warning{}", warnings.len(), plural(warnings.len())) }
+                if warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} warning{}", warnings.len(), plural(warnings.len()))
+                }
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -284,8 +386,8 @@ fn warnings(p: &Policy) -> Vec<String> {
     use jarvis_core::Decision;
     use jarvis_policy::rules::Prefix;
     const WRAPPERS: &[&str] = &[
-        "sudo", "doas", "su", "env", "bash", "sh", "zsh", "dash", "python", "python3", "perl", "ruby", "node",
-        "xargs", "eval", "exec", "busybox", "nohup", "timeout", "nice", "ssh",
+        "sudo", "doas", "su", "env", "bash", "sh", "zsh", "dash", "python", "python3", "perl",
+        "ruby", "node", "xargs", "eval", "exec", "busybox", "nohup", "timeout", "nice", "ssh",
     ];
     let mut out = Vec::new();
     for r in &p.rules().rules {
@@ -311,13 +413,23 @@ fn test(args: &PolicyArgs) -> Result<ExitCode> {
     let p = load(args)?;
     let (count, failures) = p.test_examples();
     for f in &failures {
-        println!("FAIL {} rule `{}`: `{}` {}", f.origin, f.rule, f.example, f.problem);
+        println!(
+            "FAIL {} rule `{}`: `{}` {}",
+            f.origin, f.rule, f.example, f.problem
+        );
     }
-    println!("{} passed, {} failed", count - failures.len(), failures.len());
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    println!(
+        "{} passed, {} failed",
+        count - failures.len(),
+        failures.len()
+    );
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
-

@@ -12,7 +12,9 @@ pub struct ActionId(Uuid);
 
 /// A string that is not a UUID v7.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an action id: expected a UUID v7 such as 0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f")]
+#[error(
+    "`{0}` is not an action id: expected a UUID v7 such as 0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f"
+)]
 pub struct ActionIdError(pub String);
 
 impl ActionId {
@@ -218,8 +220,14 @@ mod tests {
     #[test]
     fn illegal_moves_name_both_states() {
         let err = Denied.transition(Running).expect_err("illegal");
-        assert_eq!(err.to_string(), "an action that is denied cannot become running");
-        assert_eq!(Interrupted.transition(Running).map_err(|e| e.to), Err(Running));
+        assert_eq!(
+            err.to_string(),
+            "an action that is denied cannot become running"
+        );
+        assert_eq!(
+            Interrupted.transition(Running).map_err(|e| e.to),
+            Err(Running)
+        );
     }
 
     #[test]
@@ -236,7 +244,11 @@ mod tests {
         let b = ActionId::new();
         assert!(a < b);
         assert_eq!(a.to_string().parse::<ActionId>(), Ok(a));
-        assert!("0192f4c4-5e1a-4c3b-9f00-1a2b3c4d5e6f".parse::<ActionId>().is_err());
+        assert!(
+            "0192f4c4-5e1a-4c3b-9f00-1a2b3c4d5e6f"
+                .parse::<ActionId>()
+                .is_err()
+        );
         assert!("nope".parse::<ActionId>().is_err());
     }
 }

@@ -66,7 +66,10 @@ mod tests {
     #[test]
     fn strictness_order_is_deny_approve_allow() {
         assert_eq!(Decision::Allow.strictest(Decision::Deny), Decision::Deny);
-        assert_eq!(Decision::Approve.strictest(Decision::Allow), Decision::Approve);
+        assert_eq!(
+            Decision::Approve.strictest(Decision::Allow),
+            Decision::Approve
+        );
         assert_eq!(Decision::Deny.strictest(Decision::Approve), Decision::Deny);
     }
 

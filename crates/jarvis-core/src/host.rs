@@ -95,14 +95,20 @@ mod tests {
     #[test]
     fn accepts_ordinary_names() {
         for ok in ["nas", "web-1", "db_2", "host.lan", "7"] {
-            assert_eq!(HostName::parse(ok).map(|h| h.to_string()), Ok(ok.to_owned()));
+            assert_eq!(
+                HostName::parse(ok).map(|h| h.to_string()),
+                Ok(ok.to_owned())
+            );
         }
     }
 
     #[test]
     fn rejects_with_a_reason() {
         assert_eq!(HostName::parse(""), Err(HostNameError::Empty));
-        assert!(matches!(HostName::parse("-x"), Err(HostNameError::BadStart(_))));
+        assert!(matches!(
+            HostName::parse("-x"),
+            Err(HostNameError::BadStart(_))
+        ));
         assert!(matches!(
             HostName::parse("a b"),
             Err(HostNameError::BadCharacter { ch: ' ', .. })

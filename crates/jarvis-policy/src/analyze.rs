@@ -14,7 +14,9 @@ use std::sync::Arc;
 use regex::Regex;
 
 use crate::kb::{Effect, FlagSpec, KnowledgeFile, NodeSpec, PathClass, ProgramSpec, Runs};
-use crate::shell::{self, Assignment, Context, Invocation, Redirect, ShellError, Stdin, Word, truncate};
+use crate::shell::{
+    self, Assignment, Context, Invocation, Redirect, ShellError, Stdin, Word, truncate,
+};
 
 /// Directories whose programs are the system's own. A program named by a
 /// path elsewhere (`./cat`, `/tmp/git`) is not the allow-listed tool.
@@ -145,7 +147,11 @@ impl Knowledge {
                 }),
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The program a name refers to: exact, then by alias, then without a
@@ -453,9 +459,17 @@ impl Via {
 /// What a node walk found that runs something else.
 enum Inner {
     /// An argument vector: `sudo ARGV`, `find -exec ARGV ;`.
-    Argv { argv: Vec<Word>, label: String, privileged: bool },
+    Argv {
+        argv: Vec<Word>,
+        label: String,
+        privileged: bool,
+    },
     /// A shell string: `sh -c STRING`, `eval ARGS`, `rsync -e STRING`.
-    ShellText { text: Word, label: String, privileged: bool },
+    ShellText {
+        text: Word,
+        label: String,
+        privileged: bool,
+    },
 }
 
 struct Analyzer<'k> {
@@ -471,64 +485,146 @@ const ECHOERS: &[&str] = &["echo", "printf"];
 /// Programs that fetch from the network; piping them into a shell runs
 /// whatever the far side sends.
 const FETCHERS: &[&str] = &[
-    "curl", "wget", "nc", "ncat", "netcat", "socat", "fetch", "aria2c", "ssh", "scp", "http", "https",
-    "lynx", "links", "busybox",
+    "curl", "wget", "nc", "ncat", "netcat", "socat", "fetch", "aria2c", "ssh", "scp", "http",
+    "https", "lynx", "links", "busybox",
 ];
 
 /// Environment variables that make programs run other code or look elsewhere.
 const DANGEROUS_VARS: &[(&str, &str)] = &[
-    ("PATH", "changes PATH, so program names may not mean the system's programs"),
-    ("LD_PRELOAD", "sets LD_PRELOAD, which loads code into every program it starts"),
-    ("LD_LIBRARY_PATH", "sets LD_LIBRARY_PATH, which can load other code into programs"),
-    ("LD_AUDIT", "sets LD_AUDIT, which loads code into every program it starts"),
-    ("IFS", "changes IFS, which changes how the shell splits words"),
-    ("BASH_ENV", "sets BASH_ENV, a script every bash it starts runs first"),
+    (
+        "PATH",
+        "changes PATH, so program names may not mean the system's programs",
+    ),
+    (
+        "LD_PRELOAD",
+        "sets LD_PRELOAD, which loads code into every program it starts",
+    ),
+    (
+        "LD_LIBRARY_PATH",
+        "sets LD_LIBRARY_PATH, which can load other code into programs",
+    ),
+    (
+        "LD_AUDIT",
+        "sets LD_AUDIT, which loads code into every program it starts",
+    ),
+    (
+        "IFS",
+        "changes IFS, which changes how the shell splits words",
+    ),
+    (
+        "BASH_ENV",
+        "sets BASH_ENV, a script every bash it starts runs first",
+    ),
     ("ENV", "sets ENV, a script every sh it starts runs first"),
-    ("PROMPT_COMMAND", "sets PROMPT_COMMAND, a command the shell runs"),
-    ("PS4", "sets PS4, which the shell expands and can run commands through"),
-    ("SHELLOPTS", "sets SHELLOPTS, which changes how shells behave"),
+    (
+        "PROMPT_COMMAND",
+        "sets PROMPT_COMMAND, a command the shell runs",
+    ),
+    (
+        "PS4",
+        "sets PS4, which the shell expands and can run commands through",
+    ),
+    (
+        "SHELLOPTS",
+        "sets SHELLOPTS, which changes how shells behave",
+    ),
     ("BASHOPTS", "sets BASHOPTS, which changes how bash behaves"),
     ("PAGER", "sets PAGER, a program other tools run"),
     ("GIT_PAGER", "sets GIT_PAGER, a program git runs"),
     ("MANPAGER", "sets MANPAGER, a program man runs"),
-    ("SYSTEMD_PAGER", "sets SYSTEMD_PAGER, a program systemctl runs"),
+    (
+        "SYSTEMD_PAGER",
+        "sets SYSTEMD_PAGER, a program systemctl runs",
+    ),
     ("LESSOPEN", "sets LESSOPEN, a program less runs"),
     ("LESSCLOSE", "sets LESSCLOSE, a program less runs"),
     ("EDITOR", "sets EDITOR, a program other tools run"),
     ("VISUAL", "sets VISUAL, a program other tools run"),
     ("GIT_EDITOR", "sets GIT_EDITOR, a program git runs"),
     ("GIT_SSH", "sets GIT_SSH, a program git runs"),
-    ("GIT_SSH_COMMAND", "sets GIT_SSH_COMMAND, a command git runs"),
-    ("GIT_EXEC_PATH", "sets GIT_EXEC_PATH, where git looks for its programs"),
+    (
+        "GIT_SSH_COMMAND",
+        "sets GIT_SSH_COMMAND, a command git runs",
+    ),
+    (
+        "GIT_EXEC_PATH",
+        "sets GIT_EXEC_PATH, where git looks for its programs",
+    ),
     ("GIT_ASKPASS", "sets GIT_ASKPASS, a program git runs"),
     ("SSH_ASKPASS", "sets SSH_ASKPASS, a program ssh runs"),
     ("SUDO_ASKPASS", "sets SUDO_ASKPASS, a program sudo runs"),
-    ("GIT_DIR", "sets GIT_DIR, pointing git at another repository"),
-    ("GIT_WORK_TREE", "sets GIT_WORK_TREE, pointing git at other files"),
-    ("GIT_CONFIG", "sets GIT_CONFIG, a config file that can run programs"),
-    ("GIT_CONFIG_GLOBAL", "sets GIT_CONFIG_GLOBAL, a config file that can run programs"),
-    ("GIT_CONFIG_SYSTEM", "sets GIT_CONFIG_SYSTEM, a config file that can run programs"),
-    ("GIT_CONFIG_PARAMETERS", "sets GIT_CONFIG_PARAMETERS, git settings that can run programs"),
-    ("GIT_CONFIG_COUNT", "sets GIT_CONFIG_COUNT, git settings that can run programs"),
-    ("PYTHONPATH", "sets PYTHONPATH, where Python loads code from"),
-    ("PYTHONSTARTUP", "sets PYTHONSTARTUP, code Python runs first"),
-    ("PYTHONHOME", "sets PYTHONHOME, where Python loads code from"),
+    (
+        "GIT_DIR",
+        "sets GIT_DIR, pointing git at another repository",
+    ),
+    (
+        "GIT_WORK_TREE",
+        "sets GIT_WORK_TREE, pointing git at other files",
+    ),
+    (
+        "GIT_CONFIG",
+        "sets GIT_CONFIG, a config file that can run programs",
+    ),
+    (
+        "GIT_CONFIG_GLOBAL",
+        "sets GIT_CONFIG_GLOBAL, a config file that can run programs",
+    ),
+    (
+        "GIT_CONFIG_SYSTEM",
+        "sets GIT_CONFIG_SYSTEM, a config file that can run programs",
+    ),
+    (
+        "GIT_CONFIG_PARAMETERS",
+        "sets GIT_CONFIG_PARAMETERS, git settings that can run programs",
+    ),
+    (
+        "GIT_CONFIG_COUNT",
+        "sets GIT_CONFIG_COUNT, git settings that can run programs",
+    ),
+    (
+        "PYTHONPATH",
+        "sets PYTHONPATH, where Python loads code from",
+    ),
+    (
+        "PYTHONSTARTUP",
+        "sets PYTHONSTARTUP, code Python runs first",
+    ),
+    (
+        "PYTHONHOME",
+        "sets PYTHONHOME, where Python loads code from",
+    ),
     ("PERL5LIB", "sets PERL5LIB, where Perl loads code from"),
     ("PERL5OPT", "sets PERL5OPT, options (and code) Perl runs"),
     ("PERLLIB", "sets PERLLIB, where Perl loads code from"),
     ("RUBYOPT", "sets RUBYOPT, options (and code) Ruby runs"),
     ("RUBYLIB", "sets RUBYLIB, where Ruby loads code from"),
-    ("NODE_OPTIONS", "sets NODE_OPTIONS, which can make node load code"),
-    ("DOCKER_HOST", "sets DOCKER_HOST, pointing docker at another engine"),
-    ("KUBECONFIG", "sets KUBECONFIG, pointing kubectl at another cluster"),
+    (
+        "NODE_OPTIONS",
+        "sets NODE_OPTIONS, which can make node load code",
+    ),
+    (
+        "DOCKER_HOST",
+        "sets DOCKER_HOST, pointing docker at another engine",
+    ),
+    (
+        "KUBECONFIG",
+        "sets KUBECONFIG, pointing kubectl at another cluster",
+    ),
     ("BROWSER", "sets BROWSER, a program other tools run"),
 ];
 
 /// Names that shells treat as the shell itself when given as an argument.
-const SHELL_NAMES: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "ash", "fish", "csh", "tcsh", "mksh", "busybox"];
+const SHELL_NAMES: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "ash", "fish", "csh", "tcsh", "mksh", "busybox",
+];
 
 impl Analyzer<'_> {
-    fn script(&mut self, script: &shell::Script, via: &Via, depth: usize) -> Result<(), ShellError> {
+    fn script(
+        &mut self,
+        script: &shell::Script,
+        via: &Via,
+        depth: usize,
+    ) -> Result<(), ShellError> {
         for f in &script.functions {
             let calls = script.invocations[f.body.clone()]
                 .iter()
@@ -592,12 +688,11 @@ impl Analyzer<'_> {
                     return StdinSource::Network(f.clone());
                 }
                 // `echo 'rm -rf /' | sh`: literal echo output is readable.
-                if let [single] = up.as_slice() {
-                    if let Some(u) = script.invocations.get(*single) {
-                        if let Some(text) = echoed_text(u) {
-                            return StdinSource::Text(Word::literal(&text), "a pipe from echo".into());
-                        }
-                    }
+                if let [single] = up.as_slice()
+                    && let Some(u) = script.invocations.get(*single)
+                    && let Some(text) = echoed_text(u)
+                {
+                    return StdinSource::Text(Word::literal(&text), "a pipe from echo".into());
                 }
                 StdinSource::Unknown(format!("a pipe from {}", names.join(" | ")))
             }
@@ -627,7 +722,15 @@ impl Analyzer<'_> {
             self.redirect(r, &mut findings);
         }
         let Some((first, args)) = words.split_first() else {
-            self.push(ProgramRef::None, Vec::new(), Vec::new(), assignments, redirects, via, findings);
+            self.push(
+                ProgramRef::None,
+                Vec::new(),
+                Vec::new(),
+                assignments,
+                redirects,
+                via,
+                findings,
+            );
             return Ok(());
         };
         let args = args.to_vec();
@@ -655,7 +758,15 @@ impl Analyzer<'_> {
             let written = first.raw.clone();
             self.scan_args(&args, None, &mut findings);
             let positionals = Vec::new();
-            self.push(ProgramRef::Dynamic { written }, args, positionals, assignments, redirects, via, findings);
+            self.push(
+                ProgramRef::Dynamic { written },
+                args,
+                positionals,
+                assignments,
+                redirects,
+                via,
+                findings,
+            );
             return Ok(());
         }
         let written = first.text.clone();
@@ -671,7 +782,6 @@ impl Analyzer<'_> {
         match &known {
             Some(program) => {
                 let mut walk = Walk {
-                    program: &program.name,
                     findings: &mut findings,
                     positionals: &mut positionals,
                     inners: &mut inners,
@@ -684,7 +794,9 @@ impl Analyzer<'_> {
             None => {
                 findings.push(Finding {
                     effect: Effect::Unknown,
-                    why: format!("`{name}` is not in the knowledge base, so nothing says it is harmless"),
+                    why: format!(
+                        "`{name}` is not in the knowledge base, so nothing says it is harmless"
+                    ),
                     risk: base_risk(Effect::Unknown),
                     attended: false,
                 });
@@ -747,7 +859,13 @@ impl Analyzer<'_> {
     }
 
     /// Judges a string that a program hands to a shell.
-    fn shell_text(&mut self, text: &Word, label: &str, via: &Via, depth: usize) -> Result<(), ShellError> {
+    fn shell_text(
+        &mut self,
+        text: &Word,
+        label: &str,
+        via: &Via,
+        depth: usize,
+    ) -> Result<(), ShellError> {
         if !text.literal {
             // The string's parts that are known are still judged, so a
             // guardrail in `sh -c "rm -rf / $x"` is not hidden by `$x`.
@@ -760,7 +878,8 @@ impl Analyzer<'_> {
                 risk: 80,
                 attended: true,
             }];
-            if let Ok(script) = shell::parse(&text.skeleton, &format!("the {label} string"), depth) {
+            if let Ok(script) = shell::parse(&text.skeleton, &format!("the {label} string"), depth)
+            {
                 self.script(&script, via, depth)?;
             } else {
                 findings[0].risk = 85;
@@ -792,7 +911,9 @@ impl Analyzer<'_> {
     ) -> Result<(), ShellError> {
         match name {
             "cd" | "pushd" => {
-                let target = args.iter().find(|a| !a.text.starts_with('-') || a.text == "-");
+                let target = args
+                    .iter()
+                    .find(|a| !a.text.starts_with('-') || a.text == "-");
                 let next: Vec<Option<String>> = match target {
                     None => vec![Some("~".into())],
                     Some(t) if t.literal && t.text != "-" => self
@@ -880,6 +1001,21 @@ impl Analyzer<'_> {
                 attended: true,
             });
         }
+        // `x='a[$(id)]'` runs `id` when `x` is later evaluated in arithmetic,
+        // and `eval "$x"` runs whatever `x` holds: stored code is judged as
+        // code that cannot be read.
+        if a.value.literal && (a.value.text.contains("$(") || a.value.text.contains('`')) {
+            findings.push(Finding {
+                effect: Effect::Exec,
+                why: format!(
+                    "stores shell code in `{}` (`{}`), which arithmetic or eval may run later",
+                    a.name,
+                    truncate(&a.value.text, 40)
+                ),
+                risk: 70,
+                attended: true,
+            });
+        }
         self.scan_path(&a.value.text, findings, false);
     }
 
@@ -888,8 +1024,10 @@ impl Analyzer<'_> {
         if r.op == shell::RedirectOp::Duplicate {
             return;
         }
-        let harmless = matches!(t.as_str(), "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty")
-            || t.starts_with("/dev/fd/");
+        let harmless = matches!(
+            t.as_str(),
+            "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty"
+        ) || t.starts_with("/dev/fd/");
         if r.op.writes() && !harmless {
             findings.push(Finding {
                 effect: Effect::Write,
@@ -900,7 +1038,10 @@ impl Analyzer<'_> {
             if !r.target.literal {
                 findings.push(Finding {
                     effect: Effect::Write,
-                    why: format!("writes a file whose name is only known at run time (`{}`)", truncate(&r.target.raw, 60)),
+                    why: format!(
+                        "writes a file whose name is only known at run time (`{}`)",
+                        truncate(&r.target.raw, 60)
+                    ),
                     risk: 60,
                     attended: false,
                 });
@@ -921,6 +1062,21 @@ impl Analyzer<'_> {
     }
 
     fn scan_path(&self, path: &str, findings: &mut Vec<Finding>, writes: bool) {
+        // A hook or config planted in `.git/` runs on a later, harmless-looking
+        // `git commit`; writing there is never routine.
+        if writes
+            && (path.contains(".git/") || path.ends_with(".git") || path.contains(".gitmodules"))
+        {
+            findings.push(Finding {
+                effect: Effect::Exec,
+                why: format!(
+                    "writes inside `{}`, where a hook or config makes later git commands run programs",
+                    truncate(path, 60)
+                ),
+                risk: 75,
+                attended: true,
+            });
+        }
         let Some((class, what)) = self.kb.classify_path(path) else {
             return;
         };
@@ -994,12 +1150,19 @@ impl Analyzer<'_> {
             if looks_like_shell_code(t) {
                 findings.push(Finding {
                     effect: Effect::Exec,
-                    why: format!("{who} is given what looks like shell code (`{}`)", truncate(t, 60)),
+                    why: format!(
+                        "{who} is given what looks like shell code (`{}`)",
+                        truncate(t, 60)
+                    ),
                     risk: 70,
                     attended: false,
                 });
             }
-            if t.starts_with("/etc/") || t.starts_with("/dev/") || t.starts_with("/boot") || t.starts_with("/proc/sys") {
+            if t.starts_with("/etc/")
+                || t.starts_with("/dev/")
+                || t.starts_with("/boot")
+                || t.starts_with("/proc/sys")
+            {
                 findings.push(Finding {
                     effect: Effect::Unknown,
                     why: format!("{who} is given the system path `{}`", truncate(t, 60)),
@@ -1023,7 +1186,6 @@ enum StdinSource {
 
 /// Walks one program's knowledge tree over its arguments.
 struct Walk<'a> {
-    program: &'a str,
     findings: &'a mut Vec<Finding>,
     positionals: &'a mut Vec<Option<String>>,
     inners: &'a mut Vec<Inner>,
@@ -1031,10 +1193,19 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn finding(&mut self, effects: &[Effect], why: Option<&str>, floor: Option<u8>, fallback: &str) {
+    fn finding(
+        &mut self,
+        effects: &[Effect],
+        why: Option<&str>,
+        floor: Option<u8>,
+        fallback: &str,
+    ) {
         for &e in effects {
             let risk = floor.unwrap_or(0).max(base_risk(e));
-            let why = why.map_or_else(|| format!("{fallback}: {e}"), |w| format!("`{fallback}` {w}"));
+            let why = why.map_or_else(
+                || format!("{fallback}: {e}"),
+                |w| format!("`{fallback}` {w}"),
+            );
             self.findings.push(Finding {
                 effect: e,
                 why,
@@ -1048,9 +1219,16 @@ impl Walk<'_> {
         // `python3 --version`: nothing but harmless flags.
         if !args.is_empty()
             && !node.safe_alone.is_empty()
-            && args.iter().all(|a| a.literal && node.safe_alone.contains(&a.text))
+            && args
+                .iter()
+                .all(|a| a.literal && node.safe_alone.contains(&a.text))
         {
-            self.finding(&[Effect::Read], Some("only prints its version or help"), None, label);
+            self.finding(
+                &[Effect::Read],
+                Some("only prints its version or help"),
+                None,
+                label,
+            );
             return;
         }
         let mut i = 0;
@@ -1060,8 +1238,6 @@ impl Walk<'_> {
         let mut positional_count = 0;
         let mut script_file: Option<&Word> = None;
         let mut inline_code = false;
-        let node_args_start = self.findings.len();
-        let _ = node_args_start;
         while i < args.len() {
             let a = &args[i];
             let t = a.text.as_str();
@@ -1071,7 +1247,15 @@ impl Walk<'_> {
                 continue;
             }
             if !options_done && t.starts_with('-') && t.len() > 1 {
-                i += self.option(node, args, i, label, &mut shell_command_mode, &mut no_run, &mut inline_code);
+                i += self.option(
+                    node,
+                    args,
+                    i,
+                    label,
+                    &mut shell_command_mode,
+                    &mut no_run,
+                    &mut inline_code,
+                );
                 continue;
             }
             // A positional.
@@ -1131,7 +1315,6 @@ impl Walk<'_> {
                         attended: false,
                     });
                 }
-                positional_count += 1;
                 self.positionals.push(a.literal.then(|| t.to_owned()));
                 i += 1;
                 self.rest_positionals(&args[i..]);
@@ -1145,8 +1328,12 @@ impl Walk<'_> {
         self.effects_of(node, label);
         self.args(node, args, label);
         match node.runs {
-            Some(Runs::Shell) if !no_run && !shell_command_mode => self.stdin_code(script_file, label, true),
-            Some(Runs::Interpreter) if !no_run && !inline_code => self.stdin_code(script_file, label, false),
+            Some(Runs::Shell) if !no_run && !shell_command_mode => {
+                self.stdin_code(script_file, label, true)
+            }
+            Some(Runs::Interpreter) if !no_run && !inline_code => {
+                self.stdin_code(script_file, label, false)
+            }
             Some(Runs::Interpreter) if inline_code => {
                 self.findings.push(Finding {
                     effect: Effect::Exec,
@@ -1182,7 +1369,10 @@ impl Walk<'_> {
         if let Some(f) = script_file {
             self.findings.push(Finding {
                 effect: Effect::Exec,
-                why: format!("`{label}` runs the script `{}`, whose contents are not known here", truncate(&f.text, 60)),
+                why: format!(
+                    "`{label}` runs the script `{}`, whose contents are not known here",
+                    truncate(&f.text, 60)
+                ),
                 risk: 70,
                 attended: true,
             });
@@ -1198,7 +1388,9 @@ impl Walk<'_> {
             }
             StdinSource::Text(_, source) => self.findings.push(Finding {
                 effect: Effect::Exec,
-                why: format!("`{label}` runs code from {source}, which Jarvis cannot read as shell"),
+                why: format!(
+                    "`{label}` runs code from {source}, which Jarvis cannot read as shell"
+                ),
                 risk: 70,
                 attended: true,
             }),
@@ -1229,9 +1421,21 @@ impl Walk<'_> {
         match node.runs {
             Some(Runs::RestAsShell) => {
                 let mut joined = Word::literal("");
-                joined.raw = rest.iter().map(|w| w.raw.as_str()).collect::<Vec<_>>().join(" ");
-                joined.text = rest.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
-                joined.skeleton = rest.iter().map(|w| w.skeleton.as_str()).collect::<Vec<_>>().join(" ");
+                joined.raw = rest
+                    .iter()
+                    .map(|w| w.raw.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                joined.text = rest
+                    .iter()
+                    .map(|w| w.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                joined.skeleton = rest
+                    .iter()
+                    .map(|w| w.skeleton.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 joined.literal = rest.iter().all(|w| w.literal);
                 self.inners.push(Inner::ShellText {
                     text: joined,
@@ -1320,7 +1524,10 @@ impl Walk<'_> {
                     *no_run = true;
                 }
                 let takes_value = node.value_options.contains(&short)
-                    || node.flags.iter().any(|f| f.value && f.names.contains(&short));
+                    || node
+                        .flags
+                        .iter()
+                        .any(|f| f.value && f.names.contains(&short));
                 if takes_value {
                     let attached: String = chars[k + 1..].iter().collect();
                     if attached.is_empty() {
@@ -1342,11 +1549,22 @@ impl Walk<'_> {
         1
     }
 
-    fn flag(&mut self, node: &Node, name: &str, value: Option<&Word>, label: &str, inline_code: &mut bool) {
+    fn flag(
+        &mut self,
+        node: &Node,
+        name: &str,
+        value: Option<&Word>,
+        label: &str,
+        inline_code: &mut bool,
+    ) {
         if node.runs == Some(Runs::Interpreter) && node.command_options.iter().any(|o| o == name) {
             *inline_code = true;
         }
-        for flag in node.flags.iter().filter(|f| f.names.iter().any(|n| n == name)) {
+        for flag in node
+            .flags
+            .iter()
+            .filter(|f| f.names.iter().any(|n| n == name))
+        {
             if let Some(re) = &flag.value_regex {
                 match value {
                     Some(v) if re.is_match(&v.text) => {}
@@ -1356,14 +1574,14 @@ impl Walk<'_> {
                 }
             }
             self.flag_findings(flag, name, label);
-            if flag.runs == Some(Runs::Value) {
-                if let Some(v) = value {
-                    self.inners.push(Inner::ShellText {
-                        text: v.clone(),
-                        label: format!("{label} {name}"),
-                        privileged: false,
-                    });
-                }
+            if flag.runs == Some(Runs::Value)
+                && let Some(v) = value
+            {
+                self.inners.push(Inner::ShellText {
+                    text: v.clone(),
+                    label: format!("{label} {name}"),
+                    privileged: false,
+                });
             }
         }
     }
@@ -1392,7 +1610,11 @@ impl Walk<'_> {
         if node.args.is_empty() {
             return;
         }
-        let joined = args.iter().map(|a| a.text.as_str()).collect::<Vec<_>>().join(" ");
+        let joined = args
+            .iter()
+            .map(|a| a.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         for p in &node.args {
             let hit = if p.joined {
                 p.regex.is_match(&joined)
@@ -1400,7 +1622,11 @@ impl Walk<'_> {
                 args.iter().any(|a| p.regex.is_match(&a.text))
             };
             if hit {
-                let effects = if p.effects.is_empty() { vec![Effect::Exec] } else { p.effects.clone() };
+                let effects = if p.effects.is_empty() {
+                    vec![Effect::Exec]
+                } else {
+                    p.effects.clone()
+                };
                 for e in effects {
                     self.findings.push(Finding {
                         effect: e,
@@ -1411,27 +1637,34 @@ impl Walk<'_> {
                 }
             }
         }
-        let _ = self.program;
     }
 }
 
 fn effects_change(findings: &[Finding]) -> bool {
-    findings
-        .iter()
-        .any(|f| matches!(f.effect, Effect::Write | Effect::Delete | Effect::Unknown | Effect::Exec))
+    findings.iter().any(|f| {
+        matches!(
+            f.effect,
+            Effect::Write | Effect::Delete | Effect::Unknown | Effect::Exec
+        )
+    })
 }
 
 /// The text an `echo` or `printf` with literal arguments prints.
 fn echoed_text(inv: &Invocation) -> Option<String> {
     let (first, args) = inv.words.split_first()?;
-    if !first.literal || !ECHOERS.contains(&basename(&first.text)) || !args.iter().all(|a| a.literal) {
+    if !first.literal
+        || !ECHOERS.contains(&basename(&first.text))
+        || !args.iter().all(|a| a.literal)
+    {
         return None;
     }
     let mut parts: Vec<String> = Vec::new();
     let mut iter = args.iter().peekable();
     let mut escapes = basename(&first.text) == "printf";
     while let Some(a) = iter.peek() {
-        if basename(&first.text) == "echo" && matches!(a.text.as_str(), "-n" | "-e" | "-E" | "-ne" | "-en") {
+        if basename(&first.text) == "echo"
+            && matches!(a.text.as_str(), "-n" | "-e" | "-E" | "-ne" | "-en")
+        {
             escapes |= a.text.contains('e');
             iter.next();
         } else {
@@ -1439,7 +1672,11 @@ fn echoed_text(inv: &Invocation) -> Option<String> {
         }
     }
     for a in iter {
-        parts.push(if escapes { shell::decode_ansi_c(&a.text) } else { a.text.clone() });
+        parts.push(if escapes {
+            shell::decode_ansi_c(&a.text)
+        } else {
+            a.text.clone()
+        });
     }
     Some(parts.join(" "))
 }
@@ -1449,7 +1686,10 @@ fn is_assignment_word(t: &str) -> bool {
     match t.split_once('=') {
         Some((name, _)) => {
             !name.is_empty()
-                && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         }
         None => false,
@@ -1502,7 +1742,9 @@ pub fn normalize_path(path: &str) -> String {
 
 fn looks_like_remote_address(t: &str) -> bool {
     let lower = t.to_ascii_lowercase();
-    for scheme in ["http://", "https://", "ftp://", "tcp://", "udp://", "ssh://", "rsync://", "s3://", "git@"] {
+    for scheme in [
+        "http://", "https://", "ftp://", "tcp://", "udp://", "ssh://", "rsync://", "s3://", "git@",
+    ] {
         if let Some(rest) = lower.strip_prefix(scheme) {
             return !is_loopback_host(rest);
         }
@@ -1516,7 +1758,12 @@ fn is_loopback_host(rest: &str) -> bool {
 }
 
 fn looks_like_shell_code(t: &str) -> bool {
-    t.contains("$(") || t.contains('`') || t.contains("; ") || t.contains("&&") || t.contains("| ") || t.contains("||")
+    t.contains("$(")
+        || t.contains('`')
+        || t.contains("; ")
+        || t.contains("&&")
+        || t.contains("| ")
+        || t.contains("||")
 }
 
 #[cfg(test)]
@@ -1528,7 +1775,7 @@ mod tests {
         assert_eq!(normalize_path("/tmp/../"), "/");
         assert_eq!(normalize_path("//etc/./"), "/etc");
         assert_eq!(normalize_path("/a/b/../../.."), "/");
-        assert_eq!(normalize_path("~/x/.."), "~/");
+        assert_eq!(normalize_path("~/x/.."), "~");
         assert_eq!(resolve(Some("/tmp"), ".."), Some("/".into()));
         assert_eq!(resolve(None, "x"), None);
         assert_eq!(resolve(None, "/srv"), Some("/srv".into()));

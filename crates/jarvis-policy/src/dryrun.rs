@@ -57,37 +57,73 @@ fn preview(c: &Command) -> Option<Preview> {
                 "the files git clean would delete",
             )
         }
-        ("apt-get" | "apt", Some("install" | "remove" | "purge" | "upgrade" | "dist-upgrade" | "full-upgrade" | "autoremove")) => (
-            once("apt-get").chain(["-s".to_owned()]).chain(own(&args)).collect(),
+        (
+            "apt-get" | "apt",
+            Some(
+                "install" | "remove" | "purge" | "upgrade" | "dist-upgrade" | "full-upgrade"
+                | "autoremove",
+            ),
+        ) => (
+            once("apt-get")
+                .chain(["-s".to_owned()])
+                .chain(own(&args))
+                .collect(),
             "the packages apt would install, upgrade or remove",
         ),
         ("rsync", _) if !args.contains(&"--dry-run") && !args.contains(&"-n") => (
-            once(written).chain(["--dry-run".to_owned(), "--itemize-changes".to_owned()]).chain(own(&args)).collect(),
+            once(written)
+                .chain(["--dry-run".to_owned(), "--itemize-changes".to_owned()])
+                .chain(own(&args))
+                .collect(),
             "the files rsync would transfer or delete",
         ),
         ("make", _) => (
-            once(written).chain(["-n".to_owned()]).chain(own(&args)).collect(),
+            once(written)
+                .chain(["-n".to_owned()])
+                .chain(own(&args))
+                .collect(),
             "the recipes make would run",
         ),
-        ("kubectl", Some("apply" | "create" | "delete" | "patch" | "replace" | "scale" | "set" | "label" | "annotate" | "expose" | "run")) => (
-            once(written).chain(own(&args)).chain(["--dry-run=server".to_owned()]).collect(),
+        (
+            "kubectl",
+            Some(
+                "apply" | "create" | "delete" | "patch" | "replace" | "scale" | "set" | "label"
+                | "annotate" | "expose" | "run",
+            ),
+        ) => (
+            once(written)
+                .chain(own(&args))
+                .chain(["--dry-run=server".to_owned()])
+                .collect(),
             "what the API server would change",
         ),
         ("helm", Some("install" | "upgrade" | "uninstall" | "rollback")) => (
-            once(written).chain(own(&args)).chain(["--dry-run".to_owned()]).collect(),
+            once(written)
+                .chain(own(&args))
+                .chain(["--dry-run".to_owned()])
+                .collect(),
             "what helm would change",
         ),
         ("terraform" | "tofu", Some("apply" | "destroy")) => {
-            let rest = args.iter().skip_while(|a| !matches!(**a, "apply" | "destroy")).skip(1);
+            let rest = args
+                .iter()
+                .skip_while(|a| !matches!(**a, "apply" | "destroy"))
+                .skip(1);
             let mut w: Vec<String> = vec![written.clone(), "plan".into()];
             if sub == Some("destroy") {
                 w.push("-destroy".into());
             }
-            w.extend(rest.filter(|a| !a.starts_with("-auto-approve")).map(|a| (*a).to_owned()));
+            w.extend(
+                rest.filter(|a| !a.starts_with("-auto-approve"))
+                    .map(|a| (*a).to_owned()),
+            );
             (w, "the plan terraform would apply")
         }
         ("ansible-playbook", _) => (
-            once(written).chain(own(&args)).chain(["--check".to_owned(), "--diff".to_owned()]).collect(),
+            once(written)
+                .chain(own(&args))
+                .chain(["--check".to_owned(), "--diff".to_owned()])
+                .collect(),
             "the changes ansible would make",
         ),
         ("docker" | "docker-compose", _) if compose_sub(c).is_some() => {
@@ -106,15 +142,24 @@ fn preview(c: &Command) -> Option<Preview> {
             (w, "what compose would create, recreate or remove")
         }
         ("pip" | "pip3", Some("install")) => (
-            once(written).chain(own(&args)).chain(["--dry-run".to_owned()]).collect(),
+            once(written)
+                .chain(own(&args))
+                .chain(["--dry-run".to_owned()])
+                .collect(),
             "the packages pip would install",
         ),
         ("npm", Some("install" | "ci" | "update" | "uninstall")) => (
-            once(written).chain(own(&args)).chain(["--dry-run".to_owned()]).collect(),
+            once(written)
+                .chain(own(&args))
+                .chain(["--dry-run".to_owned()])
+                .collect(),
             "what npm would change",
         ),
         ("dnf" | "yum", Some("install" | "remove" | "upgrade" | "update" | "erase")) => (
-            once(written).chain(own(&args)).chain(["--assumeno".to_owned()]).collect(),
+            once(written)
+                .chain(own(&args))
+                .chain(["--assumeno".to_owned()])
+                .collect(),
             "the transaction dnf would run",
         ),
         ("rm", _) => {
@@ -123,11 +168,19 @@ fn preview(c: &Command) -> Option<Preview> {
                 return None;
             }
             (
-                ["ls", "-ld", "--"].into_iter().map(str::to_owned).chain(paths).collect(),
+                ["ls", "-ld", "--"]
+                    .into_iter()
+                    .map(str::to_owned)
+                    .chain(paths)
+                    .collect(),
                 "the files rm would delete",
             )
         }
-        ("sed", _) if args.iter().any(|a| *a == "-i" || a.starts_with("--in-place")) => {
+        ("sed", _)
+            if args
+                .iter()
+                .any(|a| *a == "-i" || a.starts_with("--in-place")) =>
+        {
             let kept: Vec<&str> = args
                 .iter()
                 .copied()
@@ -156,8 +209,16 @@ fn preview(c: &Command) -> Option<Preview> {
 fn compose_sub(c: &Command) -> Option<&str> {
     let mut pos = c.positionals.iter().map(|p| p.as_deref());
     let first = pos.next().flatten()?;
-    let sub = if first == "compose" { pos.next().flatten()? } else { first };
-    matches!(sub, "up" | "down" | "rm" | "pull" | "restart" | "stop" | "start" | "create" | "kill").then_some(sub)
+    let sub = if first == "compose" {
+        pos.next().flatten()?
+    } else {
+        first
+    };
+    matches!(
+        sub,
+        "up" | "down" | "rm" | "pull" | "restart" | "stop" | "start" | "create" | "kill"
+    )
+    .then_some(sub)
 }
 
 fn once(s: &str) -> std::iter::Once<String> {
@@ -175,7 +236,8 @@ fn quote_all(words: impl Iterator<Item = String>) -> String {
 /// Quotes a word for a POSIX shell, leaving plain words bare.
 pub fn quote(w: &str) -> String {
     let plain = !w.is_empty()
-        && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
     if plain {
         w.to_owned()
     } else {

@@ -162,7 +162,9 @@ impl Policy {
         let own_rules = !texts.is_empty();
         let mut errors = Vec::new();
         let mut loaded = Vec::new();
-        let shipped = SHIPPED.iter().map(|(p, t)| (PathBuf::from(p), (*t).to_owned()));
+        let shipped = SHIPPED
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), (*t).to_owned()));
         // The shipped knowledge always loads first so local files refine it;
         // the shipped rules load only when no files were given.
         let all: Vec<(PathBuf, String, bool)> = shipped
@@ -199,7 +201,10 @@ impl Policy {
         let mut kb = Knowledge::default();
         for (path, k) in knowledge {
             if let Err(e) = kb.add(k) {
-                let text = file_texts.iter().find(|(p, _)| *p == path).map_or("", |(_, t)| t.as_str());
+                let text = file_texts
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map_or("", |(_, t)| t.as_str());
                 errors.extend(rules::locate_knowledge_errors(&path, text, e));
             }
         }
@@ -239,7 +244,9 @@ impl Policy {
         if let Some(why) = unreadable(&req.command) {
             return refused(&req.command, why);
         }
-        let ctx = LineContext { cwd: req.cwd.clone() };
+        let ctx = LineContext {
+            cwd: req.cwd.clone(),
+        };
         // The parser is a dependency; if it ever panics on some input, that
         // input is denied rather than taking the gateway down.
         let analysis = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -247,8 +254,18 @@ impl Policy {
         }));
         let analysis = match analysis {
             Ok(Ok(a)) => a,
-            Ok(Err(e)) => return refused(&req.command, format!("{e}; a command that cannot be read is never run")),
-            Err(_) => return refused(&req.command, "the parser failed on this input; it is denied".to_owned()),
+            Ok(Err(e)) => {
+                return refused(
+                    &req.command,
+                    format!("{e}; a command that cannot be read is never run"),
+                );
+            }
+            Err(_) => {
+                return refused(
+                    &req.command,
+                    "the parser failed on this input; it is denied".to_owned(),
+                );
+            }
         };
         self.decide(req, &analysis, explain)
     }
@@ -307,7 +324,13 @@ impl Policy {
                     Decision::Approve => 2,
                     Decision::Allow => 4,
                 };
-                reasons.push(rank, format!("rule `{}` ({}) matches `{shown}`: {}", r.id, r.decision, r.reason));
+                reasons.push(
+                    rank,
+                    format!(
+                        "rule `{}` ({}) matches `{shown}`: {}",
+                        r.id, r.decision, r.reason
+                    ),
+                );
             }
             for f in &c.findings {
                 let rank = if f.risk >= 60 { 1 } else { 3 };
@@ -354,7 +377,11 @@ impl Policy {
             rules: matched,
             parse_error: false,
             steps,
-            previews: if explain { dryrun::previews(analysis) } else { Vec::new() },
+            previews: if explain {
+                dryrun::previews(analysis)
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -385,7 +412,10 @@ impl Policy {
                         continue;
                     }
                 };
-                let hit = analysis.commands.iter().any(|c| rule_matches_any_host(rule, c));
+                let hit = analysis
+                    .commands
+                    .iter()
+                    .any(|c| rule_matches_any_host(rule, c));
                 if hit != should {
                     failures.push(ExampleFailure {
                         rule: rule.id.clone(),
@@ -419,7 +449,8 @@ fn collect_files(p: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<PolicyErro
     match std::fs::metadata(p) {
         Ok(m) if m.is_dir() => match std::fs::read_dir(p) {
             Ok(entries) => {
-                let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                let mut paths: Vec<PathBuf> =
+                    entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
                 paths.sort();
                 for e in paths {
                     if e.is_dir() || e.extension().is_some_and(|x| x == "toml") {

@@ -24,10 +24,38 @@ pub struct Breach {
 /// Directories whose loss, recursive deletion or recursive re-permissioning
 /// takes the system down with it.
 const PROTECTED: &[&str] = &[
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
-    "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/usr/bin",
-    "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/local", "/usr/share", "/var/lib", "/snap", "~",
-    "$HOME", "${HOME}",
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/usr",
+    "/var",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local",
+    "/usr/share",
+    "/var/lib",
+    "/snap",
+    "~",
+    "$HOME",
+    "${HOME}",
 ];
 
 static BLOCK_DEVICE: LazyLock<Regex> = LazyLock::new(|| {
@@ -69,14 +97,19 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
     let has = |short: char, long: &str| {
         flags.iter().any(|f| {
             f.text == long
-                || (f.text.starts_with('-') && !f.text.starts_with("--") && f.text[1..].contains(short))
+                || (f.text.starts_with('-')
+                    && !f.text.starts_with("--")
+                    && f.text[1..].contains(short))
         })
     };
     match name {
         "rm" | "unlink" | "rmdir" => {
             let recursive = has('r', "--recursive") || has('R', "--recursive");
             if flags.iter().any(|f| f.text == "--no-preserve-root") {
-                out.push(breach("wipe-root", "`rm --no-preserve-root` exists only to delete `/`"));
+                out.push(breach(
+                    "wipe-root",
+                    "`rm --no-preserve-root` exists only to delete `/`",
+                ));
             }
             if recursive {
                 for p in &paths {
@@ -89,13 +122,23 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         "chmod" | "chown" | "chgrp" | "setfacl" | "chattr" | "chcon" => {
             let recursive = has('R', "--recursive");
             // The first positional of chmod/chown/chgrp is the mode or owner.
-            let targets = if matches!(name, "setfacl") { &paths[..] } else { paths.get(1..).unwrap_or(&[]) };
+            let targets = if matches!(name, "setfacl") {
+                &paths[..]
+            } else {
+                paths.get(1..).unwrap_or(&[])
+            };
             for p in targets {
                 if let Some(what) = protected_target(p, c) {
                     if recursive {
-                        out.push(breach("system-permissions", &format!("`{name} -R` changes every file under {what}")));
+                        out.push(breach(
+                            "system-permissions",
+                            &format!("`{name} -R` changes every file under {what}"),
+                        ));
                     } else if what.starts_with("`/`") {
-                        out.push(breach("system-permissions", &format!("`{name}` changes the root directory itself")));
+                        out.push(breach(
+                            "system-permissions",
+                            &format!("`{name}` changes the root directory itself"),
+                        ));
                     }
                 }
             }
@@ -118,45 +161,87 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             if destroys {
                 for p in c.args.iter().take_while(|a| !a.text.starts_with('-')) {
                     if let Some(what) = protected_target(p, c) {
-                        out.push(breach("wipe-root", &format!("`find` deletes everything under {what}")));
+                        out.push(breach(
+                            "wipe-root",
+                            &format!("`find` deletes everything under {what}"),
+                        ));
                     }
                 }
             }
         }
         "rsync" => {
-            if flags.iter().any(|f| f.text.starts_with("--delete")) {
-                if let Some(dest) = paths.last() {
-                    if let Some(what) = protected_target(dest, c) {
-                        out.push(breach("wipe-root", &format!("`rsync --delete` into {what} deletes what is there")));
-                    }
-                }
+            if flags.iter().any(|f| f.text.starts_with("--delete"))
+                && let Some(dest) = paths.last()
+                && let Some(what) = protected_target(dest, c)
+            {
+                out.push(breach(
+                    "wipe-root",
+                    &format!("`rsync --delete` into {what} deletes what is there"),
+                ));
             }
         }
-        "mkfs" | "mke2fs" | "mkswap" | "wipefs" | "blkdiscard" | "cfdisk" | "gdisk" | "cgdisk" | "mkdosfs"
-        | "mkntfs" | "mkexfatfs" | "mkudffs" => {
-            if !flags.iter().any(|f| matches!(f.text.as_str(), "--help" | "-V" | "--version")) {
-                out.push(breach("disk-format", &format!("`{}` erases a disk or filesystem", c.display())));
-            }
+        "mkfs" | "mke2fs" | "mkswap" | "wipefs" | "blkdiscard" | "cfdisk" | "gdisk" | "cgdisk"
+        | "mkdosfs" | "mkntfs" | "mkexfatfs" | "mkudffs"
+            if !flags
+                .iter()
+                .any(|f| matches!(f.text.as_str(), "--help" | "-V" | "--version")) =>
+        {
+            out.push(breach(
+                "disk-format",
+                &format!("`{}` erases a disk or filesystem", c.display()),
+            ));
         }
         n if n.starts_with("mkfs.") || n.starts_with("mkfs-") => {
-            out.push(breach("disk-format", &format!("`{}` erases a disk or filesystem", c.display())));
+            out.push(breach(
+                "disk-format",
+                &format!("`{}` erases a disk or filesystem", c.display()),
+            ));
         }
         "fdisk" | "sfdisk" => {
-            let lists = flags
-                .iter()
-                .any(|f| matches!(f.text.as_str(), "-l" | "--list" | "-d" | "--dump" | "-s" | "--show-size" | "-J" | "--json" | "-V" | "--verify" | "--help" | "--version"));
+            let lists = flags.iter().any(|f| {
+                matches!(
+                    f.text.as_str(),
+                    "-l" | "--list"
+                        | "-d"
+                        | "--dump"
+                        | "-s"
+                        | "--show-size"
+                        | "-J"
+                        | "--json"
+                        | "-V"
+                        | "--verify"
+                        | "--help"
+                        | "--version"
+                )
+            });
             if !lists {
-                out.push(breach("disk-format", &format!("`{}` rewrites a partition table", c.display())));
+                out.push(breach(
+                    "disk-format",
+                    &format!("`{}` rewrites a partition table", c.display()),
+                ));
             }
         }
         "sgdisk" => {
             let zaps = flags.iter().any(|f| {
-                matches!(f.text.as_str(), "-Z" | "--zap-all" | "-z" | "--zap" | "-o" | "--clear" | "-d" | "--delete" | "-n" | "--new")
-                    || f.text.starts_with("--delete=")
+                matches!(
+                    f.text.as_str(),
+                    "-Z" | "--zap-all"
+                        | "-z"
+                        | "--zap"
+                        | "-o"
+                        | "--clear"
+                        | "-d"
+                        | "--delete"
+                        | "-n"
+                        | "--new"
+                ) || f.text.starts_with("--delete=")
                     || f.text.starts_with("--new=")
             });
             if zaps {
-                out.push(breach("disk-format", &format!("`{}` rewrites a partition table", c.display())));
+                out.push(breach(
+                    "disk-format",
+                    &format!("`{}` rewrites a partition table", c.display()),
+                ));
             }
         }
         "parted" => {
@@ -167,20 +252,27 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 )
             });
             if edits {
-                out.push(breach("disk-format", &format!("`{}` rewrites a partition table", c.display())));
+                out.push(breach(
+                    "disk-format",
+                    &format!("`{}` rewrites a partition table", c.display()),
+                ));
             }
         }
         "zpool" => {
-            if let Some(sub) = paths.first() {
-                if matches!(sub.text.as_str(), "destroy" | "labelclear") {
-                    out.push(breach("disk-format", &format!("`zpool {}` destroys a storage pool", sub.text)));
-                }
+            if let Some(sub) = paths.first()
+                && matches!(sub.text.as_str(), "destroy" | "labelclear")
+            {
+                out.push(breach(
+                    "disk-format",
+                    &format!("`zpool {}` destroys a storage pool", sub.text),
+                ));
             }
         }
-        "mdadm" => {
-            if flags.iter().any(|f| f.text == "--zero-superblock") {
-                out.push(breach("disk-format", "`mdadm --zero-superblock` erases RAID metadata"));
-            }
+        "mdadm" if flags.iter().any(|f| f.text == "--zero-superblock") => {
+            out.push(breach(
+                "disk-format",
+                "`mdadm --zero-superblock` erases RAID metadata",
+            ));
         }
         "dd" => {
             for a in &c.args {
@@ -190,7 +282,9 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 }
             }
         }
-        "shred" | "truncate" | "tee" | "wipe" | "badblocks" if name != "badblocks" || has('w', "--write") => {
+        "shred" | "truncate" | "tee" | "wipe" | "badblocks"
+            if name != "badblocks" || has('w', "--write") =>
+        {
             for p in &paths {
                 device_write(&p.text, &format!("`{name}`"), out);
                 if name == "tee" {
@@ -199,42 +293,59 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             }
         }
         "cp" | "install" | "cat" | "pv" => {
-            if name != "cat" && name != "pv" {
-                if let Some(dest) = paths.last() {
-                    device_write(&dest.text, &format!("`{name}`"), out);
-                }
+            if name != "cat"
+                && name != "pv"
+                && let Some(dest) = paths.last()
+            {
+                device_write(&dest.text, &format!("`{name}`"), out);
             }
         }
-        "hdparm" => {
-            if flags.iter().any(|f| f.text.starts_with("--security-erase") || f.text == "--trim-sector-ranges" || f.text == "--make-bad-sector") {
-                out.push(breach("disk-format", "`hdparm` erases or damages the disk"));
-            }
+        "hdparm"
+            if flags.iter().any(|f| {
+                f.text.starts_with("--security-erase")
+                    || f.text == "--trim-sector-ranges"
+                    || f.text == "--make-bad-sector"
+            }) =>
+        {
+            out.push(breach("disk-format", "`hdparm` erases or damages the disk"));
         }
-        "nvme" => {
-            if paths.first().is_some_and(|s| matches!(s.text.as_str(), "format" | "sanitize")) {
-                out.push(breach("disk-format", "`nvme format` erases the disk"));
-            }
+        "nvme"
+            if paths
+                .first()
+                .is_some_and(|s| matches!(s.text.as_str(), "format" | "sanitize")) =>
+        {
+            out.push(breach("disk-format", "`nvme format` erases the disk"));
         }
         "kill" => kill_init(&c.args, out),
         "pkill" | "killall" => {
             for p in &paths {
-                if matches!(p.text.as_str(), "init" | "systemd" | "1" | "." | ".*" | "^" | "") {
-                    out.push(breach("kill-all", &format!("`{name} {}` kills init or every process", p.text)));
+                if matches!(
+                    p.text.as_str(),
+                    "init" | "systemd" | "1" | "." | ".*" | "^" | ""
+                ) {
+                    out.push(breach(
+                        "kill-all",
+                        &format!("`{name} {}` kills init or every process", p.text),
+                    ));
                 }
             }
         }
         "killall5" => out.push(breach("kill-all", "`killall5` kills every process")),
-        "sysctl" => {
-            if c.args.iter().any(|a| a.text.starts_with("kernel.sysrq=")) {
-                out.push(breach("sysrq", "`sysctl kernel.sysrq=…` turns on the magic SysRq key"));
-            }
+        "sysctl" if c.args.iter().any(|a| a.text.starts_with("kernel.sysrq=")) => {
+            out.push(breach(
+                "sysrq",
+                "`sysctl kernel.sysrq=…` turns on the magic SysRq key",
+            ));
         }
         _ => {}
     }
     if is_interpreter(name) {
         for a in &c.args {
             if FORK_CODE.is_match(&a.text) {
-                out.push(breach("fork-bomb", &format!("`{name}` is given code that forks without end")));
+                out.push(breach(
+                    "fork-bomb",
+                    &format!("`{name}` is given code that forks without end"),
+                ));
             }
         }
     }
@@ -247,7 +358,10 @@ static FORK_CODE: LazyLock<Regex> = LazyLock::new(|| {
 
 fn is_interpreter(name: &str) -> bool {
     let stem = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    matches!(stem, "perl" | "python" | "ruby" | "node" | "php" | "lua" | "nodejs" | "tclsh" | "awk" | "gawk")
+    matches!(
+        stem,
+        "perl" | "python" | "ruby" | "node" | "php" | "lua" | "nodejs" | "tclsh" | "awk" | "gawk"
+    )
 }
 
 fn breach(guardrail: &'static str, why: &str) -> Breach {
@@ -269,7 +383,10 @@ fn device_write(target: &str, how: &str, out: &mut Vec<Breach>) {
 fn kernel_control(target: &str, out: &mut Vec<Breach>) {
     let t = normalize_path(target);
     if t == "/proc/sysrq-trigger" || t == "/proc/sys/kernel/sysrq" {
-        out.push(breach("sysrq", &format!("writing `{t}` reboots, crashes or freezes the host at once")));
+        out.push(breach(
+            "sysrq",
+            &format!("writing `{t}` reboots, crashes or freezes the host at once"),
+        ));
     }
 }
 
@@ -288,7 +405,11 @@ fn kill_init(args: &[Word], out: &mut Vec<Breach>) {
         } else if !options_done && first && t.starts_with('-') && t.len() > 1 {
             // The first dash word is a signal (`-9`, `-KILL`, even `-1`).
         } else if t == "1" || t == "-1" {
-            let what = if t == "1" { "init (PID 1)" } else { "every process (PID -1)" };
+            let what = if t == "1" {
+                "init (PID 1)"
+            } else {
+                "every process (PID -1)"
+            };
             out.push(breach("kill-all", &format!("`kill {t}` kills {what}")));
         }
         first = false;
@@ -343,7 +464,11 @@ fn protected_target(w: &Word, c: &Command) -> Option<String> {
     }
     for r in resolved {
         let base = strip_glob_tail(&r);
-        let base = if base.len() > 1 { base.trim_end_matches('/') } else { base };
+        let base = if base.len() > 1 {
+            base.trim_end_matches('/')
+        } else {
+            base
+        };
         let base = if base.is_empty() { "/" } else { base };
         if PROTECTED.contains(&base) {
             return Some(match base {
@@ -378,10 +503,31 @@ mod tests {
 
     #[test]
     fn block_devices() {
-        for d in ["/dev/sda", "/dev/sdb1", "/dev/nvme0n1", "/dev/nvme0n1p2", "/dev/mmcblk0", "/dev/md0", "/dev/mapper/root", "/dev/disk/by-id/x", "/dev/mem"] {
+        for d in [
+            "/dev/sda",
+            "/dev/sdb1",
+            "/dev/nvme0n1",
+            "/dev/nvme0n1p2",
+            "/dev/mmcblk0",
+            "/dev/md0",
+            "/dev/mapper/root",
+            "/dev/disk/by-id/x",
+            "/dev/mem",
+        ] {
             assert!(BLOCK_DEVICE.is_match(d), "{d}");
         }
-        for d in ["/dev/null", "/dev/zero", "/dev/tty", "/dev/urandom", "/dev/stdout", "/dev/shm", "/dev/tcp", "/dev/fd/1", "/dev/shm/x", "/dev/pts/0"] {
+        for d in [
+            "/dev/null",
+            "/dev/zero",
+            "/dev/tty",
+            "/dev/urandom",
+            "/dev/stdout",
+            "/dev/shm",
+            "/dev/tcp",
+            "/dev/fd/1",
+            "/dev/shm/x",
+            "/dev/pts/0",
+        ] {
             assert!(!BLOCK_DEVICE.is_match(d), "{d}");
         }
     }

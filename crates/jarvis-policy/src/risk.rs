@@ -12,11 +12,21 @@ use crate::kb::Effect;
 
 /// The risk of one command.
 pub fn command_risk(c: &Command) -> Risk {
-    let floor = c.findings.iter().map(|f| i64::from(f.risk)).max().unwrap_or(5);
+    let floor = c
+        .findings
+        .iter()
+        .map(|f| i64::from(f.risk))
+        .max()
+        .unwrap_or(5);
     let mut score = floor;
     let changes = |f: &&Finding| !matches!(f.effect, Effect::Read);
     // Each further kind of change is one more way for it to go wrong.
-    let mut kinds: Vec<Effect> = c.findings.iter().filter(changes).map(|f| f.effect).collect();
+    let mut kinds: Vec<Effect> = c
+        .findings
+        .iter()
+        .filter(changes)
+        .map(|f| f.effect)
+        .collect();
     kinds.sort();
     kinds.dedup();
     score += 5 * (kinds.len().saturating_sub(1).min(3) as i64);

@@ -38,7 +38,13 @@ pub struct PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
-            write!(f, "{}: {}: {}", self.file.display(), self.field, self.message)
+            write!(
+                f,
+                "{}: {}: {}",
+                self.file.display(),
+                self.field,
+                self.message
+            )
         } else {
             write!(
                 f,
@@ -63,7 +69,11 @@ pub struct LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(f, "{n} mistake{} in the policy:", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{n} mistake{} in the policy:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.errors {
             write!(f, "\n  {e}")?;
         }
@@ -168,18 +178,25 @@ impl Rule {
                     name,
                     written,
                     system,
-                    ..
+                    known,
                 } = &c.program
                 else {
                     return false;
                 };
+                let strict = self.decision != Decision::Allow;
                 let name_hit = if program.contains('/') {
                     written == program
+                } else if strict {
+                    // Deny and approve rules catch look-alikes (`./sudo`),
+                    // variants (`mkfs.ext4` for `mkfs`) and other names of
+                    // the same program (`bash` for `sh`): erring wide only
+                    // makes them stricter.
+                    name == program
+                        || name.split('.').next() == Some(program.as_str())
+                        || known.as_ref().is_some_and(|k| &k.name == program)
                 } else {
-                    // A look-alike outside the system directories is not
-                    // the allow-listed program, but deny and approve rules
-                    // still catch it.
-                    name == program && (*system || self.decision != Decision::Allow)
+                    // An allow rule names exactly the system's program.
+                    name == program && *system
                 };
                 name_hit
                     && words.len() <= c.positionals.len()
@@ -195,7 +212,12 @@ impl Rule {
         match &self.args {
             None => true,
             Some(re) => {
-                let joined = c.args.iter().map(|a| a.text.as_str()).collect::<Vec<_>>().join(" ");
+                let joined = c
+                    .args
+                    .iter()
+                    .map(|a| a.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 // An allow pattern must not be satisfied by words only known
                 // at run time.
                 let dynamic = c.args.iter().any(|a| !a.literal);
@@ -345,7 +367,11 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Loaded, Vec<PolicyError>> {
             match u8::try_from(v).ok().filter(|v| *v <= 100) {
                 Some(v) => Some(v),
                 None => {
-                    errs.at(span, "defaults.auto_allow_max_risk", format!("{v} is not a risk score: use 0 to 100"));
+                    errs.at(
+                        span,
+                        "defaults.auto_allow_max_risk",
+                        format!("{v} is not a risk score: use 0 to 100"),
+                    );
                     None
                 }
             }
@@ -397,7 +423,12 @@ fn field_of_toml_error(text: &str, span: &Range<usize>) -> String {
     }
 }
 
-fn validate_rule(i: usize, span: Range<usize>, r: RawRule, errs: &mut FileErrors<'_>) -> Option<Rule> {
+fn validate_rule(
+    i: usize,
+    span: Range<usize>,
+    r: RawRule,
+    errs: &mut FileErrors<'_>,
+) -> Option<Rule> {
     let before = errs.errors.len();
     let label = match &r.id {
         Some(id) => format!("rule[{i}] `{}`", id.get_ref()),
@@ -410,7 +441,11 @@ fn validate_rule(i: usize, span: Range<usize>, r: RawRule, errs: &mut FileErrors
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
             if !ok {
-                errs.at(id.span(), format!("{label}.id"), "use letters, digits, `-`, `_`, `.` and `:` in rule ids");
+                errs.at(
+                    id.span(),
+                    format!("{label}.id"),
+                    "use letters, digits, `-`, `_`, `.` and `:` in rule ids",
+                );
             }
             id.into_inner()
         }
@@ -432,7 +467,11 @@ fn validate_rule(i: usize, span: Range<usize>, r: RawRule, errs: &mut FileErrors
                 .ok()
         }
         None => {
-            errs.at(span.clone(), label.clone(), "the rule has no `decision` (allow, approve or deny)");
+            errs.at(
+                span.clone(),
+                label.clone(),
+                "the rule has no `decision` (allow, approve or deny)",
+            );
             None
         }
     };
@@ -445,12 +484,20 @@ fn validate_rule(i: usize, span: Range<usize>, r: RawRule, errs: &mut FileErrors
                 OneOrMany::Many(xs) => xs,
             };
             if list.is_empty() {
-                errs.at(s.clone(), format!("{label}.command"), "the command list is empty, so the rule matches nothing");
+                errs.at(
+                    s.clone(),
+                    format!("{label}.command"),
+                    "the command list is empty, so the rule matches nothing",
+                );
             }
             for entry in list {
                 let words: Vec<&str> = entry.split_whitespace().collect();
                 match words.as_slice() {
-                    [] => errs.at(s.clone(), format!("{label}.command"), "an empty command entry matches nothing"),
+                    [] => errs.at(
+                        s.clone(),
+                        format!("{label}.command"),
+                        "an empty command entry matches nothing",
+                    ),
                     ["*"] => commands.push(Prefix::Any),
                     [first, ..] if words.contains(&"*") => {
                         let _ = first;
@@ -467,7 +514,11 @@ fn validate_rule(i: usize, span: Range<usize>, r: RawRule, errs: &mut FileErrors
                 }
             }
         }
-        None => errs.at(span.clone(), label.clone(), "the rule has no `command` (a program, program words, or \"*\")"),
+        None => errs.at(
+            span.clone(),
+            label.clone(),
+            "the rule has no `command` (a program, program words, or \"*\")",
+        ),
     }
     let args = r.args.and_then(|a| {
         let s = a.span();
@@ -475,25 +526,40 @@ fn validate_rule(i: usize, span: Range<usize>, r: RawRule, errs: &mut FileErrors
             .map_err(|e| {
                 let detail = e.to_string();
                 let last = detail.lines().last().unwrap_or("").trim().to_owned();
-                errs.at(s, format!("{label}.args"), format!("the pattern does not compile: {last}"));
+                errs.at(
+                    s,
+                    format!("{label}.args"),
+                    format!("the pattern does not compile: {last}"),
+                );
             })
             .ok()
     });
-    let hosts = r.hosts.and_then(|h| {
+    let hosts = r.hosts.map(|h| {
         let s = h.span();
         let list = h.into_inner();
         if list.is_empty() {
-            errs.at(s.clone(), format!("{label}.hosts"), "an empty host list matches no host; leave `hosts` out for all hosts");
+            errs.at(
+                s.clone(),
+                format!("{label}.hosts"),
+                "an empty host list matches no host; leave `hosts` out for all hosts",
+            );
         }
         for p in &list {
             let bare = p.replace(['*', '?'], "a");
             if HostName::parse(&bare).is_err() {
-                errs.at(s.clone(), format!("{label}.hosts"), format!("`{p}` is not a host name or pattern"));
+                errs.at(
+                    s.clone(),
+                    format!("{label}.hosts"),
+                    format!("`{p}` is not a host name or pattern"),
+                );
             }
         }
-        Some(list)
+        list
     });
-    let reason = r.reason.map(Spanned::into_inner).unwrap_or_else(|| format!("rule `{id}`"));
+    let reason = r
+        .reason
+        .map(Spanned::into_inner)
+        .unwrap_or_else(|| format!("rule `{id}`"));
     if errs.errors.len() > before {
         return None;
     }
@@ -506,13 +572,20 @@ fn validate_rule(i: usize, span: Range<usize>, r: RawRule, errs: &mut FileErrors
         hosts,
         reason,
         examples: r.examples.into_iter().map(Spanned::into_inner).collect(),
-        counter_examples: r.counter_examples.into_iter().map(Spanned::into_inner).collect(),
+        counter_examples: r
+            .counter_examples
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect(),
         origin: Origin {
             file: errs.file.to_owned(),
             line,
         },
     })
 }
+
+/// The knowledge sections of one file, with the file they came from.
+pub type FileKnowledge = (PathBuf, KnowledgeFile);
 
 /// Merges loaded files into one rule set; ids must be unique across files.
 ///
@@ -522,7 +595,9 @@ fn validate_rule(i: usize, span: Range<usize>, r: RawRule, errs: &mut FileErrors
 ///
 /// # Errors
 /// A [`PolicyError`] for every id defined twice.
-pub fn merge(files: Vec<(PathBuf, Loaded)>) -> Result<(RuleSet, Vec<(PathBuf, KnowledgeFile)>), Vec<PolicyError>> {
+pub fn merge(
+    files: Vec<(PathBuf, Loaded)>,
+) -> Result<(RuleSet, Vec<FileKnowledge>), Vec<PolicyError>> {
     let mut set = RuleSet::default();
     let mut decision: Option<Decision> = None;
     let mut max: Option<u8> = None;
@@ -566,15 +641,25 @@ pub fn merge(files: Vec<(PathBuf, Loaded)>) -> Result<(RuleSet, Vec<(PathBuf, Kn
         decision: decision.unwrap_or(d.decision),
         auto_allow_max_risk: max.unwrap_or(d.auto_allow_max_risk),
     };
-    if errors.is_empty() { Ok((set, knowledge)) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok((set, knowledge))
+    } else {
+        Err(errors)
+    }
 }
 
 /// Turns knowledge errors into policy errors located in the file's text.
-pub fn locate_knowledge_errors(file: &Path, text: &str, errors: Vec<KnowledgeError>) -> Vec<PolicyError> {
+pub fn locate_knowledge_errors(
+    file: &Path,
+    text: &str,
+    errors: Vec<KnowledgeError>,
+) -> Vec<PolicyError> {
     errors
         .into_iter()
         .map(|e| {
-            let (line, column) = text.find(&e.needle).map_or((0, 0), |off| line_col(text, off));
+            let (line, column) = text
+                .find(&e.needle)
+                .map_or((0, 0), |off| line_col(text, off));
             PolicyError {
                 file: file.to_owned(),
                 line,
@@ -620,29 +705,63 @@ reason = "read-only inspection"
     #[test]
     fn mistakes_name_file_line_and_field() {
         let e = errors("[[rule]]\nid = \"x\"\ndecision = \"alow\"\ncommand = \"ls\"\n");
-        assert_eq!(e, vec!["p.toml:3:12: rule[0] `x`.decision: unknown decision `alow`: expected allow, approve or deny"]);
-        let e = errors("[[rule]]\nid = \"x\"\ndecision = \"deny\"\ncommand = \"ls\"\nargs = \"(\"\n");
-        assert!(e[0].starts_with("p.toml:5:8: rule[0] `x`.args: the pattern does not compile"), "{e:?}");
+        assert_eq!(
+            e,
+            vec![
+                "p.toml:3:12: rule[0] `x`.decision: unknown decision `alow`: expected allow, approve or deny"
+            ]
+        );
+        let e =
+            errors("[[rule]]\nid = \"x\"\ndecision = \"deny\"\ncommand = \"ls\"\nargs = \"(\"\n");
+        assert!(
+            e[0].starts_with("p.toml:5:8: rule[0] `x`.args: the pattern does not compile"),
+            "{e:?}"
+        );
         let e = errors("[[rule]]\nid = \"x\"\ndecison = \"deny\"\n");
-        assert!(e[0].starts_with("p.toml:3:1: rule.decison: unknown field `decison`"), "{e:?}");
+        assert!(
+            e[0].starts_with("p.toml:3:1: rule.decison: unknown field `decison`"),
+            "{e:?}"
+        );
         let e = errors("[defaults]\nauto_allow_max_risk = 300\n");
-        assert!(e[0].contains("defaults.auto_allow_max_risk: 300 is not a risk score"), "{e:?}");
+        assert!(
+            e[0].contains("defaults.auto_allow_max_risk: 300 is not a risk score"),
+            "{e:?}"
+        );
         let e = errors("[[rule]]\nid = \"x\"\n");
         assert_eq!(e.len(), 2, "{e:?}");
     }
 
     #[test]
     fn duplicate_ids_across_files_are_refused() {
-        let a = parse_file(Path::new("a.toml"), "[[rule]]\nid = \"x\"\ndecision = \"deny\"\ncommand = \"ls\"\n").expect("a");
-        let b = parse_file(Path::new("b.toml"), "\n[[rule]]\nid = \"x\"\ndecision = \"allow\"\ncommand = \"ls\"\n").expect("b");
+        let a = parse_file(
+            Path::new("a.toml"),
+            "[[rule]]\nid = \"x\"\ndecision = \"deny\"\ncommand = \"ls\"\n",
+        )
+        .expect("a");
+        let b = parse_file(
+            Path::new("b.toml"),
+            "\n[[rule]]\nid = \"x\"\ndecision = \"allow\"\ncommand = \"ls\"\n",
+        )
+        .expect("b");
         let e = merge(vec![("a.toml".into(), a), ("b.toml".into(), b)]).expect_err("duplicate");
-        assert_eq!(e[0].to_string(), "b.toml:2:1: rule `x`.id: the id `x` is already used at a.toml:1");
+        assert_eq!(
+            e[0].to_string(),
+            "b.toml:2:1: rule `x`.id: the id `x` is already used at a.toml:1"
+        );
     }
 
     #[test]
     fn defaults_merge_toward_strictness() {
-        let a = parse_file(Path::new("a"), "[defaults]\ndecision = \"allow\"\nauto_allow_max_risk = 50\n").expect("a");
-        let b = parse_file(Path::new("b"), "[defaults]\ndecision = \"approve\"\nauto_allow_max_risk = 20\n").expect("b");
+        let a = parse_file(
+            Path::new("a"),
+            "[defaults]\ndecision = \"allow\"\nauto_allow_max_risk = 50\n",
+        )
+        .expect("a");
+        let b = parse_file(
+            Path::new("b"),
+            "[defaults]\ndecision = \"approve\"\nauto_allow_max_risk = 20\n",
+        )
+        .expect("b");
         let (set, _) = merge(vec![("a".into(), a), ("b".into(), b)]).expect("merge");
         assert_eq!(set.defaults.decision, Decision::Approve);
         assert_eq!(set.defaults.auto_allow_max_risk, 20);

@@ -244,6 +244,26 @@ impl Walker<'_> {
         Ok(())
     }
 
+    /// Appends another walk's findings, shifting its indices.
+    fn absorb(&mut self, other: Script) {
+        let base = self.script.invocations.len();
+        for mut inv in other.invocations {
+            if let Stdin::Pipe(up) = &mut inv.stdin {
+                for i in up.iter_mut() {
+                    *i += base;
+                }
+            }
+            self.script.invocations.push(inv);
+        }
+        for f in other.functions {
+            self.script.functions.push(FunctionDef {
+                name: f.name,
+                body: f.body.start + base..f.body.end + base,
+            });
+        }
+        self.script.opaque.extend(other.opaque);
+    }
+
     fn compound_list(
         &mut self,
         list: &ast::CompoundList,
@@ -265,7 +285,12 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn pipeline(&mut self, p: &ast::Pipeline, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+    fn pipeline(
+        &mut self,
+        p: &ast::Pipeline,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<(), ShellError> {
         let mut upstream: Vec<usize> = Vec::new();
         for (i, cmd) in p.seq.iter().enumerate() {
             let mut f = frame.clone();
@@ -279,7 +304,12 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn command(&mut self, cmd: &ast::Command, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+    fn command(
+        &mut self,
+        cmd: &ast::Command,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<(), ShellError> {
         match cmd {
             ast::Command::Simple(s) => self.simple(s, depth, frame),
             ast::Command::Compound(c, redirects) => {
@@ -352,9 +382,26 @@ impl Walker<'_> {
         }
         use ast::CompoundCommand as C;
         match c {
-            C::Arithmetic(a) => self.arithmetic(&a.expr.value, depth, frame),
+            C::Arithmetic(a) => {
+                self.arithmetic(&a.expr.value, depth, frame)?;
+                // `( (cmd) )` and `((cmd))` differ by a space, and parsers
+                // disagree on which is which; where the expression also
+                // reads as a subshell, judge that reading too.
+                let as_subshell = format!("( {} )", a.expr.value);
+                let mut probe = Walker {
+                    script: Script::default(),
+                    what: self.what,
+                };
+                if probe.program_text(&as_subshell, depth + 1, frame).is_ok() {
+                    self.absorb(probe.script);
+                }
+                Ok(())
+            }
             C::ArithmeticForClause(a) => {
-                for e in [&a.initializer, &a.condition, &a.updater].into_iter().flatten() {
+                for e in [&a.initializer, &a.condition, &a.updater]
+                    .into_iter()
+                    .flatten()
+                {
                     self.arithmetic(&e.value, depth, frame)?;
                 }
                 self.compound_list(&a.body.list, depth, frame)
@@ -398,7 +445,12 @@ impl Walker<'_> {
         }
     }
 
-    fn simple(&mut self, s: &ast::SimpleCommand, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+    fn simple(
+        &mut self,
+        s: &ast::SimpleCommand,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<(), ShellError> {
         let mut cmd = SimpleParts {
             frame: frame.clone(),
             words: Vec::new(),
@@ -489,7 +541,12 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn redirect(&mut self, r: &ast::IoRedirect, depth: usize, frame: &mut Frame) -> Result<(), ShellError> {
+    fn redirect(
+        &mut self,
+        r: &ast::IoRedirect,
+        depth: usize,
+        frame: &mut Frame,
+    ) -> Result<(), ShellError> {
         use ast::{IoFileRedirectKind as K, IoFileRedirectTarget as T, IoRedirect as R};
         match r {
             R::File(_, kind, target) => {
@@ -558,7 +615,12 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn heredoc_body(&mut self, body: &str, depth: usize, frame: &Frame) -> Result<Word, ShellError> {
+    fn heredoc_body(
+        &mut self,
+        body: &str,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<Word, ShellError> {
         let pieces = bword::parse_heredoc(body, &options()).map_err(|e| ShellError::Syntax {
             what: format!("a here-document in {}", self.what),
             detail: e.to_string(),
@@ -570,6 +632,15 @@ impl Walker<'_> {
 
     /// Normalises one word and walks the commands hidden in it.
     fn word(&mut self, raw: &str, depth: usize, frame: &Frame) -> Result<Word, ShellError> {
+        // Most words are plain (`ps`, `-a`, `/srv/app`): nothing to unquote
+        // or expand, so the word parser (and its locked cache) is skipped.
+        if !raw.is_empty()
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+^".contains(&b))
+        {
+            return Ok(Word::literal(raw));
+        }
         let pieces = bword::parse(raw, &options()).map_err(|e| ShellError::Syntax {
             what: self.what.to_owned(),
             detail: format!("in the word `{}`: {e}", truncate(raw, 80)),
@@ -661,31 +732,52 @@ impl Walker<'_> {
             // `a[$x]` evaluates `$x` as arithmetic again; a variable holding
             // `$(cmd)` would run it. What is in the variable is unknowable.
             if text.contains('$') {
-                self.script
-                    .opaque
-                    .push(format!("arithmetic `{}` evaluates a variable as an array subscript", truncate(text, 60)));
+                self.script.opaque.push(format!(
+                    "arithmetic `{}` evaluates a variable as an array subscript",
+                    truncate(text, 60)
+                ));
             }
         }
         Ok(())
     }
 
-    fn parameter(&mut self, expr: &ParameterExpr, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+    fn parameter(
+        &mut self,
+        expr: &ParameterExpr,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<(), ShellError> {
         use ParameterExpr as P;
         let nested: Vec<&str> = match expr {
-            P::UseDefaultValues { default_value: v, .. }
-            | P::AssignDefaultValues { default_value: v, .. } => v.iter().map(String::as_str).collect(),
-            P::IndicateErrorIfNullOrUnset { error_message: v, .. } => v.iter().map(String::as_str).collect(),
-            P::UseAlternativeValue { alternative_value: v, .. } => v.iter().map(String::as_str).collect(),
+            P::UseDefaultValues {
+                default_value: v, ..
+            }
+            | P::AssignDefaultValues {
+                default_value: v, ..
+            } => v.iter().map(String::as_str).collect(),
+            P::IndicateErrorIfNullOrUnset {
+                error_message: v, ..
+            } => v.iter().map(String::as_str).collect(),
+            P::UseAlternativeValue {
+                alternative_value: v,
+                ..
+            } => v.iter().map(String::as_str).collect(),
             P::RemoveSmallestSuffixPattern { pattern: v, .. }
             | P::RemoveLargestSuffixPattern { pattern: v, .. }
             | P::RemoveSmallestPrefixPattern { pattern: v, .. }
-            | P::RemoveLargestPrefixPattern { pattern: v, .. } => v.iter().map(String::as_str).collect(),
+            | P::RemoveLargestPrefixPattern { pattern: v, .. } => {
+                v.iter().map(String::as_str).collect()
+            }
             P::Substring { offset, length, .. } => std::iter::once(offset.value.as_str())
                 .chain(length.iter().map(|l| l.value.as_str()))
                 .collect(),
-            P::ReplaceSubstring { pattern, replacement, .. } => {
-                std::iter::once(pattern.as_str()).chain(replacement.iter().map(String::as_str)).collect()
-            }
+            P::ReplaceSubstring {
+                pattern,
+                replacement,
+                ..
+            } => std::iter::once(pattern.as_str())
+                .chain(replacement.iter().map(String::as_str))
+                .collect(),
             _ => Vec::new(),
         };
         for text in nested {
@@ -775,10 +867,10 @@ fn has_pattern_chars(s: &str) -> bool {
     }
     // `[` starts a bracket expression only when a `]` follows it; a lone
     // `[` is the test command.
-    if let Some(open) = s.find('[') {
-        if s[open + 1..].contains(']') {
-            return true;
-        }
+    if let Some(open) = s.find('[')
+        && s[open + 1..].contains(']')
+    {
+        return true;
     }
     // `{a,b}` and `{1..3}` expand; a lone `{` or `}` does not.
     if let (Some(open), Some(close)) = (s.find('{'), s.rfind('}')) {
@@ -790,15 +882,25 @@ fn has_pattern_chars(s: &str) -> bool {
 }
 
 fn raw_slice(raw: &str, p: &WordPieceWithSource) -> String {
-    raw.get(p.start_index..p.end_index).unwrap_or(raw).to_owned()
+    raw.get(p.start_index..p.end_index)
+        .unwrap_or(raw)
+        .to_owned()
 }
 
 fn join_words(words: &[Word]) -> Word {
     let mut out = Word::literal("");
     let parts: Vec<&str> = words.iter().map(|w| w.raw.as_str()).collect();
     out.raw = parts.join(" ");
-    out.text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
-    out.skeleton = words.iter().map(|w| w.skeleton.as_str()).collect::<Vec<_>>().join(" ");
+    out.text = words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    out.skeleton = words
+        .iter()
+        .map(|w| w.skeleton.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     out.literal = words.iter().all(|w| w.literal);
     out.pattern = words.iter().any(|w| w.pattern);
     out
@@ -810,14 +912,13 @@ fn unescape_backquoted(body: &str) -> String {
     let mut out = String::with_capacity(body.len());
     let mut chars = body.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(&n) = chars.peek() {
-                if matches!(n, '$' | '`' | '\\') {
-                    out.push(n);
-                    chars.next();
-                    continue;
-                }
-            }
+        if c == '\\'
+            && let Some(&n) = chars.peek()
+            && matches!(n, '$' | '`' | '\\')
+        {
+            out.push(n);
+            chars.next();
+            continue;
         }
         out.push(c);
     }
@@ -877,7 +978,11 @@ pub(crate) fn decode_ansi_c(s: &str) -> String {
     out
 }
 
-fn take_digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, radix: u32, max: usize) -> Option<u32> {
+fn take_digits(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    radix: u32,
+    max: usize,
+) -> Option<u32> {
     let mut v: Option<u32> = None;
     for _ in 0..max {
         match chars.peek().and_then(|c| c.to_digit(radix)) {
@@ -918,7 +1023,8 @@ fn syntactic_depth(text: &str) -> usize {
             b'i' | b'f' | b'w' | b'u' | b'c' if i == 0 || !is_word_byte(bytes[i - 1]) => {
                 let rest = &bytes[i..];
                 for kw in [&b"if"[..], b"for", b"while", b"until", b"case", b"select"] {
-                    if rest.starts_with(kw) && rest.get(kw.len()).is_none_or(|b| !is_word_byte(*b)) {
+                    if rest.starts_with(kw) && rest.get(kw.len()).is_none_or(|b| !is_word_byte(*b))
+                    {
                         depth += 1;
                         max = max.max(depth);
                     }
@@ -951,7 +1057,9 @@ fn describe_parse_error(e: &brush_parser::ParseError) -> String {
     let at = |pos: &SourcePosition| format!(" at line {}, column {}", pos.line, pos.column);
     match e {
         E::ParsingNear(pos) => format!("unexpected text{}", at(pos)),
-        E::ParsingAtEndOfInput => "the command ends too early (an unclosed `if`, `(`, `{` or quote?)".into(),
+        E::ParsingAtEndOfInput => {
+            "the command ends too early (an unclosed `if`, `(`, `{` or quote?)".into()
+        }
         // The tokenizer's own message already says where.
         E::Tokenizing { inner, .. } => inner.to_string(),
     }
@@ -976,7 +1084,13 @@ mod tests {
             .expect("parses")
             .invocations
             .iter()
-            .map(|i| i.words.iter().map(|w| w.text.clone()).collect::<Vec<_>>().join(" "))
+            .map(|i| {
+                i.words
+                    .iter()
+                    .map(|w| w.text.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect()
     }
 
@@ -988,8 +1102,8 @@ mod tests {
              case $(q) in x) r;; esac; fn() { s; }; echo <(t) >(u); v &",
         );
         for p in [
-            "a1", "a2", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q",
-            "r", "s", "t", "u", "v",
+            "a1", "a2", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p",
+            "q", "r", "s", "t", "u", "v",
         ] {
             assert!(got.iter().any(|c| c == p), "{p} missing from {got:?}");
         }
@@ -997,7 +1111,14 @@ mod tests {
 
     #[test]
     fn removes_quotes_and_escapes_from_program_names() {
-        for line in [r"\rm -rf x", "r''m -rf x", "\"rm\" -rf x", r"$'\x72m' -rf x", r"$'\162m' -rf x", "'r'\"m\" -rf x"] {
+        for line in [
+            r"\rm -rf x",
+            "r''m -rf x",
+            "\"rm\" -rf x",
+            r"$'\x72m' -rf x",
+            r"$'\162m' -rf x",
+            "'r'\"m\" -rf x",
+        ] {
             let s = parse(line, "t", 0).expect("parses");
             let w = &s.invocations[0].words[0];
             assert_eq!(w.text, "rm", "{line}");
@@ -1041,17 +1162,33 @@ mod tests {
     #[test]
     fn group_redirects_apply_to_inner_commands() {
         let s = parse("{ echo a; echo b; } > /dev/sda", "t", 0).expect("parses");
-        assert!(s.invocations.iter().all(|i| i.redirects.iter().any(|r| r.target.text == "/dev/sda")));
+        assert!(
+            s.invocations
+                .iter()
+                .all(|i| i.redirects.iter().any(|r| r.target.text == "/dev/sda"))
+        );
     }
 
     #[test]
     fn bad_syntax_and_deep_nesting_are_errors() {
-        assert!(matches!(parse("echo 'unterminated", "t", 0), Err(ShellError::Syntax { .. })));
-        assert!(matches!(parse("if then fi", "t", 0), Err(ShellError::Syntax { .. })));
+        assert!(matches!(
+            parse("echo 'unterminated", "t", 0),
+            Err(ShellError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse("if then fi", "t", 0),
+            Err(ShellError::Syntax { .. })
+        ));
         let deep = format!("{}true{}", "(".repeat(200), ")".repeat(200));
-        assert!(matches!(parse(&deep, "t", 0), Err(ShellError::TooDeep { .. })));
+        assert!(matches!(
+            parse(&deep, "t", 0),
+            Err(ShellError::TooDeep { .. })
+        ));
         let deep = format!("{}true{}", "$(".repeat(100), ")".repeat(100));
-        assert!(matches!(parse(&deep, "t", 0), Err(ShellError::TooDeep { .. })));
+        assert!(matches!(
+            parse(&deep, "t", 0),
+            Err(ShellError::TooDeep { .. })
+        ));
     }
 
     #[test]
