@@ -117,7 +117,8 @@ pub enum Prefix {
     Words {
         /// The program name (or path, if written with a `/`).
         program: String,
-        /// The subcommand or positional words that must follow.
+        /// Words that must follow: positional words lead the command's
+        /// subcommand path in order; option words (`-l`) must be present.
         words: Vec<String>,
     },
 }
@@ -198,12 +199,20 @@ impl Rule {
                     // An allow rule names exactly the system's program.
                     name == program && *system
                 };
+                // Words that are options (`crontab -l`, `git config --get`)
+                // must be among the command's options; the others must
+                // lead its positional path (`docker compose ps`).
+                let (options, path): (Vec<&String>, Vec<&String>) =
+                    words.iter().partition(|w| w.starts_with('-'));
                 name_hit
-                    && words.len() <= c.positionals.len()
-                    && words
+                    && path.len() <= c.positionals.len()
+                    && path
                         .iter()
                         .zip(&c.positionals)
                         .all(|(w, p)| p.as_deref() == Some(w.as_str()))
+                    && options
+                        .iter()
+                        .all(|o| c.args.iter().any(|a| a.literal && a.text == **o))
             }
         });
         if !prefix_hit {
