@@ -75,6 +75,7 @@ struct Flag {
     value: bool,
     value_regex: Option<Regex>,
     runs: Option<Runs>,
+    replaces: bool,
 }
 
 #[derive(Debug)]
@@ -302,6 +303,7 @@ fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> F
         value: f.value || value_regex.is_some(),
         value_regex,
         runs: f.runs,
+        replaces: f.replaces,
     }
 }
 
@@ -782,6 +784,8 @@ impl Analyzer<'_> {
         match &known {
             Some(program) => {
                 let mut walk = Walk {
+                    unknown_option: None,
+                    replaced: None,
                     findings: &mut findings,
                     positionals: &mut positionals,
                     inners: &mut inners,
@@ -789,7 +793,27 @@ impl Analyzer<'_> {
                 };
                 walk.node(&program.node, &args, &name);
                 let changes = effects_change(&findings);
-                self.scan_paths(&args, &mut findings, changes);
+                // Disk tools that only read (`smartctl -H`, `blkid`, `fdisk -l`)
+                // read a device's metadata, not its data.
+                let device_data = !(program.family == "storage" && !changes);
+                self.scan_paths(
+                    &args,
+                    &mut findings,
+                    PathUse {
+                        changes,
+                        device_data,
+                    },
+                );
+                if only_loopback(&args) {
+                    // A health check against a local service is inspection;
+                    // what other flags add (uploads, writes) keeps its risk.
+                    for f in findings.iter_mut().filter(|f| {
+                        f.effect == Effect::Network && f.risk <= base_risk(Effect::Network)
+                    }) {
+                        f.risk = 15;
+                        f.why.push_str(" (to this host only)");
+                    }
+                }
             }
             None => {
                 findings.push(Finding {
@@ -1016,7 +1040,7 @@ impl Analyzer<'_> {
                 attended: true,
             });
         }
-        self.scan_path(&a.value.text, findings, false);
+        self.scan_path(&a.value.text, findings, PathUse::READ);
     }
 
     fn redirect(&self, r: &Redirect, findings: &mut Vec<Finding>) {
@@ -1047,21 +1071,29 @@ impl Analyzer<'_> {
                 });
             }
         }
-        self.scan_path(t, findings, r.op.writes());
+        self.scan_path(
+            t,
+            findings,
+            PathUse {
+                changes: r.op.writes(),
+                device_data: true,
+            },
+        );
     }
 
     /// Path-class findings for every argument of a known program.
-    fn scan_paths(&self, args: &[Word], findings: &mut Vec<Finding>, changes: bool) {
+    fn scan_paths(&self, args: &[Word], findings: &mut Vec<Finding>, how: PathUse) {
         for a in args {
             // `--file=/etc/shadow`, `if=/dev/sda`: look at the value too.
-            self.scan_path(&a.text, findings, changes);
+            self.scan_path(&a.text, findings, how);
             if let Some((_, v)) = a.text.split_once('=') {
-                self.scan_path(v, findings, changes);
+                self.scan_path(v, findings, how);
             }
         }
     }
 
-    fn scan_path(&self, path: &str, findings: &mut Vec<Finding>, writes: bool) {
+    fn scan_path(&self, path: &str, findings: &mut Vec<Finding>, how: PathUse) {
+        let writes = how.changes;
         // A hook or config planted in `.git/` runs on a later, harmless-looking
         // `git commit`; writing there is never routine.
         if writes
@@ -1101,6 +1133,7 @@ impl Analyzer<'_> {
                 risk: 100,
                 attended: true,
             },
+            (PathClass::BlockDevice, false) if !how.device_data => return,
             (PathClass::BlockDevice, false) => Finding {
                 effect: Effect::Read,
                 why: format!("reads the raw device `{path}` ({what}), secrets and all"),
@@ -1114,11 +1147,12 @@ impl Analyzer<'_> {
                 attended: true,
             },
             (PathClass::KernelControl, false) => return,
+            // Raw sockets from the shell are how reverse shells are made.
             (PathClass::NetworkDevice, _) => Finding {
                 effect: Effect::Network,
-                why: format!("opens a network connection through `{path}`"),
-                risk: 60,
-                attended: false,
+                why: format!("opens a raw network connection through `{path}`"),
+                risk: 70,
+                attended: true,
             },
         };
         findings.push(f);
@@ -1171,8 +1205,31 @@ impl Analyzer<'_> {
                 });
             }
         }
-        self.scan_paths(args, findings, true);
+        self.scan_paths(
+            args,
+            findings,
+            PathUse {
+                changes: true,
+                device_data: true,
+            },
+        );
     }
+}
+
+/// How a command uses the paths it is given.
+#[derive(Clone, Copy)]
+struct PathUse {
+    /// It may change them.
+    changes: bool,
+    /// Reading a device means reading its data, not just its metadata.
+    device_data: bool,
+}
+
+impl PathUse {
+    const READ: PathUse = PathUse {
+        changes: false,
+        device_data: true,
+    };
 }
 
 /// What a shell or interpreter would read on its standard input.
@@ -1186,6 +1243,11 @@ enum StdinSource {
 
 /// Walks one program's knowledge tree over its arguments.
 struct Walk<'a> {
+    /// An option the knowledge base does not know was seen; it may have
+    /// taken the next word as its value.
+    unknown_option: Option<String>,
+    /// A flag whose effects replace the current node's own (`top -b`).
+    replaced: Option<(Vec<Effect>, Option<String>)>,
     findings: &'a mut Vec<Finding>,
     positionals: &'a mut Vec<Option<String>>,
     inners: &'a mut Vec<Inner>,
@@ -1216,6 +1278,7 @@ impl Walk<'_> {
     }
 
     fn node(&mut self, node: &Node, args: &[Word], label: &str) {
+        self.replaced = None;
         // `python3 --version`: nothing but harmless flags.
         if !args.is_empty()
             && !node.safe_alone.is_empty()
@@ -1356,6 +1419,10 @@ impl Walk<'_> {
     }
 
     fn effects_of(&mut self, node: &Node, label: &str) {
+        if let Some((effects, why)) = self.replaced.take() {
+            self.finding(&effects, why.as_deref(), None, label);
+            return;
+        }
         let effects = if node.effects.is_empty() && node.runs.is_none() {
             vec![Effect::Unknown]
         } else {
@@ -1420,28 +1487,34 @@ impl Walk<'_> {
         let privileged = node.effects.contains(&Effect::Privilege);
         match node.runs {
             Some(Runs::RestAsShell) => {
-                let mut joined = Word::literal("");
-                joined.raw = rest
-                    .iter()
-                    .map(|w| w.raw.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                joined.text = rest
-                    .iter()
-                    .map(|w| w.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                joined.skeleton = rest
-                    .iter()
-                    .map(|w| w.skeleton.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                joined.literal = rest.iter().all(|w| w.literal);
+                let joined = Word::join(rest);
                 self.inners.push(Inner::ShellText {
                     text: joined,
                     label: label.to_owned(),
                     privileged,
                 });
+            }
+            _ if self.unknown_option.is_some() && rest.len() > 1 => {
+                // `sudo --new-option VALUE rm -rf /`: if the unknown option
+                // took a value, the program is one word further on. Both
+                // readings are judged, so neither can hide a command.
+                let option = self.unknown_option.clone().unwrap_or_default();
+                self.findings.push(Finding {
+                    effect: Effect::Unknown,
+                    why: format!(
+                        "`{label}` is given the option `{}`, which the knowledge base does not know; both readings are judged",
+                        truncate(&option, 40)
+                    ),
+                    risk: base_risk(Effect::Unknown),
+                    attended: false,
+                });
+                for argv in [rest.to_vec(), rest[1..].to_vec()] {
+                    self.inners.push(Inner::Argv {
+                        argv,
+                        label: label.to_owned(),
+                        privileged,
+                    });
+                }
             }
             _ => self.inners.push(Inner::Argv {
                 argv: rest.to_vec(),
@@ -1545,6 +1618,9 @@ impl Walk<'_> {
             }
             return 1;
         }
+        if !node.flags.iter().any(|f| f.names.iter().any(|n| n == t)) {
+            self.unknown_option = Some(t.to_owned());
+        }
         self.flag(node, t, None, label, inline_code);
         1
     }
@@ -1587,6 +1663,10 @@ impl Walk<'_> {
     }
 
     fn flag_findings(&mut self, flag: &Flag, name: &str, label: &str) {
+        if flag.replaces {
+            self.replaced = Some((flag.effects.clone(), flag.why.clone()));
+            return;
+        }
         let effects = if flag.effects.is_empty() && flag.runs.is_some() {
             vec![Effect::Exec]
         } else {
@@ -1750,6 +1830,24 @@ fn looks_like_remote_address(t: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether the arguments name network addresses and all of them are this host.
+fn only_loopback(args: &[Word]) -> bool {
+    let mut any = false;
+    for a in args {
+        let lower = a.text.to_ascii_lowercase();
+        let rest = ["http://", "https://"]
+            .iter()
+            .find_map(|s| lower.strip_prefix(s));
+        match rest {
+            Some(rest) if a.literal && is_loopback_host(rest) => any = true,
+            Some(_) => return false,
+            None if lower.contains("://") => return false,
+            None => {}
+        }
+    }
+    any
 }
 
 fn is_loopback_host(rest: &str) -> bool {

@@ -14,6 +14,12 @@ use crate::rules::{self, LoadError, PolicyError, Rule, RuleSet};
 /// The shipped policy files, embedded at build time: (path, text).
 const SHIPPED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
 
+/// The paths (relative to the workspace) of the policy files built into
+/// the binary.
+pub fn shipped_files() -> impl Iterator<Item = &'static str> {
+    SHIPPED.iter().map(|(p, _)| *p)
+}
+
 /// The longest command line judged. Longer lines are denied unread: nobody
 /// reviews a 64 KiB one-liner, and the bound keeps judgement time bounded.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;

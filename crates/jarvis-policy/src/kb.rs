@@ -196,6 +196,10 @@ pub struct FlagSpec {
     /// How the flag runs another program, if it does.
     #[serde(default)]
     pub runs: Option<Runs>,
+    /// The flag's effects replace the node's own (`top -b` only reads,
+    /// `git clean -n` only lists). Effects added by other flags stay.
+    #[serde(default)]
+    pub replaces: bool,
 }
 
 /// A pattern over the arguments of a node that adds effects.

@@ -54,6 +54,19 @@ pub struct Word {
 }
 
 impl Word {
+    /// The words joined with spaces, as a shell would read them again
+    /// (`eval a b`, `watch a b`, array values): literal only if all are.
+    pub fn join(words: &[Word]) -> Word {
+        let joined = |part: fn(&Word) -> &str| words.iter().map(part).collect::<Vec<_>>().join(" ");
+        Word {
+            raw: joined(|w| &w.raw),
+            text: joined(|w| &w.text),
+            skeleton: joined(|w| &w.skeleton),
+            literal: words.iter().all(|w| w.literal),
+            pattern: words.iter().any(|w| w.pattern),
+        }
+    }
+
     /// A literal word that was never written by anyone (used for synthesised
     /// argument lists, such as the words of an `eval` string).
     pub fn literal(text: &str) -> Word {
@@ -232,6 +245,13 @@ impl Walker<'_> {
         // the syntactic nesting is bounded up front, before brush sees it.
         if syntactic_depth(text) > MAX_NESTING {
             return Err(ShellError::TooDeep { limit: MAX_NESTING });
+        }
+        if let Some(fd) = oversized_fd(text) {
+            // brush-parser unwraps the descriptor number and would panic.
+            return Err(ShellError::Syntax {
+                what: self.what.to_owned(),
+                detail: format!("the file descriptor number {fd} is too large"),
+            });
         }
         let mut parser = brush_parser::Parser::new(text.as_bytes(), &options());
         let program = parser.parse_program().map_err(|e| ShellError::Syntax {
@@ -509,7 +529,7 @@ impl Walker<'_> {
                             }
                             joined.push(self.word(&v.value, depth, f)?);
                         }
-                        join_words(&joined)
+                        Word::join(&joined)
                     }
                 };
                 let name = match &a.name {
@@ -873,9 +893,13 @@ fn has_pattern_chars(s: &str) -> bool {
         return true;
     }
     // `{a,b}` and `{1..3}` expand; a lone `{` or `}` does not.
-    if let (Some(open), Some(close)) = (s.find('{'), s.rfind('}')) {
+    if let (Some(open), Some(close)) = (s.find('{'), s.rfind('}'))
+        && open < close
+    {
         let inner = &s[open..close];
-        return open < close && (inner.contains(',') || inner.contains(".."));
+        if inner.contains(',') || inner.contains("..") {
+            return true;
+        }
     }
     // extglob: `@(…)`, `!(…)`, `+(…)`
     s.contains("(")
@@ -885,25 +909,6 @@ fn raw_slice(raw: &str, p: &WordPieceWithSource) -> String {
     raw.get(p.start_index..p.end_index)
         .unwrap_or(raw)
         .to_owned()
-}
-
-fn join_words(words: &[Word]) -> Word {
-    let mut out = Word::literal("");
-    let parts: Vec<&str> = words.iter().map(|w| w.raw.as_str()).collect();
-    out.raw = parts.join(" ");
-    out.text = words
-        .iter()
-        .map(|w| w.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    out.skeleton = words
-        .iter()
-        .map(|w| w.skeleton.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    out.literal = words.iter().all(|w| w.literal);
-    out.pattern = words.iter().any(|w| w.pattern);
-    out
 }
 
 /// Removes the backslashes that backquotes add: inside `` `…` `` a backslash
@@ -1048,6 +1053,29 @@ fn syntactic_depth(text: &str) -> usize {
     max.max(depth) + backquotes / 2
 }
 
+/// A run of digits right before `<` or `>` that does not fit a descriptor
+/// number (bash itself refuses those).
+fn oversized_fd(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let digits = &text[start..i];
+            let redirects = matches!(bytes.get(i), Some(b'<' | b'>'));
+            if redirects && digits.parse::<i32>().is_err() {
+                return Some(digits);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
@@ -1189,6 +1217,19 @@ mod tests {
             parse(&deep, "t", 0),
             Err(ShellError::TooDeep { .. })
         ));
+    }
+
+    #[test]
+    fn inputs_the_fuzzer_found() {
+        // A closing brace before an opening one once sliced backwards.
+        assert!(parse("}{q", "t", 0).is_ok());
+        assert!(parse("echo }{a,b", "t", 0).is_ok());
+        // brush-parser unwraps descriptor numbers; huge ones are refused first.
+        assert!(matches!(
+            parse("011111011111>y?", "t", 0),
+            Err(ShellError::Syntax { .. })
+        ));
+        assert!(parse("echo 2>/dev/null 12345", "t", 0).is_ok());
     }
 
     #[test]

@@ -711,3 +711,70 @@ fn the_shipped_policy_examples_hold() {
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
+
+#[test]
+fn unknown_programs_are_judged_by_their_arguments() {
+    let allow_all_at_30 = policy(
+        "[defaults]\ndecision = \"allow\"\nauto_allow_max_risk = 30\n\
+         [[rule]]\nid = \"all\"\ndecision = \"allow\"\ncommand = \"*\"\n",
+    );
+    for (cmd, says) in [
+        (
+            "frobnicate",
+            "not in the knowledge base, so nothing says it is harmless",
+        ),
+        ("frobnicate --shell /bin/sh", "passes a shell (`/bin/sh`)"),
+        (
+            "frobnicate --url https://203.0.113.7/x",
+            "given a network address",
+        ),
+        (
+            "frobnicate --config /etc/passwd",
+            "given the system path `/etc/passwd`",
+        ),
+        ("frobnicate --run 'id; rm -rf x'", "looks like shell code"),
+    ] {
+        let j = judge(&allow_all_at_30, cmd);
+        assert_eq!(j.decision, Decision::Approve, "{cmd}: {:#?}", j.reasons);
+        assert!(
+            j.reasons.iter().any(|r| r.contains(says)),
+            "{cmd}: {:#?}",
+            j.reasons
+        );
+    }
+}
+
+#[test]
+fn an_unknown_wrapper_option_cannot_hide_the_program() {
+    for cmd in [
+        "sudo --some-future-option VALUE rm -rf /",
+        "timeout --new-flag 5 rm -rf /",
+        "env --frobnicate x rm -rf /",
+    ] {
+        assert_denied_by_guardrail(cmd);
+    }
+}
+
+#[test]
+fn every_policy_file_is_built_in() {
+    // A build script embeds policies/; a file it missed would silently not apply.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut on_disk = Vec::new();
+    for dir in ["policies", "policies/knowledge"] {
+        for e in std::fs::read_dir(root.join(dir)).expect("policies/ exists") {
+            let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+            if name.ends_with(".toml") {
+                on_disk.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    on_disk.sort();
+    let mut built_in: Vec<String> = jarvis_policy::engine::shipped_files()
+        .map(str::to_owned)
+        .collect();
+    built_in.sort();
+    assert_eq!(
+        built_in, on_disk,
+        "the build is stale: `touch crates/jarvis-policy/build.rs`"
+    );
+}
