@@ -795,7 +795,7 @@ impl Analyzer<'_> {
                 let changes = effects_change(&findings);
                 // Disk tools that only read (`smartctl -H`, `blkid`, `fdisk -l`)
                 // read a device's metadata, not its data.
-                let device_data = !(program.family == "storage" && !changes);
+                let device_data = program.family != "storage" || changes;
                 self.scan_paths(
                     &args,
                     &mut findings,
