@@ -1364,12 +1364,24 @@ impl Walk<'_> {
                     self.node(sub, &args[i + 1..], &sub_label);
                     return;
                 }
-                // Not a listed subcommand: it may be a plugin or an alias.
-                let effects = node.other.clone().unwrap_or_else(|| vec![Effect::Unknown]);
-                let why = format!(
-                    "`{label} {}` is not a subcommand the knowledge base knows; it may be an alias or plugin",
-                    truncate(t, 40)
-                );
+                // Not a listed subcommand: unless the knowledge base says what
+                // such words mean, it may be a plugin or an alias.
+                let (effects, why) = match &node.other {
+                    Some(effects) => (
+                        effects.clone(),
+                        node.why.as_ref().map_or_else(
+                            || format!("`{label} {}`", truncate(t, 40)),
+                            |w| format!("`{label}` {w}"),
+                        ),
+                    ),
+                    None => (
+                        vec![Effect::Unknown],
+                        format!(
+                            "`{label} {}` is not a subcommand the knowledge base knows; it may be an alias or plugin",
+                            truncate(t, 40)
+                        ),
+                    ),
+                };
                 for e in effects {
                     self.findings.push(Finding {
                         effect: e,

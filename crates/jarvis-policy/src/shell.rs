@@ -246,11 +246,13 @@ impl Walker<'_> {
         if syntactic_depth(text) > MAX_NESTING {
             return Err(ShellError::TooDeep { limit: MAX_NESTING });
         }
-        if let Some(fd) = oversized_fd(text) {
-            // brush-parser unwraps the descriptor number and would panic.
+        if let Some(n) = oversized_number(text) {
+            // brush-parser unwraps these numbers and would panic.
             return Err(ShellError::Syntax {
                 what: self.what.to_owned(),
-                detail: format!("the file descriptor number {fd} is too large"),
+                detail: format!(
+                    "the number {n} is too large for a file descriptor or directory-stack index"
+                ),
             });
         }
         let mut parser = brush_parser::Parser::new(text.as_bytes(), &options());
@@ -1053,24 +1055,27 @@ fn syntactic_depth(text: &str) -> usize {
     max.max(depth) + backquotes / 2
 }
 
-/// A run of digits right before `<` or `>` that does not fit a descriptor
-/// number (bash itself refuses those).
-fn oversized_fd(text: &str) -> Option<&str> {
+/// A number that brush-parser would unwrap and overflow on: a descriptor
+/// before `<` or `>` (bash refuses those too), or a directory-stack index
+/// after `~`, `~+` or `~-`.
+fn oversized_number(text: &str) -> Option<&str> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i].is_ascii_digit() {
-            let start = i;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            let digits = &text[start..i];
-            let redirects = matches!(bytes.get(i), Some(b'<' | b'>'));
-            if redirects && digits.parse::<i32>().is_err() {
-                return Some(digits);
-            }
-        } else {
+        if !bytes[i].is_ascii_digit() {
             i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        let digits = &text[start..i];
+        let redirects = matches!(bytes.get(i), Some(b'<' | b'>'));
+        let before = &bytes[..start];
+        let tilde = before.ends_with(b"~") || before.ends_with(b"~+") || before.ends_with(b"~-");
+        if (redirects || tilde) && digits.parse::<i32>().is_err() {
+            return Some(digits);
         }
     }
     None
@@ -1230,6 +1235,15 @@ mod tests {
             Err(ShellError::Syntax { .. })
         ));
         assert!(parse("echo 2>/dev/null 12345", "t", 0).is_ok());
+        assert!(matches!(
+            parse("~2222222222222222222222\t\t", "t", 0),
+            Err(ShellError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse("cd ~+99999999999", "t", 0),
+            Err(ShellError::Syntax { .. })
+        ));
+        assert!(parse("cd ~+1 && ls ~/x", "t", 0).is_ok());
     }
 
     #[test]
