@@ -180,7 +180,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 ));
             }
         }
-        "mkfs" | "mke2fs" | "mkswap" | "wipefs" | "blkdiscard" | "cfdisk" | "gdisk" | "cgdisk"
+        "mkfs" | "mke2fs" | "mkswap" | "wipefs" | "blkdiscard" | "cfdisk" | "cgdisk"
         | "mkdosfs" | "mkntfs" | "mkexfatfs" | "mkudffs"
             if !flags
                 .iter()
@@ -197,22 +197,25 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 &format!("`{}` erases a disk or filesystem", c.display()),
             ));
         }
-        "fdisk" | "sfdisk" => {
+        "fdisk" | "sfdisk" | "gdisk" => {
+            // `-l`, `-lu`, `--list`, `-d`: listing and dumping read only.
             let lists = flags.iter().any(|f| {
-                matches!(
-                    f.text.as_str(),
-                    "-l" | "--list"
-                        | "-d"
-                        | "--dump"
-                        | "-s"
-                        | "--show-size"
-                        | "-J"
-                        | "--json"
-                        | "-V"
-                        | "--verify"
-                        | "--help"
-                        | "--version"
-                )
+                let short = !f.text.starts_with("--")
+                    && f.text[1..]
+                        .chars()
+                        .any(|c| matches!(c, 'l' | 'd' | 's' | 'J' | 'V'));
+                short
+                    || matches!(
+                        f.text.as_str(),
+                        "--list"
+                            | "--dump"
+                            | "--show-size"
+                            | "--json"
+                            | "--verify"
+                            | "--help"
+                            | "--version"
+                            | "--list-types"
+                    )
             });
             if !lists {
                 out.push(breach(

@@ -283,6 +283,8 @@ fn guardrails_and_their_obfuscations() {
         "sgdisk --zap-all /dev/sda",
         "parted /dev/sda mklabel gpt",
         "fdisk /dev/sda",
+        "gdisk /dev/sda",
+        "sfdisk /dev/sda < layout",
         "zpool destroy tank",
         "mdadm --zero-superblock /dev/sdb1",
         "dd if=/dev/zero of=/dev/sda bs=1M",
@@ -335,6 +337,9 @@ fn near_misses_of_guardrails_are_not_guardrails() {
         "find /tmp -name '*.tmp' -delete",
         "mv /srv/a /srv/b",
         "fdisk -l /dev/sda",
+        "fdisk -lu /dev/sda",
+        "gdisk -l /dev/sda",
+        "sfdisk -d /dev/sda",
         "echo hi > /dev/null",
         "cat /proc/sys/kernel/sysrq",
     ] {
