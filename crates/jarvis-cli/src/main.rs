@@ -26,6 +26,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The policy engine turns a panic inside its shell parser into a denial;
+    // one line on stderr says so, without a backtrace per bad request.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("jarvis: internal error{at}: {what}");
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(cmd) => policy::run(cmd),

@@ -398,10 +398,14 @@ fn warnings(p: &Policy) -> Vec<String> {
             let at = format!("{}:{}", r.origin.file.display(), r.origin.line);
             match c {
                 Prefix::Any => out.push(format!("{at}: rule `{}` allows every program; only the risk limit stands between an agent and the host", r.id)),
-                Prefix::Words { program, words } if words.is_empty() && WRAPPERS.contains(&program.as_str()) => out.push(format!(
+                Prefix::Words { program, path, options }
+                    if path.is_empty() && options.is_empty() && WRAPPERS.contains(&program.as_str()) =>
+                {
+                    out.push(format!(
                     "{at}: rule `{}` allows `{program}`, which runs other programs; what it runs is judged on its own, so this rule adds little",
                     r.id
-                )),
+                    ))
+                }
                 _ => {}
             }
         }

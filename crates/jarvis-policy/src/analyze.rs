@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::kb::{Effect, FlagSpec, KnowledgeFile, NodeSpec, PathClass, ProgramSpec, Runs};
 use crate::shell::{
@@ -34,6 +34,9 @@ pub const SYSTEM_DIRS: &[&str] = &[
 pub struct Knowledge {
     programs: HashMap<String, Arc<Program>>,
     paths: Vec<SensitivePath>,
+    /// Every path pattern at once: each argument meets each pattern, and one
+    /// automaton pass is far cheaper than one search per pattern.
+    path_set: Option<RegexSet>,
 }
 
 /// A program the knowledge base describes.
@@ -148,10 +151,22 @@ impl Knowledge {
                 }),
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        match RegexSet::new(self.paths.iter().map(|p| p.regex.as_str())) {
+            Ok(set) => {
+                self.path_set = Some(set);
+                Ok(())
+            }
+            Err(e) => Err(vec![KnowledgeError {
+                place: "path".into(),
+                problem: format!(
+                    "the path patterns do not compile together: {}",
+                    first_line(&e.to_string())
+                ),
+                needle: "[[path]]".into(),
+            }]),
         }
     }
 
@@ -186,21 +201,19 @@ impl Knowledge {
     fn classify_path(&self, path: &str) -> Option<(&PathClass, &str)> {
         // Secrets first: a private key under /etc is a secret before it is
         // system configuration.
-        let mut best: Option<&SensitivePath> = None;
-        for p in &self.paths {
-            if p.regex.is_match(path) {
-                let rank = |c: &PathClass| match c {
-                    PathClass::BlockDevice | PathClass::KernelControl => 0,
-                    PathClass::Secret => 1,
-                    PathClass::NetworkDevice => 2,
-                    PathClass::System => 3,
-                };
-                if best.is_none_or(|b| rank(&p.class) < rank(&b.class)) {
-                    best = Some(p);
-                }
-            }
-        }
-        best.map(|p| (&p.class, p.what.as_str()))
+        let rank = |c: &PathClass| match c {
+            PathClass::BlockDevice | PathClass::KernelControl => 0,
+            PathClass::Secret => 1,
+            PathClass::NetworkDevice => 2,
+            PathClass::System => 3,
+        };
+        self.path_set
+            .as_ref()?
+            .matches(path)
+            .into_iter()
+            .filter_map(|i| self.paths.get(i))
+            .min_by_key(|p| rank(&p.class))
+            .map(|p| (&p.class, p.what.as_str()))
     }
 }
 

@@ -113,13 +113,15 @@ pub struct Origin {
 pub enum Prefix {
     /// `"*"`: any program.
     Any,
-    /// A program, optionally followed by leading words (`docker ps`).
+    /// A program, optionally followed by leading words (`docker ps`,
+    /// `crontab -l`).
     Words {
         /// The program name (or path, if written with a `/`).
         program: String,
-        /// Words that must follow: positional words lead the command's
-        /// subcommand path in order; option words (`-l`) must be present.
-        words: Vec<String>,
+        /// Positional words that must lead the command's subcommand path.
+        path: Vec<String>,
+        /// Option words (`-l`, `--get`) that must be among its arguments.
+        options: Vec<String>,
     },
 }
 
@@ -174,7 +176,11 @@ impl Rule {
         }
         let prefix_hit = self.commands.iter().any(|p| match p {
             Prefix::Any => true,
-            Prefix::Words { program, words } => {
+            Prefix::Words {
+                program,
+                path,
+                options,
+            } => {
                 let ProgramRef::Named {
                     name,
                     written,
@@ -184,10 +190,9 @@ impl Rule {
                 else {
                     return false;
                 };
-                let strict = self.decision != Decision::Allow;
                 let name_hit = if program.contains('/') {
                     written == program
-                } else if strict {
+                } else if self.decision != Decision::Allow {
                     // Deny and approve rules catch look-alikes (`./sudo`),
                     // variants (`mkfs.ext4` for `mkfs`) and other names of
                     // the same program (`bash` for `sh`): erring wide only
@@ -199,11 +204,6 @@ impl Rule {
                     // An allow rule names exactly the system's program.
                     name == program && *system
                 };
-                // Words that are options (`crontab -l`, `git config --get`)
-                // must be among the command's options; the others must
-                // lead its positional path (`docker compose ps`).
-                let (options, path): (Vec<&String>, Vec<&String>) =
-                    words.iter().partition(|w| w.starts_with('-'));
                 name_hit
                     && path.len() <= c.positionals.len()
                     && path
@@ -212,7 +212,7 @@ impl Rule {
                         .all(|(w, p)| p.as_deref() == Some(w.as_str()))
                     && options
                         .iter()
-                        .all(|o| c.args.iter().any(|a| a.literal && a.text == **o))
+                        .all(|o| c.args.iter().any(|a| a.literal && a.text == *o))
             }
         });
         if !prefix_hit {
@@ -526,10 +526,15 @@ fn validate_rule(
                             format!("`{entry}`: `*` stands alone and means any program; use `args` for patterns"),
                         );
                     }
-                    [program, rest @ ..] => commands.push(Prefix::Words {
-                        program: (*program).to_owned(),
-                        words: rest.iter().map(|w| (*w).to_owned()).collect(),
-                    }),
+                    [program, rest @ ..] => {
+                        let (options, path): (Vec<&&str>, Vec<&&str>) =
+                            rest.iter().partition(|w| w.starts_with('-'));
+                        commands.push(Prefix::Words {
+                            program: (*program).to_owned(),
+                            path: path.into_iter().map(|w| (*w).to_owned()).collect(),
+                            options: options.into_iter().map(|w| (*w).to_owned()).collect(),
+                        });
+                    }
                 }
             }
         }

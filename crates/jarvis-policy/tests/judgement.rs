@@ -540,6 +540,17 @@ fn bad_input_is_denied_with_a_reason() {
         assert!(j.parse_error, "{cmd:?}");
         assert!(j.reasons[0].contains(says), "{cmd:?}: {:?}", j.reasons);
     }
+    // Found by cargo fuzz: brush-parser's tokenizer unwraps at end of input
+    // here; the engine catches the panic and denies.
+    let j = judge(
+        &ALLOW_ALL,
+        "v$((((((i$((()((9))))<<-\r\r\r(((((i$((()((9))))\r\n",
+    );
+    assert!(
+        j.parse_error && j.decision == Decision::Deny,
+        "{:?}",
+        j.reasons
+    );
     let huge = format!("echo {}", "a".repeat(70_000));
     let j = judge(&ALLOW_ALL, &huge);
     assert!(j.parse_error && j.decision == Decision::Deny && j.reasons[0].contains("bytes long"));
