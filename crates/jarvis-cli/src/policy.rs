@@ -278,21 +278,21 @@ fn judge_line(
 ) -> Judgement {
     let shown = || String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
     if truncated {
-        return engine::refused_line(
+        return engine::refused(
             &shown(),
             format!("request line {n} is longer than {MAX_LINE_BYTES} bytes"),
         );
     }
     let Ok(text) = std::str::from_utf8(line) else {
-        return engine::refused_line(&shown(), format!("request line {n} is not valid UTF-8"));
+        return engine::refused(&shown(), format!("request line {n} is not valid UTF-8"));
     };
     if text.trim().is_empty() {
-        return engine::refused_line("", format!("request line {n} is empty"));
+        return engine::refused("", format!("request line {n} is empty"));
     }
     let req: RequestLine = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => {
-            return engine::refused_line(
+            return engine::refused(
                 &shown(),
                 format!(
                     "request line {n} is not a request ({e}); expected {{\"command\": \"...\", \"host\": \"optional\"}}"
@@ -308,7 +308,7 @@ fn judge_line(
         .transpose()
     {
         Ok(h) => h,
-        Err(e) => return engine::refused_line(&req.command, format!("request line {n}: {e}")),
+        Err(e) => return engine::refused(&req.command, format!("request line {n}: {e}")),
     };
     policy.judge(&Request {
         command: req.command,

@@ -168,18 +168,12 @@ impl Policy {
         let own_rules = !texts.is_empty();
         let mut errors = Vec::new();
         let mut loaded = Vec::new();
-        let shipped = SHIPPED
-            .iter()
-            .map(|(p, t)| (PathBuf::from(p), (*t).to_owned()));
         // The shipped knowledge always loads first so local files refine it;
         // the shipped rules load only when no files were given.
-        let all: Vec<(PathBuf, String, bool)> = shipped
-            .map(|(p, t)| {
-                let keep_rules = !own_rules;
-                (p, t, keep_rules)
-            })
-            .chain(texts.into_iter().map(|(p, t)| (p, t, true)))
-            .collect();
+        let all = SHIPPED
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), (*t).to_owned(), !own_rules))
+            .chain(texts.into_iter().map(|(p, t)| (p, t, true)));
         let mut sources = Vec::new();
         let mut file_texts = Vec::new();
         for (path, text, keep_rules) in all {
@@ -506,7 +500,10 @@ fn unreadable(command: &str) -> Option<String> {
     None
 }
 
-fn refused(command: &str, why: String) -> Judgement {
+/// A judgement for input refused before it is read: a request line that is
+/// not a request (bad JSON, not UTF-8, too long), a command too large or
+/// binary, or one that does not parse. Denied, with why.
+pub fn refused(command: &str, why: String) -> Judgement {
     Judgement {
         command: command.to_owned(),
         decision: Decision::Deny,
@@ -534,10 +531,4 @@ impl Reasons {
         self.0.sort_by_key(|(rank, _)| *rank);
         self.0.into_iter().map(|(_, r)| r).collect()
     }
-}
-
-/// A judgement for a request line that is not a request at all (bad JSON,
-/// not UTF-8, too long): denied, with why.
-pub fn refused_line(command: &str, why: String) -> Judgement {
-    refused(command, why)
 }
