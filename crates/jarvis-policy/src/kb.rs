@@ -115,6 +115,10 @@ pub struct NodeSpec {
     /// Options whose value is a command string (`sh -c`, `su -c`, `flock -c`).
     #[serde(default)]
     pub command_options: Vec<String>,
+    /// The words it reads on standard input are appended to the command it
+    /// runs (`xargs`).
+    #[serde(default)]
+    pub stdin_args: bool,
     /// Options in whose presence the node runs nothing (`command -v`).
     #[serde(default)]
     pub no_run_options: Vec<String>,

@@ -148,6 +148,29 @@ pub enum Context {
     Function(String),
     /// Run in the background with `&`.
     Background,
+    /// Inside a loop whose condition is always true (`while :`, `until false`).
+    EndlessLoop,
+}
+
+/// Whether a loop condition is a constant that never ends the loop.
+fn endless_condition(cond: &ast::CompoundList, is_while: bool) -> bool {
+    let [ast::CompoundListItem(and_or, _)] = cond.0.as_slice() else {
+        return false;
+    };
+    if !and_or.additional.is_empty() || and_or.first.seq.len() != 1 || and_or.first.bang {
+        return false;
+    }
+    let ast::Command::Simple(simple) = &and_or.first.seq[0] else {
+        return false;
+    };
+    let word = simple.word_or_name.as_ref().map(|w| w.value.as_str());
+    let args = simple.suffix.as_ref().map_or(0, |s| s.0.len());
+    match (is_while, word) {
+        (true, Some(":" | "true")) => true,
+        (true, Some("[")) => args == 2,
+        (false, Some("false")) => true,
+        _ => false,
+    }
 }
 
 /// One simple command that would run.
@@ -431,8 +454,21 @@ impl Walker<'_> {
             C::BraceGroup(g) => self.compound_list(&g.list, depth, frame),
             C::Subshell(s) => self.compound_list(&s.list, depth, frame),
             C::ForClause(f) => {
+                // Each value becomes an assignment of the loop variable, so
+                // `for d in / /etc; do rm -rf "$d"; done` is judged with
+                // what `$d` will hold.
                 for w in f.values.iter().flatten() {
-                    self.word(&w.value, depth, frame)?;
+                    let value = self.word(&w.value, depth, frame)?;
+                    self.script.invocations.push(Invocation {
+                        words: Vec::new(),
+                        assignments: vec![Assignment {
+                            name: f.variable_name.clone(),
+                            value,
+                        }],
+                        redirects: Vec::new(),
+                        stdin: Stdin::Inherited,
+                        context: frame.context.clone(),
+                    });
                 }
                 self.compound_list(&f.body.list, depth, frame)
             }
@@ -461,7 +497,13 @@ impl Walker<'_> {
             }
             C::WhileClause(w) | C::UntilClause(w) => {
                 self.compound_list(&w.0, depth, frame)?;
-                self.compound_list(&w.1.list, depth, frame)
+                let endless = endless_condition(&w.0, matches!(c, C::WhileClause(_)));
+                let body = if endless {
+                    frame.with(Context::EndlessLoop)
+                } else {
+                    frame.clone()
+                };
+                self.compound_list(&w.1.list, depth, &body)
             }
             C::Coprocess(c) => self.command(&c.body, depth, &frame.with(Context::Background)),
         }
