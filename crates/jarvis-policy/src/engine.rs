@@ -488,6 +488,18 @@ fn unreadable(command: &str) -> Option<String> {
     if command.trim().is_empty() {
         return Some("the command is empty".into());
     }
+    // A carriage return not ending a line hides what precedes it on a
+    // terminal (`echo safe\rrm -rf /` shows as something else) and sends
+    // brush-parser's here-document tokenizer into an endless loop.
+    if let Some(i) = command
+        .match_indices('\r')
+        .map(|(i, _)| i)
+        .find(|i| command.as_bytes().get(i + 1) != Some(&b'\n'))
+    {
+        return Some(format!(
+            "the command holds a carriage return at byte {i} that does not end a line; it can hide text on a screen"
+        ));
+    }
     if let Some((i, c)) = command
         .char_indices()
         .find(|(_, c)| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))

@@ -534,14 +534,18 @@ fn bad_input_is_denied_with_a_reason() {
         ("   ", "empty"),
         ("ls\0-la", "control character"),
         ("ls \x1b[31m", "control character"),
+        ("echo safe\rrm -rf /", "carriage return"),
+        // Found by cargo fuzz: an endless loop in brush-parser's tokenizer.
+        ("a <<\r\t", "carriage return"),
     ] {
         let j = judge(&ALLOW_ALL, cmd);
         assert_eq!(j.decision, Decision::Deny, "{cmd:?}");
         assert!(j.parse_error, "{cmd:?}");
         assert!(j.reasons[0].contains(says), "{cmd:?}: {:?}", j.reasons);
     }
-    // Found by cargo fuzz: brush-parser's tokenizer unwraps at end of input
-    // here; the engine catches the panic and denies.
+    // Found by cargo fuzz: brush-parser's tokenizer unwrapped at end of input
+    // here. Bare carriage returns are now refused before parsing; a panic
+    // that still got through would be caught and denied by the engine.
     let j = judge(
         &ALLOW_ALL,
         "v$((((((i$((()((9))))<<-\r\r\r(((((i$((()((9))))\r\n",
