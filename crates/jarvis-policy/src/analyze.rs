@@ -1265,13 +1265,12 @@ impl Analyzer<'_> {
         for a in args {
             // `--file=/etc/shadow`, `if=/dev/sda`, `HEAD:secrets.yaml`,
             // `host:~/.ssh/id_rsa`: look at the value too.
-            for candidate in expand_braces(&a.text) {
-                self.scan_path(&candidate, findings, how);
-                for sep in ['=', ':'] {
-                    if let Some((_, v)) = candidate.split_once(sep) {
-                        self.scan_path(v, findings, how);
-                    }
+            if a.text.contains('{') {
+                for candidate in expand_braces(&a.text) {
+                    self.scan_candidate(&candidate, findings, how);
                 }
+            } else {
+                self.scan_candidate(&a.text, findings, how);
             }
             if a.pattern && !how.changes {
                 // `cd ~/.ssh && cat *`: a relative glob reads where `cd` led.
@@ -1293,6 +1292,15 @@ impl Analyzer<'_> {
                         attended: true,
                     });
                 }
+            }
+        }
+    }
+
+    fn scan_candidate(&self, text: &str, findings: &mut Vec<Finding>, how: PathUse) {
+        self.scan_path(text, findings, how);
+        for sep in ['=', ':'] {
+            if let Some((_, v)) = text.split_once(sep) {
+                self.scan_path(v, findings, how);
             }
         }
     }

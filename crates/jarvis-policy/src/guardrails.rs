@@ -655,34 +655,73 @@ fn is_glob(p: &str) -> bool {
     p.contains(['*', '?', '['])
 }
 
-/// Whether a shell glob (`*`, `?`, `[…]`) matches a whole path.
+/// Whether a shell glob (`*`, `?`, `[…]`, `[!…]`) matches a whole path.
+/// `*` and `?` do not cross `/`, as in the shell.
 fn glob_matches(glob: &str, path: &str) -> bool {
-    let mut re = String::from("^");
-    let mut chars = glob.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '*' => re.push_str("[^/]*"),
-            '?' => re.push_str("[^/]"),
-            '[' => {
-                let mut class = String::new();
-                for n in chars.by_ref() {
-                    if n == ']' {
-                        break;
-                    }
-                    class.push(n);
-                }
-                let class = class
-                    .strip_prefix('!')
-                    .map_or(class.clone(), |c| format!("^{c}"));
-                re.push('[');
-                re.push_str(&class.replace('\\', "\\\\"));
-                re.push(']');
+    let g: Vec<char> = glob.chars().collect();
+    let p: Vec<char> = path.chars().collect();
+    // Backtracking over the last `*` only, as in the classic wildcard
+    // matcher; it runs in O(|glob| × |path|).
+    let (mut gi, mut pi) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while pi < p.len() {
+        let step = match g.get(gi) {
+            Some('*') => {
+                star = Some((gi, pi));
+                gi += 1;
+                continue;
             }
-            other => re.push_str(&regex::escape(&other.to_string())),
+            Some('?') => (p[pi] != '/').then_some(1),
+            Some('[') => class_len(&g[gi..])
+                .and_then(|len| class_matches(&g[gi + 1..gi + len - 1], p[pi]).then_some(len)),
+            Some(c) => (*c == p[pi]).then_some(1),
+            None => None,
+        };
+        match step {
+            Some(len) => {
+                gi += len;
+                pi += 1;
+            }
+            None => match star {
+                Some((sg, sp)) if p[sp] != '/' => {
+                    star = Some((sg, sp + 1));
+                    gi = sg + 1;
+                    pi = sp + 1;
+                }
+                _ => return false,
+            },
         }
     }
-    re.push('$');
-    Regex::new(&re).is_ok_and(|r| r.is_match(path))
+    g[gi..].iter().all(|c| *c == '*')
+}
+
+/// The length of a `[…]` class at the start of `g`, brackets included.
+fn class_len(g: &[char]) -> Option<usize> {
+    // A `]` right after `[` or `[!` is a member, not the end.
+    let start = if g.get(1) == Some(&'!') { 2 } else { 1 };
+    g.iter()
+        .skip(start + 1)
+        .position(|c| *c == ']')
+        .map(|i| i + start + 2)
+}
+
+fn class_matches(class: &[char], c: char) -> bool {
+    let (negate, class) = match class.first() {
+        Some('!' | '^') => (true, &class[1..]),
+        _ => (false, class),
+    };
+    let mut hit = false;
+    let mut i = 0;
+    while i < class.len() {
+        if i + 2 < class.len() && class[i + 1] == '-' {
+            hit |= class[i] <= c && c <= class[i + 2];
+            i += 3;
+        } else {
+            hit |= class[i] == c;
+            i += 1;
+        }
+    }
+    hit != negate
 }
 
 /// A concrete path a glob can match, for patterns over device names
@@ -755,6 +794,19 @@ mod tests {
         ] {
             assert!(!BLOCK_DEVICE.is_match(d), "{d}");
         }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_matches("/e*", "/etc"));
+        assert!(glob_matches("/[e]tc", "/etc"));
+        assert!(glob_matches("/[a-f]tc", "/etc"));
+        assert!(!glob_matches("/[!e]tc", "/etc"));
+        assert!(glob_matches("/u?r", "/usr"));
+        assert!(!glob_matches("/*", "/usr/bin"));
+        assert!(glob_matches("/proc/sysrq-trig*", "/proc/sysrq-trigger"));
+        assert!(!glob_matches("/srv/*", "/etc"));
+        assert!(glob_matches("*", "x"));
     }
 
     #[test]
