@@ -346,6 +346,28 @@ pub struct Finding {
     pub attended: bool,
 }
 
+impl Finding {
+    /// A finding a person may or may not need to see, by its risk.
+    pub fn new(effect: Effect, risk: u8, why: String) -> Finding {
+        Finding {
+            effect,
+            why,
+            risk,
+            attended: false,
+        }
+    }
+
+    /// A finding that must never run without a person.
+    pub fn attended(effect: Effect, risk: u8, why: String) -> Finding {
+        Finding {
+            effect,
+            why,
+            risk,
+            attended: true,
+        }
+    }
+}
+
 /// The base score of an effect when nothing more specific is known.
 pub fn base_risk(effect: Effect) -> u8 {
     match effect {
@@ -850,15 +872,14 @@ impl Analyzer<'_> {
             return self.argv(&words[1..], assignments, redirects, stdin, via, depth);
         }
         if !first.literal || first.text.is_empty() {
-            findings.push(Finding {
-                effect: Effect::Unknown,
-                why: format!(
+            findings.push(Finding::attended(
+                Effect::Unknown,
+                80,
+                format!(
                     "the program is only known at run time (`{}`)",
                     truncate(&first.raw, 60)
                 ),
-                risk: 80,
-                attended: true,
-            });
+            ));
             let written = first.raw.clone();
             self.scan_args(&args, None, &mut findings);
             let positionals = Vec::new();
@@ -918,14 +939,13 @@ impl Analyzer<'_> {
                 }
             }
             None => {
-                findings.push(Finding {
-                    effect: Effect::Unknown,
-                    why: format!(
+                findings.push(Finding::new(
+                    Effect::Unknown,
+                    base_risk(Effect::Unknown),
+                    format!(
                         "`{name}` is not in the knowledge base, so nothing says it is harmless"
                     ),
-                    risk: base_risk(Effect::Unknown),
-                    attended: false,
-                });
+                ));
                 positionals = args
                     .iter()
                     .filter(|a| !a.text.starts_with('-'))
@@ -938,14 +958,9 @@ impl Analyzer<'_> {
             self.exfiltration(k, &name, &args, &mut findings);
         }
         if !system {
-            findings.push(Finding {
-                effect: Effect::Unknown,
-                why: format!(
+            findings.push(Finding::new(Effect::Unknown, 60, format!(
                     "`{written}` is outside the system directories, so it is not the system's `{name}`"
-                ),
-                risk: 60,
-                attended: false,
-            });
+                )));
         }
         self.builtin_effects(&name, &args, &mut findings, via, depth)?;
         self.push(
@@ -998,15 +1013,14 @@ impl Analyzer<'_> {
         if !text.literal {
             // The string's parts that are known are still judged, so a
             // guardrail in `sh -c "rm -rf / $x"` is not hidden by `$x`.
-            let mut findings = vec![Finding {
-                effect: Effect::Exec,
-                why: format!(
+            let mut findings = vec![Finding::attended(
+                Effect::Exec,
+                80,
+                format!(
                     "{label} runs a command string only known at run time (`{}`)",
                     truncate(&text.raw, 60)
                 ),
-                risk: 80,
-                attended: true,
-            }];
+            )];
             if let Ok(script) = shell::parse(&text.skeleton, &format!("the {label} string"), depth)
             {
                 self.script(&script, via, depth)?;
@@ -1135,34 +1149,31 @@ impl Analyzer<'_> {
 
     fn assignment(&self, a: &Assignment, findings: &mut Vec<Finding>) {
         if let Some((_, why)) = DANGEROUS_VARS.iter().find(|(n, _)| *n == a.name) {
-            findings.push(Finding {
-                effect: Effect::Exec,
-                why: format!("{why} (`{}={}`)", a.name, truncate(&a.value.text, 40)),
-                risk: 70,
-                attended: true,
-            });
+            findings.push(Finding::attended(
+                Effect::Exec,
+                70,
+                format!("{why} (`{}={}`)", a.name, truncate(&a.value.text, 40)),
+            ));
         } else if a.name.starts_with("GIT_CONFIG_KEY_") || a.name.starts_with("GIT_CONFIG_VALUE_") {
-            findings.push(Finding {
-                effect: Effect::Exec,
-                why: format!("sets {}, a git setting that can run programs", a.name),
-                risk: 70,
-                attended: true,
-            });
+            findings.push(Finding::attended(
+                Effect::Exec,
+                70,
+                format!("sets {}, a git setting that can run programs", a.name),
+            ));
         }
         // `x='a[$(id)]'` runs `id` when `x` is later evaluated in arithmetic,
         // and `eval "$x"` runs whatever `x` holds: stored code is judged as
         // code that cannot be read.
         if a.value.literal && (a.value.text.contains("$(") || a.value.text.contains('`')) {
-            findings.push(Finding {
-                effect: Effect::Exec,
-                why: format!(
+            findings.push(Finding::attended(
+                Effect::Exec,
+                70,
+                format!(
                     "stores shell code in `{}` (`{}`), which arithmetic or eval may run later",
                     a.name,
                     truncate(&a.value.text, 40)
                 ),
-                risk: 70,
-                attended: true,
-            });
+            ));
         }
         self.scan_path(&a.value.text, findings, PathUse::READ);
     }
@@ -1177,22 +1188,20 @@ impl Analyzer<'_> {
             "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty"
         ) || t.starts_with("/dev/fd/");
         if r.op.writes() && !harmless {
-            findings.push(Finding {
-                effect: Effect::Write,
-                why: format!("writes the file `{}`", truncate(t, 60)),
-                risk: base_risk(Effect::Write),
-                attended: false,
-            });
+            findings.push(Finding::new(
+                Effect::Write,
+                base_risk(Effect::Write),
+                format!("writes the file `{}`", truncate(t, 60)),
+            ));
             if !r.target.literal {
-                findings.push(Finding {
-                    effect: Effect::Write,
-                    why: format!(
+                findings.push(Finding::new(
+                    Effect::Write,
+                    60,
+                    format!(
                         "writes a file whose name is only known at run time (`{}`)",
                         truncate(&r.target.raw, 60)
                     ),
-                    risk: 60,
-                    attended: false,
-                });
+                ));
             }
         }
         self.scan_path(
@@ -1222,15 +1231,10 @@ impl Analyzer<'_> {
                 .iter()
                 .find(|a| !a.literal && !a.skeleton.starts_with('-'))
         {
-            findings.push(Finding {
-                    effect: Effect::Network,
-                    why: format!(
+            findings.push(Finding::attended(Effect::Network, 70, format!(
                         "`{name}` sends `{}`, only known at run time, over the network; it can carry secrets out",
                         truncate(&a.raw, 40)
-                    ),
-                    risk: 70,
-                    attended: true,
-                });
+                    )));
         }
         // `grep -r . /root`, `rg password /`: searching a whole tree that
         // holds secrets reads them.
@@ -1246,15 +1250,14 @@ impl Analyzer<'_> {
         if recursive {
             for a in args.iter().filter(|a| !a.text.starts_with('-')) {
                 if let Some(what) = secret_tree(&normalize_path(&a.text)) {
-                    findings.push(Finding {
-                        effect: Effect::Read,
-                        why: format!(
+                    findings.push(Finding::attended(
+                        Effect::Read,
+                        70,
+                        format!(
                             "`{name}` searches every file under `{}`, {what}",
                             truncate(&a.text, 40)
                         ),
-                        risk: 70,
-                        attended: true,
-                    });
+                    ));
                 }
             }
         }
@@ -1285,12 +1288,11 @@ impl Analyzer<'_> {
                     .chain(resolved)
                     .find_map(|t| secret_glob(&t))
                 {
-                    findings.push(Finding {
-                        effect: Effect::Read,
-                        why: format!("reads files matching `{}`, {what}", truncate(&a.text, 40)),
-                        risk: 70,
-                        attended: true,
-                    });
+                    findings.push(Finding::attended(
+                        Effect::Read,
+                        70,
+                        format!("reads files matching `{}`, {what}", truncate(&a.text, 40)),
+                    ));
                 }
             }
         }
@@ -1312,72 +1314,58 @@ impl Analyzer<'_> {
         if writes
             && (path.contains(".git/") || path.ends_with(".git") || path.contains(".gitmodules"))
         {
-            findings.push(Finding {
-                effect: Effect::Exec,
-                why: format!(
+            findings.push(Finding::attended(Effect::Exec, 75, format!(
                     "writes inside `{}`, where a hook or config makes later git commands run programs",
                     truncate(path, 60)
-                ),
-                risk: 75,
-                attended: true,
-            });
+                )));
         }
         if writes && path.contains("authorized_keys") {
-            findings.push(Finding {
-                effect: Effect::Privilege,
-                why: format!(
+            findings.push(Finding::attended(
+                Effect::Privilege,
+                80,
+                format!(
                     "changes `{}`, which decides who may log in over SSH",
                     truncate(path, 60)
                 ),
-                risk: 80,
-                attended: true,
-            });
+            ));
         }
         let Some((class, what)) = self.kb.classify_path(path) else {
             return;
         };
         let path = truncate(path, 60);
         let f = match (class, writes) {
-            (PathClass::Secret, _) => Finding {
-                effect: Effect::Read,
-                why: format!("touches `{path}`, which holds secrets ({what})"),
-                risk: 70,
-                attended: true,
-            },
-            (PathClass::System, true) => Finding {
-                effect: Effect::Write,
-                why: format!("changes `{path}` ({what})"),
-                risk: 70,
-                attended: false,
-            },
+            (PathClass::Secret, _) => Finding::attended(
+                Effect::Read,
+                70,
+                format!("touches `{path}`, which holds secrets ({what})"),
+            ),
+            (PathClass::System, true) => {
+                Finding::new(Effect::Write, 70, format!("changes `{path}` ({what})"))
+            }
             (PathClass::System, false) => return,
-            (PathClass::BlockDevice, true) => Finding {
-                effect: Effect::Delete,
-                why: format!("writes the raw device `{path}` ({what}), destroying what is on it"),
-                risk: 100,
-                attended: true,
-            },
+            (PathClass::BlockDevice, true) => Finding::attended(
+                Effect::Delete,
+                100,
+                format!("writes the raw device `{path}` ({what}), destroying what is on it"),
+            ),
             (PathClass::BlockDevice, false) if !how.device_data => return,
-            (PathClass::BlockDevice, false) => Finding {
-                effect: Effect::Read,
-                why: format!("reads the raw device `{path}` ({what}), secrets and all"),
-                risk: 65,
-                attended: true,
-            },
-            (PathClass::KernelControl, true) => Finding {
-                effect: Effect::Service,
-                why: format!("writes `{path}` ({what}), which acts at once"),
-                risk: 100,
-                attended: true,
-            },
+            (PathClass::BlockDevice, false) => Finding::attended(
+                Effect::Read,
+                65,
+                format!("reads the raw device `{path}` ({what}), secrets and all"),
+            ),
+            (PathClass::KernelControl, true) => Finding::attended(
+                Effect::Service,
+                100,
+                format!("writes `{path}` ({what}), which acts at once"),
+            ),
             (PathClass::KernelControl, false) => return,
             // Raw sockets from the shell are how reverse shells are made.
-            (PathClass::NetworkDevice, _) => Finding {
-                effect: Effect::Network,
-                why: format!("opens a raw network connection through `{path}`"),
-                risk: 70,
-                attended: true,
-            },
+            (PathClass::NetworkDevice, _) => Finding::attended(
+                Effect::Network,
+                70,
+                format!("opens a raw network connection through `{path}`"),
+            ),
         };
         findings.push(f);
     }
@@ -1390,43 +1378,39 @@ impl Analyzer<'_> {
             let t = a.text.as_str();
             let base = basename(t);
             if SHELL_NAMES.contains(&base) && (t.contains('/') || SHELL_NAMES.contains(&t)) {
-                findings.push(Finding {
-                    effect: Effect::Exec,
-                    why: format!("passes a shell (`{t}`) to {who}"),
-                    risk: 70,
-                    attended: false,
-                });
+                findings.push(Finding::new(
+                    Effect::Exec,
+                    70,
+                    format!("passes a shell (`{t}`) to {who}"),
+                ));
             }
             if looks_like_remote_address(t) {
-                findings.push(Finding {
-                    effect: Effect::Network,
-                    why: format!("{who} is given a network address (`{}`)", truncate(t, 60)),
-                    risk: base_risk(Effect::Network),
-                    attended: false,
-                });
+                findings.push(Finding::new(
+                    Effect::Network,
+                    base_risk(Effect::Network),
+                    format!("{who} is given a network address (`{}`)", truncate(t, 60)),
+                ));
             }
             if looks_like_shell_code(t) {
-                findings.push(Finding {
-                    effect: Effect::Exec,
-                    why: format!(
+                findings.push(Finding::new(
+                    Effect::Exec,
+                    70,
+                    format!(
                         "{who} is given what looks like shell code (`{}`)",
                         truncate(t, 60)
                     ),
-                    risk: 70,
-                    attended: false,
-                });
+                ));
             }
             if t.starts_with("/etc/")
                 || t.starts_with("/dev/")
                 || t.starts_with("/boot")
                 || t.starts_with("/proc/sys")
             {
-                findings.push(Finding {
-                    effect: Effect::Unknown,
-                    why: format!("{who} is given the system path `{}`", truncate(t, 60)),
-                    risk: 55,
-                    attended: false,
-                });
+                findings.push(Finding::new(
+                    Effect::Unknown,
+                    55,
+                    format!("{who} is given the system path `{}`", truncate(t, 60)),
+                ));
             }
         }
         self.scan_paths(
@@ -1624,12 +1608,8 @@ impl Walk<'_> {
                     ),
                 };
                 for e in effects {
-                    self.findings.push(Finding {
-                        effect: e,
-                        why: why.clone(),
-                        risk: base_risk(e),
-                        attended: false,
-                    });
+                    self.findings
+                        .push(Finding::new(e, base_risk(e), why.clone()));
                 }
                 self.positionals.push(a.literal.then(|| t.to_owned()));
                 i += 1;
@@ -1651,12 +1631,11 @@ impl Walk<'_> {
                 self.stdin_code(script_file, label, false)
             }
             Some(Runs::Interpreter) if inline_code => {
-                self.findings.push(Finding {
-                    effect: Effect::Exec,
-                    why: format!("`{label}` runs inline code, which Jarvis cannot read as shell"),
-                    risk: 70,
-                    attended: true,
-                });
+                self.findings.push(Finding::attended(
+                    Effect::Exec,
+                    70,
+                    format!("`{label}` runs inline code, which Jarvis cannot read as shell"),
+                ));
             }
             Some(Runs::Shell) if shell_command_mode => {
                 // `-c` with no string: the shell errors out.
@@ -1687,15 +1666,14 @@ impl Walk<'_> {
 
     fn stdin_code(&mut self, script_file: Option<&Word>, label: &str, shell: bool) {
         if let Some(f) = script_file {
-            self.findings.push(Finding {
-                effect: Effect::Exec,
-                why: format!(
+            self.findings.push(Finding::attended(
+                Effect::Exec,
+                70,
+                format!(
                     "`{label}` runs the script `{}`, whose contents are not known here",
                     truncate(&f.text, 60)
                 ),
-                risk: 70,
-                attended: true,
-            });
+            ));
             return;
         }
         match self.stdin {
@@ -1706,32 +1684,26 @@ impl Walk<'_> {
                     privileged: false,
                 });
             }
-            StdinSource::Text(_, source) => self.findings.push(Finding {
-                effect: Effect::Exec,
-                why: format!(
-                    "`{label}` runs code from {source}, which Jarvis cannot read as shell"
-                ),
-                risk: 70,
-                attended: true,
-            }),
-            StdinSource::Network(fetcher) => self.findings.push(Finding {
-                effect: Effect::Exec,
-                why: format!("`{label}` runs whatever `{fetcher}` downloads"),
-                risk: 95,
-                attended: true,
-            }),
-            StdinSource::Unknown(source) => self.findings.push(Finding {
-                effect: Effect::Exec,
-                why: format!("`{label}` runs code it reads from {source}"),
-                risk: 80,
-                attended: true,
-            }),
-            StdinSource::Nothing => self.findings.push(Finding {
-                effect: Effect::Interactive,
-                why: format!("`{label}` with no script starts an interactive session"),
-                risk: 70,
-                attended: true,
-            }),
+            StdinSource::Text(_, source) => self.findings.push(Finding::attended(
+                Effect::Exec,
+                70,
+                format!("`{label}` runs code from {source}, which Jarvis cannot read as shell"),
+            )),
+            StdinSource::Network(fetcher) => self.findings.push(Finding::attended(
+                Effect::Exec,
+                95,
+                format!("`{label}` runs whatever `{fetcher}` downloads"),
+            )),
+            StdinSource::Unknown(source) => self.findings.push(Finding::attended(
+                Effect::Exec,
+                80,
+                format!("`{label}` runs code it reads from {source}"),
+            )),
+            StdinSource::Nothing => self.findings.push(Finding::attended(
+                Effect::Interactive,
+                70,
+                format!("`{label}` with no script starts an interactive session"),
+            )),
         }
     }
 
@@ -1752,15 +1724,10 @@ impl Walk<'_> {
                 // took a value, the program is one word further on. Both
                 // readings are judged, so neither can hide a command.
                 let option = self.unknown_option.clone().unwrap_or_default();
-                self.findings.push(Finding {
-                    effect: Effect::Unknown,
-                    why: format!(
+                self.findings.push(Finding::new(Effect::Unknown, base_risk(Effect::Unknown), format!(
                         "`{label}` is given the option `{}`, which the knowledge base does not know; both readings are judged",
                         truncate(&option, 40)
-                    ),
-                    risk: base_risk(Effect::Unknown),
-                    attended: false,
-                });
+                    )));
                 for argv in [rest.to_vec(), rest[1..].to_vec()] {
                     self.inners.push(Inner::Argv {
                         argv,
@@ -1959,15 +1926,10 @@ impl Walk<'_> {
             .find(|f| f.runs.is_some() || f.effects.iter().any(|e| *e != Effect::Read));
         if let Some(flag) = risky {
             let example = flag.names.first().map(String::as_str).unwrap_or("");
-            self.findings.push(Finding {
-                effect: Effect::Unknown,
-                why: format!(
+            self.findings.push(Finding::attended(Effect::Unknown, 65, format!(
                     "`{label}` is given `{}`, only known at run time, which could be any of its options (such as `{example}`)",
                     truncate(&a.raw, 40)
-                ),
-                risk: 65,
-                attended: true,
-            });
+                )));
         }
     }
 
@@ -1978,15 +1940,10 @@ impl Walk<'_> {
         // The patterns look for dangerous scripts (`sed 'e id'`, `awk
         // 'system(…)'`); a script only known at run time cannot be checked.
         if let Some(a) = args.iter().find(|a| !a.literal) {
-            self.findings.push(Finding {
-                effect: Effect::Exec,
-                why: format!(
+            self.findings.push(Finding::attended(Effect::Exec, 70, format!(
                     "`{label}` is given `{}`, only known at run time, so its script cannot be checked",
                     truncate(&a.raw, 40)
-                ),
-                risk: 70,
-                attended: true,
-            });
+                )));
         }
         let joined = args
             .iter()
@@ -2006,12 +1963,11 @@ impl Walk<'_> {
                     p.effects.clone()
                 };
                 for e in effects {
-                    self.findings.push(Finding {
-                        effect: e,
-                        why: format!("`{label}` {}", p.why),
-                        risk: p.risk.unwrap_or(0).max(base_risk(e)),
-                        attended: false,
-                    });
+                    self.findings.push(Finding::new(
+                        e,
+                        p.risk.unwrap_or(0).max(base_risk(e)),
+                        format!("`{label}` {}", p.why),
+                    ));
                 }
             }
         }
