@@ -1,0 +1,331 @@
+//! Actions and their lifecycle, each change committed with its audit event.
+
+use jarvis_core::{ActionId, ActionState, Decision, HostName, Risk};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::audit::{NewEvent, append_locked, lock_head};
+use crate::{Store, StoreError, now};
+
+/// An action to record as proposed.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    /// Its id.
+    pub id: ActionId,
+    /// Who proposed it.
+    pub requester: String,
+    /// The host it is for.
+    pub host: Option<HostName>,
+    /// The command line.
+    pub command: String,
+}
+
+/// What the policy said, recorded with the move out of `proposed`.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The decision.
+    pub decision: Decision,
+    /// The risk.
+    pub risk: Risk,
+    /// The reasons.
+    pub reasons: Vec<String>,
+}
+
+/// An action as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRecord {
+    /// Its id.
+    pub id: ActionId,
+    /// When it was proposed.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+    /// Who proposed it.
+    pub requester: String,
+    /// The host it is for.
+    pub host: Option<String>,
+    /// The command line.
+    pub command: String,
+    /// Where it is in its life.
+    pub state: ActionState,
+    /// What the policy decided, once it has.
+    pub decision: Option<Decision>,
+    /// Its risk, once judged.
+    pub risk: Option<Risk>,
+    /// Why.
+    pub reasons: Vec<String>,
+    /// How many times it has changed state.
+    pub version: i64,
+}
+
+impl ActionRecord {
+    fn from_row(row: &AnyRow) -> Result<ActionRecord, StoreError> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("action {what}: {e}"))
+        };
+        let id: String = row.try_get("id").map_err(|e| bad("id", &e))?;
+        let state: String = row.try_get("state").map_err(|e| bad("state", &e))?;
+        let decision: Option<String> = row.try_get("decision").map_err(|e| bad("decision", &e))?;
+        let risk: Option<i64> = row.try_get("risk").map_err(|e| bad("risk", &e))?;
+        let reasons: String = row.try_get("reasons").map_err(|e| bad("reasons", &e))?;
+        Ok(ActionRecord {
+            id: id.parse().map_err(|e| bad(&id, &e))?,
+            created_at: row
+                .try_get("created_at")
+                .map_err(|e| bad("created_at", &e))?,
+            updated_at: row
+                .try_get("updated_at")
+                .map_err(|e| bad("updated_at", &e))?,
+            requester: row.try_get("requester").map_err(|e| bad("requester", &e))?,
+            host: row.try_get("host").map_err(|e| bad("host", &e))?,
+            command: row.try_get("command").map_err(|e| bad("command", &e))?,
+            state: state.parse().map_err(|e| bad(&id, &e))?,
+            decision: decision
+                .map(|d| d.parse())
+                .transpose()
+                .map_err(|e| bad(&id, &e))?,
+            risk: risk
+                .map(|r| Risk::new(u32::try_from(r).unwrap_or(u32::MAX)))
+                .transpose()
+                .map_err(|e| bad(&id, &e))?,
+            reasons: serde_json::from_str(&reasons).map_err(|e| bad(&id, &e))?,
+            version: row.try_get("version").map_err(|e| bad("version", &e))?,
+        })
+    }
+}
+
+const ACTION_COLUMNS: &str =
+    "id, created_at, updated_at, requester, host, command, state, decision, risk, reasons, version";
+
+impl Store {
+    /// Records a proposed action and its `action.proposed` event.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed; nothing is written then.
+    pub async fn create_action(&self, new: &NewAction) -> Result<ActionRecord, StoreError> {
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
+        let mut head = lock_head(&mut tx).await?;
+        let at = now();
+        sqlx::query(
+            "INSERT INTO actions (id, created_at, updated_at, requester, host, command, state, reasons, version) \
+             VALUES ($1, $2, $2, $3, $4, $5, $6, '[]', 0)",
+        )
+        .bind(new.id.to_string())
+        .bind(&at)
+        .bind(&new.requester)
+        .bind(new.host.as_ref().map(HostName::to_string))
+        .bind(&new.command)
+        .bind(ActionState::Proposed.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("recording a proposed action"))?;
+        let event = NewEvent {
+            actor: new.requester.clone(),
+            action_id: Some(new.id),
+            host: new.host.as_ref().map(HostName::to_string),
+            kind: "action.proposed".into(),
+            payload: json!({ "command": new.command }),
+        };
+        append_locked(&mut tx, &mut head, event, self.signer()).await?;
+        let record = fetch(&mut tx, new.id).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing a proposed action"))?;
+        Ok(record)
+    }
+
+    /// Moves an action from `from` to `to`, recording `judged` if given, and
+    /// writes the `action.<to>` event with `detail` in the same transaction.
+    ///
+    /// Writers are serialised by the audit chain's lock, so of two people
+    /// acting on one action at once exactly one wins; the other gets
+    /// [`StoreError::Conflict`] naming the state it found.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Conflict`] when the action is
+    /// no longer in `from`, [`StoreError::IllegalTransition`] when the
+    /// lifecycle forbids the move, or a database error; nothing is written
+    /// in any of these cases.
+    pub async fn transition(
+        &self,
+        id: ActionId,
+        from: ActionState,
+        to: ActionState,
+        actor: &str,
+        judged: Option<&Judged>,
+        detail: Value,
+    ) -> Result<ActionRecord, StoreError> {
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
+        // The chain lock first: it serialises this whole read-check-write.
+        let mut head = lock_head(&mut tx).await?;
+        let current = fetch(&mut tx, id).await?;
+        if current.state != from {
+            return Err(StoreError::Conflict {
+                id: id.to_string(),
+                expected: from,
+                found: current.state,
+            });
+        }
+        from.transition(to)
+            .map_err(|source| StoreError::IllegalTransition {
+                id: id.to_string(),
+                source,
+            })?;
+        let at = now();
+        let (decision, risk, reasons) = match judged {
+            Some(j) => (
+                Some(j.decision.as_str()),
+                Some(i64::from(j.risk.score())),
+                serde_json::to_string(&j.reasons).unwrap_or_else(|_| "[]".into()),
+            ),
+            None => (
+                current.decision.map(Decision::as_str),
+                current.risk.map(|r| i64::from(r.score())),
+                serde_json::to_string(&current.reasons).unwrap_or_else(|_| "[]".into()),
+            ),
+        };
+        let updated = sqlx::query(
+            "UPDATE actions SET state = $1, updated_at = $2, decision = $3, risk = $4, reasons = $5, \
+             version = version + 1 WHERE id = $6 AND version = $7",
+        )
+        .bind(to.as_str())
+        .bind(&at)
+        .bind(decision)
+        .bind(risk)
+        .bind(&reasons)
+        .bind(id.to_string())
+        .bind(current.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("changing an action's state"))?;
+        if updated.rows_affected() != 1 {
+            // Only a writer bypassing the chain lock could get here.
+            let found = fetch(&mut tx, id).await?.state;
+            return Err(StoreError::Conflict {
+                id: id.to_string(),
+                expected: from,
+                found,
+            });
+        }
+        let mut payload = json!({ "from": from.as_str(), "to": to.as_str() });
+        if let Some(j) = judged {
+            payload["decision"] = json!(j.decision.as_str());
+            payload["risk"] = json!({ "score": j.risk.score(), "level": j.risk.level().as_str() });
+            payload["reasons"] = json!(j.reasons);
+        }
+        if let Value::Object(extra) = detail {
+            for (k, v) in extra {
+                payload[k] = v;
+            }
+        }
+        let event = NewEvent {
+            actor: actor.to_owned(),
+            action_id: Some(id),
+            host: current.host.clone(),
+            kind: format!("action.{}", to.as_str()),
+            payload,
+        };
+        append_locked(&mut tx, &mut head, event, self.signer()).await?;
+        let record = fetch(&mut tx, id).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing an action's change"))?;
+        Ok(record)
+    }
+
+    /// One action.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is none.
+    pub async fn action(&self, id: ActionId) -> Result<ActionRecord, StoreError> {
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::db("connecting"))?;
+        fetch(&mut conn, id).await
+    }
+
+    /// The action whose id is `text` or starts with it (at least 4
+    /// characters), so short ids work wherever an id is asked for.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] or [`StoreError::Ambiguous`].
+    pub async fn resolve_action(&self, text: &str) -> Result<ActionId, StoreError> {
+        let prefix = text.trim().to_ascii_lowercase();
+        if let Ok(id) = prefix.parse::<ActionId>() {
+            return Ok(id);
+        }
+        if prefix.len() < 4 || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(StoreError::NotFound(format!(
+                "{text} (give at least 4 characters of an action id)"
+            )));
+        }
+        let rows = sqlx::query("SELECT id FROM actions WHERE id LIKE $1 ORDER BY id LIMIT 6")
+            .bind(format!("{prefix}%"))
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("looking up an action id"))?;
+        let ids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>("id").ok())
+            .collect();
+        match ids.as_slice() {
+            [] => Err(StoreError::NotFound(text.to_owned())),
+            [one] => one
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("action id {one}: {e}"))),
+            many => Err(StoreError::Ambiguous {
+                prefix: text.to_owned(),
+                matches: many.join(", "),
+            }),
+        }
+    }
+
+    /// Actions, newest first, optionally only those in `state`.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn actions(
+        &self,
+        state: Option<ActionState>,
+        limit: i64,
+    ) -> Result<Vec<ActionRecord>, StoreError> {
+        let limit = limit.clamp(1, 100_000);
+        let rows = match state {
+            Some(s) => sqlx::query(&format!(
+                "SELECT {ACTION_COLUMNS} FROM actions WHERE state = $1 ORDER BY id DESC LIMIT {limit}"
+            ))
+            .bind(s.as_str())
+            .fetch_all(self.pool())
+            .await,
+            None => sqlx::query(&format!("SELECT {ACTION_COLUMNS} FROM actions ORDER BY id DESC LIMIT {limit}"))
+                .fetch_all(self.pool())
+                .await,
+        }
+        .map_err(StoreError::db("listing actions"))?;
+        rows.iter().map(ActionRecord::from_row).collect()
+    }
+}
+
+async fn fetch(conn: &mut sqlx::AnyConnection, id: ActionId) -> Result<ActionRecord, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {ACTION_COLUMNS} FROM actions WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::db("reading an action"))?
+    .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+    ActionRecord::from_row(&row)
+}

@@ -1,0 +1,848 @@
+//! The audit log: append-only events, each chained to its predecessor.
+//!
+//! An event's hash is SHA-256 over its predecessor's hash, a newline, and
+//! the event's canonical encoding (fixed field order, payload with sorted
+//! keys, compact), so the chain breaks at the first edited, deleted,
+//! inserted or reordered event. Signed checkpoints of the head catch what a
+//! chain alone cannot: a chain recomputed after an edit, or a cut-off tail.
+
+use std::io::{BufRead, Write};
+
+use jarvis_core::ActionId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::signing::{AuditKey, checkpoint_message, verify_signature};
+use crate::{Store, StoreError, now, redact};
+
+/// The hash before the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Who did it: `operator`, `user:alice`, `token:ci`, `gateway`.
+    pub actor: String,
+    /// The action it is about, if any.
+    pub action_id: Option<ActionId>,
+    /// The host it is about, if any.
+    pub host: Option<String>,
+    /// What happened: `action.proposed`, `action.approved`, …
+    pub kind: String,
+    /// The details. Secrets are redacted before the event is written.
+    pub payload: Value,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// The action it is about.
+    pub action_id: Option<String>,
+    /// The host it is about.
+    pub host: Option<String>,
+    /// What happened.
+    pub kind: String,
+    /// The details, as canonical JSON text.
+    pub payload: String,
+    /// The hash of the previous event.
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+impl AuditEvent {
+    /// The canonical encoding the hash covers.
+    pub fn canonical(&self) -> String {
+        canonical_event(
+            self.seq,
+            &self.at,
+            &self.actor,
+            self.action_id.as_deref(),
+            self.host.as_deref(),
+            &self.kind,
+            &self.payload,
+        )
+    }
+
+    /// The hash this event should have after `prev_hash`.
+    pub fn expected_hash(&self, prev_hash: &str) -> String {
+        chain_hash(prev_hash, &self.canonical())
+    }
+
+    fn from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
+        let get = |e: sqlx::Error| {
+            StoreError::Corrupt(format!("an audit event row does not decode: {e}"))
+        };
+        Ok(AuditEvent {
+            seq: row.try_get("seq").map_err(get)?,
+            at: row.try_get("at").map_err(get)?,
+            actor: row.try_get("actor").map_err(get)?,
+            action_id: row.try_get("action_id").map_err(get)?,
+            host: row.try_get("host").map_err(get)?,
+            kind: row.try_get("kind").map_err(get)?,
+            payload: row.try_get("payload").map_err(get)?,
+            prev_hash: row.try_get("prev_hash").map_err(get)?,
+            hash: row.try_get("hash").map_err(get)?,
+        })
+    }
+}
+
+/// A signed snapshot of the chain's head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The head's sequence number when signed.
+    pub seq: i64,
+    /// The head's hash when signed.
+    pub hash: String,
+    /// When.
+    pub signed_at: String,
+    /// The signer's ed25519 public key, hex.
+    pub public_key: String,
+    /// The signature over `jarvis-audit-checkpoint:v1:SEQ:HASH`, hex.
+    pub signature: String,
+}
+
+/// Filters for listing events; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only events about this action.
+    pub action_id: Option<String>,
+    /// Only events by this actor.
+    pub actor: Option<String>,
+    /// Only events about this host.
+    pub host: Option<String>,
+    /// Only events of this kind (`action.approved`), or kinds starting with
+    /// it when it ends in `.` (`action.`).
+    pub kind: Option<String>,
+    /// Only events at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// Only events before this RFC 3339 time.
+    pub until: Option<String>,
+    /// At most this many (newest first).
+    pub limit: Option<i64>,
+    /// Skip this many of the newest first.
+    pub offset: Option<i64>,
+}
+
+/// The first thing wrong with a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyProblem {
+    /// The sequence number where the chain breaks.
+    pub seq: i64,
+    /// What is wrong, in words.
+    pub what: String,
+}
+
+/// The outcome of walking the chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Events walked.
+    pub events: u64,
+    /// The last sequence number seen.
+    pub last_seq: i64,
+    /// Checkpoints whose signature and hash were checked against the
+    /// operator's key.
+    pub checkpoints_verified: u64,
+    /// Checkpoints seen but not checked, for want of the operator's key.
+    pub checkpoints_unchecked: u64,
+    /// The first break, if any.
+    pub problem: Option<VerifyProblem>,
+}
+
+impl VerifyReport {
+    /// Whether the chain is intact.
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// One line of an export file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExportLine {
+    /// The first line: what the file is.
+    Header {
+        /// Always `jarvis-audit`.
+        format: String,
+        /// The export format version.
+        version: u32,
+    },
+    /// An event; `payload` as JSON, re-canonicalised for verification.
+    Event {
+        /// Its sequence number.
+        seq: i64,
+        /// When.
+        at: String,
+        /// Who.
+        actor: String,
+        /// The action.
+        action_id: Option<String>,
+        /// The host.
+        host: Option<String>,
+        /// What.
+        kind: String,
+        /// The details.
+        payload: Value,
+        /// The previous event's hash.
+        prev_hash: String,
+        /// This event's hash.
+        hash: String,
+    },
+    /// A signed checkpoint.
+    Checkpoint(Checkpoint),
+}
+
+/// The canonical text of a JSON value: object keys sorted, no spaces. It
+/// does not depend on how serde_json orders maps in this build.
+pub fn canonical_payload(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&json_string(k));
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn json_string(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+fn json_opt(s: Option<&str>) -> String {
+    s.map_or_else(|| "null".to_owned(), json_string)
+}
+
+fn canonical_event(
+    seq: i64,
+    at: &str,
+    actor: &str,
+    action: Option<&str>,
+    host: Option<&str>,
+    kind: &str,
+    payload: &str,
+) -> String {
+    format!(
+        "{{\"seq\":{seq},\"at\":{},\"actor\":{},\"action\":{},\"host\":{},\"kind\":{},\"payload\":{payload}}}",
+        json_string(at),
+        json_string(actor),
+        json_opt(action),
+        json_opt(host),
+        json_string(kind),
+    )
+}
+
+fn chain_hash(prev_hash: &str, canonical: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(canonical.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Takes the chain's write lock inside a transaction and returns the head.
+///
+/// The first statement writes the head row: SQLite then holds its write lock
+/// from the start (no read-to-write upgrade that could fail), and PostgreSQL
+/// holds the row lock, so concurrent writers queue and the chain never forks.
+pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError> {
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::db("locking the audit chain"))?;
+    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::db("reading the audit chain head"))?;
+    let seq: i64 = row
+        .try_get("seq")
+        .map_err(|e| StoreError::Corrupt(format!("the audit head does not decode: {e}")))?;
+    let hash: String = row
+        .try_get("hash")
+        .map_err(|e| StoreError::Corrupt(format!("the audit head does not decode: {e}")))?;
+    Ok((seq, hash))
+}
+
+/// Appends an event after the head returned by [`lock_head`] in the same
+/// transaction, and moves the head.
+pub(crate) async fn append_locked(
+    conn: &mut AnyConnection,
+    head: &mut (i64, String),
+    ev: NewEvent,
+    key: Option<&(AuditKey, i64)>,
+) -> Result<AuditEvent, StoreError> {
+    let mut payload = match ev.payload {
+        Value::Object(m) => Value::Object(m),
+        Value::Null => Value::Object(serde_json::Map::new()),
+        other => serde_json::json!({ "value": other }),
+    };
+    let redactions = redact::redact(&mut payload);
+    if !redactions.is_empty() {
+        // The redaction is itself on the record: what kind, and where.
+        payload["redacted"] = serde_json::to_value(&redactions).unwrap_or(Value::Null);
+    }
+    let payload = canonical_payload(&payload);
+    let action_id = ev.action_id.map(|a| a.to_string());
+    let mut event = AuditEvent {
+        seq: head.0 + 1,
+        at: now(),
+        actor: ev.actor,
+        action_id,
+        host: ev.host,
+        kind: ev.kind,
+        payload,
+        prev_hash: head.1.clone(),
+        hash: String::new(),
+    };
+    event.hash = event.expected_hash(&head.1);
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, actor, action_id, host, kind, payload, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(event.seq)
+    .bind(&event.at)
+    .bind(&event.actor)
+    .bind(&event.action_id)
+    .bind(&event.host)
+    .bind(&event.kind)
+    .bind(&event.payload)
+    .bind(&event.prev_hash)
+    .bind(&event.hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::db("writing an audit event"))?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(event.seq)
+        .bind(&event.hash)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::db("moving the audit chain head"))?;
+    *head = (event.seq, event.hash.clone());
+    if let Some((key, every)) = key
+        && *every > 0
+        && event.seq % every == 0
+    {
+        insert_checkpoint(conn, key, event.seq, &event.hash).await?;
+    }
+    Ok(event)
+}
+
+async fn insert_checkpoint(
+    conn: &mut AnyConnection,
+    key: &AuditKey,
+    seq: i64,
+    hash: &str,
+) -> Result<Checkpoint, StoreError> {
+    let cp = Checkpoint {
+        seq,
+        hash: hash.to_owned(),
+        signed_at: now(),
+        public_key: key.public_hex(),
+        signature: key.sign(&checkpoint_message(seq, hash)),
+    };
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, hash, signed_at, public_key, signature) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(cp.seq)
+    .bind(&cp.hash)
+    .bind(&cp.signed_at)
+    .bind(&cp.public_key)
+    .bind(&cp.signature)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::db("writing an audit checkpoint"))?;
+    Ok(cp)
+}
+
+const EVENT_COLUMNS: &str = "seq, at, actor, action_id, host, kind, payload, prev_hash, hash";
+
+impl Store {
+    /// Appends one event in its own transaction.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed; nothing is written then.
+    pub async fn append(&self, ev: NewEvent) -> Result<AuditEvent, StoreError> {
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
+        let mut head = lock_head(&mut tx).await?;
+        let event = append_locked(&mut tx, &mut head, ev, self.signer()).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing an audit event"))?;
+        Ok(event)
+    }
+
+    /// Signs the current head now, unless it is already signed.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn checkpoint(&self, key: &AuditKey) -> Result<Option<Checkpoint>, StoreError> {
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
+        let (seq, hash) = lock_head(&mut tx).await?;
+        let exists = sqlx::query("SELECT seq FROM audit_checkpoints WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::db("reading audit checkpoints"))?;
+        if seq == 0 || exists.is_some() {
+            return Ok(None);
+        }
+        let cp = insert_checkpoint(&mut tx, key, seq, &hash).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing an audit checkpoint"))?;
+        Ok(Some(cp))
+    }
+
+    /// Events matching the filter, newest first.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn events(&self, f: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        let mut push = |clause: &str, value: String, sql: &mut String| {
+            binds.push(value);
+            sql.push_str(&clause.replace("$?", &format!("${}", binds.len())));
+        };
+        if let Some(a) = &f.action_id {
+            push(" AND action_id = $?", a.clone(), &mut sql);
+        }
+        if let Some(a) = &f.actor {
+            push(" AND actor = $?", a.clone(), &mut sql);
+        }
+        if let Some(h) = &f.host {
+            push(" AND host = $?", h.clone(), &mut sql);
+        }
+        if let Some(k) = &f.kind {
+            if let Some(prefix) = k.strip_suffix('.') {
+                push(" AND kind LIKE $?", format!("{prefix}.%"), &mut sql);
+            } else {
+                push(" AND kind = $?", k.clone(), &mut sql);
+            }
+        }
+        if let Some(s) = &f.since {
+            push(" AND at >= $?", s.clone(), &mut sql);
+        }
+        if let Some(u) = &f.until {
+            push(" AND at < $?", u.clone(), &mut sql);
+        }
+        sql.push_str(" ORDER BY seq DESC");
+        sql.push_str(&format!(
+            " LIMIT {}",
+            f.limit.unwrap_or(100).clamp(1, 100_000)
+        ));
+        sql.push_str(&format!(" OFFSET {}", f.offset.unwrap_or(0).max(0)));
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("listing audit events"))?;
+        rows.iter().map(AuditEvent::from_row).collect()
+    }
+
+    /// One event by sequence number.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is none.
+    pub async fn event(&self, seq: i64) -> Result<AuditEvent, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq = $1"
+        ))
+        .bind(seq)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("reading an audit event"))?
+        .ok_or_else(|| StoreError::NotFound(format!("audit event {seq}")))?;
+        AuditEvent::from_row(&row)
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query("SELECT seq, hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY seq")
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("reading audit checkpoints"))?;
+        rows.iter()
+            .map(|r| {
+                let get = |e: sqlx::Error| {
+                    StoreError::Corrupt(format!("a checkpoint does not decode: {e}"))
+                };
+                Ok(Checkpoint {
+                    seq: r.try_get("seq").map_err(get)?,
+                    hash: r.try_get("hash").map_err(get)?,
+                    signed_at: r.try_get("signed_at").map_err(get)?,
+                    public_key: r.try_get("public_key").map_err(get)?,
+                    signature: r.try_get("signature").map_err(get)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn head(&self) -> Result<(i64, String), StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::db("reading the audit chain head"))?;
+        let bad =
+            |e: sqlx::Error| StoreError::Corrupt(format!("the audit head does not decode: {e}"));
+        Ok((
+            row.try_get("seq").map_err(bad)?,
+            row.try_get("hash").map_err(bad)?,
+        ))
+    }
+
+    /// Walks the whole chain, its head and its checkpoints; with the
+    /// operator's key, checkpoints are checked against it.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database cannot be read; a broken chain is
+    /// a report, not an error.
+    pub async fn verify(&self, trusted: Option<&AuditKey>) -> Result<VerifyReport, StoreError> {
+        let mut v = Verifier::new(trusted.map(AuditKey::public_hex));
+        // Pages keep memory flat on long chains.
+        const PAGE: i64 = 20_000;
+        let mut after = 0i64;
+        loop {
+            let rows = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT {PAGE}"
+            ))
+            .bind(after)
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("reading the audit chain"))?;
+            let n = rows.len();
+            for row in &rows {
+                let e = AuditEvent::from_row(row)?;
+                after = e.seq;
+                v.event(&e);
+            }
+            if (n as i64) < PAGE {
+                break;
+            }
+        }
+        let head = self.head().await?;
+        v.head(head.0, &head.1);
+        for cp in self.checkpoints().await? {
+            v.checkpoint(&cp);
+        }
+        Ok(v.finish())
+    }
+
+    /// Writes the whole log as JSON lines: a header, every event, every
+    /// checkpoint. [`verify_lines`] checks such a file without the database.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database cannot be read or the output written.
+    pub async fn export(&self, out: &mut impl Write) -> Result<u64, StoreError> {
+        let io = |e: std::io::Error| StoreError::Database {
+            doing: "writing the export",
+            reason: e.to_string(),
+        };
+        let header = ExportLine::Header {
+            format: "jarvis-audit".into(),
+            version: 1,
+        };
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&header).unwrap_or_default()
+        )
+        .map_err(io)?;
+        let mut n = 0u64;
+        let mut after = 0i64;
+        loop {
+            let rows = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 20000"
+            ))
+            .bind(after)
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("reading the audit chain"))?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let e = AuditEvent::from_row(row)?;
+                after = e.seq;
+                let line = ExportLine::Event {
+                    seq: e.seq,
+                    at: e.at,
+                    actor: e.actor,
+                    action_id: e.action_id,
+                    host: e.host,
+                    kind: e.kind,
+                    payload: serde_json::from_str(&e.payload).unwrap_or(Value::String(e.payload)),
+                    prev_hash: e.prev_hash,
+                    hash: e.hash,
+                };
+                writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default())
+                    .map_err(io)?;
+                n += 1;
+            }
+        }
+        for cp in self.checkpoints().await? {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&ExportLine::Checkpoint(cp)).unwrap_or_default()
+            )
+            .map_err(io)?;
+        }
+        Ok(n)
+    }
+}
+
+/// Verifies an export file without the database. The head of an export is
+/// its last event, so a cut-off tail shows only against a checkpoint.
+///
+/// # Errors
+/// An I/O error reading the file.
+pub fn verify_lines(
+    input: impl BufRead,
+    trusted_public_key: Option<&str>,
+) -> std::io::Result<VerifyReport> {
+    let mut v = Verifier::new(trusted_public_key.map(str::to_owned));
+    for (i, line) in input.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ExportLine>(&line) {
+            Ok(ExportLine::Header { format, version })
+                if format == "jarvis-audit" && version == 1 => {}
+            Ok(ExportLine::Header { format, version }) => {
+                v.fail(
+                    0,
+                    format!(
+                        "line {}: not a Jarvis audit export ({format} v{version})",
+                        i + 1
+                    ),
+                );
+            }
+            Ok(ExportLine::Event {
+                seq,
+                at,
+                actor,
+                action_id,
+                host,
+                kind,
+                payload,
+                prev_hash,
+                hash,
+            }) => v.event(&AuditEvent {
+                seq,
+                at,
+                actor,
+                action_id,
+                host,
+                kind,
+                payload: canonical_payload(&payload),
+                prev_hash,
+                hash,
+            }),
+            Ok(ExportLine::Checkpoint(cp)) => v.checkpoint(&cp),
+            Err(e) => v.fail(
+                v.report.last_seq + 1,
+                format!("line {} is not an export line: {e}", i + 1),
+            ),
+        }
+    }
+    let (seq, hash) = (v.report.last_seq, v.last_hash.clone());
+    v.head(seq, &hash);
+    Ok(v.finish())
+}
+
+/// The chain checks, shared by the database walk and export files.
+struct Verifier {
+    trusted: Option<String>,
+    report: VerifyReport,
+    last_hash: String,
+    hashes: std::collections::HashMap<i64, String>,
+    checkpoints: Vec<Checkpoint>,
+}
+
+impl Verifier {
+    fn new(trusted: Option<String>) -> Verifier {
+        Verifier {
+            trusted,
+            report: VerifyReport::default(),
+            last_hash: GENESIS.to_owned(),
+            hashes: std::collections::HashMap::new(),
+            checkpoints: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, seq: i64, what: String) {
+        if self.report.problem.is_none() {
+            self.report.problem = Some(VerifyProblem { seq, what });
+        }
+    }
+
+    fn event(&mut self, e: &AuditEvent) {
+        self.report.events += 1;
+        let expected = self.report.last_seq + 1;
+        if e.seq != expected {
+            let what = if e.seq > expected {
+                format!(
+                    "events {expected} to {} are missing: deleted, or the chain was renumbered",
+                    e.seq - 1
+                )
+            } else {
+                format!(
+                    "event {} comes after event {}: events were reordered or duplicated",
+                    e.seq, self.report.last_seq
+                )
+            };
+            self.fail(expected.min(e.seq), what);
+        } else if e.prev_hash != self.last_hash {
+            self.fail(
+                e.seq,
+                format!(
+                    "event {} does not follow event {}: it names a different predecessor (inserted, deleted or swapped)",
+                    e.seq,
+                    e.seq - 1
+                ),
+            );
+        } else if e.expected_hash(&e.prev_hash) != e.hash {
+            self.fail(e.seq, format!("event {} was changed after it was written: its hash does not match its contents", e.seq));
+        }
+        self.report.last_seq = e.seq;
+        self.last_hash = e.hash.clone();
+        // Checkpoints come after the events; only their positions need keeping.
+        self.hashes.insert(e.seq, e.hash.clone());
+    }
+
+    fn head(&mut self, seq: i64, hash: &str) {
+        if seq != self.report.last_seq || hash != self.last_hash {
+            self.fail(
+                self.report.last_seq.min(seq) + 1,
+                format!(
+                    "the chain head records {seq} events but the log ends at event {}: events were cut off or added behind Jarvis's back",
+                    self.report.last_seq
+                ),
+            );
+        }
+    }
+
+    fn checkpoint(&mut self, cp: &Checkpoint) {
+        self.checkpoints.push(cp.clone());
+    }
+
+    fn finish(mut self) -> VerifyReport {
+        let checkpoints = std::mem::take(&mut self.checkpoints);
+        for cp in &checkpoints {
+            if cp.seq > self.report.last_seq {
+                self.fail(
+                    self.report.last_seq + 1,
+                    format!(
+                        "a signed checkpoint covers event {} but the log ends at event {}: its tail was cut off",
+                        cp.seq, self.report.last_seq
+                    ),
+                );
+                continue;
+            }
+            if self.hashes.get(&cp.seq) != Some(&cp.hash) {
+                self.fail(
+                    cp.seq,
+                    format!(
+                        "event {} differs from what the checkpoint signed: the chain was rewritten",
+                        cp.seq
+                    ),
+                );
+                continue;
+            }
+            match &self.trusted {
+                Some(key) if *key != cp.public_key => self.fail(
+                    cp.seq,
+                    format!(
+                        "the checkpoint at event {} was signed by another key, not the operator's",
+                        cp.seq
+                    ),
+                ),
+                Some(key)
+                    if !verify_signature(
+                        key,
+                        &checkpoint_message(cp.seq, &cp.hash),
+                        &cp.signature,
+                    ) =>
+                {
+                    self.fail(
+                        cp.seq,
+                        format!("the checkpoint at event {} has a bad signature", cp.seq),
+                    );
+                }
+                Some(_) => self.report.checkpoints_verified += 1,
+                None => self.report.checkpoints_unchecked += 1,
+            }
+        }
+        self.report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_payload_sorts_keys_and_is_compact() {
+        let v: Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"d": [1, "x"], "c": null}}"#).expect("json");
+        assert_eq!(
+            canonical_payload(&v),
+            r#"{"a":{"c":null,"d":[1,"x"]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn canonical_event_has_a_fixed_shape() {
+        let c = canonical_event(3, "t", "a\"b", None, Some("nas"), "k", "{}");
+        assert_eq!(
+            c,
+            r#"{"seq":3,"at":"t","actor":"a\"b","action":null,"host":"nas","kind":"k","payload":{}}"#
+        );
+    }
+}

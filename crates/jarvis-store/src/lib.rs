@@ -1,0 +1,190 @@
+//! Persistence of Jarvis: actions with their lifecycle, and the audit log.
+//!
+//! One code base over two real backends through sqlx's `Any` driver: SQLite
+//! (the embedded default: one file, WAL) and PostgreSQL (for several
+//! gateway replicas). Queries use `$N` placeholders, which both accept.
+//! Migrations live in the workspace's `migrations/sqlite` and
+//! `migrations/postgres` and run at connect time.
+//!
+//! It owns the audit chain: every state change of an action and its audit
+//! event commit in one transaction, and events are hash-chained so that any
+//! edit, deletion, insertion or reordering shows. It must never decide what
+//! may run (that is jarvis-policy's job) and never let an action change
+//! state except through [`jarvis_core::ActionState::transition`].
+
+mod actions;
+mod audit;
+mod error;
+mod redact;
+mod signing;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use actions::{ActionRecord, Judged, NewAction};
+pub use audit::{
+    AuditEvent, AuditFilter, Checkpoint, ExportLine, NewEvent, VerifyProblem, VerifyReport,
+    canonical_payload, verify_lines,
+};
+pub use error::StoreError;
+pub use redact::{Redaction, redact};
+pub use signing::{AuditKey, KeyError};
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long an SQLite writer waits for another process's lock before
+    /// giving up with [`StoreError::Locked`].
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The store: a connection pool and the backend it talks to.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// The operator's key and how often (in events) to sign the head.
+    signer: Option<Arc<(AuditKey, i64)>>,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:///path/jarvis.db`, `postgres://…`),
+    /// creating an SQLite file if needed, and runs pending migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Connect`] when the database cannot be reached or
+    /// opened, [`StoreError::Migrate`] when its schema cannot be brought up
+    /// to date.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with options.
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn connect_with(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let busy_ms = opts.busy_timeout.as_millis();
+        let shown = redact::redact_url(url);
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Connect {
+                url: shown,
+                reason: "the URL must start with sqlite: or postgres://".into(),
+            });
+        };
+        let url = match backend {
+            // Create the file on first start.
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Connect {
+            url: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; the busy
+                        // timeout makes a second writer wait instead of fail;
+                        // FULL sync means a committed event survives a crash.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
+                            .await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect {
+                url: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(|e| StoreError::Migrate {
+            reason: e.to_string(),
+        })?;
+        Ok(Store {
+            pool,
+            backend,
+            signer: None,
+        })
+    }
+
+    /// Signs a checkpoint of the chain's head every `every` events with
+    /// `key`, in the same transaction as the event that reaches it.
+    #[must_use]
+    pub fn with_checkpoints(mut self, key: AuditKey, every: i64) -> Store {
+        self.signer = Some(Arc::new((key, every.max(1))));
+        self
+    }
+
+    pub(crate) fn signer(&self) -> Option<&(AuditKey, i64)> {
+        self.signer.as_deref()
+    }
+
+    /// The backend behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// The current time as RFC 3339 UTC with microseconds, the one timestamp
+/// format stored (it sorts as text).
+pub(crate) fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let t = t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}

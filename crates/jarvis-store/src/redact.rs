@@ -1,0 +1,234 @@
+//! Redaction of secrets before anything reaches the audit log.
+//!
+//! Every string in an event's payload is scanned; what matches is replaced
+//! by `[REDACTED]` and the event records which kinds were removed and where,
+//! so a reader knows something was there without seeing it.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+use serde_json::Value;
+
+/// One removal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Redaction {
+    /// Where in the payload: `command`, `output.stdout`, `args[2]`.
+    pub field: String,
+    /// What kind of secret: `private key`, `password assignment`, …
+    pub kind: &'static str,
+}
+
+struct Pattern {
+    kind: &'static str,
+    regex: Regex,
+    /// The capture group that holds the secret; the rest is kept so the
+    /// reader still sees which variable or header it was.
+    group: usize,
+}
+
+static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    let p = |kind, re: &str, group| Pattern {
+        kind,
+        regex: Regex::new(re).expect("redaction patterns are valid"),
+        group,
+    };
+    vec![
+        p(
+            "private key",
+            r"(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$))",
+            1,
+        ),
+        p(
+            "authorization header",
+            r"(?i)\b(?:proxy-)?authorization\s*:\s*(?:bearer|basic|token|digest)?\s*([^\s'\x22]+)",
+            1,
+        ),
+        p(
+            "password in URL",
+            r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:([^@\s/]+)@",
+            1,
+        ),
+        p(
+            "secret assignment",
+            r#"(?i)\b[A-Z0-9_.-]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)[A-Z0-9_]*\s*[=:]\s*['"]?([^\s'"&;]+)"#,
+            1,
+        ),
+        p(
+            "secret option",
+            r#"(?i)--(?:password|passwd|token|secret|api-key|access-key)[= ]\s*['"]?([^\s'"]+)"#,
+            1,
+        ),
+        p("GitHub token", r"\b(gh[pousr]_[A-Za-z0-9]{30,})\b", 1),
+        p("GitLab token", r"\b(glpat-[A-Za-z0-9_-]{20,})\b", 1),
+        p("Slack token", r"\b(xox[abposr]-[A-Za-z0-9-]{10,})\b", 1),
+        p("AWS access key", r"\b((?:AKIA|ASIA)[0-9A-Z]{16})\b", 1),
+        p("API key", r"\b(sk-[A-Za-z0-9_-]{20,})\b", 1),
+        p(
+            "JSON web token",
+            r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})",
+            1,
+        ),
+    ]
+});
+
+/// Redacts every string in `value`, returning what was removed.
+pub fn redact(value: &mut Value) -> Vec<Redaction> {
+    let mut out = Vec::new();
+    walk(value, String::new(), &mut out);
+    out
+}
+
+fn walk(v: &mut Value, field: String, out: &mut Vec<Redaction>) {
+    match v {
+        Value::String(s) => {
+            if let Some((clean, kinds)) = redact_str(s) {
+                *s = clean;
+                for kind in kinds {
+                    out.push(Redaction {
+                        field: field.clone(),
+                        kind,
+                    });
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                walk(item, format!("{field}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                let f = if field.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{field}.{k}")
+                };
+                // A field named like a secret is a secret, whatever it holds.
+                let secret_key = {
+                    let l = k.to_ascii_lowercase();
+                    [
+                        "password",
+                        "passwd",
+                        "secret",
+                        "token",
+                        "api_key",
+                        "apikey",
+                        "private_key",
+                    ]
+                    .iter()
+                    .any(|s| l.contains(s))
+                };
+                if secret_key
+                    && matches!(item, Value::String(s) if !s.is_empty() && s != "[REDACTED]")
+                {
+                    *item = Value::String("[REDACTED]".into());
+                    out.push(Redaction {
+                        field: f,
+                        kind: "secret field",
+                    });
+                } else {
+                    walk(item, f, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The string with secrets replaced, and the kinds found; `None` if clean.
+fn redact_str(s: &str) -> Option<(String, Vec<&'static str>)> {
+    let mut text = s.to_owned();
+    let mut kinds = Vec::new();
+    for p in PATTERNS.iter() {
+        let mut found = false;
+        let replaced = p.regex.replace_all(&text, |c: &regex::Captures<'_>| {
+            let whole = c.get(0).map_or("", |m| m.as_str());
+            match c.get(p.group) {
+                Some(m) if m.as_str() != "[REDACTED]" => {
+                    found = true;
+                    let start = m.start() - c.get(0).map_or(0, |w| w.start());
+                    format!("{}[REDACTED]{}", &whole[..start], &whole[start + m.len()..])
+                }
+                _ => whole.to_owned(),
+            }
+        });
+        if found {
+            text = replaced.into_owned();
+            kinds.push(p.kind);
+        }
+    }
+    (!kinds.is_empty()).then_some((text, kinds))
+}
+
+/// A database URL with its password removed, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    redact_str(url).map_or_else(|| url.to_owned(), |(t, _)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn clean(s: &str) -> String {
+        redact_str(s).map_or_else(|| s.to_owned(), |(t, _)| t)
+    }
+
+    #[test]
+    fn removes_secrets_and_keeps_context() {
+        assert_eq!(
+            clean("PGPASSWORD=hunter2 psql"),
+            "PGPASSWORD=[REDACTED] psql"
+        );
+        assert_eq!(
+            clean("export API_KEY='abc123'"),
+            "export API_KEY='[REDACTED]'"
+        );
+        assert_eq!(
+            clean("curl -H 'Authorization: Bearer eyJabc.def' http://x"),
+            "curl -H 'Authorization: Bearer [REDACTED]' http://x"
+        );
+        assert_eq!(
+            clean("postgres://jarvis:s3cret@db/jarvis"),
+            "postgres://jarvis:[REDACTED]@db/jarvis"
+        );
+        assert_eq!(
+            clean("mysql --password=hunter2 db"),
+            "mysql --password=[REDACTED] db"
+        );
+        assert_eq!(
+            clean("echo ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            "echo [REDACTED]"
+        );
+        assert_eq!(clean("AKIAABCDEFGHIJKLMNOP"), "[REDACTED]");
+        assert!(
+            clean("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----")
+                .starts_with("[REDACTED]")
+        );
+        assert_eq!(clean("docker ps -a"), "docker ps -a");
+        assert_eq!(clean("git log --oneline"), "git log --oneline");
+    }
+
+    #[test]
+    fn records_what_was_removed_and_where() {
+        let mut v =
+            json!({"command": "PASSWORD=x ./run", "output": {"stdout": "ok"}, "token": "t0k"});
+        let r = redact(&mut v);
+        assert_eq!(v["command"], "PASSWORD=[REDACTED] ./run");
+        assert_eq!(v["token"], "[REDACTED]");
+        assert_eq!(
+            r,
+            vec![
+                Redaction {
+                    field: "command".into(),
+                    kind: "secret assignment"
+                },
+                Redaction {
+                    field: "token".into(),
+                    kind: "secret field"
+                },
+            ]
+        );
+    }
+}

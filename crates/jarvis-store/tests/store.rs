@@ -1,0 +1,546 @@
+//! The store on both backends: lifecycle, concurrency, the chain, and
+//! tampering behind Jarvis's back with the databases' own clients.
+
+mod common;
+
+use common::{Kind, TestDb};
+use jarvis_core::{ActionId, ActionState, Decision, HostName, Risk};
+use jarvis_store::{
+    AuditFilter, AuditKey, Judged, NewAction, NewEvent, Store, StoreError, verify_lines,
+};
+use serde_json::json;
+
+fn new_action(cmd: &str) -> NewAction {
+    NewAction {
+        id: ActionId::new(),
+        requester: "agent:test".into(),
+        host: Some(HostName::parse("nas").expect("host")),
+        command: cmd.into(),
+    }
+}
+
+fn judged(decision: Decision, score: u32) -> Judged {
+    Judged {
+        decision,
+        risk: Risk::new(score).expect("risk"),
+        reasons: vec!["because".into()],
+    }
+}
+
+async fn event_count(store: &Store) -> usize {
+    store
+        .events(&AuditFilter {
+            limit: Some(100_000),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("events")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lifecycle_with_one_event_per_transition() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let a = store
+            .create_action(&new_action("systemctl restart nginx"))
+            .await
+            .expect("create");
+        assert_eq!(a.state, ActionState::Proposed);
+        let a = store
+            .transition(
+                a.id,
+                ActionState::Proposed,
+                ActionState::PendingApproval,
+                "gateway",
+                Some(&judged(Decision::Approve, 45)),
+                json!({}),
+            )
+            .await
+            .expect("pending");
+        assert_eq!(a.decision, Some(Decision::Approve));
+        assert_eq!(a.risk.map(|r| r.score()), Some(45));
+        let a = store
+            .transition(
+                a.id,
+                ActionState::PendingApproval,
+                ActionState::Approved,
+                "user:alice",
+                None,
+                json!({"reason": "ok"}),
+            )
+            .await
+            .expect("approve");
+        assert_eq!(a.state, ActionState::Approved);
+        assert_eq!(a.version, 2);
+        let events = store
+            .events(&AuditFilter {
+                action_id: Some(a.id.to_string()),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("events");
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "action.approved",
+                "action.pending_approval",
+                "action.proposed"
+            ],
+            "{:?}",
+            db.kind
+        );
+        assert_eq!(events[0].actor, "user:alice");
+        assert_eq!(events[0].host.as_deref(), Some("nas"));
+        assert!(events[0].payload.contains("\"reason\":\"ok\""));
+
+        // An illegal move and a stale one are refused, and write nothing.
+        let before = event_count(&store).await;
+        let e = store
+            .transition(
+                a.id,
+                ActionState::Approved,
+                ActionState::Succeeded,
+                "gateway",
+                None,
+                json!({}),
+            )
+            .await
+            .expect_err("approved cannot become succeeded");
+        assert!(matches!(e, StoreError::IllegalTransition { .. }), "{e}");
+        assert!(e.to_string().contains("cannot become succeeded"), "{e}");
+        let e = store
+            .transition(
+                a.id,
+                ActionState::PendingApproval,
+                ActionState::Rejected,
+                "user:bob",
+                None,
+                json!({}),
+            )
+            .await
+            .expect_err("stale");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "action {} is already approved, not pending_approval; someone else acted on it first",
+                a.id
+            )
+        );
+        assert_eq!(event_count(&store).await, before);
+        assert_eq!(
+            store.action(a.id).await.expect("read").state,
+            ActionState::Approved
+        );
+        assert!(store.verify(None).await.expect("verify").is_intact());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_decisions_have_exactly_one_winner() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        for _ in 0..15 {
+            let a = store
+                .create_action(&new_action("docker restart grafana"))
+                .await
+                .expect("create");
+            store
+                .transition(
+                    a.id,
+                    ActionState::Proposed,
+                    ActionState::PendingApproval,
+                    "gateway",
+                    None,
+                    json!({}),
+                )
+                .await
+                .expect("pending");
+            let moves = [
+                ActionState::Approved,
+                ActionState::Rejected,
+                ActionState::Expired,
+            ];
+            let tasks: Vec<_> = moves
+                .into_iter()
+                .map(|to| {
+                    let s = store.clone();
+                    tokio::spawn(async move {
+                        s.transition(
+                            a.id,
+                            ActionState::PendingApproval,
+                            to,
+                            "racer",
+                            None,
+                            json!({}),
+                        )
+                        .await
+                    })
+                })
+                .collect();
+            let mut wins = 0;
+            for t in tasks {
+                match t.await.expect("task") {
+                    Ok(_) => wins += 1,
+                    Err(StoreError::Conflict { found, .. }) => {
+                        assert_ne!(found, ActionState::PendingApproval)
+                    }
+                    Err(e) => panic!("{:?}: unexpected error {e}", db.kind),
+                }
+            }
+            assert_eq!(wins, 1, "{:?}", db.kind);
+        }
+        let report = store.verify(None).await.expect("verify");
+        assert!(report.is_intact(), "{report:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_never_fork_the_chain() {
+    for db in TestDb::both() {
+        // Two stores on one database stand for two gateway processes.
+        let stores = [db.store().await, db.store().await];
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let s = stores[t % 2].clone();
+                tokio::spawn(async move {
+                    for i in 0..40 {
+                        s.append(NewEvent {
+                            actor: format!("writer:{t}"),
+                            action_id: None,
+                            host: None,
+                            kind: "test.append".into(),
+                            payload: json!({ "i": i }),
+                        })
+                        .await
+                        .expect("append");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let report = stores[0].verify(None).await.expect("verify");
+        assert!(report.is_intact(), "{:?}: {report:?}", db.kind);
+        assert_eq!(report.events, 320);
+        assert_eq!(report.last_seq, 320);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secrets_are_redacted_and_the_redaction_recorded() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let a = store
+            .create_action(&new_action("PGPASSWORD=hunter2 psql -h db -c 'select 1'"))
+            .await
+            .expect("create");
+        let events = store
+            .events(&AuditFilter {
+                action_id: Some(a.id.to_string()),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("events");
+        let p = &events[0].payload;
+        assert!(!p.contains("hunter2"), "{p}");
+        assert!(p.contains("PGPASSWORD=[REDACTED]"), "{p}");
+        assert!(
+            p.contains(r#""redacted":[{"field":"command","kind":"secret assignment"}]"#),
+            "{p}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn short_ids_resolve() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let a = store
+            .create_action(&new_action("uptime"))
+            .await
+            .expect("create");
+        let full = a.id.to_string();
+        assert_eq!(store.resolve_action(&full).await.expect("full"), a.id);
+        // UUID v7 ids share their leading time bits, so the unique part is
+        // at the end for ids made in the same millisecond; any unique
+        // prefix works, however long.
+        let unique = (4..=full.len())
+            .map(|n| &full[..n])
+            .find(|p| !p.ends_with('-'))
+            .expect("a prefix");
+        assert_eq!(store.resolve_action(unique).await.expect("prefix"), a.id);
+        let b = store
+            .create_action(&new_action("uptime"))
+            .await
+            .expect("create");
+        let common: String = full
+            .chars()
+            .zip(b.id.to_string().chars())
+            .take_while(|(x, y)| x == y)
+            .map(|(x, _)| x)
+            .collect();
+        if common.len() >= 4 && !common.ends_with('-') {
+            assert!(matches!(
+                store.resolve_action(&common).await,
+                Err(StoreError::Ambiguous { .. })
+            ));
+        }
+        assert!(matches!(
+            store.resolve_action("ffffffff").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.resolve_action("ab").await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+/// Writes `n` events and returns a store with checkpoints every 5 events.
+async fn chain(db: &TestDb, key: AuditKey, n: usize) -> Store {
+    let store = db.store().await.with_checkpoints(key, 5);
+    for i in 0..n {
+        store
+            .append(NewEvent {
+                actor: "operator".into(),
+                action_id: None,
+                host: Some("nas".into()),
+                kind: "test.event".into(),
+                payload: json!({ "i": i }),
+            })
+            .await
+            .expect("append");
+    }
+    store
+}
+
+fn problem(report: &jarvis_store::VerifyReport) -> (i64, String) {
+    let p = report.problem.as_ref().expect("a break is reported");
+    (p.seq, p.what.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_refuses_edits_of_the_log() {
+    for db in TestDb::both() {
+        // Six events: the checkpoint at 5 gives the last statement a row.
+        let _store = chain(&db, AuditKey::ephemeral(), 6).await;
+        for sql in [
+            "UPDATE audit_events SET payload = '{}' WHERE seq = 2",
+            "DELETE FROM audit_events WHERE seq = 3",
+            "UPDATE audit_checkpoints SET hash = 'x'",
+        ] {
+            let e = db.sql(sql).expect_err("refused");
+            assert!(e.contains("append-only"), "{:?} {sql}: {e}", db.kind);
+        }
+        if db.kind == Kind::Postgres {
+            let e = db.sql("TRUNCATE audit_events").expect_err("refused");
+            assert!(e.contains("append-only"), "{e}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tampering_behind_jarvis_back_is_named_by_verify() {
+    let drop_triggers = |kind: Kind| match kind {
+        Kind::Sqlite => {
+            "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; \
+                         DROP TRIGGER audit_checkpoints_no_delete;"
+                .to_owned()
+        }
+        Kind::Postgres => "DROP TRIGGER audit_events_no_change ON audit_events; \
+                           DROP TRIGGER audit_checkpoints_no_change ON audit_checkpoints;"
+            .to_owned(),
+    };
+    for kind in [Kind::Sqlite, Kind::Postgres] {
+        // An edited payload.
+        let db = TestDb::new(kind);
+        let key = AuditKey::ephemeral();
+        let pubkey = key.public_hex();
+        let store = chain(&db, key, 12).await;
+        db.sql(&format!(
+            "{} UPDATE audit_events SET payload = '{{\"i\":99}}' WHERE seq = 7;",
+            drop_triggers(kind)
+        ))
+        .expect("tamper");
+        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
+        assert_eq!(
+            (seq, what.as_str()),
+            (
+                7,
+                "event 7 was changed after it was written: its hash does not match its contents"
+            ),
+            "{kind:?}"
+        );
+
+        // A deleted event.
+        let db = TestDb::new(kind);
+        let store = chain(&db, AuditKey::ephemeral(), 12).await;
+        db.sql(&format!(
+            "{} DELETE FROM audit_events WHERE seq = 4;",
+            drop_triggers(kind)
+        ))
+        .expect("tamper");
+        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
+        assert_eq!(seq, 4, "{kind:?}: {what}");
+        assert!(what.contains("missing"), "{what}");
+
+        // Two events swapped.
+        let db = TestDb::new(kind);
+        let store = chain(&db, AuditKey::ephemeral(), 12).await;
+        db.sql(&format!(
+            "{} UPDATE audit_events SET seq = -1 WHERE seq = 5; UPDATE audit_events SET seq = 5 WHERE seq = 6; \
+             UPDATE audit_events SET seq = 6 WHERE seq = -1;",
+            drop_triggers(kind)
+        ))
+        .expect("tamper");
+        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
+        assert_eq!(seq, 5, "{kind:?}: {what}");
+        assert!(what.contains("does not follow"), "{what}");
+
+        // The tail cut off, head left alone.
+        let db = TestDb::new(kind);
+        let store = chain(&db, AuditKey::ephemeral(), 12).await;
+        db.sql(&format!(
+            "{} DELETE FROM audit_events WHERE seq > 9;",
+            drop_triggers(kind)
+        ))
+        .expect("tamper");
+        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
+        assert_eq!(seq, 10, "{kind:?}: {what}");
+        assert!(what.contains("chain head records 12 events"), "{what}");
+
+        // The tail cut off and the head moved to match: the checkpoint at 10
+        // still knows.
+        let db = TestDb::new(kind);
+        let store = chain(&db, AuditKey::ephemeral(), 12).await;
+        let hash9 = store.event(9).await.expect("event").hash;
+        db.sql(&format!(
+            "{} DELETE FROM audit_events WHERE seq > 9; UPDATE audit_head SET seq = 9, hash = '{hash9}';",
+            drop_triggers(kind)
+        ))
+        .expect("tamper");
+        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
+        assert_eq!(seq, 10, "{kind:?}: {what}");
+        assert!(what.contains("tail was cut off"), "{what}");
+
+        // The whole chain recomputed after an edit: only the signed
+        // checkpoints can tell, and they do.
+        let db = TestDb::new(kind);
+        let key = AuditKey::ephemeral();
+        let store = chain(&db, key, 12).await;
+        let mut events = store
+            .events(&AuditFilter {
+                limit: Some(1000),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("events");
+        events.reverse();
+        let mut prev = "0".repeat(64);
+        let mut sql = drop_triggers(kind);
+        for e in &mut events {
+            if e.seq == 3 {
+                e.payload = r#"{"i":"forged"}"#.into();
+            }
+            e.prev_hash = prev.clone();
+            e.hash = e.expected_hash(&prev);
+            prev = e.hash.clone();
+            sql.push_str(&format!(
+                " UPDATE audit_events SET payload = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {};",
+                e.payload, e.prev_hash, e.hash, e.seq
+            ));
+        }
+        sql.push_str(&format!(" UPDATE audit_head SET hash = '{prev}';"));
+        db.sql(&sql).expect("tamper");
+        let report = store.verify(None).await.expect("verify");
+        let (seq, what) = problem(&report);
+        assert_eq!(seq, 5, "{kind:?}: {what}");
+        assert!(
+            what.contains("differs from what the checkpoint signed"),
+            "{what}"
+        );
+        let _ = pubkey;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoints_are_checked_against_the_operators_key() {
+    for db in TestDb::both() {
+        let key = AuditKey::ephemeral();
+        let key_again = AuditKey::ephemeral();
+        let store = chain(&db, key, 11).await;
+        let report = store.verify(None).await.expect("verify");
+        assert!(report.is_intact());
+        assert_eq!(report.checkpoints_unchecked, 2);
+        // Against a different key, the checkpoints do not count.
+        let (seq, what) = problem(&store.verify(Some(&key_again)).await.expect("verify"));
+        assert_eq!(seq, 5);
+        assert!(what.contains("signed by another key"), "{what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exports_verify_offline() {
+    for db in TestDb::both() {
+        let key = AuditKey::ephemeral();
+        let public = key.public_hex();
+        let store = chain(&db, key, 12).await;
+        let mut out = Vec::new();
+        assert_eq!(store.export(&mut out).await.expect("export"), 12);
+        let report = verify_lines(out.as_slice(), Some(&public)).expect("read");
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.checkpoints_verified, 2);
+        // An edited line in the file.
+        let text = String::from_utf8(out)
+            .expect("utf-8")
+            .replacen("\"i\":3", "\"i\":4", 1);
+        let (seq, what) = problem(&verify_lines(text.as_bytes(), Some(&public)).expect("read"));
+        assert_eq!(seq, 4);
+        assert!(what.contains("changed after it was written"), "{what}");
+        // A file cut short before a checkpoint it still carries.
+        let cut: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("\"seq\":12,"))
+            .collect();
+        let report = verify_lines(cut.join("\n").as_bytes(), Some(&public)).expect("read");
+        assert!(report.problem.is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_database_is_a_clear_error_and_writes_nothing() {
+    use std::io::Write;
+    let db = TestDb::new(Kind::Sqlite);
+    let store = chain(&db, AuditKey::ephemeral(), 2).await;
+    // Another process holds the write lock.
+    let mut holder = std::process::Command::new("sqlite3")
+        .arg(db.file.as_ref().expect("file"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3");
+    let stdin = holder.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "BEGIN EXCLUSIVE; INSERT INTO audit_head (id, seq, hash) SELECT 2, 0, 'x' WHERE 0; SELECT 'locked';").expect("write");
+    stdin.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let e = store
+        .append(NewEvent {
+            actor: "operator".into(),
+            action_id: None,
+            host: None,
+            kind: "test.locked".into(),
+            payload: json!({}),
+        })
+        .await
+        .expect_err("locked");
+    assert!(matches!(e, StoreError::Locked { .. }), "{e}");
+    assert!(e.to_string().contains("locked by another process"), "{e}");
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    let report = store.verify(None).await.expect("verify");
+    assert!(report.is_intact());
+    assert_eq!(report.events, 2, "nothing half-written");
+}
