@@ -4,6 +4,8 @@
 //! a test would want to call lives in a library crate. It must never decide
 //! what may run: that is jarvis-policy's job.
 
+mod audit;
+mod data;
 mod policy;
 
 use std::process::ExitCode;
@@ -23,6 +25,9 @@ enum Command {
     /// Check, lint and test policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Read, verify and export the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
     };
     match result {
         Ok(code) => code,

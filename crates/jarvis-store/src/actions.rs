@@ -268,7 +268,7 @@ impl Store {
         }
         if prefix.len() < 4 || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
             return Err(StoreError::NotFound(format!(
-                "{text} (give at least 4 characters of an action id)"
+                "an action with the id {text} (give at least 4 hex characters of an action id)"
             )));
         }
         let rows = sqlx::query("SELECT id FROM actions WHERE id LIKE $1 ORDER BY id LIMIT 6")
@@ -281,7 +281,9 @@ impl Store {
             .filter_map(|r| r.try_get::<String, _>("id").ok())
             .collect();
         match ids.as_slice() {
-            [] => Err(StoreError::NotFound(text.to_owned())),
+            [] => Err(StoreError::NotFound(format!(
+                "an action whose id starts with {text}"
+            ))),
             [one] => one
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("action id {one}: {e}"))),

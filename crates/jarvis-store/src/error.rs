@@ -44,8 +44,8 @@ pub enum StoreError {
         /// The database's message.
         reason: String,
     },
-    /// No action has this id (or id prefix).
-    #[error("no action has the id {0}")]
+    /// The thing named does not exist (`action 0192…`, `audit event 12`).
+    #[error("{0} does not exist")]
     NotFound(String),
     /// Several actions start with this prefix.
     #[error("the id prefix {prefix} is ambiguous: it matches {matches}")]

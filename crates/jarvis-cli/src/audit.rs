@@ -1,0 +1,401 @@
+//! `jarvis audit list | show | verify | export | checkpoint`.
+
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use jarvis_store::{AuditEvent, AuditFilter, VerifyReport, verify_lines};
+
+use crate::data::DataArgs;
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// List events, newest first.
+    List(ListArgs),
+    /// Show one event (by sequence number) or an action and all its events (by id or unique prefix).
+    Show {
+        /// An event's sequence number, or an action id or unique prefix of one.
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Walk the whole chain and its signed checkpoints; exit 1 at the first break.
+    Verify {
+        /// Verify an export file instead of the database.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The operator's public key (hex) to check checkpoints against; default: the audit key file's.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Write the whole log (events and checkpoints) for offline verification.
+    Export {
+        /// The output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Sign a checkpoint of the chain's head now with the audit key.
+    Checkpoint {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only events about this action (id or unique prefix).
+    #[arg(long)]
+    action: Option<String>,
+    /// Only events by this actor.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only events about this host.
+    #[arg(long)]
+    host: Option<String>,
+    /// Only this kind (`action.approved`), or a family ending in `.` (`action.`).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only events at or after this time (RFC 3339, or a date: 2026-11-23).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events before this time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Events per page.
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    /// Which page, from 1 (newest).
+    #[arg(long, default_value_t = 1)]
+    page: i64,
+    /// Print JSON lines.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        match cmd {
+            AuditCommand::List(args) => list(args).await,
+            AuditCommand::Show { target, json, data } => show(&target, json, &data).await,
+            AuditCommand::Verify {
+                file,
+                public_key,
+                json,
+                data,
+            } => verify(file.as_deref(), public_key, json, &data).await,
+            AuditCommand::Export {
+                format: _,
+                output,
+                data,
+            } => export(output.as_deref(), &data).await,
+            AuditCommand::Checkpoint { data } => checkpoint(&data).await,
+        }
+    })
+}
+
+async fn list(a: ListArgs) -> Result<ExitCode> {
+    let store = a.data.store().await?;
+    let action_id = match &a.action {
+        Some(id) => Some(store.resolve_action(id).await?.to_string()),
+        None => None,
+    };
+    if a.limit < 1 || a.page < 1 {
+        bail!("--limit and --page start at 1");
+    }
+    let filter = AuditFilter {
+        action_id,
+        actor: a.actor,
+        host: a.host,
+        kind: a.kind,
+        since: a.since.map(|s| normalise_time(&s)).transpose()?,
+        until: a.until.map(|s| normalise_time(&s)).transpose()?,
+        limit: Some(a.limit),
+        offset: Some((a.page - 1) * a.limit),
+    };
+    let events = store.events(&filter).await?;
+    let mut out = io::stdout().lock();
+    if a.json {
+        for e in &events {
+            writeln!(out, "{}", event_json(e))?;
+        }
+    } else if events.is_empty() {
+        writeln!(out, "no events match")?;
+    } else {
+        for e in &events {
+            print_event_line(&mut out, e)?;
+        }
+        if events.len() as i64 == a.limit {
+            writeln!(out, "(more: --page {})", a.page + 1)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(target: &str, json: bool, data: &DataArgs) -> Result<ExitCode> {
+    let store = data.store().await?;
+    let mut out = io::stdout().lock();
+    if let Ok(seq) = target.parse::<i64>() {
+        let e = store.event(seq).await?;
+        if json {
+            writeln!(out, "{}", event_json(&e))?;
+        } else {
+            print_event_full(&mut out, &e)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let id = store.resolve_action(target).await?;
+    let action = store.action(id).await?;
+    let events = store
+        .events(&AuditFilter {
+            action_id: Some(id.to_string()),
+            limit: Some(10_000),
+            ..AuditFilter::default()
+        })
+        .await?;
+    if json {
+        let v = serde_json::json!({
+            "action": action,
+            "events": events.iter().rev().map(event_json).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{v}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "action   {}", action.id)?;
+    writeln!(out, "state    {}", action.state)?;
+    writeln!(out, "host     {}", action.host.as_deref().unwrap_or("-"))?;
+    writeln!(out, "by       {}", action.requester)?;
+    writeln!(out, "command  {}", action.command)?;
+    if let (Some(d), Some(r)) = (action.decision, action.risk) {
+        writeln!(out, "decision {d}, risk {} ({})", r.score(), r.level())?;
+    }
+    for r in &action.reasons {
+        writeln!(out, "  - {r}")?;
+    }
+    writeln!(out, "events:")?;
+    for e in events.iter().rev() {
+        print_event_line(&mut out, e)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(
+    file: Option<&Path>,
+    public_key: Option<String>,
+    json: bool,
+    data: &DataArgs,
+) -> Result<ExitCode> {
+    let key = match public_key {
+        Some(k) => Some(k),
+        None => data.existing_key()?.map(|k| k.public_hex()),
+    };
+    let report = match file {
+        Some(path) => {
+            let f = std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            verify_lines(BufReader::new(f), key.as_deref())
+                .with_context(|| format!("reading {}", path.display()))?
+        }
+        None => {
+            let store = data.store().await?;
+            let trusted = data.existing_key()?;
+            store.verify(trusted.as_ref()).await?
+        }
+    };
+    print_report(&report, json, key.is_some())?;
+    Ok(if report.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_report(r: &VerifyReport, json: bool, keyed: bool) -> Result<()> {
+    let mut out = io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(r)?)?;
+        return Ok(());
+    }
+    match &r.problem {
+        None if r.events == 0 => writeln!(out, "intact: the log is empty")?,
+        None => {
+            writeln!(
+                out,
+                "intact: {} events, the last is {}",
+                r.events, r.last_seq
+            )?;
+            if r.checkpoints_verified > 0 {
+                writeln!(
+                    out,
+                    "{} signed checkpoints match the operator's key",
+                    r.checkpoints_verified
+                )?;
+            }
+            if r.checkpoints_unchecked > 0 || !keyed {
+                writeln!(
+                    out,
+                    "note: {} checkpoints were not checked against the operator's key (no key given)",
+                    r.checkpoints_unchecked
+                )?;
+            }
+        }
+        Some(p) => {
+            writeln!(out, "BROKEN at event {}: {}", p.seq, p.what)?;
+            writeln!(out, "({} events read)", r.events)?;
+        }
+    }
+    Ok(())
+}
+
+async fn export(output: Option<&Path>, data: &DataArgs) -> Result<ExitCode> {
+    let store = data.store().await?;
+    match output {
+        Some(path) => {
+            let mut f = io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?,
+            );
+            let n = store.export(&mut f).await?;
+            f.flush()?;
+            eprintln!("exported {n} events to {}", path.display());
+        }
+        None => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            store.export(&mut out).await?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn checkpoint(data: &DataArgs) -> Result<ExitCode> {
+    let store = data.store().await?;
+    let key = data.key()?;
+    match store.checkpoint(&key).await? {
+        Some(cp) => println!(
+            "signed event {} ({}) with key {}",
+            cp.seq,
+            &cp.hash[..16],
+            cp.public_key
+        ),
+        None => println!("nothing to sign: the head is already signed or the log is empty"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn event_json(e: &AuditEvent) -> serde_json::Value {
+    serde_json::json!({
+        "seq": e.seq,
+        "at": e.at,
+        "actor": e.actor,
+        "action_id": e.action_id,
+        "host": e.host,
+        "kind": e.kind,
+        "payload": serde_json::from_str::<serde_json::Value>(&e.payload).unwrap_or(serde_json::Value::String(e.payload.clone())),
+        "hash": e.hash,
+    })
+}
+
+fn print_event_line(out: &mut impl Write, e: &AuditEvent) -> io::Result<()> {
+    let action = e
+        .action_id
+        .as_deref()
+        .map_or("-".to_owned(), |a| a.chars().take(13).collect());
+    let summary = summary(&e.payload);
+    writeln!(
+        out,
+        "{:>6}  {}  {:<22} {:<16} {:<10} {:<13} {}",
+        e.seq,
+        &e.at[..e.at.len().min(19)],
+        e.kind,
+        e.actor,
+        e.host.as_deref().unwrap_or("-"),
+        action,
+        summary
+    )
+}
+
+fn print_event_full(out: &mut impl Write, e: &AuditEvent) -> io::Result<()> {
+    writeln!(out, "event    {}", e.seq)?;
+    writeln!(out, "at       {}", e.at)?;
+    writeln!(out, "kind     {}", e.kind)?;
+    writeln!(out, "actor    {}", e.actor)?;
+    writeln!(out, "host     {}", e.host.as_deref().unwrap_or("-"))?;
+    writeln!(out, "action   {}", e.action_id.as_deref().unwrap_or("-"))?;
+    let pretty = serde_json::from_str::<serde_json::Value>(&e.payload)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| e.payload.clone());
+    writeln!(out, "payload  {}", pretty.replace('\n', "\n         "))?;
+    writeln!(out, "prev     {}", e.prev_hash)?;
+    writeln!(out, "hash     {}", e.hash)
+}
+
+/// A short view of a payload: the command, or the state change, or the keys.
+fn summary(payload: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    let text = if let Some(c) = v.get("command").and_then(|c| c.as_str()) {
+        c.to_owned()
+    } else if let (Some(f), Some(t)) = (
+        v.get("from").and_then(|x| x.as_str()),
+        v.get("to").and_then(|x| x.as_str()),
+    ) {
+        format!("{f} -> {t}")
+    } else {
+        payload.to_owned()
+    };
+    // Commands may hold terminal escapes; never print them raw.
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { '·' } else { c })
+        .collect();
+    let short: String = clean.chars().take(60).collect();
+    if clean.chars().count() > 60 {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
+/// Accepts a date (`2026-11-23`) or an RFC 3339 time; compares as text.
+fn normalise_time(s: &str) -> Result<String> {
+    let t = s.trim();
+    let ok_date = t.len() == 10
+        && t.as_bytes()[4] == b'-'
+        && t.as_bytes()[7] == b'-'
+        && t.chars().filter(char::is_ascii_digit).count() == 8;
+    if ok_date {
+        return Ok(format!("{t}T00:00:00Z"));
+    }
+    if t.len() >= 20 && t.contains('T') && (t.ends_with('Z') || t.contains('+')) {
+        return Ok(t.to_owned());
+    }
+    bail!("`{s}` is not a time: use a date (2026-11-23) or RFC 3339 (2026-11-23T14:00:00Z)")
+}

@@ -1,0 +1,92 @@
+//! Where Jarvis keeps its state: the data directory, the database URL and
+//! the audit key file, from flags, then environment, then defaults.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use jarvis_store::{AuditKey, Store};
+
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// Where Jarvis keeps its state [env: JARVIS_DATA_DIR; default: ~/.local/share/jarvis].
+    #[arg(long, value_name = "DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// The database [env: JARVIS_DATABASE_URL; default: sqlite://DATA_DIR/jarvis.db].
+    #[arg(long, value_name = "URL", global = true)]
+    database: Option<String>,
+    /// The operator's audit signing key [env: JARVIS_AUDIT_KEY; default: DATA_DIR/audit.key].
+    #[arg(long, value_name = "FILE", global = true)]
+    audit_key: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn data_dir(&self) -> Result<PathBuf> {
+        if let Some(d) = &self.data_dir {
+            return Ok(d.clone());
+        }
+        if let Some(d) = std::env::var_os("JARVIS_DATA_DIR") {
+            return Ok(PathBuf::from(d));
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .context("no data directory: set --data-dir, JARVIS_DATA_DIR or HOME")?;
+        Ok(base.join("jarvis"))
+    }
+
+    fn database_url(&self) -> Result<String> {
+        if let Some(u) = self
+            .database
+            .clone()
+            .or_else(|| std::env::var("JARVIS_DATABASE_URL").ok())
+        {
+            return Ok(u);
+        }
+        let dir = self.data_dir()?;
+        if !dir.exists() {
+            // Commands and their output can hold secrets: the directory is
+            // the operator's alone.
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(&dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        }
+        Ok(format!("sqlite://{}", dir.join("jarvis.db").display()))
+    }
+
+    fn key_path(&self) -> Result<PathBuf> {
+        if let Some(k) = self
+            .audit_key
+            .clone()
+            .or_else(|| std::env::var_os("JARVIS_AUDIT_KEY").map(PathBuf::from))
+        {
+            return Ok(k);
+        }
+        Ok(self.data_dir()?.join("audit.key"))
+    }
+
+    /// The store, created and migrated on first use.
+    pub async fn store(&self) -> Result<Store> {
+        let url = self.database_url()?;
+        Ok(Store::connect(&url).await?)
+    }
+
+    /// The audit key, created on first use.
+    pub fn key(&self) -> Result<AuditKey> {
+        Ok(AuditKey::load_or_create(&self.key_path()?)?)
+    }
+
+    /// The audit key if one exists already (verification never creates one).
+    pub fn existing_key(&self) -> Result<Option<AuditKey>> {
+        let path = self.key_path()?;
+        if path.exists() {
+            Ok(Some(AuditKey::load_or_create(&path)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
