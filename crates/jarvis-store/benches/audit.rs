@@ -25,7 +25,10 @@ fn bench(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).expect("dir");
 
     let store = rt
-        .block_on(Store::connect(&format!("sqlite://{}", dir.join("append.db").display())))
+        .block_on(Store::connect(&format!(
+            "sqlite://{}",
+            dir.join("append.db").display()
+        )))
         .expect("store")
         .with_checkpoints(AuditKey::ephemeral(), 1000);
     let mut g = c.benchmark_group("append");
@@ -43,7 +46,10 @@ fn bench(c: &mut Criterion) {
     // A long chain to walk.
     const N: u64 = 100_000;
     let walk = rt
-        .block_on(Store::connect(&format!("sqlite://{}", dir.join("verify.db").display())))
+        .block_on(Store::connect(&format!(
+            "sqlite://{}",
+            dir.join("verify.db").display()
+        )))
         .expect("store");
     rt.block_on(async {
         // Many writers at once keep filling fast; the chain stays one line.
