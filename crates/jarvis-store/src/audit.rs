@@ -59,7 +59,53 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
+/// An event's fields, borrowed: what the verifier reads, from a stored row
+/// or an export line, without copying.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventRef<'a> {
+    pub seq: i64,
+    pub at: &'a str,
+    pub actor: &'a str,
+    pub action_id: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub kind: &'a str,
+    pub payload: &'a str,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
+}
+
+impl EventRef<'_> {
+    fn expected_hash(&self, prev_hash: &str) -> String {
+        chain_hash(
+            prev_hash,
+            &canonical_event(
+                self.seq,
+                self.at,
+                self.actor,
+                self.action_id,
+                self.host,
+                self.kind,
+                self.payload,
+            ),
+        )
+    }
+}
+
 impl AuditEvent {
+    pub(crate) fn as_ref(&self) -> EventRef<'_> {
+        EventRef {
+            seq: self.seq,
+            at: &self.at,
+            actor: &self.actor,
+            action_id: self.action_id.as_deref(),
+            host: self.host.as_deref(),
+            kind: &self.kind,
+            payload: &self.payload,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+
     /// The canonical encoding the hash covers.
     pub fn canonical(&self) -> String {
         canonical_event(
@@ -390,6 +436,113 @@ async fn insert_checkpoint(
 
 const EVENT_COLUMNS: &str = "seq, at, actor, action_id, host, kind, payload, prev_hash, hash";
 
+async fn read_checkpoints(conn: &mut AnyConnection) -> Result<Vec<Checkpoint>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY seq",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::db("reading audit checkpoints"))?;
+    rows.iter()
+        .map(|r| {
+            let get =
+                |e: sqlx::Error| StoreError::Corrupt(format!("a checkpoint does not decode: {e}"));
+            Ok(Checkpoint {
+                seq: r.try_get("seq").map_err(get)?,
+                hash: r.try_get("hash").map_err(get)?,
+                signed_at: r.try_get("signed_at").map_err(get)?,
+                public_key: r.try_get("public_key").map_err(get)?,
+                signature: r.try_get("signature").map_err(get)?,
+            })
+        })
+        .collect()
+}
+
+fn sql_text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, StoreError> {
+    match r.get_ref(i) {
+        Ok(rusqlite::types::ValueRef::Text(t)) => std::str::from_utf8(t)
+            .map_err(|e| StoreError::Corrupt(format!("an audit event holds invalid UTF-8: {e}"))),
+        Ok(other) => Err(StoreError::Corrupt(format!(
+            "an audit event column holds {:?}, not text",
+            other.data_type()
+        ))),
+        Err(e) => Err(StoreError::Corrupt(format!(
+            "an audit event does not decode: {e}"
+        ))),
+    }
+}
+
+fn sql_opt_text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
+    match r.get_ref(i) {
+        Ok(rusqlite::types::ValueRef::Null) => Ok(None),
+        _ => sql_text(r, i).map(Some),
+    }
+}
+
+/// Verifies an SQLite file in one read transaction, rows borrowed, no copies.
+fn verify_sqlite(
+    path: &std::path::Path,
+    trusted: Option<String>,
+) -> Result<VerifyReport, StoreError> {
+    let db = |e: rusqlite::Error| StoreError::Database {
+        doing: "reading the audit chain",
+        reason: e.to_string(),
+    };
+    let mut conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db)?;
+    let tx = conn.transaction().map_err(db)?;
+    let mut checkpoints = Vec::new();
+    {
+        let mut stmt = tx
+            .prepare("SELECT seq, hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY seq")
+            .map_err(db)?;
+        let mut rows = stmt.query([]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            checkpoints.push(Checkpoint {
+                seq: r.get(0).map_err(db)?,
+                hash: r.get(1).map_err(db)?,
+                signed_at: r.get(2).map_err(db)?,
+                public_key: r.get(3).map_err(db)?,
+                signature: r.get(4).map_err(db)?,
+            });
+        }
+    }
+    let mut v = Verifier::new(trusted, Some(&checkpoints));
+    {
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq"
+            ))
+            .map_err(db)?;
+        let mut rows = stmt.query([]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            v.event(EventRef {
+                seq: r.get(0).map_err(db)?,
+                at: sql_text(r, 1)?,
+                actor: sql_text(r, 2)?,
+                action_id: sql_opt_text(r, 3)?,
+                host: sql_opt_text(r, 4)?,
+                kind: sql_text(r, 5)?,
+                payload: sql_text(r, 6)?,
+                prev_hash: sql_text(r, 7)?,
+                hash: sql_text(r, 8)?,
+            });
+        }
+    }
+    let (seq, hash): (i64, String) = tx
+        .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(db)?;
+    v.head(seq, &hash);
+    Ok(v.finish(&checkpoints))
+}
+
 impl Store {
     /// Appends one event in its own transaction.
     ///
@@ -502,37 +655,12 @@ impl Store {
     }
 
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        let rows = sqlx::query("SELECT seq, hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY seq")
-            .fetch_all(self.pool())
+        let mut conn = self
+            .pool()
+            .acquire()
             .await
-            .map_err(StoreError::db("reading audit checkpoints"))?;
-        rows.iter()
-            .map(|r| {
-                let get = |e: sqlx::Error| {
-                    StoreError::Corrupt(format!("a checkpoint does not decode: {e}"))
-                };
-                Ok(Checkpoint {
-                    seq: r.try_get("seq").map_err(get)?,
-                    hash: r.try_get("hash").map_err(get)?,
-                    signed_at: r.try_get("signed_at").map_err(get)?,
-                    public_key: r.try_get("public_key").map_err(get)?,
-                    signature: r.try_get("signature").map_err(get)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn head(&self) -> Result<(i64, String), StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(self.pool())
-            .await
-            .map_err(StoreError::db("reading the audit chain head"))?;
-        let bad =
-            |e: sqlx::Error| StoreError::Corrupt(format!("the audit head does not decode: {e}"));
-        Ok((
-            row.try_get("seq").map_err(bad)?,
-            row.try_get("hash").map_err(bad)?,
-        ))
+            .map_err(StoreError::db("connecting"))?;
+        read_checkpoints(&mut conn).await
     }
 
     /// Walks the whole chain, its head and its checkpoints; with the
@@ -542,7 +670,41 @@ impl Store {
     /// A [`StoreError`] when the database cannot be read; a broken chain is
     /// a report, not an error.
     pub async fn verify(&self, trusted: Option<&AuditKey>) -> Result<VerifyReport, StoreError> {
-        let mut v = Verifier::new(trusted.map(AuditKey::public_hex));
+        let trusted = trusted.map(AuditKey::public_hex);
+        if let Some(path) = self.sqlite_path() {
+            // sqlx hands SQLite rows one by one from its worker thread; a
+            // plain read on a blocking thread is an order of magnitude faster.
+            let path = path.to_owned();
+            return tokio::task::spawn_blocking(move || verify_sqlite(&path, trusted))
+                .await
+                .map_err(|e| StoreError::Database {
+                    doing: "verifying the audit chain",
+                    reason: e.to_string(),
+                })?;
+        }
+        // One snapshot: events, head and checkpoints as of one moment, so a
+        // concurrent append cannot look like tampering.
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::db("connecting"))?;
+        sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db("starting a snapshot of the audit chain"))?;
+        let result = self.verify_in(&mut conn, trusted).await;
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        result
+    }
+
+    async fn verify_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        trusted: Option<String>,
+    ) -> Result<VerifyReport, StoreError> {
+        let checkpoints = read_checkpoints(&mut *conn).await?;
+        let mut v = Verifier::new(trusted, Some(&checkpoints));
         // Pages keep memory flat on long chains.
         const PAGE: i64 = 20_000;
         let mut after = 0i64;
@@ -551,25 +713,29 @@ impl Store {
                 "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT {PAGE}"
             ))
             .bind(after)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *conn)
             .await
             .map_err(StoreError::db("reading the audit chain"))?;
             let n = rows.len();
             for row in &rows {
                 let e = AuditEvent::from_row(row)?;
                 after = e.seq;
-                v.event(&e);
+                v.event(e.as_ref());
             }
             if (n as i64) < PAGE {
                 break;
             }
         }
-        let head = self.head().await?;
-        v.head(head.0, &head.1);
-        for cp in self.checkpoints().await? {
-            v.checkpoint(&cp);
-        }
-        Ok(v.finish())
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::db("reading the audit chain head"))?;
+        let bad =
+            |e: sqlx::Error| StoreError::Corrupt(format!("the audit head does not decode: {e}"));
+        let seq: i64 = row.try_get("seq").map_err(bad)?;
+        let hash: String = row.try_get("hash").map_err(bad)?;
+        v.head(seq, &hash);
+        Ok(v.finish(&checkpoints))
     }
 
     /// Writes the whole log as JSON lines: a header, every event, every
@@ -645,7 +811,8 @@ pub fn verify_lines(
     input: impl BufRead,
     trusted_public_key: Option<&str>,
 ) -> std::io::Result<VerifyReport> {
-    let mut v = Verifier::new(trusted_public_key.map(str::to_owned));
+    let mut v = Verifier::new(trusted_public_key.map(str::to_owned), None);
+    let mut checkpoints = Vec::new();
     for (i, line) in input.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -673,18 +840,21 @@ pub fn verify_lines(
                 payload,
                 prev_hash,
                 hash,
-            }) => v.event(&AuditEvent {
-                seq,
-                at,
-                actor,
-                action_id,
-                host,
-                kind,
-                payload: canonical_payload(&payload),
-                prev_hash,
-                hash,
-            }),
-            Ok(ExportLine::Checkpoint(cp)) => v.checkpoint(&cp),
+            }) => {
+                let payload = canonical_payload(&payload);
+                v.event(EventRef {
+                    seq,
+                    at: &at,
+                    actor: &actor,
+                    action_id: action_id.as_deref(),
+                    host: host.as_deref(),
+                    kind: &kind,
+                    payload: &payload,
+                    prev_hash: &prev_hash,
+                    hash: &hash,
+                });
+            }
+            Ok(ExportLine::Checkpoint(cp)) => checkpoints.push(cp),
             Err(e) => v.fail(
                 v.report.last_seq + 1,
                 format!("line {} is not an export line: {e}", i + 1),
@@ -693,7 +863,7 @@ pub fn verify_lines(
     }
     let (seq, hash) = (v.report.last_seq, v.last_hash.clone());
     v.head(seq, &hash);
-    Ok(v.finish())
+    Ok(v.finish(&checkpoints))
 }
 
 /// The chain checks, shared by the database walk and export files.
@@ -701,18 +871,20 @@ struct Verifier {
     trusted: Option<String>,
     report: VerifyReport,
     last_hash: String,
+    /// Hashes of the events checkpoints sign; `None` keeps every hash (for
+    /// export files, whose checkpoints come last).
+    wanted: Option<std::collections::HashSet<i64>>,
     hashes: std::collections::HashMap<i64, String>,
-    checkpoints: Vec<Checkpoint>,
 }
 
 impl Verifier {
-    fn new(trusted: Option<String>) -> Verifier {
+    fn new(trusted: Option<String>, checkpoints: Option<&[Checkpoint]>) -> Verifier {
         Verifier {
             trusted,
             report: VerifyReport::default(),
             last_hash: GENESIS.to_owned(),
+            wanted: checkpoints.map(|cps| cps.iter().map(|c| c.seq).collect()),
             hashes: std::collections::HashMap::new(),
-            checkpoints: Vec::new(),
         }
     }
 
@@ -722,7 +894,7 @@ impl Verifier {
         }
     }
 
-    fn event(&mut self, e: &AuditEvent) {
+    fn event(&mut self, e: EventRef<'_>) {
         self.report.events += 1;
         let expected = self.report.last_seq + 1;
         if e.seq != expected {
@@ -747,13 +919,17 @@ impl Verifier {
                     e.seq - 1
                 ),
             );
-        } else if e.expected_hash(&e.prev_hash) != e.hash {
+        } else if self.report.problem.is_none() && e.expected_hash(e.prev_hash) != e.hash {
+            // Once broken, the rest is not re-hashed: the first break is
+            // what is reported.
             self.fail(e.seq, format!("event {} was changed after it was written: its hash does not match its contents", e.seq));
         }
         self.report.last_seq = e.seq;
-        self.last_hash = e.hash.clone();
-        // Checkpoints come after the events; only their positions need keeping.
-        self.hashes.insert(e.seq, e.hash.clone());
+        self.last_hash.clear();
+        self.last_hash.push_str(e.hash);
+        if self.wanted.as_ref().is_none_or(|w| w.contains(&e.seq)) {
+            self.hashes.insert(e.seq, e.hash.to_owned());
+        }
     }
 
     fn head(&mut self, seq: i64, hash: &str) {
@@ -768,13 +944,8 @@ impl Verifier {
         }
     }
 
-    fn checkpoint(&mut self, cp: &Checkpoint) {
-        self.checkpoints.push(cp.clone());
-    }
-
-    fn finish(mut self) -> VerifyReport {
-        let checkpoints = std::mem::take(&mut self.checkpoints);
-        for cp in &checkpoints {
+    fn finish(mut self, checkpoints: &[Checkpoint]) -> VerifyReport {
+        for cp in checkpoints {
             if cp.seq > self.report.last_seq {
                 self.fail(
                     self.report.last_seq + 1,

@@ -69,6 +69,8 @@ pub struct Store {
     backend: Backend,
     /// The operator's key and how often (in events) to sign the head.
     signer: Option<Arc<(AuditKey, i64)>>,
+    /// The SQLite file, for reads that bypass the async driver.
+    sqlite_path: Option<Arc<std::path::Path>>,
 }
 
 impl Store {
@@ -146,10 +148,14 @@ impl Store {
         migrator.run(&pool).await.map_err(|e| StoreError::Migrate {
             reason: e.to_string(),
         })?;
+        let sqlite_path = (backend == Backend::Sqlite)
+            .then(|| sqlite_file(&url))
+            .flatten();
         Ok(Store {
             pool,
             backend,
             signer: None,
+            sqlite_path,
         })
     }
 
@@ -159,6 +165,10 @@ impl Store {
     pub fn with_checkpoints(mut self, key: AuditKey, every: i64) -> Store {
         self.signer = Some(Arc::new((key, every.max(1))));
         self
+    }
+
+    pub(crate) fn sqlite_path(&self) -> Option<&std::path::Path> {
+        self.sqlite_path.as_deref()
     }
 
     pub(crate) fn signer(&self) -> Option<&(AuditKey, i64)> {
@@ -178,6 +188,15 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// The file an `sqlite:` URL names, if it names one (not `:memory:`).
+fn sqlite_file(url: &str) -> Option<Arc<std::path::Path>> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| Arc::from(std::path::Path::new(path)))
 }
 
 /// The current time as RFC 3339 UTC with microseconds, the one timestamp
