@@ -544,3 +544,32 @@ async fn a_locked_sqlite_database_is_a_clear_error_and_writes_nothing() {
     assert!(report.is_intact());
     assert_eq!(report.events, 2, "nothing half-written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_privileges_refuse_edits_even_without_the_triggers() {
+    let db = TestDb::new(Kind::Postgres);
+    let _store = chain(&db, AuditKey::ephemeral(), 3).await;
+    // A gateway role as a deployment would create it: it may read and
+    // append, nothing else. The triggers are gone; the privileges remain.
+    let role = format!("jarvis_app_{}", std::process::id());
+    db.sql(&format!(
+        "DROP TRIGGER audit_events_no_change ON audit_events; \
+         DROP ROLE IF EXISTS {role}; CREATE ROLE {role}; \
+         GRANT SELECT, INSERT ON audit_events TO {role};"
+    ))
+    .expect("setup");
+    for sql in [
+        "UPDATE audit_events SET payload = '{}' WHERE seq = 2",
+        "DELETE FROM audit_events WHERE seq = 3",
+    ] {
+        let e = db
+            .sql(&format!("SET ROLE {role}; {sql}"))
+            .expect_err("refused");
+        assert!(e.contains("permission denied"), "{sql}: {e}");
+    }
+    db.sql(&format!(
+        "SET ROLE {role}; SELECT count(*) FROM audit_events"
+    ))
+    .expect("it may read");
+    let _ = db.sql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+}
