@@ -342,127 +342,113 @@ async fn the_database_refuses_edits_of_the_log() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tampering_behind_jarvis_back_is_named_by_verify() {
-    let drop_triggers = |kind: Kind| match kind {
+/// SQL that removes the append-only triggers, as a tamperer would first.
+fn drop_triggers(kind: Kind) -> &'static str {
+    match kind {
         Kind::Sqlite => {
             "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; \
-                         DROP TRIGGER audit_checkpoints_no_delete;"
-                .to_owned()
+             DROP TRIGGER audit_checkpoints_no_delete;"
         }
-        Kind::Postgres => "DROP TRIGGER audit_events_no_change ON audit_events; \
-                           DROP TRIGGER audit_checkpoints_no_change ON audit_checkpoints;"
-            .to_owned(),
-    };
+        Kind::Postgres => {
+            "DROP TRIGGER audit_events_no_change ON audit_events; \
+             DROP TRIGGER audit_checkpoints_no_change ON audit_checkpoints;"
+        }
+    }
+}
+
+/// SQL that rewrites the chain from the start with event 3 forged and every
+/// hash recomputed, head included: only signed checkpoints can tell.
+fn recompute_with_forgery(events: &[jarvis_store::AuditEvent]) -> String {
+    let mut prev = "0".repeat(64);
+    let mut sql = String::new();
+    for e in events {
+        let mut e = e.clone();
+        if e.seq == 3 {
+            e.payload = r#"{"i":"forged"}"#.into();
+        }
+        e.prev_hash = prev.clone();
+        e.hash = e.expected_hash(&prev);
+        prev = e.hash.clone();
+        sql.push_str(&format!(
+            " UPDATE audit_events SET payload = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {};",
+            e.payload, e.prev_hash, e.hash, e.seq
+        ));
+    }
+    sql + &format!(" UPDATE audit_head SET hash = '{prev}';")
+}
+
+type Tamper = fn(&[jarvis_store::AuditEvent]) -> String;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tampering_behind_jarvis_back_is_named_by_verify() {
+    // Each case: what is done to a 12-event chain (checkpoints at 5 and 10)
+    // with the database's own client, and where and how verify names it.
+    let cases: [(&str, Tamper, i64, &str); 6] = [
+        (
+            "edited payload",
+            |_| "UPDATE audit_events SET payload = '{\"i\":99}' WHERE seq = 7;".into(),
+            7,
+            "event 7 was changed after it was written",
+        ),
+        (
+            "deleted event",
+            |_| "DELETE FROM audit_events WHERE seq = 4;".into(),
+            4,
+            "events 4 to 4 are missing",
+        ),
+        (
+            "swapped events",
+            |_| {
+                "UPDATE audit_events SET seq = -1 WHERE seq = 5; UPDATE audit_events SET seq = 5 WHERE seq = 6; \
+                 UPDATE audit_events SET seq = 6 WHERE seq = -1;"
+                .into()
+            },
+            5,
+            "event 5 does not follow event 4",
+        ),
+        (
+            "tail cut off",
+            |_| "DELETE FROM audit_events WHERE seq > 9;".into(),
+            10,
+            "chain head records 12 events",
+        ),
+        (
+            "tail cut off, head moved to match",
+            |ev| {
+                format!(
+                    "DELETE FROM audit_events WHERE seq > 9; UPDATE audit_head SET seq = 9, hash = '{}';",
+                    ev[8].hash
+                )
+            },
+            10,
+            "a signed checkpoint covers event 10",
+        ),
+        (
+            "chain recomputed after a forgery",
+            recompute_with_forgery,
+            5,
+            "differs from what the checkpoint signed",
+        ),
+    ];
     for kind in [Kind::Sqlite, Kind::Postgres] {
-        // An edited payload.
-        let db = TestDb::new(kind);
-        let key = AuditKey::ephemeral();
-        let pubkey = key.public_hex();
-        let store = chain(&db, key, 12).await;
-        db.sql(&format!(
-            "{} UPDATE audit_events SET payload = '{{\"i\":99}}' WHERE seq = 7;",
-            drop_triggers(kind)
-        ))
-        .expect("tamper");
-        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
-        assert_eq!(
-            (seq, what.as_str()),
-            (
-                7,
-                "event 7 was changed after it was written: its hash does not match its contents"
-            ),
-            "{kind:?}"
-        );
-
-        // A deleted event.
-        let db = TestDb::new(kind);
-        let store = chain(&db, AuditKey::ephemeral(), 12).await;
-        db.sql(&format!(
-            "{} DELETE FROM audit_events WHERE seq = 4;",
-            drop_triggers(kind)
-        ))
-        .expect("tamper");
-        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
-        assert_eq!(seq, 4, "{kind:?}: {what}");
-        assert!(what.contains("missing"), "{what}");
-
-        // Two events swapped.
-        let db = TestDb::new(kind);
-        let store = chain(&db, AuditKey::ephemeral(), 12).await;
-        db.sql(&format!(
-            "{} UPDATE audit_events SET seq = -1 WHERE seq = 5; UPDATE audit_events SET seq = 5 WHERE seq = 6; \
-             UPDATE audit_events SET seq = 6 WHERE seq = -1;",
-            drop_triggers(kind)
-        ))
-        .expect("tamper");
-        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
-        assert_eq!(seq, 5, "{kind:?}: {what}");
-        assert!(what.contains("does not follow"), "{what}");
-
-        // The tail cut off, head left alone.
-        let db = TestDb::new(kind);
-        let store = chain(&db, AuditKey::ephemeral(), 12).await;
-        db.sql(&format!(
-            "{} DELETE FROM audit_events WHERE seq > 9;",
-            drop_triggers(kind)
-        ))
-        .expect("tamper");
-        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
-        assert_eq!(seq, 10, "{kind:?}: {what}");
-        assert!(what.contains("chain head records 12 events"), "{what}");
-
-        // The tail cut off and the head moved to match: the checkpoint at 10
-        // still knows.
-        let db = TestDb::new(kind);
-        let store = chain(&db, AuditKey::ephemeral(), 12).await;
-        let hash9 = store.event(9).await.expect("event").hash;
-        db.sql(&format!(
-            "{} DELETE FROM audit_events WHERE seq > 9; UPDATE audit_head SET seq = 9, hash = '{hash9}';",
-            drop_triggers(kind)
-        ))
-        .expect("tamper");
-        let (seq, what) = problem(&store.verify(None).await.expect("verify"));
-        assert_eq!(seq, 10, "{kind:?}: {what}");
-        assert!(what.contains("tail was cut off"), "{what}");
-
-        // The whole chain recomputed after an edit: only the signed
-        // checkpoints can tell, and they do.
-        let db = TestDb::new(kind);
-        let key = AuditKey::ephemeral();
-        let store = chain(&db, key, 12).await;
-        let mut events = store
-            .events(&AuditFilter {
-                limit: Some(1000),
-                ..AuditFilter::default()
-            })
-            .await
-            .expect("events");
-        events.reverse();
-        let mut prev = "0".repeat(64);
-        let mut sql = drop_triggers(kind);
-        for e in &mut events {
-            if e.seq == 3 {
-                e.payload = r#"{"i":"forged"}"#.into();
-            }
-            e.prev_hash = prev.clone();
-            e.hash = e.expected_hash(&prev);
-            prev = e.hash.clone();
-            sql.push_str(&format!(
-                " UPDATE audit_events SET payload = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {};",
-                e.payload, e.prev_hash, e.hash, e.seq
-            ));
+        for (name, tamper, seq, says) in cases {
+            let db = TestDb::new(kind);
+            let store = chain(&db, AuditKey::ephemeral(), 12).await;
+            assert!(store.verify(None).await.expect("verify").is_intact());
+            let mut events = store
+                .events(&AuditFilter {
+                    limit: Some(1000),
+                    ..AuditFilter::default()
+                })
+                .await
+                .expect("events");
+            events.reverse();
+            db.sql(&format!("{} {}", drop_triggers(kind), tamper(&events)))
+                .expect("tamper");
+            let (at, what) = problem(&store.verify(None).await.expect("verify"));
+            assert_eq!(at, seq, "{kind:?} {name}: {what}");
+            assert!(what.contains(says), "{kind:?} {name}: {what}");
         }
-        sql.push_str(&format!(" UPDATE audit_head SET hash = '{prev}';"));
-        db.sql(&sql).expect("tamper");
-        let report = store.verify(None).await.expect("verify");
-        let (seq, what) = problem(&report);
-        assert_eq!(seq, 5, "{kind:?}: {what}");
-        assert!(
-            what.contains("differs from what the checkpoint signed"),
-            "{what}"
-        );
-        let _ = pubkey;
     }
 }
 
