@@ -327,11 +327,9 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 }
             }
         }
-        "cp" | "install" | "cat" | "pv" => {
-            if name != "cat"
-                && name != "pv"
-                && let Some(dest) = paths.last()
-            {
+        // The last operand of cp/install is where it writes.
+        "cp" | "install" => {
+            if let Some(dest) = paths.last() {
                 device_write(dest, c, &format!("`{name}`"), out);
             }
         }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::audit::{NewEvent, append_locked, lock_head};
+use crate::audit::{NewEvent, append_locked};
 use crate::{Store, StoreError, now};
 
 /// An action to record as proposed.
@@ -105,12 +105,7 @@ impl Store {
     /// # Errors
     /// A [`StoreError`] naming what failed; nothing is written then.
     pub async fn create_action(&self, new: &NewAction) -> Result<ActionRecord, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
-        let mut head = lock_head(&mut tx).await?;
+        let (mut tx, mut head) = self.begin_write().await?;
         let at = now();
         sqlx::query(
             "INSERT INTO actions (id, created_at, updated_at, requester, host, command, state, reasons, version) \
@@ -161,13 +156,7 @@ impl Store {
         judged: Option<&Judged>,
         detail: Value,
     ) -> Result<ActionRecord, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
-        // The chain lock first: it serialises this whole read-check-write.
-        let mut head = lock_head(&mut tx).await?;
+        let (mut tx, mut head) = self.begin_write().await?;
         let current = fetch(&mut tx, id).await?;
         if current.state != from {
             return Err(StoreError::Conflict {

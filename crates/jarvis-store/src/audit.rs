@@ -325,7 +325,7 @@ fn chain_hash(prev_hash: &str, canonical: &str) -> String {
 /// The first statement writes the head row: SQLite then holds its write lock
 /// from the start (no read-to-write upgrade that could fail), and PostgreSQL
 /// holds the row lock, so concurrent writers queue and the chain never forks.
-pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError> {
+async fn lock_head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError> {
     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
         .execute(&mut *conn)
         .await
@@ -341,6 +341,23 @@ pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<(i64, String),
         .try_get("hash")
         .map_err(|e| StoreError::Corrupt(format!("the audit head does not decode: {e}")))?;
     Ok((seq, hash))
+}
+
+/// A write transaction that already holds the chain lock.
+pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
+
+impl Store {
+    /// Starts a write: a transaction whose first statement takes the chain
+    /// lock. Every writer goes through here, which is what serialises them.
+    pub(crate) async fn begin_write(&self) -> Result<(WriteTx, (i64, String)), StoreError> {
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
+        let head = lock_head(&mut tx).await?;
+        Ok((tx, head))
+    }
 }
 
 /// Appends an event after the head returned by [`lock_head`] in the same
@@ -549,12 +566,7 @@ impl Store {
     /// # Errors
     /// A [`StoreError`] naming what failed; nothing is written then.
     pub async fn append(&self, ev: NewEvent) -> Result<AuditEvent, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
-        let mut head = lock_head(&mut tx).await?;
+        let (mut tx, mut head) = self.begin_write().await?;
         let event = append_locked(&mut tx, &mut head, ev, self.signer()).await?;
         tx.commit()
             .await
@@ -567,12 +579,7 @@ impl Store {
     /// # Errors
     /// A [`StoreError`] naming what failed.
     pub async fn checkpoint(&self, key: &AuditKey) -> Result<Option<Checkpoint>, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
-        let (seq, hash) = lock_head(&mut tx).await?;
+        let (mut tx, (seq, hash)) = self.begin_write().await?;
         let exists = sqlx::query("SELECT seq FROM audit_checkpoints WHERE seq = $1")
             .bind(seq)
             .fetch_optional(&mut *tx)
