@@ -20,6 +20,8 @@ async fn main() {
                 requester: "agent:victim".into(),
                 host: None,
                 command: "docker restart grafana".into(),
+                cwd: None,
+                timeout_secs: None,
             })
             .await
             .expect("create");

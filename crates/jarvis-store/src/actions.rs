@@ -3,8 +3,11 @@
 use jarvis_core::{ActionId, ActionState, Decision, HostName, Risk};
 use serde::Serialize;
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+
+use crate::AuditKey;
 
 use crate::audit::{NewEvent, append_locked};
 use crate::{Store, StoreError, now};
@@ -20,6 +23,10 @@ pub struct NewAction {
     pub host: Option<HostName>,
     /// The command line.
     pub command: String,
+    /// The directory it runs in on the host, if not the default.
+    pub cwd: Option<String>,
+    /// Its timeout in seconds, if not the host's default.
+    pub timeout_secs: Option<u32>,
 }
 
 /// What the policy said, recorded with the move out of `proposed`.
@@ -48,6 +55,10 @@ pub struct ActionRecord {
     pub host: Option<String>,
     /// The command line.
     pub command: String,
+    /// The directory it runs in on the host, if not the default.
+    pub cwd: Option<String>,
+    /// Its timeout in seconds, if not the host's default.
+    pub timeout_secs: Option<u32>,
     /// Where it is in its life.
     pub state: ActionState,
     /// What the policy decided, once it has.
@@ -81,6 +92,11 @@ impl ActionRecord {
             requester: row.try_get("requester").map_err(|e| bad("requester", &e))?,
             host: row.try_get("host").map_err(|e| bad("host", &e))?,
             command: row.try_get("command").map_err(|e| bad("command", &e))?,
+            cwd: row.try_get("cwd").map_err(|e| bad("cwd", &e))?,
+            timeout_secs: row
+                .try_get::<Option<i64>, _>("timeout_secs")
+                .map_err(|e| bad("timeout_secs", &e))?
+                .map(|t| u32::try_from(t).unwrap_or(u32::MAX)),
             state: state.parse().map_err(|e| bad(&id, &e))?,
             decision: decision
                 .map(|d| d.parse())
@@ -96,8 +112,7 @@ impl ActionRecord {
     }
 }
 
-const ACTION_COLUMNS: &str =
-    "id, created_at, updated_at, requester, host, command, state, decision, risk, reasons, version";
+const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, host, command, cwd, timeout_secs, state, decision, risk, reasons, version";
 
 impl Store {
     /// Records a proposed action and its `action.proposed` event.
@@ -108,14 +123,16 @@ impl Store {
         let (mut tx, mut head) = self.begin_write().await?;
         let at = now();
         sqlx::query(
-            "INSERT INTO actions (id, created_at, updated_at, requester, host, command, state, reasons, version) \
-             VALUES ($1, $2, $2, $3, $4, $5, $6, '[]', 0)",
+            "INSERT INTO actions (id, created_at, updated_at, requester, host, command, cwd, timeout_secs, \
+             state, reasons, version) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, '[]', 0)",
         )
         .bind(new.id.to_string())
         .bind(&at)
         .bind(&new.requester)
         .bind(new.host.as_ref().map(HostName::to_string))
         .bind(&new.command)
+        .bind(&new.cwd)
+        .bind(new.timeout_secs.map(i64::from))
         .bind(ActionState::Proposed.as_str())
         .execute(&mut *tx)
         .await
@@ -125,7 +142,11 @@ impl Store {
             action_id: Some(new.id),
             host: new.host.as_ref().map(HostName::to_string),
             kind: "action.proposed".into(),
-            payload: json!({ "command": new.command }),
+            payload: json!({
+                "command": new.command,
+                "cwd": new.cwd,
+                "timeout_secs": new.timeout_secs,
+            }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         let record = fetch(&mut tx, new.id).await?;
@@ -157,75 +178,18 @@ impl Store {
         detail: Value,
     ) -> Result<ActionRecord, StoreError> {
         let (mut tx, mut head) = self.begin_write().await?;
-        let current = fetch(&mut tx, id).await?;
-        if current.state != from {
-            return Err(StoreError::Conflict {
-                id: id.to_string(),
-                expected: from,
-                found: current.state,
-            });
-        }
-        from.transition(to)
-            .map_err(|source| StoreError::IllegalTransition {
-                id: id.to_string(),
-                source,
-            })?;
-        let at = now();
-        let (decision, risk, reasons) = match judged {
-            Some(j) => (
-                Some(j.decision.as_str()),
-                Some(i64::from(j.risk.score())),
-                serde_json::to_string(&j.reasons).unwrap_or_else(|_| "[]".into()),
-            ),
-            None => (
-                current.decision.map(Decision::as_str),
-                current.risk.map(|r| i64::from(r.score())),
-                serde_json::to_string(&current.reasons).unwrap_or_else(|_| "[]".into()),
-            ),
-        };
-        let updated = sqlx::query(
-            "UPDATE actions SET state = $1, updated_at = $2, decision = $3, risk = $4, reasons = $5, \
-             version = version + 1 WHERE id = $6 AND version = $7",
+        let record = transition_locked(
+            &mut tx,
+            &mut head,
+            self.signer(),
+            id,
+            from,
+            to,
+            actor,
+            judged,
+            detail,
         )
-        .bind(to.as_str())
-        .bind(&at)
-        .bind(decision)
-        .bind(risk)
-        .bind(&reasons)
-        .bind(id.to_string())
-        .bind(current.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("changing an action's state"))?;
-        if updated.rows_affected() != 1 {
-            // Only a writer bypassing the chain lock could get here.
-            let found = fetch(&mut tx, id).await?.state;
-            return Err(StoreError::Conflict {
-                id: id.to_string(),
-                expected: from,
-                found,
-            });
-        }
-        let mut payload = json!({ "from": from.as_str(), "to": to.as_str() });
-        if let Some(j) = judged {
-            payload["decision"] = json!(j.decision.as_str());
-            payload["risk"] = json!({ "score": j.risk.score(), "level": j.risk.level().as_str() });
-            payload["reasons"] = json!(j.reasons);
-        }
-        if let Value::Object(extra) = detail {
-            for (k, v) in extra {
-                payload[k] = v;
-            }
-        }
-        let event = NewEvent {
-            actor: actor.to_owned(),
-            action_id: Some(id),
-            host: current.host.clone(),
-            kind: format!("action.{}", to.as_str()),
-            payload,
-        };
-        append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        let record = fetch(&mut tx, id).await?;
+        .await?;
         tx.commit()
             .await
             .map_err(StoreError::db("committing an action's change"))?;
@@ -319,4 +283,89 @@ async fn fetch(conn: &mut sqlx::AnyConnection, id: ActionId) -> Result<ActionRec
     .map_err(StoreError::db("reading an action"))?
     .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
     ActionRecord::from_row(&row)
+}
+
+/// [`Store::transition`] inside a write transaction the caller commits.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn transition_locked(
+    tx: &mut AnyConnection,
+    head: &mut (i64, String),
+    signer: Option<&(AuditKey, i64)>,
+    id: ActionId,
+    from: ActionState,
+    to: ActionState,
+    actor: &str,
+    judged: Option<&Judged>,
+    detail: Value,
+) -> Result<ActionRecord, StoreError> {
+    let current = fetch(tx, id).await?;
+    if current.state != from {
+        return Err(StoreError::Conflict {
+            id: id.to_string(),
+            expected: from,
+            found: current.state,
+        });
+    }
+    from.transition(to)
+        .map_err(|source| StoreError::IllegalTransition {
+            id: id.to_string(),
+            source,
+        })?;
+    let at = now();
+    let (decision, risk, reasons) = match judged {
+        Some(j) => (
+            Some(j.decision.as_str()),
+            Some(i64::from(j.risk.score())),
+            serde_json::to_string(&j.reasons).unwrap_or_else(|_| "[]".into()),
+        ),
+        None => (
+            current.decision.map(Decision::as_str),
+            current.risk.map(|r| i64::from(r.score())),
+            serde_json::to_string(&current.reasons).unwrap_or_else(|_| "[]".into()),
+        ),
+    };
+    let updated = sqlx::query(
+        "UPDATE actions SET state = $1, updated_at = $2, decision = $3, risk = $4, reasons = $5, \
+             version = version + 1 WHERE id = $6 AND version = $7",
+    )
+    .bind(to.as_str())
+    .bind(&at)
+    .bind(decision)
+    .bind(risk)
+    .bind(&reasons)
+    .bind(id.to_string())
+    .bind(current.version)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::db("changing an action's state"))?;
+    if updated.rows_affected() != 1 {
+        // Only a writer bypassing the chain lock could get here.
+        let found = fetch(tx, id).await?.state;
+        return Err(StoreError::Conflict {
+            id: id.to_string(),
+            expected: from,
+            found,
+        });
+    }
+    let mut payload = json!({ "from": from.as_str(), "to": to.as_str() });
+    if let Some(j) = judged {
+        payload["decision"] = json!(j.decision.as_str());
+        payload["risk"] = json!({ "score": j.risk.score(), "level": j.risk.level().as_str() });
+        payload["reasons"] = json!(j.reasons);
+    }
+    if let Value::Object(extra) = detail {
+        for (k, v) in extra {
+            payload[k] = v;
+        }
+    }
+    let event = NewEvent {
+        actor: actor.to_owned(),
+        action_id: Some(id),
+        host: current.host.clone(),
+        kind: format!("action.{}", to.as_str()),
+        payload,
+    };
+    append_locked(tx, head, event, signer).await?;
+    let record = fetch(tx, id).await?;
+    Ok(record)
 }

@@ -16,6 +16,7 @@ mod actions;
 mod audit;
 mod error;
 mod redact;
+mod runs;
 mod signing;
 
 use std::str::FromStr;
@@ -32,6 +33,7 @@ pub use audit::{
 };
 pub use error::StoreError;
 pub use redact::{Redaction, redact};
+pub use runs::{CapturedOutput, RunRecord};
 pub use signing::{AuditKey, KeyError};
 
 /// Which database is behind the store.

@@ -16,6 +16,8 @@ fn new_action(cmd: &str) -> NewAction {
         requester: "agent:test".into(),
         host: Some(HostName::parse("nas").expect("host")),
         command: cmd.into(),
+        cwd: None,
+        timeout_secs: None,
     }
 }
 

@@ -1,0 +1,29 @@
+//! Execution of Jarvis actions on hosts.
+//!
+//! This crate owns the way an approved action reaches a host: the host guard
+//! [`protocol`] (shared with `jarvis-guard`), and, with the `transport`
+//! feature, the SSH transport over multiplexed OpenSSH connections, the
+//! per-host, per-requester and global rate limits, the per-host concurrency
+//! limit, output capture and the circuit breaker.
+//!
+//! It must never decide *whether* an action may run: that is the policy's
+//! and the approver's, and the gateway asks them before calling in here. It
+//! only refuses for its own reasons (limits, an open breaker), and says so.
+
+pub mod protocol;
+
+#[cfg(feature = "transport")]
+pub mod breaker;
+#[cfg(feature = "transport")]
+mod executor;
+#[cfg(feature = "transport")]
+pub mod host;
+#[cfg(feature = "transport")]
+pub mod limits;
+#[cfg(feature = "transport")]
+pub mod transport;
+
+#[cfg(feature = "transport")]
+pub use executor::{Admission, ExecError, Execution, Executor, Job, Output};
+#[cfg(feature = "transport")]
+pub use host::{GlobalLimits, HostLimits, HostSpec};

@@ -1,0 +1,447 @@
+//! The host guard protocol, version 1: what the gateway sends to
+//! `jarvis-guard` and what comes back.
+//!
+//! **Request.** The forced command sees the client's command line in
+//! `SSH_ORIGINAL_COMMAND`. A request is `jarvis-guard/1 ` followed by the
+//! base64url (no padding) encoding of a JSON [`Request`]. The alphabet of
+//! base64url holds no shell metacharacter, so nothing between the gateway and
+//! the guard (ssh joining arguments, sshd, a login shell) can change it.
+//!
+//! **Response.** The guard's stdout carries frames: one kind byte, a 4-byte
+//! big-endian length, then that many bytes of payload. The first frame is
+//! always [`Frame::Hello`]; the last is [`Frame::Done`], [`Frame::Checked`] or
+//! [`Frame::Refused`]. In between, [`Frame::Stdout`] and [`Frame::Stderr`]
+//! carry the command's output (only up to the requested cap) and
+//! [`Frame::Heartbeat`] lets the guard notice a vanished client: a write
+//! that fails means nobody is listening, and it kills the command.
+//!
+//! This module does no IO: [`Frame::encode`] makes bytes and
+//! [`FrameDecoder`] takes them in whatever pieces a pipe delivers.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What starts every request line.
+pub const REQUEST_PREFIX: &str = "jarvis-guard/1 ";
+
+/// The largest frame payload either side accepts; output comes in smaller
+/// chunks, so only a broken or hostile peer sends more.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// The largest request line the guard accepts (a 64 KiB command, encoded,
+/// with room for the other fields).
+pub const MAX_REQUEST: usize = 96 * 1024;
+
+/// What the gateway asks of the guard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Run a command line.
+    Run(RunRequest),
+    /// Say who you are and what the host has (for `jarvis hosts check`).
+    Check,
+}
+
+/// One command line to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// The gateway's id of the action, for the guard's own log.
+    pub action_id: String,
+    /// The command line, for `/bin/sh -c`.
+    pub command: String,
+    /// The directory to run it in; the user's home when absent.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Wall-clock limit in milliseconds; the whole process tree is killed then.
+    pub timeout_ms: u64,
+    /// How many bytes of each of stdout and stderr to send back; the rest is
+    /// counted and hashed, not sent.
+    pub output_cap: u64,
+}
+
+/// Why a request could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The line does not start with `jarvis-guard/N `.
+    #[error("not a Jarvis guard request (it must start with `{REQUEST_PREFIX}`)")]
+    Unframed,
+    /// The line names another protocol version.
+    #[error("protocol version `{0}` is not spoken here (this guard speaks {PROTOCOL_VERSION})")]
+    Version(String),
+    /// The line is longer than [`MAX_REQUEST`].
+    #[error("request of {0} bytes is over the {MAX_REQUEST}-byte limit")]
+    TooLong(usize),
+    /// The payload is not base64url.
+    #[error("request payload is not base64url: {0}")]
+    Encoding(String),
+    /// The payload is not a request.
+    #[error("request payload is not a valid request: {0}")]
+    Json(String),
+    /// A frame of an unknown kind arrived.
+    #[error("unknown frame kind 0x{0:02x}")]
+    FrameKind(u8),
+    /// A frame announced more than [`MAX_FRAME`] bytes.
+    #[error("frame of {0} bytes is over the {MAX_FRAME}-byte limit")]
+    FrameTooLong(usize),
+    /// A frame's payload is not what its kind requires.
+    #[error("bad `{kind}` frame: {message}")]
+    FramePayload {
+        /// The frame kind.
+        kind: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl Request {
+    /// The line to send as the SSH command.
+    pub fn encode(&self) -> String {
+        // Serialising a plain struct of strings and numbers cannot fail.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        format!("{REQUEST_PREFIX}{}", URL_SAFE_NO_PAD.encode(json))
+    }
+
+    /// Parses a line as the guard receives it.
+    ///
+    /// # Errors
+    /// A [`ProtocolError`] saying what is wrong with the line.
+    pub fn parse(line: &str) -> Result<Request, ProtocolError> {
+        if line.len() > MAX_REQUEST {
+            return Err(ProtocolError::TooLong(line.len()));
+        }
+        let line = line.trim_end_matches(['\n', '\r']);
+        let Some(rest) = line.strip_prefix("jarvis-guard/") else {
+            return Err(ProtocolError::Unframed);
+        };
+        let (version, payload) = rest.split_once(' ').unwrap_or((rest, ""));
+        if version != PROTOCOL_VERSION.to_string() {
+            return Err(ProtocolError::Version(version.chars().take(16).collect()));
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(payload.trim())
+            .map_err(|e| ProtocolError::Encoding(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| ProtocolError::Json(e.to_string()))
+    }
+}
+
+/// The guard's greeting, first on every response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The protocol version the guard speaks.
+    pub protocol: u32,
+    /// The guard's own version.
+    pub guard_version: String,
+}
+
+/// What one output stream amounted to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSummary {
+    /// Bytes the command wrote, all of them.
+    pub bytes: u64,
+    /// Hex SHA-256 of everything the command wrote.
+    pub sha256: String,
+    /// Whether less than everything was sent back.
+    pub truncated: bool,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// It exited by itself.
+    Exited,
+    /// A signal ended it.
+    Signalled,
+    /// It ran past its timeout and its process tree was killed.
+    TimedOut,
+}
+
+/// The guard's account of a finished command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// How it ended.
+    pub ending: Ending,
+    /// The shell's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the shell, when one did.
+    pub signal: Option<i32>,
+    /// Milliseconds from start to the end of the last process.
+    pub duration_ms: u64,
+    /// Its standard output.
+    pub stdout: StreamSummary,
+    /// Its standard error.
+    pub stderr: StreamSummary,
+    /// Processes still alive when the shell ended or the timeout struck,
+    /// which the guard killed (background jobs, `nohup`, daemons).
+    pub killed: u32,
+}
+
+/// The guard's reason for not running a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// A stable word for the kind of refusal: `host-policy`, `bad-request`,
+    /// `cwd`, `log`, `spawn`.
+    pub code: String,
+    /// Why, in plain words.
+    pub reasons: Vec<String>,
+}
+
+/// What `Request::Check` finds on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// The host's own name for itself.
+    pub hostname: String,
+    /// The user the guard runs as.
+    pub user: String,
+    /// The host policy file(s) the guard enforces.
+    pub policy: Vec<String>,
+    /// How many rules that policy has.
+    pub policy_rules: usize,
+    /// `docker version` of the server, if Docker answers.
+    pub docker: Option<String>,
+    /// `git --version`, if git is there.
+    pub git: Option<String>,
+}
+
+/// One unit of the guard's response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// First frame: the guard's versions.
+    Hello(Hello),
+    /// A chunk of the command's stdout.
+    Stdout(Vec<u8>),
+    /// A chunk of the command's stderr.
+    Stderr(Vec<u8>),
+    /// Nothing to say; proves the client still listens.
+    Heartbeat,
+    /// Last frame of a run.
+    Done(Outcome),
+    /// Last frame of a check.
+    Checked(CheckReport),
+    /// Last frame of a refused request.
+    Refused(Refusal),
+}
+
+const HELLO: u8 = b'H';
+const STDOUT: u8 = b'O';
+const STDERR: u8 = b'E';
+const HEARTBEAT: u8 = b'K';
+const DONE: u8 = b'D';
+const CHECKED: u8 = b'C';
+const REFUSED: u8 = b'R';
+
+impl Frame {
+    /// The frame as bytes on the wire.
+    pub fn encode(&self) -> Vec<u8> {
+        let (kind, payload): (u8, std::borrow::Cow<'_, [u8]>) = match self {
+            Frame::Hello(h) => (HELLO, json(h).into()),
+            Frame::Stdout(b) => (STDOUT, b.as_slice().into()),
+            Frame::Stderr(b) => (STDERR, b.as_slice().into()),
+            Frame::Heartbeat => (HEARTBEAT, Vec::new().into()),
+            Frame::Done(o) => (DONE, json(o).into()),
+            Frame::Checked(c) => (CHECKED, json(c).into()),
+            Frame::Refused(r) => (REFUSED, json(r).into()),
+        };
+        let mut out = Vec::with_capacity(5 + payload.len());
+        out.push(kind);
+        // Payloads are bounded by MAX_FRAME by every producer.
+        out.extend_from_slice(
+            &u32::try_from(payload.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Whether this frame ends a response.
+    pub fn is_last(&self) -> bool {
+        matches!(self, Frame::Done(_) | Frame::Checked(_) | Frame::Refused(_))
+    }
+}
+
+fn json(v: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// Turns a byte stream back into frames, however it was split.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+}
+
+impl FrameDecoder {
+    /// An empty decoder.
+    pub fn new() -> FrameDecoder {
+        FrameDecoder::default()
+    }
+
+    /// Adds bytes as they arrive.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received that do not yet make a whole frame.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next whole frame, if one has arrived.
+    ///
+    /// # Errors
+    /// A [`ProtocolError`] for an unknown kind, an oversized frame or a
+    /// payload that does not parse; the stream cannot be trusted after it.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, ProtocolError> {
+        if self.buf.len() < 5 {
+            return Ok(None);
+        }
+        let kind = self.buf[0];
+        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        if len > MAX_FRAME {
+            return Err(ProtocolError::FrameTooLong(len));
+        }
+        if self.buf.len() < 5 + len {
+            return Ok(None);
+        }
+        let payload: Vec<u8> = self.buf.drain(..5 + len).skip(5).collect();
+        let frame = match kind {
+            HELLO => Frame::Hello(parse(&payload, "hello")?),
+            STDOUT => Frame::Stdout(payload),
+            STDERR => Frame::Stderr(payload),
+            HEARTBEAT => Frame::Heartbeat,
+            DONE => Frame::Done(parse(&payload, "done")?),
+            CHECKED => Frame::Checked(parse(&payload, "checked")?),
+            REFUSED => Frame::Refused(parse(&payload, "refused")?),
+            other => return Err(ProtocolError::FrameKind(other)),
+        };
+        Ok(Some(frame))
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(
+    payload: &[u8],
+    kind: &'static str,
+) -> Result<T, ProtocolError> {
+    serde_json::from_slice(payload).map_err(|e| ProtocolError::FramePayload {
+        kind,
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(command: &str) -> Request {
+        Request::Run(RunRequest {
+            action_id: "0193".into(),
+            command: command.into(),
+            cwd: Some("/srv".into()),
+            timeout_ms: 5_000,
+            output_cap: 1024,
+        })
+    }
+
+    #[test]
+    fn requests_round_trip_through_a_shell_safe_line() {
+        for req in [
+            run("echo 'a b' | tr a-z A-Z; $(id) `x` \"q\"\n"),
+            Request::Check,
+        ] {
+            let line = req.encode();
+            assert!(
+                line[REQUEST_PREFIX.len()..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{line}"
+            );
+            assert_eq!(Request::parse(&line).ok(), Some(req));
+        }
+    }
+
+    #[test]
+    fn bad_request_lines_say_what_is_wrong() {
+        assert_eq!(Request::parse("uptime"), Err(ProtocolError::Unframed));
+        assert_eq!(Request::parse(""), Err(ProtocolError::Unframed));
+        assert_eq!(
+            Request::parse("jarvis-guard/2 e30"),
+            Err(ProtocolError::Version("2".into()))
+        );
+        assert!(matches!(
+            Request::parse("jarvis-guard/1 !!!"),
+            Err(ProtocolError::Encoding(_))
+        ));
+        let unknown = format!(
+            "{REQUEST_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(br#"{"op":"run","command":"id","sudo":true}"#)
+        );
+        assert!(matches!(
+            Request::parse(&unknown),
+            Err(ProtocolError::Json(_))
+        ));
+        let long = format!("{REQUEST_PREFIX}{}", "A".repeat(MAX_REQUEST));
+        assert!(matches!(
+            Request::parse(&long),
+            Err(ProtocolError::TooLong(_))
+        ));
+    }
+
+    #[test]
+    fn frames_survive_any_split() {
+        let frames = vec![
+            Frame::Hello(Hello {
+                protocol: 1,
+                guard_version: "0.1.0".into(),
+            }),
+            Frame::Stdout(b"hello\n".to_vec()),
+            Frame::Heartbeat,
+            Frame::Stderr(vec![0, 255, 10]),
+            Frame::Done(Outcome {
+                ending: Ending::Exited,
+                exit_code: Some(0),
+                signal: None,
+                duration_ms: 3,
+                stdout: StreamSummary::default(),
+                stderr: StreamSummary::default(),
+                killed: 0,
+            }),
+        ];
+        let wire: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
+        for step in [1, 2, 5, 7, 4096] {
+            let mut dec = FrameDecoder::new();
+            let mut got = Vec::new();
+            for chunk in wire.chunks(step) {
+                dec.push(chunk);
+                while let Some(f) = dec.next_frame().expect("valid stream") {
+                    got.push(f);
+                }
+            }
+            assert_eq!(got, frames, "split every {step} bytes");
+            assert_eq!(dec.pending(), 0);
+        }
+    }
+
+    #[test]
+    fn hostile_frames_are_errors_not_allocations() {
+        let mut dec = FrameDecoder::new();
+        dec.push(&[b'O', 0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(
+            dec.next_frame(),
+            Err(ProtocolError::FrameTooLong(_))
+        ));
+        let mut dec = FrameDecoder::new();
+        dec.push(&[b'Z', 0, 0, 0, 0]);
+        assert_eq!(dec.next_frame(), Err(ProtocolError::FrameKind(b'Z')));
+        let mut dec = FrameDecoder::new();
+        dec.push(&[b'D', 0, 0, 0, 2, b'{', b'}']);
+        assert!(matches!(
+            dec.next_frame(),
+            Err(ProtocolError::FramePayload { kind: "done", .. })
+        ));
+    }
+}

@@ -1,0 +1,290 @@
+//! `jarvis-guard`: the forced command in the gateway key's `authorized_keys`
+//! entry on a host.
+//!
+//! It owns the host's last word: it reads one framed request from
+//! `SSH_ORIGINAL_COMMAND`, re-checks it against a policy file on the host
+//! (which the gateway cannot change), runs it with `/bin/sh` in its own
+//! process group under a timeout, output caps and resource limits, kills
+//! whatever the command leaves running, and appends one line per request to
+//! its own log.
+//!
+//! It must never run anything it could not parse or that the host policy
+//! denies, never run an interactive shell, and never let a request choose
+//! its own limits beyond what the forced command line allows. It depends on
+//! the protocol half of jarvis-exec only, never on the SSH client stack.
+
+mod log;
+mod runner;
+mod tree;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use jarvis_core::Decision;
+use jarvis_exec::protocol::{
+    CheckReport, Frame, Hello, PROTOCOL_VERSION, ProtocolError, Refusal, Request,
+};
+use jarvis_policy::engine::{Policy, Request as PolicyRequest};
+use serde_json::json;
+
+use crate::log::GuardLog;
+use crate::runner::{Limits, Sink};
+
+const USAGE: &str = "usage: jarvis-guard --policy FILE --log FILE [--max-timeout SECS] \
+[--max-procs N] [--max-file-size BYTES] [--max-open-files N]
+Meant as the forced command of an authorized_keys entry; `jarvis hosts install-guard` prints one.";
+
+struct Args {
+    policy: PathBuf,
+    log: PathBuf,
+    limits: Limits,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut policy = None;
+    let mut log = None;
+    let mut limits = Limits::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        let number = |name: &str, v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{name}: `{v}` is not a whole number"))
+        };
+        match arg.as_str() {
+            "--version" | "-V" => return Ok(None),
+            "--policy" => policy = Some(PathBuf::from(value("--policy")?)),
+            "--log" => log = Some(PathBuf::from(value("--log")?)),
+            "--max-timeout" => {
+                limits.max_timeout =
+                    Duration::from_secs(number("--max-timeout", value("--max-timeout")?)?)
+            }
+            "--max-procs" => limits.max_procs = number("--max-procs", value("--max-procs")?)?,
+            "--max-file-size" => {
+                limits.max_file_size = number("--max-file-size", value("--max-file-size")?)?
+            }
+            "--max-open-files" => {
+                limits.max_open_files = number("--max-open-files", value("--max-open-files")?)?
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(Some(Args {
+        policy: policy.ok_or("--policy FILE is required")?,
+        log: log.ok_or("--log FILE is required")?,
+        limits,
+    }))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!(
+                "jarvis-guard {} (protocol {PROTOCOL_VERSION})",
+                env!("CARGO_PKG_VERSION")
+            );
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("jarvis-guard: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    // sshd's SIGHUP/SIGTERM when the session ends: kill the command, not
+    // just the guard.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            eprintln!("jarvis-guard: cannot handle signal {sig}: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let mut log = match GuardLog::open(&args.log) {
+        Ok(l) => l,
+        Err(e) => {
+            // No log, no run: the host owner must be able to see what ran.
+            eprintln!(
+                "jarvis-guard: refused: cannot open log {}: {e}",
+                args.log.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let Ok(line) = std::env::var("SSH_ORIGINAL_COMMAND") else {
+        let _ = log.write(json!({"result": "refused", "code": "interactive"}));
+        eprintln!(
+            "jarvis-guard: refused: this key runs framed Jarvis requests only; interactive logins are not allowed"
+        );
+        return ExitCode::from(1);
+    };
+    let request = match Request::parse(&line) {
+        Ok(r) => r,
+        Err(e @ (ProtocolError::Unframed | ProtocolError::TooLong(_))) => {
+            let shown: String = line.chars().take(200).collect();
+            let _ = log.write(json!({"result": "refused", "code": "unframed", "command": shown}));
+            eprintln!("jarvis-guard: refused: {e}");
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            let refusal = Refusal {
+                code: "bad-request".into(),
+                reasons: vec![e.to_string()],
+            };
+            let _ = log.write(
+                json!({"result": "refused", "code": "bad-request", "reasons": refusal.reasons}),
+            );
+            let mut out = std::io::stdout().lock();
+            let _ = out.send(&hello());
+            let _ = out.send(&Frame::Refused(refusal));
+            return ExitCode::from(1);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if out.send(&hello()).is_err() {
+        return ExitCode::from(1);
+    }
+    match request {
+        Request::Check => {
+            let report = check(&args);
+            let _ = log.write(json!({"result": "checked"}));
+            let _ = out.send(&Frame::Checked(report));
+            ExitCode::SUCCESS
+        }
+        Request::Run(req) => {
+            let entry = json!({
+                "action_id": req.action_id,
+                "command": req.command,
+                "cwd": req.cwd,
+                "timeout_ms": req.timeout_ms,
+            });
+            let verdict = judge(&args, &req.command, req.cwd.as_deref());
+            let result = verdict.and_then(|()| runner::run(&req, &args.limits, &stop, &mut out));
+            let (entry, frame, code) = match result {
+                Ok(outcome) => {
+                    let mut e = entry;
+                    e["result"] = json!("ran");
+                    e["outcome"] = json!(outcome);
+                    (e, Frame::Done(outcome), ExitCode::SUCCESS)
+                }
+                Err(refusal) => {
+                    let mut e = entry;
+                    e["result"] = json!("refused");
+                    e["code"] = json!(refusal.code);
+                    e["reasons"] = json!(refusal.reasons);
+                    (e, Frame::Refused(refusal), ExitCode::from(1))
+                }
+            };
+            if let Err(e) = log.write(entry) {
+                eprintln!("jarvis-guard: cannot write log {}: {e}", args.log.display());
+            }
+            let _ = out.send(&frame);
+            let _ = out.flush();
+            code
+        }
+    }
+}
+
+fn hello() -> Frame {
+    Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        guard_version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+fn load_policy(args: &Args) -> Result<Policy, String> {
+    Policy::load(std::slice::from_ref(&args.policy))
+        .map_err(|e| format!("host policy cannot be loaded, so nothing runs: {e}"))
+}
+
+/// The host policy's word. Only `deny` (its rules and the built-in
+/// guardrails) is enforced here: asking a person is the gateway's part, and
+/// by the time a request arrives the gateway says one has agreed.
+fn judge(args: &Args, command: &str, cwd: Option<&str>) -> Result<(), Refusal> {
+    let policy = load_policy(args).map_err(|why| Refusal {
+        code: "host-policy".into(),
+        reasons: vec![why],
+    })?;
+    let judgement = policy.judge(&PolicyRequest {
+        command: command.into(),
+        host: None,
+        cwd: cwd.map(str::to_owned),
+    });
+    if judgement.decision == Decision::Deny {
+        let mut reasons = vec![format!(
+            "the host policy ({}) denies this command",
+            args.policy.display()
+        )];
+        reasons.extend(judgement.reasons);
+        return Err(Refusal {
+            code: "host-policy".into(),
+            reasons,
+        });
+    }
+    Ok(())
+}
+
+fn check(args: &Args) -> CheckReport {
+    let (policy, rules) = match load_policy(args) {
+        Ok(p) => (
+            vec![args.policy.display().to_string()],
+            p.rules().rules.len(),
+        ),
+        Err(e) => (vec![e], 0),
+    };
+    CheckReport {
+        hostname: nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default(),
+        user: nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_default(),
+        policy,
+        policy_rules: rules,
+        docker: probe(&["docker", "version", "--format", "{{.Server.Version}}"]),
+        git: probe(&["git", "--version"]),
+    }
+}
+
+/// First line of a short program's output, or `None` if it fails or takes
+/// more than five seconds.
+fn probe(argv: &[&str]) -> Option<String> {
+    let mut child = std::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) if s.success() => break,
+            Ok(None) if std::time::Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut()?, &mut text).ok()?;
+    text.lines()
+        .next()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+}

@@ -1,0 +1,264 @@
+//! What a run produced, written once with the action's final state; the
+//! restart sweep; and the look-back the runaway-loop brake needs.
+
+use jarvis_core::{ActionId, ActionState, HostName};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::actions::{ActionRecord, transition_locked};
+use crate::{Store, StoreError};
+
+/// One output stream as kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CapturedOutput {
+    /// The bytes kept (up to the host's cap).
+    #[serde(skip)]
+    pub data: Vec<u8>,
+    /// How many bytes the command wrote in all.
+    pub bytes: u64,
+    /// Hex SHA-256 of all of them.
+    pub sha256: String,
+    /// Whether `data` is less than all of them.
+    pub truncated: bool,
+}
+
+/// The record of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// When it was sent.
+    pub started_at: String,
+    /// When its answer came (or the attempt ended).
+    pub finished_at: String,
+    /// `exited`, `signalled`, `timed_out`, `refused` (by the host's guard)
+    /// or `lost` (the link broke; what happened on the host is in its log).
+    pub ending: String,
+    /// The shell's exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+    /// Milliseconds it ran on the host.
+    pub duration_ms: u64,
+    /// Processes it left behind that the guard killed.
+    pub killed: u32,
+    /// Its stdout.
+    pub stdout: CapturedOutput,
+    /// Its stderr.
+    pub stderr: CapturedOutput,
+    /// Why it failed outside the command itself (guard refusal, transport).
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    /// The audit summary of a run: counts and hashes, never the output,
+    /// which can hold anything.
+    pub fn summary(&self) -> Value {
+        json!({
+            "ending": self.ending,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "duration_ms": self.duration_ms,
+            "killed": self.killed,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "error": self.error,
+        })
+    }
+
+    fn from_row(row: &AnyRow) -> Result<RunRecord, StoreError> {
+        let bad = |what: &str, e: sqlx::Error| StoreError::Corrupt(format!("run {what}: {e}"));
+        let int =
+            |name: &str| -> Result<i64, StoreError> { row.try_get(name).map_err(|e| bad(name, e)) };
+        let opt = |name: &str| -> Result<Option<i32>, StoreError> {
+            Ok(row
+                .try_get::<Option<i64>, _>(name)
+                .map_err(|e| bad(name, e))?
+                .and_then(|v| i32::try_from(v).ok()))
+        };
+        let stream = |p: &str| -> Result<CapturedOutput, StoreError> {
+            Ok(CapturedOutput {
+                data: row.try_get(p).map_err(|e| bad(p, e))?,
+                bytes: u64::try_from(int(&format!("{p}_bytes"))?).unwrap_or(0),
+                sha256: row
+                    .try_get(format!("{p}_sha256").as_str())
+                    .map_err(|e| bad(p, e))?,
+                truncated: int(&format!("{p}_truncated"))? != 0,
+            })
+        };
+        Ok(RunRecord {
+            started_at: row
+                .try_get("started_at")
+                .map_err(|e| bad("started_at", e))?,
+            finished_at: row
+                .try_get("finished_at")
+                .map_err(|e| bad("finished_at", e))?,
+            ending: row.try_get("ending").map_err(|e| bad("ending", e))?,
+            exit_code: opt("exit_code")?,
+            signal: opt("signal")?,
+            duration_ms: u64::try_from(int("duration_ms")?).unwrap_or(0),
+            killed: u32::try_from(int("killed")?).unwrap_or(0),
+            stdout: stream("stdout")?,
+            stderr: stream("stderr")?,
+            error: row.try_get("error").map_err(|e| bad("error", e))?,
+        })
+    }
+}
+
+/// The lowest UUID v7 text of a millisecond: v7 ids sort by creation time,
+/// so "created since" is a range over the primary key.
+fn id_floor(unix_ms: u64) -> String {
+    let hex = format!("{:012x}", unix_ms & 0xffff_ffff_ffff);
+    format!("{}-{}-0000-0000-000000000000", &hex[..8], &hex[8..])
+}
+
+impl Store {
+    /// Ends a run: moves the action from `running` to `to`, stores `run`,
+    /// and writes the `action.<to>` event with the run's summary, all in one
+    /// transaction.
+    ///
+    /// # Errors
+    /// As [`Store::transition`].
+    pub async fn finish_run(
+        &self,
+        id: ActionId,
+        to: ActionState,
+        actor: &str,
+        run: &RunRecord,
+    ) -> Result<ActionRecord, StoreError> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let detail = json!({ "run": run.summary() });
+        let record = transition_locked(
+            &mut tx,
+            &mut head,
+            self.signer(),
+            id,
+            ActionState::Running,
+            to,
+            actor,
+            None,
+            detail,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO action_runs (action_id, started_at, finished_at, ending, exit_code, signal, \
+             duration_ms, killed, stdout, stdout_bytes, stdout_sha256, stdout_truncated, \
+             stderr, stderr_bytes, stderr_sha256, stderr_truncated, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(id.to_string())
+        .bind(&run.started_at)
+        .bind(&run.finished_at)
+        .bind(&run.ending)
+        .bind(run.exit_code.map(i64::from))
+        .bind(run.signal.map(i64::from))
+        .bind(i64::try_from(run.duration_ms).unwrap_or(i64::MAX))
+        .bind(i64::from(run.killed))
+        .bind(run.stdout.data.clone())
+        .bind(i64::try_from(run.stdout.bytes).unwrap_or(i64::MAX))
+        .bind(&run.stdout.sha256)
+        .bind(i64::from(run.stdout.truncated))
+        .bind(run.stderr.data.clone())
+        .bind(i64::try_from(run.stderr.bytes).unwrap_or(i64::MAX))
+        .bind(&run.stderr.sha256)
+        .bind(i64::from(run.stderr.truncated))
+        .bind(&run.error)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("recording a run"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing a run"))?;
+        Ok(record)
+    }
+
+    /// The run of an action, if it reached a host.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn run_of(&self, id: ActionId) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM action_runs WHERE action_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("reading a run"))?;
+        row.as_ref().map(RunRecord::from_row).transpose()
+    }
+
+    /// Marks every `running` action `interrupted`: the process that ran it
+    /// is gone, so its result will never come, and it must not run again.
+    /// Call once at start-up, before any new action runs.
+    ///
+    /// # Errors
+    /// A [`StoreError`]; actions already handled stay handled.
+    pub async fn interrupt_running(&self, actor: &str) -> Result<Vec<ActionId>, StoreError> {
+        let mut done = Vec::new();
+        for action in self.actions(Some(ActionState::Running), 100_000).await? {
+            let moved = self
+                .transition(
+                    action.id,
+                    ActionState::Running,
+                    ActionState::Interrupted,
+                    actor,
+                    None,
+                    json!({ "reason": "the gateway stopped while it ran; its result is unknown and it is not run again" }),
+                )
+                .await;
+            match moved {
+                Ok(_) => done.push(action.id),
+                // Another process finished it meanwhile.
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    /// How many actions with exactly this host and command were proposed
+    /// in the last `window` (the runaway-loop brake's look-back).
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn recent_repeats(
+        &self,
+        host: Option<&HostName>,
+        command: &str,
+        window: std::time::Duration,
+    ) -> Result<u64, StoreError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let since = u64::try_from(now_ms.saturating_sub(window.as_millis())).unwrap_or(0);
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM actions WHERE id >= $1 AND command = $2 \
+             AND COALESCE(host, '') = $3",
+        )
+        .bind(id_floor(since))
+        .bind(command)
+        .bind(host.map(HostName::as_str).unwrap_or(""))
+        .fetch_one(self.pool())
+        .await
+        .map_err(StoreError::db("counting repeated actions"))?;
+        let n: i64 = row
+            .try_get("n")
+            .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_floor_sorts_with_real_ids() {
+        let id = ActionId::new().to_string();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        assert!(id_floor(now_ms - 1000) <= id);
+        assert!(id_floor(now_ms + 1000) > id);
+    }
+}
