@@ -45,6 +45,8 @@ async fn seed(dir: &TempDir) -> Vec<ActionId> {
                 requester: "agent:chat".into(),
                 host: Some(HostName::parse(host).expect("host")),
                 command: cmd.into(),
+                cwd: None,
+                timeout_secs: None,
             })
             .await
             .expect("create");

@@ -1,11 +1,41 @@
 //! Where Jarvis keeps its state: the data directory, the database URL and
-//! the audit key file, from flags, then environment, then defaults.
+//! the audit key file, from flags, then environment, then the config file,
+//! then defaults. Also the loaded config itself.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use jarvis_gateway::Config;
 use jarvis_store::{AuditKey, Store};
+
+static CONFIG: OnceLock<Config> = OnceLock::new();
+
+/// Loads the config named by `--config`, or the user's default one if it
+/// exists, once for the whole run.
+pub fn load_config(path: Option<&Path>) -> Result<()> {
+    let config = match path {
+        Some(p) => Config::load(p)?,
+        None => {
+            let default = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .map(|d| d.join("jarvis/jarvis.toml"));
+            match default {
+                Some(p) if p.is_file() => Config::load(&p)?,
+                _ => Config::default(),
+            }
+        }
+    };
+    let _ = CONFIG.set(config);
+    Ok(())
+}
+
+/// The loaded config (empty if none).
+pub fn config() -> &'static Config {
+    CONFIG.get_or_init(Config::default)
+}
 
 #[derive(Args, Clone)]
 pub struct DataArgs {
@@ -28,6 +58,9 @@ impl DataArgs {
         if let Some(d) = std::env::var_os("JARVIS_DATA_DIR") {
             return Ok(PathBuf::from(d));
         }
+        if let Some(d) = &config().data_dir {
+            return Ok(d.clone());
+        }
         let base = std::env::var_os("XDG_DATA_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
@@ -43,18 +76,14 @@ impl DataArgs {
         {
             return Ok(u);
         }
-        let dir = self.data_dir()?;
-        if !dir.exists() {
-            // Commands and their output can hold secrets: the directory is
-            // the operator's alone.
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder
-                .create(&dir)
-                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        if let Some(reference) = &config().database {
+            return reference
+                .resolve()
+                .map_err(|e| anyhow::anyhow!("store.database in the config: {e}"));
         }
+        // Commands and their output can hold secrets: the directory is
+        // the operator's alone.
+        let dir = self.ensure_data_dir()?;
         Ok(format!("sqlite://{}", dir.join("jarvis.db").display()))
     }
 
@@ -66,7 +95,25 @@ impl DataArgs {
         {
             return Ok(k);
         }
+        if let Some(k) = &config().audit_key {
+            return Ok(k.clone());
+        }
         Ok(self.data_dir()?.join("audit.key"))
+    }
+
+    /// The data directory, created (0700) if missing.
+    pub fn ensure_data_dir(&self) -> Result<PathBuf> {
+        let dir = self.data_dir()?;
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(&dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        }
+        Ok(dir)
     }
 
     /// The store, created and migrated on first use.

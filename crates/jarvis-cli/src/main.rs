@@ -4,8 +4,10 @@
 //! a test would want to call lives in a library crate. It must never decide
 //! what may run: that is jarvis-policy's job.
 
+mod actions;
 mod audit;
 mod data;
+mod hosts;
 mod policy;
 
 use std::process::ExitCode;
@@ -16,6 +18,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "jarvis", version, about, long_about = None)]
 struct Cli {
+    /// The configuration file: hosts, limits, store [env: JARVIS_CONFIG; default: ~/.config/jarvis/jarvis.toml if it exists].
+    #[arg(long, value_name = "FILE", global = true, env = "JARVIS_CONFIG")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +33,18 @@ enum Command {
     /// Read, verify and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Propose a command for a host; it runs if the policy allows it, waits for approval, or is denied.
+    Run(actions::RunArgs),
+    /// Approve a pending action and run it (or run an approved one that has not started).
+    Approve(actions::ApproveArgs),
+    /// Reject a pending action.
+    Deny(actions::DenyArgs),
+    /// List and show actions.
+    #[command(subcommand)]
+    Actions(actions::ActionsCommand),
+    /// List, check and install the guard on hosts.
+    #[command(subcommand)]
+    Hosts(hosts::HostsCommand),
 }
 
 fn main() -> ExitCode {
@@ -47,10 +64,15 @@ fn main() -> ExitCode {
         eprintln!("jarvis: internal error{at}: {what}");
     }));
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = data::load_config(cli.config.as_deref()).and_then(|()| match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
-    };
+        Command::Run(args) => actions::run(args),
+        Command::Approve(args) => actions::approve(args),
+        Command::Deny(args) => actions::deny(args),
+        Command::Actions(cmd) => actions::actions(cmd),
+        Command::Hosts(cmd) => hosts::run(cmd),
+    });
     match result {
         Ok(code) => code,
         Err(e) => {

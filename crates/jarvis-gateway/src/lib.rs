@@ -1,1 +1,17 @@
-//! placeholder
+//! The Jarvis pipeline and its configuration.
+//!
+//! This crate owns the wiring: `jarvis.toml` ([`config`]), and the one path
+//! every action takes from proposal to record ([`pipeline`]): policy
+//! judgement, the runaway-loop brake, approvals and their expiry, a fresh
+//! policy check before running, admission by the executor, the run, and its
+//! result stored with the final state. The web server joins it here later.
+//!
+//! It must never let an action reach a host by any other path than
+//! [`pipeline::Gateway::execute`], and never run an action twice: the move
+//! to `running` is a compare-and-set in the store.
+
+pub mod config;
+pub mod pipeline;
+
+pub use config::{Config, ConfigError, LoopBrake, SecretRef};
+pub use pipeline::{Gateway, GatewayError, Proposal, Proposed};

@@ -203,7 +203,8 @@ fn sqlite_file(url: &str) -> Option<Arc<std::path::Path>> {
 
 /// The current time as RFC 3339 UTC with microseconds, the one timestamp
 /// format stored (it sorts as text).
-pub(crate) fn now() -> String {
+/// The current time as the store writes it: RFC 3339, UTC, microseconds.
+pub fn now() -> String {
     let t = time::OffsetDateTime::now_utc();
     let t = t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)

@@ -1,0 +1,399 @@
+//! `jarvis run`, `approve`, `deny` and `actions list | show`: the pipeline
+//! without the web UI. The CLI acts as the local operator and is audited as
+//! `local:<user>`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use jarvis_core::{ActionId, ActionState, HostName};
+use jarvis_exec::Output;
+use jarvis_gateway::{Gateway, GatewayError, Proposal};
+use jarvis_store::{ActionRecord, AuditFilter, RunRecord, Store};
+use serde_json::json;
+
+use crate::data::{DataArgs, config};
+
+/// Exit codes of `run` and `approve`, so scripts can tell outcomes apart.
+pub mod exit {
+    /// The command ran and exited 0.
+    pub const SUCCEEDED: u8 = 0;
+    /// The command ran and failed, timed out, or the host refused it.
+    pub const FAILED: u8 = 1;
+    /// Waiting for a person: `jarvis approve ID`.
+    pub const PENDING: u8 = 3;
+    /// Denied by policy, or refused before sending (limits, breaker).
+    pub const REFUSED: u8 = 4;
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The configured host to run on.
+    #[arg(long, value_name = "NAME")]
+    host: String,
+    /// The directory on the host (default: the guard user's home).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<String>,
+    /// Seconds before the whole process tree on the host is killed (default: the host's).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// The command line, run by /bin/sh on the host.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct ApproveArgs {
+    /// The action id or a unique prefix of it.
+    id: String,
+    /// Why, for the audit log.
+    #[arg(long)]
+    reason: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args)]
+pub struct DenyArgs {
+    /// The action id or a unique prefix of it.
+    id: String,
+    /// Why, for the audit log and whoever proposed it.
+    #[arg(long, required = true)]
+    reason: String,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ActionsCommand {
+    /// List actions, newest first.
+    List {
+        /// Only actions in this state (pending_approval, running, failed, …).
+        #[arg(long)]
+        state: Option<ActionState>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Show one action: command, decision, risk, reasons, state, output, timings, events.
+    Show {
+        /// The action id or a unique prefix of it.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// Who the CLI acts as.
+fn operator() -> String {
+    // The account, not $USER, which the caller can set to anything.
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("uid{}", nix::unistd::getuid()));
+    format!("local:{user}")
+}
+
+/// Where SSH control sockets go: short (a socket path has a 107-byte limit)
+/// and private to the user.
+fn control_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("jarvis-ssh-{}", nix::unistd::getuid()));
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+async fn gateway(data: &DataArgs) -> Result<Gateway> {
+    let store = data.store().await?;
+    let store = store.with_checkpoints(data.key()?, 1000);
+    Ok(Gateway::open(config().clone(), store, &control_dir()?).await?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let host = HostName::parse(&args.host).with_context(|| format!("--host {}", args.host))?;
+        let gw = gateway(&args.data).await?;
+        let proposal = Proposal {
+            requester: operator(),
+            host,
+            command: args.command.join(" "),
+            cwd: args.cwd,
+            timeout: args.timeout.map(Duration::from_secs),
+        };
+        let proposed = gw.propose(proposal).await?;
+        let action = proposed.action;
+        let j = &proposed.judgement;
+        eprintln!(
+            "jarvis: action {} {} (risk {} {})",
+            action.id,
+            j.decision,
+            j.risk.score(),
+            j.risk.level().as_str()
+        );
+        let code = match action.state {
+            ActionState::Approved => execute(&gw, action.id).await?,
+            ActionState::PendingApproval => {
+                for r in &j.reasons {
+                    eprintln!("  - {r}");
+                }
+                eprintln!(
+                    "jarvis: waiting for approval; run `jarvis approve {}` or `jarvis deny {} --reason …`",
+                    action.id, action.id
+                );
+                println!("{}", action.id);
+                ExitCode::from(exit::PENDING)
+            }
+            _ => {
+                eprintln!("jarvis: denied; nothing was sent to the host:");
+                for r in &j.reasons {
+                    eprintln!("  - {r}");
+                }
+                ExitCode::from(exit::REFUSED)
+            }
+        };
+        gw.close().await;
+        Ok(code)
+    })
+}
+
+/// Runs an approved action, streaming its output, and reports the end.
+async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    let mut print = |o: Output<'_>| {
+        // The terminal may go away; the output is stored all the same.
+        let _ = match o {
+            Output::Stdout(b) => stdout.write_all(b).and_then(|()| stdout.flush()),
+            Output::Stderr(b) => stderr.write_all(b).and_then(|()| stderr.flush()),
+        };
+    };
+    let action = match gw.execute(id, &operator(), &mut print).await {
+        Ok(a) => a,
+        Err(e @ (GatewayError::NotSent { .. } | GatewayError::NowDenied { .. })) => {
+            eprintln!("jarvis: {e}");
+            eprintln!("jarvis: the action stays approved; `jarvis approve {id}` runs it later");
+            return Ok(ExitCode::from(exit::REFUSED));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let run = gw.store().run_of(id).await?;
+    eprintln!("jarvis: {}", ending_line(&action, run.as_ref()));
+    Ok(ExitCode::from(if action.state == ActionState::Succeeded {
+        exit::SUCCEEDED
+    } else {
+        exit::FAILED
+    }))
+}
+
+fn ending_line(action: &ActionRecord, run: Option<&RunRecord>) -> String {
+    let Some(run) = run else {
+        return format!("{} {}", action.id, action.state);
+    };
+    let mut line = format!("{} {}", action.id, action.state);
+    if let Some(code) = run.exit_code {
+        line.push_str(&format!(", exit {code}"));
+    }
+    if let Some(sig) = run.signal {
+        line.push_str(&format!(", signal {sig}"));
+    }
+    line.push_str(&format!(" in {} ms", run.duration_ms));
+    for (name, s) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        if s.truncated {
+            line.push_str(&format!(
+                "; {name} truncated: kept {} of {} bytes (sha256 {})",
+                s.data.len(),
+                s.bytes,
+                s.sha256
+            ));
+        }
+    }
+    if run.killed > 0 {
+        line.push_str(&format!("; {} leftover processes killed", run.killed));
+    }
+    if let Some(e) = &run.error {
+        line.push_str(&format!("; {e}"));
+    }
+    line
+}
+
+pub fn approve(args: ApproveArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let gw = gateway(&args.data).await?;
+        let id = gw.store().resolve_action(&args.id).await?;
+        let action = gw.store().action(id).await?;
+        // An approved action that never started (its runner was refused by
+        // a limit, or stopped first) is run by approving it again.
+        if action.state != ActionState::Approved {
+            gw.approve(id, &operator(), args.reason.as_deref()).await?;
+            eprintln!("jarvis: approved {id}; running it");
+        }
+        let code = execute(&gw, id).await?;
+        gw.close().await;
+        Ok(code)
+    })
+}
+
+pub fn deny(args: DenyArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let gw = gateway(&args.data).await?;
+        let id = gw.store().resolve_action(&args.id).await?;
+        gw.reject(id, &operator(), &args.reason).await?;
+        eprintln!("jarvis: rejected {id}");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn actions(cmd: ActionsCommand) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        match cmd {
+            ActionsCommand::List {
+                state,
+                limit,
+                json,
+                data,
+            } => {
+                let store = data.store().await?;
+                let mut out = std::io::stdout().lock();
+                for a in store.actions(state, limit).await? {
+                    if json {
+                        writeln!(out, "{}", serde_json::to_string(&a)?)?;
+                    } else {
+                        let id = a.id.to_string();
+                        writeln!(
+                            out,
+                            "{}  {:<16} {:<10} {:>3}  {}  {}",
+                            &id[..13],
+                            a.state.as_str(),
+                            a.host.as_deref().unwrap_or("-"),
+                            a.risk
+                                .map(|r| r.score().to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            a.created_at.get(..19).unwrap_or(&a.created_at),
+                            a.command
+                        )?;
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            ActionsCommand::Show { id, json, data } => {
+                let store = data.store().await?;
+                show(&store, &id, json).await
+            }
+        }
+    })
+}
+
+async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
+    let id = store.resolve_action(id).await?;
+    let action = store.action(id).await?;
+    let run = store.run_of(id).await?;
+    let events = store
+        .events(&AuditFilter {
+            action_id: Some(id.to_string()),
+            limit: Some(1000),
+            ..AuditFilter::default()
+        })
+        .await?;
+    if as_json {
+        let run_json = run.as_ref().map(|r| {
+            let mut v = json!(r);
+            v["stdout"]["text"] = json!(String::from_utf8_lossy(&r.stdout.data));
+            v["stderr"]["text"] = json!(String::from_utf8_lossy(&r.stderr.data));
+            v
+        });
+        let events: Vec<_> = events
+            .iter()
+            .rev()
+            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "kind": e.kind, "payload": e.payload}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"action": action, "run": run_json, "events": events})
+            )?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "action   {}", action.id)?;
+    writeln!(out, "state    {}", action.state)?;
+    writeln!(out, "host     {}", action.host.as_deref().unwrap_or("-"))?;
+    writeln!(out, "command  {}", action.command)?;
+    if let Some(cwd) = &action.cwd {
+        writeln!(out, "cwd      {cwd}")?;
+    }
+    if let Some(t) = action.timeout_secs {
+        writeln!(out, "timeout  {t}s")?;
+    }
+    writeln!(
+        out,
+        "by       {} at {}",
+        action.requester, action.created_at
+    )?;
+    if let (Some(d), Some(r)) = (action.decision, action.risk) {
+        writeln!(
+            out,
+            "decision {d}, risk {} ({})",
+            r.score(),
+            r.level().as_str()
+        )?;
+    }
+    for r in &action.reasons {
+        writeln!(out, "  - {r}")?;
+    }
+    if let Some(run) = &run {
+        writeln!(out, "run      {}", ending_line(&action, Some(run)))?;
+        writeln!(
+            out,
+            "started  {}  finished {}",
+            run.started_at, run.finished_at
+        )?;
+        for (name, s) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            if s.bytes == 0 {
+                continue;
+            }
+            writeln!(
+                out,
+                "--- {name} ({} bytes, sha256 {}) ---",
+                s.bytes, s.sha256
+            )?;
+            out.write_all(&s.data)?;
+            if s.truncated {
+                writeln!(
+                    out,
+                    "\n[… truncated: {} of {} bytes kept]",
+                    s.data.len(),
+                    s.bytes
+                )?;
+            }
+        }
+    }
+    writeln!(out, "events")?;
+    for e in events.iter().rev() {
+        writeln!(out, "  #{:<6} {}  {:<22} {}", e.seq, e.at, e.kind, e.actor)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

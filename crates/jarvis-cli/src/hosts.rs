@@ -1,0 +1,159 @@
+//! `jarvis hosts list | check | install-guard`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use jarvis_core::HostName;
+use jarvis_exec::{Executor, HostSpec};
+
+use crate::data::config;
+
+#[derive(Subcommand)]
+pub enum HostsCommand {
+    /// List the configured hosts and their limits.
+    List {
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect to a host, check that its guard answers, and report the guard's version and the host's Docker and git.
+    Check {
+        /// The host's name in the config.
+        name: String,
+    },
+    /// Print the authorized_keys line and the steps to install the guard on a real host.
+    InstallGuard {
+        /// The gateway's public key file (default: the host's identity file plus `.pub`).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<std::path::PathBuf>,
+        /// The host's name in the config.
+        name: String,
+    },
+}
+
+fn host(name: &str) -> Result<&'static HostSpec> {
+    let name = HostName::parse(name).with_context(|| format!("host name `{name}`"))?;
+    let file = config()
+        .file
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| "no config file (give --config FILE)".into());
+    config()
+        .host(&name)
+        .with_context(|| format!("no host named `{name}` in {file}"))
+}
+
+pub fn run(cmd: HostsCommand) -> Result<ExitCode> {
+    match cmd {
+        HostsCommand::List { json } => {
+            for h in &config().hosts {
+                if json {
+                    println!("{}", serde_json::to_string(h)?);
+                } else {
+                    let l = &h.limits;
+                    println!(
+                        "{:<12} {}{}  tags [{}]  timeout {}s (max {}s)  output cap {} B  {}/min burst {}  concurrency {}",
+                        h.name,
+                        h.destination,
+                        h.port.map(|p| format!(":{p}")).unwrap_or_default(),
+                        h.tags.join(", "),
+                        l.default_timeout.as_secs(),
+                        l.max_timeout.as_secs(),
+                        l.output_cap,
+                        l.rate_per_minute,
+                        l.burst,
+                        l.concurrency
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HostsCommand::Check { name } => {
+            let spec = host(&name)?.clone();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let control = std::env::temp_dir().join("jarvis-ssh-check");
+                let exec = Executor::new(vec![spec.clone()], &config().global, &control);
+                let started = std::time::Instant::now();
+                let result = exec.check(&spec.name).await;
+                exec.close().await;
+                match result {
+                    Ok(r) => {
+                        println!("host      {} ({}@{})", spec.name, r.user, r.hostname);
+                        println!("guard     answers, {} ms", started.elapsed().as_millis());
+                        println!(
+                            "policy    {} ({} rules)",
+                            r.policy.join(", "),
+                            r.policy_rules
+                        );
+                        println!(
+                            "docker    {}",
+                            r.docker.as_deref().unwrap_or("not available")
+                        );
+                        println!("git       {}", r.git.as_deref().unwrap_or("not available"));
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(e) => {
+                        eprintln!("jarvis: {} check failed: {e}", spec.name);
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            })
+        }
+        HostsCommand::InstallGuard { public_key, name } => {
+            let spec = host(&name)?;
+            let key_file = match public_key {
+                Some(k) => k,
+                None => match &spec.identity {
+                    Some(id) => {
+                        let mut p = id.clone().into_os_string();
+                        p.push(".pub");
+                        p.into()
+                    }
+                    None => bail!("host `{name}` has no identity file; give --public-key FILE"),
+                },
+            };
+            let key = std::fs::read_to_string(&key_file).with_context(|| {
+                format!(
+                    "cannot read the gateway's public key {}",
+                    key_file.display()
+                )
+            })?;
+            let key = key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            print!("{}", install_steps(&key, &name));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn install_steps(key: &str, host: &str) -> String {
+    format!(
+        r#"# Install the Jarvis guard on `{host}` (as root on that host):
+#
+# 1. A dedicated user, reachable by key only:
+useradd --create-home --shell /bin/sh jarvis && usermod -p '*' jarvis
+# 2. The guard binary (build it with `cargo build --release -p jarvis-guard`),
+#    owned by root so the jarvis user cannot replace it:
+install -o root -g root -m 0755 jarvis-guard /usr/local/bin/jarvis-guard
+# 3. The host's own policy (deny rules the gateway cannot override) and the log:
+install -d -o root -g root -m 0755 /etc/jarvis /var/log/jarvis
+install -o root -g root -m 0644 guard.toml /etc/jarvis/guard.toml
+install -o jarvis -g jarvis -m 0640 /dev/null /var/log/jarvis/guard.log
+# 4. The key, in a root-owned file the jarvis user cannot edit. In sshd_config:
+#      Match User jarvis
+#          AuthorizedKeysFile /etc/ssh/authorized_keys/%u
+#          DisableForwarding yes
+#          PermitTTY no
+#    then `systemctl reload ssh`. The one line of /etc/ssh/authorized_keys/jarvis:
+restrict,command="/usr/local/bin/jarvis-guard --policy /etc/jarvis/guard.toml --log /var/log/jarvis/guard.log" {key} jarvis-gateway
+# 5. On the gateway, pin the host key and check:
+#      ssh-keyscan -t ed25519 HOST > known_hosts   (compare the fingerprint out of band)
+#      jarvis hosts check {host}
+# Membership in the docker group is root-equivalent: grant it only if the
+# agent must manage containers, and keep the guard's deny rules strict.
+"#
+    )
+}

@@ -1,0 +1,455 @@
+//! `jarvis.toml`: hosts, limits, where state lives. Secrets only by
+//! reference (an environment variable or a file), never inline.
+//!
+//! Relative paths are relative to the file's own directory, so a config
+//! works from any working directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jarvis_core::HostName;
+use jarvis_exec::{GlobalLimits, HostLimits, HostSpec};
+use serde::Deserialize;
+
+/// A mistake in a config file, naming the file and what is wrong where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{}: cannot be read: {source}", .file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped fields.
+    #[error("{}: {message}", .file.display())]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is wrong.
+    #[error("{}: {field}: {message}", .file.display())]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// The field, dotted (`hosts.nas.known_hosts`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A secret given by reference.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// The environment variable that holds it.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// The file that holds it (first line).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+impl SecretRef {
+    /// Reads the secret.
+    ///
+    /// # Errors
+    /// A message naming the variable or file that failed.
+    pub fn resolve(&self) -> Result<String, String> {
+        match (&self.env, &self.file) {
+            (Some(var), None) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+            }
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|t| t.lines().next().unwrap_or("").trim().to_owned())
+                .map_err(|e| format!("{}: {e}", file.display())),
+            _ => Err("give exactly one of `env` or `file`".into()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    hosts: BTreeMap<String, RawHost>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    data_dir: Option<PathBuf>,
+    database: Option<SecretRef>,
+    audit_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    rate_per_minute: Option<u32>,
+    burst: Option<u32>,
+    requester_rate_per_minute: Option<u32>,
+    requester_burst: Option<u32>,
+    loop_repeats: Option<u32>,
+    loop_window_secs: Option<u64>,
+    approval_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    destination: String,
+    port: Option<u16>,
+    identity: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    limits: RawHostLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHostLimits {
+    default_timeout_secs: Option<u64>,
+    max_timeout_secs: Option<u64>,
+    output_cap_bytes: Option<u64>,
+    rate_per_minute: Option<u32>,
+    burst: Option<u32>,
+    concurrency: Option<u32>,
+    queue_timeout_secs: Option<u64>,
+    breaker_failures: Option<u32>,
+    breaker_cooldown_secs: Option<u64>,
+}
+
+/// The runaway-loop brake: the same command for the same host proposed
+/// `repeats` times within `window` is held for a person even if the policy
+/// would let it run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoopBrake {
+    /// How many proposals (this one included) trip it.
+    pub repeats: u32,
+    /// The look-back.
+    pub window: Duration,
+}
+
+/// A loaded, checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub file: Option<PathBuf>,
+    /// Where state lives, if the file says.
+    pub data_dir: Option<PathBuf>,
+    /// The database URL reference, if the file gives one.
+    pub database: Option<SecretRef>,
+    /// The audit key file, if the file gives one.
+    pub audit_key: Option<PathBuf>,
+    /// Policy files and directories; the shipped policy when empty.
+    pub policy: Vec<PathBuf>,
+    /// Limits across hosts.
+    pub global: GlobalLimits,
+    /// The runaway-loop brake.
+    pub loop_brake: LoopBrake,
+    /// How long an approval request stays open before it expires.
+    pub approval_ttl: Duration,
+    /// The hosts, by name.
+    pub hosts: Vec<HostSpec>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            file: None,
+            data_dir: None,
+            database: None,
+            audit_key: None,
+            policy: Vec::new(),
+            global: GlobalLimits::default(),
+            loop_brake: LoopBrake {
+                repeats: 5,
+                window: Duration::from_secs(600),
+            },
+            approval_ttl: Duration::from_secs(24 * 3600),
+            hosts: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, and the field where it can.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_owned(),
+            source,
+        })?;
+        Config::parse(file, &text)
+    }
+
+    /// Parses config text as if read from `file`.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let abs = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+        let invalid = |field: String, message: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            field,
+            message,
+        };
+        let defaults = Config::default();
+        let global_defaults = GlobalLimits::default();
+        let l = raw.limits;
+        let positive = |field: &str, v: Option<u32>, default: u32| -> Result<u32, ConfigError> {
+            match v {
+                Some(0) => Err(invalid(
+                    format!("limits.{field}"),
+                    "must be at least 1".into(),
+                )),
+                Some(n) => Ok(n),
+                None => Ok(default),
+            }
+        };
+        let global = GlobalLimits {
+            rate_per_minute: positive(
+                "rate_per_minute",
+                l.rate_per_minute,
+                global_defaults.rate_per_minute,
+            )?,
+            burst: positive("burst", l.burst, global_defaults.burst)?,
+            requester_rate_per_minute: positive(
+                "requester_rate_per_minute",
+                l.requester_rate_per_minute,
+                global_defaults.requester_rate_per_minute,
+            )?,
+            requester_burst: positive(
+                "requester_burst",
+                l.requester_burst,
+                global_defaults.requester_burst,
+            )?,
+        };
+        let loop_brake = LoopBrake {
+            repeats: positive("loop_repeats", l.loop_repeats, defaults.loop_brake.repeats)?,
+            window: l
+                .loop_window_secs
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.loop_brake.window),
+        };
+        if let Some(db) = &raw.store.database
+            && db.env.is_some() == db.file.is_some()
+        {
+            return Err(invalid(
+                "store.database".into(),
+                "give exactly one of `env` (a variable holding the URL) or `file`".into(),
+            ));
+        }
+        let mut hosts = Vec::new();
+        for (name, h) in raw.hosts {
+            let field = |f: &str| format!("hosts.{name}.{f}");
+            let host = HostName::parse(&name)
+                .map_err(|e| invalid(format!("hosts.{name}"), e.to_string()))?;
+            if h.destination.trim().is_empty() || h.destination.starts_with('-') {
+                return Err(invalid(
+                    field("destination"),
+                    "must be an ssh destination such as `jarvis@nas.lan` or an alias from ~/.ssh/config".into(),
+                ));
+            }
+            let known_hosts = h.known_hosts.map(abs).ok_or_else(|| {
+                invalid(
+                    field("known_hosts"),
+                    "is required: Jarvis only talks to hosts whose key is pinned in a known_hosts file".into(),
+                )
+            })?;
+            let d = HostLimits::default();
+            let r = h.limits;
+            let secs =
+                |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
+            let limits = HostLimits {
+                default_timeout: secs(r.default_timeout_secs, d.default_timeout),
+                max_timeout: secs(r.max_timeout_secs, d.max_timeout),
+                output_cap: r.output_cap_bytes.unwrap_or(d.output_cap),
+                rate_per_minute: positive("rate_per_minute", r.rate_per_minute, d.rate_per_minute)
+                    .map_err(|_| {
+                        invalid(field("limits.rate_per_minute"), "must be at least 1".into())
+                    })?,
+                burst: positive("burst", r.burst, d.burst)
+                    .map_err(|_| invalid(field("limits.burst"), "must be at least 1".into()))?,
+                concurrency: positive("concurrency", r.concurrency, d.concurrency).map_err(
+                    |_| invalid(field("limits.concurrency"), "must be at least 1".into()),
+                )?,
+                queue_timeout: secs(r.queue_timeout_secs, d.queue_timeout),
+                breaker_failures: positive(
+                    "breaker_failures",
+                    r.breaker_failures,
+                    d.breaker_failures,
+                )
+                .map_err(|_| {
+                    invalid(
+                        field("limits.breaker_failures"),
+                        "must be at least 1".into(),
+                    )
+                })?,
+                breaker_cooldown: secs(r.breaker_cooldown_secs, d.breaker_cooldown),
+            };
+            if limits.default_timeout.is_zero() || limits.default_timeout > limits.max_timeout {
+                return Err(invalid(
+                    field("limits.default_timeout_secs"),
+                    format!(
+                        "must be between 1 and max_timeout_secs ({})",
+                        limits.max_timeout.as_secs()
+                    ),
+                ));
+            }
+            hosts.push(HostSpec {
+                name: host,
+                destination: h.destination,
+                port: h.port,
+                identity: h.identity.map(abs),
+                known_hosts,
+                tags: h.tags,
+                limits,
+            });
+        }
+        Ok(Config {
+            file: Some(file.to_owned()),
+            data_dir: raw.store.data_dir.map(abs),
+            database: raw.store.database.map(|mut d| {
+                d.file = d.file.map(abs);
+                d
+            }),
+            audit_key: raw.store.audit_key.map(abs),
+            policy: raw.policy.paths.into_iter().map(abs).collect(),
+            global,
+            loop_brake,
+            approval_ttl: l
+                .approval_ttl_secs
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.approval_ttl),
+            hosts,
+        })
+    }
+
+    /// One host by name.
+    pub fn host(&self, name: &HostName) -> Option<&HostSpec> {
+        self.hosts.iter().find(|h| &h.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/jarvis/jarvis.toml"), text)
+    }
+
+    #[test]
+    fn a_host_with_relative_paths_and_limits() {
+        let c = parse(
+            r#"
+            [store]
+            database = { env = "JARVIS_DATABASE_URL" }
+            [limits]
+            loop_repeats = 3
+            [hosts.nas]
+            destination = "jarvis@nas.lan"
+            port = 2222
+            identity = "keys/id_ed25519"
+            known_hosts = "/etc/jarvis/known_hosts"
+            tags = ["storage"]
+            [hosts.nas.limits]
+            concurrency = 1
+            output_cap_bytes = 4096
+            "#,
+        )
+        .expect("valid");
+        let nas = &c.hosts[0];
+        assert_eq!(nas.name.as_str(), "nas");
+        assert_eq!(
+            nas.identity.as_deref(),
+            Some(Path::new("/etc/jarvis/keys/id_ed25519"))
+        );
+        assert_eq!(nas.limits.concurrency, 1);
+        assert_eq!(nas.limits.output_cap, 4096);
+        assert_eq!(
+            nas.limits.rate_per_minute,
+            HostLimits::default().rate_per_minute
+        );
+        assert_eq!(c.loop_brake.repeats, 3);
+        assert_eq!(
+            c.database.and_then(|d| d.env).as_deref(),
+            Some("JARVIS_DATABASE_URL")
+        );
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        let cases = [
+            (
+                "[hosts.nas]\ndestination = \"nas\"\n",
+                "hosts.nas.known_hosts",
+            ),
+            (
+                "[hosts.nas]\ndestination = \"-oProxyCommand=x\"\nknown_hosts = \"k\"\n",
+                "hosts.nas.destination",
+            ),
+            (
+                "[hosts.\"bad name\"]\ndestination = \"x\"\nknown_hosts = \"k\"\n",
+                "hosts.bad name",
+            ),
+            (
+                "[store]\ndatabase = { env = \"A\", file = \"b\" }\n",
+                "store.database",
+            ),
+            ("[limits]\nburst = 0\n", "limits.burst"),
+            (
+                "[hosts.nas]\ndestination = \"x\"\nknown_hosts = \"k\"\n[hosts.nas.limits]\ndefault_timeout_secs = 9000\n",
+                "hosts.nas.limits.default_timeout_secs",
+            ),
+        ];
+        for (text, field) in cases {
+            let err = parse(text).expect_err(text).to_string();
+            assert!(err.contains(field), "{err} should name {field}");
+            assert!(err.starts_with("/etc/jarvis/jarvis.toml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_inline_secrets_are_refused() {
+        let err = parse(
+            "[hosts.nas]\ndestination = \"x\"\nknown_hosts = \"k\"\npassword = \"hunter2\"\n",
+        )
+        .expect_err("unknown field")
+        .to_string();
+        assert!(err.contains("password"), "{err}");
+        let err = parse("[store]\ndatabase = \"postgres://u:p@db/jarvis\"\n")
+            .expect_err("inline URL")
+            .to_string();
+        assert!(err.contains("database"), "{err}");
+    }
+}

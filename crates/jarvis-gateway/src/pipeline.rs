@@ -1,0 +1,487 @@
+//! The one path every action takes: propose ► judge ► (approve) ► admit ►
+//! run ► record. The CLI, the web UI and the planner all call these
+//! methods; none reaches a host another way.
+
+use std::path::Path;
+use std::time::Duration;
+
+use jarvis_core::{ActionId, ActionState, Decision, HostName, Risk};
+use jarvis_exec::protocol::Ending;
+use jarvis_exec::{ExecError, Execution, Executor, Job, Output};
+use jarvis_policy::{Judgement, LoadError, Policy, Request};
+use jarvis_store::{
+    ActionRecord, CapturedOutput, Judged, NewAction, NewEvent, RunRecord, Store, StoreError,
+};
+use serde_json::json;
+
+use crate::config::Config;
+
+/// Why the gateway could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The policy files are wrong.
+    #[error("policy: {0}")]
+    Policy(#[from] LoadError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The action names a host that is not configured.
+    #[error("no host named `{0}` is configured (see `jarvis hosts list`)")]
+    UnknownHost(String),
+    /// The action is not in a state that allows this.
+    #[error("action {id} is {state}, so it cannot be {wanted}")]
+    WrongState {
+        /// The action.
+        id: ActionId,
+        /// Its state.
+        state: ActionState,
+        /// What was asked.
+        wanted: &'static str,
+    },
+    /// The approval request is older than the approval TTL.
+    #[error("action {id} waited longer than {}s for approval and has expired; propose it again", .ttl.as_secs())]
+    Expired {
+        /// The action.
+        id: ActionId,
+        /// The TTL.
+        ttl: Duration,
+    },
+    /// The policy, read again just before running, now denies it.
+    #[error("action {id} is denied by the policy as it is now: {}", .reasons.join("; "))]
+    NowDenied {
+        /// The action.
+        id: ActionId,
+        /// Why.
+        reasons: Vec<String>,
+    },
+    /// The executor refused before sending anything; the action stays
+    /// approved and can be run again later.
+    #[error("action {id} was not sent: {source}")]
+    NotSent {
+        /// The action.
+        id: ActionId,
+        /// Why.
+        source: ExecError,
+    },
+}
+
+/// What someone asks to run.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    /// Who asks (`local:alice`, `planner`).
+    pub requester: String,
+    /// Where.
+    pub host: HostName,
+    /// The command line.
+    pub command: String,
+    /// The directory on the host.
+    pub cwd: Option<String>,
+    /// A timeout other than the host's default.
+    pub timeout: Option<Duration>,
+}
+
+/// The outcome of a proposal.
+#[derive(Debug, Clone)]
+pub struct Proposed {
+    /// The action as recorded: `approved`, `pending_approval` or `denied`.
+    pub action: ActionRecord,
+    /// What the policy said, with the loop brake applied.
+    pub judgement: Judgement,
+}
+
+/// The wired pipeline.
+pub struct Gateway {
+    config: Config,
+    policy: Policy,
+    store: Store,
+    executor: Executor,
+}
+
+impl Gateway {
+    /// Wires the pipeline and marks actions that were running when the last
+    /// gateway stopped as interrupted (they never run twice).
+    ///
+    /// # Errors
+    /// A policy or store error.
+    pub async fn open(
+        config: Config,
+        store: Store,
+        control_dir: &Path,
+    ) -> Result<Gateway, GatewayError> {
+        let policy = if config.policy.is_empty() {
+            Policy::shipped()?
+        } else {
+            Policy::load(&config.policy)?
+        };
+        let executor = Executor::new(config.hosts.clone(), &config.global, control_dir);
+        store.interrupt_running("gateway").await?;
+        Ok(Gateway {
+            config,
+            policy,
+            store,
+            executor,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The executor (for host checks).
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn judge(&self, host: &HostName, command: &str, cwd: Option<&str>) -> Judgement {
+        self.policy.judge(&Request {
+            command: command.to_owned(),
+            host: Some(host.clone()),
+            cwd: cwd.map(str::to_owned),
+        })
+    }
+
+    /// Records a proposal, judges it and moves it to `approved`,
+    /// `pending_approval` or `denied`.
+    ///
+    /// # Errors
+    /// [`GatewayError::UnknownHost`] (nothing is recorded then) or a store
+    /// error.
+    pub async fn propose(&self, p: Proposal) -> Result<Proposed, GatewayError> {
+        if self.config.host(&p.host).is_none() {
+            return Err(GatewayError::UnknownHost(p.host.to_string()));
+        }
+        let id = ActionId::new();
+        self.store
+            .create_action(&NewAction {
+                id,
+                requester: p.requester.clone(),
+                host: Some(p.host.clone()),
+                command: p.command.clone(),
+                cwd: p.cwd.clone(),
+                timeout_secs: p
+                    .timeout
+                    .map(|t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX)),
+            })
+            .await?;
+        let mut judgement = self.judge(&p.host, &p.command, p.cwd.as_deref());
+        if judgement.decision == Decision::Allow {
+            let brake = self.config.loop_brake;
+            let repeats = self
+                .store
+                .recent_repeats(Some(&p.host), &p.command, brake.window)
+                .await?;
+            if repeats >= u64::from(brake.repeats) {
+                judgement.decision = Decision::Approve;
+                judgement.reasons.insert(
+                    0,
+                    format!(
+                        "runaway-loop brake: the same command was proposed for `{}` {repeats} times in {}s; a person must look",
+                        p.host,
+                        brake.window.as_secs()
+                    ),
+                );
+            }
+        }
+        let to = match judgement.decision {
+            Decision::Allow => ActionState::Approved,
+            Decision::Approve => ActionState::PendingApproval,
+            Decision::Deny => ActionState::Denied,
+        };
+        let judged = Judged {
+            decision: judgement.decision,
+            risk: judgement.risk,
+            reasons: judgement.reasons.clone(),
+        };
+        let action = self
+            .store
+            .transition(
+                id,
+                ActionState::Proposed,
+                to,
+                "policy",
+                Some(&judged),
+                json!({ "rules": judgement.rules }),
+            )
+            .await?;
+        Ok(Proposed { action, judgement })
+    }
+
+    /// A person approves a pending action.
+    ///
+    /// # Errors
+    /// [`GatewayError::WrongState`], [`GatewayError::Expired`] (the action
+    /// is moved to `expired`), or a store error.
+    pub async fn approve(
+        &self,
+        id: ActionId,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<ActionRecord, GatewayError> {
+        let action = self.pending(id, "approved").await?;
+        let _ = action;
+        Ok(self
+            .store
+            .transition(
+                id,
+                ActionState::PendingApproval,
+                ActionState::Approved,
+                actor,
+                None,
+                json!({ "reason": reason }),
+            )
+            .await?)
+    }
+
+    /// A person rejects a pending action.
+    ///
+    /// # Errors
+    /// As [`Gateway::approve`].
+    pub async fn reject(
+        &self,
+        id: ActionId,
+        actor: &str,
+        reason: &str,
+    ) -> Result<ActionRecord, GatewayError> {
+        self.pending(id, "rejected").await?;
+        Ok(self
+            .store
+            .transition(
+                id,
+                ActionState::PendingApproval,
+                ActionState::Rejected,
+                actor,
+                None,
+                json!({ "reason": reason }),
+            )
+            .await?)
+    }
+
+    async fn pending(
+        &self,
+        id: ActionId,
+        wanted: &'static str,
+    ) -> Result<ActionRecord, GatewayError> {
+        let action = self.store.action(id).await?;
+        if action.state != ActionState::PendingApproval {
+            return Err(GatewayError::WrongState {
+                id,
+                state: action.state,
+                wanted,
+            });
+        }
+        let created = time_of(id);
+        let age = std::time::SystemTime::now()
+            .duration_since(created)
+            .unwrap_or_default();
+        if age > self.config.approval_ttl {
+            self.store
+                .transition(
+                    id,
+                    ActionState::PendingApproval,
+                    ActionState::Expired,
+                    "gateway",
+                    None,
+                    json!({ "reason": format!("no decision within {}s", self.config.approval_ttl.as_secs()) }),
+                )
+                .await?;
+            return Err(GatewayError::Expired {
+                id,
+                ttl: self.config.approval_ttl,
+            });
+        }
+        Ok(action)
+    }
+
+    /// Runs an approved action on its host, streaming output to
+    /// `on_output`, and records the result.
+    ///
+    /// The policy is asked again first (it may have changed since the
+    /// approval); then the executor admits it (breaker, rate limits,
+    /// concurrency). A refusal at either step leaves the action `approved`
+    /// and writes an `action.refused` event. Only then does it become
+    /// `running`, which happens at most once.
+    ///
+    /// # Errors
+    /// [`GatewayError::WrongState`], [`GatewayError::NowDenied`],
+    /// [`GatewayError::NotSent`], or a store error. A failure on the host
+    /// is not an error: it is the returned action's state and run.
+    pub async fn execute(
+        &self,
+        id: ActionId,
+        actor: &str,
+        on_output: &mut (dyn FnMut(Output<'_>) + Send),
+    ) -> Result<ActionRecord, GatewayError> {
+        let action = self.store.action(id).await?;
+        if action.state != ActionState::Approved {
+            return Err(GatewayError::WrongState {
+                id,
+                state: action.state,
+                wanted: "run",
+            });
+        }
+        let host = action
+            .host
+            .as_deref()
+            .and_then(|h| HostName::parse(h).ok())
+            .ok_or_else(|| GatewayError::UnknownHost(action.host.clone().unwrap_or_default()))?;
+        let now = self.judge(&host, &action.command, action.cwd.as_deref());
+        if now.decision == Decision::Deny {
+            self.refused(&action, "policy-now-denies", &now.reasons.join("; "))
+                .await?;
+            return Err(GatewayError::NowDenied {
+                id,
+                reasons: now.reasons,
+            });
+        }
+        let job = Job {
+            action_id: id.to_string(),
+            host: host.clone(),
+            requester: action.requester.clone(),
+            command: action.command.clone(),
+            cwd: action.cwd.clone(),
+            timeout: action
+                .timeout_secs
+                .map(|s| Duration::from_secs(u64::from(s))),
+        };
+        let admission = match self.executor.admit(&job).await {
+            Ok(a) => a,
+            Err(source) => {
+                self.refused(&action, source.code(), &source.to_string())
+                    .await?;
+                return Err(GatewayError::NotSent { id, source });
+            }
+        };
+        self.store
+            .transition(
+                id,
+                ActionState::Approved,
+                ActionState::Running,
+                actor,
+                None,
+                json!({ "timeout_secs": admission.timeout().as_secs() }),
+            )
+            .await?;
+        let started_at = jarvis_store::now();
+        let result = self.executor.run(admission, &job, on_output).await;
+        let (to, run) = run_record(started_at, result);
+        Ok(self.store.finish_run(id, to, "gateway", &run).await?)
+    }
+
+    async fn refused(
+        &self,
+        action: &ActionRecord,
+        code: &str,
+        reason: &str,
+    ) -> Result<(), GatewayError> {
+        self.store
+            .append(NewEvent {
+                actor: "gateway".into(),
+                action_id: Some(action.id),
+                host: action.host.clone(),
+                kind: "action.refused".into(),
+                payload: json!({ "code": code, "reason": reason, "state": action.state.as_str() }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Closes SSH connections.
+    pub async fn close(&self) {
+        self.executor.close().await;
+    }
+}
+
+/// When a v7 id was made.
+fn time_of(id: ActionId) -> std::time::SystemTime {
+    let (secs, nanos) = id
+        .as_uuid()
+        .get_timestamp()
+        .map(|t| t.to_unix())
+        .unwrap_or((0, 0));
+    std::time::UNIX_EPOCH + Duration::new(secs, nanos)
+}
+
+fn captured(data: Vec<u8>, s: jarvis_exec::protocol::StreamSummary) -> CapturedOutput {
+    CapturedOutput {
+        truncated: s.truncated || (data.len() as u64) < s.bytes,
+        data,
+        bytes: s.bytes,
+        sha256: s.sha256,
+    }
+}
+
+fn run_record(
+    started_at: String,
+    result: Result<Execution, ExecError>,
+) -> (ActionState, RunRecord) {
+    let finished_at = jarvis_store::now();
+    match result {
+        Ok(e) => {
+            let o = e.outcome;
+            let to = match (o.ending, o.exit_code) {
+                (Ending::Exited, Some(0)) => ActionState::Succeeded,
+                (Ending::TimedOut, _) => ActionState::TimedOut,
+                _ => ActionState::Failed,
+            };
+            let ending = match o.ending {
+                Ending::Exited => "exited",
+                Ending::Signalled => "signalled",
+                Ending::TimedOut => "timed_out",
+            };
+            let error = (o.ending == Ending::TimedOut).then(|| {
+                format!(
+                    "timed out after {}s; the guard killed its whole process tree",
+                    e.timeout.as_secs()
+                )
+            });
+            (
+                to,
+                RunRecord {
+                    started_at,
+                    finished_at,
+                    ending: ending.into(),
+                    exit_code: o.exit_code,
+                    signal: o.signal,
+                    duration_ms: o.duration_ms,
+                    killed: o.killed,
+                    stdout: captured(e.stdout, o.stdout),
+                    stderr: captured(e.stderr, o.stderr),
+                    error,
+                },
+            )
+        }
+        Err(err) => {
+            let ending = match &err {
+                ExecError::Refused { .. } => "refused",
+                ExecError::Transport(t) if t.may_have_run() => "lost",
+                _ => "unreachable",
+            };
+            (
+                ActionState::Failed,
+                RunRecord {
+                    started_at,
+                    finished_at,
+                    ending: ending.into(),
+                    exit_code: None,
+                    signal: None,
+                    duration_ms: 0,
+                    killed: 0,
+                    stdout: CapturedOutput::default(),
+                    stderr: CapturedOutput::default(),
+                    error: Some(err.to_string()),
+                },
+            )
+        }
+    }
+}
+
+/// The risk of an action as recorded, for display.
+pub fn risk_of(action: &ActionRecord) -> Risk {
+    action.risk.unwrap_or(Risk::MAX)
+}
