@@ -1,6 +1,6 @@
 //! Shared helpers of the end-to-end tests: build and run the real `jarvis`
-//! binary. Later parts add the sandbox host, the gateway and the browser here,
-//! so every test starts them the same way.
+//! binary, provision the sandbox host, and give each test its own config and
+//! data directory against it, so every test starts them the same way.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -78,5 +78,163 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A string no other test or run uses, to find a test's own traces in the
+/// host's guard log and process table.
+pub fn marker(tag: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{tag}-{}-{n}-{nanos}", std::process::id())
+}
+
+/// The local target host that `sandbox/up` provisions.
+pub struct Sandbox {
+    /// Its sshd port on 127.0.0.1.
+    pub port: u16,
+    /// The gateway's private key.
+    pub identity: PathBuf,
+    /// The pinned known_hosts.
+    pub known_hosts: PathBuf,
+    /// The guard's log on the host.
+    pub guard_log: PathBuf,
+}
+
+/// Provisions the sandbox host (idempotently, once per test binary: this
+/// also installs the guard as just built) and describes it.
+pub fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| {
+        let out = Command::new(workspace().join("sandbox/up"))
+            .current_dir(workspace())
+            .output()
+            .expect("sandbox/up runs");
+        assert!(
+            out.status.success(),
+            "sandbox/up failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let state = workspace().join("sandbox/.state");
+        let ready = std::fs::read_to_string(state.join("ready")).expect("sandbox/.state/ready");
+        let field = |k: &str| {
+            ready
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_owned))
+                .unwrap_or_else(|| panic!("sandbox ready file lacks {k}"))
+        };
+        Sandbox {
+            port: field("port").parse().expect("port is a number"),
+            identity: field("identity").into(),
+            known_hosts: field("known_hosts").into(),
+            guard_log: field("guard_log").into(),
+        }
+    })
+}
+
+impl Sandbox {
+    /// The guard log's lines that contain `needle`.
+    pub fn guard_log_lines(&self, needle: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.guard_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// `ssh` to the sandbox with the gateway's key, bypassing Jarvis.
+    pub fn ssh(&self, known_hosts: &Path, remote: Option<&str>) -> Output {
+        let mut cmd = Command::new("ssh");
+        cmd.args([
+            "-F",
+            "none",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args(["-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .arg("-i")
+        .arg(&self.identity)
+        .args(["-p", &self.port.to_string(), "jarvis@127.0.0.1"])
+        .stdin(Stdio::null());
+        if let Some(r) = remote {
+            cmd.arg(r);
+        }
+        cmd.output().expect("ssh runs")
+    }
+}
+
+/// One test's own config and data directory against the sandbox host.
+pub struct Env {
+    dir: TempDir,
+    /// The config file.
+    pub config: PathBuf,
+}
+
+impl Env {
+    /// A config with one host `sandbox`; `host_limits` and `limits` are
+    /// TOML lines added to `[hosts.sandbox.limits]` and `[limits]`.
+    pub fn new(tag: &str, host_limits: &str, limits: &str) -> Env {
+        Env::with_host(
+            tag,
+            sandbox().port,
+            &sandbox().known_hosts,
+            host_limits,
+            limits,
+        )
+    }
+
+    /// As [`Env::new`] with another port and known_hosts (to test failures).
+    pub fn with_host(
+        tag: &str,
+        port: u16,
+        known_hosts: &Path,
+        host_limits: &str,
+        limits: &str,
+    ) -> Env {
+        let sb = sandbox();
+        let dir = TempDir::new(tag);
+        let config = dir.path().join("jarvis.toml");
+        let text = format!(
+            "[store]\ndata_dir = \"data\"\n\n[limits]\n{limits}\n\n[hosts.sandbox]\n\
+             destination = \"jarvis@127.0.0.1\"\nport = {port}\nidentity = \"{}\"\nknown_hosts = \"{}\"\n\
+             tags = [\"test\"]\n\n[hosts.sandbox.limits]\n{host_limits}\n",
+            sb.identity.display(),
+            known_hosts.display(),
+        );
+        std::fs::write(&config, text).expect("write config");
+        Env { dir, config }
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `jarvis --config CONFIG ARGS`.
+    pub fn jarvis(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--config", self.config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        jarvis(&all, b"")
+    }
+
+    /// `jarvis actions show ID --json`, parsed.
+    pub fn show(&self, id: &str) -> serde_json::Value {
+        let out = self.jarvis(&["actions", "show", id, "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("show --json is JSON")
     }
 }

@@ -327,7 +327,11 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
         let events: Vec<_> = events
             .iter()
             .rev()
-            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "kind": e.kind, "payload": e.payload}))
+            .map(|e| {
+                let payload: serde_json::Value =
+                    serde_json::from_str(&e.payload).unwrap_or_else(|_| json!(e.payload));
+                json!({"seq": e.seq, "at": e.at, "actor": e.actor, "kind": e.kind, "payload": payload})
+            })
             .collect();
         println!(
             "{}",
