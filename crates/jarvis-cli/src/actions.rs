@@ -109,7 +109,7 @@ fn operator() -> String {
 
 /// Where SSH control sockets go: short (a socket path has a 107-byte limit)
 /// and private to the user.
-fn control_dir() -> Result<std::path::PathBuf> {
+pub fn control_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("jarvis-ssh-{}", nix::unistd::getuid()));
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);

@@ -75,7 +75,7 @@ pub fn run(cmd: HostsCommand) -> Result<ExitCode> {
                 .enable_all()
                 .build()?;
             rt.block_on(async {
-                let control = std::env::temp_dir().join("jarvis-ssh-check");
+                let control = crate::actions::control_dir()?;
                 let exec = Executor::new(vec![spec.clone()], &config().global, &control);
                 let started = std::time::Instant::now();
                 let result = exec.check(&spec.name).await;

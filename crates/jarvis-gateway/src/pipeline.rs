@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use jarvis_core::{ActionId, ActionState, Decision, HostName, Risk};
+use jarvis_core::{ActionId, ActionState, Decision, HostName};
 use jarvis_exec::protocol::Ending;
 use jarvis_exec::{ExecError, Execution, Executor, Job, Output};
 use jarvis_policy::{Judgement, LoadError, Policy, Request};
@@ -223,8 +223,7 @@ impl Gateway {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<ActionRecord, GatewayError> {
-        let action = self.pending(id, "approved").await?;
-        let _ = action;
+        self.pending(id, "approved").await?;
         Ok(self
             .store
             .transition(
@@ -479,9 +478,4 @@ fn run_record(
             )
         }
     }
-}
-
-/// The risk of an action as recorded, for display.
-pub fn risk_of(action: &ActionRecord) -> Risk {
-    action.risk.unwrap_or(Risk::MAX)
 }
