@@ -111,11 +111,7 @@ fn operator() -> String {
 /// and private to the user.
 pub fn control_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("jarvis-ssh-{}", nix::unistd::getuid()));
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(&dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::data::private_dir(&dir)?;
     Ok(dir)
 }
 

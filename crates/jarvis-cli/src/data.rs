@@ -32,6 +32,17 @@ pub fn load_config(path: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// Creates `dir` (and its parents) for the user alone, if missing:
+/// commands, their output and SSH sockets are nobody else's business.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the directory {}", dir.display()))
+}
+
 /// The loaded config (empty if none).
 pub fn config() -> &'static Config {
     CONFIG.get_or_init(Config::default)
@@ -104,15 +115,7 @@ impl DataArgs {
     /// The data directory, created (0700) if missing.
     pub fn ensure_data_dir(&self) -> Result<PathBuf> {
         let dir = self.data_dir()?;
-        if !dir.exists() {
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder
-                .create(&dir)
-                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-        }
+        private_dir(&dir)?;
         Ok(dir)
     }
 

@@ -225,36 +225,38 @@ impl Config {
         let defaults = Config::default();
         let global_defaults = GlobalLimits::default();
         let l = raw.limits;
-        let positive = |field: &str, v: Option<u32>, default: u32| -> Result<u32, ConfigError> {
+        // `field` is the whole dotted name, so a host's limit names its host.
+        let positive = |field: String, v: Option<u32>, default: u32| -> Result<u32, ConfigError> {
             match v {
-                Some(0) => Err(invalid(
-                    format!("limits.{field}"),
-                    "must be at least 1".into(),
-                )),
+                Some(0) => Err(invalid(field, "must be at least 1".into())),
                 Some(n) => Ok(n),
                 None => Ok(default),
             }
         };
         let global = GlobalLimits {
             rate_per_minute: positive(
-                "rate_per_minute",
+                "limits.rate_per_minute".into(),
                 l.rate_per_minute,
                 global_defaults.rate_per_minute,
             )?,
-            burst: positive("burst", l.burst, global_defaults.burst)?,
+            burst: positive("limits.burst".into(), l.burst, global_defaults.burst)?,
             requester_rate_per_minute: positive(
-                "requester_rate_per_minute",
+                "limits.requester_rate_per_minute".into(),
                 l.requester_rate_per_minute,
                 global_defaults.requester_rate_per_minute,
             )?,
             requester_burst: positive(
-                "requester_burst",
+                "limits.requester_burst".into(),
                 l.requester_burst,
                 global_defaults.requester_burst,
             )?,
         };
         let loop_brake = LoopBrake {
-            repeats: positive("loop_repeats", l.loop_repeats, defaults.loop_brake.repeats)?,
+            repeats: positive(
+                "limits.loop_repeats".into(),
+                l.loop_repeats,
+                defaults.loop_brake.repeats,
+            )?,
             window: l
                 .loop_window_secs
                 .map(Duration::from_secs)
@@ -293,27 +295,19 @@ impl Config {
                 default_timeout: secs(r.default_timeout_secs, d.default_timeout),
                 max_timeout: secs(r.max_timeout_secs, d.max_timeout),
                 output_cap: r.output_cap_bytes.unwrap_or(d.output_cap),
-                rate_per_minute: positive("rate_per_minute", r.rate_per_minute, d.rate_per_minute)
-                    .map_err(|_| {
-                        invalid(field("limits.rate_per_minute"), "must be at least 1".into())
-                    })?,
-                burst: positive("burst", r.burst, d.burst)
-                    .map_err(|_| invalid(field("limits.burst"), "must be at least 1".into()))?,
-                concurrency: positive("concurrency", r.concurrency, d.concurrency).map_err(
-                    |_| invalid(field("limits.concurrency"), "must be at least 1".into()),
+                rate_per_minute: positive(
+                    field("limits.rate_per_minute"),
+                    r.rate_per_minute,
+                    d.rate_per_minute,
                 )?,
+                burst: positive(field("limits.burst"), r.burst, d.burst)?,
+                concurrency: positive(field("limits.concurrency"), r.concurrency, d.concurrency)?,
                 queue_timeout: secs(r.queue_timeout_secs, d.queue_timeout),
                 breaker_failures: positive(
-                    "breaker_failures",
+                    field("limits.breaker_failures"),
                     r.breaker_failures,
                     d.breaker_failures,
-                )
-                .map_err(|_| {
-                    invalid(
-                        field("limits.breaker_failures"),
-                        "must be at least 1".into(),
-                    )
-                })?,
+                )?,
                 breaker_cooldown: secs(r.breaker_cooldown_secs, d.breaker_cooldown),
             };
             if limits.default_timeout.is_zero() || limits.default_timeout > limits.max_timeout {
