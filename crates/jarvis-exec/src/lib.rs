@@ -11,6 +11,7 @@
 //! only refuses for its own reasons (limits, an open breaker), and says so.
 
 pub mod protocol;
+pub mod snapshot;
 
 #[cfg(feature = "transport")]
 pub mod breaker;

@@ -22,6 +22,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::snapshot::{
+    DropReport, DropRequest, EditRequest, PreviewReport, PreviewRequest, RestoreReport,
+    RestoreRequest, Snapshot, SnapshotRequest,
+};
+
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -32,9 +37,10 @@ pub const REQUEST_PREFIX: &str = "jarvis-guard/1 ";
 /// chunks, so only a broken or hostile peer sends more.
 pub const MAX_FRAME: usize = 1 << 20;
 
-/// The largest request line the guard accepts (a 64 KiB command, encoded,
-/// with room for the other fields).
-pub const MAX_REQUEST: usize = 96 * 1024;
+/// The largest request line the guard accepts: a 64 KiB command, encoded,
+/// with room for the other fields, and under Linux's 128 KiB limit on one
+/// environment string (sshd hands the line over in `SSH_ORIGINAL_COMMAND`).
+pub const MAX_REQUEST: usize = 120 * 1024;
 
 /// What the gateway asks of the guard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +50,16 @@ pub enum Request {
     Run(RunRequest),
     /// Say who you are and what the host has (for `jarvis hosts check`).
     Check,
+    /// Snapshot (or fingerprint) what a plan names.
+    Snapshot(SnapshotRequest),
+    /// Roll targets back to a snapshot.
+    Restore(RestoreRequest),
+    /// Preview an action in a throwaway clone.
+    Preview(PreviewRequest),
+    /// Apply a file edit; answered like a run, its output is the diff.
+    Edit(EditRequest),
+    /// Remove kept snapshots.
+    Drop(DropRequest),
 }
 
 /// One command line to run.
@@ -225,6 +241,14 @@ pub enum Frame {
     Checked(CheckReport),
     /// Last frame of a refused request.
     Refused(Refusal),
+    /// Last frame of a snapshot.
+    Snapshotted(Snapshot),
+    /// Last frame of a rollback.
+    Restored(RestoreReport),
+    /// Last frame of a preview.
+    Previewed(PreviewReport),
+    /// Last frame of a drop.
+    Dropped(DropReport),
 }
 
 const HELLO: u8 = b'H';
@@ -234,6 +258,10 @@ const HEARTBEAT: u8 = b'K';
 const DONE: u8 = b'D';
 const CHECKED: u8 = b'C';
 const REFUSED: u8 = b'R';
+const SNAPSHOTTED: u8 = b'S';
+const RESTORED: u8 = b'B';
+const PREVIEWED: u8 = b'P';
+const DROPPED: u8 = b'X';
 
 impl Frame {
     /// The frame as bytes on the wire.
@@ -246,6 +274,10 @@ impl Frame {
             Frame::Done(o) => (DONE, json(o).into()),
             Frame::Checked(c) => (CHECKED, json(c).into()),
             Frame::Refused(r) => (REFUSED, json(r).into()),
+            Frame::Snapshotted(r) => (SNAPSHOTTED, json(r).into()),
+            Frame::Restored(r) => (RESTORED, json(r).into()),
+            Frame::Previewed(r) => (PREVIEWED, json(r).into()),
+            Frame::Dropped(r) => (DROPPED, json(r).into()),
         };
         let mut out = Vec::with_capacity(5 + payload.len());
         out.push(kind);
@@ -261,7 +293,10 @@ impl Frame {
 
     /// Whether this frame ends a response.
     pub fn is_last(&self) -> bool {
-        matches!(self, Frame::Done(_) | Frame::Checked(_) | Frame::Refused(_))
+        !matches!(
+            self,
+            Frame::Hello(_) | Frame::Stdout(_) | Frame::Stderr(_) | Frame::Heartbeat
+        )
     }
 }
 
@@ -317,6 +352,10 @@ impl FrameDecoder {
             DONE => Frame::Done(parse(&payload, "done")?),
             CHECKED => Frame::Checked(parse(&payload, "checked")?),
             REFUSED => Frame::Refused(parse(&payload, "refused")?),
+            SNAPSHOTTED => Frame::Snapshotted(parse(&payload, "snapshotted")?),
+            RESTORED => Frame::Restored(parse(&payload, "restored")?),
+            PREVIEWED => Frame::Previewed(parse(&payload, "previewed")?),
+            DROPPED => Frame::Dropped(parse(&payload, "dropped")?),
             other => return Err(ProtocolError::FrameKind(other)),
         };
         Ok(Some(frame))

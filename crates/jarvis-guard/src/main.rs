@@ -13,7 +13,11 @@
 //! its own limits beyond what the forced command line allows. It depends on
 //! the protocol half of jarvis-exec only, never on the SSH client stack.
 
+mod cmd;
+mod docker;
+mod git;
 mod log;
+mod preview;
 mod runner;
 mod tree;
 
@@ -189,6 +193,14 @@ fn main() -> ExitCode {
             let _ = out.send(&frame);
             let _ = out.flush();
             code
+        }
+        other => {
+            let refusal = Refusal {
+                code: "bad-request".into(),
+                reasons: vec![format!("this guard does not yet do {other:?}")],
+            };
+            let _ = out.send(&Frame::Refused(refusal));
+            ExitCode::from(1)
         }
     }
 }

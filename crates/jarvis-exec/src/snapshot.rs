@@ -1,0 +1,518 @@
+//! Snapshots, rollback, previews and file edits: what the gateway asks of
+//! the host guard and what the guard hands back. No IO.
+//!
+//! A [`SnapshotPlan`] is decided before approval, from the command's scope
+//! and the host config, and an approval binds to it. The guard turns a plan
+//! into a [`Snapshot`]: with `keep`, something to restore from (a git ref,
+//! `docker commit` images, volume archives, file copies); without, only
+//! fingerprints of the state, which is what a rollback compares against to
+//! notice that a target changed after the action.
+
+use serde::{Deserialize, Serialize};
+
+/// The ref namespace that keeps snapshot commits alive through `git gc`.
+pub const GIT_REF_PREFIX: &str = "refs/jarvis/snapshots/";
+
+/// The image repository of container snapshots; the tag is
+/// `<action id>.<first 12 hex digits of the container id>`.
+pub const IMAGE_REPOSITORY: &str = "jarvis-snapshots";
+
+/// What a snapshot of one action must capture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotPlan {
+    /// Directories whose git repository is captured; the host resolves each
+    /// to its top level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repos: Vec<String>,
+    /// Containers, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<String>,
+    /// Compose projects whose existing containers are captured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose: Vec<ComposeTarget>,
+    /// Named volumes the host config marks stateful: archived.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// Files outside any repository that an edit changes: copied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// What the snapshot cannot capture, in plain words. Never empty when
+    /// something can change that a rollback would not put back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_captured: Vec<String>,
+    /// Why there is no snapshot at all, when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub none: Option<NoSnapshot>,
+}
+
+/// A Compose project, named or found by its directory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeTarget {
+    /// `-p NAME`, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The project directory (of `-f FILE`, `--project-directory`, or the
+    /// working directory), matched against the
+    /// `com.docker.compose.project.working_dir` label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+}
+
+/// Why an action takes no snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NoSnapshot {
+    /// It only reads.
+    ReadOnly,
+    /// What it can change could not be established, so a rollback will not
+    /// be possible.
+    Unscoped {
+        /// Why, per command.
+        reasons: Vec<String>,
+    },
+}
+
+impl SnapshotPlan {
+    /// Whether the plan captures anything.
+    pub fn is_empty(&self) -> bool {
+        self.repos.is_empty()
+            && self.containers.is_empty()
+            && self.compose.is_empty()
+            && self.volumes.is_empty()
+            && self.files.is_empty()
+    }
+
+    /// One line for an approval request.
+    pub fn summary(&self) -> String {
+        if self.is_empty() {
+            return match &self.none {
+                Some(NoSnapshot::ReadOnly) => "no snapshot: the command only reads".into(),
+                Some(NoSnapshot::Unscoped { reasons }) => format!(
+                    "no snapshot: rollback will not be possible ({})",
+                    reasons.join("; ")
+                ),
+                None => "no snapshot: rollback will not be possible".into(),
+            };
+        }
+        let mut parts = Vec::new();
+        for r in &self.repos {
+            parts.push(format!("git repository at {r}"));
+        }
+        for c in &self.containers {
+            parts.push(format!("container {c}"));
+        }
+        for p in &self.compose {
+            parts.push(match (&p.project, &p.dir) {
+                (Some(n), _) => format!("containers of Compose project {n}"),
+                (None, Some(d)) => format!("containers of the Compose project in {d}"),
+                (None, None) => "containers of a Compose project".into(),
+            });
+        }
+        for v in &self.volumes {
+            parts.push(format!("volume {v} (archived)"));
+        }
+        for f in &self.files {
+            parts.push(format!("copy of {f}"));
+        }
+        let mut line = format!("snapshot: {}", parts.join(", "));
+        if !self.not_captured.is_empty() {
+            line.push_str(&format!("; not captured: {}", self.not_captured.join("; ")));
+        }
+        line
+    }
+}
+
+/// The state of every target of a plan, as the host found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// The action it was taken for.
+    pub action_id: String,
+    /// Whether something to restore from was kept (refs, images, copies),
+    /// or only fingerprints were taken.
+    pub kept: bool,
+    /// Git repositories.
+    #[serde(default)]
+    pub repos: Vec<RepoState>,
+    /// Containers.
+    #[serde(default)]
+    pub containers: Vec<ContainerState>,
+    /// Stateful volumes.
+    #[serde(default)]
+    pub volumes: Vec<VolumeState>,
+    /// Files outside repositories.
+    #[serde(default)]
+    pub files: Vec<FileState>,
+    /// What could not be captured, in plain words (the plan's list plus
+    /// what the host found: unmarked volumes, bind mounts, …).
+    #[serde(default)]
+    pub not_captured: Vec<String>,
+    /// How long taking it took on the host.
+    pub duration_ms: u64,
+}
+
+/// A git repository: HEAD, branch, index and working tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoState {
+    /// The repository's top level.
+    pub path: String,
+    /// The commit HEAD points at; `None` in a repository with no commits.
+    pub head: Option<String>,
+    /// The branch HEAD is on (`refs/heads/main`); `None` when detached.
+    pub branch: Option<String>,
+    /// The tree of the index.
+    pub index_tree: String,
+    /// The tree of the working tree: tracked and untracked files, not
+    /// ignored ones.
+    pub worktree_tree: String,
+    /// The commit that holds all of it (kept snapshots only): its tree is
+    /// the working tree, its parents HEAD and a commit of the index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The ref that keeps `commit` (kept snapshots only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_ref: Option<String>,
+}
+
+/// A container: its settings, its filesystem changes and, when kept, an
+/// image of its filesystem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerState {
+    /// Its name, without the leading `/`.
+    pub name: String,
+    /// Whether a container of that name exists.
+    pub exists: bool,
+    /// Its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Whether it was running.
+    #[serde(default)]
+    pub running: bool,
+    /// SHA-256 over the settings a rollback restores (see the guard).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// SHA-256 over its `docker diff`.
+    #[serde(default)]
+    pub changes: String,
+    /// Named volumes it mounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// The image it was created from, as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The snapshot image (kept snapshots only): `jarvis-snapshots:<tag>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_image: Option<String>,
+    /// That image's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_image_id: Option<String>,
+    /// `docker inspect` of the container (kept snapshots only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspect: Option<serde_json::Value>,
+}
+
+/// A named volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeState {
+    /// Its name.
+    pub name: String,
+    /// Whether it exists.
+    pub exists: bool,
+    /// SHA-256 over a listing of its files (path, size, mode, content hash).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// The archive on the host (kept snapshots only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// The archive's size.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// A file outside any repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileState {
+    /// Its absolute path.
+    pub path: String,
+    /// Whether it existed.
+    pub exists: bool,
+    /// SHA-256 of its content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Its permission bits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    /// The copy on the host (kept snapshots only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+}
+
+/// Take a snapshot (or only fingerprints) of a plan's targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRequest {
+    /// The action it is for; names the ref, the images and the copies.
+    pub action_id: String,
+    /// What to capture.
+    pub plan: SnapshotPlan,
+    /// Keep what a rollback needs, or only fingerprint the state.
+    pub keep: bool,
+    /// The image that archives and restores volumes (it needs `sh` and
+    /// `tar`); required when the plan names volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_image: Option<String>,
+}
+
+/// Put targets back as a snapshot found them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    /// The rollback action; its own snapshot of the current state (taken
+    /// first, so the rollback can be undone) is kept under this id.
+    pub action_id: String,
+    /// The snapshot to restore (kept).
+    pub target: Snapshot,
+    /// The state right after the original action ran. A target that is in
+    /// neither this state nor `target`'s has changed since: the rollback
+    /// stops and says what changed, unless `force`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Snapshot>,
+    /// Restore even over later changes (they stay in the fresh snapshot).
+    #[serde(default)]
+    pub force: bool,
+    /// As in [`SnapshotRequest`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_image: Option<String>,
+}
+
+/// How one target of a rollback went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetOutcome {
+    /// It already was as the snapshot found it (a retry after a failure
+    /// halfway, or the action did not change it).
+    AlreadyRestored,
+    /// It was put back and verified.
+    Restored,
+    /// It changed after the action; left alone.
+    Changed,
+    /// Putting it back failed; the detail says how far it got.
+    Failed,
+    /// Not tried, because an earlier target failed or changed.
+    Skipped,
+}
+
+/// One target of a rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoredTarget {
+    /// `repo`, `container`, `volume` or `file`.
+    pub kind: String,
+    /// Its path or name.
+    pub name: String,
+    /// How it went.
+    pub outcome: TargetOutcome,
+    /// What was found, done or compared, in plain words.
+    pub detail: String,
+}
+
+/// What a rollback did on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreReport {
+    /// The snapshot of the state before the rollback; `None` when it
+    /// stopped before changing anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Snapshot>,
+    /// The state after the rollback (fingerprints), for a rollback of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Snapshot>,
+    /// Every target, in order.
+    pub targets: Vec<RestoredTarget>,
+    /// Whether every target is now as the snapshot found it.
+    pub complete: bool,
+    /// How long it took on the host.
+    pub duration_ms: u64,
+}
+
+/// A file edit: a path and either its new content or a unified diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEdit {
+    /// Absolute path on the host.
+    pub path: String,
+    /// The change.
+    pub change: FileChange,
+}
+
+/// What an edit does to its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FileChange {
+    /// Replace (or create) the file with this content.
+    Content {
+        /// The new content.
+        content: String,
+    },
+    /// Apply this unified diff; it must apply exactly.
+    Diff {
+        /// The diff.
+        diff: String,
+    },
+}
+
+/// Apply an edit (an approved action).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditRequest {
+    /// The action.
+    pub action_id: String,
+    /// The edit.
+    pub edit: FileEdit,
+}
+
+/// What to preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PreviewKind {
+    /// Run the command line in a private clone of the repository at
+    /// `repo` (its snapshot state), with the repository's path in the line
+    /// and the working directory replaced by the clone's.
+    Git {
+        /// A directory inside the repository.
+        repo: String,
+        /// The command line.
+        command: String,
+        /// Its working directory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cwd: Option<String>,
+    },
+    /// Run `docker ARGV…` against a throwaway, network-less clone of
+    /// `container` made from an image of it, with `argv[container_arg]`
+    /// (the container's name) replaced by the clone's.
+    Docker {
+        /// The container.
+        container: String,
+        /// The docker arguments after `docker`.
+        argv: Vec<String>,
+        /// Which of them names the container.
+        container_arg: usize,
+    },
+    /// Show the edit as a diff against the file as it is.
+    Edit {
+        /// The edit.
+        edit: FileEdit,
+    },
+}
+
+/// Make a preview of an action that has not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// The action.
+    pub action_id: String,
+    /// What to preview.
+    pub preview: PreviewKind,
+    /// Time limit for the command in the clone.
+    pub timeout_ms: u64,
+    /// Bytes of output and of diff to send back.
+    pub output_cap: u64,
+}
+
+/// A preview.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewReport {
+    /// `git`, `docker` or `edit`.
+    pub kind: String,
+    /// One line per notable change (`HEAD a1b2c3d → d4e5f6a`, `branch
+    /// main → other`, `3 files changed`), for the approval list.
+    pub summary: Vec<String>,
+    /// The change itself: `git diff --stat` and the diff, `docker diff`,
+    /// or the edit's unified diff.
+    pub diff: String,
+    /// The command's output in the clone (stdout then stderr).
+    #[serde(default)]
+    pub output: String,
+    /// Its exit code there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Whether diff or output were cut at the cap.
+    #[serde(default)]
+    pub truncated: bool,
+    /// How long the preview took on the host.
+    pub duration_ms: u64,
+}
+
+/// Remove kept snapshots (retention).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropRequest {
+    /// The snapshots whose refs, images, archives and copies go.
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// What a drop removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropReport {
+    /// Refs, images and files removed (or already gone).
+    pub removed: Vec<String>,
+    /// What could not be removed, and why.
+    pub errors: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_plan_says_why_there_is_no_snapshot() {
+        let plan = SnapshotPlan {
+            none: Some(NoSnapshot::Unscoped {
+                reasons: vec!["`systemctl restart nginx` changes a service".into()],
+            }),
+            ..SnapshotPlan::default()
+        };
+        assert!(plan.is_empty());
+        assert!(
+            plan.summary()
+                .starts_with("no snapshot: rollback will not be possible")
+        );
+    }
+
+    #[test]
+    fn a_plan_lists_targets_and_what_it_misses() {
+        let plan = SnapshotPlan {
+            repos: vec!["/srv/app".into()],
+            containers: vec!["web".into()],
+            not_captured: vec!["volume data is not marked stateful".into()],
+            ..SnapshotPlan::default()
+        };
+        let s = plan.summary();
+        assert!(s.contains("git repository at /srv/app"), "{s}");
+        assert!(s.contains("container web"), "{s}");
+        assert!(s.contains("not captured: volume data"), "{s}");
+    }
+
+    #[test]
+    fn plans_round_trip_and_reject_unknown_fields() {
+        let plan = SnapshotPlan {
+            compose: vec![ComposeTarget {
+                project: Some("demo".into()),
+                dir: None,
+            }],
+            ..SnapshotPlan::default()
+        };
+        let text = serde_json::to_string(&plan).unwrap_or_default();
+        let back: SnapshotPlan = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back, plan);
+        assert!(serde_json::from_str::<SnapshotPlan>(r#"{"repo":["/x"]}"#).is_err());
+    }
+}
