@@ -2,6 +2,8 @@
 //! binary, provision the sandbox host, and give each test its own config and
 //! data directory against it, so every test starts them the same way.
 
+pub mod fixtures;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -191,6 +193,18 @@ impl Env {
             host_limits,
             limits,
         )
+    }
+
+    /// A config with one host `sandbox` and `snapshots` as TOML lines of
+    /// `[hosts.sandbox.snapshots]`.
+    pub fn with_snapshots(tag: &str, snapshots: &str) -> Env {
+        let env = Env::new(tag, "", "");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&env.config)
+            .expect("open config");
+        writeln!(f, "\n[hosts.sandbox.snapshots]\n{snapshots}").expect("write config");
+        env
     }
 
     /// As [`Env::new`] with another port and known_hosts (to test failures).

@@ -47,6 +47,10 @@ async fn seed(dir: &TempDir) -> Vec<ActionId> {
                 command: cmd.into(),
                 cwd: None,
                 timeout_secs: None,
+                kind: jarvis_core::ActionKind::Command,
+                edit: None,
+                rollback_of: None,
+                plan: None,
             })
             .await
             .expect("create");

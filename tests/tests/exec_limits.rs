@@ -29,6 +29,7 @@ fn proposal(command: &str) -> Proposal {
         command: command.into(),
         cwd: None,
         timeout: None,
+        edit: None,
     }
 }
 
@@ -227,6 +228,10 @@ async fn actions_running_at_a_restart_are_interrupted_and_never_run_again() {
                 command: format!("echo {m}"),
                 cwd: None,
                 timeout_secs: None,
+                kind: jarvis_core::ActionKind::Command,
+                edit: None,
+                rollback_of: None,
+                plan: None,
             })
             .await
             .expect("created");

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use jarvis_core::{ActionId, ActionState, HostName};
 use jarvis_exec::Output;
+use jarvis_exec::snapshot::{PreviewReport, SnapshotPlan};
 use jarvis_gateway::{Gateway, GatewayError, Proposal};
 use jarvis_store::{ActionRecord, AuditFilter, RunRecord, Store};
 use serde_json::json;
@@ -97,7 +98,7 @@ pub enum ActionsCommand {
 }
 
 /// Who the CLI acts as.
-fn operator() -> String {
+pub(crate) fn operator() -> String {
     // The account, not $USER, which the caller can set to anything.
     let user = nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()
@@ -115,13 +116,13 @@ pub fn control_dir() -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-async fn gateway(data: &DataArgs) -> Result<Gateway> {
+pub(crate) async fn gateway(data: &DataArgs) -> Result<Gateway> {
     let store = data.store().await?;
     let store = store.with_checkpoints(data.key()?, 1000);
     Ok(Gateway::open(config().clone(), store, &control_dir()?).await?)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -138,45 +139,90 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             command: args.command.join(" "),
             cwd: args.cwd,
             timeout: args.timeout.map(Duration::from_secs),
+            edit: None,
         };
-        let proposed = gw.propose(proposal).await?;
-        let action = proposed.action;
-        let j = &proposed.judgement;
-        eprintln!(
-            "jarvis: action {} {} (risk {} {})",
-            action.id,
-            j.decision,
-            j.risk.score(),
-            j.risk.level().as_str()
-        );
-        let code = match action.state {
-            ActionState::Approved => execute(&gw, action.id).await?,
-            ActionState::PendingApproval => {
-                for r in &j.reasons {
-                    eprintln!("  - {r}");
-                }
-                eprintln!(
-                    "jarvis: waiting for approval; run `jarvis approve {}` or `jarvis deny {} --reason …`",
-                    action.id, action.id
-                );
-                println!("{}", action.id);
-                ExitCode::from(exit::PENDING)
-            }
-            _ => {
-                eprintln!("jarvis: denied; nothing was sent to the host:");
-                for r in &j.reasons {
-                    eprintln!("  - {r}");
-                }
-                ExitCode::from(exit::REFUSED)
-            }
-        };
+        let code = propose_and_run(&gw, proposal).await?;
         gw.close().await;
         Ok(code)
     })
 }
 
+/// Proposes, then runs what the policy allows, shows what waits for a
+/// person (with its snapshot plan and preview), or reports the denial.
+pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<ExitCode> {
+    let proposed = gw.propose(proposal).await?;
+    let action = proposed.action;
+    let j = &proposed.judgement;
+    eprintln!(
+        "jarvis: action {} {} (risk {} {})",
+        action.id,
+        j.decision,
+        j.risk.score(),
+        j.risk.level().as_str()
+    );
+    let code = match action.state {
+        ActionState::Approved => execute(gw, action.id).await?,
+        ActionState::PendingApproval => {
+            for r in &j.reasons {
+                eprintln!("  - {r}");
+            }
+            eprintln!("  {}", proposed.plan.summary());
+            if let Some(p) = &action.preview {
+                eprint!("{}", preview_text(p));
+            }
+            eprintln!(
+                "jarvis: waiting for approval; run `jarvis approve {}` or `jarvis deny {} --reason …`",
+                action.id, action.id
+            );
+            println!("{}", action.id);
+            ExitCode::from(exit::PENDING)
+        }
+        _ => {
+            eprintln!("jarvis: denied; nothing was sent to the host:");
+            for r in &j.reasons {
+                eprintln!("  - {r}");
+            }
+            ExitCode::from(exit::REFUSED)
+        }
+    };
+    Ok(code)
+}
+
+/// A stored preview as text: its kind, summary lines, diff and output.
+pub(crate) fn preview_text(preview: &serde_json::Value) -> String {
+    let Ok(p) = serde_json::from_value::<PreviewReport>(preview.clone()) else {
+        return String::new();
+    };
+    let mut out = format!("preview ({}):\n", p.kind);
+    for line in &p.summary {
+        out.push_str(&format!("  {line}\n"));
+    }
+    if !p.diff.is_empty() {
+        out.push_str(&p.diff);
+        if !p.diff.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    if !p.output.is_empty() {
+        out.push_str(&format!(
+            "--- output in the copy (exit {}) ---\n{}",
+            p.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            p.output
+        ));
+        if !p.output.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    if p.truncated {
+        out.push_str("[… preview truncated]\n");
+    }
+    out
+}
+
 /// Runs an approved action, streaming its output, and reports the end.
-async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
+pub(crate) async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
     let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();
     let mut print = |o: Output<'_>| {
@@ -188,10 +234,21 @@ async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
     };
     let action = match gw.execute(id, &operator(), &mut print).await {
         Ok(a) => a,
-        Err(e @ (GatewayError::NotSent { .. } | GatewayError::NowDenied { .. })) => {
+        Err(
+            e @ (GatewayError::NotSent { .. }
+            | GatewayError::NowDenied { .. }
+            | GatewayError::SnapshotFailed { .. }),
+        ) => {
             eprintln!("jarvis: {e}");
             eprintln!("jarvis: the action stays approved; `jarvis approve {id}` runs it later");
             return Ok(ExitCode::from(exit::REFUSED));
+        }
+        Err(e @ GatewayError::PlanChanged { .. }) => {
+            eprintln!("jarvis: {e}");
+            eprintln!(
+                "jarvis: look at it again with `jarvis actions show {id}`, then `jarvis approve {id}`"
+            );
+            return Ok(ExitCode::from(exit::PENDING));
         }
         Err(e) => return Err(e.into()),
     };
@@ -331,9 +388,12 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"action": action, "run": run_json, "events": events})
-            )?
+            serde_json::to_string_pretty(&json!({
+                "action": action,
+                "run": run_json,
+                "snapshot": store.snapshot(id).await?,
+                "events": events
+            }))?
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -342,6 +402,12 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
     writeln!(out, "state    {}", action.state)?;
     writeln!(out, "host     {}", action.host.as_deref().unwrap_or("-"))?;
     writeln!(out, "command  {}", action.command)?;
+    if action.kind != jarvis_core::ActionKind::Command {
+        writeln!(out, "kind     {}", action.kind)?;
+    }
+    if let Some(of) = action.rollback_of {
+        writeln!(out, "rolls back {of}")?;
+    }
     if let Some(cwd) = &action.cwd {
         writeln!(out, "cwd      {cwd}")?;
     }
@@ -363,6 +429,22 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
     }
     for r in &action.reasons {
         writeln!(out, "  - {r}")?;
+    }
+    if let Some(plan) = action
+        .plan
+        .clone()
+        .and_then(|p| serde_json::from_value::<SnapshotPlan>(p).ok())
+    {
+        writeln!(out, "plan     {}", plan.summary())?;
+    }
+    if let Some(s) = store.snapshot(id).await? {
+        writeln!(out, "{}", crate::snapshots::snapshot_line(&s))?;
+    }
+    for rb in store.rollbacks_of(id).await? {
+        writeln!(out, "rollback {} {}", rb.id, rb.state)?;
+    }
+    if let Some(p) = &action.preview {
+        out.write_all(preview_text(p).as_bytes())?;
     }
     if let Some(run) = &run {
         writeln!(out, "run      {}", ending_line(&action, Some(run)))?;

@@ -9,6 +9,7 @@ mod audit;
 mod data;
 mod hosts;
 mod policy;
+mod snapshots;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,13 @@ enum Command {
     Approve(actions::ApproveArgs),
     /// Reject a pending action.
     Deny(actions::DenyArgs),
+    /// Propose a file edit (new content or a unified diff) for a host.
+    Edit(snapshots::EditArgs),
+    /// Put back what an action changed, from the snapshot taken before it ran.
+    Rollback(snapshots::RollbackArgs),
+    /// List, show and prune snapshots.
+    #[command(subcommand)]
+    Snapshots(snapshots::SnapshotsCommand),
     /// List and show actions.
     #[command(subcommand)]
     Actions(actions::ActionsCommand),
@@ -70,6 +78,9 @@ fn main() -> ExitCode {
         Command::Run(args) => actions::run(args),
         Command::Approve(args) => actions::approve(args),
         Command::Deny(args) => actions::deny(args),
+        Command::Edit(args) => snapshots::edit(args),
+        Command::Rollback(args) => snapshots::rollback(args),
+        Command::Snapshots(cmd) => snapshots::snapshots(cmd),
         Command::Actions(cmd) => actions::actions(cmd),
         Command::Hosts(cmd) => hosts::run(cmd),
     });

@@ -47,6 +47,50 @@ impl fmt::Display for ActionId {
     }
 }
 
+/// What an action does on its host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A shell command line.
+    Command,
+    /// A file edit: a path and new content or a unified diff.
+    Edit,
+    /// Putting back the snapshot of an earlier action, which it names.
+    Rollback,
+}
+
+/// A word that names no action kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown action kind `{0}` (command, edit or rollback)")]
+pub struct UnknownActionKind(pub String);
+
+impl ActionKind {
+    /// The word used in storage and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Command => "command",
+            ActionKind::Edit => "edit",
+            ActionKind::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ActionKind {
+    type Err = UnknownActionKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [ActionKind::Command, ActionKind::Edit, ActionKind::Rollback]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownActionKind(s.to_owned()))
+    }
+}
+
 /// Where an action is in its life.
 ///
 /// Only [`ActionState::transition`] decides which moves are legal; stores and
@@ -120,6 +164,9 @@ impl ActionState {
             (Proposed, Denied | PendingApproval | Approved)
                 | (PendingApproval, Approved | Rejected | Expired)
                 | (Approved, Running)
+                // What was approved (command, host, snapshot plan) changed
+                // before it ran: a person is asked again.
+                | (Approved, PendingApproval)
                 | (Running, Succeeded | Failed | TimedOut | Interrupted)
                 | (Succeeded | Failed | TimedOut, RolledBack)
         )
@@ -198,6 +245,7 @@ mod tests {
             (PendingApproval, Rejected),
             (PendingApproval, Expired),
             (Approved, Running),
+            (Approved, PendingApproval),
             (Running, Succeeded),
             (Running, Failed),
             (Running, TimedOut),

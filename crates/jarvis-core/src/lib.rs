@@ -14,7 +14,10 @@ mod decision;
 mod host;
 mod risk;
 
-pub use action::{ActionId, ActionIdError, ActionState, IllegalTransition, UnknownActionState};
+pub use action::{
+    ActionId, ActionIdError, ActionKind, ActionState, IllegalTransition, UnknownActionKind,
+    UnknownActionState,
+};
 pub use decision::{Decision, UnknownDecision};
 pub use host::{HostName, HostNameError};
 pub use risk::{Risk, RiskError, RiskLevel};

@@ -13,6 +13,10 @@ use crate::breaker::{Breaker, Open};
 use crate::host::{GlobalLimits, HostSpec};
 use crate::limits::{Limited, RateLimits};
 use crate::protocol::{CheckReport, Frame, Outcome, Refusal, Request, RunRequest};
+use crate::snapshot::{
+    DropReport, DropRequest, EditRequest, FileEdit, PreviewReport, PreviewRequest, RestoreReport,
+    RestoreRequest, Snapshot, SnapshotRequest,
+};
 use crate::transport::{Connection, TransportError};
 
 /// One action to send.
@@ -30,6 +34,8 @@ pub struct Job {
     pub cwd: Option<String>,
     /// Its timeout; the host's default when `None`.
     pub timeout: Option<Duration>,
+    /// For a file edit, the edit (then `command` is only its label).
+    pub edit: Option<FileEdit>,
 }
 
 /// A chunk of output as it arrives.
@@ -259,13 +265,19 @@ impl Executor {
     ) -> Result<Execution, ExecError> {
         let entry = self.entry(&admission.host)?;
         let cap = entry.conn.spec().limits.output_cap;
-        let request = Request::Run(RunRequest {
-            action_id: job.action_id.clone(),
-            command: job.command.clone(),
-            cwd: job.cwd.clone(),
-            timeout_ms: u64::try_from(admission.timeout.as_millis()).unwrap_or(u64::MAX),
-            output_cap: cap,
-        });
+        let request = match &job.edit {
+            Some(edit) => Request::Edit(EditRequest {
+                action_id: job.action_id.clone(),
+                edit: edit.clone(),
+            }),
+            None => Request::Run(RunRequest {
+                action_id: job.action_id.clone(),
+                command: job.command.clone(),
+                cwd: job.cwd.clone(),
+                timeout_ms: u64::try_from(admission.timeout.as_millis()).unwrap_or(u64::MAX),
+                output_cap: cap,
+            }),
+        };
         let captured = Mutex::new((Vec::new(), Vec::new()));
         let mut on_frame = |frame: &Frame| {
             let mut c = captured
@@ -344,6 +356,100 @@ impl Executor {
                 host: host.to_string(),
                 detail: format!("a check ended with {other:?}"),
             })),
+        }
+    }
+
+    /// Sends one request that answers with a single report (snapshot,
+    /// rollback, preview, drop) and returns that last frame. The breaker
+    /// applies; rate limits do not (these ride on an admitted action or a
+    /// person's command).
+    async fn call(&self, host: &HostName, request: &Request) -> Result<Frame, ExecError> {
+        let entry = self.entry(host)?;
+        entry
+            .breaker
+            .admit()
+            .map_err(|open| ExecError::CircuitOpen {
+                host: host.clone(),
+                open,
+            })?;
+        // The guard sends heartbeats while it works.
+        let last = entry
+            .conn
+            .exchange(request, Duration::from_secs(10), &mut |_| {})
+            .await;
+        match self.record(entry, last)? {
+            Frame::Refused(refusal) => Err(ExecError::Refused {
+                host: host.clone(),
+                refusal,
+            }),
+            frame => Ok(frame),
+        }
+    }
+
+    fn unexpected(host: &HostName, what: &str, frame: &Frame) -> ExecError {
+        ExecError::Transport(TransportError::Protocol {
+            host: host.to_string(),
+            detail: format!("a {what} ended with {frame:?}"),
+        })
+    }
+
+    /// Takes a snapshot (or, without `keep`, fingerprints) on a host.
+    ///
+    /// # Errors
+    /// As [`Executor::check`], or the guard's refusal.
+    pub async fn snapshot(
+        &self,
+        host: &HostName,
+        request: SnapshotRequest,
+    ) -> Result<Snapshot, ExecError> {
+        match self.call(host, &Request::Snapshot(request)).await? {
+            Frame::Snapshotted(s) => Ok(s),
+            other => Err(Self::unexpected(host, "snapshot", &other)),
+        }
+    }
+
+    /// Rolls targets back on a host.
+    ///
+    /// # Errors
+    /// As [`Executor::snapshot`].
+    pub async fn restore(
+        &self,
+        host: &HostName,
+        request: RestoreRequest,
+    ) -> Result<RestoreReport, ExecError> {
+        match self.call(host, &Request::Restore(request)).await? {
+            Frame::Restored(r) => Ok(r),
+            other => Err(Self::unexpected(host, "rollback", &other)),
+        }
+    }
+
+    /// Makes a preview on a host.
+    ///
+    /// # Errors
+    /// As [`Executor::snapshot`].
+    pub async fn preview(
+        &self,
+        host: &HostName,
+        request: PreviewRequest,
+    ) -> Result<PreviewReport, ExecError> {
+        match self.call(host, &Request::Preview(request)).await? {
+            Frame::Previewed(p) => Ok(p),
+            other => Err(Self::unexpected(host, "preview", &other)),
+        }
+    }
+
+    /// Removes kept snapshots on a host.
+    ///
+    /// # Errors
+    /// As [`Executor::snapshot`].
+    pub async fn drop_snapshots(
+        &self,
+        host: &HostName,
+        request: DropRequest,
+    ) -> Result<DropReport, ExecError> {
+        match self.call(host, &Request::Drop(request)).await? {
+            Frame::Dropped(d) => Ok(d),
+            other => Err(Self::unexpected(host, "drop", &other)),
         }
     }
 

@@ -25,6 +25,8 @@ pub struct HostSpec {
     pub tags: Vec<String>,
     /// Its limits.
     pub limits: HostLimits,
+    /// What to snapshot, and how long to keep it.
+    pub snapshots: crate::snapshot::SnapshotSettings,
 }
 
 /// Per-host limits.

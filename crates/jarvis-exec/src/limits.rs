@@ -149,6 +149,7 @@ mod tests {
                 burst,
                 ..HostLimits::default()
             },
+            snapshots: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 //! fingerprints of the state, which is what a rollback compares against to
 //! notice that a target changed after the action.
 
+use jarvis_policy::scope::Scope;
 use serde::{Deserialize, Serialize};
 
 /// The ref namespace that keeps snapshot commits alive through `git gc`.
@@ -31,10 +32,12 @@ pub struct SnapshotPlan {
     /// Compose projects whose existing containers are captured.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compose: Vec<ComposeTarget>,
-    /// Named volumes the host config marks stateful: archived.
+    /// Named volumes the host config marks stateful: archived when a
+    /// captured container mounts them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
-    /// Files outside any repository that an edit changes: copied.
+    /// Files an edit changes: captured through git when the host finds
+    /// them in a repository, copied otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
     /// What the snapshot cannot capture, in plain words. Never empty when
@@ -121,6 +124,104 @@ impl SnapshotPlan {
             line.push_str(&format!("; not captured: {}", self.not_captured.join("; ")));
         }
         line
+    }
+}
+
+/// What a host's config says about snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSettings {
+    /// Repositories captured with every changing action; a path under one
+    /// is captured through it.
+    pub repos: Vec<String>,
+    /// Containers captured with every changing action.
+    pub containers: Vec<String>,
+    /// Named volumes whose data is archived when a captured container
+    /// mounts them.
+    pub stateful_volumes: Vec<String>,
+    /// The image (with `sh` and `tar`) that archives and restores volumes.
+    pub volume_image: Option<String>,
+    /// Kept snapshots per host; older ones are pruned.
+    pub keep: u32,
+    /// Kept snapshots older than this many days are pruned.
+    pub max_age_days: Option<u32>,
+}
+
+impl SnapshotPlan {
+    /// The plan for a command line whose scope is `scope`.
+    pub fn for_command(scope: &Scope, settings: &SnapshotSettings) -> SnapshotPlan {
+        if scope.read_only {
+            return SnapshotPlan {
+                none: Some(NoSnapshot::ReadOnly),
+                ..SnapshotPlan::default()
+            };
+        }
+        let mut plan = SnapshotPlan {
+            repos: scope.repos.iter().cloned().collect(),
+            containers: scope.containers.iter().cloned().collect(),
+            compose: scope
+                .compose
+                .iter()
+                .map(|c| ComposeTarget {
+                    project: c.project.clone(),
+                    dir: c.dir.clone(),
+                })
+                .collect(),
+            ..SnapshotPlan::default()
+        };
+        plan.add_always(settings);
+        plan.not_captured.extend(scope.unscoped.iter().cloned());
+        plan.not_captured.extend(scope.remote.iter().cloned());
+        plan.settle(&scope.unscoped);
+        plan
+    }
+
+    /// The plan for an edit of `path`: through its configured repository,
+    /// or the file itself (which the host captures through git when it is
+    /// in a repository, and as a copy otherwise).
+    pub fn for_edit(path: &str, settings: &SnapshotSettings) -> SnapshotPlan {
+        let mut plan = SnapshotPlan::default();
+        match settings.repos.iter().find(|r| {
+            let r = r.trim_end_matches('/');
+            path.starts_with(&format!("{r}/"))
+        }) {
+            Some(repo) => plan.repos.push(repo.clone()),
+            None => plan.files.push(path.to_owned()),
+        }
+        plan.add_always(settings);
+        plan.settle(&[]);
+        plan
+    }
+
+    fn add_always(&mut self, settings: &SnapshotSettings) {
+        for r in &settings.repos {
+            if !self.repos.contains(r) {
+                self.repos.push(r.clone());
+            }
+        }
+        for c in &settings.containers {
+            if !self.containers.contains(c) {
+                self.containers.push(c.clone());
+            }
+        }
+        if !self.containers.is_empty() || !self.compose.is_empty() {
+            self.volumes = settings.stateful_volumes.clone();
+        }
+    }
+
+    fn settle(&mut self, unscoped: &[String]) {
+        self.repos.sort();
+        self.containers.sort();
+        self.compose.sort();
+        if self.is_empty() {
+            self.not_captured.clear();
+            self.none = Some(NoSnapshot::Unscoped {
+                reasons: if unscoped.is_empty() {
+                    vec!["what it changes could not be placed in any repository or container".into()]
+                } else {
+                    unscoped.to_vec()
+                },
+            });
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jarvis_core::HostName;
+use jarvis_exec::snapshot::SnapshotSettings;
 use jarvis_exec::{GlobalLimits, HostLimits, HostSpec};
 use serde::Deserialize;
 
@@ -124,6 +125,22 @@ struct RawHost {
     tags: Vec<String>,
     #[serde(default)]
     limits: RawHostLimits,
+    #[serde(default)]
+    snapshots: RawSnapshots,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSnapshots {
+    #[serde(default)]
+    repos: Vec<String>,
+    #[serde(default)]
+    containers: Vec<String>,
+    #[serde(default)]
+    stateful_volumes: Vec<String>,
+    volume_image: Option<String>,
+    keep: Option<u32>,
+    max_age_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -319,6 +336,34 @@ impl Config {
                     ),
                 ));
             }
+            let snap = h.snapshots;
+            for (i, repo) in snap.repos.iter().enumerate() {
+                if !repo.starts_with('/') {
+                    return Err(invalid(
+                        field(&format!("snapshots.repos[{i}]")),
+                        format!("`{repo}` must be an absolute path on the host"),
+                    ));
+                }
+            }
+            if !snap.stateful_volumes.is_empty() && snap.volume_image.is_none() {
+                return Err(invalid(
+                    field("snapshots.volume_image"),
+                    "stateful_volumes need an image with `sh` and `tar` that archives them".into(),
+                ));
+            }
+            let snapshots = SnapshotSettings {
+                repos: snap
+                    .repos
+                    .iter()
+                    .map(|r| r.trim_end_matches('/').to_owned())
+                    .map(|r| if r.is_empty() { "/".to_owned() } else { r })
+                    .collect(),
+                containers: snap.containers,
+                stateful_volumes: snap.stateful_volumes,
+                volume_image: snap.volume_image,
+                keep: positive(field("snapshots.keep"), snap.keep, 20)?,
+                max_age_days: snap.max_age_days,
+            };
             hosts.push(HostSpec {
                 name: host,
                 destination: h.destination,
@@ -327,6 +372,7 @@ impl Config {
                 known_hosts,
                 tags: h.tags,
                 limits,
+                snapshots,
             });
         }
         Ok(Config {

@@ -4,7 +4,9 @@
 //! every action takes from proposal to record ([`pipeline`]): policy
 //! judgement, the runaway-loop brake, approvals and their expiry, a fresh
 //! policy check before running, admission by the executor, the run, and its
-//! result stored with the final state. The web server joins it here later.
+//! result stored with the final state; snapshots before and after a
+//! changing action, previews for approvers, rollbacks and retention
+//! ([`rollback`]). The web server joins it here later.
 //!
 //! It must never let an action reach a host by any other path than
 //! [`pipeline::Gateway::execute`], and never run an action twice: the move
@@ -12,6 +14,8 @@
 
 pub mod config;
 pub mod pipeline;
+pub mod rollback;
 
 pub use config::{Config, ConfigError, LoopBrake, SecretRef};
 pub use pipeline::{Gateway, GatewayError, Proposal, Proposed};
+pub use rollback::RolledBack;

@@ -5,9 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use jarvis_core::{ActionId, ActionState, Decision, HostName};
+use jarvis_core::{ActionId, ActionKind, ActionState, Decision, HostName};
 use jarvis_exec::protocol::Ending;
-use jarvis_exec::{ExecError, Execution, Executor, Job, Output};
+use jarvis_exec::snapshot::{FileChange, FileEdit, SnapshotPlan, SnapshotRequest};
+use jarvis_exec::{ExecError, Execution, Executor, HostSpec, Job, Output};
+use jarvis_policy::scope::ScopeContext;
 use jarvis_policy::{Judgement, LoadError, Policy, Request};
 use jarvis_store::{
     ActionRecord, CapturedOutput, Judged, NewAction, NewEvent, RunRecord, Store, StoreError,
@@ -54,6 +56,47 @@ pub enum GatewayError {
         /// Why.
         reasons: Vec<String>,
     },
+    /// The snapshot plan is not what was approved (the host config
+    /// changed); the action went back to `pending_approval`.
+    #[error("action {id} would now snapshot differently than approved ({now}); it waits for approval again")]
+    PlanChanged {
+        /// The action.
+        id: ActionId,
+        /// The plan now, in words.
+        now: String,
+    },
+    /// The snapshot before the run failed; nothing ran and the action stays
+    /// approved.
+    #[error("action {id} was not run: its snapshot failed: {source}")]
+    SnapshotFailed {
+        /// The action.
+        id: ActionId,
+        /// Why.
+        source: ExecError,
+    },
+    /// A snapshot for this action already exists, so an earlier attempt
+    /// got as far as taking it; it is not run on top of that.
+    #[error("action {id} already has a snapshot from an earlier attempt that did not finish; propose it again")]
+    SnapshotExists {
+        /// The action.
+        id: ActionId,
+    },
+    /// The edit is malformed.
+    #[error("edit of `{path}`: {message}")]
+    BadEdit {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The action cannot be rolled back.
+    #[error("action {id} cannot be rolled back: {why}")]
+    NoRollback {
+        /// The action.
+        id: ActionId,
+        /// Why.
+        why: String,
+    },
     /// The executor refused before sending anything; the action stays
     /// approved and can be run again later.
     #[error("action {id} was not sent: {source}")]
@@ -78,6 +121,8 @@ pub struct Proposal {
     pub cwd: Option<String>,
     /// A timeout other than the host's default.
     pub timeout: Option<Duration>,
+    /// A file edit instead of a command (`command` is then ignored).
+    pub edit: Option<FileEdit>,
 }
 
 /// The outcome of a proposal.
@@ -87,6 +132,8 @@ pub struct Proposed {
     pub action: ActionRecord,
     /// What the policy said, with the loop brake applied.
     pub judgement: Judgement,
+    /// What a snapshot will capture.
+    pub plan: SnapshotPlan,
 }
 
 /// The wired pipeline.
@@ -146,6 +193,40 @@ impl Gateway {
         })
     }
 
+    /// The judgement and snapshot plan of a command or an edit, as they are
+    /// now.
+    pub(crate) fn assess(
+        &self,
+        spec: &HostSpec,
+        command: &str,
+        cwd: Option<&str>,
+        edit: Option<&FileEdit>,
+    ) -> (Judgement, SnapshotPlan) {
+        match edit {
+            Some(e) => (
+                self.policy.judge_edit(&e.path, Some(spec.name.clone())),
+                SnapshotPlan::for_edit(&e.path, &spec.snapshots),
+            ),
+            None => {
+                let scope = self.policy.scope(
+                    command,
+                    &ScopeContext {
+                        cwd,
+                        repos: &spec.snapshots.repos,
+                    },
+                );
+                (
+                    self.judge(&spec.name, command, cwd),
+                    SnapshotPlan::for_command(&scope, &spec.snapshots),
+                )
+            }
+        }
+    }
+
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// Records a proposal, judges it and moves it to `approved`,
     /// `pending_approval` or `denied`.
     ///
@@ -153,28 +234,46 @@ impl Gateway {
     /// [`GatewayError::UnknownHost`] (nothing is recorded then) or a store
     /// error.
     pub async fn propose(&self, p: Proposal) -> Result<Proposed, GatewayError> {
-        if self.config.host(&p.host).is_none() {
-            return Err(GatewayError::UnknownHost(p.host.to_string()));
+        let spec = self
+            .config
+            .host(&p.host)
+            .ok_or_else(|| GatewayError::UnknownHost(p.host.to_string()))?
+            .clone();
+        if let Some(e) = &p.edit {
+            check_edit(e)?;
         }
+        let command = match &p.edit {
+            Some(e) => format!("edit {}", e.path),
+            None => p.command.clone(),
+        };
+        let (mut judgement, plan) =
+            self.assess(&spec, &p.command, p.cwd.as_deref(), p.edit.as_ref());
         let id = ActionId::new();
         self.store
             .create_action(&NewAction {
                 id,
                 requester: p.requester.clone(),
                 host: Some(p.host.clone()),
-                command: p.command.clone(),
+                command: command.clone(),
                 cwd: p.cwd.clone(),
                 timeout_secs: p
                     .timeout
                     .map(|t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX)),
+                kind: if p.edit.is_some() {
+                    ActionKind::Edit
+                } else {
+                    ActionKind::Command
+                },
+                edit: p.edit.as_ref().map(|e| json!(e)),
+                rollback_of: None,
+                plan: Some(json!(plan)),
             })
             .await?;
-        let mut judgement = self.judge(&p.host, &p.command, p.cwd.as_deref());
         if judgement.decision == Decision::Allow {
             let brake = self.config.loop_brake;
             let repeats = self
                 .store
-                .recent_repeats(Some(&p.host), &p.command, brake.window)
+                .recent_repeats(Some(&p.host), &command, brake.window)
                 .await?;
             if repeats >= u64::from(brake.repeats) {
                 judgement.decision = Decision::Approve;
@@ -198,7 +297,7 @@ impl Gateway {
             risk: judgement.risk,
             reasons: judgement.reasons.clone(),
         };
-        let action = self
+        let mut action = self
             .store
             .transition(
                 id,
@@ -206,10 +305,18 @@ impl Gateway {
                 to,
                 "policy",
                 Some(&judged),
-                json!({ "rules": judgement.rules }),
+                json!({ "rules": judgement.rules, "snapshot": plan.summary() }),
             )
             .await?;
-        Ok(Proposed { action, judgement })
+        if to == ActionState::PendingApproval {
+            self.attach_preview(&spec, &action, &plan).await?;
+            action = self.store.action(id).await?;
+        }
+        Ok(Proposed {
+            action,
+            judgement,
+            plan,
+        })
     }
 
     /// A person approves a pending action.
@@ -329,7 +436,13 @@ impl Gateway {
             .as_deref()
             .and_then(|h| HostName::parse(h).ok())
             .ok_or_else(|| GatewayError::UnknownHost(action.host.clone().unwrap_or_default()))?;
-        let now = self.judge(&host, &action.command, action.cwd.as_deref());
+        let spec = self
+            .config
+            .host(&host)
+            .ok_or_else(|| GatewayError::UnknownHost(host.to_string()))?
+            .clone();
+        let edit = action_edit(&action)?;
+        let (now, plan) = self.assess(&spec, &action.command, action.cwd.as_deref(), edit.as_ref());
         if now.decision == Decision::Deny {
             self.refused(&action, "policy-now-denies", &now.reasons.join("; "))
                 .await?;
@@ -337,6 +450,14 @@ impl Gateway {
                 id,
                 reasons: now.reasons,
             });
+        }
+        // An approval binds to the snapshot plan it showed.
+        if action.plan.as_ref() != Some(&json!(plan)) {
+            let summary = plan.summary();
+            self.store
+                .replan(id, &json!(plan), "gateway", "the snapshot plan changed since approval")
+                .await?;
+            return Err(GatewayError::PlanChanged { id, now: summary });
         }
         let job = Job {
             action_id: id.to_string(),
@@ -347,6 +468,7 @@ impl Gateway {
             timeout: action
                 .timeout_secs
                 .map(|s| Duration::from_secs(u64::from(s))),
+            edit,
         };
         let admission = match self.executor.admit(&job).await {
             Ok(a) => a,
@@ -356,6 +478,9 @@ impl Gateway {
                 return Err(GatewayError::NotSent { id, source });
             }
         };
+        if !plan.is_empty() {
+            self.snapshot_before(&spec, &action, &plan).await?;
+        }
         self.store
             .transition(
                 id,
@@ -369,10 +494,103 @@ impl Gateway {
         let started_at = jarvis_store::now();
         let result = self.executor.run(admission, &job, on_output).await;
         let (to, run) = run_record(started_at, result);
-        Ok(self.store.finish_run(id, to, "gateway", &run).await?)
+        let record = self.store.finish_run(id, to, "gateway", &run).await?;
+        if !plan.is_empty() {
+            self.snapshot_after(&spec, id, &plan).await?;
+            self.prune(&host, "gateway").await?;
+        }
+        Ok(record)
     }
 
-    async fn refused(
+    /// Takes and records the snapshot an approved action needs before it
+    /// runs. A failure leaves the action approved with an `action.refused`
+    /// event: nothing ran.
+    async fn snapshot_before(
+        &self,
+        spec: &HostSpec,
+        action: &ActionRecord,
+        plan: &SnapshotPlan,
+    ) -> Result<(), GatewayError> {
+        let id = action.id;
+        if self.store.snapshot(id).await?.is_some() {
+            self.refused(action, "snapshot-exists", "an earlier attempt already took a snapshot")
+                .await?;
+            return Err(GatewayError::SnapshotExists { id });
+        }
+        let taken = self
+            .executor
+            .snapshot(
+                &spec.name,
+                SnapshotRequest {
+                    action_id: id.to_string(),
+                    plan: plan.clone(),
+                    keep: true,
+                    volume_image: spec.snapshots.volume_image.clone(),
+                },
+            )
+            .await;
+        match taken {
+            Ok(snapshot) => {
+                let summary = json!({
+                    "repos": snapshot.repos.iter().map(|r| &r.path).collect::<Vec<_>>(),
+                    "containers": snapshot.containers.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                    "volumes": snapshot.volumes.iter().map(|v| &v.name).collect::<Vec<_>>(),
+                    "files": snapshot.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                    "not_captured": snapshot.not_captured,
+                    "duration_ms": snapshot.duration_ms,
+                });
+                self.store
+                    .record_snapshot(id, spec.name.as_str(), &json!(snapshot), summary)
+                    .await?;
+                Ok(())
+            }
+            Err(source) => {
+                self.refused(action, "snapshot-failed", &source.to_string())
+                    .await?;
+                Err(GatewayError::SnapshotFailed { id, source })
+            }
+        }
+    }
+
+    /// Records what the action left, so a rollback can tell later changes
+    /// from the action's own. A failure is recorded, not raised: the run is
+    /// over, and a rollback then needs `--force`.
+    async fn snapshot_after(
+        &self,
+        spec: &HostSpec,
+        id: ActionId,
+        plan: &SnapshotPlan,
+    ) -> Result<(), GatewayError> {
+        let after = self
+            .executor
+            .snapshot(
+                &spec.name,
+                SnapshotRequest {
+                    action_id: id.to_string(),
+                    plan: plan.clone(),
+                    keep: false,
+                    volume_image: spec.snapshots.volume_image.clone(),
+                },
+            )
+            .await;
+        match after {
+            Ok(after) => Ok(self.store.record_after(id, &json!(after)).await?),
+            Err(e) => {
+                self.store
+                    .append(NewEvent {
+                        actor: "gateway".into(),
+                        action_id: Some(id),
+                        host: Some(spec.name.to_string()),
+                        kind: "snapshot.after_failed".into(),
+                        payload: json!({ "error": e.to_string() }),
+                    })
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) async fn refused(
         &self,
         action: &ActionRecord,
         code: &str,
@@ -396,8 +614,48 @@ impl Gateway {
     }
 }
 
+/// The largest edit content or diff accepted: it travels in one SSH
+/// command line, which Linux limits to 128 KiB.
+const MAX_EDIT: usize = 32 * 1024;
+
+fn check_edit(e: &FileEdit) -> Result<(), GatewayError> {
+    let bad = |message: &str| GatewayError::BadEdit {
+        path: e.path.clone(),
+        message: message.to_owned(),
+    };
+    if !e.path.starts_with('/') {
+        return Err(bad("the path must be absolute"));
+    }
+    if e.path.split('/').any(|c| c == "..") || e.path.contains('\0') {
+        return Err(bad("the path must not contain `..` or NUL"));
+    }
+    let size = match &e.change {
+        FileChange::Content { content } => content.len(),
+        FileChange::Diff { diff } => diff.len(),
+    };
+    if size > MAX_EDIT {
+        return Err(bad(&format!(
+            "{size} bytes is over the {MAX_EDIT}-byte limit for one edit"
+        )));
+    }
+    Ok(())
+}
+
+/// The edit an action carries, if it is one.
+pub(crate) fn action_edit(action: &ActionRecord) -> Result<Option<FileEdit>, GatewayError> {
+    match (&action.kind, &action.edit) {
+        (ActionKind::Edit, Some(v)) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+            GatewayError::Store(StoreError::Corrupt(format!(
+                "edit of action {}: {e}",
+                action.id
+            )))
+        }),
+        _ => Ok(None),
+    }
+}
+
 /// When a v7 id was made.
-fn time_of(id: ActionId) -> std::time::SystemTime {
+pub(crate) fn time_of(id: ActionId) -> std::time::SystemTime {
     let (secs, nanos) = id
         .as_uuid()
         .get_timestamp()

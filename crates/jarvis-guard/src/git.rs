@@ -1,18 +1,111 @@
 //! Git snapshots, rollbacks and previews on the host.
 //!
-//! (Being written: see the contract on each function.)
+//! The guard runs as the same user as the agent's commands, so anything in
+//! a repository (hooks, filter drivers, an fsmonitor program, a signing
+//! program, replace refs) may have been planted by the agent. Every git
+//! call therefore goes through [`git_cmd`], which switches off what would
+//! make git run a configured program and drops the inherited variables that
+//! would point git at another repository, and [`Repo::git`] adds the filter
+//! drivers the repository configures to that list.
+//!
+//! Capturing only reads the working tree and the index: its trees are
+//! written from a scratch copy of the index, so the real index is never
+//! locked or rewritten and the only trace is new objects.
 
-use jarvis_exec::snapshot::{PreviewReport, RepoState};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use jarvis_exec::protocol::{Ending, Frame, Outcome, RunRequest};
+use jarvis_exec::snapshot::{GIT_REF_PREFIX, PreviewReport, RepoState};
+
+use crate::cmd::{Cmd, Output};
 use crate::preview::PreviewContext;
+use crate::runner::{self, Sink};
+
+/// A snapshot of a huge tree is slow, not stuck.
+const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Inherited variables that would make git work on another repository,
+/// index, object store, ref namespace, configuration or set of programs
+/// than the one named.
+const FOREIGN_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_EXEC_PATH",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_ATTR_SOURCE",
+    "GIT_REPLACE_REF_BASE",
+    "GIT_SHALLOW_FILE",
+];
+
+/// Configuration that keeps git from running programs from the repository;
+/// also given to the command a preview runs.
+const NO_HOOKS: &[(&str, &str)] = &[("core.hooksPath", "/dev/null"), ("core.fsmonitor", "false")];
+
+/// The rest of what the guard's own git calls switch off.
+const PLUMBING: &[(&str, &str)] = &[
+    // read-tree would otherwise recurse into submodules, where their own
+    // configuration and hooks apply.
+    ("submodule.recurse", "false"),
+    // commit-tree honours it and would run `gpg.program`.
+    ("commit.gpgSign", "false"),
+    // log would run `gpg.program` to check signatures.
+    ("log.showSignature", "false"),
+    ("color.ui", "false"),
+    ("core.quotePath", "false"),
+];
+
+/// A scratch index in split-index format would leave a new shared index
+/// file in the repository.
+const SCRATCH_INDEX: (&str, &str) = ("core.splitIndex", "false");
+
+/// Snapshot commits need no identity from the user's configuration.
+const IDENTITY: &[(&str, &str)] = &[
+    ("GIT_AUTHOR_NAME", "Jarvis"),
+    ("GIT_AUTHOR_EMAIL", "jarvis@localhost"),
+    ("GIT_COMMITTER_NAME", "Jarvis"),
+    ("GIT_COMMITTER_EMAIL", "jarvis@localhost"),
+];
+
+/// The identity a preview clone commits under when the repository has none.
+const PREVIEW_IDENTITY: [(&str, &str); 2] = [
+    ("user.name", "Jarvis preview"),
+    ("user.email", "jarvis@localhost"),
+];
+
+/// How many changed paths [`difference`] names.
+const LISTED_PATHS: usize = 20;
+/// How many new commits a preview's summary names.
+const LISTED_COMMITS: usize = 5;
+
+const REFLOG_MESSAGE: &str = "jarvis: back to a snapshot";
 
 /// Captures the repository containing `dir`: HEAD, branch, index tree and
 /// working-tree tree (tracked and untracked, not ignored), without touching
 /// the working tree or the index. With `keep`, a commit holding all of it
 /// is kept under `refs/jarvis/snapshots/<action_id>`.
 pub fn capture(dir: &str, action_id: &str, keep: bool) -> Result<RepoState, String> {
-    let _ = (dir, action_id, keep);
-    Err("git snapshots are not built yet".into())
+    if keep {
+        check_action_id(action_id)?;
+    }
+    let repo = Repo::open(Path::new(dir))?;
+    let state = repo.state()?;
+    if keep {
+        repo.keep(state, action_id)
+    } else {
+        Ok(state)
+    }
 }
 
 /// Whether two states of one repository are the same (HEAD, branch, index,
@@ -26,15 +119,82 @@ pub fn matches(current: &RepoState, other: &RepoState) -> bool {
 
 /// What differs between two states, in plain words.
 pub fn difference(from: &RepoState, to: &RepoState) -> String {
-    let _ = (from, to);
-    String::new()
+    let mut parts = Vec::new();
+    if from.head != to.head {
+        parts.push(format!(
+            "HEAD moved {} → {}",
+            short_commit(from.head.as_deref()),
+            short_commit(to.head.as_deref())
+        ));
+    }
+    if from.branch != to.branch {
+        parts.push(format!(
+            "branch {} → {}",
+            from.branch.as_deref().unwrap_or("detached HEAD"),
+            to.branch.as_deref().unwrap_or("detached HEAD")
+        ));
+    }
+    if from.index_tree != to.index_tree {
+        parts.push("index changed".to_owned());
+    }
+    if from.worktree_tree != to.worktree_tree {
+        parts.push(
+            match changed_paths(
+                Path::new(&from.path),
+                &from.worktree_tree,
+                &to.worktree_tree,
+            ) {
+                Ok(paths) if !paths.is_empty() => format!("working tree: {}", listing(&paths)),
+                _ => format!(
+                    "working tree changed (tree {} → {})",
+                    short(&from.worktree_tree),
+                    short(&to.worktree_tree)
+                ),
+            },
+        );
+    }
+    parts.join("; ")
 }
 
 /// Puts the repository back to `target` (kept) and verifies it by tree
 /// hashes; returns what was done.
 pub fn restore(target: &RepoState) -> Result<String, String> {
-    let _ = target;
-    Err("git rollback is not built yet".into())
+    check_target(target)?;
+    let Some(commit) = target.commit.as_deref() else {
+        return Err(format!(
+            "the snapshot of {} was not kept: there is nothing to restore from",
+            target.path
+        ));
+    };
+    let repo = Repo::open(Path::new(&target.path))?;
+    if repo.top != target.path {
+        return Err(format!(
+            "`{}` is no longer the top level of its repository (git finds `{}`)",
+            target.path, repo.top
+        ));
+    }
+    if !repo.has_object(commit)? {
+        return Err(format!(
+            "snapshot commit {} of {} is gone (pruned?)",
+            short(commit),
+            target.path
+        ));
+    }
+    put_back(&repo, target)?;
+    let now = Repo::open(Path::new(&target.path))?.state()?;
+    if !matches(&now, target) {
+        return Err(format!(
+            "{} was put back but does not match the snapshot: {}",
+            target.path,
+            difference(target, &now)
+        ));
+    }
+    Ok(format!(
+        "restored {}, index and working tree; verified by tree hashes (worktree {}, index {})",
+        describe_head(target),
+        short(&target.worktree_tree),
+        short(&target.index_tree)
+    ))
 }
 
 /// Runs `command` in a private clone of the repository containing `dir`.
@@ -44,12 +204,1088 @@ pub fn preview(
     cwd: Option<&str>,
     ctx: &PreviewContext<'_>,
 ) -> Result<PreviewReport, String> {
-    let _ = (dir, command, cwd, ctx);
-    Err("git previews are not built yet".into())
+    let started = Instant::now();
+    let real = Repo::open(Path::new(dir))?;
+    if real.top == "/" {
+        return Err("cannot preview in a repository whose top level is `/`".into());
+    }
+    let before = real.state()?;
+    let names = real.spellings(dir)?;
+    let scratch = Scratch::new(&format!("jarvis-preview-{}", file_name_part(ctx.action_id)))?;
+    let clone = scratch.utf8()?;
+    let clone_top = make_clone(&real, &before, clone)?.top;
+
+    let line = rewrite(command, &names, clone);
+    let run_in = clone_cwd(cwd, &names, clone);
+    let (outcome, said) = run_command(line, run_in, ctx)?;
+
+    let mut report = PreviewReport {
+        kind: "git".into(),
+        duration_ms: 0,
+        ..PreviewReport::default()
+    };
+    match Repo::open(Path::new(clone)).and_then(|r| Ok((r.state()?, r))) {
+        Ok((after, repo)) => {
+            report.summary = summarize(&repo, &before, &after)?;
+            let (diff, cut) = truncate(repo.change(&before, &after)?, ctx.cap);
+            report.diff = diff;
+            report.truncated = cut;
+        }
+        Err(e) => report.summary.push(format!(
+            "the repository could not be read after the command: {e}"
+        )),
+    }
+    report.summary.extend(ending_line(&outcome));
+    report.summary.extend(leak_warning(&real, &before));
+
+    let mut output = String::from_utf8_lossy(&said.stdout).into_owned();
+    output.push_str(&String::from_utf8_lossy(&said.stderr));
+    let mut clone_names = vec![clone.to_owned(), clone_top];
+    clone_names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let (output, cut) = truncate(rewrite(&output, &clone_names, &real.top), ctx.cap);
+    report.output = output;
+    report.truncated |= cut || outcome.stdout.truncated || outcome.stderr.truncated;
+    report.exit_code = outcome.exit_code;
+    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(report)
 }
 
 /// Removes a kept snapshot's ref; returns what was removed.
 pub fn drop(state: &RepoState) -> Result<Vec<String>, String> {
-    let _ = state;
-    Ok(Vec::new())
+    let Some(kept_ref) = &state.kept_ref else {
+        return Ok(Vec::new());
+    };
+    let id = kept_ref.strip_prefix(GIT_REF_PREFIX).unwrap_or_default();
+    if check_action_id(id).is_err() {
+        return Err(format!(
+            "refusing to delete `{kept_ref}` in {}: it is not a Jarvis snapshot ref",
+            state.path
+        ));
+    }
+    let repo = Repo::open(Path::new(&state.path))?;
+    // Deleting a ref that is already gone succeeds.
+    repo.run(&["update-ref", "-d", kept_ref])?;
+    Ok(vec![format!("{}: {kept_ref}", state.path)])
+}
+
+/// `git` in `dir` with the guard's hardening and `config` on top of it.
+fn git_cmd(dir: &Path, config: &[(String, String)]) -> Cmd {
+    let mut cmd = Cmd::new("git").cwd(dir).timeout(GIT_TIMEOUT);
+    for var in FOREIGN_ENV {
+        cmd = cmd.env_remove(var);
+    }
+    // Configuration through the environment rather than `-c`: a filter
+    // driver's name may hold `=`, and messages show the git command itself.
+    for (k, v) in config_env(config) {
+        cmd = cmd.env(k, v);
+    }
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_NO_REPLACE_OBJECTS", "1")
+        .env("LC_ALL", "C")
+}
+
+/// `GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_n` and `GIT_CONFIG_VALUE_n` for
+/// `pairs`: command-line scope, above every configuration file.
+fn config_env(pairs: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env = vec![("GIT_CONFIG_COUNT".to_owned(), pairs.len().to_string())];
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        env.push((format!("GIT_CONFIG_KEY_{i}"), k.clone()));
+        env.push((format!("GIT_CONFIG_VALUE_{i}"), v.clone()));
+    }
+    env
+}
+
+fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A repository with a working tree, and what git must switch off in it.
+struct Repo {
+    /// Its top level, as git reports it.
+    top: String,
+    /// Its index file.
+    index: PathBuf,
+    /// Hooks, fsmonitor and every filter driver it configures, switched off.
+    config: Vec<(String, String)>,
+}
+
+impl Repo {
+    fn open(dir: &Path) -> Result<Repo, String> {
+        if !dir.is_dir() {
+            return Err(format!("`{}` is not a directory", dir.display()));
+        }
+        let probe = git_cmd(dir, &[]).args([
+            "rev-parse",
+            "--path-format=absolute",
+            "--show-toplevel",
+            "--git-path",
+            "index",
+        ]);
+        let out = probe.output()?;
+        if !out.status.success() {
+            return Err(no_work_tree(dir, &out));
+        }
+        let text = String::from_utf8(out.stdout).map_err(|_| {
+            format!(
+                "the repository at `{}` has a path that is not UTF-8",
+                dir.display()
+            )
+        })?;
+        let mut lines = text.lines();
+        let (Some(top), Some(index)) = (lines.next(), lines.next()) else {
+            return Err(format!(
+                "`{}` printed too little in {}",
+                probe.display(),
+                dir.display()
+            ));
+        };
+        let mut config = owned(NO_HOOKS);
+        config.extend(owned(PLUMBING));
+        // Setting every command of a driver to nothing makes git store and
+        // write content as it is, and `required=false` keeps an empty
+        // driver from being a failure.
+        for name in configured_filters(Path::new(top))? {
+            for (var, value) in [
+                ("clean", ""),
+                ("smudge", ""),
+                ("process", ""),
+                ("required", "false"),
+            ] {
+                config.push((format!("filter.{name}.{var}"), value.to_owned()));
+            }
+        }
+        Ok(Repo {
+            top: top.to_owned(),
+            index: PathBuf::from(index),
+            config,
+        })
+    }
+
+    fn git(&self) -> Cmd {
+        git_cmd(Path::new(&self.top), &self.config)
+    }
+
+    /// git working on `index` instead of the repository's own index.
+    fn git_on(&self, index: &Path) -> Cmd {
+        let mut config = self.config.clone();
+        config.extend(owned(&[SCRATCH_INDEX]));
+        git_cmd(Path::new(&self.top), &config).env("GIT_INDEX_FILE", index)
+    }
+
+    /// Runs `cmd` to success; failures name the repository.
+    fn ok(&self, cmd: Cmd) -> Result<String, String> {
+        cmd.ok().map_err(|e| format!("in {}: {e}", self.top))
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, String> {
+        self.ok(self.git().args(args))
+    }
+
+    /// Runs `cmd` for an answer git gives by exit status: `None` on exit 1.
+    fn probe(&self, cmd: Cmd) -> Result<Option<String>, String> {
+        let out = cmd.output().map_err(|e| format!("in {}: {e}", self.top))?;
+        match out.status.code() {
+            Some(0) => Ok(Some(
+                String::from_utf8_lossy(&out.stdout)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+            )),
+            Some(1) => Ok(None),
+            _ => Err(format!("in {}: {}", self.top, cmd.failure(&out))),
+        }
+    }
+
+    fn has_object(&self, oid: &str) -> Result<bool, String> {
+        let out = self
+            .git()
+            .args(["cat-file", "-e", oid])
+            .output()
+            .map_err(|e| format!("in {}: {e}", self.top))?;
+        Ok(out.status.success())
+    }
+
+    fn state(&self) -> Result<RepoState, String> {
+        let head = self.probe(
+            self.git()
+                .args(["rev-parse", "--verify", "-q", "HEAD^{commit}"]),
+        )?;
+        let branch = self.probe(self.git().args(["symbolic-ref", "-q", "HEAD"]))?;
+        let (_scratch, index) = self.scratch_index()?;
+        let index_tree = self.write_tree(&index)?;
+        self.add_all(&index)?;
+        let worktree_tree = self.write_tree(&index)?;
+        Ok(RepoState {
+            path: self.top.clone(),
+            head,
+            branch,
+            index_tree,
+            worktree_tree,
+            commit: None,
+            kept_ref: None,
+        })
+    }
+
+    /// A copy of the index in a private directory (none when the
+    /// repository has no index yet, which git reads as empty).
+    fn scratch_index(&self) -> Result<(Scratch, PathBuf), String> {
+        let scratch = Scratch::new("jarvis-index")?;
+        let copy = scratch.path.join("index");
+        let failed = |e: std::io::Error| {
+            format!(
+                "cannot copy the index {} of {}: {e}",
+                self.index.display(),
+                self.top
+            )
+        };
+        let mut real = match File::open(&self.index) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((scratch, copy)),
+            Err(e) => return Err(failed(e)),
+        };
+        let modified = real.metadata().and_then(|m| m.modified()).map_err(failed)?;
+        let mut out = File::create_new(&copy).map_err(failed)?;
+        std::io::copy(&mut real, &mut out).map_err(failed)?;
+        // Git tells racily clean entries by comparing their mtime with the
+        // index file's; the copy keeps the original's so that test stays as
+        // strict as it is on the real index.
+        out.set_modified(modified).map_err(failed)?;
+        Ok((scratch, copy))
+    }
+
+    /// Makes `index` describe the working tree: tracked and untracked
+    /// files, not ignored ones.
+    fn add_all(&self, index: &Path) -> Result<(), String> {
+        self.ok(self.git_on(index).args(["add", "-A"]))
+            .map(|_| ())
+            .map_err(|e| format!("cannot read the working tree: {e}"))
+    }
+
+    fn write_tree(&self, index: &Path) -> Result<String, String> {
+        self.ok(self.git_on(index).arg("write-tree")).map_err(|e| {
+            let unmerged = self
+                .ok(self.git_on(index).args(["ls-files", "--unmerged"]))
+                .is_ok_and(|s| !s.is_empty());
+            if unmerged {
+                format!(
+                    "the index of {} has unresolved merge conflicts; no snapshot can be taken",
+                    self.top
+                )
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Keeps `state` under the action's ref: a commit of the working tree
+    /// whose parents are HEAD and a commit of the index.
+    fn keep(&self, mut state: RepoState, action_id: &str) -> Result<RepoState, String> {
+        let head: Vec<&str> = state.head.as_deref().into_iter().collect();
+        let title = format!("jarvis snapshot {action_id}");
+        let index_commit =
+            self.commit_tree(&state.index_tree, &head, &[&format!("{title}: index")])?;
+        let body = format!(
+            "branch: {}\nhead: {}",
+            state.branch.as_deref().unwrap_or("(detached)"),
+            state.head.as_deref().unwrap_or("(none)")
+        );
+        let mut parents = head.clone();
+        parents.push(&index_commit);
+        let commit = self.commit_tree(&state.worktree_tree, &parents, &[&title, &body])?;
+        let kept_ref = format!("{GIT_REF_PREFIX}{action_id}");
+        self.run(&["update-ref", "-m", &title, &kept_ref, &commit])?;
+        state.commit = Some(commit);
+        state.kept_ref = Some(kept_ref);
+        Ok(state)
+    }
+
+    fn commit_tree(
+        &self,
+        tree: &str,
+        parents: &[&str],
+        paragraphs: &[&str],
+    ) -> Result<String, String> {
+        let mut cmd = self.git().args(["commit-tree", tree]);
+        for p in parents {
+            cmd = cmd.args(["-p", p]);
+        }
+        for m in paragraphs {
+            cmd = cmd.args(["-m", m]);
+        }
+        for (k, v) in IDENTITY {
+            cmd = cmd.env(k, v);
+        }
+        self.ok(cmd)
+    }
+
+    fn set_head(&self, target: &RepoState) -> Result<(), String> {
+        let m = REFLOG_MESSAGE;
+        match (&target.branch, &target.head) {
+            (Some(branch), head) => {
+                match head {
+                    Some(h) => self.run(&["update-ref", "-m", m, branch, h])?,
+                    None => self.run(&["update-ref", "-m", m, "-d", branch])?,
+                };
+                self.run(&["symbolic-ref", "-m", m, "HEAD", branch])?;
+            }
+            (None, Some(h)) => {
+                self.run(&["update-ref", "-m", m, "--no-deref", "HEAD", h])?;
+            }
+            (None, None) => {
+                return Err(format!(
+                    "the snapshot of {} has neither a branch nor a HEAD",
+                    self.top
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the working tree hold exactly `tree`, leaving ignored files.
+    fn check_out(&self, tree: &str) -> Result<(), String> {
+        // An index of the working tree as it is makes every file that is not
+        // in `tree`, untracked ones included, something read-tree removes.
+        let (_scratch, index) = self.scratch_index()?;
+        self.add_all(&index)?;
+        self.ok(self
+            .git_on(&index)
+            .args(["read-tree", "-u", "--reset", tree]))
+            .map(|_| ())
+            .map_err(|e| format!("cannot write the working tree: {e}"))
+    }
+
+    fn reset_index(&self, tree: &str) -> Result<(), String> {
+        // `--reset` keeps the stat data of unchanged entries, so the refresh
+        // does not rehash every file.
+        self.run(&["read-tree", "--reset", tree])?;
+        let refresh = self.git().args(["update-index", "-q", "--refresh"]);
+        let out = refresh
+            .output()
+            .map_err(|e| format!("in {}: {e}", self.top))?;
+        // Exit 1 only says some entries differ from the working tree.
+        match out.status.code() {
+            Some(0 | 1) => Ok(()),
+            _ => Err(format!("in {}: {}", self.top, refresh.failure(&out))),
+        }
+    }
+
+    /// The ways a command may name the top level: as git reports it, and as
+    /// `dir` spells it when `dir` reaches it through a symbolic link.
+    fn spellings(&self, dir: &str) -> Result<Vec<String>, String> {
+        let prefix =
+            self.ok(git_cmd(Path::new(dir), &self.config).args(["rev-parse", "--show-prefix"]))?;
+        let dir = dir.trim_end_matches('/');
+        let spelled = match prefix.trim_end_matches('/') {
+            "" => Some(dir),
+            p => dir.strip_suffix(p).and_then(|d| d.strip_suffix('/')),
+        };
+        let mut names = vec![self.top.clone()];
+        if let Some(s) = spelled
+            && s.starts_with('/')
+            && s.len() > 1
+            && s != self.top
+        {
+            names.push(s.to_owned());
+        }
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        Ok(names)
+    }
+
+    /// `--stat` and the diff of what changed between two states in this
+    /// repository: the working tree, or HEAD when only it moved, or the
+    /// index when only it changed.
+    fn change(&self, before: &RepoState, after: &RepoState) -> Result<String, String> {
+        let (from, to) = if before.worktree_tree != after.worktree_tree {
+            (before.worktree_tree.clone(), after.worktree_tree.clone())
+        } else if before.head != after.head {
+            (
+                self.tree_of(before.head.as_deref())?,
+                self.tree_of(after.head.as_deref())?,
+            )
+        } else if before.index_tree != after.index_tree {
+            (before.index_tree.clone(), after.index_tree.clone())
+        } else {
+            return Ok(String::new());
+        };
+        let diff = |stat: bool| {
+            self.ok(
+                self.git()
+                    .args(["diff", "--no-ext-diff", "--no-textconv", "--no-color"])
+                    .args(stat.then_some("--stat"))
+                    .args([&from, &to]),
+            )
+        };
+        Ok(format!("{}\n\n{}\n", diff(true)?, diff(false)?))
+    }
+
+    fn tree_of(&self, commit: Option<&str>) -> Result<String, String> {
+        match commit {
+            Some(c) => Ok(format!("{c}^{{tree}}")),
+            // Git knows the empty tree without it being stored.
+            None => self.ok(self
+                .git()
+                .args(["hash-object", "-t", "tree", "--stdin"])
+                .stdin(Vec::new())),
+        }
+    }
+
+    /// How many commits are reachable from `new` but not from `old`.
+    fn count_commits(&self, new: &str, old: Option<&str>) -> Result<usize, String> {
+        let count = self.ok(self
+            .git()
+            .args(["rev-list", "--count"])
+            .args(commit_range(new, old)))?;
+        Ok(count.trim().parse().unwrap_or(0))
+    }
+
+    /// `--oneline` lines of the newest [`LISTED_COMMITS`] of them.
+    fn log_commits(&self, new: &str, old: Option<&str>) -> Result<Vec<String>, String> {
+        let log = self.ok(self
+            .git()
+            .args(["log", "--oneline", "--no-decorate", "--no-color", "-n"])
+            .arg(LISTED_COMMITS.to_string())
+            .args(commit_range(new, old)))?;
+        Ok(log.lines().map(str::to_owned).collect())
+    }
+}
+
+fn commit_range(new: &str, old: Option<&str>) -> Vec<String> {
+    let mut range = vec![new.to_owned()];
+    range.extend(old.map(|o| format!("^{o}")));
+    range
+}
+
+/// Why `dir` has no working tree git can work on.
+fn no_work_tree(dir: &Path, out: &Output) -> String {
+    let in_git_dir = git_cmd(dir, &[])
+        .args(["rev-parse", "--git-dir"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if in_git_dir {
+        return format!(
+            "`{}` has no working tree (a bare repository, or inside a .git directory)",
+            dir.display()
+        );
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    let said = said.trim();
+    if said.is_empty() || said.contains("not a git repository") {
+        format!("`{}` is not inside a git repository", dir.display())
+    } else {
+        format!(
+            "`{}` is not inside a git repository ({said})",
+            dir.display()
+        )
+    }
+}
+
+/// The names of the filter drivers the configuration defines (all scopes
+/// but the system's, includes followed).
+fn configured_filters(top: &Path) -> Result<Vec<String>, String> {
+    let cmd = git_cmd(top, &[]).args(["config", "-z", "--name-only", "--get-regexp", r"^filter\."]);
+    let out = cmd.output()?;
+    match out.status.code() {
+        Some(0) => {}
+        Some(1) => return Ok(Vec::new()),
+        _ => return Err(format!("in {}: {}", top.display(), cmd.failure(&out))),
+    }
+    let mut names: Vec<String> = out
+        .stdout
+        .split(|b| *b == 0)
+        .filter_map(|key| {
+            let key = std::str::from_utf8(key).ok()?;
+            let (name, _var) = key.strip_prefix("filter.")?.rsplit_once('.')?;
+            Some(name.to_owned())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Brings the repository to `target`: HEAD and branch, working tree, index.
+/// Every step sets an absolute state, so running it again after a failure
+/// halfway finishes the job.
+fn put_back(repo: &Repo, target: &RepoState) -> Result<(), String> {
+    repo.set_head(target)?;
+    // Conditional includes (`includeIf "onbranch:…"`) can bring in filter
+    // drivers, so those to switch off are listed again now that HEAD is
+    // where it stays.
+    let repo = Repo::open(Path::new(&repo.top))?;
+    repo.check_out(&target.worktree_tree)?;
+    repo.reset_index(&target.index_tree)
+}
+
+/// Paths that differ between two trees, as `M path`, `A path`, `D path`.
+fn changed_paths(dir: &Path, from: &str, to: &str) -> Result<Vec<String>, String> {
+    let out = git_cmd(dir, &[])
+        .args(["diff-tree", "-r", "-z", "--name-status", from, to])
+        .ok()?;
+    let mut fields = out.split('\0').filter(|f| !f.is_empty());
+    let mut paths = Vec::new();
+    while let (Some(status), Some(path)) = (fields.next(), fields.next()) {
+        paths.push(format!("{status} {path}"));
+    }
+    Ok(paths)
+}
+
+fn listing(paths: &[String]) -> String {
+    let mut text = paths
+        .iter()
+        .take(LISTED_PATHS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > LISTED_PATHS {
+        text.push_str(&format!(", … and {} more", paths.len() - LISTED_PATHS));
+    }
+    text
+}
+
+/// Makes an empty directory `into` a clone of `real` in the state `state`:
+/// its objects are `real`'s (shared, read-only to the clone), its branches
+/// and tags copies, and it has no remote through which a command could
+/// reach `real`.
+fn make_clone(real: &Repo, state: &RepoState, into: &str) -> Result<Repo, String> {
+    real.ok(real.git().args([
+        "clone",
+        "--shared",
+        "--no-checkout",
+        "--quiet",
+        // No hooks or other files from a template directory.
+        "--template=",
+        "--",
+        &real.top,
+        into,
+    ]))?;
+    let clone = Repo::open(Path::new(into))?;
+    clone.run(&["remote", "remove", "origin"])?;
+    // Refs are copied rather than fetched: a fetch would run upload-pack in
+    // the real repository, and the objects are already shared.
+    let refs = real.run(&[
+        "for-each-ref",
+        "--format=update %(refname) %(objectname)",
+        "refs/heads",
+        "refs/tags",
+        "refs/remotes",
+    ])?;
+    clone.ok(clone
+        .git()
+        .args(["update-ref", "--stdin"])
+        .stdin(format!("{refs}\n").into_bytes()))?;
+    for (key, fallback) in PREVIEW_IDENTITY {
+        let value = real.probe(real.git().args(["config", key]))?;
+        clone.run(&["config", key, value.as_deref().unwrap_or(fallback)])?;
+    }
+    put_back(&clone, state)?;
+    Ok(clone)
+}
+
+/// Output frames of a preview's command, kept in memory.
+#[derive(Default)]
+struct Said {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Sink for Said {
+    fn send(&mut self, frame: &Frame) -> std::io::Result<()> {
+        match frame {
+            Frame::Stdout(bytes) => self.stdout.extend_from_slice(bytes),
+            Frame::Stderr(bytes) => self.stderr.extend_from_slice(bytes),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn run_command(
+    command: String,
+    cwd: String,
+    ctx: &PreviewContext<'_>,
+) -> Result<(Outcome, Said), String> {
+    let req = RunRequest {
+        action_id: ctx.action_id.to_owned(),
+        command,
+        cwd: Some(cwd),
+        timeout_ms: u64::try_from(ctx.timeout.as_millis()).unwrap_or(u64::MAX),
+        output_cap: ctx.cap,
+    };
+    let mut env = config_env(&owned(NO_HOOKS));
+    env.extend(owned(&[
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+        ("GIT_TERMINAL_PROMPT", "0"),
+    ]));
+    let mut said = Said::default();
+    let outcome = runner::run_with_env(&req, &env, ctx.limits, ctx.stop, &mut said)
+        .map_err(|r| format!("the preview command was refused: {}", r.reasons.join("; ")))?;
+    Ok((outcome, said))
+}
+
+/// The preview's summary lines for a change from `before` to `after`.
+fn summarize(clone: &Repo, before: &RepoState, after: &RepoState) -> Result<Vec<String>, String> {
+    let mut lines = Vec::new();
+    if before.head != after.head {
+        lines.push(format!(
+            "HEAD {} → {}",
+            short_commit(before.head.as_deref()),
+            short_commit(after.head.as_deref())
+        ));
+        if let Some(new) = after.head.as_deref() {
+            let log = clone.log_commits(new, before.head.as_deref())?;
+            lines.extend(log.into_iter().map(|l| format!("  {l}")));
+            let count = clone.count_commits(new, before.head.as_deref())?;
+            if count > LISTED_COMMITS {
+                lines.push(format!("  … and {} more", count - LISTED_COMMITS));
+            }
+        }
+        if let Some(old) = before.head.as_deref() {
+            let left = clone.count_commits(old, after.head.as_deref())?;
+            if left > 0 {
+                lines.push(format!("  {} no longer on HEAD", plural(left, "commit")));
+            }
+        }
+    }
+    if before.branch != after.branch {
+        lines.push(format!(
+            "branch {} → {}",
+            branch_name(before.branch.as_deref()),
+            branch_name(after.branch.as_deref())
+        ));
+    }
+    if before.index_tree != after.index_tree {
+        lines.push("index changed".into());
+    }
+    if before.worktree_tree != after.worktree_tree {
+        let n = changed_paths(
+            Path::new(&clone.top),
+            &before.worktree_tree,
+            &after.worktree_tree,
+        )
+        .map_err(|e| format!("in {}: {e}", clone.top))?
+        .len();
+        lines.push(format!("{} changed in the working tree", plural(n, "file")));
+    }
+    if lines.is_empty() {
+        lines.push("no change to the repository".into());
+    }
+    Ok(lines)
+}
+
+fn ending_line(outcome: &Outcome) -> Option<String> {
+    match outcome.ending {
+        Ending::Exited => None,
+        Ending::TimedOut => Some("the command ran out of time and was killed".into()),
+        Ending::Signalled => Some(match outcome.signal {
+            Some(s) => format!("the command was killed by signal {s}"),
+            None => "the command was killed by a signal".into(),
+        }),
+    }
+}
+
+/// A warning when the real repository changed while the preview ran: the
+/// command reached it by a path the rewrite did not know, or someone else
+/// worked on it meanwhile.
+fn leak_warning(real: &Repo, before: &RepoState) -> Option<String> {
+    // Opened again: a command that reached it may have configured filters.
+    match Repo::open(Path::new(&real.top)).and_then(|r| r.state()) {
+        Ok(now) if matches(before, &now) => None,
+        Ok(now) => Some(format!(
+            "warning: the real repository changed while the preview ran: {}",
+            difference(before, &now)
+        )),
+        Err(e) => Some(format!(
+            "warning: the real repository could not be read after the preview: {e}"
+        )),
+    }
+}
+
+/// `text` with every occurrence of one of `names` (longest first) replaced
+/// by `to`, in one pass so a replacement is never rewritten again.
+fn rewrite(text: &str, names: &[String], to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        match names
+            .iter()
+            .find(|n| !n.is_empty() && rest.starts_with(n.as_str()))
+        {
+            Some(name) => {
+                out.push_str(to);
+                rest = &rest[name.len()..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
+/// The command's working directory in the clone: `cwd` moved there when it
+/// is in the repository, the clone's top level otherwise.
+fn clone_cwd(cwd: Option<&str>, names: &[String], clone: &str) -> String {
+    let inside = cwd.and_then(|c| {
+        names
+            .iter()
+            .find_map(|n| Path::new(c).strip_prefix(n).ok())
+            .map(|rel| Path::new(clone).join(rel))
+    });
+    match inside {
+        Some(dir) => {
+            // A directory holding only ignored files was not cloned.
+            let _ = std::fs::create_dir_all(&dir);
+            dir.to_string_lossy().into_owned()
+        }
+        None => clone.to_owned(),
+    }
+}
+
+/// `text` cut to at most `cap` bytes on a character boundary, and whether
+/// it was cut.
+fn truncate(mut text: String, cap: u64) -> (String, bool) {
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    if text.len() <= cap {
+        return (text, false);
+    }
+    let mut end = cap;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    (text, true)
+}
+
+/// An action id names a ref and a directory: UUID-like, hex digits and
+/// dashes only.
+fn check_action_id(id: &str) -> Result<(), String> {
+    let ok = id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_hexdigit())
+        && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "action id `{id}` cannot name a snapshot: only hex digits and dashes are allowed"
+        ))
+    }
+}
+
+/// A restore target comes from the gateway; everything in it that reaches
+/// git's command line must be what a capture produces, never an option.
+fn check_target(t: &RepoState) -> Result<(), String> {
+    if !t.path.starts_with('/') {
+        return Err(format!("snapshot path `{}` is not absolute", t.path));
+    }
+    let oids = [
+        Some(&t.index_tree),
+        Some(&t.worktree_tree),
+        t.head.as_ref(),
+        t.commit.as_ref(),
+    ];
+    if let Some(bad) = oids.into_iter().flatten().find(|o| !is_oid(o)) {
+        return Err(format!(
+            "the snapshot of {} names `{bad}`, which is not an object id",
+            t.path
+        ));
+    }
+    if let Some(b) = &t.branch
+        && !b.starts_with("refs/")
+    {
+        return Err(format!(
+            "the snapshot of {} names branch `{b}`, which is not a ref",
+            t.path
+        ));
+    }
+    Ok(())
+}
+
+fn is_oid(s: &str) -> bool {
+    matches!(s.len(), 40 | 64)
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn short(oid: &str) -> &str {
+    oid.get(..7).unwrap_or(oid)
+}
+
+fn short_commit(oid: Option<&str>) -> &str {
+    oid.map_or("(no commit)", short)
+}
+
+fn branch_name(branch: Option<&str>) -> &str {
+    branch.map_or("detached HEAD", |b| {
+        b.strip_prefix("refs/heads/").unwrap_or(b)
+    })
+}
+
+fn describe_head(t: &RepoState) -> String {
+    match (t.branch.as_deref(), t.head.as_deref()) {
+        (Some(b), Some(h)) => format!("HEAD {} on {}", short(h), branch_name(Some(b))),
+        (Some(b), None) => format!("unborn branch {}", branch_name(Some(b))),
+        (None, h) => format!("detached HEAD {}", short_commit(h)),
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `id` reduced to what is safe in a file name.
+fn file_name_part(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(40)
+        .collect()
+}
+
+/// A private directory under the system temp dir, removed with all it
+/// holds when dropped, errors included.
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    fn new(prefix: &str) -> Result<Scratch, String> {
+        let base = std::env::temp_dir();
+        let mut last = String::new();
+        for _ in 0..8 {
+            let path = base.join(format!("{prefix}-{}", random_suffix()));
+            // `create` fails on anything already there, a planted symbolic
+            // link included.
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(Scratch { path }),
+                Err(e) => last = format!("cannot create {}: {e}", path.display()),
+            }
+        }
+        Err(last)
+    }
+
+    fn utf8(&self) -> Result<&str, String> {
+        self.path
+            .to_str()
+            .ok_or_else(|| format!("temporary directory {} is not UTF-8", self.path.display()))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::fs::remove_dir_all(&self.path).is_err() {
+            // A command in a preview may have taken away its own write
+            // permission on directories.
+            allow_removal(&self.path);
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn allow_removal(dir: &Path) {
+    let is_dir = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+    if !is_dir {
+        return;
+    }
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            allow_removal(&entry.path());
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 8];
+    let random = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if random.is_err() {
+        // Unpredictability only guards against squatting on the name;
+        // `create` is what keeps the directory private.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        bytes = (u64::from(nanos) ^ (u64::from(std::process::id()) << 32)).to_le_bytes();
+    }
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::process::Command;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::runner::Limits;
+
+    const ID: &str = "0191e3c4-7a2b-7c3d-8e4f-5a6b7c8d9e0f";
+    /// Set in the test process a preview test runs in (see [`isolated`]).
+    const CHILD: &str = "JARVIS_GIT_TEST_CHILD";
+
+    /// Runs a shell script in `dir` as a user would: plain git, hooks,
+    /// filters and all.
+    fn sh(dir: &Path, script: &str) -> String {
+        let out = Command::new("sh")
+            .args(["-c", script])
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("sh runs");
+        assert!(
+            out.status.success(),
+            "`{script}` failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    }
+
+    /// A repository on `main` with three commits, a branch `other` whose
+    /// `b.txt` conflicts with main's, an untracked and an ignored file.
+    fn fixture() -> (TempDir, String) {
+        let tmp = TempDir::new().expect("temp dir");
+        let dir = tmp.path().join("repo");
+        std::fs::create_dir(&dir).expect("repo dir");
+        sh(
+            &dir,
+            "git init -q -b main \
+             && printf 'alpha\\n' > a.txt && printf 'bravo\\n' > b.txt \
+             && mkdir sub && printf 'charlie\\n' > sub/c.txt && printf '*.log\\n' > .gitignore \
+             && git add -A && git commit -qm one \
+             && printf 'alpha 2\\n' >> a.txt && git commit -qam two \
+             && git checkout -qb other && printf 'bravo other\\n' > b.txt && printf 'o\\n' > o.txt \
+             && git add -A && git commit -qm other && git checkout -q main \
+             && printf 'bravo main\\n' > b.txt && git commit -qam three \
+             && printf 'untracked\\n' > untracked.txt && printf 'ignored\\n' > debug.log",
+        );
+        let dir = std::fs::canonicalize(&dir).expect("canonical path");
+        (tmp, dir.to_string_lossy().into_owned())
+    }
+
+    /// Every file under `dir` but `.git`, with its content.
+    fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        fn walk(root: &Path, dir: &Path, into: &mut BTreeMap<String, Vec<u8>>) {
+            for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+                let path = entry.path();
+                if path.file_name().is_some_and(|n| n == ".git") {
+                    continue;
+                }
+                if path.is_dir() {
+                    walk(root, &path, into);
+                } else {
+                    let name = path.strip_prefix(root).unwrap_or(&path);
+                    into.insert(
+                        name.to_string_lossy().into_owned(),
+                        std::fs::read(&path).expect("read file"),
+                    );
+                }
+            }
+        }
+        let mut all = BTreeMap::new();
+        walk(dir, dir, &mut all);
+        all
+    }
+
+    /// Everything of a repository a snapshot or preview must not change:
+    /// files, the index file byte for byte, refs, HEAD.
+    fn untouched(dir: &str) -> (BTreeMap<String, Vec<u8>>, Vec<u8>, String) {
+        let dir = Path::new(dir);
+        let index = std::fs::read(dir.join(".git/index")).expect("index");
+        let refs = sh(dir, "git show-ref; cat .git/HEAD");
+        (files(dir), index, refs)
+    }
+
+    fn current(dir: &str) -> RepoState {
+        capture(dir, "", false).expect("capture")
+    }
+
+    fn preview_context<'a>(limits: &'a Limits, stop: &'a Arc<AtomicBool>, cap: u64) -> PreviewContext<'a> {
+        PreviewContext {
+            action_id: ID,
+            limits,
+            stop,
+            timeout: Duration::from_secs(30),
+            cap,
+        }
+    }
+
+    fn leftover_clones() -> Vec<PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .expect("temp dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("jarvis-preview-{ID}")))
+            })
+            .collect()
+    }
+
+    /// Runs the ignored test `name` alone in a test process of its own,
+    /// with `env`: the runner, like the guard it serves, kills every process
+    /// below it and sets process-wide limits, which would hit the git
+    /// processes of tests running beside it.
+    fn isolated(name: &str, env: &[(&str, &Path)]) {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut cmd = Command::new(exe);
+        cmd.args([&format!("git::tests::{name}"), "--exact", "--ignored", "--test-threads=1"])
+            .env(CHILD, "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("child test runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    }
+
+    fn in_child() -> bool {
+        std::env::var_os(CHILD).is_some()
+    }
+
+    #[test]
+    fn capture_leaves_the_working_tree_and_index_as_they_were() {
+        let (_tmp, dir) = fixture();
+        let before = untouched(&dir);
+        let state = capture(&format!("{dir}/sub"), ID, true).expect("capture");
+        let (files_after, index_after, refs_after) = untouched(&dir);
+        assert_eq!(files_after, before.0);
+        assert_eq!(index_after, before.1, ".git/index changed");
+        let d = Path::new(&dir);
+        assert_eq!(refs_after, format!("{}\n{} refs/jarvis/snapshots/{ID}", before.2, state.commit.clone().unwrap_or_default()).lines().filter(|l| !l.starts_with("ref: ")).chain(["ref: refs/heads/main"]).collect::<Vec<_>>().join("\n").replace('\n', "\n").lines().count().to_string().replace(|_: char| true, "").to_owned() + &refs_after);
+
+        assert_eq!(state.path, dir);
+        assert_eq!(state.head.as_deref(), Some(sh(d, "git rev-parse HEAD").as_str()));
+        assert_eq!(state.branch.as_deref(), Some("refs/heads/main"));
+        assert_eq!(state.index_tree, sh(d, "git rev-parse HEAD^{tree}"));
+        let listed = sh(d, &format!("git ls-tree -r --name-only {}", state.worktree_tree));
+        assert!(listed.contains("untracked.txt") && !listed.contains("debug.log"), "{listed}");
+
+        let commit = state.commit.clone().expect("kept commit");
+        assert_eq!(state.kept_ref.as_deref(), Some(format!("{GIT_REF_PREFIX}{ID}").as_str()));
+        assert_eq!(sh(d, &format!("git rev-parse {GIT_REF_PREFIX}{ID}")), commit);
+        assert_eq!(sh(d, &format!("git rev-parse {commit}^{{tree}}")), state.worktree_tree);
+        assert_eq!(sh(d, &format!("git rev-parse {commit}^1")), state.head.clone().unwrap_or_default());
+        assert_eq!(sh(d, &format!("git rev-parse {commit}^2^{{tree}}")), state.index_tree);
+        let message = sh(d, &format!("git log -1 --format=%an%n%B {commit}"));
+        assert!(message.starts_with(&format!("Jarvis\njarvis snapshot {ID}")), "{message}");
+        assert!(message.contains("branch: refs/heads/main"), "{message}");
+    }
 }

@@ -15,10 +15,13 @@
 
 mod cmd;
 mod docker;
+mod engine;
+mod files;
 mod git;
 mod log;
 mod preview;
 mod runner;
+mod snapshot;
 mod tree;
 
 use std::io::Write;
@@ -30,27 +33,35 @@ use std::time::Duration;
 
 use jarvis_core::Decision;
 use jarvis_exec::protocol::{
-    CheckReport, Frame, Hello, PROTOCOL_VERSION, ProtocolError, Refusal, Request,
+    CheckReport, Ending, Frame, Hello, Outcome, PROTOCOL_VERSION, ProtocolError, Refusal,
+    Request, StreamSummary,
 };
+use jarvis_exec::snapshot::{EditRequest, PreviewKind, PreviewReport, PreviewRequest};
 use jarvis_policy::engine::{Policy, Request as PolicyRequest};
+use jarvis_policy::scope::{Live, ScopeContext};
+use sha2::Digest as _;
 use serde_json::json;
 
 use crate::log::GuardLog;
+use crate::preview::PreviewContext;
 use crate::runner::{Limits, Sink};
 
-const USAGE: &str = "usage: jarvis-guard --policy FILE --log FILE [--max-timeout SECS] \
+const USAGE: &str = "usage: jarvis-guard --policy FILE --log FILE [--state DIR] [--max-timeout SECS] \
 [--max-procs N] [--max-file-size BYTES] [--max-open-files N]
 Meant as the forced command of an authorized_keys entry; `jarvis hosts install-guard` prints one.";
 
 struct Args {
     policy: PathBuf,
     log: PathBuf,
+    /// Volume archives and file copies of snapshots.
+    state: PathBuf,
     limits: Limits,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut policy = None;
     let mut log = None;
+    let mut state = None;
     let mut limits = Limits::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -63,6 +74,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--version" | "-V" => return Ok(None),
             "--policy" => policy = Some(PathBuf::from(value("--policy")?)),
             "--log" => log = Some(PathBuf::from(value("--log")?)),
+            "--state" => state = Some(PathBuf::from(value("--state")?)),
             "--max-timeout" => {
                 limits.max_timeout =
                     Duration::from_secs(number("--max-timeout", value("--max-timeout")?)?)
@@ -80,6 +92,12 @@ fn parse_args() -> Result<Option<Args>, String> {
     Ok(Some(Args {
         policy: policy.ok_or("--policy FILE is required")?,
         log: log.ok_or("--log FILE is required")?,
+        state: match state {
+            Some(s) => s,
+            None => std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".local/state/jarvis-guard"))
+                .ok_or("--state DIR is required when HOME is not set")?,
+        },
         limits,
     }))
 }
@@ -194,15 +212,230 @@ fn main() -> ExitCode {
             let _ = out.flush();
             code
         }
-        other => {
-            let refusal = Refusal {
-                code: "bad-request".into(),
-                reasons: vec![format!("this guard does not yet do {other:?}")],
+        Request::Edit(req) => edit(&args, &req, &mut log, &mut out),
+        other => long_op(&args, other, &stop, &mut log, &mut out),
+    }
+}
+
+/// Applies a file edit. It answers like a run: the diff as output, then
+/// `Done`, so the gateway records it as it records any action.
+fn edit(
+    args: &Args,
+    req: &EditRequest,
+    log: &mut GuardLog,
+    out: &mut impl Write,
+) -> ExitCode {
+    let started = std::time::Instant::now();
+    let mut entry = json!({"op": "edit", "action_id": req.action_id, "path": req.edit.path});
+    if let Err(refusal) = judge_edit(args, &req.edit.path) {
+        entry["result"] = json!("refused");
+        entry["reasons"] = json!(refusal.reasons);
+        let _ = log.write(entry);
+        let _ = out.send(&Frame::Refused(refusal));
+        return ExitCode::from(1);
+    }
+    let (stdout, stderr, code) = match files::apply(&req.edit) {
+        Ok(diff) => (diff.into_bytes(), Vec::new(), 0),
+        Err(e) => (Vec::new(), format!("{e}\n").into_bytes(), 1),
+    };
+    let summary = |bytes: &[u8]| StreamSummary {
+        bytes: bytes.len() as u64,
+        sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        truncated: false,
+    };
+    let outcome = Outcome {
+        ending: Ending::Exited,
+        exit_code: Some(code),
+        signal: None,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        stdout: summary(&stdout),
+        stderr: summary(&stderr),
+        killed: 0,
+    };
+    entry["result"] = json!("ran");
+    entry["outcome"] = json!(outcome);
+    if let Err(e) = log.write(entry) {
+        eprintln!("jarvis-guard: cannot write log {}: {e}", args.log.display());
+    }
+    for chunk in stdout.chunks(64 * 1024) {
+        let _ = out.send(&Frame::Stdout(chunk.to_vec()));
+    }
+    if !stderr.is_empty() {
+        let _ = out.send(&Frame::Stderr(stderr));
+    }
+    let _ = out.send(&Frame::Done(outcome));
+    ExitCode::SUCCESS
+}
+
+/// Snapshots, rollbacks, previews and drops: they can take a while (a
+/// `docker commit`, a clone), so the work runs on a thread while this one
+/// sends heartbeats. A vanished client does not cut a rollback short: a
+/// half-done rollback is worse than one nobody hears about, and the gateway
+/// can ask again.
+fn long_op(
+    args: &Args,
+    request: Request,
+    stop: &Arc<AtomicBool>,
+    log: &mut GuardLog,
+    out: &mut impl Write,
+) -> ExitCode {
+    let started = std::time::Instant::now();
+    let (op, action_id) = match &request {
+        Request::Snapshot(r) => ("snapshot", r.action_id.clone()),
+        Request::Restore(r) => ("restore", r.action_id.clone()),
+        Request::Preview(r) => ("preview", r.action_id.clone()),
+        Request::Drop(_) => ("drop", String::new()),
+        _ => ("other", String::new()),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let _ = tx.send(do_long_op(args, &request, stop));
+        });
+        loop {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = out.send(&Frame::Heartbeat);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Refusal {
+                        code: "internal".into(),
+                        reasons: vec![format!("the {op} stopped without an answer")],
+                    });
+                }
+            }
+        }
+    });
+    let mut entry = json!({
+        "op": op,
+        "action_id": action_id,
+        "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
+    let (frame, code) = match result {
+        Ok(frame) => {
+            entry["result"] = json!("done");
+            if let Frame::Restored(r) = &frame {
+                entry["complete"] = json!(r.complete);
+                entry["targets"] = json!(r.targets);
+            }
+            (frame, ExitCode::SUCCESS)
+        }
+        Err(refusal) => {
+            entry["result"] = json!("refused");
+            entry["code"] = json!(refusal.code);
+            entry["reasons"] = json!(refusal.reasons);
+            (Frame::Refused(refusal), ExitCode::from(1))
+        }
+    };
+    if let Err(e) = log.write(entry) {
+        eprintln!("jarvis-guard: cannot write log {}: {e}", args.log.display());
+    }
+    let _ = out.send(&frame);
+    let _ = out.flush();
+    code
+}
+
+fn do_long_op(args: &Args, request: &Request, stop: &Arc<AtomicBool>) -> Result<Frame, Refusal> {
+    let failed = |code: &str| {
+        let code = code.to_owned();
+        move |why: String| Refusal {
+            code,
+            reasons: vec![why],
+        }
+    };
+    if let Err(e) = private_dir(&args.state) {
+        return Err(failed("state")(e));
+    }
+    let judge = |line: &str| judge(args, line, None).map_err(|r| r.reasons.join("; "));
+    let host = snapshot::Host {
+        state_dir: &args.state,
+        judge: &judge,
+    };
+    match request {
+        Request::Snapshot(req) => snapshot::take(req, &host)
+            .map(Frame::Snapshotted)
+            .map_err(failed("snapshot")),
+        Request::Restore(req) => snapshot::restore(req, &host)
+            .map(Frame::Restored)
+            .map_err(failed("restore")),
+        Request::Drop(req) => Ok(Frame::Dropped(snapshot::drop(req))),
+        Request::Preview(req) => preview(args, req, stop).map(Frame::Previewed),
+        _ => Err(failed("bad-request")("not a long operation".into())),
+    }
+}
+
+fn preview(
+    args: &Args,
+    req: &PreviewRequest,
+    stop: &Arc<AtomicBool>,
+) -> Result<PreviewReport, Refusal> {
+    let failed = |why: String| Refusal {
+        code: "preview".into(),
+        reasons: vec![why],
+    };
+    let timeout = Duration::from_millis(req.timeout_ms).min(args.limits.max_timeout);
+    match &req.preview {
+        PreviewKind::Edit { edit } => {
+            judge_edit(args, &edit.path)?;
+            files::preview(edit, req.output_cap).map_err(failed)
+        }
+        PreviewKind::Git { repo, command, cwd } => {
+            judge(args, command, cwd.as_deref())?;
+            // The host checks for itself that the line only makes local
+            // changes inside the repository, as the gateway said.
+            let policy = load_policy(args).map_err(failed)?;
+            let repos = [repo.clone()];
+            let scope = policy.scope(
+                command,
+                &ScopeContext {
+                    cwd: cwd.as_deref(),
+                    repos: &repos,
+                },
+            );
+            if !matches!(scope.live, Some(Live::Git { .. })) {
+                return Err(failed(format!(
+                    "`{command}` does more than local changes inside {repo}, so it is not replayed"
+                )));
+            }
+            let ctx = PreviewContext {
+                action_id: &req.action_id,
+                limits: &args.limits,
+                stop,
+                timeout,
+                cap: req.output_cap,
             };
-            let _ = out.send(&Frame::Refused(refusal));
-            ExitCode::from(1)
+            git::preview(repo, command, cwd.as_deref(), &ctx).map_err(failed)
+        }
+        PreviewKind::Docker {
+            container,
+            argv,
+            container_arg,
+        } => {
+            let line = std::iter::once("docker".to_owned())
+                .chain(argv.iter().map(|a| jarvis_policy::dryrun::quote(a)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            judge(args, &line, None)?;
+            docker::preview(
+                container,
+                argv,
+                *container_arg,
+                &req.action_id,
+                timeout,
+                req.output_cap,
+            )
+            .map_err(failed)
         }
     }
+}
+
+/// Creates `dir` (and parents) readable by the guard's user only.
+fn private_dir(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|e| format!("cannot prepare the state directory {}: {e}", dir.display()))
 }
 
 fn hello() -> Frame {
@@ -233,6 +466,28 @@ fn judge(args: &Args, command: &str, cwd: Option<&str>) -> Result<(), Refusal> {
     if judgement.decision == Decision::Deny {
         let mut reasons = vec![format!(
             "the host policy ({}) denies this command",
+            args.policy.display()
+        )];
+        reasons.extend(judgement.reasons);
+        return Err(Refusal {
+            code: "host-policy".into(),
+            reasons,
+        });
+    }
+    Ok(())
+}
+
+/// The host policy's word on a file edit (only `deny` is enforced, as for
+/// commands).
+fn judge_edit(args: &Args, path: &str) -> Result<(), Refusal> {
+    let policy = load_policy(args).map_err(|why| Refusal {
+        code: "host-policy".into(),
+        reasons: vec![why],
+    })?;
+    let judgement = policy.judge_edit(path, None);
+    if judgement.decision == Decision::Deny {
+        let mut reasons = vec![format!(
+            "the host policy ({}) denies this edit",
             args.policy.display()
         )];
         reasons.extend(judgement.reasons);

@@ -76,6 +76,19 @@ pub fn run(
     stop: &Arc<AtomicBool>,
     out: &mut dyn Sink,
 ) -> Result<Outcome, Refusal> {
+    run_with_env(req, &[], limits, stop, out)
+}
+
+/// As [`run`], with `extra_env` added to the fixed environment (the guard's
+/// own settings for a command it runs itself, such as a preview's git
+/// hardening; never anything from the request).
+pub fn run_with_env(
+    req: &RunRequest,
+    extra_env: &[(String, String)],
+    limits: &Limits,
+    stop: &Arc<AtomicBool>,
+    out: &mut dyn Sink,
+) -> Result<Outcome, Refusal> {
     let refuse = |code: &str, why: String| Refusal {
         code: code.into(),
         reasons: vec![why],
@@ -129,6 +142,7 @@ pub fn run(
             cmd.env(var, v);
         }
     }
+    cmd.envs(extra_env.iter().map(|(k, v)| (k, v)));
     let started = Instant::now();
     let mut child = cmd
         .spawn()

@@ -235,6 +235,50 @@ impl Policy {
         self.judge_inner(req, false)
     }
 
+    /// Judges a file edit of `path`: as the write `tee -- PATH` would be
+    /// judged (sensitive paths, writes into `.git/`, rules for `tee`), with
+    /// the reasons speaking of the edit.
+    pub fn judge_edit(&self, path: &str, host: Option<HostName>) -> Judgement {
+        let line = format!("tee -- {}", dryrun::quote(path));
+        let mut j = self.judge(&Request {
+            command: line.clone(),
+            host,
+            cwd: None,
+        });
+        let shown = format!("edit {path}");
+        j.command = shown.clone();
+        j.reasons.retain(|r| !r.starts_with("`tee`"));
+        for r in &mut j.reasons {
+            *r = r.replace(&format!("`{line}`"), &format!("`{shown}`"));
+        }
+        j.reasons.push("an edit writes the file it names".into());
+        j
+    }
+
+    /// What a command line can change (see [`crate::scope`]). A line that
+    /// cannot be read is wholly unscoped.
+    pub fn scope(&self, command: &str, ctx: &crate::scope::ScopeContext<'_>) -> crate::scope::Scope {
+        let lctx = LineContext {
+            cwd: ctx.cwd.map(str::to_owned),
+        };
+        let analysis = if unreadable(command).is_some() {
+            None
+        } else {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                analyze::analyze(command, &self.kb, &lctx)
+            }))
+            .ok()
+            .and_then(Result::ok)
+        };
+        match analysis {
+            Some(a) => crate::scope::scope(&a, ctx),
+            None => crate::scope::Scope {
+                unscoped: vec!["the command cannot be read, so what it changes is unknown".into()],
+                ..Default::default()
+            },
+        }
+    }
+
     /// Judges a request and adds the per-program steps and tool previews.
     pub fn explain(&self, req: &Request) -> Judgement {
         self.judge_inner(req, true)

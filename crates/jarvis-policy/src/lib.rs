@@ -4,7 +4,8 @@
 //! parsing it as shell ([`shell`]), finding every program it would run and
 //! what each can do ([`analyze`], from the [`kb`] knowledge base), the hard
 //! [`guardrails`], the policy [`rules`], [`risk`] scoring and the static
-//! dry-run plan ([`dryrun`]).
+//! dry-run plan ([`dryrun`]), and what a line can change ([`scope`]), which
+//! decides what a snapshot captures.
 //!
 //! It must never do IO beyond reading policy files, and it must never allow
 //! what it could not understand: a line that does not parse, a program whose
@@ -18,6 +19,7 @@ pub mod guardrails;
 pub mod kb;
 pub mod risk;
 pub mod rules;
+pub mod scope;
 pub mod shell;
 
 pub use engine::{Judgement, Policy, Request};

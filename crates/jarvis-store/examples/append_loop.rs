@@ -22,6 +22,10 @@ async fn main() {
                 command: "docker restart grafana".into(),
                 cwd: None,
                 timeout_secs: None,
+                kind: jarvis_core::ActionKind::Command,
+                edit: None,
+                rollback_of: None,
+                plan: None,
             })
             .await
             .expect("create");

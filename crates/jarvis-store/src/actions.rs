@@ -1,6 +1,6 @@
 //! Actions and their lifecycle, each change committed with its audit event.
 
-use jarvis_core::{ActionId, ActionState, Decision, HostName, Risk};
+use jarvis_core::{ActionId, ActionKind, ActionState, Decision, HostName, Risk};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -27,6 +27,14 @@ pub struct NewAction {
     pub cwd: Option<String>,
     /// Its timeout in seconds, if not the host's default.
     pub timeout_secs: Option<u32>,
+    /// What it is.
+    pub kind: ActionKind,
+    /// For an edit: the path and the change (JSON).
+    pub edit: Option<Value>,
+    /// For a rollback: the action it puts back.
+    pub rollback_of: Option<ActionId>,
+    /// The snapshot plan an approval binds to (JSON).
+    pub plan: Option<Value>,
 }
 
 /// What the policy said, recorded with the move out of `proposed`.
@@ -69,6 +77,16 @@ pub struct ActionRecord {
     pub reasons: Vec<String>,
     /// How many times it has changed state.
     pub version: i64,
+    /// What it is.
+    pub kind: ActionKind,
+    /// For an edit: the path and the change.
+    pub edit: Option<Value>,
+    /// For a rollback: the action it puts back.
+    pub rollback_of: Option<ActionId>,
+    /// The snapshot plan an approval binds to.
+    pub plan: Option<Value>,
+    /// The preview shown to approvers.
+    pub preview: Option<Value>,
 }
 
 impl ActionRecord {
@@ -81,7 +99,23 @@ impl ActionRecord {
         let decision: Option<String> = row.try_get("decision").map_err(|e| bad("decision", &e))?;
         let risk: Option<i64> = row.try_get("risk").map_err(|e| bad("risk", &e))?;
         let reasons: String = row.try_get("reasons").map_err(|e| bad("reasons", &e))?;
+        let kind: String = row.try_get("kind").map_err(|e| bad("kind", &e))?;
+        let json = |name: &str| -> Result<Option<Value>, StoreError> {
+            let text: Option<String> = row.try_get(name).map_err(|e| bad(name, &e))?;
+            text.map(|t| serde_json::from_str(&t).map_err(|e| bad(name, &e)))
+                .transpose()
+        };
+        let rollback_of: Option<String> =
+            row.try_get("rollback_of").map_err(|e| bad("rollback_of", &e))?;
         Ok(ActionRecord {
+            kind: kind.parse().map_err(|e| bad(&id, &e))?,
+            edit: json("edit")?,
+            rollback_of: rollback_of
+                .map(|r| r.parse())
+                .transpose()
+                .map_err(|e| bad("rollback_of", &e))?,
+            plan: json("plan")?,
+            preview: json("preview")?,
             id: id.parse().map_err(|e| bad(&id, &e))?,
             created_at: row
                 .try_get("created_at")
@@ -112,7 +146,7 @@ impl ActionRecord {
     }
 }
 
-const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, host, command, cwd, timeout_secs, state, decision, risk, reasons, version";
+const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview";
 
 impl Store {
     /// Records a proposed action and its `action.proposed` event.
@@ -124,7 +158,8 @@ impl Store {
         let at = now();
         sqlx::query(
             "INSERT INTO actions (id, created_at, updated_at, requester, host, command, cwd, timeout_secs, \
-             state, reasons, version) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, '[]', 0)",
+             state, reasons, version, kind, edit, rollback_of, plan) \
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, '[]', 0, $9, $10, $11, $12)",
         )
         .bind(new.id.to_string())
         .bind(&at)
@@ -134,6 +169,10 @@ impl Store {
         .bind(&new.cwd)
         .bind(new.timeout_secs.map(i64::from))
         .bind(ActionState::Proposed.as_str())
+        .bind(new.kind.as_str())
+        .bind(new.edit.as_ref().map(Value::to_string))
+        .bind(new.rollback_of.map(|r| r.to_string()))
+        .bind(new.plan.as_ref().map(Value::to_string))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("recording a proposed action"))?;
@@ -146,6 +185,9 @@ impl Store {
                 "command": new.command,
                 "cwd": new.cwd,
                 "timeout_secs": new.timeout_secs,
+                "kind": new.kind.as_str(),
+                "rollback_of": new.rollback_of.map(|r| r.to_string()),
+                "plan": new.plan,
             }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;

@@ -1,4 +1,5 @@
-//! Persistence of Jarvis: actions with their lifecycle, and the audit log.
+//! Persistence of Jarvis: actions with their lifecycle, runs, snapshots,
+//! and the audit log.
 //!
 //! One code base over two real backends through sqlx's `Any` driver: SQLite
 //! (the embedded default: one file, WAL) and PostgreSQL (for several
@@ -18,6 +19,7 @@ mod error;
 mod redact;
 mod runs;
 mod signing;
+mod snapshots;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ pub use error::StoreError;
 pub use redact::{Redaction, redact};
 pub use runs::{CapturedOutput, RunRecord};
 pub use signing::{AuditKey, KeyError};
+pub use snapshots::SnapshotRecord;
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -112,6 +112,41 @@ fn id_floor(unix_ms: u64) -> String {
     format!("{}-{}-0000-0000-000000000000", &hex[..8], &hex[8..])
 }
 
+/// Stores `run` inside the caller's transaction.
+pub(crate) async fn insert_run(
+    conn: &mut sqlx::AnyConnection,
+    id: ActionId,
+    run: &RunRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+            "INSERT INTO action_runs (action_id, started_at, finished_at, ending, exit_code, signal, \
+             duration_ms, killed, stdout, stdout_bytes, stdout_sha256, stdout_truncated, \
+             stderr, stderr_bytes, stderr_sha256, stderr_truncated, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(id.to_string())
+        .bind(&run.started_at)
+        .bind(&run.finished_at)
+        .bind(&run.ending)
+        .bind(run.exit_code.map(i64::from))
+        .bind(run.signal.map(i64::from))
+        .bind(i64::try_from(run.duration_ms).unwrap_or(i64::MAX))
+        .bind(i64::from(run.killed))
+        .bind(run.stdout.data.clone())
+        .bind(i64::try_from(run.stdout.bytes).unwrap_or(i64::MAX))
+        .bind(&run.stdout.sha256)
+        .bind(i64::from(run.stdout.truncated))
+        .bind(run.stderr.data.clone())
+        .bind(i64::try_from(run.stderr.bytes).unwrap_or(i64::MAX))
+        .bind(&run.stderr.sha256)
+        .bind(i64::from(run.stderr.truncated))
+        .bind(&run.error)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::db("recording a run"))?;
+    Ok(())
+}
+
 impl Store {
     /// Ends a run: moves the action from `running` to `to`, stores `run`,
     /// and writes the `action.<to>` event with the run's summary, all in one
@@ -140,32 +175,7 @@ impl Store {
             detail,
         )
         .await?;
-        sqlx::query(
-            "INSERT INTO action_runs (action_id, started_at, finished_at, ending, exit_code, signal, \
-             duration_ms, killed, stdout, stdout_bytes, stdout_sha256, stdout_truncated, \
-             stderr, stderr_bytes, stderr_sha256, stderr_truncated, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(id.to_string())
-        .bind(&run.started_at)
-        .bind(&run.finished_at)
-        .bind(&run.ending)
-        .bind(run.exit_code.map(i64::from))
-        .bind(run.signal.map(i64::from))
-        .bind(i64::try_from(run.duration_ms).unwrap_or(i64::MAX))
-        .bind(i64::from(run.killed))
-        .bind(run.stdout.data.clone())
-        .bind(i64::try_from(run.stdout.bytes).unwrap_or(i64::MAX))
-        .bind(&run.stdout.sha256)
-        .bind(i64::from(run.stdout.truncated))
-        .bind(run.stderr.data.clone())
-        .bind(i64::try_from(run.stderr.bytes).unwrap_or(i64::MAX))
-        .bind(&run.stderr.sha256)
-        .bind(i64::from(run.stderr.truncated))
-        .bind(&run.error)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("recording a run"))?;
+        insert_run(&mut tx, id, run).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("committing a run"))?;

@@ -18,6 +18,10 @@ fn new_action(cmd: &str) -> NewAction {
         command: cmd.into(),
         cwd: None,
         timeout_secs: None,
+        kind: jarvis_core::ActionKind::Command,
+        edit: None,
+        rollback_of: None,
+        plan: None,
     }
 }
 

@@ -1,0 +1,501 @@
+//! Previews for approvers, rollbacks, and snapshot retention: the parts of
+//! the pipeline that read or use what snapshots keep.
+
+use std::time::Duration;
+
+use jarvis_core::{ActionId, ActionKind, ActionState, Decision, HostName, Risk};
+use jarvis_exec::snapshot::{
+    DropRequest, PreviewKind, PreviewReport, PreviewRequest, RestoreReport, RestoreRequest,
+    Snapshot, SnapshotPlan, TargetOutcome,
+};
+use jarvis_exec::{HostSpec, Job};
+use jarvis_policy::Request;
+use jarvis_policy::scope::{Live, ScopeContext};
+use jarvis_store::{ActionRecord, CapturedOutput, Judged, NewAction, NewEvent, RunRecord};
+use serde_json::json;
+use sha2::Digest as _;
+
+use crate::pipeline::{Gateway, GatewayError, action_edit, time_of};
+
+/// Output and diff of a preview kept for approvers.
+const PREVIEW_CAP: u64 = 256 * 1024;
+
+/// What a rollback did.
+#[derive(Debug, Clone)]
+pub struct RolledBack {
+    /// The rollback action, `succeeded` or `failed`.
+    pub rollback: ActionRecord,
+    /// The host's report, when the host was reached.
+    pub report: Option<RestoreReport>,
+}
+
+impl Gateway {
+    /// Makes the preview an approver sees and attaches it to the action:
+    /// a live one in a throwaway copy where the scope allows, else the
+    /// policy's static plan. A failed live preview falls back to the plan
+    /// and says why.
+    pub(crate) async fn attach_preview(
+        &self,
+        spec: &HostSpec,
+        action: &ActionRecord,
+        plan: &SnapshotPlan,
+    ) -> Result<(), GatewayError> {
+        let edit = action_edit(action)?;
+        let live = match &edit {
+            Some(e) => Some(PreviewKind::Edit { edit: e.clone() }),
+            None => {
+                let scope = self.policy().scope(
+                    &action.command,
+                    &ScopeContext {
+                        cwd: action.cwd.as_deref(),
+                        repos: &spec.snapshots.repos,
+                    },
+                );
+                match scope.live {
+                    Some(Live::Git { repo }) => Some(PreviewKind::Git {
+                        repo,
+                        command: action.command.clone(),
+                        cwd: action.cwd.clone(),
+                    }),
+                    Some(Live::Docker {
+                        container,
+                        argv,
+                        container_arg,
+                    }) => Some(PreviewKind::Docker {
+                        container,
+                        argv,
+                        container_arg,
+                    }),
+                    None => None,
+                }
+            }
+        };
+        let mut report = match live {
+            Some(kind) => {
+                let asked = self
+                    .executor()
+                    .preview(
+                        &spec.name,
+                        PreviewRequest {
+                            action_id: action.id.to_string(),
+                            preview: kind,
+                            timeout_ms: u64::try_from(spec.limits.default_timeout.as_millis())
+                                .unwrap_or(u64::MAX),
+                            output_cap: PREVIEW_CAP.min(spec.limits.output_cap),
+                        },
+                    )
+                    .await;
+                match asked {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let mut r = self.static_preview(action);
+                        r.summary
+                            .insert(0, format!("live preview failed, so the plan is shown: {e}"));
+                        r
+                    }
+                }
+            }
+            None => self.static_preview(action),
+        };
+        report.summary.push(plan.summary());
+        let summary = json!({
+            "kind": report.kind,
+            "summary": report.summary,
+            "diff_bytes": report.diff.len(),
+            "diff_sha256": hex::encode(sha2::Sha256::digest(report.diff.as_bytes())),
+            "exit_code": report.exit_code,
+            "truncated": report.truncated,
+        });
+        self.store()
+            .set_preview(action.id, &json!(report), summary)
+            .await?;
+        Ok(())
+    }
+
+    /// The policy's plan as a preview: each program the line runs and the
+    /// tools' own dry-run forms.
+    fn static_preview(&self, action: &ActionRecord) -> PreviewReport {
+        let explained = self.policy().explain(&Request {
+            command: action.command.clone(),
+            host: action.host.as_deref().and_then(|h| HostName::parse(h).ok()),
+            cwd: action.cwd.clone(),
+        });
+        let mut summary: Vec<String> = explained
+            .steps
+            .iter()
+            .map(|s| format!("runs `{}` ({}, risk {})", s.command, s.decision, s.risk.score()))
+            .collect();
+        summary.extend(
+            explained
+                .previews
+                .iter()
+                .map(|p| format!("`{}` would show {}", p.preview, p.shows)),
+        );
+        PreviewReport {
+            kind: "plan".into(),
+            summary,
+            ..PreviewReport::default()
+        }
+    }
+
+    /// Rolls back action `id` by restoring its snapshot on its host, as a
+    /// new audited action of kind `rollback` that names it. `actor` must be
+    /// someone allowed to approve actions; the rollback runs at once.
+    ///
+    /// Refused for an action that has no snapshot, whose snapshot was
+    /// pruned, that is not `succeeded`, `failed` or `timed_out` (so one
+    /// already rolled back is refused), or that has a rollback running.
+    /// After a failure halfway, calling it again finishes the job: targets
+    /// already put back are recognised and left alone. With `force`, targets
+    /// changed since the action are restored too (the rollback's own
+    /// snapshot keeps what they held).
+    ///
+    /// # Errors
+    /// [`GatewayError::NoRollback`], [`GatewayError::NotSent`], or a store
+    /// error. A rollback that reached the host and failed is not an error:
+    /// it is the returned action's state and report.
+    pub async fn rollback(
+        &self,
+        id: ActionId,
+        actor: &str,
+        force: bool,
+    ) -> Result<RolledBack, GatewayError> {
+        let original = self.store().action(id).await?;
+        let refuse = |why: String| GatewayError::NoRollback { id, why };
+        if original.state == ActionState::RolledBack {
+            let by = self.store().rollbacks_of(id).await?;
+            let by = by
+                .iter()
+                .rev()
+                .find(|r| r.state == ActionState::Succeeded)
+                .map(|r| format!(" by {}", r.id))
+                .unwrap_or_default();
+            return Err(refuse(format!("it was already rolled back{by}")));
+        }
+        if !matches!(
+            original.state,
+            ActionState::Succeeded | ActionState::Failed | ActionState::TimedOut
+        ) {
+            return Err(refuse(format!(
+                "it is {}; only a succeeded, failed or timed-out action can be rolled back",
+                original.state
+            )));
+        }
+        let Some(record) = self.store().snapshot(id).await? else {
+            let plan: Option<SnapshotPlan> = original
+                .plan
+                .clone()
+                .and_then(|p| serde_json::from_value(p).ok());
+            return Err(refuse(match plan {
+                Some(p) => format!("no snapshot was taken ({})", p.summary()),
+                None => "no snapshot was taken".into(),
+            }));
+        };
+        if let Some(at) = &record.pruned_at {
+            return Err(refuse(format!(
+                "its snapshot was pruned at {at} (retention)"
+            )));
+        }
+        if let Some(running) = self
+            .store()
+            .rollbacks_of(id)
+            .await?
+            .into_iter()
+            .find(|r| matches!(r.state, ActionState::Running | ActionState::Approved))
+        {
+            return Err(refuse(format!(
+                "rollback {} of it is still {}",
+                running.id, running.state
+            )));
+        }
+        let target: Snapshot = serde_json::from_value(record.manifest.clone())
+            .map_err(|e| refuse(format!("its snapshot record cannot be read: {e}")))?;
+        let after: Option<Snapshot> = record
+            .after
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| refuse(format!("its after-state record cannot be read: {e}")))?;
+        let host = HostName::parse(&record.host)
+            .map_err(|_| GatewayError::UnknownHost(record.host.clone()))?;
+        let spec = self
+            .config()
+            .host(&host)
+            .ok_or_else(|| GatewayError::UnknownHost(host.to_string()))?
+            .clone();
+
+        let rb = ActionId::new();
+        self.store()
+            .create_action(&NewAction {
+                id: rb,
+                requester: actor.to_owned(),
+                host: Some(host.clone()),
+                command: format!("rollback {id}{}", if force { " --force" } else { "" }),
+                cwd: None,
+                timeout_secs: None,
+                kind: ActionKind::Rollback,
+                edit: None,
+                rollback_of: Some(id),
+                plan: original.plan.clone(),
+            })
+            .await?;
+        let judged = Judged {
+            decision: Decision::Approve,
+            risk: original.risk.unwrap_or(Risk::new(50).unwrap_or(Risk::MAX)),
+            reasons: vec![format!(
+                "rollback of {id}, asked for by {actor}, who may approve actions"
+            )],
+        };
+        let action = self
+            .store()
+            .transition(
+                rb,
+                ActionState::Proposed,
+                ActionState::Approved,
+                actor,
+                Some(&judged),
+                json!({ "rollback_of": id.to_string(), "force": force }),
+            )
+            .await?;
+        let job = Job {
+            action_id: rb.to_string(),
+            host: host.clone(),
+            requester: actor.to_owned(),
+            command: action.command.clone(),
+            cwd: None,
+            timeout: None,
+            edit: None,
+        };
+        let admission = match self.executor().admit(&job).await {
+            Ok(a) => a,
+            Err(source) => {
+                self.refused(&action, source.code(), &source.to_string())
+                    .await?;
+                return Err(GatewayError::NotSent { id: rb, source });
+            }
+        };
+        self.store()
+            .transition(
+                rb,
+                ActionState::Approved,
+                ActionState::Running,
+                actor,
+                None,
+                json!({ "rollback_of": id.to_string() }),
+            )
+            .await?;
+        let started_at = jarvis_store::now();
+        let clock = std::time::Instant::now();
+        let result = self
+            .executor()
+            .restore(
+                &host,
+                RestoreRequest {
+                    action_id: rb.to_string(),
+                    target,
+                    after,
+                    force,
+                    volume_image: spec.snapshots.volume_image.clone(),
+                },
+            )
+            .await;
+        drop(admission);
+        let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (to, run, report) = match result {
+            Ok(report) => {
+                if let Some(before) = &report.before {
+                    // The state the rollback replaced, so it can be undone.
+                    self.store()
+                        .record_snapshot(
+                            rb,
+                            host.as_str(),
+                            &json!(before),
+                            json!({ "rollback_of": id.to_string(), "duration_ms": before.duration_ms }),
+                        )
+                        .await?;
+                    if let Some(after) = &report.after {
+                        self.store().record_after(rb, &json!(after)).await?;
+                    }
+                }
+                let text = describe(&report);
+                let error = (!report.complete).then(|| stopped_why(&report));
+                let to = if report.complete {
+                    ActionState::Succeeded
+                } else {
+                    ActionState::Failed
+                };
+                let run = RunRecord {
+                    started_at,
+                    finished_at: jarvis_store::now(),
+                    ending: "exited".into(),
+                    exit_code: Some(if report.complete { 0 } else { 1 }),
+                    signal: None,
+                    duration_ms: report.duration_ms,
+                    killed: 0,
+                    stdout: output(text.into_bytes()),
+                    stderr: output(Vec::new()),
+                    error,
+                };
+                (to, run, Some(report))
+            }
+            Err(e) => {
+                let ending = match &e {
+                    jarvis_exec::ExecError::Refused { .. } => "refused",
+                    jarvis_exec::ExecError::Transport(t) if t.may_have_run() => "lost",
+                    _ => "unreachable",
+                };
+                let run = RunRecord {
+                    started_at,
+                    finished_at: jarvis_store::now(),
+                    ending: ending.into(),
+                    exit_code: None,
+                    signal: None,
+                    duration_ms,
+                    killed: 0,
+                    stdout: output(Vec::new()),
+                    stderr: output(Vec::new()),
+                    error: Some(e.to_string()),
+                };
+                (ActionState::Failed, run, None)
+            }
+        };
+        let rollback = self
+            .store()
+            .finish_rollback(rb, to, &run, id, original.state)
+            .await?;
+        Ok(RolledBack { rollback, report })
+    }
+
+    /// Applies the host's retention to its kept snapshots: the newest
+    /// `keep` stay, and none older than `max_age_days`. What a host could
+    /// not remove stays unpruned and is reported in a `snapshot.prune_failed`
+    /// event.
+    ///
+    /// # Errors
+    /// [`GatewayError::UnknownHost`] or a store error.
+    pub async fn prune(&self, host: &HostName, actor: &str) -> Result<Vec<ActionId>, GatewayError> {
+        let spec = self
+            .config()
+            .host(host)
+            .ok_or_else(|| GatewayError::UnknownHost(host.to_string()))?
+            .clone();
+        let settings = &spec.snapshots;
+        let max_age = settings
+            .max_age_days
+            .map(|d| Duration::from_secs(u64::from(d) * 86_400));
+        let kept: Vec<_> = self
+            .store()
+            .snapshots(Some(host.as_str()), 100_000)
+            .await?
+            .into_iter()
+            .filter(|s| s.pruned_at.is_none())
+            .collect();
+        let mut pruned = Vec::new();
+        for (rank, record) in kept.into_iter().enumerate() {
+            let age = std::time::SystemTime::now()
+                .duration_since(time_of(record.action_id))
+                .unwrap_or_default();
+            let too_many = rank >= settings.keep as usize;
+            let too_old = max_age.is_some_and(|m| age > m);
+            if !too_many && !too_old {
+                continue;
+            }
+            let Ok(snapshot) = serde_json::from_value::<Snapshot>(record.manifest.clone()) else {
+                continue;
+            };
+            let why = if too_many {
+                format!("more than {} kept snapshots on {host}", settings.keep)
+            } else {
+                format!("older than {} days", settings.max_age_days.unwrap_or(0))
+            };
+            let dropped = self
+                .executor()
+                .drop_snapshots(
+                    host,
+                    DropRequest {
+                        snapshots: vec![snapshot],
+                    },
+                )
+                .await;
+            match dropped {
+                Ok(report) if report.errors.is_empty() => {
+                    self.store()
+                        .mark_pruned(
+                            record.action_id,
+                            actor,
+                            json!({ "why": why, "removed": report.removed }),
+                        )
+                        .await?;
+                    pruned.push(record.action_id);
+                }
+                outcome => {
+                    let error = match outcome {
+                        Ok(report) => report.errors.join("; "),
+                        Err(e) => e.to_string(),
+                    };
+                    self.store()
+                        .append(NewEvent {
+                            actor: actor.to_owned(),
+                            action_id: Some(record.action_id),
+                            host: Some(host.to_string()),
+                            kind: "snapshot.prune_failed".into(),
+                            payload: json!({ "why": why, "error": error }),
+                        })
+                        .await?;
+                }
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+fn output(data: Vec<u8>) -> CapturedOutput {
+    CapturedOutput {
+        bytes: data.len() as u64,
+        sha256: hex::encode(sha2::Sha256::digest(&data)),
+        truncated: false,
+        data,
+    }
+}
+
+/// The report as lines for the run's output: one per target.
+pub fn describe(report: &RestoreReport) -> String {
+    let mut out = String::new();
+    for t in &report.targets {
+        let word = match t.outcome {
+            TargetOutcome::AlreadyRestored => "already restored",
+            TargetOutcome::Restored => "restored",
+            TargetOutcome::Changed => "changed since",
+            TargetOutcome::Failed => "FAILED",
+            TargetOutcome::Skipped => "not tried",
+        };
+        out.push_str(&format!("{} {}: {word}: {}\n", t.kind, t.name, t.detail));
+    }
+    out
+}
+
+fn stopped_why(report: &RestoreReport) -> String {
+    if report.before.is_none() {
+        let changed: Vec<String> = report
+            .targets
+            .iter()
+            .filter(|t| t.outcome == TargetOutcome::Changed)
+            .map(|t| format!("{} {} {}", t.kind, t.name, t.detail))
+            .collect();
+        format!(
+            "stopped before changing anything: {}; roll back with --force to restore anyway (the rollback snapshots the present first)",
+            changed.join("; ")
+        )
+    } else {
+        let failed: Vec<String> = report
+            .targets
+            .iter()
+            .filter(|t| t.outcome == TargetOutcome::Failed)
+            .map(|t| format!("{} {}: {}", t.kind, t.name, t.detail))
+            .collect();
+        format!(
+            "failed halfway: {}; run the rollback again to finish (targets already restored are kept)",
+            failed.join("; ")
+        )
+    }
+}

@@ -1,0 +1,272 @@
+//! Snapshots and rollbacks end to end: the `jarvis` binary against the
+//! sandbox host, with each repository and container made by the test and
+//! its state read with plain git and docker.
+
+use jarvis_tests::fixtures::{HostContainer, HostRepo, docker};
+use jarvis_tests::{Env, marker};
+
+/// Proposes `args` (after `jarvis`), approves it if it waits, and returns
+/// the action id once it has run and succeeded.
+fn act(env: &Env, args: &[&str]) -> String {
+    let out = env.jarvis(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let id = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "action")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no action id in: {stderr}"))
+        .to_owned();
+    if out.status.code() == Some(3) {
+        let out = env.jarvis(&["approve", &id]);
+        assert!(
+            out.status.success(),
+            "approve {id} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        assert!(out.status.success(), "{args:?} failed:\n{stdout}\n{stderr}");
+    }
+    let show = env.show(&id);
+    assert_eq!(show["action"]["state"], "succeeded", "{show:#}");
+    assert!(show["snapshot"].is_object(), "no snapshot taken: {show:#}");
+    id
+}
+
+/// `jarvis rollback ID [EXTRA…]`: (exit code, stdout, stderr).
+fn rollback(env: &Env, id: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["rollback", id];
+    args.extend_from_slice(extra);
+    let out = env.jarvis(&args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn rolled_back(env: &Env, id: &str) {
+    let (code, stdout, stderr) = rollback(env, id, &[]);
+    assert_eq!(code, 0, "rollback of {id} failed:\n{stdout}\n{stderr}");
+    assert_eq!(env.show(id)["action"]["state"], "rolled_back");
+}
+
+fn git_case(tag: &str, command: &str) {
+    let env = Env::with_snapshots(tag, "");
+    let repo = HostRepo::new(tag);
+    let before = repo.state();
+    let cwd = repo.path.display().to_string();
+    let id = act(&env, &["run", "--host", "sandbox", "--cwd", &cwd, "--", command]);
+    assert_ne!(repo.state(), before, "`{command}` changed nothing");
+    rolled_back(&env, &id);
+    assert_eq!(repo.state(), before, "after rolling back `{command}`");
+}
+
+#[test]
+fn a_commit_is_rolled_back_to_the_exact_prior_tree() {
+    git_case("rb-commit", "git commit -qam 'change the port'");
+}
+
+#[test]
+fn a_hard_reset_is_rolled_back() {
+    git_case("rb-reset", "git reset -q --hard HEAD~1");
+}
+
+#[test]
+fn a_deleted_untracked_file_comes_back() {
+    git_case("rb-untracked", "rm notes.txt");
+}
+
+#[test]
+fn a_checkout_of_another_branch_is_rolled_back() {
+    git_case("rb-checkout", "git stash -q && git checkout -q other");
+}
+
+#[test]
+fn a_file_edit_is_rolled_back_through_git() {
+    let tag = "rb-edit";
+    let env = Env::with_snapshots(tag, "");
+    let repo = HostRepo::new(tag);
+    let before = repo.state();
+    let content = env.dir().join("new.conf");
+    std::fs::write(&content, "port = 9090\nlisten = all\n").expect("write");
+    let path = repo.file("app.conf");
+    let id = act(
+        &env,
+        &["edit", "--host", "sandbox", "--content", content.to_str().expect("utf-8"), &path],
+    );
+    assert_eq!(repo.git(&["show", ":app.conf"]), "port = 80");
+    assert!(repo.state().contains(&repo.git(&["rev-parse", "HEAD"])));
+    assert_ne!(repo.state(), before);
+    let show = env.show(&id);
+    let manifest = &show["snapshot"]["manifest"];
+    assert_eq!(manifest["repos"][0]["path"], repo.path.display().to_string(), "{manifest:#}");
+    rolled_back(&env, &id);
+    assert_eq!(repo.state(), before);
+}
+
+#[test]
+fn a_file_edit_outside_a_repository_is_rolled_back_from_a_copy() {
+    let tag = "rb-edit-copy";
+    let env = Env::with_snapshots(tag, "");
+    let dir = std::path::PathBuf::from("/srv/jarvis-demo/tests").join(marker(tag));
+    jarvis_tests::fixtures::as_guard_user(&[
+        "sh",
+        "-c",
+        &format!("mkdir -p '{0}' && printf 'a = 1\\n' > '{0}/plain.conf'", dir.display()),
+    ]);
+    let file = dir.join("plain.conf");
+    let diff = env.dir().join("change.diff");
+    let path = file.display().to_string();
+    std::fs::write(
+        &diff,
+        format!("--- a{path}\n+++ b{path}\n@@ -1 +1 @@\n-a = 1\n+a = 2\n"),
+    )
+    .expect("write");
+    let id = act(
+        &env,
+        &["edit", "--host", "sandbox", "--diff", diff.to_str().expect("utf-8"), &path],
+    );
+    assert_eq!(std::fs::read_to_string(&file).ok().as_deref(), Some("a = 2\n"));
+    let show = env.show(&id);
+    assert_eq!(show["snapshot"]["manifest"]["files"][0]["path"], path, "{show:#}");
+    rolled_back(&env, &id);
+    assert_eq!(std::fs::read_to_string(&file).ok().as_deref(), Some("a = 1\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_container_whose_files_changed_is_restored() {
+    let env = Env::with_snapshots("rb-files", "");
+    let c = HostContainer::new("rb-files");
+    let index = c.exec("cat /www/index.html");
+    let settings = c.settings();
+    let id = act(
+        &env,
+        &[
+            "run", "--host", "sandbox", "--",
+            &format!("docker exec {} sh -c 'echo defaced > /www/index.html; echo x > /etc/added'", c.name),
+        ],
+    );
+    assert_eq!(c.exec("cat /www/index.html"), "defaced");
+    rolled_back(&env, &id);
+    assert_eq!(c.exec("cat /www/index.html"), index);
+    assert_eq!(c.exec("test -e /etc/added && echo yes || echo no"), "no");
+    assert_eq!(c.settings(), settings);
+}
+
+#[test]
+fn a_container_recreated_with_other_settings_is_restored() {
+    let env = Env::with_snapshots("rb-recreate", "");
+    let c = HostContainer::new("rb-recreate");
+    c.exec("echo kept > /root/state");
+    let settings = c.settings();
+    let id = act(
+        &env,
+        &[
+            "run", "--host", "sandbox", "--",
+            &format!(
+                "docker rm -f {0} && docker run -d --name {0} --network none -e MODE=other --label other=1 --restart no jarvis-sandbox/busybox:latest sleep 5000",
+                c.name
+            ),
+        ],
+    );
+    assert_ne!(c.settings(), settings);
+    rolled_back(&env, &id);
+    assert_eq!(c.settings(), settings);
+    assert_eq!(c.exec("cat /root/state"), "kept");
+}
+
+#[test]
+fn rollback_twice_without_a_snapshot_and_over_later_changes_are_refused() {
+    let tag = "rb-rules";
+    let env = Env::with_snapshots(tag, "");
+    let repo = HostRepo::new(tag);
+    let cwd = repo.path.display().to_string();
+    let id = act(&env, &["run", "--host", "sandbox", "--cwd", &cwd, "--", "git commit -qam one"]);
+    // A change after the action: the rollback stops and says what changed.
+    repo.git(&["commit", "-q", "--allow-empty", "-m", "later"]);
+    let later = repo.state();
+    let (code, _, stderr) = rollback(&env, &id, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("changed after the action") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(repo.state(), later, "a stopped rollback changes nothing");
+    // Forced, it restores, and its own snapshot can undo it.
+    let (code, _, stderr) = rollback(&env, &id, &["--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    let undo = stderr
+        .split_whitespace()
+        .nth(2)
+        .expect("rollback id")
+        .to_owned();
+    // Twice: refused.
+    let (code, _, stderr) = rollback(&env, &id, &[]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("already rolled back"), "{stderr}");
+    // The rollback itself can be rolled back, back to the later state.
+    let (code, _, stderr) = rollback(&env, &undo, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(repo.state(), later);
+    // Read-only actions take no snapshot, so there is nothing to roll back.
+    let out = env.jarvis(&["run", "--host", "sandbox", "--", "uptime"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ro = stderr.split_whitespace().nth(2).expect("id").to_owned();
+    let (code, _, stderr) = rollback(&env, &ro, &[]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("no snapshot was taken") && stderr.contains("only reads"), "{stderr}");
+}
+
+#[test]
+fn an_unscoped_change_says_rollback_will_not_be_possible() {
+    let env = Env::with_snapshots("rb-unscoped", "");
+    let out = env.jarvis(&["run", "--host", "sandbox", "--", "touch /tmp/jarvis-unscoped-test"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no snapshot: rollback will not be possible"), "{stderr}");
+}
+
+#[test]
+fn a_rollback_that_fails_halfway_finishes_when_run_again() {
+    let tag = "rb-halfway";
+    let env = Env::with_snapshots(tag, "");
+    let repo = HostRepo::new(tag);
+    let c = HostContainer::new(tag);
+    let repo_before = repo.state();
+    let files_before = c.exec("ls /www");
+    let id = act(
+        &env,
+        &[
+            "run", "--host", "sandbox", "--",
+            &format!(
+                "git -C {} commit -qam change && docker exec {} rm /www/index.html",
+                repo.path.display(),
+                c.name
+            ),
+        ],
+    );
+    // The container's snapshot image goes missing: the repository (first)
+    // is restored, the container fails, the original stays succeeded.
+    let show = env.show(&id);
+    let image = show["snapshot"]["manifest"]["containers"][0]["snapshot_image"]
+        .as_str()
+        .expect("snapshot image")
+        .to_owned();
+    let parked = format!("jarvis-test-parked:{}", marker("img"));
+    docker(&["tag", &image, &parked]);
+    docker(&["rmi", &image]);
+    let (code, stdout, stderr) = rollback(&env, &id, &[]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("FAILED") && stderr.contains("run the rollback again"), "{stdout}\n{stderr}");
+    assert_eq!(repo.state(), repo_before, "the repository was restored before the failure");
+    assert_eq!(env.show(&id)["action"]["state"], "succeeded");
+    // The image is back: the retry skips the repository and finishes.
+    docker(&["tag", &parked, &image]);
+    docker(&["rmi", &parked]);
+    let (code, stdout, stderr) = rollback(&env, &id, &[]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("already restored"), "{stdout}");
+    assert_eq!(c.exec("ls /www"), files_before);
+    assert_eq!(repo.state(), repo_before);
+}
