@@ -46,6 +46,7 @@ fn overhead(c: &mut Criterion) {
                     command: "true".into(),
                     cwd: None,
                     timeout: None,
+                    edit: None,
                 })
                 .await
                 .expect("proposed");

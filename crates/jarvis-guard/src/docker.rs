@@ -246,7 +246,7 @@ pub fn restore(target: &ContainerState) -> Result<String, String> {
         &target.inspect,
     ) else {
         return Err(format!(
-            "the snapshot of {name} kept no image of it, so it cannot be recreated"
+            "the snapshot of {name} holds no image and settings to recreate it from"
         ));
     };
     let engine = Engine::connect()?;
@@ -328,7 +328,7 @@ pub fn restore(target: &ContainerState) -> Result<String, String> {
         if now.fingerprint == target.fingerprint && image_ok && now.running == target.running {
             return Ok(format!(
                 "recreated {name} from {image} with its settings (fingerprint {}…); {}; verified",
-                target.fingerprint.get(..12).unwrap_or(&target.fingerprint),
+                short(&target.fingerprint),
                 state(target.running)
             ));
         }
@@ -358,6 +358,10 @@ pub fn restore(target: &ContainerState) -> Result<String, String> {
 
 /// The `docker run` line equivalent to a kept snapshot's settings, for the
 /// host policy to judge before a rollback recreates it.
+///
+/// It carries what the policy weighs (privileges, capabilities, devices,
+/// mounts, namespaces, ports, user, restart policy, command), not the
+/// environment: that may hold secrets, and the line is shown and logged.
 pub fn run_line(target: &ContainerState) -> String {
     let inspect = target.inspect.clone().unwrap_or(Value::Null);
     let (config, host) = (&inspect["Config"], &inspect["HostConfig"]);

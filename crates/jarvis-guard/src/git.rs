@@ -221,7 +221,6 @@ pub fn preview(
 
     let mut report = PreviewReport {
         kind: "git".into(),
-        duration_ms: 0,
         ..PreviewReport::default()
     };
     match Repo::open(Path::new(clone)).and_then(|r| Ok((r.state()?, r))) {
@@ -417,7 +416,7 @@ impl Repo {
         let branch = self.probe(self.git().args(["symbolic-ref", "-q", "HEAD"]))?;
         let (_scratch, index) = self.scratch_index()?;
         let index_tree = self.write_tree(&index)?;
-        self.add_all(&index)?;
+        self.stage(&index, "-A")?;
         let worktree_tree = self.write_tree(&index)?;
         Ok(RepoState {
             path: self.top.clone(),
@@ -457,10 +456,10 @@ impl Repo {
         Ok((scratch, copy))
     }
 
-    /// Makes `index` describe the working tree: tracked and untracked
-    /// files, not ignored ones.
-    fn add_all(&self, index: &Path) -> Result<(), String> {
-        self.ok(self.git_on(index).args(["add", "-A"]))
+    /// Updates `index` from the working tree: with `-u` tracked files only,
+    /// with `-A` untracked ones too (never ignored ones).
+    fn stage(&self, index: &Path, which: &str) -> Result<(), String> {
+        self.ok(self.git_on(index).args(["add", which]))
             .map(|_| ())
             .map_err(|e| format!("cannot read the working tree: {e}"))
     }
@@ -545,17 +544,24 @@ impl Repo {
         Ok(())
     }
 
-    /// Makes the working tree hold exactly `tree`, leaving ignored files.
+    /// Makes the working tree hold exactly `tree`, leaving files that
+    /// `tree`'s ignore rules ignore.
     fn check_out(&self, tree: &str) -> Result<(), String> {
-        // An index of the working tree as it is makes every file that is not
-        // in `tree`, untracked ones included, something read-tree removes.
         let (_scratch, index) = self.scratch_index()?;
-        self.add_all(&index)?;
-        self.ok(self
-            .git_on(&index)
-            .args(["read-tree", "-u", "--reset", tree]))
-            .map(|_| ())
-            .map_err(|e| format!("cannot write the working tree: {e}"))
+        // Tracked files first, which puts `tree`'s `.gitignore` files back;
+        // only then is "untracked" decided, by the rules the snapshot was
+        // taken under, so a file ignored then is not removed as untracked
+        // because the action changed the rules.
+        for which in ["-u", "-A"] {
+            self.stage(&index, which)?;
+            // With the index describing the working tree, every file in it
+            // that is not in `tree` is one read-tree removes.
+            self.ok(self
+                .git_on(&index)
+                .args(["read-tree", "-u", "--reset", tree]))
+                .map_err(|e| format!("cannot write the working tree: {e}"))?;
+        }
+        Ok(())
     }
 
     fn reset_index(&self, tree: &str) -> Result<(), String> {
@@ -612,12 +618,11 @@ impl Repo {
             return Ok(String::new());
         };
         let diff = |stat: bool| {
-            self.ok(
-                self.git()
-                    .args(["diff", "--no-ext-diff", "--no-textconv", "--no-color"])
-                    .args(stat.then_some("--stat"))
-                    .args([&from, &to]),
-            )
+            self.ok(self
+                .git()
+                .args(["diff", "--no-ext-diff", "--no-textconv", "--no-color"])
+                .args(stat.then_some("--stat"))
+                .args([&from, &to]))
         };
         Ok(format!("{}\n\n{}\n", diff(true)?, diff(false)?))
     }
@@ -773,10 +778,12 @@ fn make_clone(real: &Repo, state: &RepoState, into: &str) -> Result<Repo, String
         "refs/tags",
         "refs/remotes",
     ])?;
+    // update-ref takes an empty line for a broken command.
+    let updates: String = refs.lines().map(|l| format!("{l}\n")).collect();
     clone.ok(clone
         .git()
         .args(["update-ref", "--stdin"])
-        .stdin(format!("{refs}\n").into_bytes()))?;
+        .stdin(updates.into_bytes()))?;
     for (key, fallback) in PREVIEW_IDENTITY {
         let value = real.probe(real.git().args(["config", key]))?;
         clone.run(&["config", key, value.as_deref().unwrap_or(fallback)])?;
@@ -1213,9 +1220,14 @@ mod tests {
         capture(dir, "", false).expect("capture")
     }
 
-    fn preview_context<'a>(limits: &'a Limits, stop: &'a Arc<AtomicBool>, cap: u64) -> PreviewContext<'a> {
+    fn preview_context<'a>(
+        action_id: &'a str,
+        limits: &'a Limits,
+        stop: &'a Arc<AtomicBool>,
+        cap: u64,
+    ) -> PreviewContext<'a> {
         PreviewContext {
-            action_id: ID,
+            action_id,
             limits,
             stop,
             timeout: Duration::from_secs(30),
@@ -1223,14 +1235,16 @@ mod tests {
         }
     }
 
-    fn leftover_clones() -> Vec<PathBuf> {
+    fn leftover_clones(action_id: &str) -> Vec<PathBuf> {
         std::fs::read_dir(std::env::temp_dir())
             .expect("temp dir")
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("jarvis-preview-{ID}")))
+                p.file_name().is_some_and(|n| {
+                    n.to_string_lossy()
+                        .starts_with(&format!("jarvis-preview-{action_id}-"))
+                })
             })
             .collect()
     }
@@ -1242,8 +1256,13 @@ mod tests {
     fn isolated(name: &str, env: &[(&str, &Path)]) {
         let exe = std::env::current_exe().expect("test binary");
         let mut cmd = Command::new(exe);
-        cmd.args([&format!("git::tests::{name}"), "--exact", "--ignored", "--test-threads=1"])
-            .env(CHILD, "1");
+        cmd.args([
+            &format!("git::tests::{name}"),
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -1269,23 +1288,636 @@ mod tests {
         assert_eq!(files_after, before.0);
         assert_eq!(index_after, before.1, ".git/index changed");
         let d = Path::new(&dir);
-        assert_eq!(refs_after, format!("{}\n{} refs/jarvis/snapshots/{ID}", before.2, state.commit.clone().unwrap_or_default()).lines().filter(|l| !l.starts_with("ref: ")).chain(["ref: refs/heads/main"]).collect::<Vec<_>>().join("\n").replace('\n', "\n").lines().count().to_string().replace(|_: char| true, "").to_owned() + &refs_after);
+        let new_refs: Vec<&str> = refs_after
+            .lines()
+            .filter(|l| !before.2.contains(l))
+            .collect();
+        let commit = state.commit.clone().expect("kept commit");
+        assert_eq!(new_refs, [format!("{commit} {GIT_REF_PREFIX}{ID}")]);
 
         assert_eq!(state.path, dir);
-        assert_eq!(state.head.as_deref(), Some(sh(d, "git rev-parse HEAD").as_str()));
+        assert_eq!(
+            state.head.as_deref(),
+            Some(sh(d, "git rev-parse HEAD").as_str())
+        );
         assert_eq!(state.branch.as_deref(), Some("refs/heads/main"));
         assert_eq!(state.index_tree, sh(d, "git rev-parse HEAD^{tree}"));
-        let listed = sh(d, &format!("git ls-tree -r --name-only {}", state.worktree_tree));
-        assert!(listed.contains("untracked.txt") && !listed.contains("debug.log"), "{listed}");
+        let listed = sh(
+            d,
+            &format!("git ls-tree -r --name-only {}", state.worktree_tree),
+        );
+        assert!(
+            listed.contains("untracked.txt") && !listed.contains("debug.log"),
+            "{listed}"
+        );
 
-        let commit = state.commit.clone().expect("kept commit");
-        assert_eq!(state.kept_ref.as_deref(), Some(format!("{GIT_REF_PREFIX}{ID}").as_str()));
-        assert_eq!(sh(d, &format!("git rev-parse {GIT_REF_PREFIX}{ID}")), commit);
-        assert_eq!(sh(d, &format!("git rev-parse {commit}^{{tree}}")), state.worktree_tree);
-        assert_eq!(sh(d, &format!("git rev-parse {commit}^1")), state.head.clone().unwrap_or_default());
-        assert_eq!(sh(d, &format!("git rev-parse {commit}^2^{{tree}}")), state.index_tree);
+        assert_eq!(
+            state.kept_ref.as_deref(),
+            Some(format!("{GIT_REF_PREFIX}{ID}").as_str())
+        );
+        assert_eq!(
+            sh(d, &format!("git rev-parse {GIT_REF_PREFIX}{ID}")),
+            commit
+        );
+        assert_eq!(
+            sh(d, &format!("git rev-parse {commit}^{{tree}}")),
+            state.worktree_tree
+        );
+        assert_eq!(
+            sh(d, &format!("git rev-parse {commit}^1")),
+            state.head.clone().unwrap_or_default()
+        );
+        assert_eq!(
+            sh(d, &format!("git rev-parse {commit}^2^{{tree}}")),
+            state.index_tree
+        );
         let message = sh(d, &format!("git log -1 --format=%an%n%B {commit}"));
-        assert!(message.starts_with(&format!("Jarvis\njarvis snapshot {ID}")), "{message}");
+        assert!(
+            message.starts_with(&format!("Jarvis\njarvis snapshot {ID}")),
+            "{message}"
+        );
         assert!(message.contains("branch: refs/heads/main"), "{message}");
+    }
+
+    #[test]
+    fn capture_without_keep_makes_no_ref() {
+        let (_tmp, dir) = fixture();
+        let state = capture(&dir, "not an id", false).expect("capture");
+        assert_eq!((state.commit, state.kept_ref), (None, None));
+        assert_eq!(sh(Path::new(&dir), "git for-each-ref refs/jarvis"), "");
+    }
+
+    #[test]
+    fn capture_refuses_what_it_cannot_capture() {
+        let tmp = TempDir::new().expect("temp dir");
+        let plain = tmp.path().join("plain");
+        std::fs::create_dir(&plain).expect("dir");
+        let plain = plain.to_string_lossy().into_owned();
+        let err = capture(&plain, ID, true).expect_err("not a repository");
+        assert_eq!(err, format!("`{plain}` is not inside a git repository"));
+
+        sh(tmp.path(), "git init -q --bare bare.git");
+        let err = capture(&format!("{}/bare.git", tmp.path().display()), ID, true)
+            .expect_err("bare repository");
+        assert!(err.contains("has no working tree"), "{err}");
+
+        let err = capture(&format!("{plain}/missing"), ID, false).expect_err("missing");
+        assert!(err.contains("is not a directory"), "{err}");
+
+        let (_tmp, dir) = fixture();
+        for bad in ["", "../../heads/main", "-x", "abc def"] {
+            let err = capture(&dir, bad, true).expect_err("bad id");
+            assert!(err.contains("cannot name a snapshot"), "{err}");
+        }
+    }
+
+    #[test]
+    fn capture_refuses_an_index_with_conflicts() {
+        let (_tmp, dir) = fixture();
+        sh(
+            Path::new(&dir),
+            "git merge -q other >/dev/null 2>&1 || true",
+        );
+        let err = capture(&dir, ID, true).expect_err("conflicts");
+        assert_eq!(
+            err,
+            format!("the index of {dir} has unresolved merge conflicts; no snapshot can be taken")
+        );
+    }
+
+    #[test]
+    fn restore_undoes_each_kind_of_change() {
+        let changes = [
+            (
+                "a new commit",
+                "printf 'more\\n' >> a.txt && git commit -qam more",
+            ),
+            ("an edit", "printf 'edit\\n' >> b.txt"),
+            (
+                "a staged edit",
+                "printf 'staged\\n' >> b.txt && git add b.txt",
+            ),
+            ("a hard reset", "git reset -q --hard HEAD~1"),
+            ("deleting an untracked file", "rm untracked.txt"),
+            (
+                "new untracked files",
+                "printf 'n\\n' > new.txt && mkdir -p d/e && printf 'f\\n' > d/e/f.txt",
+            ),
+            ("checking out another branch", "git checkout -q other"),
+            ("detaching HEAD", "git checkout -q --detach HEAD~2"),
+            (
+                "a merge with conflicts",
+                "git merge -q other >/dev/null 2>&1 || true",
+            ),
+            ("removing a tracked file", "git rm -q sub/c.txt"),
+        ];
+        for (what, script) in changes {
+            let (_tmp, dir) = fixture();
+            let snap = capture(&dir, ID, true).expect("capture");
+            let before = files(Path::new(&dir));
+            sh(Path::new(&dir), script);
+            let changed = capture(&dir, "", false).map_or(true, |now| !matches(&now, &snap));
+            assert!(changed, "{what} changed nothing");
+
+            let detail = restore(&snap).unwrap_or_else(|e| panic!("after {what}: {e}"));
+            assert!(detail.starts_with("restored HEAD"), "{detail}");
+            assert!(matches(&current(&dir), &snap), "after {what}");
+            assert_eq!(files(Path::new(&dir)), before, "after {what}");
+            assert!(
+                !Path::new(&dir).join("d").exists(),
+                "after {what}: d/ is left"
+            );
+        }
+    }
+
+    #[test]
+    fn restore_leaves_files_ignored_in_the_snapshot_even_when_no_longer_ignored() {
+        let (_tmp, dir) = fixture();
+        let snap = capture(&dir, ID, true).expect("capture");
+        let before = files(Path::new(&dir));
+        sh(
+            Path::new(&dir),
+            "printf '' > .gitignore && printf 'later\\n' > later.log",
+        );
+        restore(&snap).expect("restore");
+        let mut after = files(Path::new(&dir));
+        let later = after.remove("later.log");
+        assert_eq!(after, before);
+        // Created after the snapshot, and ignored only by the rules put back.
+        assert_eq!(later, Some(b"later\n".to_vec()));
+    }
+
+    #[test]
+    fn restore_twice_is_harmless() {
+        let (_tmp, dir) = fixture();
+        let snap = capture(&dir, ID, true).expect("capture");
+        let before = files(Path::new(&dir));
+        sh(
+            Path::new(&dir),
+            "git checkout -q other && printf 'x\\n' > x.txt",
+        );
+        restore(&snap).expect("first restore");
+        let detail = restore(&snap).expect("second restore");
+        assert!(detail.contains("on main"), "{detail}");
+        assert!(matches(&current(&dir), &snap));
+        assert_eq!(files(Path::new(&dir)), before);
+    }
+
+    #[test]
+    fn restore_brings_back_a_repository_with_no_commits() {
+        let tmp = TempDir::new().expect("temp dir");
+        sh(
+            tmp.path(),
+            "git init -q -b main r && printf 'a\\n' > r/a.txt",
+        );
+        let dir = std::fs::canonicalize(tmp.path().join("r")).expect("path");
+        let dir = dir.to_string_lossy().into_owned();
+        let snap = capture(&dir, ID, true).expect("capture");
+        assert_eq!(snap.head, None);
+        assert_eq!(snap.branch.as_deref(), Some("refs/heads/main"));
+        sh(
+            Path::new(&dir),
+            "git add -A && git commit -qm first && printf 'b\\n' > b.txt",
+        );
+
+        let detail = restore(&snap).expect("restore");
+        assert!(
+            detail.starts_with("restored unborn branch main"),
+            "{detail}"
+        );
+        assert_eq!(
+            sh(
+                Path::new(&dir),
+                "git rev-parse -q --verify HEAD || echo none"
+            ),
+            "none"
+        );
+        assert_eq!(sh(Path::new(&dir), "git status --porcelain"), "?? a.txt");
+    }
+
+    #[test]
+    fn restore_fails_clearly_when_the_snapshot_is_gone() {
+        let (_tmp, dir) = fixture();
+        let snap = capture(&dir, ID, true).expect("capture");
+        sh(
+            Path::new(&dir),
+            &format!(
+                "git update-ref -d {GIT_REF_PREFIX}{ID} && git reflog expire --expire-unreachable=now --all \
+                 && git gc -q --prune=now"
+            ),
+        );
+        let err = restore(&snap).expect_err("gone");
+        let commit = snap.commit.clone().unwrap_or_default();
+        assert_eq!(
+            err,
+            format!(
+                "snapshot commit {} of {dir} is gone (pruned?)",
+                &commit[..7]
+            )
+        );
+
+        let err = restore(&current(&dir)).expect_err("not kept");
+        assert!(err.contains("was not kept"), "{err}");
+
+        let forged = RepoState {
+            head: Some("--output=/tmp/x".into()),
+            ..snap.clone()
+        };
+        let err = restore(&forged).expect_err("forged");
+        assert!(err.contains("not an object id"), "{err}");
+    }
+
+    #[test]
+    fn drop_removes_only_the_snapshot_ref() {
+        let (_tmp, dir) = fixture();
+        let snap = capture(&dir, ID, true).expect("capture");
+        let removed = super::drop(&snap).expect("drop");
+        assert_eq!(removed, [format!("{dir}: {GIT_REF_PREFIX}{ID}")]);
+        assert_eq!(sh(Path::new(&dir), "git for-each-ref refs/jarvis"), "");
+        super::drop(&snap).expect("dropping again is fine");
+
+        let branch = RepoState {
+            kept_ref: Some("refs/heads/main".into()),
+            ..snap
+        };
+        let err = super::drop(&branch).expect_err("not a snapshot ref");
+        assert!(
+            err.starts_with("refusing to delete `refs/heads/main`"),
+            "{err}"
+        );
+        assert_ne!(
+            sh(Path::new(&dir), "git rev-parse -q --verify refs/heads/main"),
+            ""
+        );
+    }
+
+    #[test]
+    fn difference_says_what_changed() {
+        let (_tmp, dir) = fixture();
+        let from = current(&dir);
+        assert_eq!(difference(&from, &from), "");
+        sh(
+            Path::new(&dir),
+            "git checkout -q other && printf 'e\\n' >> a.txt && rm o.txt && printf 'n\\n' > new.txt \
+             && git add a.txt",
+        );
+        let to = current(&dir);
+        let said = difference(&from, &to);
+        let head = |s: &RepoState| s.head.clone().unwrap_or_default()[..7].to_owned();
+        assert!(
+            said.starts_with(&format!("HEAD moved {} → {}; ", head(&from), head(&to))),
+            "{said}"
+        );
+        assert!(
+            said.contains("branch refs/heads/main → refs/heads/other; index changed; "),
+            "{said}"
+        );
+        // From main's working tree to other's, edited: b.txt differs too.
+        assert!(
+            said.ends_with("working tree: M a.txt, M b.txt, A new.txt"),
+            "{said}"
+        );
+
+        sh(
+            Path::new(&dir),
+            "for i in $(seq 1 25); do printf x > f$i.txt; done",
+        );
+        let said = difference(&to, &current(&dir));
+        assert!(said.ends_with(", … and 5 more"), "{said}");
+
+        let missing = RepoState {
+            worktree_tree: "1".repeat(40),
+            ..to.clone()
+        };
+        let said = difference(&to, &missing);
+        assert_eq!(
+            said,
+            format!(
+                "working tree changed (tree {} → 1111111)",
+                &to.worktree_tree[..7]
+            )
+        );
+    }
+
+    #[test]
+    fn rewrite_replaces_in_one_pass_longest_first() {
+        let names = vec!["/srv/app-real".to_owned(), "/srv/app".to_owned()];
+        assert_eq!(
+            rewrite(
+                "cd /srv/app && cat /srv/app-real/x /srv/apple",
+                &names,
+                "/tmp/c/srv/app"
+            ),
+            "cd /tmp/c/srv/app && cat /tmp/c/srv/app/x /tmp/c/srv/apple"
+        );
+        assert_eq!(
+            clone_cwd(Some("/srv/app/sub"), &names, "/nonexistent/c"),
+            "/nonexistent/c/sub"
+        );
+        assert_eq!(clone_cwd(Some("/srv/apple"), &names, "/c"), "/c");
+        assert_eq!(clone_cwd(None, &names, "/c"), "/c");
+    }
+
+    #[test]
+    fn truncate_cuts_on_a_character_boundary() {
+        assert_eq!(truncate("abc".into(), 3), ("abc".into(), false));
+        assert_eq!(truncate("a→b".into(), 2), ("a".into(), true));
+        assert_eq!(truncate("abc".into(), 0), (String::new(), true));
+    }
+
+    #[test]
+    fn preview_of_a_commit() {
+        isolated("preview_of_a_commit_alone", &[]);
+    }
+
+    #[test]
+    #[ignore = "run by preview_of_a_commit in a process of its own"]
+    fn preview_of_a_commit_alone() {
+        if !in_child() {
+            return;
+        }
+        let (_tmp, dir) = fixture();
+        sh(Path::new(&dir), "printf 'alpha edit\\n' >> a.txt");
+        let before = untouched(&dir);
+        let head = sh(Path::new(&dir), "git rev-parse --short=7 HEAD");
+        let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
+        let report = preview(
+            &dir,
+            &format!(
+                "git -C {dir} commit -qam 'preview commit' && git -C {dir} log -1 --format=%s"
+            ),
+            None,
+            &preview_context(
+                "00000000-0000-0000-0000-00000000000a",
+                &limits,
+                &stop,
+                1 << 20,
+            ),
+        )
+        .expect("preview");
+
+        assert_eq!(report.kind, "git");
+        assert!(
+            report.summary[0].starts_with(&format!("HEAD {head} → ")),
+            "{:?}",
+            report.summary
+        );
+        assert!(
+            report.summary[1].ends_with(" preview commit"),
+            "{:?}",
+            report.summary
+        );
+        assert_eq!(
+            report.summary[2..],
+            ["index changed"],
+            "{:?}",
+            report.summary
+        );
+        assert!(report.diff.contains("a.txt | 1 +"), "{}", report.diff);
+        assert!(report.diff.contains("+alpha edit"), "{}", report.diff);
+        assert_eq!(report.output, "preview commit\n");
+        assert_eq!((report.exit_code, report.truncated), (Some(0), false));
+
+        assert!(untouched(&dir) == before, "the real repository changed");
+        assert_eq!(
+            leftover_clones("00000000-0000-0000-0000-00000000000a"),
+            Vec::<PathBuf>::new()
+        );
+    }
+
+    #[test]
+    fn preview_of_a_removal() {
+        isolated("preview_of_a_removal_alone", &[]);
+    }
+
+    #[test]
+    #[ignore = "run by preview_of_a_removal in a process of its own"]
+    fn preview_of_a_removal_alone() {
+        if !in_child() {
+            return;
+        }
+        let (_tmp, dir) = fixture();
+        let before = untouched(&dir);
+        let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
+        let command =
+            format!("rm {dir}/a.txt; echo out; ls ../untracked.txt; echo err >&2; exit 3");
+        let cwd = format!("{dir}/sub");
+        let report = preview(
+            &dir,
+            &command,
+            Some(&cwd),
+            &preview_context(
+                "00000000-0000-0000-0000-00000000000b",
+                &limits,
+                &stop,
+                1 << 20,
+            ),
+        )
+        .expect("preview");
+        assert_eq!(report.summary, ["1 file changed in the working tree"]);
+        assert!(report.diff.contains("deleted file mode"), "{}", report.diff);
+        assert!(report.diff.contains("-alpha 2"), "{}", report.diff);
+        assert_eq!(report.output, "out\n../untracked.txt\nerr\n");
+        assert_eq!(report.exit_code, Some(3));
+        assert!(untouched(&dir) == before, "the real repository changed");
+
+        let report = preview(
+            &dir,
+            &command,
+            None,
+            &preview_context("00000000-0000-0000-0000-00000000000b", &limits, &stop, 5),
+        )
+        .expect("capped preview");
+        assert!(report.truncated);
+        assert!(
+            report.output.len() <= 5 && report.diff.len() <= 5,
+            "{report:?}"
+        );
+        assert!(untouched(&dir) == before, "the real repository changed");
+        assert_eq!(
+            leftover_clones("00000000-0000-0000-0000-00000000000b"),
+            Vec::<PathBuf>::new()
+        );
+    }
+
+    #[test]
+    fn preview_through_a_symbolic_link() {
+        isolated("preview_through_a_symbolic_link_alone", &[]);
+    }
+
+    #[test]
+    #[ignore = "run by preview_through_a_symbolic_link in a process of its own"]
+    fn preview_through_a_symbolic_link_alone() {
+        if !in_child() {
+            return;
+        }
+        let (tmp, dir) = fixture();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).expect("symlink");
+        let link = link.to_string_lossy().into_owned();
+        let before = untouched(&dir);
+        let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
+        let report = preview(
+            &format!("{link}/sub"),
+            &format!("rm {link}/b.txt && git -C {link} status --short"),
+            Some(&link),
+            &preview_context(
+                "00000000-0000-0000-0000-00000000000c",
+                &limits,
+                &stop,
+                1 << 20,
+            ),
+        )
+        .expect("preview");
+        assert_eq!(report.summary, ["1 file changed in the working tree"]);
+        assert_eq!(report.output, " D b.txt\n?? untracked.txt\n");
+        assert!(untouched(&dir) == before, "the real repository changed");
+    }
+
+    #[test]
+    fn preview_in_a_repository_with_no_commits() {
+        isolated("preview_in_a_repository_with_no_commits_alone", &[]);
+    }
+
+    #[test]
+    #[ignore = "run by preview_in_a_repository_with_no_commits in a process of its own"]
+    fn preview_in_a_repository_with_no_commits_alone() {
+        if !in_child() {
+            return;
+        }
+        let tmp = TempDir::new().expect("temp dir");
+        sh(
+            tmp.path(),
+            "git init -q -b main r && printf 'a\\n' > r/a.txt && git -C r add a.txt",
+        );
+        let dir = std::fs::canonicalize(tmp.path().join("r")).expect("path");
+        let dir = dir.to_string_lossy().into_owned();
+        let before = untouched(&dir);
+        let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
+        let id = "00000000-0000-0000-0000-00000000000e";
+        let report = preview(
+            &dir,
+            &format!("git -C {dir} commit -qm first"),
+            Some("/"),
+            &preview_context(id, &limits, &stop, 1 << 20),
+        )
+        .expect("preview");
+        assert!(
+            report.summary[0].starts_with("HEAD (no commit) → "),
+            "{report:?}"
+        );
+        assert!(report.summary[1].ends_with(" first"), "{report:?}");
+        // a.txt was staged already: the commit changes neither index nor files.
+        assert_eq!(report.summary.len(), 2, "{report:?}");
+        assert!(report.diff.contains("+a"), "{report:?}");
+        assert!(untouched(&dir) == before, "the real repository changed");
+        assert_eq!(leftover_clones(id), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn planted_programs_do_not_run() {
+        let home = TempDir::new().expect("home");
+        isolated(
+            "planted_programs_do_not_run_alone",
+            &[("HOME", home.path())],
+        );
+    }
+
+    #[test]
+    #[ignore = "run by planted_programs_do_not_run in a process of its own, with its own HOME"]
+    fn planted_programs_do_not_run_alone() {
+        if !in_child() {
+            return;
+        }
+        let home = PathBuf::from(std::env::var_os("HOME").expect("HOME"));
+        let marks = home.join("marks");
+        std::fs::create_dir(&marks).expect("marks");
+        let (_tmp, dir) = fixture();
+        let d = Path::new(&dir);
+        sh(
+            d,
+            "printf '* filter=evil\\n*.md filter=evilproc\\n' > .gitattributes && printf 'm\\n' > r.md && git add -A && git commit -qm attributes",
+        );
+        let m = marks.display();
+        // Each planted program leaves a file named after itself.
+        let plant = format!(
+            "set -e
+             hooks={home}/hooks && mkdir -p $hooks .git/hooks
+             for h in pre-commit post-commit post-checkout post-index-change reference-transaction pre-auto-gc; do
+               printf '#!/bin/sh\\ntouch {m}/hook-%s\\n' $h > $hooks/$h; cp $hooks/$h .git/hooks/$h
+             done
+             chmod +x $hooks/* .git/hooks/*
+             git config --global core.hooksPath $hooks
+             printf '#!/bin/sh\\ntouch {m}/$(basename $0)\\nexit 1\\n' > {home}/fsmonitor
+             cp {home}/fsmonitor {home}/gpg && cp {home}/fsmonitor {home}/textconv && chmod +x {home}/fsmonitor {home}/gpg {home}/textconv
+             git config core.fsmonitor {home}/fsmonitor
+             git config commit.gpgSign true && git config gpg.program {home}/gpg
+             git config log.showSignature true
+             git config filter.evil.clean 'touch {m}/clean; cat' && git config filter.evil.smudge 'touch {m}/smudge; cat'
+             git config filter.evil.required true
+             git config filter.evilproc.process 'touch {m}/process' && git config filter.evilproc.required true
+             git config diff.evil.textconv {home}/textconv && printf '*.txt diff=evil\\n' > .git/info/attributes",
+            home = home.display()
+        );
+        sh(d, &plant);
+        let marked = || {
+            std::fs::read_dir(&marks)
+                .expect("marks")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+
+        sh(d, "printf 'edit\\n' >> a.txt && printf 'e\\n' >> r.md");
+        let snap = capture(&dir, ID, true).expect("capture");
+        sh(
+            d,
+            "printf 'later\\n' >> a.txt && printf 'l\\n' >> r.md && rm untracked.txt",
+        );
+        restore(&snap).expect("restore");
+        let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
+        let report = preview(
+            &dir,
+            &format!("printf 'p\\n' >> {dir}/r.md && git -C {dir} commit -qam preview"),
+            None,
+            &preview_context(
+                "00000000-0000-0000-0000-00000000000d",
+                &limits,
+                &stop,
+                1 << 20,
+            ),
+        )
+        .expect("preview");
+        assert_eq!(report.exit_code, Some(0), "{report:?}");
+        assert!(
+            report.summary.iter().any(|l| l.ends_with(" preview")),
+            "{report:?}"
+        );
+        super::drop(&snap).expect("drop");
+        assert_eq!(marked(), Vec::<String>::new(), "planted programs ran");
+
+        // The plants work when git runs as a user runs it.
+        sh(
+            d,
+            "printf 'x\\n' >> a.txt && git add a.txt && (git diff --cached a.txt >/dev/null 2>&1 || true) \
+             && (git commit -qm signed >/dev/null 2>&1 || true) && git checkout -q HEAD -- a.txt \
+             && printf 'x\\n' >> r.md && (git add r.md 2>/dev/null || true)",
+        );
+        let ran = marked();
+        for name in [
+            "clean",
+            "smudge",
+            "process",
+            "fsmonitor",
+            "gpg",
+            "textconv",
+            "hook-pre-commit",
+            "hook-post-index-change",
+        ] {
+            assert!(
+                ran.contains(&name.to_owned()),
+                "{name} did not run as planted: {ran:?}"
+            );
+        }
     }
 }

@@ -455,9 +455,11 @@ fn live(analysis: &Analysis, changes: &[&Command], s: &Scope) -> Option<Live> {
     {
         return None;
     }
-    let direct: Vec<&Command> = changes
+    // What runs on the host itself (not inside `docker exec`), read-only
+    // or not: a live Docker preview replays exactly one such command.
+    let direct: Vec<&Command> = analysis
+        .commands
         .iter()
-        .copied()
         .filter(|c| !c.via.iter().any(|v| v == "docker exec"))
         .collect();
     if let [c] = direct.as_slice()
