@@ -30,9 +30,13 @@ fn gateway(rt: &tokio::runtime::Runtime, env: &Env) -> Gateway {
         let store = Store::connect(&format!("sqlite://{}", db.display()))
             .await
             .expect("store");
-        Gateway::open(config, store, &std::env::temp_dir().join("jarvis-ssh-bench"))
-            .await
-            .expect("gateway")
+        Gateway::open(
+            config,
+            store,
+            &std::env::temp_dir().join("jarvis-ssh-bench"),
+        )
+        .await
+        .expect("gateway")
     })
 }
 
@@ -148,7 +152,9 @@ fn snapshots(c: &mut Criterion) {
                 .await
                 .expect("proposed");
             if p.action.state == jarvis_core::ActionState::PendingApproval {
-                gw.approve(p.action.id, "bench", None).await.expect("approved");
+                gw.approve(p.action.id, "bench", None)
+                    .await
+                    .expect("approved");
             }
             let done = gw
                 .execute(p.action.id, "bench", &mut |_| {})

@@ -74,7 +74,9 @@ impl HostRepo {
         let files = as_guard_user(&[
             "sh",
             "-c",
-            &format!("cd '{p}' && find . -path ./.git -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum"),
+            &format!(
+                "cd '{p}' && find . -path ./.git -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum"
+            ),
         ]);
         format!("HEAD {head}\nbranch {branch}\nindex {index}\n{files}")
     }
@@ -88,7 +90,10 @@ impl Drop for HostRepo {
 
 /// Runs docker as the test (root) and returns stdout; panics on failure.
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker runs");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
     assert!(
         out.status.success(),
         "`docker {}` failed: {}",
@@ -111,9 +116,23 @@ impl HostContainer {
         sandbox();
         let name = format!("jt-{}", marker(tag));
         docker(&[
-            "run", "-d", "--init", "--name", &name, "--network", "none",
-            "--label", &format!("jarvis.test={name}"), "-e", "MODE=original", "--restart", "unless-stopped",
-            "jarvis-sandbox/busybox:latest", "sh", "-c", "sleep 100000",
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--label",
+            &format!("jarvis.test={name}"),
+            "-e",
+            "MODE=original",
+            "--restart",
+            "unless-stopped",
+            "jarvis-sandbox/busybox:latest",
+            "sh",
+            "-c",
+            "sleep 100000",
         ]);
         HostContainer { name }
     }
@@ -157,7 +176,9 @@ impl Drop for HostContainer {
     /// Removes the container and every snapshot image made of it (a commit
     /// keeps the container's labels, and its label names it).
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.name])
+            .output();
         let listed = Command::new("docker")
             .args(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter"])
             .arg(format!("label=jarvis.test={}", self.name))

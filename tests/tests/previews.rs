@@ -22,11 +22,25 @@ fn a_git_preview_shows_the_commit_and_leaves_the_repository_alone() {
     let cwd = repo.path.display().to_string();
     let stderr = pending(
         &env,
-        &["run", "--host", "sandbox", "--cwd", &cwd, "--", "git commit -qam 'raise the port' && rm notes.txt"],
+        &[
+            "run",
+            "--host",
+            "sandbox",
+            "--cwd",
+            &cwd,
+            "--",
+            "git commit -qam 'raise the port' && rm notes.txt",
+        ],
     );
     assert!(stderr.contains("preview (git)"), "{stderr}");
-    assert!(stderr.contains("raise the port"), "the new commit is named: {stderr}");
-    assert!(stderr.contains("notes.txt"), "the deletion is shown: {stderr}");
+    assert!(
+        stderr.contains("raise the port"),
+        "the new commit is named: {stderr}"
+    );
+    assert!(
+        stderr.contains("notes.txt"),
+        "the deletion is shown: {stderr}"
+    );
     assert!(stderr.contains("snapshot: git repository at"), "{stderr}");
     assert_eq!(repo.state(), before);
     assert_eq!(repo.git(&["show-ref"]), refs);
@@ -52,14 +66,23 @@ fn a_docker_preview_shows_the_changed_files_and_leaves_the_container_alone() {
     let stderr = pending(
         &env,
         &[
-            "run", "--host", "sandbox", "--",
-            &format!("docker exec {} sh -c 'echo hi > /hello; rm /www/index.html; echo done'", c.name),
+            "run",
+            "--host",
+            "sandbox",
+            "--",
+            &format!(
+                "docker exec {} sh -c 'echo hi > /hello; rm /www/index.html; echo done'",
+                c.name
+            ),
         ],
     );
     assert!(stderr.contains("preview (docker)"), "{stderr}");
     assert!(stderr.contains("A /hello"), "{stderr}");
     assert!(stderr.contains("D /www/index.html"), "{stderr}");
-    assert!(stderr.contains("done"), "the output in the copy is shown: {stderr}");
+    assert!(
+        stderr.contains("done"),
+        "the output in the copy is shown: {stderr}"
+    );
     assert_eq!(c.fingerprint(), before);
 }
 
@@ -73,9 +96,19 @@ fn an_edit_preview_is_its_diff_and_writes_nothing() {
     let path = repo.file("app.conf");
     let stderr = pending(
         &env,
-        &["edit", "--host", "sandbox", "--content", content.to_str().expect("utf-8"), &path],
+        &[
+            "edit",
+            "--host",
+            "sandbox",
+            "--content",
+            content.to_str().expect("utf-8"),
+            &path,
+        ],
     );
     assert!(stderr.contains("preview (edit)"), "{stderr}");
-    assert!(stderr.contains("-port = 8080") && stderr.contains("+port = 1"), "{stderr}");
+    assert!(
+        stderr.contains("-port = 8080") && stderr.contains("+port = 1"),
+        "{stderr}"
+    );
     assert_eq!(repo.state(), before);
 }

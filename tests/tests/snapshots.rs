@@ -57,7 +57,10 @@ fn git_case(tag: &str, command: &str) {
     let repo = HostRepo::new(tag);
     let before = repo.state();
     let cwd = repo.path.display().to_string();
-    let id = act(&env, &["run", "--host", "sandbox", "--cwd", &cwd, "--", command]);
+    let id = act(
+        &env,
+        &["run", "--host", "sandbox", "--cwd", &cwd, "--", command],
+    );
     assert_ne!(repo.state(), before, "`{command}` changed nothing");
     rolled_back(&env, &id);
     assert_eq!(repo.state(), before, "after rolling back `{command}`");
@@ -94,14 +97,25 @@ fn a_file_edit_is_rolled_back_through_git() {
     let path = repo.file("app.conf");
     let id = act(
         &env,
-        &["edit", "--host", "sandbox", "--content", content.to_str().expect("utf-8"), &path],
+        &[
+            "edit",
+            "--host",
+            "sandbox",
+            "--content",
+            content.to_str().expect("utf-8"),
+            &path,
+        ],
     );
     assert_eq!(repo.git(&["show", ":app.conf"]), "port = 80");
     assert!(repo.state().contains(&repo.git(&["rev-parse", "HEAD"])));
     assert_ne!(repo.state(), before);
     let show = env.show(&id);
     let manifest = &show["snapshot"]["manifest"];
-    assert_eq!(manifest["repos"][0]["path"], repo.path.display().to_string(), "{manifest:#}");
+    assert_eq!(
+        manifest["repos"][0]["path"],
+        repo.path.display().to_string(),
+        "{manifest:#}"
+    );
     rolled_back(&env, &id);
     assert_eq!(repo.state(), before);
 }
@@ -114,7 +128,10 @@ fn a_file_edit_outside_a_repository_is_rolled_back_from_a_copy() {
     jarvis_tests::fixtures::as_guard_user(&[
         "sh",
         "-c",
-        &format!("mkdir -p '{0}' && printf 'a = 1\\n' > '{0}/plain.conf'", dir.display()),
+        &format!(
+            "mkdir -p '{0}' && printf 'a = 1\\n' > '{0}/plain.conf'",
+            dir.display()
+        ),
     ]);
     let file = dir.join("plain.conf");
     let diff = env.dir().join("change.diff");
@@ -126,13 +143,29 @@ fn a_file_edit_outside_a_repository_is_rolled_back_from_a_copy() {
     .expect("write");
     let id = act(
         &env,
-        &["edit", "--host", "sandbox", "--diff", diff.to_str().expect("utf-8"), &path],
+        &[
+            "edit",
+            "--host",
+            "sandbox",
+            "--diff",
+            diff.to_str().expect("utf-8"),
+            &path,
+        ],
     );
-    assert_eq!(std::fs::read_to_string(&file).ok().as_deref(), Some("a = 2\n"));
+    assert_eq!(
+        std::fs::read_to_string(&file).ok().as_deref(),
+        Some("a = 2\n")
+    );
     let show = env.show(&id);
-    assert_eq!(show["snapshot"]["manifest"]["files"][0]["path"], path, "{show:#}");
+    assert_eq!(
+        show["snapshot"]["manifest"]["files"][0]["path"], path,
+        "{show:#}"
+    );
     rolled_back(&env, &id);
-    assert_eq!(std::fs::read_to_string(&file).ok().as_deref(), Some("a = 1\n"));
+    assert_eq!(
+        std::fs::read_to_string(&file).ok().as_deref(),
+        Some("a = 1\n")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -145,8 +178,14 @@ fn a_container_whose_files_changed_is_restored() {
     let id = act(
         &env,
         &[
-            "run", "--host", "sandbox", "--",
-            &format!("docker exec {} sh -c 'echo defaced > /www/index.html; echo x > /etc/added'", c.name),
+            "run",
+            "--host",
+            "sandbox",
+            "--",
+            &format!(
+                "docker exec {} sh -c 'echo defaced > /www/index.html; echo x > /etc/added'",
+                c.name
+            ),
         ],
     );
     assert_eq!(c.exec("cat /www/index.html"), "defaced");
@@ -165,7 +204,10 @@ fn a_container_recreated_with_other_settings_is_restored() {
     let id = act(
         &env,
         &[
-            "run", "--host", "sandbox", "--",
+            "run",
+            "--host",
+            "sandbox",
+            "--",
             &format!(
                 "docker rm -f {0} && docker run -d --name {0} --network none -e MODE=other --label other=1 --restart no jarvis-sandbox/busybox:latest sleep 5000",
                 c.name
@@ -184,13 +226,27 @@ fn rollback_twice_without_a_snapshot_and_over_later_changes_are_refused() {
     let env = Env::with_snapshots(tag, "");
     let repo = HostRepo::new(tag);
     let cwd = repo.path.display().to_string();
-    let id = act(&env, &["run", "--host", "sandbox", "--cwd", &cwd, "--", "git commit -qam one"]);
+    let id = act(
+        &env,
+        &[
+            "run",
+            "--host",
+            "sandbox",
+            "--cwd",
+            &cwd,
+            "--",
+            "git commit -qam one",
+        ],
+    );
     // A change after the action: the rollback stops and says what changed.
     repo.git(&["commit", "-q", "--allow-empty", "-m", "later"]);
     let later = repo.state();
     let (code, _, stderr) = rollback(&env, &id, &[]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("changed after the action") && stderr.contains("--force"), "{stderr}");
+    assert!(
+        stderr.contains("changed after the action") && stderr.contains("--force"),
+        "{stderr}"
+    );
     assert_eq!(repo.state(), later, "a stopped rollback changes nothing");
     // Forced, it restores, and its own snapshot can undo it.
     let (code, _, stderr) = rollback(&env, &id, &["--force"]);
@@ -210,21 +266,37 @@ fn rollback_twice_without_a_snapshot_and_over_later_changes_are_refused() {
     assert_eq!(repo.state(), later);
     // Read-only actions take no snapshot, so there is nothing to roll back.
     let out = env.jarvis(&["run", "--host", "sandbox", "--", "uptime"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let ro = stderr.split_whitespace().nth(2).expect("id").to_owned();
     let (code, _, stderr) = rollback(&env, &ro, &[]);
     assert_eq!(code, 4, "{stderr}");
-    assert!(stderr.contains("no snapshot was taken") && stderr.contains("only reads"), "{stderr}");
+    assert!(
+        stderr.contains("no snapshot was taken") && stderr.contains("only reads"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn an_unscoped_change_says_rollback_will_not_be_possible() {
     let env = Env::with_snapshots("rb-unscoped", "");
-    let out = env.jarvis(&["run", "--host", "sandbox", "--", "touch /tmp/jarvis-unscoped-test"]);
+    let out = env.jarvis(&[
+        "run",
+        "--host",
+        "sandbox",
+        "--",
+        "touch /tmp/jarvis-unscoped-test",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("no snapshot: rollback will not be possible"), "{stderr}");
+    assert!(
+        stderr.contains("no snapshot: rollback will not be possible"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -238,7 +310,10 @@ fn a_rollback_that_fails_halfway_finishes_when_run_again() {
     let id = act(
         &env,
         &[
-            "run", "--host", "sandbox", "--",
+            "run",
+            "--host",
+            "sandbox",
+            "--",
             &format!(
                 "git -C {} commit -qam change && docker exec {} rm /www/index.html",
                 repo.path.display(),
@@ -258,8 +333,15 @@ fn a_rollback_that_fails_halfway_finishes_when_run_again() {
     docker(&["rmi", &image]);
     let (code, stdout, stderr) = rollback(&env, &id, &[]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
-    assert!(stdout.contains("FAILED") && stderr.contains("run the rollback again"), "{stdout}\n{stderr}");
-    assert_eq!(repo.state(), repo_before, "the repository was restored before the failure");
+    assert!(
+        stdout.contains("FAILED") && stderr.contains("run the rollback again"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(
+        repo.state(),
+        repo_before,
+        "the repository was restored before the failure"
+    );
     assert_eq!(env.show(&id)["action"]["state"], "succeeded");
     // The image is back: the retry skips the repository and finishes.
     docker(&["tag", &parked, &image]);

@@ -216,7 +216,9 @@ impl SnapshotPlan {
             self.not_captured.clear();
             self.none = Some(NoSnapshot::Unscoped {
                 reasons: if unscoped.is_empty() {
-                    vec!["what it changes could not be placed in any repository or container".into()]
+                    vec![
+                        "what it changes could not be placed in any repository or container".into(),
+                    ]
                 } else {
                     unscoped.to_vec()
                 },

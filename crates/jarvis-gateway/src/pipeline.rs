@@ -58,7 +58,9 @@ pub enum GatewayError {
     },
     /// The snapshot plan is not what was approved (the host config
     /// changed); the action went back to `pending_approval`.
-    #[error("action {id} would now snapshot differently than approved ({now}); it waits for approval again")]
+    #[error(
+        "action {id} would now snapshot differently than approved ({now}); it waits for approval again"
+    )]
     PlanChanged {
         /// The action.
         id: ActionId,
@@ -76,7 +78,9 @@ pub enum GatewayError {
     },
     /// A snapshot for this action already exists, so an earlier attempt
     /// got as far as taking it; it is not run on top of that.
-    #[error("action {id} already has a snapshot from an earlier attempt that did not finish; propose it again")]
+    #[error(
+        "action {id} already has a snapshot from an earlier attempt that did not finish; propose it again"
+    )]
     SnapshotExists {
         /// The action.
         id: ActionId,
@@ -455,7 +459,12 @@ impl Gateway {
         if action.plan.as_ref() != Some(&json!(plan)) {
             let summary = plan.summary();
             self.store
-                .replan(id, &json!(plan), "gateway", "the snapshot plan changed since approval")
+                .replan(
+                    id,
+                    &json!(plan),
+                    "gateway",
+                    "the snapshot plan changed since approval",
+                )
                 .await?;
             return Err(GatewayError::PlanChanged { id, now: summary });
         }
@@ -513,8 +522,12 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let id = action.id;
         if self.store.snapshot(id).await?.is_some() {
-            self.refused(action, "snapshot-exists", "an earlier attempt already took a snapshot")
-                .await?;
+            self.refused(
+                action,
+                "snapshot-exists",
+                "an earlier attempt already took a snapshot",
+            )
+            .await?;
             return Err(GatewayError::SnapshotExists { id });
         }
         let taken = self

@@ -123,7 +123,14 @@ impl Gateway {
         let mut summary: Vec<String> = explained
             .steps
             .iter()
-            .map(|s| format!("runs `{}` ({}, risk {})", s.command, s.decision, s.risk.score()))
+            .map(|s| {
+                format!(
+                    "runs `{}` ({}, risk {})",
+                    s.command,
+                    s.decision,
+                    s.risk.score()
+                )
+            })
             .collect();
         summary.extend(
             explained

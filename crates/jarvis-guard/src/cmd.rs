@@ -142,8 +142,14 @@ impl Cmd {
             });
         }
         let readers = [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
         ]
         .map(|pipe| {
             std::thread::spawn(move || {
@@ -226,7 +232,7 @@ mod tests {
         let err = Cmd::new("sh")
             .args(["-c", "echo nope >&2; exit 3"])
             .ok()
-            .unwrap_err();
+            .expect_err("must fail");
         assert!(err.contains("exit 3") && err.contains("nope"), "{err}");
     }
 
@@ -247,7 +253,7 @@ mod tests {
             .arg("5")
             .timeout(Duration::from_millis(100))
             .ok()
-            .unwrap_err();
+            .expect_err("must fail");
         assert!(err.contains("was killed"), "{err}");
     }
 }

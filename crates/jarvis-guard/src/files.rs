@@ -27,14 +27,19 @@ fn checked_path(path: &str) -> Result<&Path, String> {
     if !p.is_absolute() {
         return Err(format!("`{path}` is not an absolute path"));
     }
-    if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+    if p.components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
         return Err(format!("`{path}` contains `..`"));
     }
     Ok(p)
 }
 
+/// A file's content and permission bits.
+type Found = (Vec<u8>, u32);
+
 /// The file's content, or `None` if it does not exist.
-fn read(path: &Path) -> Result<Option<(Vec<u8>, u32)>, String> {
+fn read(path: &Path) -> Result<Option<Found>, String> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
@@ -80,12 +85,16 @@ fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
 
 /// The content after an edit, and the content before (empty for a new
 /// file).
-fn edited(edit: &FileEdit) -> Result<(Option<(Vec<u8>, u32)>, String), String> {
+fn edited(edit: &FileEdit) -> Result<(Option<Found>, String), String> {
     let path = checked_path(&edit.path)?;
     let before = read(path)?;
     let old = match &before {
-        Some((bytes, _)) => String::from_utf8(bytes.clone())
-            .map_err(|_| format!("{} is not UTF-8 text; edits change text files only", edit.path))?,
+        Some((bytes, _)) => String::from_utf8(bytes.clone()).map_err(|_| {
+            format!(
+                "{} is not UTF-8 text; edits change text files only",
+                edit.path
+            )
+        })?,
         None => String::new(),
     };
     let new = match &edit.change {
@@ -94,10 +103,7 @@ fn edited(edit: &FileEdit) -> Result<(Option<(Vec<u8>, u32)>, String), String> {
             let patch = diffy::Patch::from_str(diff)
                 .map_err(|e| format!("the diff for {} cannot be read: {e}", edit.path))?;
             diffy::apply(&old, &patch).map_err(|e| {
-                format!(
-                    "the diff does not apply to {} as it is now: {e}",
-                    edit.path
-                )
+                format!("the diff does not apply to {} as it is now: {e}", edit.path)
             })?
         }
     };
@@ -156,7 +162,10 @@ pub fn preview(edit: &FileEdit, cap: u64) -> Result<PreviewReport, String> {
                     (a, r)
                 }
             });
-            vec![format!("{}: {added} lines added, {removed} removed", edit.path)]
+            vec![format!(
+                "{}: {added} lines added, {removed} removed",
+                edit.path
+            )]
         }
     };
     Ok(PreviewReport {
@@ -230,7 +239,10 @@ pub fn restore(target: &FileState) -> Result<String, String> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("cannot remove {}: {e}", target.path)),
         }
-        return Ok(format!("removed {}, which did not exist before", target.path));
+        return Ok(format!(
+            "removed {}, which did not exist before",
+            target.path
+        ));
     }
     let backup = target
         .backup
@@ -247,7 +259,10 @@ pub fn restore(target: &FileState) -> Result<String, String> {
     write(path, &bytes, target.mode.unwrap_or(0o644))?;
     let now = read(path)?;
     if now.as_ref().map(|(b, _)| sha256(b)) != target.sha256 {
-        return Err(format!("{} does not hold the restored content", target.path));
+        return Err(format!(
+            "{} does not hold the restored content",
+            target.path
+        ));
     }
     Ok(format!(
         "restored {} (sha256 {}); verified",
@@ -298,11 +313,21 @@ mod tests {
         ))
         .expect("apply");
         assert!(diff.contains("-port = 80\n+port = 8080"), "{diff}");
-        let patch = unified(&file.display().to_string(), "port = 8080\nhost = a\n", "port = 8080\nhost = b\n");
+        let patch = unified(
+            &file.display().to_string(),
+            "port = 8080\nhost = a\n",
+            "port = 8080\nhost = b\n",
+        );
         apply(&edit(&file, FileChange::Diff { diff: patch })).expect("diff applies");
-        assert_eq!(fs::read_to_string(&file).ok().as_deref(), Some("port = 8080\nhost = b\n"));
+        assert_eq!(
+            fs::read_to_string(&file).ok().as_deref(),
+            Some("port = 8080\nhost = b\n")
+        );
         restore(&before).expect("restore");
-        assert_eq!(fs::read_to_string(&file).ok().as_deref(), Some("port = 80\nhost = a\n"));
+        assert_eq!(
+            fs::read_to_string(&file).ok().as_deref(),
+            Some("port = 80\nhost = a\n")
+        );
         assert!(!drop(&before).expect("drop").is_empty());
     }
 
@@ -312,7 +337,7 @@ mod tests {
         let file = dir.path().join("f");
         fs::write(&file, "one\n").expect("write");
         let patch = unified("/f", "two\n", "three\n");
-        let err = apply(&edit(&file, FileChange::Diff { diff: patch })).unwrap_err();
+        let err = apply(&edit(&file, FileChange::Diff { diff: patch })).expect_err("must fail");
         assert!(err.contains("does not apply"), "{err}");
         assert_eq!(fs::read_to_string(&file).ok().as_deref(), Some("one\n"));
     }
@@ -321,21 +346,39 @@ mod tests {
     fn a_new_file_is_removed_by_a_rollback_and_links_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("new.conf");
-        let before = capture(&file.display().to_string(), "0-2", true, dir.path()).expect("capture");
+        let before =
+            capture(&file.display().to_string(), "0-2", true, dir.path()).expect("capture");
         assert!(!before.exists);
         let p = preview(
-            &edit(&file, FileChange::Content { content: "x\n".into() }),
+            &edit(
+                &file,
+                FileChange::Content {
+                    content: "x\n".into(),
+                },
+            ),
             1 << 16,
         )
         .expect("preview");
         assert!(p.summary[0].starts_with("creates"), "{p:?}");
         assert!(!file.exists(), "a preview writes nothing");
-        apply(&edit(&file, FileChange::Content { content: "x\n".into() })).expect("apply");
+        apply(&edit(
+            &file,
+            FileChange::Content {
+                content: "x\n".into(),
+            },
+        ))
+        .expect("apply");
         restore(&before).expect("restore");
         assert!(!file.exists());
         let link = dir.path().join("link");
         std::os::unix::fs::symlink("/etc/hostname", &link).expect("symlink");
-        let err = apply(&edit(&link, FileChange::Content { content: "x".into() })).unwrap_err();
+        let err = apply(&edit(
+            &link,
+            FileChange::Content {
+                content: "x".into(),
+            },
+        ))
+        .expect_err("must fail");
         assert!(err.contains("symbolic link"), "{err}");
     }
 }

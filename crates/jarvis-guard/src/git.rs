@@ -15,7 +15,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jarvis_exec::protocol::{Ending, Frame, Outcome, RunRequest};
@@ -941,6 +941,8 @@ fn clone_cwd(cwd: Option<&str>, names: &[String], clone: &str) -> String {
         names
             .iter()
             .find_map(|n| Path::new(c).strip_prefix(n).ok())
+            // `..` would lead out of the clone.
+            .filter(|rel| rel.components().all(|p| matches!(p, Component::Normal(_))))
             .map(|rel| Path::new(clone).join(rel))
     });
     match inside {
@@ -1282,12 +1284,16 @@ mod tests {
     #[test]
     fn capture_leaves_the_working_tree_and_index_as_they_were() {
         let (_tmp, dir) = fixture();
+        let d = Path::new(&dir);
+        sh(
+            d,
+            "printf 'staged\\n' >> a.txt && git add a.txt && printf 'unstaged\\n' >> a.txt",
+        );
         let before = untouched(&dir);
         let state = capture(&format!("{dir}/sub"), ID, true).expect("capture");
         let (files_after, index_after, refs_after) = untouched(&dir);
         assert_eq!(files_after, before.0);
         assert_eq!(index_after, before.1, ".git/index changed");
-        let d = Path::new(&dir);
         let new_refs: Vec<&str> = refs_after
             .lines()
             .filter(|l| !before.2.contains(l))
@@ -1301,7 +1307,9 @@ mod tests {
             Some(sh(d, "git rev-parse HEAD").as_str())
         );
         assert_eq!(state.branch.as_deref(), Some("refs/heads/main"));
-        assert_eq!(state.index_tree, sh(d, "git rev-parse HEAD^{tree}"));
+        assert_eq!(state.index_tree, sh(d, "git write-tree"));
+        let staged = sh(d, &format!("git show {}:a.txt", state.index_tree));
+        assert!(staged.ends_with("staged"), "{staged}");
         let listed = sh(
             d,
             &format!("git ls-tree -r --name-only {}", state.worktree_tree),
@@ -1310,6 +1318,8 @@ mod tests {
             listed.contains("untracked.txt") && !listed.contains("debug.log"),
             "{listed}"
         );
+        let worktree = sh(d, &format!("git show {}:a.txt", state.worktree_tree));
+        assert!(worktree.ends_with("staged\nunstaged"), "{worktree}");
 
         assert_eq!(
             state.kept_ref.as_deref(),
@@ -1445,6 +1455,27 @@ mod tests {
         assert_eq!(after, before);
         // Created after the snapshot, and ignored only by the rules put back.
         assert_eq!(later, Some(b"later\n".to_vec()));
+    }
+
+    #[test]
+    fn restore_in_a_linked_worktree() {
+        let (tmp, dir) = fixture();
+        sh(Path::new(&dir), "git worktree add -q ../wt other");
+        let wt = std::fs::canonicalize(tmp.path().join("wt")).expect("worktree");
+        let wt_dir = wt.to_string_lossy().into_owned();
+        let main_before = untouched(&dir);
+        let snap = capture(&wt_dir, ID, true).expect("capture");
+        let before = files(&wt);
+        sh(
+            &wt,
+            "printf 'w\\n' >> o.txt && git add o.txt && git commit -qm wt && printf 'n\\n' > n.txt",
+        );
+        restore(&snap).expect("restore");
+        assert!(matches(&current(&wt_dir), &snap));
+        assert_eq!(files(&wt), before);
+        // The main working tree shares the snapshot ref, nothing else.
+        let (main_files, main_index, _) = untouched(&dir);
+        assert_eq!((main_files, main_index), (main_before.0, main_before.1));
     }
 
     #[test]
@@ -1615,6 +1646,7 @@ mod tests {
             "/nonexistent/c/sub"
         );
         assert_eq!(clone_cwd(Some("/srv/apple"), &names, "/c"), "/c");
+        assert_eq!(clone_cwd(Some("/srv/app/../../etc"), &names, "/c"), "/c");
         assert_eq!(clone_cwd(None, &names, "/c"), "/c");
     }
 

@@ -33,20 +33,21 @@ use std::time::Duration;
 
 use jarvis_core::Decision;
 use jarvis_exec::protocol::{
-    CheckReport, Ending, Frame, Hello, Outcome, PROTOCOL_VERSION, ProtocolError, Refusal,
-    Request, StreamSummary,
+    CheckReport, Ending, Frame, Hello, Outcome, PROTOCOL_VERSION, ProtocolError, Refusal, Request,
+    StreamSummary,
 };
 use jarvis_exec::snapshot::{EditRequest, PreviewKind, PreviewReport, PreviewRequest};
 use jarvis_policy::engine::{Policy, Request as PolicyRequest};
 use jarvis_policy::scope::{Live, ScopeContext};
-use sha2::Digest as _;
 use serde_json::json;
+use sha2::Digest as _;
 
 use crate::log::GuardLog;
 use crate::preview::PreviewContext;
 use crate::runner::{Limits, Sink};
 
-const USAGE: &str = "usage: jarvis-guard --policy FILE --log FILE [--state DIR] [--max-timeout SECS] \
+const USAGE: &str =
+    "usage: jarvis-guard --policy FILE --log FILE [--state DIR] [--max-timeout SECS] \
 [--max-procs N] [--max-file-size BYTES] [--max-open-files N]
 Meant as the forced command of an authorized_keys entry; `jarvis hosts install-guard` prints one.";
 
@@ -219,12 +220,7 @@ fn main() -> ExitCode {
 
 /// Applies a file edit. It answers like a run: the diff as output, then
 /// `Done`, so the gateway records it as it records any action.
-fn edit(
-    args: &Args,
-    req: &EditRequest,
-    log: &mut GuardLog,
-    out: &mut impl Write,
-) -> ExitCode {
+fn edit(args: &Args, req: &EditRequest, log: &mut GuardLog, out: &mut impl Write) -> ExitCode {
     let started = std::time::Instant::now();
     let mut entry = json!({"op": "edit", "action_id": req.action_id, "path": req.edit.path});
     if let Err(refusal) = judge_edit(args, &req.edit.path) {

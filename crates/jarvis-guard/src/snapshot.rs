@@ -321,7 +321,9 @@ pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, S
     let started = Instant::now();
     let target = &req.target;
     if !target.kept {
-        return Err("the snapshot to restore holds fingerprints only, nothing to restore from".into());
+        return Err(
+            "the snapshot to restore holds fingerprints only, nothing to restore from".into(),
+        );
     }
     if !is_uuidish(&req.action_id) {
         return Err(format!("`{}` is not an action id", req.action_id));
@@ -329,11 +331,37 @@ pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, S
     let image = req.volume_image.as_deref();
     let after = req.after.as_ref();
     let mut plan: Vec<Step<'_>> = Vec::new();
-    check(&target.repos, after.map(|a| a.repos.as_slice()), host, image, &mut plan)?;
-    check(&target.files, after.map(|a| a.files.as_slice()), host, image, &mut plan)?;
-    check(&target.volumes, after.map(|a| a.volumes.as_slice()), host, image, &mut plan)?;
-    check(&target.containers, after.map(|a| a.containers.as_slice()), host, image, &mut plan)?;
-    let changed = plan.iter().any(|(t, _)| t.outcome == TargetOutcome::Changed);
+    check(
+        &target.repos,
+        after.map(|a| a.repos.as_slice()),
+        host,
+        image,
+        &mut plan,
+    )?;
+    check(
+        &target.files,
+        after.map(|a| a.files.as_slice()),
+        host,
+        image,
+        &mut plan,
+    )?;
+    check(
+        &target.volumes,
+        after.map(|a| a.volumes.as_slice()),
+        host,
+        image,
+        &mut plan,
+    )?;
+    check(
+        &target.containers,
+        after.map(|a| a.containers.as_slice()),
+        host,
+        image,
+        &mut plan,
+    )?;
+    let changed = plan
+        .iter()
+        .any(|(t, _)| t.outcome == TargetOutcome::Changed);
 
     if changed && !req.force {
         return Ok(RestoreReport {

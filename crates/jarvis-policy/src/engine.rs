@@ -257,7 +257,11 @@ impl Policy {
 
     /// What a command line can change (see [`crate::scope`]). A line that
     /// cannot be read is wholly unscoped.
-    pub fn scope(&self, command: &str, ctx: &crate::scope::ScopeContext<'_>) -> crate::scope::Scope {
+    pub fn scope(
+        &self,
+        command: &str,
+        ctx: &crate::scope::ScopeContext<'_>,
+    ) -> crate::scope::Scope {
         let lctx = LineContext {
             cwd: ctx.cwd.map(str::to_owned),
         };

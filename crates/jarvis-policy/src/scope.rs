@@ -150,9 +150,7 @@ pub fn scope(analysis: &Analysis, ctx: &ScopeContext<'_>) -> Scope {
             Some("docker" | "podman") => docker(c, ctx, &mut s),
             Some("docker-compose") => compose(c, ctx, &mut s),
             Some("git") => git(c, ctx, &mut s),
-            Some(name) if FILE_PROGRAMS.contains(&name) && !c.privileged => {
-                files(c, ctx, &mut s)
-            }
+            Some(name) if FILE_PROGRAMS.contains(&name) && !c.privileged => files(c, ctx, &mut s),
             _ => s.unscoped.push(format!(
                 "`{}` {}",
                 c.display(),
@@ -202,12 +200,15 @@ fn docker(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
         _ => (Some(first), 1),
     };
     let Some(verb) = verb else {
-        s.unscoped.push(format!("`{}`: unknown Docker subcommand", c.display()));
+        s.unscoped
+            .push(format!("`{}`: unknown Docker subcommand", c.display()));
         return;
     };
     if CONTAINER_SUBS.contains(&verb) {
-        let names: Vec<Option<&str>> = if matches!(verb, "rm" | "restart" | "stop" | "start" | "kill" | "pause" | "unpause" | "update")
-        {
+        let names: Vec<Option<&str>> = if matches!(
+            verb,
+            "rm" | "restart" | "stop" | "start" | "kill" | "pause" | "unpause" | "update"
+        ) {
             (rest..c.positionals.len()).map(|i| sub(c, i)).collect()
         } else {
             vec![sub(c, rest)]
@@ -255,8 +256,10 @@ fn docker(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
             }
         }
         if !found {
-            s.unscoped
-                .push(format!("`{}` copies files to no container it names", c.display()));
+            s.unscoped.push(format!(
+                "`{}` copies files to no container it names",
+                c.display()
+            ));
         }
         return;
     }
@@ -303,7 +306,12 @@ fn git(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
     let dir = match option_value(c, &["-C"]) {
         Some(d) => analyze::resolve(c.cwds.first().cloned().flatten().as_deref(), &d)
             .or_else(|| d.starts_with('/').then_some(d)),
-        None => c.cwds.first().cloned().flatten().or(ctx.cwd.map(str::to_owned)),
+        None => c
+            .cwds
+            .first()
+            .cloned()
+            .flatten()
+            .or(ctx.cwd.map(str::to_owned)),
     };
     match dir {
         Some(d) => {
@@ -485,7 +493,10 @@ fn live(analysis: &Analysis, changes: &[&Command], s: &Scope) -> Option<Live> {
     }
     let local = |c: &&Command| match c.name() {
         Some("git") => c.findings.iter().all(|f| {
-            matches!(f.effect, Effect::Read | Effect::Write | Effect::Delete | Effect::Exec)
+            matches!(
+                f.effect,
+                Effect::Read | Effect::Write | Effect::Delete | Effect::Exec
+            )
         }),
         Some(n) => {
             FILE_PROGRAMS.contains(&n)
@@ -522,13 +533,7 @@ mod tests {
     fn scoped(line: &str, cwd: Option<&str>) -> Scope {
         let policy = Policy::shipped().expect("shipped policy loads");
         let repos = vec!["/srv/config".to_owned()];
-        policy.scope(
-            line,
-            &ScopeContext {
-                cwd,
-                repos: &repos,
-            },
-        )
+        policy.scope(line, &ScopeContext { cwd, repos: &repos })
     }
 
     #[test]
@@ -540,7 +545,10 @@ mod tests {
 
     #[test]
     fn containers_named_by_docker_commands_are_in_scope() {
-        let s = scoped("docker restart web worker && docker exec db sh -c 'rm /tmp/x'", None);
+        let s = scoped(
+            "docker restart web worker && docker exec db sh -c 'rm /tmp/x'",
+            None,
+        );
         let names: Vec<&str> = s.containers.iter().map(String::as_str).collect();
         assert_eq!(names, ["db", "web", "worker"]);
         assert!(s.unscoped.is_empty(), "{s:?}");
@@ -591,7 +599,10 @@ mod tests {
         assert_eq!(s.unscoped.len(), 1, "{s:?}");
         assert!(s.unscoped[0].contains("systemctl restart nginx"), "{s:?}");
         let s = scoped("rm /etc/nginx/sites-enabled/old", None);
-        assert!(s.unscoped[0].contains("in no configured repository"), "{s:?}");
+        assert!(
+            s.unscoped[0].contains("in no configured repository"),
+            "{s:?}"
+        );
         let s = scoped("git commit -am x", None);
         assert!(s.unscoped[0].contains("only known at run time"), "{s:?}");
         let s = scoped("git -C /srv/config push", None);
@@ -611,7 +622,10 @@ mod tests {
                 container_arg: 3
             })
         );
-        let s = scoped("git -C /srv/config commit -qam x && rm /srv/config/old.conf", None);
+        let s = scoped(
+            "git -C /srv/config commit -qam x && rm /srv/config/old.conf",
+            None,
+        );
         assert_eq!(
             s.live,
             Some(Live::Git {

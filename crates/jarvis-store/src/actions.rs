@@ -105,8 +105,9 @@ impl ActionRecord {
             text.map(|t| serde_json::from_str(&t).map_err(|e| bad(name, &e)))
                 .transpose()
         };
-        let rollback_of: Option<String> =
-            row.try_get("rollback_of").map_err(|e| bad("rollback_of", &e))?;
+        let rollback_of: Option<String> = row
+            .try_get("rollback_of")
+            .map_err(|e| bad("rollback_of", &e))?;
         Ok(ActionRecord {
             kind: kind.parse().map_err(|e| bad(&id, &e))?,
             edit: json("edit")?,

@@ -119,31 +119,31 @@ pub(crate) async fn insert_run(
     run: &RunRecord,
 ) -> Result<(), StoreError> {
     sqlx::query(
-            "INSERT INTO action_runs (action_id, started_at, finished_at, ending, exit_code, signal, \
+        "INSERT INTO action_runs (action_id, started_at, finished_at, ending, exit_code, signal, \
              duration_ms, killed, stdout, stdout_bytes, stdout_sha256, stdout_truncated, \
              stderr, stderr_bytes, stderr_sha256, stderr_truncated, error) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(id.to_string())
-        .bind(&run.started_at)
-        .bind(&run.finished_at)
-        .bind(&run.ending)
-        .bind(run.exit_code.map(i64::from))
-        .bind(run.signal.map(i64::from))
-        .bind(i64::try_from(run.duration_ms).unwrap_or(i64::MAX))
-        .bind(i64::from(run.killed))
-        .bind(run.stdout.data.clone())
-        .bind(i64::try_from(run.stdout.bytes).unwrap_or(i64::MAX))
-        .bind(&run.stdout.sha256)
-        .bind(i64::from(run.stdout.truncated))
-        .bind(run.stderr.data.clone())
-        .bind(i64::try_from(run.stderr.bytes).unwrap_or(i64::MAX))
-        .bind(&run.stderr.sha256)
-        .bind(i64::from(run.stderr.truncated))
-        .bind(&run.error)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::db("recording a run"))?;
+    )
+    .bind(id.to_string())
+    .bind(&run.started_at)
+    .bind(&run.finished_at)
+    .bind(&run.ending)
+    .bind(run.exit_code.map(i64::from))
+    .bind(run.signal.map(i64::from))
+    .bind(i64::try_from(run.duration_ms).unwrap_or(i64::MAX))
+    .bind(i64::from(run.killed))
+    .bind(run.stdout.data.clone())
+    .bind(i64::try_from(run.stdout.bytes).unwrap_or(i64::MAX))
+    .bind(&run.stdout.sha256)
+    .bind(i64::from(run.stdout.truncated))
+    .bind(run.stderr.data.clone())
+    .bind(i64::try_from(run.stderr.bytes).unwrap_or(i64::MAX))
+    .bind(&run.stderr.sha256)
+    .bind(i64::from(run.stderr.truncated))
+    .bind(&run.error)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::db("recording a run"))?;
     Ok(())
 }
 

@@ -565,3 +565,131 @@ async fn postgres_privileges_refuse_edits_even_without_the_triggers() {
     .expect("it may read");
     let _ = db.sql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
 }
+
+/// Moves a fresh action through to `running` and ends it `succeeded`.
+async fn succeeded(store: &Store, cmd: &str) -> ActionId {
+    let a = store.create_action(&new_action(cmd)).await.expect("create");
+    for (from, to) in [
+        (ActionState::Proposed, ActionState::Approved),
+        (ActionState::Approved, ActionState::Running),
+    ] {
+        store
+            .transition(a.id, from, to, "test", None, json!({}))
+            .await
+            .expect("transition");
+    }
+    store
+        .finish_run(a.id, ActionState::Succeeded, "test", &run())
+        .await
+        .expect("finish");
+    a.id
+}
+
+fn run() -> jarvis_store::RunRecord {
+    jarvis_store::RunRecord {
+        started_at: jarvis_store::now(),
+        finished_at: jarvis_store::now(),
+        ending: "exited".into(),
+        exit_code: Some(0),
+        signal: None,
+        duration_ms: 1,
+        killed: 0,
+        stdout: Default::default(),
+        stderr: Default::default(),
+        error: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshots_are_written_once_and_a_rollback_ends_both_actions_together() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let id = succeeded(&store, "git commit -am x").await;
+        store
+            .record_snapshot(id, "nas", &json!({"repos": []}), json!({"repos": 0}))
+            .await
+            .expect("snapshot");
+        assert!(
+            store
+                .record_snapshot(id, "nas", &json!({}), json!({}))
+                .await
+                .is_err(),
+            "one snapshot per action"
+        );
+        store
+            .record_after(id, &json!({"after": 1}))
+            .await
+            .expect("after");
+        assert!(store.record_after(id, &json!({"after": 2})).await.is_err());
+        for sql in [
+            "UPDATE snapshots SET manifest = '{}'",
+            "DELETE FROM snapshots",
+        ] {
+            let e = db.sql(sql).expect_err("refused");
+            assert!(e.contains("snapshot"), "{:?} {sql}: {e}", db.kind);
+        }
+        let s = store.snapshot(id).await.expect("read").expect("exists");
+        assert_eq!(s.after, Some(json!({"after": 1})));
+
+        // The rollback's own run and the original's move commit together.
+        let mut rb = new_action(&format!("rollback {id}"));
+        rb.kind = jarvis_core::ActionKind::Rollback;
+        rb.rollback_of = Some(id);
+        let rb = store.create_action(&rb).await.expect("rollback");
+        for (from, to) in [
+            (ActionState::Proposed, ActionState::Approved),
+            (ActionState::Approved, ActionState::Running),
+        ] {
+            store
+                .transition(rb.id, from, to, "test", None, json!({}))
+                .await
+                .expect("transition");
+        }
+        // Against a stale expectation of the original, nothing is written.
+        let stale = store
+            .finish_rollback(
+                rb.id,
+                ActionState::Succeeded,
+                &run(),
+                id,
+                ActionState::Failed,
+            )
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { .. })),
+            "{stale:?}"
+        );
+        assert_eq!(
+            store.action(rb.id).await.expect("rb").state,
+            ActionState::Running
+        );
+        store
+            .finish_rollback(
+                rb.id,
+                ActionState::Succeeded,
+                &run(),
+                id,
+                ActionState::Succeeded,
+            )
+            .await
+            .expect("rollback ends");
+        assert_eq!(
+            store.action(id).await.expect("original").state,
+            ActionState::RolledBack
+        );
+        let of = store.rollbacks_of(id).await.expect("rollbacks");
+        assert_eq!(of.len(), 1);
+        assert_eq!(of[0].rollback_of, Some(id));
+        store
+            .mark_pruned(id, "test", json!({"why": "retention"}))
+            .await
+            .expect("pruned");
+        assert!(store.mark_pruned(id, "test", json!({})).await.is_err());
+        let report = store.verify(None).await.expect("verify");
+        assert!(
+            report.problem.is_none(),
+            "the chain holds: {:?}",
+            report.problem
+        );
+    }
+}
