@@ -352,3 +352,47 @@ fn a_rollback_that_fails_halfway_finishes_when_run_again() {
     assert_eq!(c.exec("ls /www"), files_before);
     assert_eq!(repo.state(), repo_before);
 }
+
+#[test]
+fn an_approval_binds_to_the_snapshot_plan_it_showed() {
+    let tag = "rb-plan";
+    let env = Env::with_snapshots(tag, "");
+    let repo = HostRepo::new(tag);
+    let cwd = repo.path.display().to_string();
+    let out = env.jarvis(&[
+        "run",
+        "--host",
+        "sandbox",
+        "--cwd",
+        &cwd,
+        "--",
+        "git commit -qam x",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // The host config now snapshots another container with every action.
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        config.replace(
+            "[hosts.sandbox.snapshots]\n",
+            "[hosts.sandbox.snapshots]\ncontainers = [\"jarvis-demo-worker\"]\n",
+        ),
+    )
+    .expect("config");
+    let before = repo.state();
+    let out = env.jarvis(&["approve", &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("would now snapshot differently"),
+        "{stderr}"
+    );
+    assert_eq!(env.show(&id)["action"]["state"], "pending_approval");
+    assert_eq!(repo.state(), before, "nothing ran");
+}

@@ -92,8 +92,8 @@ pub fn take(req: &SnapshotRequest, host: &Host<'_>) -> Result<Snapshot, String> 
         )?);
     }
     for path in &plan.files {
-        // A file in a repository is captured through git, which also sees
-        // what else the edit's neighbours look like; anything else is copied.
+        // A file in a repository is captured through git (one ref, verified
+        // by tree hash on rollback); a file in none is copied.
         let dir = Path::new(path)
             .parent()
             .map(|d| d.display().to_string())
