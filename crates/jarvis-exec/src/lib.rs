@@ -1,7 +1,9 @@
 //! Execution of Jarvis actions on hosts.
 //!
 //! This crate owns the way an approved action reaches a host: the host guard
-//! [`protocol`] (shared with `jarvis-guard`), and, with the `transport`
+//! [`protocol`] (shared with `jarvis-guard`), the [`snapshot`] plan an
+//! approval binds to and the messages of snapshots, rollbacks, previews and
+//! edits (also shared; the host does the work), and, with the `transport`
 //! feature, the SSH transport over multiplexed OpenSSH connections, the
 //! per-host, per-requester and global rate limits, the per-host concurrency
 //! limit, output capture and the circuit breaker.

@@ -169,6 +169,12 @@ impl SnapshotPlan {
             ..SnapshotPlan::default()
         };
         plan.add_always(settings);
+        if !plan.compose.is_empty() {
+            plan.not_captured.push(
+                "containers the command adds to a Compose project are not removed by a rollback"
+                    .into(),
+            );
+        }
         plan.not_captured.extend(scope.unscoped.iter().cloned());
         plan.not_captured.extend(scope.remote.iter().cloned());
         plan.settle(&scope.unscoped);

@@ -6,12 +6,15 @@
 //! (which the gateway cannot change), runs it with `/bin/sh` in its own
 //! process group under a timeout, output caps and resource limits, kills
 //! whatever the command leaves running, and appends one line per request to
-//! its own log.
+//! its own log. It also does the host's part of snapshots, rollbacks,
+//! previews and file edits, with the host's own git and Docker.
 //!
 //! It must never run anything it could not parse or that the host policy
-//! denies, never run an interactive shell, and never let a request choose
-//! its own limits beyond what the forced command line allows. It depends on
-//! the protocol half of jarvis-exec only, never on the SSH client stack.
+//! denies, never run an interactive shell, never let a request choose its
+//! own limits beyond what the forced command line allows, never let a
+//! snapshot, rollback or preview run code planted in a repository, and
+//! never touch the real target while previewing. It depends on the protocol
+//! half of jarvis-exec only, never on the SSH client stack.
 
 mod cmd;
 mod docker;

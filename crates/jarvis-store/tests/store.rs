@@ -609,6 +609,20 @@ async fn snapshots_are_written_once_and_a_rollback_ends_both_actions_together() 
             .record_snapshot(id, "nas", &json!({"repos": []}), json!({"repos": 0}))
             .await
             .expect("snapshot");
+        store
+            .record_after(id, &json!({"after": 1}))
+            .await
+            .expect("after");
+        // The database's own client first: a store call refused below
+        // leaves its rollback to the pool, which a client may race.
+        for sql in [
+            "UPDATE snapshots SET manifest = '{}'",
+            "UPDATE snapshots SET after = '{}'",
+            "DELETE FROM snapshots",
+        ] {
+            let e = db.sql(sql).expect_err("refused");
+            assert!(e.contains("snapshot"), "{:?} {sql}: {e}", db.kind);
+        }
         assert!(
             store
                 .record_snapshot(id, "nas", &json!({}), json!({}))
@@ -616,18 +630,7 @@ async fn snapshots_are_written_once_and_a_rollback_ends_both_actions_together() 
                 .is_err(),
             "one snapshot per action"
         );
-        store
-            .record_after(id, &json!({"after": 1}))
-            .await
-            .expect("after");
         assert!(store.record_after(id, &json!({"after": 2})).await.is_err());
-        for sql in [
-            "UPDATE snapshots SET manifest = '{}'",
-            "DELETE FROM snapshots",
-        ] {
-            let e = db.sql(sql).expect_err("refused");
-            assert!(e.contains("snapshot"), "{:?} {sql}: {e}", db.kind);
-        }
         let s = store.snapshot(id).await.expect("read").expect("exists");
         assert_eq!(s.after, Some(json!({"after": 1})));
 
