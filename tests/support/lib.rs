@@ -83,6 +83,17 @@ impl Drop for TempDir {
     }
 }
 
+/// The action id in `jarvis: action ID …`, as `run` and `edit` report it
+/// on stderr.
+pub fn action_id(stderr: &str) -> String {
+    stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "action")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no action id in: {stderr}"))
+        .to_owned()
+}
+
 /// A string no other test or run uses, to find a test's own traces in the
 /// host's guard log and process table.
 pub fn marker(tag: &str) -> String {

@@ -16,12 +16,7 @@ fn code(out: &Output) -> i32 {
 
 /// The action id `jarvis run` reports on stderr.
 fn action_id(out: &Output) -> String {
-    let err = text(&out.stderr);
-    err.split_whitespace()
-        .skip_while(|w| *w != "action")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no action id in: {err}"))
-        .to_owned()
+    jarvis_tests::action_id(&text(&out.stderr))
 }
 
 fn kinds(show: &Value) -> Vec<String> {

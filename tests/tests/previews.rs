@@ -2,8 +2,8 @@
 //! show the change and leave the real repository and container as they
 //! were (compared by hashes before and after).
 
-use jarvis_tests::Env;
 use jarvis_tests::fixtures::{HostContainer, HostRepo};
+use jarvis_tests::{Env, action_id};
 
 /// Proposes `args` and expects it to wait for approval; returns stderr.
 fn pending(env: &Env, args: &[&str]) -> String {
@@ -44,11 +44,7 @@ fn a_git_preview_shows_the_commit_and_leaves_the_repository_alone() {
     assert!(stderr.contains("snapshot: git repository at"), "{stderr}");
     assert_eq!(repo.state(), before);
     assert_eq!(repo.git(&["show-ref"]), refs);
-    let id = stderr
-        .split_whitespace()
-        .nth(2)
-        .expect("action id")
-        .to_owned();
+    let id = action_id(&stderr);
     let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
         .expect("tmp")
         .filter_map(Result::ok)

@@ -3,7 +3,7 @@
 //! its state read with plain git and docker.
 
 use jarvis_tests::fixtures::{HostContainer, HostRepo, docker};
-use jarvis_tests::{Env, marker};
+use jarvis_tests::{Env, action_id, marker};
 
 /// Proposes `args` (after `jarvis`), approves it if it waits, and returns
 /// the action id once it has run and succeeded.
@@ -11,12 +11,7 @@ fn act(env: &Env, args: &[&str]) -> String {
     let out = env.jarvis(args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let id = stderr
-        .split_whitespace()
-        .skip_while(|w| *w != "action")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no action id in: {stderr}"))
-        .to_owned();
+    let id = action_id(&stderr);
     if out.status.code() == Some(3) {
         let out = env.jarvis(&["approve", &id]);
         assert!(
@@ -272,7 +267,7 @@ fn rollback_twice_without_a_snapshot_and_over_later_changes_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let ro = stderr.split_whitespace().nth(2).expect("id").to_owned();
+    let ro = action_id(&stderr);
     let (code, _, stderr) = rollback(&env, &ro, &[]);
     assert_eq!(code, 4, "{stderr}");
     assert!(

@@ -128,6 +128,10 @@ impl ExecError {
     }
 }
 
+/// The longest silence from a guard at work: it sends a heartbeat every
+/// second, so ten missed mean the link is gone.
+const HEARTBEATS: Duration = Duration::from_secs(10);
+
 struct HostEntry {
     conn: Connection,
     breaker: Breaker,
@@ -301,10 +305,9 @@ impl Executor {
                 Output::Stderr(bytes)
             });
         };
-        // Heartbeats come every second; ten missed mean the link is gone.
         let last = entry
             .conn
-            .exchange(&request, Duration::from_secs(10), &mut on_frame)
+            .exchange(&request, HEARTBEATS, &mut on_frame)
             .await;
         let last = self.record(entry, last)?;
         let (stdout, stderr) = captured
@@ -334,36 +337,26 @@ impl Executor {
     /// [`ExecError::UnknownHost`], [`ExecError::CircuitOpen`] or a transport
     /// failure.
     pub async fn check(&self, host: &HostName) -> Result<CheckReport, ExecError> {
-        let entry = self.entry(host)?;
-        entry
-            .breaker
-            .admit()
-            .map_err(|open| ExecError::CircuitOpen {
-                host: host.clone(),
-                open,
-            })?;
-        let last = entry
-            .conn
-            .exchange(&Request::Check, Duration::from_secs(20), &mut |_| {})
-            .await;
-        match self.record(entry, last)? {
+        match self
+            .call(host, &Request::Check, Duration::from_secs(20))
+            .await?
+        {
             Frame::Checked(report) => Ok(report),
-            Frame::Refused(refusal) => Err(ExecError::Refused {
-                host: host.clone(),
-                refusal,
-            }),
-            other => Err(ExecError::Transport(TransportError::Protocol {
-                host: host.to_string(),
-                detail: format!("a check ended with {other:?}"),
-            })),
+            other => Err(Self::unexpected(host, "check", &other)),
         }
     }
 
-    /// Sends one request that answers with a single report (snapshot,
-    /// rollback, preview, drop) and returns that last frame. The breaker
-    /// applies; rate limits do not (these ride on an admitted action or a
-    /// person's command).
-    async fn call(&self, host: &HostName, request: &Request) -> Result<Frame, ExecError> {
+    /// Sends one request that answers with a single report (check,
+    /// snapshot, rollback, preview, drop) and returns that last frame; a
+    /// refusal is an error. The breaker applies; rate limits do not (these
+    /// ride on an admitted action or a person's command). `silence` bounds
+    /// the wait for any frame.
+    async fn call(
+        &self,
+        host: &HostName,
+        request: &Request,
+        silence: Duration,
+    ) -> Result<Frame, ExecError> {
         let entry = self.entry(host)?;
         entry
             .breaker
@@ -372,11 +365,7 @@ impl Executor {
                 host: host.clone(),
                 open,
             })?;
-        // The guard sends heartbeats while it works.
-        let last = entry
-            .conn
-            .exchange(request, Duration::from_secs(10), &mut |_| {})
-            .await;
+        let last = entry.conn.exchange(request, silence, &mut |_| {}).await;
         match self.record(entry, last)? {
             Frame::Refused(refusal) => Err(ExecError::Refused {
                 host: host.clone(),
@@ -402,7 +391,10 @@ impl Executor {
         host: &HostName,
         request: SnapshotRequest,
     ) -> Result<Snapshot, ExecError> {
-        match self.call(host, &Request::Snapshot(request)).await? {
+        match self
+            .call(host, &Request::Snapshot(request), HEARTBEATS)
+            .await?
+        {
             Frame::Snapshotted(s) => Ok(s),
             other => Err(Self::unexpected(host, "snapshot", &other)),
         }
@@ -417,7 +409,10 @@ impl Executor {
         host: &HostName,
         request: RestoreRequest,
     ) -> Result<RestoreReport, ExecError> {
-        match self.call(host, &Request::Restore(request)).await? {
+        match self
+            .call(host, &Request::Restore(request), HEARTBEATS)
+            .await?
+        {
             Frame::Restored(r) => Ok(r),
             other => Err(Self::unexpected(host, "rollback", &other)),
         }
@@ -432,7 +427,10 @@ impl Executor {
         host: &HostName,
         request: PreviewRequest,
     ) -> Result<PreviewReport, ExecError> {
-        match self.call(host, &Request::Preview(request)).await? {
+        match self
+            .call(host, &Request::Preview(request), HEARTBEATS)
+            .await?
+        {
             Frame::Previewed(p) => Ok(p),
             other => Err(Self::unexpected(host, "preview", &other)),
         }
@@ -447,7 +445,7 @@ impl Executor {
         host: &HostName,
         request: DropRequest,
     ) -> Result<DropReport, ExecError> {
-        match self.call(host, &Request::Drop(request)).await? {
+        match self.call(host, &Request::Drop(request), HEARTBEATS).await? {
             Frame::Dropped(d) => Ok(d),
             other => Err(Self::unexpected(host, "drop", &other)),
         }

@@ -9,7 +9,7 @@ use jarvis_core::{ActionId, ActionKind, ActionState, Decision, HostName};
 use jarvis_exec::protocol::Ending;
 use jarvis_exec::snapshot::{FileChange, FileEdit, SnapshotPlan, SnapshotRequest};
 use jarvis_exec::{ExecError, Execution, Executor, HostSpec, Job, Output};
-use jarvis_policy::scope::ScopeContext;
+use jarvis_policy::scope::Live;
 use jarvis_policy::{Judgement, LoadError, Policy, Request};
 use jarvis_store::{
     ActionRecord, CapturedOutput, Judged, NewAction, NewEvent, RunRecord, Store, StoreError,
@@ -140,6 +140,14 @@ pub struct Proposed {
     pub plan: SnapshotPlan,
 }
 
+/// What the policy says of an action, what a snapshot of it captures, and
+/// the live preview its scope allows.
+pub(crate) struct Assessment {
+    pub(crate) judgement: Judgement,
+    pub(crate) plan: SnapshotPlan,
+    pub(crate) live: Option<Live>,
+}
+
 /// The wired pipeline.
 pub struct Gateway {
     config: Config,
@@ -189,40 +197,35 @@ impl Gateway {
         &self.config
     }
 
-    fn judge(&self, host: &HostName, command: &str, cwd: Option<&str>) -> Judgement {
-        self.policy.judge(&Request {
-            command: command.to_owned(),
-            host: Some(host.clone()),
-            cwd: cwd.map(str::to_owned),
-        })
-    }
-
-    /// The judgement and snapshot plan of a command or an edit, as they are
-    /// now.
+    /// The judgement, snapshot plan and possible live preview of a command
+    /// or an edit, as they are now; the line is read once.
     pub(crate) fn assess(
         &self,
         spec: &HostSpec,
         command: &str,
         cwd: Option<&str>,
         edit: Option<&FileEdit>,
-    ) -> (Judgement, SnapshotPlan) {
+    ) -> Assessment {
         match edit {
-            Some(e) => (
-                self.policy.judge_edit(&e.path, Some(spec.name.clone())),
-                SnapshotPlan::for_edit(&e.path, &spec.snapshots),
-            ),
+            Some(e) => Assessment {
+                judgement: self.policy.judge_edit(&e.path, Some(spec.name.clone())),
+                plan: SnapshotPlan::for_edit(&e.path, &spec.snapshots),
+                live: None,
+            },
             None => {
-                let scope = self.policy.scope(
-                    command,
-                    &ScopeContext {
-                        cwd,
-                        repos: &spec.snapshots.repos,
+                let (judgement, scope) = self.policy.judge_and_scope(
+                    &Request {
+                        command: command.to_owned(),
+                        host: Some(spec.name.clone()),
+                        cwd: cwd.map(str::to_owned),
                     },
+                    &spec.snapshots.repos,
                 );
-                (
-                    self.judge(&spec.name, command, cwd),
-                    SnapshotPlan::for_command(&scope, &spec.snapshots),
-                )
+                Assessment {
+                    judgement,
+                    plan: SnapshotPlan::for_command(&scope, &spec.snapshots),
+                    live: scope.live,
+                }
             }
         }
     }
@@ -250,8 +253,11 @@ impl Gateway {
             Some(e) => format!("edit {}", e.path),
             None => p.command.clone(),
         };
-        let (mut judgement, plan) =
-            self.assess(&spec, &p.command, p.cwd.as_deref(), p.edit.as_ref());
+        let Assessment {
+            mut judgement,
+            plan,
+            live,
+        } = self.assess(&spec, &p.command, p.cwd.as_deref(), p.edit.as_ref());
         let id = ActionId::new();
         self.store
             .create_action(&NewAction {
@@ -313,7 +319,7 @@ impl Gateway {
             )
             .await?;
         if to == ActionState::PendingApproval {
-            self.attach_preview(&spec, &action, &plan).await?;
+            self.attach_preview(&spec, &action, &plan, live).await?;
             action = self.store.action(id).await?;
         }
         Ok(Proposed {
@@ -446,7 +452,11 @@ impl Gateway {
             .ok_or_else(|| GatewayError::UnknownHost(host.to_string()))?
             .clone();
         let edit = action_edit(&action)?;
-        let (now, plan) = self.assess(&spec, &action.command, action.cwd.as_deref(), edit.as_ref());
+        let Assessment {
+            judgement: now,
+            plan,
+            ..
+        } = self.assess(&spec, &action.command, action.cwd.as_deref(), edit.as_ref());
         if now.decision == Decision::Deny {
             self.refused(&action, "policy-now-denies", &now.reasons.join("; "))
                 .await?;
@@ -726,27 +736,27 @@ fn run_record(
                 },
             )
         }
-        Err(err) => {
-            let ending = match &err {
-                ExecError::Refused { .. } => "refused",
-                ExecError::Transport(t) if t.may_have_run() => "lost",
-                _ => "unreachable",
-            };
-            (
-                ActionState::Failed,
-                RunRecord {
-                    started_at,
-                    finished_at,
-                    ending: ending.into(),
-                    exit_code: None,
-                    signal: None,
-                    duration_ms: 0,
-                    killed: 0,
-                    stdout: CapturedOutput::default(),
-                    stderr: CapturedOutput::default(),
-                    error: Some(err.to_string()),
-                },
-            )
-        }
+        Err(err) => (ActionState::Failed, failed_run(started_at, &err)),
+    }
+}
+
+/// The run record of an attempt the host refused or never answered.
+pub(crate) fn failed_run(started_at: String, err: &ExecError) -> RunRecord {
+    let ending = match err {
+        ExecError::Refused { .. } => "refused",
+        ExecError::Transport(t) if t.may_have_run() => "lost",
+        _ => "unreachable",
+    };
+    RunRecord {
+        started_at,
+        finished_at: jarvis_store::now(),
+        ending: ending.into(),
+        exit_code: None,
+        signal: None,
+        duration_ms: 0,
+        killed: 0,
+        stdout: CapturedOutput::default(),
+        stderr: CapturedOutput::default(),
+        error: Some(err.to_string()),
     }
 }

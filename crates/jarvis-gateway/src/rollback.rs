@@ -10,12 +10,12 @@ use jarvis_exec::snapshot::{
 };
 use jarvis_exec::{HostSpec, Job};
 use jarvis_policy::Request;
-use jarvis_policy::scope::{Live, ScopeContext};
+use jarvis_policy::scope::Live;
 use jarvis_store::{ActionRecord, CapturedOutput, Judged, NewAction, NewEvent, RunRecord};
 use serde_json::json;
 use sha2::Digest as _;
 
-use crate::pipeline::{Gateway, GatewayError, action_edit, time_of};
+use crate::pipeline::{Gateway, GatewayError, action_edit, failed_run, time_of};
 
 /// Output and diff of a preview kept for approvers.
 const PREVIEW_CAP: u64 = 256 * 1024;
@@ -31,7 +31,8 @@ pub struct RolledBack {
 
 impl Gateway {
     /// Makes the preview an approver sees and attaches it to the action:
-    /// a live one in a throwaway copy where the scope allows, else the
+    /// a live one in a throwaway copy where the scope allows (`live`, from
+    /// the proposal's assessment), else the
     /// policy's static plan. A failed live preview falls back to the plan
     /// and says why.
     pub(crate) async fn attach_preview(
@@ -39,36 +40,27 @@ impl Gateway {
         spec: &HostSpec,
         action: &ActionRecord,
         plan: &SnapshotPlan,
+        live: Option<Live>,
     ) -> Result<(), GatewayError> {
-        let edit = action_edit(action)?;
-        let live = match &edit {
-            Some(e) => Some(PreviewKind::Edit { edit: e.clone() }),
-            None => {
-                let scope = self.policy().scope(
-                    &action.command,
-                    &ScopeContext {
-                        cwd: action.cwd.as_deref(),
-                        repos: &spec.snapshots.repos,
-                    },
-                );
-                match scope.live {
-                    Some(Live::Git { repo }) => Some(PreviewKind::Git {
-                        repo,
-                        command: action.command.clone(),
-                        cwd: action.cwd.clone(),
-                    }),
-                    Some(Live::Docker {
-                        container,
-                        argv,
-                        container_arg,
-                    }) => Some(PreviewKind::Docker {
-                        container,
-                        argv,
-                        container_arg,
-                    }),
-                    None => None,
-                }
-            }
+        let live = match action_edit(action)? {
+            Some(edit) => Some(PreviewKind::Edit { edit }),
+            None => match live {
+                Some(Live::Git { repo }) => Some(PreviewKind::Git {
+                    repo,
+                    command: action.command.clone(),
+                    cwd: action.cwd.clone(),
+                }),
+                Some(Live::Docker {
+                    container,
+                    argv,
+                    container_arg,
+                }) => Some(PreviewKind::Docker {
+                    container,
+                    argv,
+                    container_arg,
+                }),
+                None => None,
+            },
         };
         let mut report = match live {
             Some(kind) => {
@@ -346,23 +338,8 @@ impl Gateway {
                 (to, run, Some(report))
             }
             Err(e) => {
-                let ending = match &e {
-                    jarvis_exec::ExecError::Refused { .. } => "refused",
-                    jarvis_exec::ExecError::Transport(t) if t.may_have_run() => "lost",
-                    _ => "unreachable",
-                };
-                let run = RunRecord {
-                    started_at,
-                    finished_at: jarvis_store::now(),
-                    ending: ending.into(),
-                    exit_code: None,
-                    signal: None,
-                    duration_ms,
-                    killed: 0,
-                    stdout: output(Vec::new()),
-                    stderr: output(Vec::new()),
-                    error: Some(e.to_string()),
-                };
+                let mut run = failed_run(started_at, &e);
+                run.duration_ms = duration_ms;
                 (ActionState::Failed, run, None)
             }
         };
@@ -390,24 +367,21 @@ impl Gateway {
         let max_age = settings
             .max_age_days
             .map(|d| Duration::from_secs(u64::from(d) * 86_400));
-        let kept: Vec<_> = self
-            .store()
-            .snapshots(Some(host.as_str()), 100_000)
-            .await?
-            .into_iter()
-            .filter(|s| s.pruned_at.is_none())
-            .collect();
+        let kept = self.store().kept_snapshots(host.as_str()).await?;
         let mut pruned = Vec::new();
-        for (rank, record) in kept.into_iter().enumerate() {
+        for (rank, id) in kept.into_iter().enumerate() {
             let age = std::time::SystemTime::now()
-                .duration_since(time_of(record.action_id))
+                .duration_since(time_of(id))
                 .unwrap_or_default();
             let too_many = rank >= settings.keep as usize;
             let too_old = max_age.is_some_and(|m| age > m);
             if !too_many && !too_old {
                 continue;
             }
-            let Ok(snapshot) = serde_json::from_value::<Snapshot>(record.manifest.clone()) else {
+            let Some(record) = self.store().snapshot(id).await? else {
+                continue;
+            };
+            let Ok(snapshot) = serde_json::from_value::<Snapshot>(record.manifest) else {
                 continue;
             };
             let why = if too_many {
@@ -427,13 +401,9 @@ impl Gateway {
             match dropped {
                 Ok(report) if report.errors.is_empty() => {
                     self.store()
-                        .mark_pruned(
-                            record.action_id,
-                            actor,
-                            json!({ "why": why, "removed": report.removed }),
-                        )
+                        .mark_pruned(id, actor, json!({ "why": why, "removed": report.removed }))
                         .await?;
-                    pruned.push(record.action_id);
+                    pruned.push(id);
                 }
                 outcome => {
                     let error = match outcome {
@@ -443,7 +413,7 @@ impl Gateway {
                     self.store()
                         .append(NewEvent {
                             actor: actor.to_owned(),
-                            action_id: Some(record.action_id),
+                            action_id: Some(id),
                             host: Some(host.to_string()),
                             kind: "snapshot.prune_failed".into(),
                             payload: json!({ "why": why, "error": error }),

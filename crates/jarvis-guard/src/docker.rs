@@ -782,6 +782,12 @@ fn clone_body(original: &Value, image: &str) -> Value {
     })
 }
 
+/// Stops and removes the container `name`, if there is one (a rollback of
+/// an action that created it). Whether there was one.
+pub fn remove(name: &str) -> Result<bool, String> {
+    remove_container(&Engine::connect()?, name, false)
+}
+
 /// Removes a kept snapshot's image.
 pub fn drop(state: &ContainerState) -> Result<Vec<String>, String> {
     let Some(image) = &state.snapshot_image else {

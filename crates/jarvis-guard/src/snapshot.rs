@@ -10,7 +10,6 @@ use jarvis_exec::snapshot::{
     RestoredTarget, Snapshot, SnapshotPlan, SnapshotRequest, TargetOutcome, VolumeState,
 };
 
-use crate::cmd::Cmd;
 use crate::{docker, files, git};
 
 /// What the host offers snapshot work beyond the request.
@@ -179,7 +178,7 @@ impl Target for ContainerState {
     fn restore(&self, host: &Host<'_>, _: Option<&str>) -> Result<String, String> {
         if !self.exists {
             // The action created it: the rollback removes it.
-            Cmd::new("docker").args(["rm", "-f", &self.name]).ok()?;
+            docker::remove(&self.name)?;
             return Ok(format!("removed {}, which did not exist before", self.name));
         }
         let line = docker::run_line(self);

@@ -10,6 +10,7 @@ use crate::dryrun::{self, Preview};
 use crate::guardrails;
 use crate::risk;
 use crate::rules::{self, LoadError, PolicyError, Rule, RuleSet};
+use crate::scope::{self, Scope, ScopeContext};
 
 /// The shipped policy files, embedded at build time: (path, text).
 const SHIPPED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
@@ -257,29 +258,23 @@ impl Policy {
 
     /// What a command line can change (see [`crate::scope`]). A line that
     /// cannot be read is wholly unscoped.
-    pub fn scope(
-        &self,
-        command: &str,
-        ctx: &crate::scope::ScopeContext<'_>,
-    ) -> crate::scope::Scope {
-        let lctx = LineContext {
-            cwd: ctx.cwd.map(str::to_owned),
+    pub fn scope(&self, command: &str, ctx: &ScopeContext<'_>) -> Scope {
+        match self.analysis(command, ctx.cwd) {
+            Ok(a) => scope::scope(&a, ctx),
+            Err(_) => unscoped(),
+        }
+    }
+
+    /// [`Policy::judge`] and [`Policy::scope`] of one request, reading the
+    /// line once.
+    pub fn judge_and_scope(&self, req: &Request, repos: &[String]) -> (Judgement, Scope) {
+        let ctx = ScopeContext {
+            cwd: req.cwd.as_deref(),
+            repos,
         };
-        let analysis = if unreadable(command).is_some() {
-            None
-        } else {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                analyze::analyze(command, &self.kb, &lctx)
-            }))
-            .ok()
-            .and_then(Result::ok)
-        };
-        match analysis {
-            Some(a) => crate::scope::scope(&a, ctx),
-            None => crate::scope::Scope {
-                unscoped: vec!["the command cannot be read, so what it changes is unknown".into()],
-                ..Default::default()
-            },
+        match self.analysis(&req.command, ctx.cwd) {
+            Ok(a) => (self.decide(req, &a, false), scope::scope(&a, &ctx)),
+            Err(why) => (refused(&req.command, why), unscoped()),
         }
     }
 
@@ -289,33 +284,29 @@ impl Policy {
     }
 
     fn judge_inner(&self, req: &Request, explain: bool) -> Judgement {
-        if let Some(why) = unreadable(&req.command) {
-            return refused(&req.command, why);
+        match self.analysis(&req.command, req.cwd.as_deref()) {
+            Ok(a) => self.decide(req, &a, explain),
+            Err(why) => refused(&req.command, why),
+        }
+    }
+
+    /// The analysis of a line, or why it cannot be read (and so is denied).
+    fn analysis(&self, command: &str, cwd: Option<&str>) -> Result<Analysis, String> {
+        if let Some(why) = unreadable(command) {
+            return Err(why);
         }
         let ctx = LineContext {
-            cwd: req.cwd.clone(),
+            cwd: cwd.map(str::to_owned),
         };
         // The parser is a dependency; if it ever panics on some input, that
         // input is denied rather than taking the gateway down.
-        let analysis = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            analyze::analyze(&req.command, &self.kb, &ctx)
-        }));
-        let analysis = match analysis {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => {
-                return refused(
-                    &req.command,
-                    format!("{e}; a command that cannot be read is never run"),
-                );
-            }
-            Err(_) => {
-                return refused(
-                    &req.command,
-                    "the parser failed on this input; it is denied".to_owned(),
-                );
-            }
-        };
-        self.decide(req, &analysis, explain)
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            analyze::analyze(command, &self.kb, &ctx)
+        })) {
+            Ok(Ok(a)) => Ok(a),
+            Ok(Err(e)) => Err(format!("{e}; a command that cannot be read is never run")),
+            Err(_) => Err("the parser failed on this input; it is denied".to_owned()),
+        }
     }
 
     fn decide(&self, req: &Request, analysis: &Analysis, explain: bool) -> Judgement {
@@ -558,6 +549,14 @@ fn unreadable(command: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// The scope of a line that cannot be read: nothing can be placed.
+fn unscoped() -> Scope {
+    Scope {
+        unscoped: vec!["the command cannot be read, so what it changes is unknown".into()],
+        ..Scope::default()
+    }
 }
 
 /// A judgement for input refused before it is read: a request line that is

@@ -13,7 +13,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::actions::{ActionRecord, transition_locked};
-use crate::audit::{NewEvent, append_locked};
+use crate::audit::{NewEvent, WriteTx, append_locked};
 use crate::runs::{RunRecord, insert_run};
 use crate::{Store, StoreError, now};
 
@@ -59,6 +59,19 @@ impl SnapshotRecord {
 const SNAPSHOT_COLUMNS: &str = "action_id, host, taken_at, manifest, after, pruned_at";
 
 impl Store {
+    /// Appends `event` to the chain inside the caller's write and commits
+    /// both; `what` names the write in errors.
+    async fn commit_with_event(
+        &self,
+        mut tx: WriteTx,
+        mut head: (i64, String),
+        event: NewEvent,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        append_locked(&mut tx, &mut head, event, self.signer()).await?;
+        tx.commit().await.map_err(StoreError::db(what))
+    }
+
     /// Records the snapshot taken before an action ran, and its
     /// `snapshot.taken` event carrying `summary` (counts, what was not
     /// captured; never file contents).
@@ -73,7 +86,7 @@ impl Store {
         manifest: &Value,
         summary: Value,
     ) -> Result<(), StoreError> {
-        let (mut tx, mut head) = self.begin_write().await?;
+        let (mut tx, head) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO snapshots (action_id, host, taken_at, manifest) VALUES ($1, $2, $3, $4)",
         )
@@ -84,17 +97,19 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("recording a snapshot"))?;
-        let event = NewEvent {
-            actor: "gateway".into(),
-            action_id: Some(id),
-            host: Some(host.to_owned()),
-            kind: "snapshot.taken".into(),
-            payload: summary,
-        };
-        append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a snapshot"))
+        self.commit_with_event(
+            tx,
+            head,
+            NewEvent {
+                actor: "gateway".into(),
+                action_id: Some(id),
+                host: Some(host.to_owned()),
+                kind: "snapshot.taken".into(),
+                payload: summary,
+            },
+            "committing a snapshot",
+        )
+        .await
     }
 
     /// Records the targets' state right after the action ran (once).
@@ -103,7 +118,7 @@ impl Store {
     /// [`StoreError::NotFound`] without a snapshot; a database error when an
     /// after-state is already recorded.
     pub async fn record_after(&self, id: ActionId, after: &Value) -> Result<(), StoreError> {
-        let (mut tx, mut head) = self.begin_write().await?;
+        let (mut tx, head) = self.begin_write().await?;
         let done = sqlx::query("UPDATE snapshots SET after = $1 WHERE action_id = $2")
             .bind(after.to_string())
             .bind(id.to_string())
@@ -113,17 +128,19 @@ impl Store {
         if done.rows_affected() != 1 {
             return Err(StoreError::NotFound(format!("a snapshot of action {id}")));
         }
-        let event = NewEvent {
-            actor: "gateway".into(),
-            action_id: Some(id),
-            host: None,
-            kind: "snapshot.after".into(),
-            payload: json!({ "recorded": true }),
-        };
-        append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing the state after an action"))
+        self.commit_with_event(
+            tx,
+            head,
+            NewEvent {
+                actor: "gateway".into(),
+                action_id: Some(id),
+                host: None,
+                kind: "snapshot.after".into(),
+                payload: json!({ "recorded": true }),
+            },
+            "committing the state after an action",
+        )
+        .await
     }
 
     /// The snapshot of an action, if one was taken.
@@ -168,6 +185,31 @@ impl Store {
         rows.iter().map(SnapshotRecord::from_row).collect()
     }
 
+    /// The ids of a host's unpruned snapshots, newest first: what retention
+    /// looks at after every action, without reading any manifest.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn kept_snapshots(&self, host: &str) -> Result<Vec<ActionId>, StoreError> {
+        sqlx::query(
+            "SELECT action_id FROM snapshots WHERE host = $1 AND pruned_at IS NULL \
+             ORDER BY action_id DESC",
+        )
+        .bind(host)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("listing kept snapshots"))?
+        .iter()
+        .map(|r| {
+            let id: String = r
+                .try_get("action_id")
+                .map_err(|e| StoreError::Corrupt(format!("snapshot id: {e}")))?;
+            id.parse()
+                .map_err(|e| StoreError::Corrupt(format!("snapshot id {id}: {e}")))
+        })
+        .collect()
+    }
+
     /// Marks a snapshot pruned: what the host kept is gone, so it can no
     /// longer be rolled back to. `detail` (what was removed) goes into the
     /// `snapshot.pruned` event.
@@ -180,7 +222,7 @@ impl Store {
         actor: &str,
         detail: Value,
     ) -> Result<(), StoreError> {
-        let (mut tx, mut head) = self.begin_write().await?;
+        let (mut tx, head) = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE snapshots SET pruned_at = $1 WHERE action_id = $2 AND pruned_at IS NULL",
         )
@@ -194,17 +236,19 @@ impl Store {
                 "an unpruned snapshot of action {id}"
             )));
         }
-        let event = NewEvent {
-            actor: actor.to_owned(),
-            action_id: Some(id),
-            host: None,
-            kind: "snapshot.pruned".into(),
-            payload: detail,
-        };
-        append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a pruned snapshot"))
+        self.commit_with_event(
+            tx,
+            head,
+            NewEvent {
+                actor: actor.to_owned(),
+                action_id: Some(id),
+                host: None,
+                kind: "snapshot.pruned".into(),
+                payload: detail,
+            },
+            "committing a pruned snapshot",
+        )
+        .await
     }
 
     /// Attaches the preview shown to approvers; `summary` (never the diff
@@ -219,24 +263,26 @@ impl Store {
         preview: &Value,
         summary: Value,
     ) -> Result<(), StoreError> {
-        let (mut tx, mut head) = self.begin_write().await?;
+        let (mut tx, head) = self.begin_write().await?;
         sqlx::query("UPDATE actions SET preview = $1 WHERE id = $2")
             .bind(preview.to_string())
             .bind(id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("attaching a preview"))?;
-        let event = NewEvent {
-            actor: "gateway".into(),
-            action_id: Some(id),
-            host: None,
-            kind: "action.previewed".into(),
-            payload: summary,
-        };
-        append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a preview"))
+        self.commit_with_event(
+            tx,
+            head,
+            NewEvent {
+                actor: "gateway".into(),
+                action_id: Some(id),
+                host: None,
+                kind: "action.previewed".into(),
+                payload: summary,
+            },
+            "committing a preview",
+        )
+        .await
     }
 
     /// The snapshot plan changed after approval: records the new plan and
