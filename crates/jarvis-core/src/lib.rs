@@ -2,18 +2,24 @@
 //!
 //! This crate owns the vocabulary every other crate speaks: [`Decision`],
 //! [`Risk`], [`HostName`], [`ActionId`] and the [`ActionState`] machine with
-//! its legal transitions. Values are parsed, not validated: once a `Risk` or a
+//! its legal transitions, and who may do what ([`Role`], [`Principal`],
+//! [`ApprovalRule`]). Values are parsed, not validated: once a `Risk` or a
 //! `HostName` exists it is valid, so callers never re-check it.
 //!
 //! It must never do IO (no files, no network, no clock beyond what UUID v7
 //! generation needs) and never depend on another Jarvis crate: it sits at the
 //! bottom of the dependency graph.
 
+mod access;
 mod action;
 mod decision;
 mod host;
 mod risk;
 
+pub use access::{
+    ApprovalProgress, ApprovalRefusal, ApprovalRule, Principal, Role, TokenScope, UnknownRole,
+    UnknownScope,
+};
 pub use action::{
     ActionId, ActionIdError, ActionKind, ActionState, IllegalTransition, UnknownActionKind,
     UnknownActionState,

@@ -12,9 +12,13 @@
 //! [`pipeline::Gateway::execute`], and never run an action twice: the move
 //! to `running` is a compare-and-set in the store.
 
+pub mod auth;
 pub mod config;
+pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod rollback;
+pub mod server;
 
 pub use config::{Config, ConfigError, LoopBrake, SecretRef};
 pub use pipeline::{Gateway, GatewayError, Proposal, Proposed};

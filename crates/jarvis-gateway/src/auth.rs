@@ -1,0 +1,1 @@
+//! Passwords, sessions, API tokens, CSRF tokens and the login limiter.

@@ -1,0 +1,3 @@
+//! The axum server: JSON API, web UI, auth, live updates.
+
+pub mod views;

@@ -1,0 +1,1 @@
+//! The askama views of the web UI.
