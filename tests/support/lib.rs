@@ -2,7 +2,9 @@
 //! binary, provision the sandbox host, and give each test its own config and
 //! data directory against it, so every test starts them the same way.
 
+pub mod browser;
 pub mod fixtures;
+pub mod server;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use jarvis_core::{ActionId, ActionState, HostName};
+use jarvis_core::{ActionId, ActionState, ApprovalProgress, HostName};
 use jarvis_exec::Output;
-use jarvis_exec::snapshot::{PreviewReport, SnapshotPlan};
+use jarvis_exec::snapshot::SnapshotPlan;
 use jarvis_gateway::{Gateway, GatewayError, Proposal};
 use jarvis_store::{ActionRecord, AuditFilter, RunRecord, Store};
 use serde_json::json;
@@ -168,7 +168,7 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
             }
             eprintln!("  {}", proposed.plan.summary());
             if let Some(p) = &action.preview {
-                eprint!("{}", preview_text(p));
+                eprint!("{}", jarvis_gateway::rollback::preview_text(p));
             }
             eprintln!(
                 "jarvis: waiting for approval; run `jarvis approve {}` or `jarvis deny {} --reason …`",
@@ -186,39 +186,6 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
         }
     };
     Ok(code)
-}
-
-/// A stored preview as text: its kind, summary lines, diff and output.
-pub(crate) fn preview_text(preview: &serde_json::Value) -> String {
-    let Ok(p) = serde_json::from_value::<PreviewReport>(preview.clone()) else {
-        return String::new();
-    };
-    let mut out = format!("preview ({}):\n", p.kind);
-    for line in &p.summary {
-        out.push_str(&format!("  {line}\n"));
-    }
-    if !p.diff.is_empty() {
-        out.push_str(&p.diff);
-        if !p.diff.ends_with('\n') {
-            out.push('\n');
-        }
-    }
-    if !p.output.is_empty() {
-        out.push_str(&format!(
-            "--- output in the copy (exit {}) ---\n{}",
-            p.exit_code
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "-".into()),
-            p.output
-        ));
-        if !p.output.ends_with('\n') {
-            out.push('\n');
-        }
-    }
-    if p.truncated {
-        out.push_str("[… preview truncated]\n");
-    }
-    out
 }
 
 /// Runs an approved action, streaming its output, and reports the end.
@@ -300,7 +267,13 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode> {
         // An approved action that never started (its runner was refused by
         // a limit, or stopped first) is run by approving it again.
         if action.state != ActionState::Approved {
-            gw.approve(id, &operator(), args.reason.as_deref()).await?;
+            let (_, progress) = gw.approve(id, &operator(), args.reason.as_deref()).await?;
+            if let ApprovalProgress::Waiting { more } = progress {
+                eprintln!(
+                    "jarvis: your approval of {id} is recorded; it needs {more} more distinct approver(s) before it runs"
+                );
+                return Ok(ExitCode::from(exit::PENDING));
+            }
             eprintln!("jarvis: approved {id}; running it");
         }
         let code = execute(&gw, id).await?;
@@ -444,7 +417,7 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
         writeln!(out, "rollback {} {}", rb.id, rb.state)?;
     }
     if let Some(p) = &action.preview {
-        out.write_all(preview_text(p).as_bytes())?;
+        out.write_all(jarvis_gateway::rollback::preview_text(p).as_bytes())?;
     }
     if let Some(run) = &run {
         writeln!(out, "run      {}", ending_line(&action, Some(run)))?;

@@ -82,6 +82,9 @@ pub struct ListArgs {
     /// Only events before this time.
     #[arg(long)]
     until: Option<String>,
+    /// Only events whose payload, actor, kind or action contains this text (any case).
+    #[arg(long, value_name = "TEXT")]
+    search: Option<String>,
     /// Events per page.
     #[arg(long, default_value_t = 50)]
     limit: i64,
@@ -137,6 +140,7 @@ async fn list(a: ListArgs) -> Result<ExitCode> {
         kind: a.kind,
         since: a.since.map(|s| normalise_time(&s)).transpose()?,
         until: a.until.map(|s| normalise_time(&s)).transpose()?,
+        search: a.search,
         limit: Some(a.limit),
         offset: Some((a.page - 1) * a.limit),
     };

@@ -9,6 +9,7 @@ mod audit;
 mod data;
 mod hosts;
 mod policy;
+mod serve;
 mod snapshots;
 
 use std::process::ExitCode;
@@ -53,6 +54,14 @@ enum Command {
     /// List, check and install the guard on hosts.
     #[command(subcommand)]
     Hosts(hosts::HostsCommand),
+    /// Run the web UI and JSON API: approval queue, audit review, rollback.
+    Serve(serve::ServeArgs),
+    /// Manage the people who sign in to the web UI.
+    #[command(subcommand)]
+    Users(serve::UsersCommand),
+    /// Manage API tokens for agents and scripts (they propose and read, never approve).
+    #[command(subcommand)]
+    Tokens(serve::TokensCommand),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +92,9 @@ fn main() -> ExitCode {
         Command::Snapshots(cmd) => snapshots::snapshots(cmd),
         Command::Actions(cmd) => actions::actions(cmd),
         Command::Hosts(cmd) => hosts::run(cmd),
+        Command::Serve(args) => serve::serve_command(args),
+        Command::Users(cmd) => serve::users(cmd),
+        Command::Tokens(cmd) => serve::tokens(cmd),
     });
     match result {
         Ok(code) => code,

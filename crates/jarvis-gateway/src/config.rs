@@ -5,10 +5,11 @@
 //! works from any working directory.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jarvis_core::HostName;
+use jarvis_core::{ApprovalRule, HostName};
 use jarvis_exec::snapshot::SnapshotSettings;
 use jarvis_exec::{GlobalLimits, HostLimits, HostSpec};
 use serde::Deserialize;
@@ -85,6 +86,98 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     hosts: BTreeMap<String, RawHost>,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    approvals: RawApprovals,
+    #[serde(default)]
+    notify: Vec<RawNotify>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    bind: Option<String>,
+    public_url: Option<String>,
+    session_hours: Option<u64>,
+    trust_forwarded_for: Option<bool>,
+    host_check_secs: Option<u64>,
+    audit_verify_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprovals {
+    self_approval: Option<bool>,
+    approvers: Option<u32>,
+    critical_approvers: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    name: String,
+    format: crate::notify::Format,
+    url: SecretRef,
+    #[serde(default)]
+    events: Vec<crate::notify::NoticeKind>,
+}
+
+/// The web server's settings (`[server]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Where `jarvis serve` listens unless `--bind` says otherwise.
+    pub bind: SocketAddr,
+    /// The address people reach the UI at, for links in notifications. An
+    /// `https://` URL also makes session cookies `Secure` and turns on HSTS.
+    pub public_url: Option<String>,
+    /// How long a sign-in lasts.
+    pub session_ttl: Duration,
+    /// Whether the client address is taken from `X-Forwarded-For` (only
+    /// behind a reverse proxy that sets it; otherwise clients could forge
+    /// it to dodge the login limiter).
+    pub trust_forwarded_for: bool,
+    /// How often each host's reachability is checked.
+    pub host_check: Duration,
+    /// How often the audit chain is verified in the background.
+    pub audit_verify: Duration,
+}
+
+impl ServerSettings {
+    /// Whether people reach the UI over TLS (cookies get `Secure`).
+    pub fn behind_tls(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> ServerSettings {
+        ServerSettings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            public_url: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+            trust_forwarded_for: false,
+            host_check: Duration::from_secs(60),
+            audit_verify: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A webhook to notify (`[[notify]]`); its URL is a secret (ntfy topics
+/// and Discord webhook URLs are credentials), resolved when the server
+/// starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifySpec {
+    /// Its name, used in logs and metrics instead of the URL.
+    pub name: String,
+    /// The payload format.
+    pub format: crate::notify::Format,
+    /// Where the URL is.
+    pub url: SecretRef,
+    /// The events it wants; all when empty.
+    pub events: Vec<crate::notify::NoticeKind>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,6 +282,12 @@ pub struct Config {
     pub approval_ttl: Duration,
     /// The hosts, by name.
     pub hosts: Vec<HostSpec>,
+    /// The web server.
+    pub server: ServerSettings,
+    /// Separation of duties for approvals.
+    pub approvals: ApprovalRule,
+    /// Webhooks for pending approvals, failures and audit breaks.
+    pub notify: Vec<NotifySpec>,
 }
 
 impl Default for Config {
@@ -206,6 +305,9 @@ impl Default for Config {
             },
             approval_ttl: Duration::from_secs(24 * 3600),
             hosts: Vec::new(),
+            server: ServerSettings::default(),
+            approvals: ApprovalRule::default(),
+            notify: Vec::new(),
         }
     }
 }
@@ -375,7 +477,34 @@ impl Config {
                 snapshots,
             });
         }
+        let server = server_settings(raw.server, &invalid)?;
+        let approvals = approval_rule(raw.approvals, &invalid)?;
+        let mut notify = Vec::new();
+        for (i, n) in raw.notify.into_iter().enumerate() {
+            let field = |f: &str| format!("notify[{i}].{f}");
+            if n.name.trim().is_empty() {
+                return Err(invalid(field("name"), "must not be empty".into()));
+            }
+            if n.url.env.is_some() == n.url.file.is_some() {
+                return Err(invalid(
+                    field("url"),
+                    "give exactly one of `env` or `file`: a webhook URL is a secret".into(),
+                ));
+            }
+            notify.push(NotifySpec {
+                name: n.name,
+                format: n.format,
+                url: SecretRef {
+                    env: n.url.env,
+                    file: n.url.file.map(abs),
+                },
+                events: n.events,
+            });
+        }
         Ok(Config {
+            server,
+            approvals,
+            notify,
             file: Some(file.to_owned()),
             data_dir: raw.store.data_dir.map(abs),
             database: raw.store.database.map(|mut d| {
@@ -398,6 +527,75 @@ impl Config {
     pub fn host(&self, name: &HostName) -> Option<&HostSpec> {
         self.hosts.iter().find(|h| &h.name == name)
     }
+}
+
+fn server_settings(
+    raw: RawServer,
+    invalid: &dyn Fn(String, String) -> ConfigError,
+) -> Result<ServerSettings, ConfigError> {
+    let d = ServerSettings::default();
+    let bind = match raw.bind {
+        Some(b) => b.parse().map_err(|_| {
+            invalid(
+                "server.bind".into(),
+                format!("`{b}` is not an address and port such as 127.0.0.1:7878"),
+            )
+        })?,
+        None => d.bind,
+    };
+    if let Some(u) = &raw.public_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(invalid(
+            "server.public_url".into(),
+            format!("`{u}` must start with https:// (or http:// on a trusted network)"),
+        ));
+    }
+    let secs = |field: &str, v: Option<u64>, default: Duration, unit: u64| match v {
+        Some(0) => Err(invalid(
+            format!("server.{field}"),
+            "must be at least 1".into(),
+        )),
+        Some(n) => Ok(Duration::from_secs(n.saturating_mul(unit))),
+        None => Ok(default),
+    };
+    Ok(ServerSettings {
+        bind,
+        public_url: raw.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+        session_ttl: secs("session_hours", raw.session_hours, d.session_ttl, 3600)?,
+        trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
+        host_check: secs("host_check_secs", raw.host_check_secs, d.host_check, 1)?,
+        audit_verify: secs(
+            "audit_verify_secs",
+            raw.audit_verify_secs,
+            d.audit_verify,
+            1,
+        )?,
+    })
+}
+
+fn approval_rule(
+    raw: RawApprovals,
+    invalid: &dyn Fn(String, String) -> ConfigError,
+) -> Result<ApprovalRule, ConfigError> {
+    let d = ApprovalRule::default();
+    let count = |field: &str, v: Option<u32>, default: u32| match v {
+        Some(n) if !(1..=5).contains(&n) => Err(invalid(
+            format!("approvals.{field}"),
+            format!("{n} is out of range: between 1 and 5 distinct approvers"),
+        )),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    Ok(ApprovalRule {
+        self_approval: raw.self_approval.unwrap_or(d.self_approval),
+        approvers: count("approvers", raw.approvers, d.approvers)?,
+        critical_approvers: count(
+            "critical_approvers",
+            raw.critical_approvers,
+            d.critical_approvers,
+        )?,
+    })
 }
 
 #[cfg(test)]
@@ -448,6 +646,40 @@ mod tests {
     }
 
     #[test]
+    fn server_approvals_and_webhooks() {
+        let c = parse(
+            r#"
+            [server]
+            bind = "0.0.0.0:8080"
+            public_url = "https://jarvis.home.lan/"
+            [approvals]
+            self_approval = false
+            critical_approvers = 2
+            [[notify]]
+            name = "phone"
+            format = "ntfy"
+            url = { file = "secrets/ntfy-url" }
+            events = ["approval_needed"]
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(c.server.bind.port(), 8080);
+        assert!(c.server.behind_tls());
+        assert_eq!(
+            c.server.public_url.as_deref(),
+            Some("https://jarvis.home.lan")
+        );
+        assert!(!c.approvals.self_approval);
+        assert_eq!(c.approvals.critical_approvers, 2);
+        assert_eq!(c.approvals.approvers, 1);
+        assert_eq!(
+            c.notify[0].url.file.as_deref(),
+            Some(Path::new("/etc/jarvis/secrets/ntfy-url"))
+        );
+        assert!(!Config::default().server.behind_tls());
+    }
+
+    #[test]
     fn mistakes_name_the_field() {
         let cases = [
             (
@@ -467,6 +699,19 @@ mod tests {
                 "store.database",
             ),
             ("[limits]\nburst = 0\n", "limits.burst"),
+            ("[server]\nbind = \"localhost\"\n", "server.bind"),
+            (
+                "[server]\npublic_url = \"jarvis.lan\"\n",
+                "server.public_url",
+            ),
+            (
+                "[approvals]\ncritical_approvers = 0\n",
+                "approvals.critical_approvers",
+            ),
+            (
+                "[[notify]]\nname = \"x\"\nformat = \"json\"\nurl = {}\n",
+                "notify[0].url",
+            ),
             (
                 "[hosts.nas]\ndestination = \"x\"\nknown_hosts = \"k\"\n[hosts.nas.limits]\ndefault_timeout_secs = 9000\n",
                 "hosts.nas.limits.default_timeout_secs",

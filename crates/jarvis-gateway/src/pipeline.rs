@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use jarvis_core::{ActionId, ActionKind, ActionState, Decision, HostName};
+use jarvis_core::{
+    ActionId, ActionKind, ActionState, ApprovalProgress, ApprovalRefusal, Decision, HostName,
+};
 use jarvis_exec::protocol::Ending;
 use jarvis_exec::snapshot::{FileChange, FileEdit, SnapshotPlan, SnapshotRequest};
 use jarvis_exec::{ExecError, Execution, Executor, HostSpec, Job, Output};
@@ -92,6 +94,14 @@ pub enum GatewayError {
         path: String,
         /// What is wrong.
         message: String,
+    },
+    /// The approval does not count under the approval rule.
+    #[error("action {id}: {why}")]
+    ApprovalRefused {
+        /// The action.
+        id: ActionId,
+        /// Why.
+        why: ApprovalRefusal,
     },
     /// The action cannot be rolled back.
     #[error("action {id} cannot be rolled back: {why}")]
@@ -329,29 +339,72 @@ impl Gateway {
         })
     }
 
-    /// A person approves a pending action.
+    /// A person approves a pending action. The approval counts under the
+    /// configured separation-of-duties rule: it may be refused (their own
+    /// request, or they already approved), and an action that needs several
+    /// distinct approvers stays pending until it has them all.
     ///
     /// # Errors
     /// [`GatewayError::WrongState`], [`GatewayError::Expired`] (the action
-    /// is moved to `expired`), or a store error.
+    /// is moved to `expired`), [`GatewayError::ApprovalRefused`], or a
+    /// store error ([`StoreError::Conflict`] when someone else decided
+    /// first).
     pub async fn approve(
         &self,
         id: ActionId,
         actor: &str,
         reason: Option<&str>,
-    ) -> Result<ActionRecord, GatewayError> {
+    ) -> Result<(ActionRecord, ApprovalProgress), GatewayError> {
         self.pending(id, "approved").await?;
-        Ok(self
+        match self
             .store
-            .transition(
-                id,
-                ActionState::PendingApproval,
-                ActionState::Approved,
-                actor,
-                None,
-                json!({ "reason": reason }),
-            )
-            .await?)
+            .approve(id, actor, reason, &self.config.approvals)
+            .await
+        {
+            Err(StoreError::ApprovalRefused(why)) => Err(GatewayError::ApprovalRefused { id, why }),
+            other => Ok(other?),
+        }
+    }
+
+    /// Moves every pending action that waited longer than the approval TTL
+    /// to `expired`, and returns them. Someone acting on one at the same
+    /// moment wins or loses cleanly: the move is a compare-and-set.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn expire_overdue(&self) -> Result<Vec<ActionId>, GatewayError> {
+        let mut expired = Vec::new();
+        for action in self
+            .store
+            .actions(Some(ActionState::PendingApproval), 100_000)
+            .await?
+        {
+            if self.expires_at(action.id) > std::time::SystemTime::now() {
+                continue;
+            }
+            match self
+                .store
+                .transition(
+                    action.id,
+                    ActionState::PendingApproval,
+                    ActionState::Expired,
+                    "gateway",
+                    None,
+                    json!({ "reason": format!("no decision within {}s", self.config.approval_ttl.as_secs()) }),
+                )
+                .await
+            {
+                Ok(_) => expired.push(action.id),
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(expired)
+    }
+
+    /// When a pending action expires.
+    pub fn expires_at(&self, id: ActionId) -> std::time::SystemTime {
+        time_of(id) + self.config.approval_ttl
     }
 
     /// A person rejects a pending action.

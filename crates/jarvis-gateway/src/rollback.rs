@@ -20,6 +20,39 @@ use crate::pipeline::{Gateway, GatewayError, action_edit, failed_run, time_of};
 /// Output and diff of a preview kept for approvers.
 const PREVIEW_CAP: u64 = 256 * 1024;
 
+/// A stored preview as text: its kind, summary lines, diff and output.
+pub fn preview_text(preview: &serde_json::Value) -> String {
+    let Ok(p) = serde_json::from_value::<PreviewReport>(preview.clone()) else {
+        return String::new();
+    };
+    let mut out = format!("preview ({}):\n", p.kind);
+    for line in &p.summary {
+        out.push_str(&format!("  {line}\n"));
+    }
+    if !p.diff.is_empty() {
+        out.push_str(&p.diff);
+        if !p.diff.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    if !p.output.is_empty() {
+        out.push_str(&format!(
+            "--- output in the copy (exit {}) ---\n{}",
+            p.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            p.output
+        ));
+        if !p.output.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    if p.truncated {
+        out.push_str("[… preview truncated]\n");
+    }
+    out
+}
+
 /// What a rollback did.
 #[derive(Debug, Clone)]
 pub struct RolledBack {

@@ -147,6 +147,46 @@ impl ActionRecord {
     }
 }
 
+/// A committed change to an action, announced to [`Store::changes`]
+/// listeners so a live view can refresh what it shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionChange {
+    /// The action.
+    pub id: ActionId,
+    /// Its state after the change.
+    pub state: ActionState,
+    /// The host it is for.
+    pub host: Option<String>,
+    /// What changed.
+    pub what: ChangeKind,
+}
+
+/// What an [`ActionChange`] was, so a listener can tell an action arriving
+/// in a state from something added to it while it stays there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// It was proposed.
+    Created,
+    /// It moved to `state`.
+    StateChanged,
+    /// An approval was counted and it still waits for more.
+    ApprovalRecorded,
+    /// A preview was attached.
+    Preview,
+}
+
+impl ActionChange {
+    pub(crate) fn of(record: &ActionRecord, what: ChangeKind) -> ActionChange {
+        ActionChange {
+            id: record.id,
+            state: record.state,
+            host: record.host.clone(),
+            what,
+        }
+    }
+}
+
 const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview";
 
 impl Store {
@@ -196,6 +236,7 @@ impl Store {
         tx.commit()
             .await
             .map_err(StoreError::db("committing a proposed action"))?;
+        self.notify(&record, ChangeKind::Created);
         Ok(record)
     }
 
@@ -236,6 +277,7 @@ impl Store {
         tx.commit()
             .await
             .map_err(StoreError::db("committing an action's change"))?;
+        self.notify(&record, ChangeKind::StateChanged);
         Ok(record)
     }
 
@@ -314,9 +356,46 @@ impl Store {
         .map_err(StoreError::db("listing actions"))?;
         rows.iter().map(ActionRecord::from_row).collect()
     }
+
+    /// How many actions there are in each state with each decision, for
+    /// metrics. Combinations with no action are left out.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn count_actions_by(
+        &self,
+    ) -> Result<Vec<(ActionState, Option<Decision>, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, decision, COUNT(*) AS n FROM actions GROUP BY state, decision \
+             ORDER BY state, decision",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("counting actions"))?;
+        rows.iter()
+            .map(|row| {
+                let bad =
+                    |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("action count: {e}"));
+                let state: String = row.try_get("state").map_err(|e| bad(&e))?;
+                let decision: Option<String> = row.try_get("decision").map_err(|e| bad(&e))?;
+                let n: i64 = row.try_get("n").map_err(|e| bad(&e))?;
+                Ok((
+                    state.parse().map_err(|e| bad(&e))?,
+                    decision
+                        .map(|d| d.parse())
+                        .transpose()
+                        .map_err(|e| bad(&e))?,
+                    u64::try_from(n).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
 }
 
-async fn fetch(conn: &mut sqlx::AnyConnection, id: ActionId) -> Result<ActionRecord, StoreError> {
+pub(crate) async fn fetch(
+    conn: &mut sqlx::AnyConnection,
+    id: ActionId,
+) -> Result<ActionRecord, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {ACTION_COLUMNS} FROM actions WHERE id = $1"
     ))

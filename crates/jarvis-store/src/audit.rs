@@ -173,6 +173,10 @@ pub struct AuditFilter {
     pub since: Option<String>,
     /// Only events before this RFC 3339 time.
     pub until: Option<String>,
+    /// Only events whose payload, actor, kind or action id contains this
+    /// text, ignoring case (`%` and `_` are plain characters here). On
+    /// SQLite only ASCII letters fold case.
+    pub search: Option<String>,
     /// At most this many (newest first).
     pub limit: Option<i64>,
     /// Skip this many of the newest first.
@@ -628,6 +632,18 @@ impl Store {
         if let Some(u) = &f.until {
             push(" AND at < $?", u.clone(), &mut sql);
         }
+        if let Some(text) = f.search.as_deref().filter(|t| !t.is_empty()) {
+            // One bound pattern, lowered by the database on both sides so the
+            // folding agrees with itself on either backend.
+            push(
+                " AND (LOWER(payload) LIKE LOWER($?) ESCAPE '!' \
+                 OR LOWER(actor) LIKE LOWER($?) ESCAPE '!' \
+                 OR LOWER(kind) LIKE LOWER($?) ESCAPE '!' \
+                 OR LOWER(action_id) LIKE LOWER($?) ESCAPE '!')",
+                format!("%{}%", like_escape(text)),
+                &mut sql,
+            );
+        }
         sql.push_str(" ORDER BY seq DESC");
         sql.push_str(&format!(
             " LIMIT {}",
@@ -807,6 +823,20 @@ impl Store {
         }
         Ok(n)
     }
+}
+
+/// `text` as a LIKE pattern that matches only itself, with `!` as the
+/// escape character (a backslash would mean different things to the two
+/// backends' string literals).
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Verifies an export file without the database. The head of an export is
@@ -1013,6 +1043,12 @@ mod tests {
             canonical_payload(&v),
             r#"{"a":{"c":null,"d":[1,"x"]},"b":1}"#
         );
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards_and_the_escape() {
+        assert_eq!(like_escape("50%_a!b"), "50!%!_a!!b");
+        assert_eq!(like_escape("plain"), "plain");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use jarvis_core::{ActionState, IllegalTransition};
+use jarvis_core::{ActionState, ApprovalRefusal, IllegalTransition};
 
 /// What went wrong in the store, named so the message can say exactly what.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,15 @@ pub enum StoreError {
     /// is damaged.
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// The thing to create already exists (`user alice`, `token ci`).
+    #[error("{0} already exists")]
+    Exists(String),
+    /// The input is not acceptable; the message says what and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The approval rule does not count this approval; nothing was written.
+    #[error(transparent)]
+    ApprovalRefused(#[from] ApprovalRefusal),
 }
 
 impl StoreError {

@@ -7,6 +7,10 @@
 //! Migrations live in the workspace's `migrations/sqlite` and
 //! `migrations/postgres` and run at connect time.
 //!
+//! It also keeps who may act through the web server: users, their
+//! server-side sessions and API tokens (hashes only), and the approvals
+//! counted towards an action's separation-of-duties rule.
+//!
 //! It owns the audit chain: every state change of an action and its audit
 //! event commit in one transaction, and events are hash-chained so that any
 //! edit, deletion, insertion or reordering shows. It must never decide what
@@ -14,8 +18,10 @@
 //! state except through [`jarvis_core::ActionState::transition`].
 
 mod actions;
+mod approvals;
 mod audit;
 mod error;
+mod people;
 mod redact;
 mod runs;
 mod signing;
@@ -27,13 +33,16 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+use tokio::sync::broadcast;
 
-pub use actions::{ActionRecord, Judged, NewAction};
+pub use actions::{ActionChange, ActionRecord, ChangeKind, Judged, NewAction};
+pub use approvals::ApprovalRecord;
 pub use audit::{
     AuditEvent, AuditFilter, Checkpoint, ExportLine, NewEvent, VerifyProblem, VerifyReport,
     canonical_payload, verify_lines,
 };
 pub use error::StoreError;
+pub use people::{NewSession, SessionRecord, TokenRecord, UserRecord};
 pub use redact::{Redaction, redact};
 pub use runs::{CapturedOutput, RunRecord};
 pub use signing::{AuditKey, KeyError};
@@ -76,7 +85,14 @@ pub struct Store {
     signer: Option<Arc<(AuditKey, i64)>>,
     /// The SQLite file, for reads that bypass the async driver.
     sqlite_path: Option<Arc<std::path::Path>>,
+    /// Where committed action changes are announced. Clones of the store
+    /// share it; another process's store (a second replica) does not.
+    changes: broadcast::Sender<ActionChange>,
 }
+
+/// How many unread changes a slow listener may fall behind before it is told
+/// it lagged (and should reload) instead of holding the writers back.
+const CHANGES_CAPACITY: usize = 1024;
 
 impl Store {
     /// Connects to `url` (`sqlite:///path/jarvis.db`, `postgres://…`),
@@ -156,11 +172,13 @@ impl Store {
         let sqlite_path = (backend == Backend::Sqlite)
             .then(|| sqlite_file(&url))
             .flatten();
+        let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
         Ok(Store {
             pool,
             backend,
             signer: None,
             sqlite_path,
+            changes,
         })
     }
 
@@ -185,6 +203,33 @@ impl Store {
         self.backend
     }
 
+    /// Changes to actions committed through this store (or a clone of it)
+    /// from now on: one per creation, state change, approval counted or
+    /// preview attached, sent after the commit. A listener that falls more
+    /// than 1024 changes behind gets [`broadcast::error::RecvError::Lagged`]
+    /// and should reload what it shows. Changes written by other processes
+    /// on the same database are not seen.
+    pub fn changes(&self) -> broadcast::Receiver<ActionChange> {
+        self.changes.subscribe()
+    }
+
+    /// Announces a committed change; nobody listening is fine.
+    pub(crate) fn notify(&self, record: &ActionRecord, what: ChangeKind) {
+        let _ = self.changes.send(ActionChange::of(record, what));
+    }
+
+    /// Whether the database answers (`SELECT 1`), for a readiness probe.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming why it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("checking the database answers"))?;
+        Ok(())
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -204,9 +249,9 @@ fn sqlite_file(url: &str) -> Option<Arc<std::path::Path>> {
     (!path.is_empty() && !path.contains(":memory:")).then(|| Arc::from(std::path::Path::new(path)))
 }
 
-/// The current time as RFC 3339 UTC with microseconds, the one timestamp
-/// format stored (it sorts as text).
 /// The current time as the store writes it: RFC 3339, UTC, microseconds.
+/// Trailing zeros of the fraction are dropped (a whole second has none), so
+/// two such times compare correctly only when parsed, not as text.
 pub fn now() -> String {
     let t = time::OffsetDateTime::now_utc();
     let t = t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t);

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::actions::{ActionRecord, transition_locked};
+use crate::actions::{ActionRecord, ChangeKind, fetch, transition_locked};
 use crate::audit::{NewEvent, WriteTx, append_locked};
 use crate::runs::{RunRecord, insert_run};
 use crate::{Store, StoreError, now};
@@ -270,6 +270,13 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("attaching a preview"))?;
+        // What listeners are told; a preview of an unknown action is still
+        // recorded, as it always was.
+        let record = match fetch(&mut tx, id).await {
+            Ok(r) => Some(r),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
         self.commit_with_event(
             tx,
             head,
@@ -282,7 +289,11 @@ impl Store {
             },
             "committing a preview",
         )
-        .await
+        .await?;
+        if let Some(r) = &record {
+            self.notify(r, ChangeKind::Preview);
+        }
+        Ok(())
     }
 
     /// The snapshot plan changed after approval: records the new plan and
@@ -316,11 +327,19 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("recording a new snapshot plan"))?;
+        // Approvals bind to what was shown, and the plan shown is gone: the
+        // new one needs its own approvals (the old ones stay in the log).
+        sqlx::query("DELETE FROM approvals WHERE action_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("clearing approvals of an old plan"))?;
         tx.commit()
             .await
             .map_err(StoreError::db("committing a new snapshot plan"))?;
         let mut record = record;
         record.plan = Some(plan.clone());
+        self.notify(&record, ChangeKind::StateChanged);
         Ok(record)
     }
 
@@ -352,23 +371,30 @@ impl Store {
         )
         .await?;
         insert_run(&mut tx, id, run).await?;
+        let mut original_record = None;
         if to == ActionState::Succeeded {
-            transition_locked(
-                &mut tx,
-                &mut head,
-                self.signer(),
-                original,
-                original_from,
-                ActionState::RolledBack,
-                "gateway",
-                None,
-                json!({ "rollback": id.to_string() }),
-            )
-            .await?;
+            original_record = Some(
+                transition_locked(
+                    &mut tx,
+                    &mut head,
+                    self.signer(),
+                    original,
+                    original_from,
+                    ActionState::RolledBack,
+                    "gateway",
+                    None,
+                    json!({ "rollback": id.to_string() }),
+                )
+                .await?,
+            );
         }
         tx.commit()
             .await
             .map_err(StoreError::db("committing a rollback"))?;
+        self.notify(&record, ChangeKind::StateChanged);
+        if let Some(o) = &original_record {
+            self.notify(o, ChangeKind::StateChanged);
+        }
         Ok(record)
     }
 

@@ -1,3 +1,348 @@
-//! The axum server: JSON API, web UI, auth, live updates.
+//! The axum server of `jarvis serve`: the JSON API, the web UI, sign-in,
+//! live updates, notifications and the operations endpoints, all over the
+//! one [`Gateway`].
+//!
+//! Every request that changes something goes through the same pipeline
+//! methods the CLI uses; the server adds who may ask (roles, token scopes,
+//! CSRF, the login limiter) and never decides what may run.
 
+mod api;
+mod error;
+mod live;
+mod ops;
+mod session;
 pub mod views;
+mod web;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use jarvis_core::ActionId;
+use jarvis_store::{AuditKey, NewEvent, VerifyReport};
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tracing::Instrument;
+
+use crate::auth::{LoginLimiter, LoginLimits};
+use crate::config::{NotifySpec, ServerSettings};
+use crate::metrics::Metrics;
+use crate::notify::{Notifier, RetryPolicy, Webhook};
+use crate::pipeline::Gateway;
+
+pub use live::LiveEvent;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The address is taken or not ours.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A webhook's URL cannot be read.
+    #[error("webhook `{name}`: its URL cannot be read: {message}")]
+    Webhook {
+        /// The webhook.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// The server stopped with an IO error.
+    #[error("the server stopped: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What `jarvis serve` needs besides the gateway.
+pub struct ServeOptions {
+    /// Where to listen.
+    pub bind: SocketAddr,
+    /// The operator's audit key, to verify checkpoints in the background.
+    pub audit_key: Option<AuditKey>,
+}
+
+/// The outcome of the last background verification of the audit chain.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainStatus {
+    pub(crate) report: Result<VerifyReport, String>,
+    pub(crate) at: Instant,
+}
+
+impl ChainStatus {
+    pub(crate) fn intact(&self) -> Option<bool> {
+        self.report.as_ref().ok().map(VerifyReport::is_intact)
+    }
+}
+
+/// What every handler shares.
+pub(crate) struct Shared {
+    pub(crate) gw: Gateway,
+    pub(crate) settings: ServerSettings,
+    pub(crate) metrics: Metrics,
+    pub(crate) notifier: Notifier,
+    pub(crate) limiter: LoginLimiter,
+    pub(crate) audit_key: Option<AuditKey>,
+    pub(crate) health: RwLock<BTreeMap<String, views::Health>>,
+    pub(crate) chain: RwLock<Option<ChainStatus>>,
+    pub(crate) live: broadcast::Sender<LiveEvent>,
+}
+
+pub(crate) type AppState = Arc<Shared>;
+
+impl Shared {
+    /// Writes an `access.refused` event and counts it: every refusal of a
+    /// signed-in or token caller is on the record.
+    pub(crate) async fn audit_refusal(
+        &self,
+        actor: &str,
+        action: Option<ActionId>,
+        reason: &str,
+        detail: Value,
+    ) {
+        self.metrics.refused(reason);
+        let event = NewEvent {
+            actor: actor.to_owned(),
+            action_id: action,
+            host: None,
+            kind: "access.refused".into(),
+            payload: serde_json::json!({ "reason": reason, "detail": detail }),
+        };
+        if let Err(e) = self.gw.store().append(event).await {
+            tracing::error!(error = %e, reason, "could not audit a refusal");
+        }
+    }
+
+    pub(crate) fn chain_intact(&self) -> Option<bool> {
+        self.chain
+            .read()
+            .ok()
+            .and_then(|c| c.as_ref().and_then(ChainStatus::intact))
+    }
+}
+
+/// Resolves the configured webhooks' URLs.
+///
+/// # Errors
+/// [`ServerError::Webhook`] naming the webhook whose URL cannot be read.
+pub fn webhooks(specs: &[NotifySpec]) -> Result<Vec<Webhook>, ServerError> {
+    specs
+        .iter()
+        .map(|s| {
+            let url = s.url.resolve().map_err(|message| ServerError::Webhook {
+                name: s.name.clone(),
+                message,
+            })?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ServerError::Webhook {
+                    name: s.name.clone(),
+                    message: "is not an http(s) URL".into(),
+                });
+            }
+            Ok(Webhook {
+                name: s.name.clone(),
+                format: s.format,
+                url,
+                events: s.events.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Runs the server until `shutdown` resolves: binds, starts the background
+/// work (expiry, host checks, audit verification, notifications) and
+/// serves.
+///
+/// # Errors
+/// [`ServerError`] when it cannot bind or a webhook URL cannot be read.
+pub async fn serve(
+    gw: Gateway,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let settings = gw.config().server.clone();
+    let hooks = webhooks(&gw.config().notify)?;
+    let notifier = Notifier::start(hooks, settings.public_url.clone(), RetryPolicy::default());
+    let listener = tokio::net::TcpListener::bind(options.bind)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: options.bind,
+            source,
+        })?;
+    let (live, _) = broadcast::channel(1024);
+    let state: AppState = Arc::new(Shared {
+        gw,
+        settings,
+        metrics: Metrics::default(),
+        notifier,
+        limiter: LoginLimiter::new(LoginLimits::default()),
+        audit_key: options.audit_key,
+        health: RwLock::new(BTreeMap::new()),
+        chain: RwLock::new(None),
+        live,
+    });
+    let background = ops::start_background(state.clone());
+    let app = router(state.clone());
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "jarvis serve is listening");
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    for task in background {
+        task.abort();
+    }
+    state.gw.close().await;
+    Ok(served?)
+}
+
+/// Every route.
+pub(crate) fn router(state: AppState) -> Router {
+    let pages = Router::new()
+        .route("/", get(web::queue))
+        .route("/queue/items", get(web::queue_items))
+        .route("/actions", get(web::actions))
+        .route("/actions/{id}", get(web::action))
+        .route("/actions/{id}/approve", post(web::approve))
+        .route("/actions/{id}/deny", post(web::deny))
+        .route("/actions/{id}/rollback", post(web::rollback))
+        .route("/audit", get(web::audit))
+        .route("/hosts", get(web::hosts))
+        .route("/policy", get(web::policy))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/events", get(live::events))
+        .route("/static/app.css", get(web::css))
+        .route("/static/app.js", get(web::js));
+    let api = Router::new()
+        .route("/api/v1/actions", get(api::list).post(api::propose))
+        .route("/api/v1/actions/{id}", get(api::show))
+        .route("/api/v1/actions/{id}/approve", post(api::approve))
+        .route("/api/v1/actions/{id}/deny", post(api::deny))
+        .route("/api/v1/actions/{id}/rollback", post(api::rollback))
+        .route("/api/v1/audit", get(api::audit))
+        .route("/api/v1/audit/verify", get(api::verify))
+        .route("/api/v1/hosts", get(api::hosts))
+        .route("/api/v1/policy/check", post(api::policy_check))
+        .route("/api/v1/events", get(live::events));
+    let operations = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    Router::new()
+        .merge(pages)
+        .merge(api)
+        .merge(operations)
+        .fallback(web::not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        .layer(middleware::from_fn_with_state(state.clone(), harden))
+        .with_state(state)
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives each request an id (or keeps a sane one a proxy set), logs it as
+/// one JSON line and counts it.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            "request"
+        );
+    });
+    state
+        .metrics
+        .http_request(method.as_str(), &route, status, elapsed.as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    response
+}
+
+/// The content security policy: no inline script or style, nothing from
+/// elsewhere, never framed.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
+/// Security headers on every response, including errors.
+async fn harden(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    let mut set = |name: HeaderName, value: &'static str| {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    };
+    set(header::CONTENT_SECURITY_POLICY, CSP);
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), payment=()",
+    );
+    set(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    // Pages and API answers hold commands and output: never cached.
+    set(header::CACHE_CONTROL, "no-store");
+    if state.settings.behind_tls() {
+        set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+    response
+}
+
+/// Seconds since the Unix epoch of a time.
+pub(crate) fn unix(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Now, in seconds since the Unix epoch.
+pub(crate) fn now_unix() -> i64 {
+    unix(std::time::SystemTime::now())
+}
+
+/// How long background checks may take before they count as failed.
+pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(20);

@@ -1,1 +1,2268 @@
-//! The askama views of the web UI.
+//! The askama views of the web UI: one struct per page (or fragment), the
+//! page frame they share ([`Chrome`]), the [`filters::inert`] filter every
+//! untrusted text goes through, and the small pure helpers the templates
+//! call.
+//!
+//! Templates live in the workspace's `templates/` directory (see
+//! `crates/jarvis-gateway/askama.toml`); the stylesheet and the script are
+//! `templates/static/app.css` and `templates/static/app.js`.
+//!
+//! Everything a command, its output, a preview, a reason, an audit payload
+//! or a user name carries was written by someone the gateway does not trust
+//! (an AI agent, a host). Templates rely on askama's HTML escaping for
+//! markup (no `|safe` anywhere) and on [`filters::inert`] for what escaping
+//! leaves alone: terminal escape sequences, carriage returns, NUL and
+//! bidirectional overrides, which can make a screen show something other
+//! than what will run. The pages carry no inline script or style, so the
+//! server's Content-Security-Policy can forbid both.
+
+use askama::Template;
+use jarvis_core::{ActionState, Risk, Role};
+use jarvis_store::{
+    ActionRecord, AuditEvent, CapturedOutput, RunRecord, SnapshotRecord, VerifyReport,
+};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+// ---------------------------------------------------------------------------
+// The page frame
+// ---------------------------------------------------------------------------
+
+/// The page frame: header, navigation, flash message.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// The page title (before " · Jarvis").
+    pub title: String,
+    /// Who is signed in; `None` on the login page.
+    pub user: Option<SignedIn>,
+    /// The CSRF token for the logout form and every form on the page.
+    pub csrf: String,
+    /// Which navigation entry is current.
+    pub section: Section,
+    /// A one-off message (after a redirect).
+    pub flash: Option<Flash>,
+    /// Whether the audit chain verified intact; `None` = not verified yet.
+    pub chain_intact: Option<bool>,
+}
+
+impl Chrome {
+    /// The class of the chain-status dot: `ok`, `broken` or `unknown`.
+    pub fn chain_class(&self) -> &'static str {
+        match self.chain_intact {
+            Some(true) => "ok",
+            Some(false) => "broken",
+            None => "unknown",
+        }
+    }
+
+    /// The words behind the chain-status dot.
+    pub fn chain_label(&self) -> &'static str {
+        match self.chain_intact {
+            Some(true) => "Audit chain intact",
+            Some(false) => "Audit chain BROKEN",
+            None => "Audit chain not verified yet",
+        }
+    }
+}
+
+/// The person signed in.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// Their user name.
+    pub name: String,
+    /// Their role.
+    pub role: Role,
+}
+
+/// The navigation entries (and the login page, which has none).
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Section {
+    /// The approval queue (`/`).
+    Queue,
+    /// The list of actions.
+    Actions,
+    /// The audit log.
+    Audit,
+    /// The hosts.
+    Hosts,
+    /// The policy and its try-out form.
+    Policy,
+    /// The sign-in page.
+    Login,
+}
+
+impl Section {
+    /// The section's name, used as a CSS class.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Queue => "queue",
+            Section::Actions => "actions",
+            Section::Audit => "audit",
+            Section::Hosts => "hosts",
+            Section::Policy => "policy",
+            Section::Login => "login",
+        }
+    }
+}
+
+/// A one-off message shown at the top of a page.
+#[derive(Debug, Clone)]
+pub struct Flash {
+    /// Its colour.
+    pub kind: FlashKind,
+    /// Its text.
+    pub text: String,
+}
+
+/// What kind of message a [`Flash`] is.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum FlashKind {
+    /// Neutral news.
+    Info,
+    /// Something worked.
+    Success,
+    /// Something failed.
+    Error,
+}
+
+impl FlashKind {
+    /// The CSS class (`info`, `success`, `error`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlashKind::Info => "info",
+            FlashKind::Success => "success",
+            FlashKind::Error => "error",
+        }
+    }
+
+    /// The ARIA role: errors interrupt, the rest are polite.
+    pub fn aria_role(self) -> &'static str {
+        match self {
+            FlashKind::Error => "alert",
+            _ => "status",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Login
+// ---------------------------------------------------------------------------
+
+/// `GET /login`: the sign-in form.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    /// The frame (no user).
+    pub chrome: Chrome,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+    /// No user exists yet: explain how to create the first one.
+    pub no_users: bool,
+    /// Where to go after signing in (a local path).
+    pub next: String,
+    /// The user name typed last time.
+    pub username: String,
+}
+
+// ---------------------------------------------------------------------------
+// Queue
+// ---------------------------------------------------------------------------
+
+/// One pending action in the queue.
+#[derive(Debug, Clone)]
+pub struct QueueItem {
+    /// The action.
+    pub action: ActionRecord,
+    /// When it expires (Unix seconds), for the countdown.
+    pub expires_at_unix: i64,
+    /// The dry-run preview as text (a diff, a listing…).
+    pub preview: Option<String>,
+    /// What the snapshot will capture, one line each.
+    pub plan: Vec<String>,
+    /// Who approved so far (two-person rule).
+    pub approvers: Vec<String>,
+    /// How many distinct approvers are needed.
+    pub needed: u32,
+}
+
+impl QueueItem {
+    /// The countdown text at `now` (`4m 12s left` or `expired`).
+    pub fn countdown(&self, now: &i64) -> String {
+        remaining(self.expires_at_unix, *now)
+    }
+
+    /// The expiry as an RFC 3339 timestamp (for `<time datetime>`).
+    pub fn expires_iso(&self) -> String {
+        unix_rfc3339(self.expires_at_unix)
+    }
+
+    /// `1 of 2 approvals (alice)` when more than one approval is needed.
+    pub fn approvals(&self) -> Option<String> {
+        approvals_text(&self.approvers, self.needed)
+    }
+
+    /// Whether the preview is long enough to fold away.
+    pub fn preview_long(&self) -> bool {
+        self.preview.as_deref().is_some_and(is_long)
+    }
+}
+
+/// `GET /`: the approval queue.
+#[derive(Template)]
+#[template(path = "queue.html")]
+pub struct QueuePage {
+    /// The frame.
+    pub chrome: Chrome,
+    /// Pending actions, newest first.
+    pub items: Vec<QueueItem>,
+    /// Whether the user may approve or deny.
+    pub can_decide: bool,
+    /// Now (Unix seconds), for the countdowns.
+    pub now_unix: i64,
+    /// How many actions are pending in all.
+    pub total_pending: u64,
+    /// Whether there are more pending than shown.
+    pub more: bool,
+}
+
+/// `GET /queue/items`: the list inside `#queue-items`, for live refresh.
+/// The same markup as in [`QueuePage`] (both include `_queue_list.html`).
+#[derive(Template)]
+#[template(path = "queue_items.html")]
+pub struct QueueItems {
+    /// Pending actions, newest first.
+    pub items: Vec<QueueItem>,
+    /// Whether the user may approve or deny.
+    pub can_decide: bool,
+    /// The CSRF token for the forms.
+    pub csrf: String,
+    /// Now (Unix seconds), for the countdowns.
+    pub now_unix: i64,
+}
+
+// ---------------------------------------------------------------------------
+// One action
+// ---------------------------------------------------------------------------
+
+/// `GET /actions/{id}`: everything known about one action.
+#[derive(Template)]
+#[template(path = "action.html")]
+pub struct ActionPage {
+    /// The frame.
+    pub chrome: Chrome,
+    /// The action.
+    pub action: ActionRecord,
+    /// Its run, once it ended.
+    pub run: Option<RunRecord>,
+    /// The snapshot taken before it ran.
+    pub snapshot: Option<SnapshotRecord>,
+    /// Everything the audit knows about it, oldest first.
+    pub events: Vec<AuditEvent>,
+    /// The dry-run preview as text.
+    pub preview: Option<String>,
+    /// What the snapshot will capture, one line each.
+    pub plan: Vec<String>,
+    /// Who approved so far.
+    pub approvers: Vec<String>,
+    /// How many distinct approvers are needed.
+    pub needed: u32,
+    /// When it expires (Unix seconds), while pending.
+    pub expires_at_unix: Option<i64>,
+    /// Rollback actions that name this one.
+    pub rollbacks: Vec<ActionRecord>,
+    /// Show approve / deny (pending and the user may decide).
+    pub can_decide: bool,
+    /// Show the rollback button.
+    pub can_roll_back: bool,
+    /// Why it cannot be rolled back, or what a rollback will do.
+    pub rollback_note: Option<String>,
+    /// Now (Unix seconds).
+    pub now_unix: i64,
+}
+
+impl ActionPage {
+    /// Whether the action waits for a person.
+    pub fn pending(&self) -> bool {
+        self.action.state == ActionState::PendingApproval
+    }
+
+    /// Whether output may still arrive live (approved or running, no run
+    /// recorded yet): the output blocks are rendered empty for the script.
+    pub fn live(&self) -> bool {
+        self.run.is_none()
+            && matches!(
+                self.action.state,
+                ActionState::Approved | ActionState::Running
+            )
+    }
+
+    /// Whether to show the output blocks at all.
+    pub fn show_output(&self) -> bool {
+        self.run.is_some() || self.live()
+    }
+
+    /// The run's stdout as text (lossy UTF-8), empty without a run.
+    pub fn stdout_text(&self) -> String {
+        self.run
+            .as_ref()
+            .map(|r| output_text(&r.stdout))
+            .unwrap_or_default()
+    }
+
+    /// The run's stderr as text (lossy UTF-8), empty without a run.
+    pub fn stderr_text(&self) -> String {
+        self.run
+            .as_ref()
+            .map(|r| output_text(&r.stderr))
+            .unwrap_or_default()
+    }
+
+    /// The countdown text while pending.
+    pub fn countdown(&self) -> Option<String> {
+        self.expires_at_unix.map(|e| remaining(e, self.now_unix))
+    }
+
+    /// The expiry as an RFC 3339 timestamp.
+    pub fn expires_iso(&self) -> String {
+        self.expires_at_unix.map(unix_rfc3339).unwrap_or_default()
+    }
+
+    /// `1 of 2 approvals (alice)` when more than one approval is needed.
+    pub fn approvals(&self) -> Option<String> {
+        approvals_text(&self.approvers, self.needed)
+    }
+
+    /// Whether the preview is long enough to fold away.
+    pub fn preview_long(&self) -> bool {
+        self.preview.as_deref().is_some_and(is_long)
+    }
+
+    /// The edit (for an edit action), pretty-printed.
+    pub fn edit_text(&self) -> Option<String> {
+        self.action.edit.as_ref().map(pretty_value)
+    }
+
+    /// When it was proposed, relative to now (`5 min ago`).
+    pub fn created_ago(&self) -> String {
+        ago(&self.action.created_at, self.now_unix)
+    }
+}
+
+/// `GET /actions`: the list of actions with a state filter.
+#[derive(Template)]
+#[template(path = "actions.html")]
+pub struct ActionsPage {
+    /// The frame.
+    pub chrome: Chrome,
+    /// The actions, newest first.
+    pub actions: Vec<ActionRecord>,
+    /// The state filter; empty = all.
+    pub state: String,
+    /// The states to offer in the filter.
+    pub states: Vec<String>,
+    /// The action id to page on from (`before=`), if there are more.
+    pub next_before: Option<String>,
+}
+
+impl ActionsPage {
+    /// The link to the next (older) page.
+    pub fn next_href(&self) -> Option<String> {
+        self.next_before.as_ref().map(|b| {
+            if self.state.is_empty() {
+                format!("/actions?before={}", url_encode(b))
+            } else {
+                format!(
+                    "/actions?state={}&before={}",
+                    url_encode(&self.state),
+                    url_encode(b)
+                )
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Audit
+// ---------------------------------------------------------------------------
+
+/// The audit filter as typed (each empty when unused).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Host name.
+    pub host: String,
+    /// Actor.
+    pub actor: String,
+    /// Event kind.
+    pub kind: String,
+    /// From this time on.
+    pub since: String,
+    /// Up to this time.
+    pub until: String,
+    /// Free text.
+    pub q: String,
+    /// One action's id.
+    pub action: String,
+}
+
+impl AuditQuery {
+    /// Whether any filter is set.
+    pub fn is_filtered(&self) -> bool {
+        [
+            &self.host,
+            &self.actor,
+            &self.kind,
+            &self.since,
+            &self.until,
+            &self.q,
+            &self.action,
+        ]
+        .iter()
+        .any(|s| !s.is_empty())
+    }
+}
+
+/// `GET /audit`: the audit log, filtered, with the chain's status.
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    /// The frame.
+    pub chrome: Chrome,
+    /// The events on this page.
+    pub events: Vec<AuditEvent>,
+    /// The filter.
+    pub query: AuditQuery,
+    /// The chain's verification, if it ran.
+    pub verify: Option<VerifyReport>,
+    /// Why verification could not run.
+    pub verify_error: Option<String>,
+    /// The offset of the next page.
+    pub next_offset: Option<i64>,
+    /// The offset of the previous page.
+    pub prev_offset: Option<i64>,
+    /// The URL-encoded query string for paging links, without `offset`.
+    pub next_query: String,
+}
+
+impl AuditPage {
+    /// The class of `#chain-status`: `ok`, `broken` (also when
+    /// verification failed to run) or `unknown`.
+    pub fn chain_class(&self) -> &'static str {
+        match (&self.verify, &self.verify_error) {
+            (_, Some(_)) => "broken error",
+            (Some(r), None) if r.is_intact() => "ok",
+            (Some(_), None) => "broken",
+            (None, None) => "unknown",
+        }
+    }
+
+    /// The chain's status in words.
+    pub fn chain_text(&self) -> String {
+        if let Some(e) = &self.verify_error {
+            return format!("Could not verify the chain: {e}");
+        }
+        match &self.verify {
+            Some(r) => chain_status_text(r),
+            None => "Chain not verified yet".to_owned(),
+        }
+    }
+
+    fn href(&self, offset: i64) -> String {
+        if self.next_query.is_empty() {
+            format!("/audit?offset={offset}")
+        } else {
+            format!("/audit?{}&offset={offset}", self.next_query)
+        }
+    }
+
+    /// The link to the next (older) page.
+    pub fn next_href(&self) -> Option<String> {
+        self.next_offset.map(|o| self.href(o))
+    }
+
+    /// The link to the previous (newer) page.
+    pub fn prev_href(&self) -> Option<String> {
+        self.prev_offset.map(|o| self.href(o))
+    }
+}
+
+/// "Chain intact: N events, M checkpoints verified" or "Chain BROKEN at
+/// event #SEQ: what".
+pub fn chain_status_text(r: &VerifyReport) -> String {
+    match &r.problem {
+        Some(p) => format!("Chain BROKEN at event #{}: {}", p.seq, p.what),
+        None => {
+            let mut s = format!(
+                "Chain intact: {} {}, {} {} verified",
+                r.events,
+                plural(r.events, "event", "events"),
+                r.checkpoints_verified,
+                plural(r.checkpoints_verified, "checkpoint", "checkpoints"),
+            );
+            if r.checkpoints_unchecked > 0 {
+                s.push_str(&format!(
+                    " ({} not checked: no operator key)",
+                    r.checkpoints_unchecked
+                ));
+            }
+            s
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Hosts
+// ---------------------------------------------------------------------------
+
+/// One configured host.
+#[derive(Debug, Clone)]
+pub struct HostRow {
+    /// Its name.
+    pub name: String,
+    /// Where it is reached (`user@addr:port`).
+    pub destination: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its last health check.
+    pub health: Health,
+    /// The circuit breaker's state (`closed`, `open`, `half-open`).
+    pub breaker: String,
+    /// Its limits, name and value.
+    pub limits: Vec<(String, String)>,
+}
+
+impl HostRow {
+    /// The class of the breaker badge.
+    pub fn breaker_class(&self) -> &'static str {
+        match self.breaker.to_ascii_lowercase().as_str() {
+            "closed" => "good",
+            "open" => "bad",
+            _ => "warn",
+        }
+    }
+}
+
+/// A host's last health check.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// Reachable or not; `None` = not checked yet.
+    pub ok: Option<bool>,
+    /// What the check said.
+    pub detail: String,
+    /// When it was checked.
+    pub checked_at: String,
+}
+
+impl Health {
+    /// The class of the health badge: `good`, `bad` or `unknown`.
+    pub fn class(&self) -> &'static str {
+        match self.ok {
+            Some(true) => "good",
+            Some(false) => "bad",
+            None => "unknown",
+        }
+    }
+
+    /// The health in a word or two.
+    pub fn label(&self) -> &'static str {
+        match self.ok {
+            Some(true) => "ok",
+            Some(false) => "unreachable",
+            None => "not checked yet",
+        }
+    }
+}
+
+/// `GET /hosts`: the configured hosts.
+#[derive(Template)]
+#[template(path = "hosts.html")]
+pub struct HostsPage {
+    /// The frame.
+    pub chrome: Chrome,
+    /// The hosts.
+    pub hosts: Vec<HostRow>,
+}
+
+// ---------------------------------------------------------------------------
+// Policy
+// ---------------------------------------------------------------------------
+
+/// What the policy says about a command typed into the try-out form.
+#[derive(Debug, Clone)]
+pub struct PolicyTry {
+    /// The command judged.
+    pub command: String,
+    /// The host it was judged for.
+    pub host: String,
+    /// `allow`, `approve` or `deny`.
+    pub decision: String,
+    /// The risk score, 0 to 100.
+    pub risk_score: u32,
+    /// The risk level (`low` … `critical`).
+    pub risk_level: String,
+    /// Why, most serious first.
+    pub reasons: Vec<String>,
+    /// The rules that matched.
+    pub rules: Vec<String>,
+    /// The command could not be parsed.
+    pub parse_error: bool,
+}
+
+impl PolicyTry {
+    /// The class of the decision badge.
+    pub fn decision_class(&self) -> &'static str {
+        decision_class(&self.decision)
+    }
+
+    /// The class of the risk badge.
+    pub fn risk_class(&self) -> &'static str {
+        level_class(&self.risk_level)
+    }
+}
+
+/// `GET /policy`: the loaded policy files and a form to try a command.
+#[derive(Template)]
+#[template(path = "policy.html")]
+pub struct PolicyPage {
+    /// The frame.
+    pub chrome: Chrome,
+    /// The policy files loaded.
+    pub files: Vec<String>,
+    /// The hosts to choose from.
+    pub hosts: Vec<String>,
+    /// The command typed.
+    pub command: String,
+    /// The host chosen.
+    pub host: String,
+    /// The judgement, once a command was given.
+    pub result: Option<PolicyTry>,
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// An error page (404, 403, 500…).
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// The frame.
+    pub chrome: Chrome,
+    /// The HTTP status.
+    pub status: u16,
+    /// A short heading.
+    pub heading: String,
+    /// What went wrong and what to do.
+    pub message: String,
+    /// A link to go back to.
+    pub back: Option<String>,
+}
+
+impl ErrorPage {
+    /// The back link if it is a path on this site (`/…` but not `//…`),
+    /// so an error page never links elsewhere.
+    pub fn back_href(&self) -> Option<&str> {
+        self.back.as_deref().filter(|b| is_local_path(b))
+    }
+}
+
+/// Whether `s` is a path on this site: starts with one `/`, no backslash,
+/// no control characters.
+pub fn is_local_path(s: &str) -> bool {
+    s.starts_with('/')
+        && !s.starts_with("//")
+        && !s.contains('\\')
+        && !s.chars().any(char::is_control)
+}
+
+// ---------------------------------------------------------------------------
+// Filters
+// ---------------------------------------------------------------------------
+
+/// The custom askama filters of the web UI templates.
+pub mod filters {
+    use std::fmt::Display;
+
+    /// Makes untrusted text inert on screen: control characters other than
+    /// newline and tab (ESC of terminal escape sequences, carriage return,
+    /// NUL, DEL, C1 controls) and the invisible bidirectional controls
+    /// become visible placeholders. HTML escaping still happens after.
+    ///
+    /// # Errors
+    /// Never; askama's filter signature requires a `Result`.
+    pub fn inert<T: Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::inert_text(&s.to_string()))
+    }
+
+    /// An RFC 3339 timestamp as `2025-11-23 01:57:03 UTC`.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn when<T: Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::fmt_time(&s.to_string()))
+    }
+
+    /// JSON text pretty-printed (as it was if it is not JSON).
+    ///
+    /// # Errors
+    /// Never.
+    pub fn pretty<T: Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::pretty_json_text(&s.to_string()))
+    }
+
+    /// A JSON payload on one short line.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn summary<T: Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::payload_summary(&s.to_string()))
+    }
+
+    /// An action id shortened to its first 13 characters (still unique
+    /// unless two actions share a millisecond; the store resolves prefixes).
+    ///
+    /// # Errors
+    /// Never.
+    pub fn short<T: Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::short_id(&s.to_string()))
+    }
+
+    /// A byte count as `512 B`, `1.5 KiB`, `3.2 MiB`.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn size<T: Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
+        let n = s.to_string().parse::<u64>().unwrap_or(0);
+        Ok(super::bytes_text(n))
+    }
+
+    /// Milliseconds as `850 ms`, `12.3 s`, `2 min 05 s`.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn millis<T: Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
+        let n = s.to_string().parse::<u64>().unwrap_or(0);
+        Ok(super::duration_text(n))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pure helpers
+// ---------------------------------------------------------------------------
+
+/// The character shown instead of an invisible or dangerous one, or `None`
+/// to keep it.
+fn placeholder(c: char) -> Option<char> {
+    match c {
+        '\n' | '\t' => None,
+        // C0 controls: their control pictures (NUL → ␀, ESC → ␛, CR → ␍).
+        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32),
+        '\u{7f}' => Some('\u{2421}'),
+        // C1 controls (CSI as one byte, …), bidirectional embeddings,
+        // overrides, isolates and marks, line and paragraph separators,
+        // invisible joiners that have no business in a command line.
+        '\u{80}'..='\u{9f}'
+        | '\u{061c}'
+        | '\u{200b}'
+        | '\u{200e}'
+        | '\u{200f}'
+        | '\u{2028}'
+        | '\u{2029}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{feff}' => Some('\u{fffd}'),
+        _ => None,
+    }
+}
+
+/// Untrusted text made inert on screen: see [`filters::inert`].
+pub fn inert_text(s: &str) -> String {
+    s.chars().map(|c| placeholder(c).unwrap_or(c)).collect()
+}
+
+/// The class of a risk badge: `risk-low` … `risk-critical`, or `risk-none`
+/// when the action was not scored.
+pub fn risk_class(risk: &Option<Risk>) -> &'static str {
+    match risk {
+        Some(r) => level_class(r.level().as_str()),
+        None => "risk-none",
+    }
+}
+
+/// The class for a risk level word (`low` … `critical`).
+pub fn level_class(level: &str) -> &'static str {
+    match level {
+        "low" => "risk-low",
+        "medium" => "risk-medium",
+        "high" => "risk-high",
+        "critical" => "risk-critical",
+        _ => "risk-none",
+    }
+}
+
+/// A risk badge's text: `72 · high`, or `unscored`.
+pub fn risk_label(risk: &Option<Risk>) -> String {
+    match risk {
+        Some(r) => format!("{} · {}", r.score(), r.level()),
+        None => "unscored".to_owned(),
+    }
+}
+
+/// The class of a state badge, by what the state means for the reader.
+pub fn state_class(state: &ActionState) -> &'static str {
+    match state {
+        ActionState::Proposed | ActionState::PendingApproval => "state-pending",
+        ActionState::Approved | ActionState::Running => "state-running",
+        ActionState::Succeeded => "state-ok",
+        ActionState::Denied
+        | ActionState::Rejected
+        | ActionState::Failed
+        | ActionState::TimedOut
+        | ActionState::Interrupted => "state-bad",
+        ActionState::Expired | ActionState::RolledBack => "state-muted",
+    }
+}
+
+/// The class of a decision badge (`allow`, `approve`, `deny`).
+pub fn decision_class(decision: &str) -> &'static str {
+    match decision {
+        "allow" => "decision-allow",
+        "approve" => "decision-approve",
+        "deny" => "decision-deny",
+        _ => "decision-other",
+    }
+}
+
+/// Captured output as text: invalid UTF-8 becomes U+FFFD.
+pub fn output_text(o: &CapturedOutput) -> String {
+    String::from_utf8_lossy(&o.data).into_owned()
+}
+
+/// What was cut from an output, if anything.
+pub fn truncation_note(o: &CapturedOutput) -> Option<String> {
+    o.truncated.then(|| {
+        format!(
+            "Cut at the host's cap: showing the first {} of {} written.",
+            bytes_text(o.data.len() as u64),
+            bytes_text(o.bytes)
+        )
+    })
+}
+
+/// A span of seconds, short: `45s`, `4m 12s`, `1h 02m`, `2d 3h`.
+pub fn span_text(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// The countdown text: `4m 12s left`, or `expired` once `now` reaches
+/// `expires` (the script writes the same words).
+pub fn remaining(expires: i64, now: i64) -> String {
+    let left = expires.saturating_sub(now);
+    if left <= 0 {
+        "expired".to_owned()
+    } else {
+        format!("{} left", span_text(left))
+    }
+}
+
+/// Unix seconds as RFC 3339 (empty if out of range).
+pub fn unix_rfc3339(t: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn parse_time(at: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(at.trim(), &Rfc3339).ok()
+}
+
+/// An RFC 3339 timestamp as `2025-11-23 01:57:03 UTC`; anything else as it is.
+pub fn fmt_time(at: &str) -> String {
+    match parse_time(at) {
+        Some(t) => {
+            let t = t.to_offset(time::UtcOffset::UTC);
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        }
+        None => at.to_owned(),
+    }
+}
+
+/// How long before `now` the timestamp `at` was: `just now`, `42s ago`,
+/// `5 min ago`, `3 h ago`, `2 d ago` (`in 5 min` if ahead of the clock);
+/// empty if `at` is not RFC 3339.
+pub fn ago(at: &str, now_unix: i64) -> String {
+    let Some(t) = parse_time(at) else {
+        return String::new();
+    };
+    let d = now_unix.saturating_sub(t.unix_timestamp());
+    let words = |s: i64| match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=86_399 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    };
+    match d {
+        ..=-10 => format!("in {}", words(-d)),
+        -9..=9 => "just now".to_owned(),
+        _ => format!("{} ago", words(d)),
+    }
+}
+
+/// A JSON value pretty-printed.
+pub fn pretty_value(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// JSON text pretty-printed; anything else as it is.
+pub fn pretty_json_text(s: &str) -> String {
+    match serde_json::from_str::<Value>(s) {
+        Ok(v) => pretty_value(&v),
+        Err(_) => s.to_owned(),
+    }
+}
+
+/// The longest payload summary, in characters.
+const SUMMARY_MAX: usize = 160;
+
+/// A JSON payload on one line of at most 160 characters: an object's
+/// fields as `key: value` joined by ` · `, strings unquoted.
+pub fn payload_summary(payload: &str) -> String {
+    fn scalar(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+    let line = match serde_json::from_str::<Value>(payload) {
+        Ok(Value::Object(map)) => map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{k}: {}", scalar(v)))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        Ok(Value::Null) => String::new(),
+        Ok(v) => scalar(&v),
+        Err(_) => payload.to_owned(),
+    };
+    let line: String = line
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .collect();
+    clip(&line, SUMMARY_MAX)
+}
+
+/// `s` cut to `max` characters, with `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// An action id's first 13 characters (`0193a1b2-c3d4`).
+pub fn short_id(id: &str) -> String {
+    id.chars().take(13).collect()
+}
+
+/// The approvals so far when more than one is needed:
+/// `1 of 2 approvals (alice)`.
+pub fn approvals_text(approvers: &[String], needed: u32) -> Option<String> {
+    (needed >= 2).then(|| {
+        let mut s = format!("{} of {needed} approvals", approvers.len());
+        if !approvers.is_empty() {
+            s.push_str(&format!(" ({})", approvers.join(", ")));
+        }
+        s
+    })
+}
+
+/// Whether a preview is long enough to fold into a `<details>`.
+pub fn is_long(s: &str) -> bool {
+    s.lines().count() > 12 || s.chars().count() > 1200
+}
+
+/// How many lines a text has.
+pub fn line_count(s: &str) -> usize {
+    s.lines().count()
+}
+
+/// A byte count as `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`.
+pub fn bytes_text(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if n < 1024 {
+        format!("{n} B")
+    } else if f < K * K {
+        format!("{:.1} KiB", f / K)
+    } else if f < K * K * K {
+        format!("{:.1} MiB", f / (K * K))
+    } else {
+        format!("{:.1} GiB", f / (K * K * K))
+    }
+}
+
+/// Milliseconds as `850 ms`, `12.3 s`, `2 min 05 s`.
+pub fn duration_text(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        let s = ms / 1000;
+        format!("{} min {:02} s", s / 60, s % 60)
+    }
+}
+
+/// Percent-encodes a query-string value.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jarvis_core::{ActionId, ActionKind, Decision};
+    use jarvis_store::VerifyProblem;
+    use serde_json::json;
+
+    const NOW: i64 = 1_763_863_023; // 2025-11-23T01:57:03Z
+
+    fn chrome(section: Section) -> Chrome {
+        Chrome {
+            title: "Queue".into(),
+            user: Some(SignedIn {
+                name: "alice".into(),
+                role: Role::Approver,
+            }),
+            csrf: "CSRF-TOKEN-123".into(),
+            section,
+            flash: None,
+            chain_intact: Some(true),
+        }
+    }
+
+    fn action(state: ActionState, command: &str) -> ActionRecord {
+        ActionRecord {
+            id: ActionId::new(),
+            created_at: "2025-11-23T01:52:03Z".into(),
+            updated_at: "2025-11-23T01:52:04Z".into(),
+            requester: "agent:planner".into(),
+            host: Some("nas".into()),
+            command: command.into(),
+            cwd: Some("/srv/app".into()),
+            timeout_secs: Some(60),
+            state,
+            decision: Some(Decision::Approve),
+            risk: Some(Risk::new(72).expect("risk")),
+            reasons: vec![
+                "deletes files under /srv/app".into(),
+                "restarts a service".into(),
+            ],
+            version: 1,
+            kind: ActionKind::Command,
+            edit: None,
+            rollback_of: None,
+            plan: None,
+            preview: None,
+        }
+    }
+
+    fn item(command: &str) -> QueueItem {
+        QueueItem {
+            action: action(ActionState::PendingApproval, command),
+            expires_at_unix: NOW + 252,
+            preview: Some("--- a/app.conf\n+++ b/app.conf\n-port=80\n+port=8080\n".into()),
+            plan: vec!["git: /srv/app (HEAD + working tree)".into()],
+            approvers: vec!["bob".into()],
+            needed: 2,
+        }
+    }
+
+    fn event(seq: i64, id: &ActionId, kind: &str, payload: Value) -> AuditEvent {
+        AuditEvent {
+            seq,
+            at: "2025-11-23T01:52:03Z".into(),
+            actor: "agent:planner".into(),
+            action_id: Some(id.to_string()),
+            host: Some("nas".into()),
+            kind: kind.into(),
+            payload: payload.to_string(),
+            prev_hash: "00".into(),
+            hash: "11".into(),
+        }
+    }
+
+    fn output(text: &str, truncated: bool) -> CapturedOutput {
+        CapturedOutput {
+            data: text.as_bytes().to_vec(),
+            bytes: if truncated { 10_000 } else { text.len() as u64 },
+            sha256: "ab".into(),
+            truncated,
+        }
+    }
+
+    fn run() -> RunRecord {
+        RunRecord {
+            started_at: "2025-11-23T01:53:00Z".into(),
+            finished_at: "2025-11-23T01:53:02Z".into(),
+            ending: "exited".into(),
+            exit_code: Some(0),
+            signal: None,
+            duration_ms: 2_345,
+            killed: 0,
+            stdout: output("removed 3 files\n", false),
+            stderr: output("warning: \x1b[33mcareful\x1b[0m\n", true),
+            error: None,
+        }
+    }
+
+    fn action_page(state: ActionState, command: &str) -> ActionPage {
+        let a = action(state, command);
+        let events = vec![
+            event(7, &a.id, "action.proposed", json!({"command": command})),
+            event(
+                8,
+                &a.id,
+                "action.approved",
+                json!({"by": "alice", "reason": "ok"}),
+            ),
+        ];
+        ActionPage {
+            chrome: chrome(Section::Actions),
+            action: a,
+            run: None,
+            snapshot: None,
+            events,
+            preview: None,
+            plan: vec![],
+            approvers: vec![],
+            needed: 1,
+            expires_at_unix: None,
+            rollbacks: vec![],
+            can_decide: false,
+            can_roll_back: false,
+            rollback_note: None,
+            now_unix: NOW,
+        }
+    }
+
+    fn render<T: Template>(t: &T) -> String {
+        t.render().expect("render")
+    }
+
+    /// Every POST form carries the CSRF token.
+    fn assert_csrf(html: &str, token: &str) {
+        let posts = html.matches("method=\"post\"").count();
+        let tokens = html
+            .matches(&format!("name=\"csrf\" value=\"{token}\""))
+            .count();
+        assert_eq!(posts, tokens, "a POST form without its CSRF token:\n{html}");
+    }
+
+    // ----- the inert filter -------------------------------------------------
+
+    #[test]
+    fn inert_replaces_controls_and_bidi_but_keeps_newlines_and_tabs() {
+        assert_eq!(inert_text("ls -l\n\tok"), "ls -l\n\tok");
+        assert_eq!(inert_text("\x1b[31mred"), "\u{241b}[31mred");
+        assert_eq!(inert_text("a\rb"), "a\u{240d}b");
+        assert_eq!(inert_text("\0"), "\u{2400}");
+        assert_eq!(inert_text("\x7f"), "\u{2421}");
+        assert_eq!(inert_text("\u{9b}31m"), "\u{fffd}31m");
+        for c in ['\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}'] {
+            assert_eq!(inert_text(&format!("x{c}y")), "x\u{fffd}y");
+        }
+        for c in ['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200f}'] {
+            assert_eq!(inert_text(&format!("x{c}y")), "x\u{fffd}y");
+        }
+        // Ordinary text, other scripts and emoji pass untouched.
+        assert_eq!(inert_text("café ñ 日本 🙂 <b>"), "café ñ 日本 🙂 <b>");
+        let out = inert_text("\u{202e}fdp.exe\x1b]0;title\x07");
+        assert!(
+            out.chars()
+                .all(|c| !c.is_control() || c == '\n' || c == '\t')
+        );
+    }
+
+    #[test]
+    fn inert_filter_output_is_still_html_escaped() {
+        let a = action(ActionState::Succeeded, "x");
+        let mut page = action_page(ActionState::Succeeded, "x");
+        page.action = ActionRecord {
+            requester: "<img src=x>\u{202e}".into(),
+            ..a
+        };
+        let html = render(&page);
+        assert!(!html.contains("<img src=x>"));
+        assert!(
+            html.contains("&#60;img src=x&#62;\u{fffd}")
+                || html.contains("&lt;img src=x&gt;\u{fffd}")
+        );
+    }
+
+    #[test]
+    fn a_hostile_command_renders_inert() {
+        let cmd = "<script>alert(1)</script>\x1b[31mred";
+        for html in [
+            render(&QueuePage {
+                chrome: chrome(Section::Queue),
+                items: vec![item(cmd)],
+                can_decide: true,
+                now_unix: NOW,
+                total_pending: 1,
+                more: false,
+            }),
+            render(&action_page(ActionState::PendingApproval, cmd)),
+            render(&QueueItems {
+                items: vec![item(cmd)],
+                can_decide: true,
+                csrf: "t".into(),
+                now_unix: NOW,
+            }),
+        ] {
+            assert!(!html.contains("<script>"), "{html}");
+            assert!(!html.contains("alert(1)</script>"), "{html}");
+            assert!(!html.contains('\x1b'), "{html}");
+            assert!(html.contains("\u{241b}[31mred"));
+            assert!(html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"));
+        }
+    }
+
+    // ----- helpers -----------------------------------------------------------
+
+    #[test]
+    fn countdowns_and_spans() {
+        assert_eq!(remaining(NOW + 252, NOW), "4m 12s left");
+        assert_eq!(remaining(NOW + 5, NOW), "5s left");
+        assert_eq!(remaining(NOW + 3_725, NOW), "1h 02m left");
+        assert_eq!(remaining(NOW + 90_000, NOW), "1d 1h left");
+        assert_eq!(remaining(NOW, NOW), "expired");
+        assert_eq!(remaining(NOW - 10, NOW), "expired");
+        assert_eq!(remaining(i64::MIN, i64::MAX), "expired");
+        assert_eq!(span_text(-3), "0s");
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(fmt_time("2025-11-23T01:57:03Z"), "2025-11-23 01:57:03 UTC");
+        assert_eq!(
+            fmt_time("2025-11-23T02:57:03.123456+01:00"),
+            "2025-11-23 01:57:03 UTC"
+        );
+        assert_eq!(fmt_time("yesterday"), "yesterday");
+        assert_eq!(unix_rfc3339(NOW), "2025-11-23T01:57:03Z");
+        assert_eq!(ago("2025-11-23T01:57:00Z", NOW), "just now");
+        assert_eq!(ago("2025-11-23T01:56:03Z", NOW), "1 min ago");
+        assert_eq!(ago("2025-11-23T01:56:30Z", NOW), "33s ago");
+        assert_eq!(ago("2025-11-22T22:57:03Z", NOW), "3 h ago");
+        assert_eq!(ago("2025-11-20T01:57:03Z", NOW), "3 d ago");
+        assert_eq!(ago("2025-11-23T02:07:03Z", NOW), "in 10 min");
+        assert_eq!(ago("garbage", NOW), "");
+    }
+
+    #[test]
+    fn badges() {
+        assert_eq!(risk_class(&Some(Risk::new(10).expect("r"))), "risk-low");
+        assert_eq!(risk_class(&Some(Risk::new(45).expect("r"))), "risk-medium");
+        assert_eq!(risk_class(&Some(Risk::new(72).expect("r"))), "risk-high");
+        assert_eq!(
+            risk_class(&Some(Risk::new(95).expect("r"))),
+            "risk-critical"
+        );
+        assert_eq!(risk_class(&None), "risk-none");
+        assert_eq!(risk_label(&Some(Risk::new(72).expect("r"))), "72 · high");
+        assert_eq!(risk_label(&None), "unscored");
+        assert_eq!(level_class("critical"), "risk-critical");
+        assert_eq!(level_class("bogus"), "risk-none");
+        assert_eq!(state_class(&ActionState::PendingApproval), "state-pending");
+        assert_eq!(state_class(&ActionState::Running), "state-running");
+        assert_eq!(state_class(&ActionState::Succeeded), "state-ok");
+        assert_eq!(state_class(&ActionState::Failed), "state-bad");
+        assert_eq!(state_class(&ActionState::RolledBack), "state-muted");
+        for s in ActionState::ALL {
+            assert!(state_class(&s).starts_with("state-"));
+        }
+        assert_eq!(decision_class("deny"), "decision-deny");
+        assert_eq!(decision_class("allow"), "decision-allow");
+    }
+
+    #[test]
+    fn texts() {
+        assert_eq!(
+            approvals_text(&["alice".into()], 2).as_deref(),
+            Some("1 of 2 approvals (alice)")
+        );
+        assert_eq!(approvals_text(&[], 2).as_deref(), Some("0 of 2 approvals"));
+        assert_eq!(approvals_text(&[], 1), None);
+        assert_eq!(bytes_text(512), "512 B");
+        assert_eq!(bytes_text(1536), "1.5 KiB");
+        assert_eq!(bytes_text(3 * 1024 * 1024 + 200_000), "3.2 MiB");
+        assert_eq!(duration_text(850), "850 ms");
+        assert_eq!(duration_text(12_345), "12.3 s");
+        assert_eq!(duration_text(125_000), "2 min 05 s");
+        assert_eq!(url_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(
+            short_id("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"),
+            "0193a1b2-c3d4"
+        );
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abc", 4), "abc");
+        assert!(is_long(&"x\n".repeat(13)));
+        assert!(!is_long("one\ntwo"));
+        assert_eq!(line_count("a\nb\nc"), 3);
+        assert!(is_local_path("/actions/1"));
+        assert!(!is_local_path("//evil.example/"));
+        assert!(!is_local_path("https://evil.example/"));
+        assert!(!is_local_path("/\\evil.example"));
+        assert!(!is_local_path("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn payloads() {
+        let p = json!({"command": "ls\n-l", "exit_code": 0, "none": null}).to_string();
+        assert_eq!(payload_summary(&p), "command: ls -l · exit_code: 0");
+        assert_eq!(payload_summary("not json"), "not json");
+        assert_eq!(payload_summary("null"), "");
+        assert_eq!(
+            payload_summary(&json!({"x": "y".repeat(300)}).to_string())
+                .chars()
+                .count(),
+            160
+        );
+        assert_eq!(pretty_json_text("{\"a\":1}"), "{\n  \"a\": 1\n}");
+        assert_eq!(pretty_json_text("plain"), "plain");
+    }
+
+    #[test]
+    fn outputs() {
+        let o = CapturedOutput {
+            data: vec![b'o', b'k', 0xff],
+            bytes: 3,
+            sha256: String::new(),
+            truncated: false,
+        };
+        assert_eq!(output_text(&o), "ok\u{fffd}");
+        assert_eq!(truncation_note(&o), None);
+        let cut = output("abc", true);
+        assert_eq!(
+            truncation_note(&cut).as_deref(),
+            Some("Cut at the host's cap: showing the first 3 B of 9.8 KiB written.")
+        );
+    }
+
+    #[test]
+    fn chain_texts() {
+        let ok = VerifyReport {
+            events: 120,
+            last_seq: 120,
+            checkpoints_verified: 3,
+            checkpoints_unchecked: 0,
+            problem: None,
+        };
+        assert_eq!(
+            chain_status_text(&ok),
+            "Chain intact: 120 events, 3 checkpoints verified"
+        );
+        let broken = VerifyReport {
+            problem: Some(VerifyProblem {
+                seq: 42,
+                what: "hash mismatch".into(),
+            }),
+            ..ok.clone()
+        };
+        assert_eq!(
+            chain_status_text(&broken),
+            "Chain BROKEN at event #42: hash mismatch"
+        );
+        let one = VerifyReport {
+            events: 1,
+            checkpoints_verified: 1,
+            checkpoints_unchecked: 2,
+            ..ok
+        };
+        assert_eq!(
+            chain_status_text(&one),
+            "Chain intact: 1 event, 1 checkpoint verified (2 not checked: no operator key)"
+        );
+    }
+
+    // ----- pages -------------------------------------------------------------
+
+    #[test]
+    fn login_page() {
+        let mut c = chrome(Section::Login);
+        c.user = None;
+        c.title = "Sign in".into();
+        let html = render(&LoginPage {
+            chrome: c.clone(),
+            error: Some("Wrong user name or password".into()),
+            no_users: true,
+            next: "/actions/x".into(),
+            username: "bob\"><b>".into(),
+        });
+        for s in [
+            "<form id=\"login\"",
+            "id=\"username\"",
+            "id=\"password\"",
+            "id=\"login-submit\"",
+            "id=\"login-error\"",
+            "name=\"next\"",
+            "No users exist yet. On the gateway, run: <code>jarvis users add NAME --role admin</code> — it prints the password once.",
+        ] {
+            assert!(html.contains(s), "missing {s}");
+        }
+        assert!(!html.contains("bob\"><b>"));
+        assert!(
+            !html.contains("class=\"nav\""),
+            "no navigation before sign-in"
+        );
+        assert_csrf(&html, "CSRF-TOKEN-123");
+        let plain = render(&LoginPage {
+            chrome: c,
+            error: None,
+            no_users: false,
+            next: String::new(),
+            username: String::new(),
+        });
+        assert!(!plain.contains("login-error") && !plain.contains("No users exist"));
+    }
+
+    #[test]
+    fn queue_page() {
+        let mut c = chrome(Section::Queue);
+        c.flash = Some(Flash {
+            kind: FlashKind::Success,
+            text: "Approved.".into(),
+        });
+        let mut long = item("rm -rf /srv/app/cache");
+        long.preview = Some("line\n".repeat(40));
+        long.needed = 1;
+        long.approvers = vec![];
+        let page = QueuePage {
+            chrome: c,
+            items: vec![item("systemctl restart nginx"), long],
+            can_decide: true,
+            now_unix: NOW,
+            total_pending: 2,
+            more: false,
+        };
+        let html = render(&page);
+        let id = page.items[0].action.id;
+        for s in [
+            "id=\"queue-items\"".to_owned(),
+            format!("<article class=\"card queue-item edge-risk-high\" data-id=\"{id}\""),
+            "class=\"risk-badge risk-high\"".into(),
+            "72 · high".into(),
+            "<ul class=\"reasons\">".into(),
+            "<li>deletes files under /srv/app</li>".into(),
+            "class=\"plan\"".into(),
+            "<pre class=\"preview\">".into(),
+            "<details class=\"preview-box\">".into(),
+            format!("<form class=\"approve\" method=\"post\" action=\"/actions/{id}/approve\">"),
+            format!("<form class=\"deny\" method=\"post\" action=\"/actions/{id}/deny\">"),
+            "name=\"reason\"".into(),
+            "class=\"btn btn-approve approve\"".into(),
+            "class=\"btn btn-deny deny\"".into(),
+            format!("<time class=\"countdown\" data-expires=\"{}\"", NOW + 252),
+            ">4m 12s left</time>".into(),
+            "1 of 2 approvals (bob)".into(),
+            "class=\"flash success\"".into(),
+            "aria-current=\"page\">Queue</a>".into(),
+            "<script src=\"/static/app.js\" defer></script>".into(),
+            "href=\"/static/app.css\"".into(),
+            "chain-dot ok".into(),
+            "alice".into(),
+            "approver".into(),
+            "action=\"/logout\"".into(),
+        ] {
+            assert!(html.contains(&s), "missing {s}\n{html}");
+        }
+        assert_eq!(html.matches("<article class=\"card queue-item").count(), 2);
+        assert_csrf(&html, "CSRF-TOKEN-123");
+        assert!(!html.contains("Nothing waiting for you"));
+        assert!(!html.contains("cannot approve or deny"));
+
+        // A viewer: no buttons, a note.
+        let viewer = render(&QueuePage {
+            can_decide: false,
+            ..page
+        });
+        assert!(!viewer.contains("class=\"approve\""));
+        assert!(!viewer.contains("class=\"deny\""));
+        assert!(viewer.contains("cannot approve or deny"));
+
+        // Empty.
+        let empty = render(&QueuePage {
+            chrome: chrome(Section::Queue),
+            items: vec![],
+            can_decide: true,
+            now_unix: NOW,
+            total_pending: 0,
+            more: false,
+        });
+        assert!(empty.contains("Nothing waiting for you"));
+    }
+
+    #[test]
+    fn queue_fragment_is_the_same_markup() {
+        let items = vec![item("uptime")];
+        let page = render(&QueuePage {
+            chrome: chrome(Section::Queue),
+            items: items.clone(),
+            can_decide: true,
+            now_unix: NOW,
+            total_pending: 1,
+            more: false,
+        });
+        let fragment = render(&QueueItems {
+            items,
+            can_decide: true,
+            csrf: "CSRF-TOKEN-123".into(),
+            now_unix: NOW,
+        });
+        assert!(!fragment.contains("<html") && !fragment.contains("<body"));
+        assert!(page.contains(fragment.trim()), "{fragment}");
+        assert_csrf(&fragment, "CSRF-TOKEN-123");
+        let empty = render(&QueueItems {
+            items: vec![],
+            can_decide: true,
+            csrf: "t".into(),
+            now_unix: NOW,
+        });
+        assert!(empty.contains("Nothing waiting for you"));
+    }
+
+    #[test]
+    fn action_page_finished_with_run_snapshot_and_rollback() {
+        let mut page = action_page(ActionState::Succeeded, "rm -rf /srv/app/cache");
+        page.run = Some(run());
+        page.snapshot = Some(SnapshotRecord {
+            action_id: page.action.id,
+            host: "nas".into(),
+            taken_at: "2025-11-23T01:52:59Z".into(),
+            manifest: json!({"git": [{"repo": "/srv/app", "head": "abc123"}]}),
+            after: Some(json!({"git": []})),
+            pruned_at: None,
+        });
+        let mut rb = action(ActionState::Succeeded, "rollback");
+        rb.kind = ActionKind::Rollback;
+        rb.rollback_of = Some(page.action.id);
+        page.rollbacks = vec![rb.clone()];
+        page.can_roll_back = true;
+        page.rollback_note = Some("Restores /srv/app to abc123.".into());
+        page.plan = vec!["git: /srv/app".into()];
+        page.preview = Some("removed: cache/a\n".into());
+        let html = render(&page);
+        for s in [
+            "<span id=\"state\" class=\"badge state-ok\" data-state=\"succeeded\"".to_owned(),
+            ">succeeded</span>".into(),
+            "<pre id=\"stdout\" class=\"output\">\nremoved 3 files\n</pre>".into(),
+            "<pre id=\"stderr\" class=\"output\">".into(),
+            "warning: \u{241b}[33mcareful".into(),
+            "Cut at the host&#39;s cap".into(),
+            "2.3 s".into(),
+            "<form class=\"rollback stack\" method=\"post\"".into(),
+            "name=\"force\" value=\"1\"".into(),
+            "class=\"btn btn-warn rollback\"".into(),
+            "Restores /srv/app to abc123.".into(),
+            format!(
+                "<ul class=\"rollbacks\">\n    <li><a href=\"/actions/{}\">",
+                rb.id
+            ),
+            "<ol class=\"timeline\">".into(),
+            "action.approved".into(),
+            "data-seq=\"8\"".into(),
+            "Manifest".into(),
+            "&#34;head&#34;: &#34;abc123&#34;".into(),
+            "<section class=\"card plan\"".into(),
+            "<pre class=\"preview\">".into(),
+        ] {
+            assert!(html.contains(&s), "missing {s}\n{html}");
+        }
+        assert!(!html.contains("data-live"));
+        assert!(!html.contains('\x1b'));
+        assert!(!html.contains("class=\"approve\""));
+        assert_csrf(&html, "CSRF-TOKEN-123");
+        assert_eq!(html.matches("<li data-seq=").count(), 2);
+    }
+
+    #[test]
+    fn action_page_running_is_live() {
+        for state in [ActionState::Approved, ActionState::Running] {
+            let html = render(&action_page(state, "apt-get upgrade -y"));
+            assert!(
+                html.contains("<pre id=\"stdout\" class=\"output\" data-live=\"1\">\n</pre>"),
+                "{html}"
+            );
+            assert!(html.contains("<pre id=\"stderr\" class=\"output\" data-live=\"1\">\n</pre>"));
+            assert!(html.contains(&format!("data-state=\"{state}\"")));
+        }
+        // Nothing ran, nothing will: no output blocks.
+        let html = render(&action_page(ActionState::Rejected, "ls"));
+        assert!(!html.contains("id=\"stdout\""));
+    }
+
+    #[test]
+    fn action_page_pending_has_the_decision() {
+        let mut page = action_page(ActionState::PendingApproval, "reboot");
+        page.can_decide = true;
+        page.expires_at_unix = Some(NOW + 30);
+        page.approvers = vec!["bob".into()];
+        page.needed = 2;
+        let html = render(&page);
+        let id = page.action.id;
+        for s in [
+            format!("action=\"/actions/{id}/approve\""),
+            format!("action=\"/actions/{id}/deny\""),
+            "class=\"btn btn-approve approve\"".into(),
+            ">30s left</time>".into(),
+            "1 of 2 approvals (bob)".into(),
+            ">pending_approval</span>".into(),
+        ] {
+            assert!(html.contains(&s), "missing {s}");
+        }
+        assert_csrf(&html, "CSRF-TOKEN-123");
+        page.can_decide = false;
+        let viewer = render(&page);
+        assert!(!viewer.contains("/approve\""));
+        assert!(viewer.contains("cannot approve or deny"));
+    }
+
+    #[test]
+    fn action_page_edit() {
+        let mut page = action_page(ActionState::PendingApproval, "edit /etc/app.conf");
+        page.action.kind = ActionKind::Edit;
+        page.action.edit = Some(json!({"path": "/etc/app.conf", "content": "port=80\u{1b}"}));
+        let html = render(&page);
+        assert!(html.contains("The change to the file"));
+        assert!(html.contains("\\u001b") || html.contains("\u{241b}"));
+        assert!(!html.contains('\x1b'));
+    }
+
+    #[test]
+    fn actions_page() {
+        let a = action(ActionState::Failed, "make deploy");
+        let page = ActionsPage {
+            chrome: chrome(Section::Actions),
+            actions: vec![a.clone(), action(ActionState::Succeeded, "uptime")],
+            state: "failed".into(),
+            states: ActionState::ALL.iter().map(|s| s.to_string()).collect(),
+            next_before: Some(a.id.to_string()),
+        };
+        let html = render(&page);
+        for s in [
+            format!("href=\"/actions/{}\"", a.id),
+            "<option value=\"failed\" selected>failed</option>".into(),
+            "name=\"state\"".into(),
+            "badge state-bad".into(),
+            format!("/actions?state=failed&#38;before={}", a.id),
+            "aria-current=\"page\">Actions</a>".into(),
+        ] {
+            assert!(
+                html.contains(&s) || html.contains(&s.replace("&#38;", "&amp;")),
+                "missing {s}\n{html}"
+            );
+        }
+        assert_eq!(
+            page.next_href(),
+            Some(format!("/actions?state=failed&before={}", a.id))
+        );
+        let empty = render(&ActionsPage {
+            chrome: chrome(Section::Actions),
+            actions: vec![],
+            state: String::new(),
+            states: vec![],
+            next_before: None,
+        });
+        assert!(empty.contains("No actions"));
+    }
+
+    #[test]
+    fn audit_page() {
+        let id = ActionId::new();
+        let page = AuditPage {
+            chrome: chrome(Section::Audit),
+            events: vec![
+                event(
+                    41,
+                    &id,
+                    "action.proposed",
+                    json!({"command": "<b>ls</b>\u{1b}[2J"}),
+                ),
+                event(42, &id, "action.approved", json!({"by": "alice"})),
+            ],
+            query: AuditQuery {
+                host: "nas".into(),
+                actor: "\"><script>".into(),
+                ..AuditQuery::default()
+            },
+            verify: Some(VerifyReport {
+                events: 42,
+                last_seq: 42,
+                checkpoints_verified: 2,
+                checkpoints_unchecked: 0,
+                problem: None,
+            }),
+            verify_error: None,
+            next_offset: Some(50),
+            prev_offset: None,
+            next_query: "host=nas&actor=%22".into(),
+        };
+        let html = render(&page);
+        for s in [
+            "<p id=\"chain-status\" class=\"chain-status ok\"",
+            "Chain intact: 42 events, 2 checkpoints verified",
+            "<form id=\"audit-filter\"",
+            "name=\"host\"",
+            "name=\"actor\"",
+            "name=\"kind\"",
+            "name=\"since\"",
+            "name=\"until\"",
+            "name=\"q\"",
+            "<table class=\"audit\">",
+            "<tr data-seq=\"41\">",
+            "<tr data-seq=\"42\">",
+            "offset=50",
+            "rel=\"next\"",
+        ] {
+            assert!(html.contains(s), "missing {s}\n{html}");
+        }
+        assert!(!html.contains("<script>"));
+        assert!(!html.contains("<b>ls"));
+        assert!(!html.contains('\x1b'));
+        assert!(!html.contains("rel=\"prev\""));
+
+        let broken = AuditPage {
+            verify: Some(VerifyReport {
+                problem: Some(VerifyProblem {
+                    seq: 17,
+                    what: "event hash does not match".into(),
+                }),
+                ..VerifyReport::default()
+            }),
+            ..page
+        };
+        let html = render(&broken);
+        assert!(html.contains("class=\"chain-status broken\""));
+        assert!(html.contains("Chain BROKEN at event #17: event hash does not match"));
+        let failed = AuditPage {
+            verify: None,
+            verify_error: Some("database is locked".into()),
+            ..broken
+        };
+        let html = render(&failed);
+        assert!(html.contains("class=\"chain-status broken error\""));
+        assert!(html.contains("Could not verify the chain: database is locked"));
+    }
+
+    #[test]
+    fn hosts_page() {
+        let html = render(&HostsPage {
+            chrome: chrome(Section::Hosts),
+            hosts: vec![
+                HostRow {
+                    name: "nas".into(),
+                    destination: "jarvis@10.0.0.5:22".into(),
+                    tags: vec!["storage".into(), "home".into()],
+                    health: Health {
+                        ok: Some(true),
+                        detail: "guard 0.1.0".into(),
+                        checked_at: "2025-11-23T01:50:00Z".into(),
+                    },
+                    breaker: "closed".into(),
+                    limits: vec![("max_runs_per_minute".into(), "10".into())],
+                },
+                HostRow {
+                    name: "web-1".into(),
+                    destination: "jarvis@web-1".into(),
+                    tags: vec![],
+                    health: Health {
+                        ok: Some(false),
+                        detail: "connection refused".into(),
+                        checked_at: String::new(),
+                    },
+                    breaker: "open".into(),
+                    limits: vec![],
+                },
+                HostRow {
+                    name: "new".into(),
+                    destination: "jarvis@new".into(),
+                    tags: vec![],
+                    health: Health::default(),
+                    breaker: "half-open".into(),
+                    limits: vec![],
+                },
+            ],
+        });
+        for s in [
+            "jarvis@10.0.0.5:22",
+            "<span class=\"tag\">storage</span>",
+            "badge health good\">ok<",
+            "badge health bad\">unreachable<",
+            "unreachable: connection refused",
+            "not checked yet",
+            "badge breaker bad\">open<",
+            "badge breaker warn\">half-open<",
+            "<th scope=\"row\">max_runs_per_minute</th><td>10</td>",
+        ] {
+            assert!(html.contains(s), "missing {s}\n{html}");
+        }
+    }
+
+    #[test]
+    fn policy_page() {
+        let page = PolicyPage {
+            chrome: chrome(Section::Policy),
+            files: vec!["policies/default.toml".into()],
+            hosts: vec!["nas".into(), "web-1".into()],
+            command: "rm -rf /".into(),
+            host: "nas".into(),
+            result: Some(PolicyTry {
+                command: "rm -rf /".into(),
+                host: "nas".into(),
+                decision: "deny".into(),
+                risk_score: 100,
+                risk_level: "critical".into(),
+                reasons: vec!["recursive delete of /".into()],
+                rules: vec!["guardrail: root delete".into()],
+                parse_error: false,
+            }),
+        };
+        let html = render(&page);
+        for s in [
+            "<form id=\"policy-try\"",
+            "method=\"get\" action=\"/policy\"",
+            "<textarea id=\"command\" name=\"command\"",
+            ">\nrm -rf /</textarea>",
+            "<option value=\"nas\" selected>nas</option>",
+            "badge decision decision-deny",
+            "risk-badge risk-critical",
+            "recursive delete of /",
+            "guardrail: root delete",
+            "policies/default.toml",
+        ] {
+            assert!(html.contains(s), "missing {s}\n{html}");
+        }
+        assert!(!html.contains("parse-error"));
+        let mut bad = page;
+        if let Some(r) = bad.result.as_mut() {
+            r.parse_error = true;
+        }
+        assert!(render(&bad).contains("could not be parsed"));
+    }
+
+    #[test]
+    fn error_page() {
+        let mut page = ErrorPage {
+            chrome: chrome(Section::Queue),
+            status: 404,
+            heading: "No such action".into(),
+            message: "Nothing has the id 1234.".into(),
+            back: Some("/actions".into()),
+        };
+        let html = render(&page);
+        assert!(html.contains(">404<") && html.contains("No such action"));
+        assert!(html.contains("href=\"/actions\""));
+        page.back = Some("https://evil.example/".into());
+        let html = render(&page);
+        assert!(!html.contains("evil.example"));
+    }
+
+    #[test]
+    fn signed_out_chrome_and_chain_dot() {
+        let mut c = chrome(Section::Queue);
+        c.chain_intact = Some(false);
+        assert_eq!(c.chain_class(), "broken");
+        c.chain_intact = None;
+        assert_eq!(c.chain_class(), "unknown");
+        let html = render(&ErrorPage {
+            chrome: Chrome { user: None, ..c },
+            status: 500,
+            heading: "x".into(),
+            message: "y".into(),
+            back: None,
+        });
+        assert!(!html.contains("/logout"));
+        assert!(!html.contains("chain-dot"));
+    }
+
+    /// Writes sample pages for a look in a browser:
+    /// `JARVIS_UI_DUMP=/tmp/ui cargo test -p jarvis-gateway dump_sample_pages -- --ignored`,
+    /// then serve `/tmp/ui` (e.g. `python3 -m http.server -d /tmp/ui`) so
+    /// `/static/app.css` resolves.
+    #[test]
+    #[ignore = "writes files; run by hand to look at the UI"]
+    fn dump_sample_pages() {
+        let Ok(dir) = std::env::var("JARVIS_UI_DUMP") else {
+            return;
+        };
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(dir.join("static")).expect("mkdir");
+        let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+        for f in ["app.css", "app.js"] {
+            std::fs::copy(templates.join("static").join(f), dir.join("static").join(f))
+                .expect("copy");
+        }
+        let write = |name: &str, html: String| {
+            std::fs::write(dir.join(format!("{name}.html")), html).expect("write");
+        };
+        let mut critical = item(
+            "find /srv/media -name '*.tmp' -mtime +30 -print0 | xargs -0 rm -f && docker compose -f /srv/media/docker-compose.yml restart jellyfin",
+        );
+        critical.action.risk = Some(Risk::new(91).expect("r"));
+        critical.preview =
+            Some("would remove:\n".to_owned() + &"/srv/media/cache/file.tmp\n".repeat(30));
+        let mut low = item("df -h");
+        low.action.risk = Some(Risk::new(12).expect("r"));
+        low.needed = 1;
+        low.approvers = vec![];
+        low.preview = None;
+        low.plan = vec![];
+        low.action.reasons = vec!["not on the allow list for this host".into()];
+        let queue = QueuePage {
+            chrome: chrome(Section::Queue),
+            items: vec![critical, item("systemctl restart nginx"), low],
+            can_decide: true,
+            now_unix: NOW,
+            total_pending: 3,
+            more: false,
+        };
+        write("queue", render(&queue));
+        write(
+            "queue-viewer",
+            render(&QueuePage {
+                can_decide: false,
+                ..queue
+            }),
+        );
+        write(
+            "queue-empty",
+            render(&QueuePage {
+                chrome: chrome(Section::Queue),
+                items: vec![],
+                can_decide: true,
+                now_unix: NOW,
+                total_pending: 0,
+                more: false,
+            }),
+        );
+        let mut done = action_page(
+            ActionState::Succeeded,
+            "rm -rf /srv/app/cache && systemctl restart app",
+        );
+        done.run = Some(run());
+        done.snapshot = Some(SnapshotRecord {
+            action_id: done.action.id,
+            host: "nas".into(),
+            taken_at: "2025-11-23T01:52:59Z".into(),
+            manifest: json!({"git": [{"repo": "/srv/app", "head": "abc123", "stash": "def456"}]}),
+            after: Some(json!({"git": []})),
+            pruned_at: None,
+        });
+        done.can_roll_back = true;
+        done.rollback_note = Some("Puts /srv/app back to abc123 and the stash def456.".into());
+        done.plan = vec!["git: /srv/app (HEAD + working tree)".into()];
+        write("action", render(&done));
+        write(
+            "action-running",
+            render(&action_page(ActionState::Running, "apt-get upgrade -y")),
+        );
+        let mut pending = action_page(ActionState::PendingApproval, "reboot");
+        pending.can_decide = true;
+        pending.expires_at_unix = Some(NOW + 30);
+        pending.approvers = vec!["bob".into()];
+        pending.needed = 2;
+        write("action-pending", render(&pending));
+        write(
+            "actions",
+            render(&ActionsPage {
+                chrome: chrome(Section::Actions),
+                actions: ActionState::ALL
+                    .iter()
+                    .map(|s| action(*s, "journalctl -u nginx --since today | tail -n 200"))
+                    .collect(),
+                state: String::new(),
+                states: ActionState::ALL.iter().map(|s| s.to_string()).collect(),
+                next_before: Some(ActionId::new().to_string()),
+            }),
+        );
+        let id = ActionId::new();
+        let audit = AuditPage {
+            chrome: chrome(Section::Audit),
+            events: (1..=12)
+                .map(|n| {
+                    event(
+                        n,
+                        &id,
+                        "action.approved",
+                        json!({"by": "alice", "reason": "looks fine", "risk": 72}),
+                    )
+                })
+                .collect(),
+            query: AuditQuery::default(),
+            verify: Some(VerifyReport {
+                events: 1234,
+                last_seq: 1234,
+                checkpoints_verified: 12,
+                checkpoints_unchecked: 0,
+                problem: None,
+            }),
+            verify_error: None,
+            next_offset: Some(50),
+            prev_offset: Some(0),
+            next_query: String::new(),
+        };
+        write("audit", render(&audit));
+        write(
+            "audit-broken",
+            render(&AuditPage {
+                verify: Some(VerifyReport {
+                    problem: Some(VerifyProblem {
+                        seq: 17,
+                        what: "the event's hash does not match its content".into(),
+                    }),
+                    ..VerifyReport::default()
+                }),
+                ..audit
+            }),
+        );
+        write(
+            "hosts",
+            render(&HostsPage {
+                chrome: chrome(Section::Hosts),
+                hosts: vec![
+                    HostRow {
+                        name: "nas".into(),
+                        destination: "jarvis@10.0.0.5:22".into(),
+                        tags: vec!["storage".into(), "home".into()],
+                        health: Health {
+                            ok: Some(true),
+                            detail: "guard 0.1.0".into(),
+                            checked_at: "2025-11-23T01:50:00Z".into(),
+                        },
+                        breaker: "closed".into(),
+                        limits: vec![
+                            ("runs per minute".into(), "10".into()),
+                            ("output cap".into(), "1 MiB".into()),
+                        ],
+                    },
+                    HostRow {
+                        name: "web-1".into(),
+                        destination: "jarvis@web-1.lan".into(),
+                        tags: vec![],
+                        health: Health {
+                            ok: Some(false),
+                            detail: "connection refused".into(),
+                            checked_at: "2025-11-23T01:50:00Z".into(),
+                        },
+                        breaker: "open".into(),
+                        limits: vec![],
+                    },
+                ],
+            }),
+        );
+        write(
+            "policy",
+            render(&PolicyPage {
+                chrome: chrome(Section::Policy),
+                files: vec![
+                    "policies/default.toml".into(),
+                    "/etc/jarvis/policy.d/nas.toml".into(),
+                ],
+                hosts: vec!["nas".into(), "web-1".into()],
+                command: "rm -rf /".into(),
+                host: "nas".into(),
+                result: Some(PolicyTry {
+                    command: "rm -rf /".into(),
+                    host: "nas".into(),
+                    decision: "deny".into(),
+                    risk_score: 100,
+                    risk_level: "critical".into(),
+                    reasons: vec!["recursive delete of /".into()],
+                    rules: vec!["guardrail: root delete".into()],
+                    parse_error: false,
+                }),
+            }),
+        );
+        let mut login_chrome = chrome(Section::Login);
+        login_chrome.user = None;
+        write(
+            "login",
+            render(&LoginPage {
+                chrome: login_chrome.clone(),
+                error: Some("Wrong user name or password.".into()),
+                no_users: true,
+                next: "/".into(),
+                username: "alice".into(),
+            }),
+        );
+        write(
+            "error",
+            render(&ErrorPage {
+                chrome: chrome(Section::Actions),
+                status: 404,
+                heading: "No such action".into(),
+                message: "Nothing has the id 1234.".into(),
+                back: Some("/actions".into()),
+            }),
+        );
+    }
+
+    // ----- the templates themselves -----------------------------------------
+
+    fn template_files() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+        let mut out = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).expect("templates dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let text = std::fs::read_to_string(&path).expect("template text");
+                    out.push((path.display().to_string(), text));
+                }
+            }
+        }
+        assert!(out.len() >= 10, "templates not found");
+        out
+    }
+
+    /// Whether `html` has an inline event handler attribute (` onclick=`…).
+    fn has_inline_handler(html: &str) -> bool {
+        let lower = html.to_ascii_lowercase();
+        let b = lower.as_bytes();
+        (0..b.len()).any(|i| {
+            b[i].is_ascii_whitespace() && b[i + 1..].starts_with(b"on") && {
+                let rest = &b[i + 3..];
+                let n = rest.iter().take_while(|c| c.is_ascii_lowercase()).count();
+                n > 0 && rest.get(n) == Some(&b'=')
+            }
+        })
+    }
+
+    #[test]
+    fn the_handler_scan_works() {
+        assert!(has_inline_handler("<a onclick=\"x\">"));
+        assert!(has_inline_handler("<body\nonload=x>"));
+        assert!(!has_inline_handler("<p>go on= and on</p>"));
+        assert!(!has_inline_handler("<a data-on=\"x\">"));
+    }
+
+    #[test]
+    fn templates_are_csp_clean() {
+        for (path, text) in template_files() {
+            if !path.ends_with(".html") {
+                continue;
+            }
+            let lower = text.to_ascii_lowercase();
+            for (i, _) in lower.match_indices("<script") {
+                let tag_end = lower[i..].find('>').map_or(lower.len(), |e| i + e);
+                assert!(
+                    lower[i..tag_end].contains(" src=\"/static/"),
+                    "{path}: inline <script>"
+                );
+                assert!(
+                    lower[tag_end..].starts_with("></script>"),
+                    "{path}: a <script> with a body"
+                );
+            }
+            assert!(!has_inline_handler(&text), "{path}: inline event handler");
+            assert!(!lower.contains("style="), "{path}: style attribute");
+            assert!(!lower.contains("<style"), "{path}: <style> block");
+            assert!(!lower.contains("javascript:"), "{path}: javascript: URL");
+            assert!(
+                !text.contains("|safe") && !text.contains("| safe"),
+                "{path}: |safe"
+            );
+            assert!(
+                !lower.contains("http://") && !lower.contains("https://"),
+                "{path}: external resource"
+            );
+        }
+    }
+
+    #[test]
+    fn rendered_pages_are_csp_clean() {
+        let pages = [
+            render(&QueuePage {
+                chrome: chrome(Section::Queue),
+                items: vec![item("ls")],
+                can_decide: true,
+                now_unix: NOW,
+                total_pending: 1,
+                more: true,
+            }),
+            render(&action_page(ActionState::Running, "ls")),
+        ];
+        for html in pages {
+            assert!(!has_inline_handler(&html));
+            assert!(!html.contains("style="));
+            assert_eq!(html.matches("<script").count(), 1);
+        }
+    }
+
+    #[test]
+    fn the_script_only_uses_safe_dom_sinks() {
+        let js = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates/static/app.js"),
+        )
+        .expect("app.js");
+        // The one innerHTML: the same-origin, server-escaped queue fragment.
+        assert_eq!(js.matches(".innerHTML").count(), 1);
+        assert!(js.contains("queue.innerHTML = html;"));
+        for banned in [
+            "eval(",
+            "new Function",
+            "document.write",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "http://",
+            "https://",
+            "setTimeout(\"",
+            "setInterval(\"",
+        ] {
+            assert!(!js.contains(banned), "app.js uses {banned}");
+        }
+        let css = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates/static/app.css"),
+        )
+        .expect("app.css");
+        assert!(
+            !css.contains("@import") && !css.contains("url("),
+            "app.css loads nothing"
+        );
+    }
+}

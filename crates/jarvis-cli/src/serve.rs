@@ -1,0 +1,244 @@
+//! `jarvis serve`, and the people and tokens it lets in: `jarvis users` and
+//! `jarvis tokens`. Generated secrets are printed once, alone on stdout (so
+//! scripts can capture them), and never stored in the clear.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use jarvis_core::{Role, TokenScope};
+use jarvis_gateway::auth;
+use jarvis_gateway::server::{ServeOptions, serve};
+
+use crate::actions::{gateway, operator, runtime};
+use crate::data::{DataArgs, config};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Listen here instead of `[server] bind` (default 127.0.0.1:7878).
+    #[arg(long, value_name = "ADDR:PORT")]
+    bind: Option<SocketAddr>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Add a person; prints their generated password once.
+    Add {
+        /// The user name (letters, digits, `.`, `_`, `-`).
+        name: String,
+        /// viewer (reads), approver (also proposes, approves, denies, rolls back) or admin.
+        #[arg(long)]
+        role: Role,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List people and their roles.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Give someone a new generated password (printed once); signs them out everywhere.
+    Passwd {
+        /// The user name.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Change someone's role.
+    Role {
+        /// The user name.
+        name: String,
+        /// The new role.
+        role: Role,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Remove a person and end their sessions.
+    Remove {
+        /// The user name.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokensCommand {
+    /// Create an API token for an agent or script; prints it once.
+    Add {
+        /// A name for the token (it is the actor in the audit log: `token:NAME`).
+        name: String,
+        /// read (reads only) or propose (reads and proposes). No token can approve.
+        #[arg(long, default_value = "propose")]
+        scope: TokenScope,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List tokens (never their values).
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        /// The token's name.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+pub fn serve_command(args: ServeArgs) -> Result<ExitCode> {
+    // One JSON object per line on stderr, each request with its id; the
+    // level is set by RUST_LOG (default info).
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    runtime()?.block_on(async {
+        let gw = gateway(&args.data).await?;
+        let bind = args.bind.unwrap_or(config().server.bind);
+        if gw.store().user_count().await? == 0 {
+            eprintln!(
+                "jarvis: no users yet, so nobody can sign in. Create the first one with:\n  jarvis users add NAME --role admin\nIt prints a generated password once."
+            );
+        }
+        if config().hosts.is_empty() {
+            eprintln!("jarvis: the config names no hosts; nothing can be proposed until it does");
+        }
+        // Warm the dummy password hash so the first unknown-user sign-in
+        // costs what every later one does.
+        auth::burn_verify("");
+        let options = ServeOptions {
+            bind,
+            audit_key: Some(args.data.key()?),
+        };
+        eprintln!("jarvis: serving on http://{bind}/");
+        serve(gw, options, shutdown_signal())
+            .await
+            .context("jarvis serve")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    eprintln!("jarvis: stopping");
+}
+
+pub fn users(cmd: UsersCommand) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let actor = operator();
+        match cmd {
+            UsersCommand::Add { name, role, data } => {
+                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let password = auth::generate_password();
+                let hash = auth::hash_password(&password)?;
+                store.create_user(&name, role, &hash, &actor).await?;
+                eprintln!("jarvis: added {name} ({role}); their password, shown only now:");
+                println!("{password}");
+            }
+            UsersCommand::List { data } => {
+                let store = data.store().await?;
+                let users = store.users().await?;
+                if users.is_empty() {
+                    eprintln!(
+                        "jarvis: no users yet; add one with `jarvis users add NAME --role admin`"
+                    );
+                }
+                for u in users {
+                    println!("{:<24} {:<9} since {}", u.name, u.role, u.created_at);
+                }
+            }
+            UsersCommand::Passwd { name, data } => {
+                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let password = auth::generate_password();
+                store
+                    .set_password(&name, &auth::hash_password(&password)?, &actor)
+                    .await?;
+                eprintln!(
+                    "jarvis: new password for {name}, shown only now (their sessions ended):"
+                );
+                println!("{password}");
+            }
+            UsersCommand::Role { name, role, data } => {
+                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                store.set_role(&name, role, &actor).await?;
+                eprintln!("jarvis: {name} is now {role}");
+            }
+            UsersCommand::Remove { name, data } => {
+                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                store.remove_user(&name, &actor).await?;
+                eprintln!("jarvis: removed {name}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn tokens(cmd: TokensCommand) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let actor = operator();
+        match cmd {
+            TokensCommand::Add { name, scope, data } => {
+                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let token = auth::new_api_token();
+                store
+                    .create_token(&name, scope, &auth::digest(&token), &actor)
+                    .await?;
+                eprintln!(
+                    "jarvis: token {name} ({scope}); send it as `Authorization: Bearer …`. Shown only now:"
+                );
+                println!("{token}");
+            }
+            TokensCommand::List { data } => {
+                let store = data.store().await?;
+                for t in store.tokens().await? {
+                    let status = match &t.revoked_at {
+                        Some(at) => format!("revoked {at}"),
+                        None => format!(
+                            "last used {}",
+                            t.last_used_at.as_deref().unwrap_or("never")
+                        ),
+                    };
+                    println!(
+                        "{:<24} {:<8} by {} at {}; {status}",
+                        t.name, t.scope, t.created_by, t.created_at
+                    );
+                }
+            }
+            TokensCommand::Revoke { name, data } => {
+                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let t = store.revoke_token(&name, &actor).await?;
+                if t.revoked_at.is_none() {
+                    bail!("token {name} was not revoked");
+                }
+                eprintln!("jarvis: revoked {name}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,398 @@
+//! The JSON API (`/api/v1`): what agents, scripts and the CLI's remote
+//! users call. Bearer tokens propose and read; people signed in with a
+//! session cookie may also decide, sending the session's CSRF token in
+//! `X-CSRF-Token`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jarvis_core::{ActionId, ActionState, ApprovalProgress, HostName};
+use jarvis_exec::snapshot::FileEdit;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::AppError;
+use super::session::{ApiUser, Caller};
+use super::web::{
+    AuditParams, chain_status, decision_error, host_rows, plan_lines, risk_of, try_policy,
+};
+use super::{AppState, Shared, unix};
+use crate::pipeline::Proposal;
+use crate::rollback::describe;
+
+type ApiResult = Result<Response, AppError>;
+
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
+    payload.map(|Json(t)| t).map_err(|e| {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the request body: {}", e.body_text()),
+        )
+        .json()
+    })
+}
+
+async fn resolve(state: &Shared, text: &str) -> Result<ActionId, AppError> {
+    state
+        .gw
+        .store()
+        .resolve_action(text)
+        .await
+        .map_err(|e| AppError::from_store(e).json())
+}
+
+fn csrf_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProposeBody {
+    host: String,
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    timeout_secs: Option<u64>,
+    #[serde(default)]
+    edit: Option<FileEdit>,
+}
+
+/// `POST /api/v1/actions`: propose an action. One the policy allows runs
+/// at once, in the background.
+pub(crate) async fn propose(
+    State(state): State<AppState>,
+    ApiUser(caller): ApiUser,
+    headers: HeaderMap,
+    payload: Result<Json<ProposeBody>, JsonRejection>,
+) -> ApiResult {
+    caller
+        .check_csrf(&state, csrf_header(&headers), "propose", None)
+        .await
+        .map_err(AppError::json)?;
+    caller
+        .require(
+            &state,
+            caller.principal.may_propose(),
+            "propose actions",
+            None,
+        )
+        .await
+        .map_err(AppError::json)?;
+    let b = body(payload)?;
+    let host = HostName::parse(&b.host).map_err(|e| {
+        AppError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("host: {e}")).json()
+    })?;
+    let command = match (&b.command, &b.edit) {
+        (Some(c), None) if !c.trim().is_empty() => c.clone(),
+        (None, Some(e)) => format!("edit {}", e.path),
+        _ => {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "give exactly one of `command` (a non-empty command line) or `edit`",
+            )
+            .json());
+        }
+    };
+    let actor = caller.actor();
+    let proposed = state
+        .gw
+        .propose(Proposal {
+            requester: actor.clone(),
+            host,
+            command,
+            cwd: b.cwd,
+            timeout: b.timeout_secs.map(Duration::from_secs),
+            edit: b.edit,
+        })
+        .await
+        .map_err(|e| AppError::from_gateway(e).json())?;
+    let id = proposed.action.id;
+    if proposed.action.state == ActionState::Approved {
+        super::live::spawn_execute(state.clone(), id, actor);
+    }
+    let link = state
+        .settings
+        .public_url
+        .as_ref()
+        .map(|u| format!("{u}/actions/{id}"));
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "action": proposed.action,
+            "judgement": proposed.judgement,
+            "snapshot": proposed.plan.summary(),
+            "expires_at": (proposed.action.state == ActionState::PendingApproval)
+                .then(|| unix(state.gw.expires_at(id))),
+            "link": link,
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/actions`: newest first.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ApiUser(_caller): ApiUser,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
+    let wanted = match q.state.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            s.parse::<ActionState>()
+                .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, e.to_string()).json())?,
+        ),
+        None => None,
+    };
+    let actions = state
+        .gw
+        .store()
+        .actions(wanted, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(|e| AppError::from_store(e).json())?;
+    Ok(Json(json!({ "actions": actions })).into_response())
+}
+
+/// `GET /api/v1/actions/{id}`: the action, its run (output as text),
+/// snapshot, approvals and audit events.
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    ApiUser(_caller): ApiUser,
+    Path(text): Path<String>,
+) -> ApiResult {
+    let id = resolve(&state, &text).await?;
+    let store = state.gw.store();
+    let json_err = |e| AppError::from_store(e).json();
+    let action = store.action(id).await.map_err(json_err)?;
+    let run = store.run_of(id).await.map_err(json_err)?;
+    let run = run.map(|r| {
+        let mut v = json!(r);
+        v["stdout"]["text"] = json!(String::from_utf8_lossy(&r.stdout.data));
+        v["stderr"]["text"] = json!(String::from_utf8_lossy(&r.stderr.data));
+        v
+    });
+    let events = store
+        .events(&jarvis_store::AuditFilter {
+            action_id: Some(id.to_string()),
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .map_err(json_err)?;
+    Ok(Json(json!({
+        "action": action,
+        "plan": plan_lines(action.plan.as_ref()),
+        "run": run,
+        "snapshot": store.snapshot(id).await.map_err(json_err)?,
+        "approvals": store.approvals_of(id).await.map_err(json_err)?,
+        "needed_approvers": state.gw.config().approvals.needed(risk_of(&action)),
+        "rollbacks": store.rollbacks_of(id).await.map_err(json_err)?,
+        "events": events.into_iter().rev().collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DecisionBody {
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    force: bool,
+}
+
+/// The checks every decision makes, in order: the action exists, the CSRF
+/// token (for sessions), and the caller's right to decide (never a token).
+async fn may_decide(
+    state: &Shared,
+    caller: &Caller,
+    headers: &HeaderMap,
+    text: &str,
+    what: &str,
+) -> Result<ActionId, AppError> {
+    let id = resolve(state, text).await?;
+    caller
+        .check_csrf(state, csrf_header(headers), what, Some(id))
+        .await
+        .map_err(AppError::json)?;
+    caller
+        .require(state, caller.principal.may_decide(), what, Some(id))
+        .await
+        .map_err(AppError::json)?;
+    Ok(id)
+}
+
+/// A decision's body is optional: empty means no reason and no force.
+fn decision_body(raw: &[u8]) -> Result<DecisionBody, AppError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(DecisionBody::default());
+    }
+    serde_json::from_slice(raw).map_err(|e| {
+        AppError::new(StatusCode::BAD_REQUEST, format!("the request body: {e}")).json()
+    })
+}
+
+/// `POST /api/v1/actions/{id}/approve`.
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    ApiUser(caller): ApiUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    payload: Bytes,
+) -> ApiResult {
+    let id = may_decide(&state, &caller, &headers, &text, "approve actions").await?;
+    let b = decision_body(&payload)?;
+    let actor = caller.actor();
+    match state.gw.approve(id, &actor, b.reason.as_deref()).await {
+        Ok((action, progress)) => {
+            let more = match progress {
+                ApprovalProgress::Complete => {
+                    super::live::spawn_execute(state.clone(), id, actor);
+                    0
+                }
+                ApprovalProgress::Waiting { more } => more,
+            };
+            Ok(Json(json!({
+                "action": action,
+                "approved": more == 0,
+                "approvals_still_needed": more,
+            }))
+            .into_response())
+        }
+        Err(e) => Err(decision_error(&state, &caller, id, e).await.json()),
+    }
+}
+
+/// `POST /api/v1/actions/{id}/deny`.
+pub(crate) async fn deny(
+    State(state): State<AppState>,
+    ApiUser(caller): ApiUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    payload: Bytes,
+) -> ApiResult {
+    let id = may_decide(&state, &caller, &headers, &text, "deny actions").await?;
+    let b = decision_body(&payload)?;
+    let reason = b.reason.as_deref().unwrap_or("no reason given");
+    let action = state
+        .gw
+        .reject(id, &caller.actor(), reason)
+        .await
+        .map_err(|e| AppError::from_gateway(e).json())?;
+    Ok(Json(json!({ "action": action })).into_response())
+}
+
+/// `POST /api/v1/actions/{id}/rollback`: runs the rollback and answers
+/// when it is done.
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    ApiUser(caller): ApiUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    payload: Bytes,
+) -> ApiResult {
+    let id = may_decide(&state, &caller, &headers, &text, "roll back actions").await?;
+    let b = decision_body(&payload)?;
+    let done = state
+        .gw
+        .rollback(id, &caller.actor(), b.force)
+        .await
+        .map_err(|e| AppError::from_gateway(e).json())?;
+    Ok(Json(json!({
+        "rollback": done.rollback,
+        "report": done.report,
+        "summary": done.report.as_ref().map(describe),
+    }))
+    .into_response())
+}
+
+/// `GET /api/v1/audit`: events, newest first, with the web page's filters.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    ApiUser(_caller): ApiUser,
+    Query(p): Query<AuditParams>,
+    Query(limit): Query<LimitQuery>,
+) -> ApiResult {
+    let events = state
+        .gw
+        .store()
+        .events(&p.filter(limit.limit.unwrap_or(100).clamp(1, 10_000)))
+        .await
+        .map_err(|e| AppError::from_store(e).json())?;
+    Ok(Json(json!({ "events": events })).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LimitQuery {
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/audit/verify`: the chain's verification, fresh within 30 s.
+pub(crate) async fn verify(State(state): State<AppState>, ApiUser(_caller): ApiUser) -> ApiResult {
+    let status = chain_status(&state).await;
+    match status.report {
+        Ok(r) => Ok(Json(json!({ "intact": r.is_intact(), "report": r })).into_response()),
+        Err(e) => Err(AppError::new(StatusCode::SERVICE_UNAVAILABLE, e).json()),
+    }
+}
+
+/// `GET /api/v1/hosts`.
+pub(crate) async fn hosts(State(state): State<AppState>, ApiUser(_caller): ApiUser) -> ApiResult {
+    let hosts: Vec<Value> = host_rows(&state)
+        .into_iter()
+        .map(|h| {
+            json!({
+                "name": h.name,
+                "destination": h.destination,
+                "tags": h.tags,
+                "health": { "ok": h.health.ok, "detail": h.health.detail, "checked_at": h.health.checked_at },
+                "breaker": h.breaker,
+                "limits": h.limits.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "hosts": hosts })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PolicyBody {
+    command: String,
+    #[serde(default)]
+    host: Option<String>,
+}
+
+/// `POST /api/v1/policy/check`: what the policy says of a command, in the
+/// shape of `jarvis policy check --json`.
+pub(crate) async fn policy_check(
+    State(state): State<AppState>,
+    ApiUser(_caller): ApiUser,
+    payload: Result<Json<PolicyBody>, JsonRejection>,
+) -> ApiResult {
+    let b = body(payload)?;
+    let t =
+        try_policy(&state, &b.command, b.host.as_deref().unwrap_or("")).map_err(AppError::json)?;
+    Ok(Json(json!({
+        "command": t.command,
+        "decision": t.decision,
+        "risk": { "score": t.risk_score, "level": t.risk_level },
+        "reasons": t.reasons,
+        "rules": t.rules,
+        "parse_error": t.parse_error,
+    }))
+    .into_response())
+}

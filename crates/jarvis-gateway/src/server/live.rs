@@ -1,0 +1,204 @@
+//! Live updates: the store's committed changes and the output of running
+//! actions, fanned out to browsers over server-sent events, and the
+//! reactions to changes (notifications, metrics). Also where approved
+//! actions are started, off the request that approved them.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use jarvis_core::{ActionId, ActionState, Decision};
+use jarvis_exec::{ExecError, Output};
+use jarvis_store::{ActionChange, ChangeKind};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::session::WebUser;
+use super::{AppState, Shared};
+use crate::notify::{Notice, NoticeKind};
+use crate::pipeline::{GatewayError, time_of};
+
+/// Something a browser watching the UI should hear about.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// An action was created or changed.
+    Action(ActionChange),
+    /// A chunk of a running action's output.
+    Output {
+        /// The action.
+        id: ActionId,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The chunk, as text.
+        text: String,
+    },
+}
+
+impl LiveEvent {
+    fn id(&self) -> ActionId {
+        match self {
+            LiveEvent::Action(c) => c.id,
+            LiveEvent::Output { id, .. } => *id,
+        }
+    }
+
+    fn to_sse(&self) -> Option<Event> {
+        let (name, data) = match self {
+            LiveEvent::Action(c) => ("action", serde_json::to_string(c)),
+            LiveEvent::Output { id, stream, text } => (
+                "output",
+                serde_json::to_string(
+                    &serde_json::json!({ "id": id, "stream": stream, "text": text }),
+                ),
+            ),
+        };
+        data.ok().map(|d| Event::default().event(name).data(d))
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EventsQuery {
+    #[serde(default)]
+    action: Option<ActionId>,
+}
+
+/// `GET /events`: the live stream, optionally about one action.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    WebUser(_caller): WebUser,
+    Query(q): Query<EventsQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = BroadcastStream::new(state.live.subscribe()).filter_map(move |item| {
+        // A browser that fell behind just misses chunks; the page reloads
+        // the stored record when the action changes state.
+        let event = item.ok()?;
+        if q.action.is_some_and(|id| id != event.id()) {
+            return None;
+        }
+        event.to_sse().map(Ok)
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Follows the store's changes: forwards them to browsers, notifies the
+/// webhooks and records metrics. Runs until the server stops.
+pub(crate) async fn watch_changes(state: AppState, mut changes: broadcast::Receiver<ActionChange>) {
+    loop {
+        let change = match changes.recv().await {
+            Ok(c) => c,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "the change watcher fell behind");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let _ = state.live.send(LiveEvent::Action(change.clone()));
+        if let Err(e) = react(&state, &change).await {
+            tracing::warn!(action = %change.id, error = %e, "could not react to a change");
+        }
+    }
+}
+
+async fn react(state: &Shared, change: &ActionChange) -> Result<(), jarvis_store::StoreError> {
+    let kind = match change.state {
+        // Only its arrival in the queue: a preview attached or one approval
+        // of several counted is a change to a pending action too.
+        ActionState::PendingApproval if change.what == ChangeKind::StateChanged => {
+            NoticeKind::ApprovalNeeded
+        }
+        ActionState::Failed => NoticeKind::ActionFailed,
+        ActionState::TimedOut => NoticeKind::ActionTimedOut,
+        ActionState::Approved => {
+            let action = state.gw.store().action(change.id).await?;
+            if action.decision == Some(Decision::Approve) {
+                let waited = std::time::SystemTime::now()
+                    .duration_since(time_of(change.id))
+                    .unwrap_or_default();
+                state.metrics.observe_approval_latency(waited.as_secs_f64());
+            }
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    let action = state.gw.store().action(change.id).await?;
+    if kind != NoticeKind::ApprovalNeeded
+        && let Some(run) = state.gw.store().run_of(change.id).await?
+    {
+        state.metrics.observe_execution(
+            action.host.as_deref().unwrap_or("-"),
+            &run.ending,
+            Duration::from_millis(run.duration_ms).as_secs_f64(),
+        );
+    }
+    let summary = match kind {
+        NoticeKind::ApprovalNeeded => format!(
+            "{} asks to run this on {}; it waits for your approval",
+            action.requester,
+            action.host.as_deref().unwrap_or("?")
+        ),
+        NoticeKind::ActionFailed => format!(
+            "the action failed on {}",
+            action.host.as_deref().unwrap_or("?")
+        ),
+        NoticeKind::ActionTimedOut => format!(
+            "the action timed out on {}; its process tree was killed",
+            action.host.as_deref().unwrap_or("?")
+        ),
+        NoticeKind::AuditBroken => String::new(),
+    };
+    state.notifier.notify(Notice {
+        kind,
+        action_id: Some(action.id),
+        host: action.host.clone(),
+        command: Some(action.command.clone()),
+        risk: action.risk,
+        requester: Some(action.requester.clone()),
+        summary,
+    });
+    Ok(())
+}
+
+/// Runs an approved action in the background, streaming its output to
+/// browsers. The pipeline records everything; this only reports.
+pub(crate) fn spawn_execute(state: AppState, id: ActionId, actor: String) {
+    tokio::spawn(async move {
+        let live = state.live.clone();
+        let mut forward = |o: Output<'_>| {
+            let (stream, bytes) = match o {
+                Output::Stdout(b) => ("stdout", b),
+                Output::Stderr(b) => ("stderr", b),
+            };
+            let _ = live.send(LiveEvent::Output {
+                id,
+                stream,
+                text: String::from_utf8_lossy(bytes).into_owned(),
+            });
+        };
+        match state.gw.execute(id, &actor, &mut forward).await {
+            Ok(done) => tracing::info!(action = %id, state = %done.state, "action finished"),
+            Err(GatewayError::NotSent {
+                source: ExecError::RateLimited(limited),
+                ..
+            }) => {
+                let host = state
+                    .gw
+                    .store()
+                    .action(id)
+                    .await
+                    .ok()
+                    .and_then(|a| a.host)
+                    .unwrap_or_default();
+                state
+                    .metrics
+                    .rate_limit_refused(&host, &limited.scope.to_string());
+                tracing::warn!(action = %id, scope = %limited.scope, "rate limited; the action stays approved");
+            }
+            Err(e) => tracing::warn!(action = %id, error = %e, "the action did not run"),
+        }
+    });
+}

@@ -1,0 +1,248 @@
+//! Operations: liveness, readiness and Prometheus metrics, and the
+//! background work of a running server (expiring approvals, checking
+//! hosts, verifying the audit chain, pruning sessions).
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use super::views::Health;
+use super::{AppState, CHECK_TIMEOUT, ChainStatus, Shared};
+use crate::metrics::{BreakerGauge, Gauges};
+use crate::notify::{Notice, NoticeKind};
+
+/// `GET /healthz`: the process answers.
+pub(crate) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: the database answers and every host passed its last
+/// check.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let database = match state.gw.store().ping().await {
+        Ok(()) => json!({ "ok": true }),
+        Err(e) => json!({ "ok": false, "error": e.to_string() }),
+    };
+    let mut ready = database["ok"] == true;
+    let mut hosts = serde_json::Map::new();
+    let health = state.health.read().map(|h| h.clone()).unwrap_or_default();
+    for spec in &state.gw.config().hosts {
+        let name = spec.name.to_string();
+        let entry = match health.get(&name) {
+            Some(h) => json!({ "ok": h.ok, "detail": h.detail, "checked_at": h.checked_at }),
+            None => json!({ "ok": null, "detail": "not checked yet" }),
+        };
+        ready &= entry["ok"] == true;
+        hosts.insert(name, entry);
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": ready, "database": database, "hosts": hosts })),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let actions = match state.gw.store().count_actions_by().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot count actions for metrics");
+            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+        }
+    };
+    let pending = actions
+        .iter()
+        .filter(|(s, _, _)| *s == jarvis_core::ActionState::PendingApproval)
+        .map(|(_, _, n)| n)
+        .sum();
+    let gauges = Gauges {
+        actions: actions
+            .into_iter()
+            .map(|(s, d, n)| (s.to_string(), d.map(|d| d.to_string()), n))
+            .collect(),
+        breakers: state
+            .gw
+            .config()
+            .hosts
+            .iter()
+            .map(|h| {
+                let described = state
+                    .gw
+                    .executor()
+                    .breaker_state(&h.name)
+                    .unwrap_or_default();
+                (h.name.to_string(), breaker_gauge(&described))
+            })
+            .collect(),
+        pending,
+        audit_intact: state.chain_intact(),
+        notifications: state
+            .notifier
+            .stats()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.name,
+                    s.format.as_str().to_owned(),
+                    s.delivered,
+                    s.failed,
+                    s.dropped,
+                    s.retries,
+                )
+            })
+            .collect(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&gauges),
+    )
+        .into_response()
+}
+
+fn breaker_gauge(described: &str) -> BreakerGauge {
+    if described.starts_with("open") {
+        BreakerGauge::Open
+    } else if described.starts_with("half") {
+        BreakerGauge::HalfOpen
+    } else {
+        BreakerGauge::Closed
+    }
+}
+
+/// Starts the background work; the handles are aborted at shutdown.
+pub(crate) fn start_background(state: AppState) -> Vec<JoinHandle<()>> {
+    let changes = state.gw.store().changes();
+    vec![
+        tokio::spawn(super::live::watch_changes(state.clone(), changes)),
+        tokio::spawn(every(state.clone(), Duration::from_secs(15), expire)),
+        tokio::spawn(every(state.clone(), state.settings.host_check, check_hosts)),
+        tokio::spawn(every(
+            state.clone(),
+            state.settings.audit_verify,
+            verify_chain,
+        )),
+        tokio::spawn(every(state, Duration::from_secs(3600), prune_sessions)),
+    ]
+}
+
+async fn every<F, Fut>(state: AppState, period: Duration, work: F)
+where
+    F: Fn(AppState) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        work(state.clone()).await;
+    }
+}
+
+async fn expire(state: AppState) {
+    match state.gw.expire_overdue().await {
+        Ok(ids) if !ids.is_empty() => {
+            tracing::info!(count = ids.len(), "pending approvals expired")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot expire overdue approvals"),
+    }
+}
+
+async fn check_hosts(state: AppState) {
+    for spec in state.gw.config().hosts.clone() {
+        let checked =
+            tokio::time::timeout(CHECK_TIMEOUT, state.gw.executor().check(&spec.name)).await;
+        let (ok, detail) = match checked {
+            Ok(Ok(r)) => (
+                true,
+                format!(
+                    "{} as {}; git {}; docker {}",
+                    r.hostname,
+                    r.user,
+                    r.git.as_deref().unwrap_or("absent"),
+                    r.docker.as_deref().unwrap_or("absent")
+                ),
+            ),
+            Ok(Err(e)) => (false, e.to_string()),
+            Err(_) => (
+                false,
+                format!("no answer within {}s", CHECK_TIMEOUT.as_secs()),
+            ),
+        };
+        if !ok {
+            tracing::warn!(host = %spec.name, detail, "host check failed");
+        }
+        if let Ok(mut h) = state.health.write() {
+            h.insert(
+                spec.name.to_string(),
+                Health {
+                    ok: Some(ok),
+                    detail,
+                    checked_at: jarvis_store::now(),
+                },
+            );
+        }
+    }
+}
+
+/// Verifies the chain now and remembers the outcome; a chain that was
+/// intact (or not yet verified) and is now broken notifies the webhooks.
+pub(crate) async fn verify_chain(state: AppState) {
+    refresh_chain(&state).await;
+}
+
+pub(crate) async fn refresh_chain(state: &Shared) -> ChainStatus {
+    let before = state.chain_intact();
+    let report = state
+        .gw
+        .store()
+        .verify(state.audit_key.as_ref())
+        .await
+        .map_err(|e| e.to_string());
+    let status = ChainStatus {
+        report,
+        at: Instant::now(),
+    };
+    if let Ok(r) = &status.report
+        && let Some(problem) = &r.problem
+        && before != Some(false)
+    {
+        tracing::error!(seq = problem.seq, what = %problem.what, "the audit chain is broken");
+        state.notifier.notify(Notice {
+            kind: NoticeKind::AuditBroken,
+            action_id: None,
+            host: None,
+            command: None,
+            risk: None,
+            requester: None,
+            summary: format!(
+                "the audit chain fails verification at event #{}: {}",
+                problem.seq, problem.what
+            ),
+        });
+    }
+    if let Ok(mut c) = state.chain.write() {
+        *c = Some(status.clone());
+    }
+    status
+}
+
+async fn prune_sessions(state: AppState) {
+    if let Err(e) = state.gw.store().prune_sessions().await {
+        tracing::warn!(error = %e, "cannot prune expired sessions");
+    }
+}

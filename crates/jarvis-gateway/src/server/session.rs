@@ -1,0 +1,530 @@
+//! Who is asking: session cookies for people, bearer tokens for agents and
+//! scripts; sign-in and sign-out; CSRF checks.
+//!
+//! Cookies hold only random secrets; the store keeps their SHA-256. The
+//! session cookie is HttpOnly, SameSite=Strict, and Secure (with the
+//! `__Host-` prefix) when the UI is served over TLS. Every state-changing
+//! form carries the session's CSRF token; API calls authenticated by a
+//! cookie carry it in `X-CSRF-Token`, while bearer-token calls need none
+//! (a token is never sent by a browser on its own).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use jarvis_core::Principal;
+use jarvis_store::NewSession;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::AppError;
+use super::views::{Chrome, LoginPage, Section, SignedIn};
+use super::{AppState, Shared};
+use crate::auth;
+
+/// Someone who has proven who they are.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub(crate) principal: Principal,
+    /// The session's CSRF token; `None` for bearer tokens.
+    pub(crate) csrf: Option<String>,
+    /// The digest of the session secret, to end it.
+    pub(crate) session: Option<String>,
+}
+
+impl Caller {
+    pub(crate) fn actor(&self) -> String {
+        self.principal.actor()
+    }
+
+    /// The header of pages for this caller.
+    pub(crate) fn chrome(&self, state: &Shared, title: &str, section: Section) -> Chrome {
+        Chrome {
+            title: title.to_owned(),
+            user: match &self.principal {
+                Principal::User { name, role } => Some(SignedIn {
+                    name: name.clone(),
+                    role: *role,
+                }),
+                _ => None,
+            },
+            csrf: self.csrf.clone().unwrap_or_default(),
+            section,
+            flash: None,
+            chain_intact: state.chain_intact(),
+        }
+    }
+
+    /// Refuses (and audits) a state-changing request of a session whose
+    /// CSRF token is missing or wrong. Bearer-token callers pass.
+    pub(crate) async fn check_csrf(
+        &self,
+        state: &Shared,
+        given: Option<&str>,
+        what: &str,
+        action: Option<jarvis_core::ActionId>,
+    ) -> Result<(), AppError> {
+        let Some(expected) = &self.csrf else {
+            return Ok(());
+        };
+        match given {
+            Some(g) if auth::csrf_matches(expected, g) => Ok(()),
+            _ => {
+                state
+                    .audit_refusal(
+                        &self.actor(),
+                        action,
+                        "csrf",
+                        json!({ "what": what, "token": if given.is_some() { "wrong" } else { "missing" } }),
+                    )
+                    .await;
+                Err(AppError::new(
+                    StatusCode::FORBIDDEN,
+                    "This form's security token is missing or out of date, so nothing was done. Reload the page and try again.",
+                ))
+            }
+        }
+    }
+
+    /// Refuses (and audits) a caller whose role or token scope does not
+    /// allow `what`.
+    pub(crate) async fn require(
+        &self,
+        state: &Shared,
+        allowed: bool,
+        what: &str,
+        action: Option<jarvis_core::ActionId>,
+    ) -> Result<(), AppError> {
+        if allowed {
+            return Ok(());
+        }
+        let (reason, message) = match &self.principal {
+            Principal::Token { name, scope } => (
+                "token",
+                format!(
+                    "API token `{name}` (scope {scope}) may not {what}: tokens can read and propose, never decide"
+                ),
+            ),
+            Principal::User { name, role } => {
+                ("role", format!("{name} is a {role} and may not {what}"))
+            }
+            Principal::Local { account } => ("role", format!("{account} may not {what}")),
+        };
+        state
+            .audit_refusal(&self.actor(), action, reason, json!({ "what": what }))
+            .await;
+        Err(AppError::new(StatusCode::FORBIDDEN, message))
+    }
+}
+
+fn cookie_name(state: &Shared, base: &str) -> String {
+    if state.settings.behind_tls() {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// A cookie's value from the request.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value with the attributes every Jarvis cookie has.
+pub(crate) fn set_cookie(state: &Shared, base: &str, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.settings.behind_tls() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        cookie_name(state, base)
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("x=; Max-Age=0"))
+}
+
+const SESSION: &str = "jarvis_session";
+const LOGIN: &str = "jarvis_login";
+pub(crate) const FLASH: &str = "jarvis_flash";
+
+/// Finds out who is asking, if anyone.
+pub(crate) async fn identify(
+    state: &Shared,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, AppError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value.to_str().ok().and_then(auth::bearer).ok_or_else(|| {
+            AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "the Authorization header must be `Bearer jrv_…` with an API token from `jarvis tokens add`",
+            )
+        })?;
+        let record = state
+            .gw
+            .store()
+            .token_by_hash(&auth::digest(token))
+            .await
+            .map_err(AppError::from_store)?;
+        return match record {
+            Some(t) => Ok(Some(Caller {
+                principal: Principal::Token {
+                    name: t.name,
+                    scope: t.scope,
+                },
+                csrf: None,
+                session: None,
+            })),
+            None => {
+                state.metrics.refused("bad_token");
+                Err(AppError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "this API token is unknown or revoked",
+                ))
+            }
+        };
+    }
+    let Some(secret) = cookie(headers, &cookie_name(state, SESSION)) else {
+        return Ok(None);
+    };
+    let id_hash = auth::digest(secret);
+    let session = state
+        .gw
+        .store()
+        .session(&id_hash)
+        .await
+        .map_err(AppError::from_store)?;
+    Ok(session.map(|s| Caller {
+        principal: Principal::User {
+            name: s.user.name,
+            role: s.user.role,
+        },
+        csrf: Some(s.csrf),
+        session: Some(id_hash),
+    }))
+}
+
+/// A signed-in person or token for a page: anyone else is sent to sign in.
+pub(crate) struct WebUser(pub(crate) Caller);
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match identify(state, &parts.headers).await {
+            Ok(Some(c)) => Ok(WebUser(c)),
+            Ok(None) => {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                let to = format!("/login?next={}", encode(next));
+                Err(Redirect::to(&to).into_response())
+            }
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// A signed-in person or token for the API: anyone else gets 401.
+pub(crate) struct ApiUser(pub(crate) Caller);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match identify(state, &parts.headers).await {
+            Ok(Some(c)) => Ok(ApiUser(c)),
+            Ok(None) => Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "sign in, or send `Authorization: Bearer jrv_…` with an API token",
+            )
+            .json()
+            .into_response()),
+            Err(e) => Err(e.json().into_response()),
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+pub(crate) fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where to go after signing in: only a path on this site, so a crafted
+/// link cannot bounce a person elsewhere.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
+}
+
+/// The client's address: the socket's, or the first `X-Forwarded-For` hop
+/// when the config says a proxy sets it.
+pub(crate) fn client_addr(state: &Shared, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if state.settings.trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NextQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+fn login_chrome(csrf: String) -> Chrome {
+    Chrome {
+        title: "Sign in".into(),
+        user: None,
+        csrf,
+        section: Section::Login,
+        flash: None,
+        chain_intact: None,
+    }
+}
+
+async fn render_login(
+    state: &Shared,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let csrf = auth::csrf_token();
+    let no_users = state
+        .gw
+        .store()
+        .user_count()
+        .await
+        .map_err(AppError::from_store)?
+        == 0;
+    let page = LoginPage {
+        chrome: login_chrome(csrf.clone()),
+        error,
+        no_users,
+        next: safe_next(next).to_owned(),
+        username: username.to_owned(),
+    };
+    let mut response = (status, super::web::html(&page)?).into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(state, LOGIN, &csrf, 3600));
+    Ok(response)
+}
+
+pub(crate) async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, AppError> {
+    let next = q.next.unwrap_or_else(|| "/".into());
+    if let Ok(Some(_)) = identify(&state, &headers).await {
+        return Ok(Redirect::to(safe_next(&next)).into_response());
+    }
+    render_login(&state, StatusCode::OK, &next, "", None).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let addr = client_addr(&state, &headers, peer);
+    let user = form.username.trim().to_owned();
+    let store = state.gw.store();
+    let audit = |kind: &'static str| jarvis_store::NewEvent {
+        actor: "anonymous".into(),
+        action_id: None,
+        host: None,
+        kind: kind.into(),
+        payload: json!({ "user": user, "remote": addr.to_string() }),
+    };
+    let csrf_ok = cookie(&headers, &cookie_name(&state, LOGIN))
+        .is_some_and(|c| auth::csrf_matches(c, &form.csrf));
+    if !csrf_ok {
+        state.metrics.refused("csrf");
+        state.limiter.failed(&user, addr, Instant::now());
+        store
+            .append(audit("auth.csrf_refused"))
+            .await
+            .map_err(AppError::from_store)?;
+        return render_login(
+            &state,
+            StatusCode::FORBIDDEN,
+            &form.next,
+            &user,
+            Some("The sign-in form expired or did not come from this site. Try again.".into()),
+        )
+        .await;
+    }
+    if let Err(locked) = state.limiter.check(&user, addr, Instant::now()) {
+        state.metrics.login("locked");
+        store
+            .append(audit("auth.login_locked"))
+            .await
+            .map_err(AppError::from_store)?;
+        let minutes = locked.retry_after.as_secs().div_ceil(60).max(1);
+        return render_login(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form.next,
+            &user,
+            Some(format!(
+                "Too many failed sign-ins. Try again in {minutes} minute(s)."
+            )),
+        )
+        .await;
+    }
+    let record = store.user(&user).await.map_err(AppError::from_store)?;
+    let verified = match &record {
+        Some(u) => auth::verify_password(&u.password_hash, &form.password),
+        None => {
+            auth::burn_verify(&form.password);
+            false
+        }
+    };
+    let Some(record) = record.filter(|_| verified) else {
+        state.limiter.failed(&user, addr, Instant::now());
+        state.metrics.login("failed");
+        store
+            .append(audit("auth.login_failed"))
+            .await
+            .map_err(AppError::from_store)?;
+        return render_login(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &form.next,
+            &user,
+            Some("Wrong user name or password.".into()),
+        )
+        .await;
+    };
+    state.limiter.succeeded(&user, addr);
+    let secret = auth::new_secret();
+    let ttl = state.settings.session_ttl;
+    store
+        .create_session(&NewSession {
+            id_hash: auth::digest(&secret),
+            user: record.name.clone(),
+            csrf: auth::csrf_token(),
+            expires_at: rfc3339(time::OffsetDateTime::now_utc() + ttl),
+            remote: Some(addr.to_string()),
+        })
+        .await
+        .map_err(AppError::from_store)?;
+    state.metrics.login("ok");
+    let mut response = Redirect::to(safe_next(&form.next)).into_response();
+    let h = response.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION, &secret, ttl.as_secs()),
+    );
+    h.append(header::SET_COOKIE, set_cookie(&state, LOGIN, "", 0));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, AppError> {
+    caller
+        .check_csrf(&state, form.csrf.as_deref(), "sign out", None)
+        .await?;
+    if let Some(id_hash) = &caller.session {
+        state
+            .gw
+            .store()
+            .end_session(id_hash, &caller.actor())
+            .await
+            .map_err(AppError::from_store)?;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&state, SESSION, "", 0));
+    Ok(response)
+}
+
+/// A time as the store writes times (RFC 3339 UTC, microseconds).
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next("/actions/1"), "/actions/1");
+        assert_eq!(safe_next("//evil.example/"), "/");
+        assert_eq!(safe_next("https://evil.example/"), "/");
+        assert_eq!(safe_next("/\\evil.example"), "/");
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; jarvis_session_x=2; jarvis_session=3"),
+        );
+        assert_eq!(cookie(&h, "jarvis_session"), Some("3"));
+        assert_eq!(cookie(&h, "b"), None);
+    }
+
+    #[test]
+    fn encode_escapes_query_characters() {
+        assert_eq!(encode("/a?b=c&d"), "/a%3Fb%3Dc%26d");
+    }
+}

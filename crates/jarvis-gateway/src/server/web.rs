@@ -1,0 +1,746 @@
+//! The pages of the web UI: the approval queue, actions, the audit log,
+//! hosts and the policy, and the forms that approve, deny and roll back.
+//! Every page works without JavaScript; forms post back and redirect.
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jarvis_core::{ActionId, ActionState, ApprovalProgress, Risk};
+use jarvis_exec::snapshot::SnapshotPlan;
+use jarvis_policy::Request;
+use jarvis_store::{ActionRecord, AuditFilter};
+use serde::Deserialize;
+
+use super::error::AppError;
+use super::session::{Caller, FLASH, WebUser, cookie, set_cookie};
+use super::views::{
+    ActionPage, ActionsPage, AuditPage, AuditQuery, Chrome, Flash, FlashKind, Health, HostRow,
+    HostsPage, PolicyPage, PolicyTry, QueueItem, QueueItems, QueuePage, Section,
+};
+use super::{AppState, Shared, now_unix, unix};
+use crate::pipeline::GatewayError;
+use crate::rollback::{describe, preview_text};
+
+/// Renders a template, or says which one failed.
+pub(crate) fn html(page: &impl Template) -> Result<Html<String>, AppError> {
+    page.render().map(Html).map_err(|e| {
+        tracing::error!(error = %e, "template failed");
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the page could not be drawn: {e}"),
+        )
+    })
+}
+
+/// The message carried across a redirect, in a short-lived cookie (not the
+/// URL, where a crafted link could put words in Jarvis's mouth).
+fn flash_cookie(state: &Shared, kind: FlashKind, text: &str) -> HeaderValue {
+    let tag = match kind {
+        FlashKind::Info => "i",
+        FlashKind::Success => "s",
+        FlashKind::Error => "e",
+    };
+    let value = format!("{tag}.{}", URL_SAFE_NO_PAD.encode(text));
+    set_cookie(state, FLASH, &value, 60)
+}
+
+fn read_flash(headers: &HeaderMap) -> Option<Flash> {
+    let raw = cookie(headers, FLASH).or_else(|| cookie(headers, &format!("__Host-{FLASH}")))?;
+    let (tag, text) = raw.split_once('.')?;
+    let kind = match tag {
+        "i" => FlashKind::Info,
+        "s" => FlashKind::Success,
+        "e" => FlashKind::Error,
+        _ => return None,
+    };
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+    Some(Flash { kind, text })
+}
+
+fn redirect_with(state: &Shared, to: &str, kind: FlashKind, text: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    r.headers_mut()
+        .append(header::SET_COOKIE, flash_cookie(state, kind, text));
+    r
+}
+
+/// A page for a caller, with any flash message shown once.
+fn page(state: &Shared, headers: &HeaderMap, body: Html<String>) -> Response {
+    let mut r = body.into_response();
+    if read_flash(headers).is_some() {
+        r.headers_mut()
+            .append(header::SET_COOKIE, set_cookie(state, FLASH, "", 0));
+    }
+    r
+}
+
+fn chrome(
+    state: &Shared,
+    caller: &Caller,
+    headers: &HeaderMap,
+    title: &str,
+    section: Section,
+) -> Chrome {
+    let mut c = caller.chrome(state, title, section);
+    c.flash = read_flash(headers);
+    c
+}
+
+/// An action named in a path, by id or unique prefix.
+async fn resolve(state: &Shared, text: &str) -> Result<ActionId, AppError> {
+    state
+        .gw
+        .store()
+        .resolve_action(text)
+        .await
+        .map_err(AppError::from_store)
+}
+
+/// The snapshot plan stored with an action, in words.
+pub(crate) fn plan_lines(plan: Option<&serde_json::Value>) -> Vec<String> {
+    plan.and_then(|p| serde_json::from_value::<SnapshotPlan>(p.clone()).ok())
+        .map(|p| vec![p.summary()])
+        .unwrap_or_default()
+}
+
+/// The risk of an action, or critical when it has none (never judged).
+pub(crate) fn risk_of(a: &ActionRecord) -> Risk {
+    a.risk.unwrap_or(Risk::MAX)
+}
+
+async fn approvers(state: &Shared, id: ActionId) -> Result<Vec<String>, AppError> {
+    Ok(state
+        .gw
+        .store()
+        .approvals_of(id)
+        .await
+        .map_err(AppError::from_store)?
+        .into_iter()
+        .map(|a| a.approver)
+        .collect())
+}
+
+const QUEUE_PAGE: usize = 50;
+
+async fn queue_items_of(state: &Shared) -> Result<(Vec<QueueItem>, bool), AppError> {
+    let mut pending = state
+        .gw
+        .store()
+        .actions(Some(ActionState::PendingApproval), QUEUE_PAGE as i64 + 1)
+        .await
+        .map_err(AppError::from_store)?;
+    let more = pending.len() > QUEUE_PAGE;
+    pending.truncate(QUEUE_PAGE);
+    let mut items = Vec::with_capacity(pending.len());
+    for action in pending {
+        items.push(QueueItem {
+            expires_at_unix: unix(state.gw.expires_at(action.id)),
+            preview: action.preview.as_ref().map(preview_text),
+            plan: plan_lines(action.plan.as_ref()),
+            approvers: approvers(state, action.id).await?,
+            needed: state.gw.config().approvals.needed(risk_of(&action)),
+            action,
+        });
+    }
+    Ok((items, more))
+}
+
+/// `GET /`: the approval queue.
+pub(crate) async fn queue(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let (items, more) = queue_items_of(&state).await?;
+    let total_pending = state
+        .gw
+        .store()
+        .count_actions_by()
+        .await
+        .map_err(AppError::from_store)?
+        .into_iter()
+        .filter(|(s, _, _)| *s == ActionState::PendingApproval)
+        .map(|(_, _, n)| n)
+        .sum();
+    let body = html(&QueuePage {
+        chrome: chrome(&state, &caller, &headers, "Approval queue", Section::Queue),
+        items,
+        can_decide: caller.principal.may_decide(),
+        now_unix: now_unix(),
+        total_pending,
+        more,
+    })?;
+    Ok(page(&state, &headers, body))
+}
+
+/// `GET /queue/items`: the queue's list alone, for live refresh.
+pub(crate) async fn queue_items(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+) -> Result<Html<String>, AppError> {
+    let (items, _) = queue_items_of(&state).await?;
+    html(&QueueItems {
+        items,
+        can_decide: caller.principal.may_decide(),
+        csrf: caller.csrf.clone().unwrap_or_default(),
+        now_unix: now_unix(),
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ActionsQuery {
+    #[serde(default)]
+    state: Option<String>,
+}
+
+/// `GET /actions`: every action, newest first, optionally of one state.
+pub(crate) async fn actions(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Query(q): Query<ActionsQuery>,
+) -> Result<Response, AppError> {
+    let chrome = chrome(&state, &caller, &headers, "Actions", Section::Actions);
+    let filter = q.state.filter(|s| !s.is_empty());
+    let wanted = match &filter {
+        Some(s) => Some(s.parse::<ActionState>().map_err(|e| {
+            AppError::new(StatusCode::BAD_REQUEST, e.to_string())
+                .page(chrome.clone(), Some("/actions".into()))
+        })?),
+        None => None,
+    };
+    let actions = state
+        .gw
+        .store()
+        .actions(wanted, 200)
+        .await
+        .map_err(AppError::from_store)?;
+    let body = html(&ActionsPage {
+        chrome,
+        actions,
+        state: filter.unwrap_or_default(),
+        states: ActionState::ALL.iter().map(|s| s.to_string()).collect(),
+        next_before: None,
+    })?;
+    Ok(page(&state, &headers, body))
+}
+
+/// `GET /actions/{id}`: everything about one action.
+pub(crate) async fn action(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+) -> Result<Response, AppError> {
+    let frame = chrome(&state, &caller, &headers, "Action", Section::Actions);
+    let id = resolve(&state, &text)
+        .await
+        .map_err(|e| e.page(frame.clone(), Some("/actions".into())))?;
+    let store = state.gw.store();
+    let action = store.action(id).await.map_err(AppError::from_store)?;
+    let run = store.run_of(id).await.map_err(AppError::from_store)?;
+    let snapshot = store.snapshot(id).await.map_err(AppError::from_store)?;
+    let mut events = store
+        .events(&AuditFilter {
+            action_id: Some(id.to_string()),
+            limit: Some(1000),
+            ..AuditFilter::default()
+        })
+        .await
+        .map_err(AppError::from_store)?;
+    events.reverse();
+    let rollbacks = store.rollbacks_of(id).await.map_err(AppError::from_store)?;
+    let pending = action.state == ActionState::PendingApproval;
+    let rollable = matches!(
+        action.state,
+        ActionState::Succeeded | ActionState::Failed | ActionState::TimedOut
+    );
+    let rollback_note = match (&snapshot, action.state) {
+        (_, ActionState::RolledBack) => Some("This action has been rolled back.".to_owned()),
+        (None, _) if rollable => Some(
+            "No snapshot was taken for this action (it only reads, or what it changes is not covered), so Jarvis cannot roll it back."
+                .to_owned(),
+        ),
+        (Some(s), _) if s.pruned_at.is_some() => Some(format!(
+            "Its snapshot was removed by retention at {}, so it can no longer be rolled back.",
+            s.pruned_at.as_deref().unwrap_or("?")
+        )),
+        (Some(_), _) if rollable => Some(
+            "Rolling back restores what the snapshot captured. Jarvis first takes a fresh snapshot, so the rollback can itself be undone, and it stops if anything changed since this action unless you force it."
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    let can_roll_back = caller.principal.may_decide()
+        && rollable
+        && snapshot.as_ref().is_some_and(|s| s.pruned_at.is_none());
+    let body = html(&ActionPage {
+        chrome: Chrome {
+            title: format!("Action {}", &id.to_string()[..13]),
+            ..frame
+        },
+        preview: action.preview.as_ref().map(preview_text),
+        plan: plan_lines(action.plan.as_ref()),
+        approvers: approvers(&state, id).await?,
+        needed: state.gw.config().approvals.needed(risk_of(&action)),
+        expires_at_unix: pending.then(|| unix(state.gw.expires_at(id))),
+        can_decide: pending && caller.principal.may_decide(),
+        can_roll_back,
+        rollback_note,
+        now_unix: now_unix(),
+        action,
+        run,
+        snapshot,
+        events,
+        rollbacks,
+    })?;
+    Ok(page(&state, &headers, body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DecisionForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    force: Option<String>,
+}
+
+impl DecisionForm {
+    fn reason(&self) -> Option<&str> {
+        self.reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+    }
+}
+
+/// Checks CSRF and role for a decision on `id`, answering in pages.
+async fn decision_allowed(
+    state: &Shared,
+    caller: &Caller,
+    headers: &HeaderMap,
+    form: &DecisionForm,
+    what: &str,
+    text: &str,
+) -> Result<(ActionId, Chrome), AppError> {
+    let frame = chrome(state, caller, headers, "Not done", Section::Queue);
+    let back = Some(format!("/actions/{text}"));
+    let id = resolve(state, text)
+        .await
+        .map_err(|e| e.page(frame.clone(), Some("/".into())))?;
+    caller
+        .check_csrf(state, form.csrf.as_deref(), what, Some(id))
+        .await
+        .map_err(|e| e.page(frame.clone(), back.clone()))?;
+    caller
+        .require(state, caller.principal.may_decide(), what, Some(id))
+        .await
+        .map_err(|e| e.page(frame.clone(), back))?;
+    Ok((id, frame))
+}
+
+/// Turns a refused approval into an audited refusal, and any gateway
+/// error into a page.
+pub(crate) async fn decision_error(
+    state: &Shared,
+    caller: &Caller,
+    id: ActionId,
+    e: GatewayError,
+) -> AppError {
+    if let GatewayError::ApprovalRefused { why, .. } = &e {
+        let reason = match why {
+            jarvis_core::ApprovalRefusal::OwnRequest { .. } => "self_approval",
+            jarvis_core::ApprovalRefusal::AlreadyApproved { .. } => "already_approved",
+        };
+        state
+            .audit_refusal(
+                &caller.actor(),
+                Some(id),
+                reason,
+                serde_json::json!({ "what": "approve", "why": why.to_string() }),
+            )
+            .await;
+    }
+    AppError::from_gateway(e)
+}
+
+/// `POST /actions/{id}/approve`.
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    let (id, frame) =
+        decision_allowed(&state, &caller, &headers, &form, "approve actions", &text).await?;
+    let actor = caller.actor();
+    match state.gw.approve(id, &actor, form.reason()).await {
+        Ok((_, ApprovalProgress::Complete)) => {
+            super::live::spawn_execute(state.clone(), id, actor);
+            Ok(redirect_with(
+                &state,
+                &format!("/actions/{id}"),
+                FlashKind::Success,
+                "Approved. It is running now; its output appears below.",
+            ))
+        }
+        Ok((_, ApprovalProgress::Waiting { more })) => Ok(redirect_with(
+            &state,
+            &format!("/actions/{id}"),
+            FlashKind::Info,
+            &format!(
+                "Your approval is recorded. It needs {more} more distinct approver(s) before it runs."
+            ),
+        )),
+        Err(e) => Err(decision_error(&state, &caller, id, e)
+            .await
+            .page(frame, Some(format!("/actions/{id}")))),
+    }
+}
+
+/// `POST /actions/{id}/deny`.
+pub(crate) async fn deny(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    let (id, frame) =
+        decision_allowed(&state, &caller, &headers, &form, "deny actions", &text).await?;
+    let reason = form.reason().unwrap_or("no reason given");
+    match state.gw.reject(id, &caller.actor(), reason).await {
+        Ok(_) => Ok(redirect_with(
+            &state,
+            "/",
+            FlashKind::Success,
+            "Denied. Nothing was sent to the host.",
+        )),
+        Err(e) => Err(AppError::from_gateway(e).page(frame, Some(format!("/actions/{id}")))),
+    }
+}
+
+/// `POST /actions/{id}/rollback`: restores the action's snapshot, as a
+/// new audited action, and shows it.
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    let (id, frame) =
+        decision_allowed(&state, &caller, &headers, &form, "roll back actions", &text).await?;
+    let force = form.force.as_deref().is_some_and(|f| f == "1" || f == "on");
+    match state.gw.rollback(id, &caller.actor(), force).await {
+        Ok(done) => {
+            let detail = done.report.as_ref().map(describe).unwrap_or_default();
+            let (kind, text) = if done.rollback.state == ActionState::Succeeded {
+                (FlashKind::Success, format!("Rolled back. {detail}"))
+            } else {
+                (
+                    FlashKind::Error,
+                    format!("The rollback did not finish: {detail}"),
+                )
+            };
+            Ok(redirect_with(
+                &state,
+                &format!("/actions/{}", done.rollback.id),
+                kind,
+                text.trim(),
+            ))
+        }
+        Err(e) => Err(AppError::from_gateway(e).page(frame, Some(format!("/actions/{id}")))),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct AuditParams {
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    offset: Option<i64>,
+}
+
+impl AuditParams {
+    pub(crate) fn filter(&self, limit: i64) -> AuditFilter {
+        let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        AuditFilter {
+            action_id: some(&self.action),
+            actor: some(&self.actor),
+            host: some(&self.host),
+            kind: some(&self.kind),
+            since: some(&self.since),
+            until: some(&self.until),
+            search: some(&self.q),
+            limit: Some(limit),
+            offset: self.offset.filter(|o| *o > 0),
+        }
+    }
+}
+
+const AUDIT_PAGE: i64 = 100;
+
+/// The chain's status, verified again when the last check is older than
+/// half a minute (the walk is fast; a stale green is worse).
+pub(crate) async fn chain_status(state: &Shared) -> super::ChainStatus {
+    let cached = state.chain.read().ok().and_then(|c| c.clone());
+    match cached {
+        Some(c) if c.at.elapsed() < Duration::from_secs(30) => c,
+        _ => super::ops::refresh_chain(state).await,
+    }
+}
+
+/// `GET /audit`: the audit log with filters, and the chain's status.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Query(p): Query<AuditParams>,
+) -> Result<Response, AppError> {
+    let status = chain_status(&state).await;
+    let mut frame = chrome(&state, &caller, &headers, "Audit log", Section::Audit);
+    frame.chain_intact = status.intact();
+    let offset = p.offset.unwrap_or(0).max(0);
+    let mut events = state
+        .gw
+        .store()
+        .events(&p.filter(AUDIT_PAGE + 1))
+        .await
+        .map_err(|e| AppError::from_store(e).page(frame.clone(), Some("/audit".into())))?;
+    let more = events.len() as i64 > AUDIT_PAGE;
+    events.truncate(AUDIT_PAGE as usize);
+    let pairs = [
+        ("host", &p.host),
+        ("actor", &p.actor),
+        ("kind", &p.kind),
+        ("since", &p.since),
+        ("until", &p.until),
+        ("q", &p.q),
+        ("action", &p.action),
+    ];
+    let next_query = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", super::session::encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (verify, verify_error) = match status.report {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e)),
+    };
+    let body = html(&AuditPage {
+        chrome: frame,
+        events,
+        query: AuditQuery {
+            host: p.host,
+            actor: p.actor,
+            kind: p.kind,
+            since: p.since,
+            until: p.until,
+            q: p.q,
+            action: p.action,
+        },
+        verify,
+        verify_error,
+        next_offset: more.then_some(offset + AUDIT_PAGE),
+        prev_offset: (offset > 0).then(|| (offset - AUDIT_PAGE).max(0)),
+        next_query,
+    })?;
+    Ok(page(&state, &headers, body))
+}
+
+/// The hosts as the UI and API show them.
+pub(crate) fn host_rows(state: &Shared) -> Vec<HostRow> {
+    let health = state.health.read().map(|h| h.clone()).unwrap_or_default();
+    state
+        .gw
+        .config()
+        .hosts
+        .iter()
+        .map(|h| {
+            let l = &h.limits;
+            HostRow {
+                name: h.name.to_string(),
+                destination: match h.port {
+                    Some(p) => format!("{} port {p}", h.destination),
+                    None => h.destination.clone(),
+                },
+                tags: h.tags.clone(),
+                health: health.get(h.name.as_str()).cloned().unwrap_or(Health {
+                    ok: None,
+                    detail: "not checked yet".into(),
+                    checked_at: String::new(),
+                }),
+                breaker: state
+                    .gw
+                    .executor()
+                    .breaker_state(&h.name)
+                    .unwrap_or_default(),
+                limits: vec![
+                    (
+                        "default timeout".into(),
+                        format!("{}s", l.default_timeout.as_secs()),
+                    ),
+                    (
+                        "max timeout".into(),
+                        format!("{}s", l.max_timeout.as_secs()),
+                    ),
+                    ("output cap".into(), format!("{} bytes", l.output_cap)),
+                    (
+                        "rate".into(),
+                        format!("{}/min, burst {}", l.rate_per_minute, l.burst),
+                    ),
+                    ("concurrency".into(), l.concurrency.to_string()),
+                    (
+                        "breaker".into(),
+                        format!(
+                            "opens after {} failures for {}s",
+                            l.breaker_failures,
+                            l.breaker_cooldown.as_secs()
+                        ),
+                    ),
+                ],
+            }
+        })
+        .collect()
+}
+
+/// `GET /hosts`.
+pub(crate) async fn hosts(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let body = html(&HostsPage {
+        chrome: chrome(&state, &caller, &headers, "Hosts", Section::Hosts),
+        hosts: host_rows(&state),
+    })?;
+    Ok(page(&state, &headers, body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PolicyQuery {
+    #[serde(default)]
+    command: String,
+    #[serde(default)]
+    host: String,
+}
+
+/// Judges a command as the pipeline would, for the policy page and API.
+pub(crate) fn try_policy(state: &Shared, command: &str, host: &str) -> Result<PolicyTry, AppError> {
+    let host_name =
+        match host.trim() {
+            "" => None,
+            h => Some(jarvis_core::HostName::parse(h).map_err(|e| {
+                AppError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("host: {e}"))
+            })?),
+        };
+    let j = state.gw.policy().judge(&Request {
+        command: command.to_owned(),
+        host: host_name,
+        cwd: None,
+    });
+    Ok(PolicyTry {
+        command: command.to_owned(),
+        host: host.to_owned(),
+        decision: j.decision.to_string(),
+        risk_score: u32::from(j.risk.score()),
+        risk_level: j.risk.level().to_string(),
+        reasons: j.reasons,
+        rules: j.rules,
+        parse_error: j.parse_error,
+    })
+}
+
+/// `GET /policy`: the loaded policy files and a box to try a command.
+pub(crate) async fn policy(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Query(q): Query<PolicyQuery>,
+) -> Result<Response, AppError> {
+    let frame = chrome(&state, &caller, &headers, "Policy", Section::Policy);
+    let result = if q.command.trim().is_empty() {
+        None
+    } else {
+        Some(
+            try_policy(&state, &q.command, &q.host)
+                .map_err(|e| e.page(frame.clone(), Some("/policy".into())))?,
+        )
+    };
+    let body = html(&PolicyPage {
+        chrome: frame,
+        files: state
+            .gw
+            .policy()
+            .sources()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        hosts: state
+            .gw
+            .config()
+            .hosts
+            .iter()
+            .map(|h| h.name.to_string())
+            .collect(),
+        command: q.command,
+        host: q.host,
+        result,
+    })?;
+    Ok(page(&state, &headers, body))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /static/app.css`.
+pub(crate) async fn css() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../../../templates/static/app.css"),
+    )
+}
+
+/// `GET /static/app.js`.
+pub(crate) async fn js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../templates/static/app.js"),
+    )
+}
+
+/// Anything else.
+pub(crate) async fn not_found() -> AppError {
+    AppError::new(StatusCode::NOT_FOUND, "There is no page here.")
+}

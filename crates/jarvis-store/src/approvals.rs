@@ -1,0 +1,160 @@
+//! Approvals counted under a separation-of-duties rule.
+//!
+//! An action waiting for approval collects one row per distinct approver
+//! until the rule ([`ApprovalRule`]) says enough; the last approval moves it
+//! to `approved` in the same transaction. Everything happens under the audit
+//! chain's lock, so approvers racing on one action are counted one after the
+//! other and the rule sees every earlier approval.
+
+use jarvis_core::{ActionId, ActionState, ApprovalProgress, ApprovalRule, Risk};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::actions::{ActionRecord, ChangeKind, fetch, transition_locked};
+use crate::audit::{NewEvent, append_locked};
+use crate::{Store, StoreError, now};
+
+/// One person's approval of an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalRecord {
+    /// Who approved (`user:alice`).
+    pub approver: String,
+    /// When.
+    pub at: String,
+    /// What they said, if anything.
+    pub reason: Option<String>,
+}
+
+impl ApprovalRecord {
+    fn from_row(row: &AnyRow) -> Result<ApprovalRecord, StoreError> {
+        let bad = |what: &str, e: sqlx::Error| StoreError::Corrupt(format!("approval {what}: {e}"));
+        Ok(ApprovalRecord {
+            approver: row.try_get("approver").map_err(|e| bad("approver", e))?,
+            at: row.try_get("at").map_err(|e| bad("at", e))?,
+            reason: row.try_get("reason").map_err(|e| bad("reason", e))?,
+        })
+    }
+}
+
+async fn read_approvals(
+    conn: &mut sqlx::AnyConnection,
+    id: ActionId,
+) -> Result<Vec<ApprovalRecord>, StoreError> {
+    // By position, not time: stored times do not sort as text.
+    sqlx::query("SELECT approver, at, reason FROM approvals WHERE action_id = $1 ORDER BY position")
+        .bind(id.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::db("reading approvals"))?
+        .iter()
+        .map(ApprovalRecord::from_row)
+        .collect()
+}
+
+impl Store {
+    /// The approvals an action has collected for what it now asks, oldest
+    /// first. A new snapshot plan clears them (see [`Store::replan`]).
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn approvals_of(&self, id: ActionId) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::db("connecting"))?;
+        read_approvals(&mut conn, id).await
+    }
+
+    /// Counts `approver`'s approval of a pending action under `rule`. When
+    /// it is the last one needed, the action moves to `approved` (event
+    /// `action.approved` with the reason and every approver); otherwise the
+    /// approval is recorded (event `action.approval_recorded` with how many
+    /// more are needed) and the action keeps waiting. An action without a
+    /// risk counts as critical.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the action is no longer waiting for
+    /// approval, [`StoreError::ApprovalRefused`] when the rule does not
+    /// count this approval (the requester approving their own, or the same
+    /// person twice), [`StoreError::NotFound`], or a database error; nothing
+    /// is written in any of these cases.
+    pub async fn approve(
+        &self,
+        id: ActionId,
+        approver: &str,
+        reason: Option<&str>,
+        rule: &ApprovalRule,
+    ) -> Result<(ActionRecord, ApprovalProgress), StoreError> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let action = fetch(&mut tx, id).await?;
+        if action.state != ActionState::PendingApproval {
+            return Err(StoreError::Conflict {
+                id: id.to_string(),
+                expected: ActionState::PendingApproval,
+                found: action.state,
+            });
+        }
+        let earlier: Vec<String> = read_approvals(&mut tx, id)
+            .await?
+            .into_iter()
+            .map(|a| a.approver)
+            .collect();
+        let risk = action.risk.unwrap_or(Risk::MAX);
+        let progress = rule.count(&action.requester, approver, risk, &earlier)?;
+        sqlx::query(
+            "INSERT INTO approvals (action_id, approver, at, reason, position) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(approver)
+        .bind(now())
+        .bind(reason)
+        .bind(i64::try_from(earlier.len()).unwrap_or(i64::MAX - 1) + 1)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("recording an approval"))?;
+        let record = match progress {
+            ApprovalProgress::Complete => {
+                let mut approvers = earlier;
+                approvers.push(approver.to_owned());
+                transition_locked(
+                    &mut tx,
+                    &mut head,
+                    self.signer(),
+                    id,
+                    ActionState::PendingApproval,
+                    ActionState::Approved,
+                    approver,
+                    None,
+                    json!({ "reason": reason, "approvers": approvers }),
+                )
+                .await?
+            }
+            ApprovalProgress::Waiting { more } => {
+                let event = NewEvent {
+                    actor: approver.to_owned(),
+                    action_id: Some(id),
+                    host: action.host.clone(),
+                    kind: "action.approval_recorded".into(),
+                    payload: json!({ "approver": approver, "reason": reason, "more": more }),
+                };
+                append_locked(&mut tx, &mut head, event, self.signer()).await?;
+                action
+            }
+        };
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing an approval"))?;
+        self.notify(
+            &record,
+            match progress {
+                ApprovalProgress::Complete => ChangeKind::StateChanged,
+                ApprovalProgress::Waiting { .. } => ChangeKind::ApprovalRecorded,
+            },
+        );
+        Ok((record, progress))
+    }
+}

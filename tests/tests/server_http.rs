@@ -1,0 +1,673 @@
+//! The server over HTTP: the JSON API, sign-in, and every refusal a
+//! security reviewer asks about, each checked in the response and in the
+//! audit log. A real `jarvis serve` against the sandbox host.
+
+use std::time::{Duration, Instant};
+
+use jarvis_tests::server::{Served, csrf_of};
+use jarvis_tests::{Env, marker};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION};
+use serde_json::{Value, json};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// A person signed in through the login form, as a browser would.
+struct Person {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Person {
+    async fn sign_in(s: &Served, name: &str, password: &str) -> Person {
+        let http = client();
+        let page = http
+            .get(format!("{}/login", s.url))
+            .send()
+            .await
+            .expect("GET /login");
+        let csrf = csrf_of(&page.text().await.expect("login page"));
+        let r = http
+            .post(format!("{}/login", s.url))
+            .form(&[
+                ("username", name),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .expect("POST /login");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in of {name}");
+        Person {
+            http,
+            url: s.url.clone(),
+        }
+    }
+
+    async fn page(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET");
+        (r.status(), r.text().await.unwrap_or_default())
+    }
+
+    /// The CSRF token on a page.
+    async fn csrf(&self, path: &str) -> String {
+        csrf_of(&self.page(path).await.1)
+    }
+
+    async fn form(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST");
+        let status = r.status();
+        let headers = r.headers().clone();
+        (status, headers, r.text().await.unwrap_or_default())
+    }
+
+    async fn api(&self, path: &str, csrf: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("x-csrf-token", csrf)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST api");
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// An agent holding an API token.
+struct Agent {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Agent {
+    fn new(s: &Served, token: String) -> Agent {
+        Agent {
+            http: client(),
+            url: s.url.clone(),
+            token,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET");
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Proposes a command for the sandbox; returns the action.
+    async fn propose(&self, command: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/actions",
+                json!({ "host": "sandbox", "command": command }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body:#}");
+        body["action"].clone()
+    }
+
+    async fn wait_state(&self, id: &str, want: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, v) = self.get(&format!("/api/v1/actions/{id}")).await;
+            if v["action"]["state"] == want {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{id} never became {want}: {v:#}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A pending command that does nothing harmful on the sandbox.
+fn pending_command(m: &str) -> String {
+    format!("touch /tmp/{m}")
+}
+
+fn refusals(s: &Served, reason: &str) -> Vec<Value> {
+    s.audit("access.refused")
+        .into_iter()
+        .filter(|e| e["payload"]["reason"] == reason)
+        .collect()
+}
+
+fn served(tag: &str, extra: &str) -> Served {
+    Served::start(Env::new(tag, "", ""), extra, &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_are_sent_to_sign_in_and_pages_are_hardened() {
+    let s = served("http-anon", "");
+    let http = client();
+    let r = http.get(format!("{}/", s.url)).send().await.expect("GET /");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/login?next=/");
+    let r = http
+        .get(format!("{}/api/v1/actions", s.url))
+        .send()
+        .await
+        .expect("GET api");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = http
+        .get(format!("{}/login", s.url))
+        .send()
+        .await
+        .expect("GET /login");
+    let h = r.headers().clone();
+    let csp = h["content-security-policy"].to_str().expect("ascii");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h.contains_key("x-request-id"));
+    let body = r.text().await.expect("body");
+    assert!(
+        body.contains("jarvis users add NAME --role admin"),
+        "a first start tells the operator how to add a user"
+    );
+    // A bad bearer token is refused outright, not treated as anonymous.
+    let r = http
+        .get(format!("{}/api/v1/actions", s.url))
+        .bearer_auth("jrv_not-a-real-token")
+        .send()
+        .await
+        .expect("GET api");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_sets_a_strict_cookie_and_failures_are_limited_and_audited() {
+    let s = served("http-login", "");
+    let password = s.add_user("alice", "approver");
+    let http = client();
+    let page = http
+        .get(format!("{}/login", s.url))
+        .send()
+        .await
+        .expect("login");
+    let csrf = csrf_of(&page.text().await.expect("page"));
+
+    // Without the form's token: refused.
+    let r = http
+        .post(format!("{}/login", s.url))
+        .form(&[
+            ("username", "alice"),
+            ("password", password.as_str()),
+            ("csrf", "forged"),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let page = http
+        .get(format!("{}/login", s.url))
+        .send()
+        .await
+        .expect("login");
+    let csrf2 = csrf_of(&page.text().await.expect("page"));
+    assert_ne!(csrf, csrf2);
+    let r = http
+        .post(format!("{}/login", s.url))
+        .form(&[
+            ("username", "alice"),
+            ("password", password.as_str()),
+            ("csrf", &csrf2),
+            ("next", "/hosts"),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/hosts");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .find(|c| c.starts_with("jarvis_session="))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http on loopback: {cookie}"
+    );
+    assert_eq!(s.audit("auth.login").len(), 1);
+
+    // Wrong passwords: 401 each, then locked out even with the right one.
+    let mallory = client();
+    let mut statuses = Vec::new();
+    for attempt in 0..7 {
+        let page = mallory
+            .get(format!("{}/login", s.url))
+            .send()
+            .await
+            .expect("login");
+        let csrf = csrf_of(&page.text().await.expect("page"));
+        let pw = if attempt == 6 {
+            password.as_str()
+        } else {
+            "wrong-password"
+        };
+        let r = mallory
+            .post(format!("{}/login", s.url))
+            .form(&[("username", "alice"), ("password", pw), ("csrf", &csrf)])
+            .send()
+            .await
+            .expect("POST");
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses[..5], [401, 401, 401, 401, 401], "{statuses:?}");
+    assert_eq!(statuses[5..], [429, 429], "{statuses:?}");
+    assert_eq!(s.audit("auth.login_failed").len(), 5);
+    assert!(s.audit("auth.login_locked").len() >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_propose_and_read_but_never_approve() {
+    let s = served("http-token", "");
+    let agent = Agent::new(&s, s.add_token("planner", "propose"));
+    let reader = Agent::new(&s, s.add_token("dashboard", "read"));
+    let m = marker("token");
+    let action = agent.propose(&pending_command(&m)).await;
+    assert_eq!(action["state"], "pending_approval");
+    assert_eq!(action["requester"], "token:planner");
+    let id = action["id"].as_str().expect("id").to_owned();
+
+    let (status, body) = agent
+        .post(&format!("/api/v1/actions/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body:#}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .contains("never decide")
+    );
+    let (status, _) = reader
+        .post(
+            "/api/v1/actions",
+            json!({ "host": "sandbox", "command": "uptime" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, list) = reader.get("/api/v1/actions?state=pending_approval").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["actions"][0]["id"], id.as_str());
+
+    let refused = refusals(&s, "token");
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    assert_eq!(refused[1]["actor"], "token:planner");
+    assert_eq!(refused[1]["action_id"], id.as_str());
+    let (_, v) = agent.get(&format!("/api/v1/actions/{id}")).await;
+    assert_eq!(v["action"]["state"], "pending_approval", "still waiting");
+
+    // An allowed command runs at once and its output is in the record.
+    let ran = agent.propose(&format!("echo {m}")).await;
+    let done = agent
+        .wait_state(ran["id"].as_str().expect("id"), "succeeded")
+        .await;
+    assert_eq!(done["run"]["stdout"]["text"], format!("{m}\n"));
+
+    // Revoked: refused at once.
+    let out = s.env.jarvis(&["tokens", "revoke", "planner"]);
+    assert!(out.status.success());
+    let (status, _) = agent.get("/api/v1/actions").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_in_the_ui_runs_the_action_and_bad_approvals_are_refused() {
+    let s = served("http-approve", "");
+    let alice = Person::sign_in(&s, "alice", &s.add_user("alice", "approver")).await;
+    let victor = Person::sign_in(&s, "victor", &s.add_user("victor", "viewer")).await;
+    let agent = Agent::new(&s, s.add_token("planner", "propose"));
+    let m = marker("approve");
+    let id = agent.propose(&pending_command(&m)).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let approve = format!("/actions/{id}/approve");
+
+    // The queue shows it to both.
+    let (status, queue) = victor.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(queue.contains(&id) && queue.contains(&m));
+    assert!(
+        !queue.contains("button class=\"approve\""),
+        "a viewer gets no buttons"
+    );
+
+    // A viewer may not approve; a forged or missing token is refused.
+    let csrf = victor.csrf("/").await;
+    let (status, _, body) = victor.form(&approve, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("viewer"), "{body}");
+    let (status, _, _) = alice.form(&approve, &[("csrf", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = alice.form(&approve, &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(refusals(&s, "role").len(), 1);
+    assert_eq!(refusals(&s, "csrf").len(), 2);
+    assert_eq!(
+        agent.get(&format!("/api/v1/actions/{id}")).await.1["action"]["state"],
+        "pending_approval"
+    );
+
+    // The real approval runs it.
+    let csrf = alice.csrf(&format!("/actions/{id}")).await;
+    let (status, headers, _) = alice
+        .form(&approve, &[("csrf", &csrf), ("reason", "looks fine")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], format!("/actions/{id}"));
+    let done = agent.wait_state(&id, "succeeded").await;
+    let approved = done["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "action.approved")
+        .expect("approved event")
+        .clone();
+    assert_eq!(approved["actor"], "user:alice");
+    let (_, page) = alice.page(&format!("/actions/{id}")).await;
+    assert!(page.contains("data-state=\"succeeded\""), "{page}");
+
+    // Already decided, vanished, and an unknown id: clear messages.
+    let (status, _, body) = alice.form(&approve, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("succeeded"), "{body}");
+    let vanished = "0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f";
+    let (status, _, body) = alice
+        .form(&format!("/actions/{vanished}/approve"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("does not exist"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_approval_says_so() {
+    let s = Served::start(
+        Env::new("http-expire", "", "approval_ttl_secs = 1"),
+        "",
+        &[],
+    );
+    let alice = Person::sign_in(&s, "alice", &s.add_user("alice", "approver")).await;
+    let agent = Agent::new(&s, s.add_token("planner", "propose"));
+    let id = agent.propose(&pending_command(&marker("expire"))).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let csrf = alice.csrf("/").await;
+    let (status, _, body) = alice
+        .form(&format!("/actions/{id}/approve"), &[("csrf", &csrf)])
+        .await;
+    // Either this request found it overdue (410) or the sweeper did (409).
+    assert!(
+        status == StatusCode::GONE || status == StatusCode::CONFLICT,
+        "{status} {body}"
+    );
+    assert!(body.contains("expired"), "{body}");
+    agent.wait_state(&id, "expired").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_person_rule_refuses_self_approval_and_waits_for_a_second_approver() {
+    let s = served(
+        "http-two",
+        "[approvals]\nself_approval = false\napprovers = 2\n",
+    );
+    let alice = Person::sign_in(&s, "alice", &s.add_user("alice", "approver")).await;
+    let bob = Person::sign_in(&s, "bob", &s.add_user("bob", "approver")).await;
+    let carol = Person::sign_in(&s, "carol", &s.add_user("carol", "admin")).await;
+    let agent = Agent::new(&s, s.add_token("planner", "propose"));
+    let m = marker("two");
+
+    // Alice proposes through the API with her session, then tries to approve it.
+    let csrf = alice.csrf("/").await;
+    let (status, body) = alice
+        .api(
+            "/api/v1/actions",
+            &csrf,
+            json!({ "host": "sandbox", "command": pending_command(&m) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body:#}");
+    let id = body["action"]["id"].as_str().expect("id").to_owned();
+    let (status, body) = alice
+        .api(&format!("/api/v1/actions/{id}/approve"), &csrf, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body:#}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .contains("proposed this action")
+    );
+    assert_eq!(refusals(&s, "self_approval").len(), 1);
+
+    // Without the CSRF header a session's API call is refused too.
+    let (status, _) = bob
+        .api(&format!("/api/v1/actions/{id}/approve"), "", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let csrf = bob.csrf("/").await;
+    let (status, body) = bob
+        .api(
+            &format!("/api/v1/actions/{id}/approve"),
+            &csrf,
+            json!({ "reason": "ok" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["approvals_still_needed"], 1);
+    let (status, body) = bob
+        .api(&format!("/api/v1/actions/{id}/approve"), &csrf, json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the same person twice: {body:#}"
+    );
+    let csrf = carol.csrf("/").await;
+    let (status, body) = carol
+        .api(&format!("/api/v1/actions/{id}/approve"), &csrf, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["approved"], true);
+    agent.wait_state(&id, "succeeded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_with_html_script_and_ansi_render_inert() {
+    let s = served("http-inert", "");
+    let alice = Person::sign_in(&s, "alice", &s.add_user("alice", "approver")).await;
+    let agent = Agent::new(&s, s.add_token("planner", "propose"));
+    let command = "touch /tmp/x; echo '<script>alert(1)</script><img src=x onerror=alert(2)>' \u{1b}[31mred\u{1b}[0m";
+    let id = agent.propose(command).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for path in [
+        "/".to_owned(),
+        format!("/actions/{id}"),
+        "/audit?q=script".to_owned(),
+    ] {
+        let (status, page) = alice.page(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!page.contains("<script>alert"), "{path} has live script");
+        assert!(!page.contains("<img src=x"), "{path} has a live tag");
+        assert!(!page.contains('\u{1b}'), "{path} has a raw escape");
+        assert!(
+            page.contains("&lt;script&gt;") || page.contains("&#60;script&#62;"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_endpoints_audit_search_and_webhooks() {
+    // A webhook receiver: a plain TCP server that records request bodies.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf);
+                    if let Some(head) = text.find("\r\n\r\n") {
+                        let len = text[..head]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= head + 4 + len {
+                            let _ = tx.send(text[head + 4..].to_string()).await;
+                            break;
+                        }
+                    }
+                }
+                let _ = sock
+                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    let s = Served::start(
+        Env::new("http-ops", "", ""),
+        "[server]\npublic_url = \"http://jarvis.test\"\nhost_check_secs = 1\n\n[[notify]]\nname = \"test\"\nformat = \"json\"\nurl = { env = \"JARVIS_TEST_HOOK\" }\n",
+        &[("JARVIS_TEST_HOOK", hook.as_str())],
+    );
+    let agent = Agent::new(&s, s.add_token("planner", "propose"));
+    let m = marker("ops");
+    let id = agent.propose(&pending_command(&m)).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let body = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("the webhook fired")
+        .expect("a body");
+    let notice: Value = serde_json::from_str(&body).expect("json webhook");
+    assert_eq!(notice["event"], "approval_needed");
+    assert_eq!(notice["action_id"], id.as_str());
+    assert_eq!(notice["link"], format!("http://jarvis.test/actions/{id}"));
+
+    let http = client();
+    let get = |path: &str| http.get(format!("{}{path}", s.url)).send();
+    assert_eq!(
+        get("/healthz").await.expect("healthz").status(),
+        StatusCode::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = get("/readyz").await.expect("readyz");
+        if r.status() == StatusCode::OK {
+            let v: Value = r.json().await.expect("json");
+            assert_eq!(v["hosts"]["sandbox"]["ok"], true);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {}",
+            r.text().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let metrics = get("/metrics")
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for family in [
+        "jarvis_actions{state=\"pending_approval\"",
+        "jarvis_http_requests_total{",
+        "jarvis_host_breaker_open{host=\"sandbox\"} 0",
+        "jarvis_notifications_total{",
+    ] {
+        assert!(
+            metrics.contains(family),
+            "{family} missing from:\n{metrics}"
+        );
+    }
+
+    let (status, found) = agent.get(&format!("/api/v1/audit?q={m}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let events = found["events"].as_array().expect("events");
+    assert!(
+        !events.is_empty() && events.iter().all(|e| e["action_id"] == id.as_str()),
+        "{found:#}"
+    );
+    let (status, verify) = agent.get("/api/v1/audit/verify").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(verify["intact"], true, "{verify:#}");
+    assert!(
+        s.log().lines().any(|l| l.contains("\"request_id\"")),
+        "JSON logs with request ids"
+    );
+}
