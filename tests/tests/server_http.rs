@@ -528,16 +528,23 @@ async fn commands_with_html_script_and_ansi_render_inert() {
     let s = served("http-inert", "");
     let alice = Person::sign_in(&s, "alice", &s.add_user("alice", "approver")).await;
     let agent = Agent::new(&s, s.add_token("planner", "propose"));
-    let command = "touch /tmp/x; echo '<script>alert(1)</script><img src=x onerror=alert(2)>' \u{1b}[31mred\u{1b}[0m";
-    let id = agent.propose(command).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    for path in [
+    // Pending, so it is in the queue: markup in a path.
+    let html = agent
+        .propose("touch '/tmp/<script>alert(1)</script><img src=x onerror=alert(2)>'")
+        .await;
+    assert_eq!(html["state"], "pending_approval", "{html:#}");
+    // Denied (control characters are not judged), but shown on its page.
+    let ansi = agent
+        .propose("echo '<script>alert(3)</script>' \u{1b}[31mred\u{1b}[0m")
+        .await;
+    assert_eq!(ansi["state"], "denied", "{ansi:#}");
+    let pages = [
         "/".to_owned(),
-        format!("/actions/{id}"),
+        format!("/actions/{}", html["id"].as_str().expect("id")),
+        format!("/actions/{}", ansi["id"].as_str().expect("id")),
         "/audit?q=script".to_owned(),
-    ] {
+    ];
+    for path in pages {
         let (status, page) = alice.page(&path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert!(!page.contains("<script>alert"), "{path} has live script");
@@ -545,9 +552,16 @@ async fn commands_with_html_script_and_ansi_render_inert() {
         assert!(!page.contains('\u{1b}'), "{path} has a raw escape");
         assert!(
             page.contains("&lt;script&gt;") || page.contains("&#60;script&#62;"),
-            "{path}"
+            "{path} does not show the markup as text"
         );
     }
+    let (_, page) = alice
+        .page(&format!("/actions/{}", ansi["id"].as_str().expect("id")))
+        .await;
+    assert!(
+        page.contains('\u{241b}'),
+        "the escape is shown as a visible symbol"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

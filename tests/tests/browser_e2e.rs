@@ -1,0 +1,138 @@
+//! A person's night with Jarvis, in headless Chromium: sign in, see an
+//! agent's proposal arrive live, read its reasons and preview, approve it,
+//! watch it run and its output appear, find it in the audit log, and roll
+//! it back. Screenshots of the queue, an action and the audit log at phone
+//! and desktop widths go to docs/screenshots/ (linked from the README).
+
+use std::time::Duration;
+
+use jarvis_tests::browser::{Browser, DESKTOP, PHONE};
+use jarvis_tests::fixtures::HostRepo;
+use jarvis_tests::server::Served;
+use jarvis_tests::{Env, marker, workspace};
+use serde_json::{Value, json};
+
+async fn shoot(browser: &mut Browser, name: &str) {
+    let dir = workspace().join("docs/screenshots");
+    for (size, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
+        browser.set_size(w, h).await;
+        let path = dir.join(format!("{name}-{size}.png"));
+        browser.screenshot(&path).await;
+        let head = std::fs::read(&path).expect("screenshot written");
+        assert!(head.starts_with(b"\x89PNG"), "{} is a PNG", path.display());
+    }
+}
+
+async fn api(http: &reqwest::Client, s: &Served, token: &str, path: &str) -> Value {
+    http.get(format!("{}{path}", s.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_watch_audit_and_roll_back_in_the_browser() {
+    let tag = "browser";
+    let s = Served::start(Env::with_snapshots(tag, ""), "", &[]);
+    let password = s.add_user("alice", "approver");
+    let token = s.add_token("planner", "propose");
+    let repo = HostRepo::new(tag);
+    let before = repo.state();
+    let m = marker("night");
+
+    let mut browser = Browser::start().await;
+    browser.set_timeout(Duration::from_secs(30));
+    browser.set_size(PHONE.0, PHONE.1).await;
+
+    // Sign in.
+    browser.goto(&format!("{}/", s.url)).await;
+    browser.wait_for("form#login").await;
+    browser.fill("input#username", "alice").await;
+    browser.fill("input#password", &password).await;
+    browser.click("button#login-submit").await;
+    browser.wait_for("#queue-items").await;
+
+    // The agent proposes; the queue shows it without a reload.
+    let http = reqwest::Client::new();
+    let command = format!("git commit -qam 'change the port' && echo committed-{m}");
+    let proposed: Value = http
+        .post(format!("{}/api/v1/actions", s.url))
+        .bearer_auth(&token)
+        .json(&json!({ "host": "sandbox", "cwd": repo.path, "command": command }))
+        .send()
+        .await
+        .expect("propose")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        proposed["action"]["state"], "pending_approval",
+        "{proposed:#}"
+    );
+    let id = proposed["action"]["id"].as_str().expect("id").to_owned();
+    let item = format!("article.queue-item[data-id=\"{id}\"]");
+    browser.wait_for(&item).await;
+
+    // Its reasons, risk and preview are on the card (the preview is made
+    // on the host right after the proposal, and arrives live too).
+    browser.wait_for(&format!("{item} .preview")).await;
+    let reasons = browser.text(&format!("{item} ul.reasons li")).await;
+    assert!(!reasons.trim().is_empty(), "reasons are shown");
+    let risk = browser.text(&format!("{item} .risk-badge")).await;
+    assert!(
+        risk.chars().any(|c| c.is_ascii_digit()),
+        "risk badge: {risk}"
+    );
+    let preview = browser
+        .eval(
+            "return document.querySelector(arguments[0]).textContent",
+            vec![json!(format!("{item} .preview"))],
+        )
+        .await;
+    assert!(
+        preview.as_str().is_some_and(|p| p.contains("port")),
+        "the preview shows the change: {preview}"
+    );
+    shoot(&mut browser, "queue").await;
+
+    // Approve; the action page shows it run and its output appear.
+    browser.set_size(PHONE.0, PHONE.1).await;
+    browser.click(&format!("{item} button.approve")).await;
+    browser.wait_text("#state", "succeeded").await;
+    browser
+        .wait_text("pre#stdout", &format!("committed-{m}"))
+        .await;
+    assert_ne!(repo.state(), before, "the commit happened on the host");
+    shoot(&mut browser, "action").await;
+
+    // It is in the audit log, and the chain is intact.
+    browser.set_size(PHONE.0, PHONE.1).await;
+    browser.goto(&format!("{}/audit?action={id}", s.url)).await;
+    browser.wait_for("#chain-status.ok").await;
+    browser
+        .wait_text("table.audit tbody", "action.approved")
+        .await;
+    let rows = browser
+        .eval(
+            "return document.querySelectorAll('table.audit tbody tr').length",
+            vec![],
+        )
+        .await;
+    assert!(rows.as_u64().is_some_and(|n| n >= 4), "{rows}");
+    shoot(&mut browser, "audit").await;
+
+    // Roll it back with one click.
+    browser.set_size(PHONE.0, PHONE.1).await;
+    browser.goto(&format!("{}/actions/{id}", s.url)).await;
+    browser.click("form.rollback button.rollback").await;
+    browser.wait_text(".flash.success", "Rolled back").await;
+    browser.wait_text("#state", "succeeded").await;
+    let original = api(&http, &s, &token, &format!("/api/v1/actions/{id}")).await;
+    assert_eq!(original["action"]["state"], "rolled_back", "{original:#}");
+    assert_eq!(repo.state(), before, "the repository is as it was");
+    browser.close().await;
+}
