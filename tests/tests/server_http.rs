@@ -276,6 +276,22 @@ async fn sign_in_sets_a_strict_cookie_and_failures_are_limited_and_audited() {
         "plain http on loopback: {cookie}"
     );
     assert_eq!(s.audit("auth.login").len(), 1);
+    let page = http
+        .get(format!("{}/hosts", s.url))
+        .send()
+        .await
+        .expect("hosts");
+    let csrf = csrf_of(&page.text().await.expect("page"));
+    let r = http
+        .post(format!("{}/logout", s.url))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = http.get(format!("{}/", s.url)).send().await.expect("GET /");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed out");
+    assert_eq!(s.audit("auth.logout").len(), 1);
 
     // Wrong passwords: 401 each, then locked out even with the right one.
     let mallory = client();
@@ -612,7 +628,7 @@ async fn operations_endpoints_audit_search_and_webhooks() {
     });
     let s = Served::start(
         Env::new("http-ops", "", ""),
-        "[server]\npublic_url = \"http://jarvis.test\"\nhost_check_secs = 1\n\n[[notify]]\nname = \"test\"\nformat = \"json\"\nurl = { env = \"JARVIS_TEST_HOOK\" }\n",
+        "[server]\npublic_url = \"http://jarvis.test\"\nhost_check_secs = 1\naudit_verify_secs = 1\n\n[[notify]]\nname = \"test\"\nformat = \"json\"\nurl = { env = \"JARVIS_TEST_HOOK\" }\n",
         &[("JARVIS_TEST_HOOK", hook.as_str())],
     );
     let agent = Agent::new(&s, s.add_token("planner", "propose"));
