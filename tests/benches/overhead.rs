@@ -33,7 +33,7 @@ fn overhead(c: &mut Criterion) {
             .await
             .expect("store");
         let control = std::env::temp_dir().join("jarvis-ssh-bench");
-        Gateway::open(config, store, &control)
+        Gateway::open(config, store, &control, true)
             .await
             .expect("gateway")
     });

@@ -34,6 +34,7 @@ fn gateway(rt: &tokio::runtime::Runtime, env: &Env) -> Gateway {
             config,
             store,
             &std::env::temp_dir().join("jarvis-ssh-bench"),
+            true,
         )
         .await
         .expect("gateway")

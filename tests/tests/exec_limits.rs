@@ -17,7 +17,7 @@ async fn open(env: &Env) -> Gateway {
         .await
         .expect("store opens");
     let control = std::env::temp_dir().join(format!("jarvis-ssh-t{}", std::process::id()));
-    Gateway::open(config, store, &control)
+    Gateway::open(config, store, &control, true)
         .await
         .expect("gateway opens")
 }

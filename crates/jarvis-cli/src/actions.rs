@@ -119,7 +119,8 @@ pub fn control_dir() -> Result<std::path::PathBuf> {
 pub(crate) async fn gateway(data: &DataArgs) -> Result<Gateway> {
     let store = data.store().await?;
     let store = store.with_checkpoints(data.key()?, 1000);
-    Ok(Gateway::open(config().clone(), store, &control_dir()?).await?)
+    let recover = data.sole_runner()?;
+    Ok(Gateway::open(config().clone(), store, &control_dir()?, recover).await?)
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -119,6 +119,42 @@ impl DataArgs {
         Ok(dir)
     }
 
+    /// Whether this process is the only one running actions from this data
+    /// directory, so actions left `running` belong to a process that died.
+    ///
+    /// Every process that runs actions (`jarvis serve`, `run`, `approve`, …)
+    /// holds a shared lock on `DATA_DIR/runners.lock` for its whole life;
+    /// one that gets it exclusively first is alone. (Replicas on other
+    /// machines sharing a PostgreSQL database do not see this lock.)
+    pub fn sole_runner(&self) -> Result<bool> {
+        static HELD: OnceLock<std::fs::File> = OnceLock::new();
+        if HELD.get().is_some() {
+            return Ok(false);
+        }
+        let path = self.ensure_data_dir()?.join("runners.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let alone = match file.try_lock() {
+            Ok(()) => {
+                file.unlock()
+                    .with_context(|| format!("cannot unlock {}", path.display()))?;
+                true
+            }
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        };
+        file.lock_shared()
+            .with_context(|| format!("cannot lock {}", path.display()))?;
+        let _ = HELD.set(file);
+        Ok(alone)
+    }
+
     /// The store, created and migrated on first use.
     pub async fn store(&self) -> Result<Store> {
         let url = self.database_url()?;

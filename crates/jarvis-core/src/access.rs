@@ -167,6 +167,17 @@ impl Principal {
     }
 }
 
+/// The person behind an actor string: `user:alice` (the web UI) and
+/// `local:alice` (the CLI on the gateway) are the same person, `alice`, so
+/// switching between them neither lets one approve their own request nor
+/// counts twice. Other actors (`token:…`, `planner`) are their own.
+pub fn person(actor: &str) -> &str {
+    actor
+        .strip_prefix("user:")
+        .or_else(|| actor.strip_prefix("local:"))
+        .unwrap_or(actor)
+}
+
 /// Separation of duties. The defaults fit a homelab with one owner: the
 /// owner may approve what they asked for, and one approval is enough. A
 /// team tightens it to a two-person rule.
@@ -237,7 +248,9 @@ impl ApprovalRule {
     }
 
     /// Counts `approver`'s approval of an action proposed by `requester`,
-    /// at `risk`, that `earlier` approvers already approved.
+    /// at `risk`, that `earlier` approvers already approved. Actors are
+    /// compared as [`person`]s; the caller maps a token to the person who
+    /// made it.
     ///
     /// # Errors
     /// An [`ApprovalRefusal`] when the approval does not count.
@@ -248,13 +261,13 @@ impl ApprovalRule {
         risk: Risk,
         earlier: &[String],
     ) -> Result<ApprovalProgress, ApprovalRefusal> {
-        if !self.self_approval && requester == approver {
+        if !self.self_approval && person(requester) == person(approver) {
             return Err(ApprovalRefusal::OwnRequest {
                 approver: approver.to_owned(),
             });
         }
         let needed = self.needed(risk);
-        if earlier.iter().any(|a| a == approver) {
+        if earlier.iter().any(|a| person(a) == person(approver)) {
             return Err(ApprovalRefusal::AlreadyApproved {
                 approver: approver.to_owned(),
                 needed,
@@ -344,5 +357,14 @@ mod tests {
             rule.count("user:a", "user:c", risk(90), &["user:b".into()]),
             Ok(ApprovalProgress::Complete)
         );
+        // The same person through the CLI and the web UI is one person.
+        assert!(matches!(
+            rule.count("local:a", "user:a", risk(10), &[]),
+            Err(ApprovalRefusal::OwnRequest { .. })
+        ));
+        assert!(matches!(
+            rule.count("user:x", "local:b", risk(90), &["user:b".into()]),
+            Err(ApprovalRefusal::AlreadyApproved { .. })
+        ));
     }
 }

@@ -18,7 +18,7 @@ mod risk;
 
 pub use access::{
     ApprovalProgress, ApprovalRefusal, ApprovalRule, Principal, Role, TokenScope, UnknownRole,
-    UnknownScope,
+    UnknownScope, person,
 };
 pub use action::{
     ActionId, ActionIdError, ActionKind, ActionState, IllegalTransition, UnknownActionKind,

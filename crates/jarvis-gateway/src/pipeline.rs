@@ -167,8 +167,10 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Wires the pipeline and marks actions that were running when the last
-    /// gateway stopped as interrupted (they never run twice).
+    /// Wires the pipeline. With `recover`, actions left `running` are marked
+    /// `interrupted` (they never run twice): the caller passes it only when
+    /// no other process that runs actions on this store is alive, since
+    /// their running actions are not lost, just not finished yet.
     ///
     /// # Errors
     /// A policy or store error.
@@ -176,6 +178,7 @@ impl Gateway {
         config: Config,
         store: Store,
         control_dir: &Path,
+        recover: bool,
     ) -> Result<Gateway, GatewayError> {
         let policy = if config.policy.is_empty() {
             Policy::shipped()?
@@ -183,7 +186,9 @@ impl Gateway {
             Policy::load(&config.policy)?
         };
         let executor = Executor::new(config.hosts.clone(), &config.global, control_dir);
-        store.interrupt_running("gateway").await?;
+        if recover {
+            store.interrupt_running("gateway").await?;
+        }
         Ok(Gateway {
             config,
             policy,

@@ -103,7 +103,21 @@ impl Store {
             .map(|a| a.approver)
             .collect();
         let risk = action.risk.unwrap_or(Risk::MAX);
-        let progress = rule.count(&action.requester, approver, risk, &earlier)?;
+        // An agent's token proposes for the person who made it: that person
+        // approving is approving their own request.
+        let requester = match action.requester.strip_prefix("token:") {
+            Some(name) => sqlx::query("SELECT created_by FROM api_tokens WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::db("reading who made a token"))?
+                .map(|row| row.try_get::<String, _>("created_by"))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("api_tokens.created_by: {e}")))?
+                .unwrap_or_else(|| action.requester.clone()),
+            None => action.requester.clone(),
+        };
+        let progress = rule.count(&requester, approver, risk, &earlier)?;
         sqlx::query(
             "INSERT INTO approvals (action_id, approver, at, reason, position) \
              VALUES ($1, $2, $3, $4, $5)",

@@ -73,6 +73,7 @@ pub(crate) async fn events(
     WebUser(_caller): WebUser,
     Query(q): Query<EventsQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let mut stopping = state.stopping.subscribe();
     let stream = BroadcastStream::new(state.live.subscribe()).filter_map(move |item| {
         // A browser that fell behind just misses chunks; the page reloads
         // the stored record when the action changes state.
@@ -82,6 +83,12 @@ pub(crate) async fn events(
         }
         event.to_sse().map(Ok)
     });
+    let stream = futures_util::StreamExt::take_until(
+        stream,
+        Box::pin(async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        }),
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

@@ -96,6 +96,12 @@ pub(crate) struct Shared {
     pub(crate) health: RwLock<BTreeMap<String, views::Health>>,
     pub(crate) chain: RwLock<Option<ChainStatus>>,
     pub(crate) live: broadcast::Sender<LiveEvent>,
+    /// Password checks in flight (argon2 is slow on purpose).
+    pub(crate) sign_ins: tokio::sync::Semaphore,
+    /// When a locked-out sign-in was last audited, as Unix seconds.
+    pub(crate) lock_audited: std::sync::atomic::AtomicI64,
+    /// Tells live streams the server is stopping.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -121,6 +127,19 @@ impl Shared {
         if let Err(e) = self.gw.store().append(event).await {
             tracing::error!(error = %e, reason, "could not audit a refusal");
         }
+    }
+
+    /// Whether a locked-out sign-in should be audited now: at most once a
+    /// minute.
+    pub(crate) fn lock_audit_due(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = now_unix();
+        let last = self.lock_audited.load(Ordering::Relaxed);
+        now - last >= 60
+            && self
+                .lock_audited
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     pub(crate) fn chain_intact(&self) -> Option<bool> {
@@ -190,6 +209,9 @@ pub async fn serve(
         health: RwLock::new(BTreeMap::new()),
         chain: RwLock::new(None),
         live,
+        sign_ins: tokio::sync::Semaphore::new(2),
+        lock_audited: std::sync::atomic::AtomicI64::new(0),
+        stopping: tokio::sync::watch::channel(false).0,
     });
     let background = ops::start_background(state.clone());
     let app = router(state.clone());
@@ -199,7 +221,15 @@ pub async fn serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown({
+        let state = state.clone();
+        async move {
+            shutdown.await;
+            // Live streams never end on their own; graceful shutdown waits
+            // for every connection, so end them first.
+            let _ = state.stopping.send(true);
+        }
+    })
     .await;
     for task in background {
         task.abort();

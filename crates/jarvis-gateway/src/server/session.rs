@@ -121,7 +121,7 @@ impl Caller {
     }
 }
 
-fn cookie_name(state: &Shared, base: &str) -> String {
+pub(crate) fn cookie_name(state: &Shared, base: &str) -> String {
     if state.settings.behind_tls() {
         format!("__Host-{base}")
     } else {
@@ -272,21 +272,22 @@ pub(crate) fn encode(s: &str) -> String {
 /// Where to go after signing in: only a path on this site, so a crafted
 /// link cannot bounce a person elsewhere.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    if super::views::is_local_path(next) {
         next
     } else {
         "/"
     }
 }
 
-/// The client's address: the socket's, or the first `X-Forwarded-For` hop
-/// when the config says a proxy sets it.
+/// The client's address: the socket's, or the last `X-Forwarded-For` hop
+/// (the one the trusted proxy appended; earlier ones are the client's to
+/// forge) when the config says a proxy sets it.
 pub(crate) fn client_addr(state: &Shared, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
     if state.settings.trust_forwarded_for
         && let Some(ip) = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .and_then(|v| v.trim().parse().ok())
     {
         return ip;
@@ -371,7 +372,8 @@ pub(crate) async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let addr = client_addr(&state, &headers, peer);
-    let user = form.username.trim().to_owned();
+    // What the audit log keeps of a name typed by anyone: bounded.
+    let user: String = form.username.trim().chars().take(64).collect();
     let store = state.gw.store();
     let audit = |kind: &'static str| jarvis_store::NewEvent {
         actor: "anonymous".into(),
@@ -380,6 +382,35 @@ pub(crate) async fn login(
         kind: kind.into(),
         payload: json!({ "user": user, "remote": addr.to_string() }),
     };
+    // At most two password checks at once: argon2 is meant to be slow, and
+    // a burst of guesses must neither stall the server nor all pass the
+    // limiter before the first failure is counted.
+    let _permit =
+        state.sign_ins.acquire().await.map_err(|_| {
+            AppError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+        })?;
+    if let Err(locked) = state.limiter.check(&user, addr, Instant::now()) {
+        state.metrics.login("locked");
+        // A locked-out guesser must not be able to fill the audit log: one
+        // event a minute says the lock is being hit, the metric counts all.
+        if state.lock_audit_due() {
+            store
+                .append(audit("auth.login_locked"))
+                .await
+                .map_err(AppError::from_store)?;
+        }
+        let minutes = locked.retry_after.as_secs().div_ceil(60).max(1);
+        return render_login(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form.next,
+            &user,
+            Some(format!(
+                "Too many failed sign-ins. Try again in {minutes} minute(s)."
+            )),
+        )
+        .await;
+    }
     let csrf_ok = cookie(&headers, &cookie_name(&state, LOGIN))
         .is_some_and(|c| auth::csrf_matches(c, &form.csrf));
     if !csrf_ok {
@@ -398,32 +429,18 @@ pub(crate) async fn login(
         )
         .await;
     }
-    if let Err(locked) = state.limiter.check(&user, addr, Instant::now()) {
-        state.metrics.login("locked");
-        store
-            .append(audit("auth.login_locked"))
-            .await
-            .map_err(AppError::from_store)?;
-        let minutes = locked.retry_after.as_secs().div_ceil(60).max(1);
-        return render_login(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form.next,
-            &user,
-            Some(format!(
-                "Too many failed sign-ins. Try again in {minutes} minute(s)."
-            )),
-        )
-        .await;
-    }
     let record = store.user(&user).await.map_err(AppError::from_store)?;
-    let verified = match &record {
-        Some(u) => auth::verify_password(&u.password_hash, &form.password),
+    let hash = record.as_ref().map(|u| u.password_hash.clone());
+    let password = form.password.clone();
+    let verified = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => auth::verify_password(&h, &password),
         None => {
-            auth::burn_verify(&form.password);
+            auth::burn_verify(&password);
             false
         }
-    };
+    })
+    .await
+    .unwrap_or(false);
     let Some(record) = record.filter(|_| verified) else {
         state.limiter.failed(&user, addr, Instant::now());
         state.metrics.login("failed");
@@ -510,6 +527,7 @@ mod tests {
         assert_eq!(safe_next("//evil.example/"), "/");
         assert_eq!(safe_next("https://evil.example/"), "/");
         assert_eq!(safe_next("/\\evil.example"), "/");
+        assert_eq!(safe_next("/\t/evil.example"), "/");
     }
 
     #[test]

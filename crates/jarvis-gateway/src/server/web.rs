@@ -18,7 +18,7 @@ use jarvis_store::{ActionRecord, AuditFilter};
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::session::{Caller, FLASH, WebUser, cookie, set_cookie};
+use super::session::{Caller, FLASH, WebUser, cookie, cookie_name, set_cookie};
 use super::views::{
     ActionPage, ActionsPage, AuditPage, AuditQuery, Chrome, Flash, FlashKind, Health, HostRow,
     HostsPage, PolicyPage, PolicyTry, QueueItem, QueueItems, QueuePage, Section,
@@ -50,8 +50,10 @@ fn flash_cookie(state: &Shared, kind: FlashKind, text: &str) -> HeaderValue {
     set_cookie(state, FLASH, &value, 60)
 }
 
-fn read_flash(headers: &HeaderMap) -> Option<Flash> {
-    let raw = cookie(headers, FLASH).or_else(|| cookie(headers, &format!("__Host-{FLASH}")))?;
+fn read_flash(state: &Shared, headers: &HeaderMap) -> Option<Flash> {
+    // Only the name this server sets: under TLS that is the `__Host-` one,
+    // which another site cannot plant.
+    let raw = cookie(headers, &cookie_name(state, FLASH))?;
     let (tag, text) = raw.split_once('.')?;
     let kind = match tag {
         "i" => FlashKind::Info,
@@ -73,7 +75,7 @@ fn redirect_with(state: &Shared, to: &str, kind: FlashKind, text: &str) -> Respo
 /// A page for a caller, with any flash message shown once.
 fn page(state: &Shared, headers: &HeaderMap, body: Html<String>) -> Response {
     let mut r = body.into_response();
-    if read_flash(headers).is_some() {
+    if read_flash(state, headers).is_some() {
         r.headers_mut()
             .append(header::SET_COOKIE, set_cookie(state, FLASH, "", 0));
     }
@@ -88,7 +90,7 @@ fn chrome(
     section: Section,
 ) -> Chrome {
     let mut c = caller.chrome(state, title, section);
-    c.flash = read_flash(headers);
+    c.flash = read_flash(state, headers);
     c
 }
 
@@ -139,12 +141,21 @@ async fn queue_items_of(state: &Shared) -> Result<(Vec<QueueItem>, bool), AppErr
     pending.truncate(QUEUE_PAGE);
     let mut items = Vec::with_capacity(pending.len());
     for action in pending {
+        let needed = state.gw.config().approvals.needed(risk_of(&action));
+        // With one approver needed, a pending action has none yet: the
+        // first approval decides it. Only a two-person rule has partial
+        // approvals to show.
+        let approvers = if needed > 1 {
+            approvers(state, action.id).await?
+        } else {
+            Vec::new()
+        };
         items.push(QueueItem {
             expires_at_unix: unix(state.gw.expires_at(action.id)),
             preview: action.preview.as_ref().map(preview_text),
             plan: plan_lines(action.plan.as_ref()),
-            approvers: approvers(state, action.id).await?,
-            needed: state.gw.config().approvals.needed(risk_of(&action)),
+            approvers,
+            needed,
             action,
         });
     }
@@ -495,7 +506,10 @@ impl AuditParams {
             until: some(&self.until),
             search: some(&self.q),
             limit: Some(limit),
-            offset: self.offset.filter(|o| *o > 0),
+            offset: self
+                .offset
+                .filter(|o| *o > 0)
+                .map(|o| o.min(i64::from(u32::MAX))),
         }
     }
 }
@@ -522,7 +536,7 @@ pub(crate) async fn audit(
     let status = chain_status(&state).await;
     let mut frame = chrome(&state, &caller, &headers, "Audit log", Section::Audit);
     frame.chain_intact = status.intact();
-    let offset = p.offset.unwrap_or(0).max(0);
+    let offset = p.offset.unwrap_or(0).clamp(0, i64::from(u32::MAX));
     let mut events = state
         .gw
         .store()
