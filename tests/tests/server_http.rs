@@ -319,7 +319,11 @@ async fn sign_in_sets_a_strict_cookie_and_failures_are_limited_and_audited() {
     assert_eq!(statuses[..5], [401, 401, 401, 401, 401], "{statuses:?}");
     assert_eq!(statuses[5..], [429, 429], "{statuses:?}");
     assert_eq!(s.audit("auth.login_failed").len(), 5);
-    assert_eq!(s.audit("auth.login_locked").len(), 1, "audited once a minute, not per attempt");
+    assert_eq!(
+        s.audit("auth.login_locked").len(),
+        1,
+        "audited once a minute, not per attempt"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -506,7 +506,11 @@ async fn exports_verify_offline() {
 async fn a_locked_sqlite_database_is_a_clear_error_and_writes_nothing() {
     use std::io::Write;
     let db = TestDb::new(Kind::Sqlite);
-    let store = chain(&db, AuditKey::ephemeral(), 2).await;
+    chain(&db, AuditKey::ephemeral(), 2).await;
+    let store = db
+        .store_waiting(std::time::Duration::from_millis(300))
+        .await
+        .with_checkpoints(AuditKey::ephemeral(), 5);
     // Another process holds the write lock.
     let mut holder = std::process::Command::new("sqlite3")
         .arg(db.file.as_ref().expect("file"))

@@ -92,16 +92,18 @@ impl TestDb {
         vec![TestDb::new(Kind::Sqlite), TestDb::new(Kind::Postgres)]
     }
 
-    /// Connects a store to it.
+    /// Connects a store to it, with the production busy timeout: writers
+    /// racing on a loaded machine wait for each other rather than fail.
     pub async fn store(&self) -> Store {
-        Store::connect_with(
-            &self.url,
-            &StoreOptions {
-                busy_timeout: Duration::from_millis(300),
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{:?}: {e}", self.kind))
+        self.store_waiting(StoreOptions::default().busy_timeout)
+            .await
+    }
+
+    /// Connects a store that gives up on a held SQLite lock after `wait`.
+    pub async fn store_waiting(&self, wait: Duration) -> Store {
+        Store::connect_with(&self.url, &StoreOptions { busy_timeout: wait })
+            .await
+            .unwrap_or_else(|e| panic!("{:?}: {e}", self.kind))
     }
 
     /// Runs SQL through the database's own command-line client, as someone
