@@ -705,3 +705,79 @@ async fn operations_endpoints_audit_search_and_webhooks() {
         "JSON logs with request ids"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_action_a_limit_refused_can_be_run_from_its_page() {
+    let s = Served::start(
+        Env::new("http-run", "concurrency = 1\nqueue_timeout_secs = 1", ""),
+        "",
+        &[],
+    );
+    let alice = Person::sign_in(&s, "alice", &s.add_user("alice", "approver")).await;
+    let agent = Agent::new(&s, s.add_token("planner", "propose"));
+    let m = marker("run");
+    let busy = agent.propose("sleep 4").await;
+    assert_eq!(busy["state"], "approved", "{busy:#}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = agent.propose(&format!("echo {m}")).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The host's one slot is taken: it waits a second, then is refused and
+    // stays approved.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = agent.get(&format!("/api/v1/actions/{id}")).await;
+        let refused = v["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "action.refused"));
+        if refused {
+            assert_eq!(v["action"]["state"], "approved", "{v:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never refused: {v:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, page) = alice.page(&format!("/actions/{id}")).await;
+    assert!(page.contains("form class=\"run"), "a run button: {page}");
+    agent
+        .wait_state(busy["id"].as_str().expect("id"), "succeeded")
+        .await;
+    let csrf = csrf_of(&page);
+    let (status, _, _) = alice
+        .form(&format!("/actions/{id}/run"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let done = agent.wait_state(&id, "succeeded").await;
+    assert_eq!(done["run"]["stdout"]["text"], format!("{m}\n"));
+    // A token may not.
+    let (status, _) = agent
+        .post(&format!("/api/v1/actions/{id}/run"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_tls_cookies_are_secure_and_host_bound() {
+    let s = served(
+        "http-tls",
+        "[server]\npublic_url = \"https://jarvis.home.example\"\n",
+    );
+    let r = client()
+        .get(format!("{}/login", s.url))
+        .send()
+        .await
+        .expect("GET /login");
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.starts_with("__Host-jarvis_login="), "{cookie}");
+    assert!(
+        cookie.contains("; Secure")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(r.headers().contains_key("strict-transport-security"));
+}

@@ -276,6 +276,39 @@ pub(crate) async fn approve(
     }
 }
 
+/// `POST /api/v1/actions/{id}/run`: starts an approved action that has
+/// not started; answers at once (202), the run is followed on the action.
+pub(crate) async fn run(
+    State(state): State<AppState>,
+    ApiUser(caller): ApiUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+) -> ApiResult {
+    let id = may_decide(&state, &caller, &headers, &text, "run actions").await?;
+    let action = state
+        .gw
+        .store()
+        .action(id)
+        .await
+        .map_err(|e| AppError::from_store(e).json())?;
+    if action.state != ActionState::Approved {
+        return Err(
+            AppError::from_gateway(crate::pipeline::GatewayError::WrongState {
+                id,
+                state: action.state,
+                wanted: "run",
+            })
+            .json(),
+        );
+    }
+    super::live::spawn_execute(state.clone(), id, caller.actor());
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "action": action, "started": true })),
+    )
+        .into_response())
+}
+
 /// `POST /api/v1/actions/{id}/deny`.
 pub(crate) async fn deny(
     State(state): State<AppState>,

@@ -273,7 +273,10 @@ pub struct ActionPage {
     pub rollbacks: Vec<ActionRecord>,
     /// Show approve / deny (pending and the user may decide).
     pub can_decide: bool,
-    /// Show the rollback button.
+    /// Whether to offer running it now: approved but not started (a limit
+    /// refused it, or the server stopped first), and the user may decide.
+    pub can_run: bool,
+    /// Whether to show the rollback button.
     pub can_roll_back: bool,
     /// Why it cannot be rolled back, or what a rollback will do.
     pub rollback_note: Option<String>,
@@ -1171,6 +1174,7 @@ mod tests {
             expires_at_unix: None,
             rollbacks: vec![],
             can_decide: false,
+            can_run: false,
             can_roll_back: false,
             rollback_note: None,
             now_unix: NOW,

@@ -302,6 +302,9 @@ pub(crate) async fn action(
         needed: state.gw.config().approvals.needed(risk_of(&action)),
         expires_at_unix: pending.then(|| unix(state.gw.expires_at(id))),
         can_decide: pending && caller.principal.may_decide(),
+        can_run: action.state == ActionState::Approved
+            && run.is_none()
+            && caller.principal.may_decide(),
         can_roll_back,
         rollback_note,
         now_unix: now_unix(),
@@ -416,6 +419,41 @@ pub(crate) async fn approve(
             .await
             .page(frame, Some(format!("/actions/{id}")))),
     }
+}
+
+/// `POST /actions/{id}/run`: runs an approved action that has not started
+/// (a limit refused it, or the server stopped first). The pipeline checks
+/// the policy, the plan and the limits again.
+pub(crate) async fn run(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    let (id, frame) =
+        decision_allowed(&state, &caller, &headers, &form, "run actions", &text).await?;
+    let action = state
+        .gw
+        .store()
+        .action(id)
+        .await
+        .map_err(AppError::from_store)?;
+    if action.state != ActionState::Approved {
+        return Err(AppError::from_gateway(GatewayError::WrongState {
+            id,
+            state: action.state,
+            wanted: "run",
+        })
+        .page(frame, Some(format!("/actions/{id}"))));
+    }
+    super::live::spawn_execute(state.clone(), id, caller.actor());
+    Ok(redirect_with(
+        &state,
+        &format!("/actions/{id}"),
+        FlashKind::Info,
+        "Started. If a limit refuses it again, the timeline says why.",
+    ))
 }
 
 /// `POST /actions/{id}/deny`.
