@@ -113,6 +113,11 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     browser.set_size(PHONE.0, PHONE.1).await;
     browser.goto(&format!("{}/audit?action={id}", s.url)).await;
     browser.wait_for("#chain-status.ok").await;
+    let status = browser.text("#chain-status").await;
+    assert!(
+        status.contains("intact") && !status.contains(" 0 events"),
+        "a current verification: {status}"
+    );
     browser
         .wait_text("table.audit tbody", "action.approved")
         .await;

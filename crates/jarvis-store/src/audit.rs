@@ -661,6 +661,20 @@ impl Store {
         rows.iter().map(AuditEvent::from_row).collect()
     }
 
+    /// The sequence number of the newest event (0 before the first): one
+    /// row, so callers can tell cheaply whether a verification is current.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn head_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::db("reading the audit head"))?;
+        row.try_get("seq")
+            .map_err(|e| StoreError::Corrupt(format!("audit_head.seq: {e}")))
+    }
+
     /// One event by sequence number.
     ///
     /// # Errors

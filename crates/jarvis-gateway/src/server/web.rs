@@ -554,12 +554,20 @@ impl AuditParams {
 
 const AUDIT_PAGE: i64 = 100;
 
-/// The chain's status, verified again when the last check is older than
-/// half a minute (the walk is fast; a stale green is worse).
+/// The chain's status: the last verification while it is current (no
+/// event since, and under thirty seconds old), otherwise verified again.
+/// Reading the head is one row; the walk is fast (about a million events a
+/// second on SQLite), and a stale green is worse than a short wait.
 pub(crate) async fn chain_status(state: &Shared) -> super::ChainStatus {
     let cached = state.chain.read().ok().and_then(|c| c.clone());
+    let head = state.gw.store().head_seq().await.ok();
     match cached {
-        Some(c) if c.at.elapsed() < Duration::from_secs(30) => c,
+        Some(c)
+            if c.at.elapsed() < Duration::from_secs(30)
+                && c.report.as_ref().ok().map(|r| r.last_seq) == head =>
+        {
+            c
+        }
         _ => super::ops::refresh_chain(state).await,
     }
 }
