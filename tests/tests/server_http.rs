@@ -700,11 +700,6 @@ async fn operations_endpoints_audit_search_and_webhooks() {
     let (status, verify) = agent.get("/api/v1/audit/verify").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(verify["intact"], true, "{verify:#}");
-    let listing = std::process::Command::new("ls")
-        .arg("-la")
-        .arg(s.env.dir().join("data"))
-        .output()
-        .expect("ls");
     assert!(
         verify["report"]["events"].as_u64() >= Some(4),
         "a current verification: {verify:#}"
