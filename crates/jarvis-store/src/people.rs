@@ -197,6 +197,30 @@ fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
 
 /// Parses a stored or given RFC 3339 time. The store's own timestamps drop
 /// trailing zeros of the fraction, so they do not compare as text.
+/// Refuses to leave the deployment without an admin: nobody could then
+/// manage people from the web UI's side, and the mistake is easy to make.
+/// Runs under the write lock, so two admins demoting each other at once
+/// cannot both succeed.
+async fn keep_an_admin(
+    tx: &mut sqlx::AnyConnection,
+    name: &str,
+    what: &str,
+) -> Result<(), StoreError> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin'")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::db("counting admins"))?;
+    let admins: i64 = row
+        .try_get("n")
+        .map_err(|e| StoreError::Corrupt(format!("admin count: {e}")))?;
+    if admins <= 1 {
+        return Err(StoreError::Invalid(format!(
+            "{name} is the last admin and cannot be {what}; add another admin first (`jarvis users add NAME --role admin`)"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
@@ -353,6 +377,9 @@ impl Store {
         let Some(mut user) = find_user(&mut tx, name).await? else {
             return Err(StoreError::NotFound(format!("user {name}")));
         };
+        if user.role == Role::Admin && role != Role::Admin {
+            keep_an_admin(&mut tx, name, "demoted").await?;
+        }
         sqlx::query("UPDATE users SET role = $1 WHERE name = $2")
             .bind(role.as_str())
             .bind(name)
@@ -385,6 +412,9 @@ impl Store {
         let Some(user) = find_user(&mut tx, name).await? else {
             return Err(StoreError::NotFound(format!("user {name}")));
         };
+        if user.role == Role::Admin {
+            keep_an_admin(&mut tx, name, "removed").await?;
+        }
         let ended = delete_sessions_of(&mut tx, name).await?;
         sqlx::query("DELETE FROM users WHERE name = $1")
             .bind(name)

@@ -753,3 +753,38 @@ async fn ping_and_counts_for_metrics() {
         assert!(store.ping().await.is_err());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_last_admin_is_neither_demoted_nor_removed() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        store
+            .create_user("alice", Role::Admin, HASH, "local:root")
+            .await
+            .expect("create");
+        let before = all_events(&store).await.len();
+        for e in [
+            store
+                .set_role("alice", Role::Viewer, "local:root")
+                .await
+                .expect_err("last admin demoted"),
+            store
+                .remove_user("alice", "local:root")
+                .await
+                .expect_err("last admin removed"),
+        ] {
+            assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+            assert!(e.to_string().contains("last admin"), "{e}");
+        }
+        assert_eq!(all_events(&store).await.len(), before, "nothing written");
+        store
+            .create_user("bob", Role::Admin, HASH, "local:root")
+            .await
+            .expect("create");
+        store
+            .set_role("alice", Role::Approver, "user:bob")
+            .await
+            .expect("another admin remains");
+        assert!(store.remove_user("bob", "local:root").await.is_err());
+    }
+}

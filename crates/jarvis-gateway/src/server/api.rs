@@ -285,23 +285,9 @@ pub(crate) async fn run(
     Path(text): Path<String>,
 ) -> ApiResult {
     let id = may_decide(&state, &caller, &headers, &text, "run actions").await?;
-    let action = state
-        .gw
-        .store()
-        .action(id)
+    let action = super::live::start_approved(&state, id, caller.actor())
         .await
-        .map_err(|e| AppError::from_store(e).json())?;
-    if action.state != ActionState::Approved {
-        return Err(
-            AppError::from_gateway(crate::pipeline::GatewayError::WrongState {
-                id,
-                state: action.state,
-                wanted: "run",
-            })
-            .json(),
-        );
-    }
-    super::live::spawn_execute(state.clone(), id, caller.actor());
+        .map_err(|e| AppError::from_gateway(e).json())?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "action": action, "started": true })),

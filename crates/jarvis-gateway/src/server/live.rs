@@ -170,6 +170,28 @@ async fn react(state: &Shared, change: &ActionChange) -> Result<(), jarvis_store
     Ok(())
 }
 
+/// Starts an approved action that has not started (a limit refused it, or
+/// the server stopped first).
+///
+/// # Errors
+/// [`GatewayError::WrongState`] when it is not `approved`, or a store error.
+pub(crate) async fn start_approved(
+    state: &AppState,
+    id: ActionId,
+    actor: String,
+) -> Result<jarvis_store::ActionRecord, GatewayError> {
+    let action = state.gw.store().action(id).await?;
+    if action.state != ActionState::Approved {
+        return Err(GatewayError::WrongState {
+            id,
+            state: action.state,
+            wanted: "run",
+        });
+    }
+    spawn_execute(state.clone(), id, actor);
+    Ok(action)
+}
+
 /// Runs an approved action in the background, streaming its output to
 /// browsers. The pipeline records everything; this only reports.
 pub(crate) fn spawn_execute(state: AppState, id: ActionId, actor: String) {

@@ -433,21 +433,9 @@ pub(crate) async fn run(
 ) -> Result<Response, AppError> {
     let (id, frame) =
         decision_allowed(&state, &caller, &headers, &form, "run actions", &text).await?;
-    let action = state
-        .gw
-        .store()
-        .action(id)
+    super::live::start_approved(&state, id, caller.actor())
         .await
-        .map_err(AppError::from_store)?;
-    if action.state != ActionState::Approved {
-        return Err(AppError::from_gateway(GatewayError::WrongState {
-            id,
-            state: action.state,
-            wanted: "run",
-        })
-        .page(frame, Some(format!("/actions/{id}"))));
-    }
-    super::live::spawn_execute(state.clone(), id, caller.actor());
+        .map_err(|e| AppError::from_gateway(e).page(frame, Some(format!("/actions/{id}"))))?;
     Ok(redirect_with(
         &state,
         &format!("/actions/{id}"),
