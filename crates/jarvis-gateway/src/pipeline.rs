@@ -384,7 +384,7 @@ impl Gateway {
             .actions(Some(ActionState::PendingApproval), 100_000)
             .await?
         {
-            if self.expires_at(action.id) > std::time::SystemTime::now() {
+            if self.expires_at(&action) > std::time::SystemTime::now() {
                 continue;
             }
             match self
@@ -407,9 +407,19 @@ impl Gateway {
         Ok(expired)
     }
 
-    /// When a pending action expires.
-    pub fn expires_at(&self, id: ActionId) -> std::time::SystemTime {
-        time_of(id) + self.config.approval_ttl
+    /// When a pending action expires: the approval TTL after it last
+    /// entered the queue (an action sent back because its plan changed
+    /// gets a whole window again).
+    pub fn expires_at(&self, action: &ActionRecord) -> std::time::SystemTime {
+        let since = action
+            .pending_since
+            .as_deref()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(std::time::SystemTime::from)
+            .unwrap_or_else(|| time_of(action.id));
+        since + self.config.approval_ttl
     }
 
     /// A person rejects a pending action.
@@ -449,11 +459,7 @@ impl Gateway {
                 wanted,
             });
         }
-        let created = time_of(id);
-        let age = std::time::SystemTime::now()
-            .duration_since(created)
-            .unwrap_or_default();
-        if age > self.config.approval_ttl {
+        if self.expires_at(&action) <= std::time::SystemTime::now() {
             self.store
                 .transition(
                     id,

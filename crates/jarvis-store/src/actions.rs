@@ -87,6 +87,9 @@ pub struct ActionRecord {
     pub plan: Option<Value>,
     /// The preview shown to approvers.
     pub preview: Option<Value>,
+    /// When it last entered `pending_approval`; its approval window runs
+    /// from then.
+    pub pending_since: Option<String>,
 }
 
 impl ActionRecord {
@@ -117,6 +120,9 @@ impl ActionRecord {
                 .map_err(|e| bad("rollback_of", &e))?,
             plan: json("plan")?,
             preview: json("preview")?,
+            pending_since: row
+                .try_get("pending_since")
+                .map_err(|e| bad("pending_since", &e))?,
             id: id.parse().map_err(|e| bad(&id, &e))?,
             created_at: row
                 .try_get("created_at")
@@ -187,7 +193,7 @@ impl ActionChange {
     }
 }
 
-const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview";
+const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview, pending_since";
 
 impl Store {
     /// Records a proposed action and its `action.proposed` event.
@@ -446,9 +452,12 @@ pub(crate) async fn transition_locked(
             serde_json::to_string(&current.reasons).unwrap_or_else(|_| "[]".into()),
         ),
     };
+    // The approval window runs from the latest entry into the queue.
     let updated = sqlx::query(
         "UPDATE actions SET state = $1, updated_at = $2, decision = $3, risk = $4, reasons = $5, \
-             version = version + 1 WHERE id = $6 AND version = $7",
+             version = version + 1, \
+             pending_since = CASE WHEN $1 = 'pending_approval' THEN $2 ELSE pending_since END \
+             WHERE id = $6 AND version = $7",
     )
     .bind(to.as_str())
     .bind(&at)

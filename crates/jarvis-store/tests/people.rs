@@ -788,3 +788,39 @@ async fn the_last_admin_is_neither_demoted_nor_removed() {
         assert!(store.remove_user("bob", "local:root").await.is_err());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_approval_window_restarts_when_an_action_is_sent_back() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let id = pending(&store, "token:planner", Some(40)).await;
+        let first = store.action(id).await.expect("action");
+        let since = first.pending_since.clone().expect("pending_since is set");
+        let (approved, _) = store
+            .approve(id, "user:alice", None, &ApprovalRule::default())
+            .await
+            .expect("approve");
+        assert_eq!(approved.pending_since.as_deref(), Some(since.as_str()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let again = store
+            .replan(
+                id,
+                &json!({ "repos": ["/srv/x"] }),
+                "gateway",
+                "plan changed",
+            )
+            .await
+            .expect("replan");
+        assert_eq!(again.state, ActionState::PendingApproval);
+        let later = again.pending_since.expect("pending_since");
+        let parse = |t: &str| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .expect("RFC 3339")
+        };
+        assert!(
+            parse(&later) > parse(&since),
+            "{:?}: {since} then {later}",
+            db.kind
+        );
+    }
+}

@@ -129,7 +129,7 @@ pub(crate) async fn propose(
             "judgement": proposed.judgement,
             "snapshot": proposed.plan.summary(),
             "expires_at": (proposed.action.state == ActionState::PendingApproval)
-                .then(|| unix(state.gw.expires_at(id))),
+                .then(|| unix(state.gw.expires_at(&proposed.action))),
             "link": link,
         })),
     )

@@ -1098,6 +1098,7 @@ mod tests {
             rollback_of: None,
             plan: None,
             preview: None,
+            pending_since: None,
         }
     }
 

@@ -151,7 +151,7 @@ async fn queue_items_of(state: &Shared) -> Result<(Vec<QueueItem>, bool), AppErr
             Vec::new()
         };
         items.push(QueueItem {
-            expires_at_unix: unix(state.gw.expires_at(action.id)),
+            expires_at_unix: unix(state.gw.expires_at(&action)),
             preview: action.preview.as_ref().map(preview_text),
             plan: plan_lines(action.plan.as_ref()),
             approvers,
@@ -300,7 +300,7 @@ pub(crate) async fn action(
         plan: plan_lines(action.plan.as_ref()),
         approvers: approvers(&state, id).await?,
         needed: state.gw.config().approvals.needed(risk_of(&action)),
-        expires_at_unix: pending.then(|| unix(state.gw.expires_at(id))),
+        expires_at_unix: pending.then(|| unix(state.gw.expires_at(&action))),
         can_decide: pending && caller.principal.may_decide(),
         can_run: action.state == ActionState::Approved
             && run.is_none()
