@@ -372,6 +372,15 @@ async fn tokens_propose_and_read_but_never_approve() {
         .await;
     assert_eq!(done["run"]["stdout"]["text"], format!("{m}\n"));
 
+    // Paging: newest first, then older than the last one seen.
+    let (_, newest) = reader.get("/api/v1/actions?limit=1").await;
+    let newest = newest["actions"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(newest, ran["id"].as_str().expect("id"));
+    let (_, older) = reader
+        .get(&format!("/api/v1/actions?limit=1&before={newest}"))
+        .await;
+    assert_eq!(older["actions"][0]["id"], id.as_str());
+
     // Revoked: refused at once.
     let out = s.env.jarvis(&["tokens", "revoke", "planner"]);
     assert!(out.status.success());

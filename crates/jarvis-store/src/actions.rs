@@ -347,17 +347,37 @@ impl Store {
         state: Option<ActionState>,
         limit: i64,
     ) -> Result<Vec<ActionRecord>, StoreError> {
+        self.actions_before(state, None, limit).await
+    }
+
+    /// As [`Store::actions`], only those older than `before` (for paging:
+    /// ids are UUID v7, so they sort by time).
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn actions_before(
+        &self,
+        state: Option<ActionState>,
+        before: Option<ActionId>,
+        limit: i64,
+    ) -> Result<Vec<ActionRecord>, StoreError> {
         let limit = limit.clamp(1, 100_000);
+        // "~" sorts after every hyphenated UUID: no bound.
+        let before = before.map_or_else(|| "~".to_owned(), |b| b.to_string());
         let rows = match state {
             Some(s) => sqlx::query(&format!(
-                "SELECT {ACTION_COLUMNS} FROM actions WHERE state = $1 ORDER BY id DESC LIMIT {limit}"
+                "SELECT {ACTION_COLUMNS} FROM actions WHERE state = $1 AND id < $2 ORDER BY id DESC LIMIT {limit}"
             ))
             .bind(s.as_str())
+            .bind(before)
             .fetch_all(self.pool())
             .await,
-            None => sqlx::query(&format!("SELECT {ACTION_COLUMNS} FROM actions ORDER BY id DESC LIMIT {limit}"))
-                .fetch_all(self.pool())
-                .await,
+            None => sqlx::query(&format!(
+                "SELECT {ACTION_COLUMNS} FROM actions WHERE id < $1 ORDER BY id DESC LIMIT {limit}"
+            ))
+            .bind(before)
+            .fetch_all(self.pool())
+            .await,
         }
         .map_err(StoreError::db("listing actions"))?;
         rows.iter().map(ActionRecord::from_row).collect()

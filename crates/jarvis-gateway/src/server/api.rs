@@ -142,9 +142,12 @@ pub(crate) struct ListQuery {
     state: Option<String>,
     #[serde(default)]
     limit: Option<i64>,
+    #[serde(default)]
+    before: Option<ActionId>,
 }
 
-/// `GET /api/v1/actions`: newest first.
+/// `GET /api/v1/actions[?state=&limit=&before=ID]`: newest first; `before`
+/// pages to older ones.
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiUser(_caller): ApiUser,
@@ -160,7 +163,7 @@ pub(crate) async fn list(
     let actions = state
         .gw
         .store()
-        .actions(wanted, q.limit.unwrap_or(100).clamp(1, 1000))
+        .actions_before(wanted, q.before, q.limit.unwrap_or(100).clamp(1, 1000))
         .await
         .map_err(|e| AppError::from_store(e).json())?;
     Ok(Json(json!({ "actions": actions })).into_response())

@@ -208,7 +208,11 @@ pub(crate) async fn queue_items(
 pub(crate) struct ActionsQuery {
     #[serde(default)]
     state: Option<String>,
+    #[serde(default)]
+    before: Option<String>,
 }
+
+const ACTIONS_PAGE: usize = 100;
 
 /// `GET /actions`: every action, newest first, optionally of one state.
 pub(crate) async fn actions(
@@ -226,18 +230,30 @@ pub(crate) async fn actions(
         })?),
         None => None,
     };
-    let actions = state
+    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
+        Some(b) => Some(b.parse::<ActionId>().map_err(|e| {
+            AppError::new(StatusCode::BAD_REQUEST, e.to_string())
+                .page(chrome.clone(), Some("/actions".into()))
+        })?),
+        None => None,
+    };
+    let mut actions = state
         .gw
         .store()
-        .actions(wanted, 200)
+        .actions_before(wanted, before, ACTIONS_PAGE as i64 + 1)
         .await
         .map_err(AppError::from_store)?;
+    let more = actions.len() > ACTIONS_PAGE;
+    actions.truncate(ACTIONS_PAGE);
+    let next_before = more
+        .then(|| actions.last().map(|a| a.id.to_string()))
+        .flatten();
     let body = html(&ActionsPage {
         chrome,
         actions,
         state: filter.unwrap_or_default(),
         states: ActionState::ALL.iter().map(|s| s.to_string()).collect(),
-        next_before: None,
+        next_before,
     })?;
     Ok(page(&state, &headers, body))
 }
