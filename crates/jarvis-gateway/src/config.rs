@@ -92,6 +92,38 @@ struct RawConfig {
     approvals: RawApprovals,
     #[serde(default)]
     notify: Vec<RawNotify>,
+    #[serde(default)]
+    llm: Option<RawLlm>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLlm {
+    base_url: String,
+    model: String,
+    api_key: Option<SecretRef>,
+    timeout_secs: Option<u64>,
+    max_steps: Option<u32>,
+    token_budget: Option<u64>,
+}
+
+/// The model behind the planner (`[llm]`): any OpenAI-compatible endpoint.
+/// Without it, chat works in direct mode (a message that is a command is
+/// proposed as is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmSettings {
+    /// The endpoint's base URL, ending in `/v1` for most servers.
+    pub base_url: String,
+    /// The model's name at that endpoint.
+    pub model: String,
+    /// Where the API key is; local servers (Ollama, llama.cpp) need none.
+    pub api_key: Option<SecretRef>,
+    /// How long one completion may take.
+    pub timeout: Duration,
+    /// Model turns per conversation.
+    pub max_steps: u32,
+    /// Tokens per conversation, prompt and answers together.
+    pub token_budget: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -288,6 +320,8 @@ pub struct Config {
     pub approvals: ApprovalRule,
     /// Webhooks for pending approvals, failures and audit breaks.
     pub notify: Vec<NotifySpec>,
+    /// The planner's model, if one is configured.
+    pub llm: Option<LlmSettings>,
 }
 
 impl Default for Config {
@@ -308,6 +342,7 @@ impl Default for Config {
             server: ServerSettings::default(),
             approvals: ApprovalRule::default(),
             notify: Vec::new(),
+            llm: None,
         }
     }
 }
@@ -501,10 +536,15 @@ impl Config {
                 events: n.events,
             });
         }
+        let llm = match raw.llm {
+            Some(l) => Some(llm_settings(l, &abs, &invalid)?),
+            None => None,
+        };
         Ok(Config {
             server,
             approvals,
             notify,
+            llm,
             file: Some(file.to_owned()),
             data_dir: raw.store.data_dir.map(abs),
             database: raw.store.database.map(|mut d| {
@@ -571,6 +611,50 @@ fn server_settings(
             d.audit_verify,
             1,
         )?,
+    })
+}
+
+fn llm_settings(
+    raw: RawLlm,
+    abs: &dyn Fn(PathBuf) -> PathBuf,
+    invalid: &dyn Fn(String, String) -> ConfigError,
+) -> Result<LlmSettings, ConfigError> {
+    let url = raw.base_url.trim().trim_end_matches('/').to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(invalid(
+            "llm.base_url".into(),
+            format!("`{url}` must be an http(s) URL such as http://127.0.0.1:11434/v1"),
+        ));
+    }
+    if raw.model.trim().is_empty() {
+        return Err(invalid("llm.model".into(), "must name the model".into()));
+    }
+    let api_key = match raw.api_key {
+        Some(k) if k.env.is_some() == k.file.is_some() => {
+            return Err(invalid(
+                "llm.api_key".into(),
+                "give exactly one of `env` or `file`: the key is a secret".into(),
+            ));
+        }
+        Some(k) => Some(SecretRef {
+            env: k.env,
+            file: k.file.map(abs),
+        }),
+        None => None,
+    };
+    let positive = |field: &str, v: Option<u64>, default: u64| match v {
+        Some(0) => Err(invalid(format!("llm.{field}"), "must be at least 1".into())),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    Ok(LlmSettings {
+        base_url: url,
+        model: raw.model,
+        api_key,
+        timeout: Duration::from_secs(positive("timeout_secs", raw.timeout_secs, 120)?),
+        max_steps: u32::try_from(positive("max_steps", raw.max_steps.map(u64::from), 12)?)
+            .unwrap_or(u32::MAX),
+        token_budget: positive("token_budget", raw.token_budget, 60_000)?,
     })
 }
 
@@ -680,6 +764,24 @@ mod tests {
     }
 
     #[test]
+    fn a_model_endpoint() {
+        let c = parse("[llm]\nbase_url = \"http://127.0.0.1:11434/v1/\"\nmodel = \"qwen2.5:7b\"\n")
+            .expect("valid");
+        let l = c.llm.expect("llm");
+        assert_eq!(l.base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(l.api_key, None);
+        assert_eq!(l.max_steps, 12);
+        let c = parse(
+            "[llm]\nbase_url = \"https://api.openai.com/v1\"\nmodel = \"gpt-4o-mini\"\napi_key = { file = \"keys/openai\" }\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            c.llm.and_then(|l| l.api_key).and_then(|k| k.file),
+            Some(PathBuf::from("/etc/jarvis/keys/openai"))
+        );
+    }
+
+    #[test]
     fn mistakes_name_the_field() {
         let cases = [
             (
@@ -711,6 +813,14 @@ mod tests {
             (
                 "[[notify]]\nname = \"x\"\nformat = \"json\"\nurl = {}\n",
                 "notify[0].url",
+            ),
+            (
+                "[llm]\nbase_url = \"localhost:11434\"\nmodel = \"m\"\n",
+                "llm.base_url",
+            ),
+            (
+                "[llm]\nbase_url = \"http://x/v1\"\nmodel = \"m\"\napi_key = \"sk-inline\"\n",
+                "api_key",
             ),
             (
                 "[hosts.nas]\ndestination = \"x\"\nknown_hosts = \"k\"\n[hosts.nas.limits]\ndefault_timeout_secs = 9000\n",

@@ -20,6 +20,8 @@ pub mod pipeline;
 pub mod rollback;
 pub mod server;
 
-pub use config::{Config, ConfigError, LoopBrake, NotifySpec, SecretRef, ServerSettings};
+pub use config::{
+    Config, ConfigError, LlmSettings, LoopBrake, NotifySpec, SecretRef, ServerSettings,
+};
 pub use pipeline::{Gateway, GatewayError, Proposal, Proposed};
 pub use rollback::RolledBack;
