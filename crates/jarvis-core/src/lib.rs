@@ -12,6 +12,7 @@
 
 mod access;
 mod action;
+mod conversation;
 mod decision;
 mod host;
 mod risk;
@@ -24,6 +25,7 @@ pub use action::{
     ActionId, ActionIdError, ActionKind, ActionState, IllegalTransition, UnknownActionKind,
     UnknownActionState,
 };
+pub use conversation::{CHAT_PREFIX, ConversationId, ConversationIdError};
 pub use decision::{Decision, UnknownDecision};
 pub use host::{HostName, HostNameError};
 pub use risk::{Risk, RiskError, RiskLevel};

@@ -103,17 +103,34 @@ impl Store {
             .map(|a| a.approver)
             .collect();
         let risk = action.risk.unwrap_or(Risk::MAX);
-        // An agent's token proposes for the person who made it: that person
-        // approving is approving their own request.
-        let requester = match action.requester.strip_prefix("token:") {
-            Some(name) => sqlx::query("SELECT created_by FROM api_tokens WHERE name = $1")
-                .bind(name)
+        // An agent's token proposes for the person who made it, and a
+        // conversation with the planner for the person who started it: that
+        // person approving is approving their own request.
+        let behind = if let Some(name) = action.requester.strip_prefix("token:") {
+            Some((
+                "SELECT created_by AS who FROM api_tokens WHERE name = $1",
+                name,
+            ))
+        } else {
+            action
+                .requester
+                .strip_prefix(jarvis_core::CHAT_PREFIX)
+                .map(|id| {
+                    (
+                        "SELECT started_by AS who FROM conversations WHERE id = $1",
+                        id,
+                    )
+                })
+        };
+        let requester = match behind {
+            Some((sql, key)) => sqlx::query(sql)
+                .bind(key)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(StoreError::db("reading who made a token"))?
-                .map(|row| row.try_get::<String, _>("created_by"))
+                .map_err(StoreError::db("reading who is behind a requester"))?
+                .map(|row| row.try_get::<String, _>("who"))
                 .transpose()
-                .map_err(|e| StoreError::Corrupt(format!("api_tokens.created_by: {e}")))?
+                .map_err(|e| StoreError::Corrupt(format!("requester {}: {e}", action.requester)))?
                 .unwrap_or_else(|| action.requester.clone()),
             None => action.requester.clone(),
         };

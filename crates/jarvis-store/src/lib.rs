@@ -20,6 +20,7 @@
 mod actions;
 mod approvals;
 mod audit;
+mod conversations;
 mod error;
 mod people;
 mod redact;
@@ -41,6 +42,7 @@ pub use audit::{
     AuditEvent, AuditFilter, Checkpoint, ExportLine, NewEvent, VerifyProblem, VerifyReport,
     canonical_payload, verify_lines,
 };
+pub use conversations::{ConversationRecord, MessageRecord};
 pub use error::StoreError;
 pub use people::{NewSession, SessionRecord, TokenRecord, UserRecord};
 pub use redact::{Redaction, redact};

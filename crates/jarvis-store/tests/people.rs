@@ -824,3 +824,80 @@ async fn the_approval_window_restarts_when_an_action_is_sent_back() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conversations_keep_their_messages_and_speak_for_who_started_them() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let c = store
+            .create_conversation("user:alice", "grafana keeps restarting, fix it")
+            .await
+            .expect("start");
+        assert_eq!(c.state, "active");
+        let id = pending(&store, &c.id.requester(), Some(40)).await;
+        assert_eq!(
+            store
+                .add_message(
+                    c.id,
+                    "user",
+                    &json!({ "content": "grafana keeps restarting" }),
+                    None
+                )
+                .await
+                .expect("message"),
+            1
+        );
+        assert_eq!(
+            store
+                .add_message(
+                    c.id,
+                    "tool",
+                    &json!({ "content": "<<<UNTRUSTED>>>" }),
+                    Some(id)
+                )
+                .await
+                .expect("message"),
+            2
+        );
+        let messages = store.messages(c.id).await.expect("messages");
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[1].action_id, Some(id));
+        assert_eq!(messages[1].content["content"], "<<<UNTRUSTED>>>");
+        // The audit log links the message to the action, without its text.
+        let linked = events_of(&store, id).await;
+        let message = linked
+            .iter()
+            .find(|e| e.kind == "conversation.message")
+            .expect("a linked message event");
+        assert!(
+            !message.payload.contains("UNTRUSTED"),
+            "{}",
+            message.payload
+        );
+        // With self-approval off, the person who asked may not approve what
+        // their conversation proposed.
+        let rule = ApprovalRule {
+            self_approval: false,
+            ..ApprovalRule::default()
+        };
+        let e = store
+            .approve(id, "user:alice", None, &rule)
+            .await
+            .expect_err("own conversation");
+        assert!(
+            matches!(
+                e,
+                StoreError::ApprovalRefused(ApprovalRefusal::OwnRequest { .. })
+            ),
+            "{e}"
+        );
+        store
+            .end_conversation(c.id, "finished", "restarted grafana")
+            .await
+            .expect("end");
+        let ended = store.conversation(c.id).await.expect("read");
+        assert_eq!(ended.state, "finished");
+        assert!(store.end_conversation(c.id, "exploded", "x").await.is_err());
+        assert_eq!(store.conversations(10).await.expect("list").len(), 1);
+    }
+}
