@@ -6,6 +6,7 @@
 
 mod actions;
 mod audit;
+mod chat;
 mod data;
 mod hosts;
 mod policy;
@@ -54,6 +55,8 @@ enum Command {
     /// List, check and install the guard on hosts.
     #[command(subcommand)]
     Hosts(hosts::HostsCommand),
+    /// Ask Jarvis in words; the planner proposes actions through the policy and waits for approvals.
+    Chat(chat::ChatArgs),
     /// Run the web UI and JSON API: approval queue, audit review, rollback.
     Serve(serve::ServeArgs),
     /// Manage the people who sign in to the web UI.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Snapshots(cmd) => snapshots::snapshots(cmd),
         Command::Actions(cmd) => actions::actions(cmd),
         Command::Hosts(cmd) => hosts::run(cmd),
+        Command::Chat(args) => chat::chat(args),
         Command::Serve(args) => serve::serve_command(args),
         Command::Users(cmd) => serve::users(cmd),
         Command::Tokens(cmd) => serve::tokens(cmd),

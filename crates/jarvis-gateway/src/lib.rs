@@ -13,6 +13,7 @@
 //! to `running` is a compare-and-set in the store.
 
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod metrics;
 pub mod notify;

@@ -95,6 +95,12 @@ pub enum GatewayError {
         /// What is wrong.
         message: String,
     },
+    /// The planner's model cannot be used.
+    #[error("the model: {why}")]
+    Model {
+        /// Why.
+        why: String,
+    },
     /// The approval does not count under the approval rule.
     #[error("action {id}: {why}")]
     ApprovalRefused {

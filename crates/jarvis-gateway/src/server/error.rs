@@ -88,6 +88,7 @@ impl AppError {
             },
             GatewayError::SnapshotFailed { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::Policy(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Model { .. } => StatusCode::BAD_GATEWAY,
         };
         AppError::new(status, e.to_string())
     }

@@ -1,0 +1,124 @@
+//! `jarvis chat "PROMPT"`: a conversation with the planner in the terminal.
+//! It streams the plan and the results, waits for approvals made elsewhere
+//! (the web UI or `jarvis approve`), and its exit code says how it ended.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use jarvis_gateway::chat::ChatEvent;
+use jarvis_planner::agent::Event;
+use jarvis_planner::model::Model;
+
+use crate::actions::{gateway, operator, runtime};
+use crate::data::DataArgs;
+
+/// Exit codes of `chat`.
+pub mod exit {
+    /// The conversation finished with an answer.
+    pub const FINISHED: u8 = 0;
+    /// It stopped before an answer (a limit, the model failing, a repeat).
+    pub const STOPPED: u8 = 1;
+}
+
+#[derive(Args)]
+pub struct ChatArgs {
+    /// What you want done, in words (or, without a model, a command).
+    #[arg(required = true, value_name = "PROMPT")]
+    prompt: Vec<String>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+fn first_lines(text: &str, n: usize) -> String {
+    let mut out: Vec<&str> = text.lines().take(n).collect();
+    if text.lines().count() > n {
+        out.push("…");
+    }
+    out.join("\n    ")
+}
+
+fn show(event: ChatEvent) {
+    let mut err = std::io::stderr();
+    // The terminal may go away; the conversation is stored all the same.
+    let _ = match event {
+        ChatEvent::Waiting { id, host, command } => writeln!(
+            err,
+            "jarvis: waiting for approval of action {id} on {host}: {command}\n        approve it in the web UI or with `jarvis approve {id}`"
+        ),
+        ChatEvent::Planner(Event::Thinking { step }) => {
+            writeln!(err, "jarvis: thinking (step {step})")
+        }
+        ChatEvent::Planner(Event::Said { text }) => writeln!(err, "planner: {text}"),
+        ChatEvent::Planner(Event::Proposed {
+            host,
+            command,
+            reason,
+        }) => writeln!(
+            err,
+            "jarvis: proposing on {host}: {command}\n        because: {reason}"
+        ),
+        ChatEvent::Planner(Event::Result { report }) => {
+            let detail = match (&report.note, report.state.as_str()) {
+                (Some(note), _) => format!(" ({note})"),
+                (None, "succeeded" | "failed" | "timed_out") => String::new(),
+                (None, _) => format!(" ({})", report.reasons.join("; ")),
+            };
+            let out = first_lines(&report.stdout, 5);
+            writeln!(
+                err,
+                "jarvis: action {} {}{}{detail}{}",
+                report.id,
+                report.state,
+                report
+                    .exit_code
+                    .map(|c| format!(", exit {c}"))
+                    .unwrap_or_default(),
+                if out.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n    {out}")
+                }
+            )
+        }
+        ChatEvent::Planner(Event::ToolError { tool, message }) => {
+            writeln!(
+                err,
+                "jarvis: the model's `{tool}` call was refused: {message}"
+            )
+        }
+        ChatEvent::Planner(Event::Finished { .. }) => Ok(()),
+        ChatEvent::Planner(Event::Stopped { why }) => writeln!(err, "jarvis: {why}"),
+    };
+}
+
+pub fn chat(args: ChatArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let gw = gateway(&args.data).await?;
+        let model = gw.chat_model()?;
+        let prompt = args.prompt.join(" ");
+        if model.is_none() {
+            eprintln!("jarvis: no model configured ([llm] in the config): direct mode");
+        }
+        let outcome = gw
+            .chat(
+                &operator(),
+                &prompt,
+                model.as_ref().map(|m| m as &dyn Model),
+                &mut show,
+            )
+            .await?;
+        println!("{}", outcome.summary);
+        eprintln!(
+            "jarvis: conversation {} {}",
+            outcome.conversation.id, outcome.conversation.state
+        );
+        gw.close().await;
+        Ok(ExitCode::from(if outcome.finished {
+            exit::FINISHED
+        } else {
+            exit::STOPPED
+        }))
+    })
+}

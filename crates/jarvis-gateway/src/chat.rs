@@ -1,0 +1,449 @@
+//! Conversations with the planner, wired to the pipeline.
+//!
+//! The planner's tools reach hosts only through [`ChatActions`], which
+//! proposes each action under the conversation's requester (`chat:ID`) with
+//! [`Gateway::propose`], runs what the policy allows with
+//! [`Gateway::execute`], and waits for a person on what needs one. A
+//! conversation and its messages are stored; each action it proposes is
+//! linked to it in the audit log. Without a model, chat runs in direct mode:
+//! a message that is a command is proposed as is.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use jarvis_core::{ActionId, ActionState, ConversationId, HostName};
+use jarvis_exec::snapshot::{FileChange, FileEdit};
+use jarvis_planner::agent::{
+    self, ActionReport, Actions, ActionsError, Event, HostInfo, Limits, ProposedAction,
+    ProposedKind, StopReason,
+};
+use jarvis_planner::client::{ModelSettings, OpenAiModel};
+use jarvis_planner::model::{BoxFuture, Message, Model};
+use jarvis_store::{ActionRecord, ConversationRecord};
+use serde_json::json;
+
+use crate::pipeline::{Gateway, GatewayError, Proposal};
+
+/// How a conversation ended.
+#[derive(Debug, Clone)]
+pub struct ChatOutcome {
+    /// The stored conversation.
+    pub conversation: ConversationRecord,
+    /// Whether it finished (the model, or direct mode, gave its answer).
+    pub finished: bool,
+    /// The answer, or why it stopped, in words.
+    pub summary: String,
+    /// The actions it proposed, as reported back.
+    pub actions: Vec<ActionReport>,
+}
+
+/// Something a person watching a conversation hears about.
+#[derive(Debug, Clone)]
+pub enum ChatEvent {
+    /// A step of the planner.
+    Planner(Event),
+    /// An action waits for a person.
+    Waiting {
+        /// The action.
+        id: ActionId,
+        /// Its host.
+        host: String,
+        /// Its command.
+        command: String,
+    },
+}
+
+/// What direct mode says to a message that is not a command.
+pub const NO_MODEL: &str = "No model is configured, so Jarvis can only run commands you type: send one (`docker ps`, or `@HOST docker ps` when there are several hosts) and it is proposed as is. To chat, add an [llm] section to the config with base_url, model and, if the endpoint needs one, api_key = { env = \"VAR\" } (see the README for OpenAI, Ollama and llama.cpp).";
+
+impl Gateway {
+    /// The configured model, ready to use, or `None` for direct mode.
+    ///
+    /// # Errors
+    /// [`GatewayError::Model`] when the key cannot be read or the settings
+    /// are unusable.
+    pub fn chat_model(&self) -> Result<Option<OpenAiModel>, GatewayError> {
+        let Some(llm) = &self.config().llm else {
+            return Ok(None);
+        };
+        let api_key = match &llm.api_key {
+            Some(r) => Some(r.resolve().map_err(|why| GatewayError::Model {
+                why: format!("llm.api_key: {why}"),
+            })?),
+            None => None,
+        };
+        let settings = ModelSettings {
+            api_key,
+            timeout: llm.timeout,
+            ..ModelSettings::new(&llm.base_url, &llm.model)
+        };
+        OpenAiModel::new(settings)
+            .map(Some)
+            .map_err(|e| GatewayError::Model { why: e.to_string() })
+    }
+
+    /// Holds a conversation: `prompt` from `started_by`, answered by
+    /// `model` (or direct mode without one), every step reported to
+    /// `observer`. Returns when it finishes or stops; a stop is an outcome,
+    /// not an error.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn chat(
+        &self,
+        started_by: &str,
+        prompt: &str,
+        model: Option<&dyn Model>,
+        observer: &mut (dyn FnMut(ChatEvent) + Send),
+    ) -> Result<ChatOutcome, GatewayError> {
+        let conversation = self.store().create_conversation(started_by, prompt).await?;
+        let id = conversation.id;
+        self.store()
+            .add_message(id, "user", &json!({ "content": prompt }), None)
+            .await?;
+        let (finished, summary, actions) = match model {
+            Some(model) => self.plan(id, prompt, model, observer).await?,
+            None => self.direct(id, prompt, observer).await?,
+        };
+        self.store()
+            .end_conversation(id, if finished { "finished" } else { "stopped" }, &summary)
+            .await?;
+        Ok(ChatOutcome {
+            conversation: self.store().conversation(id).await?,
+            finished,
+            summary,
+            actions,
+        })
+    }
+
+    async fn plan(
+        &self,
+        id: ConversationId,
+        prompt: &str,
+        model: &dyn Model,
+        observer: &mut (dyn FnMut(ChatEvent) + Send),
+    ) -> Result<(bool, String, Vec<ActionReport>), GatewayError> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let actions = ChatActions {
+            gw: self,
+            conversation: id,
+            waiting: Arc::new(move |e: ChatEvent| {
+                let _ = tx.send(e);
+            }),
+        };
+        let limits = self
+            .config()
+            .llm
+            .as_ref()
+            .map(|l| Limits {
+                max_steps: l.max_steps,
+                token_budget: l.token_budget,
+                ..Limits::default()
+            })
+            .unwrap_or_default();
+        let outcome = {
+            let mut forward = |e: Event| {
+                while let Ok(w) = rx.try_recv() {
+                    observer(w);
+                }
+                observer(ChatEvent::Planner(e));
+            };
+            agent::run(model, &actions, prompt, &[], &limits, &mut forward).await
+        };
+        while let Ok(w) = rx.try_recv() {
+            observer(w);
+        }
+        for m in &outcome.messages {
+            // The person's request is stored already; the rest of the
+            // exchange is kept as the model saw it.
+            if m.role != jarvis_planner::model::Role::User || m.content != prompt {
+                self.store()
+                    .add_message(id, role_name(m), &json!(m), None)
+                    .await?;
+            }
+        }
+        let finished = matches!(outcome.stop, StopReason::Finished);
+        let summary = match (&outcome.stop, outcome.summary) {
+            (StopReason::Finished, Some(s)) => s,
+            (stop, _) => stop.to_string(),
+        };
+        Ok((finished, summary, outcome.actions))
+    }
+
+    async fn direct(
+        &self,
+        id: ConversationId,
+        prompt: &str,
+        observer: &mut (dyn FnMut(ChatEvent) + Send),
+    ) -> Result<(bool, String, Vec<ActionReport>), GatewayError> {
+        let Some((host, command)) = self.direct_command(prompt) else {
+            self.store()
+                .add_message(id, "assistant", &json!({ "content": NO_MODEL }), None)
+                .await?;
+            return Ok((false, NO_MODEL.to_owned(), Vec::new()));
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let actions = ChatActions {
+            gw: self,
+            conversation: id,
+            waiting: Arc::new(move |e: ChatEvent| {
+                let _ = tx.send(e);
+            }),
+        };
+        observer(ChatEvent::Planner(Event::Proposed {
+            host: host.clone(),
+            command: command.clone(),
+            reason: "typed by a person".into(),
+        }));
+        let proposed = actions.propose(ProposedAction {
+            host,
+            kind: ProposedKind::Command { command, cwd: None },
+            reason: "typed by a person (direct mode)".into(),
+            expected_effect: String::new(),
+        });
+        let report = proposed.await;
+        while let Ok(w) = rx.try_recv() {
+            observer(w);
+        }
+        match report {
+            Ok(r) => {
+                observer(ChatEvent::Planner(Event::Result { report: r.clone() }));
+                let finished = r.state == "succeeded";
+                Ok((finished, format!("{} ({})", r.state, r.id), vec![r]))
+            }
+            Err(e) => Ok((false, e.to_string(), Vec::new())),
+        }
+    }
+
+    /// The host and command of a direct-mode message, if it is one: a
+    /// program the knowledge base knows, optionally after `@HOST`; the host
+    /// may be left out when there is only one.
+    fn direct_command(&self, text: &str) -> Option<(String, String)> {
+        let text = text.trim();
+        let (host, command) = match text.strip_prefix('@') {
+            Some(rest) => {
+                let (h, c) = rest.split_once(char::is_whitespace)?;
+                (h.to_owned(), c.trim().to_owned())
+            }
+            None => match self.config().hosts.as_slice() {
+                [only] => (only.name.to_string(), text.to_owned()),
+                _ => return None,
+            },
+        };
+        let program = command.split_whitespace().next()?;
+        let program = program.rsplit('/').next().unwrap_or(program);
+        self.policy()
+            .knowledge()
+            .program(program)
+            .is_some()
+            .then_some((host, command))
+    }
+}
+
+fn role_name(m: &Message) -> &'static str {
+    use jarvis_planner::model::Role;
+    match m.role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+/// The planner's hands: every action goes through the pipeline.
+pub struct ChatActions<'a> {
+    gw: &'a Gateway,
+    conversation: ConversationId,
+    waiting: Arc<dyn Fn(ChatEvent) + Send + Sync>,
+}
+
+/// How often a waiting conversation looks at its action again.
+const POLL: Duration = Duration::from_millis(300);
+
+impl ChatActions<'_> {
+    async fn propose_and_wait(&self, p: ProposedAction) -> Result<ActionReport, ActionsError> {
+        let gw = self.gw;
+        let host = HostName::parse(&p.host).map_err(|e| ActionsError::Invalid(e.to_string()))?;
+        if gw.config().host(&host).is_none() {
+            return Err(ActionsError::UnknownHost(p.host.clone()));
+        }
+        let (command, cwd, edit) = match p.kind {
+            ProposedKind::Command { command, cwd } => (command, cwd, None),
+            ProposedKind::Edit { path, content } => (
+                String::new(),
+                None,
+                Some(FileEdit {
+                    path,
+                    change: FileChange::Content { content },
+                }),
+            ),
+        };
+        let requester = self.conversation.requester();
+        let proposed = gw
+            .propose(Proposal {
+                requester: requester.clone(),
+                host,
+                command,
+                cwd,
+                timeout: None,
+                edit,
+            })
+            .await
+            .map_err(|e| ActionsError::Failed(e.to_string()))?;
+        let action = proposed.action;
+        let id = action.id;
+        self.link(id, &json!({ "proposed": action.command, "reason": p.reason, "expected_effect": p.expected_effect }))
+            .await?;
+        let done = match action.state {
+            ActionState::Approved => self.run(id, &requester).await?,
+            ActionState::PendingApproval => {
+                (self.waiting)(ChatEvent::Waiting {
+                    id,
+                    host: action.host.clone().unwrap_or_default(),
+                    command: action.command.clone(),
+                });
+                self.wait(&action).await?
+            }
+            _ => action,
+        };
+        let report = self.report(&done).await?;
+        self.link(
+            id,
+            &json!({ "result": report.state, "exit_code": report.exit_code }),
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// Records in the conversation (and so in the audit log) that it
+    /// touched action `id`.
+    async fn link(&self, id: ActionId, content: &serde_json::Value) -> Result<(), ActionsError> {
+        self.gw
+            .store()
+            .add_message(self.conversation, "action", content, Some(id))
+            .await
+            .map(|_| ())
+            .map_err(|e| ActionsError::Failed(e.to_string()))
+    }
+
+    async fn run(&self, id: ActionId, actor: &str) -> Result<ActionRecord, ActionsError> {
+        match self.gw.execute(id, actor, &mut |_| {}).await {
+            Ok(done) => Ok(done),
+            // Refused before sending: report the action as it stands, with
+            // why, so the model can choose another way.
+            Err(e) => {
+                let mut action = self
+                    .gw
+                    .store()
+                    .action(id)
+                    .await
+                    .map_err(|e| ActionsError::Failed(e.to_string()))?;
+                action.reasons.push(format!("not run: {e}"));
+                Ok(action)
+            }
+        }
+    }
+
+    /// Waits for a person's decision and, once approved, for whoever
+    /// approved it to run it (the web server or `jarvis approve`).
+    async fn wait(&self, action: &ActionRecord) -> Result<ActionRecord, ActionsError> {
+        let expires = self.gw.expires_at(action);
+        let mut approved_since: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(POLL).await;
+            let now = self
+                .gw
+                .store()
+                .action(action.id)
+                .await
+                .map_err(|e| ActionsError::Failed(e.to_string()))?;
+            match now.state {
+                ActionState::PendingApproval if SystemTime::now() > expires => {
+                    // The sweeper expires it in a moment; say so now.
+                    let mut now = now;
+                    now.reasons
+                        .push("no decision within the approval window".into());
+                    return Ok(now);
+                }
+                ActionState::PendingApproval | ActionState::Running => {}
+                ActionState::Approved => {
+                    let since = *approved_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(60) {
+                        let mut now = now;
+                        now.reasons.push(
+                            "approved, but not started within a minute (a limit may have refused it; see its page)"
+                                .into(),
+                        );
+                        return Ok(now);
+                    }
+                }
+                _ => return Ok(now),
+            }
+        }
+    }
+
+    async fn report(&self, a: &ActionRecord) -> Result<ActionReport, ActionsError> {
+        let run = self
+            .gw
+            .store()
+            .run_of(a.id)
+            .await
+            .map_err(|e| ActionsError::Failed(e.to_string()))?;
+        Ok(ActionReport {
+            id: a.id.to_string(),
+            state: a.state.to_string(),
+            decision: a.decision.map(|d| d.to_string()),
+            risk: a.risk.map(|r| u32::from(r.score())),
+            reasons: a.reasons.clone(),
+            exit_code: run.as_ref().and_then(|r| r.exit_code),
+            stdout: run
+                .as_ref()
+                .map(|r| String::from_utf8_lossy(&r.stdout.data).into_owned())
+                .unwrap_or_default(),
+            stderr: run
+                .as_ref()
+                .map(|r| String::from_utf8_lossy(&r.stderr.data).into_owned())
+                .unwrap_or_default(),
+            truncated: run
+                .as_ref()
+                .is_some_and(|r| r.stdout.truncated || r.stderr.truncated),
+            note: run.and_then(|r| r.error),
+        })
+    }
+}
+
+impl Actions for ChatActions<'_> {
+    fn hosts(&self) -> BoxFuture<'_, Vec<HostInfo>> {
+        Box::pin(async move {
+            self.gw
+                .config()
+                .hosts
+                .iter()
+                .map(|h| HostInfo {
+                    name: h.name.to_string(),
+                    tags: h.tags.clone(),
+                })
+                .collect()
+        })
+    }
+
+    fn propose(&self, p: ProposedAction) -> BoxFuture<'_, Result<ActionReport, ActionsError>> {
+        Box::pin(self.propose_and_wait(p))
+    }
+
+    fn action(&self, id: &str) -> BoxFuture<'_, Result<ActionReport, ActionsError>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let store = self.gw.store();
+            let id = store
+                .resolve_action(&id)
+                .await
+                .map_err(|e| ActionsError::Invalid(e.to_string()))?;
+            let a = store
+                .action(id)
+                .await
+                .map_err(|e| ActionsError::Failed(e.to_string()))?;
+            self.report(&a).await
+        })
+    }
+}
