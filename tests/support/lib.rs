@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod fixtures;
+pub mod llm_stub;
 pub mod server;
 
 use std::io::Write;
