@@ -96,14 +96,42 @@ impl Gateway {
         model: Option<&dyn Model>,
         observer: &mut (dyn FnMut(ChatEvent) + Send),
     ) -> Result<ChatOutcome, GatewayError> {
+        let conversation = self.start_chat(started_by, prompt).await?;
+        self.continue_chat(&conversation, model, observer).await
+    }
+
+    /// Records a new conversation and its first message, so a caller (the
+    /// web UI) can show it before the planner has answered.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn start_chat(
+        &self,
+        started_by: &str,
+        prompt: &str,
+    ) -> Result<ConversationRecord, GatewayError> {
         let conversation = self.store().create_conversation(started_by, prompt).await?;
-        let id = conversation.id;
         self.store()
-            .add_message(id, "user", &json!({ "content": prompt }), None)
+            .add_message(conversation.id, "user", &json!({ "content": prompt }), None)
             .await?;
+        Ok(conversation)
+    }
+
+    /// Runs a conversation [`Gateway::start_chat`] recorded, to its end.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn continue_chat(
+        &self,
+        conversation: &ConversationRecord,
+        model: Option<&dyn Model>,
+        observer: &mut (dyn FnMut(ChatEvent) + Send),
+    ) -> Result<ChatOutcome, GatewayError> {
+        let id = conversation.id;
+        let prompt = conversation_prompt(self, id).await?;
         let (finished, summary, actions) = match model {
-            Some(model) => self.plan(id, prompt, model, observer).await?,
-            None => self.direct(id, prompt, observer).await?,
+            Some(model) => self.plan(id, &prompt, model, observer).await?,
+            None => self.direct(id, &prompt, observer).await?,
         };
         self.store()
             .end_conversation(id, if finished { "finished" } else { "stopped" }, &summary)
@@ -238,6 +266,17 @@ impl Gateway {
             .is_some()
             .then_some((host, command))
     }
+}
+
+/// The person's request: the first message, whole (the title is cut).
+async fn conversation_prompt(gw: &Gateway, id: ConversationId) -> Result<String, GatewayError> {
+    let messages = gw.store().messages(id).await?;
+    Ok(messages
+        .iter()
+        .find(|m| m.role == "user")
+        .and_then(|m| m.content["content"].as_str())
+        .unwrap_or_default()
+        .to_owned())
 }
 
 fn role_name(m: &Message) -> &'static str {
