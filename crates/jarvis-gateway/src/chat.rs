@@ -169,15 +169,32 @@ impl Gateway {
                 ..Limits::default()
             })
             .unwrap_or_default();
+        let mut refused = Vec::new();
         let outcome = {
             let mut forward = |e: Event| {
                 while let Ok(w) = rx.try_recv() {
                     observer(w);
                 }
+                if let Event::ToolError { tool, message } = &e {
+                    refused.push(json!({ "tool": tool, "why": message }));
+                }
                 observer(ChatEvent::Planner(e));
             };
             agent::run(model, &actions, prompt, &[], &limits, &mut forward).await
         };
+        // Each refused tool call (an unknown host, malformed arguments) is
+        // on the record, not only in the conversation.
+        for detail in refused {
+            self.store()
+                .append(jarvis_store::NewEvent {
+                    actor: id.requester(),
+                    action_id: None,
+                    host: None,
+                    kind: "conversation.tool_refused".into(),
+                    payload: json!({ "conversation": id.to_string(), "detail": detail }),
+                })
+                .await?;
+        }
         while let Ok(w) = rx.try_recv() {
             observer(w);
         }
