@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
 use crate::{Env, jarvis_bin};
 
 /// A `jarvis serve` process, stopped when dropped.
@@ -152,4 +156,171 @@ pub fn csrf_of(html: &str) -> String {
     let v = rest.find("value=\"").expect("csrf field has a value") + 7;
     let end = rest[v..].find('"').expect("value ends");
     rest[v..v + end].to_owned()
+}
+
+/// An HTTP client that keeps cookies and does not follow redirects, as the
+/// tests need to see them.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// A person signed in through the login form, as a browser would.
+pub struct Person {
+    /// Its client, with the session cookie.
+    pub http: reqwest::Client,
+    /// The server's URL.
+    pub url: String,
+}
+
+impl Person {
+    /// Signs `name` in with `password` through the login form.
+    pub async fn sign_in(s: &Served, name: &str, password: &str) -> Person {
+        let http = client();
+        let page = http
+            .get(format!("{}/login", s.url))
+            .send()
+            .await
+            .expect("GET /login");
+        let csrf = csrf_of(&page.text().await.expect("login page"));
+        let r = http
+            .post(format!("{}/login", s.url))
+            .form(&[
+                ("username", name),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .expect("POST /login");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in of {name}");
+        Person {
+            http,
+            url: s.url.clone(),
+        }
+    }
+
+    /// `GET path`: its status and body.
+    pub async fn page(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET");
+        (r.status(), r.text().await.unwrap_or_default())
+    }
+
+    /// The CSRF token on a page.
+    pub async fn csrf(&self, path: &str) -> String {
+        csrf_of(&self.page(path).await.1)
+    }
+
+    /// `POST path` with form `fields`: status, headers and body.
+    pub async fn form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST");
+        let status = r.status();
+        let headers = r.headers().clone();
+        (status, headers, r.text().await.unwrap_or_default())
+    }
+
+    /// `POST path` to the JSON API with the session and the `x-csrf-token`
+    /// header `csrf`: status and JSON body.
+    pub async fn api(&self, path: &str, csrf: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("x-csrf-token", csrf)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST api");
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// An agent holding an API token.
+pub struct Agent {
+    /// Its client.
+    pub http: reqwest::Client,
+    /// The server's URL.
+    pub url: String,
+    /// Its bearer token.
+    pub token: String,
+}
+
+impl Agent {
+    /// An agent holding `token` against `s`.
+    pub fn new(s: &Served, token: String) -> Agent {
+        Agent {
+            http: client(),
+            url: s.url.clone(),
+            token,
+        }
+    }
+
+    /// `POST path` with a JSON body and the bearer token: status and JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET path` with the bearer token: status and JSON body.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET");
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Proposes a command for the sandbox; returns the action.
+    pub async fn propose(&self, command: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/actions",
+                json!({ "host": "sandbox", "command": command }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body:#}");
+        body["action"].clone()
+    }
+
+    /// Polls the action until it is in state `want` (at most a minute);
+    /// returns `GET /api/v1/actions/ID`.
+    pub async fn wait_state(&self, id: &str, want: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, v) = self.get(&format!("/api/v1/actions/{id}")).await;
+            if v["action"]["state"] == want {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{id} never became {want}: {v:#}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }

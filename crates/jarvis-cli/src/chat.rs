@@ -94,6 +94,17 @@ fn show(event: ChatEvent) {
 }
 
 pub fn chat(args: ChatArgs) -> Result<ExitCode> {
+    // Warnings (the model endpoint rate limiting, a retry) on stderr, so a
+    // long wait says why.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     runtime()?.block_on(async {
         let gw = gateway(&args.data).await?;
         let model = gw.chat_model()?;
