@@ -7,6 +7,8 @@
      textContent / createTextNode, after inert();
    - the one innerHTML assignment puts an HTML fragment fetched from this
      origin (/queue/items), escaped by the server, into #queue-items;
+   - a conversation page swaps in its own #conversation, fetched from this
+     origin and parsed with DOMParser (which runs no script);
    - no eval, no inline handlers, no external resources. */
 (function () {
   "use strict";
@@ -420,6 +422,112 @@
   }
 
   // ---------------------------------------------------------------------
+  // A conversation (/chat/ID): while it is active, fetch the page again on
+  // any `action` event and every 3 s, and swap in its #conversation (the
+  // server-escaped page of this origin, parsed by DOMParser), unless the
+  // reader is typing a reason. Stops once it has ended.
+  // ---------------------------------------------------------------------
+
+  function liveConversation() {
+    var stateEl = document.getElementById("conversation-state");
+    if (!stateEl || stateEl.getAttribute("data-state") !== "active") return;
+    if (!("fetch" in window) || !("DOMParser" in window)) return;
+    var path = window.location.pathname;
+    var timer = null;
+    var es = null;
+    var busy = false;
+    var done = false;
+    var last = null;
+
+    function typing() {
+      var box = document.getElementById("conversation");
+      if (!box) return false;
+      var inputs = box.querySelectorAll("input[name=reason]");
+      for (var i = 0; i < inputs.length; i++) {
+        if (inputs[i].value || inputs[i] === document.activeElement) return true;
+      }
+      // A button about to be pressed stays where it is.
+      var el = document.activeElement;
+      return !!el && el.tagName === "BUTTON" && box.contains(el);
+    }
+
+    /** The fetched #conversation without what changes every second (the
+     *  countdowns' text, which tick() keeps up to date anyway). */
+    function stable(node) {
+      var copy = node.cloneNode(true);
+      var times = copy.querySelectorAll("time.countdown");
+      for (var i = 0; i < times.length; i++) times[i].textContent = "";
+      return copy;
+    }
+
+    function stop() {
+      done = true;
+      clearInterval(timer);
+      if (es) es.close();
+    }
+
+    function swap(fresh) {
+      var box = document.getElementById("conversation");
+      if (!box) return;
+      var open = [];
+      var details = box.querySelectorAll("details");
+      for (var i = 0; i < details.length; i++) {
+        if (details[i].open) open.push(i);
+      }
+      var node = document.importNode(fresh, true);
+      box.replaceWith(node);
+      var again = node.querySelectorAll("details");
+      for (var n = 0; n < open.length; n++) {
+        if (again[open[n]]) again[open[n]].open = true;
+      }
+      localTimes(node);
+      tick();
+    }
+
+    function refresh() {
+      if (busy || done || document.hidden || typing()) return;
+      busy = true;
+      fetch(path, {
+        credentials: "same-origin",
+        cache: "no-store",
+        redirect: "manual",
+        headers: { Accept: "text/html" }
+      })
+        .then(function (r) {
+          if (r.type === "opaqueredirect" || !r.ok) throw new Error("HTTP " + r.status);
+          var type = r.headers.get("Content-Type") || "";
+          if (type.indexOf("text/html") !== 0) throw new Error("not HTML");
+          return r.text();
+        })
+        .then(function (text) {
+          var doc = new DOMParser().parseFromString(text, "text/html");
+          var fresh = doc.getElementById("conversation");
+          if (!fresh || typing()) return;
+          var key = stable(fresh);
+          if (last && key.isEqualNode(last)) return;
+          last = key;
+          swap(fresh);
+          var now = document.getElementById("conversation-state");
+          if (!now || now.getAttribute("data-state") !== "active") stop();
+        })
+        .catch(function () {
+          // Keep what is on screen; the next tick tries again.
+        })
+        .then(function () {
+          busy = false;
+        });
+    }
+
+    timer = setInterval(refresh, 3000);
+    if ("EventSource" in window) {
+      es = new EventSource("/events");
+      es.addEventListener("action", function () {
+        setTimeout(refresh, 300);
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------------
 
   function start() {
     localTimes(document);
@@ -430,6 +538,7 @@
     if (queue) liveQueue(queue);
     var stateEl = document.getElementById("state");
     if (stateEl) liveAction(stateEl);
+    liveConversation();
   }
 
   if (document.readyState === "loading") {

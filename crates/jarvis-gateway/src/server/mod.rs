@@ -7,6 +7,7 @@
 //! CSRF, the login limiter) and never decides what may run.
 
 mod api;
+mod chat;
 mod error;
 mod live;
 mod ops;
@@ -243,6 +244,8 @@ pub(crate) fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(web::queue))
         .route("/queue/items", get(web::queue_items))
+        .route("/chat", get(chat::index).post(chat::start))
+        .route("/chat/{id}", get(chat::show))
         .route("/actions", get(web::actions))
         .route("/actions/{id}", get(web::action))
         .route("/actions/{id}/approve", post(web::approve))

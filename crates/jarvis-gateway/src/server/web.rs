@@ -73,7 +73,7 @@ fn redirect_with(state: &Shared, to: &str, kind: FlashKind, text: &str) -> Respo
 }
 
 /// A page for a caller, with any flash message shown once.
-fn page(state: &Shared, headers: &HeaderMap, body: Html<String>) -> Response {
+pub(crate) fn page(state: &Shared, headers: &HeaderMap, body: Html<String>) -> Response {
     let mut r = body.into_response();
     if read_flash(state, headers).is_some() {
         r.headers_mut()
@@ -82,7 +82,7 @@ fn page(state: &Shared, headers: &HeaderMap, body: Html<String>) -> Response {
     r
 }
 
-fn chrome(
+pub(crate) fn chrome(
     state: &Shared,
     caller: &Caller,
     headers: &HeaderMap,

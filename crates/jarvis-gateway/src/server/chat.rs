@@ -1,0 +1,211 @@
+//! The chat pages: start a conversation with the planner, and watch one.
+//! The conversation runs in the background (the request only records it
+//! and redirects); the page shows what is stored so far and refreshes while
+//! it is active. What it proposes is decided with the queue's own forms.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use jarvis_core::{ActionState, ConversationId};
+use jarvis_planner::model::Model;
+use jarvis_store::ConversationRecord;
+use serde::Deserialize;
+
+use super::error::AppError;
+use super::session::WebUser;
+use super::views::{ChatEntry, ChatPage, Chrome, ConversationPage, Section, chat_entries};
+use super::web::{chrome, html, page};
+use super::{AppState, now_unix, unix};
+use crate::chat::ChatEvent;
+
+/// How many conversations `/chat` lists.
+const RECENT: i64 = 50;
+
+/// The longest request, in characters.
+const PROMPT_MAX: usize = 8000;
+
+/// `GET /chat`: the form and the recent conversations.
+pub(crate) async fn index(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let conversations = state
+        .gw
+        .store()
+        .conversations(RECENT)
+        .await
+        .map_err(AppError::from_store)?;
+    let body = html(&ChatPage {
+        chrome: chrome(&state, &caller, &headers, "Chat", Section::Chat),
+        conversations,
+        can_start: caller.principal.may_propose(),
+        direct_mode: state.gw.config().llm.is_none(),
+        prompt: String::new(),
+        now_unix: now_unix(),
+    })?;
+    Ok(page(&state, &headers, body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ChatForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    prompt: String,
+}
+
+/// `POST /chat`: records the conversation, starts the planner on it in
+/// the background, and shows it.
+pub(crate) async fn start(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Form(form): Form<ChatForm>,
+) -> Result<Response, AppError> {
+    let frame = chrome(&state, &caller, &headers, "Not started", Section::Chat);
+    let back = Some("/chat".to_owned());
+    let what = "start conversations";
+    caller
+        .check_csrf(&state, form.csrf.as_deref(), what, None)
+        .await
+        .map_err(|e| e.page(frame.clone(), back.clone()))?;
+    caller
+        .require(&state, caller.principal.may_propose(), what, None)
+        .await
+        .map_err(|e| e.page(frame.clone(), back.clone()))?;
+    let prompt = form.prompt.trim();
+    if prompt.is_empty() {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The message is empty: say what Jarvis should look into.",
+        )
+        .page(frame, back));
+    }
+    if prompt.chars().count() > PROMPT_MAX {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("The message is too long: at most {PROMPT_MAX} characters."),
+        )
+        .page(frame, back));
+    }
+    let conversation = state
+        .gw
+        .start_chat(&caller.actor(), prompt)
+        .await
+        .map_err(|e| AppError::from_gateway(e).page(frame, back))?;
+    let id = conversation.id;
+    match state.gw.chat_model() {
+        Ok(model) => spawn_chat(state.clone(), conversation, model),
+        Err(e) => {
+            // Nothing to run it with: say so in the conversation itself.
+            let why = format!("The model cannot be used: {e}");
+            tracing::warn!(conversation = %id, error = %e, "chat model unusable");
+            let store = state.gw.store();
+            let _ = store
+                .add_message(
+                    id,
+                    "assistant",
+                    &serde_json::json!({ "content": why }),
+                    None,
+                )
+                .await;
+            if let Err(e) = store.end_conversation(id, "stopped", &why).await {
+                tracing::error!(conversation = %id, error = %e, "could not end a conversation");
+            }
+        }
+    }
+    Ok(Redirect::to(&format!("/chat/{id}")).into_response())
+}
+
+/// Runs a recorded conversation to its end, off the request.
+fn spawn_chat<M: Model + 'static>(
+    state: AppState,
+    conversation: ConversationRecord,
+    model: Option<M>,
+) {
+    tokio::spawn(async move {
+        let id = conversation.id;
+        let mut observer = |_: ChatEvent| {};
+        let model = model.as_ref().map(|m| m as &dyn Model);
+        match state
+            .gw
+            .continue_chat(&conversation, model, &mut observer)
+            .await
+        {
+            Ok(done) => tracing::info!(
+                conversation = %id,
+                finished = done.finished,
+                actions = done.actions.len(),
+                "conversation ended"
+            ),
+            Err(e) => {
+                tracing::warn!(conversation = %id, error = %e, "conversation failed");
+                let why = format!("The conversation stopped on an error: {e}");
+                if let Err(e) = state.gw.store().end_conversation(id, "stopped", &why).await {
+                    tracing::error!(conversation = %id, error = %e, "could not end a conversation");
+                }
+            }
+        }
+    });
+}
+
+/// `GET /chat/{id}`: one conversation, its actions inline.
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+) -> Result<Response, AppError> {
+    let frame = chrome(&state, &caller, &headers, "Conversation", Section::Chat);
+    let back = Some("/chat".to_owned());
+    let id: ConversationId =
+        text.trim()
+            .parse()
+            .map_err(|e: jarvis_core::ConversationIdError| {
+                AppError::new(StatusCode::NOT_FOUND, e.to_string())
+                    .page(frame.clone(), back.clone())
+            })?;
+    let store = state.gw.store();
+    let conversation = store
+        .conversation(id)
+        .await
+        .map_err(|e| AppError::from_store(e).page(frame.clone(), back.clone()))?;
+    let messages = store.messages(id).await.map_err(AppError::from_store)?;
+    let mut actions = HashMap::new();
+    for action_id in messages.iter().filter_map(|m| m.action_id) {
+        if actions.contains_key(&action_id) {
+            continue;
+        }
+        match store.action(action_id).await {
+            Ok(a) => {
+                actions.insert(action_id, a);
+            }
+            Err(e) => {
+                tracing::warn!(action = %action_id, error = %e, "a linked action is unreadable")
+            }
+        }
+    }
+    let mut entries = chat_entries(&messages, &actions);
+    for entry in &mut entries {
+        if let ChatEntry::Action(item) = entry
+            && item.action.state == ActionState::PendingApproval
+        {
+            item.expires_at_unix = Some(unix(state.gw.expires_at(&item.action)));
+        }
+    }
+    let body = html(&ConversationPage {
+        chrome: Chrome {
+            title: format!("Chat {}", &id.to_string()[..13]),
+            ..frame
+        },
+        conversation,
+        entries,
+        can_decide: caller.principal.may_decide(),
+        now_unix: now_unix(),
+    })?;
+    Ok(page(&state, &headers, body))
+}
