@@ -194,6 +194,11 @@ impl Gateway {
         let executor = Executor::new(config.hosts.clone(), &config.global, control_dir);
         if recover {
             store.interrupt_running("gateway").await?;
+            store
+                .stop_active_conversations(
+                    "stopped: Jarvis was restarted while this conversation ran; start it again",
+                )
+                .await?;
         }
         Ok(Gateway {
             config,

@@ -257,6 +257,34 @@ impl Store {
             .map_err(StoreError::db("committing a conversation's end"))
     }
 
+    /// Ends every conversation still `active` as `stopped`, saying why:
+    /// what ran them is gone (called only by a process that knows it is
+    /// the sole runner). Returns them.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn stop_active_conversations(
+        &self,
+        why: &str,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM conversations WHERE state = 'active'")
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("listing active conversations"))?;
+        let mut stopped = Vec::new();
+        for row in rows {
+            let id: String = row
+                .try_get("id")
+                .map_err(|e| StoreError::Corrupt(format!("conversation id: {e}")))?;
+            let id: ConversationId = id
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("conversation id: {e}")))?;
+            self.end_conversation(id, "stopped", why).await?;
+            stopped.push(id);
+        }
+        Ok(stopped)
+    }
+
     /// One conversation.
     ///
     /// # Errors

@@ -901,3 +901,29 @@ async fn conversations_keep_their_messages_and_speak_for_who_started_them() {
         assert_eq!(store.conversations(10).await.expect("list").len(), 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conversations_left_active_by_a_dead_process_are_stopped() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let c = store
+            .create_conversation("user:alice", "check the disks")
+            .await
+            .expect("start");
+        let stopped = store
+            .stop_active_conversations("stopped: restarted")
+            .await
+            .expect("stop");
+        assert_eq!(stopped, vec![c.id]);
+        let c = store.conversation(c.id).await.expect("read");
+        assert_eq!(c.state, "stopped");
+        assert_eq!(c.outcome.as_deref(), Some("stopped: restarted"));
+        assert!(
+            store
+                .stop_active_conversations("again")
+                .await
+                .expect("stop")
+                .is_empty()
+        );
+    }
+}
