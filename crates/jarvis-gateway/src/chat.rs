@@ -151,14 +151,7 @@ impl Gateway {
         model: &dyn Model,
         observer: &mut (dyn FnMut(ChatEvent) + Send),
     ) -> Result<(bool, String, Vec<ActionReport>), GatewayError> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let actions = ChatActions {
-            gw: self,
-            conversation: id,
-            waiting: Arc::new(move |e: ChatEvent| {
-                let _ = tx.send(e);
-            }),
-        };
+        let (actions, mut rx) = ChatActions::new(self, id);
         let limits = self
             .config()
             .llm
@@ -227,14 +220,7 @@ impl Gateway {
                 .await?;
             return Ok((false, NO_MODEL.to_owned(), Vec::new()));
         };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let actions = ChatActions {
-            gw: self,
-            conversation: id,
-            waiting: Arc::new(move |e: ChatEvent| {
-                let _ = tx.send(e);
-            }),
-        };
+        let (actions, mut rx) = ChatActions::new(self, id);
         observer(ChatEvent::Planner(Event::Proposed {
             host: host.clone(),
             command: command.clone(),
@@ -316,7 +302,28 @@ pub struct ChatActions<'a> {
 /// How often a waiting conversation looks at its action again.
 const POLL: Duration = Duration::from_millis(300);
 
-impl ChatActions<'_> {
+impl<'a> ChatActions<'a> {
+    /// The hands of conversation `id`, and where its waits are reported
+    /// (an action waiting happens inside a tool call, so it is queued and
+    /// passed on with the planner's next event).
+    fn new(
+        gw: &'a Gateway,
+        id: ConversationId,
+    ) -> (
+        ChatActions<'a>,
+        tokio::sync::mpsc::UnboundedReceiver<ChatEvent>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let actions = ChatActions {
+            gw,
+            conversation: id,
+            waiting: Arc::new(move |e: ChatEvent| {
+                let _ = tx.send(e);
+            }),
+        };
+        (actions, rx)
+    }
+
     async fn propose_and_wait(&self, p: ProposedAction) -> Result<ActionReport, ActionsError> {
         let gw = self.gw;
         let host = HostName::parse(&p.host).map_err(|e| ActionsError::Invalid(e.to_string()))?;

@@ -255,7 +255,13 @@ fn sqlite_file(url: &str) -> Option<Arc<std::path::Path>> {
 /// Trailing zeros of the fraction are dropped (a whole second has none), so
 /// two such times compare correctly only when parsed, not as text.
 pub fn now() -> String {
-    let t = time::OffsetDateTime::now_utc();
+    timestamp(time::OffsetDateTime::now_utc())
+}
+
+/// A time as the store writes times (see [`now`]), for callers that store
+/// one of their own (a session's expiry).
+pub fn timestamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
     let t = t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())

@@ -38,12 +38,9 @@ fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
 }
 
 async fn resolve(state: &Shared, text: &str) -> Result<ActionId, AppError> {
-    state
-        .gw
-        .store()
-        .resolve_action(text)
+    super::web::resolve(state, text)
         .await
-        .map_err(|e| AppError::from_store(e).json())
+        .map_err(AppError::json)
 }
 
 fn csrf_header(headers: &HeaderMap) -> Option<&str> {

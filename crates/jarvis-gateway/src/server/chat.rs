@@ -18,7 +18,7 @@ use super::error::AppError;
 use super::session::WebUser;
 use super::views::{ChatEntry, ChatPage, Chrome, ConversationPage, Section, chat_entries};
 use super::web::{chrome, html, page};
-use super::{AppState, now_unix, unix};
+use super::{AppState, Shared, now_unix, unix};
 use crate::chat::ChatEvent;
 
 /// How many conversations `/chat` lists.
@@ -102,23 +102,24 @@ pub(crate) async fn start(
         Ok(model) => spawn_chat(state.clone(), conversation, model),
         Err(e) => {
             // Nothing to run it with: say so in the conversation itself.
-            let why = format!("The model cannot be used: {e}");
             tracing::warn!(conversation = %id, error = %e, "chat model unusable");
-            let store = state.gw.store();
-            let _ = store
-                .add_message(
-                    id,
-                    "assistant",
-                    &serde_json::json!({ "content": why }),
-                    None,
-                )
-                .await;
-            if let Err(e) = store.end_conversation(id, "stopped", &why).await {
-                tracing::error!(conversation = %id, error = %e, "could not end a conversation");
-            }
+            stop(&state, id, &format!("The model cannot be used: {e}")).await;
         }
     }
     Ok(Redirect::to(&format!("/chat/{id}")).into_response())
+}
+
+/// Ends a conversation that cannot go on, saying why in it (so the page
+/// shows it) and in its end.
+async fn stop(state: &Shared, id: ConversationId, why: &str) {
+    let store = state.gw.store();
+    let content = serde_json::json!({ "content": why });
+    if let Err(e) = store.add_message(id, "assistant", &content, None).await {
+        tracing::error!(conversation = %id, error = %e, "could not record why a conversation stopped");
+    }
+    if let Err(e) = store.end_conversation(id, "stopped", why).await {
+        tracing::error!(conversation = %id, error = %e, "could not end a conversation");
+    }
 }
 
 /// Runs a recorded conversation to its end, off the request.
@@ -144,10 +145,12 @@ fn spawn_chat<M: Model + 'static>(
             ),
             Err(e) => {
                 tracing::warn!(conversation = %id, error = %e, "conversation failed");
-                let why = format!("The conversation stopped on an error: {e}");
-                if let Err(e) = state.gw.store().end_conversation(id, "stopped", &why).await {
-                    tracing::error!(conversation = %id, error = %e, "could not end a conversation");
-                }
+                stop(
+                    &state,
+                    id,
+                    &format!("The conversation stopped on an error: {e}"),
+                )
+                .await;
             }
         }
     });

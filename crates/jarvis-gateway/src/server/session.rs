@@ -465,7 +465,7 @@ pub(crate) async fn login(
             id_hash: auth::digest(&secret),
             user: record.name.clone(),
             csrf: auth::csrf_token(),
-            expires_at: rfc3339(time::OffsetDateTime::now_utc() + ttl),
+            expires_at: jarvis_store::timestamp(time::OffsetDateTime::now_utc() + ttl),
             remote: Some(addr.to_string()),
         })
         .await
@@ -508,13 +508,6 @@ pub(crate) async fn logout(
         .headers_mut()
         .append(header::SET_COOKIE, set_cookie(&state, SESSION, "", 0));
     Ok(response)
-}
-
-/// A time as the store writes times (RFC 3339 UTC, microseconds).
-pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ pub(crate) fn chrome(
 }
 
 /// An action named in a path, by id or unique prefix.
-async fn resolve(state: &Shared, text: &str) -> Result<ActionId, AppError> {
+pub(crate) async fn resolve(state: &Shared, text: &str) -> Result<ActionId, AppError> {
     state
         .gw
         .store()
