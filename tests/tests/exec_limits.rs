@@ -96,6 +96,71 @@ async fn the_host_rate_limit_refuses_and_says_when_to_retry() {
 }
 
 #[tokio::test]
+async fn an_approval_a_limit_left_unrun_lapses_after_the_run_window() {
+    let env = Env::new(
+        "run-window",
+        "rate_per_minute = 1\nburst = 1",
+        "run_window_secs = 1",
+    );
+    let gw = open(&env).await;
+    let m = marker("lapse");
+    assert_eq!(
+        run(&gw, &format!("echo {m}-0"))
+            .await
+            .expect("within burst"),
+        ActionState::Succeeded
+    );
+    let mut refused = Vec::new();
+    for i in 1..3 {
+        match run(&gw, &format!("echo {m}-{i}")).await {
+            Err(GatewayError::NotSent { id, .. }) => refused.push(id),
+            other => panic!("expected a rate limit, got {other:?}"),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    // Pressing run on a lapsed approval expires it, and nothing is sent.
+    let lapsed = gw
+        .execute(refused[0], "test", &mut |_| {})
+        .await
+        .expect_err("the approval lapsed");
+    assert!(
+        matches!(lapsed, GatewayError::ApprovalLapsed { id, .. } if id == refused[0]),
+        "{lapsed}"
+    );
+    assert!(lapsed.to_string().contains("propose it again"), "{lapsed}");
+    // The sweeper expires the other, and only it.
+    assert_eq!(gw.expire_overdue().await.expect("sweep"), vec![refused[1]]);
+    for id in &refused {
+        assert_eq!(
+            gw.store().action(*id).await.expect("action").state,
+            ActionState::Expired
+        );
+        let expired = gw
+            .store()
+            .events(&AuditFilter {
+                action_id: Some(id.to_string()),
+                kind: Some("action.expired".into()),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("events");
+        assert_eq!(expired.len(), 1, "{expired:?}");
+        assert!(
+            expired[0]
+                .payload
+                .contains("approved but not started within 1s"),
+            "{}",
+            expired[0].payload
+        );
+    }
+    for i in 1..3 {
+        assert!(sandbox().guard_log_lines(&format!("{m}-{i}")).is_empty());
+    }
+    gw.close().await;
+}
+
+#[tokio::test]
 async fn the_requester_and_global_rate_limits_apply_across_hosts() {
     let env = Env::new(
         "rate-requester",

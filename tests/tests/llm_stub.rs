@@ -157,6 +157,35 @@ async fn a_rate_limit_is_retried_and_a_refusal_is_not() {
 }
 
 #[tokio::test]
+async fn server_errors_are_retried_then_reported_as_failing_not_unreachable() {
+    let stub = LlmStub::start(vec![
+        Step::error(502, "upstream restarting"),
+        Step::text("recovered"),
+        Step::error(503, "overloaded"),
+        Step::error(503, "overloaded"),
+        Step::error(500, "model crashed"),
+    ])
+    .await;
+    let model = model(&stub);
+
+    let reply = model.complete(&hello(), &[]).await.expect("an answer");
+    assert_eq!(reply.message.content, "recovered");
+
+    let error = model.complete(&hello(), &[]).await.expect_err("failing");
+    assert_eq!(
+        error,
+        ModelError::Failing {
+            endpoint: stub.base_url(),
+            status: 500,
+            attempts: 3,
+            message: "model crashed".into(),
+        }
+    );
+    assert!(error.to_string().contains("kept failing"), "{error}");
+    assert_eq!(stub.request_count(), 5);
+}
+
+#[tokio::test]
 async fn a_hang_times_out_then_closes_the_connection() {
     let stub = LlmStub::start(vec![
         Step::Hang(Duration::from_secs(30)),

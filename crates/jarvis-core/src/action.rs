@@ -108,7 +108,7 @@ pub enum ActionState {
     Approved,
     /// A person rejected it.
     Rejected,
-    /// Nobody decided in time.
+    /// Nobody decided in time, or it was approved but never started in time.
     Expired,
     /// Running on its host.
     Running,
@@ -164,6 +164,9 @@ impl ActionState {
             (Proposed, Denied | PendingApproval | Approved)
                 | (PendingApproval, Approved | Rejected | Expired)
                 | (Approved, Running)
+                // Approved, but it never started within the run window (a
+                // limit refused it and nobody pressed run again in time).
+                | (Approved, Expired)
                 // What was approved (command, host, snapshot plan) changed
                 // before it ran: a person is asked again.
                 | (Approved, PendingApproval)
@@ -245,6 +248,7 @@ mod tests {
             (PendingApproval, Rejected),
             (PendingApproval, Expired),
             (Approved, Running),
+            (Approved, Expired),
             (Approved, PendingApproval),
             (Running, Succeeded),
             (Running, Failed),

@@ -75,6 +75,7 @@ impl Gateway {
         let settings = ModelSettings {
             api_key,
             timeout: llm.timeout,
+            retries: llm.retries,
             ..ModelSettings::new(&llm.base_url, &llm.model)
         };
         OpenAiModel::new(settings)

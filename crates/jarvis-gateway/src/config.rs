@@ -103,6 +103,7 @@ struct RawLlm {
     model: String,
     api_key: Option<SecretRef>,
     timeout_secs: Option<u64>,
+    retries: Option<u32>,
     max_steps: Option<u32>,
     token_budget: Option<u64>,
 }
@@ -120,6 +121,9 @@ pub struct LlmSettings {
     pub api_key: Option<SecretRef>,
     /// How long one completion may take.
     pub timeout: Duration,
+    /// Attempts after the first for a rate limit, a server error, a
+    /// timeout or a dropped connection.
+    pub retries: u32,
     /// Model turns per conversation.
     pub max_steps: u32,
     /// Tokens per conversation, prompt and answers together.
@@ -237,6 +241,7 @@ struct RawLimits {
     loop_repeats: Option<u32>,
     loop_window_secs: Option<u64>,
     approval_ttl_secs: Option<u64>,
+    run_window_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,6 +317,9 @@ pub struct Config {
     pub loop_brake: LoopBrake,
     /// How long an approval request stays open before it expires.
     pub approval_ttl: Duration,
+    /// How long an approved action may wait to start (after a refusal by a
+    /// limit, say) before its approval lapses.
+    pub run_window: Duration,
     /// The hosts, by name.
     pub hosts: Vec<HostSpec>,
     /// The web server.
@@ -338,6 +346,7 @@ impl Default for Config {
                 window: Duration::from_secs(600),
             },
             approval_ttl: Duration::from_secs(24 * 3600),
+            run_window: Duration::from_secs(3600),
             hosts: Vec::new(),
             server: ServerSettings::default(),
             approvals: ApprovalRule::default(),
@@ -387,6 +396,13 @@ impl Config {
                 None => Ok(default),
             }
         };
+        // A zero window would expire every approval, or brake nothing, the
+        // moment it starts.
+        let window = |field: &str, v: Option<u64>, default: Duration| match v {
+            Some(0) => Err(invalid(field.into(), "must be at least 1".into())),
+            Some(n) => Ok(Duration::from_secs(n)),
+            None => Ok(default),
+        };
         let global = GlobalLimits {
             rate_per_minute: positive(
                 "limits.rate_per_minute".into(),
@@ -411,10 +427,11 @@ impl Config {
                 l.loop_repeats,
                 defaults.loop_brake.repeats,
             )?,
-            window: l
-                .loop_window_secs
-                .map(Duration::from_secs)
-                .unwrap_or(defaults.loop_brake.window),
+            window: window(
+                "limits.loop_window_secs",
+                l.loop_window_secs,
+                defaults.loop_brake.window,
+            )?,
         };
         if let Some(db) = &raw.store.database
             && db.env.is_some() == db.file.is_some()
@@ -555,10 +572,16 @@ impl Config {
             policy: raw.policy.paths.into_iter().map(abs).collect(),
             global,
             loop_brake,
-            approval_ttl: l
-                .approval_ttl_secs
-                .map(Duration::from_secs)
-                .unwrap_or(defaults.approval_ttl),
+            approval_ttl: window(
+                "limits.approval_ttl_secs",
+                l.approval_ttl_secs,
+                defaults.approval_ttl,
+            )?,
+            run_window: window(
+                "limits.run_window_secs",
+                l.run_window_secs,
+                defaults.run_window,
+            )?,
             hosts,
         })
     }
@@ -614,6 +637,9 @@ fn server_settings(
     })
 }
 
+/// The most retries `[llm] retries` may ask for.
+const MAX_LLM_RETRIES: u32 = 20;
+
 fn llm_settings(
     raw: RawLlm,
     abs: &dyn Fn(PathBuf) -> PathBuf,
@@ -652,6 +678,18 @@ fn llm_settings(
         model: raw.model,
         api_key,
         timeout: Duration::from_secs(positive("timeout_secs", raw.timeout_secs, 120)?),
+        retries: match raw.retries {
+            // Every retry may wait up to a minute; more than this is a hung
+            // conversation, not resilience.
+            Some(n) if n > MAX_LLM_RETRIES => {
+                return Err(invalid(
+                    "llm.retries".into(),
+                    format!("{n} is too many; at most {MAX_LLM_RETRIES}"),
+                ));
+            }
+            Some(n) => n,
+            None => jarvis_planner::client::DEFAULT_RETRIES,
+        },
         max_steps: u32::try_from(positive("max_steps", raw.max_steps.map(u64::from), 12)?)
             .unwrap_or(u32::MAX),
         token_budget: positive("token_budget", raw.token_budget, 60_000)?,
@@ -730,6 +768,21 @@ mod tests {
     }
 
     #[test]
+    fn approval_windows_default_and_must_not_be_zero() {
+        let c = parse("[limits]\nrun_window_secs = 600\n").expect("valid");
+        assert_eq!(c.run_window, Duration::from_secs(600));
+        assert_eq!(c.approval_ttl, Config::default().approval_ttl);
+        for field in ["approval_ttl_secs", "run_window_secs", "loop_window_secs"] {
+            let e = parse(&format!("[limits]\n{field} = 0\n")).expect_err("zero");
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("limits.{field}")) && e.contains("at least 1"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn server_approvals_and_webhooks() {
         let c = parse(
             r#"
@@ -771,6 +824,10 @@ mod tests {
         assert_eq!(l.base_url, "http://127.0.0.1:11434/v1");
         assert_eq!(l.api_key, None);
         assert_eq!(l.max_steps, 12);
+        assert_eq!(l.retries, jarvis_planner::client::DEFAULT_RETRIES);
+        let c = parse("[llm]\nbase_url = \"http://h/v1\"\nmodel = \"m\"\nretries = 0\n")
+            .expect("valid");
+        assert_eq!(c.llm.map(|l| l.retries), Some(0));
         let c = parse(
             "[llm]\nbase_url = \"https://api.openai.com/v1\"\nmodel = \"gpt-4o-mini\"\napi_key = { file = \"keys/openai\" }\n",
         )
@@ -801,6 +858,10 @@ mod tests {
                 "store.database",
             ),
             ("[limits]\nburst = 0\n", "limits.burst"),
+            (
+                "[llm]\nbase_url = \"http://h/v1\"\nmodel = \"m\"\nretries = 100\n",
+                "llm.retries",
+            ),
             ("[server]\nbind = \"localhost\"\n", "server.bind"),
             (
                 "[server]\npublic_url = \"jarvis.lan\"\n",

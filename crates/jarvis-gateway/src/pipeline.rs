@@ -3,7 +3,7 @@
 //! methods; none reaches a host another way.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use jarvis_core::{
     ActionId, ActionKind, ActionState, ApprovalProgress, ApprovalRefusal, Decision, HostName,
@@ -49,6 +49,15 @@ pub enum GatewayError {
         id: ActionId,
         /// The TTL.
         ttl: Duration,
+    },
+    /// The action was approved but did not start within the run window:
+    /// what was judged then may no longer hold, so nothing runs on it.
+    #[error("action {id} was approved more than {}s ago and never started, so its approval has lapsed; propose it again", .window.as_secs())]
+    ApprovalLapsed {
+        /// The action.
+        id: ActionId,
+        /// The run window.
+        window: Duration,
     },
     /// The policy, read again just before running, now denies it.
     #[error("action {id} is denied by the policy as it is now: {}", .reasons.join("; "))]
@@ -382,37 +391,29 @@ impl Gateway {
         }
     }
 
-    /// Moves every pending action that waited longer than the approval TTL
-    /// to `expired`, and returns them. Someone acting on one at the same
-    /// moment wins or loses cleanly: the move is a compare-and-set.
+    /// Moves every pending action that waited longer than the approval TTL,
+    /// and every approved one that did not start within the run window, to
+    /// `expired`, and returns them. Someone acting on one at the same moment
+    /// wins or loses cleanly: the move is a compare-and-set.
     ///
     /// # Errors
     /// A store error.
     pub async fn expire_overdue(&self) -> Result<Vec<ActionId>, GatewayError> {
+        let now = SystemTime::now();
         let mut expired = Vec::new();
-        for action in self
-            .store
-            .actions(Some(ActionState::PendingApproval), 100_000)
-            .await?
-        {
-            if self.expires_at(&action) > std::time::SystemTime::now() {
-                continue;
-            }
-            match self
-                .store
-                .transition(
-                    action.id,
-                    ActionState::PendingApproval,
-                    ActionState::Expired,
-                    "gateway",
-                    None,
-                    json!({ "reason": format!("no decision within {}s", self.config.approval_ttl.as_secs()) }),
-                )
-                .await
-            {
-                Ok(_) => expired.push(action.id),
-                Err(StoreError::Conflict { .. }) => {}
-                Err(e) => return Err(e.into()),
+        for state in [ActionState::PendingApproval, ActionState::Approved] {
+            for action in self.store.actions(Some(state), 100_000).await? {
+                let Some(deadline) = self.deadline(&action) else {
+                    continue;
+                };
+                if deadline > now {
+                    continue;
+                }
+                match self.lapse(&action).await {
+                    Ok(()) => expired.push(action.id),
+                    Err(GatewayError::Store(StoreError::Conflict { .. })) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(expired)
@@ -421,16 +422,59 @@ impl Gateway {
     /// When a pending action expires: the approval TTL after it last
     /// entered the queue (an action sent back because its plan changed
     /// gets a whole window again).
-    pub fn expires_at(&self, action: &ActionRecord) -> std::time::SystemTime {
+    pub fn expires_at(&self, action: &ActionRecord) -> SystemTime {
         let since = action
             .pending_since
             .as_deref()
-            .and_then(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-            })
-            .map(std::time::SystemTime::from)
+            .and_then(stored_time)
             .unwrap_or_else(|| time_of(action.id));
         since + self.config.approval_ttl
+    }
+
+    /// Until when an approved action may still start: the run window after
+    /// its approval. A refusal by a limit or a failed snapshot leaves an
+    /// action approved, and its run button must not stay live for ever:
+    /// the host, the policy's view of it and the person's reasons all age.
+    pub fn run_deadline(&self, action: &ActionRecord) -> SystemTime {
+        // `updated_at` is when the action last changed state, and nothing
+        // changes an approved action's state but leaving `approved`. If it
+        // cannot be read, the proposal time stands in: earlier, so the
+        // approval lapses sooner rather than later.
+        let approved_at = stored_time(&action.updated_at).unwrap_or_else(|| time_of(action.id));
+        approved_at + self.config.run_window
+    }
+
+    /// The moment the action's current wait runs out, if it is waiting on
+    /// a person (pending) or on a start (approved).
+    fn deadline(&self, action: &ActionRecord) -> Option<SystemTime> {
+        match action.state {
+            ActionState::PendingApproval => Some(self.expires_at(action)),
+            ActionState::Approved => Some(self.run_deadline(action)),
+            _ => None,
+        }
+    }
+
+    /// Moves a pending or approved action whose deadline passed to
+    /// `expired`, saying which wait ran out.
+    async fn lapse(&self, action: &ActionRecord) -> Result<(), GatewayError> {
+        let reason = match action.state {
+            ActionState::Approved => format!(
+                "approved but not started within {}s",
+                self.config.run_window.as_secs()
+            ),
+            _ => format!("no decision within {}s", self.config.approval_ttl.as_secs()),
+        };
+        self.store
+            .transition(
+                action.id,
+                action.state,
+                ActionState::Expired,
+                "gateway",
+                None,
+                json!({ "reason": reason }),
+            )
+            .await?;
+        Ok(())
     }
 
     /// A person rejects a pending action.
@@ -470,17 +514,8 @@ impl Gateway {
                 wanted,
             });
         }
-        if self.expires_at(&action) <= std::time::SystemTime::now() {
-            self.store
-                .transition(
-                    id,
-                    ActionState::PendingApproval,
-                    ActionState::Expired,
-                    "gateway",
-                    None,
-                    json!({ "reason": format!("no decision within {}s", self.config.approval_ttl.as_secs()) }),
-                )
-                .await?;
+        if self.expires_at(&action) <= SystemTime::now() {
+            self.lapse(&action).await?;
             return Err(GatewayError::Expired {
                 id,
                 ttl: self.config.approval_ttl,
@@ -492,15 +527,16 @@ impl Gateway {
     /// Runs an approved action on its host, streaming output to
     /// `on_output`, and records the result.
     ///
-    /// The policy is asked again first (it may have changed since the
-    /// approval); then the executor admits it (breaker, rate limits,
+    /// An approval older than the run window has lapsed: the action becomes
+    /// `expired` and nothing runs. The policy is asked again next (it may
+    /// have changed since the approval); then the executor admits it (breaker, rate limits,
     /// concurrency). A refusal at either step leaves the action `approved`
     /// and writes an `action.refused` event. Only then does it become
     /// `running`, which happens at most once.
     ///
     /// # Errors
-    /// [`GatewayError::WrongState`], [`GatewayError::NowDenied`],
-    /// [`GatewayError::NotSent`], or a store error. A failure on the host
+    /// [`GatewayError::WrongState`], [`GatewayError::ApprovalLapsed`],
+    /// [`GatewayError::NowDenied`], [`GatewayError::NotSent`], or a store error. A failure on the host
     /// is not an error: it is the returned action's state and run.
     pub async fn execute(
         &self,
@@ -514,6 +550,13 @@ impl Gateway {
                 id,
                 state: action.state,
                 wanted: "run",
+            });
+        }
+        if self.run_deadline(&action) <= SystemTime::now() {
+            self.lapse(&action).await?;
+            return Err(GatewayError::ApprovalLapsed {
+                id,
+                window: self.config.run_window,
             });
         }
         let host = action
@@ -752,8 +795,15 @@ pub(crate) fn action_edit(action: &ActionRecord) -> Result<Option<FileEdit>, Gat
     }
 }
 
+/// A time the store wrote, or `None` if it cannot be read.
+fn stored_time(t: &str) -> Option<SystemTime> {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(SystemTime::from)
+}
+
 /// When a v7 id was made.
-pub(crate) fn time_of(id: ActionId) -> std::time::SystemTime {
+pub(crate) fn time_of(id: ActionId) -> SystemTime {
     let (secs, nanos) = id
         .as_uuid()
         .get_timestamp()

@@ -603,9 +603,11 @@ impl ExchangeInner {
                 endpoint,
                 after: self.timeout,
             },
-            Transient::ServerError { status, message } => ModelError::Unreachable {
+            Transient::ServerError { status, message } => ModelError::Failing {
                 endpoint,
-                reason: format!("it answered {status} to {attempts} attempts: {message}"),
+                status: status.as_u16(),
+                attempts,
+                message,
             },
             Transient::Dropped(reason) => ModelError::Unreachable {
                 endpoint,

@@ -142,6 +142,20 @@ pub enum ModelError {
         /// Attempts made.
         attempts: u32,
     },
+    /// The endpoint answered every attempt with a server error (5xx).
+    #[error(
+        "the model at {endpoint} kept failing: it answered {status} to {attempts} attempts: {message}"
+    )]
+    Failing {
+        /// The base URL.
+        endpoint: String,
+        /// The last HTTP status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+        /// Its last message.
+        message: String,
+    },
     /// The endpoint refused the request (bad key, unknown model, …).
     #[error("the model at {endpoint} refused the request ({status}): {message}")]
     Refused {

@@ -80,7 +80,7 @@ impl AppError {
             | GatewayError::PlanChanged { .. }
             | GatewayError::SnapshotExists { .. }
             | GatewayError::NoRollback { .. } => StatusCode::CONFLICT,
-            GatewayError::Expired { .. } => StatusCode::GONE,
+            GatewayError::Expired { .. } | GatewayError::ApprovalLapsed { .. } => StatusCode::GONE,
             GatewayError::ApprovalRefused { .. } => StatusCode::FORBIDDEN,
             GatewayError::NotSent { source, .. } => match source {
                 ExecError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
