@@ -322,6 +322,89 @@ async fn a_diagnosis_runs_read_only_commands_and_gives_the_output_back_as_untrus
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_is_answered_with_everything_said_before_it() {
+    let m = marker("follow-up");
+    let stub = LlmStub::start(vec![
+        propose("uptime", "see how long the host has been up"),
+        finish(&format!("Up and well ({m}).")),
+        propose("docker ps", "list the containers"),
+        finish("The demo containers run."),
+    ])
+    .await;
+    let env = env_with_model("chat-follow-up", &stub.base_url(), 10);
+    let first = format!("is the sandbox up? {m}");
+    let out = chat(&env, &[&first]).await;
+    assert_eq!(out.code, 0, "{out}");
+    let conversation = out.conversation();
+    assert!(
+        out.stderr
+            .contains(&format!("jarvis chat --continue {conversation}")),
+        "says how to go on: {out}"
+    );
+
+    let out = chat(
+        &env,
+        &["--continue", &conversation, "and", "its", "containers?"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout.trim(), "The demo containers run.", "{out}");
+    assert_eq!(out.conversation(), conversation, "{out}");
+    let actions = out.actions();
+    assert_eq!(actions.len(), 1, "{out}");
+    assert_action(&env, &actions[0].0, &conversation, "docker ps", "succeeded");
+
+    // The model saw the first exchange, whole, before the new message.
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    let follow = &requests[2];
+    assert_eq!(
+        contents(follow, "user"),
+        vec![first.clone(), "and its containers?".to_owned()]
+    );
+    assert_eq!(contents(follow, "system").len(), 1);
+    let tools = contents(follow, "tool");
+    assert_eq!(tools.len(), 2, "uptime's result and finish: {follow:#}");
+    assert!(tools[0].contains("load average"), "{}", tools[0]);
+    // Every call in the history has its answer, in order.
+    let messages = follow["messages"].as_array().expect("messages");
+    for (i, m) in messages.iter().enumerate() {
+        for call in m["tool_calls"].as_array().into_iter().flatten() {
+            assert_eq!(messages[i + 1]["tool_call_id"], call["id"], "{follow:#}");
+        }
+    }
+
+    // On the record: who went on, and both ends.
+    let continued = audit(&env, "conversation.continued");
+    assert_eq!(continued.len(), 1, "{continued:#?}");
+    assert_eq!(
+        continued[0]["payload"]["conversation"],
+        conversation.as_str()
+    );
+    assert!(
+        continued[0]["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("local:")),
+        "{continued:#?}"
+    );
+    let ends = audit(&env, "conversation.ended");
+    assert_eq!(ends.len(), 2, "{ends:#?}");
+    assert_eq!(ends[0]["payload"]["outcome"], "The demo containers run.");
+
+    // A conversation that does not exist is named.
+    let out = chat(
+        &env,
+        &["--continue", "01900000-0000-7000-8000-000000000000", "hi"],
+    )
+    .await;
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains("01900000-0000-7000-8000-000000000000"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fix_waits_for_a_person_who_approves_it_through_the_api() {
     let m = marker("chat-fix");
     let file = format!("/tmp/{m}");

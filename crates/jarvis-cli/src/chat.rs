@@ -1,4 +1,5 @@
-//! `jarvis chat "PROMPT"`: a conversation with the planner in the terminal.
+//! `jarvis chat "PROMPT"`: a conversation with the planner in the terminal,
+//! and `jarvis chat --continue ID "MORE"` to say more in one that ended.
 //! It streams the plan and the results, waits for approvals made elsewhere
 //! (the web UI or `jarvis approve`), and its exit code says how it ended.
 
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
+use jarvis_core::ConversationId;
 use jarvis_gateway::chat::ChatEvent;
 use jarvis_planner::agent::Event;
 use jarvis_planner::model::Model;
@@ -27,6 +29,10 @@ pub struct ChatArgs {
     /// What you want done, in words (or, without a model, a command).
     #[arg(required = true, value_name = "PROMPT")]
     prompt: Vec<String>,
+    /// Say more in a conversation you started that has ended: the model
+    /// answers with everything said in it so far.
+    #[arg(long = "continue", value_name = "CONVERSATION")]
+    follow_up: Option<ConversationId>,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -112,18 +118,19 @@ pub fn chat(args: ChatArgs) -> Result<ExitCode> {
         if model.is_none() {
             eprintln!("jarvis: no model configured ([llm] in the config): direct mode");
         }
-        let outcome = gw
-            .chat(
-                &operator(),
-                &prompt,
-                model.as_ref().map(|m| m as &dyn Model),
-                &mut show,
-            )
-            .await?;
+        let model = model.as_ref().map(|m| m as &dyn Model);
+        let outcome = match args.follow_up {
+            Some(id) => {
+                let conversation = gw.follow_up(id, &operator(), &prompt).await?;
+                gw.continue_chat(&conversation, model, &mut show).await?
+            }
+            None => gw.chat(&operator(), &prompt, model, &mut show).await?,
+        };
         println!("{}", outcome.summary);
+        let id = outcome.conversation.id;
         eprintln!(
-            "jarvis: conversation {} {}",
-            outcome.conversation.id, outcome.conversation.state
+            "jarvis: conversation {id} {}; say more with `jarvis chat --continue {id} \"…\"`",
+            outcome.conversation.state
         );
         gw.close().await;
         Ok(ExitCode::from(if outcome.finished {

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use jarvis_core::person;
 use jarvis_core::{ActionId, ActionState, ConversationId, HostName};
 use jarvis_exec::snapshot::{FileChange, FileEdit};
 use jarvis_planner::agent::{
@@ -18,8 +19,8 @@ use jarvis_planner::agent::{
     ProposedKind, StopReason,
 };
 use jarvis_planner::client::{ModelSettings, OpenAiModel};
-use jarvis_planner::model::{BoxFuture, Message, Model};
-use jarvis_store::{ActionRecord, ConversationRecord};
+use jarvis_planner::model::{BoxFuture, Message, Model, Role};
+use jarvis_store::{ActionRecord, ConversationRecord, MessageRecord, StoreError};
 use serde_json::json;
 
 use crate::pipeline::{Gateway, GatewayError, Proposal};
@@ -118,7 +119,47 @@ impl Gateway {
         Ok(conversation)
     }
 
-    /// Runs a conversation [`Gateway::start_chat`] recorded, to its end.
+    /// The person who started an ended conversation says more: it becomes
+    /// active again with `text` as its next message, for
+    /// [`Gateway::continue_chat`] to answer with everything said so far.
+    ///
+    /// Only the person who started it may: what the conversation proposes
+    /// counts as theirs under the approval rule, so anyone else speaking
+    /// through it could get their own requests past "not your own".
+    ///
+    /// # Errors
+    /// [`GatewayError::NotYourConversation`],
+    /// [`GatewayError::EmptyMessage`], [`GatewayError::ConversationBusy`],
+    /// or a store error ([`StoreError::NotFound`] for an unknown one).
+    pub async fn follow_up(
+        &self,
+        id: ConversationId,
+        by: &str,
+        text: &str,
+    ) -> Result<ConversationRecord, GatewayError> {
+        let conversation = self.store().conversation(id).await?;
+        if person(by) != person(&conversation.started_by) {
+            return Err(GatewayError::NotYourConversation {
+                id,
+                started_by: conversation.started_by,
+            });
+        }
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(GatewayError::EmptyMessage);
+        }
+        match self.store().continue_conversation(id, by, text).await {
+            Ok(_) => Ok(self.store().conversation(id).await?),
+            Err(StoreError::Invalid(_)) => Err(GatewayError::ConversationBusy { id }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs a conversation [`Gateway::start_chat`] recorded (or
+    /// [`Gateway::follow_up`] reopened) to its end, answering its latest
+    /// message with what was said before it as the model's history. The
+    /// step limit and token budget apply to each answer: the person is
+    /// back in the loop between two.
     ///
     /// # Errors
     /// A store error.
@@ -129,9 +170,9 @@ impl Gateway {
         observer: &mut (dyn FnMut(ChatEvent) + Send),
     ) -> Result<ChatOutcome, GatewayError> {
         let id = conversation.id;
-        let prompt = conversation_prompt(self, id).await?;
+        let (history, prompt) = replay(&self.store().messages(id).await?);
         let (finished, summary, actions) = match model {
-            Some(model) => self.plan(id, &prompt, model, observer).await?,
+            Some(model) => self.plan(id, &history, &prompt, model, observer).await?,
             None => self.direct(id, &prompt, observer).await?,
         };
         self.store()
@@ -148,6 +189,7 @@ impl Gateway {
     async fn plan(
         &self,
         id: ConversationId,
+        history: &[Message],
         prompt: &str,
         model: &dyn Model,
         observer: &mut (dyn FnMut(ChatEvent) + Send),
@@ -174,7 +216,7 @@ impl Gateway {
                 }
                 observer(ChatEvent::Planner(e));
             };
-            agent::run(model, &actions, prompt, &[], &limits, &mut forward).await
+            agent::run(model, &actions, prompt, history, &limits, &mut forward).await
         };
         // Each refused tool call (an unknown host, malformed arguments) is
         // on the record, not only in the conversation.
@@ -192,14 +234,12 @@ impl Gateway {
         while let Ok(w) = rx.try_recv() {
             observer(w);
         }
-        for m in &outcome.messages {
-            // The person's request is stored already; the rest of the
-            // exchange is kept as the model saw it.
-            if m.role != jarvis_planner::model::Role::User || m.content != prompt {
-                self.store()
-                    .add_message(id, role_name(m), &json!(m), None)
-                    .await?;
-            }
+        // The history and the person's message are stored already; the
+        // rest of the exchange is kept as the model saw it.
+        for m in outcome.messages.iter().skip(history.len() + 1) {
+            self.store()
+                .add_message(id, role_name(m), &json!(m), None)
+                .await?;
         }
         let finished = matches!(outcome.stop, StopReason::Finished);
         let summary = match (&outcome.stop, outcome.summary) {
@@ -272,19 +312,74 @@ impl Gateway {
     }
 }
 
-/// The person's request: the first message, whole (the title is cut).
-async fn conversation_prompt(gw: &Gateway, id: ConversationId) -> Result<String, GatewayError> {
-    let messages = gw.store().messages(id).await?;
-    Ok(messages
-        .iter()
-        .find(|m| m.role == "user")
-        .and_then(|m| m.content["content"].as_str())
-        .unwrap_or_default()
-        .to_owned())
+/// A stored conversation as the model is given it: everything said
+/// before the person's latest message, and that message.
+///
+/// Links to actions are the log's, not the model's, and are left out. A
+/// tool call left without an answer (a process that died mid-turn) gets
+/// one saying so, and an answer to no call is dropped: endpoints refuse a
+/// history where the two do not pair up.
+fn replay(stored: &[MessageRecord]) -> (Vec<Message>, String) {
+    let text = |m: &MessageRecord| m.content["content"].as_str().unwrap_or_default().to_owned();
+    let mut said: Vec<Message> = Vec::new();
+    for m in stored {
+        let message = match m.role.as_str() {
+            "user" => Message::user(text(m)),
+            "assistant" | "tool" => match serde_json::from_value::<Message>(m.content.clone()) {
+                Ok(message) => message,
+                // Said by Jarvis itself (direct mode, why it stopped).
+                Err(_) if m.role == "assistant" => Message {
+                    role: Role::Assistant,
+                    ..Message::user(text(m))
+                },
+                Err(_) => continue,
+            },
+            _ => continue,
+        };
+        said.push(message);
+    }
+    let Some(last) = said.iter().rposition(|m| m.role == Role::User) else {
+        return (Vec::new(), String::new());
+    };
+    let prompt = said[last].content.clone();
+    said.truncate(last);
+
+    let mut history = Vec::with_capacity(said.len());
+    let mut open: Vec<String> = Vec::new();
+    for message in said {
+        match message.role {
+            Role::Tool => {
+                let answers = message
+                    .tool_call_id
+                    .as_ref()
+                    .and_then(|id| open.iter().position(|o| o == id));
+                if let Some(i) = answers {
+                    open.remove(i);
+                    history.push(message);
+                }
+            }
+            _ => {
+                close(&mut history, &mut open);
+                open = message.tool_calls.iter().map(|c| c.id.clone()).collect();
+                history.push(message);
+            }
+        }
+    }
+    close(&mut history, &mut open);
+    (history, prompt)
+}
+
+/// Answers the tool calls still open at the end of a turn.
+fn close(history: &mut Vec<Message>, open: &mut Vec<String>) {
+    for id in open.drain(..) {
+        history.push(Message::tool(
+            id,
+            "(no answer: the conversation stopped before this call ran)",
+        ));
+    }
 }
 
 fn role_name(m: &Message) -> &'static str {
-    use jarvis_planner::model::Role;
     match m.role {
         Role::System => "system",
         Role::User => "user",
@@ -509,5 +604,83 @@ impl Actions for ChatActions<'_> {
                 .map_err(|e| ActionsError::Failed(e.to_string()))?;
             self.report(&a).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jarvis_planner::model::ToolCall;
+
+    fn stored(rows: &[(&str, serde_json::Value)]) -> Vec<MessageRecord> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, (role, content))| MessageRecord {
+                seq: i as i64 + 1,
+                at: "2026-11-23T10:00:00Z".into(),
+                role: (*role).into(),
+                content: content.clone(),
+                action_id: None,
+            })
+            .collect()
+    }
+
+    fn calls(ids: &[&str]) -> Message {
+        Message {
+            role: Role::Assistant,
+            content: String::new(),
+            tool_calls: ids
+                .iter()
+                .map(|id| ToolCall {
+                    id: (*id).into(),
+                    name: "propose_command".into(),
+                    arguments: "{}".into(),
+                })
+                .collect(),
+            tool_call_id: None,
+        }
+    }
+
+    #[test]
+    fn the_latest_message_is_the_prompt_and_the_rest_its_history() {
+        let (history, prompt) = replay(&stored(&[
+            ("user", json!({ "content": "why is grafana restarting?" })),
+            ("assistant", json!(calls(&["c1"]))),
+            ("action", json!({ "proposed": "docker ps" })),
+            ("tool", json!(Message::tool("c1", "output"))),
+            ("assistant", json!({ "content": "It runs out of memory." })),
+            ("user", json!({ "content": "raise its limit then" })),
+        ]));
+        assert_eq!(prompt, "raise its limit then");
+        let roles: Vec<Role> = history.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [Role::User, Role::Assistant, Role::Tool, Role::Assistant]
+        );
+        assert_eq!(history[3].content, "It runs out of memory.");
+    }
+
+    #[test]
+    fn unanswered_calls_get_an_answer_and_stray_answers_are_dropped() {
+        let (history, prompt) = replay(&stored(&[
+            ("user", json!({ "content": "check the disks" })),
+            ("assistant", json!(calls(&["c1", "c2"]))),
+            ("tool", json!(Message::tool("c1", "91%"))),
+            ("tool", json!(Message::tool("c9", "from nowhere"))),
+            ("user", json!({ "content": "and now?" })),
+        ]));
+        assert_eq!(prompt, "and now?");
+        let answered: Vec<&str> = history
+            .iter()
+            .filter_map(|m| m.tool_call_id.as_deref())
+            .collect();
+        assert_eq!(answered, ["c1", "c2"]);
+        assert!(history[3].content.contains("stopped before this call ran"));
+    }
+
+    #[test]
+    fn a_conversation_with_no_message_from_a_person_has_no_prompt() {
+        let (history, prompt) = replay(&stored(&[("assistant", json!({ "content": "stopped" }))]));
+        assert!(history.is_empty() && prompt.is_empty());
     }
 }

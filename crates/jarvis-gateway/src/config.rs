@@ -137,6 +137,7 @@ struct RawServer {
     public_url: Option<String>,
     session_hours: Option<u64>,
     trust_forwarded_for: Option<bool>,
+    public_metrics: Option<bool>,
     host_check_secs: Option<u64>,
     audit_verify_secs: Option<u64>,
 }
@@ -177,6 +178,10 @@ pub struct ServerSettings {
     pub host_check: Duration,
     /// How often the audit chain is verified in the background.
     pub audit_verify: Duration,
+    /// Whether `/metrics` answers without credentials. Off by default: the
+    /// figures name hosts and show what the agent is doing and how often
+    /// it is refused, which is not for anyone on the network.
+    pub public_metrics: bool,
 }
 
 impl ServerSettings {
@@ -197,6 +202,7 @@ impl Default for ServerSettings {
             trust_forwarded_for: false,
             host_check: Duration::from_secs(60),
             audit_verify: Duration::from_secs(300),
+            public_metrics: false,
         }
     }
 }
@@ -627,6 +633,7 @@ fn server_settings(
         public_url: raw.public_url.map(|u| u.trim_end_matches('/').to_owned()),
         session_ttl: secs("session_hours", raw.session_hours, d.session_ttl, 3600)?,
         trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
+        public_metrics: raw.public_metrics.unwrap_or(false),
         host_check: secs("host_check_secs", raw.host_check_secs, d.host_check, 1)?,
         audit_verify: secs(
             "audit_verify_secs",

@@ -59,6 +59,25 @@ pub enum GatewayError {
         /// The run window.
         window: Duration,
     },
+    /// Someone other than who started a conversation tried to continue it.
+    #[error(
+        "conversation {id} was started by {started_by}; only they may continue it, as what it proposes counts as theirs"
+    )]
+    NotYourConversation {
+        /// The conversation.
+        id: jarvis_core::ConversationId,
+        /// Who started it.
+        started_by: String,
+    },
+    /// A follow-up to a conversation that has not ended yet.
+    #[error("conversation {id} is still going; wait for it to end before saying more")]
+    ConversationBusy {
+        /// The conversation.
+        id: jarvis_core::ConversationId,
+    },
+    /// A chat message with nothing in it.
+    #[error("the message is empty: say what Jarvis should look into")]
+    EmptyMessage,
     /// The policy, read again just before running, now denies it.
     #[error("action {id} is denied by the policy as it is now: {}", .reasons.join("; "))]
     NowDenied {

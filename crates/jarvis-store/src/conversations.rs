@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::audit::{NewEvent, append_locked};
+use crate::audit::{NewEvent, WriteTx, append_locked};
 use crate::{Store, StoreError, now};
 
 /// A conversation as stored.
@@ -97,6 +97,70 @@ impl MessageRecord {
 
 const CONVERSATION_COLUMNS: &str = "id, created_at, updated_at, started_by, title, state, outcome";
 
+/// Stores message `content` as the next of conversation `id`, touches the
+/// conversation, and chains its `conversation.message` event, inside the
+/// caller's write transaction.
+async fn insert_message(
+    tx: &mut WriteTx,
+    head: &mut (i64, String),
+    store: &Store,
+    id: ConversationId,
+    role: &str,
+    content: &Value,
+    action: Option<ActionId>,
+) -> Result<i64, StoreError> {
+    let text = content.to_string();
+    let row = sqlx::query(
+        "SELECT COALESCE(MAX(m.seq), 0) AS last, c.started_by AS started_by \
+         FROM conversations c LEFT JOIN conversation_messages m ON m.conversation_id = c.id \
+         WHERE c.id = $1 GROUP BY c.started_by",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(StoreError::db("reading a conversation"))?
+    .ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))?;
+    let last: i64 = row
+        .try_get("last")
+        .map_err(|e| StoreError::Corrupt(format!("conversation {id}: {e}")))?;
+    let seq = last + 1;
+    let at = now();
+    sqlx::query(
+        "INSERT INTO conversation_messages (conversation_id, seq, at, role, content, action_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id.to_string())
+    .bind(seq)
+    .bind(&at)
+    .bind(role)
+    .bind(&text)
+    .bind(action.map(|a| a.to_string()))
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::db("storing a conversation message"))?;
+    sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
+        .bind(&at)
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::db("touching a conversation"))?;
+    let event = NewEvent {
+        actor: id.requester(),
+        action_id: action,
+        host: None,
+        kind: "conversation.message".into(),
+        payload: json!({
+            "conversation": id.to_string(),
+            "seq": seq,
+            "role": role,
+            "bytes": text.len(),
+            "sha256": hex::encode(Sha256::digest(text.as_bytes())),
+        }),
+    };
+    append_locked(tx, head, event, store.signer()).await?;
+    Ok(seq)
+}
+
 impl Store {
     /// Starts a conversation, with the `conversation.started` event.
     ///
@@ -157,59 +221,66 @@ impl Store {
         content: &Value,
         action: Option<ActionId>,
     ) -> Result<i64, StoreError> {
-        let text = content.to_string();
         let (mut tx, mut head) = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(m.seq), 0) AS last, c.started_by AS started_by \
-             FROM conversations c LEFT JOIN conversation_messages m ON m.conversation_id = c.id \
-             WHERE c.id = $1 GROUP BY c.started_by",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::db("reading a conversation"))?
-        .ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))?;
-        let last: i64 = row
-            .try_get("last")
-            .map_err(|e| StoreError::Corrupt(format!("conversation {id}: {e}")))?;
-        let seq = last + 1;
-        let at = now();
-        sqlx::query(
-            "INSERT INTO conversation_messages (conversation_id, seq, at, role, content, action_id) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id.to_string())
-        .bind(seq)
-        .bind(&at)
-        .bind(role)
-        .bind(&text)
-        .bind(action.map(|a| a.to_string()))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("storing a conversation message"))?;
-        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
-            .bind(&at)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("touching a conversation"))?;
-        let event = NewEvent {
-            actor: id.requester(),
-            action_id: action,
-            host: None,
-            kind: "conversation.message".into(),
-            payload: json!({
-                "conversation": id.to_string(),
-                "seq": seq,
-                "role": role,
-                "bytes": text.len(),
-                "sha256": hex::encode(Sha256::digest(text.as_bytes())),
-            }),
-        };
-        append_locked(&mut tx, &mut head, event, self.signer()).await?;
+        let seq = insert_message(&mut tx, &mut head, self, id, role, content, action).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("committing a conversation message"))?;
+        Ok(seq)
+    }
+
+    /// Makes an ended conversation active again with the person's next
+    /// message, a `conversation.continued` event naming `by`, and the
+    /// message itself, in one transaction. Who may continue it is the
+    /// caller's rule; the store only refuses a conversation that is still
+    /// active, so two follow-ups cannot run at once. Returns the message's
+    /// seq.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Invalid`] when it is still
+    /// active, or a database error; nothing is written then.
+    pub async fn continue_conversation(
+        &self,
+        id: ConversationId,
+        by: &str,
+        text: &str,
+    ) -> Result<i64, StoreError> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let reopened = sqlx::query(
+            "UPDATE conversations SET state = 'active', outcome = NULL, updated_at = $1 \
+             WHERE id = $2 AND state <> 'active'",
+        )
+        .bind(now())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("continuing a conversation"))?;
+        if reopened.rows_affected() != 1 {
+            let exists = sqlx::query("SELECT 1 AS one FROM conversations WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::db("reading a conversation"))?;
+            return Err(match exists {
+                Some(_) => StoreError::Invalid(format!(
+                    "conversation {id} is still going; wait for it to end before saying more"
+                )),
+                None => StoreError::NotFound(format!("conversation {id}")),
+            });
+        }
+        let event = NewEvent {
+            actor: by.to_owned(),
+            action_id: None,
+            host: None,
+            kind: "conversation.continued".into(),
+            payload: json!({ "conversation": id.to_string() }),
+        };
+        append_locked(&mut tx, &mut head, event, self.signer()).await?;
+        let content = json!({ "content": text });
+        let seq = insert_message(&mut tx, &mut head, self, id, "user", &content, None).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing a conversation's next message"))?;
         Ok(seq)
     }
 

@@ -899,6 +899,42 @@ async fn conversations_keep_their_messages_and_speak_for_who_started_them() {
         assert_eq!(ended.state, "finished");
         assert!(store.end_conversation(c.id, "exploded", "x").await.is_err());
         assert_eq!(store.conversations(10).await.expect("list").len(), 1);
+
+        // The person says more: active again, the message next in line,
+        // and who continued it on the record.
+        let seq = store
+            .continue_conversation(c.id, "local:alice", "and check loki too")
+            .await
+            .expect("continue");
+        assert_eq!(seq, 3);
+        let again = store.conversation(c.id).await.expect("read");
+        assert_eq!((again.state.as_str(), again.outcome), ("active", None));
+        let messages = store.messages(c.id).await.expect("messages");
+        assert_eq!(messages[2].role, "user");
+        assert_eq!(messages[2].content["content"], "and check loki too");
+        // Not twice at once, and not a conversation that does not exist.
+        let e = store
+            .continue_conversation(c.id, "local:alice", "and again")
+            .await
+            .expect_err("still active");
+        assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+        assert_eq!(store.messages(c.id).await.expect("messages").len(), 3);
+        let e = store
+            .continue_conversation(jarvis_core::ConversationId::new(), "local:alice", "x")
+            .await
+            .expect_err("unknown");
+        assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+        let continued = store
+            .events(&AuditFilter {
+                kind: Some("conversation.continued".into()),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("events");
+        assert_eq!(continued.len(), 1);
+        assert_eq!(continued[0].actor, "local:alice");
+        let chain = store.verify(None).await.expect("verify");
+        assert!(chain.is_intact(), "{:?}: {:?}", db.kind, chain.problem);
     }
 }
 

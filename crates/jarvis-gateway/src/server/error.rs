@@ -72,16 +72,19 @@ impl AppError {
         };
         let status = match &e {
             GatewayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            GatewayError::UnknownHost(_) | GatewayError::BadEdit { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            GatewayError::UnknownHost(_)
+            | GatewayError::BadEdit { .. }
+            | GatewayError::EmptyMessage => StatusCode::UNPROCESSABLE_ENTITY,
             GatewayError::WrongState { .. }
             | GatewayError::NowDenied { .. }
             | GatewayError::PlanChanged { .. }
             | GatewayError::SnapshotExists { .. }
-            | GatewayError::NoRollback { .. } => StatusCode::CONFLICT,
+            | GatewayError::NoRollback { .. }
+            | GatewayError::ConversationBusy { .. } => StatusCode::CONFLICT,
             GatewayError::Expired { .. } | GatewayError::ApprovalLapsed { .. } => StatusCode::GONE,
-            GatewayError::ApprovalRefused { .. } => StatusCode::FORBIDDEN,
+            GatewayError::ApprovalRefused { .. } | GatewayError::NotYourConversation { .. } => {
+                StatusCode::FORBIDDEN
+            }
             GatewayError::NotSent { source, .. } => match source {
                 ExecError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
