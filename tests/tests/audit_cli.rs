@@ -1,9 +1,10 @@
 //! `jarvis audit` on a fresh data directory, as a new user would use it.
 
 use std::process::Command;
+use std::time::Duration;
 
 use jarvis_core::{ActionId, ActionState, HostName};
-use jarvis_store::{NewAction, Store};
+use jarvis_store::{NewAction, OffsetDateTime, Store, parse_time};
 use jarvis_tests::{TempDir, jarvis_bin};
 use serde_json::json;
 
@@ -189,4 +190,125 @@ async fn audit_cli_on_a_fresh_data_directory() {
     // … and the export taken before still verifies: it is a copy.
     let (code, _, _) = audit(&dir, &["verify", "--file", export.to_str().expect("path")]);
     assert_eq!(code, 0);
+}
+
+/// The `at` of every event, oldest first, as `audit list --json` prints it.
+fn times(dir: &TempDir) -> Vec<(i64, String)> {
+    let (code, out, err) = audit(dir, &["list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let mut all: Vec<(i64, String)> = out
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            (
+                v["seq"].as_i64().expect("seq"),
+                v["at"].as_str().expect("at").to_owned(),
+            )
+        })
+        .collect();
+    all.reverse();
+    all
+}
+
+/// The sequence numbers `audit list` prints with these filter flags, oldest
+/// first.
+fn seqs(dir: &TempDir, flags: &[&str]) -> Vec<i64> {
+    let mut args = vec!["list", "--json"];
+    args.extend_from_slice(flags);
+    let (code, out, err) = audit(dir, &args);
+    assert_eq!(code, 0, "{flags:?}: {err}");
+    let mut found: Vec<i64> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json line")["seq"]
+                .as_i64()
+                .expect("seq")
+        })
+        .collect();
+    found.reverse();
+    found
+}
+
+/// `t` written in another offset: the same instant, as a clock `hours`
+/// ahead of UTC shows it.
+fn in_offset(t: OffsetDateTime, hours: i64) -> String {
+    let shifted = if hours >= 0 {
+        t + Duration::from_secs(hours.unsigned_abs() * 3600)
+    } else {
+        t - Duration::from_secs(hours.unsigned_abs() * 3600)
+    };
+    let utc = jarvis_store::timestamp(shifted);
+    let sign = if hours >= 0 { '+' } else { '-' };
+    format!(
+        "{}{sign}{:02}:00",
+        utc.trim_end_matches('Z'),
+        hours.unsigned_abs()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_list_compares_times_whatever_their_offset_or_precision() {
+    let dir = TempDir::new("audit-cli-times");
+    seed(&dir).await;
+    let all = times(&dir);
+    assert_eq!(all.len(), 7);
+    let parsed: Vec<(i64, OffsetDateTime)> = all
+        .iter()
+        .map(|(seq, at)| (*seq, parse_time(at).expect("a stored time")))
+        .collect();
+    let at_or_after = |bound: OffsetDateTime| -> Vec<i64> {
+        parsed
+            .iter()
+            .filter(|(_, t)| *t >= bound)
+            .map(|(s, _)| *s)
+            .collect()
+    };
+    let before = |bound: OffsetDateTime| -> Vec<i64> {
+        parsed
+            .iter()
+            .filter(|(_, t)| *t < bound)
+            .map(|(s, _)| *s)
+            .collect()
+    };
+
+    // The fourth event's time written with +02:00 and -05:00: the same
+    // instant, so the same split, although as text it sorts elsewhere.
+    let fourth = parsed[3].1;
+    let east = in_offset(fourth, 2);
+    let west = in_offset(fourth, -5);
+    assert!(east.ends_with("+02:00") && west.ends_with("-05:00"));
+    assert_eq!(seqs(&dir, &["--since", &east]), at_or_after(fourth));
+    assert_eq!(seqs(&dir, &["--until", &west]), before(fourth));
+    assert_eq!(
+        seqs(&dir, &["--since", &west, "--until", &east]),
+        Vec::<i64>::new()
+    );
+    assert_eq!(seqs(&dir, &["--since", &east]), vec![4, 5, 6, 7]);
+
+    // A whole second without a fraction: stored times within that second
+    // carry one, and still count as after it.
+    let first = &all[0].1;
+    let whole = format!("{}Z", &first[..19]);
+    assert_eq!(seqs(&dir, &["--since", &whole]), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(seqs(&dir, &["--until", &whole]), Vec::<i64>::new());
+    let no_offset = format!("{} {}", &first[..10], &first[11..19]);
+    assert_eq!(
+        seqs(&dir, &["--since", &no_offset]),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
+
+    // What is not a time names the flag and the value.
+    for (flag, value) in [
+        ("--since", "yesterday"),
+        ("--until", "2026-11-23T14:00:00+0200"),
+    ] {
+        let (code, out, err) = audit(&dir, &["list", flag, value]);
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            err.contains(&format!(
+                "jarvis: {flag}: `{value}` is not a time: use a date"
+            )) && err.contains("RFC 3339"),
+            "{err}"
+        );
+    }
 }

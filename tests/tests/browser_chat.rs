@@ -173,17 +173,22 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
     );
     shoot(&mut browser, "chat").await;
 
-    // Approve from the conversation (the form leads to the action page).
+    // Approve from the conversation: the form comes back to it, at the
+    // action's card, which then shows the run.
     browser.set_size(PHONE.0, PHONE.1).await;
     browser
         .click(&format!("{selector} form.approve button.approve"))
         .await;
-    browser.wait_text("#state", "succeeded").await;
-
-    // Back in the conversation: it finished with the summary.
     browser
-        .goto(&format!("{}/chat/{conversation}", s.url))
+        .wait_text("p.flash", "the conversation goes on with its result")
         .await;
+    let url = browser
+        .eval("return location.pathname + location.hash", vec![])
+        .await;
+    assert_eq!(
+        url,
+        json!(format!("/chat/{conversation}#action-{}", pending.id))
+    );
     browser.wait_text("#conversation-state", "finished").await;
     browser.wait_text("#conversation-summary", &summary).await;
     let done = wait_card(&browser, &touch, "succeeded").await;

@@ -535,7 +535,16 @@ async fn operations_endpoints_audit_search_and_webhooks() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let metrics = get("/metrics")
+    // The figures are for someone holding credentials: a read token.
+    let scraper = Agent::new(&s, s.add_token("prometheus", "read"));
+    assert_eq!(
+        get("/metrics").await.expect("metrics").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let metrics = http
+        .get(format!("{}/metrics", s.url))
+        .bearer_auth(&scraper.token)
+        .send()
         .await
         .expect("metrics")
         .text()
@@ -647,4 +656,159 @@ async fn behind_tls_cookies_are_secure_and_host_bound() {
         "{cookie}"
     );
     assert!(r.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deciding_on_a_conversation_page_returns_to_it_and_nowhere_else() {
+    let s = served("http-return-to", "");
+    let alice = Person::sign_in(&s, "alice", &s.add_user("alice", "approver")).await;
+    let bob = Person::sign_in(&s, "bob", &s.add_user("bob", "approver")).await;
+    let agent = Agent::new(&s, s.add_token("planner", "propose"));
+
+    // Bob asks in direct mode (no model): the command waits for a person,
+    // inline on the conversation's page with the queue's forms.
+    let m = marker("return-to");
+    let csrf = bob.csrf("/chat").await;
+    let (status, headers, body) = bob
+        .form(
+            "/chat",
+            &[("csrf", &csrf), ("prompt", &pending_command(&m))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let chat = headers[LOCATION].to_str().expect("location").to_owned();
+    assert!(chat.starts_with("/chat/"), "{chat}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let (_, page) = alice.page(&chat).await;
+        if page.contains("name=\"return_to\"") {
+            break page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pending action shown:\n{page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let at = page.find("<article id=\"action-").expect("an action card") + 20;
+    let id = page[at..at + 36].to_owned();
+    assert!(
+        page.contains(&format!(
+            "<input type=\"hidden\" name=\"return_to\" value=\"{chat}\">"
+        )),
+        "{page}"
+    );
+
+    // Approving there comes back there, at the action's card.
+    let csrf = csrf_of(&page);
+    let (status, headers, _) = alice
+        .form(
+            &format!("/actions/{id}/approve"),
+            &[("csrf", &csrf), ("return_to", &chat)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], format!("{chat}#action-{id}"));
+    let (_, back) = alice.page(&chat).await;
+    assert!(back.contains("Approved. It is running now"), "{back}");
+    agent.wait_state(&id, "succeeded").await;
+
+    // Anything but a conversation's path goes where the form would have
+    // gone without it: the action's page after approving, the queue after
+    // denying.
+    for (decision, return_to) in [
+        ("approve", "https://evil.example"),
+        ("approve", "//evil.example"),
+        ("approve", "/\\evil.example"),
+        ("deny", "//evil.example/chat/x"),
+        ("deny", "/actions"),
+    ] {
+        let other = agent.propose(&pending_command(&marker("return-to"))).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let (status, headers, body) = alice
+            .form(
+                &format!("/actions/{other}/{decision}"),
+                &[("csrf", &csrf), ("return_to", return_to)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{return_to}: {body}");
+        let want = match decision {
+            "approve" => format!("/actions/{other}"),
+            _ => "/".to_owned(),
+        };
+        assert_eq!(headers[LOCATION], want.as_str(), "{decision} {return_to}");
+    }
+
+    // Denying from the conversation comes back to it too.
+    let other = agent.propose(&pending_command(&marker("return-to"))).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (status, headers, _) = alice
+        .form(
+            &format!("/actions/{other}/deny"),
+            &[("csrf", &csrf), ("return_to", &chat)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], format!("{chat}#action-{other}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_filters_refuse_what_is_not_a_time() {
+    let s = served("http-audit-time", "");
+    let victor = Person::sign_in(&s, "victor", &s.add_user("victor", "viewer")).await;
+    let agent = Agent::new(&s, s.add_token("planner", "propose"));
+    let m = marker("audit-time");
+    agent.propose(&pending_command(&m)).await;
+
+    // The API: 400, naming the parameter and the value.
+    for (query, name, value) in [
+        ("since=garbage", "since", "garbage"),
+        ("until=yesterday", "until", "yesterday"),
+        (
+            "since=2026-11-23T14:00:00%2B0200",
+            "since",
+            "2026-11-23T14:00:00+0200",
+        ),
+    ] {
+        let (status, body) = agent.get(&format!("/api/v1/audit?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body:#}");
+        let error = body["error"].as_str().expect("an error message");
+        assert!(
+            error.starts_with(&format!("{name}: `{value}` is not a time")),
+            "{error}"
+        );
+    }
+    // … and real times in any offset filter.
+    let (status, body) = agent
+        .get(&format!(
+            "/api/v1/audit?q={m}&since=2000-01-01T02:00:00.5%2B02:00"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert!(!body["events"].as_array().expect("events").is_empty());
+    let (_, body) = agent
+        .get(&format!("/api/v1/audit?q={m}&until=2000-01-01 00:00"))
+        .await;
+    assert!(body["events"].as_array().expect("events").is_empty());
+
+    // The page: 400, the message on it, and the form as it was sent.
+    let (status, page) = victor.page("/audit?host=sandbox&since=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    for s in [
+        "<p id=\"audit-filter-error\" class=\"flash error\" role=\"alert\">since: `yesterday` is not a time",
+        "<form id=\"audit-filter\"",
+        "name=\"host\" type=\"text\" value=\"sandbox\"",
+        "name=\"since\" type=\"text\" value=\"yesterday\"",
+        "aria-invalid=\"true\"",
+    ] {
+        assert!(page.contains(s), "missing {s}\n{page}");
+    }
+    assert!(!page.contains("<table class=\"audit\">"), "{page}");
+    let (status, page) = victor.page(&format!("/audit?q={m}&since=2000-01-01")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<table class=\"audit\">"), "{page}");
 }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use jarvis_store::{AuditEvent, AuditFilter, VerifyReport, verify_lines};
+use jarvis_store::{
+    AuditEvent, AuditFilter, OffsetDateTime, VerifyReport, parse_time, verify_lines,
+};
 
 use crate::data::DataArgs;
 
@@ -76,11 +78,12 @@ pub struct ListArgs {
     /// Only this kind (`action.approved`), or a family ending in `.` (`action.`).
     #[arg(long)]
     kind: Option<String>,
-    /// Only events at or after this time (RFC 3339, or a date: 2026-11-23).
-    #[arg(long)]
+    /// Only events at or after this time: a date (2026-11-23, midnight UTC), RFC 3339
+    /// (2026-11-23T14:00:00+02:00), or a date and time without an offset, read as UTC.
+    #[arg(long, value_name = "TIME")]
     since: Option<String>,
-    /// Only events before this time.
-    #[arg(long)]
+    /// Only events before this time, in the same forms.
+    #[arg(long, value_name = "TIME")]
     until: Option<String>,
     /// Only events whose payload, actor, kind or action contains this text (any case).
     #[arg(long, value_name = "TEXT")]
@@ -138,8 +141,8 @@ async fn list(a: ListArgs) -> Result<ExitCode> {
         actor: a.actor,
         host: a.host,
         kind: a.kind,
-        since: a.since.map(|s| normalise_time(&s)).transpose()?,
-        until: a.until.map(|s| normalise_time(&s)).transpose()?,
+        since: time_arg("--since", a.since.as_deref())?,
+        until: time_arg("--until", a.until.as_deref())?,
         search: a.search,
         limit: Some(a.limit),
         offset: Some((a.page - 1) * a.limit),
@@ -388,18 +391,10 @@ fn summary(payload: &str) -> String {
     }
 }
 
-/// Accepts a date (`2026-11-23`) or an RFC 3339 time; compares as text.
-fn normalise_time(s: &str) -> Result<String> {
-    let t = s.trim();
-    let ok_date = t.len() == 10
-        && t.as_bytes()[4] == b'-'
-        && t.as_bytes()[7] == b'-'
-        && t.chars().filter(char::is_ascii_digit).count() == 8;
-    if ok_date {
-        return Ok(format!("{t}T00:00:00Z"));
-    }
-    if t.len() >= 20 && t.contains('T') && (t.ends_with('Z') || t.contains('+')) {
-        return Ok(t.to_owned());
-    }
-    bail!("`{s}` is not a time: use a date (2026-11-23) or RFC 3339 (2026-11-23T14:00:00Z)")
+/// A time flag's value, or an error naming the flag (the parser's names
+/// what was given).
+fn time_arg(flag: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>> {
+    value
+        .map(|v| parse_time(v).with_context(|| flag.to_owned()))
+        .transpose()
 }

@@ -14,9 +14,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use time::OffsetDateTime;
 
 use crate::signing::{AuditKey, checkpoint_message, verify_signature};
-use crate::{Store, StoreError, now, redact};
+use crate::{Backend, Store, StoreError, now, redact, timestamp};
 
 /// The hash before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -169,10 +170,11 @@ pub struct AuditFilter {
     /// Only events of this kind (`action.approved`), or kinds starting with
     /// it when it ends in `.` (`action.`).
     pub kind: Option<String>,
-    /// Only events at or after this RFC 3339 time.
-    pub since: Option<String>,
-    /// Only events before this RFC 3339 time.
-    pub until: Option<String>,
+    /// Only events at or after this time ([`crate::parse_time`] reads one
+    /// from text).
+    pub since: Option<OffsetDateTime>,
+    /// Only events before this time.
+    pub until: Option<OffsetDateTime>,
     /// Only events whose payload, actor, kind or action id contains this
     /// text, ignoring case (`%` and `_` are plain characters here). On
     /// SQLite only ASCII letters fold case.
@@ -626,11 +628,12 @@ impl Store {
                 push(" AND kind = $?", k.clone(), &mut sql);
             }
         }
-        if let Some(s) = &f.since {
-            push(" AND at >= $?", s.clone(), &mut sql);
+        let at = at_in_time_order(self.backend());
+        if let Some(t) = f.since {
+            push(&format!(" AND {at} >= $?"), at_key(t), &mut sql);
         }
-        if let Some(u) = &f.until {
-            push(" AND at < $?", u.clone(), &mut sql);
+        if let Some(t) = f.until {
+            push(&format!(" AND {at} < $?"), at_key(t), &mut sql);
         }
         if let Some(text) = f.search.as_deref().filter(|t| !t.is_empty()) {
             // One bound pattern, lowered by the database on both sides so the
@@ -837,6 +840,38 @@ impl Store {
         }
         Ok(n)
     }
+}
+
+/// The stored `at` as text that sorts in time order, to compare with
+/// [`at_key`]. Stored times drop the fraction's trailing zeros (`…:05Z`,
+/// `…:05.5Z`), so as written they do not: `.` sorts before `Z`, putting
+/// 05.5 before 05. Without the `Z` one is a prefix of the other (`…:05` <
+/// `…:05.5`), and fractions without trailing zeros compare as their digits
+/// do, so byte order is time order.
+fn at_in_time_order(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "REPLACE(at, 'Z', '')",
+        // PostgreSQL compares text by the database's collation, which may
+        // skip punctuation; `C` is byte order, as SQLite's default is.
+        Backend::Postgres => "REPLACE(at, 'Z', '') COLLATE \"C\"",
+    }
+}
+
+/// A filter's bound as [`at_in_time_order`] writes times. Stored times
+/// have microseconds, so a bound between two of them is rounded up to the
+/// next: a stored time is at or after it exactly when it is at or after
+/// the bound.
+fn at_key(t: OffsetDateTime) -> String {
+    let spare = t.nanosecond() % 1000;
+    let t = if spare == 0 {
+        t
+    } else {
+        t.checked_add(time::Duration::nanoseconds(i64::from(1000 - spare)))
+            .unwrap_or(t)
+    };
+    let mut text = timestamp(t);
+    text.retain(|c| c != 'Z');
+    text
 }
 
 /// `text` as a LIKE pattern that matches only itself, with `!` as the
@@ -1063,6 +1098,18 @@ mod tests {
     fn like_patterns_escape_wildcards_and_the_escape() {
         assert_eq!(like_escape("50%_a!b"), "50!%!_a!!b");
         assert_eq!(like_escape("plain"), "plain");
+    }
+
+    #[test]
+    fn bounds_round_up_to_the_stored_microseconds_and_drop_the_z() {
+        let key = |s: &str| at_key(crate::parse_time(s).expect(s));
+        assert_eq!(key("2026-11-23T16:00:00+02:00"), "2026-11-23T14:00:00");
+        assert_eq!(key("2026-11-23T14:00:00.5Z"), "2026-11-23T14:00:00.5");
+        assert_eq!(
+            key("2026-11-23T14:00:00.0000001Z"),
+            "2026-11-23T14:00:00.000001"
+        );
+        assert_eq!(key("2026-11-23T23:59:59.9999999Z"), "2026-11-24T00:00:00");
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub use redact::{Redaction, redact};
 pub use runs::{CapturedOutput, RunRecord};
 pub use signing::{AuditKey, KeyError};
 pub use snapshots::SnapshotRecord;
+pub use time::OffsetDateTime;
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,4 +266,191 @@ pub fn timestamp(t: time::OffsetDateTime) -> String {
     let t = t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// Text that [`parse_time`] does not read as a time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{input}` is not a time: use a date (2026-11-23, midnight UTC), a time in UTC \
+     (2026-11-23T14:00, 2026-11-23 14:00:00) or RFC 3339 with Z or an offset \
+     (2026-11-23T14:00:00Z, 2026-11-23T16:00:00.5+02:00)"
+)]
+pub struct BadTime {
+    /// What was given (its first 64 characters).
+    pub input: String,
+}
+
+/// Reads a time as people and scripts write one, for filters on stored
+/// times: a date `2026-11-23` (midnight UTC); a date and a time of day
+/// (`2026-11-23T14:00`, `2026-11-23 14:00:00`, seconds and a fraction
+/// optional) in UTC unless followed by `Z` or an offset (`+02:00`), which
+/// covers RFC 3339. Surrounding whitespace is ignored; a fraction beyond
+/// nanoseconds, an offset beyond 23:59 and leap seconds are not.
+///
+/// # Errors
+/// [`BadTime`] naming the input when it is none of these, or names a day
+/// or time of day that does not exist (`2026-02-30`, `24:00`).
+pub fn parse_time(s: &str) -> Result<OffsetDateTime, BadTime> {
+    let bad = || BadTime {
+        input: s.chars().take(64).collect(),
+    };
+    let t = s.trim();
+    let date = t.get(..10).and_then(parse_date).ok_or_else(bad)?;
+    let rest = t.get(10..).ok_or_else(bad)?;
+    if rest.is_empty() {
+        return Ok(date.midnight().assume_utc());
+    }
+    let rest = rest.strip_prefix(['T', 't', ' ']).ok_or_else(bad)?;
+    let (clock, offset) = split_offset(rest).ok_or_else(bad)?;
+    let clock = parse_clock(clock).ok_or_else(bad)?;
+    Ok(time::PrimitiveDateTime::new(date, clock).assume_offset(offset))
+}
+
+/// Exactly `n` ASCII digits, as a number.
+fn digits(s: &str, n: usize) -> Option<u32> {
+    (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// `YYYY-MM-DD`, a day that exists.
+fn parse_date(s: &str) -> Option<time::Date> {
+    let (year, rest) = s.split_once('-')?;
+    let (month, day) = rest.split_once('-')?;
+    let month = time::Month::try_from(u8::try_from(digits(month, 2)?).ok()?).ok()?;
+    let year = i32::try_from(digits(year, 4)?).ok()?;
+    time::Date::from_calendar_date(year, month, u8::try_from(digits(day, 2)?).ok()?).ok()
+}
+
+/// The time of day and its offset: a trailing `Z`, `+HH:MM` or `-HH:MM`,
+/// or none (UTC).
+fn split_offset(s: &str) -> Option<(&str, time::UtcOffset)> {
+    if let Some(clock) = s.strip_suffix(['Z', 'z']) {
+        return Some((clock, time::UtcOffset::UTC));
+    }
+    let Some(at) = s.len().checked_sub(6).filter(|&i| s.is_char_boundary(i)) else {
+        return Some((s, time::UtcOffset::UTC));
+    };
+    let (clock, offset) = s.split_at(at);
+    let sign: i8 = match offset.as_bytes()[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return Some((s, time::UtcOffset::UTC)),
+    };
+    let (hours, minutes) = offset[1..].split_once(':')?;
+    // RFC 3339's bounds; the time crate would take offsets up to 25:59.
+    let hours = i8::try_from(digits(hours, 2).filter(|h| *h < 24)?).ok()?;
+    let minutes = i8::try_from(digits(minutes, 2).filter(|m| *m < 60)?).ok()?;
+    let offset = time::UtcOffset::from_hms(sign * hours, sign * minutes, 0).ok()?;
+    Some((clock, offset))
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.F` with one to nine digits of fraction.
+fn parse_clock(s: &str) -> Option<time::Time> {
+    let mut parts = s.splitn(3, ':');
+    let hour = u8::try_from(digits(parts.next()?, 2)?).ok()?;
+    let minute = u8::try_from(digits(parts.next()?, 2)?).ok()?;
+    let (second, nanos) = match parts.next() {
+        None => (0, 0),
+        Some(sec) => match sec.split_once('.') {
+            None => (digits(sec, 2)?, 0),
+            Some((sec, fraction)) => {
+                let n = fraction.len();
+                if !(1..=9).contains(&n) {
+                    return None;
+                }
+                (
+                    digits(sec, 2)?,
+                    digits(fraction, n)? * 10u32.pow(9 - n as u32),
+                )
+            }
+        },
+    };
+    time::Time::from_hms_nano(hour, minute, u8::try_from(second).ok()?, nanos).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> String {
+        timestamp(parse_time(s).unwrap_or_else(|e| panic!("{s}: {e}")))
+    }
+
+    #[test]
+    fn times_are_read_in_every_accepted_form() {
+        for (input, want) in [
+            ("2026-11-23", "2026-11-23T00:00:00Z"),
+            (" 2026-11-23\n", "2026-11-23T00:00:00Z"),
+            ("2026-11-23T14:00:00Z", "2026-11-23T14:00:00Z"),
+            ("2026-11-23t14:00:00z", "2026-11-23T14:00:00Z"),
+            ("2026-11-23T14:00:00.25Z", "2026-11-23T14:00:00.25Z"),
+            (
+                "2026-11-23T14:00:00.123456789Z",
+                "2026-11-23T14:00:00.123456Z",
+            ),
+            ("2026-11-23T16:30:00+02:30", "2026-11-23T14:00:00Z"),
+            ("2026-11-23T16:00:00.5+02:00", "2026-11-23T14:00:00.5Z"),
+            ("2026-11-23T01:00:00-05:00", "2026-11-23T06:00:00Z"),
+            ("2026-11-23T00:30:00+01:00", "2026-11-22T23:30:00Z"),
+            ("2026-11-23T14:00", "2026-11-23T14:00:00Z"),
+            ("2026-11-23T14:00Z", "2026-11-23T14:00:00Z"),
+            ("2026-11-23T15:00+01:00", "2026-11-23T14:00:00Z"),
+            ("2026-11-23 14:00:00", "2026-11-23T14:00:00Z"),
+            ("2026-11-23 14:00:07.5", "2026-11-23T14:00:07.5Z"),
+            ("2028-02-29", "2028-02-29T00:00:00Z"),
+        ] {
+            assert_eq!(utc(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused_and_named() {
+        for input in [
+            "",
+            "yesterday",
+            "garbage",
+            "2026-11-23T",
+            "2026-11-23X14:00",
+            "2026-11-23T14",
+            "2026-11-23T14:00:00.",
+            "2026-11-23T14:00:00.1234567890Z",
+            "2026-11-23T14:00:00+0200",
+            "2026-11-23T14:00:00+02",
+            "2026-11-23T14:00:00 UTC",
+            "2026-11-23+02:00",
+            "2026-13-01",
+            "2026-02-30",
+            "2027-02-29",
+            "2026-11-23T24:00",
+            "2026-11-23T14:60",
+            "2026-11-23T14:00:60Z",
+            "2026-11-23T14:00:00+24:00",
+            "26-11-23",
+            "2026-1-23",
+            "+2026-11-23",
+            "2026-11-23T1４:00",
+            "1763906400",
+        ] {
+            let e = parse_time(input).expect_err(input);
+            assert_eq!(e.input, input, "the error names the input");
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("`{input}` is not a time")) && text.contains("RFC 3339"),
+                "{text}"
+            );
+        }
+        let long = "x".repeat(1000);
+        assert_eq!(
+            parse_time(&long).expect_err("long").input.chars().count(),
+            64
+        );
+    }
+
+    #[test]
+    fn stored_times_read_back_as_themselves() {
+        let t = time::OffsetDateTime::now_utc();
+        let stored = timestamp(t);
+        assert_eq!(timestamp(parse_time(&stored).expect("stored time")), stored);
+    }
 }

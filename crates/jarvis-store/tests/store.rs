@@ -6,7 +6,8 @@ mod common;
 use common::{Kind, TestDb};
 use jarvis_core::{ActionId, ActionState, Decision, HostName, Risk};
 use jarvis_store::{
-    AuditFilter, AuditKey, Judged, NewAction, NewEvent, Store, StoreError, verify_lines,
+    AuditFilter, AuditKey, Judged, NewAction, NewEvent, OffsetDateTime, Store, StoreError,
+    verify_lines,
 };
 use serde_json::json;
 
@@ -698,5 +699,68 @@ async fn snapshots_are_written_once_and_a_rollback_ends_both_actions_together() 
             "the chain holds: {:?}",
             report.problem
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_filters_compare_times_not_text_on_both_backends() {
+    // Stored as the store writes times: the fraction's trailing zeros
+    // dropped, so text order and time order disagree within a second.
+    let stored = [
+        "2026-11-23T13:59:59.999999Z",
+        "2026-11-23T14:00:00Z",
+        "2026-11-23T14:00:00.000001Z",
+        "2026-11-23T14:00:00.5Z",
+        "2026-11-23T14:00:01Z",
+        "2026-11-23T14:00:01.25Z",
+    ];
+    let t = |s: &str| Some(jarvis_store::parse_time(s).expect(s));
+    let cases: [(Option<OffsetDateTime>, Option<OffsetDateTime>, &[i64]); 9] = [
+        (t("2026-11-23T14:00:00Z"), None, &[2, 3, 4, 5, 6]),
+        (None, t("2026-11-23T14:00:00Z"), &[1]),
+        (t("2026-11-23T14:00:00.5Z"), None, &[4, 5, 6]),
+        (None, t("2026-11-23 14:00:01"), &[1, 2, 3, 4]),
+        (t("2026-11-23T16:00:00.000001+02:00"), None, &[3, 4, 5, 6]),
+        (t("2026-11-23T09:00:00.0000001-05:00"), None, &[3, 4, 5, 6]),
+        (None, t("2026-11-23T14:00:00.0000001Z"), &[1, 2]),
+        (t("2026-11-23"), t("2026-11-24"), &[1, 2, 3, 4, 5, 6]),
+        (
+            t("2026-11-23T14:00Z"),
+            t("2026-11-23T15:00:01+01:00"),
+            &[2, 3, 4],
+        ),
+    ];
+    for db in TestDb::both() {
+        let store = db.store().await;
+        for (seq, at) in (1i64..).zip(stored) {
+            assert_eq!(
+                jarvis_store::timestamp(jarvis_store::parse_time(at).expect(at)),
+                at
+            );
+            db.sql(&format!(
+                "INSERT INTO audit_events (seq, at, actor, kind, payload, prev_hash, hash) \
+                 VALUES ({seq}, '{at}', 'test', 'test.event', '{{}}', '', '')"
+            ))
+            .unwrap_or_else(|e| panic!("{:?}: insert: {e}", db.kind));
+        }
+        for (since, until, want) in &cases {
+            let found: Vec<i64> = store
+                .events(&AuditFilter {
+                    since: *since,
+                    until: *until,
+                    ..AuditFilter::default()
+                })
+                .await
+                .expect("events")
+                .iter()
+                .rev()
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(
+                &found, want,
+                "{:?}: since {since:?} until {until:?}",
+                db.kind
+            );
+        }
     }
 }

@@ -345,10 +345,13 @@ pub(crate) async fn audit(
     Query(p): Query<AuditParams>,
     Query(limit): Query<LimitQuery>,
 ) -> ApiResult {
+    let filter = p
+        .filter(limit.limit.unwrap_or(100).clamp(1, 10_000))
+        .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, e.to_string()).json())?;
     let events = state
         .gw
         .store()
-        .events(&p.filter(limit.limit.unwrap_or(100).clamp(1, 10_000)))
+        .events(&filter)
         .await
         .map_err(|e| AppError::from_store(e).json())?;
     Ok(Json(json!({ "events": events })).into_response())

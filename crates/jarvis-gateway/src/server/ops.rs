@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use super::session::ApiUser;
 use super::views::Health;
 use super::{AppState, CHECK_TIMEOUT, ChainStatus, Shared};
 use crate::metrics::{BreakerGauge, Gauges};
@@ -57,8 +58,18 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: Prometheus text format, for any signed-in person or
+/// API token (a `read` token is what a scraper needs), or for anyone when
+/// `[server] public_metrics` says so.
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    caller: Result<ApiUser, Response>,
+) -> Response {
+    if let Err(refused) = caller
+        && !state.gw.config().server.public_metrics
+    {
+        return refused;
+    }
     let actions = match state.gw.store().count_actions_by().await {
         Ok(rows) => rows,
         Err(e) => {

@@ -449,9 +449,19 @@ pub struct AuditPage {
     pub prev_offset: Option<i64>,
     /// The URL-encoded query string for paging links, without `offset`.
     pub next_query: String,
+    /// Why the filter could not be applied (a time that is not one); no
+    /// events are shown then.
+    pub filter_error: Option<String>,
+    /// The filter's fields at fault (`since`, `until`).
+    pub bad_fields: Vec<&'static str>,
 }
 
 impl AuditPage {
+    /// Whether the filter's field `name` is at fault.
+    pub fn is_bad(&self, name: &str) -> bool {
+        self.bad_fields.contains(&name)
+    }
+
     /// The class of `#chain-status`: `ok`, `broken` (also when
     /// verification failed to run) or `unknown`.
     pub fn chain_class(&self) -> &'static str {
@@ -1795,6 +1805,10 @@ mod tests {
         }
         assert_eq!(html.matches("<article class=\"card queue-item").count(), 2);
         assert_csrf(&html, "CSRF-TOKEN-123");
+        assert!(
+            !html.contains("return_to"),
+            "the queue's forms go on as before"
+        );
         assert!(!html.contains("Nothing waiting for you"));
         assert!(!html.contains("cannot approve or deny"));
 
@@ -2023,6 +2037,8 @@ mod tests {
             next_offset: Some(50),
             prev_offset: None,
             next_query: "host=nas&actor=%22".into(),
+            filter_error: None,
+            bad_fields: Vec::new(),
         };
         let html = render(&page);
         for s in [
@@ -2047,6 +2063,7 @@ mod tests {
         assert!(!html.contains("<b>ls"));
         assert!(!html.contains('\x1b'));
         assert!(!html.contains("rel=\"prev\""));
+        assert!(!html.contains("audit-filter-error") && !html.contains("aria-invalid"));
 
         let broken = AuditPage {
             verify: Some(VerifyReport {
@@ -2069,6 +2086,40 @@ mod tests {
         let html = render(&failed);
         assert!(html.contains("class=\"chain-status broken error\""));
         assert!(html.contains("Could not verify the chain: database is locked"));
+    }
+
+    #[test]
+    fn audit_page_with_a_bad_time_says_so_and_keeps_the_form() {
+        let html = render(&AuditPage {
+            chrome: chrome(Section::Audit),
+            events: Vec::new(),
+            query: AuditQuery {
+                host: "nas".into(),
+                since: "yesterday\"><script>".into(),
+                until: "2026-11-24".into(),
+                ..AuditQuery::default()
+            },
+            verify: None,
+            verify_error: None,
+            next_offset: None,
+            prev_offset: None,
+            next_query: String::new(),
+            filter_error: Some("since: `yesterday\"><script>` is not a time".into()),
+            bad_fields: vec!["since"],
+        });
+        for s in [
+            "<p id=\"audit-filter-error\" class=\"flash error\" role=\"alert\">since: `yesterday&#34;&#62;&#60;script&#62;` is not a time</p>",
+            "<form id=\"audit-filter\"",
+            "name=\"host\" type=\"text\" value=\"nas\"",
+            "name=\"since\" type=\"text\" value=\"yesterday&#34;&#62;&#60;script&#62;\"",
+            "aria-invalid=\"true\" aria-describedby=\"audit-filter-error\"",
+            "name=\"until\" type=\"text\" value=\"2026-11-24\"",
+        ] {
+            assert!(html.contains(s), "missing {s}\n{html}");
+        }
+        assert_eq!(html.matches("aria-invalid").count(), 1, "{html}");
+        assert!(!html.contains("<script>"));
+        assert!(!html.contains("No events"), "no claim about events: {html}");
     }
 
     #[test]
@@ -2327,8 +2378,30 @@ mod tests {
             next_offset: Some(50),
             prev_offset: Some(0),
             next_query: String::new(),
+            filter_error: None,
+            bad_fields: Vec::new(),
         };
         write("audit", render(&audit));
+        write(
+            "audit-bad-time",
+            render(&AuditPage {
+                events: Vec::new(),
+                query: AuditQuery {
+                    since: "yesterday".into(),
+                    ..AuditQuery::default()
+                },
+                next_offset: None,
+                prev_offset: None,
+                filter_error: Some(
+                    "since: `yesterday` is not a time: use a date (2026-11-23, midnight UTC), a time in UTC (2026-11-23T14:00, 2026-11-23 14:00:00) or RFC 3339 with Z or an offset (2026-11-23T14:00:00Z, 2026-11-23T16:00:00.5+02:00)".into(),
+                ),
+                bad_fields: vec!["since"],
+                chrome: chrome(Section::Audit),
+                verify: audit.verify.clone(),
+                verify_error: None,
+                next_query: String::new(),
+            }),
+        );
         write(
             "audit-broken",
             render(&AuditPage {
@@ -2718,7 +2791,9 @@ mod tests {
         let html = render(&page);
         for s in [
             "id=\"conversation\"".to_owned(),
-            format!("<article class=\"card chat-action edge-risk-high\" data-id=\"{id}\">"),
+            format!(
+                "<article id=\"action-{id}\" class=\"card chat-action edge-risk-high\" data-id=\"{id}\">"
+            ),
             "data-state=\"pending_approval\">pending_approval</span>".into(),
             "72 · high".into(),
             "<li>deletes files under /srv/app</li>".into(),
@@ -2737,6 +2812,12 @@ mod tests {
             assert!(html.contains(&s), "missing {s}\n{html}");
         }
         assert!(!html.contains("id=\"conversation-summary\""));
+        // Both forms bring the person back to this conversation.
+        let back = format!(
+            "<input type=\"hidden\" name=\"return_to\" value=\"/chat/{}\">",
+            page.conversation.id
+        );
+        assert_eq!(html.matches(&back).count(), 2, "{html}");
         assert_csrf(&html, "CSRF-TOKEN-123");
         assert!(!has_inline_handler(&html));
         assert!(!html.contains("style="));

@@ -11,10 +11,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jarvis_core::{ActionId, ActionState, ApprovalProgress, Risk};
+use jarvis_core::{ActionId, ActionState, ApprovalProgress, ConversationId, Risk};
 use jarvis_exec::snapshot::SnapshotPlan;
 use jarvis_policy::Request;
-use jarvis_store::{ActionRecord, AuditFilter};
+use jarvis_store::{ActionRecord, AuditFilter, BadTime, OffsetDateTime, parse_time};
 use serde::Deserialize;
 
 use super::error::AppError;
@@ -341,6 +341,10 @@ pub(crate) struct DecisionForm {
     reason: Option<String>,
     #[serde(default)]
     force: Option<String>,
+    /// The page the form was on, when that is not where the decision would
+    /// lead (a conversation's page).
+    #[serde(default)]
+    return_to: Option<String>,
 }
 
 impl DecisionForm {
@@ -350,6 +354,20 @@ impl DecisionForm {
             .map(str::trim)
             .filter(|r| !r.is_empty())
     }
+
+    /// The conversation page to go back to after deciding on `action`.
+    fn conversation_page(&self, action: ActionId) -> Option<String> {
+        conversation_return(self.return_to.as_deref()?, action)
+    }
+}
+
+/// `/chat/ID`, rebuilt from the parsed conversation id and pointing at
+/// `action`'s card, or nothing for any other text. The form field is the
+/// client's to forge: taking only this one shape, and never echoing it,
+/// keeps it from sending anyone off the site or elsewhere on it.
+fn conversation_return(return_to: &str, action: ActionId) -> Option<String> {
+    let id: ConversationId = return_to.strip_prefix("/chat/")?.parse().ok()?;
+    Some(format!("/chat/{id}#action-{action}"))
 }
 
 /// Checks CSRF and role for a decision on `id`, answering in pages.
@@ -413,19 +431,23 @@ pub(crate) async fn approve(
     let (id, frame) =
         decision_allowed(&state, &caller, &headers, &form, "approve actions", &text).await?;
     let actor = caller.actor();
+    let conversation = form.conversation_page(id);
+    let to = conversation
+        .clone()
+        .unwrap_or_else(|| format!("/actions/{id}"));
     match state.gw.approve(id, &actor, form.reason()).await {
         Ok((_, ApprovalProgress::Complete)) => {
             super::live::spawn_execute(state.clone(), id, actor);
-            Ok(redirect_with(
-                &state,
-                &format!("/actions/{id}"),
-                FlashKind::Success,
-                "Approved. It is running now; its output appears below.",
-            ))
+            let text = if conversation.is_some() {
+                "Approved. It is running now; the conversation goes on with its result."
+            } else {
+                "Approved. It is running now; its output appears below."
+            };
+            Ok(redirect_with(&state, &to, FlashKind::Success, text))
         }
         Ok((_, ApprovalProgress::Waiting { more })) => Ok(redirect_with(
             &state,
-            &format!("/actions/{id}"),
+            &to,
             FlashKind::Info,
             &format!(
                 "Your approval is recorded. It needs {more} more distinct approver(s) before it runs."
@@ -433,7 +455,7 @@ pub(crate) async fn approve(
         )),
         Err(e) => Err(decision_error(&state, &caller, id, e)
             .await
-            .page(frame, Some(format!("/actions/{id}")))),
+            .page(frame, Some(to))),
     }
 }
 
@@ -471,14 +493,18 @@ pub(crate) async fn deny(
     let (id, frame) =
         decision_allowed(&state, &caller, &headers, &form, "deny actions", &text).await?;
     let reason = form.reason().unwrap_or("no reason given");
+    let conversation = form.conversation_page(id);
     match state.gw.reject(id, &caller.actor(), reason).await {
         Ok(_) => Ok(redirect_with(
             &state,
-            "/",
+            conversation.as_deref().unwrap_or("/"),
             FlashKind::Success,
             "Denied. Nothing was sent to the host.",
         )),
-        Err(e) => Err(AppError::from_gateway(e).page(frame, Some(format!("/actions/{id}")))),
+        Err(e) => Err(AppError::from_gateway(e).page(
+            frame,
+            Some(conversation.unwrap_or_else(|| format!("/actions/{id}"))),
+        )),
     }
 }
 
@@ -536,23 +562,61 @@ pub(crate) struct AuditParams {
     offset: Option<i64>,
 }
 
+/// The audit filter's time parameters that are not times, each with its
+/// parameter's name.
+#[derive(Debug)]
+pub(crate) struct BadTimes(Vec<(&'static str, BadTime)>);
+
+impl BadTimes {
+    /// The names of the parameters at fault.
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|(name, _)| *name).collect()
+    }
+}
+
+impl std::fmt::Display for BadTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, e)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{name}: {e}")?;
+        }
+        Ok(())
+    }
+}
+
 impl AuditParams {
-    pub(crate) fn filter(&self, limit: i64) -> AuditFilter {
+    /// The store's filter. Times are read by [`parse_time`]; one that is
+    /// not a time is an error rather than left out, which would answer
+    /// with more than was asked for.
+    pub(crate) fn filter(&self, limit: i64) -> Result<AuditFilter, BadTimes> {
         let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-        AuditFilter {
+        let mut bad = Vec::new();
+        let mut time = |name: &'static str, text: &str| -> Option<OffsetDateTime> {
+            parse_time(&some(text)?)
+                .map_err(|e| bad.push((name, e)))
+                .ok()
+        };
+        let since = time("since", &self.since);
+        let until = time("until", &self.until);
+        if !bad.is_empty() {
+            return Err(BadTimes(bad));
+        }
+        Ok(AuditFilter {
             action_id: some(&self.action),
             actor: some(&self.actor),
             host: some(&self.host),
             kind: some(&self.kind),
-            since: some(&self.since),
-            until: some(&self.until),
+            since,
+            until,
             search: some(&self.q),
             limit: Some(limit),
             offset: self
                 .offset
                 .filter(|o| *o > 0)
                 .map(|o| o.min(i64::from(u32::MAX))),
-        }
+        })
     }
 }
 
@@ -587,14 +651,26 @@ pub(crate) async fn audit(
     let mut frame = chrome(&state, &caller, &headers, "Audit log", Section::Audit);
     frame.chain_intact = status.intact();
     let offset = p.offset.unwrap_or(0).clamp(0, i64::from(u32::MAX));
-    let mut events = state
-        .gw
-        .store()
-        .events(&p.filter(AUDIT_PAGE + 1))
-        .await
-        .map_err(|e| AppError::from_store(e).page(frame.clone(), Some("/audit".into())))?;
+    // A filter that does not parse is shown on the page itself, with the
+    // form as it was sent, so it can be corrected in place.
+    let (mut events, filter_error, bad_fields) =
+        match p.filter(AUDIT_PAGE + 1) {
+            Ok(filter) => (
+                state.gw.store().events(&filter).await.map_err(|e| {
+                    AppError::from_store(e).page(frame.clone(), Some("/audit".into()))
+                })?,
+                None,
+                Vec::new(),
+            ),
+            Err(bad) => (Vec::new(), Some(bad.to_string()), bad.names()),
+        };
     let more = events.len() as i64 > AUDIT_PAGE;
     events.truncate(AUDIT_PAGE as usize);
+    let code = if filter_error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let pairs = [
         ("host", &p.host),
         ("actor", &p.actor),
@@ -629,10 +705,14 @@ pub(crate) async fn audit(
         verify,
         verify_error,
         next_offset: more.then_some(offset + AUDIT_PAGE),
-        prev_offset: (offset > 0).then(|| (offset - AUDIT_PAGE).max(0)),
+        prev_offset: (offset > 0 && filter_error.is_none()).then(|| (offset - AUDIT_PAGE).max(0)),
         next_query,
+        filter_error,
+        bad_fields,
     })?;
-    Ok(page(&state, &headers, body))
+    let mut response = page(&state, &headers, body);
+    *response.status_mut() = code;
+    Ok(response)
 }
 
 /// The hosts as the UI and API show them.
@@ -807,4 +887,89 @@ pub(crate) async fn js() -> Response {
 /// Anything else.
 pub(crate) async fn not_found() -> AppError {
     AppError::new(StatusCode::NOT_FOUND, "There is no page here.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_conversation_page_is_a_place_to_return_to() {
+        let action = ActionId::new();
+        let chat = ConversationId::new();
+        let want = Some(format!("/chat/{chat}#action-{action}"));
+        assert_eq!(conversation_return(&format!("/chat/{chat}"), action), want);
+        // Another spelling of the id comes back in the one the server writes.
+        let simple = chat.to_string().replace('-', "");
+        assert_eq!(
+            conversation_return(&format!("/chat/{simple}"), action),
+            want
+        );
+        for bad in [
+            String::new(),
+            "/".into(),
+            "/chat".into(),
+            "/chat/".into(),
+            "/chat/not-an-id".into(),
+            "https://evil.example".into(),
+            "//evil.example".into(),
+            "/\\evil.example".into(),
+            format!("https://evil.example/chat/{chat}"),
+            format!("//evil.example/chat/{chat}"),
+            format!("/chat/{chat}/../../actions"),
+            format!("/chat/{chat}?next=//evil.example"),
+            format!("/chat/{chat}#elsewhere"),
+            format!("/chat/{chat}\r\nLocation: //evil.example"),
+            format!(" /chat/{chat}"),
+            // A UUID, but not v7: not an id Jarvis makes.
+            "/chat/6ba7b810-9dad-41d1-80b4-00c04fd430c8".into(),
+        ] {
+            assert_eq!(conversation_return(&bad, action), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn audit_times_are_read_and_the_bad_ones_named() {
+        let p = AuditParams {
+            since: "2026-11-23T16:00:00.5+02:00".into(),
+            until: " 2026-11-24 ".into(),
+            ..AuditParams::default()
+        };
+        let f = p.filter(10).expect("a filter");
+        assert_eq!(
+            f.since.map(jarvis_store::timestamp).as_deref(),
+            Some("2026-11-23T14:00:00.5Z")
+        );
+        assert_eq!(
+            f.until.map(jarvis_store::timestamp).as_deref(),
+            Some("2026-11-24T00:00:00Z")
+        );
+        let blank = AuditParams {
+            since: "  ".into(),
+            ..AuditParams::default()
+        };
+        assert!(blank.filter(10).expect("no filter").since.is_none());
+
+        let bad = AuditParams {
+            since: "yesterday".into(),
+            until: "2026-13-01".into(),
+            ..AuditParams::default()
+        }
+        .filter(10)
+        .expect_err("not times");
+        assert_eq!(bad.names(), ["since", "until"]);
+        let text = bad.to_string();
+        assert!(
+            text.starts_with("since: `yesterday` is not a time: use")
+                && text.contains("; until: `2026-13-01` is not a time: use"),
+            "{text}"
+        );
+        let one = AuditParams {
+            until: "garbage".into(),
+            ..AuditParams::default()
+        }
+        .filter(10)
+        .expect_err("not a time");
+        assert_eq!(one.names(), ["until"]);
+    }
 }
