@@ -78,6 +78,9 @@ async fn wait_card(browser: &Browser, command: &str, state: &str) -> Card {
     }
 }
 
+/// What the model says to the follow-up.
+const FOLLOW_UP_ANSWER: &str = "Yes: the mark is still there.";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
     let m = marker("chat");
@@ -104,6 +107,8 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
             }),
         ),
         Step::call("finish", json!({ "summary": summary })),
+        // The follow-up, answered with the whole conversation as history.
+        Step::text(FOLLOW_UP_ANSWER),
     ])
     .await;
     let llm = format!(
@@ -204,6 +209,32 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
     assert!(
         std::path::Path::new(&file).exists(),
         "the approved command ran on the host: {file}"
+    );
+
+    // Say more, from the reply box under the answer.
+    browser
+        .fill("form#reply-form textarea#prompt", "did the mark stay?")
+        .await;
+    browser.click("button#reply-send").await;
+    browser
+        .wait_text("#conversation-summary", FOLLOW_UP_ANSWER)
+        .await;
+    browser.wait_text("#conversation-state", "finished").await;
+    let asked = stub.requests();
+    let last = asked.last().expect("the follow-up request");
+    let said: Vec<&str> = last["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "check that the sandbox is up, then leave a mark in /tmp",
+            "did the mark stay?"
+        ]
     );
 
     // Both actions are the conversation's, and it is listed on /chat.

@@ -756,6 +756,81 @@ async fn deciding_on_a_conversation_page_returns_to_it_and_nowhere_else() {
     assert_eq!(headers[LOCATION], format!("{chat}#action-{other}"));
 }
 
+/// The conversation page at `chat` once the conversation has finished.
+async fn finished(person: &Person, chat: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, page) = person.page(chat).await;
+        if page.contains("data-state=\"finished\">finished</span>") {
+            return page;
+        }
+        assert!(Instant::now() < deadline, "never finished:\n{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_started_a_conversation_says_more_on_its_page_and_nobody_else_can() {
+    let s = served("http-follow-up", "");
+    let alice = Person::sign_in(&s, "alice", &s.add_user("alice", "approver")).await;
+    let bob = Person::sign_in(&s, "bob", &s.add_user("bob", "approver")).await;
+    let m = marker("follow-up");
+
+    // Direct mode: a read-only command runs and the conversation ends.
+    let csrf = alice.csrf("/chat").await;
+    let (status, headers, body) = alice
+        .form(
+            "/chat",
+            &[("csrf", &csrf), ("prompt", &format!("echo {m}-1"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let chat = headers[LOCATION].to_str().expect("location").to_owned();
+    let page = finished(&alice, &chat).await;
+    assert!(page.contains("id=\"reply-form\""), "{page}");
+    // Bob sees it, with no way to speak through it.
+    let (_, seen) = bob.page(&chat).await;
+    assert!(!seen.contains("reply-form"), "{seen}");
+
+    // Bob's post is refused and audited; nothing is added.
+    let bobs = csrf_of(&seen);
+    let (status, _, body) = bob
+        .form(&chat, &[("csrf", &bobs), ("prompt", "rm -rf /srv")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("only they may continue it"), "{body}");
+    let refused = refusals(&s, "not_starter");
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["actor"], "user:bob");
+
+    // Alice goes on: a second command in the same conversation.
+    let csrf = csrf_of(&page);
+    let (status, headers, body) = alice
+        .form(
+            &chat,
+            &[("csrf", &csrf), ("prompt", &format!("echo {m}-2"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers[LOCATION], format!("{chat}#conversation-end"));
+    let page = finished(&alice, &chat).await;
+    assert_eq!(page.matches("<article id=\"action-").count(), 2, "{page}");
+    assert!(page.contains(&format!("echo {m}-2")), "{page}");
+    assert!(!page.contains("rm -rf /srv"), "{page}");
+    assert_eq!(s.audit("conversation.continued").len(), 1);
+
+    // An empty message and a forged form change nothing.
+    let (status, _, _) = alice
+        .form(&chat, &[("csrf", &csrf), ("prompt", "   ")])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, _) = alice
+        .form(&chat, &[("csrf", "forged"), ("prompt", "uptime")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(s.audit("conversation.continued").len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_filters_refuse_what_is_not_a_time() {
     let s = served("http-audit-time", "");

@@ -465,7 +465,7 @@ impl Gateway {
 
     /// The moment the action's current wait runs out, if it is waiting on
     /// a person (pending) or on a start (approved).
-    fn deadline(&self, action: &ActionRecord) -> Option<SystemTime> {
+    pub fn deadline(&self, action: &ActionRecord) -> Option<SystemTime> {
         match action.state {
             ActionState::PendingApproval => Some(self.expires_at(action)),
             ActionState::Approved => Some(self.run_deadline(action)),

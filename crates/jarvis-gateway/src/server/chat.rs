@@ -9,17 +9,19 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use jarvis_core::{ActionState, ConversationId};
+use jarvis_core::{ActionState, ConversationId, person};
 use jarvis_planner::model::Model;
 use jarvis_store::ConversationRecord;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::error::AppError;
-use super::session::WebUser;
+use super::session::{Caller, WebUser};
 use super::views::{ChatEntry, ChatPage, Chrome, ConversationPage, Section, chat_entries};
 use super::web::{chrome, html, page};
 use super::{AppState, Shared, now_unix, unix};
 use crate::chat::ChatEvent;
+use crate::pipeline::GatewayError;
 
 /// How many conversations `/chat` lists.
 const RECENT: i64 = 50;
@@ -68,45 +70,107 @@ pub(crate) async fn start(
 ) -> Result<Response, AppError> {
     let frame = chrome(&state, &caller, &headers, "Not started", Section::Chat);
     let back = Some("/chat".to_owned());
-    let what = "start conversations";
-    caller
-        .check_csrf(&state, form.csrf.as_deref(), what, None)
+    let prompt = admit(&state, &caller, &form, "start conversations")
         .await
         .map_err(|e| e.page(frame.clone(), back.clone()))?;
-    caller
-        .require(&state, caller.principal.may_propose(), what, None)
-        .await
-        .map_err(|e| e.page(frame.clone(), back.clone()))?;
-    let prompt = form.prompt.trim();
-    if prompt.is_empty() {
-        return Err(AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The message is empty: say what Jarvis should look into.",
-        )
-        .page(frame, back));
-    }
-    if prompt.chars().count() > PROMPT_MAX {
-        return Err(AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("The message is too long: at most {PROMPT_MAX} characters."),
-        )
-        .page(frame, back));
-    }
     let conversation = state
         .gw
         .start_chat(&caller.actor(), prompt)
         .await
         .map_err(|e| AppError::from_gateway(e).page(frame, back))?;
     let id = conversation.id;
+    run(&state, conversation).await;
+    Ok(Redirect::to(&format!("/chat/{id}")).into_response())
+}
+
+/// `POST /chat/{id}`: the person who started an ended conversation says
+/// more; the planner answers in the background with everything said so
+/// far.
+pub(crate) async fn reply(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+    Form(form): Form<ChatForm>,
+) -> Result<Response, AppError> {
+    let frame = chrome(&state, &caller, &headers, "Not sent", Section::Chat);
+    let id = conversation_id(&text).map_err(|e| e.page(frame.clone(), Some("/chat".into())))?;
+    let back = Some(format!("/chat/{id}"));
+    let prompt = admit(&state, &caller, &form, "continue conversations")
+        .await
+        .map_err(|e| e.page(frame.clone(), back.clone()))?;
+    let conversation = match state.gw.follow_up(id, &caller.actor(), prompt).await {
+        Ok(c) => c,
+        Err(e) => {
+            if let GatewayError::NotYourConversation { started_by, .. } = &e {
+                state
+                    .audit_refusal(
+                        &caller.actor(),
+                        None,
+                        "not_starter",
+                        json!({ "what": "continue a conversation", "conversation": id.to_string(), "started_by": started_by }),
+                    )
+                    .await;
+            }
+            return Err(AppError::from_gateway(e).page(frame, back));
+        }
+    };
+    run(&state, conversation).await;
+    Ok(Redirect::to(&format!("/chat/{id}#conversation-end")).into_response())
+}
+
+/// A chat message the caller may send: the CSRF token checked, their right
+/// to propose (what a conversation proposes is theirs), and a message that
+/// is neither empty nor too long. Returns it trimmed.
+async fn admit<'f>(
+    state: &Shared,
+    caller: &Caller,
+    form: &'f ChatForm,
+    what: &str,
+) -> Result<&'f str, AppError> {
+    caller
+        .check_csrf(state, form.csrf.as_deref(), what, None)
+        .await?;
+    caller
+        .require(state, caller.principal.may_propose(), what, None)
+        .await?;
+    let prompt = form.prompt.trim();
+    if prompt.is_empty() {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The message is empty: say what Jarvis should look into.",
+        ));
+    }
+    if prompt.chars().count() > PROMPT_MAX {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("The message is too long: at most {PROMPT_MAX} characters."),
+        ));
+    }
+    Ok(prompt)
+}
+
+/// Starts the planner on a conversation that has a message to answer, or
+/// ends it saying why the model cannot be used.
+async fn run(state: &AppState, conversation: ConversationRecord) {
+    let id = conversation.id;
     match state.gw.chat_model() {
         Ok(model) => spawn_chat(state.clone(), conversation, model),
         Err(e) => {
             // Nothing to run it with: say so in the conversation itself.
             tracing::warn!(conversation = %id, error = %e, "chat model unusable");
-            stop(&state, id, &format!("The model cannot be used: {e}")).await;
+            stop(state, id, &format!("The model cannot be used: {e}")).await;
         }
     }
-    Ok(Redirect::to(&format!("/chat/{id}")).into_response())
+}
+
+/// A conversation id from a path, or a 404 saying why it is not one.
+fn conversation_id(text: &str) -> Result<ConversationId, AppError> {
+    text.trim()
+        .parse()
+        .map_err(|e: jarvis_core::ConversationIdError| {
+            AppError::new(StatusCode::NOT_FOUND, e.to_string())
+        })
 }
 
 /// Ends a conversation that cannot go on, saying why in it (so the page
@@ -165,13 +229,7 @@ pub(crate) async fn show(
 ) -> Result<Response, AppError> {
     let frame = chrome(&state, &caller, &headers, "Conversation", Section::Chat);
     let back = Some("/chat".to_owned());
-    let id: ConversationId =
-        text.trim()
-            .parse()
-            .map_err(|e: jarvis_core::ConversationIdError| {
-                AppError::new(StatusCode::NOT_FOUND, e.to_string())
-                    .page(frame.clone(), back.clone())
-            })?;
+    let id = conversation_id(&text).map_err(|e| e.page(frame.clone(), back.clone()))?;
     let store = state.gw.store();
     let conversation = store
         .conversation(id)
@@ -205,10 +263,12 @@ pub(crate) async fn show(
             title: format!("Chat {}", &id.to_string()[..13]),
             ..frame
         },
-        conversation,
         entries,
         can_decide: caller.principal.may_decide(),
+        can_reply: caller.principal.may_propose()
+            && person(&caller.actor()) == person(&conversation.started_by),
         now_unix: now_unix(),
+        conversation,
     })?;
     Ok(page(&state, &headers, body))
 }

@@ -245,7 +245,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/", get(web::queue))
         .route("/queue/items", get(web::queue_items))
         .route("/chat", get(chat::index).post(chat::start))
-        .route("/chat/{id}", get(chat::show))
+        .route("/chat/{id}", get(chat::show).post(chat::reply))
         .route("/actions", get(web::actions))
         .route("/actions/{id}", get(web::action))
         .route("/actions/{id}/approve", post(web::approve))

@@ -271,7 +271,8 @@ pub struct ActionPage {
     pub approvers: Vec<String>,
     /// How many distinct approvers are needed.
     pub needed: u32,
-    /// When it expires (Unix seconds), while pending.
+    /// When its wait ends (Unix seconds): a pending action expires, an
+    /// approved one's approval lapses.
     pub expires_at_unix: Option<i64>,
     /// Rollback actions that name this one.
     pub rollbacks: Vec<ActionRecord>,
@@ -900,6 +901,8 @@ pub struct ConversationPage {
     pub entries: Vec<ChatEntry>,
     /// Whether the viewer may approve or deny.
     pub can_decide: bool,
+    /// Whether the viewer may say more once it ends: they started it.
+    pub can_reply: bool,
     /// Now (Unix seconds), for the countdowns.
     pub now_unix: i64,
 }
@@ -1959,6 +1962,26 @@ mod tests {
     }
 
     #[test]
+    fn action_page_approved_but_not_started_offers_a_run_until_it_lapses() {
+        let mut page = action_page(ActionState::Approved, "docker restart grafana");
+        page.can_run = true;
+        page.expires_at_unix = Some(NOW + 30 * 60);
+        let html = render(&page);
+        let id = page.action.id;
+        for s in [
+            format!("<form class=\"run stack\" method=\"post\" action=\"/actions/{id}/run\">"),
+            "id=\"run-window\"".into(),
+            "The approval lapses in <time class=\"countdown\"".into(),
+            ">30m 00s left</time>".into(),
+        ] {
+            assert!(html.contains(&s), "missing {s}\n{html}");
+        }
+        assert!(!html.contains("Decision needed"));
+        page.can_run = false;
+        assert!(!render(&page).contains("run-window"));
+    }
+
+    #[test]
     fn action_page_edit() {
         let mut page = action_page(ActionState::PendingApproval, "edit /etc/app.conf");
         page.action.kind = ActionKind::Edit;
@@ -2761,6 +2784,7 @@ mod tests {
             conversation: conversation(state, outcome),
             entries,
             can_decide,
+            can_reply: true,
             now_unix: NOW,
         }
     }
@@ -2875,6 +2899,31 @@ mod tests {
     }
 
     #[test]
+    fn who_started_an_ended_conversation_may_say_more() {
+        let page = conversation_page("finished", Some("ok"), Vec::new(), true);
+        let id = page.conversation.id;
+        let html = render(&page);
+        for s in [
+            format!(
+                "<form id=\"reply-form\" class=\"card chat-start stack\" method=\"post\" action=\"/chat/{id}\">"
+            ),
+            "<textarea id=\"prompt\" name=\"prompt\"".into(),
+            "<button id=\"reply-send\" type=\"submit\"".into(),
+        ] {
+            assert!(html.contains(&s), "missing {s}\n{html}");
+        }
+        assert_csrf(&html, "CSRF-TOKEN-123");
+        // Not while it is going, and not for anyone else.
+        let going = render(&conversation_page("active", None, Vec::new(), true));
+        assert!(!going.contains("reply-form"), "{going}");
+        let other = render(&ConversationPage {
+            can_reply: false,
+            ..page
+        });
+        assert!(!other.contains("reply-form"), "{other}");
+    }
+
+    #[test]
     fn a_hostile_conversation_renders_inert() {
         let evil = "<script>alert(1)</script>\x1b[31mred\u{202e}";
         let mut c = conversation("stopped", Some(evil));
@@ -2906,6 +2955,7 @@ mod tests {
                 },
             ],
             can_decide: true,
+            can_reply: true,
             now_unix: NOW,
         };
         let list = ChatPage {

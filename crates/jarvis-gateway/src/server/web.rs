@@ -304,6 +304,7 @@ pub(crate) async fn action(
         ),
         _ => None,
     };
+    let deadline = state.gw.deadline(&action);
     let can_roll_back = caller.principal.may_decide()
         && rollable
         && snapshot.as_ref().is_some_and(|s| s.pruned_at.is_none());
@@ -316,10 +317,11 @@ pub(crate) async fn action(
         plan: plan_lines(action.plan.as_ref()),
         approvers: approvers(&state, id).await?,
         needed: state.gw.config().approvals.needed(risk_of(&action)),
-        expires_at_unix: pending.then(|| unix(state.gw.expires_at(&action))),
+        expires_at_unix: deadline.map(unix),
         can_decide: pending && caller.principal.may_decide(),
         can_run: action.state == ActionState::Approved
             && run.is_none()
+            && deadline.is_some_and(|d| d > std::time::SystemTime::now())
             && caller.principal.may_decide(),
         can_roll_back,
         rollback_note,
