@@ -514,6 +514,30 @@ async fn operations_endpoints_audit_search_and_webhooks() {
     assert_eq!(notice["action_id"], id.as_str());
     assert_eq!(notice["link"], format!("http://jarvis.test/actions/{id}"));
 
+    // An action proposed with the CLI beside the server (another process
+    // on the same database) reaches the server's webhooks too.
+    let cli = s.env.jarvis(&[
+        "run",
+        "--host",
+        "sandbox",
+        "--",
+        &pending_command(&marker("ops-cli")),
+    ]);
+    let from_cli = String::from_utf8_lossy(&cli.stdout).trim().to_owned();
+    assert_eq!(
+        from_cli.len(),
+        36,
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let body = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("the webhook fired for the CLI's action")
+        .expect("a body");
+    let notice: Value = serde_json::from_str(&body).expect("json webhook");
+    assert_eq!(notice["event"], "approval_needed");
+    assert_eq!(notice["action_id"], from_cli.as_str());
+
     let http = client();
     let get = |path: &str| http.get(format!("{}{path}", s.url)).send();
     assert_eq!(

@@ -153,46 +153,6 @@ impl ActionRecord {
     }
 }
 
-/// A committed change to an action, announced to [`Store::changes`]
-/// listeners so a live view can refresh what it shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ActionChange {
-    /// The action.
-    pub id: ActionId,
-    /// Its state after the change.
-    pub state: ActionState,
-    /// The host it is for.
-    pub host: Option<String>,
-    /// What changed.
-    pub what: ChangeKind,
-}
-
-/// What an [`ActionChange`] was, so a listener can tell an action arriving
-/// in a state from something added to it while it stays there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    /// It was proposed.
-    Created,
-    /// It moved to `state`.
-    StateChanged,
-    /// An approval was counted and it still waits for more.
-    ApprovalRecorded,
-    /// A preview was attached.
-    Preview,
-}
-
-impl ActionChange {
-    pub(crate) fn of(record: &ActionRecord, what: ChangeKind) -> ActionChange {
-        ActionChange {
-            id: record.id,
-            state: record.state,
-            host: record.host.clone(),
-            what,
-        }
-    }
-}
-
 const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview, pending_since";
 
 impl Store {
@@ -242,7 +202,6 @@ impl Store {
         tx.commit()
             .await
             .map_err(StoreError::db("committing a proposed action"))?;
-        self.notify(&record, ChangeKind::Created);
         Ok(record)
     }
 
@@ -283,7 +242,6 @@ impl Store {
         tx.commit()
             .await
             .map_err(StoreError::db("committing an action's change"))?;
-        self.notify(&record, ChangeKind::StateChanged);
         Ok(record)
     }
 

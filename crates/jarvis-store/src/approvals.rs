@@ -12,7 +12,7 @@ use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::actions::{ActionRecord, ChangeKind, fetch, transition_locked};
+use crate::actions::{ActionRecord, fetch, transition_locked};
 use crate::audit::{NewEvent, append_locked};
 use crate::{Store, StoreError, now};
 
@@ -179,13 +179,6 @@ impl Store {
         tx.commit()
             .await
             .map_err(StoreError::db("committing an approval"))?;
-        self.notify(
-            &record,
-            match progress {
-                ApprovalProgress::Complete => ChangeKind::StateChanged,
-                ApprovalProgress::Waiting { .. } => ChangeKind::ApprovalRecorded,
-            },
-        );
         Ok((record, progress))
     }
 }

@@ -20,6 +20,7 @@
 mod actions;
 mod approvals;
 mod audit;
+mod changes;
 mod conversations;
 mod error;
 mod people;
@@ -36,12 +37,13 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use tokio::sync::broadcast;
 
-pub use actions::{ActionChange, ActionRecord, ChangeKind, Judged, NewAction};
+pub use actions::{ActionRecord, Judged, NewAction};
 pub use approvals::ApprovalRecord;
 pub use audit::{
     AuditEvent, AuditFilter, Checkpoint, ExportLine, NewEvent, VerifyProblem, VerifyReport,
     canonical_payload, verify_lines,
 };
+pub use changes::{ActionChange, ChangeKind};
 pub use conversations::{ConversationRecord, MessageRecord};
 pub use error::StoreError;
 pub use people::{NewSession, SessionRecord, TokenRecord, UserRecord};
@@ -88,9 +90,10 @@ pub struct Store {
     signer: Option<Arc<(AuditKey, i64)>>,
     /// The SQLite file, for reads that bypass the async driver.
     sqlite_path: Option<Arc<std::path::Path>>,
-    /// Where committed action changes are announced. Clones of the store
-    /// share it; another process's store (a second replica) does not.
+    /// Where changes to actions read from the audit log are announced, and
+    /// the task that reads them while anyone listens. Clones share both.
     changes: broadcast::Sender<ActionChange>,
+    follower: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 /// How many unread changes a slow listener may fall behind before it is told
@@ -182,6 +185,7 @@ impl Store {
             signer: None,
             sqlite_path,
             changes,
+            follower: Arc::default(),
         })
     }
 
@@ -204,21 +208,6 @@ impl Store {
     /// The backend behind this store.
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// Changes to actions committed through this store (or a clone of it)
-    /// from now on: one per creation, state change, approval counted or
-    /// preview attached, sent after the commit. A listener that falls more
-    /// than 1024 changes behind gets [`broadcast::error::RecvError::Lagged`]
-    /// and should reload what it shows. Changes written by other processes
-    /// on the same database are not seen.
-    pub fn changes(&self) -> broadcast::Receiver<ActionChange> {
-        self.changes.subscribe()
-    }
-
-    /// Announces a committed change; nobody listening is fine.
-    pub(crate) fn notify(&self, record: &ActionRecord, what: ChangeKind) {
-        let _ = self.changes.send(ActionChange::of(record, what));
     }
 
     /// Whether the database answers (`SELECT 1`), for a readiness probe.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::actions::{ActionRecord, ChangeKind, transition_locked};
+use crate::actions::{ActionRecord, transition_locked};
 use crate::{Store, StoreError};
 
 /// One output stream as kept.
@@ -179,7 +179,6 @@ impl Store {
         tx.commit()
             .await
             .map_err(StoreError::db("committing a run"))?;
-        self.notify(&record, ChangeKind::StateChanged);
         Ok(record)
     }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::actions::{ActionRecord, ChangeKind, fetch, transition_locked};
+use crate::actions::{ActionRecord, transition_locked};
 use crate::audit::{NewEvent, WriteTx, append_locked};
 use crate::runs::{RunRecord, insert_run};
 use crate::{Store, StoreError, now};
@@ -270,13 +270,6 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("attaching a preview"))?;
-        // What listeners are told; a preview of an unknown action is still
-        // recorded, as it always was.
-        let record = match fetch(&mut tx, id).await {
-            Ok(r) => Some(r),
-            Err(StoreError::NotFound(_)) => None,
-            Err(e) => return Err(e),
-        };
         self.commit_with_event(
             tx,
             head,
@@ -290,9 +283,6 @@ impl Store {
             "committing a preview",
         )
         .await?;
-        if let Some(r) = &record {
-            self.notify(r, ChangeKind::Preview);
-        }
         Ok(())
     }
 
@@ -339,7 +329,6 @@ impl Store {
             .map_err(StoreError::db("committing a new snapshot plan"))?;
         let mut record = record;
         record.plan = Some(plan.clone());
-        self.notify(&record, ChangeKind::StateChanged);
         Ok(record)
     }
 
@@ -371,30 +360,23 @@ impl Store {
         )
         .await?;
         insert_run(&mut tx, id, run).await?;
-        let mut original_record = None;
         if to == ActionState::Succeeded {
-            original_record = Some(
-                transition_locked(
-                    &mut tx,
-                    &mut head,
-                    self.signer(),
-                    original,
-                    original_from,
-                    ActionState::RolledBack,
-                    "gateway",
-                    None,
-                    json!({ "rollback": id.to_string() }),
-                )
-                .await?,
-            );
+            transition_locked(
+                &mut tx,
+                &mut head,
+                self.signer(),
+                original,
+                original_from,
+                ActionState::RolledBack,
+                "gateway",
+                None,
+                json!({ "rollback": id.to_string() }),
+            )
+            .await?;
         }
         tx.commit()
             .await
             .map_err(StoreError::db("committing a rollback"))?;
-        self.notify(&record, ChangeKind::StateChanged);
-        if let Some(o) = &original_record {
-            self.notify(o, ChangeKind::StateChanged);
-        }
         Ok(record)
     }
 

@@ -576,15 +576,15 @@ async fn a_new_plan_needs_new_approvals() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn committed_changes_are_announced_to_every_clone() {
+async fn committed_changes_are_announced_to_every_clone_and_from_other_processes() {
     for db in TestDb::both() {
         let store = db.store().await;
-        let mut rx = store.clone().changes();
+        let mut rx = store.clone().changes().await.expect("follow the log");
         let a = store
             .create_action(&new_action("agent:x", "uptime"))
             .await
             .expect("create");
-        let c = rx.try_recv().expect("created");
+        let c = next(&mut rx).await;
         assert_eq!((c.id, c.state), (a.id, ActionState::Proposed));
         assert_eq!(c.host.as_deref(), Some("nas"));
         assert_eq!(c.what, ChangeKind::Created);
@@ -599,7 +599,7 @@ async fn committed_changes_are_announced_to_every_clone() {
             )
             .await
             .expect("pending");
-        let c = rx.try_recv().expect("moved");
+        let c = next(&mut rx).await;
         assert_eq!((c.id, c.state), (a.id, ActionState::PendingApproval));
         assert_eq!(c.what, ChangeKind::StateChanged);
 
@@ -622,7 +622,7 @@ async fn committed_changes_are_announced_to_every_clone() {
                 .await
                 .is_err()
         );
-        assert!(rx.try_recv().is_err());
+        // The next announcement is the next change that happened.
 
         let waiting = ApprovalRule {
             critical_approvers: 2,
@@ -639,30 +639,44 @@ async fn committed_changes_are_announced_to_every_clone() {
             )
             .await
             .expect("reject");
-        assert_eq!(
-            rx.try_recv().expect("rejected").state,
-            ActionState::Rejected
-        );
+        assert_eq!(next(&mut rx).await.state, ActionState::Rejected);
         let b = pending(&store, "agent:x", Some(99)).await;
-        let _ = rx.try_recv().expect("created");
-        let _ = rx.try_recv().expect("pending");
+        assert_eq!(next(&mut rx).await.what, ChangeKind::Created);
+        assert_eq!(next(&mut rx).await.state, ActionState::PendingApproval);
         store
             .approve(b, "user:b", None, &waiting)
             .await
             .expect("first of two");
-        let c = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-            .await
-            .expect("in time")
-            .expect("recorded");
+        let c = next(&mut rx).await;
         assert_eq!((c.id, c.state), (b, ActionState::PendingApproval));
         assert_eq!(c.what, ChangeKind::ApprovalRecorded);
         store
             .set_preview(b, &json!({"diff": ""}), json!({}))
             .await
             .expect("preview");
-        let c = rx.try_recv().expect("previewed");
+        let c = next(&mut rx).await;
         assert_eq!((c.id, c.what), (b, ChangeKind::Preview));
+
+        // A change written by another process (its own store on the same
+        // database) is announced too, in order.
+        let other = db.store().await;
+        let d = pending(&other, "local:ops", Some(40)).await;
+        let c = next(&mut rx).await;
+        assert_eq!((c.id, c.what), (d, ChangeKind::Created));
+        let c = next(&mut rx).await;
+        assert_eq!((c.id, c.state), (d, ActionState::PendingApproval));
+        assert!(c.seq > 0);
     }
+}
+
+/// The next announced change, within a few follow periods.
+async fn next(
+    rx: &mut tokio::sync::broadcast::Receiver<jarvis_store::ActionChange>,
+) -> jarvis_store::ActionChange {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("announced in time")
+        .expect("the follower is running")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -60,6 +60,9 @@ pub enum ServerError {
         /// Why.
         message: String,
     },
+    /// The audit log cannot be followed for live changes.
+    #[error("cannot follow the audit log for changes: {0}")]
+    Store(#[from] jarvis_store::StoreError),
     /// The server stopped with an IO error.
     #[error("the server stopped: {0}")]
     Io(#[from] std::io::Error),
@@ -214,7 +217,8 @@ pub async fn serve(
         lock_audited: std::sync::atomic::AtomicI64::new(0),
         stopping: tokio::sync::watch::channel(false).0,
     });
-    let background = ops::start_background(state.clone());
+    let changes = state.gw.store().changes().await?;
+    let background = ops::start_background(state.clone(), changes);
     let app = router(state.clone());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "jarvis serve is listening");

@@ -139,9 +139,12 @@ fn breaker_gauge(described: &str) -> BreakerGauge {
     }
 }
 
-/// Starts the background work; the handles are aborted at shutdown.
-pub(crate) fn start_background(state: AppState) -> Vec<JoinHandle<()>> {
-    let changes = state.gw.store().changes();
+/// Starts the background work, reacting to `changes`; the handles are
+/// aborted at shutdown.
+pub(crate) fn start_background(
+    state: AppState,
+    changes: tokio::sync::broadcast::Receiver<jarvis_store::ActionChange>,
+) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(super::live::watch_changes(state.clone(), changes)),
         tokio::spawn(every(state.clone(), Duration::from_secs(15), expire)),
