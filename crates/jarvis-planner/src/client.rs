@@ -1139,7 +1139,7 @@ mod tests {
             .await
             .expect_err("still down");
         assert!(
-            matches!(&error, ModelError::Unreachable { reason, .. } if reason.contains("503") && reason.contains("down")),
+            matches!(&error, ModelError::Failing { status: 503, attempts: 4, message, .. } if message == "down"),
             "{error:?}"
         );
         assert_eq!(server.seen().len(), 4);
