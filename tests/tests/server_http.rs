@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use jarvis_tests::server::{Agent, Person, Served, client, csrf_of};
-use jarvis_tests::{Env, marker};
+use jarvis_tests::{Env, marker, sandbox};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
@@ -609,7 +609,11 @@ async fn operations_endpoints_audit_search_and_webhooks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_action_a_limit_refused_can_be_run_from_its_page() {
     let s = Served::start(
-        Env::new("http-run", "concurrency = 1\nqueue_timeout_secs = 1", ""),
+        Env::new(
+            "http-run",
+            "concurrency = 1\nqueue_timeout_secs = 1",
+            "run_window_secs = 8",
+        ),
         "",
         &[],
     );
@@ -619,27 +623,37 @@ async fn an_approved_action_a_limit_refused_can_be_run_from_its_page() {
     let busy = agent.propose("sleep 4").await;
     assert_eq!(busy["state"], "approved", "{busy:#}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = agent.propose(&format!("echo {m}")).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    // The host's one slot is taken: it waits a second, then is refused and
-    // stays approved.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, v) = agent.get(&format!("/api/v1/actions/{id}")).await;
-        let refused = v["events"]
-            .as_array()
-            .is_some_and(|e| e.iter().any(|e| e["kind"] == "action.refused"));
-        if refused {
-            assert_eq!(v["action"]["state"], "approved", "{v:#}");
-            break;
+    let propose = |command: String| {
+        let agent = &agent;
+        async move {
+            agent.propose(&command).await["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
         }
-        assert!(Instant::now() < deadline, "never refused: {v:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let id = propose(format!("echo {m}")).await;
+    let late = propose(format!("echo {m}-late")).await;
+    // The host's one slot is taken: each waits a second, then is refused
+    // and stays approved.
+    for id in [&id, &late] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, v) = agent.get(&format!("/api/v1/actions/{id}")).await;
+            let refused = v["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["kind"] == "action.refused"));
+            if refused {
+                assert_eq!(v["action"]["state"], "approved", "{v:#}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "never refused: {v:#}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     let (_, page) = alice.page(&format!("/actions/{id}")).await;
     assert!(page.contains("form class=\"run"), "a run button: {page}");
+    assert!(page.contains("The approval lapses in"), "{page}");
     agent
         .wait_state(busy["id"].as_str().expect("id"), "succeeded")
         .await;
@@ -655,6 +669,24 @@ async fn an_approved_action_a_limit_refused_can_be_run_from_its_page() {
         .post(&format!("/api/v1/actions/{id}/run"), json!({}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Past the run window the approval has lapsed: running it is refused
+    // (410), it is expired, and nothing reached the host.
+    let (_, v) = agent.get(&format!("/api/v1/actions/{late}")).await;
+    let approved_at = v["action"]["updated_at"].as_str().expect("updated_at");
+    let approved_at = jarvis_store::parse_time(approved_at).expect("a time");
+    let lapses = std::time::SystemTime::from(approved_at) + Duration::from_secs(8);
+    if let Ok(wait) = lapses.duration_since(std::time::SystemTime::now()) {
+        tokio::time::sleep(wait + Duration::from_millis(200)).await;
+    }
+    let (status, _, body) = alice
+        .form(&format!("/actions/{late}/run"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(body.contains("approval has lapsed"), "{body}");
+    let gone = agent.wait_state(&late, "expired").await;
+    assert!(gone["run"].is_null(), "{gone:#}");
+    assert!(sandbox().guard_log_lines(&format!("{m}-late")).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

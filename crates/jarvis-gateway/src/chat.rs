@@ -20,6 +20,7 @@ use jarvis_planner::agent::{
 };
 use jarvis_planner::client::{ModelSettings, OpenAiModel};
 use jarvis_planner::model::{BoxFuture, Message, Model, Role};
+use jarvis_planner::tools;
 use jarvis_store::{ActionRecord, ConversationRecord, MessageRecord, StoreError};
 use serde_json::json;
 
@@ -112,6 +113,7 @@ impl Gateway {
         started_by: &str,
         prompt: &str,
     ) -> Result<ConversationRecord, GatewayError> {
+        let prompt = chat_message(prompt)?;
         let conversation = self.store().create_conversation(started_by, prompt).await?;
         self.store()
             .add_message(conversation.id, "user", &json!({ "content": prompt }), None)
@@ -128,8 +130,9 @@ impl Gateway {
     /// through it could get their own requests past "not your own".
     ///
     /// # Errors
-    /// [`GatewayError::NotYourConversation`],
-    /// [`GatewayError::EmptyMessage`], [`GatewayError::ConversationBusy`],
+    /// [`GatewayError::NotYourConversation`] (and an `access.refused`
+    /// event), [`GatewayError::EmptyMessage`],
+    /// [`GatewayError::MessageTooLong`], [`GatewayError::ConversationBusy`],
     /// or a store error ([`StoreError::NotFound`] for an unknown one).
     pub async fn follow_up(
         &self,
@@ -139,15 +142,29 @@ impl Gateway {
     ) -> Result<ConversationRecord, GatewayError> {
         let conversation = self.store().conversation(id).await?;
         if person(by) != person(&conversation.started_by) {
+            // On the record like every refusal, whichever door it came by.
+            self.store()
+                .append(jarvis_store::NewEvent {
+                    actor: by.to_owned(),
+                    action_id: None,
+                    host: None,
+                    kind: "access.refused".into(),
+                    payload: json!({
+                        "reason": "not_starter",
+                        "detail": {
+                            "what": "continue a conversation",
+                            "conversation": id.to_string(),
+                            "started_by": conversation.started_by,
+                        },
+                    }),
+                })
+                .await?;
             return Err(GatewayError::NotYourConversation {
                 id,
                 started_by: conversation.started_by,
             });
         }
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(GatewayError::EmptyMessage);
-        }
+        let text = chat_message(text)?;
         match self.store().continue_conversation(id, by, text).await {
             Ok(_) => Ok(self.store().conversation(id).await?),
             Err(StoreError::Invalid(_)) => Err(GatewayError::ConversationBusy { id }),
@@ -236,7 +253,7 @@ impl Gateway {
         }
         // The history and the person's message are stored already; the
         // rest of the exchange is kept as the model saw it.
-        for m in outcome.messages.iter().skip(history.len() + 1) {
+        for m in &outcome.messages[outcome.first_new.min(outcome.messages.len())..] {
             self.store()
                 .add_message(id, role_name(m), &json!(m), None)
                 .await?;
@@ -312,10 +329,33 @@ impl Gateway {
     }
 }
 
+/// The longest message a person may send, in characters.
+pub const MESSAGE_MAX: usize = 8000;
+
+/// A person's message, trimmed, if it is neither empty nor too long.
+fn chat_message(text: &str) -> Result<&str, GatewayError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(GatewayError::EmptyMessage);
+    }
+    let chars = text.chars().count();
+    if chars > MESSAGE_MAX {
+        return Err(GatewayError::MessageTooLong {
+            chars,
+            max: MESSAGE_MAX,
+        });
+    }
+    Ok(text)
+}
+
+/// How much of each earlier tool answer a follow-up's history carries.
+const HISTORY_ANSWER_BYTES: usize = 1024;
+
 /// A stored conversation as the model is given it: everything said
 /// before the person's latest message, and that message.
 ///
-/// Links to actions are the log's, not the model's, and are left out. A
+/// Links to actions are the log's, not the model's, and are left out;
+/// earlier tool answers are shortened to [`HISTORY_ANSWER_BYTES`]. A
 /// tool call left without an answer (a process that died mid-turn) gets
 /// one saying so, and an answer to no call is dropped: endpoints refuse a
 /// history where the two do not pair up.
@@ -346,9 +386,11 @@ fn replay(stored: &[MessageRecord]) -> (Vec<Message>, String) {
 
     let mut history = Vec::with_capacity(said.len());
     let mut open: Vec<String> = Vec::new();
-    for message in said {
+    for mut message in said {
         match message.role {
             Role::Tool => {
+                // Earlier turns' output matters less than room for this one.
+                message.content = tools::shorten_answer(&message.content, HISTORY_ANSWER_BYTES);
                 let answers = message
                     .tool_call_id
                     .as_ref()
@@ -647,7 +689,7 @@ mod tests {
             ("user", json!({ "content": "why is grafana restarting?" })),
             ("assistant", json!(calls(&["c1"]))),
             ("action", json!({ "proposed": "docker ps" })),
-            ("tool", json!(Message::tool("c1", "output"))),
+            ("tool", json!(Message::tool("c1", "o".repeat(20_000)))),
             ("assistant", json!({ "content": "It runs out of memory." })),
             ("user", json!({ "content": "raise its limit then" })),
         ]));
@@ -658,6 +700,8 @@ mod tests {
             [Role::User, Role::Assistant, Role::Tool, Role::Assistant]
         );
         assert_eq!(history[3].content, "It runs out of memory.");
+        // An earlier turn's output is carried shortened.
+        assert!(history[2].content.len() < 2 * HISTORY_ANSWER_BYTES);
     }
 
     #[test]

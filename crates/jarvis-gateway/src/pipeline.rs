@@ -78,6 +78,14 @@ pub enum GatewayError {
     /// A chat message with nothing in it.
     #[error("the message is empty: say what Jarvis should look into")]
     EmptyMessage,
+    /// A chat message longer than anyone types.
+    #[error("the message is too long: {chars} characters, at most {max}")]
+    MessageTooLong {
+        /// Its length.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The policy, read again just before running, now denies it.
     #[error("action {id} is denied by the policy as it is now: {}", .reasons.join("; "))]
     NowDenied {
@@ -463,6 +471,26 @@ impl Gateway {
         approved_at + self.config.run_window
     }
 
+    /// Refuses an approved action whose approval has lapsed, moving it to
+    /// `expired` (if nobody else did first).
+    ///
+    /// # Errors
+    /// [`GatewayError::ApprovalLapsed`], or a store error.
+    pub async fn check_run_window(&self, action: &ActionRecord) -> Result<(), GatewayError> {
+        if self.run_deadline(action) > SystemTime::now() {
+            return Ok(());
+        }
+        match self.lapse(action).await {
+            Ok(()) | Err(GatewayError::Store(StoreError::Conflict { .. })) => {
+                Err(GatewayError::ApprovalLapsed {
+                    id: action.id,
+                    window: self.config.run_window,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The moment the action's current wait runs out, if it is waiting on
     /// a person (pending) or on a start (approved).
     pub fn deadline(&self, action: &ActionRecord) -> Option<SystemTime> {
@@ -571,13 +599,7 @@ impl Gateway {
                 wanted: "run",
             });
         }
-        if self.run_deadline(&action) <= SystemTime::now() {
-            self.lapse(&action).await?;
-            return Err(GatewayError::ApprovalLapsed {
-                id,
-                window: self.config.run_window,
-            });
-        }
+        self.check_run_window(&action).await?;
         let host = action
             .host
             .as_deref()
@@ -634,10 +656,13 @@ impl Gateway {
                 return Err(GatewayError::NotSent { id, source });
             }
         };
+        // Admission may have waited for a slot on the host.
+        self.check_run_window(&action).await?;
         if !plan.is_empty() {
             self.snapshot_before(&spec, &action, &plan).await?;
         }
-        self.store
+        match self
+            .store
             .transition(
                 id,
                 ActionState::Approved,
@@ -646,7 +671,22 @@ impl Gateway {
                 None,
                 json!({ "timeout_secs": admission.timeout().as_secs() }),
             )
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            // The sweeper (here or in another process) expired it while
+            // its snapshot was taken.
+            Err(StoreError::Conflict {
+                found: ActionState::Expired,
+                ..
+            }) => {
+                return Err(GatewayError::ApprovalLapsed {
+                    id,
+                    window: self.config.run_window,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         let started_at = jarvis_store::now();
         let result = self.executor.run(admission, &job, on_output).await;
         let (to, run) = run_record(started_at, result);

@@ -300,6 +300,9 @@ pub struct Outcome {
     /// The conversation without the system prompt: the history given, the
     /// prompt, and every turn since. Pass it back as `history` to go on.
     pub messages: Vec<Message>,
+    /// Where in `messages` this run's turns start (after the prompt): what
+    /// a caller that stored the history and the prompt still has to store.
+    pub first_new: usize,
     /// Tokens used.
     pub usage: Usage,
 }
@@ -590,6 +593,8 @@ pub async fn run(
     let mut messages = vec![Message::system(system_prompt(&hosts))];
     messages.extend(history.iter().filter(|m| m.role != Role::System).cloned());
     messages.push(Message::user(prompt));
+    // Counted without the system prompt, which is dropped from the outcome.
+    let first_new = messages.len() - 1;
     let mut conversation = Conversation {
         actions,
         limits,
@@ -609,6 +614,7 @@ pub async fn run(
         summary,
         actions: conversation.reports,
         messages,
+        first_new,
         usage: conversation.usage,
     }
 }
@@ -1170,6 +1176,16 @@ mod tests {
         let seen = model.seen();
         assert_eq!(seen[0].iter().filter(|m| m.role == Role::System).count(), 1);
         assert_eq!(seen[0][1], Message::user("hello"));
+        // What is new starts after the prompt, whatever the history held.
+        assert_eq!(
+            outcome.messages[outcome.first_new - 1],
+            Message::user("all good?")
+        );
+        assert_eq!(
+            outcome.messages[outcome.first_new].content,
+            "Everything looks fine."
+        );
+        assert_eq!(outcome.messages.len(), outcome.first_new + 1);
     }
 
     #[tokio::test]

@@ -473,6 +473,49 @@ pub fn render_report(report: &ActionReport, budget: usize) -> String {
     out
 }
 
+/// A tool answer given again in a later turn's history, cut to about
+/// `budget` bytes: each block of untrusted output loses its middle (head
+/// and tail kept, in proportion to its size), while the header and the
+/// markers stay whole, so the model still sees where host data starts and
+/// ends. Text without markers (a refusal, a host list) is cut the same way.
+pub fn shorten_answer(text: &str, budget: usize) -> String {
+    if text.len() <= budget {
+        return text.to_owned();
+    }
+    // (text up to and including a block's opening line, its body)
+    let mut pieces: Vec<(&str, Option<&str>)> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(OUTPUT_START) {
+        let block = &rest[start..];
+        let Some(open) = block.find('\n').map(|i| i + 1) else {
+            break;
+        };
+        let Some(len) = block[open..].find(OUTPUT_END) else {
+            break;
+        };
+        pieces.push((&rest[..start + open], Some(&block[open..open + len])));
+        rest = &block[open + len..];
+    }
+    if pieces.is_empty() {
+        return truncate_middle(text, budget);
+    }
+    pieces.push((rest, None));
+    let outside: usize = pieces.iter().map(|(head, _)| head.len()).sum();
+    let bodies: usize = pieces.iter().filter_map(|(_, b)| b.map(str::len)).sum();
+    let room = budget.saturating_sub(outside);
+    let mut out = String::with_capacity(budget.max(outside) + 64);
+    for (head, body) in pieces {
+        out.push_str(head);
+        if let Some(body) = body {
+            out.push_str(&truncate_middle(body, room * body.len() / bodies.max(1)));
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 fn state_line(state: &str) -> &'static str {
     match state {
         "succeeded" => "It ran and succeeded.",
@@ -583,6 +626,40 @@ fn truncate_middle(text: &str, budget: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_old_answer_is_shortened_inside_its_markers() {
+        let report = ActionReport {
+            id: "a-1".into(),
+            state: "succeeded".into(),
+            decision: Some("allow".into()),
+            risk: Some(5),
+            reasons: vec!["read-only".into()],
+            exit_code: Some(0),
+            stdout: format!("first line\n{}\nlast line\n", "x".repeat(6000)),
+            stderr: format!("warning\n{}\n", "y".repeat(2000)),
+            truncated: false,
+            note: None,
+        };
+        let full = render_report(&report, 16 * 1024);
+        let short = shorten_answer(&full, 1500);
+        assert!(short.len() < 1800, "{}", short.len());
+        assert_eq!(short.matches(OUTPUT_START).count(), 2, "{short}");
+        assert_eq!(short.matches(OUTPUT_END).count(), 2, "{short}");
+        for kept in [
+            "first line",
+            "last line",
+            "warning",
+            "\"state\": \"succeeded\"",
+        ] {
+            assert!(short.contains(kept), "{kept} missing: {short}");
+        }
+        assert!(short.contains("bytes omitted"), "{short}");
+        // Short enough already: untouched.
+        assert_eq!(shorten_answer(&full, full.len()), full);
+        let plain = "z".repeat(3000);
+        assert!(shorten_answer(&plain, 100).len() < 200);
+    }
 
     fn call(name: &str, args: &str) -> ToolCall {
         ToolCall {

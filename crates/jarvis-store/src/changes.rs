@@ -108,11 +108,11 @@ impl Store {
             let (state, what) = match what {
                 "proposed" => (ActionState::Proposed, ChangeKind::Created),
                 "approval_recorded" => (ActionState::PendingApproval, ChangeKind::ApprovalRecorded),
-                // Its event says nothing of the state; the record does.
+                // Its event says nothing of the state; the record does. One
+                // that cannot be read is skipped, not retried for ever.
                 "previewed" => match self.action(id).await {
                     Ok(a) => (a.state, ChangeKind::Preview),
-                    Err(StoreError::NotFound(_)) => continue,
-                    Err(e) => return Err(e),
+                    Err(_) => continue,
                 },
                 other => match other.parse::<ActionState>() {
                     Ok(state) => (state, ChangeKind::StateChanged),
@@ -141,24 +141,47 @@ impl Store {
 
 /// Announces each action change the log records after `last`, until
 /// nobody listens or the store is closed. A failed read is tried again on
-/// the next tick from the same place, so nothing is skipped.
+/// the next tick from the same place, so nothing is skipped; it is logged
+/// once when reading starts to fail and once when it works again.
 async fn follow(store: Store, mut last: i64) {
     let mut tick = tokio::time::interval(FOLLOW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
         tick.tick().await;
-        if store.changes.receiver_count() == 0 || store.pool().is_closed() {
-            return;
-        }
-        // A full batch means more are waiting: read on before sleeping.
-        while let Ok((changes, seen)) = store.changes_after(last).await {
-            let full = seen - last >= BATCH;
-            last = seen;
-            for change in changes {
-                let _ = store.changes.send(change);
+        if store.pool().is_closed() || store.changes.receiver_count() == 0 {
+            // Decided under the lock `changes()` takes, so a listener that
+            // arrives now either keeps this task or starts another.
+            let mut slot = store.follower.lock().await;
+            if store.pool().is_closed() || store.changes.receiver_count() == 0 {
+                *slot = None;
+                return;
             }
-            if !full {
-                break;
+        }
+        loop {
+            match store.changes_after(last).await {
+                Ok((changes, seen)) => {
+                    if failing {
+                        tracing::info!(seq = seen, "reading the audit log for changes again");
+                        failing = false;
+                    }
+                    // A full batch means more are waiting: read on.
+                    let full = seen - last >= BATCH;
+                    last = seen;
+                    for change in changes {
+                        let _ = store.changes.send(change);
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, after = last, "cannot read the audit log for changes; live updates and notifications wait");
+                        failing = true;
+                    }
+                    break;
+                }
             }
         }
     }

@@ -251,7 +251,10 @@ pub fn now() -> String {
 /// A time as the store writes times (see [`now`]), for callers that store
 /// one of their own (a session's expiry).
 pub fn timestamp(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
+    // Every time the store is handed fits in UTC (`now()`, or what
+    // `parse_time` accepted); one that did not keeps its own offset rather
+    // than panic.
+    let t = t.checked_to_offset(time::UtcOffset::UTC).unwrap_or(t);
     let t = t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
@@ -292,7 +295,13 @@ pub fn parse_time(s: &str) -> Result<OffsetDateTime, BadTime> {
     let rest = rest.strip_prefix(['T', 't', ' ']).ok_or_else(bad)?;
     let (clock, offset) = split_offset(rest).ok_or_else(bad)?;
     let clock = parse_clock(clock).ok_or_else(bad)?;
-    Ok(time::PrimitiveDateTime::new(date, clock).assume_offset(offset))
+    // In UTC it must still be a year the store can write: 9999-12-31T23:30
+    // at -01:00 is in year 10000.
+    time::PrimitiveDateTime::new(date, clock)
+        .assume_offset(offset)
+        .checked_to_offset(time::UtcOffset::UTC)
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .ok_or_else(bad)
 }
 
 /// Exactly `n` ASCII digits, as a number.
@@ -415,6 +424,8 @@ mod tests {
             "2026-11-23T14:60",
             "2026-11-23T14:00:60Z",
             "2026-11-23T14:00:00+24:00",
+            "9999-12-31T23:30-01:00",
+            "0000-01-01T00:30+01:00",
             "26-11-23",
             "2026-1-23",
             "+2026-11-23",

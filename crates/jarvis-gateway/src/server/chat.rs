@@ -13,7 +13,6 @@ use jarvis_core::{ActionState, ConversationId, person};
 use jarvis_planner::model::Model;
 use jarvis_store::ConversationRecord;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::error::AppError;
 use super::session::{Caller, WebUser};
@@ -25,9 +24,6 @@ use crate::pipeline::GatewayError;
 
 /// How many conversations `/chat` lists.
 const RECENT: i64 = 50;
-
-/// The longest request, in characters.
-const PROMPT_MAX: usize = 8000;
 
 /// `GET /chat`: the form and the recent conversations.
 pub(crate) async fn index(
@@ -70,12 +66,12 @@ pub(crate) async fn start(
 ) -> Result<Response, AppError> {
     let frame = chrome(&state, &caller, &headers, "Not started", Section::Chat);
     let back = Some("/chat".to_owned());
-    let prompt = admit(&state, &caller, &form, "start conversations")
+    admit(&state, &caller, &form, "start conversations")
         .await
         .map_err(|e| e.page(frame.clone(), back.clone()))?;
     let conversation = state
         .gw
-        .start_chat(&caller.actor(), prompt)
+        .start_chat(&caller.actor(), &form.prompt)
         .await
         .map_err(|e| AppError::from_gateway(e).page(frame, back))?;
     let id = conversation.id;
@@ -96,21 +92,15 @@ pub(crate) async fn reply(
     let frame = chrome(&state, &caller, &headers, "Not sent", Section::Chat);
     let id = conversation_id(&text).map_err(|e| e.page(frame.clone(), Some("/chat".into())))?;
     let back = Some(format!("/chat/{id}"));
-    let prompt = admit(&state, &caller, &form, "continue conversations")
+    admit(&state, &caller, &form, "continue conversations")
         .await
         .map_err(|e| e.page(frame.clone(), back.clone()))?;
-    let conversation = match state.gw.follow_up(id, &caller.actor(), prompt).await {
+    let conversation = match state.gw.follow_up(id, &caller.actor(), &form.prompt).await {
         Ok(c) => c,
         Err(e) => {
-            if let GatewayError::NotYourConversation { started_by, .. } = &e {
-                state
-                    .audit_refusal(
-                        &caller.actor(),
-                        None,
-                        "not_starter",
-                        json!({ "what": "continue a conversation", "conversation": id.to_string(), "started_by": started_by }),
-                    )
-                    .await;
+            if let GatewayError::NotYourConversation { .. } = &e {
+                // The gateway wrote the refusal to the log; count it here.
+                state.metrics.refused("not_starter");
             }
             return Err(AppError::from_gateway(e).page(frame, back));
         }
@@ -119,35 +109,21 @@ pub(crate) async fn reply(
     Ok(Redirect::to(&format!("/chat/{id}#conversation-end")).into_response())
 }
 
-/// A chat message the caller may send: the CSRF token checked, their right
-/// to propose (what a conversation proposes is theirs), and a message that
-/// is neither empty nor too long. Returns it trimmed.
-async fn admit<'f>(
+/// Whether the caller may send a chat message: the CSRF token checked,
+/// and their right to propose (what a conversation proposes is theirs).
+/// The message itself is the gateway's to judge.
+async fn admit(
     state: &Shared,
     caller: &Caller,
-    form: &'f ChatForm,
+    form: &ChatForm,
     what: &str,
-) -> Result<&'f str, AppError> {
+) -> Result<(), AppError> {
     caller
         .check_csrf(state, form.csrf.as_deref(), what, None)
         .await?;
     caller
         .require(state, caller.principal.may_propose(), what, None)
-        .await?;
-    let prompt = form.prompt.trim();
-    if prompt.is_empty() {
-        return Err(AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The message is empty: say what Jarvis should look into.",
-        ));
-    }
-    if prompt.chars().count() > PROMPT_MAX {
-        return Err(AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("The message is too long: at most {PROMPT_MAX} characters."),
-        ));
-    }
-    Ok(prompt)
+        .await
 }
 
 /// Starts the planner on a conversation that has a message to answer, or

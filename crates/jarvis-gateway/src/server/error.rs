@@ -74,7 +74,8 @@ impl AppError {
             GatewayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::UnknownHost(_)
             | GatewayError::BadEdit { .. }
-            | GatewayError::EmptyMessage => StatusCode::UNPROCESSABLE_ENTITY,
+            | GatewayError::EmptyMessage
+            | GatewayError::MessageTooLong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             GatewayError::WrongState { .. }
             | GatewayError::NowDenied { .. }
             | GatewayError::PlanChanged { .. }

@@ -112,12 +112,13 @@ pub(crate) async fn watch_changes(state: AppState, mut changes: broadcast::Recei
 }
 
 async fn react(state: &Shared, change: &ActionChange) -> Result<(), jarvis_store::StoreError> {
+    // Only arrivals in a state: a preview attached or one approval of
+    // several counted is a change to an action that stays where it is.
+    if change.what != ChangeKind::StateChanged {
+        return Ok(());
+    }
     let kind = match change.state {
-        // Only its arrival in the queue: a preview attached or one approval
-        // of several counted is a change to a pending action too.
-        ActionState::PendingApproval if change.what == ChangeKind::StateChanged => {
-            NoticeKind::ApprovalNeeded
-        }
+        ActionState::PendingApproval => NoticeKind::ApprovalNeeded,
         ActionState::Failed => NoticeKind::ActionFailed,
         ActionState::TimedOut => NoticeKind::ActionTimedOut,
         ActionState::Approved => {
@@ -174,7 +175,8 @@ async fn react(state: &Shared, change: &ActionChange) -> Result<(), jarvis_store
 /// the server stopped first).
 ///
 /// # Errors
-/// [`GatewayError::WrongState`] when it is not `approved`, or a store error.
+/// [`GatewayError::WrongState`] when it is not `approved`,
+/// [`GatewayError::ApprovalLapsed`] (it is expired now), or a store error.
 pub(crate) async fn start_approved(
     state: &AppState,
     id: ActionId,
@@ -188,6 +190,7 @@ pub(crate) async fn start_approved(
             wanted: "run",
         });
     }
+    state.gw.check_run_window(&action).await?;
     spawn_execute(state.clone(), id, actor);
     Ok(action)
 }
