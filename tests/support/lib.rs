@@ -13,6 +13,46 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 /// The workspace root.
+/// A new, empty database on the project's PostgreSQL test server
+/// (`scripts/postgres`, started if it is not running), and its URL.
+pub fn postgres_database(tag: &str) -> String {
+    let out = Command::new(workspace().join("scripts/postgres"))
+        .arg("start")
+        .output()
+        .expect("scripts/postgres runs");
+    assert!(
+        out.status.success(),
+        "scripts/postgres start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let name = format!("jarvis_{}_{}", tag.replace('-', "_"), std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let out = Command::new("psql")
+            .args([
+                admin.as_str(),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-q",
+                "-c",
+                &sql,
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (server, _) = admin.rsplit_once('/').expect("a database in the URL");
+    format!("{server}/{name}")
+}
+
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -241,6 +281,21 @@ impl Env {
         );
         std::fs::write(&config, text).expect("write config");
         Env { dir, config }
+    }
+
+    /// Keeps its state in the PostgreSQL database at `url` (given by file,
+    /// as a secret) instead of SQLite in its data directory.
+    pub fn on_postgres(self, url: &str) -> Env {
+        let file = self.dir().join("database-url");
+        std::fs::write(&file, url).expect("write the database URL");
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let text = text.replacen(
+            "[store]\n",
+            &format!("[store]\ndatabase = {{ file = \"{}\" }}\n", file.display()),
+            1,
+        );
+        std::fs::write(&self.config, text).expect("write config");
+        self
     }
 
     /// Its directory.

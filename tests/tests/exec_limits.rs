@@ -333,3 +333,37 @@ async fn actions_running_at_a_restart_are_interrupted_and_never_run_again() {
     assert!(sandbox().guard_log_lines(&m).is_empty());
     gw.close().await;
 }
+
+/// Two gateways on two machines (two data directories, so the file lock
+/// beside each sees only itself) sharing one PostgreSQL database: the CLI
+/// starting on the second must not take the server's running action for an
+/// orphan of a dead process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_on_another_machine_does_not_interrupt_a_running_action() {
+    use jarvis_tests::postgres_database;
+    use jarvis_tests::server::{Agent, Served};
+
+    let url = postgres_database("runners");
+    let server = Served::start(Env::new("runners-a", "", "").on_postgres(&url), "", &[]);
+    let agent = Agent::new(&server, server.add_token("planner", "propose"));
+    let m = marker("runners");
+    let long = agent.propose(&format!("sleep 4; echo {m}")).await;
+    let long = long["id"].as_str().expect("id").to_owned();
+    agent.wait_state(&long, "running").await;
+
+    // The other machine runs something of its own meanwhile.
+    let other = Env::new("runners-b", "", "").on_postgres(&url);
+    let out = other.jarvis(&["run", "--host", "sandbox", "--", "true"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let done = agent.wait_state(&long, "succeeded").await;
+    assert_eq!(done["run"]["stdout"]["text"], format!("{m}\n"));
+    assert!(
+        server.audit("action.interrupted").is_empty(),
+        "nothing was taken for an orphan"
+    );
+}

@@ -119,8 +119,10 @@ pub fn control_dir() -> Result<std::path::PathBuf> {
 pub(crate) async fn gateway(data: &DataArgs) -> Result<Gateway> {
     let store = data.store().await?;
     let store = store.with_checkpoints(data.key()?, 1000);
-    let recover = data.sole_runner()?;
-    Ok(Gateway::open(config().clone(), store, &control_dir()?, recover).await?)
+    let runner = data.runner(&store).await?;
+    let gw = Gateway::open(config().clone(), store, &control_dir()?, runner.is_sole()).await?;
+    runner.recovered().await?;
+    Ok(gw)
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {

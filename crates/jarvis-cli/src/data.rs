@@ -3,12 +3,12 @@
 //! then defaults. Also the loaded config itself.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use jarvis_gateway::Config;
-use jarvis_store::{AuditKey, Store};
+use jarvis_store::{AuditKey, RunnerClaim, Store};
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
 
@@ -124,9 +124,9 @@ impl DataArgs {
     ///
     /// Every process that runs actions (`jarvis serve`, `run`, `approve`, …)
     /// holds a shared lock on `DATA_DIR/runners.lock` for its whole life;
-    /// one that gets it exclusively first is alone. (Replicas on other
-    /// machines sharing a PostgreSQL database do not see this lock.)
-    pub fn sole_runner(&self) -> Result<bool> {
+    /// one that gets it exclusively first is alone on this machine
+    /// ([`DataArgs::runner`] adds the other machines).
+    fn sole_runner(&self) -> Result<bool> {
         static HELD: OnceLock<std::fs::File> = OnceLock::new();
         if HELD.get().is_some() {
             return Ok(false);
@@ -155,6 +155,20 @@ impl DataArgs {
         Ok(alone)
     }
 
+    /// Joins the processes that run actions on this database: the file
+    /// lock for this machine ([`DataArgs::sole_runner`]) and the store's
+    /// claim, which on PostgreSQL sees runners on every machine. Open the
+    /// gateway with [`Runner::is_sole`] as its `recover`, then call
+    /// [`Runner::recovered`].
+    pub async fn runner(&self, store: &Store) -> Result<Runner> {
+        let here = self.sole_runner()?;
+        let claim = store
+            .claim_runner()
+            .await
+            .context("cannot join the processes that run actions")?;
+        Ok(Runner { here, claim })
+    }
+
     /// The store, created and migrated on first use.
     pub async fn store(&self) -> Result<Store> {
         let url = self.database_url()?;
@@ -174,5 +188,34 @@ impl DataArgs {
         } else {
             Ok(None)
         }
+    }
+}
+
+/// This process's place among those that run actions (see
+/// [`DataArgs::runner`]).
+pub struct Runner {
+    here: bool,
+    claim: RunnerClaim,
+}
+
+impl Runner {
+    /// Whether no other process runs actions on this database, here or on
+    /// another machine: only then are actions left `running` orphans.
+    pub fn is_sole(&self) -> bool {
+        self.here && self.claim.is_sole()
+    }
+
+    /// After the gateway recovered: lets other runners in, and keeps the
+    /// claim for the rest of the process.
+    pub async fn recovered(mut self) -> Result<()> {
+        static HELD: Mutex<Vec<RunnerClaim>> = Mutex::new(Vec::new());
+        self.claim
+            .share()
+            .await
+            .context("cannot let other processes run actions")?;
+        if let Ok(mut held) = HELD.lock() {
+            held.push(self.claim);
+        }
+        Ok(())
     }
 }

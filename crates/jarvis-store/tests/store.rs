@@ -764,3 +764,46 @@ async fn time_filters_compare_times_not_text_on_both_backends() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_runner_is_sole_and_the_others_wait_for_its_recovery() {
+    use std::time::Duration;
+    for db in TestDb::both() {
+        let first_store = db.store().await;
+        let mut first = first_store.claim_runner().await.expect("claim");
+        assert!(first.is_sole(), "{:?}", db.kind);
+        if db.kind == Kind::Sqlite {
+            // One machine: the caller's file lock beside the database decides.
+            continue;
+        }
+        // A second process (on any machine) waits while the first recovers.
+        let second_store = db.store().await;
+        let waiting = tokio::spawn(async move { second_store.claim_runner().await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "waits for the recovery");
+        first.share().await.expect("share");
+        let second = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("let in once shared")
+            .expect("task")
+            .expect("claim");
+        assert!(!second.is_sole());
+        let third = db.store().await.claim_runner().await.expect("claim");
+        assert!(!third.is_sole(), "two runners hold it");
+
+        // When they are gone (a process that dies lets go the same way),
+        // the next runner is alone again.
+        drop((first, second, third));
+        let next = db.store().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let claim = next.claim_runner().await.expect("claim");
+            if claim.is_sole() {
+                break;
+            }
+            drop(claim);
+            assert!(std::time::Instant::now() < deadline, "never let go");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
