@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-/// The workspace root.
 /// A new, empty database on the project's PostgreSQL test server
 /// (`scripts/postgres`, started if it is not running), and its URL.
 pub fn postgres_database(tag: &str) -> String {
@@ -53,6 +52,7 @@ pub fn postgres_database(tag: &str) -> String {
     format!("{server}/{name}")
 }
 
+/// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
