@@ -213,9 +213,10 @@ impl Runner {
             .share()
             .await
             .context("cannot let other processes run actions")?;
-        if let Ok(mut held) = HELD.lock() {
-            held.push(self.claim);
-        }
+        // Dropping the claim would let it go; a poisoned list still holds.
+        HELD.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(self.claim);
         Ok(())
     }
 }
