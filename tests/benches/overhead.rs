@@ -67,6 +67,8 @@ fn overhead(c: &mut Criterion) {
         cwd: None,
         timeout_ms: 60_000,
         output_cap: 1 << 20,
+        approved: false,
+        scope: Vec::new(),
     })
     .encode();
     let plain_ssh = || {

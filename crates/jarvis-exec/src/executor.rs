@@ -36,6 +36,11 @@ pub struct Job {
     pub timeout: Option<Duration>,
     /// For a file edit, the edit (then `command` is only its label).
     pub edit: Option<FileEdit>,
+    /// Whether a person approved it; the guard widens the kernel's grant to
+    /// `scope` only then.
+    pub approved: bool,
+    /// The paths the approved plan names (see [`RunRequest::scope`]).
+    pub scope: Vec<String>,
 }
 
 /// A chunk of output as it arrives.
@@ -280,6 +285,8 @@ impl Executor {
                 cwd: job.cwd.clone(),
                 timeout_ms: u64::try_from(admission.timeout.as_millis()).unwrap_or(u64::MAX),
                 output_cap: cap,
+                approved: job.approved,
+                scope: job.scope.clone(),
             }),
         };
         let captured = Mutex::new((Vec::new(), Vec::new()));

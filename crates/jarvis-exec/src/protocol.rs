@@ -68,7 +68,8 @@ pub enum Request {
 pub struct RunRequest {
     /// The gateway's id of the action, for the guard's own log.
     pub action_id: String,
-    /// The command line, for `/bin/sh -c`.
+    /// The command line, for `bash --noprofile --norc -c` (the shell the
+    /// policy models; the guard refuses on a host without bash).
     pub command: String,
     /// The directory to run it in; the user's home when absent.
     #[serde(default)]
@@ -78,6 +79,17 @@ pub struct RunRequest {
     /// How many bytes of each of stdout and stderr to send back; the rest is
     /// counted and hashed, not sent.
     pub output_cap: u64,
+    /// Whether a person approved the action (not the policy alone). The
+    /// guard grants an approved action the writes of `scope` and of the
+    /// host's own grant for approved actions; an unattended one gets only
+    /// what the guard's own analysis of the line finds.
+    #[serde(default)]
+    pub approved: bool,
+    /// The paths the approved plan names (repositories, files, working
+    /// directories), which an approved action may write. Ignored unless
+    /// `approved`.
+    #[serde(default)]
+    pub scope: Vec<String>,
 }
 
 /// Why a request could not be understood.
@@ -195,6 +207,11 @@ pub struct Outcome {
     /// Processes still alive when the shell ended or the timeout struck,
     /// which the guard killed (background jobs, `nohup`, daemons).
     pub killed: u32,
+    /// What the kernel allowed the command, in one line (`read-only, runs
+    /// 3 programs, no network`), or why it ran without the kernel wall.
+    /// `None` from a guard that predates it.
+    #[serde(default)]
+    pub kernel: Option<String>,
 }
 
 /// The guard's reason for not running a request.
@@ -222,6 +239,66 @@ pub struct CheckReport {
     pub docker: Option<String>,
     /// `git --version`, if git is there.
     pub git: Option<String>,
+    /// `bash --version` (first line): the shell every command runs with.
+    /// `None` when the host has no bash, and then the guard runs nothing.
+    #[serde(default)]
+    pub bash: Option<String>,
+    /// How much of the kernel wall (Landlock, seccomp) this host enforces.
+    #[serde(default)]
+    pub enforcement: KernelEnforcement,
+}
+
+/// How much of the kernel wall a host can enforce on the commands its guard
+/// runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelEnforcement {
+    /// Full, partial or none.
+    pub level: EnforcementLevel,
+    /// The Landlock ABI version the kernel speaks, if it has Landlock.
+    #[serde(default)]
+    pub landlock_abi: Option<u32>,
+    /// What the kernel cannot enforce here, in words (`TCP connect and bind
+    /// (Landlock ABI 4)`, `signal scoping (ABI 6)`, `seccomp`).
+    #[serde(default)]
+    pub missing: Vec<String>,
+}
+
+impl KernelEnforcement {
+    /// `full`, `partial: …` or `none: …`, for a line in `hosts check`.
+    pub fn describe(&self) -> String {
+        let abi = self
+            .landlock_abi
+            .map(|v| format!(" (Landlock ABI {v})"))
+            .unwrap_or_default();
+        match self.level {
+            EnforcementLevel::Full => format!("full{abi}"),
+            level => format!("{}{abi}: missing {}", level.as_str(), self.missing.join(", ")),
+        }
+    }
+}
+
+/// The three levels of [`KernelEnforcement`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnforcementLevel {
+    /// Every right the guard asks the kernel for is enforced.
+    Full,
+    /// Some are (see `missing`).
+    Partial,
+    /// None: no Landlock (or the guard was told not to use it).
+    #[default]
+    None,
+}
+
+impl EnforcementLevel {
+    /// The word used in reports and on the hosts page.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnforcementLevel::Full => "full",
+            EnforcementLevel::Partial => "partial",
+            EnforcementLevel::None => "none",
+        }
+    }
 }
 
 /// One unit of the guard's response.
@@ -383,6 +460,8 @@ mod tests {
             cwd: Some("/srv".into()),
             timeout_ms: 5_000,
             output_cap: 1024,
+            approved: false,
+            scope: Vec::new(),
         })
     }
 
@@ -448,6 +527,7 @@ mod tests {
                 stdout: StreamSummary::default(),
                 stderr: StreamSummary::default(),
                 killed: 0,
+                kernel: Some("read-only, runs 1 program, no network".into()),
             }),
         ];
         let wire: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();

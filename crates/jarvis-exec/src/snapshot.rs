@@ -49,6 +49,25 @@ pub struct SnapshotPlan {
     pub none: Option<NoSnapshot>,
 }
 
+impl SnapshotPlan {
+    /// The paths an approval of this plan covers for writing: its
+    /// repositories and files (compose directories too). The guard lets an
+    /// approved command write beneath these and nowhere else it was not
+    /// already granted.
+    pub fn write_scope(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .repos
+            .iter()
+            .chain(&self.files)
+            .chain(self.compose.iter().filter_map(|c| c.dir.as_ref()))
+            .cloned()
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+}
+
 /// A Compose project, named or found by its directory.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

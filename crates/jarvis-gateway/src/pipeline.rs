@@ -647,6 +647,10 @@ impl Gateway {
                 .timeout_secs
                 .map(|s| Duration::from_secs(u64::from(s))),
             edit,
+            // A person saw it in the queue; the kernel's grant widens to
+            // what that person approved.
+            approved: action.decision == Some(Decision::Approve),
+            scope: plan.write_scope(),
         };
         let admission = match self.executor.admit(&job).await {
             Ok(a) => a,

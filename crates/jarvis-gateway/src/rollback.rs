@@ -297,6 +297,8 @@ impl Gateway {
             cwd: None,
             timeout: None,
             edit: None,
+            approved: true,
+            scope: Vec::new(),
         };
         let admission = match self.executor().admit(&job).await {
             Ok(a) => a,

@@ -821,6 +821,8 @@ fn run_command(
         cwd: Some(cwd),
         timeout_ms: u64::try_from(ctx.timeout.as_millis()).unwrap_or(u64::MAX),
         output_cap: ctx.cap,
+        approved: false,
+        scope: Vec::new(),
     };
     let mut env = config_env(&owned(NO_HOOKS));
     env.extend(owned(&[

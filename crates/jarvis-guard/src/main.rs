@@ -250,6 +250,7 @@ fn edit(args: &Args, req: &EditRequest, log: &mut GuardLog, out: &mut impl Write
         stdout: summary(&stdout),
         stderr: summary(&stderr),
         killed: 0,
+        kernel: None,
     };
     entry["result"] = json!("ran");
     entry["outcome"] = json!(outcome);
@@ -520,6 +521,8 @@ fn check(args: &Args) -> CheckReport {
         policy_rules: rules,
         docker: probe(&["docker", "version", "--format", "{{.Server.Version}}"]),
         git: probe(&["git", "--version"]),
+        bash: probe(&["bash", "--version"]),
+        enforcement: Default::default(),
     }
 }
 

@@ -277,6 +277,7 @@ pub fn run_with_env(
         stderr,
         // The shell itself is not a leftover unless the timeout took it.
         killed: reaper.killed(),
+        kernel: None,
     })
 }
 

@@ -6,6 +6,7 @@ use jarvis_core::{Decision, HostName, Risk};
 use serde::Serialize;
 
 use crate::analyze::{self, Analysis, Knowledge, LineContext};
+use crate::confine::{self, Confinement};
 use crate::dryrun::{self, Preview};
 use crate::guardrails;
 use crate::risk;
@@ -263,6 +264,16 @@ impl Policy {
             Ok(a) => scope::scope(&a, ctx),
             Err(_) => unscoped(),
         }
+    }
+
+    /// What the kernel should let a line do (see [`crate::confine`]).
+    ///
+    /// # Errors
+    /// Why the line cannot be read; such a line is never run, so it has no
+    /// confinement.
+    pub fn confinement(&self, command: &str, cwd: Option<&str>) -> Result<Confinement, String> {
+        self.analysis(command, cwd)
+            .map(|a| confine::confinement(&a, cwd))
     }
 
     /// [`Policy::judge`] and [`Policy::scope`] of one request, reading the

@@ -4,8 +4,9 @@
 //! parsing it as shell ([`shell`]), finding every program it would run and
 //! what each can do ([`analyze`], from the [`kb`] knowledge base), the hard
 //! [`guardrails`], the policy [`rules`], [`risk`] scoring and the static
-//! dry-run plan ([`dryrun`]), and what a line can change ([`scope`]), which
-//! decides what a snapshot captures.
+//! dry-run plan ([`dryrun`]), what a line can change ([`scope`]), which
+//! decides what a snapshot captures, and what the kernel should let it do
+//! on the host ([`confine`]).
 //!
 //! It must never do IO beyond reading policy files, and it must never allow
 //! what it could not understand: a line that does not parse, a program whose
@@ -13,6 +14,7 @@
 //! is denied or sent for approval, never allowed.
 
 pub mod analyze;
+pub mod confine;
 pub mod dryrun;
 pub mod engine;
 pub mod guardrails;
