@@ -22,6 +22,7 @@ use jarvis_exec::protocol::{Ending, Frame, Outcome, RunRequest};
 use jarvis_exec::snapshot::{GIT_REF_PREFIX, PreviewReport, RepoState};
 
 use crate::cmd::{Cmd, Output};
+use crate::confine::Grant;
 use crate::preview::PreviewContext;
 use crate::runner::{self, Sink};
 
@@ -217,7 +218,7 @@ pub fn preview(
 
     let line = rewrite(command, &names, clone);
     let run_in = clone_cwd(cwd, &names, clone);
-    let (outcome, said) = run_command(line, run_in, ctx)?;
+    let (outcome, said) = run_command(line, run_in, Path::new(clone), ctx)?;
 
     let mut report = PreviewReport {
         kind: "git".into(),
@@ -810,11 +811,20 @@ impl Sink for Said {
     }
 }
 
+/// Runs a preview's `command` in the clone under a kernel ruleset that
+/// lets it write only inside `clone`, use no network and execute only what
+/// the host policy's analysis of the line names.
 fn run_command(
     command: String,
     cwd: String,
+    clone: &Path,
     ctx: &PreviewContext<'_>,
 ) -> Result<(Outcome, Said), String> {
+    let confinement = ctx
+        .policy
+        .confinement(&command, Some(&cwd))
+        .map_err(|why| format!("the preview command cannot be read: {why}"))?;
+    let grant = Grant::preview(&confinement, clone);
     let req = RunRequest {
         action_id: ctx.action_id.to_owned(),
         command,
@@ -824,14 +834,18 @@ fn run_command(
         approved: false,
         scope: Vec::new(),
     };
-    let mut env = config_env(&owned(NO_HOOKS));
-    env.extend(owned(&[
-        ("GIT_CONFIG_NOSYSTEM", "1"),
-        ("GIT_TERMINAL_PROMPT", "0"),
-    ]));
+    let env = owned(&[("GIT_CONFIG_NOSYSTEM", "1"), ("GIT_TERMINAL_PROMPT", "0")]);
     let mut said = Said::default();
-    let outcome = runner::run_with_env(&req, &env, ctx.limits, ctx.stop, &mut said)
-        .map_err(|r| format!("the preview command was refused: {}", r.reasons.join("; ")))?;
+    let outcome = runner::run(
+        &req,
+        &grant,
+        ctx.host,
+        &env,
+        &mut |_| Ok(()),
+        ctx.stop,
+        &mut said,
+    )
+    .map_err(|r| format!("the preview command was refused: {}", r.reasons.join("; ")))?;
     Ok((outcome, said))
 }
 
@@ -1230,9 +1244,24 @@ mod tests {
         stop: &'a Arc<AtomicBool>,
         cap: u64,
     ) -> PreviewContext<'a> {
+        // Tests run a handful of previews; leaking their host and policy
+        // keeps the context's borrows simple. The kernel wall needs the
+        // guard's own binary (it re-executes itself), which a unit test is
+        // not: crates/jarvis-guard/tests/ and tests/ check it through the
+        // real binary.
+        let grants: &'static crate::confine::HostGrants = Box::leak(Box::default());
+        let host = Box::leak(Box::new(crate::runner::Host {
+            limits,
+            kernel: crate::confine::KernelMode::Off,
+            grants,
+        }));
+        let policy = Box::leak(Box::new(
+            jarvis_policy::Policy::shipped().expect("shipped policy"),
+        ));
         PreviewContext {
             action_id,
-            limits,
+            host,
+            policy,
             stop,
             timeout: Duration::from_secs(30),
             cap,

@@ -17,6 +17,7 @@
 //! half of jarvis-exec only, never on the SSH client stack.
 
 mod cmd;
+mod confine;
 mod docker;
 mod engine;
 mod files;
@@ -40,18 +41,21 @@ use jarvis_exec::protocol::{
     StreamSummary,
 };
 use jarvis_exec::snapshot::{EditRequest, PreviewKind, PreviewReport, PreviewRequest};
+use jarvis_policy::confine::Confinement;
 use jarvis_policy::engine::{Policy, Request as PolicyRequest};
 use jarvis_policy::scope::{Live, ScopeContext};
 use serde_json::json;
 use sha2::Digest as _;
 
+use crate::confine::{Grant, HostGrants, KernelMode};
 use crate::log::GuardLog;
 use crate::preview::PreviewContext;
 use crate::runner::{Limits, Sink};
 
 const USAGE: &str =
     "usage: jarvis-guard --policy FILE --log FILE [--state DIR] [--max-timeout SECS] \
-[--max-procs N] [--max-file-size BYTES] [--max-open-files N]
+[--max-procs N] [--max-file-size BYTES] [--max-open-files N] [--kernel on|off] \
+[--approved-writes DIR]...
 Meant as the forced command of an authorized_keys entry; `jarvis hosts install-guard` prints one.";
 
 struct Args {
@@ -60,6 +64,13 @@ struct Args {
     /// Volume archives and file copies of snapshots.
     state: PathBuf,
     limits: Limits,
+    /// Whether commands run under the kernel wall (`--kernel off` is for a
+    /// host whose owner accepts that the gateway then asks a person for
+    /// everything, or runs best-effort).
+    kernel: KernelMode,
+    /// What approved actions may write besides their scope, and what no
+    /// command may write.
+    grants: HostGrants,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -67,6 +78,8 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut log = None;
     let mut state = None;
     let mut limits = Limits::default();
+    let mut kernel = KernelMode::On;
+    let mut approved_writes = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -90,23 +103,65 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--max-open-files" => {
                 limits.max_open_files = number("--max-open-files", value("--max-open-files")?)?
             }
+            "--kernel" => {
+                kernel = match value("--kernel")?.as_str() {
+                    "on" => KernelMode::On,
+                    "off" => KernelMode::Off,
+                    v => return Err(format!("--kernel: `{v}` is neither `on` nor `off`")),
+                }
+            }
+            "--approved-writes" => {
+                let dir = PathBuf::from(value("--approved-writes")?);
+                if !dir.is_absolute() {
+                    return Err(format!(
+                        "--approved-writes: `{}` is not an absolute path",
+                        dir.display()
+                    ));
+                }
+                approved_writes.push(dir);
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if approved_writes.is_empty() {
+        // Where a person's approved change usually lands besides the
+        // repositories and files it names.
+        approved_writes.extend(home.clone());
+        approved_writes.extend([PathBuf::from("/tmp"), PathBuf::from("/var/tmp")]);
+    }
+    let policy = policy.ok_or("--policy FILE is required")?;
+    let log = log.ok_or("--log FILE is required")?;
+    let state = match state {
+        Some(s) => s,
+        None => home
+            .as_ref()
+            .map(|h| h.join(".local/state/jarvis-guard"))
+            .ok_or("--state DIR is required when HOME is not set")?,
+    };
+    // The guard's own files and the keys that let the gateway in are never
+    // writable by a command, whatever was approved.
+    let mut protected = vec![policy.clone(), log.clone(), state.clone()];
+    protected.extend(std::env::current_exe().ok());
+    protected.extend(home.map(|h| h.join(".ssh")));
     Ok(Some(Args {
-        policy: policy.ok_or("--policy FILE is required")?,
-        log: log.ok_or("--log FILE is required")?,
-        state: match state {
-            Some(s) => s,
-            None => std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".local/state/jarvis-guard"))
-                .ok_or("--state DIR is required when HOME is not set")?,
-        },
+        policy,
+        log,
+        state,
         limits,
+        kernel,
+        grants: HostGrants {
+            approved_writes,
+            protected,
+        },
     }))
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if argv.first().is_some_and(|a| a == confine::CONFINE_ARG) {
+        return confine::child_main(&argv[1..]);
+    }
     let args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => {
@@ -191,9 +246,37 @@ fn main() -> ExitCode {
                 "command": req.command,
                 "cwd": req.cwd,
                 "timeout_ms": req.timeout_ms,
+                "approved": req.approved,
             });
-            let verdict = judge(&args, &req.command, req.cwd.as_deref());
-            let result = verdict.and_then(|()| runner::run(&req, &args.limits, &stop, &mut out));
+            let result = assess(&args, &req.command, req.cwd.as_deref()).and_then(|confinement| {
+                let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
+                let cwd = req.cwd.clone().unwrap_or(home);
+                let grant = Grant::for_run(
+                    &confinement,
+                    req.approved,
+                    &req.scope,
+                    std::path::Path::new(&cwd),
+                    &args.grants,
+                );
+                let host = runner::Host {
+                    limits: &args.limits,
+                    kernel: args.kernel,
+                    grants: &args.grants,
+                };
+                // No log, no run: the `started` line is on disk before the
+                // command exists, so a command that kills its guard still
+                // left a trace.
+                let mut started = |kernel: &str| {
+                    log.write(json!({
+                        "result": "started",
+                        "action_id": req.action_id,
+                        "command_sha256": hex::encode(sha2::Sha256::digest(req.command.as_bytes())),
+                        "approved": req.approved,
+                        "kernel": kernel,
+                    }))
+                };
+                runner::run(&req, &grant, &host, &[], &mut started, &stop, &mut out)
+            });
             let (entry, frame, code) = match result {
                 Ok(outcome) => {
                     let mut e = entry;
@@ -398,9 +481,15 @@ fn preview(
                     "`{command}` does more than local changes inside {repo}, so it is not replayed"
                 )));
             }
+            let host = runner::Host {
+                limits: &args.limits,
+                kernel: args.kernel,
+                grants: &args.grants,
+            };
             let ctx = PreviewContext {
                 action_id: &req.action_id,
-                limits: &args.limits,
+                host: &host,
+                policy: &policy,
                 stop,
                 timeout,
                 cap: req.output_cap,
@@ -450,14 +539,26 @@ fn load_policy(args: &Args) -> Result<Policy, String> {
         .map_err(|e| format!("host policy cannot be loaded, so nothing runs: {e}"))
 }
 
+fn host_policy(args: &Args) -> Result<Policy, Refusal> {
+    load_policy(args).map_err(|why| Refusal {
+        code: "host-policy".into(),
+        reasons: vec![why],
+    })
+}
+
 /// The host policy's word. Only `deny` (its rules and the built-in
 /// guardrails) is enforced here: asking a person is the gateway's part, and
 /// by the time a request arrives the gateway says one has agreed.
 fn judge(args: &Args, command: &str, cwd: Option<&str>) -> Result<(), Refusal> {
-    let policy = load_policy(args).map_err(|why| Refusal {
-        code: "host-policy".into(),
-        reasons: vec![why],
-    })?;
+    judge_with(&host_policy(args)?, args, command, cwd)
+}
+
+fn judge_with(
+    policy: &Policy,
+    args: &Args,
+    command: &str,
+    cwd: Option<&str>,
+) -> Result<(), Refusal> {
     let judgement = policy.judge(&PolicyRequest {
         command: command.into(),
         host: None,
@@ -475,6 +576,18 @@ fn judge(args: &Args, command: &str, cwd: Option<&str>) -> Result<(), Refusal> {
         });
     }
     Ok(())
+}
+
+/// The host policy's word on a line and, when it lets it through, the
+/// kernel confinement its own analysis derives: the guard never takes the
+/// gateway's word for what a line does.
+fn assess(args: &Args, command: &str, cwd: Option<&str>) -> Result<Confinement, Refusal> {
+    let policy = host_policy(args)?;
+    judge_with(&policy, args, command, cwd)?;
+    policy.confinement(command, cwd).map_err(|why| Refusal {
+        code: "host-policy".into(),
+        reasons: vec![format!("the host cannot read this command: {why}")],
+    })
 }
 
 /// The host policy's word on a file edit (only `deny` is enforced, as for
@@ -521,8 +634,8 @@ fn check(args: &Args) -> CheckReport {
         policy_rules: rules,
         docker: probe(&["docker", "version", "--format", "{{.Server.Version}}"]),
         git: probe(&["git", "--version"]),
-        bash: probe(&["bash", "--version"]),
-        enforcement: Default::default(),
+        bash: runner::find_bash().and_then(|b| probe(&[&b.to_string_lossy(), "--version"])),
+        enforcement: confine::probe(args.kernel),
     }
 }
 

@@ -1,17 +1,22 @@
 //! Running one command under the guard's limits.
 
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use jarvis_exec::protocol::{Ending, Frame, Outcome, Refusal, RunRequest, StreamSummary};
+use jarvis_exec::protocol::{
+    Ending, EnforcementLevel, Frame, Outcome, Refusal, RunRequest, StreamSummary,
+};
 use nix::sys::resource::{Resource, setrlimit};
 use sha2::{Digest, Sha256};
 
+use crate::confine::{self, Grant, HostGrants, KernelMode};
 use crate::tree::Reaper;
 
 /// Host-side limits, set by the forced command line, never by the request.
@@ -69,26 +74,81 @@ struct Capture {
     sent: u64,
 }
 
-/// Runs `req`. A refusal comes back as `Err` before anything ran.
-pub fn run(
-    req: &RunRequest,
-    limits: &Limits,
-    stop: &Arc<AtomicBool>,
-    out: &mut dyn Sink,
-) -> Result<Outcome, Refusal> {
-    run_with_env(req, &[], limits, stop, out)
+/// The host's side of running a command: its limits and kernel wall.
+pub struct Host<'a> {
+    /// Limits from the forced command line.
+    pub limits: &'a Limits,
+    /// Whether the kernel wall is applied.
+    pub kernel: KernelMode,
+    /// What approved actions may write, and what nothing may.
+    pub grants: &'a HostGrants,
 }
 
-/// As [`run`], with `extra_env` added to the fixed environment (the guard's
-/// own settings for a command it runs itself, such as a preview's git
-/// hardening; never anything from the request).
-pub fn run_with_env(
+/// Environment names that would make bash run code before the command
+/// (`BASH_ENV`, `ENV`), change how it parses (`SHELLOPTS`, `BASHOPTS`,
+/// `POSIXLY_CORRECT`) or redefine functions (`BASH_FUNC_*`): never set,
+/// whoever asks.
+const SHELL_ENV: &[&str] = &[
+    "BASH_ENV",
+    "ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "POSIXLY_CORRECT",
+    "IFS",
+    "CDPATH",
+    "GLOBIGNORE",
+    "PROMPT_COMMAND",
+];
+
+/// Git settings every command gets through the environment (command-line
+/// scope, above every configuration file), so an allowed `git status` or
+/// `git diff` in a repository someone else can write runs none of its
+/// programs: no fsmonitor, no hooks, no external diff, no pager. Textconv
+/// drivers cannot be switched off by one key; a configured one runs through
+/// `/bin/sh`, which the kernel wall does not let a read run.
+pub const GIT_HARDENING: &[(&str, &str)] = &[
+    ("core.fsmonitor", "false"),
+    ("core.hooksPath", "/dev/null"),
+    ("diff.external", ""),
+    ("core.pager", "cat"),
+];
+
+/// The fixed `PATH` of every command.
+pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_n` and `GIT_CONFIG_VALUE_n` for
+/// `pairs`.
+pub fn git_config_env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = vec![("GIT_CONFIG_COUNT".to_owned(), pairs.len().to_string())];
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        env.push((format!("GIT_CONFIG_KEY_{i}"), (*k).to_owned()));
+        env.push((format!("GIT_CONFIG_VALUE_{i}"), (*v).to_owned()));
+    }
+    env
+}
+
+/// The bash every command runs with: the shell the policy models. `None`
+/// on a host without one, which then runs nothing.
+pub fn find_bash() -> Option<PathBuf> {
+    PATH.split(':')
+        .map(|d| Path::new(d).join("bash"))
+        .find(|p| p.is_file())
+}
+
+/// Runs `req` under `grant` with bash, after `started` has logged it (no
+/// log, no run). `extra_env` is added to the fixed environment: the guard's
+/// own settings for a command it runs itself, never anything from the
+/// request. A refusal comes back as `Err` before anything ran.
+pub fn run(
     req: &RunRequest,
+    grant: &Grant,
+    host: &Host<'_>,
     extra_env: &[(String, String)],
-    limits: &Limits,
+    started: &mut dyn FnMut(&str) -> std::io::Result<()>,
     stop: &Arc<AtomicBool>,
     out: &mut dyn Sink,
 ) -> Result<Outcome, Refusal> {
+    let limits = host.limits;
     let refuse = |code: &str, why: String| Refusal {
         code: code.into(),
         reasons: vec![why],
@@ -112,6 +172,23 @@ pub fn run_with_env(
             format!("working directory `{cwd}` is not a directory on this host"),
         ));
     }
+    if let Some((name, _)) = extra_env
+        .iter()
+        .find(|(k, _)| SHELL_ENV.contains(&k.as_str()) || k.starts_with("BASH_FUNC_"))
+    {
+        return Err(refuse(
+            "bad-request",
+            format!("`{name}` would change how bash reads the command; it is never set"),
+        ));
+    }
+    let bash = find_bash().ok_or_else(|| {
+        refuse(
+            "no-bash",
+            "this host has no bash; the guard runs every command with bash, the shell the \
+             policy judged it as, and never with another"
+                .into(),
+        )
+    })?;
     apply_rlimits(limits, timeout)
         .map_err(|e| refuse("spawn", format!("cannot set resource limits: {e}")))?;
     // Orphans of the command come to the guard, not to init, so the guard
@@ -119,10 +196,40 @@ pub fn run_with_env(
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| refuse("spawn", format!("cannot become a child subreaper: {e}")))?;
 
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(&req.command)
-        .current_dir(&cwd)
+    // A private temporary directory: bash, sort and friends may need one,
+    // and it is gone when the command is.
+    let tmp = PrivateTmp::new(&req.action_id)
+        .map_err(|e| refuse("spawn", format!("cannot make a temporary directory: {e}")))?;
+    let argv: Vec<OsString> = vec![
+        bash.clone().into(),
+        "--noprofile".into(),
+        "--norc".into(),
+        "-c".into(),
+        req.command.clone().into(),
+    ];
+    let enforcement = confine::probe(host.kernel);
+    let (mut cmd, kernel) = if enforcement.level == EnforcementLevel::None {
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        (cmd, format!("kernel: {}", enforcement.describe()))
+    } else {
+        let mut resolved = confine::resolve(grant, &bash, Path::new(&cwd), PATH, host.grants);
+        let mut line = resolved.describe();
+        // Said after the description: the private directory is no write
+        // anyone needs to hear about.
+        resolved.writes.push(tmp.path.clone());
+        if enforcement.level == EnforcementLevel::Partial {
+            line.push_str(&format!(" ({})", enforcement.describe()));
+        }
+        let cmd = confine::wrap(&resolved, &argv).map_err(|e| {
+            refuse(
+                "spawn",
+                format!("cannot find the guard's own binary for the kernel wall: {e}"),
+            )
+        })?;
+        (cmd, line)
+    };
+    cmd.current_dir(&cwd)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -130,23 +237,28 @@ pub fn run_with_env(
         // A fixed environment: nothing of the SSH session (its original
         // command, agent sockets) leaks into the command.
         .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
+        .env("PATH", PATH)
         .env("HOME", &home)
         .env("LANG", "C.UTF-8")
+        .env("TMPDIR", &tmp.path)
         .env("JARVIS_ACTION_ID", &req.action_id);
     for var in ["USER", "LOGNAME"] {
         if let Ok(v) = std::env::var(var) {
             cmd.env(var, v);
         }
     }
+    cmd.envs(git_config_env(GIT_HARDENING));
     cmd.envs(extra_env.iter().map(|(k, v)| (k, v)));
+    started(&kernel).map_err(|e| {
+        refuse(
+            "log",
+            format!("cannot write the guard's log, so nothing ran: {e}"),
+        )
+    })?;
     let started = Instant::now();
     let mut child = cmd
         .spawn()
-        .map_err(|e| refuse("spawn", format!("cannot start /bin/sh: {e}")))?;
+        .map_err(|e| refuse("spawn", format!("cannot start {}: {e}", bash.display())))?;
     let mut reaper = Reaper::new(child.id());
 
     let (tx, rx) = mpsc::channel();
@@ -277,7 +389,7 @@ pub fn run_with_env(
         stderr,
         // The shell itself is not a leftover unless the timeout took it.
         killed: reaper.killed(),
-        kernel: None,
+        kernel: Some(kernel),
     })
 }
 
@@ -297,4 +409,45 @@ fn apply_rlimits(limits: &Limits, timeout: Duration) -> nix::Result<()> {
     // CPU time cannot exceed wall time per core; a margin covers the grace.
     let cpu = timeout.as_secs().saturating_add(5).saturating_mul(4);
     setrlimit(Resource::RLIMIT_CPU, cpu, cpu)
+}
+
+/// A directory only this run writes in, removed when the run ends.
+struct PrivateTmp {
+    path: PathBuf,
+}
+
+impl PrivateTmp {
+    fn new(action_id: &str) -> std::io::Result<PrivateTmp> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let safe: String = action_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(40)
+            .collect();
+        let base = std::env::temp_dir();
+        let mut last = None;
+        // `create` fails on an existing name, so a directory planted under
+        // a guessed name is never used.
+        for attempt in 0..16u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or_default();
+            let path = base.join(format!(
+                "jarvis-run-{safe}-{}-{nanos:x}{attempt}",
+                std::process::id()
+            ));
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(PrivateTmp { path }),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no name left")))
+    }
+}
+
+impl Drop for PrivateTmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
