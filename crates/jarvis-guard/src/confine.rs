@@ -57,8 +57,8 @@ pub enum KernelMode {
 pub struct Grant {
     /// The programs it may execute; `None` for any.
     pub exec: Option<BTreeSet<String>>,
-    /// Paths beneath which it may write (created files land in an existing
-    /// parent).
+    /// Existing paths beneath which it may write (a file the line creates
+    /// is granted through its directory).
     pub writes: Vec<PathBuf>,
     /// Whether it may use the network.
     pub network: bool,
@@ -91,7 +91,14 @@ impl Grant {
     ) -> Grant {
         let mut writes = Vec::new();
         if approved {
-            writes.extend(c.writes.iter().map(PathBuf::from));
+            // A file the line creates is granted through its directory.
+            writes.extend(c.writes.iter().map(|w| {
+                let w = Path::new(w);
+                match w.parent() {
+                    Some(dir) if !w.exists() => dir.to_path_buf(),
+                    _ => w.to_path_buf(),
+                }
+            }));
             writes.extend(scope.iter().map(PathBuf::from));
             writes.push(cwd.to_path_buf());
             writes.extend(host.approved_writes.iter().cloned());
@@ -212,16 +219,14 @@ pub fn resolve(grant: &Grant, bash: &Path, cwd: &Path, path: &str, host: &HostGr
     }
 }
 
-/// Where a grant on `path` lands: the path if it exists, else its parent
-/// (a file the command creates), else nothing.
+/// Where a grant on `path` lands: the real path, if it exists. A grant
+/// never falls back to a parent here: a missing `--approved-writes`
+/// directory must not become `/`.
 fn existing_target(path: &Path) -> Option<PathBuf> {
     if !path.is_absolute() {
         return None;
     }
-    match std::fs::canonicalize(path) {
-        Ok(real) => Some(real),
-        Err(_) => std::fs::canonicalize(path.parent()?).ok(),
-    }
+    std::fs::canonicalize(path).ok()
 }
 
 /// Adds `target` to `into`, or, when a protected path lies beneath it, each
@@ -713,7 +718,7 @@ mod tests {
                 .any(|p| p.to_string_lossy().contains("ld-linux")),
             "{exec:?}"
         );
-        // Neither the file nor its parent exists: no grant at all.
+        // A grant on what does not exist is no grant at all.
         assert!(r.writes.is_empty());
     }
 }
