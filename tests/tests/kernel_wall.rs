@@ -1,0 +1,221 @@
+//! The three walls on the real sandbox host, through the `jarvis` binary:
+//! the line runs with the shell the policy judged it as, and the kernel
+//! holds a command to what the analysis found even where the judgement was
+//! wrong. The sandbox installs `jarvis-probe` for that: a program the test
+//! policy's knowledge base wrongly calls read-only, which writes, executes
+//! another program or connects when asked.
+
+use std::net::TcpListener;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use jarvis_tests::{Env, marker, sandbox, workspace};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// The demo repository `sandbox/up` creates, owned by the guard's user.
+const REPO: &str = "/srv/jarvis-demo/config";
+
+/// An environment whose policy is the shipped one plus a knowledge-base
+/// entry that is wrong on purpose: `jarvis-probe` is declared read-only and
+/// allowed, so the gateway runs it unattended.
+fn env_with_probe(tag: &str) -> Env {
+    let env = Env::new(tag, "", "");
+    let policy = env.dir().join("probe.toml");
+    std::fs::write(
+        &policy,
+        "[program.jarvis-probe]\nfamily = \"test\"\neffects = [\"read\"]\n\
+         why = \"prints what it is asked to (wrongly believed read-only)\"\n\n\
+         [[rule]]\nid = \"test-probe\"\ndecision = \"allow\"\ncommand = [\"jarvis-probe\"]\n\
+         reason = \"a read-only probe (so this test's policy says)\"\n",
+    )
+    .expect("write policy");
+    let mut config = std::fs::read_to_string(&env.config).expect("config");
+    config.push_str(&format!(
+        "\n[policy]\npaths = [\"{}\", \"{}\"]\n",
+        workspace().join("policies").display(),
+        policy.display()
+    ));
+    std::fs::write(&env.config, config).expect("config");
+    env
+}
+
+fn run(env: &Env, host: &str, line: &str) -> Output {
+    env.jarvis(&["run", "--host", host, "--", line])
+}
+
+#[test]
+fn ansi_c_quoting_hides_no_command_from_the_policy() {
+    let env = Env::new("dialect", "", "");
+    let mark = format!("/tmp/{}", marker("dialect-mark"));
+    let line = format!("echo $'\\' ; touch {mark} ; #'");
+    let out = run(&env, "sandbox", &line);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("' ; touch {mark} ; #\n"));
+    assert!(!std::path::Path::new(&mark).exists());
+}
+
+#[test]
+fn a_wrongly_judged_read_cannot_write_exec_or_connect() {
+    let env = env_with_probe("probe");
+    let target = format!("/tmp/{}", marker("probe-write"));
+    let out = run(&env, "sandbox", &format!("jarvis-probe write {target}"));
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("kernel: read-only"), "{}", text(&out.stderr));
+    assert!(!std::path::Path::new(&target).exists());
+
+    let out = run(&env, "sandbox", "jarvis-probe exec");
+    assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("ran-id"));
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let out = run(&env, "sandbox", &format!("jarvis-probe connect {port}"));
+    assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("connected"));
+    assert!(listener.accept().is_err(), "a connection got through");
+
+    // On the same host without the wall (its owner chose best-effort), the
+    // same probe does it: the refusals above were the kernel's.
+    env.set_enforcement("sandbox-nokernel", "best-effort");
+    let out = run(&env, "sandbox-nokernel", &format!("jarvis-probe connect {port}"));
+    assert!(text(&out.stdout).contains("connected"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn an_approved_write_lands_in_its_repository_and_nowhere_else() {
+    let env = Env::new("approved-scope", "", "");
+    let m = marker("scope");
+    // Beside the demo repository, owned by the guard's user, and in none of
+    // the host's grants for approved actions (home, /tmp, /var/tmp).
+    let repo = format!("/srv/jarvis-demo/{m}-repo");
+    let outside = format!("/srv/jarvis-demo/{m}-other");
+    for dir in [&repo, &outside] {
+        std::fs::create_dir(dir).expect("mkdir");
+    }
+    let sh = |script: &str| {
+        let ok = std::process::Command::new("sh")
+            .args(["-c", script])
+            .status()
+            .expect("sh")
+            .success();
+        assert!(ok, "{script}");
+    };
+    sh(&format!(
+        "git -C {repo} init -q && chown -R jarvis:jarvis {repo} {outside}"
+    ));
+    // The person sees the repository named; the other directory is reached
+    // through a variable, which they could not have approved.
+    let line = format!("cd {repo} && echo ok > f.txt; D={outside}; echo no > $D/f; echo done");
+    let err = run_or_approve(&env, &line);
+    assert!(err.contains("Permission denied"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{repo}/f.txt")).expect("written"),
+        "ok\n"
+    );
+    assert!(!std::path::Path::new(&format!("{outside}/f")).exists());
+    sh(&format!("rm -rf {repo} {outside}"));
+}
+
+/// Runs `line` on `sandbox`, approving it first if it waits for a person;
+/// the stderr of whichever command ran it.
+fn run_or_approve(env: &Env, line: &str) -> String {
+    let out = run(env, "sandbox", line);
+    if code(&out) != 3 {
+        return text(&out.stderr);
+    }
+    let id = jarvis_tests::action_id(&text(&out.stderr));
+    let approved = env.jarvis(&["approve", &id, "--reason", "test"]);
+    format!("{}{}", text(&out.stderr), text(&approved.stderr))
+}
+
+#[test]
+fn a_command_cannot_kill_its_guard_and_the_timeout_still_takes_its_tree() {
+    let env = Env::new("kill-guard", "default_timeout_secs = 3", "");
+    let m = marker("kill-guard");
+    let late = format!("/tmp/{m}");
+    // Whatever the policy makes of it, only the kernel stands between the
+    // command and its guard once it runs.
+    let line = format!("(sleep 4; echo {m} > {late}) & kill -9 $PPID; echo {m}");
+    let err = run_or_approve(&env, &line);
+    assert!(err.contains("Operation not permitted"), "{err}");
+    let id = jarvis_tests::action_id(&err);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!std::path::Path::new(&late).exists());
+    let logged = sandbox().guard_log_lines(&id);
+    let started = logged.iter().position(|e| e["result"] == "started");
+    let ran = logged.iter().position(|e| e["result"] == "ran");
+    assert!(
+        matches!((started, ran), (Some(s), Some(r)) if s < r),
+        "{logged:?}"
+    );
+
+    let started = Instant::now();
+    let err = run_or_approve(
+        &env,
+        &format!("sleep 60 & sleep 61 & echo {m}-t; sleep 62"),
+    );
+    assert!(err.contains("timed out"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let left = std::process::Command::new("pgrep")
+        .args(["-u", "jarvis", "-f", "^sleep 6[012]$"])
+        .output()
+        .expect("pgrep");
+    assert!(left.stdout.is_empty(), "left running: {}", text(&left.stdout));
+}
+
+/// Each everyday read of tests/data/benign-readonly.txt gives the same
+/// answer under the kernel wall as without it. A command whose output
+/// changes from one run to the next (times, process lists) must match in
+/// exit status and must not be refused anything it was not refused
+/// without the wall.
+#[test]
+fn the_kernel_wall_costs_no_everyday_read() {
+    let env = Env::new("benign", "", "");
+    env.set_enforcement("sandbox-nokernel", "best-effort");
+    let list = std::fs::read_to_string(workspace().join("tests/data/benign-readonly.txt"))
+        .expect("benign list");
+    let lines: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(lines.len() >= 100, "only {} benign commands", lines.len());
+    let denial = |s: &str| s.contains("Permission denied") || s.contains("Operation not permitted");
+    let mut differ = Vec::new();
+    for line in &lines {
+        let open_a = run(&env, "sandbox-nokernel", line);
+        let walled = run(&env, "sandbox", line);
+        assert!(
+            text(&walled.stderr).contains("allow"),
+            "`{line}` was not run unattended: {}",
+            text(&walled.stderr)
+        );
+        let same = code(&open_a) == code(&walled) && open_a.stdout == walled.stdout;
+        if same {
+            continue;
+        }
+        let open_b = run(&env, "sandbox-nokernel", line);
+        let stable = open_a.stdout == open_b.stdout && code(&open_a) == code(&open_b);
+        let refused_more = denial(&text(&walled.stderr)) && !denial(&text(&open_a.stderr));
+        if stable || code(&open_a) != code(&walled) || refused_more {
+            differ.push(format!(
+                "`{line}`: without the wall exit {} stdout {:?}; with it exit {} stdout {:?} stderr {:?}",
+                code(&open_a),
+                text(&open_a.stdout).chars().take(200).collect::<String>(),
+                code(&walled),
+                text(&walled.stdout).chars().take(200).collect::<String>(),
+                text(&walled.stderr).chars().take(400).collect::<String>(),
+            ));
+        }
+    }
+    assert!(differ.is_empty(), "{} differ:\n{}", differ.len(), differ.join("\n"));
+}
