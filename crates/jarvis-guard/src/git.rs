@@ -15,7 +15,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jarvis_exec::protocol::{Ending, Frame, Outcome, RunRequest};
@@ -25,6 +25,8 @@ use crate::cmd::{Cmd, Output};
 use crate::confine::Grant;
 use crate::preview::PreviewContext;
 use crate::runner::{self, Sink};
+
+mod replay;
 
 /// A snapshot of a huge tree is slow, not stuck.
 const GIT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -199,6 +201,11 @@ pub fn restore(target: &RepoState) -> Result<String, String> {
 }
 
 /// Runs `command` in a private clone of the repository containing `dir`.
+///
+/// The line that runs there is written anew from the parsed line with
+/// every path into the repository pointing into the clone (see
+/// [`replay`]); a line with a path that cannot be moved there is refused
+/// before anything is cloned or run.
 pub fn preview(
     dir: &str,
     command: &str,
@@ -210,15 +217,16 @@ pub fn preview(
     if real.top == "/" {
         return Err("cannot preview in a repository whose top level is `/`".into());
     }
-    let before = real.state()?;
     let names = real.spellings(dir)?;
     let scratch = Scratch::new(&format!("jarvis-preview-{}", file_name_part(ctx.action_id)))?;
     let clone = scratch.utf8()?;
+    let replay = replay::replay(command, cwd, &names, clone)?;
+    let before = real.state()?;
     let clone_top = make_clone(&real, &before, clone)?.top;
-
-    let line = rewrite(command, &names, clone);
-    let run_in = clone_cwd(cwd, &names, clone);
-    let (outcome, said) = run_command(line, run_in, Path::new(clone), ctx)?;
+    replay::check_links(Path::new(clone))?;
+    // A directory holding only ignored files was not cloned.
+    let _ = std::fs::create_dir_all(&replay.cwd);
+    let (outcome, said) = run_command(replay.line, replay.cwd, Path::new(clone), ctx)?;
 
     let mut report = PreviewReport {
         kind: "git".into(),
@@ -911,7 +919,7 @@ fn ending_line(outcome: &Outcome) -> Option<String> {
 }
 
 /// A warning when the real repository changed while the preview ran: the
-/// command reached it by a path the rewrite did not know, or someone else
+/// command reached it some way its words did not show, or someone else
 /// worked on it meanwhile.
 fn leak_warning(real: &Repo, before: &RepoState) -> Option<String> {
     // Opened again: a command that reached it may have configured filters.
@@ -928,7 +936,9 @@ fn leak_warning(real: &Repo, before: &RepoState) -> Option<String> {
 }
 
 /// `text` with every occurrence of one of `names` (longest first) replaced
-/// by `to`, in one pass so a replacement is never rewritten again.
+/// by `to`, in one pass so a replacement is never rewritten again. Only for
+/// output shown to people (the clone's paths named as the repository's):
+/// what runs is written from parsed words, never by replacing text.
 fn rewrite(text: &str, names: &[String], to: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -948,27 +958,6 @@ fn rewrite(text: &str, names: &[String], to: &str) -> String {
         }
     }
     out
-}
-
-/// The command's working directory in the clone: `cwd` moved there when it
-/// is in the repository, the clone's top level otherwise.
-fn clone_cwd(cwd: Option<&str>, names: &[String], clone: &str) -> String {
-    let inside = cwd.and_then(|c| {
-        names
-            .iter()
-            .find_map(|n| Path::new(c).strip_prefix(n).ok())
-            // `..` would lead out of the clone.
-            .filter(|rel| rel.components().all(|p| matches!(p, Component::Normal(_))))
-            .map(|rel| Path::new(clone).join(rel))
-    });
-    match inside {
-        Some(dir) => {
-            // A directory holding only ignored files was not cloned.
-            let _ = std::fs::create_dir_all(&dir);
-            dir.to_string_lossy().into_owned()
-        }
-        None => clone.to_owned(),
-    }
 }
 
 /// `text` cut to at most `cap` bytes on a character boundary, and whether
@@ -1672,13 +1661,6 @@ mod tests {
             ),
             "cd /tmp/c/srv/app && cat /tmp/c/srv/app/x /tmp/c/srv/apple"
         );
-        assert_eq!(
-            clone_cwd(Some("/srv/app/sub"), &names, "/nonexistent/c"),
-            "/nonexistent/c/sub"
-        );
-        assert_eq!(clone_cwd(Some("/srv/apple"), &names, "/c"), "/c");
-        assert_eq!(clone_cwd(Some("/srv/app/../../etc"), &names, "/c"), "/c");
-        assert_eq!(clone_cwd(None, &names, "/c"), "/c");
     }
 
     #[test]
@@ -1787,7 +1769,7 @@ mod tests {
         let report = preview(
             &dir,
             &command,
-            None,
+            Some(&cwd),
             &preview_context("00000000-0000-0000-0000-00000000000b", &limits, &stop, 5),
         )
         .expect("capped preview");
@@ -1858,10 +1840,21 @@ mod tests {
         let before = untouched(&dir);
         let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
         let id = "00000000-0000-0000-0000-00000000000e";
-        let report = preview(
+        let err = preview(
             &dir,
             &format!("git -C {dir} commit -qm first"),
             Some("/"),
+            &preview_context(id, &limits, &stop, 1 << 20),
+        )
+        .expect_err("a working directory outside the repository");
+        assert_eq!(
+            err,
+            "the working directory / is outside the repository, so the line is not replayed"
+        );
+        let report = preview(
+            &dir,
+            &format!("git -C {dir} commit -qm first"),
+            None,
             &preview_context(id, &limits, &stop, 1 << 20),
         )
         .expect("preview");
@@ -1874,6 +1867,73 @@ mod tests {
         assert_eq!(report.summary.len(), 2, "{report:?}");
         assert!(report.diff.contains("+a"), "{report:?}");
         assert!(untouched(&dir) == before, "the real repository changed");
+        assert_eq!(leftover_clones(id), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn preview_of_other_spellings() {
+        isolated("preview_of_other_spellings_alone", &[]);
+    }
+
+    #[test]
+    #[ignore = "run by preview_of_other_spellings in a process of its own"]
+    fn preview_of_other_spellings_alone() {
+        if !in_child() {
+            return;
+        }
+        let (tmp, dir) = fixture();
+        let before = untouched(&dir);
+        let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
+        let id = "00000000-0000-0000-0000-00000000000f";
+        let ctx = preview_context(id, &limits, &stop, 1 << 20);
+        let (parent, name) = dir.rsplit_once('/').expect("a parent");
+        let quoted = format!("{}''{}", &name[..1], &name[1..]);
+        for spelled in [
+            format!("{parent}//{name}"),
+            format!("{parent}/./{name}"),
+            format!("{parent}/{quoted}"),
+            format!("{parent}/{name}/sub/.."),
+        ] {
+            let report = preview(&dir, &format!("echo hacked > {spelled}/a.txt"), None, &ctx)
+                .unwrap_or_else(|e| panic!("{spelled}: {e}"));
+            assert_eq!(
+                report.summary,
+                ["1 file changed in the working tree"],
+                "{spelled}"
+            );
+            assert!(
+                report.diff.contains("+hacked"),
+                "{spelled}: {}",
+                report.diff
+            );
+            assert!(
+                untouched(&dir) == before,
+                "{spelled} reached the real repository"
+            );
+        }
+
+        let outside = tmp.path().join("outside");
+        for command in [
+            format!("echo hacked > {}", outside.display()),
+            format!("sed -i 's/alpha/x/w {}' {dir}/a.txt", outside.display()),
+            format!("sed -i 's/alpha/x/w {}' a.txt", outside.display()),
+            "echo hacked > ../outside".to_owned(),
+            format!("cp {dir}/a.txt {dir}/../outside"),
+        ] {
+            let err = preview(&dir, &command, Some(&dir), &ctx).expect_err(&command);
+            assert!(err.contains("not replayed"), "{command}: {err}");
+            assert!(!outside.exists(), "{command} wrote outside the clone");
+        }
+        assert!(untouched(&dir) == before, "the real repository changed");
+
+        std::os::unix::fs::symlink(&outside, Path::new(&dir).join("link")).expect("symlink");
+        let err = preview(&dir, &format!("echo x > {dir}/link"), None, &ctx)
+            .expect_err("a link out of the clone");
+        assert!(err.contains("the link link → "), "{err}");
+        assert!(
+            !outside.exists(),
+            "a write followed the link out of the clone"
+        );
         assert_eq!(leftover_clones(id), Vec::<PathBuf>::new());
     }
 

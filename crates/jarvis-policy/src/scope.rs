@@ -491,15 +491,12 @@ fn live(analysis: &Analysis, changes: &[&Command], s: &Scope) -> Option<Live> {
             container_arg,
         });
     }
+    // A preview runs before anyone approved the line, so a git option that
+    // makes git run a program (`-c core.fsmonitor=…`, `rebase --exec`) is
+    // not replayed either.
     let local = |c: &&Command| match c.name() {
-        Some("git") => c.findings.iter().all(|f| {
-            matches!(
-                f.effect,
-                Effect::Read | Effect::Write | Effect::Delete | Effect::Exec
-            )
-        }),
         Some(n) => {
-            FILE_PROGRAMS.contains(&n)
+            (n == "git" || FILE_PROGRAMS.contains(&n))
                 && c.findings
                     .iter()
                     .all(|f| matches!(f.effect, Effect::Read | Effect::Write | Effect::Delete))
@@ -639,6 +636,8 @@ mod tests {
             "sudo rm /srv/config/x",
             "git -C /srv/config commit -am x && docker restart web",
             "curl -o /srv/config/x http://example.com",
+            "git -C /srv/config -c core.fsmonitor=./x commit -qam x",
+            "git -C /srv/config rebase --exec 'make test' main",
         ] {
             assert_eq!(scoped(line, None).live, None, "{line}");
         }
