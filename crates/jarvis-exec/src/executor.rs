@@ -355,9 +355,9 @@ impl Executor {
 
     /// Sends one request that answers with a single report (check,
     /// snapshot, rollback, preview, drop) and returns that last frame; a
-    /// refusal is an error. The breaker applies; rate limits do not (these
-    /// ride on an admitted action or a person's command). `silence` bounds
-    /// the wait for any frame.
+    /// refusal is an error. The breaker applies; rate limits do not: these
+    /// ride on an admitted action or a person's command, and a preview
+    /// brings its own admission. `silence` bounds the wait for any frame.
     async fn call(
         &self,
         host: &HostName,
@@ -425,15 +425,21 @@ impl Executor {
         }
     }
 
-    /// Makes a preview on a host.
+    /// Makes a preview on the admitted job's host, with the admission's
+    /// timeout. A preview acts on the host before anyone approved the
+    /// action, so it is admitted like a run ([`Executor::admit`]: rate
+    /// limits, breaker, a concurrency slot) and holds the host's slot until
+    /// its report is in.
     ///
     /// # Errors
     /// As [`Executor::snapshot`].
     pub async fn preview(
         &self,
-        host: &HostName,
-        request: PreviewRequest,
+        admission: Admission,
+        mut request: PreviewRequest,
     ) -> Result<PreviewReport, ExecError> {
+        request.timeout_ms = u64::try_from(admission.timeout.as_millis()).unwrap_or(u64::MAX);
+        let host = &admission.host;
         match self
             .call(host, &Request::Preview(request), HEARTBEATS)
             .await?

@@ -8,7 +8,7 @@ use jarvis_exec::snapshot::{
     DropRequest, PreviewKind, PreviewReport, PreviewRequest, RestoreReport, RestoreRequest,
     Snapshot, SnapshotPlan, TargetOutcome,
 };
-use jarvis_exec::{HostSpec, Job};
+use jarvis_exec::{ExecError, HostSpec, Job};
 use jarvis_policy::Request;
 use jarvis_policy::scope::Live;
 use jarvis_store::{ActionRecord, CapturedOutput, Judged, NewAction, NewEvent, RunRecord};
@@ -65,9 +65,9 @@ pub struct RolledBack {
 impl Gateway {
     /// Makes the preview an approver sees and attaches it to the action:
     /// a live one in a throwaway copy where the scope allows (`live`, from
-    /// the proposal's assessment), else the
-    /// policy's static plan. A failed live preview falls back to the plan
-    /// and says why.
+    /// the proposal's assessment), else the policy's static plan. A live
+    /// preview that could not be had (refused by a limit or by the host, or
+    /// failed on the way) falls back to the plan and says why.
     pub(crate) async fn attach_preview(
         &self,
         spec: &HostSpec,
@@ -96,30 +96,14 @@ impl Gateway {
             },
         };
         let mut report = match live {
-            Some(kind) => {
-                let asked = self
-                    .executor()
-                    .preview(
-                        &spec.name,
-                        PreviewRequest {
-                            action_id: action.id.to_string(),
-                            preview: kind,
-                            timeout_ms: u64::try_from(spec.limits.default_timeout.as_millis())
-                                .unwrap_or(u64::MAX),
-                            output_cap: PREVIEW_CAP.min(spec.limits.output_cap),
-                        },
-                    )
-                    .await;
-                match asked {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let mut r = self.static_preview(action);
-                        r.summary
-                            .insert(0, format!("live preview failed, so the plan is shown: {e}"));
-                        r
-                    }
+            Some(kind) => match self.live_preview(spec, action, kind).await? {
+                Ok(r) => r,
+                Err(why) => {
+                    let mut r = self.static_preview(action);
+                    r.summary.insert(0, why);
+                    r
                 }
-            }
+            },
             None => self.static_preview(action),
         };
         report.summary.push(plan.summary());
@@ -135,6 +119,70 @@ impl Gateway {
             .set_preview(action.id, &json!(report), summary)
             .await?;
         Ok(())
+    }
+
+    /// A preview in a throwaway copy on the host, or why there is none.
+    ///
+    /// A preview acts on the host before anyone approved the action, so it
+    /// is admitted like a run (rate limits, breaker, the host's concurrency
+    /// slot, as the action's requester), and `action.preview_started` is in
+    /// the audit log before the request is sent. A refusal by a limit is
+    /// not the proposal's failure: the action waits with the plan and the
+    /// reason.
+    async fn live_preview(
+        &self,
+        spec: &HostSpec,
+        action: &ActionRecord,
+        kind: PreviewKind,
+    ) -> Result<Result<PreviewReport, String>, GatewayError> {
+        let job = Job {
+            action_id: action.id.to_string(),
+            host: spec.name.clone(),
+            requester: action.requester.clone(),
+            command: action.command.clone(),
+            cwd: action.cwd.clone(),
+            timeout: Some(spec.limits.default_timeout),
+            edit: None,
+            approved: false,
+            scope: Vec::new(),
+        };
+        let admission = match self.executor().admit(&job).await {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(format!("no live preview: {e}"))),
+        };
+        let (what, target) = match &kind {
+            PreviewKind::Git { repo, .. } => ("git", repo.clone()),
+            PreviewKind::Docker { container, .. } => ("docker", container.clone()),
+            PreviewKind::Edit { edit } => ("edit", edit.path.clone()),
+        };
+        self.store()
+            .append(NewEvent {
+                actor: "gateway".into(),
+                action_id: Some(action.id),
+                host: Some(spec.name.to_string()),
+                kind: "action.preview_started".into(),
+                payload: json!({
+                    "kind": what,
+                    "target": target,
+                    "timeout_ms": u64::try_from(admission.timeout().as_millis()).unwrap_or(u64::MAX),
+                }),
+            })
+            .await?;
+        let request = PreviewRequest {
+            action_id: action.id.to_string(),
+            preview: kind,
+            timeout_ms: u64::try_from(admission.timeout().as_millis()).unwrap_or(u64::MAX),
+            output_cap: PREVIEW_CAP.min(spec.limits.output_cap),
+        };
+        Ok(match self.executor().preview(admission, request).await {
+            Ok(r) => Ok(r),
+            Err(ExecError::Refused { refusal, .. }) => Err(format!(
+                "no live preview: the host refused it ({}): {}",
+                refusal.code,
+                refusal.reasons.join("; ")
+            )),
+            Err(e) => Err(format!("live preview failed, so the plan is shown: {e}")),
+        })
     }
 
     /// The policy's plan as a preview: each program the line runs and the
