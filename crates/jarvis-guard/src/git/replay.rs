@@ -543,6 +543,16 @@ fn refused(what: &str) -> String {
     format!("the line uses {what}, which a preview does not replay")
 }
 
+/// Programs that run a string as shell code, or run another program with
+/// words this walk would read as plain arguments (`nice sh -c '…'`), or
+/// take their arguments from elsewhere (`xargs`). The gateway's scope never
+/// offers a live preview for them; this keeps them out on the host as well.
+const RUNNERS: &[&str] = &[
+    "eval", "source", ".", "exec", "command", "builtin", "sh", "bash", "dash", "zsh", "ksh",
+    "mksh", "ash", "busybox", "env", "xargs", "sudo", "su", "doas", "runuser", "nice", "nohup",
+    "timeout", "setsid", "stdbuf", "watch", "flock", "chroot", "unshare", "nsenter",
+];
+
 /// Refuses the programs whose arguments name files in ways the words do
 /// not show, or whose files resolve somewhere other than their words say.
 fn program_names_files(words: &[String]) -> Result<(), String> {
@@ -552,6 +562,28 @@ fn program_names_files(words: &[String]) -> Result<(), String> {
     let options = || args.iter().take_while(|a| *a != "--");
     let short_has = |a: &str, c: char| a.starts_with('-') && !a.starts_with("--") && a.contains(c);
     match basename(program) {
+        name if RUNNERS.contains(&name) => Err(format!(
+            "`{name}` runs what its words only describe, which a preview does not replay"
+        )),
+        "find"
+            if args.iter().any(|a| {
+                matches!(a.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir")
+                    || a.starts_with("-fprint")
+                    || a == "-fls"
+            }) =>
+        {
+            Err("`find` runs or writes what its words only describe (`-exec`, `-fprint`), which a preview does not replay".into())
+        }
+        "git"
+            if options().any(|a| {
+                a == "-c"
+                    || ["--config-env", "--exec-path", "--exec", "--upload-pack", "--receive-pack"]
+                        .iter()
+                        .any(|o| a.starts_with(o))
+            }) || (args.iter().any(|a| a == "rebase") && options().any(|a| a == "-x")) =>
+        {
+            Err("the line sets a program for git to run (`-c`, `--exec`, …), which a preview does not replay".into())
+        }
         "sed" | "gsed" => sed::check(args),
         "ln" if options().any(|a| a == "--symbolic" || short_has(a, 's')) => Err(
             "`ln -s` makes a link whose target is read from where the link lands, which a preview cannot keep inside the clone; the line is not replayed"
@@ -1139,6 +1171,15 @@ mod tests {
             "cd",
             "cd -",
             "pushd /srv/app",
+            "eval 'cd; rm x'",
+            "sh -c 'cd; rm x'",
+            "nice sh -c 'cd; rm x'",
+            "xargs rm < /srv/app/list",
+            "find . -exec sh -c 'cd; rm x' ';'",
+            "find . -fprint x",
+            "git -c core.fsmonitor=./x -C /srv/app commit -qam x",
+            "git -C /srv/app rebase -x 'make' main",
+            "git -C /srv/app rebase --exec=make main",
         ] {
             assert!(line(command).is_err(), "{command}");
         }
