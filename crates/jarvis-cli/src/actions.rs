@@ -42,7 +42,7 @@ pub struct RunArgs {
     timeout: Option<u64>,
     #[command(flatten)]
     data: DataArgs,
-    /// The command line, run by /bin/sh on the host.
+    /// The command line, run by bash on the host.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
 }
@@ -213,7 +213,7 @@ pub(crate) async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
             eprintln!("jarvis: the action stays approved; `jarvis approve {id}` runs it later");
             return Ok(ExitCode::from(exit::REFUSED));
         }
-        Err(e @ GatewayError::PlanChanged { .. }) => {
+        Err(e @ (GatewayError::PlanChanged { .. } | GatewayError::KernelUnenforced { .. })) => {
             eprintln!("jarvis: {e}");
             eprintln!(
                 "jarvis: look at it again with `jarvis actions show {id}`, then `jarvis approve {id}`"

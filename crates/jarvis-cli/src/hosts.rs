@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use jarvis_core::HostName;
 use jarvis_exec::{Executor, HostSpec};
+use jarvis_gateway::pipeline::{KernelKnown, KernelStanding};
 
 use crate::data::config;
 
@@ -17,7 +18,7 @@ pub enum HostsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Connect to a host, check that its guard answers, and report the guard's version and the host's Docker and git.
+    /// Connect to a host, check that its guard answers, and report the host's Docker, git and shell, how much of the kernel wall it enforces, and what its `enforcement` setting makes of that.
     Check {
         /// The host's name in the config.
         name: String,
@@ -48,12 +49,15 @@ pub fn run(cmd: HostsCommand) -> Result<ExitCode> {
     match cmd {
         HostsCommand::List { json } => {
             for h in &config().hosts {
+                let enforcement = config().enforcement(&h.name);
                 if json {
-                    println!("{}", serde_json::to_string(h)?);
+                    let mut line = serde_json::to_value(h)?;
+                    line["enforcement"] = enforcement.as_str().into();
+                    println!("{line}");
                 } else {
                     let l = &h.limits;
                     println!(
-                        "{:<12} {}{}  tags [{}]  timeout {}s (max {}s)  output cap {} B  {}/min burst {}  concurrency {}",
+                        "{:<12} {}{}  tags [{}]  timeout {}s (max {}s)  output cap {} B  {}/min burst {}  concurrency {}  enforcement {}",
                         h.name,
                         h.destination,
                         h.port.map(|p| format!(":{p}")).unwrap_or_default(),
@@ -63,7 +67,8 @@ pub fn run(cmd: HostsCommand) -> Result<ExitCode> {
                         l.output_cap,
                         l.rate_per_minute,
                         l.burst,
-                        l.concurrency
+                        l.concurrency,
+                        enforcement
                     );
                 }
             }
@@ -94,10 +99,43 @@ pub fn run(cmd: HostsCommand) -> Result<ExitCode> {
                             r.docker.as_deref().unwrap_or("not available")
                         );
                         println!("git       {}", r.git.as_deref().unwrap_or("not available"));
+                        println!(
+                            "shell     {}",
+                            r.bash
+                                .as_deref()
+                                .unwrap_or("no bash: the guard runs nothing on this host")
+                        );
+                        // The verdict the pipeline applies to every
+                        // proposal for this host, from the same report.
+                        let kernel = KernelStanding {
+                            host: spec.name.clone(),
+                            enforcement: config().enforcement(&spec.name),
+                            known: KernelKnown::Reported(r.enforcement),
+                            learnt_at: None,
+                        };
+                        println!("kernel    {}", kernel.level());
+                        println!(
+                            "          enforcement = \"{}\": {}",
+                            kernel.enforcement,
+                            kernel.consequence()
+                        );
                         Ok(ExitCode::SUCCESS)
                     }
                     Err(e) => {
                         eprintln!("jarvis: {} check failed: {e}", spec.name);
+                        let kernel = KernelStanding {
+                            host: spec.name.clone(),
+                            enforcement: config().enforcement(&spec.name),
+                            known: KernelKnown::Unreachable(e.to_string()),
+                            learnt_at: None,
+                        };
+                        if !kernel.unattended() {
+                            eprintln!(
+                                "jarvis: under enforcement = \"{}\", {} until it answers",
+                                kernel.enforcement,
+                                kernel.consequence()
+                            );
+                        }
                         Ok(ExitCode::from(1))
                     }
                 }

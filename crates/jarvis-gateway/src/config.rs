@@ -12,7 +12,7 @@ use std::time::Duration;
 use jarvis_core::{ApprovalRule, HostName};
 use jarvis_exec::snapshot::SnapshotSettings;
 use jarvis_exec::{GlobalLimits, HostLimits, HostSpec};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A mistake in a config file, naming the file and what is wrong where.
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +263,7 @@ struct RawHost {
     limits: RawHostLimits,
     #[serde(default)]
     snapshots: RawSnapshots,
+    enforcement: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,6 +305,45 @@ pub struct LoopBrake {
     pub window: Duration,
 }
 
+/// What a host's owner says about the third wall (`enforcement` of a
+/// host): whether an action may run on it unattended when its kernel
+/// cannot confine commands to what the policy judged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enforcement {
+    /// Unattended actions only where the kernel enforces every right the
+    /// guard asks for; otherwise (including when the host cannot be asked)
+    /// every action waits for a person. The default: a gap in the policy's
+    /// model must not become a gap on a host nobody looked at.
+    #[default]
+    Required,
+    /// The policy alone decides, as on a host without the kernel wall;
+    /// what the kernel could not enforce is recorded with each action.
+    BestEffort,
+}
+
+impl Enforcement {
+    /// The word in `jarvis.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Required => "required",
+            Enforcement::BestEffort => "best-effort",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Enforcement> {
+        [Enforcement::Required, Enforcement::BestEffort]
+            .into_iter()
+            .find(|e| e.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for Enforcement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A loaded, checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -328,6 +368,10 @@ pub struct Config {
     pub run_window: Duration,
     /// The hosts, by name.
     pub hosts: Vec<HostSpec>,
+    /// Each host's `enforcement` (see [`Config::enforcement`]); the
+    /// executor's [`HostSpec`] has no say in what may run, so the setting
+    /// lives here, beside the pipeline that applies it.
+    pub enforcement: BTreeMap<HostName, Enforcement>,
     /// The web server.
     pub server: ServerSettings,
     /// Separation of duties for approvals.
@@ -354,6 +398,7 @@ impl Default for Config {
             approval_ttl: Duration::from_secs(24 * 3600),
             run_window: Duration::from_secs(3600),
             hosts: Vec::new(),
+            enforcement: BTreeMap::new(),
             server: ServerSettings::default(),
             approvals: ApprovalRule::default(),
             notify: Vec::new(),
@@ -448,6 +493,7 @@ impl Config {
             ));
         }
         let mut hosts = Vec::new();
+        let mut enforcement = BTreeMap::new();
         for (name, h) in raw.hosts {
             let field = |f: &str| format!("hosts.{name}.{f}");
             let host = HostName::parse(&name)
@@ -524,6 +570,16 @@ impl Config {
                 keep: positive(field("snapshots.keep"), snap.keep, 20)?,
                 max_age_days: snap.max_age_days,
             };
+            let enforced = match h.enforcement.as_deref() {
+                None => Enforcement::default(),
+                Some(word) => Enforcement::parse(word).ok_or_else(|| {
+                    invalid(
+                        field("enforcement"),
+                        format!("`{word}` is not a setting: \"required\" (the default: without the kernel wall every action waits for a person) or \"best-effort\""),
+                    )
+                })?,
+            };
+            enforcement.insert(host.clone(), enforced);
             hosts.push(HostSpec {
                 name: host,
                 destination: h.destination,
@@ -589,12 +645,19 @@ impl Config {
                 defaults.run_window,
             )?,
             hosts,
+            enforcement,
         })
     }
 
     /// One host by name.
     pub fn host(&self, name: &HostName) -> Option<&HostSpec> {
         self.hosts.iter().find(|h| &h.name == name)
+    }
+
+    /// A host's `enforcement`; [`Enforcement::Required`] for a host the
+    /// file does not set it for (or does not name).
+    pub fn enforcement(&self, name: &HostName) -> Enforcement {
+        self.enforcement.get(name).copied().unwrap_or_default()
     }
 }
 
@@ -900,6 +963,49 @@ mod tests {
             assert!(err.contains(field), "{err} should name {field}");
             assert!(err.starts_with("/etc/jarvis/jarvis.toml"), "{err}");
         }
+    }
+
+    #[test]
+    fn enforcement_is_required_unless_the_host_says_best_effort() {
+        let c = parse(
+            r#"
+            [hosts.nas]
+            destination = "jarvis@nas.lan"
+            known_hosts = "k"
+            [hosts.pi]
+            destination = "jarvis@pi.lan"
+            known_hosts = "k"
+            enforcement = "best-effort"
+            [hosts.vm]
+            destination = "jarvis@vm.lan"
+            known_hosts = "k"
+            enforcement = "required"
+            "#,
+        )
+        .expect("valid");
+        let of = |h: &str| c.enforcement(&HostName::parse(h).expect("name"));
+        assert_eq!(of("nas"), Enforcement::Required);
+        assert_eq!(of("pi"), Enforcement::BestEffort);
+        assert_eq!(of("vm"), Enforcement::Required);
+        assert_eq!(of("elsewhere"), Enforcement::Required);
+        for word in ["off", "Best-Effort", "best_effort", ""] {
+            let err = parse(&format!(
+                "[hosts.pi]\ndestination = \"x\"\nknown_hosts = \"k\"\nenforcement = \"{word}\"\n"
+            ))
+            .expect_err(word)
+            .to_string();
+            assert!(
+                err.contains("hosts.pi.enforcement")
+                    && err.contains(&format!("`{word}`"))
+                    && err.contains("best-effort"),
+                "{err}"
+            );
+        }
+        let err =
+            parse("[hosts.pi]\ndestination = \"x\"\nknown_hosts = \"k\"\nenforcement = false\n")
+                .expect_err("a boolean")
+                .to_string();
+        assert!(err.contains("enforcement"), "{err}");
     }
 
     #[test]

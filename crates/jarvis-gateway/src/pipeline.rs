@@ -2,13 +2,15 @@
 //! run ► record. The CLI, the web UI and the planner all call these
 //! methods; none reaches a host another way.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use jarvis_core::{
     ActionId, ActionKind, ActionState, ApprovalProgress, ApprovalRefusal, Decision, HostName,
 };
-use jarvis_exec::protocol::Ending;
+use jarvis_exec::protocol::{CheckReport, Ending, EnforcementLevel, KernelEnforcement};
 use jarvis_exec::snapshot::{FileChange, FileEdit, SnapshotPlan, SnapshotRequest};
 use jarvis_exec::{ExecError, Execution, Executor, HostSpec, Job, Output};
 use jarvis_policy::scope::Live;
@@ -18,7 +20,7 @@ use jarvis_store::{
 };
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, Enforcement};
 
 /// Why the gateway could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,20 @@ pub enum GatewayError {
         id: ActionId,
         /// The plan now, in words.
         now: String,
+    },
+    /// The action was allowed to run unattended, but its host, under
+    /// `enforcement = "required"`, can no longer confine it with the
+    /// kernel; the action went back to `pending_approval`.
+    #[error(
+        "action {id} was allowed to run unattended, but `{host}` can no longer enforce the kernel wall ({level}); under enforcement = \"required\" it waits for a person"
+    )]
+    KernelUnenforced {
+        /// The action.
+        id: ActionId,
+        /// Its host.
+        host: HostName,
+        /// What is known of the host's kernel wall, in words.
+        level: String,
     },
     /// The snapshot before the run failed; nothing ran and the action stays
     /// approved.
@@ -206,6 +222,12 @@ pub struct Gateway {
     policy: Policy,
     store: Store,
     executor: Executor,
+    /// What each host's guard last said about the host (or why it could
+    /// not be asked); read by every proposal, so held only for a copy.
+    facts: Mutex<HashMap<HostName, HostFacts>>,
+    /// One probe at a time per host: proposals that find the same host
+    /// stale wait for the first one's answer instead of asking again.
+    probing: HashMap<HostName, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Gateway {
@@ -236,11 +258,18 @@ impl Gateway {
                 )
                 .await?;
         }
+        let probing = config
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), Arc::default()))
+            .collect();
         Ok(Gateway {
             config,
             policy,
             store,
             executor,
+            facts: Mutex::default(),
+            probing,
         })
     }
 
@@ -299,6 +328,13 @@ impl Gateway {
     /// Records a proposal, judges it and moves it to `approved`,
     /// `pending_approval` or `denied`.
     ///
+    /// What the policy would let run alone still waits for a person when
+    /// the runaway-loop brake trips, or when the host requires the kernel
+    /// wall (`enforcement = "required"`) and does not have all of it, or
+    /// cannot be asked ([`KernelStanding::apply`]; the host is asked here
+    /// when what is known of it is older than [`KERNEL_FRESH`]). Every way
+    /// of proposing comes through here, so none escapes either.
+    ///
     /// # Errors
     /// [`GatewayError::UnknownHost`] (nothing is recorded then) or a store
     /// error.
@@ -320,6 +356,9 @@ impl Gateway {
             plan,
             live,
         } = self.assess(&spec, &p.command, p.cwd.as_deref(), p.edit.as_ref());
+        // Asked before the action is recorded, so a slow host leaves no
+        // action sitting in `proposed` while its guard answers.
+        let kernel = self.kernel_for(&p.host, judgement.decision).await;
         let id = ActionId::new();
         self.store
             .create_action(&NewAction {
@@ -359,6 +398,7 @@ impl Gateway {
                 );
             }
         }
+        kernel.apply(&mut judgement);
         let to = match judgement.decision {
             Decision::Allow => ActionState::Approved,
             Decision::Approve => ActionState::PendingApproval,
@@ -377,7 +417,11 @@ impl Gateway {
                 to,
                 "policy",
                 Some(&judged),
-                json!({ "rules": judgement.rules, "snapshot": plan.summary() }),
+                json!({
+                    "rules": judgement.rules,
+                    "snapshot": plan.summary(),
+                    "kernel": kernel.audit(),
+                }),
             )
             .await?;
         if to == ActionState::PendingApproval {
@@ -581,10 +625,16 @@ impl Gateway {
     /// and writes an `action.refused` event. Only then does it become
     /// `running`, which happens at most once.
     ///
+    /// An action the policy allowed alone goes back to `pending_approval`
+    /// instead when its host requires the kernel wall and no longer has
+    /// all of it (or can no longer be asked).
+    ///
     /// # Errors
     /// [`GatewayError::WrongState`], [`GatewayError::ApprovalLapsed`],
-    /// [`GatewayError::NowDenied`], [`GatewayError::NotSent`], or a store error. A failure on the host
-    /// is not an error: it is the returned action's state and run.
+    /// [`GatewayError::NowDenied`], [`GatewayError::PlanChanged`],
+    /// [`GatewayError::KernelUnenforced`], [`GatewayError::NotSent`], or a
+    /// store error. A failure on the host is not an error: it is the
+    /// returned action's state and run.
     pub async fn execute(
         &self,
         id: ActionId,
@@ -637,6 +687,38 @@ impl Gateway {
                 .await?;
             return Err(GatewayError::PlanChanged { id, now: summary });
         }
+        // The policy let this run without a person because the host's
+        // kernel would hold it to the judgement; if the host lost that wall
+        // since (a new kernel, a forced command with `--kernel off`), a
+        // person decides after all.
+        let unattended = action.decision == Some(Decision::Allow);
+        let kernel = self
+            .kernel_for(&host, action.decision.unwrap_or(Decision::Approve))
+            .await;
+        if unattended && !kernel.unattended() {
+            let why = kernel.reason().unwrap_or_default();
+            let mut reasons = vec![why.clone()];
+            reasons.extend(now.reasons);
+            self.store
+                .transition(
+                    id,
+                    ActionState::Approved,
+                    ActionState::PendingApproval,
+                    "gateway",
+                    Some(&Judged {
+                        decision: Decision::Approve,
+                        risk: now.risk,
+                        reasons,
+                    }),
+                    json!({ "reason": why, "kernel": kernel.audit() }),
+                )
+                .await?;
+            return Err(GatewayError::KernelUnenforced {
+                id,
+                host,
+                level: kernel.level(),
+            });
+        }
         let job = Job {
             action_id: id.to_string(),
             host: host.clone(),
@@ -673,7 +755,10 @@ impl Gateway {
                 ActionState::Running,
                 actor,
                 None,
-                json!({ "timeout_secs": admission.timeout().as_secs() }),
+                json!({
+                    "timeout_secs": admission.timeout().as_secs(),
+                    "kernel": kernel.audit(),
+                }),
             )
             .await
         {
@@ -693,8 +778,27 @@ impl Gateway {
         }
         let started_at = jarvis_store::now();
         let result = self.executor.run(admission, &job, on_output).await;
+        // The guard's own account of the wall this run had.
+        let confined = result.as_ref().ok().and_then(|e| e.outcome.kernel.clone());
         let (to, run) = run_record(started_at, result);
         let record = self.store.finish_run(id, to, "gateway", &run).await?;
+        // On a best-effort host nothing before the run made sure of the
+        // kernel wall, so what the guard says it had is kept with the
+        // action. (Elsewhere an unattended run had the whole wall, and
+        // anything else waited for a person.)
+        if kernel.enforcement == Enforcement::BestEffort
+            && let Some(line) = confined
+        {
+            self.store
+                .append(NewEvent {
+                    actor: "gateway".into(),
+                    action_id: Some(id),
+                    host: Some(host.to_string()),
+                    kind: "action.kernel".into(),
+                    payload: json!({ "enforcement": kernel.enforcement.as_str(), "kernel": line }),
+                })
+                .await?;
+        }
         if !plan.is_empty() {
             self.snapshot_after(&spec, id, &plan).await?;
             self.prune(&host, "gateway").await?;
@@ -812,9 +916,257 @@ impl Gateway {
         Ok(())
     }
 
+    /// Asks a host's guard who it is and what the host has, and remembers
+    /// what it says of the kernel wall (or that it could not be asked) for
+    /// the proposals that follow. The server's periodic host checks come
+    /// through here, so they keep what proposals read fresh.
+    ///
+    /// # Errors
+    /// As [`Executor::check`].
+    pub async fn check_host(&self, host: &HostName) -> Result<CheckReport, ExecError> {
+        let result = self.executor.check(host).await;
+        let report = match &result {
+            Ok(r) => Ok(r.clone()),
+            Err(e) => Err(e.to_string()),
+        };
+        self.facts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                host.clone(),
+                HostFacts {
+                    report,
+                    learnt_at: jarvis_store::now(),
+                    learnt: Instant::now(),
+                },
+            );
+        result
+    }
+
+    /// What the host's guard last said (or why it could not be asked),
+    /// however old; `None` before anyone asked.
+    pub fn host_facts(&self, host: &HostName) -> Option<HostFacts> {
+        self.facts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(host)
+            .cloned()
+    }
+
+    /// A host's kernel wall as last learnt, and what its `enforcement`
+    /// makes of it. Asks nobody.
+    pub fn kernel_standing(&self, host: &HostName) -> KernelStanding {
+        let facts = self.host_facts(host);
+        KernelStanding {
+            host: host.clone(),
+            enforcement: self.config.enforcement(host),
+            known: match &facts {
+                None => KernelKnown::NotChecked,
+                Some(f) => match &f.report {
+                    Ok(r) => KernelKnown::Reported(r.enforcement.clone()),
+                    Err(why) => KernelKnown::Unreachable(why.clone()),
+                },
+            },
+            learnt_at: facts.map(|f| f.learnt_at),
+        }
+    }
+
+    /// The standing a `decision` on `host` is measured against. Only an
+    /// action the policy would let run alone on a host whose owner
+    /// requires the kernel wall depends on it, so only then is the host
+    /// asked (when nothing, or nothing from the last [`KERNEL_FRESH`], is
+    /// known). A best-effort host is never asked on the way: a probe that
+    /// fails counts against the host's circuit breaker like a failed run,
+    /// and there nothing waits on the answer.
+    async fn kernel_for(&self, host: &HostName, decision: Decision) -> KernelStanding {
+        if decision != Decision::Allow || self.config.enforcement(host) != Enforcement::Required {
+            return self.kernel_standing(host);
+        }
+        let fresh = |gw: &Gateway| {
+            gw.host_facts(host)
+                .is_some_and(|f| f.learnt.elapsed() < KERNEL_FRESH)
+        };
+        if !fresh(self)
+            && let Some(lock) = self.probing.get(host)
+        {
+            let _probe = lock.lock().await;
+            // Someone else's probe may have answered while this one waited.
+            if !fresh(self) {
+                // A failure is remembered by `check_host` and read below.
+                let _ = self.check_host(host).await;
+            }
+        }
+        self.kernel_standing(host)
+    }
+
     /// Closes SSH connections.
     pub async fn close(&self) {
         self.executor.close().await;
+    }
+}
+
+/// How long what a host's guard said about its kernel counts as current
+/// when a proposal depends on it. Twice the server's default host-check
+/// period, so a server's periodic checks keep it fresh and a proposal
+/// rarely waits on a probe; short enough that a host whose kernel or forced
+/// command changed is noticed within minutes, not at the next restart.
+pub const KERNEL_FRESH: Duration = Duration::from_secs(120);
+
+/// What a host's guard last said about the host, or why it could not be
+/// asked.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    /// The guard's report, or the error of asking it.
+    pub report: Result<CheckReport, String>,
+    /// When it was learnt, as the store writes times.
+    pub learnt_at: String,
+    learnt: Instant,
+}
+
+/// What the gateway knows of a host's kernel wall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelKnown {
+    /// The host's guard said.
+    Reported(KernelEnforcement),
+    /// The host's guard could not be asked; why.
+    Unreachable(String),
+    /// Nobody has asked yet.
+    NotChecked,
+}
+
+/// A host's kernel wall and what its `enforcement` setting makes of it:
+/// the one verdict that proposals, runs, `jarvis hosts check` and the
+/// hosts page share, so they cannot disagree.
+#[derive(Debug, Clone)]
+pub struct KernelStanding {
+    /// The host.
+    pub host: HostName,
+    /// Its owner's setting.
+    pub enforcement: Enforcement,
+    /// What is known of its kernel wall.
+    pub known: KernelKnown,
+    /// When that was learnt (`None` when nobody asked).
+    pub learnt_at: Option<String>,
+}
+
+impl KernelStanding {
+    /// Whether the kernel enforces every right the guard asks it for.
+    pub fn full(&self) -> bool {
+        matches!(&self.known, KernelKnown::Reported(k) if k.level == EnforcementLevel::Full)
+    }
+
+    /// Whether an action the policy allows may run without a person: the
+    /// kernel holds it to the judgement, or the owner said best-effort.
+    pub fn unattended(&self) -> bool {
+        self.full() || self.enforcement == Enforcement::BestEffort
+    }
+
+    /// `full`, `partial`, `none` or `unknown`.
+    pub fn level_word(&self) -> &'static str {
+        match &self.known {
+            KernelKnown::Reported(k) => k.level.as_str(),
+            _ => "unknown",
+        }
+    }
+
+    /// The level in words: `full (Landlock ABI 7)`, `none: switched off
+    /// by …`, `partial (Landlock ABI 3): missing …`, `unknown: …`.
+    pub fn level(&self) -> String {
+        match &self.known {
+            KernelKnown::Reported(k) => {
+                let abi = k
+                    .landlock_abi
+                    .map(|v| format!(" (Landlock ABI {v})"))
+                    .unwrap_or_default();
+                let missing = k.missing.join(", ");
+                match k.level {
+                    EnforcementLevel::Full => format!("full{abi}"),
+                    // What is left out of a partial wall is a list of rights.
+                    EnforcementLevel::Partial => format!("partial{abi}: missing {missing}"),
+                    // A host with no wall says why in the one entry.
+                    EnforcementLevel::None if missing.is_empty() => format!("none{abi}"),
+                    EnforcementLevel::None => format!("none{abi}: {missing}"),
+                }
+            }
+            KernelKnown::Unreachable(why) => format!("unknown: the host could not be asked: {why}"),
+            KernelKnown::NotChecked => "unknown: not checked yet".into(),
+        }
+    }
+
+    /// What follows for actions the policy allows on this host.
+    pub fn consequence(&self) -> &'static str {
+        match (self.full(), self.enforcement) {
+            (true, _) => "unattended actions allowed",
+            (false, Enforcement::Required) => "every action waits for a person",
+            (false, Enforcement::BestEffort) => {
+                "unattended actions run without the full kernel wall"
+            }
+        }
+    }
+
+    /// Why an action on this host is held for a person, or (best-effort)
+    /// runs without the full wall; `None` when the wall is whole.
+    pub fn reason(&self) -> Option<String> {
+        if self.full() {
+            return None;
+        }
+        let host = &self.host;
+        let level = self.level();
+        let what = match &self.known {
+            KernelKnown::Reported(k) if k.level == EnforcementLevel::Partial => {
+                format!("`{host}` enforces only part of the kernel wall ({level})")
+            }
+            KernelKnown::Reported(_) => {
+                format!("`{host}` cannot enforce the kernel wall ({level})")
+            }
+            KernelKnown::Unreachable(why) => format!(
+                "whether `{host}` can enforce the kernel wall is not known (its guard could not be asked: {why})"
+            ),
+            KernelKnown::NotChecked => {
+                format!(
+                    "whether `{host}` can enforce the kernel wall is not known (not checked yet)"
+                )
+            }
+        };
+        Some(match self.enforcement {
+            Enforcement::Required => format!(
+                "{what}; under enforcement = \"required\" every action on it waits for a person"
+            ),
+            Enforcement::BestEffort => {
+                format!("{what}; under enforcement = \"best-effort\" it runs as the policy says")
+            }
+        })
+    }
+
+    /// Applies the setting to a judgement: an action the policy would let
+    /// run alone waits for a person instead when the host requires a
+    /// kernel wall it lacks (or cannot be asked about). A denial stays a
+    /// denial. Where the wall is known to be missing and the action goes
+    /// ahead or waits anyway, the reason is added for whoever looks.
+    pub fn apply(&self, judgement: &mut Judgement) {
+        let Some(why) = self.reason() else {
+            return;
+        };
+        match judgement.decision {
+            Decision::Deny => {}
+            Decision::Allow if !self.unattended() => {
+                judgement.decision = Decision::Approve;
+                judgement.reasons.insert(0, why);
+            }
+            _ if matches!(self.known, KernelKnown::Reported(_)) => judgement.reasons.push(why),
+            _ => {}
+        }
+    }
+
+    /// The standing as an audit event records it.
+    pub fn audit(&self) -> serde_json::Value {
+        json!({
+            "enforcement": self.enforcement.as_str(),
+            "level": self.level_word(),
+            "detail": self.level(),
+            "learnt_at": self.learnt_at,
+            "unattended_allowed": self.unattended(),
+        })
     }
 }
 
@@ -946,5 +1298,140 @@ pub(crate) fn failed_run(started_at: String, err: &ExecError) -> RunRecord {
         stdout: CapturedOutput::default(),
         stderr: CapturedOutput::default(),
         error: Some(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standing(enforcement: Enforcement, known: KernelKnown) -> KernelStanding {
+        KernelStanding {
+            host: HostName::parse("sandbox-nokernel").expect("name"),
+            enforcement,
+            known,
+            learnt_at: None,
+        }
+    }
+
+    fn reported(level: EnforcementLevel, abi: Option<u32>, missing: &[&str]) -> KernelKnown {
+        KernelKnown::Reported(KernelEnforcement {
+            level,
+            landlock_abi: abi,
+            missing: missing.iter().map(|m| (*m).to_owned()).collect(),
+        })
+    }
+
+    fn judged(command: &str) -> Judgement {
+        Policy::shipped()
+            .expect("the shipped policy loads")
+            .judge(&Request::new(command))
+    }
+
+    const OFF: &str = "switched off by the host's forced command (--kernel off)";
+
+    #[test]
+    fn a_host_without_the_wall_holds_what_the_policy_allows_under_required() {
+        let s = standing(
+            Enforcement::Required,
+            reported(EnforcementLevel::None, None, &[OFF]),
+        );
+        let mut j = judged("uptime");
+        assert_eq!(j.decision, Decision::Allow, "{:?}", j.reasons);
+        s.apply(&mut j);
+        assert_eq!(j.decision, Decision::Approve);
+        assert_eq!(
+            j.reasons[0],
+            "`sandbox-nokernel` cannot enforce the kernel wall (none: switched off by the host's forced command (--kernel off)); under enforcement = \"required\" every action on it waits for a person"
+        );
+        assert_eq!(s.consequence(), "every action waits for a person");
+        assert!(!s.unattended());
+    }
+
+    #[test]
+    fn deny_stays_deny_and_a_pending_action_learns_why() {
+        let s = standing(
+            Enforcement::Required,
+            reported(
+                EnforcementLevel::Partial,
+                Some(3),
+                &["TCP connect and bind (Landlock ABI 4)"],
+            ),
+        );
+        let mut j = judged("rm -rf /");
+        let before = j.reasons.clone();
+        s.apply(&mut j);
+        assert_eq!(j.decision, Decision::Deny);
+        assert_eq!(j.reasons, before, "a denial needs no word about the kernel");
+        let mut j = judged("systemctl restart nginx");
+        assert_eq!(j.decision, Decision::Approve, "{:?}", j.reasons);
+        s.apply(&mut j);
+        assert_eq!(j.decision, Decision::Approve);
+        assert!(
+            j.reasons.last().is_some_and(|r| r.contains(
+                "enforces only part of the kernel wall (partial (Landlock ABI 3): missing TCP connect and bind (Landlock ABI 4))"
+            )),
+            "{:?}",
+            j.reasons
+        );
+    }
+
+    #[test]
+    fn a_host_that_cannot_be_asked_holds_under_required_only() {
+        let unknown = KernelKnown::Unreachable("cannot connect to `x`".into());
+        let s = standing(Enforcement::Required, unknown.clone());
+        let mut j = judged("uptime");
+        s.apply(&mut j);
+        assert_eq!(j.decision, Decision::Approve);
+        assert!(
+            j.reasons[0].contains("its guard could not be asked: cannot connect to `x`"),
+            "{:?}",
+            j.reasons
+        );
+        assert_eq!(s.level_word(), "unknown");
+        // Best-effort: the policy decides, and a guess is no reason.
+        let s = standing(Enforcement::BestEffort, unknown);
+        let mut j = judged("uptime");
+        let before = j.reasons.clone();
+        s.apply(&mut j);
+        assert_eq!(j.decision, Decision::Allow);
+        assert_eq!(j.reasons, before);
+    }
+
+    #[test]
+    fn best_effort_runs_as_the_policy_says_and_says_what_is_missing() {
+        let s = standing(
+            Enforcement::BestEffort,
+            reported(EnforcementLevel::None, None, &[OFF]),
+        );
+        let mut j = judged("uptime");
+        s.apply(&mut j);
+        assert_eq!(j.decision, Decision::Allow);
+        assert!(
+            j.reasons
+                .last()
+                .is_some_and(|r| r
+                    .ends_with("under enforcement = \"best-effort\" it runs as the policy says")),
+            "{:?}",
+            j.reasons
+        );
+        assert!(s.unattended());
+        assert_eq!(s.audit()["level"], "none");
+        assert_eq!(s.audit()["enforcement"], "best-effort");
+    }
+
+    #[test]
+    fn a_whole_wall_changes_nothing() {
+        let s = standing(
+            Enforcement::Required,
+            reported(EnforcementLevel::Full, Some(7), &[]),
+        );
+        assert_eq!(s.level(), "full (Landlock ABI 7)");
+        assert_eq!(s.consequence(), "unattended actions allowed");
+        assert_eq!(s.reason(), None);
+        let mut j = judged("uptime");
+        let before = j.reasons.clone();
+        s.apply(&mut j);
+        assert_eq!((j.decision, j.reasons), (Decision::Allow, before));
     }
 }

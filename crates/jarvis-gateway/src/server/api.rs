@@ -384,6 +384,15 @@ pub(crate) async fn hosts(State(state): State<AppState>, ApiUser(_caller): ApiUs
                 "health": { "ok": h.health.ok, "detail": h.health.detail, "checked_at": h.health.checked_at },
                 "breaker": h.breaker,
                 "limits": h.limits.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+                "shell": h.shell,
+                "kernel": {
+                    "level": h.kernel.level,
+                    "detail": h.kernel.detail,
+                    "enforcement": h.kernel.enforcement,
+                    "unattended": h.kernel.unattended,
+                    "consequence": h.kernel.consequence,
+                    "learnt_at": (!h.kernel.learnt_at.is_empty()).then_some(h.kernel.learnt_at),
+                },
             })
         })
         .collect();

@@ -79,6 +79,7 @@ impl AppError {
             GatewayError::WrongState { .. }
             | GatewayError::NowDenied { .. }
             | GatewayError::PlanChanged { .. }
+            | GatewayError::KernelUnenforced { .. }
             | GatewayError::SnapshotExists { .. }
             | GatewayError::NoRollback { .. }
             | GatewayError::ConversationBusy { .. } => StatusCode::CONFLICT,

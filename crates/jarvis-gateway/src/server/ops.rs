@@ -183,8 +183,10 @@ async fn expire(state: AppState) {
 
 async fn check_hosts(state: AppState) {
     for spec in state.gw.config().hosts.clone() {
-        let checked =
-            tokio::time::timeout(CHECK_TIMEOUT, state.gw.executor().check(&spec.name)).await;
+        // Through the gateway, which remembers what the host says of its
+        // kernel wall: these checks are what keeps the proposals' view of
+        // every host fresh.
+        let checked = tokio::time::timeout(CHECK_TIMEOUT, state.gw.check_host(&spec.name)).await;
         let (ok, detail) = match checked {
             Ok(Ok(r)) => (
                 true,

@@ -547,6 +547,52 @@ pub struct HostRow {
     pub breaker: String,
     /// Its limits, name and value.
     pub limits: Vec<(String, String)>,
+    /// The shell its guard runs commands with (`bash --version`), or why
+    /// there is none.
+    pub shell: String,
+    /// Its kernel wall and what its `enforcement` makes of it.
+    pub kernel: HostKernel,
+}
+
+/// A host's kernel wall as the hosts page and the API show it: the same
+/// words as `jarvis hosts check`.
+#[derive(Debug, Clone, Default)]
+pub struct HostKernel {
+    /// `full`, `partial`, `none` or `unknown`.
+    pub level: String,
+    /// The level in words (`full (Landlock ABI 7)`, `none: …`).
+    pub detail: String,
+    /// The host's setting: `required` or `best-effort`.
+    pub enforcement: String,
+    /// What follows (`unattended actions allowed`, `every action waits
+    /// for a person`).
+    pub consequence: String,
+    /// Whether an action the policy allows runs without a person.
+    pub unattended: bool,
+    /// When the host said so; empty when nobody asked yet.
+    pub learnt_at: String,
+}
+
+impl HostKernel {
+    /// The detail without the level word the badge already shows:
+    /// `(Landlock ABI 7)`, `switched off by …`, `not checked yet`.
+    pub fn note(&self) -> &str {
+        self.detail
+            .strip_prefix(self.level.as_str())
+            .unwrap_or(&self.detail)
+            .trim_start_matches(':')
+            .trim()
+    }
+
+    /// The class of the kernel badge: a whole wall is good, a host nobody
+    /// asked is unknown, anything less than the whole wall is a warning.
+    pub fn class(&self) -> &'static str {
+        match self.level.as_str() {
+            "full" => "good",
+            "unknown" => "unknown",
+            _ => "warn",
+        }
+    }
 }
 
 impl HostRow {
@@ -2161,6 +2207,15 @@ mod tests {
                     },
                     breaker: "closed".into(),
                     limits: vec![("max_runs_per_minute".into(), "10".into())],
+                    shell: "GNU bash, version 5.2.15(1)-release".into(),
+                    kernel: HostKernel {
+                        level: "full".into(),
+                        detail: "full (Landlock ABI 7)".into(),
+                        enforcement: "required".into(),
+                        consequence: "unattended actions allowed".into(),
+                        unattended: true,
+                        learnt_at: "2025-11-23T01:50:00Z".into(),
+                    },
                 },
                 HostRow {
                     name: "web-1".into(),
@@ -2173,6 +2228,16 @@ mod tests {
                     },
                     breaker: "open".into(),
                     limits: vec![],
+                    shell: "no bash: the guard runs nothing on this host".into(),
+                    kernel: HostKernel {
+                        level: "none".into(),
+                        detail: "none: switched off by the host's forced command (--kernel off)"
+                            .into(),
+                        enforcement: "required".into(),
+                        consequence: "every action waits for a person".into(),
+                        unattended: false,
+                        learnt_at: "2025-11-23T01:50:00Z".into(),
+                    },
                 },
                 HostRow {
                     name: "new".into(),
@@ -2181,6 +2246,15 @@ mod tests {
                     health: Health::default(),
                     breaker: "half-open".into(),
                     limits: vec![],
+                    shell: "not known yet".into(),
+                    kernel: HostKernel {
+                        level: "unknown".into(),
+                        detail: "unknown: not checked yet".into(),
+                        enforcement: "best-effort".into(),
+                        consequence: "unattended actions run without the full kernel wall".into(),
+                        unattended: true,
+                        learnt_at: String::new(),
+                    },
                 },
             ],
         });
@@ -2194,6 +2268,13 @@ mod tests {
             "badge breaker bad\">open<",
             "badge breaker warn\">half-open<",
             "<th scope=\"row\">max_runs_per_minute</th><td>10</td>",
+            "GNU bash, version 5.2.15(1)-release",
+            "no bash: the guard runs nothing on this host",
+            "badge kernel good\">full</span> (Landlock ABI 7)",
+            "badge kernel warn\">none</span> switched off by the host&#39;s forced command (--kernel off)",
+            "enforcement = <code>required</code>: every action waits for a person",
+            "badge kernel unknown\">unknown</span> not checked yet",
+            "enforcement = <code>best-effort</code>: unattended actions run without the full kernel wall",
         ] {
             assert!(html.contains(s), "missing {s}\n{html}");
         }
@@ -2457,6 +2538,15 @@ mod tests {
                             ("runs per minute".into(), "10".into()),
                             ("output cap".into(), "1 MiB".into()),
                         ],
+                        shell: "GNU bash, version 5.2.15(1)-release (x86_64-pc-linux-gnu)".into(),
+                        kernel: HostKernel {
+                            level: "full".into(),
+                            detail: "full (Landlock ABI 7)".into(),
+                            enforcement: "required".into(),
+                            consequence: "unattended actions allowed".into(),
+                            unattended: true,
+                            learnt_at: "2025-11-23T01:50:00Z".into(),
+                        },
                     },
                     HostRow {
                         name: "web-1".into(),
@@ -2469,6 +2559,16 @@ mod tests {
                         },
                         breaker: "open".into(),
                         limits: vec![],
+                        shell: "not known yet".into(),
+                        kernel: HostKernel {
+                            level: "unknown".into(),
+                            detail: "unknown: the host could not be asked: connection refused"
+                                .into(),
+                            enforcement: "required".into(),
+                            consequence: "every action waits for a person".into(),
+                            unattended: false,
+                            learnt_at: "2025-11-23T01:50:00Z".into(),
+                        },
                     },
                 ],
             }),

@@ -20,8 +20,8 @@ use serde::Deserialize;
 use super::error::AppError;
 use super::session::{Caller, FLASH, WebUser, cookie, cookie_name, set_cookie};
 use super::views::{
-    ActionPage, ActionsPage, AuditPage, AuditQuery, Chrome, Flash, FlashKind, Health, HostRow,
-    HostsPage, PolicyPage, PolicyTry, QueueItem, QueueItems, QueuePage, Section,
+    ActionPage, ActionsPage, AuditPage, AuditQuery, Chrome, Flash, FlashKind, Health, HostKernel,
+    HostRow, HostsPage, PolicyPage, PolicyTry, QueueItem, QueueItems, QueuePage, Section,
 };
 use super::{AppState, Shared, now_unix, unix};
 use crate::pipeline::GatewayError;
@@ -744,6 +744,23 @@ pub(crate) fn host_rows(state: &Shared) -> Vec<HostRow> {
                     .executor()
                     .breaker_state(&h.name)
                     .unwrap_or_default(),
+                shell: match state.gw.host_facts(&h.name).map(|f| f.report) {
+                    Some(Ok(r)) => r
+                        .bash
+                        .unwrap_or_else(|| "no bash: the guard runs nothing on this host".into()),
+                    _ => "not known yet".into(),
+                },
+                kernel: {
+                    let k = state.gw.kernel_standing(&h.name);
+                    HostKernel {
+                        level: k.level_word().into(),
+                        detail: k.level(),
+                        enforcement: k.enforcement.as_str().into(),
+                        consequence: k.consequence().into(),
+                        unattended: k.unattended(),
+                        learnt_at: k.learnt_at.unwrap_or_default(),
+                    }
+                },
                 limits: vec![
                     (
                         "default timeout".into(),
