@@ -22,10 +22,12 @@
 //! path outside the repository, a word only known at run time (`$X`,
 //! `$(…)`, a glob, `~`), a path inside a larger word (`-o/tmp/x`,
 //! `--list=a,/tmp/b`, a sed script's `w /tmp/x`), a relative path whose
-//! `..` climbs out of the repository, and the few programs that name files
-//! in ways no word shows (sed scripts that read, write or run, symbolic
-//! links whose targets resolve where they land). Relative paths otherwise
-//! stay as written: they resolve in the clone's working directory.
+//! `..` climbs out of the repository, and the programs that name files or
+//! run code in ways no word shows (sed scripts that read, write or run,
+//! symbolic links whose targets resolve where they land, `sh -c`, `eval`,
+//! wrappers, `find -exec`, git options that run programs). Relative paths
+//! otherwise stay as written: they resolve in the clone's working
+//! directory.
 
 use std::path::Path;
 
