@@ -155,6 +155,9 @@ pub struct Sandbox {
     pub port: u16,
     /// The gateway's private key.
     pub identity: PathBuf,
+    /// The key of host `sandbox-nokernel`: the same sshd and user, whose
+    /// forced command runs the guard with `--kernel off`.
+    pub identity_nokernel: PathBuf,
     /// The pinned known_hosts.
     pub known_hosts: PathBuf,
     /// The guard's log on the host.
@@ -187,6 +190,7 @@ pub fn sandbox() -> &'static Sandbox {
         Sandbox {
             port: field("port").parse().expect("port is a number"),
             identity: field("identity").into(),
+            identity_nokernel: field("identity_nokernel").into(),
             known_hosts: field("known_hosts").into(),
             guard_log: field("guard_log").into(),
         }
@@ -240,10 +244,11 @@ impl Env {
     /// A config with one host `sandbox`; `host_limits` and `limits` are
     /// TOML lines added to `[hosts.sandbox.limits]` and `[limits]`.
     pub fn new(tag: &str, host_limits: &str, limits: &str) -> Env {
-        Env::with_host(
+        Env::write(
             tag,
             sandbox().port,
             &sandbox().known_hosts,
+            "required",
             host_limits,
             limits,
         )
@@ -262,10 +267,27 @@ impl Env {
     }
 
     /// As [`Env::new`] with another port and known_hosts (to test failures).
+    ///
+    /// Its `sandbox` is `enforcement = "best-effort"`: these tests are about
+    /// what a run meets on a host that is down or not who it claims, and
+    /// under "required" a host that cannot be asked holds every action for
+    /// a person before any run is tried.
     pub fn with_host(
         tag: &str,
         port: u16,
         known_hosts: &Path,
+        host_limits: &str,
+        limits: &str,
+    ) -> Env {
+        Env::write(tag, port, known_hosts, "best-effort", host_limits, limits)
+    }
+
+    /// Writes the config: the host `sandbox` with `enforcement`.
+    fn write(
+        tag: &str,
+        port: u16,
+        known_hosts: &Path,
+        enforcement: &str,
         host_limits: &str,
         limits: &str,
     ) -> Env {
@@ -275,12 +297,58 @@ impl Env {
         let text = format!(
             "[store]\ndata_dir = \"data\"\n\n[limits]\n{limits}\n\n[hosts.sandbox]\n\
              destination = \"jarvis@127.0.0.1\"\nport = {port}\nidentity = \"{}\"\nknown_hosts = \"{}\"\n\
-             tags = [\"test\"]\n\n[hosts.sandbox.limits]\n{host_limits}\n",
+             tags = [\"test\"]\nenforcement = \"{enforcement}\"\n\n[hosts.sandbox.limits]\n{host_limits}\n",
             sb.identity.display(),
             known_hosts.display(),
         );
         std::fs::write(&config, text).expect("write config");
         Env { dir, config }
+    }
+
+    /// Adds the host `sandbox-nokernel`: the sandbox's sshd and user with
+    /// the second key, whose forced command runs the guard with `--kernel
+    /// off`, so the host reports no kernel wall. Its `enforcement` is
+    /// "required" until [`Env::set_enforcement`] says otherwise. (Not in
+    /// every config: tests of a one-host setup, such as chat's direct
+    /// mode, rely on `sandbox` being the only host.)
+    pub fn with_nokernel(self) -> Env {
+        let sb = sandbox();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.config)
+            .expect("open config");
+        writeln!(
+            f,
+            "\n[hosts.sandbox-nokernel]\ndestination = \"jarvis@127.0.0.1\"\nport = {}\n\
+             identity = \"{}\"\nknown_hosts = \"{}\"\ntags = [\"test\", \"no-kernel-wall\"]\n\
+             enforcement = \"required\"",
+            sb.port,
+            sb.identity_nokernel.display(),
+            sb.known_hosts.display(),
+        )
+        .expect("write config");
+        self
+    }
+
+    /// Sets `enforcement` of `host` (`required` or `best-effort`) in the
+    /// config, for the next `jarvis` this test starts.
+    pub fn set_enforcement(&self, host: &str, enforcement: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let section = format!("[hosts.{host}]\n");
+        let start = text
+            .find(&section)
+            .unwrap_or_else(|| panic!("no {section} in the config"));
+        let line = text[start..]
+            .find("enforcement = ")
+            .map(|i| start + i)
+            .expect("every host of the config has an enforcement line");
+        let end = line + text[line..].find('\n').expect("a whole line");
+        let text = format!(
+            "{}enforcement = \"{enforcement}\"{}",
+            &text[..line],
+            &text[end..]
+        );
+        std::fs::write(&self.config, text).expect("write config");
     }
 
     /// Keeps its state in the PostgreSQL database at `url` (given by file,
