@@ -487,6 +487,8 @@ pub fn analyze(line: &str, kb: &Knowledge, ctx: &LineContext) -> Result<Analysis
         out: Analysis::default(),
         cwds: vec![ctx.cwd.clone()],
         vars: Vec::new(),
+        aliases: Vec::new(),
+        expanding: Vec::new(),
     };
     let script = shell::parse(line, "the command line", 0)?;
     a.script(&script, &Via::default(), 0)?;
@@ -532,7 +534,32 @@ struct Analyzer<'k> {
     /// Literal values shell variables are given on the line, in order; a
     /// name may have several (`for d in / /etc`).
     vars: Vec<(String, String)>,
+    /// Aliases the line defines, by name, with their text.
+    aliases: Vec<(String, String)>,
+    /// Aliases being expanded now: bash expands no alias within itself.
+    expanding: Vec<String>,
 }
+
+/// Builtins that take variable names, whose array subscripts bash
+/// evaluates as arithmetic (`declare 'a[$(id)]=1'` runs `id`); `let` takes
+/// arithmetic expressions outright.
+const SUBSCRIPT_TAKERS: &[&str] = &[
+    "let",
+    "declare",
+    "typeset",
+    "local",
+    "readonly",
+    "export",
+    "unset",
+    "read",
+    "mapfile",
+    "readarray",
+    "printf",
+    "test",
+    "[",
+    "wait",
+    "getopts",
+];
 
 /// Programs whose standard output, when literal, is known text: what they
 /// pipe into a shell can be read.
@@ -895,6 +922,9 @@ impl Analyzer<'_> {
             return Ok(());
         }
         let written = first.text.clone();
+        if !written.contains('/') {
+            self.alias_reading(&written, &args, via, depth)?;
+        }
         let name = basename(&written).to_owned();
         let system = match written.rfind('/') {
             None => true,
@@ -1099,11 +1129,14 @@ impl Analyzer<'_> {
             }
             "alias" => {
                 for a in args.iter().filter(|a| a.text.contains('=')) {
-                    let value = a.text.split_once('=').map(|(_, v)| v).unwrap_or_default();
+                    let (alias, value) = a.text.split_once('=').unwrap_or_default();
                     let mut w = a.clone();
                     w.text = value.to_owned();
                     w.skeleton = value.to_owned();
                     self.shell_text(&w, "alias", &via.then("alias", false), depth + 1)?;
+                    if a.literal {
+                        self.aliases.push((alias.to_owned(), value.to_owned()));
+                    }
                 }
             }
             "trap" => {
@@ -1113,7 +1146,59 @@ impl Analyzer<'_> {
             }
             _ => {}
         }
+        if SUBSCRIPT_TAKERS.contains(&name) {
+            for a in args.iter().filter(|a| {
+                a.literal
+                    && (a.text.contains("$(") || a.text.contains('`'))
+                    && (name == "let" || a.text.contains('['))
+            }) {
+                let script =
+                    shell::parse_arithmetic(&a.text, &format!("the `{name}` arithmetic"), depth)?;
+                self.script(&script, &via.then("arithmetic", false), depth + 1)?;
+            }
+        }
         Ok(())
+    }
+
+    /// With `expand_aliases` on (a `shopt` on an earlier line of the same
+    /// command), bash replaces a command name that is an alias the line
+    /// defined by the alias's text, so `x /` after `alias x='rm -rf'` is
+    /// `rm -rf /`. Whether the option is on is only known at run time, so
+    /// that reading is judged as well as the plain one.
+    fn alias_reading(
+        &mut self,
+        name: &str,
+        args: &[Word],
+        via: &Via,
+        depth: usize,
+    ) -> Result<(), ShellError> {
+        let Some(text) = self
+            .aliases
+            .iter()
+            .rev()
+            .find(|(a, _)| a == name)
+            .map(|(_, t)| t.clone())
+        else {
+            return Ok(());
+        };
+        if self.expanding.iter().any(|e| e == name) {
+            return Ok(());
+        }
+        let mut line = text;
+        for a in args {
+            line.push(' ');
+            line.push_str(&a.raw);
+        }
+        self.expanding.push(name.to_owned());
+        let label = format!("alias {name}");
+        let result = self.shell_text(
+            &Word::literal(&line),
+            &label,
+            &via.then(label.clone(), false),
+            depth + 1,
+        );
+        self.expanding.pop();
+        result
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -9,7 +9,9 @@
 //! knowledge base and happens one layer up, in `analyze`.
 
 use brush_parser::ast;
-use brush_parser::word::{self as bword, Parameter, ParameterExpr, WordPiece, WordPieceWithSource};
+use brush_parser::word::{
+    self as bword, Parameter, ParameterExpr, TildeExpr, WordPiece, WordPieceWithSource,
+};
 use brush_parser::{ParserOptions, SourcePosition};
 
 /// Why a command line could not be parsed.
@@ -230,6 +232,26 @@ pub fn parse(text: &str, what: &str, depth: usize) -> Result<Script, ShellError>
     Ok(walker.script)
 }
 
+/// Parses text that bash evaluates as arithmetic (a `let` expression, the
+/// subscript in a variable name given to `declare`, `read`, `unset`,
+/// `printf -v`, `test -v`), and collects what its command substitutions
+/// run. Quotes in such text are literal characters: they were removed
+/// before bash evaluated it, so `let 'a[$(id)]=1'` runs `id`.
+///
+/// # Errors
+/// [`ShellError`] when a substitution in it does not parse.
+pub fn parse_arithmetic(text: &str, what: &str, depth: usize) -> Result<Script, ShellError> {
+    let mut walker = Walker {
+        script: Script::default(),
+        what,
+    };
+    if depth > MAX_NESTING {
+        return Err(ShellError::TooDeep { limit: MAX_NESTING });
+    }
+    walker.arithmetic(text, depth, &Frame::default())?;
+    Ok(walker.script)
+}
+
 /// What the walk carries down into nested constructs.
 #[derive(Clone, Default)]
 struct Frame {
@@ -408,12 +430,49 @@ impl Walker<'_> {
                 self.extended_test(b, depth, frame)
             }
             E::Not(a) | E::Parenthesized(a) => self.extended_test(a, depth, frame),
-            E::UnaryTest(_, w) => self.word(&w.value, depth, frame).map(drop),
-            E::BinaryTest(_, a, b) => {
-                self.word(&a.value, depth, frame)?;
-                self.word(&b.value, depth, frame).map(drop)
+            // `-v NAME[SUBSCRIPT]` and the operands of `-eq`, `-lt`, …
+            // are evaluated as arithmetic after quote removal, so a
+            // `$(…)` that quotes kept from the word still runs there.
+            E::UnaryTest(op, w) => {
+                let word = self.word(&w.value, depth, frame)?;
+                if matches!(op, ast::UnaryPredicate::ShellVariableIsSetAndAssigned) {
+                    self.arithmetic_operand(&word, depth, frame)?;
+                }
+                Ok(())
+            }
+            E::BinaryTest(op, a, b) => {
+                let left = self.word(&a.value, depth, frame)?;
+                let right = self.word(&b.value, depth, frame)?;
+                use ast::BinaryPredicate as B;
+                if matches!(
+                    op,
+                    B::ArithmeticEqualTo
+                        | B::ArithmeticNotEqualTo
+                        | B::ArithmeticLessThan
+                        | B::ArithmeticLessThanOrEqualTo
+                        | B::ArithmeticGreaterThan
+                        | B::ArithmeticGreaterThanOrEqualTo
+                ) {
+                    self.arithmetic_operand(&left, depth, frame)?;
+                    self.arithmetic_operand(&right, depth, frame)?;
+                }
+                Ok(())
             }
         }
+    }
+
+    /// A word whose value bash evaluates as arithmetic. Its expansions were
+    /// walked as the word was; what quotes hid from them is walked here.
+    fn arithmetic_operand(
+        &mut self,
+        word: &Word,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<(), ShellError> {
+        if word.literal {
+            self.arithmetic(&word.text, depth, frame)?;
+        }
+        Ok(())
     }
 
     fn compound(
@@ -654,6 +713,9 @@ impl Walker<'_> {
                 }
             }
             R::HereDocument(_, doc) => {
+                if doc.requires_expansion {
+                    self.heredoc_ends_as_bash_reads_it(doc)?;
+                }
                 let body = if doc.requires_expansion {
                     self.heredoc_body(&doc.doc.value, depth, frame)?
                 } else {
@@ -679,6 +741,55 @@ impl Walker<'_> {
         Ok(())
     }
 
+    /// With an unquoted delimiter, bash joins a line ending in a backslash
+    /// with the next *before* comparing it with the delimiter, and the
+    /// parser does not: `EO\` + `F` ends the document in bash, and a body
+    /// line `x\` swallows the delimiter line after it. Either way the
+    /// commands after it are not the ones the parser saw (text hidden in a
+    /// "document" would run), so such a line is refused.
+    fn heredoc_ends_as_bash_reads_it(&self, doc: &ast::IoHereDocument) -> Result<(), ShellError> {
+        let delimiter = doc.here_end.value.as_str();
+        let body = doc.doc.value.as_str();
+        let mut joined = String::with_capacity(body.len());
+        let mut continued = false;
+        for line in body.split_inclusive('\n') {
+            let text = line.strip_suffix('\n').unwrap_or(line);
+            let trailing = text.len() - text.trim_end_matches('\\').len();
+            let mut text = text;
+            if !continued && doc.remove_tabs {
+                text = text.trim_start_matches('\t');
+            }
+            if trailing % 2 == 1 && line.ends_with('\n') {
+                joined.push_str(&text[..text.len() - 1]);
+                continued = true;
+                continue;
+            }
+            joined.push_str(text);
+            if joined == delimiter {
+                return Err(self.continued_heredoc(delimiter));
+            }
+            joined.clear();
+            continued = false;
+        }
+        if continued {
+            // The last body line goes on into what the parser took for the
+            // delimiter line.
+            return Err(self.continued_heredoc(delimiter));
+        }
+        Ok(())
+    }
+
+    fn continued_heredoc(&self, delimiter: &str) -> ShellError {
+        ShellError::Syntax {
+            what: self.what.to_owned(),
+            detail: format!(
+                "a line of the here-document ending `{}` is continued with a backslash, \
+                 so bash ends the document at another line than it appears to",
+                truncate(delimiter, 40)
+            ),
+        }
+    }
+
     fn heredoc_body(
         &mut self,
         body: &str,
@@ -692,6 +803,17 @@ impl Walker<'_> {
         let mut w = WordBuilder::new(body);
         self.pieces(&pieces, true, depth, frame, &mut w)?;
         Ok(w.finish())
+    }
+
+    /// Walks text read as inside double quotes, where quote characters are
+    /// literal and only `$…`, `` `…` `` and backslashes act.
+    fn quoted_text(&mut self, text: &str, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+        let pieces = bword::parse_heredoc(text, &options()).map_err(|e| ShellError::Syntax {
+            what: self.what.to_owned(),
+            detail: format!("in the text `{}`: {e}", truncate(text, 80)),
+        })?;
+        let mut w = WordBuilder::new(text);
+        self.pieces(&pieces, true, depth, frame, &mut w)
     }
 
     /// Normalises one word and walks the commands hidden in it.
@@ -732,7 +854,7 @@ impl Walker<'_> {
                     }
                 }
                 WordPiece::SingleQuotedText(t) => w.literal(t),
-                WordPiece::AnsiCQuotedText(t) => w.literal(&decode_ansi_c(t)),
+                WordPiece::AnsiCQuotedText(t) => w.ansi_c(t),
                 WordPiece::DoubleQuotedSequence(inner)
                 | WordPiece::GettextDoubleQuotedSequence(inner) => {
                     self.pieces(inner, true, depth, frame, w)?;
@@ -745,13 +867,22 @@ impl Walker<'_> {
                         w.literal(escaped);
                     }
                 }
-                WordPiece::TildeExpansion(_) => {
+                WordPiece::TildeExpansion(TildeExpr::Home | TildeExpr::UserHome(_)) => {
                     // A tilde expands to a home directory: not attacker
                     // controlled, so the word stays literal as `~…`.
                     w.literal(&raw_slice(w.raw, p));
                 }
+                WordPiece::TildeExpansion(_) => {
+                    // `~+` is the working directory, `~-` the previous one,
+                    // `~N` an entry of the directory stack: all known only
+                    // at run time, and all among the directories the line
+                    // can `cd` to, so as a path the word is `.` resolved
+                    // against each of them (`cd /; rm -rf ~+` is `/`).
+                    w.expansion(&raw_slice(w.raw, p));
+                    w.skeleton.push('.');
+                }
                 WordPiece::ParameterExpansion(expr) => {
-                    self.parameter(expr, depth, frame)?;
+                    self.parameter(expr, quoted, depth, frame)?;
                     w.expansion(&raw_slice(w.raw, p));
                 }
                 WordPiece::CommandSubstitution(body) => {
@@ -788,9 +919,12 @@ impl Walker<'_> {
 
     /// Arithmetic text can hold `$(…)` (also through array subscripts), which
     /// bash runs while evaluating; walk it as a word to find them.
+    ///
+    /// Bash reads arithmetic text as if inside double quotes, so a single
+    /// quote there quotes nothing: `$(( 'a[$(id)]' ))` runs `id`.
     fn arithmetic(&mut self, text: &str, depth: usize, frame: &Frame) -> Result<(), ShellError> {
         if text.contains("$(") || text.contains('`') || text.contains("${") {
-            self.word(text, depth + 1, frame)?;
+            self.quoted_text(text, depth + 1, frame)?;
         }
         if text.contains('[') && !text.contains("$(") && !text.contains('`') {
             // `a[$x]` evaluates `$x` as arithmetic again; a variable holding
@@ -805,27 +939,43 @@ impl Walker<'_> {
         Ok(())
     }
 
+    /// Walks the words nested in a parameter expansion. `quoted` says the
+    /// expansion sits inside double quotes or an unquoted here-document:
+    /// there, quotes inside `${x:-WORD}` are literal characters, so in
+    /// `"${x:-'$(id)'}"` the `$(id)` is a command substitution that runs,
+    /// and WORD is read as here-document text rather than as a word.
     fn parameter(
         &mut self,
         expr: &ParameterExpr,
+        quoted: bool,
         depth: usize,
         frame: &Frame,
     ) -> Result<(), ShellError> {
         use ParameterExpr as P;
+        // Quotes inside a default, assigned or alternative value are
+        // literal within double quotes; in patterns, replacements and error
+        // messages bash still treats them as quotes.
+        let mut value_quoted = false;
         let nested: Vec<&str> = match expr {
             P::UseDefaultValues {
                 default_value: v, ..
             }
             | P::AssignDefaultValues {
                 default_value: v, ..
-            } => v.iter().map(String::as_str).collect(),
+            } => {
+                value_quoted = quoted;
+                v.iter().map(String::as_str).collect()
+            }
             P::IndicateErrorIfNullOrUnset {
                 error_message: v, ..
             } => v.iter().map(String::as_str).collect(),
             P::UseAlternativeValue {
                 alternative_value: v,
                 ..
-            } => v.iter().map(String::as_str).collect(),
+            } => {
+                value_quoted = quoted;
+                v.iter().map(String::as_str).collect()
+            }
             P::RemoveSmallestSuffixPattern { pattern: v, .. }
             | P::RemoveLargestSuffixPattern { pattern: v, .. }
             | P::RemoveSmallestPrefixPattern { pattern: v, .. }
@@ -846,7 +996,11 @@ impl Walker<'_> {
         };
         for text in nested {
             if text.contains('$') || text.contains('`') {
-                self.word(text, depth + 1, frame)?;
+                if value_quoted {
+                    self.quoted_text(text, depth + 1, frame)?;
+                } else {
+                    self.word(text, depth + 1, frame)?;
+                }
             }
         }
         if let Some(Parameter::NamedWithIndex { index, .. }) = parameter_of(expr) {
@@ -906,6 +1060,20 @@ impl<'a> WordBuilder<'a> {
             self.literal = false;
         }
         self.literal(s);
+    }
+
+    /// A `$'…'` string: exact when its bytes are text; bytes that are no
+    /// UTF-8 (`$'\xff'`) reach the program as they are, which no `String`
+    /// can say, so the word is then only known at run time.
+    fn ansi_c(&mut self, body: &str) {
+        let bytes = ansi_c_bytes(body);
+        match String::from_utf8(bytes) {
+            Ok(text) => self.literal(&text),
+            Err(e) => {
+                self.literal = false;
+                self.literal(&String::from_utf8_lossy(e.as_bytes()));
+            }
+        }
     }
 
     fn expansion(&mut self, raw: &str) {
@@ -974,37 +1142,100 @@ fn unescape_backquoted(body: &str) -> String {
     out
 }
 
-/// Decodes the body of a `$'…'` string the way bash does.
+/// Decodes the body of a `$'…'` string the way bash does (in the UTF-8
+/// locale the guard runs it in), for text where the exact bytes matter
+/// less than the characters (`echo -e`, `printf`).
 pub(crate) fn decode_ansi_c(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let bytes = ansi_c_bytes(s);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The bytes bash makes of the body of a `$'…'` string, in a UTF-8 locale.
+///
+/// Bash's rules, which differ from Rust's and C's in the corners: `\x`,
+/// `\u` and `\U` take one to two, four or eight hex digits and stay as
+/// written with none; octal takes one to three digits, and its value is cut
+/// to a byte; `\cX` is X's control character (`\c?` is DEL, and `\c\\`
+/// takes the escaped backslash); an unknown escape keeps its backslash. A
+/// NUL ends the string: bash hands programs C strings, so what follows a
+/// `\0` (or `\x00`, `\c@`) inside the quotes never reaches them.
+fn ansi_c_bytes(s: &str) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(s.len());
     let mut chars = s.chars().peekable();
+    let push_char = |out: &mut Vec<u8>, c: char| {
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    };
     while let Some(c) = chars.next() {
         if c != '\\' {
-            out.push(c);
+            push_char(&mut out, c);
             continue;
         }
         let Some(e) = chars.next() else {
-            out.push('\\');
+            out.push(b'\\');
             break;
         };
-        match e {
-            'a' => out.push('\x07'),
-            'b' => out.push('\x08'),
-            'e' | 'E' => out.push('\x1b'),
-            'f' => out.push('\x0c'),
-            'n' => out.push('\n'),
-            'r' => out.push('\r'),
-            't' => out.push('\t'),
-            'v' => out.push('\x0b'),
-            '\\' | '\'' | '"' | '?' => out.push(e),
-            'c' => {
-                if let Some(x) = chars.next() {
-                    out.push(char::from((x as u32 & 0x1f) as u8));
+        let byte: Option<u8> = match e {
+            'a' => Some(0x07),
+            'b' => Some(0x08),
+            'e' | 'E' => Some(0x1b),
+            'f' => Some(0x0c),
+            'n' => Some(b'\n'),
+            'r' => Some(b'\r'),
+            't' => Some(b'\t'),
+            'v' => Some(0x0b),
+            '\\' | '\'' | '"' | '?' => Some(e as u8),
+            'c' => match chars.next() {
+                None => {
+                    out.extend_from_slice(b"\\c");
+                    continue;
+                }
+                Some(x) => {
+                    if x == '\\' && chars.peek() == Some(&'\\') {
+                        chars.next();
+                    }
+                    let mut buf = [0u8; 4];
+                    let first = x.encode_utf8(&mut buf).as_bytes()[0];
+                    let v = if x == '?' {
+                        0x7f
+                    } else {
+                        first.to_ascii_uppercase() & 0x1f
+                    };
+                    if v == 0 {
+                        return out;
+                    }
+                    out.push(v);
+                    // The rest of a multi-byte character follows as it is.
+                    out.extend_from_slice(&buf[1..x.len_utf8()]);
+                    continue;
+                }
+            },
+            'x' | 'u' | 'U' => {
+                let max = match e {
+                    'x' => 2,
+                    'u' => 4,
+                    _ => 8,
+                };
+                match take_digits(&mut chars, 16, max) {
+                    None => {
+                        out.push(b'\\');
+                        out.push(e as u8);
+                        continue;
+                    }
+                    Some(0) => return out,
+                    Some(v) if e == 'x' => u8::try_from(v).ok(),
+                    Some(v) => {
+                        match char::from_u32(v) {
+                            Some(c) => push_char(&mut out, c),
+                            // Bash writes surrogates and values beyond
+                            // Unicode as bytes that are no UTF-8; an
+                            // invalid sequence keeps the word inexact.
+                            None => out.extend_from_slice(&[0xff, 0xfe]),
+                        }
+                        continue;
+                    }
                 }
             }
-            'x' => push_code(&mut out, take_digits(&mut chars, 16, 2)),
-            'u' => push_code(&mut out, take_digits(&mut chars, 16, 4)),
-            'U' => push_code(&mut out, take_digits(&mut chars, 16, 8)),
             '0'..='7' => {
                 let mut v = e.to_digit(8).unwrap_or(0);
                 for _ in 0..2 {
@@ -1016,12 +1247,18 @@ pub(crate) fn decode_ansi_c(s: &str) -> String {
                         None => break,
                     }
                 }
-                push_code(&mut out, Some(v & 0xff));
+                Some((v & 0xff) as u8)
             }
             other => {
-                out.push('\\');
-                out.push(other);
+                out.push(b'\\');
+                push_char(&mut out, other);
+                continue;
             }
+        };
+        match byte {
+            Some(0) => return out,
+            Some(b) => out.push(b),
+            None => {}
         }
     }
     out
@@ -1043,12 +1280,6 @@ fn take_digits(
         }
     }
     v
-}
-
-fn push_code(out: &mut String, code: Option<u32>) {
-    if let Some(c) = code.and_then(char::from_u32) {
-        out.push(c);
-    }
 }
 
 /// An upper bound on how deeply constructs nest, counted over openers
@@ -1286,6 +1517,85 @@ mod tests {
             Err(ShellError::Syntax { .. })
         ));
         assert!(parse("cd ~+1 && ls ~/x", "t", 0).is_ok());
+    }
+
+    #[test]
+    fn ansi_c_strings_decode_as_bash_does() {
+        let word =
+            |line: &str| parse(line, "t", 0).expect("parses").invocations[0].words[1].clone();
+        for (line, text) in [
+            (r"x $'\x41\101\u00e9'", "AAé"),
+            (r"x $'\x' $'\xZ'", r"\x"),
+            (r"x $'\u'", r"\u"),
+            (r"x $'\c'", r"\c"),
+            (r"x $'\c?\ca'", "\x7f\x01"),
+            (r"x $'\c\\z'", "\x1cz"),
+            (r"x $'\1010'", "A0"),
+            (r"x $'\8\q'", r"\8\q"),
+            // A NUL ends the quoted string, not the word.
+            (r"x $'a\0b'c", "ac"),
+            (r"x $'/\x00etc'", "/"),
+            (r"x $'\c@z'", ""),
+            (r"x $'\xc3\xa9'", "é"),
+        ] {
+            let w = word(line);
+            assert_eq!(w.text, text, "{line}");
+            assert!(w.literal, "{line}");
+        }
+        // Bytes that are no UTF-8 reach the program as they are.
+        assert!(!word(r"x $'\xff'").literal);
+        assert!(!word(r"x $'\ud800'").literal);
+    }
+
+    #[test]
+    fn tildes_of_directories_are_run_time_values() {
+        let w = &parse("ls ~ ~/x ~root ~+ ~+/x ~- ~1", "t", 0)
+            .expect("parses")
+            .invocations[0]
+            .words;
+        assert!(w[1].literal && w[2].literal && w[3].literal);
+        for (word, skeleton) in w[4..].iter().zip([".", "./x", ".", "."]) {
+            assert!(!word.literal, "{}", word.raw);
+            assert_eq!(word.skeleton, skeleton, "{}", word.raw);
+        }
+    }
+
+    #[test]
+    fn quotes_in_double_quoted_defaults_are_literal() {
+        for line in [
+            r#"ls "${x:-'$(id)'}""#,
+            r#"ls "${x:+'$(id)'}""#,
+            r#"ls "${x:='$(id)'}""#,
+            "cat <<EOF\n${x:-'$(id)'}\nEOF",
+            "echo $(( 'a[$(id)]' ))",
+            "[[ -v 'a[$(id)]' ]]",
+            "[[ 'a[$(id)]' -gt 1 ]]",
+        ] {
+            assert!(programs(line).iter().any(|p| p == "id"), "{line}");
+        }
+        assert!(!programs(r"ls ${x:-'$(id)'}").iter().any(|p| p == "id"));
+        assert!(!programs(r#"ls "${x#'$(id)'}""#).iter().any(|p| p == "id"));
+    }
+
+    #[test]
+    fn here_documents_bash_ends_elsewhere_are_refused() {
+        for line in [
+            "cat <<EOF\nEO\\\nF\nls\nEOF",
+            "cat <<EOF\nx\\\nEOF\nls\nEOF",
+            "cat <<-EOF\n\tEO\\\nF\nls\nEOF",
+        ] {
+            assert!(
+                matches!(parse(line, "t", 0), Err(ShellError::Syntax { .. })),
+                "{line:?}"
+            );
+        }
+        for line in [
+            "cat <<EOF\nEO\\\\\nF\nEOF",
+            "cat <<'EOF'\nEO\\\nF\nEOF",
+            "cat <<EOF\na \\\nb\nEOF",
+        ] {
+            assert!(parse(line, "t", 0).is_ok(), "{line:?}");
+        }
     }
 
     #[test]

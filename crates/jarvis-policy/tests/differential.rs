@@ -1,0 +1,920 @@
+//! Differential tests: what the policy reads in a line against what the real
+//! bash runs, and what dash would have run instead.
+//!
+//! The host guard runs every line with `bash --noprofile --norc -c LINE`, the
+//! shell the policy models. These tests make the two meet: each line is
+//! analysed with the shipped knowledge base, then run by bash, and every
+//! program bash would execute must be one the policy found, with the same
+//! argument words wherever the policy says it knows them. Where bash and the
+//! policy disagree, the policy's parser or walker is wrong.
+//!
+//! How bash's executions are recorded. `PATH` is an empty directory and the
+//! environment is empty, so no program is ever found, and bash calls the
+//! function `command_not_found_handle` with the name and arguments instead:
+//! it appends them, NUL-separated, to a log. Nothing real ever runs, and a
+//! program the policy missed cannot hide, whatever its name (a recorder per
+//! expected name would miss the unexpected one). The handler and `enable -n`
+//! of the builtins that are also programs (`echo`, `printf`, `test`, …, which
+//! bash would otherwise run internally, unseen) come from a `BASH_ENV` file:
+//! bash reads it before the line, so the line itself is still given to
+//! `bash --noprofile --norc -c` word for word, exactly as the guard does (an
+//! `eval "$1"` harness would change `$0`, `$@` and how the text is parsed).
+//! The guard clears `BASH_ENV`; here it is the instrument. The handler
+//! succeeds for every name but `false`, so `&&` and `||` chains take the
+//! branches they would with real programs.
+//!
+//! Dash has no such hook, so its runs use a recorder script linked under
+//! every name-like word of the line (and every name bash or the policy saw):
+//! whatever dash tries to execute among them is recorded.
+//!
+//! Both shells must be installed (`/usr/bin/bash` or `/bin/bash`, and
+//! `/usr/bin/dash` or `/bin/dash`); a missing one fails the test, saying so.
+
+use std::collections::BTreeSet;
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use jarvis_policy::Policy;
+use jarvis_policy::analyze::{self, LineContext, ProgramRef};
+use jarvis_policy::shell;
+
+static POLICY: LazyLock<Policy> =
+    LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
+
+/// One executed (or expected) program: its name and argument words.
+type Argv = Vec<String>;
+
+/// Builtins that are also programs, switched off in bash so that running
+/// them shows in the log like any program.
+const DISABLED: &[&str] = &[
+    "echo", "printf", "test", "[", "true", "false", "kill", "pwd",
+];
+
+/// Dash's builtins: dash runs these itself, so its recorder never sees them.
+const DASH_BUILTINS: &[&str] = &[
+    ".", ":", "[", "alias", "bg", "break", "cd", "chdir", "command", "continue", "echo", "eval",
+    "exec", "exit", "export", "false", "fc", "fg", "getopts", "hash", "jobs", "kill", "local",
+    "printf", "pwd", "read", "readonly", "return", "set", "shift", "test", "times", "trap", "true",
+    "type", "ulimit", "umask", "unalias", "unset", "wait",
+];
+
+/// How the policy's list must relate to bash's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compare {
+    /// Every program one runs, the other found.
+    Same,
+    /// The policy may list more: code in a branch or function bash does not
+    /// reach, or a line bash refuses to parse.
+    PolicyCovers,
+    /// The policy refuses to read the line (and so it is never run): the
+    /// parser cannot follow bash there.
+    Refused,
+}
+
+/// What dash does with the same line.
+#[derive(Clone, Copy, Debug)]
+enum Dash {
+    /// Dash runs the same programs (those that are not its builtins).
+    Same,
+    /// Dash runs something else; each argv here (words joined by spaces)
+    /// is run by dash and not by bash.
+    Runs(&'static [&'static str]),
+    /// Dash runs something else, described by its differing lists alone.
+    Differs,
+}
+
+struct Case {
+    line: &'static str,
+    compare: Compare,
+    dash: Dash,
+    /// Argvs (joined by spaces) bash must run.
+    bash_runs: &'static [&'static str],
+    /// Program names bash must never run.
+    bash_never: &'static [&'static str],
+}
+
+const fn case(line: &'static str) -> Case {
+    Case {
+        line,
+        compare: Compare::Same,
+        dash: Dash::Same,
+        bash_runs: &[],
+        bash_never: &[],
+    }
+}
+
+impl Case {
+    const fn refused(mut self) -> Case {
+        self.compare = Compare::Refused;
+        self
+    }
+    const fn covers(mut self) -> Case {
+        self.compare = Compare::PolicyCovers;
+        self
+    }
+    const fn dash(mut self, d: Dash) -> Case {
+        self.dash = d;
+        self
+    }
+    const fn runs(mut self, r: &'static [&'static str]) -> Case {
+        self.bash_runs = r;
+        self
+    }
+    const fn never(mut self, n: &'static [&'static str]) -> Case {
+        self.bash_never = n;
+        self
+    }
+}
+
+fn find_shell(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "the differential tests need `{name}` in /usr/bin or /bin, and it is not installed; \
+         install it (apt-get install {name}) rather than skipping these tests"
+    );
+}
+
+static BASH: LazyLock<PathBuf> = LazyLock::new(|| find_shell("bash"));
+static DASH: LazyLock<PathBuf> = LazyLock::new(|| find_shell("dash"));
+
+/// Names bash keeps running internally (its builtins, less those switched
+/// off): they never reach the log, so the policy's list leaves them out.
+static BASH_BUILTINS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
+    let out = Process::new(&*BASH)
+        .args(["--noprofile", "--norc", "-c", "compgen -b; compgen -k"])
+        .env_clear()
+        .output()
+        .expect("bash runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|n| !DISABLED.contains(&n.as_str()))
+        .collect()
+});
+
+/// The scratch directory of one case, removed when dropped: an empty
+/// directory for bash's `PATH`, one of recorders for dash's, a log for
+/// each shell, a working directory and a home.
+struct Scratch {
+    root: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "jarvis-differential-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        for d in ["empty", "recorders", "work", "home"] {
+            std::fs::create_dir_all(root.join(d)).expect("scratch directory");
+        }
+        for log in ["bash.log", "dash.log"] {
+            std::fs::write(root.join(log), b"").expect("log file");
+        }
+        Scratch { root }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    fn records(&self, log: &str) -> Vec<Argv> {
+        let bytes = std::fs::read(self.path(log)).expect("log readable");
+        parse_log(&bytes)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Log records: a count, then that many NUL-terminated words.
+fn parse_log(bytes: &[u8]) -> Vec<Argv> {
+    let mut words = bytes
+        .split(|b| *b == 0)
+        .map(|w| String::from_utf8_lossy(w).into_owned());
+    let mut out = Vec::new();
+    while let Some(n) = words.next() {
+        if n.is_empty() {
+            break;
+        }
+        let n: usize = n.parse().expect("record count");
+        out.push((0..n).map(|_| words.next().unwrap_or_default()).collect());
+    }
+    out
+}
+
+fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+/// Runs `cmd` until it and everything it started have ended (they share
+/// its standard output, which is read to its end); killed if stuck.
+fn run_to_end(mut cmd: Process) -> String {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().expect("shell starts");
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(30) {
+                if done.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Every process of the run is in the group the shell leads.
+            let _ = Process::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        })
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut stdout);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let status = child.wait().expect("shell ends");
+    done.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
+    format!("{status}, stdout {stdout:?}, stderr {stderr:?}")
+}
+
+/// What bash executes for `line`, and how the run ended.
+fn bash_runs(s: &Scratch, line: &str) -> (Vec<Argv>, String) {
+    let disabled = DISABLED
+        .iter()
+        .map(|b| format!("'{b}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    // The handler runs in a child of bash, so switching printf back on
+    // there leaves the line's own bash as it was.
+    let env = format!(
+        "enable -n {disabled}\n\
+         command_not_found_handle() {{\n\
+           enable printf\n\
+           printf '%s\\0' \"$#\" \"$@\" >> {log}\n\
+           [[ $1 != false ]]\n\
+         }}\n",
+        log = shell_quote(&s.path("bash.log"))
+    );
+    let env_file = s.path("bash_env");
+    std::fs::write(&env_file, env).expect("BASH_ENV file");
+    let mut cmd = Process::new(&*BASH);
+    cmd.args(["--noprofile", "--norc", "-c", line])
+        .env_clear()
+        .env("PATH", s.path("empty"))
+        .env("HOME", s.path("home"))
+        .env("LANG", "C.UTF-8")
+        .env("BASH_ENV", &env_file)
+        .current_dir(s.path("work"));
+    let how = run_to_end(cmd);
+    (s.records("bash.log"), how)
+}
+
+/// What dash executes for `line`, with a recorder under each of `names`.
+fn dash_runs(s: &Scratch, line: &str, names: &BTreeSet<String>) -> (Vec<Argv>, String) {
+    let recorder = s.path("recorder");
+    std::fs::write(
+        &recorder,
+        format!(
+            "#!{}\nprintf '%s\\0' \"$(($# + 1))\" \"${{0##*/}}\" \"$@\" >> {}\n",
+            BASH.display(),
+            shell_quote(&s.path("dash.log"))
+        ),
+    )
+    .expect("recorder");
+    std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755))
+        .expect("recorder mode");
+    for n in names {
+        let _ = std::os::unix::fs::symlink(&recorder, s.path("recorders").join(n));
+    }
+    let mut cmd = Process::new(&*DASH);
+    cmd.args(["-c", line])
+        .env_clear()
+        .env("PATH", s.path("recorders"))
+        .env("HOME", s.path("home"))
+        .env("LANG", "C.UTF-8")
+        .current_dir(s.path("work"));
+    let how = run_to_end(cmd);
+    (s.records("dash.log"), how)
+}
+
+/// Every word of the line that could name a program.
+fn name_like_words(line: &str) -> BTreeSet<String> {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || "_.+-".contains(c)))
+        .filter(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A program the policy says bash runs: its name and each argument, `None`
+/// where the word is only known at run time.
+#[derive(Debug, Clone)]
+struct Found {
+    /// `None` for a program only known at run time.
+    name: Option<String>,
+    args: Vec<Option<String>>,
+}
+
+impl Found {
+    fn matches(&self, argv: &[String], home: &Path) -> bool {
+        let Some((name, args)) = argv.split_first() else {
+            return false;
+        };
+        if self.name.as_ref().is_some_and(|n| n != name) {
+            return false;
+        }
+        for (i, want) in self.args.iter().enumerate() {
+            match want {
+                Some(w) => {
+                    if args.get(i).map(String::as_str) != Some(tilde(w, home).as_str()) {
+                        return false;
+                    }
+                }
+                // A word only known at run time can become any number of
+                // words; what follows it cannot be lined up.
+                None => return true,
+            }
+        }
+        args.len() == self.args.len()
+    }
+
+    fn show(&self) -> String {
+        let mut s = self.name.clone().unwrap_or_else(|| "<run time>".into());
+        for a in &self.args {
+            s.push(' ');
+            s.push_str(a.as_deref().unwrap_or("<run time>"));
+        }
+        s
+    }
+}
+
+/// The policy keeps `~`, `~/…` and `~user/…` as written (a home directory
+/// is no one's choice on the line); bash hands the program the expanded
+/// path.
+fn tilde(word: &str, home: &Path) -> String {
+    // In a word shaped like an assignment, a tilde after the `=` or after
+    // a `:` expands too.
+    if let Some((name, value)) = word.split_once('=')
+        && !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+    {
+        let parts: Vec<String> = value.split(':').map(|p| tilde_start(p, home)).collect();
+        return format!("{name}={}", parts.join(":"));
+    }
+    tilde_start(word, home)
+}
+
+fn tilde_start(word: &str, home: &Path) -> String {
+    let Some(rest) = word.strip_prefix('~') else {
+        return word.to_owned();
+    };
+    let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let dir = if user.is_empty() {
+        Some(home.display().to_string())
+    } else {
+        user_home(user)
+    };
+    match dir {
+        Some(d) => format!("{d}{tail}"),
+        None => word.to_owned(),
+    }
+}
+
+fn user_home(user: &str) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let fields: Vec<&str> = l.split(':').collect();
+        (fields.first() == Some(&user)).then(|| fields.get(5).map(|h| (*h).to_owned()))?
+    })
+}
+
+/// Whether a command is reached only through labels of the shell itself
+/// (substitutions, functions, `eval`, …): then bash starts it, rather than
+/// another program (`sudo`, `bash -c`, `find -exec`) which is recorded in
+/// its place.
+fn bash_level(via: &[String]) -> bool {
+    via.iter().all(|v| {
+        matches!(
+            v.as_str(),
+            "$(…)"
+                | "<(…)"
+                | "background &"
+                | "endless loop"
+                | "eval"
+                | "command"
+                | "trap"
+                | "arithmetic"
+        ) || v.starts_with("function ")
+            || v.starts_with("alias ")
+    })
+}
+
+/// What the policy says bash runs for `line`, or why it cannot read it.
+fn policy_runs(line: &str) -> Result<Vec<Found>, String> {
+    let analysis = analyze::analyze(line, POLICY.knowledge(), &LineContext::default())
+        .map_err(|e| e.to_string())?;
+    let functions: BTreeSet<String> = shell::parse(line, "the line", 0)
+        .map_err(|e| e.to_string())?
+        .functions
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    Ok(analysis
+        .commands
+        .iter()
+        .filter(|c| bash_level(&c.via))
+        .filter_map(|c| match &c.program {
+            // Calls of functions the line defines run no program.
+            ProgramRef::Named { written, .. }
+                if !BASH_BUILTINS.contains(written) && !functions.contains(written) =>
+            {
+                Some(Found {
+                    name: Some(written.clone()),
+                    args: c
+                        .args
+                        .iter()
+                        .map(|a| a.literal.then(|| a.text.clone()))
+                        .collect(),
+                })
+            }
+            ProgramRef::Dynamic { .. } => Some(Found {
+                name: None,
+                args: vec![None],
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
+fn joined(argv: &[String]) -> String {
+    argv.join(" ")
+}
+
+/// Scratch paths differ between the two runs' records only by nothing;
+/// they are shown as one word so lists read alike.
+fn scrub(s: &Scratch, v: &[String]) -> Vec<String> {
+    let root = s.root.display().to_string();
+    let mut v: Vec<String> = v.iter().map(|a| a.replace(&root, "SCRATCH")).collect();
+    v.sort();
+    v
+}
+
+/// Every way the policy, bash and dash disagree on one case.
+fn check(c: &Case) -> Vec<String> {
+    let mut problems = Vec::new();
+    let s = Scratch::new();
+    let home = s.path("home");
+    let (ran, how) = bash_runs(&s, c.line);
+    let found = match (policy_runs(c.line), c.compare) {
+        (Ok(_), Compare::Refused) => {
+            problems.push(format!(
+                "the policy reads {:?}, which it must refuse",
+                c.line
+            ));
+            Vec::new()
+        }
+        (Err(_), Compare::Refused) => Vec::new(),
+        (Ok(found), _) => found,
+        (Err(e), _) => {
+            problems.push(format!("the policy cannot read {:?}: {e}", c.line));
+            return problems;
+        }
+    };
+    let context = format!(
+        "line {:?}\n  bash ran: {:?}\n  bash ended: {how}\n  policy found: {:?}",
+        c.line,
+        ran.iter().map(|a| joined(a)).collect::<Vec<_>>(),
+        found.iter().map(Found::show).collect::<Vec<_>>()
+    );
+    for argv in ran.iter().filter(|_| c.compare != Compare::Refused) {
+        if !found.iter().any(|f| f.matches(argv, &home)) {
+            problems.push(format!(
+                "bash runs `{}`, which the policy does not see\n{context}",
+                joined(argv)
+            ));
+        }
+    }
+    if c.compare == Compare::Same {
+        for f in &found {
+            if !ran.iter().any(|a| f.matches(a, &home)) {
+                problems.push(format!(
+                    "the policy sees `{}`, which bash does not run\n{context}",
+                    f.show()
+                ));
+            }
+        }
+    }
+    for want in c.bash_runs {
+        if !ran.iter().any(|a| joined(a) == *want) {
+            problems.push(format!("bash must run `{want}`\n{context}"));
+        }
+    }
+    for never in c.bash_never {
+        if ran
+            .iter()
+            .any(|a| a.first().map(String::as_str) == Some(*never))
+        {
+            problems.push(format!("bash must not run `{never}`\n{context}"));
+        }
+    }
+
+    let mut names = name_like_words(c.line);
+    names.extend(ran.iter().filter_map(|a| a.first().cloned()));
+    names.extend(found.iter().filter_map(|f| f.name.clone()));
+    let (dashed, dash_how) = dash_runs(&s, c.line, &names);
+    let external = |a: &&Argv| {
+        a.first()
+            .is_some_and(|n| !DASH_BUILTINS.contains(&n.as_str()))
+    };
+    let bash_side = scrub(
+        &s,
+        &ran.iter()
+            .filter(external)
+            .map(|a| joined(a))
+            .collect::<Vec<_>>(),
+    );
+    let dash_side = scrub(
+        &s,
+        &dashed
+            .iter()
+            .filter(external)
+            .map(|a| joined(a))
+            .collect::<Vec<_>>(),
+    );
+    let dash_context = format!(
+        "line {:?}\n  bash ran: {bash_side:?}\n  dash ran: {dash_side:?}\n  dash ended: {dash_how}",
+        c.line
+    );
+    match c.dash {
+        Dash::Same if bash_side != dash_side => problems.push(format!(
+            "dash and bash run different programs\n{dash_context}"
+        )),
+        Dash::Differs if bash_side == dash_side => problems.push(format!(
+            "dash was expected to run something else than bash\n{dash_context}"
+        )),
+        Dash::Runs(expected) => {
+            for e in expected {
+                if !dash_side.iter().any(|d| d == e) {
+                    problems.push(format!("dash was expected to run `{e}`\n{dash_context}"));
+                }
+                if bash_side.iter().any(|b| b == e) {
+                    problems.push(format!("bash runs `{e}` too\n{dash_context}"));
+                }
+            }
+        }
+        _ => {}
+    }
+    problems
+}
+
+fn check_all(cases: &[Case]) {
+    let problems: Vec<String> = cases.iter().flat_map(check).collect();
+    assert!(
+        problems.is_empty(),
+        "{} disagreement(s):\n\n{}",
+        problems.len(),
+        problems.join("\n\n")
+    );
+}
+
+#[test]
+fn ansi_c_strings() {
+    check_all(&[
+        // The line that dash read as three commands: bash reads one string.
+        case(r"echo $'\' ; touch MARK ; #'")
+            .runs(&[r"echo ' ; touch MARK ; #"])
+            .never(&["touch"])
+            .dash(Dash::Runs(&["touch MARK"])),
+        case(r#"ls $'a\tb' $'\x41\101\u00e9' $'\"' $'it\'s'"#).dash(Dash::Differs),
+        case(r"ls $'\e[1m' $'\cA' $'\8' $'\q' $'\x4g'").dash(Dash::Differs),
+        case(r"ls $'\x' $'\u' $'\xZ'").dash(Dash::Differs),
+        case(r"ls $'a\0b' $'\x00z' c").dash(Dash::Differs),
+        case(r"$'\x6c\x73' -la").dash(Dash::Differs),
+    ]);
+}
+
+#[test]
+fn locale_strings() {
+    check_all(&[
+        case(r#"ls $"hello world" $"a'b""#).dash(Dash::Differs),
+        case(r#"ls "$"x"#).dash(Dash::Same),
+    ]);
+}
+
+#[test]
+fn brace_expansion_and_tilde() {
+    check_all(&[
+        case("ls {a,b}c d{1..3}")
+            .runs(&["ls ac bc d1 d2 d3"])
+            .dash(Dash::Differs),
+        case("{ls,-la} x").runs(&["ls -la x"]).dash(Dash::Differs),
+        case("ls {a} {} a{b c}").dash(Dash::Same),
+        case("ls ~+ ~+/x").dash(Dash::Differs),
+        case("ls ~ ~/x").dash(Dash::Same),
+    ]);
+}
+
+#[test]
+fn extended_tests() {
+    check_all(&[
+        // In bash `>` and `||` inside `[[ ]]` are operators; in dash `[[`
+        // is a program, `> b` a redirection and `||` a new command.
+        case("[[ a > b || c ]] && ls x")
+            .runs(&["ls x"])
+            .never(&["c"])
+            .dash(Dash::Runs(&["c ]]"])),
+        case("[[ -z $(id -u) && x = x ]] && ls z")
+            .runs(&["id -u", "ls z"])
+            .dash(Dash::Differs),
+        case("[[ $x == @(a|b) ]] || ls y").dash(Dash::Differs),
+    ]);
+}
+
+#[test]
+fn pipes_and_process_substitution() {
+    check_all(&[
+        case("diff <(ls /a) >(grep x)").dash(Dash::Differs),
+        case("ls /x |& grep err")
+            .runs(&["grep err"])
+            .dash(Dash::Differs),
+        case("ls -la /srv | grep -v total | sort -k5 -n").dash(Dash::Same),
+        case("cat < <(uname -a)").dash(Dash::Differs),
+    ]);
+}
+
+#[test]
+fn redirections_here_strings_and_here_documents() {
+    check_all(&[
+        case("ls /x &> out; cat out").dash(Dash::Same),
+        // Dash backgrounds `false` and then runs a bare redirection, which
+        // succeeds, so what follows `||` does not run.
+        case("false &> f || ls y")
+            .runs(&["ls y"])
+            .dash(Dash::Differs),
+        case(r#"grep x <<< "a b""#).dash(Dash::Differs),
+        case("cat <<EOF\nhi $(uname)\nEOF\nls").dash(Dash::Same),
+        case("cat <<'EOF'\nhi $(uname)\nEOF\nls").dash(Dash::Same),
+        // A backslash-newline in the terminator word is a line
+        // continuation in both shells.
+        case("cat <<EO\\\nF\nhi\nEOF\nls x").dash(Dash::Same),
+        // In the body, bash joins the continued line before comparing it
+        // with the terminator, so the here-document ends early and `ls x`
+        // and `EOF` run; dash reads on to the real terminator.
+        case("cat <<EOF\nhi\nEO\\\nF\nls x\nEOF\nuname")
+            .runs(&["ls x"])
+            .refused()
+            .dash(Dash::Differs),
+        // A continued body line swallows the delimiter line after it.
+        case("cat <<EOF\nx\\\nEOF\nls mid\nEOF\nls after")
+            .never(&["ls mid"])
+            .refused()
+            .dash(Dash::Same),
+        // An escaped backslash continues nothing; a quoted delimiter joins
+        // no lines.
+        case("cat <<EOF\nEO\\\\\nF\nEOF\nls after").dash(Dash::Same),
+        case("cat <<'EOF'\nEO\\\nF\nEOF\nls after").dash(Dash::Same),
+        case("cat <<-EOF\n\thi\n\tEOF\nls").dash(Dash::Same),
+        case("ls 2>&1 >/dev/null; ls >| f; ls <> f").dash(Dash::Same),
+    ]);
+}
+
+#[test]
+fn extglob_without_shopt() {
+    check_all(&[
+        // `bash -c` has extglob off: these do not parse, nothing runs.
+        case("ls @(a|b)").covers().dash(Dash::Same),
+        case("ls !(a)").covers().dash(Dash::Same),
+        // Switched on for the lines after it, they are patterns.
+        case("shopt -s extglob\nls @(a|b) +(c) ?(d) *(e)").dash(Dash::Differs),
+    ]);
+}
+
+#[test]
+fn quoting_inside_parameter_expansions() {
+    check_all(&[
+        // Inside double quotes the single quotes are literal characters,
+        // so `$(id)` is a command substitution that runs.
+        case(r#"ls "${x:-'$(id)'}""#).runs(&["id"]).dash(Dash::Same),
+        case(r#"x="${x:-'$(id -u)'}"; ls "$x""#)
+            .runs(&["id -u"])
+            .dash(Dash::Same),
+        // Unquoted, they quote: nothing runs but ls.
+        case(r"ls ${x:-'$(id)'}")
+            .never(&["id"])
+            .covers()
+            .dash(Dash::Same),
+        case("cat <<EOF\n${x:-'$(id)'}\nEOF")
+            .runs(&["id"])
+            .dash(Dash::Same),
+        case(r#"ls "${x:-"$(id)"}" "${x:+$(uname)}""#)
+            .covers()
+            .dash(Dash::Same),
+    ]);
+}
+
+#[test]
+fn plain_lines() {
+    check_all(&[
+        case("ls 'a b' \"c d\" e\\ f \\ls l''s \"ls\"").dash(Dash::Same),
+        case("\\ls; l''s; \"ls\"").dash(Dash::Same),
+        case("cd /tmp && ls -la; uname -a || hostname")
+            .covers()
+            .dash(Dash::Same),
+        case("x=$(date +%s); ls \"$x\" `hostname`").dash(Dash::Same),
+        case("for f in a b; do ls \"$f\"; done").dash(Dash::Same),
+        case("if grep -q x f; then cat f; else ls; fi")
+            .covers()
+            .dash(Dash::Same),
+        case("f() { uname -a; }; f").dash(Dash::Same),
+        case("case x in x) ls;; esac").dash(Dash::Same),
+        case("ls # rm -rf /").dash(Dash::Same),
+        case("ls#x a#b").dash(Dash::Same),
+        case("l\\\ns -a").dash(Dash::Same),
+        case("x=1 y=2 ls a=b").dash(Dash::Same),
+        case("ls \"a\"'b'c").dash(Dash::Same),
+        case("echo $((1 + 2)) $(( $(id -u) ))").dash(Dash::Same),
+        case("! ls; ls & wait").dash(Dash::Same),
+        case("eval 'ls x'; command ls y").dash(Dash::Same),
+        case("time ls").dash(Dash::Differs),
+        case("ls | while read -r l; do cat \"$l\"; done")
+            .covers()
+            .dash(Dash::Same),
+    ]);
+}
+
+#[test]
+fn quoting_and_comments() {
+    check_all(&[
+        case(r#"ls "$'x'" "$"y"" "a\b" "a\$b" "a\"b" "a\\b" "a\`b""#).dash(Dash::Same),
+        case("ls \"a\\\nb\" 'c\\\nd'").dash(Dash::Same),
+        case("ls;#x\nls #;rm\nls\\#x").dash(Dash::Same),
+        case("ls} }").dash(Dash::Same),
+        case("ls\u{a0}-la").dash(Dash::Same),
+        case("ls 'a'\"b\"$'c'$\"d\"").dash(Dash::Differs),
+        case("ls -- -x --color=auto a\\ b a\\\\b").dash(Dash::Same),
+        case("ls $'\\''").dash(Dash::Differs),
+        case("ls `#comment` $(#comment\n)").dash(Dash::Same),
+        case("ls $( uname ')' ) \"$(uname \"a b\")\"").dash(Dash::Same),
+        case(r#"ls "<(id)" ~root"#).dash(Dash::Same),
+        // Bash expands tildes after `=` and `:` in words shaped like
+        // assignments, even as arguments; dash does not.
+        case("ls x=~/a:~/b").dash(Dash::Differs),
+    ]);
+}
+
+#[test]
+fn compound_commands() {
+    check_all(&[
+        case("{ ls; }; (ls x)").dash(Dash::Same),
+        case("case x in x) ls a;;& x) ls b;& y) ls c;; esac").dash(Dash::Differs),
+        case("function f { ls; }; f").dash(Dash::Differs),
+        case("for x in $(id); do :; done").dash(Dash::Same),
+        case("while false; do ls; done; until true; do ls; done")
+            .covers()
+            .dash(Dash::Same),
+        case("trap 'ls trapped' EXIT; ls").dash(Dash::Same),
+        case("coproc ls").dash(Dash::Differs),
+        case("time -p ls").dash(Dash::Differs),
+        case("exec 3>f; ls >&3").dash(Dash::Same),
+        case("set -o posix\nls <(id)").dash(Dash::Differs),
+        // What the parser cannot follow, it refuses.
+        case("select x in a; do ls; done")
+            .refused()
+            .dash(Dash::Same),
+        case("ls $(case x in x) uname y;; esac)")
+            .refused()
+            .dash(Dash::Same),
+    ]);
+}
+
+#[test]
+fn substitutions_and_here_documents() {
+    check_all(&[
+        case("cat <<EOF | grep x\na\nEOF\nls").dash(Dash::Same),
+        case("cat <<A <<B\na\nA\nb\nB\nls").dash(Dash::Same),
+        case("x=$(cat <<EOF\nhi\nEOF\n); ls").dash(Dash::Same),
+        case("echo `echo \\`id\\``; ls $(ls)$(id)").dash(Dash::Same),
+        case("ls $(<f) ${x:-`id`}").dash(Dash::Same),
+        case("cat <<EOF\n$'\\x41' `id` \\$(no)\nEOF").dash(Dash::Same),
+        case("cat <<< $'a\\x41'").dash(Dash::Differs),
+        case("a=1 b=$(id) ls").dash(Dash::Same),
+        case("declare x=$(id -u); export y=$(uname); local z=$(hostname)").dash(Dash::Differs),
+        case("echo $[1+1] $[$(id)]").runs(&["id"]).dash(Dash::Same),
+    ]);
+}
+
+#[test]
+fn arithmetic_evaluates_what_quotes_kept() {
+    check_all(&[
+        // Bash evaluates array subscripts in these as arithmetic after
+        // quote removal, and arithmetic runs `$(…)`.
+        case("[[ -v 'a[$(id -u)]' ]]")
+            .runs(&["id -u"])
+            .dash(Dash::Differs),
+        case("[[ 'a[$(id -u)]' -eq 0 ]]")
+            .runs(&["id -u"])
+            .dash(Dash::Differs),
+        case("let 'a[$(id)]=1'").runs(&["id"]).dash(Dash::Differs),
+        case("(( 'a[$(id)]' ))")
+            .runs(&["id"])
+            .covers()
+            .dash(Dash::Differs),
+        case("echo $(( 'a[$(id)]' ))")
+            .runs(&["id"])
+            .covers()
+            .dash(Dash::Same),
+        case("declare 'a[$(id)]=x'")
+            .runs(&["id"])
+            .dash(Dash::Differs),
+        case("read 'a[$(id)]' < /dev/null")
+            .runs(&["id"])
+            .dash(Dash::Differs),
+        case("unset 'a[$(id)]'").covers().dash(Dash::Same),
+    ]);
+}
+
+#[test]
+fn aliases_the_line_defines() {
+    check_all(&[
+        // Aliases expand only with expand_aliases on, and only on lines
+        // read after it was switched on: the policy judges both readings.
+        case("shopt -s expand_aliases\nalias x='ls -la'\nx /y")
+            .runs(&["ls -la /y"])
+            .covers()
+            .dash(Dash::Differs),
+        case("alias x='ls -la'; x /z")
+            .runs(&["x /z"])
+            .covers()
+            .dash(Dash::Same),
+    ]);
+}
+
+/// The readings above decide judgements: what bash would run is what the
+/// guardrails see.
+#[test]
+fn what_bash_runs_is_what_is_judged() {
+    use jarvis_core::Decision;
+    use jarvis_policy::Request;
+    let judge = |line: &str| POLICY.judge(&Request::new(line));
+    for line in [
+        // A NUL ends a `$'…'` string: bash runs `rm -rf /`.
+        r"rm -rf $'/\0etc'",
+        r"rm -rf $'/\x00tmp'",
+        // `~+` is the working directory.
+        "cd / && rm -rf ~+",
+        "cd /; rm -rf ~-",
+        // Quotes inside a double-quoted default are literal.
+        r#"echo "${x:-'$(rm -rf /)'}""#,
+        "cat <<EOF\n${x:-'$(rm -rf /)'}\nEOF",
+        // Arithmetic runs what quotes kept.
+        "let 'a[$(rm -rf /)]=1'",
+        "[[ -v 'a[$(rm -rf /)]' ]]",
+        // An alias the line defines.
+        "shopt -s expand_aliases\nalias x='rm -rf'\nx /",
+    ] {
+        let j = judge(line);
+        assert_eq!(j.decision, Decision::Deny, "{line:?}: {:?}", j.reasons);
+    }
+    for line in [
+        // The here-document that bash ends early is refused.
+        "cat <<EOF\nEO\\\nF\nrm -rf /tmp/x\nEOF",
+        "cat <<EOF\nx\\\nEOF\nls\nEOF",
+    ] {
+        let j = judge(line);
+        assert!(j.parse_error, "{line:?}: {:?}", j.reasons);
+        assert_eq!(j.decision, Decision::Deny, "{line:?}");
+    }
+    // Bytes that are no text reach the program as they are: not literal.
+    let j = judge(r"ls $'\xff'");
+    assert_ne!(j.decision, Decision::Deny, "{:?}", j.reasons);
+}
