@@ -462,10 +462,13 @@ pub fn probe(mode: KernelMode) -> KernelEnforcement {
 /// the guard itself in confine mode, which restricts itself and execs it.
 ///
 /// # Errors
-/// When the guard cannot find its own binary.
+/// When the spec cannot be encoded.
 pub fn wrap(resolved: &Resolved, argv: &[OsString]) -> std::io::Result<Command> {
     let spec = serde_json::to_string(resolved).map_err(std::io::Error::other)?;
-    let mut cmd = Command::new(std::env::current_exe()?);
+    // The running image, not the path it was started from: an upgrade that
+    // replaced the binary meanwhile must not make the wall fail to start
+    // (or start a different guard).
+    let mut cmd = Command::new("/proc/self/exe");
     cmd.arg(CONFINE_ARG).arg(spec).arg("--").args(argv);
     Ok(cmd)
 }

@@ -221,12 +221,8 @@ pub fn run(
         if enforcement.level == EnforcementLevel::Partial {
             line.push_str(&format!(" ({})", enforcement.describe()));
         }
-        let cmd = confine::wrap(&resolved, &argv).map_err(|e| {
-            refuse(
-                "spawn",
-                format!("cannot find the guard's own binary for the kernel wall: {e}"),
-            )
-        })?;
+        let cmd = confine::wrap(&resolved, &argv)
+            .map_err(|e| refuse("spawn", format!("cannot set up the kernel wall: {e}")))?;
         (cmd, line)
     };
     cmd.current_dir(&cwd)
@@ -256,9 +252,10 @@ pub fn run(
         )
     })?;
     let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| refuse("spawn", format!("cannot start {}: {e}", bash.display())))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        refuse("spawn", format!("cannot start {program}: {e}"))
+    })?;
     let mut reaper = Reaper::new(child.id());
 
     let (tx, rx) = mpsc::channel();
