@@ -19,14 +19,11 @@ fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
-/// The demo repository `sandbox/up` creates, owned by the guard's user.
-const REPO: &str = "/srv/jarvis-demo/config";
-
 /// An environment whose policy is the shipped one plus a knowledge-base
 /// entry that is wrong on purpose: `jarvis-probe` is declared read-only and
 /// allowed, so the gateway runs it unattended.
 fn env_with_probe(tag: &str) -> Env {
-    let env = Env::new(tag, "", "");
+    let env = Env::new(tag, "", "").with_nokernel();
     let policy = env.dir().join("probe.toml");
     std::fs::write(
         &policy,
@@ -67,27 +64,51 @@ fn a_wrongly_judged_read_cannot_write_exec_or_connect() {
     let target = format!("/tmp/{}", marker("probe-write"));
     let out = run(&env, "sandbox", &format!("jarvis-probe write {target}"));
     assert_eq!(code(&out), 1, "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("kernel: read-only"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("kernel: read-only"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!std::path::Path::new(&target).exists());
 
     let out = run(&env, "sandbox", "jarvis-probe exec");
-    assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!text(&out.stdout).contains("ran-id"));
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().expect("addr").port();
     let out = run(&env, "sandbox", &format!("jarvis-probe connect {port}"));
-    assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!text(&out.stdout).contains("connected"));
     assert!(listener.accept().is_err(), "a connection got through");
 
     // On the same host without the wall (its owner chose best-effort), the
     // same probe does it: the refusals above were the kernel's.
     env.set_enforcement("sandbox-nokernel", "best-effort");
-    let out = run(&env, "sandbox-nokernel", &format!("jarvis-probe connect {port}"));
-    assert!(text(&out.stdout).contains("connected"), "{}", text(&out.stderr));
+    let out = run(
+        &env,
+        "sandbox-nokernel",
+        &format!("jarvis-probe connect {port}"),
+    );
+    assert!(
+        text(&out.stdout).contains("connected"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -159,28 +180,110 @@ fn a_command_cannot_kill_its_guard_and_the_timeout_still_takes_its_tree() {
     );
 
     let started = Instant::now();
-    let err = run_or_approve(
-        &env,
-        &format!("sleep 60 & sleep 61 & echo {m}-t; sleep 62"),
-    );
+    let err = run_or_approve(&env, &format!("sleep 60 & sleep 61 & echo {m}-t; sleep 62"));
     assert!(err.contains("timed out"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
     let left = std::process::Command::new("pgrep")
         .args(["-u", "jarvis", "-f", "^sleep 6[012]$"])
         .output()
         .expect("pgrep");
-    assert!(left.stdout.is_empty(), "left running: {}", text(&left.stdout));
+    assert!(
+        left.stdout.is_empty(),
+        "left running: {}",
+        text(&left.stdout)
+    );
+}
+
+/// What one framed run request got from the guard behind `identity`.
+struct GuardRun {
+    exit: Option<i32>,
+    stdout: String,
+    stderr: String,
+    kernel: Option<String>,
+}
+
+/// Sends `line` to the sandbox's guard over ssh with `identity` (whose
+/// forced command decides whether the kernel wall is on), through a
+/// ControlMaster of that key alone: a master made with one key runs that
+/// key's forced command for every session on it.
+fn guard_run(identity: &std::path::Path, control: &std::path::Path, line: &str) -> GuardRun {
+    use jarvis_exec::protocol::{Frame, FrameDecoder, Request, RunRequest};
+    let sb = sandbox();
+    let request = Request::Run(RunRequest {
+        action_id: "0193aaaa-0000-7000-8000-0000000be419".into(),
+        command: line.into(),
+        cwd: None,
+        timeout_ms: 60_000,
+        output_cap: 1 << 20,
+        approved: false,
+        scope: Vec::new(),
+    })
+    .encode();
+    let out = std::process::Command::new("ssh")
+        .args([
+            "-F",
+            "none",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ControlMaster=auto",
+        ])
+        .arg("-o")
+        .arg(format!("ControlPath={}", control.display()))
+        .args(["-o", "ControlPersist=120"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", sb.known_hosts.display()))
+        .arg("-i")
+        .arg(identity)
+        .args(["-p", &sb.port.to_string(), "jarvis@127.0.0.1", &request])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh runs");
+    let mut dec = FrameDecoder::new();
+    dec.push(&out.stdout);
+    let mut run = GuardRun {
+        exit: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        kernel: None,
+    };
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    while let Ok(Some(frame)) = dec.next_frame() {
+        match frame {
+            Frame::Stdout(b) => o.extend(b),
+            Frame::Stderr(b) => e.extend(b),
+            Frame::Done(outcome) => {
+                run.exit = outcome.exit_code;
+                run.kernel = outcome.kernel;
+            }
+            Frame::Refused(r) => e.extend(format!("refused: {r:?}").into_bytes()),
+            _ => {}
+        }
+    }
+    run.stdout = text(&o);
+    run.stderr = text(&e);
+    run
 }
 
 /// Each everyday read of tests/data/benign-readonly.txt gives the same
-/// answer under the kernel wall as without it. A command whose output
-/// changes from one run to the next (times, process lists) must match in
-/// exit status and must not be refused anything it was not refused
-/// without the wall.
+/// answer under the kernel wall as without it, on the sandbox through sshd
+/// and its guard (the policy allowing each one unattended is
+/// crates/jarvis-policy's benign test). A command whose output changes
+/// from one run to the next (times, process lists) must match in exit
+/// status and must not be refused anything it was not refused without the
+/// wall.
 #[test]
 fn the_kernel_wall_costs_no_everyday_read() {
-    let env = Env::new("benign", "", "");
-    env.set_enforcement("sandbox-nokernel", "best-effort");
+    let sb = sandbox();
+    let dir = jarvis_tests::TempDir::new("benign");
+    let walled_master = dir.path().join("walled");
+    let open_master = dir.path().join("open");
     let list = std::fs::read_to_string(workspace().join("tests/data/benign-readonly.txt"))
         .expect("benign list");
     let lines: Vec<&str> = list
@@ -192,30 +295,46 @@ fn the_kernel_wall_costs_no_everyday_read() {
     let denial = |s: &str| s.contains("Permission denied") || s.contains("Operation not permitted");
     let mut differ = Vec::new();
     for line in &lines {
-        let open_a = run(&env, "sandbox-nokernel", line);
-        let walled = run(&env, "sandbox", line);
+        let walled = guard_run(&sb.identity, &walled_master, line);
         assert!(
-            text(&walled.stderr).contains("allow"),
-            "`{line}` was not run unattended: {}",
-            text(&walled.stderr)
+            walled
+                .kernel
+                .as_deref()
+                .is_some_and(|k| k.contains("read-only")),
+            "`{line}` did not run under the wall: {:?} {}",
+            walled.kernel,
+            walled.stderr
         );
-        let same = code(&open_a) == code(&walled) && open_a.stdout == walled.stdout;
-        if same {
+        let open_a = guard_run(&sb.identity_nokernel, &open_master, line);
+        if open_a.exit == walled.exit && open_a.stdout == walled.stdout {
             continue;
         }
-        let open_b = run(&env, "sandbox-nokernel", line);
-        let stable = open_a.stdout == open_b.stdout && code(&open_a) == code(&open_b);
-        let refused_more = denial(&text(&walled.stderr)) && !denial(&text(&open_a.stderr));
-        if stable || code(&open_a) != code(&walled) || refused_more {
+        let open_b = guard_run(&sb.identity_nokernel, &open_master, line);
+        let stable = open_a.stdout == open_b.stdout && open_a.exit == open_b.exit;
+        let refused_more = denial(&walled.stderr) && !denial(&open_a.stderr);
+        if stable || open_a.exit != walled.exit || refused_more {
             differ.push(format!(
-                "`{line}`: without the wall exit {} stdout {:?}; with it exit {} stdout {:?} stderr {:?}",
-                code(&open_a),
-                text(&open_a.stdout).chars().take(200).collect::<String>(),
-                code(&walled),
-                text(&walled.stdout).chars().take(200).collect::<String>(),
-                text(&walled.stderr).chars().take(400).collect::<String>(),
+                "`{line}`: without the wall exit {:?} stdout {:?}; with it exit {:?} stdout {:?} stderr {:?}",
+                open_a.exit,
+                open_a.stdout.chars().take(200).collect::<String>(),
+                walled.exit,
+                walled.stdout.chars().take(200).collect::<String>(),
+                walled.stderr.chars().take(400).collect::<String>(),
             ));
         }
     }
-    assert!(differ.is_empty(), "{} differ:\n{}", differ.len(), differ.join("\n"));
+    for master in [&walled_master, &open_master] {
+        let _ = std::process::Command::new("ssh")
+            .arg("-o")
+            .arg(format!("ControlPath={}", master.display()))
+            .args(["-O", "exit", "jarvis@127.0.0.1"])
+            .output();
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} differ:\n{}",
+        differ.len(),
+        lines.len(),
+        differ.join("\n")
+    );
 }

@@ -256,6 +256,9 @@ fn ending_line(action: &ActionRecord, run: Option<&RunRecord>) -> String {
     if run.killed > 0 {
         line.push_str(&format!("; {} leftover processes killed", run.killed));
     }
+    if let Some(k) = &run.kernel {
+        line.push_str(&format!("; {k}"));
+    }
     if let Some(e) = &run.error {
         line.push_str(&format!("; {e}"));
     }

@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::breaker::{Breaker, Open};
 use crate::host::{GlobalLimits, HostSpec};
 use crate::limits::{Limited, RateLimits};
-use crate::protocol::{CheckReport, Frame, Outcome, Refusal, Request, RunRequest};
+use crate::protocol::{CheckReport, Frame, KernelReport, Outcome, Refusal, Request, RunRequest};
 use crate::snapshot::{
     DropReport, DropRequest, EditRequest, FileEdit, PreviewReport, PreviewRequest, RestoreReport,
     RestoreRequest, Snapshot, SnapshotRequest,
@@ -350,6 +350,21 @@ impl Executor {
         {
             Frame::Checked(report) => Ok(report),
             other => Err(Self::unexpected(host, "check", &other)),
+        }
+    }
+
+    /// Asks a host's guard only what its kernel enforces: no policy load,
+    /// no probes, so a proposal can afford it.
+    ///
+    /// # Errors
+    /// As [`Executor::check`].
+    pub async fn kernel(&self, host: &HostName) -> Result<KernelReport, ExecError> {
+        match self
+            .call(host, &Request::Kernel, Duration::from_secs(20))
+            .await?
+        {
+            Frame::Kernel(report) => Ok(report),
+            other => Err(Self::unexpected(host, "kernel question", &other)),
         }
     }
 

@@ -50,6 +50,10 @@ pub enum Request {
     Run(RunRequest),
     /// Say who you are and what the host has (for `jarvis hosts check`).
     Check,
+    /// Say only what the kernel wall can enforce here, and whether bash is
+    /// there: the cheap question a proposal asks (no policy load, no probes
+    /// of Docker or git).
+    Kernel,
     /// Snapshot (or fingerprint) what a plan names.
     Snapshot(SnapshotRequest),
     /// Roll targets back to a snapshot.
@@ -248,6 +252,15 @@ pub struct CheckReport {
     pub enforcement: KernelEnforcement,
 }
 
+/// What `Request::Kernel` finds: the part of a check a proposal needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelReport {
+    /// Where bash is; `None` when the host has none, and runs nothing.
+    pub bash: Option<String>,
+    /// How much of the kernel wall the host enforces.
+    pub enforcement: KernelEnforcement,
+}
+
 /// How much of the kernel wall a host can enforce on the commands its guard
 /// runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,7 +285,11 @@ impl KernelEnforcement {
             .unwrap_or_default();
         match self.level {
             EnforcementLevel::Full => format!("full{abi}"),
-            level => format!("{}{abi}: missing {}", level.as_str(), self.missing.join(", ")),
+            level => format!(
+                "{}{abi}: missing {}",
+                level.as_str(),
+                self.missing.join(", ")
+            ),
         }
     }
 }
@@ -316,6 +333,8 @@ pub enum Frame {
     Done(Outcome),
     /// Last frame of a check.
     Checked(CheckReport),
+    /// Last frame of a kernel question.
+    Kernel(KernelReport),
     /// Last frame of a refused request.
     Refused(Refusal),
     /// Last frame of a snapshot.
@@ -339,6 +358,7 @@ const SNAPSHOTTED: u8 = b'S';
 const RESTORED: u8 = b'B';
 const PREVIEWED: u8 = b'P';
 const DROPPED: u8 = b'X';
+const KERNEL: u8 = b'L';
 
 impl Frame {
     /// The frame as bytes on the wire.
@@ -350,6 +370,7 @@ impl Frame {
             Frame::Heartbeat => (HEARTBEAT, Vec::new().into()),
             Frame::Done(o) => (DONE, json(o).into()),
             Frame::Checked(c) => (CHECKED, json(c).into()),
+            Frame::Kernel(k) => (KERNEL, json(k).into()),
             Frame::Refused(r) => (REFUSED, json(r).into()),
             Frame::Snapshotted(r) => (SNAPSHOTTED, json(r).into()),
             Frame::Restored(r) => (RESTORED, json(r).into()),
@@ -428,6 +449,7 @@ impl FrameDecoder {
             HEARTBEAT => Frame::Heartbeat,
             DONE => Frame::Done(parse(&payload, "done")?),
             CHECKED => Frame::Checked(parse(&payload, "checked")?),
+            KERNEL => Frame::Kernel(parse(&payload, "kernel")?),
             REFUSED => Frame::Refused(parse(&payload, "refused")?),
             SNAPSHOTTED => Frame::Snapshotted(parse(&payload, "snapshotted")?),
             RESTORED => Frame::Restored(parse(&payload, "restored")?),

@@ -225,6 +225,9 @@ pub struct Gateway {
     /// What each host's guard last said about the host (or why it could
     /// not be asked); read by every proposal, so held only for a copy.
     facts: Mutex<HashMap<HostName, HostFacts>>,
+    /// What each host's guard last said of its kernel wall, from a check or
+    /// the cheaper kernel question a proposal asks.
+    kernels: Mutex<HashMap<HostName, KernelFact>>,
     /// One probe at a time per host: proposals that find the same host
     /// stale wait for the first one's answer instead of asking again.
     probing: HashMap<HostName, Arc<tokio::sync::Mutex<()>>>,
@@ -269,6 +272,7 @@ impl Gateway {
             store,
             executor,
             facts: Mutex::default(),
+            kernels: Mutex::default(),
             probing,
         })
     }
@@ -778,27 +782,10 @@ impl Gateway {
         }
         let started_at = jarvis_store::now();
         let result = self.executor.run(admission, &job, on_output).await;
-        // The guard's own account of the wall this run had.
-        let confined = result.as_ref().ok().and_then(|e| e.outcome.kernel.clone());
+        // The guard's own account of the kernel wall the run had is kept
+        // with the run and in its audit event, on every host.
         let (to, run) = run_record(started_at, result);
         let record = self.store.finish_run(id, to, "gateway", &run).await?;
-        // On a best-effort host nothing before the run made sure of the
-        // kernel wall, so what the guard says it had is kept with the
-        // action. (Elsewhere an unattended run had the whole wall, and
-        // anything else waited for a person.)
-        if kernel.enforcement == Enforcement::BestEffort
-            && let Some(line) = confined
-        {
-            self.store
-                .append(NewEvent {
-                    actor: "gateway".into(),
-                    action_id: Some(id),
-                    host: Some(host.to_string()),
-                    kind: "action.kernel".into(),
-                    payload: json!({ "enforcement": kernel.enforcement.as_str(), "kernel": line }),
-                })
-                .await?;
-        }
         if !plan.is_empty() {
             self.snapshot_after(&spec, id, &plan).await?;
             self.prune(&host, "gateway").await?;
@@ -929,6 +916,13 @@ impl Gateway {
             Ok(r) => Ok(r.clone()),
             Err(e) => Err(e.to_string()),
         };
+        self.learn_kernel(
+            host,
+            report
+                .as_ref()
+                .map(|r| r.enforcement.clone())
+                .map_err(Clone::clone),
+        );
         self.facts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -937,7 +931,6 @@ impl Gateway {
                 HostFacts {
                     report,
                     learnt_at: jarvis_store::now(),
-                    learnt: Instant::now(),
                 },
             );
         result
@@ -953,21 +946,43 @@ impl Gateway {
             .cloned()
     }
 
+    fn learn_kernel(&self, host: &HostName, known: Result<KernelEnforcement, String>) {
+        self.kernels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                host.clone(),
+                KernelFact {
+                    known,
+                    learnt_at: jarvis_store::now(),
+                    learnt: Instant::now(),
+                },
+            );
+    }
+
+    fn kernel_fact(&self, host: &HostName) -> Option<KernelFact> {
+        self.kernels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(host)
+            .cloned()
+    }
+
     /// A host's kernel wall as last learnt, and what its `enforcement`
     /// makes of it. Asks nobody.
     pub fn kernel_standing(&self, host: &HostName) -> KernelStanding {
-        let facts = self.host_facts(host);
+        let fact = self.kernel_fact(host);
         KernelStanding {
             host: host.clone(),
             enforcement: self.config.enforcement(host),
-            known: match &facts {
+            known: match &fact {
                 None => KernelKnown::NotChecked,
-                Some(f) => match &f.report {
-                    Ok(r) => KernelKnown::Reported(r.enforcement.clone()),
+                Some(f) => match &f.known {
+                    Ok(k) => KernelKnown::Reported(k.clone()),
                     Err(why) => KernelKnown::Unreachable(why.clone()),
                 },
             },
-            learnt_at: facts.map(|f| f.learnt_at),
+            learnt_at: fact.map(|f| f.learnt_at),
         }
     }
 
@@ -983,7 +998,7 @@ impl Gateway {
             return self.kernel_standing(host);
         }
         let fresh = |gw: &Gateway| {
-            gw.host_facts(host)
+            gw.kernel_fact(host)
                 .is_some_and(|f| f.learnt.elapsed() < KERNEL_FRESH)
         };
         if !fresh(self)
@@ -992,8 +1007,15 @@ impl Gateway {
             let _probe = lock.lock().await;
             // Someone else's probe may have answered while this one waited.
             if !fresh(self) {
-                // A failure is remembered by `check_host` and read below.
-                let _ = self.check_host(host).await;
+                // The kernel question, not a whole check: it loads no
+                // policy and probes nothing, so a proposal can afford it.
+                let known = self
+                    .executor
+                    .kernel(host)
+                    .await
+                    .map(|r| r.enforcement)
+                    .map_err(|e| e.to_string());
+                self.learn_kernel(host, known);
             }
         }
         self.kernel_standing(host)
@@ -1020,6 +1042,14 @@ pub struct HostFacts {
     pub report: Result<CheckReport, String>,
     /// When it was learnt, as the store writes times.
     pub learnt_at: String,
+}
+
+/// What a host's guard last said of its kernel wall, or why it could not
+/// be asked.
+#[derive(Debug, Clone)]
+struct KernelFact {
+    known: Result<KernelEnforcement, String>,
+    learnt_at: String,
     learnt: Instant,
 }
 
@@ -1273,6 +1303,7 @@ fn run_record(
                     stdout: captured(e.stdout, o.stdout),
                     stderr: captured(e.stderr, o.stderr),
                     error,
+                    kernel: o.kernel,
                 },
             )
         }
@@ -1298,6 +1329,7 @@ pub(crate) fn failed_run(started_at: String, err: &ExecError) -> RunRecord {
         stdout: CapturedOutput::default(),
         stderr: CapturedOutput::default(),
         error: Some(err.to_string()),
+        kernel: None,
     }
 }
 

@@ -417,6 +417,7 @@ impl Gateway {
                     stdout: output(text.into_bytes()),
                     stderr: output(Vec::new()),
                     error,
+                    kernel: None,
                 };
                 (to, run, Some(report))
             }

@@ -37,8 +37,8 @@ use std::time::Duration;
 
 use jarvis_core::Decision;
 use jarvis_exec::protocol::{
-    CheckReport, Ending, Frame, Hello, Outcome, PROTOCOL_VERSION, ProtocolError, Refusal, Request,
-    StreamSummary,
+    CheckReport, Ending, Frame, Hello, KernelReport, Outcome, PROTOCOL_VERSION, ProtocolError,
+    Refusal, Request, StreamSummary,
 };
 use jarvis_exec::snapshot::{EditRequest, PreviewKind, PreviewReport, PreviewRequest};
 use jarvis_policy::confine::Confinement;
@@ -234,6 +234,16 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     match request {
+        Request::Kernel => {
+            let report = KernelReport {
+                bash: runner::find_bash().map(|b| b.display().to_string()),
+                enforcement: confine::probe(args.kernel),
+            };
+            let _ =
+                log.write(json!({"result": "kernel", "level": report.enforcement.level.as_str()}));
+            let _ = out.send(&Frame::Kernel(report));
+            ExitCode::SUCCESS
+        }
         Request::Check => {
             let report = check(&args);
             let _ = log.write(json!({"result": "checked"}));

@@ -48,6 +48,10 @@ pub struct RunRecord {
     pub stderr: CapturedOutput,
     /// Why it failed outside the command itself (guard refusal, transport).
     pub error: Option<String>,
+    /// What the kernel allowed the command, as the guard said
+    /// (`kernel: read-only, runs 3 program files, no network`), or why it
+    /// ran without the kernel wall; `None` when nothing ran.
+    pub kernel: Option<String>,
 }
 
 impl RunRecord {
@@ -63,6 +67,7 @@ impl RunRecord {
             "stdout": self.stdout,
             "stderr": self.stderr,
             "error": self.error,
+            "kernel": self.kernel,
         })
     }
 
@@ -101,6 +106,7 @@ impl RunRecord {
             stdout: stream("stdout")?,
             stderr: stream("stderr")?,
             error: row.try_get("error").map_err(|e| bad("error", e))?,
+            kernel: row.try_get("kernel").map_err(|e| bad("kernel", e))?,
         })
     }
 }
@@ -121,8 +127,9 @@ pub(crate) async fn insert_run(
     sqlx::query(
         "INSERT INTO action_runs (action_id, started_at, finished_at, ending, exit_code, signal, \
              duration_ms, killed, stdout, stdout_bytes, stdout_sha256, stdout_truncated, \
-             stderr, stderr_bytes, stderr_sha256, stderr_truncated, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             stderr, stderr_bytes, stderr_sha256, stderr_truncated, error, kernel) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18)",
     )
     .bind(id.to_string())
     .bind(&run.started_at)
@@ -141,6 +148,7 @@ pub(crate) async fn insert_run(
     .bind(&run.stderr.sha256)
     .bind(i64::from(run.stderr.truncated))
     .bind(&run.error)
+    .bind(&run.kernel)
     .execute(&mut *conn)
     .await
     .map_err(StoreError::db("recording a run"))?;

@@ -587,6 +587,9 @@ async fn succeeded(store: &Store, cmd: &str) -> ActionId {
         .finish_run(a.id, ActionState::Succeeded, "test", &run())
         .await
         .expect("finish");
+    // What the kernel allowed is kept with the run.
+    let kept = store.run_of(a.id).await.expect("read").expect("a run");
+    assert_eq!(kept.kernel, run().kernel);
     a.id
 }
 
@@ -602,6 +605,7 @@ fn run() -> jarvis_store::RunRecord {
         stdout: Default::default(),
         stderr: Default::default(),
         error: None,
+        kernel: Some("kernel: read-only, runs 2 program files, no network".into()),
     }
 }
 

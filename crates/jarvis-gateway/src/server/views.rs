@@ -1487,6 +1487,7 @@ mod tests {
             stdout: output("removed 3 files\n", false),
             stderr: output("warning: \x1b[33mcareful\x1b[0m\n", true),
             error: None,
+            kernel: None,
         }
     }
 
