@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use regex::{Regex, RegexSet};
 
-use crate::kb::{Effect, FlagSpec, KnowledgeFile, NodeSpec, PathClass, ProgramSpec, Runs};
+use crate::kb::{Effect, FlagSpec, KnowledgeFile, NodeSpec, PathClass, ProgramSpec, Runs, Writes};
 use crate::shell::{
     self, Assignment, Context, Invocation, Redirect, ShellError, Stdin, Word, truncate,
 };
@@ -68,6 +68,22 @@ pub struct Node {
     sub: HashMap<String, Node>,
     flags: Vec<Flag>,
     args: Vec<ArgPattern>,
+    helpers: Vec<String>,
+    writes: Writes,
+    directory_options: Vec<String>,
+    uses_network: bool,
+}
+
+impl Node {
+    /// Programs this node executes by itself (see [`NodeSpec::helpers`]).
+    pub fn helpers(&self) -> &[String] {
+        &self.helpers
+    }
+
+    /// Where the files it changes are named, inherited from its program.
+    pub fn writes(&self) -> Writes {
+        self.writes
+    }
 }
 
 #[derive(Debug)]
@@ -80,6 +96,7 @@ struct Flag {
     value_regex: Option<Regex>,
     runs: Option<Runs>,
     replaces: bool,
+    writes_value: bool,
 }
 
 #[derive(Debug)]
@@ -127,7 +144,7 @@ impl Knowledge {
                 node,
             } = spec;
             let place = format!("program.{name}");
-            let node = compile_node(node, &place, &mut errors);
+            let node = compile_node(node, &place, Writes::Unknown, &mut errors);
             let program = Arc::new(Program {
                 name: name.clone(),
                 family,
@@ -232,7 +249,73 @@ fn first_line(s: &str) -> String {
     s.lines().last().unwrap_or(s).trim().to_owned()
 }
 
-fn compile_node(spec: NodeSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> Node {
+/// Why a helper cannot be looked up on a host, if it cannot: the guard
+/// resolves bare names on `PATH`, absolute paths, and absolute patterns
+/// with a glob in the last component only.
+fn helper_problem(helper: &str) -> Option<&'static str> {
+    let glob = |s: &str| s.contains(['*', '?', '[', ']']);
+    if helper.trim().is_empty() {
+        return Some("is empty");
+    }
+    if helper != helper.trim() || helper.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("holds white space or control characters");
+    }
+    if !helper.contains('/') {
+        return glob(helper).then_some(
+            "is a bare name with a glob; only an absolute pattern may hold one, in its last component",
+        );
+    }
+    if !helper.starts_with('/') {
+        return Some(
+            "is a relative path; give a bare name (looked up on PATH) or an absolute path",
+        );
+    }
+    let (dir, last) = helper.rsplit_once('/').unwrap_or(("", helper));
+    if last.is_empty() {
+        return Some("ends with `/`; name a program, not a directory");
+    }
+    if glob(dir) {
+        return Some("has a glob outside its last component");
+    }
+    if dir.split('/').any(|c| c == "." || c == "..") {
+        return Some("has `.` or `..` components");
+    }
+    None
+}
+
+fn compile_node(
+    spec: NodeSpec,
+    place: &str,
+    inherited: Writes,
+    errors: &mut Vec<KnowledgeError>,
+) -> Node {
+    for h in &spec.helpers {
+        if let Some(problem) = helper_problem(h) {
+            errors.push(KnowledgeError {
+                place: format!("{place}.helpers"),
+                problem: format!("the helper `{h}` {problem}"),
+                needle: if h.is_empty() {
+                    "helpers".into()
+                } else {
+                    h.clone()
+                },
+            });
+        }
+    }
+    for o in &spec.directory_options {
+        if !o.starts_with('-') || o.len() < 2 {
+            errors.push(KnowledgeError {
+                place: format!("{place}.directory_options"),
+                problem: format!("`{o}` is not an option (it must start with `-`)"),
+                needle: if o.is_empty() {
+                    "directory_options".into()
+                } else {
+                    o.clone()
+                },
+            });
+        }
+    }
+    let writes = spec.writes.unwrap_or(inherited);
     if matches!(spec.runs, Some(Runs::Value | Runs::UntilTerminator)) {
         errors.push(KnowledgeError {
             place: format!("{place}.runs"),
@@ -271,7 +354,7 @@ fn compile_node(spec: NodeSpec, place: &str, errors: &mut Vec<KnowledgeError>) -
         .into_iter()
         .map(|(name, s)| {
             let p = format!("{place}.sub.{name}");
-            (name, compile_node(s.into_node(), &p, errors))
+            (name, compile_node(s.into_node(), &p, writes, errors))
         })
         .collect();
     Node {
@@ -290,6 +373,10 @@ fn compile_node(spec: NodeSpec, place: &str, errors: &mut Vec<KnowledgeError>) -
         sub,
         flags,
         args,
+        helpers: spec.helpers,
+        writes,
+        directory_options: spec.directory_options,
+        uses_network: spec.uses_network,
     }
 }
 
@@ -313,6 +400,13 @@ fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> F
             needle: "names".into(),
         });
     }
+    if f.writes_value && !f.value {
+        errors.push(KnowledgeError {
+            place: format!("{place}.flag[{name}].writes_value"),
+            problem: "`writes_value` needs `value = true`".into(),
+            needle: name.clone(),
+        });
+    }
     if matches!(f.runs, Some(Runs::Value)) && !f.value {
         errors.push(KnowledgeError {
             place: format!("{place}.flag[{name}].runs"),
@@ -329,6 +423,7 @@ fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> F
         value_regex,
         runs: f.runs,
         replaces: f.replaces,
+        writes_value: f.writes_value,
     }
 }
 
@@ -432,6 +527,57 @@ pub struct Command {
     pub vars: Vec<(String, String)>,
     /// What it can do.
     pub findings: Vec<Finding>,
+    /// Programs it executes by itself as part of its work, as the knowledge
+    /// base declares them for the program and subcommands it reached (git's
+    /// `/usr/lib/git-core/git-*`, `gzip` for `zcat`).
+    pub helpers: Vec<String>,
+    /// Where the files it changes are named (its redirections aside).
+    pub writes: WriteTargets,
+    /// It runs programs no analysis can list: code it could not read (a
+    /// script file, inline code, a hook, `awk`'s `system()`, a program set
+    /// through the environment).
+    pub runs_unknown: bool,
+    /// It uses the network to read, as the knowledge base says (`dig`,
+    /// `ping`), beyond any network effect among its findings.
+    pub uses_network: bool,
+}
+
+/// Where a command's own writes land (its redirections aside), from the
+/// knowledge base's description of the program and subcommand it reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteTargets {
+    /// It writes no file of its own.
+    #[default]
+    Nothing,
+    /// It writes these paths, as written: relative ones are relative to
+    /// its working directory; a `NAME=PATH` word writes `PATH`.
+    Paths {
+        /// The words naming them.
+        words: Vec<Word>,
+        /// It also removes or renames them, changing the directories that
+        /// hold them (`rm`, `mv`).
+        entries: bool,
+    },
+    /// It writes beneath its working directory: the values of its
+    /// directory options (`git -C DIR`, each relative to the one before,
+    /// the first to the line's), else the line's own.
+    WorkingDirectory {
+        /// The directory options' values, in order.
+        directories: Vec<Word>,
+        /// Paths it names as well; only absolute ones lie outside.
+        paths: Vec<Word>,
+    },
+    /// Where it writes cannot be known from the line.
+    Unknown,
+}
+
+/// What a command gathers besides its findings, for [`Command`].
+#[derive(Default)]
+struct Own {
+    helpers: Vec<String>,
+    writes: WriteTargets,
+    runs_unknown: bool,
+    uses_network: bool,
 }
 
 impl Command {
@@ -883,6 +1029,7 @@ impl Analyzer<'_> {
                 redirects,
                 via,
                 findings,
+                Own::default(),
             );
             return Ok(());
         };
@@ -918,6 +1065,11 @@ impl Analyzer<'_> {
                 redirects,
                 via,
                 findings,
+                Own {
+                    writes: WriteTargets::Unknown,
+                    runs_unknown: true,
+                    ..Own::default()
+                },
             );
             return Ok(());
         }
@@ -934,8 +1086,10 @@ impl Analyzer<'_> {
         let known = self.kb.program(&name).cloned();
         let mut inners = Vec::new();
         let mut positionals = Vec::new();
+        let mut own = Own::default();
         match &known {
             Some(program) => {
+                let mut gathered = Gathered::default();
                 let mut walk = Walk {
                     unknown_option: None,
                     replaced: None,
@@ -943,8 +1097,10 @@ impl Analyzer<'_> {
                     positionals: &mut positionals,
                     inners: &mut inners,
                     stdin: &stdin,
+                    gathered: &mut gathered,
                 };
                 walk.node(&program.node, &args, &name);
+                own = gathered.finish();
                 let changes = effects_change(&findings);
                 // Disk tools that only read (`smartctl -H`, `blkid`, `fdisk -l`)
                 // read a device's metadata, not its data.
@@ -982,6 +1138,9 @@ impl Analyzer<'_> {
                     .map(|a| a.literal.then(|| a.text.clone()))
                     .collect();
                 self.scan_args(&args, Some(&name), &mut findings);
+                // Nothing says what it writes or runs.
+                own.writes = WriteTargets::Unknown;
+                own.runs_unknown = findings.iter().any(|f| f.effect == Effect::Exec);
             }
         }
         if let Some(k) = &known {
@@ -1006,6 +1165,7 @@ impl Analyzer<'_> {
             redirects,
             via,
             findings,
+            own,
         );
         for inner in inners {
             match inner {
@@ -1067,6 +1227,11 @@ impl Analyzer<'_> {
                 Vec::new(),
                 via,
                 findings,
+                Own {
+                    writes: WriteTargets::Unknown,
+                    runs_unknown: true,
+                    ..Own::default()
+                },
             );
             return Ok(());
         }
@@ -1211,7 +1376,13 @@ impl Analyzer<'_> {
         redirects: Vec<Redirect>,
         via: &Via,
         findings: Vec<Finding>,
+        own: Own,
     ) {
+        // Code the analysis could not read runs programs it cannot name.
+        let runs_unknown = own.runs_unknown
+            || findings
+                .iter()
+                .any(|f| f.effect == Effect::Exec && f.attended);
         self.out.commands.push(Command {
             program,
             args,
@@ -1223,6 +1394,10 @@ impl Analyzer<'_> {
             cwds: self.cwds.clone(),
             vars: self.vars.clone(),
             findings,
+            helpers: own.helpers,
+            writes: own.writes,
+            runs_unknown,
+            uses_network: own.uses_network,
         });
     }
 
@@ -1545,6 +1720,68 @@ struct Walk<'a> {
     positionals: &'a mut Vec<Option<String>>,
     inners: &'a mut Vec<Inner>,
     stdin: &'a StdinSource,
+    gathered: &'a mut Gathered,
+}
+
+/// What a walk learns for the kernel's ruleset: the helpers of every node
+/// it entered, and where the last node's writes land.
+#[derive(Default)]
+struct Gathered {
+    helpers: Vec<String>,
+    /// The positional words of the node reached.
+    operands: Vec<Word>,
+    /// Values of options that write (`sort -o FILE`).
+    values: Vec<Word>,
+    /// Values of directory options (`git -C DIR`).
+    directories: Vec<Word>,
+    /// The node's own effects, a flag without a value or an argument
+    /// pattern write or delete: the operands are written.
+    operand_writes: bool,
+    /// Where the reached node's writes land.
+    writes: Writes,
+    /// Something runs code the walk did not unwrap.
+    runs_unknown: bool,
+    /// A node entered uses the network to read.
+    uses_network: bool,
+}
+
+impl Gathered {
+    fn finish(self) -> Own {
+        let any_write = self.operand_writes || !self.values.is_empty();
+        let operands = || {
+            let mut words = self.values.clone();
+            if self.operand_writes {
+                words.extend(self.operands.iter().cloned());
+            }
+            words
+        };
+        let writes = match self.writes {
+            _ if !any_write => WriteTargets::Nothing,
+            Writes::Unknown => WriteTargets::Unknown,
+            // Operands that write, and none given: they come at run time
+            // (`xargs rm`).
+            Writes::Operands | Writes::Entries
+                if self.operand_writes && self.operands.is_empty() =>
+            {
+                WriteTargets::Unknown
+            }
+            Writes::Operands | Writes::Entries => WriteTargets::Paths {
+                words: operands(),
+                entries: self.writes == Writes::Entries,
+            },
+            Writes::WorkingDirectory => WriteTargets::WorkingDirectory {
+                directories: self.directories.clone(),
+                paths: operands(),
+            },
+            Writes::Nothing => WriteTargets::Nothing,
+        };
+        Own {
+            helpers: self.helpers,
+            writes,
+            runs_unknown: self.runs_unknown,
+            uses_network: self.uses_network,
+        }
+    }
 }
 
 impl Walk<'_> {
@@ -1572,6 +1809,10 @@ impl Walk<'_> {
 
     fn node(&mut self, node: &Node, args: &[Word], label: &str) {
         self.replaced = None;
+        self.gathered.helpers.extend(node.helpers.iter().cloned());
+        self.gathered.writes = node.writes;
+        self.gathered.uses_network |= node.uses_network;
+        self.gathered.operands.clear();
         // `python3 --version`: nothing but harmless flags.
         if !args.is_empty()
             && !node.safe_alone.is_empty()
@@ -1676,6 +1917,7 @@ impl Walk<'_> {
                 }
                 // Not a listed subcommand: unless the knowledge base says what
                 // such words mean, it may be a plugin or an alias.
+                self.gathered.operands.push(a.clone());
                 let (effects, why) = match &node.other {
                     Some(effects) => (
                         effects.clone(),
@@ -1704,6 +1946,10 @@ impl Walk<'_> {
             }
             positional_count += 1;
             self.positionals.push(a.literal.then(|| t.to_owned()));
+            // `chmod MODE FILE`: the first `skip` operands name no file.
+            if node.runs.is_some() || positional_count > node.skip {
+                self.gathered.operands.push(a.clone());
+            }
             i += 1;
         }
         self.effects_of(node, label);
@@ -1731,12 +1977,14 @@ impl Walk<'_> {
 
     fn rest_positionals(&mut self, rest: &[Word]) {
         for a in rest.iter().filter(|a| !a.text.starts_with('-')) {
+            self.gathered.operands.push(a.clone());
             self.positionals.push(a.literal.then(|| a.text.clone()));
         }
     }
 
     fn effects_of(&mut self, node: &Node, label: &str) {
         if let Some((effects, why)) = self.replaced.take() {
+            self.gather(&effects, node.runs.is_some(), false);
             self.finding(&effects, why.as_deref(), None, label);
             return;
         }
@@ -1745,8 +1993,25 @@ impl Walk<'_> {
         } else {
             node.effects.clone()
         };
+        self.gather(&effects, node.runs.is_some(), false);
         let why = node.why.as_deref();
         self.finding(&effects, why, node.risk, label);
+    }
+
+    /// Notes what effects mean for the kernel's ruleset. `unwrapped`: an
+    /// exec effect is the program the walk hands on as a command of its
+    /// own. `value`: the effects are an option's whose value is the file
+    /// it writes; otherwise what is written is the operands.
+    fn gather(&mut self, effects: &[Effect], unwrapped: bool, value: bool) {
+        let g = &mut *self.gathered;
+        if effects
+            .iter()
+            .any(|e| matches!(e, Effect::Write | Effect::Delete))
+            && !value
+        {
+            g.operand_writes = true;
+        }
+        g.runs_unknown |= effects.contains(&Effect::Exec) && !unwrapped;
     }
 
     fn stdin_code(&mut self, script_file: Option<&Word>, label: &str, shell: bool) {
@@ -1859,6 +2124,32 @@ impl Walk<'_> {
         if node.no_run_options.iter().any(|o| o == t) {
             *no_run = true;
         }
+        for o in &node.directory_options {
+            let (dir, used) = if t == o {
+                (next.cloned(), 2)
+            } else if let Some(v) = t.strip_prefix(o.as_str()).and_then(|rest| {
+                if o.starts_with("--") {
+                    rest.strip_prefix('=')
+                } else {
+                    Some(rest)
+                }
+            }) {
+                (
+                    Some(Word {
+                        text: v.to_owned(),
+                        ..a.clone()
+                    }),
+                    1,
+                )
+            } else {
+                continue;
+            };
+            if let Some(d) = dir {
+                self.gathered.directories.push(d);
+            }
+            self.flag(node, o, None, label, inline_code);
+            return used.min(args.len() - i);
+        }
         // `--name=value`
         if let Some((name, value)) = t.split_once('=').filter(|_| t.starts_with("--")) {
             let v = Word {
@@ -1967,6 +2258,14 @@ impl Walk<'_> {
                     _ => continue,
                 }
             }
+            if !flag.replaces {
+                if flag.writes_value
+                    && let Some(v) = value
+                {
+                    self.gathered.values.push(v.clone());
+                }
+                self.gather(&flag.effects, flag.runs.is_some(), flag.writes_value);
+            }
             self.flag_findings(flag, name, label);
             if flag.runs == Some(Runs::Value)
                 && let Some(v) = value
@@ -2047,6 +2346,7 @@ impl Walk<'_> {
                 } else {
                     p.effects.clone()
                 };
+                self.gather(&effects, false, false);
                 for e in effects {
                     self.findings.push(Finding::new(
                         e,
@@ -2319,6 +2619,75 @@ mod tests {
         assert_eq!(basename("/bin/rm"), "rm");
         assert_eq!(basename("rm"), "rm");
         assert_eq!(basename("./x/"), "x");
+    }
+
+    fn load(text: &str) -> Result<Knowledge, Vec<KnowledgeError>> {
+        let file: KnowledgeFile = toml::from_str(text).expect("knowledge TOML");
+        let mut kb = Knowledge::default();
+        kb.add(file).map(|()| kb)
+    }
+
+    #[test]
+    fn helpers_are_checked_at_load() {
+        for (helper, problem) in [
+            ("", "is empty"),
+            ("bin/x", "relative path"),
+            ("./x", "relative path"),
+            ("/usr/*/git", "glob outside its last component"),
+            ("git-*", "bare name with a glob"),
+            ("/usr/lib/", "ends with `/`"),
+            ("/usr/../bin/x", "`.` or `..`"),
+            ("a b", "white space"),
+        ] {
+            let text = format!(
+                "[program.frob]\nfamily = \"files\"\neffects = [\"read\"]\n\
+                 [program.frob.sub.x]\neffects = [\"read\"]\nhelpers = [{helper:?}]\n"
+            );
+            let errors = load(&text).expect_err(helper);
+            assert_eq!(errors.len(), 1, "{helper}: {errors:?}");
+            assert_eq!(errors[0].place, "program.frob.sub.x.helpers", "{helper}");
+            assert!(
+                errors[0].problem.contains(problem),
+                "{helper}: {}",
+                errors[0].problem
+            );
+        }
+        let kb = load(
+            "[program.frob]\nfamily = \"files\"\neffects = [\"read\"]\n\
+             helpers = [\"gzip\", \"/usr/lib/frob/frob-*\", \"/usr/bin/frob2\"]\n",
+        )
+        .expect("valid helpers load");
+        let frob = kb.program("frob").expect("frob");
+        assert_eq!(frob.node.helpers().len(), 3);
+        assert_eq!(frob.node.writes(), Writes::Unknown);
+    }
+
+    #[test]
+    fn write_modes_are_inherited_and_checked() {
+        let kb = load(
+            "[program.frob]\nfamily = \"files\"\neffects = [\"write\"]\nwrites = \"operands\"\n\
+             [program.frob.sub.a]\neffects = [\"write\"]\n\
+             [program.frob.sub.b]\neffects = [\"write\"]\nwrites = \"unknown\"\n",
+        )
+        .expect("loads");
+        let frob = kb.program("frob").expect("frob");
+        assert_eq!(frob.node.writes(), Writes::Operands);
+        assert_eq!(frob.node.sub["a"].writes(), Writes::Operands);
+        assert_eq!(frob.node.sub["b"].writes(), Writes::Unknown);
+        let errors = load(
+            "[program.frob]\nfamily = \"files\"\ndirectory_options = [\"C\"]\n\
+             [[program.frob.flag]]\nnames = [\"-o\"]\nwrites_value = true\n",
+        )
+        .expect_err("bad");
+        let places: Vec<&str> = errors.iter().map(|e| e.place.as_str()).collect();
+        assert!(
+            places.contains(&"program.frob.directory_options"),
+            "{places:?}"
+        );
+        assert!(
+            places.contains(&"program.frob.flag[-o].writes_value"),
+            "{places:?}"
+        );
     }
 
     #[test]

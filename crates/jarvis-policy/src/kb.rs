@@ -86,6 +86,31 @@ pub enum Runs {
     UntilTerminator,
 }
 
+/// Where the files a node changes are named, for the kernel's write rules
+/// (see `crate::confine`). A subcommand without its own says what its
+/// program says; a program without one says `unknown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Writes {
+    /// Its operands are what it changes (`touch f`, `chmod 644 f`), and the
+    /// values of its options that write (`sort -o FILE`).
+    Operands,
+    /// Like `operands`, and it also removes or renames them, which changes
+    /// the directories holding them (`rm`, `mv`).
+    Entries,
+    /// It changes files beneath its working directory (`git commit`: the
+    /// repository), which `directory_options` can move (`git -C DIR`);
+    /// absolute operands and the values of options that write count too.
+    WorkingDirectory,
+    /// What it changes is no file at all (a shell variable for
+    /// `printf -v`, the disks' caches for `sync`).
+    Nothing,
+    /// Where it writes cannot be read from the line (`apt install`,
+    /// `useradd`, `sed 's/a/b/w FILE'`).
+    #[default]
+    Unknown,
+}
+
 /// One program, or one subcommand of it.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,7 +134,9 @@ pub struct NodeSpec {
     /// How this node runs another program, if it does.
     #[serde(default)]
     pub runs: Option<Runs>,
-    /// Positionals to skip before the wrapped program (`timeout DURATION`).
+    /// Positionals to skip before the wrapped program (`timeout DURATION`)
+    /// or, for a program that runs nothing, before the files it changes
+    /// (`chmod MODE FILE`).
     #[serde(default)]
     pub skip: usize,
     /// Options whose value is a command string (`sh -c`, `su -c`, `flock -c`).
@@ -139,6 +166,26 @@ pub struct NodeSpec {
     /// Patterns over arguments that add effects (`awk 'BEGIN{system("sh")}'`).
     #[serde(default)]
     pub arg: Vec<ArgSpec>,
+    /// Programs it executes by itself as part of its normal work, which the
+    /// kernel must let it run: bare names looked up on `PATH` (`gzip` for
+    /// `zcat`), absolute paths, or absolute patterns whose last component
+    /// is a glob (`/usr/lib/git-core/git-*`). What it runs because the line
+    /// says so (`sudo CMD`, `find -exec`) is judged as a command of its
+    /// own and is not listed here.
+    #[serde(default)]
+    pub helpers: Vec<String>,
+    /// Where the files it changes are named (inherited by subcommands).
+    #[serde(default)]
+    pub writes: Option<Writes>,
+    /// Options whose value is the directory it works in (`git -C DIR`,
+    /// `make -C DIR`); they take a value.
+    #[serde(default)]
+    pub directory_options: Vec<String>,
+    /// It reaches other machines to do its reading (a DNS query, an echo
+    /// request), so the kernel must let it use the network although
+    /// nothing it does changes anything (its effects stay `read`).
+    #[serde(default)]
+    pub uses_network: bool,
 }
 
 fn yes() -> bool {
@@ -204,6 +251,10 @@ pub struct FlagSpec {
     /// `git clean -n` only lists). Effects added by other flags stay.
     #[serde(default)]
     pub replaces: bool,
+    /// The flag's value is a file it writes (`sort -o FILE`), rather than
+    /// a setting of how it writes its operands (`truncate -s 0 FILE`).
+    #[serde(default)]
+    pub writes_value: bool,
 }
 
 /// A pattern over the arguments of a node that adds effects.

@@ -962,3 +962,17 @@ fn guardrails_see_through_variables_braces_globs_and_directories() {
         );
     }
 }
+
+#[test]
+fn a_bad_helper_is_named_with_its_program_and_place() {
+    let err = Policy::from_texts(vec![(
+        PathBuf::from("local.toml"),
+        "[program.frob]\nfamily = \"files\"\neffects = [\"read\"]\nhelpers = [\"lib/frob-*\"]\n"
+            .to_owned(),
+    )])
+    .expect_err("a relative helper is refused");
+    let shown = err.to_string();
+    assert!(shown.contains("local.toml:4:"), "{shown}");
+    assert!(shown.contains("program.frob.helpers"), "{shown}");
+    assert!(shown.contains("`lib/frob-*`"), "{shown}");
+}
