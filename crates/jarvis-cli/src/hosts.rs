@@ -187,7 +187,15 @@ install -o jarvis -g jarvis -m 0640 /dev/null /var/log/jarvis/guard.log
 #          PermitTTY no
 #    then `systemctl reload ssh`. The one line of /etc/ssh/authorized_keys/jarvis:
 restrict,command="/usr/local/bin/jarvis-guard --policy /etc/jarvis/guard.toml --log /var/log/jarvis/guard.log" {key} jarvis-gateway
-# 5. On the gateway, pin the host key and check:
+#    The guard runs every command with bash (install it if the host has
+#    none) under a Landlock and seccomp ruleset (Linux 6.12 or later for the
+#    whole wall). Approved actions may also write beneath the home
+#    directory, /tmp and /var/tmp; to choose instead, add one
+#    `--approved-writes DIR` per directory. `--kernel off` switches the wall
+#    off; the gateway then holds every action on this host for a person
+#    unless the host says `enforcement = "best-effort"` in jarvis.toml.
+# 5. On the gateway, pin the host key and check (it reports the shell and
+#    what the host's kernel enforces):
 #      ssh-keyscan -t ed25519 HOST > known_hosts   (compare the fingerprint out of band)
 #      jarvis hosts check {host}
 # Membership in the docker group is root-equivalent: grant it only if the
