@@ -976,3 +976,32 @@ fn a_bad_helper_is_named_with_its_program_and_place() {
     assert!(shown.contains("program.frob.helpers"), "{shown}");
     assert!(shown.contains("`lib/frob-*`"), "{shown}");
 }
+
+#[test]
+fn limits_and_package_queries_allow_only_what_they_wrap() {
+    let p = Policy::shipped().expect("shipped policy loads");
+    for cmd in [
+        "timeout 5 docker ps",
+        "nice -n 19 du -sh /srv",
+        "ionice -c3 du -sh /srv",
+        "command -v docker",
+        "[ -d /srv ] && echo yes",
+        "dpkg -l git",
+        "apt-cache policy docker.io",
+        "apt list --installed",
+    ] {
+        assert_eq!(judge(&p, cmd).decision, Decision::Allow, "{cmd}");
+    }
+    for cmd in [
+        "timeout 5 rm -rf /srv/x",
+        "nice -n 19 curl -s https://example.com",
+        "timeout 5 bash -c \"$X\"",
+        "command rm -f /srv/x",
+        "dpkg -l -i /tmp/x.deb",
+        "dpkg -i /tmp/x.deb",
+        "apt list; apt install -y nginx",
+        "apt-mark hold docker.io",
+    ] {
+        assert_ne!(judge(&p, cmd).decision, Decision::Allow, "{cmd}");
+    }
+}
