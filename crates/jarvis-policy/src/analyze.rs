@@ -72,6 +72,7 @@ pub struct Node {
     writes: Writes,
     directory_options: Vec<String>,
     uses_network: bool,
+    metadata_only: bool,
 }
 
 impl Node {
@@ -377,6 +378,7 @@ fn compile_node(
         writes,
         directory_options: spec.directory_options,
         uses_network: spec.uses_network,
+        metadata_only: spec.metadata_only,
     }
 }
 
@@ -1102,15 +1104,17 @@ impl Analyzer<'_> {
                 walk.node(&program.node, &args, &name);
                 own = gathered.finish();
                 let changes = effects_change(&findings);
+                let contents = changes || !program.node.metadata_only;
                 // Disk tools that only read (`smartctl -H`, `blkid`, `fdisk -l`)
                 // read a device's metadata, not its data.
-                let device_data = program.family != "storage" || changes;
+                let device_data = (program.family != "storage" || changes) && contents;
                 self.scan_paths(
                     &args,
                     &mut findings,
                     PathUse {
                         changes,
                         device_data,
+                        contents,
                     },
                 );
                 if only_loopback(&args) {
@@ -1470,6 +1474,7 @@ impl Analyzer<'_> {
             PathUse {
                 changes: r.op.writes(),
                 device_data: true,
+                contents: true,
             },
         );
     }
@@ -1535,7 +1540,7 @@ impl Analyzer<'_> {
             } else {
                 self.scan_candidate(&a.text, findings, how);
             }
-            if a.pattern && !how.changes {
+            if a.pattern && !how.changes && how.contents {
                 // `cd ~/.ssh && cat *`: a relative glob reads where `cd` led.
                 let relative = !a.text.starts_with('/') && !a.text.starts_with('~');
                 let resolved = self
@@ -1594,6 +1599,8 @@ impl Analyzer<'_> {
         };
         let path = truncate(path, 60);
         let f = match (class, writes) {
+            // Where a secret lies is no secret: `ls -la .env`.
+            (PathClass::Secret, false) if !how.contents => return,
             (PathClass::Secret, _) => Finding::attended(
                 Effect::Read,
                 70,
@@ -1679,6 +1686,7 @@ impl Analyzer<'_> {
             PathUse {
                 changes: true,
                 device_data: true,
+                contents: true,
             },
         );
     }
@@ -1691,12 +1699,15 @@ struct PathUse {
     changes: bool,
     /// Reading a device means reading its data, not just its metadata.
     device_data: bool,
+    /// It reads what the files hold, not only their names and metadata.
+    contents: bool,
 }
 
 impl PathUse {
     const READ: PathUse = PathUse {
         changes: false,
         device_data: true,
+        contents: true,
     };
 }
 

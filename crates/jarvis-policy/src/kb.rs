@@ -181,6 +181,12 @@ pub struct NodeSpec {
     /// `make -C DIR`); they take a value.
     #[serde(default)]
     pub directory_options: Vec<String>,
+    /// It reads names and metadata (sizes, modes, times, link targets),
+    /// never what files hold, so a secret's path is no secret read
+    /// (`ls -la .env`, `test -f .env`). Only for programs with no option
+    /// that reads a file's contents.
+    #[serde(default)]
+    pub metadata_only: bool,
     /// It reaches other machines to do its reading (a DNS query, an echo
     /// request), so the kernel must let it use the network although
     /// nothing it does changes anything (its effects stay `read`).

@@ -1005,3 +1005,29 @@ fn limits_and_package_queries_allow_only_what_they_wrap() {
         assert_ne!(judge(&p, cmd).decision, Decision::Allow, "{cmd}");
     }
 }
+
+#[test]
+fn where_a_secret_lies_is_no_secret() {
+    let p = Policy::shipped().expect("shipped policy loads");
+    for cmd in [
+        "ls -la .env",
+        "test -f .env && echo present",
+        "[ -f /root/.ssh/id_rsa ] || echo none",
+        "stat -c %s /etc/shadow",
+        "ls -la ~/.ssh/",
+        "readlink -f /srv/app/.env",
+    ] {
+        let j = judge(&p, cmd);
+        assert_eq!(j.decision, Decision::Allow, "{cmd}: {:?}", j.reasons);
+    }
+    for cmd in [
+        "cat .env",
+        "ls .env && cat .env",
+        "head -1 ~/.ssh/id_rsa",
+        "du --files0-from=/root/.ssh/id_rsa",
+        "file /etc/shadow",
+        "ls -la > .env",
+    ] {
+        assert_ne!(judge(&p, cmd).decision, Decision::Allow, "{cmd}");
+    }
+}
