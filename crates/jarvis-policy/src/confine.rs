@@ -103,10 +103,11 @@ pub fn confinement(analysis: &Analysis, cwd: Option<&str>) -> Confinement {
                         None => c.writes_unknown = true,
                     }
                 }
-                // Relative paths lie beneath the working directory.
+                // Relative paths lie beneath the working directory, unless
+                // they climb out of it (`git worktree add ../wt`).
                 for w in paths
                     .iter()
-                    .filter(|w| !w.literal || target_text(&w.text).starts_with(['/', '~']))
+                    .filter(|w| !w.literal || outside_working_directory(target_text(&w.text)))
                 {
                     add_write(&mut c, w, false, &dirs);
                 }
@@ -176,6 +177,15 @@ fn working_directory(directories: &[Word], dirs: &[Option<String>]) -> Vec<Optio
             .collect();
     }
     current
+}
+
+/// Whether a path a command names may lie outside its working directory.
+fn outside_working_directory(text: &str) -> bool {
+    if text.starts_with(['/', '~']) {
+        return true;
+    }
+    let inside = normalize_path(&format!("/w/{text}"));
+    !(inside == "/w" || inside.starts_with("/w/"))
 }
 
 /// What a written word names: `PATH` in `of=PATH`, `--output=PATH`.
@@ -516,6 +526,10 @@ mod tests {
         assert_eq!(
             writes("git log --output=/tmp/log", Some("/srv/repo")),
             ["/srv/repo", "/tmp/log"]
+        );
+        assert_eq!(
+            writes("git worktree add ../wt main", Some("/srv/repo")),
+            ["/srv/repo", "/srv/wt"]
         );
         assert!(writes("git log --oneline", Some("/srv/repo")).is_empty());
         assert!(conf("git commit -m x", None).writes_unknown);
