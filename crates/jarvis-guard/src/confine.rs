@@ -62,6 +62,10 @@ pub struct Grant {
     pub writes: Vec<PathBuf>,
     /// Whether it may use the network.
     pub network: bool,
+    /// Why this command runs without the wall, when it does: a person
+    /// approved a line that raises privilege (`sudo` cannot work under
+    /// `no_new_privs`, which Landlock requires).
+    pub waived: Option<String>,
 }
 
 /// The host's own settings for what approved actions may write beyond what
@@ -107,6 +111,11 @@ impl Grant {
             exec: c.programs.clone(),
             writes,
             network: c.network,
+            waived: (approved && c.privileged).then(|| {
+                "not applied: a person approved a line that raises privilege, which setuid \
+                 programs cannot do under the wall"
+                    .to_owned()
+            }),
         }
     }
 
@@ -117,6 +126,7 @@ impl Grant {
             exec: c.programs.clone(),
             writes: vec![clone.to_path_buf()],
             network: false,
+            waived: None,
         }
     }
 }
@@ -343,19 +353,30 @@ fn interpreters(file: &Path, path: &str) -> Vec<PathBuf> {
         return found;
     }
     if head.starts_with(b"\x7fELF")
-        && let Ok(bytes) = std::fs::read(file)
+        && let Ok(mut f) = std::fs::File::open(file)
     {
-        return elf_interpreter(&bytes).into_iter().collect();
+        // Only the headers are read: git's helpers are a hundred links to
+        // one large binary.
+        return elf_interpreter(&mut f).into_iter().collect();
     }
     Vec::new()
 }
 
-/// The `PT_INTERP` path of an ELF file (32 or 64 bit, either byte order).
-fn elf_interpreter(elf: &[u8]) -> Option<PathBuf> {
-    let class64 = *elf.get(4)? == 2;
-    let little = *elf.get(5)? == 1;
-    let read = |at: usize, len: usize| -> Option<u64> {
-        let b = elf.get(at..at.checked_add(len)?)?;
+/// The `PT_INTERP` path of an ELF file (32 or 64 bit, either byte order),
+/// reading only its headers and the path.
+fn elf_interpreter(elf: &mut (impl std::io::Read + std::io::Seek)) -> Option<PathBuf> {
+    use std::io::SeekFrom;
+    let mut read_at = |at: u64, len: usize| -> Option<Vec<u8>> {
+        let mut buf = vec![0; len];
+        elf.seek(SeekFrom::Start(at)).ok()?;
+        elf.read_exact(&mut buf).ok()?;
+        Some(buf)
+    };
+    let header = read_at(0, 64).or_else(|| read_at(0, 52))?;
+    let class64 = *header.get(4)? == 2;
+    let little = *header.get(5)? == 1;
+    let num = |b: &[u8], at: usize, len: usize| -> Option<u64> {
+        let b = b.get(at..at.checked_add(len)?)?;
         let mut v = 0u64;
         for i in 0..len {
             let byte = u64::from(if little { b[len - 1 - i] } else { b[i] });
@@ -364,24 +385,39 @@ fn elf_interpreter(elf: &[u8]) -> Option<PathBuf> {
         Some(v)
     };
     let (phoff, phentsize, phnum) = if class64 {
-        (read(0x20, 8)?, read(0x36, 2)?, read(0x38, 2)?)
+        (
+            num(&header, 0x20, 8)?,
+            num(&header, 0x36, 2)?,
+            num(&header, 0x38, 2)?,
+        )
     } else {
-        (read(0x1c, 4)?, read(0x2a, 2)?, read(0x2c, 2)?)
+        (
+            num(&header, 0x1c, 4)?,
+            num(&header, 0x2a, 2)?,
+            num(&header, 0x2c, 2)?,
+        )
     };
-    for i in 0..phnum {
-        let at = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
-        const PT_INTERP: u64 = 3;
-        if read(at, 4)? != PT_INTERP {
+    let table_len = usize::try_from(phentsize.checked_mul(phnum)?).ok()?;
+    // Real program header tables are a few kilobytes.
+    if table_len > 64 * 1024 {
+        return None;
+    }
+    let table = read_at(phoff, table_len)?;
+    const PT_INTERP: u64 = 3;
+    for i in 0..usize::try_from(phnum).ok()? {
+        let at = i.checked_mul(usize::try_from(phentsize).ok()?)?;
+        if num(&table, at, 4)? != PT_INTERP {
             continue;
         }
         let (offset, size) = if class64 {
-            (read(at + 8, 8)?, read(at + 32, 8)?)
+            (num(&table, at + 8, 8)?, num(&table, at + 32, 8)?)
         } else {
-            (read(at + 4, 4)?, read(at + 16, 4)?)
+            (num(&table, at + 4, 4)?, num(&table, at + 16, 4)?)
         };
-        let start = usize::try_from(offset).ok()?;
-        let end = start.checked_add(usize::try_from(size).ok()?)?;
-        let raw = elf.get(start..end)?;
+        if size > 4096 {
+            return None;
+        }
+        let raw = read_at(offset, usize::try_from(size).ok()?)?;
         let raw = raw.split(|b| *b == 0).next()?;
         return Some(PathBuf::from(String::from_utf8_lossy(raw).into_owned()));
     }
@@ -651,8 +687,8 @@ mod tests {
     #[test]
     fn finds_the_dynamic_loader_of_this_test_binary() {
         let me = std::env::current_exe().expect("own path");
-        let bytes = std::fs::read(&me).expect("own bytes");
-        let interp = elf_interpreter(&bytes).expect("a dynamically linked test binary");
+        let mut file = std::fs::File::open(&me).expect("own bytes");
+        let interp = elf_interpreter(&mut file).expect("a dynamically linked test binary");
         assert!(interp.is_absolute(), "{interp:?}");
         assert!(interp.exists(), "{interp:?}");
     }
@@ -664,14 +700,14 @@ mod tests {
             b"\x7fELF",
             b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff",
         ] {
-            let _ = elf_interpreter(bytes);
+            let _ = elf_interpreter(&mut std::io::Cursor::new(bytes));
         }
         let mut header = vec![0u8; 64];
         header[..6].copy_from_slice(b"\x7fELF\x02\x01");
         header[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
         header[0x36] = 56;
         header[0x38] = 0xff;
-        assert_eq!(elf_interpreter(&header), None);
+        assert_eq!(elf_interpreter(&mut std::io::Cursor::new(header)), None);
     }
 
     #[test]
@@ -715,6 +751,7 @@ mod tests {
             exec: Some(["ls".to_owned(), "no-such-program-here".to_owned()].into()),
             writes: vec![PathBuf::from("/tmp/jarvis-no-such-dir/new-file")],
             network: false,
+            waived: None,
         };
         let bash = PathBuf::from("/bin/bash");
         let r = resolve(

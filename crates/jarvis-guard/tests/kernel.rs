@@ -468,3 +468,17 @@ fn git_reads_in_a_hostile_repository(host: &Host, textconv: bool) {
         assert!(!mark.exists(), "`{line}` ran repository code: {answer:?}");
     }
 }
+
+#[test]
+fn an_approved_line_that_raises_privilege_runs_without_the_wall_and_says_so() {
+    let host = Host::new();
+    let line = "sudo -n true 2>/dev/null; echo done";
+    let approved = host.run_as(line, true, &[], None);
+    let kernel = approved.outcome().kernel.clone().unwrap_or_default();
+    assert!(kernel.contains("not applied"), "{kernel}");
+    // Nobody approved it: the wall holds, and a setuid program gains
+    // nothing under it.
+    let unattended = host.run(line);
+    let kernel = unattended.outcome().kernel.clone().unwrap_or_default();
+    assert!(kernel.contains("read-only"), "{kernel}");
+}

@@ -53,6 +53,12 @@ pub struct Confinement {
     /// The line talks to other machines, or to this one over TCP or UDP (a
     /// network effect the analysis found, `curl localhost` included).
     pub network: bool,
+    /// Some program gains or hands out privilege (`sudo`, `doas`, `su`,
+    /// `pkexec`, `docker run --privileged`): a setuid program needs the
+    /// kernel to honour setuid, which the kernel wall takes away (Landlock
+    /// requires `no_new_privs`), and privilege handed to another process
+    /// is beyond the wall anyway.
+    pub privileged: bool,
 }
 
 impl Confinement {
@@ -76,6 +82,11 @@ pub fn confinement(analysis: &Analysis, cwd: Option<&str>) -> Confinement {
         let dirs = working_dirs(command, cwd);
         add_programs(&mut c, command, &dirs);
         c.network |= command.uses_network;
+        c.privileged |= command.privileged
+            || command
+                .findings
+                .iter()
+                .any(|f| f.effect == Effect::Privilege);
         for f in &command.findings {
             match f.effect {
                 Effect::Network => c.network = true,
@@ -395,6 +406,21 @@ mod tests {
             "getent passwd root",
         ] {
             assert!(!conf(line, Some("/srv/r")).network, "{line}");
+        }
+    }
+
+    #[test]
+    fn privilege_wrappers_are_said() {
+        for line in [
+            "sudo systemctl restart grafana",
+            "doas apt-get update",
+            "ls && sudo -u postgres psql -c 'select 1'",
+            "su -c 'id'",
+        ] {
+            assert!(conf(line, Some("/srv")).privileged, "{line}");
+        }
+        for line in ["systemctl status grafana", "docker ps", "id -u"] {
+            assert!(!conf(line, Some("/srv")).privileged, "{line}");
         }
     }
 
