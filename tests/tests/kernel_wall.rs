@@ -338,3 +338,33 @@ fn the_kernel_wall_costs_no_everyday_read() {
         differ.join("\n")
     );
 }
+
+/// Under the wall an action nobody approved writes nothing, so a policy
+/// that would let a write run alone has it wait for a person instead of
+/// failing on the host.
+#[test]
+fn a_write_the_policy_would_allow_alone_waits_for_a_person() {
+    let env = Env::new("write-waits", "", "");
+    let policy = env.dir().join("lenient.toml");
+    std::fs::write(
+        &policy,
+        "[defaults]\nauto_allow_max_risk = 100\n\n\
+         [[rule]]\nid = \"test-touch\"\ndecision = \"allow\"\ncommand = [\"touch\"]\n\
+         reason = \"this test's policy lets touch run alone\"\n",
+    )
+    .expect("write policy");
+    let mut config = std::fs::read_to_string(&env.config).expect("config");
+    config.push_str(&format!("\n[policy]\npaths = [\"{}\"]\n", policy.display()));
+    std::fs::write(&env.config, config).expect("config");
+    let target = format!("/tmp/{}", marker("write-waits"));
+    let out = run(&env, "sandbox", &format!("touch {target}"));
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{err}");
+    assert!(err.contains("the kernel wall lets an action write only"), "{err}");
+    assert!(!std::path::Path::new(&target).exists());
+    let id = jarvis_tests::action_id(&err);
+    let approved = env.jarvis(&["approve", &id, "--reason", "test"]);
+    assert_eq!(code(&approved), 0, "{}", text(&approved.stderr));
+    assert!(std::path::Path::new(&target).exists());
+    let _ = std::fs::remove_file(&target);
+}
