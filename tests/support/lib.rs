@@ -210,6 +210,24 @@ impl Sandbox {
 
     /// `ssh` to the sandbox with the gateway's key, bypassing Jarvis.
     pub fn ssh(&self, known_hosts: &Path, remote: Option<&str>) -> Output {
+        let mut cmd = self.ssh_command(&self.identity, known_hosts, None);
+        if let Some(r) = remote {
+            cmd.arg(r);
+        }
+        cmd.output().expect("ssh runs")
+    }
+
+    /// Sends `remote` (a framed guard request) with `identity`, whose
+    /// forced command decides which guard answers, through a ControlMaster
+    /// at `control` kept for two minutes: a master made with one key runs
+    /// that key's forced command for every session on it, so each key
+    /// needs its own.
+    pub fn ssh_through(&self, identity: &Path, control: &Path, remote: &str) -> Output {
+        let mut cmd = self.ssh_command(identity, &self.known_hosts, Some(control));
+        cmd.arg(remote).output().expect("ssh runs")
+    }
+
+    fn ssh_command(&self, identity: &Path, known_hosts: &Path, control: Option<&Path>) -> Command {
         let mut cmd = Command::new("ssh");
         cmd.args([
             "-F",
@@ -221,15 +239,17 @@ impl Sandbox {
         ])
         .args(["-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10"])
         .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
-        .arg("-i")
-        .arg(&self.identity)
-        .args(["-p", &self.port.to_string(), "jarvis@127.0.0.1"])
-        .stdin(Stdio::null());
-        if let Some(r) = remote {
-            cmd.arg(r);
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()));
+        if let Some(path) = control {
+            cmd.args(["-o", "ControlMaster=auto", "-o", "ControlPersist=120"])
+                .arg("-o")
+                .arg(format!("ControlPath={}", path.display()));
         }
-        cmd.output().expect("ssh runs")
+        cmd.arg("-i")
+            .arg(identity)
+            .args(["-p", &self.port.to_string(), "jarvis@127.0.0.1"])
+            .stdin(Stdio::null());
+        cmd
     }
 }
 

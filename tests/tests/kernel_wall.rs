@@ -202,10 +202,8 @@ struct GuardRun {
     kernel: Option<String>,
 }
 
-/// Sends `line` to the sandbox's guard over ssh with `identity` (whose
-/// forced command decides whether the kernel wall is on), through a
-/// ControlMaster of that key alone: a master made with one key runs that
-/// key's forced command for every session on it.
+/// Sends `line` to the sandbox's guard over ssh with `identity`, whose
+/// forced command decides whether the kernel wall is on.
 fn guard_run(identity: &std::path::Path, control: &std::path::Path, line: &str) -> GuardRun {
     use jarvis_exec::protocol::{Frame, FrameDecoder, Request, RunRequest};
     let sb = sandbox();
@@ -219,32 +217,7 @@ fn guard_run(identity: &std::path::Path, control: &std::path::Path, line: &str) 
         scope: Vec::new(),
     })
     .encode();
-    let out = std::process::Command::new("ssh")
-        .args([
-            "-F",
-            "none",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "ControlMaster=auto",
-        ])
-        .arg("-o")
-        .arg(format!("ControlPath={}", control.display()))
-        .args(["-o", "ControlPersist=120"])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", sb.known_hosts.display()))
-        .arg("-i")
-        .arg(identity)
-        .args(["-p", &sb.port.to_string(), "jarvis@127.0.0.1", &request])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("ssh runs");
+    let out = sb.ssh_through(identity, control, &request);
     let mut dec = FrameDecoder::new();
     dec.push(&out.stdout);
     let mut run = GuardRun {
@@ -407,4 +380,47 @@ fn a_write_the_policy_would_allow_alone_waits_for_a_person() {
     assert_eq!(code(&approved), 0, "{}", text(&approved.stderr));
     assert!(std::path::Path::new(&target).exists());
     let _ = std::fs::remove_file(&target);
+}
+
+/// An edit names a file, not a way to one: a symbolic link anywhere on the
+/// path is refused on the host, and the file it leads to is not touched.
+#[test]
+fn an_edit_through_a_linked_directory_is_refused() {
+    let env = Env::new("edit-link", "", "");
+    let m = marker("edit-link");
+    let real = format!("/srv/jarvis-demo/{m}-real");
+    let link = format!("/srv/jarvis-demo/{m}-link");
+    std::fs::create_dir(&real).expect("mkdir");
+    std::fs::write(format!("{real}/app.conf"), "port = 80\n").expect("write");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let ok = std::process::Command::new("chown")
+        .args(["-R", "jarvis:jarvis", &real])
+        .status()
+        .expect("chown")
+        .success();
+    assert!(ok);
+    let content = env.dir().join("new.conf");
+    std::fs::write(&content, "port = 9090\n").expect("write");
+    let out = env.jarvis(&[
+        "edit",
+        "--host",
+        "sandbox",
+        "--content",
+        content.to_str().expect("utf-8"),
+        &format!("{link}/app.conf"),
+    ]);
+    let mut err = text(&out.stderr);
+    if code(&out) == 3 {
+        let id = jarvis_tests::action_id(&err);
+        err.push_str(&text(
+            &env.jarvis(&["approve", &id, "--reason", "test"]).stderr,
+        ));
+    }
+    assert!(err.contains("link"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{real}/app.conf")).expect("read"),
+        "port = 80\n"
+    );
+    let _ = std::fs::remove_file(&link);
+    let _ = std::fs::remove_dir_all(&real);
 }

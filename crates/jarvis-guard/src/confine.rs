@@ -180,7 +180,7 @@ impl Resolved {
 }
 
 /// Resolves `grant` on this host for a command run by `bash` from `cwd`
-/// with `path` as its `PATH`; `home` expands `~`.
+/// with `path` as its `PATH`.
 pub fn resolve(grant: &Grant, bash: &Path, cwd: &Path, path: &str, host: &HostGrants) -> Resolved {
     let exec = grant.exec.as_ref().map(|names| {
         let mut files = BTreeSet::new();
