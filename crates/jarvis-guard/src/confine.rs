@@ -183,7 +183,12 @@ impl Resolved {
 /// with `path` as its `PATH`.
 pub fn resolve(grant: &Grant, bash: &Path, cwd: &Path, path: &str, host: &HostGrants) -> Resolved {
     let exec = grant.exec.as_ref().map(|names| {
+        use std::os::unix::fs::MetadataExt as _;
         let mut files = BTreeSet::new();
+        // A Landlock rule holds the file itself, not its name: git's
+        // hundred `git-*` helpers are links to a few files, and one rule
+        // (and one look at its headers) per file is enough.
+        let mut inodes = std::collections::HashSet::new();
         let mut wanted: Vec<PathBuf> = vec![bash.to_path_buf()];
         for name in names {
             wanted.extend(find_programs(name, cwd, path));
@@ -196,10 +201,14 @@ pub fn resolve(grant: &Grant, bash: &Path, cwd: &Path, path: &str, host: &HostGr
                 let Ok(real) = std::fs::canonicalize(&file) else {
                     continue;
                 };
-                if !real.is_file() || !files.insert(real.clone()) {
+                let Ok(meta) = std::fs::metadata(&real) else {
+                    continue;
+                };
+                if !meta.is_file() || !inodes.insert((meta.dev(), meta.ino())) {
                     continue;
                 }
                 next.extend(interpreters(&real, path));
+                files.insert(real);
             }
             wanted = next;
         }
