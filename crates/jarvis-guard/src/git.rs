@@ -284,7 +284,7 @@ fn git_cmd(dir: &Path, config: &[(String, String)]) -> Cmd {
     }
     // Configuration through the environment rather than `-c`: a filter
     // driver's name may hold `=`, and messages show the git command itself.
-    for (k, v) in config_env(config) {
+    for (k, v) in runner::git_config_env(config) {
         cmd = cmd.env(k, v);
     }
     cmd.env("GIT_CONFIG_NOSYSTEM", "1")
@@ -292,17 +292,6 @@ fn git_cmd(dir: &Path, config: &[(String, String)]) -> Cmd {
         .env("GIT_OPTIONAL_LOCKS", "0")
         .env("GIT_NO_REPLACE_OBJECTS", "1")
         .env("LC_ALL", "C")
-}
-
-/// `GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_n` and `GIT_CONFIG_VALUE_n` for
-/// `pairs`: command-line scope, above every configuration file.
-fn config_env(pairs: &[(String, String)]) -> Vec<(String, String)> {
-    let mut env = vec![("GIT_CONFIG_COUNT".to_owned(), pairs.len().to_string())];
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        env.push((format!("GIT_CONFIG_KEY_{i}"), k.clone()));
-        env.push((format!("GIT_CONFIG_VALUE_{i}"), v.clone()));
-    }
-    env
 }
 
 fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -117,12 +117,12 @@ pub const GIT_HARDENING: &[(&str, &str)] = &[
 pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// `GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_n` and `GIT_CONFIG_VALUE_n` for
-/// `pairs`.
-pub fn git_config_env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+/// `pairs`: command-line scope, above every configuration file.
+pub fn git_config_env<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<(String, String)> {
     let mut env = vec![("GIT_CONFIG_COUNT".to_owned(), pairs.len().to_string())];
     for (i, (k, v)) in pairs.iter().enumerate() {
-        env.push((format!("GIT_CONFIG_KEY_{i}"), (*k).to_owned()));
-        env.push((format!("GIT_CONFIG_VALUE_{i}"), (*v).to_owned()));
+        env.push((format!("GIT_CONFIG_KEY_{i}"), k.as_ref().to_owned()));
+        env.push((format!("GIT_CONFIG_VALUE_{i}"), v.as_ref().to_owned()));
     }
     env
 }
