@@ -320,12 +320,20 @@ impl Browser {
         }
     }
 
-    /// The visible text of the first element matching `css` (waited for).
+    /// The visible text of the first element matching `css` (waited for;
+    /// found again if the page rendered it anew meanwhile, as for
+    /// [`Browser::click`]).
     pub async fn text(&self, css: &str) -> String {
-        let el = self.wait_for(css).await;
-        match el.text().await {
-            Ok(t) => t,
-            Err(e) => panic!("reading the text of `{css}` on {}: {e}", self.url().await),
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let el = self.wait_for(css).await;
+            match el.text().await {
+                Ok(t) => return t,
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("reading the text of `{css}` on {}: {e}", self.url().await),
+            }
         }
     }
 
@@ -340,11 +348,21 @@ impl Browser {
         }
     }
 
-    /// Clicks the element matching `css` (waited for).
+    /// Clicks the element matching `css` (waited for). Live pages render
+    /// parts of themselves again as the audit log moves, so an element
+    /// found a moment ago may be gone: it is found again until the
+    /// timeout.
     pub async fn click(&self, css: &str) {
-        let el = self.wait_for(css).await;
-        if let Err(e) = el.click().await {
-            panic!("clicking `{css}` on {}: {e}", self.url().await);
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let el = self.wait_for(css).await;
+            match el.click().await {
+                Ok(()) => return,
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("clicking `{css}` on {}: {e}", self.url().await),
+            }
         }
     }
 
