@@ -637,6 +637,15 @@ fn socket_filter() -> Result<(), ConfineError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     rules.insert(libc::SYS_socket, vec![foreign_socket]);
     rules.insert(libc::SYS_io_uring_setup, Vec::new());
+    // On a kernel with the x32 ABI the same calls have numbers of their
+    // own on x86_64 (the architecture check passes them); refuse those
+    // outright. (32-bit calls fail the filter's architecture check and end
+    // the process.)
+    if cfg!(target_arch = "x86_64") {
+        const X32: i64 = 0x4000_0000;
+        rules.insert(X32 | libc::SYS_socket, Vec::new());
+        rules.insert(X32 | libc::SYS_io_uring_setup, Vec::new());
+    }
     let arch = std::env::consts::ARCH
         .try_into()
         .map_err(|e: seccompiler::BackendError| ConfineError::Seccomp(e.to_string()))?;
