@@ -52,6 +52,20 @@ pub fn postgres_database(tag: &str) -> String {
     format!("{server}/{name}")
 }
 
+/// A library `Gateway` on `config` with its SQLite store at `db`, and its
+/// SSH control sockets in a directory of this process named by `tag` (a
+/// test binary's own, so binaries running at once never share a master).
+pub async fn gateway(config: &Path, db: &Path, tag: &str) -> jarvis_gateway::Gateway {
+    let config = jarvis_gateway::Config::load(config).expect("config loads");
+    let store = jarvis_store::Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("store opens");
+    let control = std::env::temp_dir().join(format!("jarvis-ssh-{tag}{}", std::process::id()));
+    jarvis_gateway::Gateway::open(config, store, &control, true)
+        .await
+        .expect("gateway opens")
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

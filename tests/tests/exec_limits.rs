@@ -6,20 +6,12 @@ use std::time::Duration;
 
 use jarvis_core::{ActionId, ActionState, HostName};
 use jarvis_exec::ExecError;
-use jarvis_gateway::{Config, Gateway, GatewayError, Proposal};
+use jarvis_gateway::{Gateway, GatewayError, Proposal};
 use jarvis_store::{AuditFilter, NewAction, Store};
 use jarvis_tests::{Env, marker, sandbox};
 
 async fn open(env: &Env) -> Gateway {
-    let config = Config::load(&env.config).expect("config loads");
-    let db = env.dir().join("jarvis.db");
-    let store = Store::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("store opens");
-    let control = std::env::temp_dir().join(format!("jarvis-ssh-t{}", std::process::id()));
-    Gateway::open(config, store, &control, true)
-        .await
-        .expect("gateway opens")
+    jarvis_tests::gateway(&env.config, &env.dir().join("jarvis.db"), "t").await
 }
 
 fn proposal(command: &str) -> Proposal {

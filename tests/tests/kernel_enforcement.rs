@@ -8,8 +8,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use jarvis_core::{ActionState, Decision, HostName};
-use jarvis_gateway::{Config, Gateway, GatewayError, Proposal};
-use jarvis_store::Store;
+use jarvis_gateway::{Gateway, GatewayError, Proposal};
 use jarvis_tests::server::{Agent, Person, Served};
 use jarvis_tests::{Env, action_id, sandbox};
 use reqwest::StatusCode;
@@ -153,14 +152,7 @@ fn best_effort_lets_the_policy_decide_and_records_the_wall() {
 }
 
 async fn open(config: &std::path::Path, db: &std::path::Path) -> Gateway {
-    let config = Config::load(config).expect("config loads");
-    let store = Store::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("store opens");
-    let control = std::env::temp_dir().join(format!("jarvis-ssh-k{}", std::process::id()));
-    Gateway::open(config, store, &control, true)
-        .await
-        .expect("gateway opens")
+    jarvis_tests::gateway(config, db, "k").await
 }
 
 #[tokio::test]

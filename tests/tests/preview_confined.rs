@@ -16,21 +16,13 @@ use std::path::{Path, PathBuf};
 
 use jarvis_core::{ActionState, HostName};
 use jarvis_exec::ExecError;
-use jarvis_gateway::{Config, Gateway, GatewayError, Proposal, Proposed};
-use jarvis_store::{AuditFilter, Store};
+use jarvis_gateway::{Gateway, GatewayError, Proposal, Proposed};
+use jarvis_store::AuditFilter;
 use jarvis_tests::fixtures::HostRepo;
 use jarvis_tests::{Env, marker};
 
 async fn open(env: &Env) -> Gateway {
-    let config = Config::load(&env.config).expect("config loads");
-    let db = env.dir().join("jarvis.db");
-    let store = Store::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("store opens");
-    let control = std::env::temp_dir().join(format!("jarvis-ssh-pc{}", std::process::id()));
-    Gateway::open(config, store, &control, true)
-        .await
-        .expect("gateway opens")
+    jarvis_tests::gateway(&env.config, &env.dir().join("jarvis.db"), "pc").await
 }
 
 /// A config whose host `sandbox` snapshots `repo` (so a path in it is in
