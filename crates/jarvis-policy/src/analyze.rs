@@ -2130,7 +2130,10 @@ impl Walk<'_> {
         inline_code: &mut bool,
     ) -> usize {
         let a = &args[i];
-        let t = a.text.as_str();
+        // `--rot` is `--rotate` to a tool that parses with getopt_long: an
+        // abbreviation is judged as the option it stands for.
+        let expanded = expand_long_option(node, &a.text);
+        let t = expanded.as_deref().unwrap_or(&a.text);
         let next = args.get(i + 1);
         if node.no_run_options.iter().any(|o| o == t) {
             *no_run = true;
@@ -2522,7 +2525,50 @@ fn is_assignment_word(t: &str) -> bool {
     }
 }
 
-/// The last path component; `rm` for `/bin/rm`.
+/// The long option `written` (`--rot`, `--se=2000-01-01`) stands for when
+/// it is an abbreviation of exactly one long option the knowledge base
+/// knows for `node`, as GNU getopt_long reads it: `--rotate`,
+/// `--set=2000-01-01`. `None` when it is spelt out, is no long option, or
+/// abbreviates none or several (getopt_long refuses an ambiguous one).
+/// Expanding can only make a judgement stricter: an option the knowledge
+/// base does not know stays as unknown as before.
+fn expand_long_option(node: &Node, written: &str) -> Option<String> {
+    let (name, value) = match written.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (written, None),
+    };
+    if !name.starts_with("--") || name.len() < 3 {
+        return None;
+    }
+    let known = node
+        .flags
+        .iter()
+        .flat_map(|f| f.names.iter())
+        .chain(&node.value_options)
+        .chain(&node.command_options)
+        .chain(&node.no_run_options)
+        .chain(&node.directory_options)
+        .chain(&node.safe_alone)
+        .filter(|k| k.starts_with("--"));
+    let mut matches: Vec<&String> = Vec::new();
+    for k in known {
+        if k == name {
+            return None;
+        }
+        if k.starts_with(name) && !matches.contains(&k) {
+            matches.push(k);
+        }
+    }
+    match matches.as_slice() {
+        [only] => Some(match value {
+            Some(v) => format!("{only}={v}"),
+            None => (*only).clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// The last path component; `rm` for `/bin/rm`./// The last path component; `rm` for `/bin/rm`.
 pub fn basename(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');
     trimmed.rsplit('/').next().unwrap_or(trimmed)

@@ -1031,3 +1031,59 @@ fn where_a_secret_lies_is_no_secret() {
         assert_ne!(judge(&p, cmd).decision, Decision::Allow, "{cmd}");
     }
 }
+
+/// GNU getopt_long takes any unambiguous prefix of a long option, with the
+/// value attached by `=` or in the next word; an abbreviation is judged as
+/// the option it stands for (red-team class 3).
+#[test]
+fn abbreviated_long_options_are_the_options_they_stand_for() {
+    for cmd in [
+        "journalctl --rot",
+        "journalctl --rotat",
+        "journalctl --flu",
+        "journalctl --vacuum-t=1d",
+        "journalctl --cursor-f=/tmp/pos",
+        "date --se=2000-01-01",
+        "date --se 2000-01-01",
+        "date --s=2000-01-01",
+        "sort --comp=sh x",
+        "sort --compress-prog sh x",
+        "rg --pr sh x",
+        "git log --outp=/tmp/x",
+        "tar --to-c=sh -xf a.tar",
+        "sed --in-pl s/a/b/ f",
+        "ss --di /tmp/x",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_ne!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+    // Spelt-out and everyday abbreviated reads stay what they were.
+    for cmd in [
+        "journalctl -u grafana --no-pager",
+        "journalctl --since today --no-pager",
+        "ls --col",
+        "date -u",
+        "date --iso-8601",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+}
+
+/// `ss -D FILE` dumps raw socket data into FILE, truncating it: a write of
+/// whatever file the guard's user can write, in every spelling.
+#[test]
+fn ss_diag_writes_the_file_it_names() {
+    for cmd in [
+        "ss -D /var/log/jarvis/guard.log",
+        "ss -D/home/jarvis/.ssh/authorized_keys",
+        "ss -tlnD /srv/db/data.sqlite",
+        "ss --diag=/tmp/x",
+        "ss --diag /tmp/x",
+        "ss --dia=/tmp/x",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_ne!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+    assert_eq!(judge(&SHIPPED, "ss -tlnp").decision, Decision::Allow);
+}
