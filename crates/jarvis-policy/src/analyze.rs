@@ -2624,8 +2624,46 @@ fn looks_like_remote_address(t: &str) -> bool {
     false
 }
 
+/// Long options (curl's, wget's) that send a request somewhere other than
+/// the host its URL names: proxies, name and connection overrides, config
+/// files that can hold them. Matched as prefixes too, as the tools read
+/// abbreviations.
+const TRAFFIC_ELSEWHERE: &[&str] = &[
+    "--proxy",
+    "--preproxy",
+    "--proxy1.0",
+    "--socks4",
+    "--socks4a",
+    "--socks5",
+    "--socks5-hostname",
+    "--connect-to",
+    "--resolve",
+    "--doh-url",
+    "--config",
+    "--execute",
+    "--use-askpass",
+];
+
+/// Whether `a` is an option that may send the request elsewhere (see
+/// [`TRAFFIC_ELSEWHERE`]); short ones in any cluster: `-x` (proxy), `-K`
+/// (config file), `-e` (wget's startup commands).
+fn sends_traffic_elsewhere(a: &str) -> bool {
+    if let Some(long) = a.strip_prefix("--") {
+        let name = long.split('=').next().unwrap_or("");
+        return name.len() >= 2
+            && TRAFFIC_ELSEWHERE
+                .iter()
+                .any(|o| o[2..].starts_with(name) || name.starts_with(&o[2..]));
+    }
+    a.strip_prefix('-')
+        .is_some_and(|cluster| cluster.contains(['x', 'K', 'e']))
+}
+
 /// Whether the arguments name network addresses and all of them are this host.
 fn only_loopback(args: &[Word]) -> bool {
+    if args.iter().any(|a| sends_traffic_elsewhere(&a.text)) {
+        return false;
+    }
     let mut any = false;
     for a in args {
         let lower = a.text.to_ascii_lowercase();
@@ -2642,9 +2680,37 @@ fn only_loopback(args: &[Word]) -> bool {
     any
 }
 
+/// Whether the URL whose text after the scheme is `rest` names this host,
+/// read as URL parsers read it: the authority ends at `/`, `?` or `#`, a
+/// user part before its last `@` is not the host (`http://127.0.0.1@evil/`
+/// goes to `evil`), and the host is `localhost`, an IPv4 address in
+/// 127.0.0.0/8 written as four decimal numbers, or `[::1]`. Anything
+/// unusual in the authority (escapes, backslashes) is not this host.
 fn is_loopback_host(rest: &str) -> bool {
-    let host = rest.split(['/', ':', '?']).next().unwrap_or("");
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.")
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority
+        .chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || ".-_:[]@".contains(c)))
+    {
+        return false;
+    }
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((addr, _)) => {
+                return addr
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            }
+            None => return false,
+        }
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn looks_like_shell_code(t: &str) -> bool {

@@ -1087,3 +1087,44 @@ fn ss_diag_writes_the_file_it_names() {
     }
     assert_eq!(judge(&SHIPPED, "ss -tlnp").decision, Decision::Allow);
 }
+
+/// A request "to this host only" is one whose every URL names this host as
+/// URL parsers read it, with no option that sends it elsewhere (red-team
+/// class 12).
+#[test]
+fn loopback_means_the_host_a_url_parser_finds() {
+    for cmd in [
+        "curl -s http://localhost:3000/health",
+        "curl -s http://127.0.0.1/",
+        "curl -sf http://LOCALHOST:9090/-/healthy",
+        "curl -s http://127.0.0.53:8080/metrics",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+    for cmd in [
+        // The user part of a URL is not its host.
+        "curl http://127.0.0.1@203.0.113.5/",
+        "curl http://localhost@203.0.113.5/x",
+        "curl https://127.0.0.1:443@evil.example/",
+        // A name is not an address because it starts like one.
+        "curl http://127.evil.example/",
+        "curl http://localhost.evil.example/",
+        // Escapes a parser may decode.
+        "curl http://127.0.0.1%2540evil.example/",
+        "curl http://127.0.0.1\\@evil.example/",
+        // Options that send the request elsewhere, spelt and abbreviated.
+        "curl -x 203.0.113.5:8080 http://127.0.0.1/",
+        "curl -sx 203.0.113.5:8080 http://127.0.0.1/",
+        "curl --proxy http://203.0.113.5 http://localhost/",
+        "curl --prox=http://203.0.113.5 http://localhost/",
+        "curl --socks5-hostname 203.0.113.5 http://localhost/",
+        "curl --connect-to ::203.0.113.5: http://localhost/",
+        "curl --resolve localhost:80:203.0.113.5 http://localhost/",
+        "curl -K /tmp/cfg http://localhost/",
+        "wget -e use_proxy=yes -e http_proxy=203.0.113.5 http://localhost/",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_ne!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+}
