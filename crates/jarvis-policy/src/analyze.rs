@@ -1103,6 +1103,9 @@ impl Analyzer<'_> {
                 };
                 walk.node(&program.node, &args, &name);
                 own = gathered.finish();
+                if program.name == "sed" {
+                    self.sed_script(&args, &name, &mut findings, &mut inners, &mut own);
+                }
                 let changes = effects_change(&findings);
                 let contents = changes || !program.node.metadata_only;
                 // Disk tools that only read (`smartctl -H`, `blkid`, `fdisk -l`)
@@ -1529,6 +1532,106 @@ impl Analyzer<'_> {
     }
 
     /// Path-class findings for every argument of a known program.
+    /// What a sed script does besides editing (see [`crate::sed`]): a
+    /// command it runs is judged as shell like `sh -c`'s, a file it writes
+    /// or reads is a path like any other, and a script that cannot be read
+    /// is never unattended.
+    fn sed_script(
+        &self,
+        args: &[Word],
+        label: &str,
+        findings: &mut Vec<Finding>,
+        inners: &mut Vec<Inner>,
+        own: &mut Own,
+    ) {
+        if args.iter().any(|a| !a.literal) {
+            findings.push(Finding::attended(
+                Effect::Exec,
+                70,
+                format!(
+                    "`{label}` is given words known only at run time; its script cannot be read"
+                ),
+            ));
+            own.writes = WriteTargets::Unknown;
+            return;
+        }
+        let texts: Vec<String> = args.iter().map(|a| a.text.clone()).collect();
+        let script = crate::sed::effects(&texts);
+        if script.unreadable {
+            findings.push(Finding::attended(
+                Effect::Exec,
+                70,
+                format!(
+                    "`{label}`'s script cannot be read here, so what it runs or writes is not known"
+                ),
+            ));
+            own.writes = WriteTargets::Unknown;
+        }
+        let word = |text: &str| Word {
+            raw: text.to_owned(),
+            text: text.to_owned(),
+            literal: true,
+            skeleton: text.to_owned(),
+            pattern: false,
+        };
+        for run in &script.runs {
+            match run {
+                Some(command) => {
+                    findings.push(Finding::new(
+                        Effect::Exec,
+                        70,
+                        format!(
+                            "its script runs `{}` through the shell (`e`)",
+                            truncate(command, 60)
+                        ),
+                    ));
+                    inners.push(Inner::ShellText {
+                        text: word(command),
+                        label: format!("{label} e"),
+                        privileged: false,
+                    });
+                }
+                None => findings.push(Finding::attended(
+                    Effect::Exec,
+                    70,
+                    "its script runs the text it edits as a shell command (`e`)".to_owned(),
+                )),
+            }
+        }
+        let written: Vec<Word> = script.writes.iter().map(|w| word(w)).collect();
+        for w in &written {
+            findings.push(Finding::new(
+                Effect::Write,
+                base_risk(Effect::Write),
+                format!("its script writes `{}` (`w`)", truncate(&w.text, 60)),
+            ));
+        }
+        self.scan_paths(
+            &written,
+            findings,
+            PathUse {
+                changes: true,
+                device_data: true,
+                contents: true,
+            },
+        );
+        if !written.is_empty() {
+            match &mut own.writes {
+                WriteTargets::Paths { words, .. } => words.extend(written),
+                WriteTargets::Nothing => {
+                    own.writes = WriteTargets::Paths {
+                        words: written,
+                        entries: false,
+                    }
+                }
+                WriteTargets::WorkingDirectory { paths, .. } => paths.extend(written),
+                WriteTargets::Unknown => {}
+            }
+        }
+        let read: Vec<Word> = script.reads.iter().map(|r| word(r)).collect();
+        self.scan_paths(&read, findings, PathUse::READ);
+    }
+
     fn scan_paths(&self, args: &[Word], findings: &mut Vec<Finding>, how: PathUse) {
         for a in args {
             // `--file=/etc/shadow`, `if=/dev/sda`, `HEAD:secrets.yaml`,
@@ -1783,6 +1886,12 @@ impl Gathered {
             Writes::WorkingDirectory => WriteTargets::WorkingDirectory {
                 directories: self.directories.clone(),
                 paths: operands(),
+            },
+            // A tool that writes nothing of its own still writes the file
+            // an option names (`ss -D FILE`).
+            Writes::Nothing if !self.values.is_empty() => WriteTargets::Paths {
+                words: self.values.clone(),
+                entries: false,
             },
             Writes::Nothing => WriteTargets::Nothing,
         };

@@ -9,7 +9,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::analyze::{Analysis, Command, basename, expand_braces, normalize_path, resolve};
+use crate::analyze::{
+    Analysis, Command, WriteTargets, basename, expand_braces, normalize_path, resolve,
+};
 use crate::shell::Word;
 
 /// Why a guardrail fired.
@@ -91,6 +93,16 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
     let Some(name) = c.name() else {
         return;
     };
+    // Whatever names the file a command writes (an output option, an
+    // operand, a sed `w`), a block device there is a raw device write.
+    let written = match &c.writes {
+        WriteTargets::Paths { words, .. } => words.as_slice(),
+        WriteTargets::WorkingDirectory { paths, .. } => paths.as_slice(),
+        WriteTargets::Nothing | WriteTargets::Unknown => &[],
+    };
+    for w in written {
+        device_write(w, c, &format!("`{name}`"), out);
+    }
     let name = name.to_ascii_lowercase();
     let name = name.as_str();
     let (flags, paths) = split_args(&c.args);

@@ -1128,3 +1128,73 @@ fn loopback_means_the_host_a_url_parser_finds() {
         assert_ne!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
     }
 }
+
+/// A sed script is read as GNU sed reads it (red-team class 4): any `s`
+/// delimiter, any address, a command letter directly followed by its
+/// argument, scripts in pieces; what it runs is judged as shell.
+#[test]
+fn sed_scripts_are_read_not_grepped() {
+    for cmd in [
+        "sed 'sqxqidqe' f",
+        "sed 's#x#id#e' f",
+        "sed 's x id e' f",
+        "sed '\\cxce id' f",
+        "sed '1etouch x' f",
+        "sed -n '$!e id' f",
+        "sed --expression='1e id' f",
+        "sed -e p -e '2e id' f",
+        "sed 'sqxqyqw /tmp/out' f",
+        "sed '/x/,+2W /tmp/out' f",
+        "sed -n '1r /srv/app/.env' f",
+        "sed '1R /etc/shadow' f",
+        "sed -s 's/a/b/gw /etc/cron.d/x' f",
+        "sed 's/a/b' f",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_ne!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+    for cmd in [
+        "sed -n '1,5p' f",
+        "sed 's/a/b/g' f",
+        "sed 's/x/w/' f",
+        "sed -n 's/e/E/p' f",
+        "sed 's|/a|/b|' f",
+        "sed -E 's/([0-9]+)/<\\1>/2' f",
+        "sed '/^#/d;/^$/d' /etc/ssh/sshd_config",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+    // What `e` runs meets the guardrails like any shell text.
+    for cmd in [
+        "sed 'e rm -rf /' f",
+        "sed '1e rm -rf --no-preserve-root /' f",
+        "sed -n '\\,x,e mkfs.ext4 /dev/sda' f",
+    ] {
+        assert_denied_by_guardrail(cmd);
+    }
+}
+
+/// A block device named as the file any command writes is a raw device
+/// write, whatever option or script names it (red-team class 13).
+#[test]
+fn raw_device_writes_through_any_output() {
+    for cmd in [
+        "sed 'sqxqyqw /dev/sda' f",
+        "sed 'w /dev/nvme0n1' f",
+        "sort -o /dev/sda x",
+        "tee /dev/vda < image",
+        "cp disk.img /dev/sdb",
+        "ss -D /dev/sda",
+    ] {
+        assert_denied_by_guardrail(cmd);
+    }
+    for cmd in [
+        "tee /dev/null < x",
+        "sort -o out.txt x",
+        "cp a.img /srv/b.img",
+    ] {
+        let j = judge(&ALLOW_ALL, cmd);
+        assert_ne!(j.decision, Decision::Deny, "{cmd}: {:#?}", j.reasons);
+    }
+}

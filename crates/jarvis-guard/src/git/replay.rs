@@ -651,233 +651,32 @@ pub(super) fn check_links(clone: &Path) -> Result<(), String> {
     walk(clone, clone)
 }
 
-/// Reading sed scripts for the commands that name files.
+/// Reading sed scripts for the commands that name files, with the
+/// policy's reader ([`jarvis_policy::sed`]), so that what a preview replays
+/// and what the policy judged are the same reading of the script.
 mod sed {
     /// Refuses a sed invocation whose script may read, write or run
     /// anything besides the files it edits: `r`, `R`, `w`, `W`, `e`, the `w`
-    /// and `e` flags of `s`, or a script from a file. A script this reader
+    /// and `e` flags of `s`, or a script from a file. A script the reader
     /// cannot follow is refused too.
     pub(super) fn check(args: &[String]) -> Result<(), String> {
-        let refuse = |why: &str| {
-            Err(format!(
-                "its sed script {why}, which a preview cannot keep inside the clone; the line is not replayed"
-            ))
+        let e = jarvis_policy::sed::effects(args);
+        let why = if e.from_file {
+            "comes from a file"
+        } else if !e.runs.is_empty() {
+            "runs a command (`e`)"
+        } else if !e.writes.is_empty() {
+            "writes a file (`w`)"
+        } else if !e.reads.is_empty() {
+            "reads a file (`r`)"
+        } else if e.unreadable {
+            "cannot be read here"
+        } else {
+            return Ok(());
         };
-        let mut scripts: Vec<&str> = Vec::new();
-        let mut explicit = false;
-        let mut operands = Vec::new();
-        let mut options = true;
-        let mut i = 0;
-        while i < args.len() {
-            let a = args[i].as_str();
-            i += 1;
-            if !options || a == "-" || !a.starts_with('-') {
-                operands.push(a);
-                continue;
-            }
-            if a == "--" {
-                options = false;
-                continue;
-            }
-            if let Some(long) = a.strip_prefix("--") {
-                let (name, value) = match long.split_once('=') {
-                    Some((n, v)) => (n, Some(v)),
-                    None => (long, None),
-                };
-                match name {
-                    "expression" => {
-                        explicit = true;
-                        match value {
-                            Some(v) => scripts.push(v),
-                            None => {
-                                scripts.extend(args.get(i).map(String::as_str));
-                                i += 1;
-                            }
-                        }
-                    }
-                    "file" => return refuse("comes from a file"),
-                    "line-length" if value.is_none() => i += 1,
-                    _ => {}
-                }
-                continue;
-            }
-            for (at, c) in a.char_indices().skip(1) {
-                let rest = &a[at + c.len_utf8()..];
-                match c {
-                    'e' => {
-                        explicit = true;
-                        if rest.is_empty() {
-                            scripts.extend(args.get(i).map(String::as_str));
-                            i += 1;
-                        } else {
-                            scripts.push(rest);
-                        }
-                        break;
-                    }
-                    'f' => return refuse("comes from a file"),
-                    'l' => {
-                        if rest.is_empty() {
-                            i += 1;
-                        }
-                        break;
-                    }
-                    // The rest is the backup suffix.
-                    'i' => break,
-                    _ => {}
-                }
-            }
-        }
-        if !explicit && let Some(first) = operands.first() {
-            scripts.push(first);
-        }
-        for script in scripts {
-            if let Some(why) = names_files(script) {
-                return refuse(why);
-            }
-        }
-        Ok(())
-    }
-
-    /// What a script reader cannot follow is refused like a file it names.
-    const UNREADABLE: &str = "cannot be read here";
-
-    /// Why `script` may touch files other than those sed edits, if it may.
-    fn names_files(script: &str) -> Option<&'static str> {
-        command_list(&script.chars().collect::<Vec<_>>()).err()
-    }
-
-    fn command_list(s: &[char]) -> Result<(), &'static str> {
-        let mut i = 0;
-        loop {
-            while i < s.len() && (s[i].is_whitespace() || s[i] == ';') {
-                i += 1;
-            }
-            if i >= s.len() {
-                return Ok(());
-            }
-            i = address(s, i).ok_or(UNREADABLE)?;
-            skip_blanks(s, &mut i);
-            if s.get(i) == Some(&',') {
-                i += 1;
-                skip_blanks(s, &mut i);
-                i = address(s, i).ok_or(UNREADABLE)?;
-                skip_blanks(s, &mut i);
-            }
-            while s.get(i) == Some(&'!') {
-                i += 1;
-                skip_blanks(s, &mut i);
-            }
-            let c = *s.get(i).ok_or(UNREADABLE)?;
-            i += 1;
-            match c {
-                '{' | '}' | '=' | 'd' | 'D' | 'g' | 'G' | 'h' | 'H' | 'n' | 'N' | 'p' | 'P'
-                | 'x' | 'z' | 'F' => {}
-                'l' | 'L' | 'q' | 'Q' => {
-                    skip_blanks(s, &mut i);
-                    while s.get(i).is_some_and(char::is_ascii_digit) {
-                        i += 1;
-                    }
-                }
-                '#' => skip_to(s, &mut i, &['\n']),
-                ':' | 'b' | 't' | 'T' | 'v' => skip_to(s, &mut i, &['\n', ';']),
-                'a' | 'i' | 'c' => {
-                    // Text to the end of the line; a backslash continues it.
-                    while i < s.len() && s[i] != '\n' {
-                        i += if s[i] == '\\' { 2 } else { 1 };
-                    }
-                }
-                's' => {
-                    let delimiter = *s.get(i).ok_or(UNREADABLE)?;
-                    if delimiter == '\n' || delimiter == '\\' {
-                        return Err(UNREADABLE);
-                    }
-                    i += 1;
-                    for _ in 0..2 {
-                        i = delimited(s, i, delimiter).ok_or(UNREADABLE)?;
-                    }
-                    while let Some(&f) = s.get(i) {
-                        match f {
-                            'g' | 'p' | 'i' | 'I' | 'm' | 'M' => i += 1,
-                            d if d.is_ascii_digit() => i += 1,
-                            'w' => return Err("writes a file (the `w` flag)"),
-                            'e' => return Err("runs a command (the `e` flag)"),
-                            ';' | '\n' | '}' | '#' => break,
-                            b if b.is_whitespace() => break,
-                            _ => return Err(UNREADABLE),
-                        }
-                    }
-                }
-                'y' => {
-                    let delimiter = *s.get(i).ok_or(UNREADABLE)?;
-                    i += 1;
-                    for _ in 0..2 {
-                        i = delimited(s, i, delimiter).ok_or(UNREADABLE)?;
-                    }
-                }
-                'r' | 'R' => return Err("reads a file (`r`)"),
-                'w' | 'W' => return Err("writes a file (`w`)"),
-                'e' => return Err("runs a command (`e`)"),
-                _ => return Err(UNREADABLE),
-            }
-        }
-    }
-
-    fn skip_blanks(s: &[char], i: &mut usize) {
-        while s.get(*i).is_some_and(|c| *c == ' ' || *c == '\t') {
-            *i += 1;
-        }
-    }
-
-    fn skip_to(s: &[char], i: &mut usize, ends: &[char]) {
-        while s.get(*i).is_some_and(|c| !ends.contains(c)) {
-            *i += 1;
-        }
-    }
-
-    /// Past the text up to the next unescaped `delimiter`, or `None` when
-    /// it never comes. Brackets get no special reading: where sed would
-    /// take a delimiter inside `[…]` literally, this ends the part early
-    /// and what follows reads as unreadable, never as harmless.
-    fn delimited(s: &[char], mut i: usize, delimiter: char) -> Option<usize> {
-        while let Some(&c) = s.get(i) {
-            if c == '\\' {
-                i += 2;
-            } else if c == delimiter {
-                return Some(i + 1);
-            } else {
-                i += 1;
-            }
-        }
-        None
-    }
-
-    /// Past an address (a line number, `first~step`, `$`, `/re/`, `\cREc`,
-    /// `+N` or `~N` after a comma), or `i` when there is none; `None` when
-    /// one starts but never ends.
-    fn address(s: &[char], mut i: usize) -> Option<usize> {
-        match s.get(i) {
-            Some(c) if c.is_ascii_digit() || *c == '+' || *c == '~' => {
-                i += 1;
-                while s.get(i).is_some_and(|c| c.is_ascii_digit() || *c == '~') {
-                    i += 1;
-                }
-                Some(i)
-            }
-            Some('$') => Some(i + 1),
-            Some('/') => regex_flags(s, delimited(s, i + 1, '/')?),
-            Some('\\') => {
-                let delimiter = *s.get(i + 1)?;
-                regex_flags(s, delimited(s, i + 2, delimiter)?)
-            }
-            _ => Some(i),
-        }
-    }
-
-    fn regex_flags(s: &[char], mut i: usize) -> Option<usize> {
-        while matches!(s.get(i), Some('I' | 'M')) {
-            i += 1;
-        }
-        Some(i)
+        Err(format!(
+            "its sed script {why}, which a preview cannot keep inside the clone; the line is not replayed"
+        ))
     }
 
     #[cfg(test)]
