@@ -1198,3 +1198,41 @@ fn raw_device_writes_through_any_output() {
         assert_ne!(j.decision, Decision::Deny, "{cmd}: {:#?}", j.reasons);
     }
 }
+
+/// Reads that print secrets are secret reads, in every spelling: a
+/// process's environment (`ps`'s BSD `e`), NetworkManager's stored
+/// passwords, WireGuard's private key (issue: secrets as effects).
+#[test]
+fn outputs_that_print_secrets_are_secret_reads() {
+    for cmd in [
+        "ps auxeww",
+        "ps e",
+        "ps axe",
+        "ps eww -p 1",
+        "ps aexww",
+        "nmcli con show --show-secrets home-wifi",
+        "nmcli connection show -s home-wifi",
+        "nmcli c s --show-secrets home-wifi",
+        "nmcli conn show --show-s home-wifi",
+        "nmcli -s con show home-wifi",
+        "wg show wg0 dump",
+        "wg show all dump",
+        "wg show wg0 private-key",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_ne!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+    for cmd in [
+        "ps aux",
+        "ps -ef",
+        "ps -eo pid,comm,%mem --sort=-%mem",
+        "ps -u postgres",
+        "pgrep sleep",
+        "nmcli con show home-wifi",
+        "nmcli con show",
+        "wg show wg0",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+}
