@@ -25,6 +25,7 @@ use std::process::{Command, ExitCode};
 
 use jarvis_exec::protocol::{EnforcementLevel, KernelEnforcement};
 use jarvis_policy::confine::Confinement;
+use jarvis_policy::rules::glob_match;
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
     RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
@@ -311,30 +312,6 @@ fn glob_dir(dir: &Path, pattern: &str) -> Vec<PathBuf> {
         })
         .map(|e| e.path())
         .collect()
-}
-
-/// `*` and `?` glob matching of one path component (`[` is literal).
-fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    let (mut pi, mut ni) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// What the kernel executes to run `file`: its ELF interpreter (the

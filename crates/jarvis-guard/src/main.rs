@@ -474,10 +474,12 @@ fn preview(
             files::preview(edit, req.output_cap).map_err(failed)
         }
         PreviewKind::Git { repo, command, cwd } => {
-            judge(args, command, cwd.as_deref())?;
+            // Loaded once: the judgement, the scope check and the replay's
+            // confinement all read the line with it.
+            let policy = host_policy(args)?;
+            judge_with(&policy, args, command, cwd.as_deref())?;
             // The host checks for itself that the line only makes local
             // changes inside the repository, as the gateway said.
-            let policy = load_policy(args).map_err(failed)?;
             let repos = [repo.clone()];
             let scope = policy.scope(
                 command,

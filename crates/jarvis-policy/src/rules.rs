@@ -236,7 +236,8 @@ impl Rule {
     }
 }
 
-/// `*` and `?` wildcards over a host name.
+/// `*` and `?` wildcards over one name (a host name in a rule, a file
+/// name in a helper pattern); `[` is literal.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
