@@ -22,6 +22,7 @@ pub mod kb;
 pub mod risk;
 pub mod rules;
 pub mod scope;
+pub mod script;
 pub mod sed;
 pub mod shell;
 

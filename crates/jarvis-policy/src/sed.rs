@@ -9,39 +9,12 @@
 //! a space (`etouch x`). Whatever this reader cannot follow is reported as
 //! unreadable, never as harmless.
 
-/// What one sed invocation's scripts do besides editing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SedEffects {
-    /// Shell commands the script runs: `Some(text)` for `e COMMAND`,
-    /// `None` where the command is the pattern space (`e` alone, the `e`
-    /// flag of `s`), known only at run time.
-    pub runs: Vec<Option<String>>,
-    /// Files the script writes (`w`, `W`, `s///w`).
-    pub writes: Vec<String>,
-    /// Files the script reads (`r`, `R`).
-    pub reads: Vec<String>,
-    /// The script comes from a file (`-f`, `--file`), which is not read
-    /// here.
-    pub from_file: bool,
-    /// A script this reader cannot follow.
-    pub unreadable: bool,
-}
-
-impl SedEffects {
-    /// Whether the scripts only edit the text.
-    pub fn only_edits(&self) -> bool {
-        self.runs.is_empty()
-            && self.writes.is_empty()
-            && self.reads.is_empty()
-            && !self.from_file
-            && !self.unreadable
-    }
-}
+use crate::script::ScriptEffects;
 
 /// Reads the scripts of `sed ARGS` (the words after the program name, as
 /// the program receives them).
-pub fn effects(args: &[String]) -> SedEffects {
-    let mut out = SedEffects::default();
+pub fn effects(args: &[String]) -> ScriptEffects {
+    let mut out = ScriptEffects::default();
     let mut scripts: Vec<&str> = Vec::new();
     let mut explicit = false;
     let mut operands = Vec::new();
@@ -129,7 +102,7 @@ pub fn effects(args: &[String]) -> SedEffects {
 }
 
 /// Reads a script's commands into `out`; `None` where it cannot follow.
-fn command_list(s: &[char], out: &mut SedEffects) -> Option<()> {
+fn command_list(s: &[char], out: &mut ScriptEffects) -> Option<()> {
     let mut i = 0;
     loop {
         while i < s.len() && (s[i].is_whitespace() || s[i] == ';') {
@@ -287,7 +260,7 @@ fn regex_flags(s: &[char], mut i: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn of(words: &[&str]) -> SedEffects {
+    fn of(words: &[&str]) -> ScriptEffects {
         effects(&words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>())
     }
 
@@ -325,7 +298,7 @@ mod tests {
             &["y/abc/xyz/", "f"],
             &["-e", "1i\\", "-e", "header", "f"],
         ] {
-            assert!(of(words).only_edits(), "{words:?}: {:?}", of(words));
+            assert!(of(words).only_transforms(), "{words:?}: {:?}", of(words));
         }
     }
 
