@@ -1103,8 +1103,8 @@ impl Analyzer<'_> {
                 };
                 walk.node(&program.node, &args, &name);
                 own = gathered.finish();
-                if program.name == "sed" {
-                    self.sed_script(&args, &name, &mut findings, &mut inners, &mut own);
+                if let Some(reader) = script_reader(&program.name) {
+                    self.tool_script(reader, &args, &name, &mut findings, &mut inners, &mut own);
                 }
                 let changes = effects_change(&findings);
                 let contents = changes || !program.node.metadata_only;
@@ -1532,12 +1532,13 @@ impl Analyzer<'_> {
     }
 
     /// Path-class findings for every argument of a known program.
-    /// What a sed script does besides editing (see [`crate::sed`]): a
-    /// command it runs is judged as shell like `sh -c`'s, a file it writes
-    /// or reads is a path like any other, and a script that cannot be read
-    /// is never unattended.
-    fn sed_script(
+    /// What a script in a tool's own language does besides transforming
+    /// text (see [`crate::script`]): a command it runs is judged as shell
+    /// like `sh -c`'s, a file it writes or reads is a path like any other,
+    /// and a script that cannot be read is never unattended.
+    fn tool_script(
         &self,
+        reader: ScriptReader,
         args: &[Word],
         label: &str,
         findings: &mut Vec<Finding>,
@@ -1556,7 +1557,7 @@ impl Analyzer<'_> {
             return;
         }
         let texts: Vec<String> = args.iter().map(|a| a.text.clone()).collect();
-        let script = crate::sed::effects(&texts);
+        let script = reader(&texts);
         if script.unreadable {
             findings.push(Finding::attended(
                 Effect::Exec,
@@ -1630,6 +1631,38 @@ impl Analyzer<'_> {
         }
         let read: Vec<Word> = script.reads.iter().map(|r| word(r)).collect();
         self.scan_paths(&read, findings, PathUse::READ);
+        if script.writes_unknown {
+            findings.push(Finding::attended(
+                Effect::Write,
+                60,
+                "its script writes to a file named only at run time".to_owned(),
+            ));
+            own.writes = WriteTargets::Unknown;
+        }
+        if script.reads_unknown {
+            findings.push(Finding::attended(
+                Effect::Read,
+                50,
+                "its script reads a file named only at run time, which could hold secrets"
+                    .to_owned(),
+            ));
+        }
+        if script.environment {
+            findings.push(Finding::attended(
+                Effect::Read,
+                50,
+                "its script reads environment variables, which can hold secrets".to_owned(),
+            ));
+        }
+        if script.from_file {
+            findings.push(Finding::attended(
+                Effect::Exec,
+                60,
+                "its script, or code it includes, comes from a file that is not read here"
+                    .to_owned(),
+            ));
+            own.writes = WriteTargets::Unknown;
+        }
     }
 
     fn scan_paths(&self, args: &[Word], findings: &mut Vec<Finding>, how: PathUse) {
@@ -2719,6 +2752,19 @@ pub fn normalize_path(path: &str) -> String {
         out.pop();
     }
     out
+}
+
+/// Reads one invocation's arguments (the words after the program name, as
+/// the program receives them) for what its scripts do.
+type ScriptReader = fn(&[String]) -> crate::script::ScriptEffects;
+
+/// The reader for a program whose arguments carry a script in its own
+/// language, by the knowledge base's name for it.
+fn script_reader(program: &str) -> Option<ScriptReader> {
+    match program {
+        "sed" => Some(crate::sed::effects),
+        _ => None,
+    }
 }
 
 fn looks_like_remote_address(t: &str) -> bool {
