@@ -1016,6 +1016,11 @@ fn where_a_secret_lies_is_no_secret() {
         "stat -c %s /etc/shadow",
         "ls -la ~/.ssh/",
         "readlink -f /srv/app/.env",
+        "find /srv -newer /etc/shadow",
+        "find /srv -anewer /srv/app/.env -name '*.yml'",
+        "find /root/.ssh -name 'id_*'",
+        "find / -samefile /etc/shadow",
+        "find /srv/app -name .env -print",
     ] {
         let j = judge(&p, cmd);
         assert_eq!(j.decision, Decision::Allow, "{cmd}: {:?}", j.reasons);
@@ -1027,6 +1032,12 @@ fn where_a_secret_lies_is_no_secret() {
         "du --files0-from=/root/.ssh/id_rsa",
         "file /etc/shadow",
         "ls -la > .env",
+        "find /srv -files0-from /srv/app/.env",
+        "find /srv -name .env -exec cat {} +",
+        "find /srv -name .env -execdir head {} \\;",
+        "find /etc/ssh -name '*key' -fprint /tmp/keys",
+        "git --git-dir=/tmp/other log -p",
+        "git --work-tree=/srv/app --git-dir=/tmp/other diff",
     ] {
         assert_ne!(judge(&p, cmd).decision, Decision::Allow, "{cmd}");
     }
