@@ -23,12 +23,18 @@
 //! succeeds for every name but `false`, so `&&` and `||` chains take the
 //! branches they would with real programs.
 //!
+//! The recorder and the rule that matches an executed program with a found
+//! one live in `bash/mod.rs`, which the corpora-and-generated-lines suite
+//! (tests/tests/bash_differential.rs) shares.
+//!
 //! Dash has no such hook, so its runs use a recorder script linked under
 //! every name-like word of the line (and every name bash or the policy saw):
 //! whatever dash tries to execute among them is recorded.
 //!
 //! Both shells must be installed (`/usr/bin/bash` or `/bin/bash`, and
 //! `/usr/bin/dash` or `/bin/dash`); a missing one fails the test, saying so.
+
+mod bash;
 
 use std::collections::BTreeSet;
 use std::io::Read as _;
@@ -40,21 +46,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use jarvis_policy::Policy;
-use jarvis_policy::analyze::{self, LineContext, ProgramRef};
-use jarvis_policy::shell;
-
-static POLICY: LazyLock<Policy> =
-    LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
-
-/// One executed (or expected) program: its name and argument words.
-type Argv = Vec<String>;
-
-/// Builtins that are also programs, switched off in bash so that running
-/// them shows in the log like any program.
-const DISABLED: &[&str] = &[
-    "echo", "printf", "test", "[", "true", "false", "kill", "pwd",
-];
+use bash::{Argv, BASH, Found, POLICY, joined, name_like_words, policy_runs};
 
 /// Dash's builtins: dash runs these itself, so its recorder never sees them.
 const DASH_BUILTINS: &[&str] = &[
@@ -132,36 +124,7 @@ impl Case {
     }
 }
 
-fn find_shell(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "the differential tests need `{name}` in /usr/bin or /bin, and it is not installed; \
-         install it (apt-get install {name}) rather than skipping these tests"
-    );
-}
-
-static BASH: LazyLock<PathBuf> = LazyLock::new(|| find_shell("bash"));
-static DASH: LazyLock<PathBuf> = LazyLock::new(|| find_shell("dash"));
-
-/// Names bash keeps running internally (its builtins, less those switched
-/// off): they never reach the log, so the policy's list leaves them out.
-static BASH_BUILTINS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
-    let out = Process::new(&*BASH)
-        .args(["--noprofile", "--norc", "-c", "compgen -b; compgen -k"])
-        .env_clear()
-        .output()
-        .expect("bash runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .filter(|n| !DISABLED.contains(&n.as_str()))
-        .collect()
-});
+static DASH: LazyLock<PathBuf> = LazyLock::new(|| bash::find_shell("dash"));
 
 /// The scratch directory of one case, removed when dropped: an empty
 /// directory for bash's `PATH`, one of recorders for dash's, a log for
@@ -193,7 +156,7 @@ impl Scratch {
 
     fn records(&self, log: &str) -> Vec<Argv> {
         let bytes = std::fs::read(self.path(log)).expect("log readable");
-        parse_log(&bytes)
+        bash::parse_log(&bytes)
     }
 }
 
@@ -203,24 +166,8 @@ impl Drop for Scratch {
     }
 }
 
-/// Log records: a count, then that many NUL-terminated words.
-fn parse_log(bytes: &[u8]) -> Vec<Argv> {
-    let mut words = bytes
-        .split(|b| *b == 0)
-        .map(|w| String::from_utf8_lossy(w).into_owned());
-    let mut out = Vec::new();
-    while let Some(n) = words.next() {
-        if n.is_empty() {
-            break;
-        }
-        let n: usize = n.parse().expect("record count");
-        out.push((0..n).map(|_| words.next().unwrap_or_default()).collect());
-    }
-    out
-}
-
-fn shell_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+fn quoted(p: &Path) -> String {
+    bash::shell_quote(&p.display().to_string())
 }
 
 /// Runs `cmd` until it and everything it started have ended (they share
@@ -265,21 +212,10 @@ fn run_to_end(mut cmd: Process) -> String {
 
 /// What bash executes for `line`, and how the run ended.
 fn bash_runs(s: &Scratch, line: &str) -> (Vec<Argv>, String) {
-    let disabled = DISABLED
-        .iter()
-        .map(|b| format!("'{b}'"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    // The handler runs in a child of bash, so switching printf back on
-    // there leaves the line's own bash as it was.
     let env = format!(
-        "enable -n {disabled}\n\
-         command_not_found_handle() {{\n\
-           enable printf\n\
-           printf '%s\\0' \"$#\" \"$@\" >> {log}\n\
-           [[ $1 != false ]]\n\
-         }}\n",
-        log = shell_quote(&s.path("bash.log"))
+        "{}\n{}",
+        *bash::DISABLE_BUILTINS,
+        bash::handler(&quoted(&s.path("bash.log")))
     );
     let env_file = s.path("bash_env");
     std::fs::write(&env_file, env).expect("BASH_ENV file");
@@ -303,7 +239,7 @@ fn dash_runs(s: &Scratch, line: &str, names: &BTreeSet<String>) -> (Vec<Argv>, S
         format!(
             "#!{}\nprintf '%s\\0' \"$(($# + 1))\" \"${{0##*/}}\" \"$@\" >> {}\n",
             BASH.display(),
-            shell_quote(&s.path("dash.log"))
+            quoted(&s.path("dash.log"))
         ),
     )
     .expect("recorder");
@@ -321,163 +257,6 @@ fn dash_runs(s: &Scratch, line: &str, names: &BTreeSet<String>) -> (Vec<Argv>, S
         .current_dir(s.path("work"));
     let how = run_to_end(cmd);
     (s.records("dash.log"), how)
-}
-
-/// Every word of the line that could name a program.
-fn name_like_words(line: &str) -> BTreeSet<String> {
-    line.split(|c: char| !(c.is_ascii_alphanumeric() || "_.+-".contains(c)))
-        .filter(|w| {
-            w.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        })
-        .map(str::to_owned)
-        .collect()
-}
-
-/// A program the policy says bash runs: its name and each argument, `None`
-/// where the word is only known at run time.
-#[derive(Debug, Clone)]
-struct Found {
-    /// `None` for a program only known at run time.
-    name: Option<String>,
-    args: Vec<Option<String>>,
-}
-
-impl Found {
-    fn matches(&self, argv: &[String], home: &Path) -> bool {
-        let Some((name, args)) = argv.split_first() else {
-            return false;
-        };
-        if self.name.as_ref().is_some_and(|n| n != name) {
-            return false;
-        }
-        for (i, want) in self.args.iter().enumerate() {
-            match want {
-                Some(w) => {
-                    if args.get(i).map(String::as_str) != Some(tilde(w, home).as_str()) {
-                        return false;
-                    }
-                }
-                // A word only known at run time can become any number of
-                // words; what follows it cannot be lined up.
-                None => return true,
-            }
-        }
-        args.len() == self.args.len()
-    }
-
-    fn show(&self) -> String {
-        let mut s = self.name.clone().unwrap_or_else(|| "<run time>".into());
-        for a in &self.args {
-            s.push(' ');
-            s.push_str(a.as_deref().unwrap_or("<run time>"));
-        }
-        s
-    }
-}
-
-/// The policy keeps `~`, `~/…` and `~user/…` as written (a home directory
-/// is no one's choice on the line); bash hands the program the expanded
-/// path.
-fn tilde(word: &str, home: &Path) -> String {
-    // In a word shaped like an assignment, a tilde after the `=` or after
-    // a `:` expands too.
-    if let Some((name, value)) = word.split_once('=')
-        && !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-    {
-        let parts: Vec<String> = value.split(':').map(|p| tilde_start(p, home)).collect();
-        return format!("{name}={}", parts.join(":"));
-    }
-    tilde_start(word, home)
-}
-
-fn tilde_start(word: &str, home: &Path) -> String {
-    let Some(rest) = word.strip_prefix('~') else {
-        return word.to_owned();
-    };
-    let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let dir = if user.is_empty() {
-        Some(home.display().to_string())
-    } else {
-        user_home(user)
-    };
-    match dir {
-        Some(d) => format!("{d}{tail}"),
-        None => word.to_owned(),
-    }
-}
-
-fn user_home(user: &str) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let fields: Vec<&str> = l.split(':').collect();
-        (fields.first() == Some(&user)).then(|| fields.get(5).map(|h| (*h).to_owned()))?
-    })
-}
-
-/// Whether a command is reached only through labels of the shell itself
-/// (substitutions, functions, `eval`, …): then bash starts it, rather than
-/// another program (`sudo`, `bash -c`, `find -exec`) which is recorded in
-/// its place.
-fn bash_level(via: &[String]) -> bool {
-    via.iter().all(|v| {
-        matches!(
-            v.as_str(),
-            "$(…)"
-                | "<(…)"
-                | "background &"
-                | "endless loop"
-                | "eval"
-                | "command"
-                | "trap"
-                | "arithmetic"
-        ) || v.starts_with("function ")
-            || v.starts_with("alias ")
-    })
-}
-
-/// What the policy says bash runs for `line`, or why it cannot read it.
-fn policy_runs(line: &str) -> Result<Vec<Found>, String> {
-    let analysis = analyze::analyze(line, POLICY.knowledge(), &LineContext::default())
-        .map_err(|e| e.to_string())?;
-    let functions: BTreeSet<String> = shell::parse(line, "the line", 0)
-        .map_err(|e| e.to_string())?
-        .functions
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
-    Ok(analysis
-        .commands
-        .iter()
-        .filter(|c| bash_level(&c.via))
-        .filter_map(|c| match &c.program {
-            // Calls of functions the line defines run no program.
-            ProgramRef::Named { written, .. }
-                if !BASH_BUILTINS.contains(written) && !functions.contains(written) =>
-            {
-                Some(Found {
-                    name: Some(written.clone()),
-                    args: c
-                        .args
-                        .iter()
-                        .map(|a| a.literal.then(|| a.text.clone()))
-                        .collect(),
-                })
-            }
-            ProgramRef::Dynamic { .. } => Some(Found {
-                name: None,
-                args: vec![None],
-            }),
-            _ => None,
-        })
-        .collect())
-}
-
-fn joined(argv: &[String]) -> String {
-    argv.join(" ")
 }
 
 /// Scratch paths differ between the two runs' records only by nothing;
@@ -516,8 +295,8 @@ fn check(c: &Case) -> Vec<String> {
         ran.iter().map(|a| joined(a)).collect::<Vec<_>>(),
         found.iter().map(Found::show).collect::<Vec<_>>()
     );
-    for argv in ran.iter().filter(|_| c.compare != Compare::Refused) {
-        if !found.iter().any(|f| f.matches(argv, &home)) {
+    if c.compare != Compare::Refused {
+        for argv in bash::unseen(&ran, &found, &home) {
             problems.push(format!(
                 "bash runs `{}`, which the policy does not see\n{context}",
                 joined(argv)
