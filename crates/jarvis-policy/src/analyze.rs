@@ -637,6 +637,7 @@ pub fn analyze(line: &str, kb: &Knowledge, ctx: &LineContext) -> Result<Analysis
         vars: Vec::new(),
         aliases: Vec::new(),
         expanding: Vec::new(),
+        allexport: false,
     };
     let script = shell::parse(line, "the command line", 0)?;
     a.script(&script, &Via::default(), 0)?;
@@ -686,6 +687,9 @@ struct Analyzer<'k> {
     aliases: Vec<(String, String)>,
     /// Aliases being expanded now: bash expands no alias within itself.
     expanding: Vec<String>,
+    /// `set -a` was seen: every later assignment is exported to the
+    /// programs the line runs.
+    allexport: bool,
 }
 
 /// Builtins that take variable names, whose array subscripts bash
@@ -719,6 +723,31 @@ const FETCHERS: &[&str] = &[
     "curl", "wget", "nc", "ncat", "netcat", "socat", "fetch", "aria2c", "ssh", "scp", "http",
     "https", "lynx", "links", "busybox",
 ];
+
+/// Whether a variable given to a program (`X=1 cmd`) only sets how text
+/// looks: the locale, the time zone, the terminal's size and colours, or a
+/// pager that is plain `cat`. Everything else is an input nobody has read:
+/// programs and the libraries they load take hundreds of variables, and
+/// some run commands (`GREP` for zgrep) or append to any file (`GIT_TRACE`).
+fn harmless_environment(a: &Assignment) -> bool {
+    const SAFE: &[&str] = &[
+        "LANG", "LANGUAGE", "TZ", "COLUMNS", "LINES", "TERM", "NO_COLOR", "CLICOLOR",
+        "CLICOLOR_FORCE", "SYSTEMD_COLORS", "SYSTEMD_URLIFY", "GIT_TERMINAL_PROMPT",
+        "DEBIAN_FRONTEND",
+    ];
+    const PAGERS: &[&str] = &["PAGER", "GIT_PAGER", "SYSTEMD_PAGER", "MANPAGER"];
+    let name = a.name.as_str();
+    let value = &a.value;
+    let simple_value = value.literal
+        && value
+            .text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:/+@,".contains(c));
+    if PAGERS.contains(&name) {
+        return value.literal && matches!(value.text.as_str(), "" | "cat");
+    }
+    simple_value && (SAFE.contains(&name) || name.starts_with("LC_"))
+}
 
 /// Environment variables that make programs run other code or look elsewhere.
 const DANGEROUS_VARS: &[(&str, &str)] = &[
@@ -1014,7 +1043,7 @@ impl Analyzer<'_> {
         }
         let mut findings = Vec::new();
         for a in &assignments {
-            self.assignment(a, &mut findings);
+            self.assignment(a, &mut findings, !words.is_empty());
         }
         for r in &redirects {
             self.redirect(r, &mut findings);
@@ -1284,7 +1313,24 @@ impl Analyzer<'_> {
                     }
                 }
             }
+            "set" => {
+                let mut words = args.iter().map(|a| a.text.as_str());
+                while let Some(w) = words.next() {
+                    let cluster = w.len() > 1
+                        && w.starts_with('-')
+                        && !w.starts_with("--")
+                        && w[1..].contains('a');
+                    if cluster || (w == "-o" && words.next() == Some("allexport")) {
+                        self.allexport = true;
+                    }
+                }
+            }
             "export" | "declare" | "typeset" | "local" | "readonly" => {
+                // What is exported reaches every program the line runs next.
+                let exported = name == "export"
+                    || args
+                        .iter()
+                        .any(|a| a.text.starts_with('-') && a.text.contains('x'));
                 for a in args.iter().filter(|a| a.text.contains('=')) {
                     if let Some((n, v)) = a.text.split_once('=') {
                         let assignment = Assignment {
@@ -1294,7 +1340,7 @@ impl Analyzer<'_> {
                                 ..Word::literal(v)
                             },
                         };
-                        self.assignment(&assignment, findings);
+                        self.assignment(&assignment, findings, exported);
                         self.remember(std::slice::from_ref(&assignment));
                     }
                 }
@@ -1414,8 +1460,22 @@ impl Analyzer<'_> {
         }
     }
 
-    fn assignment(&self, a: &Assignment, findings: &mut Vec<Finding>) {
-        if let Some((_, why)) = DANGEROUS_VARS.iter().find(|(n, _)| *n == a.name) {
+    /// `for_program`: the assignment is in the environment of the program
+    /// the same command runs (`X=1 cmd`), not only a shell variable.
+    fn assignment(&self, a: &Assignment, findings: &mut Vec<Finding>, for_program: bool) {
+        if (for_program || self.allexport) && !harmless_environment(a) {
+            findings.push(Finding::attended(
+                Effect::Exec,
+                60,
+                format!(
+                    "sets `{}` for the program it runs; tools read many variables that run programs or write files (`GREP`, `GIT_TRACE`), so only locale, time zone and terminal settings are set unattended",
+                    a.name
+                ),
+            ));
+        }
+        if let Some((_, why)) = DANGEROUS_VARS.iter().find(|(n, _)| *n == a.name)
+            && !harmless_environment(a)
+        {
             findings.push(Finding::attended(
                 Effect::Exec,
                 70,

@@ -1295,3 +1295,38 @@ fn outputs_that_print_secrets_are_secret_reads() {
         assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
     }
 }
+
+#[test]
+fn variables_given_to_programs_are_inputs_nobody_has_read() {
+    for cmd in [
+        "GREP='sh -c id' zgrep foo x.gz",
+        "GIT_TRACE=/etc/cron.d/x git status",
+        "GIT_TRACE_PACKET=/root/.bashrc git log",
+        "GIT_TRACE2_EVENT=/etc/profile.d/x.sh git log",
+        "LESSKEYIN=/tmp/k journalctl -u nginx",
+        "SYSTEMD_LESS='+!id' journalctl -u nginx",
+        "env GREP=x zgrep foo x.gz",
+        "sudo GIT_TRACE=/etc/x git status",
+        "export GIT_TRACE=/etc/x; git status",
+        "declare -x GREP=x; zgrep a b",
+        "set -a; GREP=x; zgrep a b",
+        "set -o allexport; GIT_TRACE=/etc/x; git log",
+        "PAGER='sh -c id' git log",
+        "TZ=$(id) date",
+    ] {
+        assert_never_unattended(cmd);
+    }
+    for cmd in [
+        "TZ=UTC date",
+        "LC_ALL=C sort /etc/hosts",
+        "LANG=C.UTF-8 ls -la /srv",
+        "COLUMNS=200 ps aux",
+        "SYSTEMD_PAGER=cat systemctl status nginx",
+        "GIT_PAGER=cat git log --oneline -5",
+        "PAGER= git log -1",
+        "x=5; echo $x",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+}
