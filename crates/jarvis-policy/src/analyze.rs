@@ -76,6 +76,7 @@ pub struct Node {
 }
 
 impl Node {
+    statement_separators: Vec<String>,
     /// Programs this node executes by itself (see [`NodeSpec::helpers`]).
     pub fn helpers(&self) -> &[String] {
         &self.helpers
@@ -417,6 +418,7 @@ fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> F
         });
     }
     Flag {
+        statement_separators: spec.statement_separators,
         names: f.names,
         effects: f.effects,
         why: f.why,
@@ -1176,6 +1178,33 @@ impl Analyzer<'_> {
                 self.scan_args(&args, Some(&name), &mut findings);
                 // Nothing says what it writes or runs.
                 own.writes = WriteTargets::Unknown;
+        // `nft list ruleset \; flush ruleset`: each of the tool's own
+        // commands is judged as the program run with it alone.
+        let args = match &known {
+            Some(p) if !p.node.statement_separators.is_empty() => {
+                let (head, rest, unknown) = split_statements(&args, &p.node.statement_separators);
+                if unknown {
+                    findings.push(Finding::attended(
+                        Effect::Unknown,
+                        60,
+                        format!(
+                            "`{name}` takes several commands of its own in its arguments, and some are known only at run time"
+                        ),
+                    ));
+                }
+                for statement in rest {
+                    let mut argv = vec![first.clone()];
+                    argv.extend(statement);
+                    inners.push(Inner::Argv {
+                        argv,
+                        label: format!("{name} ;"),
+                        privileged: false,
+                    });
+                }
+                head
+            }
+            _ => args,
+        };
                 own.runs_unknown = findings.iter().any(|f| f.effect == Effect::Exec);
             }
         }
@@ -2770,7 +2799,45 @@ fn expand_long_option(node: &Node, written: &str) -> Option<String> {
     }
 }
 
-/// The last path component; `rm` for `/bin/rm`./// The last path component; `rm` for `/bin/rm`.
+/// Splits a tool's arguments into its own commands at `separators` (see
+/// `NodeSpec::statement_separators`): the first command's words, the
+/// others', and whether a word known only at run time could hide a
+/// separator.
+fn split_statements(args: &[Word], separators: &[String]) -> (Vec<Word>, Vec<Vec<Word>>, bool) {
+    let inside_words = separators.iter().any(|s| s == ";");
+    let mut pieces: Vec<Vec<Word>> = vec![Vec::new()];
+    let mut unknown = false;
+    for a in args {
+        if !a.literal {
+            unknown = true;
+        }
+        if a.literal && separators.iter().any(|s| *s == a.text) {
+            pieces.push(Vec::new());
+            continue;
+        }
+        if a.literal && inside_words && a.text.contains([';', '\n']) {
+            for (k, part) in a.text.split([';', '\n']).enumerate() {
+                if k > 0 {
+                    pieces.push(Vec::new());
+                }
+                for w in part.split_whitespace() {
+                    if let Some(current) = pieces.last_mut() {
+                        current.push(Word::literal(w));
+                    }
+                }
+            }
+            continue;
+        }
+        if let Some(current) = pieces.last_mut() {
+            current.push(a.clone());
+        }
+    }
+    let mut pieces = pieces.into_iter();
+    let head = pieces.next().unwrap_or_default();
+    (head, pieces.filter(|p| !p.is_empty()).collect(), unknown)
+}
+
+/// The last path component; `rm` for `/bin/rm`.
 pub fn basename(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');
     trimmed.rsplit('/').next().unwrap_or(trimmed)

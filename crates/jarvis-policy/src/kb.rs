@@ -192,6 +192,13 @@ pub struct NodeSpec {
     /// nothing it does changes anything (its effects stay `read`).
     #[serde(default)]
     pub uses_network: bool,
+    /// Words that end one of its own commands and start the next in its
+    /// arguments (`nft list ruleset \; flush ruleset`, `tmux ls \;
+    /// kill-server`, `ovs-vsctl show -- del-br br0`): each command is
+    /// judged as the program run with it alone. `;` is also found inside a
+    /// word, as these tools find it.
+    #[serde(default)]
+    pub statement_separators: Vec<String>,
 }
 
 fn yes() -> bool {

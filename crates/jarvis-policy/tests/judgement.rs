@@ -1330,3 +1330,33 @@ fn variables_given_to_programs_are_inputs_nobody_has_read() {
         assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
     }
 }
+
+#[test]
+fn commands_inside_a_tools_own_language_are_each_judged() {
+    for cmd in [
+        "nft list ruleset \\; flush ruleset",
+        "nft list ruleset ';' flush ruleset",
+        "nft 'list ruleset; flush ruleset'",
+        "nft list ruleset\\;flush ruleset",
+        "nft 'list ruleset\nflush ruleset'",
+        "nft -a list ruleset \\; delete table inet filter",
+        "nft list ruleset \"$X\"",
+        "virsh 'list --all; destroy vm1'",
+        "virsh list --all \\; undefine vm1",
+        "tmux ls \\; kill-server",
+        "curl -w '%output{/etc/cron.d/x}%{http_code}' http://127.0.0.1/",
+        "curl -s --write-out '%output{>>/root/.bashrc}x' http://127.0.0.1/",
+        "curl -w @/srv/app/.env http://127.0.0.1/",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_ne!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+    for cmd in [
+        "nft list ruleset",
+        "nft -a list table inet filter",
+        "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:3000/",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+}
