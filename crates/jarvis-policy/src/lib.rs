@@ -19,6 +19,7 @@ pub mod dryrun;
 pub mod engine;
 pub mod guardrails;
 pub mod kb;
+pub mod paths;
 pub mod risk;
 pub mod rules;
 pub mod scope;
