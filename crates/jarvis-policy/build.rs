@@ -1,4 +1,5 @@
-//! Embeds the shipped policy (policies/*.toml and policies/knowledge/*.toml)
+//! Embeds the shipped policy (policies/*.toml, policies/knowledge/*.toml and
+//! the option tables policies/options/*.toml)
 //! so the binary judges the same way wherever it runs.
 
 use std::fmt::Write as _;
@@ -25,7 +26,8 @@ fn main() {
         root.join("knowledge").display()
     );
     let mut code = String::from("&[\n");
-    for sub in [root.clone(), root.join("knowledge")] {
+    println!("cargo:rerun-if-changed={}", root.join("options").display());
+    for sub in [root.clone(), root.join("knowledge"), root.join("options")] {
         for file in toml_files(&sub) {
             println!("cargo:rerun-if-changed={}", file.display());
             let shown = file

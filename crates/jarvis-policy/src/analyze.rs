@@ -14,6 +14,7 @@ use std::sync::Arc;
 use regex::{Regex, RegexSet};
 
 use crate::kb::{Effect, FlagSpec, KnowledgeFile, NodeSpec, PathClass, ProgramSpec, Runs, Writes};
+use crate::options::{OptionClass, OptionTable, OptionTables, Parsed, Unlisted, ValueAt};
 use crate::shell::{
     self, Assignment, Context, Invocation, Redirect, ShellError, Stdin, Word, truncate,
 };
@@ -37,6 +38,8 @@ pub struct Knowledge {
     /// Every path pattern at once: each argument meets each pattern, and one
     /// automaton pass is far cheaper than one search per pattern.
     path_set: Option<RegexSet>,
+    /// Every option each tool accepts, by program and subcommand words.
+    options: OptionTables,
 }
 
 /// A program the knowledge base describes.
@@ -73,10 +76,10 @@ pub struct Node {
     directory_options: Vec<String>,
     uses_network: bool,
     metadata_only: bool,
+    statement_separators: Vec<String>,
 }
 
 impl Node {
-    statement_separators: Vec<String>,
     /// Programs this node executes by itself (see [`NodeSpec::helpers`]).
     pub fn helpers(&self) -> &[String] {
         &self.helpers
@@ -157,6 +160,13 @@ impl Knowledge {
             }
             self.programs.insert(name, program);
         }
+        if let Err(e) = self.options.add(file.options, file.overrides) {
+            errors.extend(e.into_iter().map(|e| KnowledgeError {
+                place: e.place,
+                problem: e.problem,
+                needle: e.needle,
+            }));
+        }
         for (i, p) in file.path.into_iter().enumerate() {
             match Regex::new(&p.regex) {
                 Ok(regex) => self.paths.push(SensitivePath {
@@ -206,6 +216,34 @@ impl Knowledge {
             return self.programs.get(stripped);
         }
         None
+    }
+
+    /// The option table of a node: the program name as invoked and its
+    /// subcommand words (`git log`).
+    pub fn option_table(&self, key: &str) -> Option<&Arc<OptionTable>> {
+        self.options.get(key)
+    }
+
+    /// The node a program name and leading words reach, as a table key:
+    /// the name and the words that are subcommands the knowledge base
+    /// lists (`docker compose ps`; `cat /proc/mdstat` is `cat`).
+    pub fn node_key(&self, program: &str, words: &[String]) -> String {
+        let mut key = program.to_owned();
+        let Some(p) = self.programs.get(program) else {
+            return key;
+        };
+        let mut node = &p.node;
+        for w in words {
+            match node.sub.get(w) {
+                Some(sub) => {
+                    key.push(' ');
+                    key.push_str(w);
+                    node = sub;
+                }
+                None => break,
+            }
+        }
+        key
     }
 
     /// How many programs (with aliases) are known.
@@ -380,6 +418,7 @@ fn compile_node(
         directory_options: spec.directory_options,
         uses_network: spec.uses_network,
         metadata_only: spec.metadata_only,
+        statement_separators: spec.statement_separators,
     }
 }
 
@@ -418,7 +457,6 @@ fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> F
         });
     }
     Flag {
-        statement_separators: spec.statement_separators,
         names: f.names,
         effects: f.effects,
         why: f.why,
@@ -617,6 +655,13 @@ pub struct Analysis {
     pub fork_bombs: Vec<String>,
     /// Constructs whose effect cannot be known (and that are no command).
     pub opaque: Vec<String>,
+    /// What code in other languages, tools' mini-languages, words spelt at
+    /// run time and containers' mounts would run, read by heuristics
+    /// ([`crate::catastrophe`]): only the guardrails judge these, so a
+    /// heuristic can deny a line, never allow one.
+    pub embedded: Vec<Command>,
+    /// Why code the line runs is hidden behind a decoder.
+    pub obfuscated: Vec<String>,
 }
 
 /// Where the line will run, as far as the request says.
@@ -714,6 +759,12 @@ const SUBSCRIPT_TAKERS: &[&str] = &[
     "wait",
     "getopts",
 ];
+
+/// How deep readings of readings go (see [`Analyzer::read_further`]).
+const MAX_READING_DEPTH: usize = 12;
+
+/// The most commands readings add to one line's analysis.
+const MAX_EMBEDDED: usize = 512;
 
 /// Programs whose standard output, when literal, is known text: what they
 /// pipe into a shell can be read.
@@ -989,6 +1040,9 @@ impl Analyzer<'_> {
         via: &Via,
         depth: usize,
     ) -> Result<(), ShellError> {
+        if let Some(why) = crate::catastrophe::decoded_substitution(inv, script) {
+            self.out.obfuscated.push(why);
+        }
         let stdin_script = self.stdin_source(inv, script);
         self.argv(
             &inv.words,
@@ -1004,7 +1058,7 @@ impl Analyzer<'_> {
     fn stdin_source(&self, inv: &Invocation, script: &shell::Script) -> StdinSource {
         match &inv.stdin {
             Stdin::Inherited => StdinSource::Nothing,
-            Stdin::File => StdinSource::Unknown("a file".into()),
+            Stdin::File => StdinSource::Unknown("a file".into(), Vec::new()),
             Stdin::Text(w) => StdinSource::Text(w.clone(), "a here-document".into()),
             Stdin::Pipe(up) => {
                 let names: Vec<String> = up
@@ -1023,7 +1077,12 @@ impl Analyzer<'_> {
                 {
                     return StdinSource::Text(Word::literal(&text), "a pipe from echo".into());
                 }
-                StdinSource::Unknown(format!("a pipe from {}", names.join(" | ")))
+                let words = up
+                    .iter()
+                    .filter_map(|i| script.invocations.get(*i))
+                    .map(|u| u.words.clone())
+                    .collect();
+                StdinSource::Unknown(format!("a pipe from {}", names.join(" | ")), words)
             }
         }
     }
@@ -1078,6 +1137,7 @@ impl Analyzer<'_> {
             assignments.push(a);
             return self.argv(&words[1..], assignments, redirects, stdin, via, depth);
         }
+        self.read_further(first, &args, &stdin, via, depth);
         if !first.literal || first.text.is_empty() {
             findings.push(Finding::attended(
                 Effect::Unknown,
@@ -1118,6 +1178,33 @@ impl Analyzer<'_> {
         };
         let known = self.kb.program(&name).cloned();
         let mut inners = Vec::new();
+        // `nft list ruleset \; flush ruleset`: each of the tool's own
+        // commands is judged as the program run with it alone.
+        let args = match &known {
+            Some(p) if !p.node.statement_separators.is_empty() => {
+                let (head, rest, unknown) = split_statements(&args, &p.node.statement_separators);
+                if unknown {
+                    findings.push(Finding::attended(
+                        Effect::Unknown,
+                        60,
+                        format!(
+                            "`{name}` takes several commands of its own in its arguments, and some are known only at run time"
+                        ),
+                    ));
+                }
+                for statement in rest {
+                    let mut argv = vec![first.clone()];
+                    argv.extend(statement);
+                    inners.push(Inner::Argv {
+                        argv,
+                        label: format!("{name} ;"),
+                        privileged: false,
+                    });
+                }
+                head
+            }
+            _ => args,
+        };
         let mut positionals = Vec::new();
         let mut own = Own::default();
         match &known {
@@ -1131,9 +1218,17 @@ impl Analyzer<'_> {
                     inners: &mut inners,
                     stdin: &stdin,
                     gathered: &mut gathered,
+                    tables: &self.kb.options,
                 };
                 walk.node(&program.node, &args, &name);
+                let read_values = std::mem::take(&mut gathered.read_values);
                 own = gathered.finish();
+                // Every argument is scanned below as the tool uses its
+                // operands; a file an option reads is read whole even by a
+                // tool that otherwise reads only names or metadata.
+                if program.node.metadata_only || program.family == "storage" {
+                    self.scan_paths(&read_values, &mut findings, PathUse::READ);
+                }
                 if let Some(reader) = script_reader(&program.name) {
                     self.tool_script(reader, &args, &name, &mut findings, &mut inners, &mut own);
                 }
@@ -1178,33 +1273,6 @@ impl Analyzer<'_> {
                 self.scan_args(&args, Some(&name), &mut findings);
                 // Nothing says what it writes or runs.
                 own.writes = WriteTargets::Unknown;
-        // `nft list ruleset \; flush ruleset`: each of the tool's own
-        // commands is judged as the program run with it alone.
-        let args = match &known {
-            Some(p) if !p.node.statement_separators.is_empty() => {
-                let (head, rest, unknown) = split_statements(&args, &p.node.statement_separators);
-                if unknown {
-                    findings.push(Finding::attended(
-                        Effect::Unknown,
-                        60,
-                        format!(
-                            "`{name}` takes several commands of its own in its arguments, and some are known only at run time"
-                        ),
-                    ));
-                }
-                for statement in rest {
-                    let mut argv = vec![first.clone()];
-                    argv.extend(statement);
-                    inners.push(Inner::Argv {
-                        argv,
-                        label: format!("{name} ;"),
-                        privileged: false,
-                    });
-                }
-                head
-            }
-            _ => args,
-        };
                 own.runs_unknown = findings.iter().any(|f| f.effect == Effect::Exec);
             }
         }
@@ -1405,6 +1473,55 @@ impl Analyzer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// What [`crate::catastrophe`] reads out of a command beyond its own
+    /// words. The commands of those lines go to [`Analysis::embedded`], for
+    /// the guardrails alone; the line's directories, variables and aliases
+    /// stay as they were.
+    fn read_further(
+        &mut self,
+        program: &Word,
+        args: &[Word],
+        stdin: &StdinSource,
+        via: &Via,
+        depth: usize,
+    ) {
+        // Readings of readings end somewhere: depth and count are bounded.
+        if depth > MAX_READING_DEPTH || self.out.embedded.len() > MAX_EMBEDDED {
+            return;
+        }
+        let input = match stdin {
+            StdinSource::Text(w, _) => crate::catastrophe::Input::Text(w),
+            StdinSource::Unknown(_, up) => crate::catastrophe::Input::Pipe(up),
+            _ => crate::catastrophe::Input::Nothing,
+        };
+        let reading = crate::catastrophe::read(&crate::catastrophe::Call {
+            program,
+            args,
+            stdin: input,
+            vars: &self.vars,
+            via: &via.labels,
+            known: program.literal && self.kb.program(basename(&program.text)).is_some(),
+        });
+        self.out.obfuscated.extend(reading.hidden);
+        if !reading.lines.is_empty() {
+            let (cwds, vars, aliases) = (self.cwds.clone(), self.vars.clone(), self.aliases.len());
+            let (mark, opaque) = (self.out.commands.len(), self.out.opaque.len());
+            let label = format!("read from `{}`", truncate(&program.raw, 30));
+            let v = via.then(label.clone(), false);
+            for line in &reading.lines {
+                // A reading that is no shell line says nothing.
+                let _ = self.shell_text(&Word::literal(line), &label, &v, depth + 1);
+            }
+            let found = self.out.commands.split_off(mark.min(self.out.commands.len()));
+            self.out.embedded.extend(found);
+            self.out.opaque.truncate(opaque);
+            self.cwds = cwds;
+            self.vars = vars;
+            self.aliases.truncate(aliases);
+        }
+        self.vars.extend(reading.remember);
     }
 
     /// With `expand_aliases` on (a `shopt` on an earlier line of the same
@@ -1942,7 +2059,8 @@ enum StdinSource {
     Nothing,
     Text(Word, String),
     Network(String),
-    Unknown(String),
+    /// From where, and the words of the pipeline's earlier commands.
+    Unknown(String, Vec<Vec<Word>>),
 }
 
 /// Walks one program's knowledge tree over its arguments.
@@ -1957,6 +2075,9 @@ struct Walk<'a> {
     inners: &'a mut Vec<Inner>,
     stdin: &'a StdinSource,
     gathered: &'a mut Gathered,
+    /// Every option each tool accepts; a node with a complete table knows
+    /// all its options.
+    tables: &'a OptionTables,
 }
 
 /// What a walk learns for the kernel's ruleset: the helpers of every node
@@ -1968,6 +2089,9 @@ struct Gathered {
     operands: Vec<Word>,
     /// Values of options that write (`sort -o FILE`).
     values: Vec<Word>,
+    /// Values of options that name a file read (`grep -f FILE`), judged
+    /// as contents read even by a tool that otherwise reads only names.
+    read_values: Vec<Word>,
     /// Values of directory options (`git -C DIR`).
     directories: Vec<Word>,
     /// The node's own effects, a flag without a value or an argument
@@ -2286,7 +2410,7 @@ impl Walk<'_> {
                 95,
                 format!("`{label}` runs whatever `{fetcher}` downloads"),
             )),
-            StdinSource::Unknown(source) => self.findings.push(Finding::attended(
+            StdinSource::Unknown(source, _) => self.findings.push(Finding::attended(
                 Effect::Exec,
                 80,
                 format!("`{label}` runs code it reads from {source}"),
@@ -2349,6 +2473,9 @@ impl Walk<'_> {
     }
 
     /// Handles the option at `args[i]`; returns how many words it used.
+    /// A node whose option table is complete knows every option its tool
+    /// accepts, so one it does not list is unknown; other nodes read
+    /// options by the hand-written knowledge alone.
     #[allow(clippy::too_many_arguments)]
     fn option(
         &mut self,
@@ -2360,7 +2487,210 @@ impl Walk<'_> {
         no_run: &mut bool,
         inline_code: &mut bool,
     ) -> usize {
+        let tables = self.tables;
+        match tables.get(label).filter(|t| t.complete) {
+            Some(table) => self.table_option(
+                node,
+                table,
+                args,
+                i,
+                label,
+                shell_command_mode,
+                no_run,
+                inline_code,
+            ),
+            None => self.hand_option(
+                node,
+                args,
+                i,
+                &args[i],
+                label,
+                shell_command_mode,
+                no_run,
+                inline_code,
+            ),
+        }
+    }
+
+    /// The option at `args[i]` read against the tool's complete table: the
+    /// tool's abbreviation rule, clusters and attached values decide which
+    /// options it names and which words are their values. The hand-written
+    /// knowledge stays authoritative for the options it describes.
+    #[allow(clippy::too_many_arguments)]
+    fn table_option(
+        &mut self,
+        node: &Node,
+        table: &OptionTable,
+        args: &[Word],
+        i: usize,
+        label: &str,
+        shell_command_mode: &mut bool,
+        no_run: &mut bool,
+        inline_code: &mut bool,
+    ) -> usize {
         let a = &args[i];
+        if !a.literal
+            && let Some(o) = table.options().iter().find(|o| o.class != OptionClass::None)
+        {
+            let example = o.names.first().map_or("", String::as_str);
+            self.findings.push(Finding::attended(Effect::Unknown, 65, format!(
+                "`{label}` is given `{}`, only known at run time, which could be any of its options (such as `{example}`)",
+                truncate(&a.raw, 40)
+            )));
+        }
+        let parsed = table.parse(&a.text, node.combined_short, i + 1 < args.len());
+        let by_hand = |index: &usize| {
+            table
+                .option(*index)
+                .is_some_and(|o| o.names.iter().any(|n| knows_by_hand(node, n)))
+        };
+        let mut used = parsed.used;
+        if parsed.items.iter().any(|it| it.option.as_ref().is_ok_and(by_hand)) {
+            let word = Word {
+                text: spelt_out(&a.text, &parsed),
+                ..a.clone()
+            };
+            let hand = self.hand_option(
+                node,
+                args,
+                i,
+                &word,
+                label,
+                shell_command_mode,
+                no_run,
+                inline_code,
+            );
+            used = used.max(hand);
+        }
+        for item in &parsed.items {
+            let index = match &item.option {
+                Ok(index) if by_hand(index) => continue,
+                Ok(index) => *index,
+                Err(why) => {
+                    let written = truncate(&item.spelling, 40);
+                    let why = match why {
+                        Unlisted::Unknown => format!(
+                            "`{label} {written}` is no option of `{label}` ({}) that the knowledge base lists, so what it does is unknown",
+                            table.version
+                        ),
+                        Unlisted::Ambiguous(names) => format!(
+                            "`{label} {written}` abbreviates several options of `{label}` ({}): {}",
+                            table.version,
+                            names.join(", ")
+                        ),
+                    };
+                    self.findings
+                        .push(Finding::attended(Effect::Unknown, 50, why));
+                    self.unknown_option = Some(a.text.clone());
+                    continue;
+                }
+            };
+            let Some(class) = table.option(index).map(|o| o.class) else {
+                continue;
+            };
+            let value = match &item.value {
+                Some(ValueAt::Attached(v)) => Some(Word {
+                    text: v.clone(),
+                    ..a.clone()
+                }),
+                Some(ValueAt::Next) => args.get(i + 1).cloned(),
+                None => None,
+            };
+            self.table_class(class, &item.spelling, value, table, label);
+        }
+        used.min(args.len() - i)
+    }
+
+    /// The findings of an option by its table class.
+    fn table_class(
+        &mut self,
+        class: OptionClass,
+        spelling: &str,
+        value: Option<Word>,
+        table: &OptionTable,
+        label: &str,
+    ) {
+        let shown = format!("`{label} {spelling}`");
+        match class {
+            OptionClass::None => {}
+            OptionClass::ReadsValue => match value {
+                Some(v) if !v.literal => self.findings.push(Finding::attended(
+                    Effect::Read,
+                    60,
+                    format!(
+                        "{shown} reads `{}`, a file only known at run time",
+                        truncate(&v.raw, 40)
+                    ),
+                )),
+                Some(v) => self.gathered.read_values.push(v),
+                None => {}
+            },
+            OptionClass::WritesValue => {
+                let what = value
+                    .as_ref()
+                    .map_or_else(String::new, |v| format!(" `{}`", truncate(&v.text, 60)));
+                self.findings.push(Finding::new(
+                    Effect::Write,
+                    base_risk(Effect::Write),
+                    format!("{shown} writes the file{what} it names"),
+                ));
+                self.gather(&[Effect::Write], false, true);
+                if let Some(v) = value {
+                    self.gathered.values.push(v);
+                }
+            }
+            OptionClass::Runs => {
+                self.findings.push(Finding::attended(
+                    Effect::Exec,
+                    70,
+                    format!("{shown} runs a program or code it is given"),
+                ));
+                self.gathered.runs_unknown = true;
+            }
+            OptionClass::Network => self.findings.push(Finding::new(
+                Effect::Network,
+                base_risk(Effect::Network),
+                format!("{shown} talks to other machines"),
+            )),
+            OptionClass::Secrets => self.findings.push(Finding::attended(
+                Effect::Read,
+                70,
+                format!("{shown} prints secrets"),
+            )),
+            OptionClass::Changes => {
+                self.findings.push(Finding::new(
+                    Effect::Write,
+                    60,
+                    format!("{shown} changes the state of the system"),
+                ));
+                self.gathered.operand_writes = true;
+                self.gathered.writes = Writes::Unknown;
+            }
+            OptionClass::Unknown => self.findings.push(Finding::attended(
+                Effect::Unknown,
+                50,
+                format!(
+                    "{shown} is an option of `{label}` ({}) whose effect nobody has reviewed",
+                    table.version
+                ),
+            )),
+        }
+    }
+
+    /// The option at `args[i]` read by the hand-written knowledge alone;
+    /// `a` is the word as written, or as the tool's table spelt it out.
+    #[allow(clippy::too_many_arguments)]
+    fn hand_option(
+        &mut self,
+        node: &Node,
+        args: &[Word],
+        i: usize,
+        a: &Word,
+        label: &str,
+        shell_command_mode: &mut bool,
+        no_run: &mut bool,
+        inline_code: &mut bool,
+    ) -> usize {
         // `--rot` is `--rotate` to a tool that parses with getopt_long: an
         // abbreviation is judged as the option it stands for.
         let expanded = expand_long_option(node, &a.text);
@@ -2756,6 +3086,32 @@ fn is_assignment_word(t: &str) -> bool {
     }
 }
 
+/// Whether the hand-written knowledge of `node` describes the option
+/// spelt `name`: it then decides what the option does.
+fn knows_by_hand(node: &Node, name: &str) -> bool {
+    node.flags.iter().any(|f| f.names.iter().any(|n| n == name))
+        || [
+            &node.value_options,
+            &node.command_options,
+            &node.no_run_options,
+            &node.directory_options,
+        ]
+        .iter()
+        .any(|list| list.iter().any(|n| n == name))
+}
+
+/// An option word as its table resolved it: a long option spelt out
+/// (`--comp=sh` is `--compress-program=sh`); other words as written.
+fn spelt_out(written: &str, parsed: &Parsed) -> String {
+    match parsed.items.as_slice() {
+        [item] if written.starts_with("--") && item.option.is_ok() => match &item.value {
+            Some(ValueAt::Attached(v)) => format!("{}={v}", item.spelling),
+            _ => item.spelling.clone(),
+        },
+        _ => written.to_owned(),
+    }
+}
+
 /// The long option `written` (`--rot`, `--se=2000-01-01`) stands for when
 /// it is an abbreviation of exactly one long option the knowledge base
 /// knows for `node`, as GNU getopt_long reads it: `--rotate`,
@@ -2890,6 +3246,8 @@ type ScriptReader = fn(&[String]) -> crate::script::ScriptEffects;
 fn script_reader(program: &str) -> Option<ScriptReader> {
     match program {
         "sed" => Some(crate::sed::effects),
+        "jq" => Some(crate::jq::effects_jq),
+        "yq" => Some(crate::jq::effects_yq),
         _ => None,
     }
 }

@@ -344,4 +344,11 @@ pub struct KnowledgeFile {
     /// Sensitive paths.
     #[serde(default)]
     pub path: Vec<PathSpec>,
+    /// Option tables (see [`crate::options`]), by program and subcommand
+    /// words: `[options."git log"]`.
+    #[serde(default)]
+    pub options: BTreeMap<String, crate::options::TableSpec>,
+    /// Option classes a person pinned, by table and spelling.
+    #[serde(default, rename = "override")]
+    pub overrides: BTreeMap<String, BTreeMap<String, crate::options::OverrideSpec>>,
 }

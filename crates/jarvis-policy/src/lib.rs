@@ -14,11 +14,15 @@
 //! is denied or sent for approval, never allowed.
 
 pub mod analyze;
+pub mod awk;
+pub mod catastrophe;
 pub mod confine;
 pub mod dryrun;
 pub mod engine;
 pub mod guardrails;
+pub mod jq;
 pub mod kb;
+pub mod options;
 pub mod paths;
 pub mod risk;
 pub mod rules;

@@ -273,6 +273,10 @@ struct RawFile {
     program: BTreeMap<String, ProgramSpec>,
     #[serde(default)]
     path: Vec<PathSpec>,
+    #[serde(default)]
+    options: BTreeMap<String, crate::options::TableSpec>,
+    #[serde(default, rename = "override")]
+    overrides: BTreeMap<String, BTreeMap<String, crate::options::OverrideSpec>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,6 +402,8 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Loaded, Vec<PolicyError>> {
     let knowledge = KnowledgeFile {
         program: raw.program,
         path: raw.path,
+        options: raw.options,
+        overrides: raw.overrides,
     };
     if errs.errors.is_empty() {
         Ok(Loaded {
