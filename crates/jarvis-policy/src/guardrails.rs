@@ -76,9 +76,12 @@ pub fn check(analysis: &Analysis) -> Vec<Breach> {
             why: format!("{what} starts processes without end (a fork bomb)"),
         });
     }
-    for c in &analysis.commands {
+    // What readings found in code, mini-languages and run-time spellings
+    // (`embedded`) meets the same guardrails as what the line runs.
+    for c in analysis.commands.iter().chain(&analysis.embedded) {
         check_command(c, &mut out);
     }
+    crate::catastrophe::check(analysis, &mut out);
     out.dedup();
     out
 }
@@ -102,6 +105,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
     };
     for w in written {
         device_write(w, c, &format!("`{name}`"), out);
+        kernel_control(w, c, out);
     }
     let name = name.to_ascii_lowercase();
     let name = name.as_str();
@@ -206,7 +210,8 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             }
         }
         "rsync" => {
-            if flags.iter().any(|f| f.text.starts_with("--delete"))
+            // `--del` is rsync's own short name for `--delete-during`.
+            if flags.iter().any(|f| f.text.starts_with("--del"))
                 && let Some(dest) = paths.last()
                 && let Some(what) = protected_target(dest, c)
             {
