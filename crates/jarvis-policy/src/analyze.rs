@@ -1229,16 +1229,24 @@ impl Analyzer<'_> {
                 if program.node.metadata_only || program.family == "storage" {
                     self.scan_paths(&read_values, &mut findings, PathUse::READ);
                 }
+                let mut not_paths = Vec::new();
                 if let Some(reader) = script_reader(&program.name) {
-                    self.tool_script(reader, &args, &name, &mut findings, &mut inners, &mut own);
+                    not_paths =
+                        self.tool_script(reader, &args, &name, &mut findings, &mut inners, &mut own);
                 }
                 let changes = effects_change(&findings);
                 let contents = changes || !program.node.metadata_only;
                 // Disk tools that only read (`smartctl -H`, `blkid`, `fdisk -l`)
                 // read a device's metadata, not its data.
                 let device_data = (program.family != "storage" || changes) && contents;
+                let path_words: Vec<Word> = args
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !not_paths.contains(i))
+                    .map(|(_, a)| a.clone())
+                    .collect();
                 self.scan_paths(
-                    &args,
+                    &path_words,
                     &mut findings,
                     PathUse {
                         changes,
@@ -1741,7 +1749,8 @@ impl Analyzer<'_> {
     /// What a script in a tool's own language does besides transforming
     /// text (see [`crate::script`]): a command it runs is judged as shell
     /// like `sh -c`'s, a file it writes or reads is a path like any other,
-    /// and a script that cannot be read is never unattended.
+    /// and a script that cannot be read is never unattended. Returns the
+    /// positions of the words that are script text, never paths.
     fn tool_script(
         &self,
         reader: ScriptReader,
@@ -1750,7 +1759,7 @@ impl Analyzer<'_> {
         findings: &mut Vec<Finding>,
         inners: &mut Vec<Inner>,
         own: &mut Own,
-    ) {
+    ) -> Vec<usize> {
         if args.iter().any(|a| !a.literal) {
             findings.push(Finding::attended(
                 Effect::Exec,
@@ -1760,7 +1769,7 @@ impl Analyzer<'_> {
                 ),
             ));
             own.writes = WriteTargets::Unknown;
-            return;
+            return Vec::new();
         }
         let texts: Vec<String> = args.iter().map(|a| a.text.clone()).collect();
         let script = reader(&texts);
@@ -1868,6 +1877,11 @@ impl Analyzer<'_> {
                     .to_owned(),
             ));
             own.writes = WriteTargets::Unknown;
+        }
+        if script.unreadable {
+            Vec::new()
+        } else {
+            script.not_paths
         }
     }
 

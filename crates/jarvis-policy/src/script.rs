@@ -33,11 +33,20 @@ pub struct ScriptEffects {
     pub from_file: bool,
     /// A script this reader cannot follow.
     pub unreadable: bool,
+    /// The words (by position in the arguments) that are script text or
+    /// values the tool never opens as files (jq's filter, its `--arg`
+    /// values), so the analysis does not read them as paths: `jq .env f`
+    /// touches no `.env`. Only meaningful when the script is readable.
+    pub not_paths: Vec<usize>,
 }
 
 impl ScriptEffects {
     /// Whether the scripts only transform the text.
     pub fn only_transforms(&self) -> bool {
-        *self == ScriptEffects::default()
+        *self
+            == ScriptEffects {
+                not_paths: self.not_paths.clone(),
+                ..ScriptEffects::default()
+            }
     }
 }
