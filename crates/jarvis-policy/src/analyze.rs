@@ -3260,6 +3260,7 @@ type ScriptReader = fn(&[String]) -> crate::script::ScriptEffects;
 fn script_reader(program: &str) -> Option<ScriptReader> {
     match program {
         "sed" => Some(crate::sed::effects),
+        "awk" => Some(crate::awk::effects),
         "jq" => Some(crate::jq::effects_jq),
         "yq" => Some(crate::jq::effects_yq),
         _ => None,

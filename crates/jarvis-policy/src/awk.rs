@@ -67,6 +67,7 @@ pub fn effects(args: &[String]) -> ScriptEffects {
         }
     } else if let Some(text) = args.get(options.operands) {
         programs.push(text.clone());
+        options.not_paths.push(options.operands);
     }
     // The words after the program are files (judged as paths by the
     // analysis) and `var=value` assignments: neither is code.
@@ -76,6 +77,9 @@ pub fn effects(args: &[String]) -> ScriptEffects {
     once(&mut out.runs);
     once(&mut out.writes);
     once(&mut out.reads);
+    out.not_paths = options.not_paths;
+    out.not_paths.sort_unstable();
+    out.not_paths.dedup();
     out
 }
 
@@ -250,6 +254,12 @@ struct Options {
     program_given: bool,
     /// The index of the first word after the options.
     operands: usize,
+    /// The words that are program text or values awk never opens.
+    not_paths: Vec<usize>,
+    /// The option word being read, and the word after it once taken as its
+    /// value.
+    word: usize,
+    value_word: Option<usize>,
 }
 
 impl Options {
@@ -265,6 +275,8 @@ impl Options {
                 self.operands = i;
                 return;
             }
+            self.word = i;
+            self.value_word = None;
             i += 1;
             let flow = match a.strip_prefix("--") {
                 Some(long) => self.long(long, args, &mut i),
@@ -294,6 +306,7 @@ impl Options {
                 return if rest.is_empty() {
                     match args.get(*i) {
                         Some(value) => {
+                            self.not_paths.extend([self.word, *i]);
                             *i += 1;
                             // The original awk ignores `-W` alone and reads
                             // the next word as its program.
@@ -303,6 +316,7 @@ impl Options {
                         None => Flow::Unreadable,
                     }
                 } else {
+                    self.not_paths.push(self.word);
                     self.w_option(rest, args, i)
                 };
             }
@@ -320,6 +334,7 @@ impl Options {
                     let Some(value) = args.get(*i) else {
                         return Flow::Unreadable;
                     };
+                    self.value_word = Some(*i);
                     *i += 1;
                     return self.apply(opt, Some(value));
                 }
@@ -410,6 +425,7 @@ impl Options {
                 let Some(value) = args.get(*i) else {
                     return Flow::Unreadable;
                 };
+                self.value_word = Some(*i);
                 *i += 1;
                 // mawk takes a `-W` or long name it does not know as
                 // nothing and reads the next word as its program (the words
@@ -423,6 +439,11 @@ impl Options {
     }
 
     fn apply(&mut self, opt: Opt, value: Option<&str>) -> Flow {
+        if matches!(opt, Opt::Value | Opt::Source) {
+            // `-v key=/srv/app/.env` names no file awk opens.
+            self.not_paths.push(self.word);
+            self.not_paths.extend(self.value_word);
+        }
         match opt {
             Opt::Value | Opt::Harmless => {}
             Opt::Source => {
@@ -1438,6 +1459,24 @@ mod tests {
         assert!(of(&[&deep]).unreadable);
         let long = format!("BEGIN {{ x = \"{}\" }}", "a".repeat(MAX_PROGRAM));
         assert!(of(&[&long]).unreadable);
+    }
+
+    #[test]
+    fn program_text_and_values_are_no_paths() {
+        assert_eq!(of(&["{print}", "/srv/app/.env"]).not_paths, [0]);
+        assert_eq!(
+            of(&["-F:", "-v", "k=/srv/app/.env", "{print k}", "f"]).not_paths,
+            [0, 1, 2, 3]
+        );
+        assert_eq!(of(&["-vk=/etc/shadow", "{print k}"]).not_paths, [0, 1]);
+        assert_eq!(
+            of(&["-e", "BEGIN{}", "--source", "END{}", "f"]).not_paths,
+            [0, 1, 2, 3]
+        );
+        assert_eq!(of(&["-W", "version"]).not_paths, [0, 1]);
+        // Program files are read, and so are paths.
+        assert!(of(&["-f", "/srv/app/.env", "f"]).not_paths.is_empty());
+        assert_eq!(of(&["-W", "exec", "p.awk", "f"]).not_paths, [0, 1]);
     }
 
     #[test]
