@@ -232,6 +232,10 @@ fn yq_short(c: char) -> Option<Opt> {
     })
 }
 
+/// A dialect's long options by name, and its short ones by letter.
+type LongOptions = fn(&str) -> Option<Opt>;
+type ShortOptions = fn(char) -> Option<Opt>;
+
 /// The Go yq's subcommands that take an expression.
 const YQ_EVAL_SUBCOMMANDS: &[&str] = &["e", "eval", "ea", "eval-all"];
 
@@ -317,7 +321,7 @@ impl<'a> Walk<'a> {
 }
 
 fn read(args: &[String], dialect: Dialect) -> ScriptEffects {
-    let (long, short): (fn(&str) -> Option<Opt>, fn(char) -> Option<Opt>) = match dialect {
+    let (long, short): (LongOptions, ShortOptions) = match dialect {
         Dialect::Jq => (jq_long, jq_short),
         Dialect::Yq => (yq_long, yq_short),
     };
