@@ -77,6 +77,8 @@ pub struct Node {
     uses_network: bool,
     metadata_only: bool,
     statement_separators: Vec<String>,
+    recursive: bool,
+    pattern_options: Vec<String>,
 }
 
 impl Node {
@@ -102,6 +104,8 @@ struct Flag {
     runs: Option<Runs>,
     replaces: bool,
     writes_value: bool,
+    recursive: bool,
+    contents_hidden: bool,
 }
 
 #[derive(Debug)]
@@ -467,6 +471,8 @@ fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> F
         replaces: f.replaces,
         writes_value: f.writes_value,
     }
+        recursive: spec.recursive,
+        pattern_options: spec.pattern_options,
 }
 
 /// One thing a command can do, with the words a person needs to judge it.
@@ -514,6 +520,8 @@ pub fn base_risk(effect: Effect) -> u8 {
         Effect::Write | Effect::Service => 45,
         Effect::Unknown => 50,
         Effect::Delete => 55,
+        recursive: f.recursive,
+        contents_hidden: f.contents_hidden,
         Effect::Exec => 70,
         Effect::Privilege => 75,
     }
@@ -1270,6 +1278,13 @@ impl Analyzer<'_> {
                     Effect::Unknown,
                     base_risk(Effect::Unknown),
                     format!(
+                if gathered.recursive && !gathered.contents_hidden {
+                    let files = match pattern_operand(&program.node, &args) {
+                        true => gathered.operands.get(1..).unwrap_or_default(),
+                        false => &gathered.operands[..],
+                    };
+                    self.bulk_read(files, &name, &mut findings);
+                }
                         "`{name}` is not in the knowledge base, so nothing says it is harmless"
                     ),
                 ));
@@ -1956,6 +1971,46 @@ impl Analyzer<'_> {
         let path = truncate(path, 60);
         let f = match (class, writes) {
             // Where a secret lies is no secret: `ls -la .env`.
+    /// A recursive read whose tree holds the places where services keep
+    /// their secrets (`grep -r PASSWORD /srv`): the `.env` files and keys
+    /// inside are read and printed like any named secret, though no
+    /// operand names one. Operands only known at run time, or relative ones
+    /// where the directory is not known, may be such a tree.
+    fn bulk_read(&self, operands: &[Word], label: &str, findings: &mut Vec<Finding>) {
+        let cwd = self.cwds.last().cloned().flatten();
+        let starts: Vec<Option<String>> = if operands.iter().all(|w| w.text.starts_with('-')) {
+            vec![cwd.clone()]
+        } else {
+            operands
+                .iter()
+                .filter(|w| !w.text.starts_with('-'))
+                .map(|w| {
+                    if w.literal && !w.pattern {
+                        resolve(cwd.as_deref(), &w.text)
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        };
+        let risky = starts.iter().find_map(|start| match start {
+            None => Some("a directory known only at run time".to_owned()),
+            Some(path) => TREES_HOLDING_SECRETS
+                .iter()
+                .find(|tree| holds_or_is_within(path, tree))
+                .map(|_| format!("`{path}`")),
+        });
+        if let Some(place) = risky {
+            findings.push(Finding::attended(
+                Effect::Read,
+                70,
+                format!(
+                    "`{label}` reads every file under {place}, where services keep `.env` files, keys and tokens, and prints what it finds"
+                ),
+            ));
+        }
+    }
+
             (PathClass::Secret, false) if !how.contents => return,
             (PathClass::Secret, _) => Finding::attended(
                 Effect::Read,
@@ -2229,6 +2284,10 @@ impl Walk<'_> {
                 options_done = true;
                 i += 1;
                 continue;
+    /// It reads every file under its operands (`grep -r`, `rg`).
+    recursive: bool,
+    /// A flag keeps what the files hold out of its output (`grep -l`).
+    contents_hidden: bool,
             }
             if !options_done && !a.literal && (a.skeleton.is_empty() || a.skeleton.starts_with('-'))
             {
@@ -2301,6 +2360,7 @@ impl Walk<'_> {
                 let (effects, why) = match &node.other {
                     Some(effects) => (
                         effects.clone(),
+        self.gathered.recursive |= node.recursive;
                         node.why.as_ref().map_or_else(
                             || format!("`{label} {}`", truncate(t, 40)),
                             |w| format!("`{label}` {w}"),
@@ -2959,6 +3019,8 @@ fn effects_change(findings: &[Finding]) -> bool {
 
 /// The text an `echo` or `printf` with literal arguments prints.
 fn echoed_text(inv: &Invocation) -> Option<String> {
+            self.gathered.recursive |= flag.recursive;
+            self.gathered.contents_hidden |= flag.contents_hidden;
     let (first, args) = inv.words.split_first()?;
     if first.literal && basename(&first.text) == "cat" && args.is_empty() {
         // `cat <<EOF | sh`: cat passes its here-document through.
@@ -3287,6 +3349,47 @@ const TRAFFIC_ELSEWHERE: &[&str] = &[
     "--proxy",
     "--preproxy",
     "--proxy1.0",
+/// Trees where a homelab keeps secrets among everything else: stacks and
+/// their `.env` files, homes with keys, system configuration, container
+/// volumes. A recursive read at, above or inside one reads them.
+const TREES_HOLDING_SECRETS: &[&str] = &[
+    "/srv",
+    "/opt",
+    "/home",
+    "/root",
+    "/etc",
+    "/var/lib/docker",
+    "/var/lib/containers",
+    "/var/lib/kubelet",
+    "/var/lib/rancher",
+    "/var/snap",
+    "/mnt",
+    "/media",
+    "/data",
+    "~",
+];
+
+/// Whether a search tool's first operand is its pattern: it has pattern
+/// options and none of them is on the line (`grep -e P`, `--file=F`, `-ePAT`).
+fn pattern_operand(node: &Node, args: &[Word]) -> bool {
+    !node.pattern_options.is_empty()
+        && !args.iter().any(|a| {
+            node.pattern_options.iter().any(|o| {
+                a.text == *o
+                    || (o.starts_with("--") && a.text.starts_with(&format!("{o}=")))
+                    || (!o.starts_with("--") && a.text.starts_with(o.as_str()))
+            })
+        })
+}
+
+/// Whether `path` is `tree`, inside it, or above it (`/` holds every tree).
+fn holds_or_is_within(path: &str, tree: &str) -> bool {
+    let inside = |a: &str, b: &str| {
+        a == b || (a.starts_with(b) && (b.ends_with('/') || a[b.len()..].starts_with('/')))
+    };
+    inside(path, tree) || inside(tree, path)
+}
+
     "--socks4",
     "--socks4a",
     "--socks5",

@@ -199,6 +199,14 @@ pub struct NodeSpec {
     /// word, as these tools find it.
     #[serde(default)]
     pub statement_separators: Vec<String>,
+    /// It reads every file under its operands unless told otherwise
+    /// (`rg`), like a flag's `recursive`.
+    #[serde(default)]
+    pub recursive: bool,
+    /// Options that give the pattern of a search tool (`grep -e`, `-f`):
+    /// without one of them, its first operand is the pattern, not a file.
+    #[serde(default)]
+    pub pattern_options: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -268,6 +276,14 @@ pub struct FlagSpec {
     /// a setting of how it writes its operands (`truncate -s 0 FILE`).
     #[serde(default)]
     pub writes_value: bool,
+    /// The flag makes the program read every file under its operands
+    /// (`grep -r`, `diff -r`).
+    #[serde(default)]
+    pub recursive: bool,
+    /// The flag makes the program print names or counts, never what the
+    /// files hold (`grep -l`, `grep -c`, `rg --files`).
+    #[serde(default)]
+    pub contents_hidden: bool,
 }
 
 /// A pattern over the arguments of a node that adds effects.

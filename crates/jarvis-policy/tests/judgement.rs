@@ -1360,3 +1360,38 @@ fn commands_inside_a_tools_own_language_are_each_judged() {
         assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
     }
 }
+
+#[test]
+fn recursive_reads_of_trees_that_hold_secrets_ask_a_person() {
+    for cmd in [
+        "grep -r PASSWORD /srv",
+        "grep -R token /opt/app",
+        "grep -rn DB_ /srv/app",
+        "grep -d recurse secret /home",
+        "grep --recursive key /",
+        "grep -r --include='*.env' = /srv",
+        "grep -rn TODO \"$DIR\"",
+        "grep -r x /var/lib/docker/volumes",
+        "rg PASSWORD /srv",
+        "rg -uu token /",
+        "diff -r /srv/a /srv/b",
+        "cd /srv && grep -r PASS .",
+        "grep -e PASSWORD -r /etc",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_ne!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+    for cmd in [
+        "grep -r ERROR /var/log/nginx",
+        "grep -rl PASSWORD /srv",
+        "grep -rc error /srv",
+        "rg -l PASSWORD /srv",
+        "rg error /var/log",
+        "diff -rq /srv/a /srv/b",
+        "grep PASSWORD /srv/app/config.yml",
+        "cd /var/log && grep -r oom .",
+    ] {
+        let j = judge(&SHIPPED, cmd);
+        assert_eq!(j.decision, Decision::Allow, "{cmd}: {:#?}", j.reasons);
+    }
+}
