@@ -275,8 +275,10 @@ impl<'a> Walk<'a> {
     /// when they are words of their own.
     fn apply(&mut self, opt: Opt, values: &[&'a str], at: Option<usize>) {
         if let Some(first) = at {
+            // `-s` takes no value in the Python yq, whose jq reads the word
+            // after it as a file (`yq . -s f.yml` slurps f.yml).
             let not_files = match opt {
-                Opt::Value | Opt::Named | Opt::Expression | Opt::SplitExp => values.len(),
+                Opt::Value | Opt::Named | Opt::Expression => values.len(),
                 // `--rawfile NAME FILE`: the name.
                 Opt::NamedFile => 1,
                 _ => 0,
@@ -1514,8 +1516,10 @@ mod tests {
         assert_eq!(jq(&[".env", ".env"]).not_paths, [0]);
         // With `-f` the first positional is the program's file.
         assert!(jq(&["-f", ".env", "x.json"]).not_paths.is_empty());
-        // The Go yq reads an existing file in the filter's place.
+        // The Go yq reads an existing file in the filter's place, and the
+        // Python yq's jq the word after `-s`.
         assert!(yq(&[".env", "x.yml"]).not_paths.is_empty());
+        assert!(yq(&[".", "-s", ".env"]).not_paths.is_empty());
     }
 
     #[test]
