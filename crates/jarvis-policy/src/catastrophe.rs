@@ -444,9 +444,7 @@ fn every_process(args: &[&str]) -> bool {
             !short.starts_with('-')
                 && (short.contains(['e', 'A']) || (short.contains('a') && short.contains('x')))
         }
-        None => {
-            a.contains('a') && a.contains('x') && a.chars().all(|c| c.is_ascii_alphabetic())
-        }
+        None => a.contains('a') && a.contains('x') && a.chars().all(|c| c.is_ascii_alphabetic()),
     })
 }
 
@@ -564,11 +562,7 @@ fn quote(s: &str) -> String {
 }
 
 fn quoted_line(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| quote(w))
-        .collect::<Vec<_>>()
-        .join(" ")
+    words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
 }
 
 // ---- code in other languages ---------------------------------------------
@@ -733,8 +727,11 @@ fn read_code(name: &str, code: &str, depth: usize, r: &mut Reading) {
     };
     for l in lits.iter().filter(|l| !l.shell) {
         let joined = group.last().is_some_and(|prev| {
-            code.get(prev.end..l.start)
-                .is_some_and(|between| between.chars().all(|c| c.is_whitespace() || ",[]".contains(c)))
+            code.get(prev.end..l.start).is_some_and(|between| {
+                between
+                    .chars()
+                    .all(|c| c.is_whitespace() || ",[]".contains(c))
+            })
         });
         if !joined {
             flush(&mut group, r);
@@ -1136,7 +1133,11 @@ fn xargs(call: &Call, r: &mut Reading) {
                 } else if let Some(v) = t.strip_prefix("-I") {
                     replace = Some(v.to_owned());
                 } else if let Some(v) = t.strip_prefix("-i") {
-                    replace = Some(if v.is_empty() { "{}".into() } else { v.to_owned() });
+                    replace = Some(if v.is_empty() {
+                        "{}".into()
+                    } else {
+                        v.to_owned()
+                    });
                 }
             }
         }
@@ -1162,10 +1163,8 @@ fn xargs(call: &Call, r: &mut Reading) {
     match replace {
         Some(pattern) if !pattern.is_empty() => {
             for item in items.iter().take(8) {
-                let words: Vec<String> = command
-                    .iter()
-                    .map(|w| w.replace(&pattern, item))
-                    .collect();
+                let words: Vec<String> =
+                    command.iter().map(|w| w.replace(&pattern, item)).collect();
                 r.lines.push(quoted_line(&words));
             }
         }
@@ -1196,10 +1195,8 @@ fn find_exec(call: &Call, r: &mut Reading) {
             if argv.iter().any(|w| w.text.contains("{}")) {
                 for start in starts.iter().take(8) {
                     let start = start.trim_matches(['\'', '"']);
-                    let words: Vec<String> = argv
-                        .iter()
-                        .map(|w| w.text.replace("{}", start))
-                        .collect();
+                    let words: Vec<String> =
+                        argv.iter().map(|w| w.text.replace("{}", start)).collect();
                     r.lines.push(quoted_line(&words));
                 }
             }
@@ -1283,8 +1280,7 @@ static VIM_SHELL: LazyLock<Regex> = LazyLock::new(|| {
 static VIM_CODE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:silent!?\s*)?(py3|python3|py|python|pyx|pythonx|lua|perl|ruby|rub)\s+(.*)$")
         .expect("the vim code pattern is valid")
-})
-;
+});
 
 /// One editor command: what shell line or code it runs.
 fn vim_command(cmd: &str, r: &mut Reading) {
@@ -1353,8 +1349,14 @@ fn emacs(texts: &[&str], r: &mut Reading) {
 fn gdb(texts: &[&str], r: &mut Reading) {
     for (i, t) in texts.iter().enumerate() {
         let cmd = match *t {
-            "-ex" | "--ex" | "-eval-command" | "--eval-command" | "-iex" | "--iex"
-            | "-init-eval-command" | "--init-eval-command" => texts.get(i + 1).copied(),
+            "-ex"
+            | "--ex"
+            | "-eval-command"
+            | "--eval-command"
+            | "-iex"
+            | "--iex"
+            | "-init-eval-command"
+            | "--init-eval-command" => texts.get(i + 1).copied(),
             _ => t
                 .strip_prefix("--eval-command=")
                 .or_else(|| t.strip_prefix("-eval-command="))
@@ -1372,10 +1374,10 @@ fn gdb(texts: &[&str], r: &mut Reading) {
             .or_else(|| cmd.strip_prefix("pi "))
         {
             read_code("python3", rest, 0, r);
-        } else if let Some(rest) = cmd.strip_prefix("pipe ").or_else(|| cmd.strip_prefix("| ")) {
-            if let Some((_, shell)) = rest.split_once('|') {
-                r.lines.push(shell.to_owned());
-            }
+        } else if let Some(rest) = cmd.strip_prefix("pipe ").or_else(|| cmd.strip_prefix("| "))
+            && let Some((_, shell)) = rest.split_once('|')
+        {
+            r.lines.push(shell.to_owned());
         }
     }
 }
@@ -1489,26 +1491,109 @@ fn set_positionals(texts: &[&str], r: &mut Reading) {
 
 /// `docker run` options that take a value as the next word.
 const RUN_VALUE_OPTIONS: &[&str] = &[
-    "-a", "--attach", "--add-host", "--annotation", "--blkio-weight", "--cap-add",
-    "--cap-drop", "--cgroup-parent", "--cgroupns", "--cidfile", "-c", "--cpu-shares",
-    "--cpus", "--cpuset-cpus", "--cpuset-mems", "--device", "--device-cgroup-rule",
-    "--dns", "--dns-option", "--dns-search", "--domainname", "--entrypoint", "-e", "--env",
-    "--env-file", "--expose", "--gpus", "--group-add", "--health-cmd",
-    "--health-interval", "--health-retries", "--health-timeout", "-h", "--hostname",
-    "--ip", "--ip6", "--ipc", "--isolation", "-l", "--label", "--label-file", "--link",
-    "--log-driver", "--log-opt", "--mac-address", "-m", "--memory", "--memory-swap",
-    "--mount", "--name", "--network", "--net", "--network-alias", "--pid", "--platform",
-    "-p", "--publish", "--pull", "--restart", "--runtime", "--security-opt",
-    "--shm-size", "--stop-signal", "--stop-timeout", "--storage-opt", "--sysctl",
-    "--tmpfs", "-u", "--user", "--ulimit", "--userns", "--uts", "-v", "--volume",
-    "--volumes-from", "-w", "--workdir", "--pod", "--secret", "--arch", "--os",
+    "-a",
+    "--attach",
+    "--add-host",
+    "--annotation",
+    "--blkio-weight",
+    "--cap-add",
+    "--cap-drop",
+    "--cgroup-parent",
+    "--cgroupns",
+    "--cidfile",
+    "-c",
+    "--cpu-shares",
+    "--cpus",
+    "--cpuset-cpus",
+    "--cpuset-mems",
+    "--device",
+    "--device-cgroup-rule",
+    "--dns",
+    "--dns-option",
+    "--dns-search",
+    "--domainname",
+    "--entrypoint",
+    "-e",
+    "--env",
+    "--env-file",
+    "--expose",
+    "--gpus",
+    "--group-add",
+    "--health-cmd",
+    "--health-interval",
+    "--health-retries",
+    "--health-timeout",
+    "-h",
+    "--hostname",
+    "--ip",
+    "--ip6",
+    "--ipc",
+    "--isolation",
+    "-l",
+    "--label",
+    "--label-file",
+    "--link",
+    "--log-driver",
+    "--log-opt",
+    "--mac-address",
+    "-m",
+    "--memory",
+    "--memory-swap",
+    "--mount",
+    "--name",
+    "--network",
+    "--net",
+    "--network-alias",
+    "--pid",
+    "--platform",
+    "-p",
+    "--publish",
+    "--pull",
+    "--restart",
+    "--runtime",
+    "--security-opt",
+    "--shm-size",
+    "--stop-signal",
+    "--stop-timeout",
+    "--storage-opt",
+    "--sysctl",
+    "--tmpfs",
+    "-u",
+    "--user",
+    "--ulimit",
+    "--userns",
+    "--uts",
+    "-v",
+    "--volume",
+    "--volumes-from",
+    "-w",
+    "--workdir",
+    "--pod",
+    "--secret",
+    "--arch",
+    "--os",
 ];
 
 /// Global options of the container CLIs that take a value.
 const GLOBAL_VALUE_OPTIONS: &[&str] = &[
-    "-H", "--host", "-c", "--context", "--config", "-l", "--log-level", "--tlscacert",
-    "--tlscert", "--tlskey", "--url", "--connection", "--root", "--runroot",
-    "--namespace", "-n", "--storage-driver", "--cgroup-manager",
+    "-H",
+    "--host",
+    "-c",
+    "--context",
+    "--config",
+    "-l",
+    "--log-level",
+    "--tlscacert",
+    "--tlscert",
+    "--tlskey",
+    "--url",
+    "--connection",
+    "--root",
+    "--runroot",
+    "--namespace",
+    "-n",
+    "--storage-driver",
+    "--cgroup-manager",
 ];
 
 /// `docker run -v /:/host alpine rm -rf /host`: what the container runs,
@@ -1557,7 +1642,9 @@ fn container_run(call: &Call, r: &mut Reading) {
                 let parts: Vec<&str> = v.split(':').collect();
                 if let [src, dst, rest @ ..] = parts.as_slice()
                     && src.starts_with('/')
-                    && !rest.iter().any(|o| o.split(',').any(|o| o == "ro" || o == "readonly"))
+                    && !rest
+                        .iter()
+                        .any(|o| o.split(',').any(|o| o == "ro" || o == "readonly"))
                 {
                     mounts.push(((*src).to_owned(), (*dst).to_owned()));
                 }
@@ -1674,7 +1761,9 @@ fn decoder(words: &[Word]) -> Option<String> {
             short('d') || short('D') || has("--decode")
         }
         "xxd" => short('r') || has("--revert"),
-        "openssl" => texts.iter().any(|t| matches!(*t, "-d" | "-decrypt" | "--decrypt")),
+        "openssl" => texts
+            .iter()
+            .any(|t| matches!(*t, "-d" | "-decrypt" | "--decrypt")),
         "gzip" | "bzip2" | "xz" | "lzma" | "zstd" | "lz4" | "brotli" | "pigz" | "pbzip2"
         | "lzip" | "lzop" | "compress" => short('d') || has("--decompress") || has("--uncompress"),
         "gunzip" | "zcat" | "gzcat" | "bzcat" | "bunzip2" | "xzcat" | "unxz" | "unlzma"
@@ -1684,7 +1773,9 @@ fn decoder(words: &[Word]) -> Option<String> {
         "printf" => texts.iter().any(|t| ESCAPED.is_match(t)),
         "echo" => short('e') && texts.iter().any(|t| ESCAPED.is_match(t)),
         "gpg" | "gpg2" | "age" | "rage" => short('d') || has("--decrypt"),
-        "sed" => texts.iter().any(|t| t.starts_with("y/") || t.contains(";y/")),
+        "sed" => texts
+            .iter()
+            .any(|t| t.starts_with("y/") || t.contains(";y/")),
         _ if is_interpreter(stem) => texts.iter().any(|t| DECODER_CALL.is_match(t)),
         _ => false,
     };
@@ -1734,7 +1825,10 @@ fn code_on_stdin(name: &str, call: &Call) -> bool {
         if is_shell(name) && t.contains('s') && !t.starts_with("--") {
             return true;
         }
-        if matches!(t, "-o" | "+o" | "-O" | "+O" | "--rcfile" | "--init-file" | "-W" | "-X" | "-I" | "-M") {
+        if matches!(
+            t,
+            "-o" | "+o" | "-O" | "+O" | "--rcfile" | "--init-file" | "-W" | "-X" | "-I" | "-M"
+        ) {
             i += 1;
         }
         i += 1;
@@ -1889,7 +1983,12 @@ fn paths_of(w: &Word, c: &Command) -> Vec<String> {
         if t.starts_with('/') {
             out.push(normalize_path(&t));
         } else {
-            out.extend(c.cwds.iter().flatten().filter_map(|cwd| resolve(Some(cwd), &t)));
+            out.extend(
+                c.cwds
+                    .iter()
+                    .flatten()
+                    .filter_map(|cwd| resolve(Some(cwd), &t)),
+            );
         }
     }
     out
@@ -1916,7 +2015,10 @@ fn identity_files(c: &Command, name: &str, out: &mut Vec<Breach>) {
             }
         }
         "rm" | "unlink" | "shred" | "wipe" | "srm" => {
-            for w in operands(&c.args, &["-n", "--iterations", "-s", "--size", "--random-source"]) {
+            for w in operands(
+                &c.args,
+                &["-n", "--iterations", "-s", "--size", "--random-source"],
+            ) {
                 clobbered.push((w, "deleting or shredding removes"));
             }
         }
@@ -1940,12 +2042,27 @@ fn identity_files(c: &Command, name: &str, out: &mut Vec<Breach>) {
             }
         }
         "cp" | "install" | "ln" => {
-            let ops = operands(&c.args, &["-t", "--target-directory", "-m", "--mode", "-o", "--owner", "-g", "--group", "-S", "--suffix"]);
+            let ops = operands(
+                &c.args,
+                &[
+                    "-t",
+                    "--target-directory",
+                    "-m",
+                    "--mode",
+                    "-o",
+                    "--owner",
+                    "-g",
+                    "--group",
+                    "-S",
+                    "--suffix",
+                ],
+            );
             if let Some((dest, sources)) = ops.split_last() {
                 let empty = sources
                     .iter()
                     .any(|s| EMPTY_SOURCES.contains(&s.text.as_str()));
-                let forced_link = name == "ln" && (short('f') || c.args.iter().any(|a| a.text == "--force"));
+                let forced_link =
+                    name == "ln" && (short('f') || c.args.iter().any(|a| a.text == "--force"));
                 if empty || forced_link {
                     clobbered.push((dest.clone(), "replacing it with nothing empties"));
                 }
@@ -1962,7 +2079,10 @@ fn identity_files(c: &Command, name: &str, out: &mut Vec<Breach>) {
         _ => {}
     }
     for (w, how) in clobbered {
-        if let Some(p) = paths_of(&w, c).into_iter().find(|p| IDENTITY_FILE.is_match(p)) {
+        if let Some(p) = paths_of(&w, c)
+            .into_iter()
+            .find(|p| IDENTITY_FILE.is_match(p))
+        {
             out.push(Breach {
                 guardrail: "identity-files",
                 why: format!(
@@ -1982,7 +2102,11 @@ fn pools(c: &Command, name: &str, out: &mut Vec<Breach>) {
             .iter()
             .any(|t| t.starts_with('-') && !t.starts_with("--") && t[1..].contains(ch))
     };
-    let positionals: Vec<&str> = texts.iter().copied().filter(|t| !t.starts_with('-')).collect();
+    let positionals: Vec<&str> = texts
+        .iter()
+        .copied()
+        .filter(|t| !t.starts_with('-'))
+        .collect();
     let mut push = |why: String| {
         out.push(Breach {
             guardrail: "pool-destroy",
@@ -2005,19 +2129,36 @@ fn pools(c: &Command, name: &str, out: &mut Vec<Breach>) {
                 }
                 i += 1;
             }
-            let sub: Vec<&str> = texts.get(i..).unwrap_or(&[]).iter().copied().filter(|t| !t.starts_with('-')).take(2).collect();
+            let sub: Vec<&str> = texts
+                .get(i..)
+                .unwrap_or(&[])
+                .iter()
+                .copied()
+                .filter(|t| !t.starts_with('-'))
+                .take(2)
+                .collect();
             let all = short('a') || texts.contains(&"--all");
             match sub.as_slice() {
-                ["system", "prune", ..] if texts.iter().any(|t| *t == "--volumes" || t.starts_with("--volumes=")) => push(format!(
-                    "`{name} system prune --volumes` deletes volumes and the data in them"
-                )),
+                ["system", "prune", ..]
+                    if texts
+                        .iter()
+                        .any(|t| *t == "--volumes" || t.starts_with("--volumes=")) =>
+                {
+                    push(format!(
+                        "`{name} system prune --volumes` deletes volumes and the data in them"
+                    ))
+                }
                 ["volume", "prune", ..] if all => push(format!(
                     "`{name} volume prune -a` deletes every volume no container uses, named ones too"
                 )),
                 ["volume", "rm" | "remove", ..]
-                    if c.args.iter().any(|a| a.raw.contains("volume ls") || a.raw.contains("volume list")) =>
+                    if c.args
+                        .iter()
+                        .any(|a| a.raw.contains("volume ls") || a.raw.contains("volume list")) =>
                 {
-                    push(format!("`{name} volume rm $({name} volume ls …)` deletes every volume"))
+                    push(format!(
+                        "`{name} volume rm $({name} volume ls …)` deletes every volume"
+                    ))
                 }
                 _ => {}
             }
@@ -2032,10 +2173,18 @@ fn pools(c: &Command, name: &str, out: &mut Vec<Breach>) {
                 }
             }
         }
-        "vgremove" if !texts.iter().any(|t| matches!(*t, "--help" | "-h" | "--version")) => {
+        "vgremove"
+            if !texts
+                .iter()
+                .any(|t| matches!(*t, "--help" | "-h" | "--version")) =>
+        {
             push("`vgremove` deletes a volume group and every volume in it".into());
         }
-        "pvremove" if !texts.iter().any(|t| matches!(*t, "--help" | "-h" | "--version")) => {
+        "pvremove"
+            if !texts
+                .iter()
+                .any(|t| matches!(*t, "--help" | "-h" | "--version")) =>
+        {
             push("`pvremove` wipes the LVM label of a disk and what depends on it".into());
         }
         _ => {}
@@ -2068,9 +2217,25 @@ fn kill_by_user(c: &Command, name: &str, out: &mut Vec<Breach>) {
             users.push(v.to_owned());
         } else if matches!(
             t,
-            "-s" | "--signal" | "-g" | "--pgroup" | "-G" | "--group" | "-P" | "--parent" | "-t"
-                | "--terminal" | "--ns" | "--nslist" | "-F" | "--pidfile" | "-o" | "--older-than"
-                | "-y" | "--younger-than" | "-c" | "--context"
+            "-s" | "--signal"
+                | "-g"
+                | "--pgroup"
+                | "-G"
+                | "--group"
+                | "-P"
+                | "--parent"
+                | "-t"
+                | "--terminal"
+                | "--ns"
+                | "--nslist"
+                | "-F"
+                | "--pidfile"
+                | "-o"
+                | "--older-than"
+                | "-y"
+                | "--younger-than"
+                | "-c"
+                | "--context"
         ) {
             i += 1;
         } else if !t.starts_with('-') {
@@ -2171,7 +2336,10 @@ mod tests {
 
     #[test]
     fn run_time_spellings_are_given_the_values_the_line_shows() {
-        let vars = vec![("a".to_owned(), "r".to_owned()), ("b".to_owned(), "m".to_owned())];
+        let vars = vec![
+            ("a".to_owned(), "r".to_owned()),
+            ("b".to_owned(), "m".to_owned()),
+        ];
         assert_eq!(spell("$a$b", &vars), vec!["rm"]);
         assert_eq!(spell("${x:-rm}", &[]), vec!["rm"]);
         assert_eq!(spell("\"$(echo rm)\"", &[]), vec!["\"rm\""]);
@@ -2191,7 +2359,12 @@ mod tests {
         let texts: Vec<(&str, bool)> = l.iter().map(|l| (l.text.as_str(), l.shell)).collect();
         assert_eq!(
             texts,
-            vec![("rm -rf /", false), ("a'b", false), ("id", true), ("ls", true)]
+            vec![
+                ("rm -rf /", false),
+                ("a'b", false),
+                ("id", true),
+                ("ls", true)
+            ]
         );
         assert!(literals("print('unterminated").is_empty());
         assert_eq!(literals(r#""""a"b""""#)[0].text, "a\"b");
@@ -2201,7 +2374,13 @@ mod tests {
     fn code_is_read_for_destruction() {
         let r = read_line("python3", &["-c", "import shutil; shutil.rmtree('/etc')"]);
         assert!(r.lines.contains(&"rm -rf -- '/etc'".to_owned()), "{r:?}");
-        let r = read_line("node", &["-e", r#"require("child_process").spawnSync("rm", ["-rf", "/"])"#]);
+        let r = read_line(
+            "node",
+            &[
+                "-e",
+                r#"require("child_process").spawnSync("rm", ["-rf", "/"])"#,
+            ],
+        );
         assert!(r.lines.contains(&"'rm' '-rf' '/'".to_owned()), "{r:?}");
         let r = read_line("python3", &["-c", "import os; os.kill(-1, 9)"]);
         assert!(r.lines.contains(&"kill -9 -1".to_owned()), "{r:?}");
@@ -2209,11 +2388,23 @@ mod tests {
         assert!(!r.lines.contains(&"kill -9 -1".to_owned()), "{r:?}");
         let r = read_line("python3", &["-c", r#"open("/dev/sda","wb").write(b"x")"#]);
         assert!(r.lines.contains(&"tee -- '/dev/sda'".to_owned()), "{r:?}");
-        let r = read_line("python3", &["-c", r#"print(open("/dev/sda","rb").read(512))"#]);
+        let r = read_line(
+            "python3",
+            &["-c", r#"print(open("/dev/sda","rb").read(512))"#],
+        );
         assert!(!r.lines.iter().any(|l| l.starts_with("tee")), "{r:?}");
-        let r = read_line("python3", &["-c", r#"exec(__import__("base64").b64decode("eA=="))"#]);
+        let r = read_line(
+            "python3",
+            &["-c", r#"exec(__import__("base64").b64decode("eA=="))"#],
+        );
         assert_eq!(r.hidden.len(), 1, "{r:?}");
-        let r = read_line("python3", &["-c", "import base64,sys; print(base64.b64decode(sys.argv[1]))"]);
+        let r = read_line(
+            "python3",
+            &[
+                "-c",
+                "import base64,sys; print(base64.b64decode(sys.argv[1]))",
+            ],
+        );
         assert!(r.hidden.is_empty(), "{r:?}");
     }
 
@@ -2247,15 +2438,46 @@ mod tests {
 
     #[test]
     fn containers_map_their_mounts_back() {
-        let r = read_line("docker", &["run", "-v", "/:/host", "alpine", "rm", "-rf", "/host"]);
+        let r = read_line(
+            "docker",
+            &["run", "-v", "/:/host", "alpine", "rm", "-rf", "/host"],
+        );
         assert_eq!(r.lines, vec!["'rm' '-rf' '/'"]);
-        let r = read_line("docker", &["run", "--rm", "-v", "/:/host:ro", "alpine", "ls", "/host"]);
+        let r = read_line(
+            "docker",
+            &["run", "--rm", "-v", "/:/host:ro", "alpine", "ls", "/host"],
+        );
         assert!(r.lines.is_empty(), "{r:?}");
-        let r = read_line("docker", &["run", "-v", "/srv/data:/data", "alpine", "rm", "-rf", "/data/x"]);
+        let r = read_line(
+            "docker",
+            &[
+                "run",
+                "-v",
+                "/srv/data:/data",
+                "alpine",
+                "rm",
+                "-rf",
+                "/data/x",
+            ],
+        );
         assert_eq!(r.lines, vec!["'rm' '-rf' '/srv/data/x'"]);
-        let r = read_line("docker", &["run", "--mount", "type=bind,source=/,target=/h", "alpine", "sh", "-c", "rm -rf /h/*"]);
+        let r = read_line(
+            "docker",
+            &[
+                "run",
+                "--mount",
+                "type=bind,source=/,target=/h",
+                "alpine",
+                "sh",
+                "-c",
+                "rm -rf /h/*",
+            ],
+        );
         assert_eq!(r.lines, vec!["'sh' '-c' 'rm -rf /*'"]);
-        assert_eq!(map_mounts("/hostile /host/etc", &[("/".into(), "/host".into())]), "/hostile /etc");
+        assert_eq!(
+            map_mounts("/hostile /host/etc", &[("/".into(), "/host".into())]),
+            "/hostile /etc"
+        );
     }
 
     #[test]
