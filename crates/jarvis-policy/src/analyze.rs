@@ -122,6 +122,9 @@ struct SensitivePath {
     regex: Regex,
     class: PathClass,
     what: String,
+    /// The pattern compiled for glob questions, when one is first asked;
+    /// `None` inside when it cannot be, which reads as "could match".
+    glob: std::sync::OnceLock<Option<crate::paths::PathRegex>>,
 }
 
 /// A mistake in a knowledge file, named by where it sits in the tables.
@@ -177,6 +180,7 @@ impl Knowledge {
                     regex,
                     class: p.class,
                     what: p.what,
+                    glob: std::sync::OnceLock::new(),
                 }),
                 Err(e) => errors.push(KnowledgeError {
                     place: format!("path[{i}].regex"),
@@ -285,7 +289,51 @@ impl Knowledge {
             basename(path),
             "known_hosts" | "known_hosts.old" | "authorized_keys" | "authorized_keys2" | "config"
         ) || path.ends_with(".pub");
-        listed.or((in_ssh && !public).then_some((&SECRET, "SSH key material")))
+        // A key under /root is a secret before it is root's home.
+        match listed {
+            Some((class, _)) if rank(class) <= rank(&SECRET) => listed,
+            _ if in_ssh && !public => Some((&SECRET, "SSH key material")),
+            _ => listed,
+        }
+    }
+
+    /// The class of a path as the normaliser reads it ([`crate::paths`]):
+    /// for a glob, the most serious class of any path it can name (see
+    /// [`crate::paths::PathRegex`] for how `*` in the last component is
+    /// read).
+    fn classify_reading(&self, path: &str, glob: bool) -> Option<(&PathClass, &str)> {
+        if !glob || !path.contains(['*', '?', '[', '(']) {
+            return self.classify_path(path);
+        }
+        let rank = |c: &PathClass| match c {
+            PathClass::BlockDevice | PathClass::KernelControl => 0,
+            PathClass::Secret => 1,
+            PathClass::NetworkDevice => 2,
+            PathClass::System => 3,
+        };
+        let listed = self
+            .paths
+            .iter()
+            .filter(|p| {
+                p.glob
+                    .get_or_init(|| crate::paths::PathRegex::new(p.regex.as_str()))
+                    .as_ref()
+                    .is_none_or(|re| re.could_match(path, true))
+            })
+            .min_by_key(|p| rank(&p.class))
+            .map(|p| (&p.class, p.what.as_str()));
+        // Everything in a directory that can be `.ssh` can be key material.
+        const SECRET: PathClass = PathClass::Secret;
+        let in_ssh = crate::paths::could_be_in_dir_named(path, true, ".ssh");
+        let public = matches!(
+            basename(path),
+            "known_hosts" | "known_hosts.old" | "authorized_keys" | "authorized_keys2" | "config"
+        ) || path.ends_with(".pub");
+        match listed {
+            Some((class, _)) if rank(class) <= rank(&SECRET) => listed,
+            _ if in_ssh && !public => Some((&SECRET, "SSH key material")),
+            _ => listed,
+        }
     }
 }
 
@@ -423,6 +471,8 @@ fn compile_node(
         uses_network: spec.uses_network,
         metadata_only: spec.metadata_only,
         statement_separators: spec.statement_separators,
+        recursive: spec.recursive,
+        pattern_options: spec.pattern_options,
     }
 }
 
@@ -470,9 +520,9 @@ fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> F
         runs: f.runs,
         replaces: f.replaces,
         writes_value: f.writes_value,
+        recursive: f.recursive,
+        contents_hidden: f.contents_hidden,
     }
-        recursive: spec.recursive,
-        pattern_options: spec.pattern_options,
 }
 
 /// One thing a command can do, with the words a person needs to judge it.
@@ -520,8 +570,6 @@ pub fn base_risk(effect: Effect) -> u8 {
         Effect::Write | Effect::Service => 45,
         Effect::Unknown => 50,
         Effect::Delete => 55,
-        recursive: f.recursive,
-        contents_hidden: f.contents_hidden,
         Effect::Exec => 70,
         Effect::Privilege => 75,
     }
@@ -1230,6 +1278,13 @@ impl Analyzer<'_> {
                 };
                 walk.node(&program.node, &args, &name);
                 let read_values = std::mem::take(&mut gathered.read_values);
+                if gathered.recursive && !gathered.contents_hidden {
+                    let files = match pattern_operand(&program.node, &args) {
+                        true => gathered.operands.get(1..).unwrap_or_default(),
+                        false => &gathered.operands[..],
+                    };
+                    self.bulk_read(files, &name, &mut findings);
+                }
                 own = gathered.finish();
                 // Every argument is scanned below as the tool uses its
                 // operands; a file an option reads is read whole even by a
@@ -1278,13 +1333,6 @@ impl Analyzer<'_> {
                     Effect::Unknown,
                     base_risk(Effect::Unknown),
                     format!(
-                if gathered.recursive && !gathered.contents_hidden {
-                    let files = match pattern_operand(&program.node, &args) {
-                        true => gathered.operands.get(1..).unwrap_or_default(),
-                        false => &gathered.operands[..],
-                    };
-                    self.bulk_read(files, &name, &mut findings);
-                }
                         "`{name}` is not in the knowledge base, so nothing says it is harmless"
                     ),
                 ));
@@ -1410,18 +1458,30 @@ impl Analyzer<'_> {
                     .find(|a| !a.text.starts_with('-') || a.text == "-");
                 let next: Vec<Option<String>> = match target {
                     None => vec![Some("~".into())],
-                    Some(t) if t.literal && t.text != "-" => {
-                        let mut next: Vec<Option<String>> = self
-                            .cwds
-                            .iter()
-                            .map(|c| resolve(c.as_deref(), &t.text))
-                            .collect();
-                        // Enough `..` from a directory only known at run
-                        // time can reach `/`.
-                        if self.cwds.contains(&None)
-                            && t.text.split('/').all(|s| matches!(s, ".." | "." | ""))
-                        {
-                            next.push(Some("/".into()));
+                    Some(t) if t.text != "-" => {
+                        // Where the host would be after `cd`, from every
+                        // directory the line can be in (see
+                        // [`crate::paths`]): `cd /proc/1/root/etc` is in
+                        // `/etc`, `cd ..` from a directory only known at run
+                        // time can be in `/`. A target only known at run
+                        // time is somewhere unknown, or what is left of it
+                        // with every variable empty (`cd /srv/$APP` can be
+                        // in `/srv`).
+                        let mut next: Vec<Option<String>> = Vec::new();
+                        let text = if t.literal {
+                            Some(&t.text)
+                        } else {
+                            next.push(None);
+                            Some(&t.skeleton).filter(|s| !s.is_empty())
+                        };
+                        if let Some(text) = text {
+                            for c in &self.cwds {
+                                let host = crate::paths::resolve(text, c.as_deref(), false);
+                                if !host.is_known() {
+                                    next.push(None);
+                                }
+                                next.extend(host.paths.into_iter().map(Some));
+                            }
                         }
                         next
                     }
@@ -1671,7 +1731,7 @@ impl Analyzer<'_> {
                 ),
             ));
         }
-        self.scan_path(&a.value.text, findings, PathUse::READ);
+        self.scan_path(&a.value.text, false, findings, PathUse::READ);
     }
 
     fn redirect(&self, r: &Redirect, findings: &mut Vec<Finding>) {
@@ -1679,10 +1739,14 @@ impl Analyzer<'_> {
         if r.op == shell::RedirectOp::Duplicate {
             return;
         }
+        // A descriptor (`/dev/fd/3`) is harmless; a path through one
+        // (`/dev/fd/3/../../etc/x`) is a path like any other.
         let harmless = matches!(
             t.as_str(),
             "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty"
-        ) || t.starts_with("/dev/fd/");
+        ) || t
+            .strip_prefix("/dev/fd/")
+            .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
         if r.op.writes() && !harmless {
             findings.push(Finding::new(
                 Effect::Write,
@@ -1702,6 +1766,7 @@ impl Analyzer<'_> {
         }
         self.scan_path(
             t,
+            r.target.pattern,
             findings,
             PathUse {
                 changes: r.op.writes(),
@@ -1746,7 +1811,13 @@ impl Analyzer<'_> {
                 }));
         if recursive {
             for a in args.iter().filter(|a| !a.text.starts_with('-')) {
-                if let Some(what) = secret_tree(&normalize_path(&a.text)) {
+                let host = crate::paths::resolve_in_known_dirs(&a.text, &self.cwds, a.pattern);
+                if let Some(what) = host
+                    .paths
+                    .iter()
+                    .find_map(|p| secret_tree(p, host.glob))
+                    .or_else(|| secret_tree(&a.text, a.pattern))
+                {
                     findings.push(Finding::attended(
                         Effect::Read,
                         70,
@@ -1900,77 +1971,6 @@ impl Analyzer<'_> {
         }
     }
 
-    fn scan_paths(&self, args: &[Word], findings: &mut Vec<Finding>, how: PathUse) {
-        for a in args {
-            // `--file=/etc/shadow`, `if=/dev/sda`, `HEAD:secrets.yaml`,
-            // `host:~/.ssh/id_rsa`: look at the value too.
-            if a.text.contains('{') {
-                for candidate in expand_braces(&a.text) {
-                    self.scan_candidate(&candidate, findings, how);
-                }
-            } else {
-                self.scan_candidate(&a.text, findings, how);
-            }
-            if a.pattern && !how.changes && how.contents {
-                // `cd ~/.ssh && cat *`: a relative glob reads where `cd` led.
-                let relative = !a.text.starts_with('/') && !a.text.starts_with('~');
-                let resolved = self
-                    .cwds
-                    .iter()
-                    .flatten()
-                    .filter(|_| relative)
-                    .map(|cwd| format!("{cwd}/{}", a.text));
-                if let Some(what) = std::iter::once(a.text.clone())
-                    .chain(resolved)
-                    .find_map(|t| secret_glob(&t))
-                {
-                    findings.push(Finding::attended(
-                        Effect::Read,
-                        70,
-                        format!("reads files matching `{}`, {what}", truncate(&a.text, 40)),
-                    ));
-                }
-            }
-        }
-    }
-
-    fn scan_candidate(&self, text: &str, findings: &mut Vec<Finding>, how: PathUse) {
-        self.scan_path(text, findings, how);
-        for sep in ['=', ':'] {
-            if let Some((_, v)) = text.split_once(sep) {
-                self.scan_path(v, findings, how);
-            }
-        }
-    }
-
-    fn scan_path(&self, path: &str, findings: &mut Vec<Finding>, how: PathUse) {
-        let writes = how.changes;
-        // A hook or config planted in `.git/` runs on a later, harmless-looking
-        // `git commit`; writing there is never routine.
-        if writes
-            && (path.contains(".git/") || path.ends_with(".git") || path.contains(".gitmodules"))
-        {
-            findings.push(Finding::attended(Effect::Exec, 75, format!(
-                    "writes inside `{}`, where a hook or config makes later git commands run programs",
-                    truncate(path, 60)
-                )));
-        }
-        if writes && path.contains("authorized_keys") {
-            findings.push(Finding::attended(
-                Effect::Privilege,
-                80,
-                format!(
-                    "changes `{}`, which decides who may log in over SSH",
-                    truncate(path, 60)
-                ),
-            ));
-        }
-        let Some((class, what)) = self.kb.classify_path(path) else {
-            return;
-        };
-        let path = truncate(path, 60);
-        let f = match (class, writes) {
-            // Where a secret lies is no secret: `ls -la .env`.
     /// A recursive read whose tree holds the places where services keep
     /// their secrets (`grep -r PASSWORD /srv`): the `.env` files and keys
     /// inside are read and printed like any named secret, though no
@@ -2011,38 +2011,150 @@ impl Analyzer<'_> {
         }
     }
 
+    fn scan_paths(&self, args: &[Word], findings: &mut Vec<Finding>, how: PathUse) {
+        for a in args {
+            // `--file=/etc/shadow`, `if=/dev/sda`, `HEAD:secrets.yaml`,
+            // `host:~/.ssh/id_rsa`: look at the value too.
+            if a.text.contains('{') {
+                for candidate in expand_braces(&a.text) {
+                    self.scan_candidate(&candidate, a.pattern, findings, how);
+                }
+            } else {
+                self.scan_candidate(&a.text, a.pattern, findings, how);
+            }
+            if a.pattern && !how.changes && how.contents {
+                // `cd ~/.ssh && cat *`, `cat /h?me/*/.s?h/*`: a glob reads
+                // what it matches where the host resolves it.
+                let found = expand_braces(&a.text).into_iter().find_map(|t| {
+                    let host = crate::paths::resolve_in_known_dirs(&t, &self.cwds, true);
+                    host.paths
+                        .iter()
+                        .map(String::as_str)
+                        .chain(host.elsewhere.iter().map(|e| e.rest.as_str()))
+                        .chain(std::iter::once(t.as_str()))
+                        .find_map(secret_glob)
+                });
+                if let Some(what) = found {
+                    findings.push(Finding::attended(
+                        Effect::Read,
+                        70,
+                        format!("reads files matching `{}`, {what}", truncate(&a.text, 40)),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn scan_candidate(&self, text: &str, glob: bool, findings: &mut Vec<Finding>, how: PathUse) {
+        self.scan_path(text, glob, findings, how);
+        for sep in ['=', ':'] {
+            if let Some((_, v)) = text.split_once(sep) {
+                self.scan_path(v, glob, findings, how);
+            }
+        }
+    }
+
+    /// Findings for one path word, judged as the host resolves it in every
+    /// directory the line can be in ([`crate::paths`]): `/proc/self/root/etc/shadow`
+    /// is `/etc/shadow`, `cd /etc/mysql && cat debian.cnf` reads
+    /// `/etc/mysql/debian.cnf`, and a glob is judged by the worst path it
+    /// can name.
+    fn scan_path(&self, path: &str, glob: bool, findings: &mut Vec<Finding>, how: PathUse) {
+        let writes = how.changes;
+        let host = crate::paths::resolve_in_known_dirs(path, &self.cwds, glob);
+        let readings: Vec<&str> = std::iter::once(path)
+            .chain(host.paths.iter().map(String::as_str))
+            .chain(
+                host.elsewhere
+                    .iter()
+                    .map(|e| e.rest.as_str())
+                    .filter(|r| !r.is_empty()),
+            )
+            .collect();
+        // A hook or config planted in `.git/` runs on a later, harmless-looking
+        // `git commit`; writing there is never routine.
+        if writes
+            && readings
+                .iter()
+                .any(|p| p.contains(".git/") || p.ends_with(".git") || p.contains(".gitmodules"))
+        {
+            findings.push(Finding::attended(Effect::Exec, 75, format!(
+                    "writes inside `{}`, where a hook or config makes later git commands run programs",
+                    truncate(path, 60)
+                )));
+        }
+        if writes && readings.iter().any(|p| p.contains("authorized_keys")) {
+            findings.push(Finding::attended(
+                Effect::Privilege,
+                80,
+                format!(
+                    "changes `{}`, which decides who may log in over SSH",
+                    truncate(path, 60)
+                ),
+            ));
+        }
+        let rank = |c: &PathClass| match c {
+            PathClass::BlockDevice | PathClass::KernelControl => 0,
+            PathClass::Secret => 1,
+            PathClass::NetworkDevice => 2,
+            PathClass::System => 3,
+        };
+        let Some((reading, class, what)) = readings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                // As written, a word is only a glob where the shell says so.
+                let classified = if i == 0 {
+                    self.kb.classify_reading(r, glob)
+                } else {
+                    self.kb.classify_reading(r, host.glob)
+                };
+                classified.map(|(c, w)| (*r, c, w))
+            })
+            .min_by_key(|(_, c, _)| rank(c))
+        else {
+            return;
+        };
+        let written = truncate(path, 60);
+        let path = if reading == path {
+            format!("`{written}`")
+        } else {
+            format!("`{written}` (`{}` on the host)", truncate(reading, 60))
+        };
+        let f = match (class, writes) {
+            // Where a secret lies is no secret: `ls -la .env`.
             (PathClass::Secret, false) if !how.contents => return,
             (PathClass::Secret, _) => Finding::attended(
                 Effect::Read,
                 70,
-                format!("touches `{path}`, which holds secrets ({what})"),
+                format!("touches {path}, which holds secrets ({what})"),
             ),
             (PathClass::System, true) => {
-                Finding::new(Effect::Write, 70, format!("changes `{path}` ({what})"))
+                Finding::new(Effect::Write, 70, format!("changes {path} ({what})"))
             }
             (PathClass::System, false) => return,
             (PathClass::BlockDevice, true) => Finding::attended(
                 Effect::Delete,
                 100,
-                format!("writes the raw device `{path}` ({what}), destroying what is on it"),
+                format!("writes the raw device {path} ({what}), destroying what is on it"),
             ),
             (PathClass::BlockDevice, false) if !how.device_data => return,
             (PathClass::BlockDevice, false) => Finding::attended(
                 Effect::Read,
                 65,
-                format!("reads the raw device `{path}` ({what}), secrets and all"),
+                format!("reads the raw device {path} ({what}), secrets and all"),
             ),
             (PathClass::KernelControl, true) => Finding::attended(
                 Effect::Service,
                 100,
-                format!("writes `{path}` ({what}), which acts at once"),
+                format!("writes {path} ({what}), which acts at once"),
             ),
             (PathClass::KernelControl, false) => return,
             // Raw sockets from the shell are how reverse shells are made.
             (PathClass::NetworkDevice, _) => Finding::attended(
                 Effect::Network,
                 70,
-                format!("opens a raw network connection through `{path}`"),
+                format!("opens a raw network connection through {path}"),
             ),
         };
         findings.push(f);
@@ -2172,6 +2284,10 @@ struct Gathered {
     runs_unknown: bool,
     /// A node entered uses the network to read.
     uses_network: bool,
+    /// It reads every file under its operands (`grep -r`, `rg`).
+    recursive: bool,
+    /// A flag keeps what the files hold out of its output (`grep -l`).
+    contents_hidden: bool,
 }
 
 impl Gathered {
@@ -2244,6 +2360,7 @@ impl Walk<'_> {
 
     fn node(&mut self, node: &Node, args: &[Word], label: &str) {
         self.replaced = None;
+        self.gathered.recursive |= node.recursive;
         self.gathered.helpers.extend(node.helpers.iter().cloned());
         self.gathered.writes = node.writes;
         self.gathered.uses_network |= node.uses_network;
@@ -2284,10 +2401,6 @@ impl Walk<'_> {
                 options_done = true;
                 i += 1;
                 continue;
-    /// It reads every file under its operands (`grep -r`, `rg`).
-    recursive: bool,
-    /// A flag keeps what the files hold out of its output (`grep -l`).
-    contents_hidden: bool,
             }
             if !options_done && !a.literal && (a.skeleton.is_empty() || a.skeleton.starts_with('-'))
             {
@@ -2360,7 +2473,6 @@ impl Walk<'_> {
                 let (effects, why) = match &node.other {
                     Some(effects) => (
                         effects.clone(),
-        self.gathered.recursive |= node.recursive;
                         node.why.as_ref().map_or_else(
                             || format!("`{label} {}`", truncate(t, 40)),
                             |w| format!("`{label}` {w}"),
@@ -2907,6 +3019,8 @@ impl Walk<'_> {
                     _ => continue,
                 }
             }
+            self.gathered.recursive |= flag.recursive;
+            self.gathered.contents_hidden |= flag.contents_hidden;
             if !flag.replaces {
                 if flag.writes_value
                     && let Some(v) = value
@@ -3019,8 +3133,6 @@ fn effects_change(findings: &[Finding]) -> bool {
 
 /// The text an `echo` or `printf` with literal arguments prints.
 fn echoed_text(inv: &Invocation) -> Option<String> {
-            self.gathered.recursive |= flag.recursive;
-            self.gathered.contents_hidden |= flag.contents_hidden;
     let (first, args) = inv.words.split_first()?;
     if first.literal && basename(&first.text) == "cat" && args.is_empty() {
         // `cat <<EOF | sh`: cat passes its here-document through.
@@ -3058,35 +3170,41 @@ fn echoed_text(inv: &Invocation) -> Option<String> {
     Some(parts.join(" "))
 }
 
-/// Directories whose whole contents include secrets.
-fn secret_tree(path: &str) -> Option<&'static str> {
+/// Directories whose whole contents include secrets, for a path as the
+/// normaliser reads it (a glob when `glob`: `/e?c` can be `/etc`).
+fn secret_tree(path: &str, glob: bool) -> Option<&'static str> {
     const TREES: &[&str] = &["/", "/root", "/etc", "/home", "~"];
     const SUBTREES: &[&str] = &[
         "/etc/ssh",
         "/etc/ssl/private",
         "/etc/letsencrypt",
         "/etc/kubernetes",
+        "/etc/wireguard",
         "/var/backups",
+        "/var/lib/tailscale",
         "/run/secrets",
         "/proc",
     ];
     const HIDDEN: &[&str] = &[
-        "/.ssh",
-        "/.aws",
-        "/.kube",
-        "/.gnupg",
-        "/.docker",
-        "/.config",
-        "/.password-store",
+        ".ssh",
+        ".aws",
+        ".kube",
+        ".gnupg",
+        ".docker",
+        ".config",
+        ".password-store",
+        ".azure",
     ];
     let p = path.trim_end_matches('/');
     let p = if p.is_empty() { "/" } else { p };
-    if TREES.contains(&p)
+    let dirs = format!("{p}/x");
+    if TREES.iter().any(|t| crate::paths::could_name(p, glob, t))
         || SUBTREES
             .iter()
-            .any(|t| p == *t || p.starts_with(&format!("{t}/")))
-        || HIDDEN.iter().any(|h| p.contains(h))
-        || p.starts_with(".ssh")
+            .any(|t| crate::paths::could_lie_within(p, glob, t))
+        || HIDDEN
+            .iter()
+            .any(|h| crate::paths::could_be_in_dir_named(&dirs, glob, h))
     {
         Some("secrets included")
     } else {
@@ -3094,20 +3212,20 @@ fn secret_tree(path: &str) -> Option<&'static str> {
     }
 }
 
-/// A glob that can match secrets: one in a directory that holds them, or
-/// one over hidden files (`.e*` matches `.env`).
-fn secret_glob(text: &str) -> Option<&'static str> {
-    let first_glob = text.find(['*', '?', '[', '{']).unwrap_or(text.len());
-    let prefix = &text[..first_glob];
-    let (dir, stem) = match prefix.rfind('/') {
-        Some(i) => (&prefix[..i], &prefix[i + 1..]),
-        None => ("", prefix),
+/// A glob that can match secrets: one in a directory that holds them
+/// (`/etc/*`, `/e?c/*`, `~/.ssh/*`), or one over hidden files (`.e*`
+/// matches `.env`). `reading` is a path as the normaliser reads it, or
+/// what follows a place the line does not tell.
+fn secret_glob(reading: &str) -> Option<&'static str> {
+    let (dir, last) = match reading.rsplit_once('/') {
+        Some((d, l)) => (Some(if d.is_empty() { "/" } else { d }), l),
+        None => (None, reading),
     };
-    if stem.starts_with('.') {
+    if last.starts_with('.') && last.contains(['*', '?', '[']) {
         return Some("which can include hidden files such as `.env` or keys");
     }
-    secret_tree(&normalize_path(if dir.is_empty() { "." } else { dir }))
-        .filter(|_| !dir.is_empty() || text.starts_with('/'))
+    dir.filter(|_| reading.contains(['*', '?', '[']))
+        .and_then(|d| secret_tree(d, true))
         .map(|_| "which can include secrets")
 }
 
@@ -3231,6 +3349,47 @@ fn expand_long_option(node: &Node, written: &str) -> Option<String> {
     }
 }
 
+/// Trees where a homelab keeps secrets among everything else: stacks and
+/// their `.env` files, homes with keys, system configuration, container
+/// volumes. A recursive read at, above or inside one reads them.
+const TREES_HOLDING_SECRETS: &[&str] = &[
+    "/srv",
+    "/opt",
+    "/home",
+    "/root",
+    "/etc",
+    "/var/lib/docker",
+    "/var/lib/containers",
+    "/var/lib/kubelet",
+    "/var/lib/rancher",
+    "/var/snap",
+    "/mnt",
+    "/media",
+    "/data",
+    "~",
+];
+
+/// Whether a search tool's first operand is its pattern: it has pattern
+/// options and none of them is on the line (`grep -e P`, `--file=F`, `-ePAT`).
+fn pattern_operand(node: &Node, args: &[Word]) -> bool {
+    !node.pattern_options.is_empty()
+        && !args.iter().any(|a| {
+            node.pattern_options.iter().any(|o| {
+                a.text == *o
+                    || (o.starts_with("--") && a.text.starts_with(&format!("{o}=")))
+                    || (!o.starts_with("--") && a.text.starts_with(o.as_str()))
+            })
+        })
+}
+
+/// Whether `path` is `tree`, inside it, or above it (`/` holds every tree).
+fn holds_or_is_within(path: &str, tree: &str) -> bool {
+    let inside = |a: &str, b: &str| {
+        a == b || (a.starts_with(b) && (b.ends_with('/') || a[b.len()..].starts_with('/')))
+    };
+    inside(path, tree) || inside(tree, path)
+}
+
 /// Splits a tool's arguments into its own commands at `separators` (see
 /// `NodeSpec::statement_separators`): the first command's words, the
 /// others', and whether a word known only at run time could hide a
@@ -3275,8 +3434,10 @@ pub fn basename(path: &str) -> &str {
     trimmed.rsplit('/').next().unwrap_or(trimmed)
 }
 
-/// Joins a literal `cd` target onto a known directory, folding `.` and `..`.
-/// `None` when the result is only known at run time.
+/// Joins a literal target onto a known directory, folding `.` and `..` as
+/// text. `None` when the result is only known at run time. What the host
+/// would open is [`crate::paths::resolve`]'s to say; this is the lexical
+/// reading alone.
 pub fn resolve(cwd: Option<&str>, target: &str) -> Option<String> {
     let joined = if target.starts_with('/') || target.starts_with('~') {
         target.to_owned()
@@ -3286,31 +3447,10 @@ pub fn resolve(cwd: Option<&str>, target: &str) -> Option<String> {
     Some(normalize_path(&joined))
 }
 
-/// Folds `//`, `/./` and `/..` in an absolute path; keeps `~` prefixes.
+/// Folds `//`, `/./` and `/..` in an absolute path as text; keeps `~`
+/// prefixes (see [`crate::paths::fold_lexically`]).
 pub fn normalize_path(path: &str) -> String {
-    let (root, rest) = if let Some(r) = path.strip_prefix('/') {
-        ("/", r)
-    } else if let Some(i) = path.find('/') {
-        (&path[..=i], &path[i + 1..])
-    } else {
-        return path.to_owned();
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for p in rest.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    let mut out = root.to_owned();
-    out.push_str(&parts.join("/"));
-    if out.len() > 1 && out.ends_with('/') && root != "/" {
-        out.pop();
-    }
-    out
+    crate::paths::fold_lexically(path)
 }
 
 /// Reads one invocation's arguments (the words after the program name, as
@@ -3349,47 +3489,6 @@ const TRAFFIC_ELSEWHERE: &[&str] = &[
     "--proxy",
     "--preproxy",
     "--proxy1.0",
-/// Trees where a homelab keeps secrets among everything else: stacks and
-/// their `.env` files, homes with keys, system configuration, container
-/// volumes. A recursive read at, above or inside one reads them.
-const TREES_HOLDING_SECRETS: &[&str] = &[
-    "/srv",
-    "/opt",
-    "/home",
-    "/root",
-    "/etc",
-    "/var/lib/docker",
-    "/var/lib/containers",
-    "/var/lib/kubelet",
-    "/var/lib/rancher",
-    "/var/snap",
-    "/mnt",
-    "/media",
-    "/data",
-    "~",
-];
-
-/// Whether a search tool's first operand is its pattern: it has pattern
-/// options and none of them is on the line (`grep -e P`, `--file=F`, `-ePAT`).
-fn pattern_operand(node: &Node, args: &[Word]) -> bool {
-    !node.pattern_options.is_empty()
-        && !args.iter().any(|a| {
-            node.pattern_options.iter().any(|o| {
-                a.text == *o
-                    || (o.starts_with("--") && a.text.starts_with(&format!("{o}=")))
-                    || (!o.starts_with("--") && a.text.starts_with(o.as_str()))
-            })
-        })
-}
-
-/// Whether `path` is `tree`, inside it, or above it (`/` holds every tree).
-fn holds_or_is_within(path: &str, tree: &str) -> bool {
-    let inside = |a: &str, b: &str| {
-        a == b || (a.starts_with(b) && (b.ends_with('/') || a[b.len()..].starts_with('/')))
-    };
-    inside(path, tree) || inside(tree, path)
-}
-
     "--socks4",
     "--socks4a",
     "--socks5",

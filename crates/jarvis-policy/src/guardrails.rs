@@ -9,9 +9,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::analyze::{
-    Analysis, Command, WriteTargets, basename, expand_braces, normalize_path, resolve,
-};
+use crate::analyze::{Analysis, Command, WriteTargets, basename, expand_braces};
+use crate::paths::{self, HostPaths, PathRegex};
 use crate::shell::Word;
 
 /// Why a guardrail fired.
@@ -55,17 +54,30 @@ const PROTECTED: &[&str] = &[
     "/usr/share",
     "/var/lib",
     "/snap",
+    // The home of the account the line runs as (also `$HOME`).
     "~",
-    "$HOME",
-    "${HOME}",
 ];
 
-static BLOCK_DEVICE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^/dev/((sd|hd|vd|xvd)[a-z]+[0-9]*|nvme[0-9]+(n[0-9]+(p[0-9]+)?)?|mmcblk[0-9]+(p[0-9]+)?|md[0-9]+|dm-[0-9]+|nbd[0-9]+|zd[0-9]+|rbd[0-9]+|loop[0-9]+|sr[0-9]+|sg[0-9]+|zram[0-9]+|pmem[0-9]+(s|\.[0-9]+)?|root|mem|kmem|port|mapper/.+|disk/.+|md/.+|zvol/.+)$",
-    )
-    .expect("the block device pattern is valid")
-});
+const BLOCK_DEVICE_PATTERN: &str = r"^/dev/((sd|hd|vd|xvd)[a-z]+[0-9]*|nvme[0-9]+(n[0-9]+(p[0-9]+)?)?|mmcblk[0-9]+(p[0-9]+)?|md[0-9]+|dm-[0-9]+|nbd[0-9]+|zd[0-9]+|rbd[0-9]+|loop[0-9]+|sr[0-9]+|sg[0-9]+|zram[0-9]+|pmem[0-9]+(s|\.[0-9]+)?|root|mem|kmem|port|mapper/.+|disk/.+|md/.+|zvol/.+)$";
+
+static BLOCK_DEVICE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(BLOCK_DEVICE_PATTERN).expect("the block device pattern is valid"));
+
+/// The same devices for a glob (`/dev/sd?`, `/d?v/sda`).
+static BLOCK_DEVICE_GLOB: LazyLock<Option<PathRegex>> =
+    LazyLock::new(|| PathRegex::new(BLOCK_DEVICE_PATTERN));
+
+/// Whether a path reading (a glob when `glob`) can be a block device. A
+/// glob here may stand for any name: a write to `/dev/*` is no routine.
+fn block_device(p: &str, glob: bool) -> bool {
+    if glob {
+        BLOCK_DEVICE_GLOB
+            .as_ref()
+            .is_none_or(|re| re.could_match_any(p, true))
+    } else {
+        BLOCK_DEVICE.is_match(p)
+    }
+}
 
 /// Runs every guardrail over the analysed line.
 pub fn check(analysis: &Analysis) -> Vec<Breach> {
@@ -484,10 +496,8 @@ fn breach(guardrail: &'static str, why: &str) -> Breach {
 }
 
 fn device_write(target: &Word, c: &Command, how: &str, out: &mut Vec<Breach>) {
-    if let Some(device) = candidates(target, c)
-        .into_iter()
-        .find(|p| BLOCK_DEVICE.is_match(&glob_sample(p)))
-    {
+    let found = candidates(target, c);
+    if let Some(device) = found.paths.iter().find(|p| block_device(p, found.glob)) {
         out.push(breach(
             "raw-device",
             &format!("{how} writes the raw device `{device}`, destroying what is on it"),
@@ -496,9 +506,10 @@ fn device_write(target: &Word, c: &Command, how: &str, out: &mut Vec<Breach>) {
 }
 
 fn kernel_control(target: &Word, c: &Command, out: &mut Vec<Breach>) {
-    for t in candidates(target, c) {
+    let found = candidates(target, c);
+    for t in &found.paths {
         for control in ["/proc/sysrq-trigger", "/proc/sys/kernel/sysrq"] {
-            if t == control || (is_glob(&t) && glob_matches(&t, control)) {
+            if t == control || (found.glob && paths::could_name(t, true, control)) {
                 out.push(breach(
                     "sysrq",
                     &format!("writing `{control}` reboots, crashes or freezes the host at once"),
@@ -564,42 +575,23 @@ fn split_args(args: &[Word]) -> (Vec<&Word>, Vec<&Word>) {
     (flags, paths)
 }
 
-/// Every path a target word can mean: as written, with every variable
-/// empty (`"$DIR"/`), with the values the line gave its variables
-/// (`D=/; … $D`), with `${X:-default}` defaults, each brace-expanded, folded
-/// (`//`, `/./`, `..`) and, when relative, joined onto every directory an
-/// earlier `cd` can have led to. `None` stands for a relative path whose
-/// base is only known at run time.
-fn candidates(w: &Word, c: &Command) -> Vec<String> {
-    let mut out = Vec::new();
+/// Every place a target word can name on the host: each text it can
+/// become (see [`word_values`]), brace-expanded and read by the path
+/// normaliser in every directory an earlier `cd` can have led to, so
+/// `/proc/self/root/etc`, `/var/run/../etc`, `~sys` and `cd /etc && … ./*`
+/// name what the host would open.
+fn candidates(w: &Word, c: &Command) -> HostPaths {
+    let mut out = HostPaths::default();
     for r in word_values(w, c) {
         for cand in expand_braces(&r.replace('"', "")) {
             if cand.is_empty() {
                 continue;
             }
-            if cand.starts_with('/') || cand.starts_with('~') {
-                out.push(normalize_path(&cand));
-            } else {
-                for cwd in c.cwds.iter().flatten() {
-                    if let Some(r) = resolve(Some(cwd), &cand) {
-                        out.push(r);
-                    }
-                }
-                // `rm -rf ../../..` from a directory only known at run time
-                // can reach `/`.
-                if c.cwds.contains(&None)
-                    && cand
-                        .split('/')
-                        .all(|s| s == ".." || s.is_empty() || s == ".")
-                    && cand.contains("..")
-                {
-                    out.push("/".to_owned());
-                }
-            }
+            // A variable's value is globbed when the word is unquoted.
+            let glob = w.pattern || (!w.literal && cand.contains(['*', '?', '[']));
+            out.merge(paths::resolve_in(&cand, &c.cwds, glob));
         }
     }
-    out.sort();
-    out.dedup();
     out
 }
 
@@ -633,147 +625,58 @@ static DEFAULT_VALUE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static HOME_OF_USER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^~[a-z_][a-z0-9_.-]*/?$").expect("the home pattern is valid"));
+    LazyLock::new(|| Regex::new(r"^~[a-z_][a-z0-9_.-]*$").expect("the home pattern is valid"));
 
-/// Names the protected directory a target word can mean, if any.
+/// Names the protected directory a target word can mean, if any: the word
+/// can be that directory or every entry of it (`/etc`, `/e?c/*`,
+/// `/proc/1/root`), a home (`~user`, `~user/*`), `/` reached by climbing
+/// out of a directory only known at run time, or everything in a directory
+/// that can be `/` (`/proc/1/cwd/*`, `/dev/fd/3/*`).
 fn protected_target(w: &Word, c: &Command) -> Option<String> {
-    for r in candidates(w, c) {
-        if HOME_OF_USER.is_match(&r) {
-            return Some(format!("`{r}`, a home directory"));
+    for r in word_values(w, c) {
+        for cand in expand_braces(&r.replace('"', "")) {
+            let comps: Vec<&str> = cand.split('/').filter(|s| !s.is_empty()).collect();
+            if let Some((first, rest)) = comps.split_first()
+                && HOME_OF_USER.is_match(first)
+                && rest.iter().all(|r| *r == "." || paths::lists_everything(r))
+            {
+                return Some(format!("`{first}`, a home directory"));
+            }
         }
-        let base = strip_glob_tail(&r);
-        let base = if base.len() > 1 {
-            base.trim_end_matches('/')
-        } else {
-            base
-        };
-        let base = if base.is_empty() { "/" } else { base };
-        // `/e*`, `/[e]tc`: a pattern that matches a protected directory.
-        let hit = PROTECTED.contains(&base).then_some(base).or_else(|| {
-            PROTECTED
-                .iter()
-                .find(|p| p.starts_with('/') && is_glob(&r) && glob_matches(&r, p))
-                .copied()
-        });
-        if let Some(hit) = hit {
-            return Some(match hit {
+    }
+    let found = candidates(w, c);
+    for p in &found.paths {
+        if let Some(dir) = PROTECTED
+            .iter()
+            .find(|dir| paths::could_be_whole(p, found.glob, dir))
+        {
+            return Some(match *dir {
                 "/" => "`/`, the whole filesystem".to_owned(),
-                "~" | "$HOME" | "${HOME}" => "the home directory".to_owned(),
+                "~" => "the home directory".to_owned(),
                 other => format!("`{other}`, a system directory"),
             });
         }
     }
+    for e in &found.elsewhere {
+        if paths::only_climbs(&e.rest) {
+            return Some(format!(
+                "`/`, the whole filesystem, which enough `..` from {} reach",
+                e.base.describe()
+            ));
+        }
+        let whole = e
+            .rest
+            .split('/')
+            .filter(|r| !r.is_empty())
+            .all(|r| r == "." || (found.glob && paths::lists_everything(r)));
+        if e.base.can_be_root() && whole {
+            return Some(format!(
+                "everything in {}, which can be `/`",
+                e.base.describe()
+            ));
+        }
+    }
     None
-}
-
-fn is_glob(p: &str) -> bool {
-    p.contains(['*', '?', '['])
-}
-
-/// Whether a shell glob (`*`, `?`, `[…]`, `[!…]`) matches a whole path.
-/// `*` and `?` do not cross `/`, as in the shell.
-fn glob_matches(glob: &str, path: &str) -> bool {
-    let g: Vec<char> = glob.chars().collect();
-    let p: Vec<char> = path.chars().collect();
-    // Backtracking over the last `*` only, as in the classic wildcard
-    // matcher; it runs in O(|glob| × |path|).
-    let (mut gi, mut pi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while pi < p.len() {
-        let step = match g.get(gi) {
-            Some('*') => {
-                star = Some((gi, pi));
-                gi += 1;
-                continue;
-            }
-            Some('?') => (p[pi] != '/').then_some(1),
-            Some('[') => class_len(&g[gi..])
-                .and_then(|len| class_matches(&g[gi + 1..gi + len - 1], p[pi]).then_some(len)),
-            Some(c) => (*c == p[pi]).then_some(1),
-            None => None,
-        };
-        match step {
-            Some(len) => {
-                gi += len;
-                pi += 1;
-            }
-            None => match star {
-                Some((sg, sp)) if p[sp] != '/' => {
-                    star = Some((sg, sp + 1));
-                    gi = sg + 1;
-                    pi = sp + 1;
-                }
-                _ => return false,
-            },
-        }
-    }
-    g[gi..].iter().all(|c| *c == '*')
-}
-
-/// The length of a `[…]` class at the start of `g`, brackets included.
-fn class_len(g: &[char]) -> Option<usize> {
-    // A `]` right after `[` or `[!` is a member, not the end.
-    let start = if g.get(1) == Some(&'!') { 2 } else { 1 };
-    g.iter()
-        .skip(start + 1)
-        .position(|c| *c == ']')
-        .map(|i| i + start + 2)
-}
-
-fn class_matches(class: &[char], c: char) -> bool {
-    let (negate, class) = match class.first() {
-        Some('!' | '^') => (true, &class[1..]),
-        _ => (false, class),
-    };
-    let mut hit = false;
-    let mut i = 0;
-    while i < class.len() {
-        if i + 2 < class.len() && class[i + 1] == '-' {
-            hit |= class[i] <= c && c <= class[i + 2];
-            i += 3;
-        } else {
-            hit |= class[i] == c;
-            i += 1;
-        }
-    }
-    hit != negate
-}
-
-/// A concrete path a glob can match, for patterns over device names
-/// (`/dev/sd?` → `/dev/sda`).
-fn glob_sample(p: &str) -> String {
-    if !is_glob(p) {
-        return p.to_owned();
-    }
-    let mut out = String::new();
-    let mut chars = p.chars();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '*' | '?' => out.push('a'),
-            '[' => {
-                let class: String = chars.by_ref().take_while(|c| *c != ']').collect();
-                out.push(class.trim_start_matches('!').chars().next().unwrap_or('a'));
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// `/*`, `/usr/*`, `/.*` → the directory they glob over.
-fn strip_glob_tail(p: &str) -> &str {
-    let mut s = p;
-    loop {
-        let before = s;
-        for tail in ["/*", "/.*", "/.[!.]*", "*"] {
-            if let Some(rest) = s.strip_suffix(tail) {
-                s = if rest.is_empty() { "/" } else { rest };
-            }
-        }
-        if s == before {
-            return s;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -813,23 +716,30 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_matches("/e*", "/etc"));
-        assert!(glob_matches("/[e]tc", "/etc"));
-        assert!(glob_matches("/[a-f]tc", "/etc"));
-        assert!(!glob_matches("/[!e]tc", "/etc"));
-        assert!(glob_matches("/u?r", "/usr"));
-        assert!(!glob_matches("/*", "/usr/bin"));
-        assert!(glob_matches("/proc/sysrq-trig*", "/proc/sysrq-trigger"));
-        assert!(!glob_matches("/srv/*", "/etc"));
-        assert!(glob_matches("*", "x"));
+        assert!(paths::could_name("/e*", true, "/etc"));
+        assert!(paths::could_name("/[e]tc", true, "/etc"));
+        assert!(paths::could_name("/[a-f]tc", true, "/etc"));
+        assert!(!paths::could_name("/[!e]tc", true, "/etc"));
+        assert!(paths::could_name("/u?r", true, "/usr"));
+        assert!(!paths::could_name("/*", true, "/usr/bin"));
+        assert!(paths::could_name(
+            "/proc/sysrq-trig*",
+            true,
+            "/proc/sysrq-trigger"
+        ));
+        assert!(!paths::could_name("/srv/*", true, "/etc"));
+        assert!(block_device("/dev/sd?", true));
+        assert!(block_device("/d?v/sda", true));
+        assert!(!block_device("/dev/null", true));
+        assert!(!block_device("/dev/sd?", false));
     }
 
     #[test]
     fn glob_tails() {
-        assert_eq!(strip_glob_tail("/*"), "/");
-        assert_eq!(strip_glob_tail("/usr/*"), "/usr");
-        assert_eq!(strip_glob_tail("/etc"), "/etc");
-        assert_eq!(strip_glob_tail("/.*"), "/");
+        assert!(paths::could_be_whole("/*", true, "/"));
+        assert!(paths::could_be_whole("/usr/*", true, "/usr"));
+        assert!(paths::could_be_whole("/etc", false, "/etc"));
+        assert!(paths::could_be_whole("/.*", true, "/"));
     }
 
     #[test]

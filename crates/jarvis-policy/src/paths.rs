@@ -173,7 +173,8 @@ impl HostPaths {
         self.elsewhere.is_empty()
     }
 
-    fn merge(&mut self, other: HostPaths) {
+    /// Adds another word's or directory's readings to these.
+    pub fn merge(&mut self, other: HostPaths) {
         self.glob |= other.glob;
         for p in other.paths {
             if !self.paths.contains(&p) {
@@ -196,15 +197,26 @@ impl HostPaths {
 /// Resolves a path word against every directory the line can be in (`None`
 /// for one it does not tell).
 pub fn resolve_in(text: &str, cwds: &[Option<String>], glob: bool) -> HostPaths {
+    resolve_all(text, cwds, glob, true)
+}
+
+/// [`resolve_in`] where a directory the line does not tell is only unknown,
+/// not also the home: for questions about what a relative name holds,
+/// where guessing the home would make every `cat *` a read of the home.
+pub fn resolve_in_known_dirs(text: &str, cwds: &[Option<String>], glob: bool) -> HostPaths {
+    resolve_all(text, cwds, glob, false)
+}
+
+fn resolve_all(text: &str, cwds: &[Option<String>], glob: bool, guess: bool) -> HostPaths {
     let mut out = HostPaths {
         glob,
         ..HostPaths::default()
     };
     if cwds.is_empty() {
-        out.merge(resolve(text, None, glob));
+        out.merge(resolve_with(text, None, glob, guess));
     }
     for cwd in cwds {
-        out.merge(resolve(text, cwd.as_deref(), glob));
+        out.merge(resolve_with(text, cwd.as_deref(), glob, guess));
     }
     out
 }
@@ -215,6 +227,10 @@ pub fn resolve_in(text: &str, cwds: &[Option<String>], glob: bool) -> HostPaths 
 /// `glob` says the word's glob characters are live: they may match one of
 /// the table's links or magic names (`/proc/*/root` can be `/`).
 pub fn resolve(text: &str, cwd: Option<&str>, glob: bool) -> HostPaths {
+    resolve_with(text, cwd, glob, true)
+}
+
+fn resolve_with(text: &str, cwd: Option<&str>, glob: bool, guess: bool) -> HostPaths {
     let mut out = HostPaths {
         glob,
         ..HostPaths::default()
@@ -222,13 +238,13 @@ pub fn resolve(text: &str, cwd: Option<&str>, glob: bool) -> HostPaths {
     if text.is_empty() {
         return out;
     }
-    for (base, rest) in bases(text, cwd, glob) {
+    for (base, rest) in bases(text, cwd, glob, guess) {
         match base {
             Base::Path(start) => {
                 if let Some(lexical) = fold_from(&start, &rest) {
                     push_unique(&mut out.paths, lexical);
                 }
-                let walker = Walker { cwd, glob };
+                let walker = Walker { cwd, glob, guess };
                 let start = walker.walk_abs(&start);
                 walker.finish(start, &rest, &mut out);
             }
@@ -260,7 +276,7 @@ enum Base {
 }
 
 /// The starting places of a word and its components after them.
-fn bases(text: &str, cwd: Option<&str>, glob: bool) -> Vec<(Base, Vec<String>)> {
+fn bases(text: &str, cwd: Option<&str>, glob: bool, guess: bool) -> Vec<(Base, Vec<String>)> {
     let comps = |s: &str| -> Vec<String> {
         s.split('/')
             .filter(|c| !c.is_empty())
@@ -278,7 +294,7 @@ fn bases(text: &str, cwd: Option<&str>, glob: bool) -> Vec<(Base, Vec<String>)> 
             "" => return vec![(Base::Path(HOME.into()), rest)],
             // `~+` is the working directory; `~-` and `~N` are directories
             // of the shell's history and stack.
-            "+" => return relative(cwd, rest),
+            "+" => return relative(cwd, rest, guess),
             _ if user.starts_with(['+', '-']) || user.chars().all(|c| c.is_ascii_digit()) => {
                 return vec![(Base::Elsewhere(Unknown::WorkingDirectory), rest)];
             }
@@ -305,14 +321,15 @@ fn bases(text: &str, cwd: Option<&str>, glob: bool) -> Vec<(Base, Vec<String>)> 
             _ => {}
         }
     }
-    relative(cwd, comps(text))
+    relative(cwd, comps(text), guess)
 }
 
-fn relative(cwd: Option<&str>, rest: Vec<String>) -> Vec<(Base, Vec<String>)> {
+fn relative(cwd: Option<&str>, rest: Vec<String>, guess: bool) -> Vec<(Base, Vec<String>)> {
     match cwd {
         Some(dir) if dir.starts_with('/') || dir == HOME || dir.starts_with("~/") => {
             vec![(Base::Path(dir.to_owned()), rest)]
         }
+        _ if !guess => vec![(Base::Elsewhere(Unknown::WorkingDirectory), rest)],
         // A directory the line does not tell: where a request with none
         // runs (the home), or anywhere.
         _ => vec![
@@ -431,6 +448,8 @@ enum Reading {
 struct Walker<'a> {
     cwd: Option<&'a str>,
     glob: bool,
+    /// A directory the line does not tell is also read as the home.
+    guess: bool,
 }
 
 impl Walker<'_> {
@@ -445,6 +464,7 @@ impl Walker<'_> {
         let literal = Walker {
             cwd: self.cwd,
             glob: false,
+            guess: self.guess,
         };
         for c in path.split('/').filter(|c| !c.is_empty()) {
             let mut next = Vec::new();
@@ -704,7 +724,9 @@ impl Walker<'_> {
                 match self.cwd {
                     Some(dir) => out.extend(self.walk_abs(dir)),
                     None => {
-                        out.extend(self.walk_abs(HOME));
+                        if self.guess {
+                            out.extend(self.walk_abs(HOME));
+                        }
                         out.push(Reading::Elsewhere(Unknown::WorkingDirectory, Vec::new()));
                     }
                 }
@@ -1092,8 +1114,20 @@ impl PathRegex {
     }
 
     /// Whether a glob reading (absolute, `~/…`, or a relative rest) can
-    /// name a path the pattern matches.
+    /// name a path the pattern matches, with `*` in the last component
+    /// read as the type says.
     pub fn could_match(&self, reading: &str, glob: bool) -> bool {
+        self.search(reading, glob, true)
+    }
+
+    /// Whether a glob reading can name a path the pattern matches, every
+    /// `*` standing for any name: for writes, where a wide glob is itself
+    /// the danger.
+    pub fn could_match_any(&self, reading: &str, glob: bool) -> bool {
+        self.search(reading, glob, false)
+    }
+
+    fn search(&self, reading: &str, glob: bool, spelling: bool) -> bool {
         let g = glob_tokens(reading, glob);
         // rest_empty[i]: the tokens from i on can all match nothing.
         let mut rest_empty = vec![true; g.len() + 1];
@@ -1158,7 +1192,7 @@ impl PathRegex {
                             }
                         }
                         Tok::Star => {
-                            let stands_in = !(gt.last && *literal && spelt < SPELT);
+                            let stands_in = !(spelling && gt.last && *literal && spelt < SPELT);
                             if stands_in && pick(set, None, gt.first && !started) {
                                 queue.push_back((gi, *next, true, spelt, true));
                             }

@@ -19,6 +19,8 @@ use toml::Spanned;
 
 use crate::analyze::{Command, KnowledgeError, ProgramRef};
 use crate::kb::{KnowledgeFile, PathSpec, ProgramSpec};
+use crate::paths::{self, PathGlob};
+use crate::shell::{RedirectOp, Word};
 
 /// One mistake in one policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +138,9 @@ pub struct Rule {
     pub commands: Vec<Prefix>,
     /// A pattern over the arguments after the program.
     pub args: Option<Regex>,
+    /// Path patterns over the places the command names, as the host
+    /// resolves them (see [`paths_match`]).
+    pub paths: Option<Vec<PathGlob>>,
     /// Host patterns it is limited to; `None` for every host.
     pub hosts: Option<Vec<String>>,
     /// Why, in words for the person reading a decision.
@@ -218,7 +223,7 @@ impl Rule {
         if !prefix_hit {
             return false;
         }
-        match &self.args {
+        let args_hit = match &self.args {
             None => true,
             Some(re) => {
                 let joined = c
@@ -232,8 +237,103 @@ impl Rule {
                 let dynamic = c.args.iter().any(|a| !a.literal);
                 re.is_match(&joined) && !(dynamic && self.decision == Decision::Allow)
             }
+        };
+        args_hit
+            && self
+                .paths
+                .as_ref()
+                .is_none_or(|globs| paths_match(globs, c, self.decision))
+    }
+}
+
+/// Whether a rule's `paths` patterns meet the places a command names: its
+/// words that are no options (and option values that look like paths),
+/// its redirection targets, or, when it names none, its working
+/// directory; each read as the host resolves it ([`crate::paths`]), so
+/// `/var/log//x`, `/var/log/x*/y` and `cd /var/log && … x/y` all name
+/// `/var/log/x…`. A place only known at run time could be anywhere: a deny
+/// or approve rule applies to it, an allow rule does not. An allow rule
+/// applies only when every place surely lies inside its patterns.
+fn paths_match(globs: &[PathGlob], c: &Command, decision: Decision) -> bool {
+    let (mut places, mut unknown) = path_words(c);
+    if places.is_empty() && !unknown {
+        for cwd in &c.cwds {
+            match cwd {
+                Some(d) => places.push((d.clone(), false)),
+                None => unknown = true,
+            }
         }
     }
+    let (mut any, mut all, mut count) = (false, true, 0);
+    for (text, glob) in places {
+        let host = paths::resolve_in(&text, &c.cwds, glob);
+        unknown |= !host.is_known();
+        for p in &host.paths {
+            count += 1;
+            any |= globs.iter().any(|g| g.could_match(p, host.glob));
+            all &= globs.iter().any(|g| g.surely_contains(p, host.glob));
+        }
+    }
+    if decision == Decision::Allow {
+        !unknown && count > 0 && all
+    } else {
+        unknown || any
+    }
+}
+
+/// The words of a command that can name places, as (text, is a glob),
+/// and whether one of them is only known at run time.
+fn path_words(c: &Command) -> (Vec<(String, bool)>, bool) {
+    let looks_like_path = |v: &str| v.contains('/') || v.starts_with('~') || v.starts_with('.');
+    // A word with an expansion other than a glob is only known at run time.
+    let dynamic = |w: &Word| !w.literal && !(w.pattern && w.text == w.skeleton);
+    let mut out = Vec::new();
+    let mut unknown = false;
+    let mut options = true;
+    for a in &c.args {
+        if options && a.text == "--" {
+            options = false;
+            continue;
+        }
+        let text = if options && a.text.starts_with('-') && a.text.len() > 1 {
+            match a.text.split_once('=') {
+                Some((_, v)) if looks_like_path(v) => v,
+                _ => continue,
+            }
+        } else {
+            match a.text.split_once('=') {
+                Some((k, v))
+                    if !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && looks_like_path(v) =>
+                {
+                    v
+                }
+                _ => a.text.as_str(),
+            }
+        };
+        if dynamic(a) {
+            unknown = true;
+        } else {
+            out.push((text.to_owned(), a.pattern));
+        }
+    }
+    for r in &c.redirects {
+        if r.op == RedirectOp::Duplicate
+            || matches!(
+                r.target.text.as_str(),
+                "/dev/null" | "/dev/tty" | "/dev/zero"
+            )
+        {
+            continue;
+        }
+        if dynamic(&r.target) {
+            unknown = true;
+        } else {
+            out.push((r.target.text.clone(), r.target.pattern));
+        }
+    }
+    (out, unknown)
 }
 
 /// `*` and `?` wildcards over one name (a host name in a rule, a file
@@ -300,6 +400,7 @@ struct RawRule {
     decision: Option<Spanned<String>>,
     command: Option<Spanned<OneOrMany>>,
     args: Option<Spanned<String>>,
+    paths: Option<Spanned<Vec<Spanned<String>>>>,
     hosts: Option<Spanned<Vec<String>>>,
     reason: Option<Spanned<String>>,
     #[serde(default)]
@@ -565,6 +666,26 @@ fn validate_rule(
             })
             .ok()
     });
+    let paths = r.paths.map(|p| {
+        let s = p.span();
+        let list = p.into_inner();
+        if list.is_empty() {
+            errs.at(
+                s,
+                format!("{label}.paths"),
+                "an empty path list matches nothing; leave `paths` out for any path",
+            );
+        }
+        let mut globs = Vec::new();
+        for item in list {
+            let span = item.span();
+            match PathGlob::parse(item.get_ref()) {
+                Ok(g) => globs.push(g),
+                Err(e) => errs.at(span, format!("{label}.paths"), e.to_string()),
+            }
+        }
+        globs
+    });
     let hosts = r.hosts.map(|h| {
         let s = h.span();
         let list = h.into_inner();
@@ -600,6 +721,7 @@ fn validate_rule(
         decision: decision?,
         commands,
         args,
+        paths,
         hosts,
         reason,
         examples: r.examples.into_iter().map(Spanned::into_inner).collect(),
