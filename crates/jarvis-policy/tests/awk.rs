@@ -1,13 +1,16 @@
 //! awk lines judged whole under the shipped policy: what a program runs,
 //! writes, reads or takes from the environment is found by reading it as
 //! the awks do (crates/jarvis-policy/src/awk.rs), whatever strings, regexes,
-//! comments or options it hides behind, while everyday awk stays unattended.
+//! comments or options it hides behind, while everyday awk stays unattended;
+//! and properties of the reader on generated programs: it never panics, and
+//! a readable program never hides a statement added after it.
 
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use jarvis_core::Decision;
 use jarvis_policy::{Judgement, Policy, Request};
+use proptest::prelude::*;
 
 static SHIPPED: LazyLock<Policy> =
     LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
@@ -263,4 +266,182 @@ fn everyday_awk_runs_unattended() {
 fn the_corpora_are_large_enough() {
     assert!(ATTENDED.len() + JUDGED.len() + CATASTROPHES.len() >= 80);
     assert!(EVERYDAY.len() >= 29);
+}
+
+/// Pieces of awk (and of things that are not awk) that combine into
+/// hostile, half-valid programs.
+fn awkish() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "BEGIN",
+        "END",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        ";",
+        ",",
+        "\n",
+        " ",
+        "\\\n",
+        "#",
+        "# c\n",
+        "print",
+        "printf",
+        "getline",
+        "system",
+        "ENVIRON",
+        "ARGV",
+        "ARGC",
+        "@",
+        "@include",
+        "function",
+        "f",
+        "x",
+        "a",
+        "$",
+        "1",
+        "0x1f",
+        ".5",
+        "\"s\"",
+        "\"a;b}\"",
+        "\"#\"",
+        "\"\\\"\"",
+        "\"/\"",
+        "\"",
+        "/",
+        "/a|b/",
+        "/>/",
+        "/[/]/",
+        "/[^/]*/",
+        "/\"/",
+        ">",
+        ">>",
+        "<",
+        "|",
+        "|&",
+        "=",
+        "/=",
+        "==",
+        "!",
+        "~",
+        "?",
+        ":",
+        "&&",
+        "||",
+        "++",
+        "--",
+        "+",
+        "-",
+        "*",
+        "in",
+        "if",
+        "else",
+        "while",
+        "for",
+        "\\",
+        "'",
+        "`",
+        "::",
+        "\"/etc/x\"",
+        "é",
+    ]);
+    let arbitrary = any::<String>().prop_map(|s| s.chars().take(8).collect::<String>());
+    prop::collection::vec(
+        prop_oneof![9 => piece.prop_map(str::to_owned), 1 => arbitrary],
+        0..30,
+    )
+    .prop_map(|p| p.concat())
+}
+
+/// Words an awk line may be given: its options in every spelling, and
+/// programs.
+fn awk_words() -> impl Strategy<Value = Vec<String>> {
+    let option = prop::sample::select(vec![
+        "-f",
+        "-e",
+        "-E",
+        "-i",
+        "-l",
+        "-v",
+        "-F",
+        "-W",
+        "-d",
+        "-D",
+        "-o",
+        "-p",
+        "-L",
+        "-S",
+        "-b",
+        "--",
+        "-",
+        "--source",
+        "--so",
+        "--file",
+        "--exec",
+        "--dump-variables=x",
+        "--profile",
+        "--d",
+        "--l",
+        "-We",
+        "-Wexec",
+        "-W",
+        "exec",
+        "dump",
+        "version",
+        "-vx=1",
+        "-F:",
+        "-Wsprintf=9,exec",
+        "--sandbox",
+        "--version",
+        "x=1",
+    ]);
+    prop::collection::vec(
+        prop_oneof![
+            3 => option.prop_map(str::to_owned),
+            3 => awkish(),
+            1 => any::<String>(),
+        ],
+        0..8,
+    )
+}
+
+fn effects(words: &[&str]) -> jarvis_policy::script::ScriptEffects {
+    jarvis_policy::awk::effects(&words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_words_are_read_without_panicking(words in awk_words()) {
+        let e = jarvis_policy::awk::effects(&words);
+        prop_assert!(e.not_paths.iter().all(|i| *i < words.len()));
+    }
+
+    /// A readable program never hides a statement after it. The statement
+    /// goes on a line of its own, since a comment at the end of the program
+    /// would take it in for awk too.
+    #[test]
+    fn nothing_added_to_a_readable_program_is_missed(program in awkish()) {
+        // After `--`, a program that starts with `-` is no option.
+        if effects(&["--", &program]).unreadable {
+            return Ok(());
+        }
+        let run = effects(&["--", &format!("{program}\n; system(\"x\")")]);
+        prop_assert!(!run.runs.is_empty() || run.unreadable, "{:?}: {:?}", program, run);
+        let write = effects(&["--", &format!("{program}\n{{ print \"y\" > \"/etc/x\" }}")]);
+        prop_assert!(
+            write.writes.iter().any(|w| w == "/etc/x") || write.unreadable,
+            "{:?}: {:?}", program, write
+        );
+        let read = effects(&["--", &format!("{program}\nBEGIN {{ getline l < \"/etc/shadow\" }}")]);
+        prop_assert!(
+            read.reads.iter().any(|r| r == "/etc/shadow") || read.unreadable,
+            "{:?}: {:?}", program, read
+        );
+        let pipe = effects(&["-e", &program, "-e", "{ \"id\" | getline }"]);
+        prop_assert!(!pipe.runs.is_empty() || pipe.unreadable, "{:?}: {:?}", program, pipe);
+    }
 }
