@@ -66,8 +66,14 @@ pub fn effects(args: &[String]) -> ScriptEffects {
             programs.push(options.sources.join("\n"));
         }
     } else if let Some(text) = args.get(options.operands) {
+        // Where another awk reads an earlier word as its program (`mawk -W
+        // assign x=1 /etc/shadow` runs `x=1` over the shadow file, the
+        // original awk ignores `-i` and runs `1` in `-i 1 /etc/shadow`),
+        // this word may be a file it reads.
+        if !options.shifted {
+            options.not_paths.push(options.operands);
+        }
         programs.push(text.clone());
-        options.not_paths.push(options.operands);
     }
     // The words after the program are files (judged as paths by the
     // analysis) and `var=value` assignments: neither is code.
@@ -256,6 +262,9 @@ struct Options {
     operands: usize,
     /// The words that are program text or values awk never opens.
     not_paths: Vec<usize>,
+    /// A word was taken as the value of an option some awk does not know,
+    /// which reads it as its program instead.
+    shifted: bool,
     /// The option word being read, and the word after it once taken as its
     /// value.
     word: usize,
@@ -307,6 +316,7 @@ impl Options {
                     match args.get(*i) {
                         Some(value) => {
                             self.not_paths.extend([self.word, *i]);
+                            self.shifted = true;
                             *i += 1;
                             // The original awk ignores `-W` alone and reads
                             // the next word as its program.
@@ -335,6 +345,7 @@ impl Options {
                         return Flow::Unreadable;
                     };
                     self.value_word = Some(*i);
+                    self.shifted |= !matches!(c, 'F' | 'v' | 'f');
                     *i += 1;
                     return self.apply(opt, Some(value));
                 }
@@ -426,6 +437,7 @@ impl Options {
                     return Flow::Unreadable;
                 };
                 self.value_word = Some(*i);
+                self.shifted = true;
                 *i += 1;
                 // mawk takes a `-W` or long name it does not know as
                 // nothing and reads the next word as its program (the words
@@ -1474,6 +1486,16 @@ mod tests {
             [0, 1, 2, 3]
         );
         assert_eq!(of(&["-W", "version"]).not_paths, [0, 1]);
+        assert_eq!(
+            of(&["-W", "assign", "x=1", "/etc/shadow"]).not_paths,
+            [0, 1, 2]
+        );
+        assert_eq!(
+            of(&["-W", "interactive", "{print}", "/etc/shadow"]).not_paths,
+            [0, 1]
+        );
+        assert!(of(&["-i", "1", "/etc/shadow"]).not_paths.is_empty());
+        assert_eq!(of(&["-F", ":", "/x/", "f"]).not_paths, [0, 1, 2]);
         // Program files are read, and so are paths.
         assert!(of(&["-f", "/srv/app/.env", "f"]).not_paths.is_empty());
         assert_eq!(of(&["-W", "exec", "p.awk", "f"]).not_paths, [0, 1]);
