@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use crate::analyze::{self, Analysis, Command, ProgramRef};
 use crate::kb::Effect;
+use crate::paths::{self, Unknown};
 
 /// Facts about where the line runs that scoping needs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -303,21 +304,27 @@ fn git(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
             c.display()
         ));
     }
-    let dir = match option_value(c, &["-C"]) {
-        Some(d) => analyze::resolve(c.cwds.first().cloned().flatten().as_deref(), &d)
-            .or_else(|| d.starts_with('/').then_some(d)),
-        None => c
-            .cwds
-            .first()
-            .cloned()
-            .flatten()
-            .or(ctx.cwd.map(str::to_owned)),
-    };
-    match dir {
+    let first = c
+        .cwds
+        .first()
+        .cloned()
+        .flatten()
+        .or(ctx.cwd.map(str::to_owned));
+    // `-C` as the host resolves it; every directory it can be is captured.
+    let dirs: Vec<String> = match option_value(c, &["-C"]) {
         Some(d) => {
-            s.repos.insert(d);
+            let host = paths::resolve_in_known_dirs(&d, &[first], false);
+            if host.is_known() {
+                host.paths
+            } else {
+                Vec::new()
+            }
         }
-        None => s.unscoped.push(format!(
+        None => first.into_iter().collect(),
+    };
+    match dirs.as_slice() {
+        [_, ..] => s.repos.extend(dirs),
+        [] => s.unscoped.push(format!(
             "`{}` runs in a directory only known at run time (give the action a working directory or use git -C)",
             c.display()
         )),
@@ -351,26 +358,48 @@ fn redirects(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
 
 /// Puts one written path into a repository of the host config, or the
 /// command's repository when it runs in one, or says it is not covered.
+/// The path is read as the host resolves it ([`crate::paths`]), in every
+/// directory the line can be in: each place it can name must be captured
+/// (`/proc/self/root/srv/config/x` is in `/srv/config`), and a place only
+/// known at run time cannot be.
 fn place(path: &str, c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
-    let cwd = c.cwds.first().cloned().flatten();
-    let Some(abs) = analyze::resolve(cwd.as_deref().or(ctx.cwd), path) else {
-        s.unscoped.push(format!(
-            "`{}` changes `{path}` relative to a directory only known at run time",
-            c.display()
-        ));
-        return;
-    };
-    if let Some(repo) = ctx.repos.iter().find(|r| under(&abs, r)) {
-        s.repos.insert(repo.clone());
-    } else if let Some(dir) = cwd.as_deref().or(ctx.cwd).filter(|d| under(&abs, d)) {
-        // Under the working directory: captured if that is in a repository
-        // (the host finds out; a directory in none is reported then).
-        s.repos.insert(dir.to_owned());
+    let cwds: Vec<Option<String>> = if c.cwds.is_empty() {
+        vec![ctx.cwd.map(str::to_owned)]
     } else {
-        s.unscoped.push(format!(
-            "`{}` changes `{abs}`, which is in no configured repository",
-            c.display()
-        ));
+        c.cwds
+            .iter()
+            .map(|d| d.clone().or(ctx.cwd.map(str::to_owned)))
+            .collect()
+    };
+    let host = paths::resolve_in_known_dirs(path, &cwds, path.contains(['*', '?', '[']));
+    if let Some(e) = host.elsewhere.first() {
+        s.unscoped.push(match e.base {
+            Unknown::WorkingDirectory => format!(
+                "`{}` changes `{path}` relative to a directory only known at run time",
+                c.display()
+            ),
+            other => format!(
+                "`{}` changes `{path}`, which lies in {}",
+                c.display(),
+                other.describe()
+            ),
+        });
+        return;
+    }
+    for abs in &host.paths {
+        if let Some(repo) = ctx.repos.iter().find(|r| under(abs, r)) {
+            s.repos.insert(repo.clone());
+        } else if let Some(dir) = cwds.iter().flatten().find(|d| under(abs, d)) {
+            // Under the working directory: captured if that is in a
+            // repository (the host finds out; a directory in none is
+            // reported then).
+            s.repos.insert(dir.clone());
+        } else {
+            s.unscoped.push(format!(
+                "`{}` changes `{abs}`, which is in no configured repository",
+                c.display()
+            ));
+        }
     }
 }
 
@@ -587,6 +616,30 @@ mod tests {
         assert!(s.repos.contains("/srv/config"), "{s:?}");
         let s = scoped("echo x > notes.txt", Some("/srv/r"));
         assert!(s.repos.contains("/srv/r"), "{s:?}");
+    }
+
+    #[test]
+    fn written_paths_are_placed_where_the_host_resolves_them() {
+        let s = scoped("rm /proc/self/root/srv/config/old.conf", None);
+        assert!(s.repos.contains("/srv/config"), "{s:?}");
+        assert!(s.unscoped.is_empty(), "{s:?}");
+        let s = scoped("echo x > /srv/config//a/../b", None);
+        assert!(s.repos.contains("/srv/config"), "{s:?}");
+        let s = scoped("cd /srv/config && rm old.conf", Some("/srv/config"));
+        assert!(s.repos.contains("/srv/config"), "{s:?}");
+        assert!(s.unscoped.is_empty(), "{s:?}");
+        let s = scoped("rm /srv/config/../other/x", None);
+        assert!(s.unscoped[0].contains("/srv/other/x"), "{s:?}");
+        let s = scoped("rm /proc/1/cwd/x", None);
+        assert!(
+            s.unscoped[0].contains("another process's working directory"),
+            "{s:?}"
+        );
+        let s = scoped("rm /var/run/../srv/config/x", None);
+        assert!(s.repos.contains("/srv/config"), "{s:?}");
+        assert!(s.unscoped[0].contains("/var/srv/config/x"), "{s:?}");
+        let s = scoped("git -C /proc/self/root/srv/other commit -am x", None);
+        assert!(s.repos.contains("/srv/other"), "{s:?}");
     }
 
     #[test]
