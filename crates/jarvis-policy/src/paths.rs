@@ -244,10 +244,8 @@ fn resolve_with(text: &str, cwd: Option<&str>, glob: bool, guess: bool) -> HostP
                 // Without `..` a link is only another name for its target;
                 // with one, the text and the kernel can climb to different
                 // places, and both are readings.
-                let climbs = rest
-                    .iter()
-                    .chain(&[start.clone()])
-                    .any(|c| c.split('/').any(|part| part == ".."));
+                let climbs =
+                    rest.iter().any(|c| c == "..") || start.split('/').any(|part| part == "..");
                 if climbs && let Some(lexical) = fold_from(&start, &rest) {
                     push_unique(&mut out.paths, lexical);
                 }

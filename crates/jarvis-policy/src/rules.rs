@@ -286,7 +286,7 @@ fn paths_match(globs: &[PathGlob], c: &Command, decision: Decision) -> bool {
 fn path_words(c: &Command) -> (Vec<(String, bool)>, bool) {
     let looks_like_path = |v: &str| v.contains('/') || v.starts_with('~') || v.starts_with('.');
     // A word with an expansion other than a glob is only known at run time.
-    let dynamic = |w: &Word| !w.literal && !(w.pattern && w.text == w.skeleton);
+    let dynamic = |w: &Word| !w.literal && (!w.pattern || w.text != w.skeleton);
     let mut out = Vec::new();
     let mut unknown = false;
     let mut options = true;
