@@ -75,6 +75,13 @@ pub fn effects(args: &[String]) -> ScriptEffects {
         }
         programs.push(text.clone());
     }
+    // The original awk skips every option it does not know as one word
+    // (`--source=X Y` runs `Y`), so its program may be another word.
+    if let Some(at) = original_awk_program(args)
+        && (options.program_given || at != options.operands)
+    {
+        programs.push(args[at].clone());
+    }
     // The words after the program are files (judged as paths by the
     // analysis) and `var=value` assignments: neither is code.
     for text in &programs {
@@ -87,6 +94,32 @@ pub fn effects(args: &[String]) -> ScriptEffects {
     out.not_paths.sort_unstable();
     out.not_paths.dedup();
     out
+}
+
+/// The word the original awk (and the awks built on it) takes as its
+/// program: the first after its options, where `-f`, `-F` and `-v` take a
+/// value and every other word starting with `-` is skipped alone; `None`
+/// when the program comes from a file or there is none.
+fn original_awk_program(args: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        let mut letters = a.chars().skip(1);
+        let Some(letter) = letters.next().filter(|_| a.starts_with('-')) else {
+            break;
+        };
+        if matches!(letter, 'f' | 'F' | 'v') && letters.next().is_none() {
+            i += 1;
+        }
+        if letter == 'f' {
+            return None;
+        }
+        i += 1;
+    }
+    (i < args.len()).then_some(i)
 }
 
 /// Keeps the first of each repeated entry.
@@ -1134,8 +1167,12 @@ impl Program<'_> {
 mod tests {
     use super::*;
 
-    fn of(words: &[&str]) -> ScriptEffects {
-        effects(&words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>())
+    fn words(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    fn of(list: &[&str]) -> ScriptEffects {
+        effects(&words(list))
     }
 
     fn runs(words: &[&str]) -> Vec<Option<String>> {
@@ -1409,6 +1446,30 @@ mod tests {
         assert!(of(&["--vers"]).only_transforms());
         // Operands are files and assignments, never code.
         assert!(of(&["{print}", "cmd=system(\"id\")", "-f"]).only_transforms());
+    }
+
+    #[test]
+    fn the_original_awk_skips_what_it_does_not_know() {
+        // It ignores --source=… and runs the next word, a file to gawk.
+        assert_eq!(
+            runs(&["--source=BEGIN{}", "BEGIN{system(\"id\")}"]),
+            some("id")
+        );
+        assert_eq!(
+            runs(&["-S", "--lint", "-v", "x=1", "BEGIN{system(\"id\")}"]),
+            some("id")
+        );
+        assert_eq!(runs(&["-e", "BEGIN{}", "BEGIN{system(\"id\")}"]), vec![]);
+        assert_eq!(original_awk_program(&words(&["-e", "X", "Y"])), Some(1));
+        assert_eq!(
+            original_awk_program(&words(&["-vx=1", "-F", ":", "X"])),
+            Some(3)
+        );
+        assert_eq!(original_awk_program(&words(&["-bf", "X"])), Some(1));
+        assert_eq!(original_awk_program(&words(&["-f", "X", "Y"])), None);
+        assert_eq!(original_awk_program(&words(&["--", "-X"])), Some(1));
+        assert_eq!(original_awk_program(&words(&["-", "X"])), Some(0));
+        assert_eq!(original_awk_program(&words(&["-F"])), None);
     }
 
     #[test]
