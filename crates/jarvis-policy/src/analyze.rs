@@ -1900,6 +1900,11 @@ impl Analyzer<'_> {
                 )),
             }
         }
+        // What a script runs starts through the shell its tool spawns, which
+        // no list of the line's programs names.
+        if !script.runs.is_empty() {
+            own.runs_unknown = true;
+        }
         let written: Vec<Word> = script.writes.iter().map(|w| word(w)).collect();
         for w in &written {
             findings.push(Finding::new(
