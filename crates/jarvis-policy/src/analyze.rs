@@ -1900,9 +1900,10 @@ impl Analyzer<'_> {
                 )),
             }
         }
-        // What a script runs starts through the shell its tool spawns, which
-        // no list of the line's programs names.
-        if !script.runs.is_empty() {
+        // A command the script makes at run time could be anything; a
+        // literal one is judged above, and the shell the tool starts for it
+        // is among the tool's helpers.
+        if script.runs.iter().any(Option::is_none) {
             own.runs_unknown = true;
         }
         let written: Vec<Word> = script.writes.iter().map(|w| word(w)).collect();
@@ -3407,7 +3408,7 @@ fn split_statements(args: &[Word], separators: &[String]) -> (Vec<Word>, Vec<Vec
         if !a.literal {
             unknown = true;
         }
-        if a.literal && separators.iter().any(|s| *s == a.text) {
+        if a.literal && separators.contains(&a.text) {
             pieces.push(Vec::new());
             continue;
         }

@@ -373,7 +373,6 @@ mod tests {
             "python3 -c 'print(1)'",
             "bash ./deploy.sh",
             "source ./env.sh",
-            "awk 'BEGIN { system(\"id\") }'",
             "PAGER=/tmp/x git log",
             "sh -c \"$X\"",
             "eval \"$CMD\"",
@@ -382,6 +381,14 @@ mod tests {
             assert!(conf(line, Some("/")).programs.is_none(), "{line}");
         }
         assert!(conf("python3 --version", Some("/")).programs.is_some());
+        // A script its reader follows names what it runs: awk, the shell
+        // it starts, and the command.
+        let listed = conf("awk 'BEGIN { system(\"id\") }'", Some("/"))
+            .programs
+            .expect("awk's program is read");
+        for p in ["awk", "sh", "id"] {
+            assert!(listed.iter().any(|l| l == p), "{p} in {listed:?}");
+        }
     }
 
     #[test]
