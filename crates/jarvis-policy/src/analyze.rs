@@ -38,6 +38,9 @@ pub struct Knowledge {
     /// Every path pattern at once: each argument meets each pattern, and one
     /// automaton pass is far cheaper than one search per pattern.
     path_set: Option<RegexSet>,
+    /// The path patterns of each class (by rank, most serious first) as one
+    /// pattern for glob questions, compiled when the first is asked.
+    glob_classes: std::sync::OnceLock<Vec<Option<crate::paths::PathRegex>>>,
     /// Every option each tool accepts, by program and subcommand words.
     options: OptionTables,
 }
@@ -311,16 +314,36 @@ impl Knowledge {
             PathClass::NetworkDevice => 2,
             PathClass::System => 3,
         };
-        let listed = self
-            .paths
+        // One walk of the glob per class, most serious first; then the
+        // pattern of that class that names it, for the reason.
+        let classes = self.glob_classes.get_or_init(|| {
+            (0..4u8)
+                .map(|r| {
+                    let patterns: Vec<&str> = self
+                        .paths
+                        .iter()
+                        .filter(|p| rank(&p.class) == r)
+                        .map(|p| p.regex.as_str())
+                        .collect();
+                    crate::paths::PathRegex::any_of(&patterns)
+                })
+                .collect()
+        });
+        let could = |re: &Option<crate::paths::PathRegex>| {
+            re.as_ref().is_none_or(|re| re.could_match(path, true))
+        };
+        let listed = classes
             .iter()
-            .filter(|p| {
-                p.glob
-                    .get_or_init(|| crate::paths::PathRegex::new(p.regex.as_str()))
-                    .as_ref()
-                    .is_none_or(|re| re.could_match(path, true))
+            .zip(0u8..)
+            .filter(|(re, _)| could(re))
+            .find_map(|(_, r)| {
+                self.paths.iter().filter(|p| rank(&p.class) == r).find(|p| {
+                    could(
+                        p.glob
+                            .get_or_init(|| crate::paths::PathRegex::new(p.regex.as_str())),
+                    )
+                })
             })
-            .min_by_key(|p| rank(&p.class))
             .map(|p| (&p.class, p.what.as_str()));
         // Everything in a directory that can be `.ssh` can be key material.
         const SECRET: PathClass = PathClass::Secret;
@@ -2068,15 +2091,17 @@ impl Analyzer<'_> {
     fn scan_path(&self, path: &str, glob: bool, findings: &mut Vec<Finding>, how: PathUse) {
         let writes = how.changes;
         let host = crate::paths::resolve_in_known_dirs(path, &self.cwds, glob);
-        let readings: Vec<&str> = std::iter::once(path)
-            .chain(host.paths.iter().map(String::as_str))
-            .chain(
-                host.elsewhere
-                    .iter()
-                    .map(|e| e.rest.as_str())
-                    .filter(|r| !r.is_empty()),
-            )
-            .collect();
+        let mut readings: Vec<&str> = vec![path];
+        for r in host
+            .paths
+            .iter()
+            .map(String::as_str)
+            .chain(host.elsewhere.iter().map(|e| e.rest.as_str()))
+        {
+            if !r.is_empty() && !readings.contains(&r) {
+                readings.push(r);
+            }
+        }
         // A hook or config planted in `.git/` runs on a later, harmless-looking
         // `git commit`; writing there is never routine.
         if writes

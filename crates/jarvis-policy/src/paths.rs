@@ -238,6 +238,10 @@ fn resolve_with(text: &str, cwd: Option<&str>, glob: bool, guess: bool) -> HostP
     if text.is_empty() {
         return out;
     }
+    if let Some(plain) = plain_path(text, cwd) {
+        out.paths.push(plain);
+        return out;
+    }
     for (base, rest) in bases(text, cwd, glob, guess) {
         match base {
             Base::Path(start) => {
@@ -265,6 +269,40 @@ fn resolve_with(text: &str, cwd: Option<&str>, glob: bool, guess: bool) -> HostP
         }
     }
     out
+}
+
+/// Top-level directories under which the table has links or magic names.
+const SPECIAL_TOPS: &[&str] = &[
+    "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev", "var", "etc", "sys",
+];
+
+/// The word itself, when it is an absolute path (or a relative one in a
+/// known absolute directory) that the walk would leave as it is: already
+/// folded, and under a top-level directory the table has nothing in. Most
+/// words are such paths, and they need no walk.
+fn plain_path(text: &str, cwd: Option<&str>) -> Option<String> {
+    let joined = if text.starts_with('/') {
+        text.to_owned()
+    } else if let Some(dir) = cwd.filter(|d| d.starts_with('/'))
+        && !text.starts_with('~')
+        && !text.starts_with('$')
+    {
+        if dir == "/" {
+            format!("/{text}")
+        } else {
+            format!("{dir}/{text}")
+        }
+    } else {
+        return None;
+    };
+    let mut comps = joined[1..].split('/');
+    let first = comps.next()?;
+    let plain = !first.is_empty()
+        && !SPECIAL_TOPS.contains(&first)
+        && !has_glob(first)
+        && !matches!(first, "." | "..")
+        && comps.all(|c| !matches!(c, "" | "." | ".."));
+    plain.then_some(joined)
 }
 
 fn push_unique(list: &mut Vec<String>, s: String) {
@@ -682,8 +720,12 @@ impl Walker<'_> {
         names.push(comp);
         let mut linked = false;
         for (link, target) in LINKS {
-            let parts: Vec<&str> = link.split('/').filter(|c| !c.is_empty()).collect();
-            if parts.len() == names.len() && parts.iter().zip(&names).all(|(p, n)| self.is(n, p)) {
+            let mut parts = link.split('/').filter(|c| !c.is_empty());
+            let same = names
+                .iter()
+                .all(|n| parts.next().is_some_and(|p| self.is(n, p)))
+                && parts.next().is_none();
+            if same {
                 out.extend(self.walk_abs(target));
                 linked = true;
             }
@@ -1092,16 +1134,33 @@ enum NState {
 pub struct PathRegex {
     states: Vec<NState>,
     start: usize,
+    /// For each state, the states that consume, assert or accept reachable
+    /// from it through splits alone, so a search never walks a split twice.
+    eps: Vec<Vec<u32>>,
 }
 
 impl PathRegex {
     /// Compiles a pattern; `None` when it does not parse or is too large,
     /// which callers must read as "could match anything".
     pub fn new(pattern: &str) -> Option<PathRegex> {
-        let hir = regex_syntax::parse(pattern).ok()?;
+        PathRegex::any_of(&[pattern])
+    }
+
+    /// Compiles patterns into one that matches where any of them does: one
+    /// glob question over many patterns walks the glob once. `None` as for
+    /// [`PathRegex::new`].
+    pub fn any_of(patterns: &[&str]) -> Option<PathRegex> {
         let mut b = NfaBuilder { states: Vec::new() };
         let accept = b.push(NState::Match);
-        let body = b.compile(&hir, accept, 0)?;
+        let mut entries = Vec::new();
+        for p in patterns {
+            let hir = regex_syntax::parse(p).ok()?;
+            entries.push(b.compile(&hir, accept, 0)?);
+        }
+        let mut body = *entries.last()?;
+        for e in entries.iter().rev().skip(1) {
+            body = b.push(NState::Split(*e, body));
+        }
         // Unanchored: the match may start anywhere.
         let any = b.push(NState::Split(0, body));
         let skip = b.push(NState::Char {
@@ -1112,9 +1171,14 @@ impl PathRegex {
         if let Some(NState::Split(a, _)) = b.states.get_mut(any) {
             *a = skip;
         }
-        (b.states.len() <= MAX_NFA_STATES).then_some(PathRegex {
+        if b.states.len() > MAX_NFA_STATES {
+            return None;
+        }
+        let eps = split_closures(&b.states);
+        Some(PathRegex {
             states: b.states,
             start: any,
+            eps,
         })
     }
 
@@ -1139,36 +1203,53 @@ impl PathRegex {
         for i in (0..g.len()).rev() {
             rest_empty[i] = rest_empty[i + 1] && matches!(g[i].tok, Tok::Star | Tok::Anything);
         }
-        let mut seen: HashSet<(usize, usize, bool, u8, bool)> = HashSet::new();
-        let mut queue: VecDeque<(usize, usize, bool, u8, bool)> = VecDeque::new();
-        queue.push_back((0, self.start, false, 0, false));
+        // A state of the search: the glob position, the pattern state (never
+        // a split), whether a `*` starting a component has consumed, how
+        // many of the last component's letters the pattern spelt, and
+        // whether anything was consumed. Reachability only: a stack and a
+        // bitset of visited states.
+        type State = (usize, usize, bool, u8, bool);
+        let width = self.states.len() * 16;
+        let mut seen = vec![0u64; ((g.len() + 1) * width).div_ceil(64)];
+        let mut stack: Vec<State> = Vec::new();
+        let mut push = |stack: &mut Vec<State>, (gi, ni, started, spelt, consumed): State| {
+            for &t in self.eps.get(ni).map_or(&[][..], Vec::as_slice) {
+                let t = t as usize;
+                let key = gi * width
+                    + t * 16
+                    + (usize::from(started) << 3)
+                    + (usize::from(spelt.min(3)) << 1)
+                    + usize::from(consumed);
+                if let Some(word) = seen.get_mut(key / 64) {
+                    let bit = 1u64 << (key % 64);
+                    if *word & bit == 0 {
+                        *word |= bit;
+                        stack.push((gi, t, started, spelt, consumed));
+                    }
+                }
+            }
+        };
+        push(&mut stack, (0, self.start, false, 0, false));
         let mut steps = 0;
-        while let Some(state) = queue.pop_front() {
+        while let Some(state) = stack.pop() {
             steps += 1;
             if steps > MAX_STEPS {
                 return true;
-            }
-            if !seen.insert(state) {
-                continue;
             }
             let (gi, ni, started, spelt, consumed) = state;
             // The glob moves on past a `*` that matched what it will.
             if let Some(gt) = g.get(gi)
                 && matches!(gt.tok, Tok::Star | Tok::Anything)
             {
-                queue.push_back((gi + 1, ni, false, spelt, consumed));
+                push(&mut stack, (gi + 1, ni, false, spelt, consumed));
             }
             match self.states.get(ni) {
-                None => {}
+                None | Some(NState::Split(..)) => {}
                 Some(NState::Match) => return true,
-                Some(NState::Split(a, b)) => {
-                    queue.push_back((gi, *a, started, spelt, consumed));
-                    queue.push_back((gi, *b, started, spelt, consumed));
-                }
                 Some(NState::Look { start, end, next }) => {
                     let ok = (!*start || !consumed) && (!*end || rest_empty[gi]);
                     if ok {
-                        queue.push_back((gi, *next, started, spelt, consumed));
+                        push(&mut stack, (gi, *next, started, spelt, consumed));
                     }
                 }
                 Some(NState::Char { set, literal, next }) => {
@@ -1183,28 +1264,28 @@ impl PathRegex {
                                 } else {
                                     spelt
                                 };
-                                queue.push_back((gi + 1, *next, false, spelt, true));
+                                push(&mut stack, (gi + 1, *next, false, spelt, true));
                             }
                         }
                         Tok::One => {
                             if pick(set, None, gt.first) {
-                                queue.push_back((gi + 1, *next, false, spelt, true));
+                                push(&mut stack, (gi + 1, *next, false, spelt, true));
                             }
                         }
                         Tok::Class(c) => {
                             if pick(set, Some(c), false) {
-                                queue.push_back((gi + 1, *next, false, spelt, true));
+                                push(&mut stack, (gi + 1, *next, false, spelt, true));
                             }
                         }
                         Tok::Star => {
                             let stands_in = !(spelling && gt.last && *literal && spelt < SPELT);
                             if stands_in && pick(set, None, gt.first && !started) {
-                                queue.push_back((gi, *next, true, spelt, true));
+                                push(&mut stack, (gi, *next, true, spelt, true));
                             }
                         }
                         Tok::Anything => {
                             if pick(set, None, false) {
-                                queue.push_back((gi, *next, true, spelt, true));
+                                push(&mut stack, (gi, *next, true, spelt, true));
                             }
                         }
                     }
@@ -1256,23 +1337,48 @@ fn in_set(set: &[(char, char)], c: char) -> bool {
 /// or just past a range's high end or an excluded character.
 fn pick(set: &[(char, char)], class: Option<&CharClass>, no_dot: bool) -> bool {
     let after = |c: char| char::from_u32(c as u32 + 1);
-    let mut candidates: Vec<char> = Vec::new();
-    for (lo, hi) in set {
-        candidates.push(*lo);
-        candidates.extend(after(*hi));
-    }
-    if let Some(cl) = class {
-        for (lo, hi) in &cl.ranges {
-            candidates.push(*lo);
-            candidates.extend(after(*hi));
-        }
-    }
-    candidates.extend(after('/'));
-    candidates.extend(after('.'));
-    candidates.push('a');
-    candidates.into_iter().any(|c| {
-        in_set(set, c) && class.is_none_or(|cl| cl.has(c)) && c != '/' && !(no_dot && c == '.')
-    })
+    let fits = |c: &char| {
+        in_set(set, *c) && class.is_none_or(|cl| cl.has(*c)) && *c != '/' && !(no_dot && *c == '.')
+    };
+    let ranges = set.iter().chain(class.map_or(&[][..], |cl| &cl.ranges[..]));
+    ranges
+        .flat_map(|(lo, hi)| [Some(*lo), after(*hi)])
+        .chain([after('/'), after('.'), Some('a')])
+        .flatten()
+        .any(|c| fits(&c))
+}
+
+/// For every state, the states that consume, assert or accept reachable
+/// from it through splits alone.
+fn split_closures(states: &[NState]) -> Vec<Vec<u32>> {
+    // One visited stamp per state, reused across the walks.
+    let mut stamp = vec![usize::MAX; states.len()];
+    let mut stack = Vec::new();
+    (0..states.len())
+        .map(|from| {
+            if !matches!(states.get(from), Some(NState::Split(..))) {
+                return u32::try_from(from).ok().into_iter().collect();
+            }
+            let mut out = Vec::new();
+            stack.clear();
+            stack.push(from);
+            while let Some(i) = stack.pop() {
+                match stamp.get_mut(i) {
+                    Some(seen) if *seen != from => *seen = from,
+                    _ => continue,
+                }
+                match states.get(i) {
+                    Some(NState::Split(a, b)) => {
+                        stack.push(*b);
+                        stack.push(*a);
+                    }
+                    Some(_) => out.extend(u32::try_from(i).ok()),
+                    None => {}
+                }
+            }
+            out
+        })
+        .collect()
 }
 
 struct NfaBuilder {
