@@ -579,7 +579,10 @@ fn split_args(args: &[Word]) -> (Vec<&Word>, Vec<&Word>) {
 /// become (see [`word_values`]), brace-expanded and read by the path
 /// normaliser in every directory an earlier `cd` can have led to, so
 /// `/proc/self/root/etc`, `/var/run/../etc`, `~sys` and `cd /etc && … ./*`
-/// name what the host would open.
+/// name what the host would open. A directory the line does not tell is
+/// read as the home, where a request with none runs and where an unquoted
+/// empty `cd $D` goes, as well as somewhere unknown: `rm -rf *` there, or
+/// after `cd "$D"`, can delete the home and is denied like `rm -rf ~/*`.
 fn candidates(w: &Word, c: &Command) -> HostPaths {
     let mut out = HostPaths::default();
     for r in word_values(w, c) {

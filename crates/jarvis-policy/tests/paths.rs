@@ -320,7 +320,9 @@ const SAME_AS_PLAIN: &[(&str, &str)] = &[
     ),
 ];
 
-/// Everyday reads stay unattended under the shipped policy.
+/// Everyday reads stay unattended under the shipped policy. A process's
+/// `status` and `cmdline` are no secrets (`ps` shows every command line to
+/// anyone); its `environ` and `mem` are.
 const EVERYDAY: &[&str] = &[
     "ls -la /proc/self/fd",
     "cat /proc/loadavg",
