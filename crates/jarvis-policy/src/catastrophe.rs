@@ -854,7 +854,7 @@ fn literals(code: &str) -> Vec<Literal> {
         let quoted_op = if word_start {
             ["qx", "qq", "q", "%x", "%q", "%Q", "%w"]
                 .iter()
-                .find(|op| code[i..].starts_with(**op))
+                .find(|op| bytes[i..].starts_with(op.as_bytes()))
                 .filter(|op| {
                     bytes
                         .get(i + op.len())

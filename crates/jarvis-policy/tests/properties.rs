@@ -96,6 +96,20 @@ proptest! {
         prop_assert!(j.risk.score() <= 100);
     }
 
+    /// Code in another language is searched for string literals byte by
+    /// byte; text outside ASCII must not split a character.
+    #[test]
+    fn code_in_other_languages_gets_a_judgement(
+        interpreter in prop::sample::select(vec!["python3 -c", "perl -e", "ruby -e", "node -e", "php -r"]),
+        code in "[a-zé€ 𝄞q%x(){}\\\"`'.;=/-]{0,40}",
+    ) {
+        let line = format!("{interpreter} '{}'", code.replace('\'', ""));
+        let j = judge(&line);
+        prop_assert!(j.risk.score() <= 100);
+        let j = judge(&format!("{interpreter} \"{}\"", code.replace(['"', '\\', '`', '$'], "")));
+        prop_assert!(j.risk.score() <= 100);
+    }
+
     #[test]
     fn shellish_text_gets_a_judgement(s in shellish()) {
         let j = judge(&s);
