@@ -1906,7 +1906,7 @@ impl Analyzer<'_> {
                         Effect::Exec,
                         70,
                         format!(
-                            "its script runs `{}` through the shell (`e`)",
+                            "its script runs `{}` through the shell",
                             truncate(command, 60)
                         ),
                     ));
@@ -1919,7 +1919,7 @@ impl Analyzer<'_> {
                 None => findings.push(Finding::attended(
                     Effect::Exec,
                     70,
-                    "its script runs the text it edits as a shell command (`e`)".to_owned(),
+                    "its script runs a command made at run time through the shell".to_owned(),
                 )),
             }
         }
@@ -1934,7 +1934,7 @@ impl Analyzer<'_> {
             findings.push(Finding::new(
                 Effect::Write,
                 base_risk(Effect::Write),
-                format!("its script writes `{}` (`w`)", truncate(&w.text, 60)),
+                format!("its script writes `{}`", truncate(&w.text, 60)),
             ));
         }
         self.scan_paths(
@@ -2755,7 +2755,7 @@ impl Walk<'_> {
                 truncate(&a.raw, 40)
             )));
         }
-        let parsed = table.parse(&a.text, node.combined_short, i + 1 < args.len());
+        let parsed = table.parse(&a.text, i + 1 < args.len());
         let by_hand = |index: &usize| {
             table
                 .option(*index)

@@ -124,6 +124,10 @@ pub struct TableSpec {
     /// `-NUM` is accepted (`head -20`, `git log -5`).
     #[serde(default)]
     pub numeric: bool,
+    /// `-abc` is `-a -b -c` (getopt, git, cobra); false where the tool
+    /// reads a single-dash word as one option (`find -newer`, `ip -br`).
+    #[serde(default = "clusters_by_default")]
+    pub clusters: bool,
     /// The options.
     #[serde(default)]
     pub option: Vec<OptionSpec>,
@@ -174,6 +178,7 @@ pub struct OptionTable {
     pub complete: bool,
     abbreviations: Abbreviations,
     negation: bool,
+    clusters: bool,
     /// The option `-NUM` stands for, when the tool takes counts so.
     numeric: Option<usize>,
     options: Vec<TableOption>,
@@ -280,6 +285,10 @@ impl OptionTables {
     }
 }
 
+fn clusters_by_default() -> bool {
+    true
+}
+
 fn is_option_word(name: &str) -> bool {
     name.len() >= 2 && name.starts_with('-') && !name.contains(char::is_whitespace)
 }
@@ -371,6 +380,7 @@ fn compile(key: &str, spec: &TableSpec, pins: &[(&String, &OverrideSpec)]) -> Op
         complete: spec.complete,
         abbreviations: spec.abbreviations,
         negation: spec.negation,
+        clusters: spec.clusters,
         numeric,
         options,
         by_name,
@@ -428,10 +438,10 @@ impl OptionTable {
     }
 
     /// Reads one option word (`--comp=sh`, `-k2`, `-rn`, `-maxdepth`) as
-    /// the tool would. `combined_short`: `-abc` is `-a -b -c`; otherwise a
-    /// single-dash word is one option (`find -newer`). `has_next`: a word
-    /// follows, which a value may take.
-    pub fn parse(&self, word: &str, combined_short: bool, has_next: bool) -> Parsed {
+    /// the tool would: clusters of short options where its parser reads
+    /// them, otherwise a single-dash word is one option (`find -newer`).
+    /// `has_next`: a word follows, which a value may take.
+    pub fn parse(&self, word: &str, has_next: bool) -> Parsed {
         let mut items = Vec::new();
         if word.starts_with("--") {
             let (name, attached) = match word.split_once('=') {
@@ -477,7 +487,7 @@ impl OptionTable {
                 option: Ok(index),
                 value: None,
             });
-        } else if combined_short {
+        } else if self.clusters {
             let chars: Vec<char> = word.chars().skip(1).collect();
             for (k, c) in chars.iter().enumerate() {
                 let spelling = format!("-{c}");
@@ -628,9 +638,9 @@ option = [
     #[test]
     fn overrides_pin_classes() {
         let t = sort();
-        let p = t.parse("--output=x", true, false);
+        let p = t.parse("--output=x", false);
         assert_eq!(t.class_of(&p.items[0]), Some(OptionClass::WritesValue));
-        let p = t.parse("--compress-program", true, true);
+        let p = t.parse("--compress-program", true);
         assert_eq!(t.class_of(&p.items[0]), Some(OptionClass::Runs));
         assert_eq!(p.used, 2);
     }
@@ -638,36 +648,36 @@ option = [
     #[test]
     fn long_options_resolve_by_unique_prefix() {
         let t = sort();
-        let p = t.parse("--comp=sh", true, false);
+        let p = t.parse("--comp=sh", false);
         assert_eq!(p.items[0].spelling, "--compress-program");
         assert_eq!(p.items[0].value, Some(ValueAt::Attached("sh".into())));
         assert_eq!(p.used, 1);
         // `--col` is a prefix of two options: the tool refuses it.
-        let p = t.parse("--col", true, true);
+        let p = t.parse("--col", true);
         assert!(matches!(p.items[0].option, Err(Unlisted::Ambiguous(_))));
         // An exact spelling wins over being a prefix of another.
-        let p = t.parse("--color", true, true);
+        let p = t.parse("--color", true);
         assert_eq!(p.items[0].spelling, "--color");
         assert_eq!(p.used, 1, "an optional value is never the next word");
-        let p = t.parse("--frobnicate", true, true);
+        let p = t.parse("--frobnicate", true);
         assert_eq!(p.items[0].option, Err(Unlisted::Unknown));
     }
 
     #[test]
     fn clusters_take_attached_and_next_values() {
         let t = sort();
-        let p = t.parse("-k2", true, true);
+        let p = t.parse("-k2", true);
         assert_eq!(p.items[0].value, Some(ValueAt::Attached("2".into())));
         assert_eq!(p.used, 1);
-        let p = t.parse("-nrk", true, true);
+        let p = t.parse("-nrk", true);
         assert_eq!(p.items.len(), 3);
         assert_eq!(p.items[2].value, Some(ValueAt::Next));
         assert_eq!(p.used, 2);
-        let p = t.parse("-no/tmp/x", true, false);
+        let p = t.parse("-no/tmp/x", false);
         assert_eq!(p.items[1].spelling, "-o");
         assert_eq!(p.items[1].value, Some(ValueAt::Attached("/tmp/x".into())));
         // Reading stops at the first letter the table does not list.
-        let p = t.parse("-nZo", true, true);
+        let p = t.parse("-nZo", true);
         assert_eq!(p.items.len(), 2);
         assert_eq!(p.items[1].option, Err(Unlisted::Unknown));
         assert_eq!(p.used, 1);
@@ -681,6 +691,7 @@ version = "find (GNU findutils) 4.9.0"
 source = "find --help"
 complete = true
 abbreviations = "none"
+clusters = false
 numeric = true
 option = [
   { names = ["-maxdepth"], value = "required", class = "none" },
@@ -689,11 +700,11 @@ option = [
 "#;
         let t = tables(text).expect("loads");
         let t = t.get("find").expect("find");
-        let p = t.parse("-maxdepth", false, true);
+        let p = t.parse("-maxdepth", true);
         assert_eq!(p.used, 2);
-        let p = t.parse("-maxdept", false, true);
+        let p = t.parse("-maxdept", true);
         assert_eq!(p.items[0].option, Err(Unlisted::Unknown));
-        let p = t.parse("-12", false, false);
+        let p = t.parse("-12", false);
         assert_eq!(t.class_of(&p.items[0]), Some(OptionClass::None));
     }
 
@@ -713,11 +724,11 @@ option = [
 "#;
         let t = tables(text).expect("loads");
         let t = t.get("git log").expect("git log");
-        let p = t.parse("--no-color", true, true);
+        let p = t.parse("--no-color", true);
         assert_eq!(p.items[0].spelling, "--no-color");
-        let p = t.parse("--outp=/tmp/x", true, false);
+        let p = t.parse("--outp=/tmp/x", false);
         assert_eq!(t.class_of(&p.items[0]), Some(OptionClass::WritesValue));
-        let p = t.parse("--no-output", true, true);
+        let p = t.parse("--no-output", true);
         assert_eq!(p.items[0].value, None, "a negated option takes no value");
     }
 

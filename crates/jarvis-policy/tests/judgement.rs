@@ -780,7 +780,7 @@ fn every_policy_file_is_built_in() {
     // A build script embeds policies/; a file it missed would silently not apply.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut on_disk = Vec::new();
-    for dir in ["policies", "policies/knowledge"] {
+    for dir in ["policies", "policies/knowledge", "policies/options"] {
         for e in std::fs::read_dir(root.join(dir)).expect("policies/ exists") {
             let name = e.expect("entry").file_name().to_string_lossy().into_owned();
             if name.ends_with(".toml") {
