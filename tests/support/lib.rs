@@ -77,19 +77,28 @@ pub fn workspace() -> PathBuf {
 /// The `jarvis` binary, built once per test run so tests never use a stale one.
 pub fn jarvis_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "jarvis-cli", "--bin", "jarvis"])
-            .current_dir(workspace())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building jarvis failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target"));
-        target.join("debug").join("jarvis")
-    })
+    BIN.get_or_init(|| built("jarvis-cli", "jarvis"))
+}
+
+/// The `jarvis-guard` binary, built once per test run like [`jarvis_bin`].
+pub fn guard_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| built("jarvis-guard", "jarvis-guard"))
+}
+
+/// Builds `bin` of `package` (debug) and returns its path.
+fn built(package: &str, bin: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-q", "-p", package, "--bin", bin])
+        .current_dir(workspace())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {bin} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("debug").join(bin)
 }
 
 /// Runs `jarvis ARGS` with `stdin` and returns its output.

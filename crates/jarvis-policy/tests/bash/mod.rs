@@ -62,7 +62,7 @@ pub fn handler(log: &str) -> String {
     format!(
         "command_not_found_handle() {{\n\
            enable printf\n\
-           printf '%s\\0' \"$#\" \"$@\" >> {log}\n\
+           builtin printf '%s\\0' \"$#\" \"$@\" >> {log}\n\
            [[ $1 != false ]]\n\
          }}\n"
     )
@@ -70,10 +70,12 @@ pub fn handler(log: &str) -> String {
 
 /// A recording stub program for `sh`: linked under any name in `stubs`, it
 /// appends the name it was run by (without `stubs/` when found on `PATH`,
-/// as written otherwise) and its arguments to `log`, a shell word.
+/// as written otherwise) and its arguments to `log`, a shell word. Bash's
+/// `source` also looks for files on `PATH`; sourced, a stub does nothing.
 pub fn stub_script(stubs: &Path, log: &str) -> String {
     format!(
         "#!/bin/sh\n\
+         case ${{BASH_VERSION-}} in ?*) return 0 ;; esac\n\
          n=${{0#{dir}/}}\n\
          printf '%s\\0' \"$(($# + 1))\" \"$n\" \"$@\" >> {log}\n\
          [ \"$n\" != false ]\n",
@@ -106,18 +108,29 @@ pub static BASH: LazyLock<PathBuf> = LazyLock::new(|| find_shell("bash"));
 
 /// Names bash keeps running internally (its builtins, less those switched
 /// off): they never reach the log, so the policy's list leaves them out.
+/// Its reserved words are no such names: the parser reads an unquoted one
+/// as syntax, and a quoted one (`\time`, `'if'`) is a program.
 pub static BASH_BUILTINS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
+    compgen("-b")
+        .into_iter()
+        .filter(|n| !DISABLED.contains(&n.as_str()))
+        .collect()
+});
+
+/// Bash's reserved words (`if`, `time`, `[[`, …).
+pub static BASH_KEYWORDS: LazyLock<BTreeSet<String>> = LazyLock::new(|| compgen("-k"));
+
+fn compgen(what: &str) -> BTreeSet<String> {
     let out = Process::new(&*BASH)
-        .args(["--noprofile", "--norc", "-c", "compgen -b; compgen -k"])
+        .args(["--noprofile", "--norc", "-c", &format!("compgen {what}")])
         .env_clear()
         .output()
         .expect("bash runs");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
-        .filter(|n| !DISABLED.contains(&n.as_str()))
         .collect()
-});
+}
 
 /// Log records: a count, then that many NUL-terminated words. A record cut
 /// short (a recorder killed mid-write) ends the list; what came before it
@@ -155,6 +168,9 @@ pub struct Found {
     /// `None` for a program only known at run time.
     pub name: Option<String>,
     pub args: Vec<Option<String>>,
+    /// For each argument, whether it was written without quotes or escapes,
+    /// so a `~` in it is bash's to expand.
+    pub bare: Vec<bool>,
 }
 
 impl Found {
@@ -169,7 +185,12 @@ impl Found {
         for (i, want) in self.args.iter().enumerate() {
             match want {
                 Some(w) => {
-                    if args.get(i).map(String::as_str) != Some(tilde(w, home).as_str()) {
+                    let w = if self.bare.get(i).copied().unwrap_or(true) {
+                        tilde(w, home)
+                    } else {
+                        w.clone()
+                    };
+                    if args.get(i) != Some(&w) {
                         return false;
                     }
                 }
@@ -303,11 +324,13 @@ pub fn policy_reading(line: &str) -> Result<Reading, String> {
                         .iter()
                         .map(|a| a.literal.then(|| a.text.clone()))
                         .collect(),
+                    bare: c.args.iter().map(|a| a.raw == a.text).collect(),
                 })
             }
             ProgramRef::Dynamic { .. } => Some(Found {
                 name: None,
                 args: vec![None],
+                bare: vec![true],
             }),
             _ => None,
         })
