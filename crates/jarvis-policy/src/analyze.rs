@@ -863,8 +863,18 @@ const FETCHERS: &[&str] = &[
 /// some run commands (`GREP` for zgrep) or append to any file (`GIT_TRACE`).
 fn harmless_environment(a: &Assignment) -> bool {
     const SAFE: &[&str] = &[
-        "LANG", "LANGUAGE", "TZ", "COLUMNS", "LINES", "TERM", "NO_COLOR", "CLICOLOR",
-        "CLICOLOR_FORCE", "SYSTEMD_COLORS", "SYSTEMD_URLIFY", "GIT_TERMINAL_PROMPT",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "COLUMNS",
+        "LINES",
+        "TERM",
+        "NO_COLOR",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+        "SYSTEMD_COLORS",
+        "SYSTEMD_URLIFY",
+        "GIT_TERMINAL_PROMPT",
         "DEBIAN_FRONTEND",
     ];
     const PAGERS: &[&str] = &["PAGER", "GIT_PAGER", "SYSTEMD_PAGER", "MANPAGER"];
@@ -1317,8 +1327,14 @@ impl Analyzer<'_> {
                 }
                 let mut not_paths = Vec::new();
                 if let Some(reader) = script_reader(&program.name) {
-                    not_paths =
-                        self.tool_script(reader, &args, &name, &mut findings, &mut inners, &mut own);
+                    not_paths = self.tool_script(
+                        reader,
+                        &args,
+                        &name,
+                        &mut findings,
+                        &mut inners,
+                        &mut own,
+                    );
                 }
                 let changes = effects_change(&findings);
                 let contents = changes || !program.node.metadata_only;
@@ -1620,7 +1636,10 @@ impl Analyzer<'_> {
                 // A reading that is no shell line says nothing.
                 let _ = self.shell_text(&Word::literal(line), &label, &v, depth + 1);
             }
-            let found = self.out.commands.split_off(mark.min(self.out.commands.len()));
+            let found = self
+                .out
+                .commands
+                .split_off(mark.min(self.out.commands.len()));
             self.out.embedded.extend(found);
             self.out.opaque.truncate(opaque);
             self.cwds = cwds;
@@ -2747,7 +2766,10 @@ impl Walk<'_> {
     ) -> usize {
         let a = &args[i];
         if !a.literal
-            && let Some(o) = table.options().iter().find(|o| o.class != OptionClass::None)
+            && let Some(o) = table
+                .options()
+                .iter()
+                .find(|o| o.class != OptionClass::None)
         {
             let example = o.names.first().map_or("", String::as_str);
             self.findings.push(Finding::attended(Effect::Unknown, 65, format!(
@@ -2762,7 +2784,11 @@ impl Walk<'_> {
                 .is_some_and(|o| o.names.iter().any(|n| knows_by_hand(node, n)))
         };
         let mut used = parsed.used;
-        if parsed.items.iter().any(|it| it.option.as_ref().is_ok_and(by_hand)) {
+        if parsed
+            .items
+            .iter()
+            .any(|it| it.option.as_ref().is_ok_and(by_hand))
+        {
             let word = Word {
                 text: spelt_out(&a.text, &parsed),
                 ..a.clone()

@@ -369,7 +369,11 @@ fn compile(key: &str, spec: &TableSpec, pins: &[(&String, &OverrideSpec)]) -> Op
         options.len() - 1
     });
     let mut by_name = HashMap::new();
-    for (i, o) in options.iter().enumerate().filter(|(i, _)| Some(*i) != numeric) {
+    for (i, o) in options
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != numeric)
+    {
         for n in &o.names {
             by_name.entry(n.clone()).or_insert(i);
         }
@@ -479,9 +483,10 @@ impl OptionTable {
                 option: Ok(index),
                 value,
             });
-        } else if let Some(index) = self.numeric.filter(|_| {
-            word.len() > 1 && word[1..].chars().all(|c| c.is_ascii_digit())
-        }) {
+        } else if let Some(index) = self
+            .numeric
+            .filter(|_| word.len() > 1 && word[1..].chars().all(|c| c.is_ascii_digit()))
+        {
             items.push(Item {
                 spelling: "-NUM".to_owned(),
                 option: Ok(index),
@@ -581,7 +586,11 @@ impl OptionTable {
         match indices.as_slice() {
             [] => Err(Unlisted::Unknown),
             [only] => {
-                let spelling = hits.iter().map(|(_, n)| (*n).clone()).min().unwrap_or_default();
+                let spelling = hits
+                    .iter()
+                    .map(|(_, n)| (*n).clone())
+                    .min()
+                    .unwrap_or_default();
                 Ok((*only, spelling, false))
             }
             _ => Err(Unlisted::Ambiguous(
@@ -747,6 +756,10 @@ option = [
 "#;
         let errors = tables(text).expect_err("refused");
         assert!(errors.iter().any(|e| e.problem.contains("listed for two")));
-        assert!(errors.iter().any(|e| e.problem.contains("`all` is not an option")));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.problem.contains("`all` is not an option"))
+        );
     }
 }

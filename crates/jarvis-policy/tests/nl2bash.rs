@@ -19,8 +19,7 @@ use jarvis_policy::{Policy, Request};
 const PARSE_ERROR_CEILING: f64 = 0.005;
 
 fn corpus() -> Vec<String> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpora/nl2bash/all.cm");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpora/nl2bash/all.cm");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines().map(str::to_owned).collect()
