@@ -206,6 +206,50 @@ fn lint_points_at_file_line_and_field() {
 }
 
 #[test]
+fn lint_names_allowed_programs_whose_options_are_open() {
+    let dir = TempDir::new("lint-options");
+    let file = dir.path().join("mine.toml");
+    // `zpool` has no option table here and awk's is incomplete; grep's is
+    // complete, so it is not named.
+    std::fs::write(
+        &file,
+        "[[rule]]\nid = \"pools\"\ndecision = \"allow\"\ncommand = [\"zpool status\", \"grep\"]\n\n[[rule]]\nid = \"text\"\ndecision = \"allow\"\ncommand = \"awk\"\n",
+    )
+    .expect("write policy");
+    let shown = file.display().to_string();
+    let out = jarvis(&["policy", "lint", "--policy", &shown], b"");
+    assert!(out.status.success(), "warnings do not fail a lint");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "warning: {shown}:1: rule `pools` allows `zpool status`, whose options are not a closed list (it has no option table)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("warning: {shown}:6: rule `text` allows `awk`"))
+            && text.contains("is incomplete"),
+        "{text}"
+    );
+    assert!(!text.contains("allows `grep`"), "{text}");
+
+    // The shipped policy lists its open programs and still passes.
+    let out = jarvis(&["policy", "lint"], b"");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for open in ["`awk`", "`jq`", "`kubectl get`", "`docker top`"] {
+        assert!(
+            text.lines().any(|l| l.starts_with("warning: ")
+                && l.contains(&format!(
+                    "allows {open}, whose options are not a closed list"
+                ))),
+            "{open} is not named:\n{text}"
+        );
+    }
+    assert!(!text.contains("allows `ls`,"), "{text}");
+}
+
+#[test]
 fn policy_test_reports_examples_that_changed() {
     let dir = TempDir::new("examples");
     let file = dir.path().join("p.toml");

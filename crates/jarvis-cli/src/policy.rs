@@ -408,9 +408,46 @@ fn warnings(p: &Policy) -> Vec<String> {
                 }
                 _ => {}
             }
+            if let Some(w) = open_options(p, c, &at, &r.id)
+                && !out.contains(&w)
+            {
+                out.push(w);
+            }
         }
     }
     out
+}
+
+/// A warning when an allow rule names a program or subcommand whose
+/// options no complete table closes: an option nobody listed is then
+/// judged by the hand-written knowledge alone, not refused as unknown.
+fn open_options(
+    p: &Policy,
+    command: &jarvis_policy::rules::Prefix,
+    at: &str,
+    rule: &str,
+) -> Option<String> {
+    let jarvis_policy::rules::Prefix::Words { program, path, .. } = command else {
+        return None;
+    };
+    // Tables are named by the program as invoked, never by its directory.
+    let name = std::path::Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(program);
+    let kb = p.knowledge();
+    let key = kb.node_key(name, path);
+    let why = match kb.option_table(&key) {
+        Some(t) if t.complete => return None,
+        Some(t) => format!(
+            "its table, from {}, is incomplete",
+            t.version.chars().take(40).collect::<String>().trim_end()
+        ),
+        None => "it has no option table".to_owned(),
+    };
+    Some(format!(
+        "{at}: rule `{rule}` allows `{key}`, whose options are not a closed list ({why}); an option nobody listed is judged by the hand-written knowledge alone"
+    ))
 }
 
 fn test(args: &PolicyArgs) -> Result<ExitCode> {
