@@ -2764,19 +2764,9 @@ impl Walk<'_> {
         no_run: &mut bool,
         inline_code: &mut bool,
     ) -> usize {
+        // A word only partly known at run time (`-$X`) was judged as any
+        // option by `dynamic_option`; its written part is read here.
         let a = &args[i];
-        if !a.literal
-            && let Some(o) = table
-                .options()
-                .iter()
-                .find(|o| o.class != OptionClass::None)
-        {
-            let example = o.names.first().map_or("", String::as_str);
-            self.findings.push(Finding::attended(Effect::Unknown, 65, format!(
-                "`{label}` is given `{}`, only known at run time, which could be any of its options (such as `{example}`)",
-                truncate(&a.raw, 40)
-            )));
-        }
         let parsed = table.parse(&a.text, i + 1 < args.len());
         let by_hand = |index: &usize| {
             table
@@ -3124,12 +3114,26 @@ impl Walk<'_> {
     }
 
     fn dynamic_option(&mut self, node: &Node, a: &Word, label: &str) {
-        let risky = node
+        let by_hand = node
             .flags
             .iter()
-            .find(|f| f.runs.is_some() || f.effects.iter().any(|e| *e != Effect::Read));
-        if let Some(flag) = risky {
-            let example = flag.names.first().map(String::as_str).unwrap_or("");
+            .find(|f| f.runs.is_some() || f.effects.iter().any(|e| *e != Effect::Read))
+            .and_then(|f| f.names.first());
+        // A complete table lists every option, the ones that read, write,
+        // run or change included; with none of those, whatever the word
+        // turns out to be is harmless or refused by the tool.
+        let tables = self.tables;
+        let in_table = || {
+            tables
+                .get(label)
+                .filter(|t| t.complete)?
+                .options()
+                .iter()
+                .find(|o| o.class != OptionClass::None)?
+                .names
+                .first()
+        };
+        if let Some(example) = by_hand.or_else(in_table) {
             self.findings.push(Finding::attended(Effect::Unknown, 65, format!(
                     "`{label}` is given `{}`, only known at run time, which could be any of its options (such as `{example}`)",
                     truncate(&a.raw, 40)
