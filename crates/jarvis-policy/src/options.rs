@@ -742,6 +742,121 @@ option = [
     }
 
     #[test]
+    fn spellings_of_one_option_are_no_ambiguity() {
+        let text = r#"
+[options.grep]
+version = "grep (GNU grep) 3.8"
+source = "grep --help"
+complete = true
+abbreviations = "unique-prefix"
+option = [
+  { names = ["--color", "--colour"], value = "optional", class = "none" },
+  { names = ["--context", "-C"], value = "required", class = "none" },
+]
+"#;
+        let t = tables(text).expect("loads");
+        let t = t.get("grep").expect("grep");
+        // `--col` begins both spellings of one option: getopt_long takes it.
+        let p = t.parse("--col=never", false);
+        assert!(p.items[0].option.is_ok(), "{p:?}");
+        assert_eq!(p.items[0].value, Some(ValueAt::Attached("never".into())));
+        // `--co` begins two options: refused, so unknown.
+        let p = t.parse("--co", true);
+        assert!(matches!(p.items[0].option, Err(Unlisted::Ambiguous(_))));
+        assert_eq!(p.used, 1, "an unknown option takes no value");
+    }
+
+    #[test]
+    fn git_abbreviates_negated_options_and_refuses_ambiguous_ones() {
+        let text = r#"
+[options."git log"]
+version = "git version 2.47.3"
+source = "git log -h, man git-log"
+complete = true
+abbreviations = "unique-prefix"
+negation = true
+option = [
+  { names = ["--output"], value = "required", class = "writes-value" },
+  { names = ["--output-indicator-new"], value = "required", class = "none" },
+  { names = ["--color"], value = "optional", class = "none" },
+  { names = ["--no-walk"], value = "optional", class = "none" },
+]
+"#;
+        let t = tables(text).expect("loads");
+        let t = t.get("git log").expect("git log");
+        // parse-options reads `--no-` and then a unique prefix of the rest.
+        let p = t.parse("--no-col", true);
+        assert_eq!(p.items[0].spelling, "--no-color");
+        assert_eq!(p.used, 1);
+        // An option whose own name starts with no- is itself.
+        let p = t.parse("--no-walk", true);
+        assert_eq!(p.items[0].spelling, "--no-walk");
+        // `--outp` begins --output and --output-indicator-new.
+        let p = t.parse("--outp=/tmp/x", false);
+        assert!(matches!(p.items[0].option, Err(Unlisted::Ambiguous(_))));
+        let p = t.parse("--output=/tmp/x", false);
+        assert_eq!(t.class_of(&p.items[0]), Some(OptionClass::WritesValue));
+        let p = t.parse("--no-such", true);
+        assert_eq!(p.items[0].option, Err(Unlisted::Unknown));
+    }
+
+    #[test]
+    fn cobra_takes_exact_spellings_only() {
+        let text = r#"
+[options."docker ps"]
+version = "Docker version 28.2.2"
+source = "docker ps --help"
+complete = true
+abbreviations = "none"
+option = [
+  { names = ["--format"], value = "required", class = "none" },
+  { names = ["-a", "--all"], class = "none" },
+  { names = ["-n", "--last"], value = "required", class = "none" },
+]
+"#;
+        let t = tables(text).expect("loads");
+        let t = t.get("docker ps").expect("docker ps");
+        let p = t.parse("--format", true);
+        assert_eq!(p.used, 2);
+        // pflag has no abbreviations: a prefix is an unknown option.
+        for word in ["--form", "--al", "--las=3"] {
+            let p = t.parse(word, true);
+            assert_eq!(p.items[0].option, Err(Unlisted::Unknown), "{word}");
+        }
+        // Shorts still cluster, and a value may be attached.
+        let p = t.parse("-an3", false);
+        assert_eq!(p.items.len(), 2);
+        assert_eq!(p.items[1].value, Some(ValueAt::Attached("3".into())));
+    }
+
+    #[test]
+    fn a_tool_that_reads_single_dash_words_whole_never_clusters() {
+        let text = r#"
+[options.ip]
+version = "ip utility, iproute2-6.1.0"
+source = "ip -h"
+complete = true
+abbreviations = "none"
+clusters = false
+option = [
+  { names = ["-s", "-st", "-stats"], class = "none" },
+  { names = ["-d", "-details"], class = "none" },
+  { names = ["-b", "-batch"], value = "required", class = "runs" },
+]
+"#;
+        let t = tables(text).expect("loads");
+        let t = t.get("ip").expect("ip");
+        assert!(t.parse("-st", false).items[0].option.is_ok());
+        // ip refuses `-sd`; read as -s -d it would look harmless.
+        let p = t.parse("-sd", false);
+        assert_eq!(p.items.len(), 1);
+        assert_eq!(p.items[0].option, Err(Unlisted::Unknown));
+        let p = t.parse("-batch", true);
+        assert_eq!(t.class_of(&p.items[0]), Some(OptionClass::Runs));
+        assert_eq!(p.used, 2);
+    }
+
+    #[test]
     fn mistakes_name_the_option() {
         let text = r#"
 [options.x]
