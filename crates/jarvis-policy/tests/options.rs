@@ -122,7 +122,10 @@ fn a_read_value_pointed_at_a_secret_is_a_secret_read() {
         ("diff --from-file=/etc/shadow x", "/etc/shadow"),
         ("date -f /etc/shadow", "/etc/shadow"),
         ("date --file=/root/.ssh/id_rsa", "/root/.ssh/id_rsa"),
-        ("grep --exclude-from=/root/.ssh/id_rsa x y", "/root/.ssh/id_rsa"),
+        (
+            "grep --exclude-from=/root/.ssh/id_rsa x y",
+            "/root/.ssh/id_rsa",
+        ),
         ("zgrep -f /srv/app/.env x y.gz", "/srv/app/.env"),
     ]);
 }
