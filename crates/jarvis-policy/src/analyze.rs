@@ -85,6 +85,12 @@ pub struct Node {
 }
 
 impl Node {
+    /// Words that separate the tool's own commands in its arguments (see
+    /// [`NodeSpec::statement_separators`]).
+    pub fn statement_separators(&self) -> &[String] {
+        &self.statement_separators
+    }
+
     /// Programs this node executes by itself (see [`NodeSpec::helpers`]).
     pub fn helpers(&self) -> &[String] {
         &self.helpers
@@ -1069,6 +1075,10 @@ const DANGEROUS_VARS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Wrappers that read `NAME=VALUE` words before the command they run as
+/// its environment.
+const ASSIGNING_WRAPPERS: &[&str] = &["env", "sudo"];
+
 /// Names that shells treat as the shell itself when given as an argument.
 const SHELL_NAMES: &[&str] = &[
     "sh", "bash", "dash", "zsh", "ksh", "ash", "fish", "csh", "tcsh", "mksh", "busybox",
@@ -1215,8 +1225,17 @@ impl Analyzer<'_> {
             return Ok(());
         };
         let args = args.to_vec();
-        // `VAR=x cmd` after a wrapper (`env`, `sudo`) arrives here as words.
-        if first.literal && is_assignment_word(&first.text) {
+        // `VAR=x cmd` after `env` or `sudo` arrives here as words. Anywhere
+        // else such a word was quoted (`'X=1' cmd`, `exec 'X=1'`) and
+        // names the program: the shell and other wrappers take no
+        // assignments there.
+        if first.literal
+            && is_assignment_word(&first.text)
+            && via
+                .labels
+                .last()
+                .is_some_and(|l| ASSIGNING_WRAPPERS.contains(&l.as_str()))
+        {
             let (name, value) = first.text.split_once('=').unwrap_or((&first.text, ""));
             let a = Assignment {
                 name: name.to_owned(),

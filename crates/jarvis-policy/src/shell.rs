@@ -227,6 +227,9 @@ pub fn parse(text: &str, what: &str, depth: usize) -> Result<Script, ShellError>
     let mut walker = Walker {
         script: Script::default(),
         what,
+        posix: false,
+        spaced_parens: false,
+        in_arithmetic: false,
     };
     walker.program_text(text, depth, &Frame::default())?;
     Ok(walker.script)
@@ -244,6 +247,9 @@ pub fn parse_arithmetic(text: &str, what: &str, depth: usize) -> Result<Script, 
     let mut walker = Walker {
         script: Script::default(),
         what,
+        posix: false,
+        spaced_parens: false,
+        in_arithmetic: false,
     };
     if depth > MAX_NESTING {
         return Err(ShellError::TooDeep { limit: MAX_NESTING });
@@ -278,6 +284,13 @@ struct SimpleParts {
 struct Walker<'a> {
     script: Script,
     what: &'a str,
+    /// The text switched bash to POSIX mode (`set -o posix`) before the
+    /// command being walked.
+    posix: bool,
+    /// The text being walked has `( (`: two parentheses apart.
+    spaced_parens: bool,
+    /// Walking a command substitution inside arithmetic.
+    in_arithmetic: bool,
 }
 
 impl Walker<'_> {
@@ -300,15 +313,40 @@ impl Walker<'_> {
                 ),
             });
         }
-        let mut parser = brush_parser::Parser::new(text.as_bytes(), &options());
-        let program = parser.parse_program().map_err(|e| ShellError::Syntax {
-            what: self.what.to_owned(),
-            detail: describe_parse_error(&e),
-        })?;
+        if let Some(detail) = expansion_after_heredoc(text) {
+            return Err(ShellError::Syntax {
+                what: self.what.to_owned(),
+                detail,
+            });
+        }
+        let parsed =
+            unpanicked(|| brush_parser::Parser::new(text.as_bytes(), &options()).parse_program());
+        let program = match parsed {
+            Some(Ok(program)) => program,
+            Some(Err(e)) => {
+                return Err(ShellError::Syntax {
+                    what: self.what.to_owned(),
+                    detail: describe_parse_error(&e),
+                });
+            }
+            None => return Err(self.parser_failed(text)),
+        };
+        let outer_spaced = std::mem::replace(&mut self.spaced_parens, spaced_parens(text));
         for cc in &program.complete_commands {
             self.compound_list(cc, depth, frame)?;
         }
+        self.spaced_parens = outer_spaced;
         Ok(())
+    }
+
+    fn parser_failed(&self, text: &str) -> ShellError {
+        ShellError::Syntax {
+            what: self.what.to_owned(),
+            detail: format!(
+                "the shell parser fails on the text `{}`",
+                truncate(text, 80)
+            ),
+        }
     }
 
     /// Appends another walk's findings, shifting its indices.
@@ -366,6 +404,30 @@ impl Walker<'_> {
             }
             let start = self.script.invocations.len();
             self.command(cmd, depth, &f)?;
+            // `time -- cmd`: the reserved word takes the `--` that ends
+            // its options; the command is what follows.
+            if i == 0
+                && p.timed.is_some()
+                && matches!(cmd, ast::Command::Simple(_))
+                && self.script.invocations.len() > start
+                && let Some(simple) = self.script.invocations.last_mut()
+                && simple.words.first().is_some_and(|w| w.raw == "--")
+            {
+                simple.words.remove(0);
+            }
+            // In POSIX mode `time` followed by an option is no reserved
+            // word: `time -p cmd` runs the program `time`. The pipeline's
+            // first command is judged both ways.
+            if i == 0
+                && self.posix
+                && matches!(p.timed, Some(ast::PipelineTimed::TimedWithPosixOutput(_)))
+                && matches!(cmd, ast::Command::Simple(_))
+                && let Some(simple) = self.script.invocations.last()
+                && self.script.invocations.len() > start
+            {
+                let timed = prefixed(simple, &["time", "-p"]);
+                self.script.invocations.push(timed);
+            }
             upstream.extend(start..self.script.invocations.len());
         }
         Ok(())
@@ -461,6 +523,26 @@ impl Walker<'_> {
         }
     }
 
+    /// A value given to a variable. Bash evaluates a variable's value as an
+    /// expression wherever the variable meets arithmetic (`(( x ))`,
+    /// `$(( x + 1 ))`, `let x`, `[[ x -gt 0 ]]`, a subscript `a[x]`,
+    /// `declare -i`), and evaluating `a[$(id)]` runs `id`; so a value that
+    /// holds a command substitution inside a subscript is judged as run.
+    fn arithmetic_value(
+        &mut self,
+        value: &Word,
+        depth: usize,
+        frame: &Frame,
+    ) -> Result<(), ShellError> {
+        if value.literal
+            && value.text.contains('[')
+            && (value.text.contains("$(") || value.text.contains('`'))
+        {
+            self.arithmetic(&value.text, depth, frame)?;
+        }
+        Ok(())
+    }
+
     /// A word whose value bash evaluates as arithmetic. Its expansions were
     /// walked as the word was; what quotes hid from them is walked here.
     fn arithmetic_operand(
@@ -495,9 +577,17 @@ impl Walker<'_> {
                 let mut probe = Walker {
                     script: Script::default(),
                     what: self.what,
+                    posix: self.posix,
+                    spaced_parens: self.spaced_parens,
+                    in_arithmetic: self.in_arithmetic,
                 };
-                if probe.program_text(&as_subshell, depth + 1, frame).is_ok() {
-                    self.absorb(probe.script);
+                match probe.program_text(&as_subshell, depth + 1, frame) {
+                    Ok(()) => self.absorb(probe.script),
+                    // brush-parser reads `( (cmd) )` as arithmetic, blank
+                    // and all; bash never does. Where the text has such a
+                    // pair, the subshell reading must be readable.
+                    Err(e) if self.spaced_parens => return Err(e),
+                    Err(_) => {}
                 }
                 Ok(())
             }
@@ -518,6 +608,7 @@ impl Walker<'_> {
                 // what `$d` will hold.
                 for w in f.values.iter().flatten() {
                     let value = self.word(&w.value, depth, frame)?;
+                    self.arithmetic_value(&value, depth, frame)?;
                     self.script.invocations.push(Invocation {
                         words: Vec::new(),
                         assignments: vec![Assignment {
@@ -564,7 +655,38 @@ impl Walker<'_> {
                 };
                 self.compound_list(&w.1.list, depth, &body)
             }
-            C::Coprocess(c) => self.command(&c.body, depth, &frame.with(Context::Background)),
+            C::Coprocess(c) => {
+                let start = self.script.invocations.len();
+                self.command(&c.body, depth, &frame.with(Context::Background))?;
+                // Bash 5.2 parses the body of a `$(…)` or `<(…)`, prints it
+                // back as text and parses that again; a coprocess of a
+                // simple command comes back as `coproc COPROC cmd …`, which
+                // runs the program `COPROC` with `cmd …` for arguments.
+                // Both readings are judged.
+                // Each enclosing substitution prints it once more.
+                let levels = frame
+                    .context
+                    .iter()
+                    .filter(|c| {
+                        matches!(
+                            c,
+                            Context::CommandSubstitution | Context::ProcessSubstitution
+                        )
+                    })
+                    .count();
+                if levels > 0
+                    && c.name.is_none()
+                    && matches!(*c.body, ast::Command::Simple(_))
+                    && self.script.invocations.len() > start
+                    && let Some(simple) = self.script.invocations.last().cloned()
+                {
+                    for n in 1..=levels {
+                        let prefix = vec!["COPROC"; n];
+                        self.script.invocations.push(prefixed(&simple, &prefix));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -583,11 +705,33 @@ impl Walker<'_> {
             self.simple_item(item, true, depth, &mut cmd)?;
         }
         if let Some(name) = &s.word_or_name {
+            if let Some(open) = unclosed_subscript(&name.value) {
+                // Bash reads `a[1 + 2]=x cmd` as one assignment and `a[1 + 2]`
+                // as one command name: at the start of a command, a subscript
+                // runs to its `]` across blanks. The parser splits it at the
+                // blank, so the command it sees is not the one bash runs.
+                return Err(ShellError::Syntax {
+                    what: self.what.to_owned(),
+                    detail: format!(
+                        "the array subscript in `{}` holds a blank, and bash reads the \
+                         words up to its `]` as one",
+                        truncate(open, 40)
+                    ),
+                });
+            }
             let w = self.word(&name.value, depth, &cmd.frame)?;
             cmd.words.push(w);
         }
         for item in s.suffix.iter().flat_map(|p| &p.0) {
             self.simple_item(item, false, depth, &mut cmd)?;
+        }
+        let texts: Vec<&str> = cmd.words.iter().map(|w| w.text.as_str()).collect();
+        if matches!(
+            texts.as_slice(),
+            ["set", .., "-o", "posix"] | ["set", "-o", "posix", ..]
+        ) || cmd.assignments.iter().any(|a| a.name == "POSIXLY_CORRECT")
+        {
+            self.posix = true;
         }
         let stdin = cmd.frame.stdin.clone().unwrap_or(Stdin::Inherited);
         self.script.invocations.push(Invocation {
@@ -623,14 +767,20 @@ impl Walker<'_> {
             I::AssignmentWord(a, _) => {
                 let f = &cmd.frame;
                 let value = match &a.value {
-                    ast::AssignmentValue::Scalar(v) => self.word(&v.value, depth, f)?,
+                    ast::AssignmentValue::Scalar(v) => {
+                        let value = self.word(&v.value, depth, f)?;
+                        self.arithmetic_value(&value, depth, f)?;
+                        value
+                    }
                     ast::AssignmentValue::Array(items) => {
                         let mut joined = Vec::new();
                         for (k, v) in items {
                             if let Some(k) = k {
                                 self.word(&k.value, depth, f)?;
                             }
-                            joined.push(self.word(&v.value, depth, f)?);
+                            let value = self.word(&v.value, depth, f)?;
+                            self.arithmetic_value(&value, depth, f)?;
+                            joined.push(value);
                         }
                         Word::join(&joined)
                     }
@@ -652,13 +802,23 @@ impl Walker<'_> {
                     depth + 1,
                     &Frame::default().with(Context::ProcessSubstitution),
                 )?;
-                cmd.words.push(Word {
-                    raw: "<(…)".into(),
-                    text: "/dev/fd/63".into(),
-                    literal: false,
-                    skeleton: String::new(),
-                    pattern: false,
-                });
+                // `--opt=<(cmd)` is one word to bash, which the parser
+                // splits after the `=`; the option's value is the pipe.
+                if let Some(last) = cmd.words.last_mut()
+                    && last.raw.ends_with('=')
+                {
+                    last.raw.push_str("<(…)");
+                    last.text.push_str("/dev/fd/63");
+                    last.literal = false;
+                } else {
+                    cmd.words.push(Word {
+                        raw: "<(…)".into(),
+                        text: "/dev/fd/63".into(),
+                        literal: false,
+                        skeleton: String::new(),
+                        pattern: false,
+                    });
+                }
             }
         }
         Ok(())
@@ -713,6 +873,19 @@ impl Walker<'_> {
                 }
             }
             R::HereDocument(_, doc) => {
+                if self.in_arithmetic {
+                    // Bash reads a command substitution inside `$((…))` by
+                    // other quoting rules, and a here-document there ends
+                    // elsewhere than the parser says.
+                    return Err(ShellError::Syntax {
+                        what: self.what.to_owned(),
+                        detail: format!(
+                            "a here-document `<<{}` inside arithmetic, which bash reads \
+                             another way",
+                            truncate(&doc.here_end.value, 40)
+                        ),
+                    });
+                }
                 if doc.requires_expansion {
                     self.heredoc_ends_as_bash_reads_it(doc)?;
                 }
@@ -796,10 +969,12 @@ impl Walker<'_> {
         depth: usize,
         frame: &Frame,
     ) -> Result<Word, ShellError> {
-        let pieces = bword::parse_heredoc(body, &options()).map_err(|e| ShellError::Syntax {
-            what: format!("a here-document in {}", self.what),
-            detail: e.to_string(),
-        })?;
+        let pieces = unpanicked(|| bword::parse_heredoc(body, &options()))
+            .ok_or_else(|| self.parser_failed(body))?
+            .map_err(|e| ShellError::Syntax {
+                what: format!("a here-document in {}", self.what),
+                detail: e.to_string(),
+            })?;
         let mut w = WordBuilder::new(body);
         self.pieces(&pieces, true, depth, frame, &mut w)?;
         Ok(w.finish())
@@ -808,10 +983,12 @@ impl Walker<'_> {
     /// Walks text read as inside double quotes, where quote characters are
     /// literal and only `$…`, `` `…` `` and backslashes act.
     fn quoted_text(&mut self, text: &str, depth: usize, frame: &Frame) -> Result<(), ShellError> {
-        let pieces = bword::parse_heredoc(text, &options()).map_err(|e| ShellError::Syntax {
-            what: self.what.to_owned(),
-            detail: format!("in the text `{}`: {e}", truncate(text, 80)),
-        })?;
+        let pieces = unpanicked(|| bword::parse_heredoc(text, &options()))
+            .ok_or_else(|| self.parser_failed(text))?
+            .map_err(|e| ShellError::Syntax {
+                what: self.what.to_owned(),
+                detail: format!("in the text `{}`: {e}", truncate(text, 80)),
+            })?;
         let mut w = WordBuilder::new(text);
         self.pieces(&pieces, true, depth, frame, &mut w)
     }
@@ -827,10 +1004,12 @@ impl Walker<'_> {
         {
             return Ok(Word::literal(raw));
         }
-        let pieces = bword::parse(raw, &options()).map_err(|e| ShellError::Syntax {
-            what: self.what.to_owned(),
-            detail: format!("in the word `{}`: {e}", truncate(raw, 80)),
-        })?;
+        let pieces = unpanicked(|| bword::parse(raw, &options()))
+            .ok_or_else(|| self.parser_failed(raw))?
+            .map_err(|e| ShellError::Syntax {
+                what: self.what.to_owned(),
+                detail: format!("in the word `{}`: {e}", truncate(raw, 80)),
+            })?;
         let mut w = WordBuilder::new(raw);
         self.pieces(&pieces, false, depth, frame, &mut w)?;
         Ok(w.finish())
@@ -844,7 +1023,23 @@ impl Walker<'_> {
         frame: &Frame,
         w: &mut WordBuilder,
     ) -> Result<(), ShellError> {
-        for p in pieces {
+        for (k, p) in pieces.iter().enumerate() {
+            // The parser gives up on some nestings (`$(( 1 * $(( cmd ) |
+            // x ) ))`) and leaves them as plain text, a lone `$` and then
+            // `((…`; bash runs what is inside.
+            if let WordPiece::Text(t) = &p.piece
+                && t.ends_with('$')
+                && let Some(WordPiece::Text(next)) = pieces.get(k + 1).map(|n| &n.piece)
+                && next.starts_with(['(', '{', '['])
+            {
+                return Err(ShellError::Syntax {
+                    what: self.what.to_owned(),
+                    detail: format!(
+                        "the expansion `{}` is nested in a way the parser cannot read",
+                        truncate(&raw_slice(w.raw, p), 40)
+                    ),
+                });
+            }
             match &p.piece {
                 WordPiece::Text(t) => {
                     if quoted {
@@ -895,7 +1090,17 @@ impl Walker<'_> {
                 }
                 WordPiece::ArithmeticExpression(e) => {
                     self.arithmetic(&e.value, depth, frame)?;
-                    w.expansion(&raw_slice(w.raw, p));
+                    let raw = raw_slice(w.raw, p);
+                    // `$(( cmd ) | other)` closes with one parenthesis, not
+                    // two: bash reads it as `$( ( cmd ) | other )`.
+                    if let Some(body) = raw
+                        .strip_prefix("$(")
+                        .and_then(|b| b.strip_suffix(')'))
+                        .filter(|_| !raw.ends_with("))"))
+                    {
+                        self.substitution(body, depth, frame)?;
+                    }
+                    w.expansion(&raw);
                 }
             }
         }
@@ -924,7 +1129,10 @@ impl Walker<'_> {
     /// quote there quotes nothing: `$(( 'a[$(id)]' ))` runs `id`.
     fn arithmetic(&mut self, text: &str, depth: usize, frame: &Frame) -> Result<(), ShellError> {
         if text.contains("$(") || text.contains('`') || text.contains("${") {
-            self.quoted_text(text, depth + 1, frame)?;
+            let outer = std::mem::replace(&mut self.in_arithmetic, true);
+            let walked = self.quoted_text(text, depth + 1, frame);
+            self.in_arithmetic = outer;
+            walked?;
         }
         if text.contains('[') && !text.contains("$(") && !text.contains('`') {
             // `a[$x]` evaluates `$x` as arithmetic again; a variable holding
@@ -1354,6 +1562,119 @@ fn oversized_number(text: &str) -> Option<&str> {
     None
 }
 
+/// `inv` run as the arguments of the words `prefix` (`time -p cmd …`):
+/// its assignments become words whose values are only known at run time.
+fn prefixed(inv: &Invocation, prefix: &[&str]) -> Invocation {
+    let mut words: Vec<Word> = prefix.iter().map(|p| Word::literal(p)).collect();
+    for a in &inv.assignments {
+        let text = format!("{}={}", a.name, a.value.text);
+        words.push(Word {
+            raw: text.clone(),
+            text,
+            literal: false,
+            skeleton: String::new(),
+            pattern: false,
+        });
+    }
+    words.extend(inv.words.iter().cloned());
+    Invocation {
+        words,
+        assignments: Vec::new(),
+        ..inv.clone()
+    }
+}
+
+/// Whether `text` has two opening parentheses with blanks between them.
+fn spaced_parens(text: &str) -> bool {
+    text.match_indices('(').any(|(i, _)| {
+        let after = &text[i + 1..];
+        let rest = after.trim_start_matches([' ', '\t']);
+        rest.len() < after.len() && rest.starts_with('(')
+    })
+}
+
+/// The word, if it opens an array subscript it does not close (`a[1`):
+/// at the start of a command bash reads on across blanks to the `]`.
+fn unclosed_subscript(word: &str) -> Option<&str> {
+    let (name, rest) = word.split_once('[')?;
+    let is_name = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (is_name && !rest.contains(']')).then_some(word)
+}
+
+/// Runs a call into the shell parser, turning a panic in it into `None`.
+/// brush-parser unwraps in places hostile input reaches; what it cannot
+/// parse is refused like any text that does not parse.
+fn unpanicked<T>(f: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+}
+
+/// Why `text` cannot be handed to brush-parser as it is: a `$(…)`,
+/// `${…}`, `$[…]`, `<(…)` or `>(…)` after a here-document operator on the
+/// same line. While
+/// it looks for the document's body, brush-parser takes the pieces of
+/// such an expansion for words of their own (`cat <<EOF > "$(id)"` reads
+/// as `cat` with the words `id` and `$()`; inside a `$(…)` the whole
+/// substitution comes out empty), so a command substitution there would
+/// go unseen. Bash runs it; the line is refused. The scan is textual and
+/// errs towards refusing: an operator that only looks like one (`<<` in
+/// quotes, a shift such as `1 << n`) counts too.
+fn expansion_after_heredoc(text: &str) -> Option<String> {
+    const EXPANSIONS: [&str; 5] = ["$(", "${", "$[", "<(", ">("];
+    if !text.contains("<<") || !EXPANSIONS.iter().any(|e| text.contains(e)) {
+        return None;
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i + 1 < chars.len() {
+        let operator = chars[i] == '<'
+            && chars[i + 1] == '<'
+            && chars.get(i + 2) != Some(&'<')
+            && (i == 0 || chars[i - 1] != '<');
+        if !operator {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 2;
+        if chars.get(j) == Some(&'-') {
+            j += 1;
+        }
+        while matches!(chars.get(j), Some(' ' | '\t')) {
+            j += 1;
+        }
+        let starts_tag = chars
+            .get(j)
+            .is_some_and(|c| c.is_alphabetic() || "_'\"\\".contains(*c));
+        // The rest of the line, continuations included.
+        let mut rest = String::new();
+        let mut k = j;
+        while let Some(&c) = chars.get(k) {
+            if c == '\\' && chars.get(k + 1) == Some(&'\n') {
+                k += 2;
+                continue;
+            }
+            if c == '\n' {
+                break;
+            }
+            rest.push(c);
+            k += 1;
+        }
+        if starts_tag && EXPANSIONS.iter().any(|e| rest.contains(e)) {
+            let tag: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+            return Some(format!(
+                "an expansion follows the here-document `<<{}` on its line, which the \
+                 parser cannot read there",
+                truncate(&tag, 40)
+            ));
+        }
+        i = j;
+    }
+    None
+}
+
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
@@ -1596,6 +1917,69 @@ mod tests {
         ] {
             assert!(parse(line, "t", 0).is_ok(), "{line:?}");
         }
+    }
+
+    #[test]
+    fn what_the_parser_would_misread_is_refused() {
+        for line in [
+            // An expansion after a here-document operator on its line.
+            "cat <<EOF > \"$(id)\"\nx\nEOF",
+            "cat <<EOF | grep ${x}\nx\nEOF",
+            "cat <<-'E' | tee >(wc)\n\tx\n\tE",
+            "x=$(cat <<EOF | grep $(id)\nx\nEOF\n)",
+            // A subscript with a blank at the start of a command.
+            "a[1 + 2]=x ls",
+            "a[i + 1] x",
+            // A here-document inside arithmetic.
+            "echo $(( $(cat <<E\n1\nE\n) ))",
+            // Nestings the parser leaves as text.
+            "echo $(( 1 + $(( exec ls ) | wc ) ))",
+            // `( (` read as arithmetic where the subshell does not read.
+            "( ( grep x <<E ) )\nb\nE",
+        ] {
+            assert!(
+                matches!(parse(line, "t", 0), Err(ShellError::Syntax { .. })),
+                "{line:?}"
+            );
+        }
+        for line in [
+            "cat <<EOF > out\n$(id)\nEOF",
+            "x=$(cat <<EOF\n$(id)\nEOF\n)",
+            "echo $((1 << 2)) $(id)",
+            "a[i+1]=x ls",
+            "ls a[1 + 2]=x",
+            "( ( ls ) )",
+        ] {
+            assert!(parse(line, "t", 0).is_ok(), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn readings_bash_has_are_judged() {
+        // A value arithmetic evaluates later runs its subscript.
+        assert!(programs("n='a[$(id)]'; (( n ))").iter().any(|p| p == "id"));
+        assert!(programs("for x in 'a[$(id)]'; do let x; done").iter().any(|p| p == "id"));
+        assert!(programs("arr=('a[$(id)]'); (( arr ))").iter().any(|p| p == "id"));
+        // Bash 5.2 runs `COPROC cmd` for a coprocess in a substitution.
+        let got = programs("echo $(coproc ls -la) >(coproc X=1 id)");
+        for p in ["ls -la", "COPROC ls -la", "id", "COPROC X=1 id"] {
+            assert!(got.iter().any(|c| c == p), "{p} missing from {got:?}");
+        }
+        assert!(!programs("coproc ls").iter().any(|p| p.starts_with("COPROC")));
+        // POSIX mode makes `time -p` the program; `time --` ends the
+        // reserved word's options.
+        let got = programs("set -o posix\ntime -p ls");
+        assert!(got.iter().any(|c| c == "time -p ls"), "{got:?}");
+        assert!(!programs("time -p ls").iter().any(|c| c.starts_with("time")));
+        assert_eq!(programs("time -- ls -a"), ["ls -a"]);
+        // `--opt=<(cmd)` is one word.
+        let s = parse("wc --files0-from=<(ls) x", "t", 0).expect("parses");
+        let wc = s.invocations.last().expect("wc");
+        assert_eq!(wc.words.len(), 3);
+        assert_eq!(wc.words[1].text, "--files0-from=/dev/fd/63");
+        assert!(!wc.words[1].literal);
+        // `$(( cmd ) | x)` closes with one parenthesis: commands.
+        assert!(programs("echo $(( ls ) | wc)").iter().any(|p| p == "wc"));
     }
 
     #[test]

@@ -168,29 +168,29 @@ pub struct Found {
     /// `None` for a program only known at run time.
     pub name: Option<String>,
     pub args: Vec<Option<String>>,
-    /// For each argument, whether it was written without quotes or escapes,
-    /// so a `~` in it is bash's to expand.
-    pub bare: Vec<bool>,
 }
 
 impl Found {
-    /// Whether `argv`, as bash ran it with `home` as `HOME`, is this.
-    pub fn matches(&self, argv: &[String], home: &Path) -> bool {
+    /// Whether `argv`, as bash ran it, is this.
+    pub fn matches(&self, argv: &[String]) -> bool {
         let Some((name, args)) = argv.split_first() else {
             return false;
         };
-        if self.name.as_ref().is_some_and(|n| n != name) {
+        // A path reaches the same program however it is spelt (bash's
+        // `exec` hands the program an absolute path for `./bin/ls`).
+        let same_program = |n: &String| {
+            n == name
+                || (n.contains('/')
+                    && name.contains('/')
+                    && n.rsplit('/').next() == name.rsplit('/').next())
+        };
+        if self.name.as_ref().is_some_and(|n| !same_program(n)) {
             return false;
         }
         for (i, want) in self.args.iter().enumerate() {
             match want {
                 Some(w) => {
-                    let w = if self.bare.get(i).copied().unwrap_or(true) {
-                        tilde(w, home)
-                    } else {
-                        w.clone()
-                    };
-                    if args.get(i) != Some(&w) {
+                    if args.get(i) != Some(w) {
                         return false;
                     }
                 }
@@ -215,51 +215,10 @@ impl Found {
 
 /// The executions in `ran` that nothing in `found` accounts for: programs
 /// bash ran that the analysis missed.
-pub fn unseen<'a>(ran: &'a [Argv], found: &[Found], home: &Path) -> Vec<&'a Argv> {
+pub fn unseen<'a>(ran: &'a [Argv], found: &[Found]) -> Vec<&'a Argv> {
     ran.iter()
-        .filter(|argv| !found.iter().any(|f| f.matches(argv, home)))
+        .filter(|argv| !found.iter().any(|f| f.matches(argv)))
         .collect()
-}
-
-/// The policy keeps `~`, `~/…` and `~user/…` as written (a home directory
-/// is no one's choice on the line); bash hands the program the expanded
-/// path.
-fn tilde(word: &str, home: &Path) -> String {
-    // In a word shaped like an assignment, a tilde after the `=` or after
-    // a `:` expands too.
-    if let Some((name, value)) = word.split_once('=')
-        && !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-    {
-        let parts: Vec<String> = value.split(':').map(|p| tilde_start(p, home)).collect();
-        return format!("{name}={}", parts.join(":"));
-    }
-    tilde_start(word, home)
-}
-
-fn tilde_start(word: &str, home: &Path) -> String {
-    let Some(rest) = word.strip_prefix('~') else {
-        return word.to_owned();
-    };
-    let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let dir = if user.is_empty() {
-        Some(home.display().to_string())
-    } else {
-        user_home(user)
-    };
-    match dir {
-        Some(d) => format!("{d}{tail}"),
-        None => word.to_owned(),
-    }
-}
-
-fn user_home(user: &str) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let fields: Vec<&str> = l.split(':').collect();
-        (fields.first() == Some(&user)).then(|| fields.get(5).map(|h| (*h).to_owned()))?
-    })
 }
 
 /// Whether a command is reached only through labels of the shell itself
@@ -279,6 +238,8 @@ pub fn bash_level(via: &[String]) -> bool {
                 | "exec"
                 | "trap"
                 | "arithmetic"
+                | "jobs -x"
+                | "time"
         ) || v.starts_with("function ")
             || v.starts_with("alias ")
     })
@@ -291,8 +252,14 @@ pub fn policy_runs(line: &str) -> Result<Vec<Found>, String> {
 
 /// The policy's reading of a line, as the differential suites use it.
 pub struct Reading {
-    /// What bash runs, by the analysis.
+    /// What bash runs, by the analysis: programs, not the builtins bash
+    /// keeps or the functions the line defines.
     pub found: Vec<Found>,
+    /// Every command the analysis found where bash starts it, builtins
+    /// and function calls too: what a program bash ran must be among
+    /// (a call of a function the line defines only in a branch not taken
+    /// runs the program of that name).
+    pub all: Vec<Found>,
     /// The analysis found a fork bomb: such a line is denied, and no suite
     /// runs it.
     pub fork_bomb: bool,
@@ -302,43 +269,78 @@ pub struct Reading {
 pub fn policy_reading(line: &str) -> Result<Reading, String> {
     let analysis = analyze::analyze(line, POLICY.knowledge(), &LineContext::default())
         .map_err(|e| e.to_string())?;
-    let functions: BTreeSet<String> = shell::parse(line, "the line", 0)
-        .map_err(|e| e.to_string())?
-        .functions
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
-    let found = analysis
-        .commands
-        .iter()
-        .filter(|c| bash_level(&c.via))
-        .filter_map(|c| match &c.program {
-            // Calls of functions the line defines run no program.
-            ProgramRef::Named { written, .. }
-                if !BASH_BUILTINS.contains(written) && !functions.contains(written) =>
-            {
-                Some(Found {
-                    name: Some(written.clone()),
-                    args: c
-                        .args
-                        .iter()
-                        .map(|a| a.literal.then(|| a.text.clone()))
-                        .collect(),
-                    bare: c.args.iter().map(|a| a.raw == a.text).collect(),
-                })
+    // Only a line with `()` or the word `function` can define one; most do
+    // not, and a second parse is most of the cost of a short line.
+    let defines = line.contains("function") || line.replace([' ', '\t'], "").contains("()");
+    let functions: BTreeSet<String> = if defines {
+        shell::parse(line, "the line", 0)
+            .map_err(|e| e.to_string())?
+            .functions
+            .into_iter()
+            .map(|f| f.name)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let mut found = Vec::new();
+    let mut all = Vec::new();
+    for c in analysis.commands.iter().filter(|c| bash_level(&c.via)) {
+        let (f, program) = match &c.program {
+            ProgramRef::Named { written, known, .. } => {
+                // A tool that takes several of its own commands in its
+                // arguments (`nft list ruleset \; flush ruleset`) is judged
+                // one command at a time, each with its own words: the
+                // program bash runs is known by name.
+                let split = known
+                    .as_ref()
+                    .is_some_and(|p| !p.node.statement_separators().is_empty());
+                let args = if split {
+                    vec![None]
+                } else {
+                    c.args.iter().map(known_word).collect()
+                };
+                // Calls of functions the line defines run no program; nor
+                // do builtins, but `exec` runs the program of the name.
+                let program = (!BASH_BUILTINS.contains(written)
+                    || c.via.last().is_some_and(|v| v == "exec"))
+                    && !functions.contains(written);
+                (
+                    Found {
+                        name: Some(written.clone()),
+                        args,
+                    },
+                    program,
+                )
             }
-            ProgramRef::Dynamic { .. } => Some(Found {
-                name: None,
-                args: vec![None],
-                bare: vec![true],
-            }),
-            _ => None,
-        })
-        .collect();
+            ProgramRef::Dynamic { .. } => (
+                Found {
+                    name: None,
+                    args: vec![None],
+                },
+                true,
+            ),
+            ProgramRef::None => continue,
+        };
+        if program {
+            found.push(f.clone());
+        }
+        all.push(f);
+    }
     Ok(Reading {
         found,
+        all,
         fork_bomb: !analysis.fork_bombs.is_empty(),
     })
+}
+
+/// An argument as bash hands it over, where the analysis knows it. The
+/// analysis keeps `~`, `~/…`, `~user` and `x=~/a:~/b` as written (a home
+/// directory is no one's choice on the line); what bash makes of them
+/// depends on `HOME` and the user database when it runs, so such a word
+/// is known only then.
+fn known_word(a: &shell::Word) -> Option<String> {
+    let tilde = a.text.starts_with('~') || a.text.contains("=~") || a.text.contains(":~");
+    (a.literal && !tilde).then(|| a.text.clone())
 }
 
 /// An argv as one line.
