@@ -227,7 +227,6 @@ pub fn parse(text: &str, what: &str, depth: usize) -> Result<Script, ShellError>
     let mut walker = Walker {
         script: Script::default(),
         what,
-        posix: false,
         spaced_parens: false,
         in_arithmetic: false,
     };
@@ -247,7 +246,6 @@ pub fn parse_arithmetic(text: &str, what: &str, depth: usize) -> Result<Script, 
     let mut walker = Walker {
         script: Script::default(),
         what,
-        posix: false,
         spaced_parens: false,
         in_arithmetic: false,
     };
@@ -284,9 +282,6 @@ struct SimpleParts {
 struct Walker<'a> {
     script: Script,
     what: &'a str,
-    /// The text switched bash to POSIX mode (`set -o posix`) before the
-    /// command being walked.
-    posix: bool,
     /// The text being walked has `( (`: two parentheses apart.
     spaced_parens: bool,
     /// Walking a command substitution inside arithmetic.
@@ -404,29 +399,36 @@ impl Walker<'_> {
             }
             let start = self.script.invocations.len();
             self.command(cmd, depth, &f)?;
-            // `time -- cmd`: the reserved word takes the `--` that ends
-            // its options; the command is what follows.
             if i == 0
                 && p.timed.is_some()
                 && matches!(cmd, ast::Command::Simple(_))
                 && self.script.invocations.len() > start
                 && let Some(simple) = self.script.invocations.last_mut()
-                && simple.words.first().is_some_and(|w| w.raw == "--")
             {
-                simple.words.remove(0);
-            }
-            // In POSIX mode `time` followed by an option is no reserved
-            // word: `time -p cmd` runs the program `time`. The pipeline's
-            // first command is judged both ways.
-            if i == 0
-                && self.posix
-                && matches!(p.timed, Some(ast::PipelineTimed::TimedWithPosixOutput(_)))
-                && matches!(cmd, ast::Command::Simple(_))
-                && let Some(simple) = self.script.invocations.last()
-                && self.script.invocations.len() > start
-            {
-                let timed = prefixed(simple, &["time", "-p"]);
-                self.script.invocations.push(timed);
+                // In POSIX mode (`set -o posix`, which the line may set
+                // anywhere before) `time` followed by an option is no
+                // reserved word: `time -p time cmd` runs the program `time`
+                // with every word after it. The pipeline's first command is
+                // judged both ways.
+                let posix = matches!(p.timed, Some(ast::PipelineTimed::TimedWithPosixOutput(_)))
+                    .then(|| prefixed(simple, &["time", "-p"]));
+                // After the reserved word `time`, bash takes `-p`, `--`
+                // and another `time` as the reserved word's: `time time
+                // X=1 cmd` runs `cmd`. The parser takes them for words.
+                while simple
+                    .words
+                    .first()
+                    .is_some_and(|w| matches!(w.raw.as_str(), "time" | "-p" | "--"))
+                {
+                    simple.words.remove(0);
+                    while let Some(w) = simple.words.first()
+                        && let Some(a) = bare_assignment(w)
+                    {
+                        simple.assignments.push(a);
+                        simple.words.remove(0);
+                    }
+                }
+                self.script.invocations.extend(posix);
             }
             upstream.extend(start..self.script.invocations.len());
         }
@@ -577,7 +579,6 @@ impl Walker<'_> {
                 let mut probe = Walker {
                     script: Script::default(),
                     what: self.what,
-                    posix: self.posix,
                     spaced_parens: self.spaced_parens,
                     in_arithmetic: self.in_arithmetic,
                 };
@@ -663,27 +664,34 @@ impl Walker<'_> {
                 // simple command comes back as `coproc COPROC cmd …`, which
                 // runs the program `COPROC` with `cmd …` for arguments.
                 // Both readings are judged.
-                // Each enclosing substitution prints it once more.
-                let levels = frame
-                    .context
-                    .iter()
-                    .filter(|c| {
-                        matches!(
-                            c,
-                            Context::CommandSubstitution | Context::ProcessSubstitution
-                        )
-                    })
-                    .count();
-                if levels > 0
+                // Each time the text is printed and parsed again (an
+                // enclosing substitution, an array assignment `declare`
+                // reads again) another `COPROC` comes in front; how many is
+                // known only at run time.
+                let substituted = frame.context.iter().any(|c| {
+                    matches!(
+                        c,
+                        Context::CommandSubstitution | Context::ProcessSubstitution
+                    )
+                });
+                if substituted
                     && c.name.is_none()
                     && matches!(*c.body, ast::Command::Simple(_))
                     && self.script.invocations.len() > start
                     && let Some(simple) = self.script.invocations.last().cloned()
                 {
-                    for n in 1..=levels {
-                        let prefix = vec!["COPROC"; n];
-                        self.script.invocations.push(prefixed(&simple, &prefix));
-                    }
+                    let mut renamed = prefixed(&simple, &["COPROC"]);
+                    renamed.words.insert(
+                        1,
+                        Word {
+                            raw: "COPROC…".into(),
+                            text: "COPROC…".into(),
+                            literal: false,
+                            skeleton: String::new(),
+                            pattern: false,
+                        },
+                    );
+                    self.script.invocations.push(renamed);
                 }
                 Ok(())
             }
@@ -724,14 +732,6 @@ impl Walker<'_> {
         }
         for item in s.suffix.iter().flat_map(|p| &p.0) {
             self.simple_item(item, false, depth, &mut cmd)?;
-        }
-        let texts: Vec<&str> = cmd.words.iter().map(|w| w.text.as_str()).collect();
-        if matches!(
-            texts.as_slice(),
-            ["set", .., "-o", "posix"] | ["set", "-o", "posix", ..]
-        ) || cmd.assignments.iter().any(|a| a.name == "POSIXLY_CORRECT")
-        {
-            self.posix = true;
         }
         let stdin = cmd.frame.stdin.clone().unwrap_or(Stdin::Inherited);
         self.script.invocations.push(Invocation {
@@ -1128,6 +1128,21 @@ impl Walker<'_> {
     /// Bash reads arithmetic text as if inside double quotes, so a single
     /// quote there quotes nothing: `$(( 'a[$(id)]' ))` runs `id`.
     fn arithmetic(&mut self, text: &str, depth: usize, frame: &Frame) -> Result<(), ShellError> {
+        if text.contains("$(")
+            && text
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == "case")
+        {
+            // Bash counts a `case` pattern's parentheses as the
+            // expression's and runs `$(( 2 * $(case …) ))` as commands.
+            return Err(ShellError::Syntax {
+                what: self.what.to_owned(),
+                detail: format!(
+                    "a `case` inside the arithmetic `{}`, which bash may read as commands",
+                    truncate(text, 40)
+                ),
+            });
+        }
         if text.contains("$(") || text.contains('`') || text.contains("${") {
             let outer = std::mem::replace(&mut self.in_arithmetic, true);
             let walked = self.quoted_text(text, depth + 1, frame);
@@ -1562,6 +1577,32 @@ fn oversized_number(text: &str) -> Option<&str> {
     None
 }
 
+/// The assignment a word written bare is, when it is one (`X=1`,
+/// `a+=b`): what the parser took for an argument after a reserved word.
+fn bare_assignment(w: &Word) -> Option<Assignment> {
+    let (name, _) = w.raw.split_once('=')?;
+    let name = name.strip_suffix('+').unwrap_or(name);
+    let is_name = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_name {
+        return None;
+    }
+    let value = w.text.split_once('=').map_or("", |(_, v)| v);
+    Some(Assignment {
+        name: name.to_owned(),
+        value: Word {
+            raw: w.raw[w.raw.find('=').map_or(0, |i| i + 1)..].to_owned(),
+            text: value.to_owned(),
+            literal: w.literal,
+            skeleton: w.skeleton.split_once('=').map_or("", |(_, v)| v).to_owned(),
+            pattern: w.pattern,
+        },
+    })
+}
+
 /// `inv` run as the arguments of the words `prefix` (`time -p cmd …`):
 /// its assignments become words whose values are only known at run time.
 fn prefixed(inv: &Invocation, prefix: &[&str]) -> Invocation {
@@ -1624,7 +1665,7 @@ fn unpanicked<T>(f: impl FnOnce() -> T) -> Option<T> {
 /// quotes, a shift such as `1 << n`) counts too.
 fn expansion_after_heredoc(text: &str) -> Option<String> {
     const EXPANSIONS: [&str; 5] = ["$(", "${", "$[", "<(", ">("];
-    if !text.contains("<<") || !EXPANSIONS.iter().any(|e| text.contains(e)) {
+    if !text.contains("<<") {
         return None;
     }
     let chars: Vec<char> = text.chars().collect();
@@ -1662,7 +1703,9 @@ fn expansion_after_heredoc(text: &str) -> Option<String> {
             rest.push(c);
             k += 1;
         }
-        if starts_tag && EXPANSIONS.iter().any(|e| rest.contains(e)) {
+        if starts_tag
+            && (EXPANSIONS.iter().any(|e| rest.contains(e)) || number_then_redirect(&rest))
+        {
             let tag: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
             return Some(format!(
                 "an expansion follows the here-document `<<{}` on its line, which the \
@@ -1673,6 +1716,28 @@ fn expansion_after_heredoc(text: &str) -> Option<String> {
         i = j;
     }
     None
+}
+
+/// Whether `text` has a number word followed by a redirection
+/// (`tee f 5 >&out`): after a here-document operator the parser loses the blank and
+/// reads the number as the redirection's descriptor.
+fn number_then_redirect(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len()).any(|i| {
+        let starts = chars[i].is_ascii_digit() && (i == 0 || chars[i - 1].is_whitespace());
+        if !starts {
+            return false;
+        }
+        let mut j = i;
+        while chars.get(j).is_some_and(char::is_ascii_digit) {
+            j += 1;
+        }
+        let blanks = j;
+        while matches!(chars.get(j), Some(' ' | '\t')) {
+            j += 1;
+        }
+        j > blanks && matches!(chars.get(j), Some('<' | '>'))
+    })
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -1934,6 +1999,10 @@ mod tests {
             "echo $(( $(cat <<E\n1\nE\n) ))",
             // Nestings the parser leaves as text.
             "echo $(( 1 + $(( exec ls ) | wc ) ))",
+            // A number word before a redirection after a here-document.
+            "cat <<E; tee f 5 >&out\nb\nE",
+            // A `case` inside arithmetic.
+            "echo $(( 2 * $(case x in (a) echo 3;; esac) ))",
             // `( (` read as arithmetic where the subshell does not read.
             "( ( grep x <<E ) )\nb\nE",
         ] {
@@ -1958,20 +2027,42 @@ mod tests {
     fn readings_bash_has_are_judged() {
         // A value arithmetic evaluates later runs its subscript.
         assert!(programs("n='a[$(id)]'; (( n ))").iter().any(|p| p == "id"));
-        assert!(programs("for x in 'a[$(id)]'; do let x; done").iter().any(|p| p == "id"));
-        assert!(programs("arr=('a[$(id)]'); (( arr ))").iter().any(|p| p == "id"));
-        // Bash 5.2 runs `COPROC cmd` for a coprocess in a substitution.
+        assert!(
+            programs("for x in 'a[$(id)]'; do let x; done")
+                .iter()
+                .any(|p| p == "id")
+        );
+        assert!(
+            programs("arr=('a[$(id)]'); (( arr ))")
+                .iter()
+                .any(|p| p == "id")
+        );
+        // Bash 5.2 runs `COPROC cmd` for a coprocess in a substitution
+        // (`COPROC COPROC cmd` where it is printed twice).
         let got = programs("echo $(coproc ls -la) >(coproc X=1 id)");
-        for p in ["ls -la", "COPROC ls -la", "id", "COPROC X=1 id"] {
+        for p in [
+            "ls -la",
+            "COPROC COPROC… ls -la",
+            "id",
+            "COPROC COPROC… X=1 id",
+        ] {
             assert!(got.iter().any(|c| c == p), "{p} missing from {got:?}");
         }
-        assert!(!programs("coproc ls").iter().any(|p| p.starts_with("COPROC")));
+        assert!(
+            !programs("coproc ls")
+                .iter()
+                .any(|p| p.starts_with("COPROC"))
+        );
         // POSIX mode makes `time -p` the program; `time --` ends the
         // reserved word's options.
         let got = programs("set -o posix\ntime -p ls");
         assert!(got.iter().any(|c| c == "time -p ls"), "{got:?}");
-        assert!(!programs("time -p ls").iter().any(|c| c.starts_with("time")));
         assert_eq!(programs("time -- ls -a"), ["ls -a"]);
+        let got = programs("set -o posix\ntime -p time ls");
+        assert!(got.iter().any(|c| c == "time -p time ls"), "{got:?}");
+        let s = parse("time time X=1 ls", "t", 0).expect("parses");
+        assert_eq!(s.invocations[0].words[0].text, "ls");
+        assert_eq!(s.invocations[0].assignments[0].name, "X");
         // `--opt=<(cmd)` is one word.
         let s = parse("wc --files0-from=<(ls) x", "t", 0).expect("parses");
         let wc = s.invocations.last().expect("wc");

@@ -582,7 +582,12 @@ fn compound_commands() {
             .dash(Dash::Same),
         case("trap 'ls trapped' EXIT; ls").dash(Dash::Same),
         case("coproc ls").dash(Dash::Differs),
-        case("time -p ls").dash(Dash::Differs),
+        // In POSIX mode `time -p` is the program; the policy judges that
+        // reading too.
+        case("time -p ls")
+            .runs(&["ls"])
+            .covers()
+            .dash(Dash::Differs),
         case("exec 3>f; ls >&3").dash(Dash::Same),
         case("set -o posix\nls <(id)").dash(Dash::Differs),
         // What the parser cannot follow, it refuses.
@@ -713,6 +718,10 @@ fn corners_the_generated_lines_found() {
             .dash(Dash::Differs),
         // Bash 5.2 prints a substitution's body back and parses it again:
         // a coprocess of a simple command runs the program `COPROC`.
+        case("declare -a x=(\"$(coproc ls)\")")
+            .runs(&["COPROC COPROC ls"])
+            .covers()
+            .dash(Dash::Differs),
         case("echo $(coproc ls)")
             .runs(&["COPROC ls"])
             .covers()
@@ -724,6 +733,25 @@ fn corners_the_generated_lines_found() {
             .covers()
             .dash(Dash::Differs),
         case("time -- ls -la").dash(Dash::Differs),
+        case("set -o posix\ntime -p time ls -a")
+            .runs(&["time -p time ls -a"])
+            .covers()
+            .dash(Dash::Differs),
+        case("time time X=1 ls; time time -p ls -a")
+            .runs(&["ls", "ls -a"])
+            .covers()
+            .dash(Dash::Differs),
+        // After a here-document a number word and a redirection keep the
+        // blank between them for bash.
+        case("cat <<E; tee f 5 >&2\nb\nE")
+            .runs(&["tee f 5"])
+            .refused()
+            .dash(Dash::Same),
+        // A `case` inside arithmetic can turn it into commands.
+        case("echo $(( 2 * $(case x in (a) echo 3;; esac) ))")
+            .runs(&["2 *"])
+            .refused()
+            .dash(Dash::Differs),
         // A quoted reserved word is a program.
         case("\\time ls; 'if' x")
             .runs(&["time ls", "if x"])
