@@ -5,40 +5,11 @@
 //! and properties of the reader on generated programs: it never panics, and
 //! a readable program never hides a statement added after it.
 
-use std::path::PathBuf;
-use std::sync::LazyLock;
-
 use jarvis_core::Decision;
-use jarvis_policy::{Judgement, Policy, Request};
 use proptest::prelude::*;
 
-static SHIPPED: LazyLock<Policy> =
-    LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
-
-/// Every program allowed, the unattended limit at the top: only the
-/// guardrails and the "never unattended" facts stand in the way.
-static ALLOW_ALL: LazyLock<Policy> = LazyLock::new(|| {
-    Policy::from_texts(vec![(
-        PathBuf::from("test.toml"),
-        r#"
-[defaults]
-decision = "allow"
-auto_allow_max_risk = 100
-
-[[rule]]
-id = "everything"
-decision = "allow"
-command = "*"
-reason = "test: allow all"
-"#
-        .to_owned(),
-    )])
-    .expect("test policy loads")
-});
-
-fn judge(p: &Policy, line: &str) -> Judgement {
-    p.judge(&Request::new(line))
-}
+mod common;
+use common::{ALLOW_ALL, SHIPPED, judge};
 
 /// What a hostile program does that no policy may wave through: secret
 /// reads, commands and files named only at run time, the environment, a

@@ -8,34 +8,12 @@
 //! `cargo test -p jarvis-policy --test catastrophic -- --nocapture`.
 
 use std::path::PathBuf;
-use std::sync::LazyLock;
 
 use jarvis_core::Decision;
-use jarvis_policy::{Judgement, Policy, Request};
+use jarvis_policy::Judgement;
 
-static SHIPPED: LazyLock<Policy> =
-    LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
-
-/// Every program allowed and the unattended limit at the top: only the
-/// guardrails and the "never unattended" facts stand in the way.
-static ALLOW_ALL: LazyLock<Policy> = LazyLock::new(|| {
-    Policy::from_texts(vec![(
-        PathBuf::from("allow-all.toml"),
-        r#"
-[defaults]
-decision = "allow"
-auto_allow_max_risk = 100
-
-[[rule]]
-id = "everything"
-decision = "allow"
-command = "*"
-reason = "test: allow all"
-"#
-        .to_owned(),
-    )])
-    .expect("the allow-all policy loads")
-});
+mod common;
+use common::{ALLOW_ALL, SHIPPED, judge};
 
 /// The corpus: lines to deny, and `#person:` lines left to a person.
 struct Corpus {
@@ -59,10 +37,6 @@ fn corpus() -> Corpus {
         }
     }
     c
-}
-
-fn judge(p: &Policy, cmd: &str) -> Judgement {
-    p.judge(&Request::new(cmd))
 }
 
 fn denied_by_guardrail(j: &Judgement) -> bool {

@@ -8,36 +8,12 @@
 //! The lines are only ever judged here. Nothing in this file runs them.
 
 use std::path::PathBuf;
-use std::sync::LazyLock;
 
 use jarvis_core::Decision;
-use jarvis_policy::{Judgement, Policy, Request};
+use jarvis_policy::Policy;
 
-static SHIPPED: LazyLock<Policy> =
-    LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
-
-static ALLOW_ALL: LazyLock<Policy> = LazyLock::new(|| {
-    Policy::from_texts(vec![(
-        PathBuf::from("allow-all.toml"),
-        r#"
-[defaults]
-decision = "allow"
-auto_allow_max_risk = 100
-
-[[rule]]
-id = "everything"
-decision = "allow"
-command = "*"
-reason = "test: allow all"
-"#
-        .to_owned(),
-    )])
-    .expect("allow-all loads")
-});
-
-fn judge(p: &Policy, line: &str) -> Judgement {
-    p.judge(&Request::new(line))
-}
+mod common;
+use common::{ALLOW_ALL, SHIPPED, judge};
 
 #[test]
 fn the_reviewed_lines_wait_for_a_person() {

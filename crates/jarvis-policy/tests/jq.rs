@@ -5,15 +5,13 @@
 //! YAML do. The reader itself is property-tested here too: it never panics,
 //! and `env` or `$ENV` added to a readable filter is always found.
 
-use std::sync::LazyLock;
-
 use jarvis_core::Decision;
 use jarvis_policy::jq::{effects_jq, effects_yq};
-use jarvis_policy::{Judgement, Policy, Request};
+use jarvis_policy::{Judgement, Request};
 use proptest::prelude::*;
 
-static SHIPPED: LazyLock<Policy> =
-    LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
+mod common;
+use common::SHIPPED;
 
 fn judge(line: &str) -> Judgement {
     SHIPPED.judge(&Request::new(line))

@@ -4,41 +4,12 @@
 //! input.
 
 use std::path::PathBuf;
-use std::sync::LazyLock;
 
 use jarvis_core::{Decision, HostName};
-use jarvis_policy::{Judgement, Policy, Request};
+use jarvis_policy::{Policy, Request};
 
-static SHIPPED: LazyLock<Policy> =
-    LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
-
-/// A policy that allows every program and sets the unattended limit to the
-/// top, so only the guardrails and the "never unattended" facts stand in the
-/// way. What this policy does not allow, no policy allows.
-static ALLOW_ALL: LazyLock<Policy> = LazyLock::new(|| {
-    policy(
-        r#"
-[defaults]
-decision = "allow"
-auto_allow_max_risk = 100
-
-[[rule]]
-id = "everything"
-decision = "allow"
-command = "*"
-reason = "test: allow all"
-"#,
-    )
-});
-
-fn policy(text: &str) -> Policy {
-    Policy::from_texts(vec![(PathBuf::from("test.toml"), text.to_owned())])
-        .expect("test policy loads")
-}
-
-fn judge(p: &Policy, cmd: &str) -> Judgement {
-    p.judge(&Request::new(cmd))
-}
+mod common;
+use common::{ALLOW_ALL, SHIPPED, judge, policy};
 
 #[track_caller]
 fn assert_denied_by_guardrail(cmd: &str) {

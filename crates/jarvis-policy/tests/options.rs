@@ -6,13 +6,11 @@
 //!
 //! The lines are only ever judged here. Nothing in this file runs them.
 
-use std::sync::LazyLock;
-
 use jarvis_core::Decision;
-use jarvis_policy::{Judgement, Policy, Request};
+use jarvis_policy::{Judgement, Request};
 
-static SHIPPED: LazyLock<Policy> =
-    LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
+mod common;
+use common::SHIPPED;
 
 fn judge(line: &str) -> Judgement {
     SHIPPED.judge(&Request {

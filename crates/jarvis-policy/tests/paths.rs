@@ -8,48 +8,13 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use jarvis_core::Decision;
-use jarvis_policy::{Judgement, Policy, Request};
+use jarvis_policy::Policy;
 
-static SHIPPED: LazyLock<Policy> =
-    LazyLock::new(|| Policy::shipped().expect("the shipped policy loads"));
-
-/// Allows every program up to the top risk: what it does not allow, no
-/// policy allows.
-static ALLOW_ALL: LazyLock<Policy> = LazyLock::new(|| {
-    policy(
-        r#"
-[defaults]
-decision = "allow"
-auto_allow_max_risk = 100
-
-[[rule]]
-id = "everything"
-decision = "allow"
-command = "*"
-reason = "test: allow all"
-"#,
-    )
-});
+mod common;
+use common::{ALLOW_ALL, SHIPPED, judge, judge_in, policy};
 
 /// Where the sandbox host runs everyday commands from.
 const HOME: &str = "/home/jarvis";
-
-fn policy(text: &str) -> Policy {
-    Policy::from_texts(vec![(PathBuf::from("test.toml"), text.to_owned())])
-        .expect("test policy loads")
-}
-
-fn judge(p: &Policy, cmd: &str) -> Judgement {
-    p.judge(&Request::new(cmd))
-}
-
-fn judge_in(p: &Policy, cmd: &str, cwd: &str) -> Judgement {
-    p.judge(&Request {
-        command: cmd.to_owned(),
-        host: None,
-        cwd: Some(cwd.to_owned()),
-    })
-}
 
 fn rank(d: Decision) -> u8 {
     match d {

@@ -3,14 +3,12 @@
 //! looser when a command is wrapped, and agrees with a small reference model
 //! of the `rm` guardrail.
 
-use std::sync::LazyLock;
-
 use jarvis_core::Decision;
-use jarvis_policy::{Policy, Request};
+use jarvis_policy::Request;
 use proptest::prelude::*;
 
-static POLICY: LazyLock<Policy> =
-    LazyLock::new(|| Policy::shipped().expect("shipped policy loads"));
+mod common;
+use common::SHIPPED;
 
 /// Pieces of shell that combine into hostile, half-valid lines.
 fn shellish() -> impl Strategy<Value = String> {
@@ -80,7 +78,7 @@ fn shellish() -> impl Strategy<Value = String> {
 }
 
 fn judge(cmd: &str) -> jarvis_policy::Judgement {
-    POLICY.judge(&Request::new(cmd))
+    SHIPPED.judge(&Request::new(cmd))
 }
 
 proptest! {
