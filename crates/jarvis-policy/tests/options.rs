@@ -216,6 +216,15 @@ fn everyday_options_stay_unattended() {
         "ss -tlnp",
         "ping -c 3 192.168.1.1",
         "free -h",
+        // A script option of a tool whose script is read (sed.rs, awk.rs,
+        // jq.rs) runs nothing by itself.
+        "sed -e s/a/b/ f",
+        "sed -ne 1p f",
+        "sed --expression=1p f",
+        "sed -n -e '/error/p' -e '/warn/p' /var/log/syslog",
+        "awk -e '{print $1}' f",
+        "jq -e .a f.json",
+        "yq -e .a f.yml",
     ] {
         let j = judge(line);
         assert_eq!(j.decision, Decision::Allow, "{line}: {:#?}", j.reasons);
