@@ -2,9 +2,10 @@
 //!
 //! This crate owns the vocabulary every other crate speaks: [`Decision`],
 //! [`Risk`], [`HostName`], [`ActionId`] and the [`ActionState`] machine with
-//! its legal transitions, and who may do what ([`Role`], [`Principal`],
-//! [`ApprovalRule`]). Values are parsed, not validated: once a `Risk` or a
-//! `HostName` exists it is valid, so callers never re-check it.
+//! its legal transitions, who may do what ([`Role`], [`Principal`],
+//! [`ApprovalRule`]), and how untrusted text is shown ([`text`]). Values
+//! are parsed, not validated: once a `Risk` or a `HostName` exists it is
+//! valid, so callers never re-check it.
 //!
 //! It must never do IO (no files, no network, no clock beyond what UUID v7
 //! generation needs) and never depend on another Jarvis crate: it sits at the
@@ -16,6 +17,7 @@ mod conversation;
 mod decision;
 mod host;
 mod risk;
+pub mod text;
 
 pub use access::{
     ApprovalProgress, ApprovalRefusal, ApprovalRule, Principal, Role, TokenScope, UnknownRole,

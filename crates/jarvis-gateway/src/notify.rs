@@ -862,53 +862,16 @@ fn is_http_url(s: &str) -> bool {
 // ---------------------------------------------------------------------------
 // Untrusted text
 
-/// Characters that change how text displays without showing themselves:
-/// bidi overrides and isolates, zero-width characters, separators.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{2028}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}'
-        | '\u{FEFF}'
-        | '\u{FFF9}'..='\u{FFFB}')
-}
-
-/// A visible stand-in for a control or invisible character: the Unicode
-/// control pictures for C0 (`\x1b` becomes `␛`), `␡` for DEL, `�` for the
-/// rest. Always one character, so truncation never splits one.
-fn placeholder(c: char) -> char {
-    match c {
-        '\0'..='\u{1F}' => char::from_u32(0x2400 + c as u32).unwrap_or('\u{FFFD}'),
-        '\u{7F}' => '\u{2421}',
-        _ => '\u{FFFD}',
-    }
-}
-
-fn clean(text: &str, keep_newlines: bool, max_chars: usize) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if keep_newlines && (c == '\n' || c == '\t') {
-                c
-            } else if c.is_control() || is_invisible_format(c) {
-                placeholder(c)
-            } else {
-                c
-            }
-        })
-        .collect();
-    truncate_chars(&cleaned, max_chars)
-}
-
-/// Untrusted text that may span lines (newlines and tabs kept).
+/// Untrusted text that may span lines (newlines and tabs kept), through
+/// the one table every view shares (`jarvis_core::text`). A stand-in is
+/// one character, so truncation never splits one.
 fn clean_text(text: &str, max_chars: usize) -> String {
-    clean(text, true, max_chars)
+    truncate_chars(&jarvis_core::text::inert(text), max_chars)
 }
 
 /// Untrusted text on one line.
 fn clean_line(text: &str, max_chars: usize) -> String {
-    clean(text, false, max_chars)
+    truncate_chars(&jarvis_core::text::inert_line(text), max_chars)
 }
 
 /// At most `max` characters, the last one an ellipsis when cut.

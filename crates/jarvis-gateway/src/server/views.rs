@@ -1025,15 +1025,15 @@ pub fn is_local_path(s: &str) -> bool {
 pub mod filters {
     use std::fmt::Display;
 
-    /// Makes untrusted text inert on screen: control characters other than
-    /// newline and tab (ESC of terminal escape sequences, carriage return,
-    /// NUL, DEL, C1 controls) and the invisible bidirectional controls
-    /// become visible placeholders. HTML escaping still happens after.
+    /// Makes untrusted text inert on screen with the one table every view
+    /// shares (`jarvis_core::text`): controls other than newline and tab and
+    /// the invisible formatting characters become visible stand-ins. HTML
+    /// escaping still happens after.
     ///
     /// # Errors
     /// Never; askama's filter signature requires a `Result`.
     pub fn inert<T: Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
-        Ok(super::inert_text(&s.to_string()))
+        Ok(jarvis_core::text::inert(&s.to_string()))
     }
 
     /// An RFC 3339 timestamp as `2025-11-23 01:57:03 UTC`.
@@ -1091,37 +1091,6 @@ pub mod filters {
 // ---------------------------------------------------------------------------
 // Pure helpers
 // ---------------------------------------------------------------------------
-
-/// The character shown instead of an invisible or dangerous one, or `None`
-/// to keep it.
-fn placeholder(c: char) -> Option<char> {
-    match c {
-        '\n' | '\t' => None,
-        // C0 controls: their control pictures (NUL → ␀, ESC → ␛, CR → ␍).
-        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32),
-        '\u{7f}' => Some('\u{2421}'),
-        // C1 controls (CSI as one byte, …), bidirectional embeddings,
-        // overrides, isolates and marks, line and paragraph separators,
-        // invisible joiners that have no business in a command line.
-        '\u{80}'..='\u{9f}'
-        | '\u{061c}'
-        | '\u{200b}'
-        | '\u{200e}'
-        | '\u{200f}'
-        | '\u{2028}'
-        | '\u{2029}'
-        | '\u{202a}'..='\u{202e}'
-        | '\u{2060}'
-        | '\u{2066}'..='\u{2069}'
-        | '\u{feff}' => Some('\u{fffd}'),
-        _ => None,
-    }
-}
-
-/// Untrusted text made inert on screen: see [`filters::inert`].
-pub fn inert_text(s: &str) -> String {
-    s.chars().map(|c| placeholder(c).unwrap_or(c)).collect()
-}
 
 /// The class of a risk badge: `risk-low` … `risk-critical`, or `risk-none`
 /// when the action was not scored.
@@ -1420,6 +1389,7 @@ mod tests {
             created_at: "2025-11-23T01:52:03Z".into(),
             updated_at: "2025-11-23T01:52:04Z".into(),
             requester: "agent:planner".into(),
+            accountable: "agent:planner".into(),
             host: Some("nas".into()),
             command: command.into(),
             cwd: Some("/srv/app".into()),
@@ -1536,29 +1506,6 @@ mod tests {
     }
 
     // ----- the inert filter -------------------------------------------------
-
-    #[test]
-    fn inert_replaces_controls_and_bidi_but_keeps_newlines_and_tabs() {
-        assert_eq!(inert_text("ls -l\n\tok"), "ls -l\n\tok");
-        assert_eq!(inert_text("\x1b[31mred"), "\u{241b}[31mred");
-        assert_eq!(inert_text("a\rb"), "a\u{240d}b");
-        assert_eq!(inert_text("\0"), "\u{2400}");
-        assert_eq!(inert_text("\x7f"), "\u{2421}");
-        assert_eq!(inert_text("\u{9b}31m"), "\u{fffd}31m");
-        for c in ['\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}'] {
-            assert_eq!(inert_text(&format!("x{c}y")), "x\u{fffd}y");
-        }
-        for c in ['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200f}'] {
-            assert_eq!(inert_text(&format!("x{c}y")), "x\u{fffd}y");
-        }
-        // Ordinary text, other scripts and emoji pass untouched.
-        assert_eq!(inert_text("café ñ 日本 🙂 <b>"), "café ñ 日本 🙂 <b>");
-        let out = inert_text("\u{202e}fdp.exe\x1b]0;title\x07");
-        assert!(
-            out.chars()
-                .all(|c| !c.is_control() || c == '\n' || c == '\t')
-        );
-    }
 
     #[test]
     fn inert_filter_output_is_still_html_escaped() {

@@ -1,0 +1,164 @@
+//! Untrusted text made inert before a person reads it.
+//!
+//! An agent writes the command, the working directory, the planner's words
+//! and a command's output; a person reads them on a web page, in a
+//! notification or in a terminal, and decides. Characters that act instead
+//! of showing (terminal escape sequences, a carriage return that rewrites
+//! the line, bidirectional overrides that reorder it, zero-width and tag
+//! characters that hide text) could make the screen show something other
+//! than what will run. Every view of untrusted text goes through this one
+//! table, so the web UI, the notifications, the planner's transcript and the
+//! CLI agree on what is shown.
+//!
+//! Each such character becomes one visible stand-in, never nothing, so a
+//! person sees that something was there and lengths stay comparable.
+
+/// Whether `c` is a character that acts on a screen instead of showing:
+/// C0 and C1 controls and DEL (a newline and a tab are judged by the
+/// caller), and the invisible formatting characters.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || is_invisible_format(c)
+}
+
+/// Characters that change how text displays or hide text without showing
+/// themselves.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        // Soft hyphen, combining grapheme joiner, Arabic letter mark,
+        // Mongolian vowel separator.
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}'
+        // Hangul fillers: they render as blank space.
+        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+        // Zero-width space, joiners, left-to-right and right-to-left marks.
+        | '\u{200B}'..='\u{200F}'
+        // Line and paragraph separators, bidirectional embeddings and
+        // overrides.
+        | '\u{2028}'..='\u{202E}'
+        // Word joiner, invisible operators, bidirectional isolates,
+        // deprecated format characters.
+        | '\u{2060}'..='\u{206F}'
+        // Byte order mark (zero-width no-break space).
+        | '\u{FEFF}'
+        // Interlinear annotation.
+        | '\u{FFF9}'..='\u{FFFB}'
+        // Tag characters: invisible copies of ASCII that can smuggle text.
+        | '\u{E0000}'..='\u{E007F}'
+        // Variation selectors supplement: invisible, can carry data.
+        | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// The visible stand-in for an unsafe character: the Unicode control
+/// pictures for C0 (`ESC` is `␛`, a carriage return `␍`), `␡` for DEL, and
+/// `�` for the rest.
+pub fn stand_in(c: char) -> char {
+    match c {
+        '\0'..='\u{1F}' => char::from_u32(0x2400 + c as u32).unwrap_or('\u{FFFD}'),
+        '\u{7F}' => '\u{2421}',
+        _ => '\u{FFFD}',
+    }
+}
+
+/// `text` with every unsafe character replaced by its stand-in; newlines
+/// and tabs are kept, for text that spans lines (output, a plan).
+pub fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == '\n' || c == '\t' || !is_unsafe(c) {
+                c
+            } else {
+                stand_in(c)
+            }
+        })
+        .collect()
+}
+
+/// `text` on one line: as [`inert`], and newlines and tabs replaced too
+/// (a list row, a command, a name).
+pub fn inert_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if is_unsafe(c) { stand_in(c) } else { c })
+        .collect()
+}
+
+/// The first unsafe character of `text`, with its byte offset, for a
+/// refusal that says what and where (a working directory must hold none,
+/// not even a newline).
+pub fn first_unsafe(text: &str) -> Option<(usize, char)> {
+    text.char_indices().find(|&(_, c)| is_unsafe(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one table: every class of character that acts instead of
+    /// showing, and the ones that must stay as they are.
+    #[test]
+    fn the_character_table() {
+        let unsafe_chars: &[(char, &str)] = &[
+            ('\0', "NUL"),
+            ('\u{7}', "BEL"),
+            ('\u{8}', "backspace"),
+            ('\r', "carriage return"),
+            ('\u{1B}', "ESC, terminal escape sequences"),
+            ('\u{7F}', "DEL"),
+            ('\u{85}', "NEL"),
+            ('\u{9B}', "CSI as one byte"),
+            ('\u{AD}', "soft hyphen"),
+            ('\u{34F}', "combining grapheme joiner"),
+            ('\u{61C}', "Arabic letter mark"),
+            ('\u{115F}', "Hangul choseong filler"),
+            ('\u{180E}', "Mongolian vowel separator"),
+            ('\u{200B}', "zero-width space"),
+            ('\u{200D}', "zero-width joiner"),
+            ('\u{200E}', "left-to-right mark"),
+            ('\u{200F}', "right-to-left mark"),
+            ('\u{2028}', "line separator"),
+            ('\u{2029}', "paragraph separator"),
+            ('\u{202A}', "left-to-right embedding"),
+            ('\u{202E}', "right-to-left override"),
+            ('\u{2060}', "word joiner"),
+            ('\u{2066}', "left-to-right isolate"),
+            ('\u{2069}', "pop directional isolate"),
+            ('\u{3164}', "Hangul filler"),
+            ('\u{FEFF}', "byte order mark"),
+            ('\u{FFF9}', "interlinear annotation anchor"),
+            ('\u{E0041}', "tag latin capital A"),
+            ('\u{E007F}', "cancel tag"),
+            ('\u{E0100}', "variation selector 17"),
+        ];
+        for &(c, name) in unsafe_chars {
+            assert!(is_unsafe(c), "{name} (U+{:04X}) must be unsafe", c as u32);
+            let shown = inert_line(&format!("a{c}b"));
+            assert_eq!(shown.chars().count(), 3, "{name}: one stand-in");
+            assert!(!shown.contains(c), "{name} survives");
+        }
+        for c in [
+            'a', ' ', '~', 'é', 'ß', 'Ж', '中', '€', '→', '✓', '😀', '\u{FE0F}', '\u{301}',
+        ] {
+            assert!(!is_unsafe(c), "U+{:04X} must be kept", c as u32);
+            assert_eq!(inert_line(&c.to_string()), c.to_string());
+        }
+    }
+
+    #[test]
+    fn stand_ins_are_visible_and_say_what_was_there() {
+        assert_eq!(inert("\u{1B}[2J"), "\u{241B}[2J");
+        assert_eq!(inert("ok\rrm"), "ok\u{240D}rm");
+        assert_eq!(inert("x\u{7F}"), "x\u{2421}");
+        assert_eq!(inert("txt\u{202E}exe"), "txt\u{FFFD}exe");
+    }
+
+    #[test]
+    fn text_keeps_its_lines_and_a_line_does_not() {
+        assert_eq!(inert("a\n\tb"), "a\n\tb");
+        assert_eq!(inert_line("a\n\tb"), "a\u{240A}\u{2409}b");
+    }
+
+    #[test]
+    fn the_first_unsafe_character_is_found_with_its_offset() {
+        assert_eq!(first_unsafe("/srv/app"), None);
+        assert_eq!(first_unsafe("/srv/é\u{1B}x"), Some((7, '\u{1B}')));
+        assert_eq!(first_unsafe("/srv\n"), Some((4, '\n')));
+    }
+}
