@@ -34,14 +34,27 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
         group,
     };
     vec![
+        // A PEM block: the marker, then what can be its body and nothing
+        // else. All on one line only up to its end marker (a key pasted
+        // with `\n` escapes); over lines only while each whole line is
+        // base64 or a PEM header. So `echo '-----BEGIN PRIVATE KEY-----';
+        // rm -rf /` loses the marker, not the command after it.
         p(
             "private key",
-            r"(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$))",
+            concat!(
+                r"(?m)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:",
+                r"(?:(?:[ \t]|\\n)*[A-Za-z0-9+/=]+)*?(?:[ \t]|\\n)*-----END [A-Z0-9 ]*PRIVATE KEY-----",
+                r"|(?:(?:[ \t]|\\n)*[A-Za-z0-9+/=]{20,})*",
+                r"(?:\r?\n(?:[A-Za-z0-9+/=]+|(?:Proc-Type|DEK-Info):[^\r\n]*)?\r?$)*",
+                r"(?:\r?\n-----END [A-Z0-9 ]*PRIVATE KEY-----)?",
+                r"))",
+            ),
             1,
         ),
+        // The rest never cross a line: `[ \t]`, not `\s`, around separators.
         p(
             "authorization header",
-            r"(?i)\b(?:proxy-)?authorization\s*:\s*(?:bearer|basic|token|digest)?\s*([^\s'\x22]+)",
+            r"(?i)\b(?:proxy-)?authorization[ \t]*:[ \t]*(?:bearer|basic|token|digest)?[ \t]*([^\s'\x22]+)",
             1,
         ),
         p(
@@ -51,12 +64,12 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
         ),
         p(
             "secret assignment",
-            r#"(?i)\b[A-Z0-9_.-]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)[A-Z0-9_]*\s*[=:]\s*['"]?([^\s'"&;]+)"#,
+            r#"(?i)\b[A-Z0-9_.-]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)[A-Z0-9_]*[ \t]*[=:][ \t]*['"]?([^\s'"&;]+)"#,
             1,
         ),
         p(
             "secret option",
-            r#"(?i)--(?:password|passwd|token|secret|api-key|access-key)[= ]\s*['"]?([^\s'"]+)"#,
+            r#"(?i)--(?:password|passwd|token|secret|api-key|access-key)(?:[ \t]*=[ \t]*|[ \t]+)['"]?([^\s'"]+)"#,
             1,
         ),
         p("GitHub token", r"\b(gh[pousr]_[A-Za-z0-9]{30,})\b", 1),
@@ -208,6 +221,60 @@ mod tests {
         );
         assert_eq!(clean("docker ps -a"), "docker ps -a");
         assert_eq!(clean("git log --oneline"), "git log --oneline");
+    }
+
+    #[test]
+    fn a_private_key_marker_is_redacted_to_the_end_of_its_line_at_most() {
+        // The marker alone: what follows on the line is no key.
+        assert_eq!(
+            clean("echo '-----BEGIN PRIVATE KEY-----'; rm -rf /srv/data"),
+            "echo '[REDACTED]'; rm -rf /srv/data"
+        );
+        // A block without its end marker: body lines go, the next command
+        // stays.
+        assert_eq!(
+            clean(
+                "cat <<EOF\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx3\nq1w2e3r4==\nrm -rf /\nEOF"
+            ),
+            "cat <<EOF\n[REDACTED]\nrm -rf /\nEOF"
+        );
+        // A whole block, and an encrypted one with its headers.
+        assert_eq!(
+            clean(
+                "-----BEGIN PRIVATE KEY-----\r\nMIIEvQIBADANBg\r\nkqhkiG9w0B==\r\n-----END PRIVATE KEY-----\r\nnext"
+            ),
+            "[REDACTED]\r\nnext"
+        );
+        assert_eq!(
+            clean(
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB12\n\nMIIEow==\n-----END RSA PRIVATE KEY-----; id"
+            ),
+            "[REDACTED]; id"
+        );
+        // On one line with `\n` escapes, as pasted into a variable.
+        assert_eq!(
+            clean(
+                r"KEY='-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAA\n-----END OPENSSH PRIVATE KEY-----' ./deploy"
+            ),
+            "KEY='[REDACTED]' ./deploy"
+        );
+    }
+
+    #[test]
+    fn no_pattern_reaches_into_the_next_line() {
+        assert_eq!(
+            clean("mysql --password=\nrm -rf /"),
+            "mysql --password=\nrm -rf /"
+        );
+        assert_eq!(clean("export TOKEN=\nreboot"), "export TOKEN=\nreboot");
+        assert_eq!(
+            clean("curl -H 'Authorization:\nreboot'"),
+            "curl -H 'Authorization:\nreboot'"
+        );
+        assert_eq!(
+            clean("mysql --password = hunter2 db"),
+            "mysql --password = [REDACTED] db"
+        );
     }
 
     #[test]
