@@ -178,6 +178,36 @@ pub fn person(actor: &str) -> &str {
         .unwrap_or(actor)
 }
 
+/// One step from an actor to whoever answers for it. What an agent does
+/// with a token is the doing of the person who made the token; what a
+/// conversation with the planner proposes is the doing of whoever started
+/// it (which may itself be a token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behind<'a> {
+    /// `chat:ID`: the conversation `ID`, answered for by who started it.
+    Conversation(&'a str),
+    /// `token:NAME`: the API token `NAME`, answered for by who made it.
+    Token(&'a str),
+}
+
+impl<'a> Behind<'a> {
+    /// What stands behind `actor`, or `None` when the actor answers for
+    /// itself (`user:…`, `local:…`, and actors such as `planner`).
+    pub fn of(actor: &'a str) -> Option<Behind<'a>> {
+        if let Some(id) = actor.strip_prefix(crate::CHAT_PREFIX) {
+            Some(Behind::Conversation(id))
+        } else {
+            actor.strip_prefix("token:").map(Behind::Token)
+        }
+    }
+}
+
+/// How many [`Behind`] steps lead from a requester to the person
+/// accountable for it at most: a conversation started by a token made by a
+/// person is two. Tokens are made by people (no token may administer), so
+/// a longer chain means a damaged record, and the walk stops there.
+pub const ACCOUNTABLE_STEPS: usize = 2;
+
 /// Separation of duties. The defaults fit a homelab with one owner: the
 /// owner may approve what they asked for, and one approval is enough. A
 /// team tightens it to a two-person rule.
@@ -204,13 +234,17 @@ impl Default for ApprovalRule {
 /// Why an approval does not count.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalRefusal {
-    /// The approver proposed the action and the rule forbids approving one's own.
+    /// The approver is the person accountable for the action (they asked
+    /// for it, or their token or conversation did) and the rule forbids
+    /// approving one's own requests.
     #[error(
-        "{approver} proposed this action and the approval rule forbids approving one's own requests; another approver must decide"
+        "{approver} may not approve this action: {accountable} is accountable for it (their own request, or their token's or conversation's) and the approval rule forbids approving one's own requests; another approver must decide"
     )]
     OwnRequest {
         /// Who tried.
         approver: String,
+        /// Who is accountable for the action.
+        accountable: String,
     },
     /// The approver already approved it; another person must add theirs.
     #[error(
@@ -247,23 +281,26 @@ impl ApprovalRule {
         n.max(1)
     }
 
-    /// Counts `approver`'s approval of an action proposed by `requester`,
-    /// at `risk`, that `earlier` approvers already approved. Actors are
-    /// compared as [`person`]s; the caller maps a token to the person who
-    /// made it.
+    /// Counts `approver`'s approval of an action that `accountable` answers
+    /// for, at `risk`, that `earlier` approvers already approved. Actors
+    /// are compared as [`person`]s; `accountable` is the person at the end
+    /// of the requester's [`Behind`] chain, never a token or a
+    /// conversation, or a two-person rule would count the person behind
+    /// them as someone else.
     ///
     /// # Errors
     /// An [`ApprovalRefusal`] when the approval does not count.
     pub fn count(
         &self,
-        requester: &str,
+        accountable: &str,
         approver: &str,
         risk: Risk,
         earlier: &[String],
     ) -> Result<ApprovalProgress, ApprovalRefusal> {
-        if !self.self_approval && person(requester) == person(approver) {
+        if !self.self_approval && person(accountable) == person(approver) {
             return Err(ApprovalRefusal::OwnRequest {
                 approver: approver.to_owned(),
+                accountable: accountable.to_owned(),
             });
         }
         let needed = self.needed(risk);
@@ -283,6 +320,76 @@ impl ApprovalRule {
                 more: needed - have,
             }
         })
+    }
+
+    /// The rule a rollback is approved under, and whether the asker's own
+    /// request counts as their approval.
+    ///
+    /// Under [`RollbackApproval::SameRule`] a rollback waits for approvers
+    /// exactly as any action at its risk does. Under
+    /// [`RollbackApproval::OneApprover`] one approver is enough, and where
+    /// self-approval is allowed the asker is that approver, so a single
+    /// owner rolls back in one step. A `forced` rollback (it overwrites
+    /// what changed since the action) and a rollback of a rollback (it puts
+    /// the change back) always need the full rule: otherwise one person
+    /// could get any change back, or undo others' work, alone.
+    pub fn for_rollback(
+        &self,
+        setting: RollbackApproval,
+        forced: bool,
+        of_rollback: bool,
+    ) -> (ApprovalRule, bool) {
+        if setting == RollbackApproval::SameRule || forced || of_rollback {
+            return (*self, false);
+        }
+        let one = ApprovalRule {
+            approvers: 1,
+            critical_approvers: 1,
+            ..*self
+        };
+        (one, self.self_approval)
+    }
+}
+
+/// How rollbacks are approved (`[approvals] rollback`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackApproval {
+    /// As any action at the rollback's risk (the original's, at least).
+    #[default]
+    SameRule,
+    /// One approver; the asker, where self-approval is allowed.
+    OneApprover,
+}
+
+impl RollbackApproval {
+    /// The setting's word in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackApproval::SameRule => "same-rule",
+            RollbackApproval::OneApprover => "one-approver",
+        }
+    }
+}
+
+impl fmt::Display for RollbackApproval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that names no way of approving rollbacks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a rollback approval: expected same-rule or one-approver")]
+pub struct UnknownRollbackApproval(pub String);
+
+impl FromStr for RollbackApproval {
+    type Err = UnknownRollbackApproval;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [RollbackApproval::SameRule, RollbackApproval::OneApprover]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRollbackApproval(s.to_owned()))
     }
 }
 
@@ -366,5 +473,72 @@ mod tests {
             rule.count("user:x", "local:b", risk(90), &["user:b".into()]),
             Err(ApprovalRefusal::AlreadyApproved { .. })
         ));
+        // The refusal names who is accountable, not only who tried.
+        let refused = rule
+            .count("local:alice", "user:alice", risk(10), &[])
+            .expect_err("own request");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("user:alice may not approve this action: local:alice is accountable"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn what_stands_behind_an_actor() {
+        assert_eq!(Behind::of("chat:0192"), Some(Behind::Conversation("0192")));
+        assert_eq!(Behind::of("token:bot"), Some(Behind::Token("bot")));
+        for own in ["user:alice", "local:root", "planner", "gateway"] {
+            assert_eq!(Behind::of(own), None, "{own}");
+        }
+    }
+
+    #[test]
+    fn rollbacks_take_the_full_rule_unless_one_approver_is_set_and_nothing_forces_it() {
+        let two = ApprovalRule {
+            self_approval: false,
+            critical_approvers: 2,
+            approvers: 1,
+        };
+        let owner = ApprovalRule::default();
+        let one = |r: ApprovalRule| ApprovalRule {
+            approvers: 1,
+            critical_approvers: 1,
+            ..r
+        };
+        use RollbackApproval::{OneApprover, SameRule};
+        // (rule, setting, forced, of a rollback) -> (rule used, asker counts)
+        let table = [
+            (owner, SameRule, false, false, (owner, false)),
+            (owner, OneApprover, false, false, (owner, true)),
+            (owner, OneApprover, true, false, (owner, false)),
+            (owner, OneApprover, false, true, (owner, false)),
+            (two, SameRule, false, false, (two, false)),
+            (two, OneApprover, false, false, (one(two), false)),
+            (two, OneApprover, true, false, (two, false)),
+            (two, OneApprover, false, true, (two, false)),
+        ];
+        for (rule, setting, forced, of_rollback, want) in table {
+            assert_eq!(
+                rule.for_rollback(setting, forced, of_rollback),
+                want,
+                "{rule:?} {setting} forced={forced} of_rollback={of_rollback}"
+            );
+        }
+        // Under one-approver a critical rollback still needs one other
+        // person when self-approval is off.
+        let (r, _) = two.for_rollback(OneApprover, false, false);
+        assert!(matches!(
+            r.count("user:a", "user:a", risk(95), &[]),
+            Err(ApprovalRefusal::OwnRequest { .. })
+        ));
+        assert_eq!(
+            r.count("user:a", "user:b", risk(95), &[]),
+            Ok(ApprovalProgress::Complete)
+        );
+        assert_eq!("one-approver".parse(), Ok(OneApprover));
+        assert_eq!(RollbackApproval::default(), SameRule);
+        assert!("quick".parse::<RollbackApproval>().is_err());
     }
 }

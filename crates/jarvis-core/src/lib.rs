@@ -20,8 +20,8 @@ mod risk;
 pub mod text;
 
 pub use access::{
-    ApprovalProgress, ApprovalRefusal, ApprovalRule, Principal, Role, TokenScope, UnknownRole,
-    UnknownScope, person,
+    ACCOUNTABLE_STEPS, ApprovalProgress, ApprovalRefusal, ApprovalRule, Behind, Principal, Role,
+    RollbackApproval, TokenScope, UnknownRole, UnknownRollbackApproval, UnknownScope, person,
 };
 pub use action::{
     ActionId, ActionIdError, ActionKind, ActionState, IllegalTransition, UnknownActionKind,

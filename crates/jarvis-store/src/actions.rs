@@ -1,6 +1,8 @@
 //! Actions and their lifecycle, each change committed with its audit event.
 
-use jarvis_core::{ActionId, ActionKind, ActionState, Decision, HostName, Risk};
+use jarvis_core::{
+    ACCOUNTABLE_STEPS, ActionId, ActionKind, ActionState, Behind, Decision, HostName, Risk,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -59,6 +61,10 @@ pub struct ActionRecord {
     pub updated_at: String,
     /// Who proposed it.
     pub requester: String,
+    /// The person who answers for it, resolved from the requester when it
+    /// was proposed (see [`Store::accountable`]). Approval rules,
+    /// per-requester limits and refusals use it.
+    pub accountable: String,
     /// The host it is for.
     pub host: Option<String>,
     /// The command line.
@@ -131,6 +137,9 @@ impl ActionRecord {
                 .try_get("updated_at")
                 .map_err(|e| bad("updated_at", &e))?,
             requester: row.try_get("requester").map_err(|e| bad("requester", &e))?,
+            accountable: row
+                .try_get("accountable")
+                .map_err(|e| bad("accountable", &e))?,
             host: row.try_get("host").map_err(|e| bad("host", &e))?,
             command: row.try_get("command").map_err(|e| bad("command", &e))?,
             cwd: row.try_get("cwd").map_err(|e| bad("cwd", &e))?,
@@ -153,20 +162,24 @@ impl ActionRecord {
     }
 }
 
-const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview, pending_since";
+const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, accountable, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview, pending_since";
 
 impl Store {
-    /// Records a proposed action and its `action.proposed` event.
+    /// Records a proposed action and its `action.proposed` event, with the
+    /// person accountable for it resolved in the same transaction (so a
+    /// token revoked or a conversation ended a moment later changes
+    /// nothing).
     ///
     /// # Errors
     /// A [`StoreError`] naming what failed; nothing is written then.
     pub async fn create_action(&self, new: &NewAction) -> Result<ActionRecord, StoreError> {
         let (mut tx, mut head) = self.begin_write().await?;
         let at = now();
+        let accountable = accountable(&mut tx, &new.requester).await?;
         sqlx::query(
-            "INSERT INTO actions (id, created_at, updated_at, requester, host, command, cwd, timeout_secs, \
-             state, reasons, version, kind, edit, rollback_of, plan) \
-             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, '[]', 0, $9, $10, $11, $12)",
+            "INSERT INTO actions (id, created_at, updated_at, requester, accountable, host, command, cwd, \
+             timeout_secs, state, reasons, version, kind, edit, rollback_of, plan) \
+             VALUES ($1, $2, $2, $3, $13, $4, $5, $6, $7, $8, '[]', 0, $9, $10, $11, $12)",
         )
         .bind(new.id.to_string())
         .bind(&at)
@@ -180,6 +193,7 @@ impl Store {
         .bind(new.edit.as_ref().map(Value::to_string))
         .bind(new.rollback_of.map(|r| r.to_string()))
         .bind(new.plan.as_ref().map(Value::to_string))
+        .bind(&accountable)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("recording a proposed action"))?;
@@ -189,6 +203,7 @@ impl Store {
             host: new.host.as_ref().map(HostName::to_string),
             kind: "action.proposed".into(),
             payload: json!({
+                "accountable": accountable,
                 "command": new.command,
                 "cwd": new.cwd,
                 "timeout_secs": new.timeout_secs,
@@ -243,6 +258,23 @@ impl Store {
             .await
             .map_err(StoreError::db("committing an action's change"))?;
         Ok(record)
+    }
+
+    /// The person accountable for what `requester` asks: the requester's
+    /// [`Behind`] chain followed to its end (a conversation to whoever
+    /// started it, a token to the person who made it). A requester with
+    /// nothing behind it answers for itself, and so does one whose record
+    /// is gone.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn accountable(&self, requester: &str) -> Result<String, StoreError> {
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::db("connecting"))?;
+        accountable(&mut conn, requester).await
     }
 
     /// One action.
@@ -374,6 +406,37 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// [`Store::accountable`] on a connection the caller holds.
+pub(crate) async fn accountable(
+    conn: &mut AnyConnection,
+    requester: &str,
+) -> Result<String, StoreError> {
+    let mut who = requester.to_owned();
+    for _ in 0..ACCOUNTABLE_STEPS {
+        let (sql, key) = match Behind::of(&who) {
+            None => break,
+            Some(Behind::Conversation(id)) => (
+                "SELECT started_by AS who FROM conversations WHERE id = $1",
+                id.to_owned(),
+            ),
+            Some(Behind::Token(name)) => (
+                "SELECT created_by AS who FROM api_tokens WHERE name = $1",
+                name.to_owned(),
+            ),
+        };
+        let row = sqlx::query(sql)
+            .bind(&key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(StoreError::db("reading who is behind a requester"))?;
+        let Some(row) = row else { break };
+        who = row
+            .try_get::<String, _>("who")
+            .map_err(|e| StoreError::Corrupt(format!("who is behind {who}: {e}")))?;
+    }
+    Ok(who)
 }
 
 pub(crate) async fn fetch(

@@ -12,7 +12,7 @@ use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::actions::{ActionRecord, fetch, transition_locked};
+use crate::actions::{ActionRecord, Judged, fetch, transition_locked};
 use crate::audit::{NewEvent, append_locked};
 use crate::{Store, StoreError, now};
 
@@ -103,38 +103,10 @@ impl Store {
             .map(|a| a.approver)
             .collect();
         let risk = action.risk.unwrap_or(Risk::MAX);
-        // An agent's token proposes for the person who made it, and a
-        // conversation with the planner for the person who started it: that
-        // person approving is approving their own request.
-        let behind = if let Some(name) = action.requester.strip_prefix("token:") {
-            Some((
-                "SELECT created_by AS who FROM api_tokens WHERE name = $1",
-                name,
-            ))
-        } else {
-            action
-                .requester
-                .strip_prefix(jarvis_core::CHAT_PREFIX)
-                .map(|id| {
-                    (
-                        "SELECT started_by AS who FROM conversations WHERE id = $1",
-                        id,
-                    )
-                })
-        };
-        let requester = match behind {
-            Some((sql, key)) => sqlx::query(sql)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::db("reading who is behind a requester"))?
-                .map(|row| row.try_get::<String, _>("who"))
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(format!("requester {}: {e}", action.requester)))?
-                .unwrap_or_else(|| action.requester.clone()),
-            None => action.requester.clone(),
-        };
-        let progress = rule.count(&requester, approver, risk, &earlier)?;
+        // The person who answers for the action, as resolved when it was
+        // proposed: behind a token or a conversation there is a person, and
+        // that person approving is approving their own request.
+        let progress = rule.count(&action.accountable, approver, risk, &earlier)?;
         sqlx::query(
             "INSERT INTO approvals (action_id, approver, at, reason, position) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -174,6 +146,92 @@ impl Store {
                 };
                 append_locked(&mut tx, &mut head, event, self.signer()).await?;
                 action
+            }
+        };
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing an approval"))?;
+        Ok((record, progress))
+    }
+
+    /// Judges a just-proposed action whose asker's request counts as their
+    /// own approval (a rollback under `[approvals] rollback =
+    /// "one-approver"`). The asker's approval is counted under `rule` as
+    /// [`Store::approve`] counts any other, so the rule can still refuse
+    /// it; when it is enough the action moves from `proposed` to
+    /// `approved` (event `action.approved`, the asker its approver),
+    /// otherwise to `pending_approval` with the approval recorded.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the action is not `proposed`,
+    /// [`StoreError::ApprovalRefused`], [`StoreError::NotFound`], or a
+    /// database error; nothing is written in any of these cases.
+    pub async fn approve_own_proposal(
+        &self,
+        id: ActionId,
+        asker: &str,
+        judged: &Judged,
+        reason: &str,
+        rule: &ApprovalRule,
+    ) -> Result<(ActionRecord, ApprovalProgress), StoreError> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let action = fetch(&mut tx, id).await?;
+        if action.state != ActionState::Proposed {
+            return Err(StoreError::Conflict {
+                id: id.to_string(),
+                expected: ActionState::Proposed,
+                found: action.state,
+            });
+        }
+        let progress = rule.count(&action.accountable, asker, judged.risk, &[])?;
+        sqlx::query(
+            "INSERT INTO approvals (action_id, approver, at, reason, position) \
+             VALUES ($1, $2, $3, $4, 1)",
+        )
+        .bind(id.to_string())
+        .bind(asker)
+        .bind(now())
+        .bind(reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("recording an approval"))?;
+        let record = match progress {
+            ApprovalProgress::Complete => {
+                transition_locked(
+                    &mut tx,
+                    &mut head,
+                    self.signer(),
+                    id,
+                    ActionState::Proposed,
+                    ActionState::Approved,
+                    asker,
+                    Some(judged),
+                    json!({ "reason": reason, "approvers": [asker] }),
+                )
+                .await?
+            }
+            ApprovalProgress::Waiting { more } => {
+                let record = transition_locked(
+                    &mut tx,
+                    &mut head,
+                    self.signer(),
+                    id,
+                    ActionState::Proposed,
+                    ActionState::PendingApproval,
+                    "gateway",
+                    Some(judged),
+                    json!({}),
+                )
+                .await?;
+                let event = NewEvent {
+                    actor: asker.to_owned(),
+                    action_id: Some(id),
+                    host: action.host.clone(),
+                    kind: "action.approval_recorded".into(),
+                    payload: json!({ "approver": asker, "reason": reason, "more": more }),
+                };
+                append_locked(&mut tx, &mut head, event, self.signer()).await?;
+                record
             }
         };
         tx.commit()

@@ -977,3 +977,258 @@ async fn conversations_left_active_by_a_dead_process_are_stopped() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_person_behind_a_token_and_its_conversations_is_accountable() {
+    let rule = ApprovalRule {
+        self_approval: false,
+        critical_approvers: 2,
+        approvers: 1,
+    };
+    for db in TestDb::both() {
+        let store = db.store().await;
+        store
+            .create_token("bot", TokenScope::Propose, &"ab".repeat(32), "user:alice")
+            .await
+            .expect("token");
+        let c = store
+            .create_conversation("token:bot", "restart grafana")
+            .await
+            .expect("start");
+        // The conversation was started by a token that alice made: the
+        // action it proposes is alice's, two steps down.
+        let id = pending(&store, &c.id.requester(), Some(90)).await;
+        let action = store.action(id).await.expect("action");
+        assert_eq!(action.requester, c.id.requester());
+        assert_eq!(action.accountable, "user:alice", "{:?}", db.kind);
+        let proposed = events_of(&store, id)
+            .await
+            .into_iter()
+            .find(|e| e.kind == "action.proposed")
+            .expect("proposed event");
+        assert_eq!(payload(&proposed)["accountable"], "user:alice");
+
+        // Alice may approve it neither in the web UI nor at the gateway's shell.
+        for alice in ["user:alice", "local:alice"] {
+            let e = store
+                .approve(id, alice, None, &rule)
+                .await
+                .expect_err("alice's own request");
+            assert!(
+                matches!(
+                    &e,
+                    StoreError::ApprovalRefused(ApprovalRefusal::OwnRequest { accountable, .. })
+                        if accountable == "user:alice"
+                ),
+                "{e}"
+            );
+        }
+        // Two other people are needed, as for alice's own critical request.
+        let (_, progress) = store
+            .approve(id, "user:bob", None, &rule)
+            .await
+            .expect("bob");
+        assert_eq!(progress, ApprovalProgress::Waiting { more: 1 });
+        let (a, progress) = store
+            .approve(id, "user:carol", None, &rule)
+            .await
+            .expect("carol");
+        assert_eq!(
+            (progress, a.state),
+            (ApprovalProgress::Complete, ActionState::Approved)
+        );
+
+        // The token alone, and requesters with nothing (or nothing known)
+        // behind them.
+        for (requester, accountable) in [
+            ("token:bot", "user:alice"),
+            ("user:bob", "user:bob"),
+            ("local:root", "local:root"),
+            ("planner", "planner"),
+            ("token:ghost", "token:ghost"),
+        ] {
+            assert_eq!(
+                store.accountable(requester).await.expect("resolve"),
+                accountable,
+                "{requester}"
+            );
+        }
+        let id = pending(&store, "token:bot", Some(10)).await;
+        assert_eq!(
+            store.action(id).await.expect("action").accountable,
+            "user:alice"
+        );
+        assert!(store.verify(None).await.expect("verify").is_intact());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actions_proposed_before_the_accountable_column_are_backfilled() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        store
+            .create_token("bot", TokenScope::Propose, &"cd".repeat(32), "local:alice")
+            .await
+            .expect("token");
+        let by_token = store
+            .create_conversation("token:bot", "look at the disks")
+            .await
+            .expect("start");
+        let by_carol = store
+            .create_conversation("user:carol", "look at the logs")
+            .await
+            .expect("start");
+        let gone = jarvis_core::ConversationId::new().requester();
+        let cases = [
+            (by_token.id.requester(), "local:alice"),
+            (by_carol.id.requester(), "user:carol"),
+            ("token:bot".to_owned(), "local:alice"),
+            ("user:dave".to_owned(), "user:dave"),
+            ("token:ghost".to_owned(), "token:ghost"),
+            (gone.clone(), gone.as_str()),
+        ];
+        let mut ids = Vec::new();
+        for (requester, _) in &cases {
+            ids.push(pending(&store, requester, Some(20)).await);
+        }
+        // As the rows were before the migration, then its backfill.
+        db.sql("UPDATE actions SET accountable = ''")
+            .expect("clear");
+        let migration = match db.kind {
+            common::Kind::Sqlite => include_str!("../../../migrations/sqlite/0009_accountable.sql"),
+            common::Kind::Postgres => {
+                include_str!("../../../migrations/postgres/0009_accountable.sql")
+            }
+        };
+        let backfill: Vec<String> = migration
+            .split(';')
+            .map(|statement| {
+                statement
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .filter(|statement| statement.trim_start().starts_with("UPDATE"))
+            .collect();
+        assert_eq!(backfill.len(), 3, "{migration}");
+        db.sql(&format!("{};", backfill.join(";")))
+            .expect("backfill");
+        for ((requester, accountable), id) in cases.iter().zip(ids) {
+            assert_eq!(
+                store.action(id).await.expect("action").accountable,
+                *accountable,
+                "{:?}: {requester}",
+                db.kind
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_askers_own_request_counts_only_as_the_rule_allows() {
+    let judged = Judged {
+        decision: Decision::Approve,
+        risk: Risk::new(60).expect("risk"),
+        reasons: vec!["rollback".into()],
+    };
+    let proposed = |store: Store| async move {
+        store
+            .create_action(&new_action("local:alice", "rollback x"))
+            .await
+            .expect("create")
+            .id
+    };
+    for db in TestDb::both() {
+        let store = db.store().await;
+        // The owner's quick path: the request is the approval.
+        let id = proposed(store.clone()).await;
+        let (a, progress) = store
+            .approve_own_proposal(
+                id,
+                "local:alice",
+                &judged,
+                "asked for it",
+                &ApprovalRule::default(),
+            )
+            .await
+            .expect("own request");
+        assert_eq!(
+            (progress, a.state),
+            (ApprovalProgress::Complete, ActionState::Approved)
+        );
+        assert_eq!(a.risk, Some(judged.risk));
+        let approved = &events_of(&store, id).await[0];
+        assert_eq!(approved.kind, "action.approved");
+        assert_eq!(payload(approved)["approvers"], json!(["local:alice"]));
+        assert_eq!(store.approvals_of(id).await.expect("read").len(), 1);
+        // Again, on an action no longer proposed: refused.
+        let e = store
+            .approve_own_proposal(
+                id,
+                "local:alice",
+                &judged,
+                "again",
+                &ApprovalRule::default(),
+            )
+            .await
+            .expect_err("not proposed");
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
+
+        // Self-approval off: refused, and nothing is written.
+        let id = proposed(store.clone()).await;
+        let before = all_events(&store).await.len();
+        let rule = ApprovalRule {
+            self_approval: false,
+            ..ApprovalRule::default()
+        };
+        let e = store
+            .approve_own_proposal(id, "user:alice", &judged, "mine", &rule)
+            .await
+            .expect_err("own request");
+        assert!(
+            matches!(
+                e,
+                StoreError::ApprovalRefused(ApprovalRefusal::OwnRequest { .. })
+            ),
+            "{e}"
+        );
+        assert_eq!(all_events(&store).await.len(), before, "nothing written");
+        assert_eq!(
+            store.action(id).await.expect("action").state,
+            ActionState::Proposed
+        );
+
+        // A rule that needs two: the asker's counts as one, and it waits.
+        let id = proposed(store.clone()).await;
+        let rule = ApprovalRule {
+            self_approval: true,
+            approvers: 2,
+            critical_approvers: 2,
+        };
+        let (a, progress) = store
+            .approve_own_proposal(id, "local:alice", &judged, "mine", &rule)
+            .await
+            .expect("counted");
+        assert_eq!(progress, ApprovalProgress::Waiting { more: 1 });
+        assert_eq!(a.state, ActionState::PendingApproval);
+        assert!(a.pending_since.is_some());
+        let e = store
+            .approve(id, "user:alice", None, &rule)
+            .await
+            .expect_err("the same person twice");
+        assert!(
+            matches!(
+                e,
+                StoreError::ApprovalRefused(ApprovalRefusal::AlreadyApproved { .. })
+            ),
+            "{e}"
+        );
+        let (a, _) = store
+            .approve(id, "user:bob", None, &rule)
+            .await
+            .expect("bob");
+        assert_eq!(a.state, ActionState::Approved);
+        assert!(store.verify(None).await.expect("verify").is_intact());
+    }
+}
