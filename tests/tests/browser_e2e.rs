@@ -1,7 +1,7 @@
 //! A person's night with Jarvis, in headless Chromium: sign in, see an
 //! agent's proposal arrive live, read its reasons and preview, approve it,
 //! watch it run and its output appear, find it in the audit log, and roll
-//! it back. Screenshots of the queue, an action and the audit log at phone
+//! it back (asking, then approving the rollback). Screenshots of the queue, an action and the audit log at phone
 //! and desktop widths go to docs/screenshots/ (linked from the README).
 
 use std::time::Duration;
@@ -130,11 +130,14 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     assert!(rows.as_u64().is_some_and(|n| n >= 4), "{rows}");
     shoot(&mut browser, "audit").await;
 
-    // Roll it back with one click.
+    // Roll it back: the rollback is an action of its own, which waits for
+    // approval under the same rule; alice may approve her own request.
     browser.set_size(PHONE.0, PHONE.1).await;
     browser.goto(&format!("{}/actions/{id}", s.url)).await;
     browser.click("form.rollback button.rollback").await;
-    browser.wait_text(".flash.success", "Rolled back").await;
+    browser.wait_text(".flash.info", "waits for approval").await;
+    browser.wait_text("#state", "pending_approval").await;
+    browser.click("form.approve button.approve").await;
     browser.wait_text("#state", "succeeded").await;
     let original = api(&http, &s, &token, &format!("/api/v1/actions/{id}")).await;
     assert_eq!(original["action"]["state"], "rolled_back", "{original:#}");

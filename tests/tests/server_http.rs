@@ -369,7 +369,7 @@ async fn two_person_rule_refuses_self_approval_and_waits_for_a_second_approver()
         body["error"]
             .as_str()
             .expect("error")
-            .contains("proposed this action")
+            .contains("alice is accountable for it")
     );
     assert_eq!(refusals(&s, "self_approval").len(), 1);
 

@@ -29,20 +29,57 @@ fn act(env: &Env, args: &[&str]) -> String {
     id
 }
 
-/// `jarvis rollback ID [EXTRA…]`: (exit code, stdout, stderr).
-fn rollback(env: &Env, id: &str, extra: &[&str]) -> (i32, String, String) {
+/// What `jarvis rollback ID [EXTRA…]` came to.
+struct Rollback {
+    /// The exit code of the command that ran it (or refused it).
+    code: i32,
+    /// The host's report, one line per target.
+    stdout: String,
+    /// What `rollback` and, if it waited, `approve` said.
+    stderr: String,
+    /// The rollback action's id; empty when it was refused.
+    id: String,
+}
+
+/// `jarvis rollback ID [EXTRA…]`. Under the default rule a rollback waits
+/// for approval like any action; the owner (who may approve their own
+/// requests) approves it with `jarvis approve`, which runs it.
+fn rollback(env: &Env, id: &str, extra: &[&str]) -> Rollback {
     let mut args = vec!["rollback", id];
     args.extend_from_slice(extra);
     let out = env.jarvis(&args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let code = out.status.code().unwrap_or(-1);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if code != 3 {
+        return Rollback {
+            code,
+            stdout,
+            stderr,
+            id: String::new(),
+        };
+    }
+    let rb = stdout.trim().to_owned();
+    assert!(
+        stderr.contains("waits for approval") && stderr.contains(&format!("jarvis approve {rb}")),
+        "{stderr}"
+    );
+    let out = env.jarvis(&["approve", &rb]);
+    Rollback {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: format!("{stderr}{}", String::from_utf8_lossy(&out.stderr)),
+        id: rb,
+    }
 }
 
 fn rolled_back(env: &Env, id: &str) {
-    let (code, stdout, stderr) = rollback(env, id, &[]);
+    let Rollback {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = rollback(env, id, &[]);
     assert_eq!(code, 0, "rollback of {id} failed:\n{stdout}\n{stderr}");
     assert_eq!(env.show(id)["action"]["state"], "rolled_back");
 }
@@ -236,7 +273,7 @@ fn rollback_twice_without_a_snapshot_and_over_later_changes_are_refused() {
     // A change after the action: the rollback stops and says what changed.
     repo.git(&["commit", "-q", "--allow-empty", "-m", "later"]);
     let later = repo.state();
-    let (code, _, stderr) = rollback(&env, &id, &[]);
+    let Rollback { code, stderr, .. } = rollback(&env, &id, &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("changed after the action") && stderr.contains("--force"),
@@ -244,19 +281,19 @@ fn rollback_twice_without_a_snapshot_and_over_later_changes_are_refused() {
     );
     assert_eq!(repo.state(), later, "a stopped rollback changes nothing");
     // Forced, it restores, and its own snapshot can undo it.
-    let (code, _, stderr) = rollback(&env, &id, &["--force"]);
+    let Rollback {
+        code,
+        stderr,
+        id: undo,
+        ..
+    } = rollback(&env, &id, &["--force"]);
     assert_eq!(code, 0, "{stderr}");
-    let undo = stderr
-        .split_whitespace()
-        .nth(2)
-        .expect("rollback id")
-        .to_owned();
     // Twice: refused.
-    let (code, _, stderr) = rollback(&env, &id, &[]);
+    let Rollback { code, stderr, .. } = rollback(&env, &id, &[]);
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("already rolled back"), "{stderr}");
     // The rollback itself can be rolled back, back to the later state.
-    let (code, _, stderr) = rollback(&env, &undo, &[]);
+    let Rollback { code, stderr, .. } = rollback(&env, &undo, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(repo.state(), later);
     // Read-only actions take no snapshot, so there is nothing to roll back.
@@ -268,7 +305,7 @@ fn rollback_twice_without_a_snapshot_and_over_later_changes_are_refused() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let ro = action_id(&stderr);
-    let (code, _, stderr) = rollback(&env, &ro, &[]);
+    let Rollback { code, stderr, .. } = rollback(&env, &ro, &[]);
     assert_eq!(code, 4, "{stderr}");
     assert!(
         stderr.contains("no snapshot was taken") && stderr.contains("only reads"),
@@ -326,7 +363,12 @@ fn a_rollback_that_fails_halfway_finishes_when_run_again() {
     let parked = format!("jarvis-test-parked:{}", marker("img"));
     docker(&["tag", &image, &parked]);
     docker(&["rmi", &image]);
-    let (code, stdout, stderr) = rollback(&env, &id, &[]);
+    let Rollback {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = rollback(&env, &id, &[]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
         stdout.contains("FAILED") && stderr.contains("run the rollback again"),
@@ -341,7 +383,12 @@ fn a_rollback_that_fails_halfway_finishes_when_run_again() {
     // The image is back: the retry skips the repository and finishes.
     docker(&["tag", &parked, &image]);
     docker(&["rmi", &parked]);
-    let (code, stdout, stderr) = rollback(&env, &id, &[]);
+    let Rollback {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = rollback(&env, &id, &[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("already restored"), "{stdout}");
     assert_eq!(c.exec("ls /www"), files_before);

@@ -38,7 +38,8 @@ pub struct RollbackArgs {
     /// The action to roll back (id or unique prefix).
     id: String,
     /// Restore even targets that changed after the action (the rollback
-    /// snapshots them first, so it can be undone).
+    /// snapshots them first, so it can be undone). A forced rollback is
+    /// always approved under the full approval rule.
     #[arg(long)]
     force: bool,
     /// Print the host's report as JSON.
@@ -136,23 +137,52 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode> {
         gw.close().await;
         let done = match result {
             Ok(done) => done,
-            Err(e @ (GatewayError::NoRollback { .. } | GatewayError::NotSent { .. })) => {
+            Err(
+                e @ (GatewayError::NoRollback { .. }
+                | GatewayError::NotSent { .. }
+                | GatewayError::ApprovalRefused { .. }),
+            ) => {
                 eprintln!("jarvis: {e}");
                 return Ok(ExitCode::from(exit::REFUSED));
             }
             Err(e) => return Err(e.into()),
         };
         let rb = &done.rollback;
+        let waiting = rb.state == ActionState::PendingApproval;
         if args.json {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({
                     "rollback": rb,
+                    "waiting_for_approval": waiting,
                     "report": done.report,
                 }))?
             );
         } else if let Some(report) = &done.report {
             print!("{}", jarvis_gateway::rollback::describe(report));
+        }
+        if waiting {
+            let rule = gw.approval_rule(rb).await?;
+            let needed = rule.needed(rb.risk.unwrap_or(jarvis_core::Risk::MAX));
+            for r in &rb.reasons {
+                eprintln!("  - {r}");
+            }
+            let who = if rule.self_approval {
+                format!("run `jarvis approve {}`", rb.id)
+            } else {
+                format!(
+                    "someone other than you must approve it (`jarvis approve {}` as another user, or the web UI)",
+                    rb.id
+                )
+            };
+            eprintln!(
+                "jarvis: rollback {} of {id} waits for approval by {needed} approver(s); {who}, or `jarvis deny {} --reason …`",
+                rb.id, rb.id
+            );
+            if !args.json {
+                println!("{}", rb.id);
+            }
+            return Ok(ExitCode::from(exit::PENDING));
         }
         let run = gw.store().run_of(rb.id).await?;
         match (&rb.state, run.and_then(|r| r.error)) {

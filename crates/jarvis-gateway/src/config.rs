@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jarvis_core::{ApprovalRule, HostName};
+use jarvis_core::{ApprovalRule, HostName, RollbackApproval};
 use jarvis_exec::snapshot::SnapshotSettings;
 use jarvis_exec::{GlobalLimits, HostLimits, HostSpec};
 use serde::{Deserialize, Serialize};
@@ -148,6 +148,7 @@ struct RawApprovals {
     self_approval: Option<bool>,
     approvers: Option<u32>,
     critical_approvers: Option<u32>,
+    rollback: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -376,6 +377,9 @@ pub struct Config {
     pub server: ServerSettings,
     /// Separation of duties for approvals.
     pub approvals: ApprovalRule,
+    /// How rollbacks are approved (`[approvals] rollback`): under the same
+    /// rule as any action, or by one approver.
+    pub rollback_approval: RollbackApproval,
     /// Webhooks for pending approvals, failures and audit breaks.
     pub notify: Vec<NotifySpec>,
     /// The planner's model, if one is configured.
@@ -401,6 +405,7 @@ impl Default for Config {
             enforcement: BTreeMap::new(),
             server: ServerSettings::default(),
             approvals: ApprovalRule::default(),
+            rollback_approval: RollbackApproval::default(),
             notify: Vec::new(),
             llm: None,
         }
@@ -592,6 +597,14 @@ impl Config {
             });
         }
         let server = server_settings(raw.server, &invalid)?;
+        let rollback_approval = match &raw.approvals.rollback {
+            Some(word) => word
+                .parse()
+                .map_err(|e: jarvis_core::UnknownRollbackApproval| {
+                    invalid("approvals.rollback".into(), e.to_string())
+                })?,
+            None => RollbackApproval::default(),
+        };
         let approvals = approval_rule(raw.approvals, &invalid)?;
         let mut notify = Vec::new();
         for (i, n) in raw.notify.into_iter().enumerate() {
@@ -622,6 +635,7 @@ impl Config {
         Ok(Config {
             server,
             approvals,
+            rollback_approval,
             notify,
             llm,
             file: Some(file.to_owned()),
@@ -879,6 +893,9 @@ mod tests {
         assert!(!c.approvals.self_approval);
         assert_eq!(c.approvals.critical_approvers, 2);
         assert_eq!(c.approvals.approvers, 1);
+        assert_eq!(c.rollback_approval, RollbackApproval::SameRule);
+        let quick = parse("[approvals]\nrollback = \"one-approver\"\n").expect("valid");
+        assert_eq!(quick.rollback_approval, RollbackApproval::OneApprover);
         assert_eq!(
             c.notify[0].url.file.as_deref(),
             Some(Path::new("/etc/jarvis/secrets/ntfy-url"))
@@ -941,6 +958,7 @@ mod tests {
                 "[approvals]\ncritical_approvers = 0\n",
                 "approvals.critical_approvers",
             ),
+            ("[approvals]\nrollback = \"anyone\"\n", "approvals.rollback"),
             (
                 "[[notify]]\nname = \"x\"\nformat = \"json\"\nurl = {}\n",
                 "notify[0].url",

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use jarvis_core::{
-    ActionId, ActionKind, ActionState, ApprovalProgress, ApprovalRefusal, Decision, HostName,
+    ActionId, ActionKind, ActionState, ApprovalProgress, ApprovalRefusal, ApprovalRule, Decision,
+    HostName, person,
 };
 use jarvis_exec::protocol::{CheckReport, Ending, EnforcementLevel, KernelEnforcement};
 use jarvis_exec::snapshot::{FileChange, FileEdit, SnapshotPlan, SnapshotRequest};
@@ -443,9 +444,11 @@ impl Gateway {
     }
 
     /// A person approves a pending action. The approval counts under the
-    /// configured separation-of-duties rule: it may be refused (their own
-    /// request, or they already approved), and an action that needs several
-    /// distinct approvers stays pending until it has them all.
+    /// configured separation-of-duties rule (for a rollback, the rule
+    /// [`Gateway::approval_rule`] gives it): it may be refused (the action
+    /// is theirs to answer for, or they already approved), and an action
+    /// that needs several distinct approvers stays pending until it has
+    /// them all.
     ///
     /// # Errors
     /// [`GatewayError::WrongState`], [`GatewayError::Expired`] (the action
@@ -458,15 +461,25 @@ impl Gateway {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<(ActionRecord, ApprovalProgress), GatewayError> {
-        self.pending(id, "approved").await?;
-        match self
-            .store
-            .approve(id, actor, reason, &self.config.approvals)
-            .await
-        {
+        let action = self.pending(id, "approved").await?;
+        let rule = self.approval_rule(&action).await?;
+        match self.store.approve(id, actor, reason, &rule).await {
             Err(StoreError::ApprovalRefused(why)) => Err(GatewayError::ApprovalRefused { id, why }),
             other => Ok(other?),
         }
+    }
+
+    /// The rule an action's approvals are counted under: the configured
+    /// one, or for a rollback the one `[approvals] rollback` gives it
+    /// ([`ApprovalRule::for_rollback`]).
+    ///
+    /// # Errors
+    /// A store error reading what a rollback puts back.
+    pub async fn approval_rule(&self, action: &ActionRecord) -> Result<ApprovalRule, GatewayError> {
+        if action.kind != ActionKind::Rollback {
+            return Ok(self.config.approvals);
+        }
+        Ok(self.rollback_rule(action).await?.0)
     }
 
     /// Moves every pending action that waited longer than the approval TTL,
@@ -623,7 +636,9 @@ impl Gateway {
     }
 
     /// Runs an approved action on its host, streaming output to
-    /// `on_output`, and records the result.
+    /// `on_output`, and records the result. A rollback puts back its
+    /// original's snapshot instead ([`Gateway::rollback`]); its report is
+    /// the output.
     ///
     /// An approval older than the run window has lapsed: the action becomes
     /// `expired` and nothing runs. The policy is asked again next (it may
@@ -657,6 +672,9 @@ impl Gateway {
             });
         }
         self.check_run_window(&action).await?;
+        if action.kind == ActionKind::Rollback {
+            return Ok(self.run_rollback(&action, actor, on_output).await?.rollback);
+        }
         let host = action
             .host
             .as_deref()
@@ -729,7 +747,9 @@ impl Gateway {
         let job = Job {
             action_id: id.to_string(),
             host: host.clone(),
-            requester: action.requester.clone(),
+            // Limits per requester count the person who answers for the
+            // action: one person's conversations and tokens share theirs.
+            requester: person(&action.accountable).to_owned(),
             command: action.command.clone(),
             cwd: action.cwd.clone(),
             timeout: action

@@ -3,15 +3,20 @@
 
 use std::time::Duration;
 
-use jarvis_core::{ActionId, ActionKind, ActionState, Decision, HostName, Risk};
+use jarvis_core::{
+    ActionId, ActionKind, ActionState, ApprovalRule, Decision, HostName, Risk, RollbackApproval,
+    person,
+};
 use jarvis_exec::snapshot::{
     DropRequest, PreviewKind, PreviewReport, PreviewRequest, RestoreReport, RestoreRequest,
     Snapshot, SnapshotPlan, TargetOutcome,
 };
-use jarvis_exec::{ExecError, HostSpec, Job};
+use jarvis_exec::{ExecError, HostSpec, Job, Output};
 use jarvis_policy::Request;
 use jarvis_policy::scope::Live;
-use jarvis_store::{ActionRecord, CapturedOutput, Judged, NewAction, NewEvent, RunRecord};
+use jarvis_store::{
+    ActionRecord, CapturedOutput, Judged, NewAction, NewEvent, RunRecord, StoreError,
+};
 use serde_json::json;
 use sha2::Digest as _;
 
@@ -53,13 +58,38 @@ pub fn preview_text(preview: &serde_json::Value) -> String {
     out
 }
 
-/// What a rollback did.
+/// What asking for a rollback did.
 #[derive(Debug, Clone)]
 pub struct RolledBack {
-    /// The rollback action, `succeeded` or `failed`.
+    /// The rollback action: `succeeded` or `failed` when it ran at once,
+    /// `pending_approval` when it waits for approvers.
     pub rollback: ActionRecord,
     /// The host's report, when the host was reached.
     pub report: Option<RestoreReport>,
+}
+
+/// What a rollback puts back, and where.
+struct Restorable {
+    host: HostName,
+    spec: HostSpec,
+    target: Snapshot,
+    after: Option<Snapshot>,
+}
+
+/// The command line a rollback is recorded with; the only place that
+/// writes it, so [`rollback_forced`] can read it back.
+fn rollback_command(original: ActionId, force: bool) -> String {
+    format!(
+        "rollback {original}{}",
+        if force { FORCE_SUFFIX } else { "" }
+    )
+}
+
+const FORCE_SUFFIX: &str = " --force";
+
+/// Whether a rollback action restores targets changed since its original.
+pub fn rollback_forced(rollback: &ActionRecord) -> bool {
+    rollback.kind == ActionKind::Rollback && rollback.command.ends_with(FORCE_SUFFIX)
 }
 
 impl Gateway {
@@ -138,7 +168,7 @@ impl Gateway {
         let job = Job {
             action_id: action.id.to_string(),
             host: spec.name.clone(),
-            requester: action.requester.clone(),
+            requester: person(&action.accountable).to_owned(),
             command: action.command.clone(),
             cwd: action.cwd.clone(),
             timeout: Some(spec.limits.default_timeout),
@@ -218,22 +248,29 @@ impl Gateway {
         }
     }
 
-    /// Rolls back action `id` by restoring its snapshot on its host, as a
-    /// new audited action of kind `rollback` that names it. `actor` must be
-    /// someone allowed to approve actions; the rollback runs at once.
+    /// Asks for a rollback of action `id`: a new action of kind `rollback`
+    /// that names it, proposed by `actor` (someone allowed to approve
+    /// actions) and answered for by them, judged at the original's risk at
+    /// least, and approved under the rule [`ApprovalRule::for_rollback`]
+    /// gives it. Where `actor`'s own request counts as its approval
+    /// (`[approvals] rollback = "one-approver"` with self-approval allowed,
+    /// neither forced nor a rollback of a rollback) it runs at once;
+    /// otherwise it waits in the queue like any action, and
+    /// [`Gateway::execute`] runs it once approved.
     ///
     /// Refused for an action that has no snapshot, whose snapshot was
     /// pruned, that is not `succeeded`, `failed` or `timed_out` (so one
-    /// already rolled back is refused), or that has a rollback running.
-    /// After a failure halfway, calling it again finishes the job: targets
-    /// already put back are recognised and left alone. With `force`, targets
-    /// changed since the action are restored too (the rollback's own
-    /// snapshot keeps what they held).
+    /// already rolled back is refused), or that has a rollback waiting or
+    /// running. After a failure halfway, asking again finishes the job:
+    /// targets already put back are recognised and left alone. With
+    /// `force`, targets changed since the action are restored too (the
+    /// rollback's own snapshot keeps what they held).
     ///
     /// # Errors
-    /// [`GatewayError::NoRollback`], [`GatewayError::NotSent`], or a store
-    /// error. A rollback that reached the host and failed is not an error:
-    /// it is the returned action's state and report.
+    /// [`GatewayError::NoRollback`], [`GatewayError::ApprovalRefused`],
+    /// [`GatewayError::NotSent`], or a store error. A rollback that reached
+    /// the host and failed is not an error: it is the returned action's
+    /// state and report.
     pub async fn rollback(
         &self,
         id: ActionId,
@@ -241,6 +278,131 @@ impl Gateway {
         force: bool,
     ) -> Result<RolledBack, GatewayError> {
         let original = self.store().action(id).await?;
+        let restorable = self.restorable(&original).await?;
+        if let Some(other) = self.store().rollbacks_of(id).await?.into_iter().find(|r| {
+            matches!(
+                r.state,
+                ActionState::Proposed
+                    | ActionState::PendingApproval
+                    | ActionState::Approved
+                    | ActionState::Running
+            )
+        }) {
+            return Err(GatewayError::NoRollback {
+                id,
+                why: format!(
+                    "rollback {} of it is {}; it must be decided or finished first",
+                    other.id, other.state
+                ),
+            });
+        }
+        let rb = ActionId::new();
+        self.store()
+            .create_action(&NewAction {
+                id: rb,
+                requester: actor.to_owned(),
+                host: Some(restorable.host.clone()),
+                command: rollback_command(id, force),
+                cwd: None,
+                timeout_secs: None,
+                kind: ActionKind::Rollback,
+                edit: None,
+                rollback_of: Some(id),
+                plan: original.plan.clone(),
+            })
+            .await?;
+        let of_rollback = original.kind == ActionKind::Rollback;
+        let (rule, request_counts) = self.config().approvals.for_rollback(
+            self.config().rollback_approval,
+            force,
+            of_rollback,
+        );
+        // What a rollback changes is what the original changed, and a
+        // forced one more: it is never judged below the original.
+        let risk = original.risk.unwrap_or(Risk::MAX);
+        let why_rule = if force {
+            "forced, it also overwrites what changed since, so it needs the full approval rule"
+                .to_owned()
+        } else if of_rollback {
+            format!("it puts back what rollback {id} undid, so it needs the full approval rule")
+        } else if request_counts {
+            "one approver is enough ([approvals] rollback = \"one-approver\"), and asking for it is that approval".to_owned()
+        } else if self.config().rollback_approval == RollbackApproval::OneApprover {
+            "one approver is enough ([approvals] rollback = \"one-approver\"), someone other than who asked".to_owned()
+        } else {
+            "it is approved under the same rule as any action at its risk ([approvals] rollback = \"same-rule\")".to_owned()
+        };
+        let judged = Judged {
+            decision: Decision::Approve,
+            risk,
+            reasons: vec![
+                format!(
+                    "rollback of {id} (`{}`), asked for by {actor}",
+                    original.command
+                ),
+                why_rule,
+            ],
+        };
+        let action = if request_counts {
+            match self
+                .store()
+                .approve_own_proposal(rb, actor, &judged, "asked for the rollback", &rule)
+                .await
+            {
+                Ok((action, _)) => action,
+                Err(StoreError::ApprovalRefused(why)) => {
+                    return Err(GatewayError::ApprovalRefused { id: rb, why });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            self.store()
+                .transition(
+                    rb,
+                    ActionState::Proposed,
+                    ActionState::PendingApproval,
+                    "policy",
+                    Some(&judged),
+                    json!({
+                        "rollback_of": id.to_string(),
+                        "force": force,
+                        "needed": rule.needed(risk),
+                    }),
+                )
+                .await?
+        };
+        if action.state != ActionState::Approved {
+            return Ok(RolledBack {
+                rollback: action,
+                report: None,
+            });
+        }
+        self.run_rollback(&action, actor, &mut |_| {}).await
+    }
+
+    /// The rule rollback `rb` is approved under, and whether its asker's
+    /// request counted as an approval.
+    pub(crate) async fn rollback_rule(
+        &self,
+        rb: &ActionRecord,
+    ) -> Result<(ApprovalRule, bool), GatewayError> {
+        // A rollback whose original cannot be named is treated as the
+        // strictest kind: the full rule.
+        let of_rollback = match rb.rollback_of {
+            Some(original) => self.store().action(original).await?.kind == ActionKind::Rollback,
+            None => true,
+        };
+        Ok(self.config().approvals.for_rollback(
+            self.config().rollback_approval,
+            rollback_forced(rb),
+            of_rollback,
+        ))
+    }
+
+    /// What a rollback of `original` would put back, or why it cannot be
+    /// rolled back now.
+    async fn restorable(&self, original: &ActionRecord) -> Result<Restorable, GatewayError> {
+        let id = original.id;
         let refuse = |why: String| GatewayError::NoRollback { id, why };
         if original.state == ActionState::RolledBack {
             let by = self.store().rollbacks_of(id).await?;
@@ -276,18 +438,6 @@ impl Gateway {
                 "its snapshot was pruned at {at} (retention)"
             )));
         }
-        if let Some(running) = self
-            .store()
-            .rollbacks_of(id)
-            .await?
-            .into_iter()
-            .find(|r| matches!(r.state, ActionState::Running | ActionState::Approved))
-        {
-            return Err(refuse(format!(
-                "rollback {} of it is still {}",
-                running.id, running.state
-            )));
-        }
         let target: Snapshot = serde_json::from_value(record.manifest.clone())
             .map_err(|e| refuse(format!("its snapshot record cannot be read: {e}")))?;
         let after: Option<Snapshot> = record
@@ -303,44 +453,64 @@ impl Gateway {
             .host(&host)
             .ok_or_else(|| GatewayError::UnknownHost(host.to_string()))?
             .clone();
+        Ok(Restorable {
+            host,
+            spec,
+            target,
+            after,
+        })
+    }
 
-        let rb = ActionId::new();
-        self.store()
-            .create_action(&NewAction {
-                id: rb,
-                requester: actor.to_owned(),
-                host: Some(host.clone()),
-                command: format!("rollback {id}{}", if force { " --force" } else { "" }),
-                cwd: None,
-                timeout_secs: None,
-                kind: ActionKind::Rollback,
-                edit: None,
-                rollback_of: Some(id),
-                plan: original.plan.clone(),
-            })
-            .await?;
-        let judged = Judged {
-            decision: Decision::Approve,
-            risk: original.risk.unwrap_or(Risk::new(50).unwrap_or(Risk::MAX)),
-            reasons: vec![format!(
-                "rollback of {id}, asked for by {actor}, who may approve actions"
-            )],
+    /// Runs approved rollback `action`: checks again that its original can
+    /// be rolled back (another rollback may have finished, or retention
+    /// pruned the snapshot, while it waited), admits it like any run, and
+    /// sends the host the kept snapshot and the after-state. The host's
+    /// report becomes the rollback's run and its output; success moves the
+    /// original to `rolled_back` in the same transaction. A refusal before
+    /// anything is sent leaves the rollback approved, with an
+    /// `action.refused` event.
+    pub(crate) async fn run_rollback(
+        &self,
+        action: &ActionRecord,
+        actor: &str,
+        on_output: &mut (dyn FnMut(Output<'_>) + Send),
+    ) -> Result<RolledBack, GatewayError> {
+        let rb = action.id;
+        let id = action.rollback_of.ok_or_else(|| {
+            GatewayError::Store(StoreError::Corrupt(format!(
+                "rollback {rb} names no action to roll back"
+            )))
+        })?;
+        let original = self.store().action(id).await?;
+        let restorable = match self.restorable(&original).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.refused(action, "not-restorable", &e.to_string())
+                    .await?;
+                return Err(e);
+            }
         };
-        let action = self
+        if let Some(other) = self
             .store()
-            .transition(
-                rb,
-                ActionState::Proposed,
-                ActionState::Approved,
-                actor,
-                Some(&judged),
-                json!({ "rollback_of": id.to_string(), "force": force }),
-            )
-            .await?;
+            .rollbacks_of(id)
+            .await?
+            .into_iter()
+            .find(|r| r.id != rb && r.state == ActionState::Running)
+        {
+            let why = format!("rollback {} of it is running", other.id);
+            self.refused(action, "rollback-running", &why).await?;
+            return Err(GatewayError::NoRollback { id, why });
+        }
+        let Restorable {
+            host,
+            spec,
+            target,
+            after,
+        } = restorable;
         let job = Job {
             action_id: rb.to_string(),
             host: host.clone(),
-            requester: actor.to_owned(),
+            requester: person(&action.accountable).to_owned(),
             command: action.command.clone(),
             cwd: None,
             timeout: None,
@@ -351,7 +521,7 @@ impl Gateway {
         let admission = match self.executor().admit(&job).await {
             Ok(a) => a,
             Err(source) => {
-                self.refused(&action, source.code(), &source.to_string())
+                self.refused(action, source.code(), &source.to_string())
                     .await?;
                 return Err(GatewayError::NotSent { id: rb, source });
             }
@@ -376,7 +546,7 @@ impl Gateway {
                     action_id: rb.to_string(),
                     target,
                     after,
-                    force,
+                    force: rollback_forced(action),
                     volume_image: spec.snapshots.volume_image.clone(),
                 },
             )
@@ -400,6 +570,7 @@ impl Gateway {
                     }
                 }
                 let text = describe(&report);
+                on_output(Output::Stdout(text.as_bytes()));
                 let error = (!report.complete).then(|| stopped_why(&report));
                 let to = if report.complete {
                     ActionState::Succeeded

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::error::AppError;
 use super::session::{ApiUser, Caller};
 use super::web::{
-    AuditParams, chain_status, decision_error, host_rows, plan_lines, risk_of, try_policy,
+    AuditParams, chain_status, decision_error, host_rows, needed, plan_lines, try_policy,
 };
 use super::{AppState, Shared, unix};
 use crate::pipeline::Proposal;
@@ -198,7 +198,7 @@ pub(crate) async fn show(
         "run": run,
         "snapshot": store.snapshot(id).await.map_err(json_err)?,
         "approvals": store.approvals_of(id).await.map_err(json_err)?,
-        "needed_approvers": state.gw.config().approvals.needed(risk_of(&action)),
+        "needed_approvers": needed(&state, &action).await.map_err(AppError::json)?,
         "rollbacks": store.rollbacks_of(id).await.map_err(json_err)?,
         "events": events.into_iter().rev().collect::<Vec<_>>(),
     }))
@@ -314,8 +314,9 @@ pub(crate) async fn deny(
     Ok(Json(json!({ "action": action })).into_response())
 }
 
-/// `POST /api/v1/actions/{id}/rollback`: runs the rollback and answers
-/// when it is done.
+/// `POST /api/v1/actions/{id}/rollback`: asks for a rollback. One that may
+/// run at once is run and answered when done (200); one that waits for
+/// approvers is answered at once (202) and decided like any action.
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     ApiUser(caller): ApiUser,
@@ -330,12 +331,29 @@ pub(crate) async fn rollback(
         .rollback(id, &caller.actor(), b.force)
         .await
         .map_err(|e| AppError::from_gateway(e).json())?;
-    Ok(Json(json!({
-        "rollback": done.rollback,
-        "report": done.report,
-        "summary": done.report.as_ref().map(describe),
-    }))
-    .into_response())
+    let waiting = done.rollback.state == ActionState::PendingApproval;
+    let needed = if waiting {
+        needed(&state, &done.rollback)
+            .await
+            .map_err(AppError::json)?
+    } else {
+        0
+    };
+    Ok((
+        if waiting {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        },
+        Json(json!({
+            "rollback": done.rollback,
+            "waiting_for_approval": waiting,
+            "needed_approvers": needed,
+            "report": done.report,
+            "summary": done.report.as_ref().map(describe),
+        })),
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/audit`: events, newest first, with the web page's filters.

@@ -15,7 +15,7 @@ use jarvis_store::ConversationRecord;
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::session::{Caller, WebUser};
+use super::session::{Caller, FormUser, WebUser};
 use super::views::{ChatEntry, ChatPage, Chrome, ConversationPage, Section, chat_entries};
 use super::web::{chrome, html, page};
 use super::{AppState, Shared, now_unix, unix};
@@ -60,7 +60,7 @@ pub(crate) struct ChatForm {
 /// the background, and shows it.
 pub(crate) async fn start(
     State(state): State<AppState>,
-    WebUser(caller): WebUser,
+    FormUser(caller): FormUser,
     headers: HeaderMap,
     Form(form): Form<ChatForm>,
 ) -> Result<Response, AppError> {
@@ -84,7 +84,7 @@ pub(crate) async fn start(
 /// far.
 pub(crate) async fn reply(
     State(state): State<AppState>,
-    WebUser(caller): WebUser,
+    FormUser(caller): FormUser,
     headers: HeaderMap,
     Path(text): Path<String>,
     Form(form): Form<ChatForm>,

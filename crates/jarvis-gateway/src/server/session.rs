@@ -237,6 +237,39 @@ impl FromRequestParts<AppState> for WebUser {
     }
 }
 
+/// A signed-in person posting one of the web UI's forms. API tokens are
+/// refused (and the refusal audited): they belong to agents and scripts,
+/// which have the JSON API, and a form route is where a person's session
+/// acts; a token there would act under rules written for people (a chat
+/// it started would be proposed for whoever holds the page).
+pub(crate) struct FormUser(pub(crate) Caller);
+
+impl FromRequestParts<AppState> for FormUser {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let WebUser(caller) = WebUser::from_request_parts(parts, state).await?;
+        let Principal::Token { name, .. } = &caller.principal else {
+            return Ok(FormUser(caller));
+        };
+        let route = parts.uri.path().to_owned();
+        state
+            .audit_refusal(
+                &caller.actor(),
+                None,
+                "token_form",
+                json!({ "what": "post a web form", "route": route }),
+            )
+            .await;
+        Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "API token `{name}` may not post the web UI's forms ({route}); tokens use the JSON API under /api/v1"
+            ),
+        )
+        .into_response())
+    }
+}
+
 /// A signed-in person or token for the API: anyone else gets 401.
 pub(crate) struct ApiUser(pub(crate) Caller);
 
@@ -399,23 +432,28 @@ pub(crate) async fn login(
                 .await
                 .map_err(AppError::from_store)?;
         }
-        let minutes = locked.retry_after.as_secs().div_ceil(60).max(1);
+        let seconds = locked.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let when = if seconds < 120 {
+            format!("{seconds} second(s)")
+        } else {
+            format!("{} minute(s)", seconds.div_ceil(60))
+        };
         return render_login(
             &state,
             StatusCode::TOO_MANY_REQUESTS,
             &form.next,
             &user,
-            Some(format!(
-                "Too many failed sign-ins. Try again in {minutes} minute(s)."
-            )),
+            Some(format!("Too many failed sign-ins. Try again in {when}.")),
         )
         .await;
     }
     let csrf_ok = cookie(&headers, &cookie_name(&state, LOGIN))
         .is_some_and(|c| auth::csrf_matches(c, &form.csrf));
     if !csrf_ok {
+        // No password was tried, so nothing is counted against the name: a
+        // stranger without the form's token could otherwise slow anyone's
+        // sign-in at will.
         state.metrics.refused("csrf");
-        state.limiter.failed(&user, addr, Instant::now());
         store
             .append(audit("auth.csrf_refused"))
             .await
@@ -489,7 +527,7 @@ pub(crate) struct CsrfForm {
 
 pub(crate) async fn logout(
     State(state): State<AppState>,
-    WebUser(caller): WebUser,
+    FormUser(caller): FormUser,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     caller

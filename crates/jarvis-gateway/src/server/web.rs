@@ -18,7 +18,7 @@ use jarvis_store::{ActionRecord, AuditFilter, BadTime, OffsetDateTime, parse_tim
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::session::{Caller, FLASH, WebUser, cookie, cookie_name, set_cookie};
+use super::session::{Caller, FLASH, FormUser, WebUser, cookie, cookie_name, set_cookie};
 use super::views::{
     ActionPage, ActionsPage, AuditPage, AuditQuery, Chrome, Flash, FlashKind, Health, HostKernel,
     HostRow, HostsPage, PolicyPage, PolicyTry, QueueItem, QueueItems, QueuePage, Section,
@@ -116,6 +116,17 @@ pub(crate) fn risk_of(a: &ActionRecord) -> Risk {
     a.risk.unwrap_or(Risk::MAX)
 }
 
+/// How many distinct approvers an action needs under the rule it is
+/// counted by (a rollback's may differ from the configured one).
+pub(crate) async fn needed(state: &Shared, a: &ActionRecord) -> Result<u32, AppError> {
+    Ok(state
+        .gw
+        .approval_rule(a)
+        .await
+        .map_err(AppError::from_gateway)?
+        .needed(risk_of(a)))
+}
+
 async fn approvers(state: &Shared, id: ActionId) -> Result<Vec<String>, AppError> {
     Ok(state
         .gw
@@ -141,7 +152,7 @@ async fn queue_items_of(state: &Shared) -> Result<(Vec<QueueItem>, bool), AppErr
     pending.truncate(QUEUE_PAGE);
     let mut items = Vec::with_capacity(pending.len());
     for action in pending {
-        let needed = state.gw.config().approvals.needed(risk_of(&action));
+        let needed = needed(state, &action).await?;
         // With one approver needed, a pending action has none yet: the
         // first approval decides it. Only a two-person rule has partial
         // approvals to show.
@@ -316,7 +327,7 @@ pub(crate) async fn action(
         preview: action.preview.as_ref().map(preview_text),
         plan: plan_lines(action.plan.as_ref()),
         approvers: approvers(&state, id).await?,
-        needed: state.gw.config().approvals.needed(risk_of(&action)),
+        needed: needed(&state, &action).await?,
         expires_at_unix: deadline.map(unix),
         can_decide: pending && caller.principal.may_decide(),
         can_run: action.state == ActionState::Approved
@@ -425,7 +436,7 @@ pub(crate) async fn decision_error(
 /// `POST /actions/{id}/approve`.
 pub(crate) async fn approve(
     State(state): State<AppState>,
-    WebUser(caller): WebUser,
+    FormUser(caller): FormUser,
     headers: HeaderMap,
     Path(text): Path<String>,
     Form(form): Form<DecisionForm>,
@@ -466,7 +477,7 @@ pub(crate) async fn approve(
 /// the policy, the plan and the limits again.
 pub(crate) async fn run(
     State(state): State<AppState>,
-    WebUser(caller): WebUser,
+    FormUser(caller): FormUser,
     headers: HeaderMap,
     Path(text): Path<String>,
     Form(form): Form<DecisionForm>,
@@ -487,7 +498,7 @@ pub(crate) async fn run(
 /// `POST /actions/{id}/deny`.
 pub(crate) async fn deny(
     State(state): State<AppState>,
-    WebUser(caller): WebUser,
+    FormUser(caller): FormUser,
     headers: HeaderMap,
     Path(text): Path<String>,
     Form(form): Form<DecisionForm>,
@@ -510,11 +521,11 @@ pub(crate) async fn deny(
     }
 }
 
-/// `POST /actions/{id}/rollback`: restores the action's snapshot, as a
-/// new audited action, and shows it.
+/// `POST /actions/{id}/rollback`: asks for a rollback of the action, a new
+/// audited action, and shows it: done, or waiting for approvers.
 pub(crate) async fn rollback(
     State(state): State<AppState>,
-    WebUser(caller): WebUser,
+    FormUser(caller): FormUser,
     headers: HeaderMap,
     Path(text): Path<String>,
     Form(form): Form<DecisionForm>,
@@ -523,6 +534,17 @@ pub(crate) async fn rollback(
         decision_allowed(&state, &caller, &headers, &form, "roll back actions", &text).await?;
     let force = form.force.as_deref().is_some_and(|f| f == "1" || f == "on");
     match state.gw.rollback(id, &caller.actor(), force).await {
+        Ok(done) if done.rollback.state == ActionState::PendingApproval => {
+            let why = done.rollback.reasons.last().cloned().unwrap_or_default();
+            Ok(redirect_with(
+                &state,
+                &format!("/actions/{}", done.rollback.id),
+                FlashKind::Info,
+                &format!(
+                    "The rollback waits for approval: {why}. It runs once approved, like any action."
+                ),
+            ))
+        }
         Ok(done) => {
             let detail = done.report.as_ref().map(describe).unwrap_or_default();
             let (kind, text) = if done.rollback.state == ActionState::Succeeded {
