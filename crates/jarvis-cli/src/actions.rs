@@ -117,8 +117,7 @@ pub fn control_dir() -> Result<std::path::PathBuf> {
 }
 
 pub(crate) async fn gateway(data: &DataArgs) -> Result<Gateway> {
-    let store = data.store().await?;
-    let store = store.with_checkpoints(data.key()?, 1000);
+    let store = data.signing_store().await?;
     let runner = data.runner(&store).await?;
     let gw = Gateway::open(config().clone(), store, &control_dir()?, runner.is_sole()).await?;
     runner.recovered().await?;

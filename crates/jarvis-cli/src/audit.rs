@@ -1,4 +1,8 @@
 //! `jarvis audit list | show | verify | export | checkpoint`.
+//!
+//! `verify` reports every break by kind (invalid, missing, gap), as
+//! CloudTrail's validator does, against what `[audit]` expects and the
+//! heads the witnesses hold; `checkpoint` signs and ships the head.
 
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -6,11 +10,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use jarvis_gateway::witness::{self, Witnesses};
 use jarvis_store::{
-    AuditEvent, AuditFilter, OffsetDateTime, VerifyReport, parse_time, verify_lines,
+    AuditEvent, AuditFilter, BreakKind, OffsetDateTime, VerifyOptions, VerifyReport, parse_time,
+    verify_lines_with,
 };
 
-use crate::data::DataArgs;
+use crate::data::{DataArgs, config};
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -26,11 +32,14 @@ pub enum AuditCommand {
         #[command(flatten)]
         data: DataArgs,
     },
-    /// Walk the whole chain and its signed checkpoints; exit 1 at the first break.
+    /// Walk the whole chain, its signed heads and what witnesses hold; report every break (invalid, missing, gap) and exit 1 on any.
     Verify {
         /// Verify an export file instead of the database.
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+        /// Check against the signed heads a witness holds: a configured witness's name, a file of JSON lines, or a git repository (repeatable).
+        #[arg(long, value_name = "SINK")]
+        witness: Vec<String>,
         /// The operator's public key (hex) to check checkpoints against; default: the audit key file's.
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
@@ -51,7 +60,7 @@ pub enum AuditCommand {
         #[command(flatten)]
         data: DataArgs,
     },
-    /// Sign a checkpoint of the chain's head now with the audit key.
+    /// Sign the chain's head now with the audit key and ship it to the witnesses.
     Checkpoint {
         #[command(flatten)]
         data: DataArgs,
@@ -113,10 +122,11 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
             AuditCommand::Show { target, json, data } => show(&target, json, &data).await,
             AuditCommand::Verify {
                 file,
+                witness,
                 public_key,
                 json,
                 data,
-            } => verify(file.as_deref(), public_key, json, &data).await,
+            } => verify(file.as_deref(), &witness, public_key, json, &data).await,
             AuditCommand::Export {
                 format: _,
                 output,
@@ -215,6 +225,7 @@ async fn show(target: &str, json: bool, data: &DataArgs) -> Result<ExitCode> {
 
 async fn verify(
     file: Option<&Path>,
+    witnesses: &[String],
     public_key: Option<String>,
     json: bool,
     data: &DataArgs,
@@ -223,20 +234,37 @@ async fn verify(
         Some(k) => Some(k),
         None => data.existing_key()?.map(|k| k.public_hex()),
     };
+    let audit = &config().audit;
+    let mut options = VerifyOptions {
+        trusted: key.clone(),
+        every: Some(audit.checkpoint_every),
+        period: None,
+        now: None,
+        witness: Vec::new(),
+    };
+    for arg in witnesses {
+        let spec = witness::resolve(arg, &audit.witnesses);
+        options.witness.extend(witness::read_heads(&spec)?);
+    }
+    options.witness.sort_by_key(|h| h.seq);
+    options
+        .witness
+        .dedup_by(|a, b| a.seq == b.seq && a.signature == b.signature);
     let report = match file {
         Some(path) => {
             let f = std::fs::File::open(path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
-            verify_lines(BufReader::new(f), key.as_deref())
+            verify_lines_with(BufReader::new(f), &options)
                 .with_context(|| format!("reading {}", path.display()))?
         }
         None => {
-            let store = data.store().await?;
-            let trusted = data.existing_key()?;
-            store.verify(trusted.as_ref()).await?
+            // A live log must have its recent events under a signed head;
+            // an export is a copy of one moment, whose tail need not be.
+            options.period = Some(audit.head_period);
+            data.store().await?.verify_with(&options).await?
         }
     };
-    print_report(&report, json, key.is_some())?;
+    print_report(&report, json, key.is_some(), !witnesses.is_empty())?;
     Ok(if report.is_intact() {
         ExitCode::SUCCESS
     } else {
@@ -244,7 +272,7 @@ async fn verify(
     })
 }
 
-fn print_report(r: &VerifyReport, json: bool, keyed: bool) -> Result<()> {
+fn print_report(r: &VerifyReport, json: bool, keyed: bool, witnessed: bool) -> Result<()> {
     let mut out = io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string(r)?)?;
@@ -265,6 +293,13 @@ fn print_report(r: &VerifyReport, json: bool, keyed: bool) -> Result<()> {
                     r.checkpoints_verified
                 )?;
             }
+            if witnessed {
+                writeln!(
+                    out,
+                    "{} heads the witnesses hold are on the chain as signed",
+                    r.witnessed
+                )?;
+            }
             if r.checkpoints_unchecked > 0 || !keyed {
                 writeln!(
                     out,
@@ -276,6 +311,21 @@ fn print_report(r: &VerifyReport, json: bool, keyed: bool) -> Result<()> {
         Some(p) => {
             writeln!(out, "BROKEN at event {}: {}", p.seq, p.what)?;
             writeln!(out, "({} events read)", r.events)?;
+            for b in &r.breaks {
+                writeln!(out, "{:<8} at event {}: {}", b.kind.as_str(), b.seq, b.what)?;
+            }
+            if r.unlisted > 0 {
+                writeln!(out, "… and {} more breaks", r.unlisted)?;
+            }
+            writeln!(
+                out,
+                "valid: {} checkpoints, {} witnessed heads; invalid: {}, missing: {}, gap: {}",
+                r.checkpoints_verified + r.checkpoints_unchecked,
+                r.witnessed,
+                r.count(BreakKind::Invalid),
+                r.count(BreakKind::Missing),
+                r.count(BreakKind::Gap)
+            )?;
         }
     }
     Ok(())
@@ -303,9 +353,14 @@ async fn export(output: Option<&Path>, data: &DataArgs) -> Result<ExitCode> {
 }
 
 async fn checkpoint(data: &DataArgs) -> Result<ExitCode> {
-    let store = data.store().await?;
-    let key = data.key()?;
-    match store.checkpoint(&key).await? {
+    let store = data
+        .store()
+        .await?
+        .with_checkpoints(data.key()?, config().audit.checkpoint_every);
+    let sealed = Witnesses::new(config().audit.witnesses.clone())
+        .seal(&store, "manual")
+        .await?;
+    match &sealed.signed {
         Some(cp) => println!(
             "signed event {} ({}) with key {}",
             cp.seq,
@@ -314,7 +369,17 @@ async fn checkpoint(data: &DataArgs) -> Result<ExitCode> {
         ),
         None => println!("nothing to sign: the head is already signed or the log is empty"),
     }
-    Ok(ExitCode::SUCCESS)
+    for (name, n) in &sealed.shipped {
+        println!("shipped {n} signed heads to witness {name}");
+    }
+    for e in &sealed.failed {
+        eprintln!("jarvis: {e}");
+    }
+    Ok(if sealed.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn event_json(e: &AuditEvent) -> serde_json::Value {

@@ -1,6 +1,8 @@
 //! Where Jarvis keeps its state: the data directory, the database URL and
-//! the audit key file, from flags, then environment, then the config file,
-//! then defaults. Also the loaded config itself.
+//! the audit key (a file, or the config's external signer), from flags,
+//! then environment, then the config file, then defaults. Also the loaded
+//! config itself, and the signing of the audit chain's head by commands
+//! that write to it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -8,6 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use anyhow::{Context, Result};
 use clap::Args;
 use jarvis_gateway::Config;
+use jarvis_gateway::witness::Witnesses;
 use jarvis_store::{AuditKey, RunnerClaim, Store};
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -175,19 +178,112 @@ impl DataArgs {
         Ok(Store::connect(&url).await?)
     }
 
-    /// The audit key, created on first use.
+    /// The audit key: the config's external signer, or the key file
+    /// (created on first use). A key file given by flag or environment
+    /// overrides the signer.
     pub fn key(&self) -> Result<AuditKey> {
+        if let Some(signer) = self.signer()? {
+            return Ok(signer);
+        }
         Ok(AuditKey::load_or_create(&self.key_path()?)?)
     }
 
     /// The audit key if one exists already (verification never creates one).
     pub fn existing_key(&self) -> Result<Option<AuditKey>> {
+        if let Some(signer) = self.signer()? {
+            return Ok(Some(signer));
+        }
         let path = self.key_path()?;
         if path.exists() {
             Ok(Some(AuditKey::load_or_create(&path)?))
         } else {
             Ok(None)
         }
+    }
+
+    /// The config's external signer, unless a key file is given by flag or
+    /// environment.
+    fn signer(&self) -> Result<Option<AuditKey>> {
+        let overridden = self.audit_key.is_some() || std::env::var_os("JARVIS_AUDIT_KEY").is_some();
+        match &config().audit.signer {
+            Some(s) if !overridden => Ok(Some(AuditKey::command(
+                s.program.clone(),
+                s.args.clone(),
+                &s.public_key,
+            )?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The store for a command that writes: it signs a checkpoint at every
+    /// `[audit] checkpoint_every` events, signs and ships the head every
+    /// `head_period_secs` while the command runs, and once more when it
+    /// ends ([`seal_at_exit`]).
+    ///
+    /// A key file inside a PostgreSQL server's data directory is refused:
+    /// whoever writes the database there could sign for it.
+    pub async fn signing_store(&self) -> Result<Store> {
+        let key = self.key()?;
+        let store = self.store().await?;
+        if !key.is_external() {
+            store
+                .refuse_key_in_data_directory(&self.key_path()?)
+                .await?;
+        }
+        let store = store.with_checkpoints(key, config().audit.checkpoint_every);
+        let _ = SEAL_AT_EXIT.set(self.clone());
+        let (background, witnesses) = (
+            store.clone(),
+            Witnesses::new(config().audit.witnesses.clone()),
+        );
+        let period = config().audit.head_period;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                if let Err(e) = witnesses.seal(&background, "periodic").await {
+                    eprintln!("jarvis: audit: {e}");
+                }
+            }
+        });
+        Ok(store)
+    }
+}
+
+/// The data directory whose store a command wrote to, if one did.
+static SEAL_AT_EXIT: OnceLock<DataArgs> = OnceLock::new();
+
+/// Signs the head of the chain a command wrote to and ships it to the
+/// witnesses, so its events are covered when it ends. Problems are told on
+/// stderr; the command's outcome stands.
+pub fn seal_at_exit() {
+    let Some(data) = SEAL_AT_EXIT.get() else {
+        return;
+    };
+    let sealed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|rt| {
+            rt.block_on(async {
+                let store = data
+                    .store()
+                    .await?
+                    .with_checkpoints(data.key()?, config().audit.checkpoint_every);
+                let sealed = Witnesses::new(config().audit.witnesses.clone())
+                    .seal(&store, "exit")
+                    .await;
+                store.close().await;
+                Ok(sealed?)
+            })
+        });
+    match sealed {
+        Ok(s) => {
+            for e in s.failed {
+                eprintln!("jarvis: audit: {e}");
+            }
+        }
+        Err(e) => eprintln!("jarvis: audit: cannot sign the head of the log: {e:#}"),
     }
 }
 

@@ -154,7 +154,7 @@ pub fn users(cmd: UsersCommand) -> Result<ExitCode> {
         let actor = operator();
         match cmd {
             UsersCommand::Add { name, role, data } => {
-                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let store = data.signing_store().await?;
                 let password = auth::generate_password();
                 let hash = auth::hash_password(&password)?;
                 store.create_user(&name, role, &hash, &actor).await?;
@@ -174,7 +174,7 @@ pub fn users(cmd: UsersCommand) -> Result<ExitCode> {
                 }
             }
             UsersCommand::Passwd { name, data } => {
-                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let store = data.signing_store().await?;
                 let password = auth::generate_password();
                 store
                     .set_password(&name, &auth::hash_password(&password)?, &actor)
@@ -185,12 +185,12 @@ pub fn users(cmd: UsersCommand) -> Result<ExitCode> {
                 println!("{password}");
             }
             UsersCommand::Role { name, role, data } => {
-                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let store = data.signing_store().await?;
                 store.set_role(&name, role, &actor).await?;
                 eprintln!("jarvis: {name} is now {role}");
             }
             UsersCommand::Remove { name, data } => {
-                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let store = data.signing_store().await?;
                 store.remove_user(&name, &actor).await?;
                 eprintln!("jarvis: removed {name}");
             }
@@ -204,7 +204,7 @@ pub fn tokens(cmd: TokensCommand) -> Result<ExitCode> {
         let actor = operator();
         match cmd {
             TokensCommand::Add { name, scope, data } => {
-                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let store = data.signing_store().await?;
                 let token = auth::new_api_token();
                 store
                     .create_token(&name, scope, &auth::digest(&token), &actor)
@@ -231,7 +231,7 @@ pub fn tokens(cmd: TokensCommand) -> Result<ExitCode> {
                 }
             }
             TokensCommand::Revoke { name, data } => {
-                let store = data.store().await?.with_checkpoints(data.key()?, 1000);
+                let store = data.signing_store().await?;
                 let t = store.revoke_token(&name, &actor).await?;
                 if t.revoked_at.is_none() {
                     bail!("token {name} was not revoked");

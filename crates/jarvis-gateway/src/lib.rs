@@ -20,6 +20,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod rollback;
 pub mod server;
+pub mod witness;
 
 pub use config::{
     Config, ConfigError, LlmSettings, LoopBrake, NotifySpec, SecretRef, ServerSettings,

@@ -671,6 +671,9 @@ impl Gateway {
                 wanted: "run",
             });
         }
+        // What runs is what was proposed and approved: fields changed in
+        // the database since are refused (and the refusal audited).
+        self.store.check_commitment(&action).await?;
         self.check_run_window(&action).await?;
         if action.kind == ActionKind::Rollback {
             return Ok(self.run_rollback(&action, actor, on_output).await?.rollback);

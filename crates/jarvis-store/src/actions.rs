@@ -210,6 +210,8 @@ impl Store {
                 "kind": new.kind.as_str(),
                 "rollback_of": new.rollback_of.map(|r| r.to_string()),
                 "plan": new.plan,
+                // What will run, unredacted, hashed: checked before it runs.
+                "commitment": crate::commitment::of(new),
             }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;

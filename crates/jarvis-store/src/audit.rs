@@ -3,10 +3,11 @@
 //! An event's hash is SHA-256 over its predecessor's hash, a newline, and
 //! the event's canonical encoding (fixed field order, payload with sorted
 //! keys, compact), so the chain breaks at the first edited, deleted,
-//! inserted or reordered event. Signed checkpoints of the head catch what a
-//! chain alone cannot: a chain recomputed after an edit, or a cut-off tail.
+//! inserted or reordered event. Signed heads (`heads`) catch what a chain
+//! alone cannot: a chain recomputed after an edit, or a cut-off tail; the
+//! verifier (`verify`) checks both.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use jarvis_core::ActionId;
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
-use crate::signing::{AuditKey, checkpoint_message, verify_signature};
+use crate::heads::{Checkpoint, insert_checkpoint};
+use crate::signing::AuditKey;
 use crate::{Backend, Store, StoreError, now, redact, timestamp};
 
 /// The hash before the first event.
@@ -76,7 +78,7 @@ pub(crate) struct EventRef<'a> {
 }
 
 impl EventRef<'_> {
-    fn expected_hash(&self, prev_hash: &str) -> String {
+    pub(crate) fn expected_hash(&self, prev_hash: &str) -> String {
         chain_hash(
             prev_hash,
             &canonical_event(
@@ -125,7 +127,7 @@ impl AuditEvent {
         chain_hash(prev_hash, &self.canonical())
     }
 
-    fn from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
         let get = |e: sqlx::Error| {
             StoreError::Corrupt(format!("an audit event row does not decode: {e}"))
         };
@@ -141,21 +143,6 @@ impl AuditEvent {
             hash: row.try_get("hash").map_err(get)?,
         })
     }
-}
-
-/// A signed snapshot of the chain's head.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// The head's sequence number when signed.
-    pub seq: i64,
-    /// The head's hash when signed.
-    pub hash: String,
-    /// When.
-    pub signed_at: String,
-    /// The signer's ed25519 public key, hex.
-    pub public_key: String,
-    /// The signature over `jarvis-audit-checkpoint:v1:SEQ:HASH`, hex.
-    pub signature: String,
 }
 
 /// Filters for listing events; all optional, combined with AND.
@@ -183,38 +170,6 @@ pub struct AuditFilter {
     pub limit: Option<i64>,
     /// Skip this many of the newest first.
     pub offset: Option<i64>,
-}
-
-/// The first thing wrong with a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerifyProblem {
-    /// The sequence number where the chain breaks.
-    pub seq: i64,
-    /// What is wrong, in words.
-    pub what: String,
-}
-
-/// The outcome of walking the chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct VerifyReport {
-    /// Events walked.
-    pub events: u64,
-    /// The last sequence number seen.
-    pub last_seq: i64,
-    /// Checkpoints whose signature and hash were checked against the
-    /// operator's key.
-    pub checkpoints_verified: u64,
-    /// Checkpoints seen but not checked, for want of the operator's key.
-    pub checkpoints_unchecked: u64,
-    /// The first break, if any.
-    pub problem: Option<VerifyProblem>,
-}
-
-impl VerifyReport {
-    /// Whether the chain is intact.
-    pub fn is_intact(&self) -> bool {
-        self.problem.is_none()
-    }
 }
 
 /// One line of an export file.
@@ -425,146 +380,14 @@ pub(crate) async fn append_locked(
         && *every > 0
         && event.seq % every == 0
     {
-        insert_checkpoint(conn, key, event.seq, &event.hash).await?;
+        insert_checkpoint(conn, key, Some(*every), "interval", event.seq, &event.hash).await?;
     }
     Ok(event)
 }
 
-async fn insert_checkpoint(
-    conn: &mut AnyConnection,
-    key: &AuditKey,
-    seq: i64,
-    hash: &str,
-) -> Result<Checkpoint, StoreError> {
-    let cp = Checkpoint {
-        seq,
-        hash: hash.to_owned(),
-        signed_at: now(),
-        public_key: key.public_hex(),
-        signature: key.sign(&checkpoint_message(seq, hash)),
-    };
-    sqlx::query(
-        "INSERT INTO audit_checkpoints (seq, hash, signed_at, public_key, signature) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(cp.seq)
-    .bind(&cp.hash)
-    .bind(&cp.signed_at)
-    .bind(&cp.public_key)
-    .bind(&cp.signature)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::db("writing an audit checkpoint"))?;
-    Ok(cp)
-}
-
-const EVENT_COLUMNS: &str = "seq, at, actor, action_id, host, kind, payload, prev_hash, hash";
-
-async fn read_checkpoints(conn: &mut AnyConnection) -> Result<Vec<Checkpoint>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT seq, hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY seq",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(StoreError::db("reading audit checkpoints"))?;
-    rows.iter()
-        .map(|r| {
-            let get =
-                |e: sqlx::Error| StoreError::Corrupt(format!("a checkpoint does not decode: {e}"));
-            Ok(Checkpoint {
-                seq: r.try_get("seq").map_err(get)?,
-                hash: r.try_get("hash").map_err(get)?,
-                signed_at: r.try_get("signed_at").map_err(get)?,
-                public_key: r.try_get("public_key").map_err(get)?,
-                signature: r.try_get("signature").map_err(get)?,
-            })
-        })
-        .collect()
-}
-
-fn sql_text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, StoreError> {
-    match r.get_ref(i) {
-        Ok(rusqlite::types::ValueRef::Text(t)) => std::str::from_utf8(t)
-            .map_err(|e| StoreError::Corrupt(format!("an audit event holds invalid UTF-8: {e}"))),
-        Ok(other) => Err(StoreError::Corrupt(format!(
-            "an audit event column holds {:?}, not text",
-            other.data_type()
-        ))),
-        Err(e) => Err(StoreError::Corrupt(format!(
-            "an audit event does not decode: {e}"
-        ))),
-    }
-}
-
-fn sql_opt_text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
-    match r.get_ref(i) {
-        Ok(rusqlite::types::ValueRef::Null) => Ok(None),
-        _ => sql_text(r, i).map(Some),
-    }
-}
-
-/// Verifies an SQLite file in one read transaction, rows borrowed, no copies.
-fn verify_sqlite(
-    path: &std::path::Path,
-    trusted: Option<String>,
-) -> Result<VerifyReport, StoreError> {
-    let db = |e: rusqlite::Error| StoreError::Database {
-        doing: "reading the audit chain",
-        reason: e.to_string(),
-    };
-    let mut conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(db)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(db)?;
-    let tx = conn.transaction().map_err(db)?;
-    let mut checkpoints = Vec::new();
-    {
-        let mut stmt = tx
-            .prepare("SELECT seq, hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY seq")
-            .map_err(db)?;
-        let mut rows = stmt.query([]).map_err(db)?;
-        while let Some(r) = rows.next().map_err(db)? {
-            checkpoints.push(Checkpoint {
-                seq: r.get(0).map_err(db)?,
-                hash: r.get(1).map_err(db)?,
-                signed_at: r.get(2).map_err(db)?,
-                public_key: r.get(3).map_err(db)?,
-                signature: r.get(4).map_err(db)?,
-            });
-        }
-    }
-    let mut v = Verifier::new(trusted, Some(&checkpoints));
-    {
-        let mut stmt = tx
-            .prepare(&format!(
-                "SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq"
-            ))
-            .map_err(db)?;
-        let mut rows = stmt.query([]).map_err(db)?;
-        while let Some(r) = rows.next().map_err(db)? {
-            v.event(EventRef {
-                seq: r.get(0).map_err(db)?,
-                at: sql_text(r, 1)?,
-                actor: sql_text(r, 2)?,
-                action_id: sql_opt_text(r, 3)?,
-                host: sql_opt_text(r, 4)?,
-                kind: sql_text(r, 5)?,
-                payload: sql_text(r, 6)?,
-                prev_hash: sql_text(r, 7)?,
-                hash: sql_text(r, 8)?,
-            });
-        }
-    }
-    let (seq, hash): (i64, String) = tx
-        .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .map_err(db)?;
-    v.head(seq, &hash);
-    Ok(v.finish(&checkpoints))
-}
+/// The columns of an event, in [`AuditEvent`]'s order.
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, at, actor, action_id, host, kind, payload, prev_hash, hash";
 
 impl Store {
     /// Appends one event in its own transaction.
@@ -578,27 +401,6 @@ impl Store {
             .await
             .map_err(StoreError::db("committing an audit event"))?;
         Ok(event)
-    }
-
-    /// Signs the current head now, unless it is already signed.
-    ///
-    /// # Errors
-    /// A [`StoreError`] naming what failed.
-    pub async fn checkpoint(&self, key: &AuditKey) -> Result<Option<Checkpoint>, StoreError> {
-        let (mut tx, (seq, hash)) = self.begin_write().await?;
-        let exists = sqlx::query("SELECT seq FROM audit_checkpoints WHERE seq = $1")
-            .bind(seq)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::db("reading audit checkpoints"))?;
-        if seq == 0 || exists.is_some() {
-            return Ok(None);
-        }
-        let cp = insert_checkpoint(&mut tx, key, seq, &hash).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing an audit checkpoint"))?;
-        Ok(Some(cp))
     }
 
     /// Events matching the filter, newest first.
@@ -692,90 +494,6 @@ impl Store {
         .map_err(StoreError::db("reading an audit event"))?
         .ok_or_else(|| StoreError::NotFound(format!("audit event {seq}")))?;
         AuditEvent::from_row(&row)
-    }
-
-    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::db("connecting"))?;
-        read_checkpoints(&mut conn).await
-    }
-
-    /// Walks the whole chain, its head and its checkpoints; with the
-    /// operator's key, checkpoints are checked against it.
-    ///
-    /// # Errors
-    /// A [`StoreError`] when the database cannot be read; a broken chain is
-    /// a report, not an error.
-    pub async fn verify(&self, trusted: Option<&AuditKey>) -> Result<VerifyReport, StoreError> {
-        let trusted = trusted.map(AuditKey::public_hex);
-        if let Some(path) = self.sqlite_path() {
-            // sqlx hands SQLite rows one by one from its worker thread; a
-            // plain read on a blocking thread is an order of magnitude faster.
-            let path = path.to_owned();
-            return tokio::task::spawn_blocking(move || verify_sqlite(&path, trusted))
-                .await
-                .map_err(|e| StoreError::Database {
-                    doing: "verifying the audit chain",
-                    reason: e.to_string(),
-                })?;
-        }
-        // One snapshot: events, head and checkpoints as of one moment, so a
-        // concurrent append cannot look like tampering.
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::db("connecting"))?;
-        sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::db("starting a snapshot of the audit chain"))?;
-        let result = self.verify_in(&mut conn, trusted).await;
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        result
-    }
-
-    async fn verify_in(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        trusted: Option<String>,
-    ) -> Result<VerifyReport, StoreError> {
-        let checkpoints = read_checkpoints(&mut *conn).await?;
-        let mut v = Verifier::new(trusted, Some(&checkpoints));
-        // Pages keep memory flat on long chains.
-        const PAGE: i64 = 20_000;
-        let mut after = 0i64;
-        loop {
-            let rows = sqlx::query(&format!(
-                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT {PAGE}"
-            ))
-            .bind(after)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(StoreError::db("reading the audit chain"))?;
-            let n = rows.len();
-            for row in &rows {
-                let e = AuditEvent::from_row(row)?;
-                after = e.seq;
-                v.event(e.as_ref());
-            }
-            if (n as i64) < PAGE {
-                break;
-            }
-        }
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(StoreError::db("reading the audit chain head"))?;
-        let bad =
-            |e: sqlx::Error| StoreError::Corrupt(format!("the audit head does not decode: {e}"));
-        let seq: i64 = row.try_get("seq").map_err(bad)?;
-        let hash: String = row.try_get("hash").map_err(bad)?;
-        v.head(seq, &hash);
-        Ok(v.finish(&checkpoints))
     }
 
     /// Writes the whole log as JSON lines: a header, every event, every
@@ -886,198 +604,6 @@ fn like_escape(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// Verifies an export file without the database. The head of an export is
-/// its last event, so a cut-off tail shows only against a checkpoint.
-///
-/// # Errors
-/// An I/O error reading the file.
-pub fn verify_lines(
-    input: impl BufRead,
-    trusted_public_key: Option<&str>,
-) -> std::io::Result<VerifyReport> {
-    let mut v = Verifier::new(trusted_public_key.map(str::to_owned), None);
-    let mut checkpoints = Vec::new();
-    for (i, line) in input.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<ExportLine>(&line) {
-            Ok(ExportLine::Header { format, version })
-                if format == "jarvis-audit" && version == 1 => {}
-            Ok(ExportLine::Header { format, version }) => {
-                v.fail(
-                    0,
-                    format!(
-                        "line {}: not a Jarvis audit export ({format} v{version})",
-                        i + 1
-                    ),
-                );
-            }
-            Ok(ExportLine::Event {
-                seq,
-                at,
-                actor,
-                action_id,
-                host,
-                kind,
-                payload,
-                prev_hash,
-                hash,
-            }) => {
-                let payload = canonical_payload(&payload);
-                v.event(EventRef {
-                    seq,
-                    at: &at,
-                    actor: &actor,
-                    action_id: action_id.as_deref(),
-                    host: host.as_deref(),
-                    kind: &kind,
-                    payload: &payload,
-                    prev_hash: &prev_hash,
-                    hash: &hash,
-                });
-            }
-            Ok(ExportLine::Checkpoint(cp)) => checkpoints.push(cp),
-            Err(e) => v.fail(
-                v.report.last_seq + 1,
-                format!("line {} is not an export line: {e}", i + 1),
-            ),
-        }
-    }
-    let (seq, hash) = (v.report.last_seq, v.last_hash.clone());
-    v.head(seq, &hash);
-    Ok(v.finish(&checkpoints))
-}
-
-/// The chain checks, shared by the database walk and export files.
-struct Verifier {
-    trusted: Option<String>,
-    report: VerifyReport,
-    last_hash: String,
-    /// Hashes of the events checkpoints sign; `None` keeps every hash (for
-    /// export files, whose checkpoints come last).
-    wanted: Option<std::collections::HashSet<i64>>,
-    hashes: std::collections::HashMap<i64, String>,
-}
-
-impl Verifier {
-    fn new(trusted: Option<String>, checkpoints: Option<&[Checkpoint]>) -> Verifier {
-        Verifier {
-            trusted,
-            report: VerifyReport::default(),
-            last_hash: GENESIS.to_owned(),
-            wanted: checkpoints.map(|cps| cps.iter().map(|c| c.seq).collect()),
-            hashes: std::collections::HashMap::new(),
-        }
-    }
-
-    fn fail(&mut self, seq: i64, what: String) {
-        if self.report.problem.is_none() {
-            self.report.problem = Some(VerifyProblem { seq, what });
-        }
-    }
-
-    fn event(&mut self, e: EventRef<'_>) {
-        self.report.events += 1;
-        let expected = self.report.last_seq + 1;
-        if e.seq != expected {
-            let what = if e.seq > expected {
-                format!(
-                    "events {expected} to {} are missing: deleted, or the chain was renumbered",
-                    e.seq - 1
-                )
-            } else {
-                format!(
-                    "event {} comes after event {}: events were reordered or duplicated",
-                    e.seq, self.report.last_seq
-                )
-            };
-            self.fail(expected.min(e.seq), what);
-        } else if e.prev_hash != self.last_hash {
-            self.fail(
-                e.seq,
-                format!(
-                    "event {} does not follow event {}: it names a different predecessor (inserted, deleted or swapped)",
-                    e.seq,
-                    e.seq - 1
-                ),
-            );
-        } else if self.report.problem.is_none() && e.expected_hash(e.prev_hash) != e.hash {
-            // Once broken, the rest is not re-hashed: the first break is
-            // what is reported.
-            self.fail(e.seq, format!("event {} was changed after it was written: its hash does not match its contents", e.seq));
-        }
-        self.report.last_seq = e.seq;
-        self.last_hash.clear();
-        self.last_hash.push_str(e.hash);
-        if self.wanted.as_ref().is_none_or(|w| w.contains(&e.seq)) {
-            self.hashes.insert(e.seq, e.hash.to_owned());
-        }
-    }
-
-    fn head(&mut self, seq: i64, hash: &str) {
-        if seq != self.report.last_seq || hash != self.last_hash {
-            self.fail(
-                self.report.last_seq.min(seq) + 1,
-                format!(
-                    "the chain head records {seq} events but the log ends at event {}: events were cut off or added behind Jarvis's back",
-                    self.report.last_seq
-                ),
-            );
-        }
-    }
-
-    fn finish(mut self, checkpoints: &[Checkpoint]) -> VerifyReport {
-        for cp in checkpoints {
-            if cp.seq > self.report.last_seq {
-                self.fail(
-                    self.report.last_seq + 1,
-                    format!(
-                        "a signed checkpoint covers event {} but the log ends at event {}: its tail was cut off",
-                        cp.seq, self.report.last_seq
-                    ),
-                );
-                continue;
-            }
-            if self.hashes.get(&cp.seq) != Some(&cp.hash) {
-                self.fail(
-                    cp.seq,
-                    format!(
-                        "event {} differs from what the checkpoint signed: the chain was rewritten",
-                        cp.seq
-                    ),
-                );
-                continue;
-            }
-            match &self.trusted {
-                Some(key) if *key != cp.public_key => self.fail(
-                    cp.seq,
-                    format!(
-                        "the checkpoint at event {} was signed by another key, not the operator's",
-                        cp.seq
-                    ),
-                ),
-                Some(key)
-                    if !verify_signature(
-                        key,
-                        &checkpoint_message(cp.seq, &cp.hash),
-                        &cp.signature,
-                    ) =>
-                {
-                    self.fail(
-                        cp.seq,
-                        format!("the checkpoint at event {} has a bad signature", cp.seq),
-                    );
-                }
-                Some(_) => self.report.checkpoints_verified += 1,
-                None => self.report.checkpoints_unchecked += 1,
-            }
-        }
-        self.report
-    }
 }
 
 #[cfg(test)]

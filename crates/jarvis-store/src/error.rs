@@ -87,6 +87,19 @@ pub enum StoreError {
     /// The approval rule does not count this approval; nothing was written.
     #[error(transparent)]
     ApprovalRefused(#[from] ApprovalRefusal),
+    /// The audit key cannot sign, or sits where it must not; nothing was
+    /// written.
+    #[error(transparent)]
+    Signing(#[from] crate::signing::KeyError),
+    /// What an action would run is no longer what its proposal chained:
+    /// the stored fields were changed behind Jarvis's back.
+    #[error("action {id} is refused: its stored fields ({}) no longer match what was chained when it was proposed (changed in the database); propose it again", .fields.join(", "))]
+    Tampered {
+        /// The action.
+        id: String,
+        /// The fields that differ (`command`, `cwd`, …), or what is missing.
+        fields: Vec<String>,
+    },
 }
 
 impl StoreError {

@@ -21,14 +21,17 @@ mod actions;
 mod approvals;
 mod audit;
 mod changes;
+mod commitment;
 mod conversations;
 mod error;
+mod heads;
 mod people;
 mod redact;
 mod runners;
 mod runs;
 mod signing;
 mod snapshots;
+mod verify;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -40,20 +43,21 @@ use tokio::sync::broadcast;
 
 pub use actions::{ActionRecord, Judged, NewAction};
 pub use approvals::ApprovalRecord;
-pub use audit::{
-    AuditEvent, AuditFilter, Checkpoint, ExportLine, NewEvent, VerifyProblem, VerifyReport,
-    canonical_payload, verify_lines,
-};
+pub use audit::{AuditEvent, AuditFilter, ExportLine, NewEvent, canonical_payload};
 pub use changes::{ActionChange, ChangeKind};
 pub use conversations::{ConversationRecord, MessageRecord};
 pub use error::StoreError;
+pub use heads::{Checkpoint, HEAD_VERSION};
 pub use people::{NewSession, SessionRecord, TokenRecord, UserRecord};
 pub use redact::{Redaction, redact};
 pub use runners::RunnerClaim;
 pub use runs::{CapturedOutput, RunRecord};
-pub use signing::{AuditKey, KeyError};
+pub use signing::{AuditKey, KeyError, refuse_key_inside};
 pub use snapshots::SnapshotRecord;
 pub use time::OffsetDateTime;
+pub use verify::{
+    Break, BreakKind, VerifyOptions, VerifyProblem, VerifyReport, verify_lines, verify_lines_with,
+};
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,11 +196,68 @@ impl Store {
     }
 
     /// Signs a checkpoint of the chain's head every `every` events with
-    /// `key`, in the same transaction as the event that reaches it.
+    /// `key`, in the same transaction as the event that reaches it; the
+    /// same key signs heads on request ([`Store::sign_head`]).
     #[must_use]
     pub fn with_checkpoints(mut self, key: AuditKey, every: i64) -> Store {
         self.signer = Some(Arc::new((key, every.max(1))));
         self
+    }
+
+    /// The public half of the key this store signs heads with, if any.
+    pub fn signing_key(&self) -> Option<String> {
+        self.signer().map(|(key, _)| key.public_hex())
+    }
+
+    /// The checkpoint interval this store signs at, if it signs.
+    pub fn checkpoint_every(&self) -> Option<i64> {
+        self.signer().map(|(_, every)| *every)
+    }
+
+    /// The directory the database keeps its files in, when it says: the
+    /// SQLite file's directory, or PostgreSQL's `data_directory` (which
+    /// only a superuser or a `pg_read_all_settings` member may read; `None`
+    /// for others).
+    ///
+    /// # Errors
+    /// A database error other than being refused the setting.
+    pub async fn data_directory(&self) -> Result<Option<std::path::PathBuf>, StoreError> {
+        if let Some(file) = self.sqlite_path() {
+            return Ok(file.parent().map(std::path::Path::to_owned));
+        }
+        if self.backend == Backend::Sqlite {
+            return Ok(None);
+        }
+        match sqlx::query_scalar::<_, String>("SELECT current_setting('data_directory')")
+            .fetch_one(self.pool())
+            .await
+        {
+            Ok(dir) => Ok(Some(std::path::PathBuf::from(dir))),
+            // 42501: insufficient_privilege.
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42501") => Ok(None),
+            Err(e) => Err(StoreError::db("asking the database for its data directory")(e)),
+        }
+    }
+
+    /// Refuses an audit key file inside the data directory of a PostgreSQL
+    /// server (see [`refuse_key_inside`]). An SQLite file is the gateway's
+    /// own, so its key may sit beside it; a database server's directory is
+    /// the database host's, and the key is to live off it.
+    ///
+    /// # Errors
+    /// [`StoreError::Signing`] naming the key and the directory, or a
+    /// database error.
+    pub async fn refuse_key_in_data_directory(
+        &self,
+        key: &std::path::Path,
+    ) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        if let Some(dir) = self.data_directory().await? {
+            refuse_key_inside(key, &dir)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn sqlite_path(&self) -> Option<&std::path::Path> {

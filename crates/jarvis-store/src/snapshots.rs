@@ -308,7 +308,11 @@ impl Store {
             ActionState::PendingApproval,
             actor,
             None,
-            json!({ "reason": reason, "plan": plan }),
+            json!({
+                "reason": reason,
+                "plan": plan,
+                "commitment": crate::commitment::of_plan(plan),
+            }),
         )
         .await?;
         sqlx::query("UPDATE actions SET plan = $1 WHERE id = $2")

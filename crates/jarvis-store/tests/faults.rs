@@ -89,13 +89,13 @@ async fn a_killed_process_leaves_no_torn_event() {
 async fn a_full_disk_is_a_clear_error_and_writes_nothing() {
     let dir = TempDir::new("full-disk");
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=384k", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
         .arg(dir.path())
         .status()
         .expect("mount runs");
     assert!(
         mounted.success(),
-        "this test mounts a 384 KiB tmpfs and needs root (as CI has)"
+        "this test mounts a 512 KiB tmpfs and needs root (as CI has)"
     );
     let url = format!("sqlite://{}", dir.path().join("jarvis.db").display());
     let result = async {

@@ -239,6 +239,7 @@ pub async fn serve(
     for task in background {
         task.abort();
     }
+    ops::seal_at_shutdown(&state).await;
     state.gw.close().await;
     Ok(served?)
 }

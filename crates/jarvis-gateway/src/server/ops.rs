@@ -1,6 +1,7 @@
 //! Operations: liveness, readiness and Prometheus metrics, and the
 //! background work of a running server (expiring approvals, checking
-//! hosts, verifying the audit chain, pruning sessions).
+//! hosts, signing the audit chain's head and shipping it to the witnesses,
+//! verifying the chain, pruning sessions).
 
 use std::time::{Duration, Instant};
 
@@ -11,11 +12,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use jarvis_store::{AuditKey, VerifyOptions};
+
 use super::session::ApiUser;
 use super::views::Health;
 use super::{AppState, CHECK_TIMEOUT, ChainStatus, Shared};
 use crate::metrics::{BreakerGauge, Gauges};
 use crate::notify::{Notice, NoticeKind};
+use crate::witness::{WitnessError, Witnesses};
 
 /// `GET /healthz`: the process answers.
 pub(crate) async fn healthz() -> &'static str {
@@ -154,6 +158,7 @@ pub(crate) fn start_background(
             state.settings.audit_verify,
             verify_chain,
         )),
+        tokio::spawn(sign_heads(state.clone())),
         tokio::spawn(every(state, Duration::from_secs(3600), prune_sessions)),
     ]
 }
@@ -231,7 +236,7 @@ pub(crate) async fn refresh_chain(state: &Shared) -> ChainStatus {
     let report = state
         .gw
         .store()
-        .verify(state.audit_key.as_ref())
+        .verify_with(&verify_options(state).await)
         .await
         .map_err(|e| e.to_string());
     let status = ChainStatus {
@@ -267,3 +272,93 @@ async fn prune_sessions(state: AppState) {
         tracing::warn!(error = %e, "cannot prune expired sessions");
     }
 }
+
+/// What the background verification expects: the operator's key, the
+/// configured checkpoint interval and, when this server signs heads, its
+/// period; and the heads every reachable witness holds.
+async fn verify_options(state: &Shared) -> VerifyOptions {
+    let store = state.gw.store();
+    let audit = &state.gw.config().audit;
+    let signs = store.signing_key().is_some();
+    let mut witness = Vec::new();
+    for spec in audit.witnesses.clone() {
+        match tokio::task::spawn_blocking(move || crate::witness::read_heads(&spec)).await {
+            Ok(Ok(heads)) => witness.extend(heads),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read a witness to verify against"),
+            Err(e) => tracing::warn!(error = %e, "cannot read a witness to verify against"),
+        }
+    }
+    witness.sort_by_key(|h| h.seq);
+    witness.dedup_by(|a, b| a.seq == b.seq && a.signature == b.signature);
+    VerifyOptions {
+        trusted: state
+            .audit_key
+            .as_ref()
+            .map(AuditKey::public_hex)
+            .or_else(|| store.signing_key()),
+        every: Some(audit.checkpoint_every),
+        period: signs.then_some(audit.head_period),
+        now: None,
+        witness,
+    }
+}
+
+/// Signs the chain's head when the server starts and at least every
+/// `[audit] head_period_secs` after, shipping each head to the witnesses;
+/// a store without a key (a library gateway in tests) signs nothing.
+async fn sign_heads(state: AppState) {
+    if state.gw.store().signing_key().is_none() {
+        return;
+    }
+    let witnesses = Witnesses::new(state.gw.config().audit.witnesses.clone());
+    let mut tick = tokio::time::interval(state.gw.config().audit.head_period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reason = "startup";
+    loop {
+        tick.tick().await;
+        seal(&state, &witnesses, reason).await;
+        reason = "periodic";
+    }
+}
+
+/// Signs the head a last time once the server has stopped taking
+/// requests, so the events of its last moments are covered and shipped.
+pub(crate) async fn seal_at_shutdown(state: &Shared) {
+    if state.gw.store().signing_key().is_none() {
+        return;
+    }
+    let witnesses = Witnesses::new(state.gw.config().audit.witnesses.clone());
+    seal(state, &witnesses, "shutdown").await;
+}
+
+async fn seal(state: &Shared, witnesses: &Witnesses, reason: &str) {
+    match witnesses.seal(state.gw.store(), reason).await {
+        Ok(sealed) => {
+            for e in &sealed.failed {
+                tracing::warn!(error = %e, "a witness missed signed heads; the next seal ships them");
+            }
+            if let Some(head) = &sealed.signed {
+                tracing::debug!(seq = head.seq, reason, "signed the audit chain's head");
+            }
+        }
+        Err(e @ WitnessError::Broken { .. }) => {
+            tracing::error!(error = %e, "the audit chain no longer holds a witnessed head");
+            // Said once per break: every tick finds it again.
+            if !WITNESS_BROKEN.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                state.notifier.notify(Notice {
+                    kind: NoticeKind::AuditBroken,
+                    action_id: None,
+                    host: None,
+                    command: None,
+                    risk: None,
+                    requester: None,
+                    summary: e.to_string(),
+                });
+            }
+        }
+        Err(e) => tracing::error!(error = %e, reason, "cannot sign the audit chain's head"),
+    }
+}
+
+/// Whether a witnessed head was found missing from the chain (notified once).
+static WITNESS_BROKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

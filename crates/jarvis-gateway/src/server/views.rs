@@ -1681,6 +1681,7 @@ mod tests {
             checkpoints_verified: 3,
             checkpoints_unchecked: 0,
             problem: None,
+            ..VerifyReport::default()
         };
         assert_eq!(
             chain_status_text(&ok),
@@ -2049,6 +2050,7 @@ mod tests {
                 checkpoints_verified: 2,
                 checkpoints_unchecked: 0,
                 problem: None,
+                ..VerifyReport::default()
             }),
             verify_error: None,
             next_offset: Some(50),
@@ -2425,6 +2427,7 @@ mod tests {
                 checkpoints_verified: 12,
                 checkpoints_unchecked: 0,
                 problem: None,
+                ..VerifyReport::default()
             }),
             verify_error: None,
             next_offset: Some(50),
