@@ -12,7 +12,7 @@ use jarvis_exec::ExecError;
 use jarvis_gateway::{Gateway, GatewayError, Proposal};
 use jarvis_store::{ActionRecord, AuditFilter};
 use jarvis_tests::fixtures::HostRepo;
-use jarvis_tests::server::{Served, client};
+use jarvis_tests::server::{Person, Served, client};
 use jarvis_tests::{Env, marker};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -94,6 +94,16 @@ async fn a_token_may_not_post_the_web_forms() {
         .propose(&format!("touch /tmp/{}", marker("acc-forms")))
         .await;
     let id = action["id"].as_str().expect("id").to_owned();
+    // Made with `jarvis tokens add` at the gateway's shell: the operator
+    // answers for what it proposes, and the action's page says so.
+    let maker = action["accountable"].as_str().expect("accountable");
+    assert!(maker.starts_with("local:"), "{action:#}");
+    let carol = Person::sign_in(&s, "carol", &s.add_user("carol", "approver")).await;
+    let (_, page) = carol.page(&format!("/actions/{id}")).await;
+    assert!(
+        page.contains(&format!("<dd id=\"accountable\">{maker}</dd>")),
+        "{page}"
+    );
     let http = client();
     let routes = [
         "/chat".to_owned(),
