@@ -350,6 +350,7 @@ async fn under_one_approver_force_and_a_rollback_of_a_rollback_still_need_the_fu
     )
     .await;
     approve_and_run(&gw, later.id, &["user:bob", "user:dave"]).await;
+    let changed_again = repo.state();
     let forced = gw
         .rollback(later.id, "local:alice", true)
         .await
@@ -361,6 +362,39 @@ async fn under_one_approver_force_and_a_rollback_of_a_rollback_still_need_the_fu
     assert_eq!(rule.needed(forced.risk.expect("judged")), 2);
     let (_, progress) = gw.approve(forced.id, "user:bob", None).await.expect("bob");
     assert_eq!(progress, ApprovalProgress::Waiting { more: 1 });
+    let (_, progress) = gw
+        .approve(forced.id, "user:dave", None)
+        .await
+        .expect("dave");
+    assert_eq!(progress, ApprovalProgress::Complete);
+
+    // Approved to put back `later`, it puts back nothing else: pointed at
+    // another action behind Jarvis's back, it is refused before it runs.
+    let db = env.dir().join("jarvis.db");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!(
+            "UPDATE actions SET rollback_of = '{}' WHERE id = '{}'",
+            change.id, forced.id
+        ))
+        .output()
+        .expect("sqlite3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = gw
+        .execute(forced.id, "user:dave", &mut |_| {})
+        .await
+        .expect_err("another action named");
+    // The proposal's commitment names it; the command does too.
+    let why = e.to_string();
+    assert!(
+        why.contains("rollback_of") || why.contains("does not name the action"),
+        "{why}"
+    );
+    assert_eq!(repo.state(), changed_again, "nothing ran");
     gw.close().await;
 }
 

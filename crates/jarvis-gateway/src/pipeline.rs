@@ -12,7 +12,7 @@ use jarvis_core::{
     HostName, person,
 };
 use jarvis_exec::protocol::{CheckReport, Ending, EnforcementLevel, KernelEnforcement};
-use jarvis_exec::snapshot::{FileChange, FileEdit, SnapshotPlan, SnapshotRequest};
+use jarvis_exec::snapshot::{FileChange, FileEdit, RestoreReport, SnapshotPlan, SnapshotRequest};
 use jarvis_exec::{ExecError, Execution, Executor, HostSpec, Job, Output};
 use jarvis_policy::scope::Live;
 use jarvis_policy::{Judgement, LoadError, Policy, Request};
@@ -663,6 +663,17 @@ impl Gateway {
         actor: &str,
         on_output: &mut (dyn FnMut(Output<'_>) + Send),
     ) -> Result<ActionRecord, GatewayError> {
+        Ok(self.execute_reporting(id, actor, on_output).await?.0)
+    }
+
+    /// [`Gateway::execute`], with the host's report when the action is a
+    /// rollback that reached the host.
+    pub(crate) async fn execute_reporting(
+        &self,
+        id: ActionId,
+        actor: &str,
+        on_output: &mut (dyn FnMut(Output<'_>) + Send),
+    ) -> Result<(ActionRecord, Option<RestoreReport>), GatewayError> {
         let action = self.store.action(id).await?;
         if action.state != ActionState::Approved {
             return Err(GatewayError::WrongState {
@@ -676,7 +687,8 @@ impl Gateway {
         self.store.check_commitment(&action).await?;
         self.check_run_window(&action).await?;
         if action.kind == ActionKind::Rollback {
-            return Ok(self.run_rollback(&action, actor, on_output).await?.rollback);
+            let done = self.run_rollback(&action, actor, on_output).await?;
+            return Ok((done.rollback, done.report));
         }
         let host = action
             .host
@@ -816,7 +828,7 @@ impl Gateway {
             self.snapshot_after(&spec, id, &plan).await?;
             self.prune(&host, "gateway").await?;
         }
-        Ok(record)
+        Ok((record, None))
     }
 
     /// Takes and records the snapshot an approved action needs before it

@@ -280,12 +280,11 @@ impl Gateway {
         let original = self.store().action(id).await?;
         let restorable = self.restorable(&original).await?;
         if let Some(other) = self.store().rollbacks_of(id).await?.into_iter().find(|r| {
+            // Not `proposed`: that lasts a moment, and one left so by a
+            // crash would block every rollback of it for good.
             matches!(
                 r.state,
-                ActionState::Proposed
-                    | ActionState::PendingApproval
-                    | ActionState::Approved
-                    | ActionState::Running
+                ActionState::PendingApproval | ActionState::Approved | ActionState::Running
             )
         }) {
             return Err(GatewayError::NoRollback {
@@ -377,7 +376,10 @@ impl Gateway {
                 report: None,
             });
         }
-        self.run_rollback(&action, actor, &mut |_| {}).await
+        // Approved at once, it still goes the one way every action reaches
+        // a host.
+        let (rollback, report) = self.execute_reporting(rb, actor, &mut |_| {}).await?;
+        Ok(RolledBack { rollback, report })
     }
 
     /// The rule rollback `rb` is approved under, and whether its asker's
@@ -461,14 +463,15 @@ impl Gateway {
         })
     }
 
-    /// Runs approved rollback `action`: checks again that its original can
-    /// be rolled back (another rollback may have finished, or retention
-    /// pruned the snapshot, while it waited), admits it like any run, and
-    /// sends the host the kept snapshot and the after-state. The host's
-    /// report becomes the rollback's run and its output; success moves the
-    /// original to `rolled_back` in the same transaction. A refusal before
-    /// anything is sent leaves the rollback approved, with an
-    /// `action.refused` event.
+    /// Runs approved rollback `action` for [`Gateway::execute`], which has
+    /// checked its state, commitment and run window: checks again that its
+    /// original can be rolled back (another rollback may have finished, or
+    /// retention pruned the snapshot, while it waited), admits it like any
+    /// run, and sends the host the kept snapshot and the after-state. The
+    /// host's report becomes the rollback's run and its output; success
+    /// moves the original to `rolled_back` in the same transaction. A
+    /// refusal before anything is sent leaves the rollback approved, with
+    /// an `action.refused` event.
     pub(crate) async fn run_rollback(
         &self,
         action: &ActionRecord,
@@ -476,11 +479,17 @@ impl Gateway {
         on_output: &mut (dyn FnMut(Output<'_>) + Send),
     ) -> Result<RolledBack, GatewayError> {
         let rb = action.id;
-        let id = action.rollback_of.ok_or_else(|| {
-            GatewayError::Store(StoreError::Corrupt(format!(
-                "rollback {rb} names no action to roll back"
-            )))
-        })?;
+        // The command is what the proposal committed to and the approvers
+        // saw; the action it names must be the one put back.
+        let id = action
+            .rollback_of
+            .filter(|&id| action.command == rollback_command(id, rollback_forced(action)))
+            .ok_or_else(|| {
+                GatewayError::Store(StoreError::Corrupt(format!(
+                    "rollback {rb} (`{}`) does not name the action it puts back",
+                    action.command
+                )))
+            })?;
         let original = self.store().action(id).await?;
         let restorable = match self.restorable(&original).await {
             Ok(r) => r,
