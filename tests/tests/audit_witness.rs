@@ -7,8 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::time::{Duration, Instant};
+
 use jarvis_store::{AuditFilter, AuditKey, Checkpoint, Store};
-use jarvis_tests::{TempDir, jarvis_bin};
+use jarvis_tests::server::{Agent, Served};
+use jarvis_tests::{Env, TempDir, jarvis_bin};
 
 /// A config with its data directory and two witnesses outside it.
 struct Setup {
@@ -286,4 +289,74 @@ async fn a_tail_cut_back_to_an_older_head_is_missing_against_the_witness() {
         err.contains("jarvis: audit:") && err.contains("its tail was cut off"),
         "{err}"
     );
+}
+
+/// The newest event's sequence number, as the CLI reads it.
+fn head_seq(env: &Env) -> i64 {
+    let out = env.jarvis(&["audit", "list", "--json", "--limit", "1"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("an event");
+    v["seq"].as_i64().expect("seq")
+}
+
+/// A server whose witness is a file in a directory of its own (standing
+/// for another mount), which outlives the server and its data.
+fn served_with_witness(tag: &str, period_secs: u64) -> (Served, TempDir, PathBuf) {
+    let env = Env::new(tag, "", "");
+    let mount = TempDir::new(&format!("{tag}-mount"));
+    let witness = mount.path().join("heads.jsonl");
+    let extra = format!(
+        "[audit]\nhead_period_secs = {period_secs}\n\n[[audit.witness]]\nname = \"usb\"\nfile = \"{}\"\n",
+        witness.display()
+    );
+    (Served::start(env, &extra, &[]), mount, witness)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_signs_and_ships_a_head_every_period() {
+    let (s, _mount, witness) = served_with_witness("witness-serve", 1);
+    let agent = Agent::new(&s, s.add_token("bot", "propose"));
+    // Whether it runs or waits for a person, its proposal is on the log.
+    agent.propose("uptime").await;
+    let seq = head_seq(&s.env);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let heads = witness_lines(&witness);
+        if heads
+            .iter()
+            .any(|h| h.reason.as_deref() == Some("periodic") && h.seq >= seq)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no periodic head covers event {seq}: {heads:?}\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The server's own verification reads the witness too.
+    let (_, v) = agent.get("/api/v1/audit/verify").await;
+    assert_eq!(v["intact"], true, "{v:#}");
+    assert!(v["report"]["witnessed"].as_u64().unwrap_or(0) >= 2, "{v:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_signs_its_last_events_when_it_stops() {
+    // A period far longer than the test: only the stop can sign these.
+    let (s, _mount, witness) = served_with_witness("witness-stop", 3600);
+    let agent = Agent::new(&s, s.add_token("bot", "propose"));
+    let before = witness_lines(&witness)
+        .last()
+        .expect("the token's head")
+        .seq;
+    // Whether it runs or waits for a person, its proposal is on the log.
+    agent.propose("uptime").await;
+    let seq = head_seq(&s.env);
+    assert!(seq > before);
+    drop(s);
+    let heads = witness_lines(&witness);
+    let last = heads.last().expect("a head");
+    assert_eq!(last.reason.as_deref(), Some("shutdown"), "{heads:?}");
+    assert!(last.seq >= seq, "{heads:?}");
 }
