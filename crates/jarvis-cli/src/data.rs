@@ -5,6 +5,7 @@
 //! that write to it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result};
@@ -231,6 +232,9 @@ impl DataArgs {
                 .await?;
         }
         let store = store.with_checkpoints(key, config().audit.checkpoint_every);
+        if SERVER_SIGNS.load(Ordering::Relaxed) {
+            return Ok(store);
+        }
         let _ = SEAL_AT_EXIT.set(self.clone());
         let (background, witnesses) = (
             store.clone(),
@@ -252,6 +256,14 @@ impl DataArgs {
 
 /// The data directory whose store a command wrote to, if one did.
 static SEAL_AT_EXIT: OnceLock<DataArgs> = OnceLock::new();
+
+/// Whether this process is `jarvis serve`, whose server signs heads itself.
+static SERVER_SIGNS: AtomicBool = AtomicBool::new(false);
+
+/// Leaves signing the head to the server this process runs.
+pub fn server_signs_heads() {
+    SERVER_SIGNS.store(true, Ordering::Relaxed);
+}
 
 /// Signs the head of the chain a command wrote to and ships it to the
 /// witnesses, so its events are covered when it ends. Problems are told on

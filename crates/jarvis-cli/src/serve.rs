@@ -92,6 +92,9 @@ pub enum TokensCommand {
 }
 
 pub fn serve_command(args: ServeArgs) -> Result<ExitCode> {
+    // The server signs and ships heads itself, at start, every period and
+    // when it stops.
+    crate::data::server_signs_heads();
     // One JSON object per line on stderr, each request with its id; the
     // level is set by RUST_LOG (default info).
     tracing_subscriber::fmt()
