@@ -791,3 +791,188 @@ impl Verifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditEvent;
+    use crate::heads::HEAD_VERSION;
+
+    const AT: &str = "2026-11-23T14:00:00Z";
+
+    fn events(n: i64) -> Vec<AuditEvent> {
+        let mut prev = GENESIS.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let mut e = AuditEvent {
+                    seq,
+                    at: AT.into(),
+                    actor: "operator".into(),
+                    action_id: None,
+                    host: None,
+                    kind: "test.event".into(),
+                    payload: format!("{{\"i\":{seq}}}"),
+                    prev_hash: prev.clone(),
+                    hash: String::new(),
+                };
+                e.hash = e.expected_hash(&prev);
+                prev = e.hash.clone();
+                e
+            })
+            .collect()
+    }
+
+    /// Heads at `seqs`, each linked to the one before it in the list.
+    async fn heads(key: &AuditKey, events: &[AuditEvent], seqs: &[i64]) -> Vec<Checkpoint> {
+        let mut out: Vec<Checkpoint> = Vec::new();
+        for &seq in seqs {
+            let before = out.last();
+            let mut cp = Checkpoint {
+                seq,
+                hash: events[usize::try_from(seq - 1).expect("seq")].hash.clone(),
+                signed_at: AT.into(),
+                public_key: key.public_hex(),
+                signature: String::new(),
+                version: HEAD_VERSION,
+                every: Some(5),
+                reason: Some("periodic".into()),
+                previous_seq: before.map(|b| b.seq),
+                previous_signature: before.map(|b| b.signature.clone()),
+            };
+            cp.signature = key
+                .sign(cp.signed_message().as_bytes())
+                .await
+                .expect("sign");
+            out.push(cp);
+        }
+        out
+    }
+
+    fn export(events: &[AuditEvent], heads: &[Checkpoint]) -> String {
+        let mut lines = vec![r#"{"type":"header","format":"jarvis-audit","version":1}"#.to_owned()];
+        for e in events {
+            lines.push(
+                serde_json::to_string(&ExportLine::Event {
+                    seq: e.seq,
+                    at: e.at.clone(),
+                    actor: e.actor.clone(),
+                    action_id: None,
+                    host: None,
+                    kind: e.kind.clone(),
+                    payload: serde_json::from_str(&e.payload).expect("json"),
+                    prev_hash: e.prev_hash.clone(),
+                    hash: e.hash.clone(),
+                })
+                .expect("line"),
+            );
+        }
+        for h in heads {
+            lines.push(serde_json::to_string(&ExportLine::Checkpoint(h.clone())).expect("line"));
+        }
+        lines.join("\n")
+    }
+
+    fn kinds(r: &VerifyReport) -> Vec<(BreakKind, i64)> {
+        r.breaks.iter().map(|b| (b.kind, b.seq)).collect()
+    }
+
+    fn run(text: &str, options: &VerifyOptions) -> VerifyReport {
+        verify_lines_with(text.as_bytes(), options).expect("read")
+    }
+
+    #[tokio::test]
+    async fn each_break_has_its_kind_and_place() {
+        let key = AuditKey::ephemeral();
+        let trusting = VerifyOptions {
+            trusted: Some(key.public_hex()),
+            ..VerifyOptions::default()
+        };
+        let ev = events(12);
+        let all = heads(&key, &ev, &[5, 7, 10, 12]).await;
+        let r = run(&export(&ev, &all), &trusting);
+        assert!(r.is_intact(), "{:?}", r.breaks);
+        assert_eq!(r.checkpoints_verified, 4);
+
+        // A head taken out of the middle: the next names it (missing).
+        let without_7: Vec<Checkpoint> = all.iter().filter(|h| h.seq != 7).cloned().collect();
+        let r = run(&export(&ev, &without_7), &trusting);
+        assert_eq!(kinds(&r), [(BreakKind::Missing, 7)], "{:?}", r.breaks);
+
+        // The checkpoint at a multiple of the interval (5, signed into it).
+        let without_10: Vec<Checkpoint> = all.iter().filter(|h| h.seq != 10).cloned().collect();
+        let r = run(&export(&ev, &without_10), &trusting);
+        assert_eq!(
+            kinds(&r),
+            [(BreakKind::Missing, 10), (BreakKind::Missing, 10)],
+            "named by the next head and due by the interval: {:?}",
+            r.breaks
+        );
+
+        // Heads that start over after earlier ones: a gap.
+        let restarted = [
+            heads(&key, &ev, &[5]).await,
+            heads(&key, &ev, &[10, 12]).await,
+        ]
+        .concat();
+        let r = run(&export(&ev, &restarted), &trusting);
+        assert_eq!(kinds(&r), [(BreakKind::Gap, 10)], "{:?}", r.breaks);
+
+        // Events missing from the middle: a gap where they were.
+        let holed: Vec<AuditEvent> = ev.iter().filter(|e| e.seq != 3).cloned().collect();
+        let r = run(&export(&holed, &all), &trusting);
+        assert_eq!(kinds(&r)[0], (BreakKind::Gap, 3), "{:?}", r.breaks);
+
+        // A head by another key: invalid.
+        let other = AuditKey::ephemeral();
+        let foreign = [all[..3].to_vec(), heads(&other, &ev, &[12]).await].concat();
+        let r = run(&export(&ev, &foreign), &trusting);
+        assert!(
+            kinds(&r).contains(&(BreakKind::Invalid, 12)),
+            "{:?}",
+            r.breaks
+        );
+    }
+
+    #[tokio::test]
+    async fn the_period_and_the_witness_are_judged_too() {
+        let key = AuditKey::ephemeral();
+        let ev = events(12);
+        let signed = heads(&key, &ev, &[5, 10]).await;
+        // Events 11 and 12 were written at AT; judged a day later, a head
+        // over them was due long ago.
+        let late = VerifyOptions {
+            period: Some(Duration::from_secs(60)),
+            now: Some(crate::parse_time("2026-11-24").expect("time")),
+            ..VerifyOptions::default()
+        };
+        let r = run(&export(&ev, &signed), &late);
+        assert_eq!(kinds(&r), [(BreakKind::Missing, 11)], "{:?}", r.breaks);
+        // Judged within the period, they may still be waiting for it.
+        let soon = VerifyOptions {
+            now: Some(crate::parse_time("2026-11-23T14:01:00Z").expect("time")),
+            ..late.clone()
+        };
+        assert!(run(&export(&ev, &signed), &soon).is_intact());
+
+        // The witness got 5, 7 and 12; the log has 5, 10 and 12 instead.
+        let shipped = heads(&key, &ev, &[5, 7, 12]).await;
+        let replaced = [
+            shipped[..1].to_vec(),
+            heads(&key, &ev, &[10]).await,
+            shipped[2..].to_vec(),
+        ]
+        .concat();
+        let r = run(
+            &export(&ev, &replaced),
+            &VerifyOptions {
+                witness: shipped,
+                ..VerifyOptions::default()
+            },
+        );
+        let found = kinds(&r);
+        assert!(found.contains(&(BreakKind::Missing, 7)), "{:?}", r.breaks);
+        assert!(found.contains(&(BreakKind::Gap, 10)), "{:?}", r.breaks);
+        // 5 and 12 are as shipped; the chain of heads says what is wrong.
+        assert_eq!(r.witnessed, 2);
+    }
+}
