@@ -16,6 +16,7 @@ use jarvis_store::{ActionRecord, AuditFilter, RunRecord, Store};
 use serde_json::json;
 
 use crate::data::{DataArgs, config};
+use crate::terminal;
 
 /// Exit codes of `run` and `approve`, so scripts can tell outcomes apart.
 pub mod exit {
@@ -166,11 +167,14 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
         ActionState::Approved => execute(gw, action.id).await?,
         ActionState::PendingApproval => {
             for r in &j.reasons {
-                eprintln!("  - {r}");
+                eprintln!("  - {}", terminal::line(r));
             }
-            eprintln!("  {}", proposed.plan.summary());
+            eprintln!("  {}", terminal::line(&proposed.plan.summary()));
             if let Some(p) = &action.preview {
-                eprint!("{}", jarvis_gateway::rollback::preview_text(p));
+                eprint!(
+                    "{}",
+                    terminal::text(&jarvis_gateway::rollback::preview_text(p))
+                );
             }
             eprintln!(
                 "jarvis: waiting for approval; run `jarvis approve {}` or `jarvis deny {} --reason …`",
@@ -182,7 +186,7 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
         _ => {
             eprintln!("jarvis: denied; nothing was sent to the host:");
             for r in &j.reasons {
-                eprintln!("  - {r}");
+                eprintln!("  - {}", terminal::line(r));
             }
             ExitCode::from(exit::REFUSED)
         }
@@ -191,9 +195,11 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
 }
 
 /// Runs an approved action, streaming its output, and reports the end.
+/// Output bound for a terminal is made inert on the way; into a pipe or a
+/// file it goes as the host sent it.
 pub(crate) async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
-    let mut stdout = std::io::stdout();
-    let mut stderr = std::io::stderr();
+    let mut stdout = shown(std::io::stdout());
+    let mut stderr = shown(std::io::stderr());
     let mut print = |o: Output<'_>| {
         // The terminal may go away; the output is stored all the same.
         let _ = match o {
@@ -201,19 +207,23 @@ pub(crate) async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
             Output::Stderr(b) => stderr.write_all(b).and_then(|()| stderr.flush()),
         };
     };
-    let action = match gw.execute(id, &operator(), &mut print).await {
+    let ran = gw.execute(id, &operator(), &mut print).await;
+    for w in [&mut stdout, &mut stderr] {
+        let _ = w.flush();
+    }
+    let action = match ran {
         Ok(a) => a,
         Err(
             e @ (GatewayError::NotSent { .. }
             | GatewayError::NowDenied { .. }
             | GatewayError::SnapshotFailed { .. }),
         ) => {
-            eprintln!("jarvis: {e}");
+            eprintln!("jarvis: {}", terminal::line(&e.to_string()));
             eprintln!("jarvis: the action stays approved; `jarvis approve {id}` runs it later");
             return Ok(ExitCode::from(exit::REFUSED));
         }
         Err(e @ (GatewayError::PlanChanged { .. } | GatewayError::KernelUnenforced { .. })) => {
-            eprintln!("jarvis: {e}");
+            eprintln!("jarvis: {}", terminal::line(&e.to_string()));
             eprintln!(
                 "jarvis: look at it again with `jarvis actions show {id}`, then `jarvis approve {id}`"
             );
@@ -230,6 +240,18 @@ pub(crate) async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
     }))
 }
 
+/// `w` as the terminal should get it: through [`terminal::Inert`] when it
+/// is one.
+fn shown<W: Write + std::io::IsTerminal + Send + 'static>(w: W) -> Box<dyn Write + Send> {
+    if w.is_terminal() {
+        Box::new(terminal::Inert::new(w))
+    } else {
+        Box::new(w)
+    }
+}
+
+/// The last line of a run; the host's words in it (its error, its account
+/// of the kernel wall) are made inert.
 fn ending_line(action: &ActionRecord, run: Option<&RunRecord>) -> String {
     let Some(run) = run else {
         return format!("{} {}", action.id, action.state);
@@ -261,7 +283,7 @@ fn ending_line(action: &ActionRecord, run: Option<&RunRecord>) -> String {
     if let Some(e) = &run.error {
         line.push_str(&format!("; {e}"));
     }
-    line
+    terminal::line(&line)
 }
 
 pub fn approve(args: ApproveArgs) -> Result<ExitCode> {
@@ -323,7 +345,7 @@ pub fn actions(cmd: ActionsCommand) -> Result<ExitCode> {
                                 .map(|r| r.score().to_string())
                                 .unwrap_or_else(|| "-".into()),
                             a.created_at.get(..19).unwrap_or(&a.created_at),
-                            a.command
+                            terminal::line(&a.command)
                         )?;
                     }
                 }
@@ -379,7 +401,7 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
     writeln!(out, "action   {}", action.id)?;
     writeln!(out, "state    {}", action.state)?;
     writeln!(out, "host     {}", action.host.as_deref().unwrap_or("-"))?;
-    writeln!(out, "command  {}", action.command)?;
+    writeln!(out, "command  {}", terminal::line(&action.command))?;
     if action.kind != jarvis_core::ActionKind::Command {
         writeln!(out, "kind     {}", action.kind)?;
     }
@@ -387,7 +409,7 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
         writeln!(out, "rolls back {of}")?;
     }
     if let Some(cwd) = &action.cwd {
-        writeln!(out, "cwd      {cwd}")?;
+        writeln!(out, "cwd      {}", terminal::line(cwd))?;
     }
     if let Some(t) = action.timeout_secs {
         writeln!(out, "timeout  {t}s")?;
@@ -395,7 +417,8 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
     writeln!(
         out,
         "by       {} at {}",
-        action.requester, action.created_at
+        terminal::line(&action.requester),
+        action.created_at
     )?;
     if let (Some(d), Some(r)) = (action.decision, action.risk) {
         writeln!(
@@ -406,23 +429,27 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
         )?;
     }
     for r in &action.reasons {
-        writeln!(out, "  - {r}")?;
+        writeln!(out, "  - {}", terminal::line(r))?;
     }
     if let Some(plan) = action
         .plan
         .clone()
         .and_then(|p| serde_json::from_value::<SnapshotPlan>(p).ok())
     {
-        writeln!(out, "plan     {}", plan.summary())?;
+        writeln!(out, "plan     {}", terminal::line(&plan.summary()))?;
     }
     if let Some(s) = store.snapshot(id).await? {
-        writeln!(out, "{}", crate::snapshots::snapshot_line(&s))?;
+        writeln!(
+            out,
+            "{}",
+            terminal::line(&crate::snapshots::snapshot_line(&s))
+        )?;
     }
     for rb in store.rollbacks_of(id).await? {
         writeln!(out, "rollback {} {}", rb.id, rb.state)?;
     }
     if let Some(p) = &action.preview {
-        out.write_all(jarvis_gateway::rollback::preview_text(p).as_bytes())?;
+        out.write_all(terminal::text(&jarvis_gateway::rollback::preview_text(p)).as_bytes())?;
     }
     if let Some(run) = &run {
         writeln!(out, "run      {}", ending_line(&action, Some(run)))?;
@@ -440,7 +467,9 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
                 "--- {name} ({} bytes, sha256 {}) ---",
                 s.bytes, s.sha256
             )?;
-            out.write_all(&s.data)?;
+            let mut inert = terminal::Inert::new(&mut out);
+            inert.write_all(&s.data)?;
+            inert.finish()?;
             if s.truncated {
                 writeln!(
                     out,
@@ -453,7 +482,14 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
     }
     writeln!(out, "events")?;
     for e in events.iter().rev() {
-        writeln!(out, "  #{:<6} {}  {:<22} {}", e.seq, e.at, e.kind, e.actor)?;
+        writeln!(
+            out,
+            "  #{:<6} {}  {:<22} {}",
+            e.seq,
+            e.at,
+            e.kind,
+            terminal::line(&e.actor)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -45,8 +45,11 @@ fn first_lines(text: &str, n: usize) -> String {
     out.join("\n    ")
 }
 
+/// One event of the conversation on stderr. Everything in it (the model's
+/// words, commands, reasons, output) is the agent's or a host's, so all of
+/// it is made inert.
 fn show(event: ChatEvent) {
-    let mut err = std::io::stderr();
+    let mut err = crate::terminal::Inert::new(std::io::stderr());
     // The terminal may go away; the conversation is stored all the same.
     let _ = match event {
         ChatEvent::Waiting { id, host, command } => writeln!(
@@ -97,6 +100,7 @@ fn show(event: ChatEvent) {
         ChatEvent::Planner(Event::Finished { .. }) => Ok(()),
         ChatEvent::Planner(Event::Stopped { why }) => writeln!(err, "jarvis: {why}"),
     };
+    let _ = err.finish();
 }
 
 pub fn chat(args: ChatArgs) -> Result<ExitCode> {
@@ -126,7 +130,7 @@ pub fn chat(args: ChatArgs) -> Result<ExitCode> {
             }
             None => gw.chat(&operator(), &prompt, model, &mut show).await?,
         };
-        println!("{}", outcome.summary);
+        println!("{}", crate::terminal::text(&outcome.summary));
         let id = outcome.conversation.id;
         eprintln!(
             "jarvis: conversation {id} {}; say more with `jarvis chat --continue {id} \"…\"`",

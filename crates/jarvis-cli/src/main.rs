@@ -12,6 +12,7 @@ mod hosts;
 mod policy;
 mod serve;
 mod snapshots;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -105,7 +106,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("jarvis: {e:#}");
+            eprintln!("jarvis: {}", terminal::text(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

@@ -123,6 +123,9 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         }
         writeln!(out)?;
     } else {
+        // The reasons and the plan quote the command, which may be an
+        // agent's.
+        let mut out = crate::terminal::Inert::new(out);
         print_human(&mut out, &j, req.host.as_ref(), args.explain)?;
     }
     Ok(ExitCode::SUCCESS)

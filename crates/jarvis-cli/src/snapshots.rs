@@ -251,7 +251,7 @@ pub fn snapshots(cmd: SnapshotsCommand) -> Result<ExitCode> {
                     if json {
                         writeln!(out, "{}", serde_json::to_string(&s)?)?;
                     } else {
-                        writeln!(out, "{}", snapshot_line(&s))?;
+                        writeln!(out, "{}", crate::terminal::line(&snapshot_line(&s)))?;
                     }
                 }
                 Ok(ExitCode::SUCCESS)
@@ -266,7 +266,8 @@ pub fn snapshots(cmd: SnapshotsCommand) -> Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&s)?);
                     return Ok(ExitCode::SUCCESS);
                 }
-                let mut out = std::io::stdout().lock();
+                // Paths, branches and names come from the host.
+                let mut out = crate::terminal::Inert::new(std::io::stdout().lock());
                 writeln!(out, "{}", snapshot_line(&s))?;
                 let m: Snapshot = serde_json::from_value(s.manifest.clone())
                     .with_context(|| format!("the snapshot record of {id} cannot be read"))?;
