@@ -815,6 +815,39 @@ async fn a_host_that_does_not_exist_is_a_tool_error_naming_the_known_hosts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_action_reads_only_the_conversations_own_actions() {
+    // One conversation runs something.
+    let first = LlmStub::start(vec![
+        propose("uptime", "see how long the host has been up"),
+        finish("It is up."),
+    ])
+    .await;
+    let env = env_with_model("chat-read-own", &first.base_url(), 10);
+    let out = chat(&env, &["is the sandbox up?"]).await;
+    assert_eq!(out.code, 0, "{out}");
+    let theirs = out.actions()[0].0.clone();
+
+    // Another conversation's model asks for that action.
+    let second = LlmStub::start(vec![
+        Step::call("read_action", json!({ "id": theirs })),
+        finish("Done."),
+    ])
+    .await;
+    let text = std::fs::read_to_string(&env.config).expect("read config");
+    let text = text.replace(&first.base_url(), &second.base_url());
+    std::fs::write(&env.config, text).expect("write config");
+    let out = chat(&env, &["look at the other conversation"]).await;
+    assert_eq!(out.code, 0, "{out}");
+    let requests = second.requests();
+    let told = last_tool_result(&requests[1]);
+    assert!(
+        told.starts_with("error: ") && told.contains("not one of this conversation's"),
+        "{told}"
+    );
+    assert!(!told.contains("load average"), "{told}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_that_does_not_answer_in_time_is_retried() {
     // One hang past the 1 s timeout, then an answer: the retry recovers.
     // (Every attempt timing out would take 6 attempts and ~20–37 s of

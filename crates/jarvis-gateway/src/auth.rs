@@ -262,28 +262,53 @@ pub fn csrf_matches(expected: &str, given: &str) -> bool {
 }
 
 /// How many failed sign-ins the [`LoginLimiter`] tolerates.
+///
+/// A user name is slowed down, never locked out: anyone may send a wrong
+/// password for any name, so a lock on names would let a stranger keep a
+/// person out for as long as they liked. Past `per_user` failures each
+/// further attempt for the name waits, the wait doubling from
+/// `first_delay` up to `max_delay`, so guessing stays slow while the
+/// person waits at most `max_delay`. A client address (the guesser's own)
+/// is locked for `lockout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
-    /// Failures per user name within `window` before it is locked.
+    /// Failures per user name within `window` before each attempt waits.
     pub per_user: u32,
     /// Failures per client address within `window` before it is locked.
     pub per_address: u32,
-    /// How long failures are remembered, counted from the first of a run.
+    /// How long failures are remembered: an address's from the first of a
+    /// run, a user name's from the last one.
     pub window: Duration,
-    /// How long a user name or address stays locked.
+    /// How long an address stays locked.
     pub lockout: Duration,
+    /// The first wait for a user name past its free failures.
+    pub first_delay: Duration,
+    /// The longest wait for a user name.
+    pub max_delay: Duration,
 }
 
 impl Default for LoginLimits {
-    /// 5 failures per user, 20 per address, in 15 minutes; locked 15 minutes.
+    /// 5 failures per user, then waits of 1 s doubling to at most 60 s; 20
+    /// per address in 15 minutes, then the address is locked 15 minutes.
     fn default() -> Self {
         LoginLimits {
             per_user: 5,
             per_address: 20,
             window: Duration::from_secs(15 * 60),
             lockout: Duration::from_secs(15 * 60),
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
         }
     }
+}
+
+/// What happens to an entry past its free failures.
+#[derive(Clone, Copy)]
+enum Penalty {
+    /// Locked for this long; then a fresh count.
+    Lockout(Duration),
+    /// Each further failure waits longer (the user name's slow-down).
+    Backoff { first: Duration, max: Duration },
 }
 
 /// What a lock applies to.
@@ -311,13 +336,14 @@ impl fmt::Display for LockScope {
     }
 }
 
-/// A refused sign-in attempt: locked for `retry_after` more.
+/// A refused sign-in attempt: the user name must wait, or the address is
+/// locked, for `retry_after` more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("too many failed sign-ins for this {by}: try again in {} s", ceil_secs(*retry_after))]
 pub struct Locked {
-    /// How long until the lock ends.
+    /// How long until the wait or the lock ends.
     pub retry_after: Duration,
-    /// Whether the user name or the address is locked.
+    /// Whether the user name waits or the address is locked.
     pub by: LockScope,
 }
 
@@ -386,21 +412,32 @@ impl Entry {
             .map(|until| until - now)
     }
 
+    /// Whether the entry may be forgotten: not waiting, and its window over
+    /// (a user name's counted from its last failure, since a slow-down
+    /// must not end while failures keep coming).
     fn expired(&self, now: Instant, window: Duration) -> bool {
-        self.locked_at(now).is_none() && now.saturating_duration_since(self.window_start) >= window
+        self.locked_at(now).is_none()
+            && now.saturating_duration_since(self.window_start) >= window
+            && now.saturating_duration_since(self.last) >= window
     }
 
-    fn fail(&mut self, now: Instant, limit: u32, limits: &LoginLimits) {
+    fn fail(&mut self, now: Instant, limit: u32, window: Duration, penalty: Penalty) {
         if self.locked_at(now).is_some() {
-            // Already locked: the caller should have been refused by check.
-            // Extending the lock here would let anyone keep a victim's
-            // account locked forever with one request per lockout.
+            // Already waiting: the caller should have been refused by check.
+            // Extending the wait here would let anyone keep a victim's
+            // account closed forever with one request per wait.
             return;
         }
-        // A finished lock or window starts a new count.
-        if self.locked_until.is_some()
-            || now.saturating_duration_since(self.window_start) >= limits.window
-        {
+        let fresh = match penalty {
+            // A finished lock or window starts a new count.
+            Penalty::Lockout(_) => {
+                self.locked_until.is_some()
+                    || now.saturating_duration_since(self.window_start) >= window
+            }
+            // A slow-down ends only after a quiet window.
+            Penalty::Backoff { .. } => now.saturating_duration_since(self.last) >= window,
+        };
+        if fresh {
             self.failures = 0;
             self.window_start = now;
             self.locked_until = None;
@@ -408,7 +445,14 @@ impl Entry {
         self.failures = self.failures.saturating_add(1);
         self.last = now;
         if self.failures >= limit {
-            self.locked_until = Some(now + limits.lockout);
+            let wait = match penalty {
+                Penalty::Lockout(lockout) => lockout,
+                Penalty::Backoff { first, max } => {
+                    let doublings = (self.failures - limit).min(31);
+                    first.saturating_mul(1 << doublings).min(max)
+                }
+            };
+            self.locked_until = Some(now + wait);
         }
     }
 }
@@ -421,11 +465,14 @@ impl LoginLimiter {
     }
 
     fn with_capacity(limits: LoginLimits, capacity: usize) -> Self {
+        let max_delay = limits.max_delay.min(MAX_PERIOD);
         let limits = LoginLimits {
             per_user: limits.per_user.max(1),
             per_address: limits.per_address.max(1),
             window: limits.window.min(MAX_PERIOD),
             lockout: limits.lockout.min(MAX_PERIOD),
+            first_delay: limits.first_delay.min(max_delay),
+            max_delay,
         };
         LoginLimiter {
             limits,
@@ -485,20 +532,24 @@ impl LoginLimiter {
         let limits = self.limits;
         let capacity = self.capacity;
         let State { users, addrs, .. } = &mut *state;
+        let slow_down = Penalty::Backoff {
+            first: limits.first_delay,
+            max: limits.max_delay,
+        };
         record(
             users,
             user_key(user),
             now,
-            limits.per_user,
-            &limits,
+            (limits.per_user, slow_down),
+            limits.window,
             capacity,
         );
         record(
             addrs,
             addr_key(addr),
             now,
-            limits.per_address,
-            &limits,
+            (limits.per_address, Penalty::Lockout(limits.lockout)),
+            limits.window,
             capacity,
         );
     }
@@ -548,12 +599,12 @@ fn record<K: std::hash::Hash + Eq + Copy>(
     map: &mut HashMap<K, Entry>,
     key: K,
     now: Instant,
-    limit: u32,
-    limits: &LoginLimits,
+    (limit, penalty): (u32, Penalty),
+    window: Duration,
     capacity: usize,
 ) {
     if !map.contains_key(&key) && map.len() >= capacity {
-        sweep(map, now, limits.window);
+        sweep(map, now, window);
         if map.len() >= capacity {
             evict_one(map, now);
         }
@@ -565,7 +616,7 @@ fn record<K: std::hash::Hash + Eq + Copy>(
             last: now,
             locked_until: None,
         })
-        .fail(now, limit, limits);
+        .fail(now, limit, window, penalty);
 }
 
 fn evict_one<K: std::hash::Hash + Eq + Copy>(map: &mut HashMap<K, Entry>, now: Instant) {
@@ -764,47 +815,86 @@ mod tests {
         assert_eq!((l.per_user, l.per_address), (5, 20));
         assert_eq!(l.window, Duration::from_secs(900));
         assert_eq!(l.lockout, Duration::from_secs(900));
+        assert_eq!(
+            (l.first_delay, l.max_delay),
+            (Duration::from_secs(1), Duration::from_secs(60))
+        );
     }
 
     #[test]
-    fn user_locks_after_limit_and_unlocks_after_lockout() {
+    fn a_user_name_slows_down_and_is_never_locked_out() {
         let lim = LoginLimiter::new(limits());
         let t0 = Instant::now();
         for i in 0..4 {
             lim.failed("alice", A, t0 + Duration::from_secs(i));
             assert_eq!(lim.check("alice", A, t0 + Duration::from_secs(i)), Ok(()));
         }
-        let t5 = t0 + Duration::from_secs(10);
-        lim.failed("alice", A, t5);
-        let locked = lim.check("alice", A, t5).expect_err("locked");
-        assert_eq!(locked.by, LockScope::User);
-        assert_eq!(locked.retry_after, Duration::from_secs(900));
-        // Locked from any address, and the message gives whole seconds.
-        let later = t5 + Duration::from_millis(100_500);
-        let locked = lim.check("alice", B, later).expect_err("locked");
-        assert_eq!(locked.retry_after, Duration::from_millis(799_500));
-        assert!(locked.to_string().contains("800 s"), "{locked}");
+        // The fifth failure: a wait of one second, from any address.
+        let mut now = t0 + Duration::from_secs(10);
+        lim.failed("alice", A, now);
+        let wait = lim.check("alice", B, now).expect_err("waits");
+        assert_eq!(wait.by, LockScope::User);
+        assert_eq!(wait.retry_after, Duration::from_secs(1));
+        assert!(wait.to_string().contains("1 s"), "{wait}");
         // Another user is unaffected.
-        assert_eq!(lim.check("bob", B, t5), Ok(()));
-        // After the lockout: a fresh budget.
-        let after = t5 + Duration::from_secs(900);
-        assert_eq!(lim.check("alice", B, after), Ok(()));
-        lim.failed("alice", B, after);
-        assert_eq!(lim.check("alice", B, after), Ok(()));
+        assert_eq!(lim.check("bob", B, now), Ok(()));
+        // Each failure after a wait doubles the next, up to a minute; the
+        // person can always try again once it has passed.
+        let mut expected = Duration::from_secs(1);
+        for _ in 0..10 {
+            now += expected;
+            assert_eq!(lim.check("alice", A, now), Ok(()), "after {expected:?}");
+            lim.failed("alice", A, now);
+            expected = (expected * 2).min(Duration::from_secs(60));
+            let wait = lim.check("alice", A, now).expect_err("waits");
+            assert_eq!(wait.retry_after, expected);
+        }
+        assert_eq!(expected, Duration::from_secs(60));
+        // A success forgets the name's failures.
+        now += expected;
+        lim.succeeded("alice", A);
+        lim.failed("alice", A, now);
+        assert_eq!(lim.check("alice", A, now), Ok(()));
     }
 
     #[test]
-    fn failures_while_locked_do_not_extend_the_lock() {
+    fn failures_while_waiting_do_not_extend_the_wait() {
         let lim = LoginLimiter::new(limits());
         let t0 = Instant::now();
         for _ in 0..5 {
             lim.failed("alice", A, t0);
         }
-        lim.failed("alice", A, t0 + Duration::from_secs(600));
-        let locked = lim
-            .check("alice", A, t0 + Duration::from_secs(600))
-            .expect_err("locked");
-        assert_eq!(locked.retry_after, Duration::from_secs(300));
+        // A stranger's attempts during the wait change nothing.
+        for i in 0..100 {
+            lim.failed("alice", B, t0 + Duration::from_millis(i * 5));
+        }
+        let wait = lim
+            .check("alice", A, t0 + Duration::from_millis(500))
+            .expect_err("waits");
+        assert_eq!(wait.retry_after, Duration::from_millis(500));
+        assert_eq!(lim.check("alice", A, t0 + Duration::from_secs(1)), Ok(()));
+    }
+
+    #[test]
+    fn a_slow_down_ends_after_a_quiet_window() {
+        let lim = LoginLimiter::new(limits());
+        let t0 = Instant::now();
+        let mut now = t0;
+        for _ in 0..8 {
+            now += Duration::from_secs(60);
+            lim.failed("alice", A, now);
+        }
+        // Failures kept coming past the first window: still slowed down.
+        assert!(now - t0 > Duration::from_secs(400));
+        lim.failed("alice", A, now + Duration::from_secs(120));
+        assert!(
+            lim.check("alice", A, now + Duration::from_secs(120))
+                .is_err()
+        );
+        // Fifteen quiet minutes: a fresh budget.
+        let later = now + Duration::from_secs(120 + 900);
+        lim.failed("alice", A, later);
+        assert_eq!(lim.check("alice", A, later), Ok(()));
     }
 
     #[test]
@@ -868,10 +958,13 @@ mod tests {
         for _ in 0..5 {
             lim.failed("target", B, t1);
         }
-        // The address lock ends at t0+900, the user lock at t1+900.
+        // The address lock ends at t0+900, the user's wait at t1+1.
         let locked = lim.check("target", A, t1).expect_err("locked");
+        assert_eq!(locked.by, LockScope::Address);
+        assert_eq!(locked.retry_after, Duration::from_secs(840));
+        let locked = lim.check("target", B, t1).expect_err("waits");
         assert_eq!(locked.by, LockScope::User);
-        assert_eq!(locked.retry_after, Duration::from_secs(900));
+        assert_eq!(locked.retry_after, Duration::from_secs(1));
     }
 
     #[test]
@@ -963,7 +1056,7 @@ mod tests {
             assert!(s.addrs.len() <= 50);
         }
         assert_eq!(
-            lim.check("victim", B, t0 + Duration::from_secs(2))
+            lim.check("victim", B, t0 + Duration::from_millis(999))
                 .map_err(|l| l.by),
             Err(LockScope::User)
         );
@@ -978,6 +1071,8 @@ mod tests {
             per_address: 0,
             window: Duration::MAX,
             lockout: Duration::MAX,
+            first_delay: Duration::MAX,
+            max_delay: Duration::MAX,
         });
         assert_eq!(lim.limits().per_user, 1);
         let t0 = Instant::now();

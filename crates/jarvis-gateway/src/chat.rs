@@ -632,6 +632,9 @@ impl Actions for ChatActions<'_> {
         Box::pin(self.propose_and_wait(p))
     }
 
+    /// An earlier action of this conversation. Another conversation's
+    /// actions are not the model's to read: their output may hold what
+    /// someone else asked about, and an id is easy to guess or be told.
     fn action(&self, id: &str) -> BoxFuture<'_, Result<ActionReport, ActionsError>> {
         let id = id.to_owned();
         Box::pin(async move {
@@ -640,6 +643,18 @@ impl Actions for ChatActions<'_> {
                 .resolve_action(&id)
                 .await
                 .map_err(|e| ActionsError::Invalid(e.to_string()))?;
+            let ours = store
+                .messages(self.conversation)
+                .await
+                .map_err(|e| ActionsError::Failed(e.to_string()))?
+                .iter()
+                .any(|m| m.action_id == Some(id));
+            if !ours {
+                return Err(ActionsError::Invalid(format!(
+                    "action {id} is not one of this conversation's; read_action reads only the \
+                     actions this conversation proposed"
+                )));
+            }
             let a = store
                 .action(id)
                 .await

@@ -27,8 +27,13 @@ pub(crate) async fn healthz() -> &'static str {
 }
 
 /// `GET /readyz`: the database answers and every host passed its last
-/// check.
-pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+/// check. Anyone may ask whether the server is ready, and gets only that
+/// (a load balancer needs no more, and host names tell a stranger what to
+/// attack); a signed-in person or an API token also gets which part is not.
+pub(crate) async fn readyz(
+    State(state): State<AppState>,
+    caller: Result<ApiUser, Response>,
+) -> Response {
     let database = match state.gw.store().ping().await {
         Ok(()) => json!({ "ok": true }),
         Err(e) => {
@@ -41,8 +46,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let health = state.health.read().map(|h| h.clone()).unwrap_or_default();
     for spec in &state.gw.config().hosts {
         let name = spec.name.to_string();
-        // Anyone may ask: booleans and times only, no host details or
-        // error text (those are on the signed-in hosts page).
+        // Booleans and times only, no error text (that is on the hosts
+        // page).
         let entry = match health.get(&name) {
             Some(h) => json!({ "ok": h.ok, "checked_at": h.checked_at }),
             None => json!({ "ok": null }),
@@ -55,11 +60,12 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({ "ready": ready, "database": database, "hosts": hosts })),
-    )
-        .into_response()
+    let body = if caller.is_ok() {
+        json!({ "ready": ready, "database": database, "hosts": hosts })
+    } else {
+        json!({ "ready": ready })
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `GET /metrics`: Prometheus text format, for any signed-in person or

@@ -432,7 +432,8 @@ pub(crate) async fn login(
                 .await
                 .map_err(AppError::from_store)?;
         }
-        let seconds = locked.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let wait = locked.retry_after;
+        let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
         let when = if seconds < 120 {
             format!("{seconds} second(s)")
         } else {
