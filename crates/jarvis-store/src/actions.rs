@@ -211,7 +211,7 @@ impl Store {
                 "rollback_of": new.rollback_of.map(|r| r.to_string()),
                 "plan": new.plan,
                 // What will run, unredacted, hashed: checked before it runs.
-                "commitment": crate::commitment::of(new),
+                "commitment": crate::commitment::of(new, &accountable),
             }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;

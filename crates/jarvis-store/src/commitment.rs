@@ -4,7 +4,8 @@
 //! path alone, so the chain by itself does not say what was approved. A
 //! proposal's event therefore carries a commitment: a salted SHA-256 of
 //! each field that decides what runs (the unredacted command, `cwd`,
-//! timeout, edit, snapshot plan, host, kind, the action a rollback names).
+//! timeout, edit, snapshot plan, host, kind, the action a rollback names,
+//! who asked and who is accountable).
 //! A new snapshot plan is committed to with the event that records it.
 //! Before an action runs, its stored fields are hashed again and compared:
 //! a database writer who changes what an approved action will run is
@@ -25,7 +26,7 @@ use crate::audit::{AuditEvent, EVENT_COLUMNS, NewEvent};
 use crate::{Store, StoreError, canonical_payload};
 
 /// The fields a proposal commits to, by their names in the commitment.
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 10] = [
     "command",
     "cwd",
     "timeout_secs",
@@ -34,10 +35,15 @@ const FIELDS: [&str; 8] = [
     "host",
     "kind",
     "rollback_of",
+    // Who asked and who answers for it: the approval rule refuses the
+    // accountable person, so a writer who changed it could approve alone.
+    "requester",
+    "accountable",
 ];
 
-/// The commitment a proposal's event carries, under `commitment`.
-pub(crate) fn of(new: &NewAction) -> Value {
+/// The commitment a proposal's event carries, under `commitment`;
+/// `accountable` is the person resolved for it in the same transaction.
+pub(crate) fn of(new: &NewAction, accountable: &str) -> Value {
     commit(&[
         ("command", json!(new.command)),
         ("cwd", json!(new.cwd)),
@@ -50,6 +56,8 @@ pub(crate) fn of(new: &NewAction) -> Value {
         ),
         ("kind", json!(new.kind.as_str())),
         ("rollback_of", json!(new.rollback_of.map(|r| r.to_string()))),
+        ("requester", json!(new.requester)),
+        ("accountable", json!(accountable)),
     ])
 }
 
@@ -91,6 +99,8 @@ fn stored(action: &ActionRecord, field: &str) -> Value {
         "host" => json!(action.host),
         "kind" => json!(action.kind.as_str()),
         "rollback_of" => json!(action.rollback_of.map(|r| r.to_string())),
+        "requester" => json!(action.requester),
+        "accountable" => json!(action.accountable),
         _ => Value::Null,
     }
 }

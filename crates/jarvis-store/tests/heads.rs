@@ -633,6 +633,15 @@ async fn what_an_action_runs_is_committed_to_and_checked() {
                 "host",
                 format!("UPDATE actions SET host = 'web-1' WHERE id = '{}'", a.id),
             ),
+            // A writer who makes someone else accountable could then
+            // approve their own action under self_approval = false.
+            (
+                "accountable",
+                format!(
+                    "UPDATE actions SET accountable = 'nobody-real' WHERE id = '{}'",
+                    a.id
+                ),
+            ),
         ] {
             let before = fetch(&store, a.id).await;
             db.sql(&sql).expect("tamper");
@@ -645,13 +654,14 @@ async fn what_an_action_runs_is_committed_to_and_checked() {
             }
             // Put back, it is what was proposed again.
             let restore = format!(
-                "UPDATE actions SET command = '{}', cwd = '/srv/app', timeout_secs = 30, plan = '{}', host = 'nas' WHERE id = '{}'",
+                "UPDATE actions SET command = '{}', cwd = '/srv/app', timeout_secs = 30, plan = '{}', host = 'nas', accountable = '{}' WHERE id = '{}'",
                 before.command.replace('\'', "''"),
                 before
                     .plan
                     .as_ref()
                     .map(|p| p.to_string())
                     .unwrap_or_default(),
+                before.accountable.replace('\'', "''"),
                 a.id
             );
             db.sql(&restore).expect("restore");
@@ -661,7 +671,7 @@ async fn what_an_action_runs_is_committed_to_and_checked() {
                 .expect("restored");
         }
         let said = refusals(&store, a.id).await;
-        assert_eq!(said.len(), 5);
+        assert_eq!(said.len(), 6);
         assert_eq!(said[0]["code"], "stored-fields-changed");
 
         // The edit's content, not just its path.
