@@ -354,3 +354,79 @@ fn hosts_list_check_and_install_guard() {
     );
     assert!(steps.contains("ssh-ed25519 "));
 }
+
+/// Whether `s` holds anything that acts on a terminal instead of showing:
+/// ESC, BEL, a carriage return, a bidi override.
+fn acts_on_a_terminal(s: &str) -> bool {
+    s.chars()
+        .any(|c| c != '\n' && c != '\t' && jarvis_core::text::is_unsafe(c))
+}
+
+#[test]
+fn agent_text_reaches_the_terminal_inert() {
+    let env = Env::new("inert", "", "");
+    // Output that clears the screen and rewrites the line above.
+    let out = env.jarvis(&[
+        "run",
+        "--host",
+        "sandbox",
+        "--",
+        r"printf '\033[2J\033[1Apending: none\r\n'",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    // Into a pipe the output goes as the host sent it.
+    assert!(text(&out.stdout).contains('\u{1b}'));
+    let ran = action_id(&out);
+
+    // A command line that carries escapes itself: denied, but recorded.
+    let hidden = "echo \u{1b}]0;owned\u{7} ok \u{202e}txt.exe";
+    let out = env.jarvis(&["run", "--host", "sandbox", "--", hidden]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(
+        !acts_on_a_terminal(&text(&out.stderr)),
+        "{:?}",
+        text(&out.stderr)
+    );
+    let denied = action_id(&out);
+
+    let list = env.jarvis(&["actions", "list"]);
+    assert!(list.status.success());
+    let listed = text(&list.stdout);
+    assert!(!acts_on_a_terminal(&listed), "{listed:?}");
+    assert!(
+        listed.contains("echo \u{241b}]0;owned\u{2407} ok \u{fffd}txt.exe"),
+        "{listed}"
+    );
+
+    for id in [&ran, &denied] {
+        let show = env.jarvis(&["actions", "show", id]);
+        assert!(show.status.success());
+        let shown = text(&show.stdout);
+        assert!(!acts_on_a_terminal(&shown), "{shown:?}");
+    }
+    let shown = text(&env.jarvis(&["actions", "show", &ran]).stdout);
+    assert!(
+        shown.contains("\u{241b}[2J\u{241b}[1Apending: none\u{240d}"),
+        "{shown}"
+    );
+    // The machine form keeps the bytes, escaped by JSON.
+    assert_eq!(
+        env.show(&ran)["run"]["stdout"]["text"],
+        "\u{1b}[2J\u{1b}[1Apending: none\r\n"
+    );
+}
+
+#[test]
+fn a_working_directory_with_control_characters_is_refused_at_proposal() {
+    let env = Env::new("cwd-controls", "", "");
+    for cwd in ["/srv\u{1b}[2J", "/srv\nrm -rf /", "/srv/\u{202e}ppa"] {
+        let out = env.jarvis(&["run", "--host", "sandbox", "--cwd", cwd, "--", "ls"]);
+        assert_eq!(code(&out), 2, "{cwd:?}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains("the working directory"), "{err}");
+        assert!(err.contains("give a plain path"), "{err}");
+        assert!(!acts_on_a_terminal(&err), "{err:?}");
+    }
+    let list = env.jarvis(&["actions", "list"]);
+    assert_eq!(text(&list.stdout), "", "nothing was recorded");
+}

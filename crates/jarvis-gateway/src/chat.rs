@@ -490,7 +490,13 @@ impl<'a> ChatActions<'a> {
                 edit,
             })
             .await
-            .map_err(|e| ActionsError::Failed(e.to_string()))?;
+            .map_err(|e| match e {
+                // The model's own mistake, which it can put right.
+                GatewayError::BadEdit { .. } | GatewayError::BadCwd { .. } => {
+                    ActionsError::Invalid(e.to_string())
+                }
+                e => ActionsError::Failed(e.to_string()),
+            })?;
         let action = proposed.action;
         let id = action.id;
         self.link(id, &json!({ "proposed": action.command, "reason": p.reason, "expected_effect": p.expected_effect }))

@@ -140,6 +140,18 @@ pub enum GatewayError {
         /// The action.
         id: ActionId,
     },
+    /// The working directory holds a character that acts on a screen
+    /// instead of showing (a newline, an escape sequence, a bidi
+    /// override): a person approving it would not see what it names.
+    #[error("the working directory `{shown}` has {what} at byte {at}; give a plain path")]
+    BadCwd {
+        /// The directory, made inert for showing.
+        shown: String,
+        /// The first such character's byte offset.
+        at: usize,
+        /// The character, named (`U+001B`).
+        what: String,
+    },
     /// The edit is malformed.
     #[error("edit of `{path}`: {message}")]
     BadEdit {
@@ -351,6 +363,9 @@ impl Gateway {
             .clone();
         if let Some(e) = &p.edit {
             check_edit(e)?;
+        }
+        if let Some(cwd) = &p.cwd {
+            check_cwd(cwd)?;
         }
         let command = match &p.edit {
             Some(e) => format!("edit {}", e.path),
@@ -1279,6 +1294,19 @@ impl KernelStanding {
 /// command line, which Linux limits to 128 KiB.
 const MAX_EDIT: usize = 32 * 1024;
 
+/// Refuses a working directory no screen shows as it is; nothing is
+/// recorded then.
+fn check_cwd(cwd: &str) -> Result<(), GatewayError> {
+    match jarvis_core::text::first_unsafe(cwd) {
+        Some((at, c)) => Err(GatewayError::BadCwd {
+            shown: jarvis_core::text::inert_line(cwd),
+            at,
+            what: format!("U+{:04X}", u32::from(c)),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn check_edit(e: &FileEdit) -> Result<(), GatewayError> {
     let bad = |message: &str| GatewayError::BadEdit {
         path: e.path.clone(),
@@ -1289,6 +1317,15 @@ fn check_edit(e: &FileEdit) -> Result<(), GatewayError> {
     }
     if e.path.split('/').any(|c| c == "..") || e.path.contains('\0') {
         return Err(bad("the path must not contain `..` or NUL"));
+    }
+    if let Some((at, c)) = jarvis_core::text::first_unsafe(&e.path) {
+        return Err(GatewayError::BadEdit {
+            path: jarvis_core::text::inert_line(&e.path),
+            message: format!(
+                "the path has U+{:04X} at byte {at}, which a screen does not show as it is",
+                u32::from(c)
+            ),
+        });
     }
     let size = match &e.change {
         FileChange::Content { content } => content.len(),

@@ -74,6 +74,7 @@ impl AppError {
             GatewayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::UnknownHost(_)
             | GatewayError::BadEdit { .. }
+            | GatewayError::BadCwd { .. }
             | GatewayError::EmptyMessage
             | GatewayError::MessageTooLong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             GatewayError::WrongState { .. }
