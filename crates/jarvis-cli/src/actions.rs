@@ -420,6 +420,13 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
         terminal::line(&action.requester),
         action.created_at
     )?;
+    if action.accountable != action.requester {
+        writeln!(
+            out,
+            "for      {} (accountable)",
+            terminal::line(&action.accountable)
+        )?;
+    }
     if let (Some(d), Some(r)) = (action.decision, action.risk) {
         writeln!(
             out,

@@ -17,6 +17,7 @@ use jarvis_store::{
 };
 
 use crate::data::{DataArgs, config};
+use crate::terminal::Inert;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -166,6 +167,8 @@ async fn list(a: ListArgs) -> Result<ExitCode> {
     } else if events.is_empty() {
         writeln!(out, "no events match")?;
     } else {
+        // Payloads quote commands, output and names an agent wrote.
+        let mut out = Inert::new(&mut out);
         for e in &events {
             print_event_line(&mut out, e)?;
         }
@@ -184,7 +187,7 @@ async fn show(target: &str, json: bool, data: &DataArgs) -> Result<ExitCode> {
         if json {
             writeln!(out, "{}", event_json(&e))?;
         } else {
-            print_event_full(&mut out, &e)?;
+            print_event_full(&mut Inert::new(&mut out), &e)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -205,6 +208,7 @@ async fn show(target: &str, json: bool, data: &DataArgs) -> Result<ExitCode> {
         writeln!(out, "{v}")?;
         return Ok(ExitCode::SUCCESS);
     }
+    let mut out = Inert::new(out);
     writeln!(out, "action   {}", action.id)?;
     writeln!(out, "state    {}", action.state)?;
     writeln!(out, "host     {}", action.host.as_deref().unwrap_or("-"))?;

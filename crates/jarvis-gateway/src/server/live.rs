@@ -144,6 +144,14 @@ async fn react(state: &Shared, change: &ActionChange) -> Result<(), jarvis_store
         );
     }
     let summary = match kind {
+        // The person who answers for it, when it is not who asked (a
+        // conversation, a token), is who an approver needs to know.
+        NoticeKind::ApprovalNeeded if action.accountable != action.requester => format!(
+            "{} asks, for {}, to run this on {}; it waits for your approval",
+            action.requester,
+            action.accountable,
+            action.host.as_deref().unwrap_or("?")
+        ),
         NoticeKind::ApprovalNeeded => format!(
             "{} asks to run this on {}; it waits for your approval",
             action.requester,
