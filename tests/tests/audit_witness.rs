@@ -13,6 +13,9 @@ use jarvis_store::{AuditFilter, AuditKey, Checkpoint, Store};
 use jarvis_tests::server::{Agent, Served};
 use jarvis_tests::{Env, TempDir, jarvis_bin};
 
+#[path = "../../crates/jarvis-store/tests/forge/mod.rs"]
+mod forge;
+
 /// A config with its data directory and two witnesses outside it.
 struct Setup {
     dir: TempDir,
@@ -121,57 +124,13 @@ async fn rewrite_and_resign(setup: &Setup) {
     let old = store.checkpoints().await.expect("heads");
     store.close().await;
     let key = AuditKey::load_or_create(&setup.data().join("audit.key")).expect("the local key");
-    let mut sql = DROP_TRIGGERS.to_owned();
-    let mut prev = "0".repeat(64);
-    let mut hashes = std::collections::HashMap::new();
-    for mut e in events {
+    let forged = forge::rechain_and_resign_sql(events, old, &key, |e| {
         if e.seq >= 2 && e.kind.starts_with("user.") {
             e.actor = "local:someone-else".into();
         }
-        e.prev_hash = prev.clone();
-        e.hash = e.expected_hash(&prev);
-        prev = e.hash.clone();
-        hashes.insert(e.seq, e.hash.clone());
-        sql.push_str(&format!(
-            " UPDATE audit_events SET actor = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {};",
-            e.actor, e.prev_hash, e.hash, e.seq
-        ));
-    }
-    sql.push_str(&format!(
-        " UPDATE audit_head SET hash = '{prev}'; DELETE FROM audit_checkpoints;"
-    ));
-    let mut previous: Option<(i64, String)> = None;
-    for cp in old {
-        let mut forged = Checkpoint {
-            hash: hashes[&cp.seq].clone(),
-            previous_seq: previous.as_ref().map(|p| p.0),
-            previous_signature: previous.as_ref().map(|p| p.1.clone()),
-            ..cp
-        };
-        forged.signature = key
-            .sign(forged.signed_message().as_bytes())
-            .await
-            .expect("sign");
-        sql.push_str(&format!(
-            " INSERT INTO audit_checkpoints (seq, hash, signed_at, public_key, signature, version, every, reason, previous_seq, previous_signature) \
-             VALUES ({}, '{}', '{}', '{}', '{}', {}, {}, '{}', {}, {});",
-            forged.seq,
-            forged.hash,
-            forged.signed_at,
-            forged.public_key,
-            forged.signature,
-            forged.version,
-            forged.every.map_or("NULL".into(), |n| n.to_string()),
-            forged.reason.clone().unwrap_or_default(),
-            forged.previous_seq.map_or("NULL".into(), |n| n.to_string()),
-            forged
-                .previous_signature
-                .as_ref()
-                .map_or("NULL".into(), |s| format!("'{s}'")),
-        ));
-        previous = Some((forged.seq, forged.signature.clone()));
-    }
-    setup.sql(&sql);
+    })
+    .await;
+    setup.sql(&format!("{DROP_TRIGGERS}{forged}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,14 +5,15 @@
 //! first, as a writer behind Jarvis's back would.
 
 mod common;
+mod forge;
 
 use std::time::Duration;
 
 use common::{Kind, TempDir, TestDb};
 use jarvis_core::{ActionId, ActionKind, ActionState, HostName};
 use jarvis_store::{
-    AuditEvent, AuditFilter, AuditKey, BreakKind, Checkpoint, NewAction, NewEvent, OffsetDateTime,
-    Store, StoreError, VerifyOptions, VerifyReport,
+    AuditEvent, AuditFilter, AuditKey, BreakKind, NewAction, NewEvent, OffsetDateTime, Store,
+    StoreError, VerifyOptions, VerifyReport,
 };
 use serde_json::json;
 
@@ -296,57 +297,14 @@ async fn a_tail_shorter_than_the_interval_cannot_be_cut_unseen() {
 async fn rechain_and_resign(db: &TestDb, store: &Store, key: &AuditKey) {
     let events = chain(store).await;
     let old = store.checkpoints().await.expect("heads");
-    let mut sql = drop_triggers(db.kind).to_owned();
-    let mut prev = "0".repeat(64);
-    let mut hashes = std::collections::HashMap::new();
-    for e in &events {
-        let mut e = e.clone();
+    let forged = forge::rechain_and_resign_sql(events, old, key, |e| {
         if e.seq == 3 {
             e.payload = r#"{"i":"forged"}"#.into();
         }
-        e.prev_hash = prev.clone();
-        e.hash = e.expected_hash(&prev);
-        prev = e.hash.clone();
-        hashes.insert(e.seq, e.hash.clone());
-        sql.push_str(&format!(
-            " UPDATE audit_events SET payload = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {};",
-            e.payload, e.prev_hash, e.hash, e.seq
-        ));
-    }
-    sql.push_str(&format!(" UPDATE audit_head SET hash = '{prev}';"));
-    sql.push_str(" DELETE FROM audit_checkpoints;");
-    let mut previous: Option<(i64, String)> = None;
-    for cp in old {
-        let mut forged = Checkpoint {
-            hash: hashes[&cp.seq].clone(),
-            previous_seq: previous.as_ref().map(|p| p.0),
-            previous_signature: previous.as_ref().map(|p| p.1.clone()),
-            ..cp
-        };
-        forged.signature = key
-            .sign(forged.signed_message().as_bytes())
-            .await
-            .expect("sign");
-        sql.push_str(&format!(
-            " INSERT INTO audit_checkpoints (seq, hash, signed_at, public_key, signature, version, every, reason, previous_seq, previous_signature) \
-             VALUES ({}, '{}', '{}', '{}', '{}', {}, {}, '{}', {}, {});",
-            forged.seq,
-            forged.hash,
-            forged.signed_at,
-            forged.public_key,
-            forged.signature,
-            forged.version,
-            forged.every.map_or("NULL".into(), |n| n.to_string()),
-            forged.reason.clone().unwrap_or_default(),
-            forged.previous_seq.map_or("NULL".into(), |n| n.to_string()),
-            forged
-                .previous_signature
-                .as_ref()
-                .map_or("NULL".into(), |s| format!("'{s}'")),
-        ));
-        previous = Some((forged.seq, forged.signature.clone()));
-    }
-    db.sql(&sql).expect("tamper");
+    })
+    .await;
+    db.sql(&format!("{}{forged}", drop_triggers(db.kind)))
+        .expect("tamper");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
