@@ -254,18 +254,13 @@ pub(crate) async fn refresh_chain(state: &Shared) -> ChainStatus {
         && before != Some(false)
     {
         tracing::error!(seq = problem.seq, what = %problem.what, "the audit chain is broken");
-        state.notifier.notify(Notice {
-            kind: NoticeKind::AuditBroken,
-            action_id: None,
-            host: None,
-            command: None,
-            risk: None,
-            requester: None,
-            summary: format!(
+        state.notifier.notify(Notice::new(
+            NoticeKind::AuditBroken,
+            format!(
                 "the audit chain fails verification at event #{}: {}",
                 problem.seq, problem.what
             ),
-        });
+        ));
     }
     if let Ok(mut c) = state.chain.write() {
         *c = Some(status.clone());
@@ -353,15 +348,9 @@ async fn seal(state: &Shared, witnesses: &Witnesses, reason: &str) {
             tracing::error!(error = %e, "the audit chain no longer holds a witnessed head");
             // Said once per break: every tick finds it again.
             if !WITNESS_BROKEN.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                state.notifier.notify(Notice {
-                    kind: NoticeKind::AuditBroken,
-                    action_id: None,
-                    host: None,
-                    command: None,
-                    risk: None,
-                    requester: None,
-                    summary: e.to_string(),
-                });
+                state
+                    .notifier
+                    .notify(Notice::new(NoticeKind::AuditBroken, e.to_string()));
             }
         }
         Err(e) => tracing::error!(error = %e, reason, "cannot sign the audit chain's head"),
