@@ -404,51 +404,95 @@ async fn a_follow_up_is_answered_with_everything_said_before_it() {
     );
 }
 
+/// A chat running as a second process on a served config, whose first
+/// action waits for a person.
+struct WaitingChat {
+    served: Arc<Served>,
+    stub: LlmStub,
+    alice: Person,
+    running: tokio::task::JoinHandle<Chat>,
+    /// The waiting action, as the API lists it.
+    pending: Value,
+}
+
+impl WaitingChat {
+    async fn start(tag: &str, script: Vec<Step>, prompt: String, command: &str) -> WaitingChat {
+        let stub = LlmStub::start(script).await;
+        let served = Arc::new(Served::start(
+            Env::new(tag, "", ""),
+            &llm_section(&stub.base_url(), 10),
+            &[],
+        ));
+        let alice = Person::sign_in(&served, "alice", &served.add_user("alice", "approver")).await;
+        let watcher = Agent::new(&served, served.add_token("watcher", "read"));
+        let config = served.env.config.to_str().expect("utf-8").to_owned();
+        let running = tokio::task::spawn_blocking(move || {
+            jarvis_bin();
+            let started = Instant::now();
+            let out = jarvis(&["--config", &config, "chat", &prompt], b"");
+            Chat::from(out, started.elapsed())
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let pending = loop {
+            let (status, list) = watcher.get("/api/v1/actions?state=pending_approval").await;
+            assert_eq!(status, StatusCode::OK, "{list:#}");
+            if let Some(a) = list["actions"]
+                .as_array()
+                .and_then(|a| a.iter().find(|a| a["command"] == command))
+            {
+                break a.clone();
+            }
+            assert!(
+                Instant::now() < deadline && !running.is_finished(),
+                "the chat's action never waited for approval"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        WaitingChat {
+            served,
+            stub,
+            alice,
+            running,
+            pending,
+        }
+    }
+
+    fn id(&self) -> String {
+        self.pending["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Alice posts `decision` (`approve` or `deny`) with `reason`.
+    async fn decide(&self, decision: &str, reason: &str) -> Value {
+        let csrf = self.alice.csrf("/").await;
+        let (status, body) = self
+            .alice
+            .api(
+                &format!("/api/v1/actions/{}/{decision}", self.id()),
+                &csrf,
+                json!({ "reason": reason }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body:#}");
+        body
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fix_waits_for_a_person_who_approves_it_through_the_api() {
     let m = marker("chat-fix");
     let file = format!("/tmp/{m}");
     let command = format!("touch {file}");
-    let stub = LlmStub::start(vec![
-        propose(&command, "create the missing flag file"),
-        finish(&format!("Created {file}.")),
-    ])
+    let chat = WaitingChat::start(
+        "chat-fix",
+        vec![
+            propose(&command, "create the missing flag file"),
+            finish(&format!("Created {file}.")),
+        ],
+        format!("the flag file {file} is missing"),
+        &command,
+    )
     .await;
-    let served = Arc::new(Served::start(
-        Env::new("chat-fix", "", ""),
-        &llm_section(&stub.base_url(), 10),
-        &[],
-    ));
-    let alice = Person::sign_in(&served, "alice", &served.add_user("alice", "approver")).await;
-    let watcher = Agent::new(&served, served.add_token("watcher", "read"));
-
-    // The chat runs as a second process on the same config and data.
-    let config = served.env.config.to_str().expect("utf-8").to_owned();
-    let prompt = format!("the flag file {file} is missing");
-    let running = tokio::task::spawn_blocking(move || {
-        jarvis_bin();
-        let started = Instant::now();
-        let out = jarvis(&["--config", &config, "chat", &prompt], b"");
-        Chat::from(out, started.elapsed())
-    });
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let pending = loop {
-        let (status, list) = watcher.get("/api/v1/actions?state=pending_approval").await;
-        assert_eq!(status, StatusCode::OK, "{list:#}");
-        if let Some(a) = list["actions"]
-            .as_array()
-            .and_then(|a| a.iter().find(|a| a["command"] == command.as_str()))
-        {
-            break a.clone();
-        }
-        assert!(
-            Instant::now() < deadline && !running.is_finished(),
-            "the chat's action never waited for approval"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let id = pending["id"].as_str().expect("id").to_owned();
+    let (pending, id) = (&chat.pending, chat.id());
     let requester = pending["requester"].as_str().expect("requester").to_owned();
     assert!(requester.starts_with("chat:"), "{pending:#}");
     assert_eq!(pending["decision"], "approve", "{pending:#}");
@@ -456,20 +500,16 @@ async fn a_fix_waits_for_a_person_who_approves_it_through_the_api() {
         !std::path::Path::new(&file).exists(),
         "nothing ran before approval"
     );
-    assert_eq!(stub.request_count(), 1, "the model waits with the action");
+    assert_eq!(
+        chat.stub.request_count(),
+        1,
+        "the model waits with the action"
+    );
 
-    let csrf = alice.csrf("/").await;
-    let (status, body) = alice
-        .api(
-            &format!("/api/v1/actions/{id}/approve"),
-            &csrf,
-            json!({ "reason": "fine" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body:#}");
+    let body = chat.decide("approve", "fine").await;
     assert_eq!(body["approved"], true, "{body:#}");
 
-    let out = running.await.expect("chat thread");
+    let out = chat.running.await.expect("chat thread");
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(out.stdout.trim(), format!("Created {file}."), "{out}");
     assert!(
@@ -491,12 +531,14 @@ async fn a_fix_waits_for_a_person_who_approves_it_through_the_api() {
     );
     let _ = std::fs::remove_file(&file);
 
-    let requests = stub.requests();
+    let requests = chat.stub.requests();
     assert_eq!(requests.len(), 2, "{requests:#?}");
     let result = last_tool_result(&requests[1]);
     assert!(result.contains("\"state\": \"succeeded\""), "{result}");
+    assert!(result.contains("a person approved it: fine"), "{result}");
 
-    let show = assert_action(&served.env, &id, &conversation, &command, "succeeded");
+    let env = &chat.served.env;
+    let show = assert_action(env, &id, &conversation, &command, "succeeded");
     let approved: Vec<&Value> = show["events"]
         .as_array()
         .expect("events")
@@ -505,8 +547,35 @@ async fn a_fix_waits_for_a_person_who_approves_it_through_the_api() {
         .collect();
     assert_eq!(approved.len(), 1, "{show:#}");
     assert_eq!(approved[0]["actor"], "user:alice", "{show:#}");
-    let ended = ended(&served.env, &conversation);
+    let ended = ended(env, &conversation);
     assert_eq!(ended["payload"]["state"], "finished");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_words_of_a_person_who_rejects_reach_the_model() {
+    let command = "docker restart jarvis-demo-worker";
+    let chat = WaitingChat::start(
+        "chat-reject",
+        vec![
+            propose(command, "the worker looks stuck"),
+            finish("A person said it was just restarted; I left it."),
+        ],
+        "the worker seems stuck".into(),
+        command,
+    )
+    .await;
+    chat.decide("deny", "just restarted it 2 min ago").await;
+    let out = chat.running.await.expect("chat thread");
+    assert_eq!(out.code, 0, "{out}");
+    let requests = chat.stub.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let result = last_tool_result(&requests[1]);
+    assert!(result.contains("\"state\": \"rejected\""), "{result}");
+    assert!(
+        result.contains("a person rejected it: just restarted it 2 min ago"),
+        "{result}"
+    );
+    assert!(result.contains("see what they said"), "{result}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ use jarvis_planner::agent::{
 use jarvis_planner::client::{ModelSettings, OpenAiModel};
 use jarvis_planner::model::{BoxFuture, Message, Model, Role};
 use jarvis_planner::tools;
-use jarvis_store::{ActionRecord, ConversationRecord, MessageRecord, StoreError};
+use jarvis_store::{ActionRecord, AuditFilter, ConversationRecord, MessageRecord, StoreError};
 use serde_json::json;
 
 use crate::pipeline::{Gateway, GatewayError, Proposal};
@@ -590,12 +590,38 @@ impl<'a> ChatActions<'a> {
     }
 
     async fn report(&self, a: &ActionRecord) -> Result<ActionReport, ActionsError> {
-        let run = self
-            .gw
-            .store()
-            .run_of(a.id)
+        let store = self.gw.store();
+        let failed = |e: StoreError| ActionsError::Failed(e.to_string());
+        let run = store.run_of(a.id).await.map_err(failed)?;
+        // What the people who decided said: an approver's words are the
+        // best teacher the agent has ("just restarted it 2 min ago").
+        let mut people: Vec<String> = store
+            .approvals_of(a.id)
             .await
-            .map_err(|e| ActionsError::Failed(e.to_string()))?;
+            .map_err(failed)?
+            .into_iter()
+            .filter_map(|p| p.reason.filter(|r| !r.trim().is_empty()))
+            .map(|r| format!("a person approved it: {r}"))
+            .collect();
+        if a.state == ActionState::Rejected {
+            let rejected = store
+                .events(&AuditFilter {
+                    action_id: Some(a.id.to_string()),
+                    kind: Some("action.rejected".into()),
+                    limit: Some(1),
+                    ..AuditFilter::default()
+                })
+                .await
+                .map_err(failed)?;
+            for e in rejected {
+                let payload: serde_json::Value =
+                    serde_json::from_str(&e.payload).unwrap_or_default();
+                match payload["reason"].as_str().map(str::trim) {
+                    Some(r) if !r.is_empty() => people.push(format!("a person rejected it: {r}")),
+                    _ => people.push("a person rejected it and gave no reason".into()),
+                }
+            }
+        }
         Ok(ActionReport {
             id: a.id.to_string(),
             state: a.state.to_string(),
@@ -615,6 +641,7 @@ impl<'a> ChatActions<'a> {
                 .as_ref()
                 .is_some_and(|r| r.stdout.truncated || r.stderr.truncated),
             note: run.and_then(|r| r.error),
+            people,
         })
     }
 }

@@ -100,6 +100,10 @@ pub struct ActionReport {
     pub truncated: bool,
     /// Anything else worth saying (why it was refused before running, …).
     pub note: Option<String>,
+    /// What the people who approved or rejected it said, in their words
+    /// (`a person rejected it: just restarted it 2 min ago`): the agent
+    /// learns from them as from the policy's reasons.
+    pub people: Vec<String>,
 }
 
 /// Why [`Actions`] could not take or find an action.
@@ -706,6 +710,7 @@ mod tests {
                     stderr: String::new(),
                     truncated: false,
                     note: None,
+                    people: Vec::new(),
                 };
             }
             ActionReport {
@@ -719,6 +724,7 @@ mod tests {
                 stderr: String::new(),
                 truncated: false,
                 note: None,
+                people: Vec::new(),
             }
         }
     }

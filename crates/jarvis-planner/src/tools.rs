@@ -449,6 +449,7 @@ fn render(report: &ActionReport, budget: usize, nonce: &str) -> String {
         "exit_code": report.exit_code,
         "output_truncated_by_gateway": report.truncated,
         "note": report.note.as_deref().map(neutralise),
+        "people_said": report.people.iter().map(|r| neutralise(r)).collect::<Vec<_>>(),
     });
     let mut out = format!("{header:#}\n");
     out.push_str(state_line(&report.state));
@@ -541,8 +542,8 @@ fn state_line(state: &str) -> &'static str {
              find another way, or call finish and explain."
         }
         "rejected" => {
-            "It did not run: a person rejected it (see reasons). Do not propose it again; \
-             find another way, or call finish and explain."
+            "It did not run: a person rejected it (see what they said, people_said, and the \
+             reasons). Do not propose it again; find another way, or call finish and explain."
         }
         "expired" => "It did not run: nobody approved it in time.",
         "rolled_back" => "It ran and was later rolled back.",
@@ -666,6 +667,7 @@ mod tests {
             stderr: format!("warning\n{}\n", "y".repeat(2000)),
             truncated: false,
             note: None,
+            people: Vec::new(),
         };
         let full = render_report(&report, 16 * 1024);
         let short = shorten_answer(&full, 1500);
@@ -707,6 +709,7 @@ mod tests {
             stderr: stderr.into(),
             truncated: false,
             note: None,
+            people: Vec::new(),
         }
     }
 
