@@ -425,12 +425,46 @@ impl WaitingChat {
         ));
         let alice = Person::sign_in(&served, "alice", &served.add_user("alice", "approver")).await;
         let watcher = Agent::new(&served, served.add_token("watcher", "read"));
-        let config = served.env.config.to_str().expect("utf-8").to_owned();
+        // Its stderr is read as it comes, to see when it says it waits.
+        let started = Instant::now();
+        let mut child = std::process::Command::new(jarvis_bin())
+            .arg("--config")
+            .arg(&served.env.config)
+            .args(["chat", &prompt])
+            .current_dir(std::env::temp_dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("jarvis chat starts");
+        let (said_waiting, heard) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            for line in std::io::BufRead::split(std::io::BufReader::new(stderr), b'\n') {
+                let line = line.expect("stderr");
+                if String::from_utf8_lossy(&line).contains("waiting for approval") {
+                    let _ = said_waiting.send(());
+                }
+                all.extend_from_slice(&line);
+                all.push(b'\n');
+            }
+            all
+        });
         let running = tokio::task::spawn_blocking(move || {
-            jarvis_bin();
-            let started = Instant::now();
-            let out = jarvis(&["--config", &config, "chat", &prompt], b"");
-            Chat::from(out, started.elapsed())
+            let mut stdout = Vec::new();
+            std::io::Read::read_to_end(&mut child.stdout.take().expect("piped"), &mut stdout)
+                .expect("stdout");
+            let status = child.wait().expect("jarvis chat ends");
+            let stderr = reader.join().expect("stderr reader");
+            Chat::from(
+                Output {
+                    status,
+                    stdout,
+                    stderr,
+                },
+                started.elapsed(),
+            )
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         let pending = loop {
@@ -448,6 +482,15 @@ impl WaitingChat {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
+        // Said the moment it waits, not once someone decided.
+        let heard =
+            tokio::task::spawn_blocking(move || heard.recv_timeout(Duration::from_secs(20)))
+                .await
+                .expect("listener");
+        assert!(
+            heard.is_ok(),
+            "jarvis chat did not say it was waiting while it waited"
+        );
         WaitingChat {
             served,
             stub,

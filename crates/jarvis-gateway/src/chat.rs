@@ -223,17 +223,16 @@ impl Gateway {
             })
             .unwrap_or_default();
         let mut refused = Vec::new();
+        let observer = Observer::new(observer);
         let outcome = {
             let mut forward = |e: Event| {
-                while let Ok(w) = rx.try_recv() {
-                    observer(w);
-                }
                 if let Event::ToolError { tool, message } = &e {
                     refused.push(json!({ "tool": tool, "why": message }));
                 }
-                observer(ChatEvent::Planner(e));
+                observer.emit(ChatEvent::Planner(e));
             };
-            agent::run(model, &actions, prompt, history, &limits, &mut forward).await
+            let run = agent::run(model, &actions, prompt, history, &limits, &mut forward);
+            observer.while_running(run, &mut rx).await
         };
         // Each refused tool call (an unknown host, malformed arguments) is
         // on the record, not only in the conversation.
@@ -247,9 +246,6 @@ impl Gateway {
                     payload: json!({ "conversation": id.to_string(), "detail": detail }),
                 })
                 .await?;
-        }
-        while let Ok(w) = rx.try_recv() {
-            observer(w);
         }
         // The history and the person's message are stored already; the
         // rest of the exchange is kept as the model saw it.
@@ -279,7 +275,8 @@ impl Gateway {
             return Ok((false, NO_MODEL.to_owned(), Vec::new()));
         };
         let (actions, mut rx) = ChatActions::new(self, id);
-        observer(ChatEvent::Planner(Event::Proposed {
+        let observer = Observer::new(observer);
+        observer.emit(ChatEvent::Planner(Event::Proposed {
             host: host.clone(),
             command: command.clone(),
             reason: "typed by a person".into(),
@@ -290,13 +287,10 @@ impl Gateway {
             reason: "typed by a person (direct mode)".into(),
             expected_effect: String::new(),
         });
-        let report = proposed.await;
-        while let Ok(w) = rx.try_recv() {
-            observer(w);
-        }
+        let report = observer.while_running(proposed, &mut rx).await;
         match report {
             Ok(r) => {
-                observer(ChatEvent::Planner(Event::Result { report: r.clone() }));
+                observer.emit(ChatEvent::Planner(Event::Result { report: r.clone() }));
                 let finished = r.state == "succeeded";
                 Ok((finished, format!("{} ({})", r.state, r.id), vec![r]))
             }
@@ -430,6 +424,54 @@ fn role_name(m: &Message) -> &'static str {
     }
 }
 
+/// Who watches a conversation, shared by the planner's events and the
+/// events its tool calls queue (an action waiting for a person), so that
+/// each is passed on the moment it happens.
+struct Observer<'o> {
+    inner: std::sync::Mutex<&'o mut (dyn FnMut(ChatEvent) + Send)>,
+}
+
+impl<'o> Observer<'o> {
+    fn new(inner: &'o mut (dyn FnMut(ChatEvent) + Send)) -> Self {
+        Observer {
+            inner: std::sync::Mutex::new(inner),
+        }
+    }
+
+    fn emit(&self, e: ChatEvent) {
+        // Never held across an await; a panicking observer leaves nothing
+        // half-done that the next event could trip over.
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (*inner)(e);
+    }
+
+    /// Runs `work`, passing on what its tool calls queue as it comes:
+    /// "waiting for approval" is said when the action starts waiting, not
+    /// after someone decided.
+    async fn while_running<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<ChatEvent>,
+    ) -> T {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                Some(e) = rx.recv() => self.emit(e),
+                out = &mut work => {
+                    while let Ok(e) = rx.try_recv() {
+                        self.emit(e);
+                    }
+                    return out;
+                }
+            }
+        }
+    }
+}
+
 /// The planner's hands: every action goes through the pipeline.
 pub struct ChatActions<'a> {
     gw: &'a Gateway,
@@ -443,7 +485,7 @@ const POLL: Duration = Duration::from_millis(300);
 impl<'a> ChatActions<'a> {
     /// The hands of conversation `id`, and where its waits are reported
     /// (an action waiting happens inside a tool call, so it is queued and
-    /// passed on with the planner's next event).
+    /// passed on by [`Observer::while_running`] as it comes).
     fn new(
         gw: &'a Gateway,
         id: ConversationId,
