@@ -366,6 +366,10 @@
   function liveAction(stateEl) {
     var id = stateEl.getAttribute("data-id");
     var current = stateEl.getAttribute("data-state");
+    // Changes are followed from the audit log, so one the page already
+    // shows can arrive after it loaded (a rollback's creation, after the
+    // redirect to its page): those are skipped by their sequence number.
+    var seen = parseInt(stateEl.getAttribute("data-seq"), 10) || 0;
     var live = current === "approved" || current === "running";
     var pending = current === "pending_approval";
     if (!id || !(live || pending) || !("EventSource" in window)) return;
@@ -386,7 +390,12 @@
 
     es.addEventListener("action", function (e) {
       var d = parse(e.data);
-      if (!d || d.id !== id || typeof d.state !== "string" || d.state === current) return;
+      if (!d || d.id !== id || typeof d.state !== "string") return;
+      if (typeof d.seq === "number") {
+        if (d.seq <= seen) return;
+        seen = d.seq;
+      }
+      if (d.state === current) return;
       if (live && (d.state === "running" || d.state === "approved")) {
         // Still going: keep the output gathered so far, update the badge.
         current = d.state;

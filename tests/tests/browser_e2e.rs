@@ -135,9 +135,10 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     browser.set_size(PHONE.0, PHONE.1).await;
     browser.goto(&format!("{}/actions/{id}", s.url)).await;
     browser.click("form.rollback button.rollback").await;
-    // The page says so in a one-time flash, which the rollback's own live
-    // update (its preview attached) may already have replaced: its state
-    // is what lasts.
+    // The page says so in a one-time flash. The changes that made this
+    // page reach its live script later, followed from the audit log; they
+    // must not reload it (the flash, and a click, would be lost).
+    browser.wait_text(".flash.info", "waits for approval").await;
     browser.wait_text("#state", "pending_approval").await;
     browser.click("form.approve button.approve").await;
     browser.wait_text("#state", "succeeded").await;

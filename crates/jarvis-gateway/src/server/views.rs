@@ -295,6 +295,12 @@ impl ActionPage {
         self.action.state == ActionState::PendingApproval
     }
 
+    /// The audit sequence number of the last change this page shows: the
+    /// live script ignores changes up to it, which arrive late.
+    pub fn seen_seq(&self) -> i64 {
+        self.events.iter().map(|e| e.seq).max().unwrap_or(0)
+    }
+
     /// Whether output may still arrive live (approved or running, no run
     /// recorded yet): the output blocks are rendered empty for the script.
     pub fn live(&self) -> bool {
@@ -1924,6 +1930,13 @@ mod tests {
             );
             assert!(html.contains("<pre id=\"stderr\" class=\"output\" data-live=\"1\">\n</pre>"));
             assert!(html.contains(&format!("data-state=\"{state}\"")));
+            // The last change it shows, so the script skips late copies.
+            let page = action_page(state, "apt-get upgrade -y");
+            let html = render(&page);
+            assert!(
+                html.contains(&format!("data-id=\"{}\" data-seq=\"8\">", page.action.id)),
+                "{html}"
+            );
         }
         // Nothing ran, nothing will: no output blocks.
         let html = render(&action_page(ActionState::Rejected, "ls"));

@@ -281,9 +281,10 @@ pub(crate) async fn action(
         .await
         .map_err(|e| e.page(frame.clone(), Some("/actions".into())))?;
     let store = state.gw.store();
-    let action = store.action(id).await.map_err(AppError::from_store)?;
-    let run = store.run_of(id).await.map_err(AppError::from_store)?;
-    let snapshot = store.snapshot(id).await.map_err(AppError::from_store)?;
+    // The events before the action: then the record is at least as new as
+    // the last event the page names, so the page's live script can skip
+    // every change up to that event (a late one would otherwise reload the
+    // page under a reader's finger).
     let mut events = store
         .events(&AuditFilter {
             action_id: Some(id.to_string()),
@@ -293,6 +294,9 @@ pub(crate) async fn action(
         .await
         .map_err(AppError::from_store)?;
     events.reverse();
+    let action = store.action(id).await.map_err(AppError::from_store)?;
+    let run = store.run_of(id).await.map_err(AppError::from_store)?;
+    let snapshot = store.snapshot(id).await.map_err(AppError::from_store)?;
     let rollbacks = store.rollbacks_of(id).await.map_err(AppError::from_store)?;
     let pending = action.state == ActionState::PendingApproval;
     let rollable = matches!(
