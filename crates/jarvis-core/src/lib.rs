@@ -3,7 +3,8 @@
 //! This crate owns the vocabulary every other crate speaks: [`Decision`],
 //! [`Risk`], [`HostName`], [`ActionId`] and the [`ActionState`] machine with
 //! its legal transitions, who may do what ([`Role`], [`Principal`],
-//! [`ApprovalRule`]), and how untrusted text is shown ([`text`]). Values
+//! [`ApprovalRule`]), how untrusted text is shown ([`text`]) and how the
+//! domain is named to a person ([`words`]). Values
 //! are parsed, not validated: once a `Risk` or a `HostName` exists it is
 //! valid, so callers never re-check it.
 //!
@@ -18,6 +19,7 @@ mod decision;
 mod host;
 mod risk;
 pub mod text;
+pub mod words;
 
 pub use access::{
     ACCOUNTABLE_STEPS, ApprovalProgress, ApprovalRefusal, ApprovalRule, Behind, Principal, Role,

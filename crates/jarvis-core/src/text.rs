@@ -87,9 +87,134 @@ pub fn first_unsafe(text: &str) -> Option<(usize, char)> {
     text.char_indices().find(|&(_, c)| is_unsafe(c))
 }
 
+/// A command, a path or a flag quoted inside a sentence, as a Markdown
+/// code span: delimited by one more backtick than its longest run of
+/// backticks, so a quoted command that holds backticks (`` echo `id` ``)
+/// still reads back whole. The policy writes its reasons with it; the web
+/// UI shows each span as code ([`spans`]) and a terminal shows the
+/// Markdown as it is.
+pub fn code(quoted: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in quoted.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    // Reading back strips one space from each side when both are there,
+    // and a backtick at an edge would merge with the fence.
+    let pad = quoted.starts_with('`')
+        || quoted.ends_with('`')
+        || (quoted.len() >= 2
+            && quoted.starts_with(' ')
+            && quoted.ends_with(' ')
+            && !quoted.trim().is_empty());
+    if pad {
+        format!("{fence} {quoted} {fence}")
+    } else {
+        format!("{fence}{quoted}{fence}")
+    }
+}
+
+/// A piece of a sentence written with [`code`] spans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Span<'a> {
+    /// Words.
+    Text(&'a str),
+    /// Something quoted as code.
+    Code(&'a str),
+}
+
+/// `sentence` split into words and code spans, by CommonMark's rule: a run
+/// of n backticks opens a span that the next run of exactly n backticks
+/// closes; a run with no match is text.
+pub fn spans(sentence: &str) -> Vec<Span<'_>> {
+    let bytes = sentence.as_bytes();
+    let run_at = |i: usize| bytes[i..].iter().take_while(|&&b| b == b'`').count();
+    let mut out = Vec::new();
+    let mut text_from = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'`' {
+            i += 1;
+            continue;
+        }
+        let n = run_at(i);
+        let body = i + n;
+        let mut j = body;
+        let close = loop {
+            if j >= bytes.len() {
+                break None;
+            }
+            if bytes[j] == b'`' {
+                let m = run_at(j);
+                if m == n {
+                    break Some(j);
+                }
+                j += m;
+            } else {
+                j += 1;
+            }
+        };
+        let Some(close) = close else {
+            i = body;
+            continue;
+        };
+        if text_from < i {
+            out.push(Span::Text(&sentence[text_from..i]));
+        }
+        let mut quoted = &sentence[body..close];
+        if quoted.len() >= 2
+            && quoted.starts_with(' ')
+            && quoted.ends_with(' ')
+            && !quoted.trim().is_empty()
+        {
+            quoted = &quoted[1..quoted.len() - 1];
+        }
+        out.push(Span::Code(quoted));
+        i = close + n;
+        text_from = i;
+    }
+    if text_from < bytes.len() {
+        out.push(Span::Text(&sentence[text_from..]));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_spans_read_back_whole() {
+        for quoted in [
+            "ls -la",
+            "echo `id`",
+            "`",
+            "a``b",
+            " x ",
+            " ",
+            "sed -i 's/a/b/' /etc/app.conf",
+            "printf '%s' \"``\"",
+        ] {
+            let sentence = format!("before {} after", code(quoted));
+            assert_eq!(
+                spans(&sentence),
+                vec![
+                    Span::Text("before "),
+                    Span::Code(quoted),
+                    Span::Text(" after")
+                ],
+                "{sentence}"
+            );
+        }
+        assert_eq!(code("ls"), "`ls`");
+        assert_eq!(code("echo `id`"), "`` echo `id` ``");
+        // An unmatched run is text, not the start of code.
+        assert_eq!(spans("a ` b"), vec![Span::Text("a ` b")]);
+        assert_eq!(spans("``a` b"), vec![Span::Text("``a` b")],);
+        assert_eq!(spans(""), vec![]);
+    }
 
     /// The one table: every class of character that acts instead of
     /// showing, and the ones that must stay as they are.
