@@ -190,13 +190,9 @@
       var list = items();
       for (var i = 0; i < list.length; i++) {
         var article = list[i];
-        var k = { reasons: {}, open: [] };
-        var inputs = article.querySelectorAll("input[name=reason]");
-        for (var j = 0; j < inputs.length; j++) {
-          var form = inputs[j].form;
-          var which = form && form.classList.contains("deny") ? "deny" : "approve";
-          if (inputs[j].value) k.reasons[which] = inputs[j].value;
-        }
+        var k = { reason: "", open: [] };
+        var input = article.querySelector("input[name=reason]");
+        if (input) k.reason = input.value;
         var details = article.querySelectorAll("details");
         for (var n = 0; n < details.length; n++) {
           if (details[n].open) k.open.push(n);
@@ -216,12 +212,8 @@
           if (!first) article.classList.add("is-new");
           continue;
         }
-        var inputs = article.querySelectorAll("input[name=reason]");
-        for (var j = 0; j < inputs.length; j++) {
-          var form = inputs[j].form;
-          var which = form && form.classList.contains("deny") ? "deny" : "approve";
-          if (k.reasons[which]) inputs[j].value = k.reasons[which];
-        }
+        var input = article.querySelector("input[name=reason]");
+        if (input && k.reason) input.value = k.reason;
         var details = article.querySelectorAll("details");
         for (var n = 0; n < k.open.length; n++) {
           if (details[k.open[n]]) details[k.open[n]].open = true;
@@ -399,12 +391,15 @@
       if (live && (d.state === "running" || d.state === "approved")) {
         // Still going: keep the output gathered so far, update the badge.
         current = d.state;
-        stateEl.textContent = d.state;
+        stateEl.textContent = typeof d.label === "string" ? inert(d.label) : d.state;
         stateEl.setAttribute("data-state", d.state);
         return;
       }
       if (pending && typing()) {
-        notice("This action is now " + d.state + ". Reload the page to see it.");
+        notice(
+          "This action is now " + (typeof d.label === "string" ? d.label : d.state) +
+            ". Reload the page to see it."
+        );
         es.close();
         return;
       }

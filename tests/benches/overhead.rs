@@ -47,6 +47,7 @@ fn overhead(c: &mut Criterion) {
                     cwd: None,
                     timeout: None,
                     edit: None,
+                    purpose: None,
                 })
                 .await
                 .expect("proposed");

@@ -149,6 +149,7 @@ fn snapshots(c: &mut Criterion) {
                     cwd: cwd.map(str::to_owned),
                     timeout: None,
                     edit: None,
+                    purpose: None,
                 })
                 .await
                 .expect("proposed");

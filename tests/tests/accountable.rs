@@ -48,6 +48,7 @@ async fn propose_in(gw: &Gateway, repo: &HostRepo, requester: &str, command: &st
         cwd: Some(repo.path.display().to_string()),
         timeout: None,
         edit: None,
+        purpose: None,
     })
     .await
     .expect("propose")
@@ -494,6 +495,7 @@ async fn one_persons_conversations_share_one_requester_limit() {
                 cwd: None,
                 timeout: None,
                 edit: None,
+                purpose: None,
             })
             .await
             .expect("propose");

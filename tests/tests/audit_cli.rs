@@ -52,6 +52,7 @@ async fn seed(dir: &TempDir) -> Vec<ActionId> {
                 edit: None,
                 rollback_of: None,
                 plan: None,
+                purpose: None,
             })
             .await
             .expect("create");

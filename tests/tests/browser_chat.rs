@@ -42,7 +42,7 @@ async fn card(browser: &Browser, command: &str) -> Option<Card> {
                var st = c.querySelector('.state[data-state]');\
                return { id: c.getAttribute('data-id'),\
                         state: st ? st.getAttribute('data-state') : '',\
-                        approve: !!c.querySelector('form.approve button.approve') };\
+                        approve: !!c.querySelector('form.decide button.approve') };\
              }\
              return null;",
             vec![json!(command)],
@@ -86,6 +86,7 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
     let m = marker("chat");
     let file = format!("/tmp/jarvis-{m}");
     let touch = format!("touch {file}");
+    let remove = format!("rm -f {file}");
     let summary = format!("The sandbox is up and I left the mark {file}.");
     let stub = LlmStub::start(vec![
         Step::call(
@@ -104,6 +105,15 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
                 "command": touch,
                 "reason": "leave a mark that the host was checked",
                 "expected_effect": "creates an empty file in /tmp"
+            }),
+        ),
+        Step::call(
+            "propose_command",
+            json!({
+                "host": "sandbox",
+                "command": remove,
+                "reason": "tidy up the mark",
+                "expected_effect": "removes the file again"
             }),
         ),
         Step::call("finish", json!({ "summary": summary })),
@@ -176,13 +186,23 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
         !std::path::Path::new(&file).exists(),
         "nothing ran before the approval"
     );
+    // The pending card tells the queue's story: the agent's reason, what
+    // can come back; the finished one shows what it printed, inline.
+    let why = browser.text(&format!("{selector} .purpose-reason")).await;
+    assert_eq!(why.trim(), "leave a mark that the host was checked");
+    let up_selector = format!("article.chat-action[data-id=\"{}\"]", up.id);
+    let printed = browser.text(&format!("{up_selector} .chat-output")).await;
+    assert!(
+        printed.contains("load"),
+        "uptime's output, inline: {printed}"
+    );
     shoot(&mut browser, "chat").await;
 
     // Approve from the conversation: the form comes back to it, at the
     // action's card, which then shows the run.
     browser.set_size(PHONE.0, PHONE.1).await;
     browser
-        .click(&format!("{selector} form.approve button.approve"))
+        .click(&format!("{selector} form.decide button.approve"))
         .await;
     browser
         .wait_text("p.flash", "the conversation goes on with its result")
@@ -194,8 +214,31 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
         url,
         json!(format!("/chat/{conversation}#action-{}", pending.id))
     );
+    // Deny the next step with a reason: the model hears the person's words.
+    let tidy = wait_card(&browser, &remove, "pending_approval").await;
+    let tidy_selector = format!("article.chat-action[data-id=\"{}\"]", tidy.id);
+    browser
+        .fill(
+            &format!("{tidy_selector} input[name=reason]"),
+            "keep the mark for the audit",
+        )
+        .await;
+    browser
+        .click(&format!("{tidy_selector} form.decide button.deny"))
+        .await;
     browser.wait_text("#conversation-state", "finished").await;
     browser.wait_text("#conversation-summary", &summary).await;
+    let heard = stub.requests().iter().any(|r| {
+        r["messages"].as_array().is_some_and(|m| {
+            m.iter().any(|m| {
+                m["role"] == "tool"
+                    && m["content"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("keep the mark for the audit"))
+            })
+        })
+    });
+    assert!(heard, "the deny reason reached the model");
     let done = wait_card(&browser, &touch, "succeeded").await;
     assert_eq!(done.id, pending.id);
     assert!(!done.can_approve);

@@ -62,7 +62,13 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     let proposed: Value = http
         .post(format!("{}/api/v1/actions", s.url))
         .bearer_auth(&token)
-        .json(&json!({ "host": "sandbox", "cwd": repo.path, "command": command }))
+        .json(&json!({
+            "host": "sandbox",
+            "cwd": repo.path,
+            "command": command,
+            "reason": "the service moved to port 8080",
+            "expected_effect": "commits the new port to the config repository",
+        }))
         .send()
         .await
         .expect("propose")
@@ -77,11 +83,38 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     let item = format!("article.queue-item[data-id=\"{id}\"]");
     browser.wait_for(&item).await;
 
-    // Its reasons, risk and preview are on the card (the preview is made
-    // on the host right after the proposal, and arrives live too).
-    browser.wait_for(&format!("{item} .preview")).await;
-    let reasons = browser.text(&format!("{item} ul.reasons li")).await;
-    assert!(!reasons.trim().is_empty(), "reasons are shown");
+    // The card tells the story: who asked (the person behind the token),
+    // why in the agent's words, what will change (the preview, made on the
+    // host right after the proposal and arriving live: open, coloured by
+    // line), what can come back, and the reasons that decided.
+    browser.wait_for(&format!("{item} .preview pre.diff")).await;
+    let asked = browser.text(&format!("{item} .asked-by")).await;
+    assert!(asked.contains("through agent token planner"), "{asked}");
+    let why = browser.text(&format!("{item} .purpose-reason")).await;
+    assert_eq!(why.trim(), "the service moved to port 8080");
+    let effect = browser.text(&format!("{item} .purpose-effect")).await;
+    assert!(effect.contains("commits the new port"), "{effect}");
+    let back = browser.text(&format!("{item} .comes-back")).await;
+    assert!(
+        back.contains("git repository"),
+        "what can come back: {back}"
+    );
+    let added = browser.text(&format!("{item} pre.diff span.d-add")).await;
+    assert!(added.starts_with('+'), "an added line, coloured: {added}");
+    let reasons = browser
+        .text(&format!("{item} ul.reasons.decisive li"))
+        .await;
+    assert!(!reasons.trim().is_empty(), "the deciding reasons are shown");
+    let shown = browser
+        .eval(
+            "return document.querySelectorAll(arguments[0]).length",
+            vec![json!(format!("{item} ul.reasons.decisive li"))],
+        )
+        .await;
+    assert!(
+        shown.as_u64().is_some_and(|n| (1..=2).contains(&n)),
+        "one or two reasons up front: {shown}"
+    );
     let risk = browser.text(&format!("{item} .risk-badge")).await;
     assert!(
         risk.chars().any(|c| c.is_ascii_digit()),
@@ -99,9 +132,22 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     );
     shoot(&mut browser, "queue").await;
 
-    // Approve; the action page shows it run and its output appear.
+    // Approve; the action page shows it run and its output appear, and
+    // never offers to run it again while it starts or runs.
     browser.set_size(PHONE.0, PHONE.1).await;
     browser.click(&format!("{item} button.approve")).await;
+    browser.wait_for("#state").await;
+    let offered = browser
+        .eval(
+            "var s = document.getElementById('state').getAttribute('data-state');\
+             return [s, !!document.querySelector('form.run button.run')];",
+            vec![],
+        )
+        .await;
+    assert!(
+        offered[0] == "succeeded" || offered[1] == false,
+        "no \"Run it now\" while it starts or runs: {offered}"
+    );
     browser.wait_text("#state", "succeeded").await;
     browser
         .wait_text("pre#stdout", &format!("committed-{m}"))
@@ -139,8 +185,8 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     // page reach its live script later, followed from the audit log; they
     // must not reload it (the flash, and a click, would be lost).
     browser.wait_text(".flash.info", "waits for approval").await;
-    browser.wait_text("#state", "pending_approval").await;
-    browser.click("form.approve button.approve").await;
+    browser.wait_text("#state", "waiting for approval").await;
+    browser.click("form.decide button.approve").await;
     browser.wait_text("#state", "succeeded").await;
     let original = api(&http, &s, &token, &format!("/api/v1/actions/{id}")).await;
     assert_eq!(original["action"]["state"], "rolled_back", "{original:#}");

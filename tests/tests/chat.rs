@@ -443,8 +443,9 @@ impl WaitingChat {
             let mut all = Vec::new();
             for line in std::io::BufRead::split(std::io::BufReader::new(stderr), b'\n') {
                 let line = line.expect("stderr");
-                if String::from_utf8_lossy(&line).contains("waiting for approval") {
-                    let _ = said_waiting.send(());
+                let text = String::from_utf8_lossy(&line);
+                if text.contains("waiting for approval") {
+                    let _ = said_waiting.send((std::time::SystemTime::now(), text.into_owned()));
                 }
                 all.extend_from_slice(&line);
                 all.push(b'\n');
@@ -482,14 +483,24 @@ impl WaitingChat {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        // Said the moment it waits, not once someone decided.
+        // Said the moment it waits, not once someone decided: within a
+        // second of the action entering the queue, with its link.
         let heard =
             tokio::task::spawn_blocking(move || heard.recv_timeout(Duration::from_secs(20)))
                 .await
                 .expect("listener");
+        let Ok((heard_at, line)) = heard else {
+            panic!("jarvis chat did not say it was waiting while it waited")
+        };
+        let id = pending["id"].as_str().expect("id");
+        assert!(line.contains(&format!("/actions/{id} ")), "{line}");
+        let since = pending["pending_since"].as_str().expect("pending_since");
+        let since =
+            std::time::SystemTime::from(jarvis_store::parse_time(since).expect("a stored time"));
+        let late = heard_at.duration_since(since).unwrap_or_default();
         assert!(
-            heard.is_ok(),
-            "jarvis chat did not say it was waiting while it waited"
+            late <= Duration::from_secs(1),
+            "the waiting line came {late:?} after the action started waiting"
         );
         WaitingChat {
             served,

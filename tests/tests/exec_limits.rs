@@ -22,6 +22,7 @@ fn proposal(command: &str) -> Proposal {
         cwd: None,
         timeout: None,
         edit: None,
+        purpose: None,
     }
 }
 
@@ -289,6 +290,7 @@ async fn actions_running_at_a_restart_are_interrupted_and_never_run_again() {
                 edit: None,
                 rollback_of: None,
                 plan: None,
+                purpose: None,
             })
             .await
             .expect("created");

@@ -18,6 +18,7 @@ fn proposal(command: &str) -> Proposal {
         cwd: None,
         timeout: None,
         edit: None,
+        purpose: None,
     }
 }
 

@@ -169,6 +169,7 @@ async fn an_unattended_action_whose_host_lost_the_wall_goes_back_to_a_person() {
             cwd: None,
             timeout: None,
             edit: None,
+            purpose: None,
         })
         .await
         .expect("proposed");

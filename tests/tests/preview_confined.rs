@@ -47,6 +47,7 @@ async fn propose(gw: &Gateway, command: &str, cwd: Option<&str>) -> Proposed {
             cwd: cwd.map(str::to_owned),
             timeout: None,
             edit: None,
+            purpose: None,
         })
         .await
         .expect("proposed");

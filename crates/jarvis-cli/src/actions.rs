@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use jarvis_core::{ActionId, ActionState, ApprovalProgress, HostName};
+use jarvis_core::{ActionId, ActionState, ApprovalProgress, HostName, Purpose};
 use jarvis_exec::Output;
 use jarvis_exec::snapshot::SnapshotPlan;
 use jarvis_gateway::{Gateway, GatewayError, Proposal};
@@ -41,6 +41,12 @@ pub struct RunArgs {
     /// Seconds before the whole process tree on the host is killed (default: the host's).
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
+    /// Why it is needed, shown to whoever approves it.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    reason: String,
+    /// What it will read or change, shown to whoever approves it.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    expected_effect: String,
     #[command(flatten)]
     data: DataArgs,
     /// The command line, run by bash on the host.
@@ -135,6 +141,8 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let host = HostName::parse(&args.host).with_context(|| format!("--host {}", args.host))?;
+        let purpose = Purpose::new(&args.reason, &args.expected_effect)
+            .map_err(|e| anyhow::anyhow!("--{}: {e}", e.field.replace('_', "-")))?;
         let gw = gateway(&args.data).await?;
         let proposal = Proposal {
             requester: operator(),
@@ -143,6 +151,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             cwd: args.cwd,
             timeout: args.timeout.map(Duration::from_secs),
             edit: None,
+            purpose,
         };
         let code = propose_and_run(&gw, proposal).await?;
         gw.close().await;

@@ -48,13 +48,14 @@ fn first_lines(text: &str, n: usize) -> String {
 /// One event of the conversation on stderr. Everything in it (the model's
 /// words, commands, reasons, output) is the agent's or a host's, so all of
 /// it is made inert.
-fn show(event: ChatEvent) {
+/// `ui` is where the web UI is, for the link to a waiting action.
+fn show(ui: &str, event: ChatEvent) {
     let mut err = crate::terminal::Inert::new(std::io::stderr());
     // The terminal may go away; the conversation is stored all the same.
     let _ = match event {
         ChatEvent::Waiting { id, host, command } => writeln!(
             err,
-            "jarvis: waiting for approval of action {id} on {host}: {command}\n        approve it in the web UI or with `jarvis approve {id}`"
+            "jarvis: waiting for approval of action {id} on {host}: {command}\n        approve it at {ui}/actions/{id} or with `jarvis approve {id}`"
         ),
         ChatEvent::Planner(Event::Thinking { step }) => {
             writeln!(err, "jarvis: thinking (step {step})")
@@ -123,6 +124,8 @@ pub fn chat(args: ChatArgs) -> Result<ExitCode> {
             eprintln!("jarvis: no model configured ([llm] in the config): direct mode");
         }
         let model = model.as_ref().map(|m| m as &dyn Model);
+        let ui = crate::data::config().server.ui_url();
+        let mut show = |event| show(&ui, event);
         let outcome = match args.follow_up {
             Some(id) => {
                 let conversation = gw.follow_up(id, &operator(), &prompt).await?;

@@ -122,6 +122,7 @@ pub fn edit(args: EditArgs) -> Result<ExitCode> {
                 path: args.path,
                 change,
             }),
+            purpose: None,
         };
         let code = propose_and_run(&gw, proposal).await?;
         gw.close().await;

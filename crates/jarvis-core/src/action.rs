@@ -47,6 +47,62 @@ impl fmt::Display for ActionId {
     }
 }
 
+/// What the one who proposed an action says it is for, told to the person
+/// who decides. It is the agent's word, never evidence: the policy judges
+/// the command, not this, and views show it as untrusted text.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purpose {
+    /// Why it is needed ("the worker restarts every few minutes").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// What it will read or change ("restarts the worker container").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub expected_effect: String,
+}
+
+/// A purpose too long to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {field} is {len} bytes; at most {max} are kept")]
+pub struct PurposeError {
+    /// `reason` or `expected_effect`.
+    pub field: &'static str,
+    /// Its length in bytes.
+    pub len: usize,
+    /// The most allowed.
+    pub max: usize,
+}
+
+impl Purpose {
+    /// The most bytes of each field: a few sentences, which is what an
+    /// approver reads on a phone.
+    pub const MAX_BYTES: usize = 1024;
+
+    /// A purpose from what a proposer sent, trimmed; `None` when both are
+    /// empty.
+    ///
+    /// # Errors
+    /// [`PurposeError`] when a field is longer than [`Purpose::MAX_BYTES`].
+    pub fn new(reason: &str, expected_effect: &str) -> Result<Option<Purpose>, PurposeError> {
+        let check = |field: &'static str, text: &str| {
+            let text = text.trim();
+            if text.len() > Purpose::MAX_BYTES {
+                Err(PurposeError {
+                    field,
+                    len: text.len(),
+                    max: Purpose::MAX_BYTES,
+                })
+            } else {
+                Ok(text.to_owned())
+            }
+        };
+        let purpose = Purpose {
+            reason: check("reason", reason)?,
+            expected_effect: check("expected_effect", expected_effect)?,
+        };
+        Ok((!purpose.reason.is_empty() || !purpose.expected_effect.is_empty()).then_some(purpose))
+    }
+}
+
 /// What an action does on its host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -237,6 +293,25 @@ impl FromStr for ActionState {
 mod tests {
     use super::ActionState::*;
     use super::*;
+
+    #[test]
+    fn a_purpose_is_trimmed_bounded_and_absent_when_empty() {
+        assert_eq!(Purpose::new(" ", ""), Ok(None));
+        let p = Purpose::new(" the worker restarts ", "restarts it")
+            .expect("fits")
+            .expect("given");
+        assert_eq!(p.reason, "the worker restarts");
+        let long = "x".repeat(Purpose::MAX_BYTES + 1);
+        let e = Purpose::new("", &long).expect_err("too long");
+        assert_eq!(e.field, "expected_effect");
+        assert!(e.to_string().contains("1025 bytes"), "{e}");
+        // Stored as JSON without the empty field.
+        let only = Purpose::new("why", "").expect("fits").expect("given");
+        assert_eq!(
+            serde_json::to_value(&only).expect("json"),
+            serde_json::json!({"reason": "why"})
+        );
+    }
 
     #[test]
     fn the_lifecycle_of_design_md() {

@@ -26,8 +26,8 @@ pub use access::{
     RollbackApproval, TokenScope, UnknownRole, UnknownRollbackApproval, UnknownScope, person,
 };
 pub use action::{
-    ActionId, ActionIdError, ActionKind, ActionState, IllegalTransition, UnknownActionKind,
-    UnknownActionState,
+    ActionId, ActionIdError, ActionKind, ActionState, IllegalTransition, Purpose, PurposeError,
+    UnknownActionKind, UnknownActionState,
 };
 pub use conversation::{CHAT_PREFIX, ConversationId, ConversationIdError};
 pub use decision::{Decision, UnknownDecision};

@@ -116,6 +116,45 @@ pub fn requested_by(requester: &str, accountable: &str) -> String {
     }
 }
 
+/// An audit event's kind (`action.pending_approval`, `snapshot.taken`) in
+/// words. Kinds this list does not know read as their parts.
+pub fn event(kind: &str) -> String {
+    let known = match kind {
+        "action.proposed" => "proposed",
+        "action.pending_approval" => "waits for approval",
+        "action.approval_recorded" => "one approval counted",
+        "action.approved" => "approved",
+        "action.running" => "started",
+        "action.refused" => "refused to start",
+        "action.previewed" => "dry run made",
+        "action.preview_started" => "dry run started",
+        "snapshot.taken" => "snapshot taken",
+        "snapshot.after" => "state after the run recorded",
+        "snapshot.after_failed" => "state after the run not recorded",
+        "snapshot.pruned" => "snapshot removed by retention",
+        "snapshot.prune_failed" => "snapshot removal failed",
+        "access.refused" => "access refused",
+        "auth.login" => "signed in",
+        "auth.logout" => "signed out",
+        "conversation.started" => "chat started",
+        "conversation.continued" => "chat continued",
+        "conversation.message" => "chat message",
+        "conversation.ended" => "chat ended",
+        "conversation.tool_refused" => "a request of the agent refused",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_owned();
+    }
+    if let Some(state) = kind
+        .strip_prefix("action.")
+        .and_then(|s| s.parse::<ActionState>().ok())
+    {
+        return state.label().to_owned();
+    }
+    kind.replace(['.', '_'], " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +183,18 @@ mod tests {
     fn the_decision_never_reads_as_a_verdict_it_is_not() {
         assert_eq!(Decision::Approve.label(), "needs a person");
         assert!(!Decision::Approve.label().contains("approve"));
+    }
+
+    #[test]
+    fn events_in_words() {
+        assert_eq!(event("action.pending_approval"), "waits for approval");
+        assert_eq!(event("action.rolled_back"), "rolled back");
+        assert_eq!(event("action.timed_out"), "timed out");
+        assert_eq!(event("snapshot.taken"), "snapshot taken");
+        assert_eq!(event("token.revoked"), "token revoked");
+        for s in ActionState::ALL {
+            assert!(!event(&format!("action.{s}")).contains('_'), "{s}");
+        }
     }
 
     #[test]

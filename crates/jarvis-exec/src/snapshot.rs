@@ -118,6 +118,16 @@ impl SnapshotPlan {
                 None => "no snapshot: rollback will not be possible".into(),
             };
         }
+        let mut line = format!("snapshot: {}", self.captured().join(", "));
+        if !self.not_captured.is_empty() {
+            line.push_str(&format!("; not captured: {}", self.not_captured.join("; ")));
+        }
+        line
+    }
+
+    /// What a rollback can put back, one phrase per target
+    /// (`container grafana`, `git repository at /srv/app`).
+    pub fn captured(&self) -> Vec<String> {
         let mut parts = Vec::new();
         for r in &self.repos {
             parts.push(format!("git repository at {r}"));
@@ -138,11 +148,7 @@ impl SnapshotPlan {
         for f in &self.files {
             parts.push(format!("copy of {f}"));
         }
-        let mut line = format!("snapshot: {}", parts.join(", "));
-        if !self.not_captured.is_empty() {
-            line.push_str(&format!("; not captured: {}", self.not_captured.join("; ")));
-        }
-        line
+        parts
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use jarvis_core::person;
-use jarvis_core::{ActionId, ActionState, ConversationId, HostName};
+use jarvis_core::{ActionId, ActionState, ConversationId, HostName, Purpose};
 use jarvis_exec::snapshot::{FileChange, FileEdit};
 use jarvis_planner::agent::{
     self, ActionReport, Actions, ActionsError, Event, HostInfo, Limits, ProposedAction,
@@ -521,6 +521,8 @@ impl<'a> ChatActions<'a> {
                 }),
             ),
         };
+        let purpose = Purpose::new(&p.reason, &p.expected_effect)
+            .map_err(|e| ActionsError::Invalid(format!("{}: {e}", e.field)))?;
         let requester = self.conversation.requester();
         let proposed = gw
             .propose(Proposal {
@@ -530,6 +532,7 @@ impl<'a> ChatActions<'a> {
                 cwd,
                 timeout: None,
                 edit,
+                purpose,
             })
             .await
             .map_err(|e| match e {

@@ -188,6 +188,26 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
+    /// Where the web UI is, for links a person follows: `public_url`, or
+    /// the address `jarvis serve` listens on (loopback when it listens on
+    /// every address: the link is read on the gateway's own terminal).
+    pub fn ui_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => {
+                let mut at = self.bind;
+                if at.ip().is_unspecified() {
+                    at.set_ip(if at.is_ipv4() {
+                        std::net::Ipv4Addr::LOCALHOST.into()
+                    } else {
+                        std::net::Ipv6Addr::LOCALHOST.into()
+                    });
+                }
+                format!("http://{at}")
+            }
+        }
+    }
+
     /// Whether people reach the UI over TLS (cookies get `Secure`).
     pub fn behind_tls(&self) -> bool {
         self.public_url

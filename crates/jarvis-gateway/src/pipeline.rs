@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use jarvis_core::{
     ActionId, ActionKind, ActionState, ApprovalProgress, ApprovalRefusal, ApprovalRule, Decision,
-    HostName, person,
+    HostName, Purpose, person,
 };
 use jarvis_exec::protocol::{CheckReport, Ending, EnforcementLevel, KernelEnforcement};
 use jarvis_exec::snapshot::{FileChange, FileEdit, RestoreReport, SnapshotPlan, SnapshotRequest};
@@ -208,6 +208,8 @@ pub struct Proposal {
     pub timeout: Option<Duration>,
     /// A file edit instead of a command (`command` is then ignored).
     pub edit: Option<FileEdit>,
+    /// What the proposer says it is for, shown to whoever decides.
+    pub purpose: Option<Purpose>,
 }
 
 /// The outcome of a proposal.
@@ -398,6 +400,7 @@ impl Gateway {
                 edit: p.edit.as_ref().map(|e| json!(e)),
                 rollback_of: None,
                 plan: Some(json!(plan)),
+                purpose: p.purpose.clone(),
             })
             .await?;
         if judgement.decision == Decision::Allow {

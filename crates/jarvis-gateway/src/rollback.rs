@@ -308,6 +308,7 @@ impl Gateway {
                 edit: None,
                 rollback_of: Some(id),
                 plan: original.plan.clone(),
+                purpose: None,
             })
             .await?;
         let of_rollback = original.kind == ActionKind::Rollback;

@@ -26,6 +26,7 @@ async fn main() {
                 edit: None,
                 rollback_of: None,
                 plan: None,
+                purpose: None,
             })
             .await
             .expect("create");

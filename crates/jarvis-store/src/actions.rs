@@ -1,7 +1,7 @@
 //! Actions and their lifecycle, each change committed with its audit event.
 
 use jarvis_core::{
-    ACCOUNTABLE_STEPS, ActionId, ActionKind, ActionState, Behind, Decision, HostName, Risk,
+    ACCOUNTABLE_STEPS, ActionId, ActionKind, ActionState, Behind, Decision, HostName, Purpose, Risk,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -37,6 +37,8 @@ pub struct NewAction {
     pub rollback_of: Option<ActionId>,
     /// The snapshot plan an approval binds to (JSON).
     pub plan: Option<Value>,
+    /// What the proposer says it is for.
+    pub purpose: Option<Purpose>,
 }
 
 /// What the policy said, recorded with the move out of `proposed`.
@@ -96,6 +98,8 @@ pub struct ActionRecord {
     /// When it last entered `pending_approval`; its approval window runs
     /// from then.
     pub pending_since: Option<String>,
+    /// What the proposer says it is for.
+    pub purpose: Option<Purpose>,
 }
 
 impl ActionRecord {
@@ -129,6 +133,10 @@ impl ActionRecord {
             pending_since: row
                 .try_get("pending_since")
                 .map_err(|e| bad("pending_since", &e))?,
+            purpose: json("purpose")?
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| bad("purpose", &e))?,
             id: id.parse().map_err(|e| bad(&id, &e))?,
             created_at: row
                 .try_get("created_at")
@@ -162,7 +170,7 @@ impl ActionRecord {
     }
 }
 
-const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, accountable, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview, pending_since";
+const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, accountable, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview, pending_since, purpose";
 
 impl Store {
     /// Records a proposed action and its `action.proposed` event, with the
@@ -176,10 +184,15 @@ impl Store {
         let (mut tx, mut head) = self.begin_write().await?;
         let at = now();
         let accountable = accountable(&mut tx, &new.requester).await?;
+        // Two strings: serialising them cannot fail.
+        let purpose = new
+            .purpose
+            .as_ref()
+            .and_then(|p| serde_json::to_string(p).ok());
         sqlx::query(
             "INSERT INTO actions (id, created_at, updated_at, requester, accountable, host, command, cwd, \
-             timeout_secs, state, reasons, version, kind, edit, rollback_of, plan) \
-             VALUES ($1, $2, $2, $3, $13, $4, $5, $6, $7, $8, '[]', 0, $9, $10, $11, $12)",
+             timeout_secs, state, reasons, version, kind, edit, rollback_of, plan, purpose) \
+             VALUES ($1, $2, $2, $3, $13, $4, $5, $6, $7, $8, '[]', 0, $9, $10, $11, $12, $14)",
         )
         .bind(new.id.to_string())
         .bind(&at)
@@ -194,6 +207,7 @@ impl Store {
         .bind(new.rollback_of.map(|r| r.to_string()))
         .bind(new.plan.as_ref().map(Value::to_string))
         .bind(&accountable)
+        .bind(purpose)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("recording a proposed action"))?;
@@ -210,6 +224,7 @@ impl Store {
                 "kind": new.kind.as_str(),
                 "rollback_of": new.rollback_of.map(|r| r.to_string()),
                 "plan": new.plan,
+                "purpose": new.purpose,
                 // What will run, unredacted, hashed: checked before it runs.
                 "commitment": crate::commitment::of(new, &accountable),
             }),

@@ -515,6 +515,7 @@ fn proposal(command: &str) -> NewAction {
         edit: None,
         rollback_of: None,
         plan: Some(json!({ "repos": ["/srv/app"], "containers": [] })),
+        purpose: None,
     }
 }
 

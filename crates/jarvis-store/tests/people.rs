@@ -27,6 +27,7 @@ fn new_action(requester: &str, cmd: &str) -> NewAction {
         edit: None,
         rollback_of: None,
         plan: None,
+        purpose: None,
     }
 }
 

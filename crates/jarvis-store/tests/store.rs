@@ -23,6 +23,7 @@ fn new_action(cmd: &str) -> NewAction {
         edit: None,
         rollback_of: None,
         plan: None,
+        purpose: None,
     }
 }
 

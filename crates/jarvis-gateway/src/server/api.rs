@@ -11,7 +11,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use jarvis_core::{ActionId, ActionState, ApprovalProgress, HostName};
+use jarvis_core::{ActionId, ActionState, ApprovalProgress, HostName, Purpose};
 use jarvis_exec::snapshot::FileEdit;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -59,6 +59,12 @@ pub(crate) struct ProposeBody {
     timeout_secs: Option<u64>,
     #[serde(default)]
     edit: Option<FileEdit>,
+    /// Why the agent asks, shown to the approver.
+    #[serde(default)]
+    reason: String,
+    /// What the agent expects it to do, shown to the approver.
+    #[serde(default)]
+    expected_effect: String,
 }
 
 /// `POST /api/v1/actions`: propose an action. One the policy allows runs
@@ -97,6 +103,13 @@ pub(crate) async fn propose(
             .json());
         }
     };
+    let purpose = Purpose::new(&b.reason, &b.expected_effect).map_err(|e| {
+        AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{}: {e}", e.field),
+        )
+        .json()
+    })?;
     let actor = caller.actor();
     let proposed = state
         .gw
@@ -107,6 +120,7 @@ pub(crate) async fn propose(
             cwd: b.cwd,
             timeout: b.timeout_secs.map(Duration::from_secs),
             edit: b.edit,
+            purpose,
         })
         .await
         .map_err(|e| AppError::from_gateway(e).json())?;

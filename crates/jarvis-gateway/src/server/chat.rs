@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 use super::error::AppError;
 use super::session::{Caller, FormUser, WebUser};
-use super::views::{ChatEntry, ChatPage, Chrome, ConversationPage, Section, chat_entries};
+use super::views::{
+    ChatEntry, ChatPage, Chrome, ConversationPage, Section, chat_entries, output_text,
+};
 use super::web::{chrome, html, page};
 use super::{AppState, Shared, now_unix, unix};
 use crate::chat::ChatEvent;
@@ -228,10 +230,22 @@ pub(crate) async fn show(
     }
     let mut entries = chat_entries(&messages, &actions);
     for entry in &mut entries {
-        if let ChatEntry::Action(item) = entry
-            && item.action.state == ActionState::PendingApproval
-        {
+        let ChatEntry::Action(item) = entry else {
+            continue;
+        };
+        if item.action.state == ActionState::PendingApproval {
             item.expires_at_unix = Some(unix(state.gw.expires_at(&item.action)));
+        }
+        // What it printed, in the conversation where it happened.
+        match store.run_of(item.action.id).await {
+            Ok(Some(run)) => {
+                let text = format!("{}{}", output_text(&run.stdout), output_text(&run.stderr));
+                item.output = (!text.trim().is_empty()).then_some(text);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(action = %item.action.id, error = %e, "an action's run is unreadable")
+            }
         }
     }
     let body = html(&ConversationPage {

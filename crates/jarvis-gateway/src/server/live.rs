@@ -49,7 +49,15 @@ impl LiveEvent {
 
     fn to_sse(&self) -> Option<Event> {
         let (name, data) = match self {
-            LiveEvent::Action(c) => ("action", serde_json::to_string(c)),
+            // The state's words too, so a page shows what the server
+            // renders without a copy of the table in the script.
+            LiveEvent::Action(c) => (
+                "action",
+                serde_json::to_value(c).and_then(|mut v| {
+                    v["label"] = c.state.label().into();
+                    serde_json::to_string(&v)
+                }),
+            ),
             LiveEvent::Output { id, stream, text } => (
                 "output",
                 serde_json::to_string(
@@ -206,7 +214,26 @@ pub(crate) async fn start_approved(
 /// Runs an approved action in the background, streaming its output to
 /// browsers. The pipeline records everything; this only reports.
 pub(crate) fn spawn_execute(state: AppState, id: ActionId, actor: String) {
+    // Marked before the task starts, so the page the approver is sent to
+    // next already knows it is on its way.
+    state
+        .starting
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(id);
     tokio::spawn(async move {
+        /// Unmarks the action however the run ends, a panic included.
+        struct Started(AppState, ActionId);
+        impl Drop for Started {
+            fn drop(&mut self) {
+                self.0
+                    .starting
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&self.1);
+            }
+        }
+        let _started = Started(state.clone(), id);
         let live = state.live.clone();
         let mut forward = |o: Output<'_>| {
             let (stream, bytes) = match o {

@@ -12,6 +12,7 @@ mod error;
 mod live;
 mod ops;
 mod session;
+mod story;
 pub mod views;
 mod web;
 
@@ -106,6 +107,20 @@ pub(crate) struct Shared {
     pub(crate) lock_audited: std::sync::atomic::AtomicI64,
     /// Tells live streams the server is stopping.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// Approved actions this server is starting or running: between an
+    /// approval and the move to `running` an action looks approved but not
+    /// started, and a page must not offer to run it again then.
+    pub(crate) starting: std::sync::Mutex<std::collections::HashSet<ActionId>>,
+}
+
+impl Shared {
+    /// Whether this server is starting or running `id`.
+    pub(crate) fn is_starting(&self, id: ActionId) -> bool {
+        self.starting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&id)
+    }
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -216,6 +231,7 @@ pub async fn serve(
         sign_ins: tokio::sync::Semaphore::new(2),
         lock_audited: std::sync::atomic::AtomicI64::new(0),
         stopping: tokio::sync::watch::channel(false).0,
+        starting: std::sync::Mutex::default(),
     });
     let changes = state.gw.store().changes().await?;
     let background = ops::start_background(state.clone(), changes);

@@ -17,7 +17,8 @@
 //! server's Content-Security-Policy can forbid both.
 
 use askama::Template;
-use jarvis_core::{ActionState, Risk, Role};
+use jarvis_core::text::Span;
+use jarvis_core::{ActionKind, ActionState, Risk, Role, words};
 use jarvis_store::{
     ActionRecord, AuditEvent, CapturedOutput, ConversationRecord, MessageRecord, RunRecord,
     SnapshotRecord, VerifyReport,
@@ -25,6 +26,8 @@ use jarvis_store::{
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+pub use super::story::{ChatOrigin, Story, reason_spans};
 
 // ---------------------------------------------------------------------------
 // The page frame
@@ -178,12 +181,10 @@ pub struct LoginPage {
 pub struct QueueItem {
     /// The action.
     pub action: ActionRecord,
+    /// Who asked, why, what changes and comes back, the deciding reasons.
+    pub story: Story,
     /// When it expires (Unix seconds), for the countdown.
     pub expires_at_unix: i64,
-    /// The dry-run preview as text (a diff, a listing…).
-    pub preview: Option<String>,
-    /// What the snapshot will capture, one line each.
-    pub plan: Vec<String>,
     /// Who approved so far (two-person rule).
     pub approvers: Vec<String>,
     /// How many distinct approvers are needed.
@@ -204,11 +205,6 @@ impl QueueItem {
     /// `1 of 2 approvals (alice)` when more than one approval is needed.
     pub fn approvals(&self) -> Option<String> {
         approvals_text(&self.approvers, self.needed)
-    }
-
-    /// Whether the preview is long enough to fold away.
-    pub fn preview_long(&self) -> bool {
-        self.preview.as_deref().is_some_and(is_long)
     }
 }
 
@@ -257,14 +253,14 @@ pub struct ActionPage {
     pub chrome: Chrome,
     /// The action.
     pub action: ActionRecord,
+    /// Who asked, why, what changes and comes back, the deciding reasons.
+    pub story: Story,
     /// Its run, once it ended.
     pub run: Option<RunRecord>,
     /// The snapshot taken before it ran.
     pub snapshot: Option<SnapshotRecord>,
     /// Everything the audit knows about it, oldest first.
     pub events: Vec<AuditEvent>,
-    /// The dry-run preview as text.
-    pub preview: Option<String>,
     /// What the snapshot will capture, one line each.
     pub plan: Vec<String>,
     /// Who approved so far.
@@ -345,11 +341,6 @@ impl ActionPage {
     /// `1 of 2 approvals (alice)` when more than one approval is needed.
     pub fn approvals(&self) -> Option<String> {
         approvals_text(&self.approvers, self.needed)
-    }
-
-    /// Whether the preview is long enough to fold away.
-    pub fn preview_long(&self) -> bool {
-        self.preview.as_deref().is_some_and(is_long)
     }
 
     /// The edit (for an edit action), pretty-printed.
@@ -753,8 +744,10 @@ pub fn conversation_class(state: &str) -> &'static str {
 pub struct ChatAction {
     /// The action as it stands now.
     pub action: ActionRecord,
-    /// Why the assistant proposed it.
-    pub reason: Option<String>,
+    /// Who asked, why, what changes and comes back, the deciding reasons.
+    pub story: Story,
+    /// What it printed, once it ran (stdout, then stderr).
+    pub output: Option<String>,
     /// What the assistant was told about its result (the tool answer).
     pub told: Option<String>,
     /// When it expires (Unix seconds), while pending.
@@ -841,11 +834,16 @@ pub fn chat_entries(
         .filter(|m| m.role == "action")
         .filter_map(|m| m.action_id)
         .collect();
-    let mut reasons = HashMap::new();
+    // What the assistant said each action was for, as linked: actions
+    // proposed before purposes were stored carry it only here.
+    let mut purposes = HashMap::new();
     for m in messages.iter().filter(|m| m.role == "action") {
-        if let (Some(id), Some(r)) = (m.action_id, m.content.get("reason").and_then(Value::as_str))
-        {
-            reasons.entry(id).or_insert_with(|| r.to_owned());
+        let said = |k: &str| m.content.get(k).and_then(Value::as_str).unwrap_or_default();
+        if let (Some(id), Ok(Some(p))) = (
+            m.action_id,
+            jarvis_core::Purpose::new(said("reason"), said("expected_effect")),
+        ) {
+            purposes.entry(id).or_insert(p);
         }
     }
     // The tool each call id names, over the whole exchange.
@@ -889,9 +887,14 @@ pub fn chat_entries(
     let mut out = Vec::new();
     let card = |id, told: Option<String>, out: &mut Vec<ChatEntry>| {
         if let Some(a) = actions.get(&id) {
+            let mut story = Story::of(a, None);
+            if story.purpose.is_none() {
+                story.purpose = purposes.get(&id).cloned();
+            }
             out.push(ChatEntry::Action(Box::new(ChatAction {
                 action: a.clone(),
-                reason: reasons.get(&id).cloned().filter(|r| !r.is_empty()),
+                story,
+                output: None,
                 told,
                 expires_at_unix: None,
             })));
@@ -983,6 +986,15 @@ impl ConversationPage {
     /// When it started, relative to now.
     pub fn started_ago(&self) -> String {
         ago(&self.conversation.created_at, self.now_unix)
+    }
+
+    /// Whether `text`, the assistant's words, is the answer it ended
+    /// with, which the page shows once, at the end.
+    pub fn is_answer(&self, text: &str) -> bool {
+        self.conversation
+            .outcome
+            .as_deref()
+            .is_some_and(|o| !self.active() && o.trim() == text.trim())
     }
 }
 
@@ -1322,6 +1334,24 @@ pub fn line_count(s: &str) -> usize {
     s.lines().count()
 }
 
+/// An actor (`user:alice`, `token:planner`) in words.
+pub fn actor_words(actor: &str) -> String {
+    words::actor(actor)
+}
+
+/// An audit event's kind in words.
+pub fn event_words(kind: &str) -> String {
+    words::event(kind)
+}
+
+/// The first non-blank line of `s`, cut to fit a summary.
+pub fn first_line(s: &str) -> String {
+    clip(
+        s.lines().find(|l| !l.trim().is_empty()).unwrap_or_default(),
+        80,
+    )
+}
+
 /// A byte count as `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`.
 pub fn bytes_text(n: u64) -> String {
     const K: f64 = 1024.0;
@@ -1414,15 +1444,23 @@ mod tests {
             plan: None,
             preview: None,
             pending_since: None,
+            purpose: None,
         }
     }
 
     fn item(command: &str) -> QueueItem {
+        let mut action = action(ActionState::PendingApproval, command);
+        action.preview = Some(json!({
+            "kind": "git",
+            "summary": ["1 file changed"],
+            "diff": "--- a/app.conf\n+++ b/app.conf\n-port=80\n+port=8080\n",
+            "duration_ms": 4
+        }));
+        action.plan = Some(json!({"repos": ["/srv/app"]}));
         QueueItem {
-            action: action(ActionState::PendingApproval, command),
+            story: Story::of(&action, None),
+            action,
             expires_at_unix: NOW + 252,
-            preview: Some("--- a/app.conf\n+++ b/app.conf\n-port=80\n+port=8080\n".into()),
-            plan: vec!["git: /srv/app (HEAD + working tree)".into()],
             approvers: vec!["bob".into()],
             needed: 2,
         }
@@ -1480,11 +1518,11 @@ mod tests {
         ];
         ActionPage {
             chrome: chrome(Section::Actions),
+            story: Story::of(&a, None),
             action: a,
             run: None,
             snapshot: None,
             events,
-            preview: None,
             plan: vec![],
             approvers: vec![],
             needed: 1,
@@ -1521,6 +1559,7 @@ mod tests {
             requester: "<img src=x>\u{202e}".into(),
             ..a
         };
+        page.story = Story::of(&page.action, None);
         let html = render(&page);
         assert!(!html.contains("<img src=x>"));
         assert!(
@@ -1765,7 +1804,6 @@ mod tests {
             text: "Approved.".into(),
         });
         let mut long = item("rm -rf /srv/app/cache");
-        long.preview = Some("line\n".repeat(40));
         long.needed = 1;
         long.approvers = vec![];
         let page = QueuePage {
@@ -1783,13 +1821,19 @@ mod tests {
             format!("<article class=\"card queue-item edge-risk-high\" data-id=\"{id}\""),
             "class=\"risk-badge risk-high\"".into(),
             "72 · high".into(),
-            "<ul class=\"reasons\">".into(),
+            "<ul class=\"reasons decisive\">".into(),
             "<li>deletes files under /srv/app</li>".into(),
-            "class=\"plan\"".into(),
-            "<pre class=\"preview\">".into(),
-            "<details class=\"preview-box\">".into(),
-            format!("<form class=\"approve\" method=\"post\" action=\"/actions/{id}/approve\">"),
-            format!("<form class=\"deny\" method=\"post\" action=\"/actions/{id}/deny\">"),
+            "class=\"comes-back\"".into(),
+            "<span class=\"restorable\">git repository at /srv/app</span>".into(),
+            "<div class=\"preview-box preview\">".into(),
+            "<p class=\"preview-summary\">1 file changed</p>".into(),
+            "<pre class=\"diff\">".into(),
+            "<span class=\"d-add\">+port=8080</span>".into(),
+            "<span class=\"d-del\">-port=80</span>".into(),
+            "<strong class=\"asked-by\" title=\"agent:planner\">agent:planner</strong>".into(),
+            format!("<form class=\"decide\" method=\"post\" action=\"/actions/{id}/approve\">"),
+            format!("formaction=\"/actions/{id}/deny\""),
+            "class=\"implicit-submit\" disabled hidden".into(),
             "name=\"reason\"".into(),
             "class=\"btn btn-approve approve\"".into(),
             "class=\"btn btn-deny deny\"".into(),
@@ -1821,8 +1865,8 @@ mod tests {
             can_decide: false,
             ..page
         });
-        assert!(!viewer.contains("class=\"approve\""));
-        assert!(!viewer.contains("class=\"deny\""));
+        assert!(!viewer.contains("btn-approve"));
+        assert!(!viewer.contains("btn-deny"));
         assert!(viewer.contains("cannot approve or deny"));
 
         // Empty.
@@ -1885,7 +1929,13 @@ mod tests {
         page.can_roll_back = true;
         page.rollback_note = Some("Restores /srv/app to abc123.".into());
         page.plan = vec!["git: /srv/app".into()];
-        page.preview = Some("removed: cache/a\n".into());
+        page.action.preview = Some(json!({
+            "kind": "docker",
+            "summary": [],
+            "diff": "D /srv/app/cache/a",
+            "duration_ms": 9
+        }));
+        page.story = Story::of(&page.action, None);
         let html = render(&page);
         for s in [
             "<span id=\"state\" class=\"badge state-ok\" data-state=\"succeeded\"".to_owned(),
@@ -1908,8 +1958,9 @@ mod tests {
             "data-seq=\"8\"".into(),
             "Manifest".into(),
             "&#34;head&#34;: &#34;abc123&#34;".into(),
-            "<section class=\"card plan\"".into(),
-            "<pre class=\"preview\">".into(),
+            "<dt>Snapshot plan</dt><dd class=\"plan\">git: /srv/app</dd>".into(),
+            "<span class=\"d-del\">D /srv/app/cache/a</span>".into(),
+            "title=\"action.approved\">approved</span>".into(),
         ] {
             assert!(html.contains(&s), "missing {s}\n{html}");
         }
@@ -1954,11 +2005,11 @@ mod tests {
         let id = page.action.id;
         for s in [
             format!("action=\"/actions/{id}/approve\""),
-            format!("action=\"/actions/{id}/deny\""),
+            format!("formaction=\"/actions/{id}/deny\""),
             "class=\"btn btn-approve approve\"".into(),
             ">30s left</time>".into(),
             "1 of 2 approvals (bob)".into(),
-            ">pending_approval</span>".into(),
+            ">waiting for approval</span>".into(),
         ] {
             assert!(html.contains(&s), "missing {s}");
         }
@@ -1979,7 +2030,8 @@ mod tests {
         for s in [
             format!("<form class=\"run stack\" method=\"post\" action=\"/actions/{id}/run\">"),
             "id=\"run-window\"".into(),
-            "The approval lapses in <time class=\"countdown\"".into(),
+            "The approval lapses when this reaches zero: <time class=\"countdown\"".into(),
+            "class=\"btn btn-primary run\">Run it now</button>".into(),
             ">30m 00s left</time>".into(),
         ] {
             assert!(html.contains(&s), "missing {s}\n{html}");
@@ -1995,7 +2047,7 @@ mod tests {
         page.action.kind = ActionKind::Edit;
         page.action.edit = Some(json!({"path": "/etc/app.conf", "content": "port=80\u{1b}"}));
         let html = render(&page);
-        assert!(html.contains("The change to the file"));
+        assert!(html.contains("The edit as sent"));
         assert!(html.contains("\\u001b") || html.contains("\u{241b}"));
         assert!(!html.contains('\x1b'));
     }
@@ -2344,15 +2396,21 @@ mod tests {
             "find /srv/media -name '*.tmp' -mtime +30 -print0 | xargs -0 rm -f && docker compose -f /srv/media/docker-compose.yml restart jellyfin",
         );
         critical.action.risk = Some(Risk::new(91).expect("r"));
-        critical.preview =
-            Some("would remove:\n".to_owned() + &"/srv/media/cache/file.tmp\n".repeat(30));
+        critical.action.preview = Some(json!({
+            "kind": "git",
+            "summary": ["30 files removed"],
+            "diff": "would remove:\n".to_owned() + &"D /srv/media/cache/file.tmp\n".repeat(30),
+            "duration_ms": 40
+        }));
+        critical.story = Story::of(&critical.action, None);
         let mut low = item("df -h");
         low.action.risk = Some(Risk::new(12).expect("r"));
         low.needed = 1;
         low.approvers = vec![];
-        low.preview = None;
-        low.plan = vec![];
+        low.action.preview = None;
+        low.action.plan = None;
         low.action.reasons = vec!["not on the allow list for this host".into()];
+        low.story = Story::of(&low.action, None);
         let queue = QueuePage {
             chrome: chrome(Section::Queue),
             items: vec![critical, item("systemctl restart nginx"), low],
@@ -2764,7 +2822,10 @@ mod tests {
         let ChatEntry::Action(a) = &entries[1] else {
             panic!("a card")
         };
-        assert_eq!(a.reason.as_deref(), Some("see the load"));
+        assert_eq!(
+            a.story.purpose.as_ref().map(|p| p.reason.as_str()),
+            Some("see the load")
+        );
         assert!(!a.pending());
         let ChatEntry::Action(t) = &entries[2] else {
             panic!("a card")
@@ -2794,7 +2855,10 @@ mod tests {
         let ChatEntry::Action(a) = &entries[2] else {
             panic!("a card")
         };
-        assert_eq!(a.reason.as_deref(), Some("see the load"));
+        assert_eq!(
+            a.story.purpose.as_ref().map(|p| p.expected_effect.as_str()),
+            Some("reads")
+        );
         assert!(a.told.as_deref().is_some_and(|t| t.contains("It ran")));
 
         // An action the store cannot read is left out, not invented.
@@ -2854,9 +2918,12 @@ mod tests {
     }
 
     fn pending_card(command: &str) -> ChatEntry {
+        let mut action = action(ActionState::PendingApproval, command);
+        action.purpose = jarvis_core::Purpose::new("mark <b>it</b>", "").expect("fits");
         ChatEntry::Action(Box::new(ChatAction {
-            action: action(ActionState::PendingApproval, command),
-            reason: Some("mark <b>it</b>".into()),
+            story: Story::of(&action, None),
+            action,
+            output: None,
             told: None,
             expires_at_unix: Some(NOW + 252),
         }))
@@ -2882,12 +2949,12 @@ mod tests {
             format!(
                 "<article id=\"action-{id}\" class=\"card chat-action edge-risk-high\" data-id=\"{id}\">"
             ),
-            "data-state=\"pending_approval\">pending_approval</span>".into(),
+            "data-state=\"pending_approval\">waiting for approval</span>".into(),
             "72 · high".into(),
             "<li>deletes files under /srv/app</li>".into(),
-            "Because:</span> mark &#60;b&#62;it&#60;/b&#62;".into(),
-            format!("<form class=\"approve\" method=\"post\" action=\"/actions/{id}/approve\">"),
-            format!("<form class=\"deny\" method=\"post\" action=\"/actions/{id}/deny\">"),
+            "<span class=\"purpose-reason\">mark &#60;b&#62;it&#60;/b&#62;</span>".into(),
+            format!("<form class=\"decide\" method=\"post\" action=\"/actions/{id}/approve\">"),
+            format!("formaction=\"/actions/{id}/deny\""),
             "class=\"btn btn-approve approve\"".into(),
             ">4m 12s left</time>".into(),
             "id=\"conversation-state\"".into(),
@@ -2900,12 +2967,12 @@ mod tests {
             assert!(html.contains(&s), "missing {s}\n{html}");
         }
         assert!(!html.contains("id=\"conversation-summary\""));
-        // Both forms bring the person back to this conversation.
+        // The decision brings the person back to this conversation.
         let back = format!(
             "<input type=\"hidden\" name=\"return_to\" value=\"/chat/{}\">",
             page.conversation.id
         );
-        assert_eq!(html.matches(&back).count(), 2, "{html}");
+        assert_eq!(html.matches(&back).count(), 1, "{html}");
         assert_csrf(&html, "CSRF-TOKEN-123");
         assert!(!has_inline_handler(&html));
         assert!(!html.contains("style="));
@@ -2916,16 +2983,17 @@ mod tests {
             can_decide: false,
             ..page
         });
-        assert!(!viewer.contains("class=\"approve\""));
-        assert!(!viewer.contains("class=\"deny\""));
+        assert!(!viewer.contains("btn-approve"));
+        assert!(!viewer.contains("btn-deny"));
         assert!(viewer.contains("your role cannot approve or deny"));
     }
 
     #[test]
     fn conversation_page_finished_shows_the_summary_and_stops_refreshing() {
         let done = ChatEntry::Action(Box::new(ChatAction {
+            story: Story::of(&action(ActionState::Succeeded, "uptime"), None),
             action: action(ActionState::Succeeded, "uptime"),
-            reason: None,
+            output: Some("up 3 days".into()),
             told: Some("{\"id\": \"x\"}\nIt ran and succeeded.".into()),
             expires_at_unix: None,
         }));
@@ -2994,7 +3062,9 @@ mod tests {
         c.title = evil.into();
         c.started_by = evil.into();
         let mut a = action(ActionState::PendingApproval, evil);
-        a.reasons = vec![evil.into()];
+        a.reasons = vec![evil.into(), jarvis_core::text::code(evil)];
+        a.purpose = jarvis_core::Purpose::new(evil, evil).expect("fits");
+        a.accountable = evil.into();
         let page = ConversationPage {
             chrome: chrome(Section::Chat),
             conversation: c.clone(),
@@ -3008,8 +3078,9 @@ mod tests {
                     text: evil.into(),
                 },
                 ChatEntry::Action(Box::new(ChatAction {
+                    story: Story::of(&a, None),
                     action: a,
-                    reason: Some(evil.into()),
+                    output: Some(evil.repeat(12).replace(')', ")\n")),
                     told: Some(evil.into()),
                     expires_at_unix: Some(NOW),
                 })),

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jarvis_core::{ActionId, ActionState, ApprovalProgress, ConversationId, Risk};
+use jarvis_core::{ActionId, ActionState, ApprovalProgress, Behind, ConversationId, Risk};
 use jarvis_exec::snapshot::SnapshotPlan;
 use jarvis_policy::Request;
 use jarvis_store::{ActionRecord, AuditFilter, BadTime, OffsetDateTime, parse_time};
@@ -20,12 +20,13 @@ use serde::Deserialize;
 use super::error::AppError;
 use super::session::{Caller, FLASH, FormUser, WebUser, cookie, cookie_name, set_cookie};
 use super::views::{
-    ActionPage, ActionsPage, AuditPage, AuditQuery, Chrome, Flash, FlashKind, Health, HostKernel,
-    HostRow, HostsPage, PolicyPage, PolicyTry, QueueItem, QueueItems, QueuePage, Section,
+    ActionPage, ActionsPage, AuditPage, AuditQuery, ChatOrigin, Chrome, Flash, FlashKind, Health,
+    HostKernel, HostRow, HostsPage, PolicyPage, PolicyTry, QueueItem, QueueItems, QueuePage,
+    Section, Story,
 };
 use super::{AppState, Shared, now_unix, unix};
 use crate::pipeline::GatewayError;
-use crate::rollback::{describe, preview_text};
+use crate::rollback::describe;
 
 /// Renders a template, or says which one failed.
 pub(crate) fn html(page: &impl Template) -> Result<Html<String>, AppError> {
@@ -139,6 +140,29 @@ async fn approvers(state: &Shared, id: ActionId) -> Result<Vec<String>, AppError
         .collect())
 }
 
+/// The story an approver reads of `action`, with the conversation it came
+/// from when a chat proposed it (a conversation gone from the store leaves
+/// the story without it, not the page without the action).
+pub(crate) async fn story_of(state: &Shared, action: &ActionRecord) -> Story {
+    let chat = match Behind::of(&action.requester) {
+        Some(Behind::Conversation(id)) => match id.parse::<ConversationId>() {
+            Ok(id) => match state.gw.store().conversation(id).await {
+                Ok(c) => Some(ChatOrigin {
+                    id,
+                    question: c.title,
+                }),
+                Err(e) => {
+                    tracing::warn!(action = %action.id, error = %e, "the action's conversation is unreadable");
+                    None
+                }
+            },
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    Story::of(action, chat)
+}
+
 const QUEUE_PAGE: usize = 50;
 
 async fn queue_items_of(state: &Shared) -> Result<(Vec<QueueItem>, bool), AppError> {
@@ -162,9 +186,8 @@ async fn queue_items_of(state: &Shared) -> Result<(Vec<QueueItem>, bool), AppErr
             Vec::new()
         };
         items.push(QueueItem {
+            story: story_of(state, &action).await,
             expires_at_unix: unix(state.gw.expires_at(&action)),
-            preview: action.preview.as_ref().map(preview_text),
-            plan: plan_lines(action.plan.as_ref()),
             approvers,
             needed,
             action,
@@ -323,12 +346,13 @@ pub(crate) async fn action(
     let can_roll_back = caller.principal.may_decide()
         && rollable
         && snapshot.as_ref().is_some_and(|s| s.pruned_at.is_none());
+    let story = story_of(&state, &action).await;
     let body = html(&ActionPage {
+        story,
         chrome: Chrome {
             title: format!("Action {}", &id.to_string()[..13]),
             ..frame
         },
-        preview: action.preview.as_ref().map(preview_text),
         plan: plan_lines(action.plan.as_ref()),
         approvers: approvers(&state, id).await?,
         needed: needed(&state, &action).await?,
@@ -336,6 +360,7 @@ pub(crate) async fn action(
         can_decide: pending && caller.principal.may_decide(),
         can_run: action.state == ActionState::Approved
             && run.is_none()
+            && !state.is_starting(id)
             && deadline.is_some_and(|d| d > std::time::SystemTime::now())
             && caller.principal.may_decide(),
         can_roll_back,
