@@ -80,8 +80,9 @@ pub struct DenyArgs {
 pub enum ActionsCommand {
     /// List actions, newest first.
     List {
-        /// Only actions in this state (pending_approval, running, failed, …).
-        #[arg(long)]
+        /// Only actions in this state, as shown or stored: "waiting for
+        /// approval" (or pending_approval, pending), running, failed, …
+        #[arg(long, value_parser = state_in_words)]
         state: Option<ActionState>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
@@ -263,9 +264,9 @@ fn shown<W: Write + std::io::IsTerminal + Send + 'static>(w: W) -> Box<dyn Write
 /// of the kernel wall) are made inert.
 fn ending_line(action: &ActionRecord, run: Option<&RunRecord>) -> String {
     let Some(run) = run else {
-        return format!("{} {}", action.id, action.state);
+        return format!("{} {}", action.id, action.state.label());
     };
-    let mut line = format!("{} {}", action.id, action.state);
+    let mut line = format!("{} {}", action.id, action.state.label());
     if let Some(code) = run.exit_code {
         line.push_str(&format!(", exit {code}"));
     }
@@ -346,9 +347,9 @@ pub fn actions(cmd: ActionsCommand) -> Result<ExitCode> {
                         let id = a.id.to_string();
                         writeln!(
                             out,
-                            "{}  {:<16} {:<10} {:>3}  {}  {}",
+                            "{}  {:<20} {:<10} {:>3}  {}  {}",
                             &id[..13],
-                            a.state.as_str(),
+                            a.state.label(),
                             a.host.as_deref().unwrap_or("-"),
                             a.risk
                                 .map(|r| r.score().to_string())
@@ -408,7 +409,7 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "action   {}", action.id)?;
-    writeln!(out, "state    {}", action.state)?;
+    writeln!(out, "state    {}", action.state.label())?;
     writeln!(out, "host     {}", action.host.as_deref().unwrap_or("-"))?;
     writeln!(out, "command  {}", terminal::line(&action.command))?;
     if action.kind != jarvis_core::ActionKind::Command {
@@ -462,7 +463,7 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
         )?;
     }
     for rb in store.rollbacks_of(id).await? {
-        writeln!(out, "rollback {} {}", rb.id, rb.state)?;
+        writeln!(out, "rollback {} {}", rb.id, rb.state.label())?;
     }
     if let Some(p) = &action.preview {
         out.write_all(terminal::text(&jarvis_gateway::rollback::preview_text(p)).as_bytes())?;
@@ -508,4 +509,19 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A state as a person types it (`waiting for approval`, `timed out`,
+/// `pending_approval`).
+fn state_in_words(text: &str) -> Result<ActionState, String> {
+    ActionState::from_words(text).ok_or_else(|| {
+        format!(
+            "`{text}` is not an action state: use one of {}",
+            ActionState::ALL
+                .iter()
+                .map(|s| s.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }

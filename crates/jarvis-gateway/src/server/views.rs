@@ -365,12 +365,17 @@ pub struct ActionsPage {
     /// The state filter; empty = all.
     pub state: String,
     /// The states to offer in the filter.
-    pub states: Vec<String>,
+    pub states: Vec<ActionState>,
     /// The action id to page on from (`before=`), if there are more.
     pub next_before: Option<String>,
 }
 
 impl ActionsPage {
+    /// The state filtered on, in words.
+    pub fn state_words(&self) -> Option<&'static str> {
+        ActionState::from_words(&self.state).map(ActionState::label)
+    }
+
     /// The link to the next (older) page.
     pub fn next_href(&self) -> Option<String> {
         self.next_before.as_ref().map(|b| {
@@ -2059,7 +2064,7 @@ mod tests {
             chrome: chrome(Section::Actions),
             actions: vec![a.clone(), action(ActionState::Succeeded, "uptime")],
             state: "failed".into(),
-            states: ActionState::ALL.iter().map(|s| s.to_string()).collect(),
+            states: ActionState::ALL.to_vec(),
             next_before: Some(a.id.to_string()),
         };
         let html = render(&page);
@@ -2474,7 +2479,7 @@ mod tests {
                     .map(|s| action(*s, "journalctl -u nginx --since today | tail -n 200"))
                     .collect(),
                 state: String::new(),
-                states: ActionState::ALL.iter().map(|s| s.to_string()).collect(),
+                states: ActionState::ALL.to_vec(),
                 next_before: Some(ActionId::new().to_string()),
             }),
         );

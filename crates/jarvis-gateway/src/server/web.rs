@@ -258,9 +258,12 @@ pub(crate) async fn actions(
     let chrome = chrome(&state, &caller, &headers, "Actions", Section::Actions);
     let filter = q.state.filter(|s| !s.is_empty());
     let wanted = match &filter {
-        Some(s) => Some(s.parse::<ActionState>().map_err(|e| {
-            AppError::new(StatusCode::BAD_REQUEST, e.to_string())
-                .page(chrome.clone(), Some("/actions".into()))
+        Some(s) => Some(ActionState::from_words(s).ok_or_else(|| {
+            AppError::new(
+                StatusCode::BAD_REQUEST,
+                format!("`{s}` is not an action state"),
+            )
+            .page(chrome.clone(), Some("/actions".into()))
         })?),
         None => None,
     };
@@ -285,8 +288,8 @@ pub(crate) async fn actions(
     let body = html(&ActionsPage {
         chrome,
         actions,
-        state: filter.unwrap_or_default(),
-        states: ActionState::ALL.iter().map(|s| s.to_string()).collect(),
+        state: wanted.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        states: ActionState::ALL.to_vec(),
         next_before,
     })?;
     Ok(page(&state, &headers, body))
