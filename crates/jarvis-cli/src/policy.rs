@@ -137,12 +137,15 @@ fn print_human(
     host: Option<&HostName>,
     explain: bool,
 ) -> io::Result<()> {
+    // The decision's word first (scripts read it), then what it means:
+    // "approve" is a person's to give, not the policy's.
     writeln!(
         out,
-        "{:<7} risk {} ({})",
+        "{:<7} risk {} ({}): {}",
         j.decision,
         j.risk.score(),
-        j.risk.level()
+        j.risk.level(),
+        j.decision.label()
     )?;
     writeln!(out, "command: {}", j.command)?;
     if let Some(h) = host {
@@ -151,6 +154,7 @@ fn print_human(
     if !j.rules.is_empty() {
         writeln!(out, "rules:   {}", j.rules.join(", "))?;
     }
+    // The first reason is the one that decided; the rest follow by risk.
     writeln!(out, "reasons:")?;
     for r in &j.reasons {
         writeln!(out, "  - {r}")?;

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use jarvis_core::text::code;
 use regex::{Regex, RegexSet};
 
 use crate::kb::{Effect, FlagSpec, KnowledgeFile, NodeSpec, PathClass, ProgramSpec, Runs, Writes};
@@ -414,7 +415,7 @@ fn compile_node(
         if let Some(problem) = helper_problem(h) {
             errors.push(KnowledgeError {
                 place: format!("{place}.helpers"),
-                problem: format!("the helper `{h}` {problem}"),
+                problem: format!("the helper {} {problem}", code(h)),
                 needle: if h.is_empty() {
                     "helpers".into()
                 } else {
@@ -427,7 +428,7 @@ fn compile_node(
         if !o.starts_with('-') || o.len() < 2 {
             errors.push(KnowledgeError {
                 place: format!("{place}.directory_options"),
-                problem: format!("`{o}` is not an option (it must start with `-`)"),
+                problem: format!("{} is not an option (it must start with `-`)", code(o)),
                 needle: if o.is_empty() {
                     "directory_options".into()
                 } else {
@@ -559,34 +560,97 @@ fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> F
 pub struct Finding {
     /// The kind of effect.
     pub effect: Effect,
-    /// Why, in words for a tired admin: "`find` runs `/bin/sh` through -exec".
+    /// Why, as a sentence for a tired admin, with code quoted by
+    /// [`code`]: "`find -exec` runs a program for every file it finds".
     pub why: String,
     /// The least risk this finding implies.
     pub risk: u8,
     /// Whether this must never run without a person, whatever the threshold
     /// (secrets, programs only known at run time, code that cannot be read).
     pub attended: bool,
+    /// The words of the command the sentence begins with (`curl -f` for
+    /// "`curl -f` talks over the network"), when it begins with them.
+    /// Reasons merge the findings that say the same of one program.
+    pub subject: Option<String>,
+    /// The sentence is only the effect's stock phrase ([`Effect::phrase`]):
+    /// the knowledge base says nothing more about it.
+    pub stock: bool,
+    /// `why` is still the rest of a sentence whose subject is the command
+    /// that holds the finding, added when that command is complete (a path
+    /// it changes, a file a redirection writes).
+    pending: bool,
 }
 
 impl Finding {
-    /// A finding a person may or may not need to see, by its risk.
+    /// A finding a person may or may not need to see, by its risk; `why`
+    /// is a whole sentence.
     pub fn new(effect: Effect, risk: u8, why: String) -> Finding {
         Finding {
             effect,
             why,
             risk,
             attended: false,
+            subject: None,
+            stock: false,
+            pending: false,
         }
     }
 
-    /// A finding that must never run without a person.
+    /// A finding that must never run without a person; `why` is a whole
+    /// sentence.
     pub fn attended(effect: Effect, risk: u8, why: String) -> Finding {
+        Finding::new(effect, risk, why).attend()
+    }
+
+    /// A finding about `subject`, words of the command (`rm -r`): the
+    /// sentence is the subject quoted as code, then `rest` ("deletes
+    /// directories and everything in them").
+    pub fn about(subject: &str, effect: Effect, risk: u8, rest: &str) -> Finding {
         Finding {
-            effect,
-            why,
-            risk,
-            attended: true,
+            subject: Some(subject.to_owned()),
+            ..Finding::new(effect, risk, format!("{} {rest}", code(subject)))
         }
+    }
+
+    /// A finding about the command that will hold it, whose name is not
+    /// known yet (a redirection or a path is read before the program):
+    /// `rest` is the sentence after the command's name.
+    pub(crate) fn of_command(effect: Effect, risk: u8, rest: String) -> Finding {
+        Finding {
+            pending: true,
+            ..Finding::new(effect, risk, rest)
+        }
+    }
+
+    /// The same finding, never to run without a person.
+    pub fn attend(mut self) -> Finding {
+        self.attended = true;
+        self
+    }
+
+    /// The sentence of a command the knowledge base gives only an effect:
+    /// "`docker restart` starts, stops or restarts a service or container".
+    fn stock_phrase(subject: &str, effect: Effect, risk: u8) -> Finding {
+        Finding {
+            stock: true,
+            ..Finding::about(subject, effect, risk, effect.phrase())
+        }
+    }
+
+    /// Gives a finding made by [`Finding::of_command`] its subject: the
+    /// program's name, or "the line" for a command that runs none.
+    fn complete(&mut self, program: Option<&str>) {
+        if !self.pending {
+            return;
+        }
+        self.pending = false;
+        self.why = match program {
+            Some(p) => {
+                self.subject = Some(p.to_owned());
+                format!("{} {}", code(p), self.why)
+            }
+            None => format!("the line {}", self.why),
+        };
     }
 }
 
@@ -613,6 +677,8 @@ pub enum ProgramRef {
         name: String,
         /// As written, after quote removal (`/bin/rm`).
         written: String,
+        /// As written, quotes kept (`'/bin/rm'`).
+        raw: String,
         /// Whether the name resolves to the system's program: no directory,
         /// or one of [`SYSTEM_DIRS`].
         system: bool,
@@ -716,18 +782,32 @@ impl Command {
         }
     }
 
-    /// The command as a short line for reasons: `rm -rf /`.
+    /// The command as it was written, quotes kept, shortened for reasons:
+    /// `sed -i 's/a/b/' /etc/app.conf`, `X=1 > /tmp/out`. Quote it with
+    /// [`code`].
     pub fn display(&self) -> String {
-        let mut out = match &self.program {
-            ProgramRef::Named { written, .. } => written.clone(),
-            ProgramRef::Dynamic { written } => written.clone(),
-            ProgramRef::None => String::new(),
-        };
-        for a in &self.args {
-            out.push(' ');
-            out.push_str(&a.text);
+        let mut words: Vec<String> = self
+            .assignments
+            .iter()
+            .map(|a| format!("{}={}", a.name, a.value.raw))
+            .collect();
+        match &self.program {
+            ProgramRef::Named { raw, .. } => words.push(raw.clone()),
+            ProgramRef::Dynamic { written } => words.push(written.clone()),
+            ProgramRef::None => {}
         }
-        truncate(out.trim(), 120)
+        words.extend(self.args.iter().map(|a| a.raw.clone()));
+        for r in &self.redirects {
+            let op = match r.op {
+                shell::RedirectOp::Read => "<",
+                shell::RedirectOp::Write => ">",
+                shell::RedirectOp::Append => ">>",
+                shell::RedirectOp::ReadWrite => "<>",
+                shell::RedirectOp::Duplicate => continue,
+            };
+            words.push(format!("{op} {}", r.target.raw));
+        }
+        truncate(words.join(" ").trim(), 120)
     }
 }
 
@@ -901,146 +981,149 @@ fn harmless_environment(a: &Assignment) -> bool {
 const DANGEROUS_VARS: &[(&str, &str)] = &[
     (
         "PATH",
-        "changes PATH, so program names may not mean the system's programs",
+        "changes `PATH`, so program names may not mean the system's programs",
     ),
     (
         "LD_PRELOAD",
-        "sets LD_PRELOAD, which loads code into every program it starts",
+        "sets `LD_PRELOAD`, which loads code into every program it starts",
     ),
     (
         "LD_LIBRARY_PATH",
-        "sets LD_LIBRARY_PATH, which can load other code into programs",
+        "sets `LD_LIBRARY_PATH`, which can load other code into programs",
     ),
     (
         "LD_AUDIT",
-        "sets LD_AUDIT, which loads code into every program it starts",
+        "sets `LD_AUDIT`, which loads code into every program it starts",
     ),
     (
         "IFS",
-        "changes IFS, which changes how the shell splits words",
+        "changes `IFS`, which changes how the shell splits words",
     ),
     (
         "BASH_ENV",
-        "sets BASH_ENV, a script every bash it starts runs first",
+        "sets `BASH_ENV`, a script every bash it starts runs first",
     ),
-    ("ENV", "sets ENV, a script every sh it starts runs first"),
+    ("ENV", "sets `ENV`, a script every sh it starts runs first"),
     (
         "PROMPT_COMMAND",
-        "sets PROMPT_COMMAND, a command the shell runs",
+        "sets `PROMPT_COMMAND`, a command the shell runs",
     ),
     (
         "PS4",
-        "sets PS4, which the shell expands and can run commands through",
+        "sets `PS4`, which the shell expands and can run commands through",
     ),
     (
         "SHELLOPTS",
-        "sets SHELLOPTS, which changes how shells behave",
+        "sets `SHELLOPTS`, which changes how shells behave",
     ),
-    ("BASHOPTS", "sets BASHOPTS, which changes how bash behaves"),
-    ("PAGER", "sets PAGER, a program other tools run"),
-    ("GIT_PAGER", "sets GIT_PAGER, a program git runs"),
-    ("MANPAGER", "sets MANPAGER, a program man runs"),
+    (
+        "BASHOPTS",
+        "sets `BASHOPTS`, which changes how bash behaves",
+    ),
+    ("PAGER", "sets `PAGER`, a program other tools run"),
+    ("GIT_PAGER", "sets `GIT_PAGER`, a program git runs"),
+    ("MANPAGER", "sets `MANPAGER`, a program man runs"),
     (
         "SYSTEMD_PAGER",
-        "sets SYSTEMD_PAGER, a program systemctl runs",
+        "sets `SYSTEMD_PAGER`, a program systemctl runs",
     ),
-    ("LESSOPEN", "sets LESSOPEN, a program less runs"),
-    ("LESSCLOSE", "sets LESSCLOSE, a program less runs"),
-    ("EDITOR", "sets EDITOR, a program other tools run"),
-    ("VISUAL", "sets VISUAL, a program other tools run"),
-    ("GIT_EDITOR", "sets GIT_EDITOR, a program git runs"),
-    ("GIT_SSH", "sets GIT_SSH, a program git runs"),
+    ("LESSOPEN", "sets `LESSOPEN`, a program less runs"),
+    ("LESSCLOSE", "sets `LESSCLOSE`, a program less runs"),
+    ("EDITOR", "sets `EDITOR`, a program other tools run"),
+    ("VISUAL", "sets `VISUAL`, a program other tools run"),
+    ("GIT_EDITOR", "sets `GIT_EDITOR`, a program git runs"),
+    ("GIT_SSH", "sets `GIT_SSH`, a program git runs"),
     (
         "GIT_SSH_COMMAND",
-        "sets GIT_SSH_COMMAND, a command git runs",
+        "sets `GIT_SSH_COMMAND`, a command git runs",
     ),
     (
         "GIT_EXEC_PATH",
-        "sets GIT_EXEC_PATH, where git looks for its programs",
+        "sets `GIT_EXEC_PATH`, where git looks for its programs",
     ),
-    ("GIT_ASKPASS", "sets GIT_ASKPASS, a program git runs"),
-    ("SSH_ASKPASS", "sets SSH_ASKPASS, a program ssh runs"),
-    ("SUDO_ASKPASS", "sets SUDO_ASKPASS, a program sudo runs"),
+    ("GIT_ASKPASS", "sets `GIT_ASKPASS`, a program git runs"),
+    ("SSH_ASKPASS", "sets `SSH_ASKPASS`, a program ssh runs"),
+    ("SUDO_ASKPASS", "sets `SUDO_ASKPASS`, a program sudo runs"),
     (
         "GIT_DIR",
-        "sets GIT_DIR, pointing git at another repository",
+        "sets `GIT_DIR`, pointing git at another repository",
     ),
     (
         "GIT_WORK_TREE",
-        "sets GIT_WORK_TREE, pointing git at other files",
+        "sets `GIT_WORK_TREE`, pointing git at other files",
     ),
     (
         "GIT_CONFIG",
-        "sets GIT_CONFIG, a config file that can run programs",
+        "sets `GIT_CONFIG`, a config file that can run programs",
     ),
     (
         "GIT_CONFIG_GLOBAL",
-        "sets GIT_CONFIG_GLOBAL, a config file that can run programs",
+        "sets `GIT_CONFIG_GLOBAL`, a config file that can run programs",
     ),
     (
         "GIT_CONFIG_SYSTEM",
-        "sets GIT_CONFIG_SYSTEM, a config file that can run programs",
+        "sets `GIT_CONFIG_SYSTEM`, a config file that can run programs",
     ),
     (
         "GIT_CONFIG_PARAMETERS",
-        "sets GIT_CONFIG_PARAMETERS, git settings that can run programs",
+        "sets `GIT_CONFIG_PARAMETERS`, git settings that can run programs",
     ),
     (
         "GIT_CONFIG_COUNT",
-        "sets GIT_CONFIG_COUNT, git settings that can run programs",
+        "sets `GIT_CONFIG_COUNT`, git settings that can run programs",
     ),
     (
         "PYTHONPATH",
-        "sets PYTHONPATH, where Python loads code from",
+        "sets `PYTHONPATH`, where Python loads code from",
     ),
     (
         "PYTHONSTARTUP",
-        "sets PYTHONSTARTUP, code Python runs first",
+        "sets `PYTHONSTARTUP`, code Python runs first",
     ),
     (
         "PYTHONHOME",
-        "sets PYTHONHOME, where Python loads code from",
+        "sets `PYTHONHOME`, where Python loads code from",
     ),
-    ("PERL5LIB", "sets PERL5LIB, where Perl loads code from"),
-    ("PERL5OPT", "sets PERL5OPT, options (and code) Perl runs"),
-    ("PERLLIB", "sets PERLLIB, where Perl loads code from"),
-    ("RUBYOPT", "sets RUBYOPT, options (and code) Ruby runs"),
-    ("RUBYLIB", "sets RUBYLIB, where Ruby loads code from"),
+    ("PERL5LIB", "sets `PERL5LIB`, where Perl loads code from"),
+    ("PERL5OPT", "sets `PERL5OPT`, options (and code) Perl runs"),
+    ("PERLLIB", "sets `PERLLIB`, where Perl loads code from"),
+    ("RUBYOPT", "sets `RUBYOPT`, options (and code) Ruby runs"),
+    ("RUBYLIB", "sets `RUBYLIB`, where Ruby loads code from"),
     (
         "NODE_OPTIONS",
-        "sets NODE_OPTIONS, which can make node load code",
+        "sets `NODE_OPTIONS`, which can make node load code",
     ),
     (
         "DOCKER_HOST",
-        "sets DOCKER_HOST, pointing docker at another engine",
+        "sets `DOCKER_HOST`, pointing docker at another engine",
     ),
     (
         "KUBECONFIG",
-        "sets KUBECONFIG, pointing kubectl at another cluster",
+        "sets `KUBECONFIG`, pointing kubectl at another cluster",
     ),
-    ("BROWSER", "sets BROWSER, a program other tools run"),
+    ("BROWSER", "sets `BROWSER`, a program other tools run"),
     (
         "GIT_EXTERNAL_DIFF",
-        "sets GIT_EXTERNAL_DIFF, a program git runs",
+        "sets `GIT_EXTERNAL_DIFF`, a program git runs",
     ),
     (
         "GIT_PROXY_COMMAND",
-        "sets GIT_PROXY_COMMAND, a command git runs",
+        "sets `GIT_PROXY_COMMAND`, a command git runs",
     ),
     (
         "HOME",
-        "sets HOME, so programs read their configuration (which can run programs) from elsewhere",
+        "sets `HOME`, so programs read their configuration (which can run programs) from elsewhere",
     ),
     (
         "XDG_CONFIG_HOME",
-        "sets XDG_CONFIG_HOME, so programs read their configuration from elsewhere",
+        "sets `XDG_CONFIG_HOME`, so programs read their configuration from elsewhere",
     ),
     (
         "CURL_HOME",
-        "sets CURL_HOME, so curl reads its configuration from elsewhere",
+        "sets `CURL_HOME`, so curl reads its configuration from elsewhere",
     ),
-    ("WGETRC", "sets WGETRC, a configuration file wget obeys"),
-    ("GNUPGHOME", "sets GNUPGHOME, so gpg trusts other keys"),
+    ("WGETRC", "sets `WGETRC`, a configuration file wget obeys"),
+    ("GNUPGHOME", "sets `GNUPGHOME`, so gpg trusts other keys"),
     (
         "http_proxy",
         "sets http_proxy, sending web traffic through another host",
@@ -1051,15 +1134,15 @@ const DANGEROUS_VARS: &[(&str, &str)] = &[
     ),
     (
         "HTTP_PROXY",
-        "sets HTTP_PROXY, sending web traffic through another host",
+        "sets `HTTP_PROXY`, sending web traffic through another host",
     ),
     (
         "HTTPS_PROXY",
-        "sets HTTPS_PROXY, sending web traffic through another host",
+        "sets `HTTPS_PROXY`, sending web traffic through another host",
     ),
     (
         "ALL_PROXY",
-        "sets ALL_PROXY, sending traffic through another host",
+        "sets `ALL_PROXY`, sending traffic through another host",
     ),
     (
         "all_proxy",
@@ -1067,11 +1150,11 @@ const DANGEROUS_VARS: &[(&str, &str)] = &[
     ),
     (
         "SSL_CERT_FILE",
-        "sets SSL_CERT_FILE, changing which servers are trusted",
+        "sets `SSL_CERT_FILE`, changing which servers are trusted",
     ),
     (
         "CURL_CA_BUNDLE",
-        "sets CURL_CA_BUNDLE, changing which servers are trusted",
+        "sets `CURL_CA_BUNDLE`, changing which servers are trusted",
     ),
 ];
 
@@ -1101,8 +1184,8 @@ impl Analyzer<'_> {
             }) || calls.len() >= 2;
             if spawns {
                 self.out.fork_bombs.push(format!(
-                    "the function `{}` that starts copies of itself",
-                    f.name
+                    "the function {} that starts copies of itself",
+                    code(&f.name)
                 ));
             }
         }
@@ -1174,14 +1257,17 @@ impl Analyzer<'_> {
                     && let Some(u) = script.invocations.get(*single)
                     && let Some(text) = echoed_text(u)
                 {
-                    return StdinSource::Text(Word::literal(&text), "a pipe from echo".into());
+                    return StdinSource::Text(
+                        Word::literal(&text),
+                        format!("a pipe from {}", code("echo")),
+                    );
                 }
                 let words = up
                     .iter()
                     .filter_map(|i| script.invocations.get(*i))
                     .map(|u| u.words.clone())
                     .collect();
-                StdinSource::Unknown(format!("a pipe from {}", names.join(" | ")), words)
+                StdinSource::Unknown(format!("a pipe from {}", code(&names.join(" | "))), words)
             }
         }
     }
@@ -1251,8 +1337,8 @@ impl Analyzer<'_> {
                 Effect::Unknown,
                 80,
                 format!(
-                    "the program is only known at run time (`{}`)",
-                    truncate(&first.raw, 60)
+                    "the program is only known at run time ({})",
+                    code(&truncate(&first.raw, 60))
                 ),
             ));
             let written = first.raw.clone();
@@ -1292,13 +1378,15 @@ impl Analyzer<'_> {
             Some(p) if !p.node.statement_separators.is_empty() => {
                 let (head, rest, unknown) = split_statements(&args, &p.node.statement_separators);
                 if unknown {
-                    findings.push(Finding::attended(
-                        Effect::Unknown,
-                        60,
-                        format!(
-                            "`{name}` takes several commands of its own in its arguments, and some are known only at run time"
-                        ),
-                    ));
+                    findings.push(
+                        Finding::about(
+                            &name,
+                            Effect::Unknown,
+                            60,
+                            "takes several commands of its own in its arguments, and some are known only at run time",
+                        )
+                        .attend(),
+                    );
                 }
                 for statement in rest {
                     let mut argv = vec![first.clone()];
@@ -1387,12 +1475,13 @@ impl Analyzer<'_> {
                 }
             }
             None => {
-                findings.push(Finding::new(
+                // `/` names no program at all; it is said as written.
+                let said = if name.is_empty() { &written } else { &name };
+                findings.push(Finding::about(
+                    said,
                     Effect::Unknown,
                     base_risk(Effect::Unknown),
-                    format!(
-                        "`{name}` is not in the knowledge base, so nothing says it is harmless"
-                    ),
+                    "is not in the knowledge base, so nothing says it is harmless",
                 ));
                 positionals = args
                     .iter()
@@ -1409,15 +1498,26 @@ impl Analyzer<'_> {
             self.exfiltration(k, &name, &args, &mut findings);
         }
         if !system {
-            findings.push(Finding::new(Effect::Unknown, 60, format!(
-                    "`{written}` is outside the system directories, so it is not the system's `{name}`"
-                )));
+            findings.push(Finding::about(
+                &written,
+                Effect::Unknown,
+                60,
+                &if name.is_empty() {
+                    "is outside the system directories, so it is no system program".to_owned()
+                } else {
+                    format!(
+                        "is outside the system directories, so it is not the system's {}",
+                        code(&name)
+                    )
+                },
+            ));
         }
         self.builtin_effects(&name, &args, &mut findings, via, depth)?;
         self.push(
             ProgramRef::Named {
                 name: name.clone(),
                 written,
+                raw: first.raw.clone(),
                 system,
                 known,
             },
@@ -1465,16 +1565,23 @@ impl Analyzer<'_> {
         if !text.literal {
             // The string's parts that are known are still judged, so a
             // guardrail in `sh -c "rm -rf / $x"` is not hidden by `$x`.
-            let mut findings = vec![Finding::attended(
-                Effect::Exec,
-                80,
-                format!(
-                    "{label} runs a command string only known at run time (`{}`)",
-                    truncate(&text.raw, 60)
-                ),
-            )];
-            if let Ok(script) = shell::parse(&text.skeleton, &format!("the {label} string"), depth)
-            {
+            let mut findings = vec![
+                Finding::about(
+                    label,
+                    Effect::Exec,
+                    80,
+                    &format!(
+                        "runs a command string only known at run time ({})",
+                        code(&truncate(&text.raw, 60))
+                    ),
+                )
+                .attend(),
+            ];
+            if let Ok(script) = shell::parse(
+                &text.skeleton,
+                &format!("the {} string", code(label)),
+                depth,
+            ) {
                 self.script(&script, via, depth)?;
             } else {
                 findings[0].risk = 85;
@@ -1497,7 +1604,7 @@ impl Analyzer<'_> {
             );
             return Ok(());
         }
-        let script = shell::parse(&text.text, &format!("the {label} string"), depth)?;
+        let script = shell::parse(&text.text, &format!("the {} string", code(label)), depth)?;
         self.script(&script, via, depth)
     }
 
@@ -1608,8 +1715,11 @@ impl Analyzer<'_> {
                     && (a.text.contains("$(") || a.text.contains('`'))
                     && (name == "let" || a.text.contains('['))
             }) {
-                let script =
-                    shell::parse_arithmetic(&a.text, &format!("the `{name}` arithmetic"), depth)?;
+                let script = shell::parse_arithmetic(
+                    &a.text,
+                    &format!("the {} arithmetic", code(name)),
+                    depth,
+                )?;
                 self.script(&script, &via.then("arithmetic", false), depth + 1)?;
             }
         }
@@ -1649,7 +1759,7 @@ impl Analyzer<'_> {
         if !reading.lines.is_empty() {
             let (cwds, vars, aliases) = (self.cwds.clone(), self.vars.clone(), self.aliases.len());
             let (mark, opaque) = (self.out.commands.len(), self.out.opaque.len());
-            let label = format!("read from `{}`", truncate(&program.raw, 30));
+            let label = format!("read from {}", code(&truncate(&program.raw, 30)));
             let v = via.then(label.clone(), false);
             for line in &reading.lines {
                 // A reading that is no shell line says nothing.
@@ -1726,6 +1836,16 @@ impl Analyzer<'_> {
             || findings
                 .iter()
                 .any(|f| f.effect == Effect::Exec && f.attended);
+        let subject = match &program {
+            ProgramRef::Named { name, written, .. } if name.is_empty() => Some(written.as_str()),
+            ProgramRef::Named { name, .. } => Some(name.as_str()),
+            ProgramRef::Dynamic { written } => Some(written.as_str()),
+            ProgramRef::None => None,
+        };
+        let mut findings = findings;
+        for f in &mut findings {
+            f.complete(subject);
+        }
         self.out.commands.push(Command {
             program,
             args,
@@ -1758,8 +1878,10 @@ impl Analyzer<'_> {
                 Effect::Exec,
                 60,
                 format!(
-                    "sets `{}` for the program it runs; tools read many variables that run programs or write files (`GREP`, `GIT_TRACE`), so only locale, time zone and terminal settings are set unattended",
-                    a.name
+                    "the line sets {} for the program it runs; tools read many variables that run programs or write files ({}, {}), so only locale, time zone and terminal settings are set unattended",
+                    code(&a.name),
+                    code("GREP"),
+                    code("GIT_TRACE")
                 ),
             ));
         }
@@ -1769,13 +1891,19 @@ impl Analyzer<'_> {
             findings.push(Finding::attended(
                 Effect::Exec,
                 70,
-                format!("{why} (`{}={}`)", a.name, truncate(&a.value.text, 40)),
+                format!(
+                    "the line {why} ({})",
+                    code(&format!("{}={}", a.name, truncate(&a.value.text, 40)))
+                ),
             ));
         } else if a.name.starts_with("GIT_CONFIG_KEY_") || a.name.starts_with("GIT_CONFIG_VALUE_") {
             findings.push(Finding::attended(
                 Effect::Exec,
                 70,
-                format!("sets {}, a git setting that can run programs", a.name),
+                format!(
+                    "the line sets {}, a git setting that can run programs",
+                    code(&a.name)
+                ),
             ));
         }
         // `x='a[$(id)]'` runs `id` when `x` is later evaluated in arithmetic,
@@ -1786,9 +1914,9 @@ impl Analyzer<'_> {
                 Effect::Exec,
                 70,
                 format!(
-                    "stores shell code in `{}` (`{}`), which arithmetic or eval may run later",
-                    a.name,
-                    truncate(&a.value.text, 40)
+                    "the line stores shell code in {} ({}), which arithmetic or eval may run later",
+                    code(&a.name),
+                    code(&truncate(&a.value.text, 40))
                 ),
             ));
         }
@@ -1809,18 +1937,18 @@ impl Analyzer<'_> {
             .strip_prefix("/dev/fd/")
             .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
         if r.op.writes() && !harmless {
-            findings.push(Finding::new(
+            findings.push(Finding::of_command(
                 Effect::Write,
                 base_risk(Effect::Write),
-                format!("writes the file `{}`", truncate(t, 60)),
+                format!("writes its output to the file {}", code(&truncate(t, 60))),
             ));
             if !r.target.literal {
-                findings.push(Finding::new(
+                findings.push(Finding::of_command(
                     Effect::Write,
                     60,
                     format!(
-                        "writes a file whose name is only known at run time (`{}`)",
-                        truncate(&r.target.raw, 60)
+                        "writes its output to a file whose name is only known at run time ({})",
+                        code(&truncate(&r.target.raw, 60))
                     ),
                 ));
             }
@@ -1854,10 +1982,18 @@ impl Analyzer<'_> {
                 .iter()
                 .find(|a| !a.literal && !a.skeleton.starts_with('-'))
         {
-            findings.push(Finding::attended(Effect::Network, 70, format!(
-                        "`{name}` sends `{}`, only known at run time, over the network; it can carry secrets out",
-                        truncate(&a.raw, 40)
-                    )));
+            findings.push(
+                Finding::about(
+                    name,
+                    Effect::Network,
+                    70,
+                    &format!(
+                        "sends {}, only known at run time, over the network; it can carry secrets out",
+                        code(&truncate(&a.raw, 40))
+                    ),
+                )
+                .attend(),
+            );
         }
         // `grep -r . /root`, `rg password /`: searching a whole tree that
         // holds secrets reads them.
@@ -1879,14 +2015,21 @@ impl Analyzer<'_> {
                     .find_map(|p| secret_tree(p, host.glob))
                     .or_else(|| secret_tree(&a.text, a.pattern))
                 {
-                    findings.push(Finding::attended(
-                        Effect::Read,
-                        70,
-                        format!(
-                            "`{name}` searches every file under `{}`, {what}",
-                            truncate(&a.text, 40)
-                        ),
-                    ));
+                    findings.push(
+                        Finding::about(
+                            name,
+                            Effect::Read,
+                            70,
+                            &format!(
+                                "searches every file under {}, {what}",
+                                code(&truncate(
+                                    if a.text.is_empty() { &a.raw } else { &a.text },
+                                    40
+                                ))
+                            ),
+                        )
+                        .attend(),
+                    );
                 }
             }
         }
@@ -1908,26 +2051,30 @@ impl Analyzer<'_> {
         own: &mut Own,
     ) -> Vec<usize> {
         if args.iter().any(|a| !a.literal) {
-            findings.push(Finding::attended(
-                Effect::Exec,
-                70,
-                format!(
-                    "`{label}` is given words known only at run time; its script cannot be read"
-                ),
-            ));
+            findings.push(
+                Finding::about(
+                    label,
+                    Effect::Exec,
+                    70,
+                    "is given words known only at run time; its script cannot be read",
+                )
+                .attend(),
+            );
             own.writes = WriteTargets::Unknown;
             return Vec::new();
         }
         let texts: Vec<String> = args.iter().map(|a| a.text.clone()).collect();
         let script = reader(&texts);
         if script.unreadable {
-            findings.push(Finding::attended(
-                Effect::Exec,
-                70,
-                format!(
-                    "`{label}`'s script cannot be read here, so what it runs or writes is not known"
-                ),
-            ));
+            findings.push(
+                Finding::about(
+                    label,
+                    Effect::Exec,
+                    70,
+                    "has a script that cannot be read here, so what it runs or writes is not known",
+                )
+                .attend(),
+            );
             own.writes = WriteTargets::Unknown;
         }
         let word = |text: &str| Word {
@@ -1940,12 +2087,13 @@ impl Analyzer<'_> {
         for run in &script.runs {
             match run {
                 Some(command) => {
-                    findings.push(Finding::new(
+                    findings.push(Finding::about(
+                        label,
                         Effect::Exec,
                         70,
-                        format!(
-                            "its script runs `{}` through the shell",
-                            truncate(command, 60)
+                        &format!(
+                            "runs {} through the shell from its script",
+                            code(&truncate(command, 60))
                         ),
                     ));
                     inners.push(Inner::ShellText {
@@ -1954,11 +2102,15 @@ impl Analyzer<'_> {
                         privileged: false,
                     });
                 }
-                None => findings.push(Finding::attended(
-                    Effect::Exec,
-                    70,
-                    "its script runs a command made at run time through the shell".to_owned(),
-                )),
+                None => findings.push(
+                    Finding::about(
+                        label,
+                        Effect::Exec,
+                        70,
+                        "runs a command made at run time through the shell from its script",
+                    )
+                    .attend(),
+                ),
             }
         }
         // A command the script makes at run time could be anything; a
@@ -1969,10 +2121,11 @@ impl Analyzer<'_> {
         }
         let written: Vec<Word> = script.writes.iter().map(|w| word(w)).collect();
         for w in &written {
-            findings.push(Finding::new(
+            findings.push(Finding::about(
+                label,
                 Effect::Write,
                 base_risk(Effect::Write),
-                format!("its script writes `{}`", truncate(&w.text, 60)),
+                &format!("writes {} from its script", code(&truncate(&w.text, 60))),
             ));
         }
         self.scan_paths(
@@ -2000,35 +2153,49 @@ impl Analyzer<'_> {
         let read: Vec<Word> = script.reads.iter().map(|r| word(r)).collect();
         self.scan_paths(&read, findings, PathUse::READ);
         if script.writes_unknown {
-            findings.push(Finding::attended(
-                Effect::Write,
-                60,
-                "its script writes to a file named only at run time".to_owned(),
-            ));
+            findings.push(
+                Finding::about(
+                    label,
+                    Effect::Write,
+                    60,
+                    "writes from its script to a file named only at run time",
+                )
+                .attend(),
+            );
             own.writes = WriteTargets::Unknown;
         }
         if script.reads_unknown {
-            findings.push(Finding::attended(
-                Effect::Read,
-                50,
-                "its script reads a file named only at run time, which could hold secrets"
-                    .to_owned(),
-            ));
+            findings.push(
+                Finding::about(
+                    label,
+                    Effect::Read,
+                    50,
+                    "reads from its script a file named only at run time, which could hold secrets",
+                )
+                .attend(),
+            );
         }
         if script.environment {
-            findings.push(Finding::attended(
-                Effect::Read,
-                50,
-                "its script reads environment variables, which can hold secrets".to_owned(),
-            ));
+            findings.push(
+                Finding::about(
+                    label,
+                    Effect::Read,
+                    50,
+                    "reads environment variables from its script, and they can hold secrets",
+                )
+                .attend(),
+            );
         }
         if script.from_file {
-            findings.push(Finding::attended(
-                Effect::Exec,
-                60,
-                "its script, or code it includes, comes from a file that is not read here"
-                    .to_owned(),
-            ));
+            findings.push(
+                Finding::about(
+                    label,
+                    Effect::Exec,
+                    60,
+                    "takes its script, or code it includes, from a file that is not read here",
+                )
+                .attend(),
+            );
             own.writes = WriteTargets::Unknown;
         }
         if script.unreadable {
@@ -2065,16 +2232,21 @@ impl Analyzer<'_> {
             Some(path) => TREES_HOLDING_SECRETS
                 .iter()
                 .find(|tree| holds_or_is_within(path, tree))
-                .map(|_| format!("`{path}`")),
+                .map(|_| code(path)),
         });
         if let Some(place) = risky {
-            findings.push(Finding::attended(
-                Effect::Read,
-                70,
-                format!(
-                    "`{label}` reads every file under {place}, where services keep `.env` files, keys and tokens, and prints what it finds"
-                ),
-            ));
+            findings.push(
+                Finding::about(
+                    label,
+                    Effect::Read,
+                    70,
+                    &format!(
+                        "reads every file under {place}, where services keep {} files, keys and tokens, and prints what it finds",
+                        code(".env")
+                    ),
+                )
+                .attend(),
+            );
         }
     }
 
@@ -2102,11 +2274,17 @@ impl Analyzer<'_> {
                         .find_map(secret_glob)
                 });
                 if let Some(what) = found {
-                    findings.push(Finding::attended(
-                        Effect::Read,
-                        70,
-                        format!("reads files matching `{}`, {what}", truncate(&a.text, 40)),
-                    ));
+                    findings.push(
+                        Finding::of_command(
+                            Effect::Read,
+                            70,
+                            format!(
+                                "reads files matching {}, {what}",
+                                code(&truncate(&a.text, 40))
+                            ),
+                        )
+                        .attend(),
+                    );
                 }
             }
         }
@@ -2147,20 +2325,30 @@ impl Analyzer<'_> {
                 .iter()
                 .any(|p| p.contains(".git/") || p.ends_with(".git") || p.contains(".gitmodules"))
         {
-            findings.push(Finding::attended(Effect::Exec, 75, format!(
-                    "writes inside `{}`, where a hook or config makes later git commands run programs",
-                    truncate(path, 60)
-                )));
+            findings.push(
+                Finding::of_command(
+                    Effect::Exec,
+                    75,
+                    format!(
+                        "writes inside {}, where a hook or config makes later git commands run programs",
+                        code(&truncate(path, 60))
+                    ),
+                )
+                .attend(),
+            );
         }
         if writes && readings.iter().any(|p| p.contains("authorized_keys")) {
-            findings.push(Finding::attended(
-                Effect::Privilege,
-                80,
-                format!(
-                    "changes `{}`, which decides who may log in over SSH",
-                    truncate(path, 60)
-                ),
-            ));
+            findings.push(
+                Finding::of_command(
+                    Effect::Privilege,
+                    80,
+                    format!(
+                        "changes {}, which decides who may log in over SSH",
+                        code(&truncate(path, 60))
+                    ),
+                )
+                .attend(),
+            );
         }
         let rank = |c: &PathClass| match c {
             PathClass::BlockDevice | PathClass::KernelControl => 0,
@@ -2186,45 +2374,54 @@ impl Analyzer<'_> {
         };
         let written = truncate(path, 60);
         let path = if reading == path {
-            format!("`{written}`")
+            code(&written)
         } else {
-            format!("`{written}` (`{}` on the host)", truncate(reading, 60))
+            format!(
+                "{} ({} on the host)",
+                code(&written),
+                code(&truncate(reading, 60))
+            )
         };
         let f = match (class, writes) {
             // Where a secret lies is no secret: `ls -la .env`.
             (PathClass::Secret, false) if !how.contents => return,
-            (PathClass::Secret, _) => Finding::attended(
+            (PathClass::Secret, _) => Finding::of_command(
                 Effect::Read,
                 70,
                 format!("touches {path}, which holds secrets ({what})"),
-            ),
+            )
+            .attend(),
             (PathClass::System, true) => {
-                Finding::new(Effect::Write, 70, format!("changes {path} ({what})"))
+                Finding::of_command(Effect::Write, 70, format!("changes {path} ({what})"))
             }
             (PathClass::System, false) => return,
-            (PathClass::BlockDevice, true) => Finding::attended(
+            (PathClass::BlockDevice, true) => Finding::of_command(
                 Effect::Delete,
                 100,
                 format!("writes the raw device {path} ({what}), destroying what is on it"),
-            ),
+            )
+            .attend(),
             (PathClass::BlockDevice, false) if !how.device_data => return,
-            (PathClass::BlockDevice, false) => Finding::attended(
+            (PathClass::BlockDevice, false) => Finding::of_command(
                 Effect::Read,
                 65,
                 format!("reads the raw device {path} ({what}), secrets and all"),
-            ),
-            (PathClass::KernelControl, true) => Finding::attended(
+            )
+            .attend(),
+            (PathClass::KernelControl, true) => Finding::of_command(
                 Effect::Service,
                 100,
                 format!("writes {path} ({what}), which acts at once"),
-            ),
+            )
+            .attend(),
             (PathClass::KernelControl, false) => return,
             // Raw sockets from the shell are how reverse shells are made.
-            (PathClass::NetworkDevice, _) => Finding::attended(
+            (PathClass::NetworkDevice, _) => Finding::of_command(
                 Effect::Network,
                 70,
                 format!("opens a raw network connection through {path}"),
-            ),
+            )
+            .attend(),
         };
         findings.push(f);
     }
@@ -2232,31 +2429,34 @@ impl Analyzer<'_> {
     /// Arguments of a program the knowledge base does not know: judged by
     /// what they reveal.
     fn scan_args(&self, args: &[Word], program: Option<&str>, findings: &mut Vec<Finding>) {
-        let who = program.map_or_else(|| "the program".to_owned(), |p| format!("`{p}`"));
+        let said = |effect: Effect, risk: u8, rest: String| match program {
+            Some(p) => Finding::about(p, effect, risk, &rest),
+            None => Finding::new(effect, risk, format!("the program {rest}")),
+        };
         for a in args {
             let t = a.text.as_str();
             let base = basename(t);
             if SHELL_NAMES.contains(&base) && (t.contains('/') || SHELL_NAMES.contains(&t)) {
-                findings.push(Finding::new(
+                findings.push(said(
                     Effect::Exec,
                     70,
-                    format!("passes a shell (`{t}`) to {who}"),
+                    format!("is passed a shell ({})", code(t)),
                 ));
             }
             if looks_like_remote_address(t) {
-                findings.push(Finding::new(
+                findings.push(said(
                     Effect::Network,
                     base_risk(Effect::Network),
-                    format!("{who} is given a network address (`{}`)", truncate(t, 60)),
+                    format!("is given a network address ({})", code(&truncate(t, 60))),
                 ));
             }
             if looks_like_shell_code(t) {
-                findings.push(Finding::new(
+                findings.push(said(
                     Effect::Exec,
                     70,
                     format!(
-                        "{who} is given what looks like shell code (`{}`)",
-                        truncate(t, 60)
+                        "is given what looks like shell code ({})",
+                        code(&truncate(t, 60))
                     ),
                 ));
             }
@@ -2265,10 +2465,10 @@ impl Analyzer<'_> {
                 || t.starts_with("/boot")
                 || t.starts_with("/proc/sys")
             {
-                findings.push(Finding::new(
+                findings.push(said(
                     Effect::Unknown,
                     55,
-                    format!("{who} is given the system path `{}`", truncate(t, 60)),
+                    format!("is given the system path {}", code(&truncate(t, 60))),
                 ));
             }
         }
@@ -2414,15 +2614,9 @@ impl Walk<'_> {
     ) {
         for &e in effects {
             let risk = floor.unwrap_or(0).max(base_risk(e));
-            let why = why.map_or_else(
-                || format!("{fallback}: {e}"),
-                |w| format!("`{fallback}` {w}"),
-            );
-            self.findings.push(Finding {
-                effect: e,
-                why,
-                risk,
-                attended: false,
+            self.findings.push(match why {
+                Some(w) => Finding::about(fallback, e, risk, w),
+                None => Finding::stock_phrase(fallback, e, risk),
             });
         }
     }
@@ -2539,25 +2733,22 @@ impl Walk<'_> {
                 // Not a listed subcommand: unless the knowledge base says what
                 // such words mean, it may be a plugin or an alias.
                 self.gathered.operands.push(a.clone());
-                let (effects, why) = match &node.other {
-                    Some(effects) => (
-                        effects.clone(),
-                        node.why.as_ref().map_or_else(
-                            || format!("`{label} {}`", truncate(t, 40)),
-                            |w| format!("`{label}` {w}"),
-                        ),
-                    ),
-                    None => (
-                        vec![Effect::Unknown],
-                        format!(
-                            "`{label} {}` is not a subcommand the knowledge base knows; it may be an alias or plugin",
-                            truncate(t, 40)
-                        ),
-                    ),
-                };
-                for e in effects {
-                    self.findings
-                        .push(Finding::new(e, base_risk(e), why.clone()));
+                let sub_label = format!("{label} {}", truncate(t, 40));
+                match &node.other {
+                    Some(effects) => {
+                        for &e in effects {
+                            self.findings.push(match &node.why {
+                                Some(w) => Finding::about(label, e, base_risk(e), w),
+                                None => Finding::stock_phrase(&sub_label, e, base_risk(e)),
+                            });
+                        }
+                    }
+                    None => self.findings.push(Finding::about(
+                        &sub_label,
+                        Effect::Unknown,
+                        base_risk(Effect::Unknown),
+                        "is not a subcommand the knowledge base knows; it may be an alias or plugin",
+                    )),
                 }
                 self.positionals.push(a.literal.then(|| t.to_owned()));
                 i += 1;
@@ -2583,11 +2774,15 @@ impl Walk<'_> {
                 self.stdin_code(script_file, label, false)
             }
             Some(Runs::Interpreter) if inline_code => {
-                self.findings.push(Finding::attended(
-                    Effect::Exec,
-                    70,
-                    format!("`{label}` runs inline code, which Jarvis cannot read as shell"),
-                ));
+                self.findings.push(
+                    Finding::about(
+                        label,
+                        Effect::Exec,
+                        70,
+                        "runs inline code, which Jarvis cannot read as shell",
+                    )
+                    .attend(),
+                );
             }
             Some(Runs::Shell) if shell_command_mode => {
                 // `-c` with no string: the shell errors out.
@@ -2637,14 +2832,18 @@ impl Walk<'_> {
 
     fn stdin_code(&mut self, script_file: Option<&Word>, label: &str, shell: bool) {
         if let Some(f) = script_file {
-            self.findings.push(Finding::attended(
-                Effect::Exec,
-                70,
-                format!(
-                    "`{label}` runs the script `{}`, whose contents are not known here",
-                    truncate(&f.text, 60)
-                ),
-            ));
+            self.findings.push(
+                Finding::about(
+                    label,
+                    Effect::Exec,
+                    70,
+                    &format!(
+                        "runs the script {}, whose contents are not known here",
+                        code(&truncate(&f.text, 60))
+                    ),
+                )
+                .attend(),
+            );
             return;
         }
         match self.stdin {
@@ -2655,26 +2854,42 @@ impl Walk<'_> {
                     privileged: false,
                 });
             }
-            StdinSource::Text(_, source) => self.findings.push(Finding::attended(
-                Effect::Exec,
-                70,
-                format!("`{label}` runs code from {source}, which Jarvis cannot read as shell"),
-            )),
-            StdinSource::Network(fetcher) => self.findings.push(Finding::attended(
-                Effect::Exec,
-                95,
-                format!("`{label}` runs whatever `{fetcher}` downloads"),
-            )),
-            StdinSource::Unknown(source, _) => self.findings.push(Finding::attended(
-                Effect::Exec,
-                80,
-                format!("`{label}` runs code it reads from {source}"),
-            )),
-            StdinSource::Nothing => self.findings.push(Finding::attended(
-                Effect::Interactive,
-                70,
-                format!("`{label}` with no script starts an interactive session"),
-            )),
+            StdinSource::Text(_, source) => self.findings.push(
+                Finding::about(
+                    label,
+                    Effect::Exec,
+                    70,
+                    &format!("runs code from {source}, which Jarvis cannot read as shell"),
+                )
+                .attend(),
+            ),
+            StdinSource::Network(fetcher) => self.findings.push(
+                Finding::about(
+                    label,
+                    Effect::Exec,
+                    95,
+                    &format!("runs whatever {} downloads", code(fetcher)),
+                )
+                .attend(),
+            ),
+            StdinSource::Unknown(source, _) => self.findings.push(
+                Finding::about(
+                    label,
+                    Effect::Exec,
+                    80,
+                    &format!("runs code it reads from {source}"),
+                )
+                .attend(),
+            ),
+            StdinSource::Nothing => self.findings.push(
+                Finding::about(
+                    label,
+                    Effect::Interactive,
+                    70,
+                    "with no script starts an interactive session",
+                )
+                .attend(),
+            ),
         }
     }
 
@@ -2695,10 +2910,15 @@ impl Walk<'_> {
                 // took a value, the program is one word further on. Both
                 // readings are judged, so neither can hide a command.
                 let option = self.unknown_option.clone().unwrap_or_default();
-                self.findings.push(Finding::new(Effect::Unknown, base_risk(Effect::Unknown), format!(
-                        "`{label}` is given the option `{}`, which the knowledge base does not know; both readings are judged",
-                        truncate(&option, 40)
-                    )));
+                self.findings.push(Finding::about(
+                    label,
+                    Effect::Unknown,
+                    base_risk(Effect::Unknown),
+                    &format!(
+                        "is given the option {}, which the knowledge base does not know; both readings are judged",
+                        code(&truncate(&option, 40))
+                    ),
+                ));
                 for argv in [rest.to_vec(), rest[1..].to_vec()] {
                     self.inners.push(Inner::Argv {
                         argv,
@@ -2819,20 +3039,22 @@ impl Walk<'_> {
                 Ok(index) if by_hand(index) => continue,
                 Ok(index) => *index,
                 Err(why) => {
-                    let written = truncate(&item.spelling, 40);
+                    let written = format!("{label} {}", truncate(&item.spelling, 40));
                     let why = match why {
                         Unlisted::Unknown => format!(
-                            "`{label} {written}` is no option of `{label}` ({}) that the knowledge base lists, so what it does is unknown",
+                            "is no option of {} ({}) that the knowledge base lists, so what it does is unknown",
+                            code(label),
                             table.version
                         ),
                         Unlisted::Ambiguous(names) => format!(
-                            "`{label} {written}` abbreviates several options of `{label}` ({}): {}",
+                            "abbreviates several options of {} ({}): {}",
+                            code(label),
                             table.version,
-                            names.join(", ")
+                            names.iter().map(|n| code(n)).collect::<Vec<_>>().join(", ")
                         ),
                     };
                     self.findings
-                        .push(Finding::attended(Effect::Unknown, 50, why));
+                        .push(Finding::about(&written, Effect::Unknown, 50, &why).attend());
                     self.unknown_option = Some(a.text.clone());
                     continue;
                 }
@@ -2862,29 +3084,34 @@ impl Walk<'_> {
         table: &OptionTable,
         label: &str,
     ) {
-        let shown = format!("`{label} {spelling}`");
+        let shown = format!("{label} {spelling}");
+        let said =
+            |effect: Effect, risk: u8, rest: &str| Finding::about(&shown, effect, risk, rest);
         match class {
             OptionClass::None => {}
             OptionClass::ReadsValue => match value {
-                Some(v) if !v.literal => self.findings.push(Finding::attended(
-                    Effect::Read,
-                    60,
-                    format!(
-                        "{shown} reads `{}`, a file only known at run time",
-                        truncate(&v.raw, 40)
-                    ),
-                )),
+                Some(v) if !v.literal => self.findings.push(
+                    said(
+                        Effect::Read,
+                        60,
+                        &format!(
+                            "reads {}, a file only known at run time",
+                            code(&truncate(&v.raw, 40))
+                        ),
+                    )
+                    .attend(),
+                ),
                 Some(v) => self.gathered.read_values.push(v),
                 None => {}
             },
             OptionClass::WritesValue => {
-                let what = value
-                    .as_ref()
-                    .map_or_else(String::new, |v| format!(" `{}`", truncate(&v.text, 60)));
-                self.findings.push(Finding::new(
+                let what = value.as_ref().map_or_else(String::new, |v| {
+                    format!(" {}", code(&truncate(&v.text, 60)))
+                });
+                self.findings.push(said(
                     Effect::Write,
                     base_risk(Effect::Write),
-                    format!("{shown} writes the file{what} it names"),
+                    &format!("writes the file{what} it names"),
                 ));
                 self.gather(&[Effect::Write], false, true);
                 if let Some(v) = value {
@@ -2892,40 +3119,36 @@ impl Walk<'_> {
                 }
             }
             OptionClass::Runs => {
-                self.findings.push(Finding::attended(
-                    Effect::Exec,
-                    70,
-                    format!("{shown} runs a program or code it is given"),
-                ));
+                self.findings
+                    .push(said(Effect::Exec, 70, "runs a program or code it is given").attend());
                 self.gathered.runs_unknown = true;
             }
-            OptionClass::Network => self.findings.push(Finding::new(
+            OptionClass::Network => self.findings.push(said(
                 Effect::Network,
                 base_risk(Effect::Network),
-                format!("{shown} talks to other machines"),
+                "talks over the network",
             )),
-            OptionClass::Secrets => self.findings.push(Finding::attended(
-                Effect::Read,
-                70,
-                format!("{shown} prints secrets"),
-            )),
+            OptionClass::Secrets => self
+                .findings
+                .push(said(Effect::Read, 70, "prints secrets").attend()),
             OptionClass::Changes => {
-                self.findings.push(Finding::new(
-                    Effect::Write,
-                    60,
-                    format!("{shown} changes the state of the system"),
-                ));
+                self.findings
+                    .push(said(Effect::Write, 60, "changes the state of the system"));
                 self.gathered.operand_writes = true;
                 self.gathered.writes = Writes::Unknown;
             }
-            OptionClass::Unknown => self.findings.push(Finding::attended(
-                Effect::Unknown,
-                50,
-                format!(
-                    "{shown} is an option of `{label}` ({}) whose effect nobody has reviewed",
-                    table.version
-                ),
-            )),
+            OptionClass::Unknown => self.findings.push(
+                said(
+                    Effect::Unknown,
+                    50,
+                    &format!(
+                        "is an option of {} ({}) whose effect nobody has reviewed",
+                        code(label),
+                        table.version
+                    ),
+                )
+                .attend(),
+            ),
         }
     }
 
@@ -3118,16 +3341,12 @@ impl Walk<'_> {
         } else {
             flag.effects.clone()
         };
+        let subject = format!("{label} {name}");
         for e in effects {
-            let why = match &flag.why {
-                Some(w) => format!("`{label} {name}` {w}"),
-                None => format!("`{label} {name}`: {e}"),
-            };
-            self.findings.push(Finding {
-                effect: e,
-                why,
-                risk: flag.risk.unwrap_or(0).max(base_risk(e)),
-                attended: false,
+            let risk = flag.risk.unwrap_or(0).max(base_risk(e));
+            self.findings.push(match &flag.why {
+                Some(w) => Finding::about(&subject, e, risk, w),
+                None => Finding::stock_phrase(&subject, e, risk),
             });
         }
     }
@@ -3153,10 +3372,19 @@ impl Walk<'_> {
                 .first()
         };
         if let Some(example) = by_hand.or_else(in_table) {
-            self.findings.push(Finding::attended(Effect::Unknown, 65, format!(
-                    "`{label}` is given `{}`, only known at run time, which could be any of its options (such as `{example}`)",
-                    truncate(&a.raw, 40)
-                )));
+            self.findings.push(
+                Finding::about(
+                    label,
+                    Effect::Unknown,
+                    65,
+                    &format!(
+                        "is given {}, only known at run time, which could be any of its options (such as {})",
+                        code(&truncate(&a.raw, 40)),
+                        code(example)
+                    ),
+                )
+                .attend(),
+            );
         }
     }
 
@@ -3167,10 +3395,18 @@ impl Walk<'_> {
         // The patterns look for dangerous scripts (`sed 'e id'`, `awk
         // 'system(…)'`); a script only known at run time cannot be checked.
         if let Some(a) = args.iter().find(|a| !a.literal) {
-            self.findings.push(Finding::attended(Effect::Exec, 70, format!(
-                    "`{label}` is given `{}`, only known at run time, so its script cannot be checked",
-                    truncate(&a.raw, 40)
-                )));
+            self.findings.push(
+                Finding::about(
+                    label,
+                    Effect::Exec,
+                    70,
+                    &format!(
+                        "is given {}, only known at run time, so its script cannot be checked",
+                        code(&truncate(&a.raw, 40))
+                    ),
+                )
+                .attend(),
+            );
         }
         let joined = args
             .iter()
@@ -3191,10 +3427,11 @@ impl Walk<'_> {
                 };
                 self.gather(&effects, false, false);
                 for e in effects {
-                    self.findings.push(Finding::new(
+                    self.findings.push(Finding::about(
+                        label,
                         e,
                         p.risk.unwrap_or(0).max(base_risk(e)),
-                        format!("`{label}` {}", p.why),
+                        &p.why,
                     ));
                 }
             }

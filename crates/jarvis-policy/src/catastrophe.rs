@@ -24,6 +24,8 @@
 
 use std::sync::LazyLock;
 
+// Named so, because `code` is what this module calls the code it reads.
+use jarvis_core::text::code as code_span;
 use regex::Regex;
 
 use crate::analyze::{Analysis, Command, ProgramRef, basename, normalize_path, resolve};
@@ -789,8 +791,9 @@ fn read_code(name: &str, code: &str, depth: usize, r: &mut Reading) {
             .is_some_and(|args| DECODER_CALL.is_match(args))
         {
             r.hidden.push(format!(
-                "`{name}` runs code it decodes or unscrambles at run time (`{}`)",
-                shell::truncate(code.get(m.start()..end).unwrap_or(""), 60)
+                "{} runs code it decodes or unscrambles at run time ({})",
+                code_span(name),
+                code_span(&shell::truncate(code.get(m.start()..end).unwrap_or(""), 60))
             ));
             break;
         }
@@ -1847,7 +1850,9 @@ fn decoded_stdin(name: &str, call: &Call) -> Option<String> {
     };
     let d = up.iter().find_map(|w| decoder(w))?;
     Some(format!(
-        "`{name}` runs what `{d}` decodes, so what it runs is hidden from review"
+        "{} runs what {} decodes, so what it runs is hidden from review",
+        code_span(name),
+        code_span(&d)
     ))
 }
 
@@ -1886,10 +1891,13 @@ pub(crate) fn decoded_substitution(inv: &Invocation, script: &Script) -> Option<
         .find(|n| is_runner(n));
     match (dynamic, runner) {
         (true, _) => Some(format!(
-            "the program is whatever `{d}` decodes, hidden from review"
+            "the program is whatever {} decodes, hidden from review",
+            code_span(&d)
         )),
         (false, Some(r)) => Some(format!(
-            "`{r}` runs what `{d}` decodes, so what it runs is hidden from review"
+            "{} runs what {} decodes, so what it runs is hidden from review",
+            code_span(r),
+            code_span(&d)
         )),
         _ => None,
     }
@@ -2086,7 +2094,8 @@ fn identity_files(c: &Command, name: &str, out: &mut Vec<Breach>) {
             out.push(Breach {
                 guardrail: "identity-files",
                 why: format!(
-                    "{how} `{p}`, without which nobody can log in or the system cannot boot or run programs"
+                    "{how} {}, without which nobody can log in or the system cannot boot or run programs",
+                    code_span(&p)
                 ),
             });
         }
@@ -2117,7 +2126,8 @@ fn pools(c: &Command, name: &str, out: &mut Vec<Breach>) {
         "zfs" if positionals.first() == Some(&"destroy") && (short('r') || short('R')) => {
             if let Some(d) = positionals[1..].iter().find(|d| !d.contains('@')) {
                 push(format!(
-                    "`zfs destroy -r {d}` destroys the dataset with every child, snapshot and clone under it"
+                    "{} destroys the dataset with every child, snapshot and clone under it",
+                    code_span(&format!("zfs destroy -r {d}"))
                 ));
             }
         }
@@ -2145,11 +2155,13 @@ fn pools(c: &Command, name: &str, out: &mut Vec<Breach>) {
                         .any(|t| *t == "--volumes" || t.starts_with("--volumes=")) =>
                 {
                     push(format!(
-                        "`{name} system prune --volumes` deletes volumes and the data in them"
+                        "{} deletes volumes and the data in them",
+                        code_span(&format!("{name} system prune --volumes"))
                     ))
                 }
                 ["volume", "prune", ..] if all => push(format!(
-                    "`{name} volume prune -a` deletes every volume no container uses, named ones too"
+                    "{} deletes every volume no container uses, named ones too",
+                    code_span(&format!("{name} volume prune -a"))
                 )),
                 ["volume", "rm" | "remove", ..]
                     if c.args
@@ -2157,7 +2169,8 @@ fn pools(c: &Command, name: &str, out: &mut Vec<Breach>) {
                         .any(|a| a.raw.contains("volume ls") || a.raw.contains("volume list")) =>
                 {
                     push(format!(
-                        "`{name} volume rm $({name} volume ls …)` deletes every volume"
+                        "{} deletes every volume",
+                        code_span(&format!("{name} volume rm $({name} volume ls …)"))
                     ))
                 }
                 _ => {}
@@ -2168,7 +2181,8 @@ fn pools(c: &Command, name: &str, out: &mut Vec<Breach>) {
                 let rest = p.strip_prefix("/dev/").unwrap_or(p);
                 if !rest.contains('/') && !rest.is_empty() {
                     push(format!(
-                        "`lvremove {p}` deletes every logical volume of the volume group"
+                        "{} deletes every logical volume of the volume group",
+                        code_span(&format!("lvremove {p}"))
                     ));
                 }
             }
@@ -2249,7 +2263,10 @@ fn kill_by_user(c: &Command, name: &str, out: &mut Vec<Breach>) {
     if root && patterns == 0 {
         out.push(Breach {
             guardrail: "kill-all",
-            why: format!("`{name} -u root` with no name kills every process of root, the system's services with them"),
+            why: format!(
+                "{} with no name kills every process of root, the system's services with them",
+                code_span(&format!("{name} -u root"))
+            ),
         });
     }
 }
@@ -2303,8 +2320,10 @@ fn decoded_files_run(commands: &[Command], out: &mut Vec<Breach>) {
                     out.push(Breach {
                         guardrail: "obfuscated-code",
                         why: format!(
-                            "`{}` runs `{p}`, which `{d}` decoded on the same line, so what it runs is hidden from review",
-                            name
+                            "{} runs {}, which {} decoded on the same line, so what it runs is hidden from review",
+                            code_span(name),
+                            code_span(&p),
+                            code_span(d)
                         ),
                     });
                 }

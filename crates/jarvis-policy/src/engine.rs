@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use jarvis_core::text::code;
 use jarvis_core::{Decision, HostName, Risk};
 use serde::Serialize;
 
@@ -9,6 +10,7 @@ use crate::analyze::{self, Analysis, Knowledge, LineContext};
 use crate::confine::{self, Confinement};
 use crate::dryrun::{self, Preview};
 use crate::guardrails;
+use crate::reasons;
 use crate::risk;
 use crate::rules::{self, LoadError, PolicyError, Rule, RuleSet};
 use crate::scope::{self, Scope, ScopeContext};
@@ -56,7 +58,27 @@ pub struct Judgement {
     pub decision: Decision,
     /// How dangerous it is.
     pub risk: Risk,
-    /// Why, most serious first.
+    /// Why, as sentences for a person, in a fixed order that screens rely
+    /// on when they show only the first one or two:
+    ///
+    /// 1. `reasons[0]` is what decided the verdict: for `deny`, the hard
+    ///    guardrail or rule that refuses the line (a guardrail's reason
+    ///    starts with "hard guardrail"); for `approve`, what made the line
+    ///    wait for a person (the riskiest waiting program's strongest
+    ///    finding when its risk alone is over the unattended limit, else
+    ///    the rule or default that asks for a person, or the allow rule
+    ///    said as overridden: "rule `x` would let `cmd` run unattended,
+    ///    but …"); for `allow`, the rule that lets it run unattended; for a
+    ///    line that cannot be read, why not;
+    /// 2. then the other guardrails and deny rules;
+    /// 3. then the findings that set the risk score, highest risk first;
+    /// 4. then the rest (rules and defaults that did not decide).
+    ///
+    /// No reason contradicts the verdict, none repeats another, findings
+    /// that say the same of one program are one sentence, and commands
+    /// are quoted as written, as Markdown code spans
+    /// ([`jarvis_core::text::code`]; read them back with
+    /// [`jarvis_core::text::spans`]).
     pub reasons: Vec<String>,
     /// Ids of the rules that matched.
     pub rules: Vec<String>,
@@ -85,6 +107,27 @@ pub struct Step {
     pub findings: Vec<String>,
     /// Rules that matched it.
     pub rules: Vec<String>,
+}
+
+impl Judgement {
+    /// Holds the line for a person for a reason outside the policy (the
+    /// host cannot enforce the kernel wall, a runaway loop): a line the
+    /// policy let run unattended now waits, `why` becomes the first reason,
+    /// and the reasons that said it runs unattended are said as what
+    /// would have let it, so none contradicts the verdict. A refused line
+    /// stays refused and its reasons stay as they are.
+    pub fn hold(&mut self, why: String) {
+        if self.decision == Decision::Deny {
+            return;
+        }
+        if self.decision == Decision::Allow {
+            self.decision = Decision::Approve;
+            for r in &mut self.reasons {
+                *r = reasons::held(r);
+            }
+        }
+        self.reasons.insert(0, why);
+    }
 }
 
 /// A rule example that does not behave as its author wrote.
@@ -249,11 +292,28 @@ impl Policy {
         });
         let shown = format!("edit {path}");
         j.command = shown.clone();
-        j.reasons.retain(|r| !r.starts_with("`tee`"));
-        for r in &mut j.reasons {
-            *r = r.replace(&format!("`{line}`"), &format!("`{shown}`"));
+        // The reasons speak of the edit, not of the `tee` that models it:
+        // what `tee` does with its input is no part of an edit.
+        let (line, shown, tee) = (code(&line), code(&shown), code("tee"));
+        let writes = "the edit writes the file it names".to_owned();
+        j.reasons = j
+            .reasons
+            .iter()
+            .filter(|r| **r != format!("{tee} copies its input to its output"))
+            .map(|r| {
+                if *r == format!("{tee} writes its input to files") {
+                    return writes.clone();
+                }
+                let r = r.replace(&line, &shown);
+                match r.strip_prefix(&format!("{tee} ")) {
+                    Some(rest) => format!("the edit {rest}"),
+                    None => r,
+                }
+            })
+            .collect();
+        if !j.reasons.contains(&writes) {
+            j.reasons.push(writes);
         }
-        j.reasons.push("an edit writes the file it names".into());
         j
     }
 
@@ -322,24 +382,17 @@ impl Policy {
 
     fn decide(&self, req: &Request, analysis: &Analysis, explain: bool) -> Judgement {
         let limit = self.rules.defaults.auto_allow_max_risk;
-        let mut reasons = Reasons::default();
         let mut matched: Vec<String> = Vec::new();
         let mut decision = Decision::Allow;
         let mut steps = Vec::new();
+        let mut said = Vec::new();
 
         let breaches = guardrails::check(analysis);
-        for b in &breaches {
-            reasons.push(0, format!("hard guardrail ({}): {}", b.guardrail, b.why));
-        }
         if !breaches.is_empty() {
             decision = Decision::Deny;
         }
-        for o in &analysis.opaque {
-            reasons.push(2, format!("{o}; what it runs cannot be known"));
+        if !analysis.opaque.is_empty() {
             decision = decision.strictest(Decision::Approve);
-        }
-        if analysis.commands.is_empty() {
-            reasons.push(3, "the line runs nothing".to_owned());
         }
         for c in &analysis.commands {
             let risk = risk::command_risk(c);
@@ -349,62 +402,58 @@ impl Policy {
                 .iter()
                 .filter(|r| r.matches(c, req.host.as_ref()))
                 .collect();
-            let shown = c.display();
-            let mut d = match hits.iter().map(|r| r.decision).max() {
-                Some(d) => d,
+            // The strictest rule decides; the first of equals is named.
+            let strictest = hits
+                .iter()
+                .copied()
+                .fold(None::<&Rule>, |best, r| match best {
+                    Some(b) if b.decision >= r.decision => Some(b),
+                    _ => Some(r),
+                });
+            let (mut d, mut decided) = match strictest {
+                Some(r) => (r.decision, reasons::Decided::Rule(r)),
                 None if matches!(c.program, analyze::ProgramRef::None) && c.findings.is_empty() => {
                     // A bare assignment or redirection with nothing risky
                     // about it runs no program for the rules to judge.
-                    Decision::Allow
+                    (Decision::Allow, reasons::Decided::Nothing)
                 }
                 None => {
                     let d = self.rules.defaults.decision;
-                    if d != Decision::Allow || c.findings.is_empty() {
-                        reasons.push(3, format!("no rule matches `{shown}`; the default is {d}"));
-                    }
-                    d
+                    (d, reasons::Decided::Default(d))
                 }
             };
             for r in &hits {
                 if !matched.contains(&r.id) {
                     matched.push(r.id.clone());
                 }
-                let rank = match r.decision {
-                    Decision::Deny => 0,
-                    Decision::Approve => 2,
-                    Decision::Allow => 4,
-                };
-                reasons.push(
-                    rank,
-                    format!(
-                        "rule `{}` ({}) matches `{shown}`: {}",
-                        r.id, r.decision, r.reason
-                    ),
-                );
-            }
-            for f in &c.findings {
-                let rank = if f.risk >= 60 { 1 } else { 3 };
-                reasons.push(rank, f.why.clone());
             }
             if d == Decision::Allow {
+                let allowed_by = match decided {
+                    reasons::Decided::Rule(r) => Some(r),
+                    _ => None,
+                };
                 if let Some(f) = c.findings.iter().find(|f| f.attended) {
-                    reasons.push(1, format!("`{shown}` never runs unattended: {}", f.why));
                     d = Decision::Approve;
+                    decided = reasons::Decided::Attended {
+                        allowed_by,
+                        finding: f,
+                    };
                 } else if risk.score() > limit {
-                    reasons.push(
-                        1,
-                        format!(
-                            "`{shown}` is allowed by rule, but its risk {} is above the unattended limit {limit}",
-                            risk.score()
-                        ),
-                    );
                     d = Decision::Approve;
+                    decided = reasons::Decided::OverLimit { allowed_by };
                 }
             }
             decision = decision.strictest(d);
+            said.push(reasons::Step {
+                shown: c.display(),
+                risk,
+                decision: d,
+                decided,
+                findings: &c.findings,
+            });
             if explain {
                 steps.push(Step {
-                    command: shown,
+                    command: c.display(),
                     via: c.via.clone(),
                     decision: d,
                     risk,
@@ -419,11 +468,19 @@ impl Policy {
         } else if !analysis.opaque.is_empty() {
             risk = risk.max(Risk::saturating(60));
         }
+        let reasons = reasons::Facts {
+            decision,
+            limit,
+            breaches: &breaches,
+            opaque: &analysis.opaque,
+            steps: said,
+        }
+        .sentences();
         Judgement {
             command: req.command.clone(),
             decision,
             risk,
-            reasons: reasons.finish(),
+            reasons,
             rules: matched,
             parse_error: false,
             steps,
@@ -583,22 +640,5 @@ pub fn refused(command: &str, why: String) -> Judgement {
         parse_error: true,
         steps: Vec::new(),
         previews: Vec::new(),
-    }
-}
-
-/// Reasons ranked by seriousness, without repeats.
-#[derive(Default)]
-struct Reasons(Vec<(u8, String)>);
-
-impl Reasons {
-    fn push(&mut self, rank: u8, reason: String) {
-        if !self.0.iter().any(|(_, r)| *r == reason) {
-            self.0.push((rank, reason));
-        }
-    }
-
-    fn finish(mut self) -> Vec<String> {
-        self.0.sort_by_key(|(rank, _)| *rank);
-        self.0.into_iter().map(|(_, r)| r).collect()
     }
 }

@@ -7,6 +7,7 @@
 
 use std::sync::LazyLock;
 
+use jarvis_core::text::code;
 use regex::Regex;
 
 use crate::analyze::{Analysis, Command, WriteTargets, basename, expand_braces};
@@ -116,7 +117,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         WriteTargets::Nothing | WriteTargets::Unknown => &[],
     };
     for w in written {
-        device_write(w, c, &format!("`{name}`"), out);
+        device_write(w, c, &code(name), out);
         kernel_control(w, c, out);
     }
     let name = name.to_ascii_lowercase();
@@ -160,12 +161,15 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                     if recursive {
                         out.push(breach(
                             "system-permissions",
-                            &format!("`{name} -R` changes every file under {what}"),
+                            &format!(
+                                "{} changes every file under {what}",
+                                code(&format!("{name} -R"))
+                            ),
                         ));
                     } else if what.starts_with("`/`") {
                         out.push(breach(
                             "system-permissions",
-                            &format!("`{name}` changes the root directory itself"),
+                            &format!("{} changes the root directory itself", code(name)),
                         ));
                     }
                 }
@@ -175,7 +179,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             if let Some((_, sources)) = paths.split_last() {
                 for p in sources {
                     if let Some(what) = protected_target(p, c) {
-                        out.push(breach("wipe-root", &format!("`mv` moves {what} away")));
+                        out.push(breach("wipe-root", &format!("`mv` moves away {what}")));
                     }
                 }
             }
@@ -241,13 +245,13 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         {
             out.push(breach(
                 "disk-format",
-                &format!("`{}` erases a disk or filesystem", c.display()),
+                &format!("{} erases a disk or filesystem", code(&c.display())),
             ));
         }
         n if n.starts_with("mkfs.") || n.starts_with("mkfs-") => {
             out.push(breach(
                 "disk-format",
-                &format!("`{}` erases a disk or filesystem", c.display()),
+                &format!("{} erases a disk or filesystem", code(&c.display())),
             ));
         }
         "fdisk" | "sfdisk" | "gdisk" => {
@@ -273,7 +277,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             if !lists {
                 out.push(breach(
                     "disk-format",
-                    &format!("`{}` rewrites a partition table", c.display()),
+                    &format!("{} rewrites a partition table", code(&c.display())),
                 ));
             }
         }
@@ -296,7 +300,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             if zaps {
                 out.push(breach(
                     "disk-format",
-                    &format!("`{}` rewrites a partition table", c.display()),
+                    &format!("{} rewrites a partition table", code(&c.display())),
                 ));
             }
         }
@@ -310,7 +314,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             if edits {
                 out.push(breach(
                     "disk-format",
-                    &format!("`{}` rewrites a partition table", c.display()),
+                    &format!("{} rewrites a partition table", code(&c.display())),
                 ));
             }
         }
@@ -321,8 +325,8 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 out.push(breach(
                     "disk-format",
                     &format!(
-                        "`zpool {}` destroys a storage pool or what is on its disks",
-                        sub.text
+                        "{} destroys a storage pool or what is on its disks",
+                        code(&format!("zpool {}", sub.raw))
                     ),
                 ));
             }
@@ -350,7 +354,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             if name != "badblocks" || has('w', "--write") =>
         {
             for p in &paths {
-                device_write(p, c, &format!("`{name}`"), out);
+                device_write(p, c, &code(name), out);
                 if name == "tee" {
                     kernel_control(p, c, out);
                 }
@@ -359,7 +363,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         // The last operand of cp/install is where it writes.
         "cp" | "install" => {
             if let Some(dest) = paths.last() {
-                device_write(dest, c, &format!("`{name}`"), out);
+                device_write(dest, c, &code(name), out);
             }
         }
         "hdparm"
@@ -381,7 +385,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         "pvcreate" | "sg_format" | "jfs_mkfs" | "mkreiserfs" => {
             out.push(breach(
                 "disk-format",
-                &format!("`{}` erases a disk or partition", c.display()),
+                &format!("{} erases a disk or partition", code(&c.display())),
             ));
         }
         "mdadm"
@@ -424,7 +428,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         {
             out.push(breach(
                 "disk-format",
-                &format!("`{}` erases a disk or filesystem", c.display()),
+                &format!("{} erases a disk or filesystem", code(&c.display())),
             ));
         }
         "kill" => kill_init(&c.args, out),
@@ -435,7 +439,10 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         {
             out.push(breach(
                 "kill-all",
-                &format!("`{name} -v` kills every process except those it names"),
+                &format!(
+                    "{} kills every process except those it names",
+                    code(&format!("{name} -v"))
+                ),
             ));
         }
         "pkill" | "killall" => {
@@ -446,7 +453,10 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 ) {
                     out.push(breach(
                         "kill-all",
-                        &format!("`{name} {}` kills init or every process", p.text),
+                        &format!(
+                            "{} kills init or every process",
+                            code(&format!("{name} {}", p.raw))
+                        ),
                     ));
                 }
             }
@@ -465,7 +475,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             if FORK_CODE.is_match(&a.text) {
                 out.push(breach(
                     "fork-bomb",
-                    &format!("`{name}` is given code that forks without end"),
+                    &format!("{} is given code that forks without end", code(name)),
                 ));
             }
         }
@@ -500,7 +510,10 @@ fn device_write(target: &Word, c: &Command, how: &str, out: &mut Vec<Breach>) {
     if let Some(device) = found.paths.iter().find(|p| block_device(p, found.glob)) {
         out.push(breach(
             "raw-device",
-            &format!("{how} writes the raw device `{device}`, destroying what is on it"),
+            &format!(
+                "{how} writes the raw device {}, destroying what is on it",
+                code(device)
+            ),
         ));
     }
 }
@@ -512,7 +525,10 @@ fn kernel_control(target: &Word, c: &Command, out: &mut Vec<Breach>) {
             if t == control || (found.glob && paths::could_name(t, true, control)) {
                 out.push(breach(
                     "sysrq",
-                    &format!("writing `{control}` reboots, crashes or freezes the host at once"),
+                    &format!(
+                        "writing {} reboots, crashes or freezes the host at once",
+                        code(control)
+                    ),
                 ));
                 return;
             }
@@ -540,7 +556,10 @@ fn kill_init(args: &[Word], out: &mut Vec<Breach>) {
             } else {
                 "every process (PID -1)"
             };
-            out.push(breach("kill-all", &format!("`kill {t}` kills {what}")));
+            out.push(breach(
+                "kill-all",
+                &format!("{} kills {what}", code(&format!("kill {}", args[i].raw))),
+            ));
         }
         first = false;
         i += 1;
@@ -643,7 +662,7 @@ fn protected_target(w: &Word, c: &Command) -> Option<String> {
                 && HOME_OF_USER.is_match(first)
                 && rest.iter().all(|r| *r == "." || paths::lists_everything(r))
             {
-                return Some(format!("`{first}`, a home directory"));
+                return Some(format!("{}, a home directory", code(first)));
             }
         }
     }
@@ -656,7 +675,7 @@ fn protected_target(w: &Word, c: &Command) -> Option<String> {
             return Some(match *dir {
                 "/" => "`/`, the whole filesystem".to_owned(),
                 "~" => "the home directory".to_owned(),
-                other => format!("`{other}`, a system directory"),
+                other => format!("{}, a system directory", code(other)),
             });
         }
     }

@@ -53,6 +53,27 @@ impl Effect {
     }
 }
 
+impl Effect {
+    /// What a command with this effect does, as the rest of a sentence
+    /// that begins with the command: "`docker restart` starts, stops or
+    /// restarts a service or container". This is the one table that turns
+    /// the knowledge base's effect tags into words; a node or flag with its
+    /// own `why` says more and is used instead.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Effect::Read => "only reads; it changes nothing",
+            Effect::Write => "changes files or settings",
+            Effect::Delete => "deletes files or data",
+            Effect::Service => "starts, stops or restarts a service or container",
+            Effect::Exec => "runs other programs or code",
+            Effect::Network => "talks over the network",
+            Effect::Privilege => "gains or hands out privileges (root, host access, capabilities)",
+            Effect::Interactive => "waits for a person at a terminal",
+            Effect::Unknown => "does something the knowledge base does not describe",
+        }
+    }
+}
+
 impl fmt::Display for Effect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -3,7 +3,8 @@
 //! This crate owns everything between a command string and a [`Judgement`]:
 //! parsing it as shell ([`shell`]), finding every program it would run and
 //! what each can do ([`analyze`], from the [`kb`] knowledge base), the hard
-//! [`guardrails`], the policy [`rules`], [`risk`] scoring and the static
+//! [`guardrails`], the policy [`rules`], [`risk`] scoring, the reasons said
+//! for a person (ranked sentences, see [`Judgement::reasons`]), the static
 //! dry-run plan ([`dryrun`]), what a line can change ([`scope`]), which
 //! decides what a snapshot captures, and what the kernel should let it do
 //! on the host ([`confine`]).
@@ -24,6 +25,7 @@ pub mod jq;
 pub mod kb;
 pub mod options;
 pub mod paths;
+mod reasons;
 pub mod risk;
 pub mod rules;
 pub mod scope;

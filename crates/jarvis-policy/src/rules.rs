@@ -191,6 +191,7 @@ impl Rule {
                     written,
                     system,
                     known,
+                    ..
                 } = &c.program
                 else {
                     return false;

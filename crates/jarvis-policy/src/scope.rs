@@ -9,6 +9,8 @@
 
 use std::collections::BTreeSet;
 
+use jarvis_core::text::code;
+
 use crate::analyze::{self, Analysis, Command, ProgramRef};
 use crate::kb::Effect;
 use crate::paths::{self, Unknown};
@@ -130,8 +132,8 @@ pub fn scope(analysis: &Analysis, ctx: &ScopeContext<'_>) -> Scope {
         changes.push(c);
         if effects.contains(&Effect::Network) && !inside {
             s.remote.push(format!(
-                "`{}` talks to other machines; what it changes there is not captured",
-                c.display()
+                "{} talks to other machines; what it changes there is not captured",
+                code(&c.display())
             ));
         }
         if inside {
@@ -141,8 +143,8 @@ pub fn scope(analysis: &Analysis, ctx: &ScopeContext<'_>) -> Scope {
                     s.containers.insert(name.clone());
                 }
                 None => s.unscoped.push(format!(
-                    "`{}` runs in a container whose name is only known at run time",
-                    c.display()
+                    "{} runs in a container whose name is only known at run time",
+                    code(&c.display())
                 )),
             }
             continue;
@@ -153,8 +155,8 @@ pub fn scope(analysis: &Analysis, ctx: &ScopeContext<'_>) -> Scope {
             Some("git") => git(c, ctx, &mut s),
             Some(name) if FILE_PROGRAMS.contains(&name) && !c.privileged => files(c, ctx, &mut s),
             _ => s.unscoped.push(format!(
-                "`{}` {}",
-                c.display(),
+                "{}: {}",
+                code(&c.display()),
                 what_it_does(c)
                     .map(|w| format!("{w}, outside any repository or container"))
                     .unwrap_or_else(|| "changes state outside any repository or container".into())
@@ -188,8 +190,8 @@ fn sub(c: &Command, n: usize) -> Option<&str> {
 fn docker(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
     let Some(first) = sub(c, 0) else {
         s.unscoped.push(format!(
-            "`{}`: the Docker subcommand is only known at run time",
-            c.display()
+            "{}: the Docker subcommand is only known at run time",
+            code(&c.display())
         ));
         return;
     };
@@ -202,7 +204,7 @@ fn docker(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
     };
     let Some(verb) = verb else {
         s.unscoped
-            .push(format!("`{}`: unknown Docker subcommand", c.display()));
+            .push(format!("{}: unknown Docker subcommand", code(&c.display())));
         return;
     };
     if CONTAINER_SUBS.contains(&verb) {
@@ -216,7 +218,7 @@ fn docker(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
         };
         if names.is_empty() {
             s.unscoped
-                .push(format!("`{}` names no container", c.display()));
+                .push(format!("{} names no container", code(&c.display())));
         }
         for name in names {
             match name {
@@ -224,8 +226,8 @@ fn docker(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
                     s.containers.insert(n.to_owned());
                 }
                 None => s.unscoped.push(format!(
-                    "`{}` names a container only known at run time",
-                    c.display()
+                    "{} names a container only known at run time",
+                    code(&c.display())
                 )),
             }
         }
@@ -239,8 +241,8 @@ fn docker(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
                 s.containers.insert(name);
             }
             None => s.unscoped.push(format!(
-                "`{}` creates a container without --name; a rollback could not find it",
-                c.display()
+                "{} creates a container without --name; a rollback could not find it",
+                code(&c.display())
             )),
         }
         return;
@@ -258,15 +260,15 @@ fn docker(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
         }
         if !found {
             s.unscoped.push(format!(
-                "`{}` copies files to no container it names",
-                c.display()
+                "{} copies files to no container it names",
+                code(&c.display())
             ));
         }
         return;
     }
     s.unscoped.push(format!(
-        "`{}` {}, which no container snapshot covers",
-        c.display(),
+        "{}: {}, which no container snapshot covers",
+        code(&c.display()),
         what_it_does(c).unwrap_or_else(|| "changes Docker state".into())
     ));
 }
@@ -288,8 +290,8 @@ fn compose(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
         .or_else(|| ctx.cwd.map(str::to_owned));
     if project.is_none() && dir.is_none() {
         s.unscoped.push(format!(
-            "`{}`: neither -p nor a project directory says which Compose project",
-            c.display()
+            "{}: neither -p nor a project directory says which Compose project",
+            code(&c.display())
         ));
         return;
     }
@@ -300,8 +302,8 @@ fn git(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
     let verb = sub(c, 0).unwrap_or("");
     if GIT_REMOTE.contains(&verb) {
         s.remote.push(format!(
-            "`{}` changes another repository, which no snapshot can put back",
-            c.display()
+            "{} changes another repository, which no snapshot can put back",
+            code(&c.display())
         ));
     }
     let first = c
@@ -325,8 +327,8 @@ fn git(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
     match dirs.as_slice() {
         [_, ..] => s.repos.extend(dirs),
         [] => s.unscoped.push(format!(
-            "`{}` runs in a directory only known at run time (give the action a working directory or use git -C)",
-            c.display()
+            "{} runs in a directory only known at run time (give the action a working directory or use git -C)",
+            code(&c.display())
         )),
     }
 }
@@ -347,8 +349,8 @@ fn redirects(c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
         }
         if !r.target.literal {
             s.unscoped.push(format!(
-                "`{}` writes to a file named only at run time",
-                c.display()
+                "{} writes to a file named only at run time",
+                code(&c.display())
             ));
             continue;
         }
@@ -375,12 +377,14 @@ fn place(path: &str, c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
     if let Some(e) = host.elsewhere.first() {
         s.unscoped.push(match e.base {
             Unknown::WorkingDirectory => format!(
-                "`{}` changes `{path}` relative to a directory only known at run time",
-                c.display()
+                "{} changes {} relative to a directory only known at run time",
+                code(&c.display()),
+                code(path)
             ),
             other => format!(
-                "`{}` changes `{path}`, which lies in {}",
-                c.display(),
+                "{} changes {}, which lies in {}",
+                code(&c.display()),
+                code(path),
                 other.describe()
             ),
         });
@@ -396,8 +400,9 @@ fn place(path: &str, c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
             s.repos.insert(dir.clone());
         } else {
             s.unscoped.push(format!(
-                "`{}` changes `{abs}`, which is in no configured repository",
-                c.display()
+                "{} changes {}, which is in no configured repository",
+                code(&c.display()),
+                code(abs)
             ));
         }
     }

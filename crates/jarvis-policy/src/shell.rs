@@ -13,6 +13,7 @@ use brush_parser::word::{
     self as bword, Parameter, ParameterExpr, TildeExpr, WordPiece, WordPieceWithSource,
 };
 use brush_parser::{ParserOptions, SourcePosition};
+use jarvis_core::text::code;
 
 /// Why a command line could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -338,8 +339,8 @@ impl Walker<'_> {
         ShellError::Syntax {
             what: self.what.to_owned(),
             detail: format!(
-                "the shell parser fails on the text `{}`",
-                truncate(text, 80)
+                "the shell parser fails on the text {}",
+                code(&truncate(text, 80))
             ),
         }
     }
@@ -721,9 +722,9 @@ impl Walker<'_> {
                 return Err(ShellError::Syntax {
                     what: self.what.to_owned(),
                     detail: format!(
-                        "the array subscript in `{}` holds a blank, and bash reads the \
+                        "the array subscript in {} holds a blank, and bash reads the \
                          words up to its `]` as one",
-                        truncate(open, 40)
+                        code(&truncate(open, 40))
                     ),
                 });
             }
@@ -956,9 +957,9 @@ impl Walker<'_> {
         ShellError::Syntax {
             what: self.what.to_owned(),
             detail: format!(
-                "a line of the here-document ending `{}` is continued with a backslash, \
+                "a line of the here-document ending {} is continued with a backslash, \
                  so bash ends the document at another line than it appears to",
-                truncate(delimiter, 40)
+                code(&truncate(delimiter, 40))
             ),
         }
     }
@@ -987,7 +988,7 @@ impl Walker<'_> {
             .ok_or_else(|| self.parser_failed(text))?
             .map_err(|e| ShellError::Syntax {
                 what: self.what.to_owned(),
-                detail: format!("in the text `{}`: {e}", truncate(text, 80)),
+                detail: format!("in the text {}: {e}", code(&truncate(text, 80))),
             })?;
         let mut w = WordBuilder::new(text);
         self.pieces(&pieces, true, depth, frame, &mut w)
@@ -1008,7 +1009,7 @@ impl Walker<'_> {
             .ok_or_else(|| self.parser_failed(raw))?
             .map_err(|e| ShellError::Syntax {
                 what: self.what.to_owned(),
-                detail: format!("in the word `{}`: {e}", truncate(raw, 80)),
+                detail: format!("in the word {}: {e}", code(&truncate(raw, 80))),
             })?;
         let mut w = WordBuilder::new(raw);
         self.pieces(&pieces, false, depth, frame, &mut w)?;
@@ -1035,8 +1036,8 @@ impl Walker<'_> {
                 return Err(ShellError::Syntax {
                     what: self.what.to_owned(),
                     detail: format!(
-                        "the expansion `{}` is nested in a way the parser cannot read",
-                        truncate(&raw_slice(w.raw, p), 40)
+                        "the expansion {} is nested in a way the parser cannot read",
+                        code(&truncate(&raw_slice(w.raw, p), 40))
                     ),
                 });
             }
@@ -1138,8 +1139,8 @@ impl Walker<'_> {
             return Err(ShellError::Syntax {
                 what: self.what.to_owned(),
                 detail: format!(
-                    "a `case` inside the arithmetic `{}`, which bash may read as commands",
-                    truncate(text, 40)
+                    "a `case` inside the arithmetic {}, which bash may read as commands",
+                    code(&truncate(text, 40))
                 ),
             });
         }
@@ -1154,8 +1155,8 @@ impl Walker<'_> {
             // `$(cmd)` would run it. What is in the variable is unknowable.
             if text.contains('$') {
                 self.script.opaque.push(format!(
-                    "arithmetic `{}` evaluates a variable as an array subscript",
-                    truncate(text, 60)
+                    "arithmetic {} evaluates a variable as an array subscript",
+                    code(&truncate(text, 60))
                 ));
             }
         }

@@ -166,7 +166,7 @@ fn code_from_files_needs_a_person() {
         "yq prog.yq f.yml",
         "yq -f prog.jq f.yml",
     ]);
-    assert_reason("jq -f prog.jq x.json", "comes from a file");
+    assert_reason("jq -f prog.jq x.json", "from a file that is not read here");
 }
 
 #[test]

@@ -192,7 +192,7 @@ fn redirections_are_facts() {
     assert!(
         j.reasons
             .iter()
-            .any(|r| r.contains("writes the file `/tmp/out`"))
+            .any(|r| r.contains("writes its output to the file `/tmp/out`"))
     );
     assert_denied_by_guardrail("echo x > /dev/sda");
     assert_denied_by_guardrail("cat /dev/zero >> /dev/nvme0n1");
@@ -431,7 +431,7 @@ fn allow_rules_never_lift_the_risk_limit() {
     assert!(
         j.reasons
             .iter()
-            .any(|r| r.contains("above the unattended limit 30")),
+            .any(|r| r.contains("over the unattended limit 30")),
         "{:#?}",
         j.reasons
     );
@@ -637,9 +637,7 @@ fn changes_wait_for_approval_under_the_shipped_policy() {
 fn reasons_speak_plainly() {
     let j = SHIPPED.explain(&Request::new("find . -exec /bin/sh \\;"));
     assert!(
-        j.reasons
-            .iter()
-            .any(|r| r == "`find -exec` runs a program for every file it finds"),
+        j.reasons[0].contains("`find -exec` runs a program for every file it finds"),
         "{:#?}",
         j.reasons
     );
@@ -714,7 +712,10 @@ fn unknown_programs_are_judged_by_their_arguments() {
             "frobnicate",
             "not in the knowledge base, so nothing says it is harmless",
         ),
-        ("frobnicate --shell /bin/sh", "passes a shell (`/bin/sh`)"),
+        (
+            "frobnicate --shell /bin/sh",
+            "is passed a shell (`/bin/sh`)",
+        ),
         (
             "frobnicate --url https://203.0.113.7/x",
             "given a network address",
