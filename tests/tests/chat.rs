@@ -439,13 +439,30 @@ impl WaitingChat {
             .expect("jarvis chat starts");
         let (said_waiting, heard) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().expect("piped");
+        // A failed check below must not leave the chat waiting for a day
+        // (and the test's runtime waiting for it).
+        struct KillOnPanic(u32);
+        impl Drop for KillOnPanic {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let _ = std::process::Command::new("kill")
+                        .arg(self.0.to_string())
+                        .status();
+                }
+            }
+        }
+        let _kill = KillOnPanic(child.id());
         let reader = std::thread::spawn(move || {
             let mut all = Vec::new();
+            let mut waiting_since = None;
             for line in std::io::BufRead::split(std::io::BufReader::new(stderr), b'\n') {
                 let line = line.expect("stderr");
                 let text = String::from_utf8_lossy(&line);
+                // The waiting line, then its link on the next.
                 if text.contains("waiting for approval") {
-                    let _ = said_waiting.send((std::time::SystemTime::now(), text.into_owned()));
+                    waiting_since = Some(std::time::SystemTime::now());
+                } else if let Some(at) = waiting_since.take() {
+                    let _ = said_waiting.send((at, text.into_owned()));
                 }
                 all.extend_from_slice(&line);
                 all.push(b'\n');

@@ -524,16 +524,26 @@ impl<'a> ChatActions<'a> {
         let purpose = Purpose::new(&p.reason, &p.expected_effect)
             .map_err(|e| ActionsError::Invalid(format!("{}: {e}", e.field)))?;
         let requester = self.conversation.requester();
+        let waiting = &self.waiting;
         let proposed = gw
-            .propose(Proposal {
-                requester: requester.clone(),
-                host,
-                command,
-                cwd,
-                timeout: None,
-                edit,
-                purpose,
-            })
+            .propose_telling(
+                Proposal {
+                    requester: requester.clone(),
+                    host,
+                    command,
+                    cwd,
+                    timeout: None,
+                    edit,
+                    purpose,
+                },
+                |action| {
+                    waiting(ChatEvent::Waiting {
+                        id: action.id,
+                        host: action.host.clone().unwrap_or_default(),
+                        command: action.command.clone(),
+                    })
+                },
+            )
             .await
             .map_err(|e| match e {
                 // The model's own mistake, which it can put right.
@@ -548,14 +558,7 @@ impl<'a> ChatActions<'a> {
             .await?;
         let done = match action.state {
             ActionState::Approved => self.run(id, &requester).await?,
-            ActionState::PendingApproval => {
-                (self.waiting)(ChatEvent::Waiting {
-                    id,
-                    host: action.host.clone().unwrap_or_default(),
-                    command: action.command.clone(),
-                });
-                self.wait(&action).await?
-            }
+            ActionState::PendingApproval => self.wait(&action).await?,
             _ => action,
         };
         let report = self.report(&done).await?;

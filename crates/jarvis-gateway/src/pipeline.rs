@@ -358,6 +358,20 @@ impl Gateway {
     /// [`GatewayError::UnknownHost`] (nothing is recorded then) or a store
     /// error.
     pub async fn propose(&self, p: Proposal) -> Result<Proposed, GatewayError> {
+        self.propose_telling(p, |_| {}).await
+    }
+
+    /// [`Gateway::propose`], calling `waits` with the action the moment it
+    /// is recorded waiting for a person, before its preview is made (which
+    /// can take seconds on the host): whoever asked hears at once.
+    ///
+    /// # Errors
+    /// As [`Gateway::propose`].
+    pub async fn propose_telling(
+        &self,
+        p: Proposal,
+        waits: impl FnOnce(&ActionRecord) + Send,
+    ) -> Result<Proposed, GatewayError> {
         let spec = self
             .config
             .host(&p.host)
@@ -410,15 +424,11 @@ impl Gateway {
                 .recent_repeats(Some(&p.host), &command, brake.window)
                 .await?;
             if repeats >= u64::from(brake.repeats) {
-                judgement.decision = Decision::Approve;
-                judgement.reasons.insert(
-                    0,
-                    format!(
-                        "runaway-loop brake: the same command was proposed for `{}` {repeats} times in {}s; a person must look",
-                        p.host,
-                        brake.window.as_secs()
-                    ),
-                );
+                judgement.hold(format!(
+                    "runaway-loop brake: the same command was proposed for {} {repeats} times in {}s; a person must look",
+                    jarvis_core::text::code(p.host.as_str()),
+                    brake.window.as_secs()
+                ));
             }
         }
         kernel.apply(&mut judgement);
@@ -451,6 +461,7 @@ impl Gateway {
             )
             .await?;
         if to == ActionState::PendingApproval {
+            waits(&action);
             self.attach_preview(&spec, &action, &plan, live).await?;
             action = self.store.action(id).await?;
         }
@@ -986,14 +997,10 @@ impl Gateway {
         } else {
             c.writes.iter().cloned().collect::<Vec<_>>().join(", ")
         };
-        judgement.decision = Decision::Approve;
-        judgement.reasons.insert(
-            0,
-            format!(
-                "it writes ({place}); on `{}` the kernel wall lets an action write only what a person approved",
-                p.host
-            ),
-        );
+        judgement.hold(format!(
+            "it writes ({place}); on {} the kernel wall lets an action write only what a person approved",
+            jarvis_core::text::code(p.host.as_str())
+        ));
     }
 
     /// Asks a host's guard who it is and what the host has, and remembers
@@ -1272,10 +1279,7 @@ impl KernelStanding {
         };
         match judgement.decision {
             Decision::Deny => {}
-            Decision::Allow if !self.unattended() => {
-                judgement.decision = Decision::Approve;
-                judgement.reasons.insert(0, why);
-            }
+            Decision::Allow if !self.unattended() => judgement.hold(why),
             _ if matches!(self.known, KernelKnown::Reported(_)) => judgement.reasons.push(why),
             _ => {}
         }
