@@ -155,6 +155,7 @@ async fn list(a: ListArgs) -> Result<ExitCode> {
         since: time_arg("--since", a.since.as_deref())?,
         until: time_arg("--until", a.until.as_deref())?,
         search: a.search,
+        upto: None,
         limit: Some(a.limit),
         offset: Some((a.page - 1) * a.limit),
     };

@@ -33,6 +33,37 @@ enum State {
     },
 }
 
+/// Where a breaker stands, for a person reading about the host: the web
+/// UI's hosts page says "healthy", "cut off after 5 failures, retrying at
+/// 12:03" or "trying again" from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakerStatus {
+    /// Requests go through; `failures` consecutive ones failed lately
+    /// (fewer than it takes to cut the host off).
+    Closed {
+        /// Consecutive failures since the last success.
+        failures: u32,
+        /// The last failure, in the transport's words (empty if none).
+        last_error: String,
+    },
+    /// The host is left alone until `retry_in` has passed.
+    Open {
+        /// Consecutive failures that cut it off.
+        failures: u32,
+        /// The last failure, in the transport's words.
+        last_error: String,
+        /// Time left until one request is let through to try again.
+        retry_in: Duration,
+    },
+    /// One request is out to try the host again; the others wait for it.
+    Probing {
+        /// Consecutive failures before this try.
+        failures: u32,
+        /// The last failure, in the transport's words.
+        last_error: String,
+    },
+}
+
 /// One host's breaker.
 #[derive(Debug)]
 pub struct Breaker {
@@ -134,6 +165,35 @@ impl Breaker {
         };
     }
 
+    /// Where the breaker stands now.
+    pub fn status(&self) -> BreakerStatus {
+        match &*self.lock() {
+            State::Closed {
+                failures,
+                last_error,
+            } => BreakerStatus::Closed {
+                failures: *failures,
+                last_error: last_error.clone(),
+            },
+            State::Open {
+                since,
+                failures,
+                last_error,
+            } => BreakerStatus::Open {
+                failures: *failures,
+                last_error: last_error.clone(),
+                retry_in: self.cooldown.saturating_sub(since.elapsed()),
+            },
+            State::Probing {
+                failures,
+                last_error,
+            } => BreakerStatus::Probing {
+                failures: *failures,
+                last_error: last_error.clone(),
+            },
+        }
+    }
+
     /// A short description for `jarvis hosts list`.
     pub fn describe(&self) -> String {
         match &*self.lock() {
@@ -178,6 +238,43 @@ mod tests {
         b.succeeded();
         assert!(b.admit().is_ok());
         assert_eq!(b.describe(), "closed");
+    }
+
+    #[test]
+    fn status_says_where_it_stands() {
+        let b = Breaker::new(2, Duration::from_secs(60));
+        assert_eq!(
+            b.status(),
+            BreakerStatus::Closed {
+                failures: 0,
+                last_error: String::new()
+            }
+        );
+        b.failed("connection refused");
+        assert!(matches!(
+            b.status(),
+            BreakerStatus::Closed { failures: 1, .. }
+        ));
+        b.failed("connection refused");
+        match b.status() {
+            BreakerStatus::Open {
+                failures,
+                last_error,
+                retry_in,
+            } => {
+                assert_eq!(failures, 2);
+                assert_eq!(last_error, "connection refused");
+                assert!(retry_in <= Duration::from_secs(60) && retry_in > Duration::from_secs(50));
+            }
+            other => panic!("{other:?}"),
+        }
+        let quick = Breaker::new(1, Duration::ZERO);
+        quick.failed("timed out");
+        assert!(quick.admit().is_ok(), "the cooldown is over: one try");
+        assert!(matches!(
+            quick.status(),
+            BreakerStatus::Probing { failures: 1, .. }
+        ));
     }
 
     #[test]

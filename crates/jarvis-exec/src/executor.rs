@@ -202,6 +202,11 @@ impl Executor {
         self.hosts.get(name).map(|e| e.breaker.describe())
     }
 
+    /// Where a host's breaker stands.
+    pub fn breaker_status(&self, name: &HostName) -> Option<crate::breaker::BreakerStatus> {
+        self.hosts.get(name).map(|e| e.breaker.status())
+    }
+
     /// The control socket of a host's open master connection (for
     /// benchmarks and diagnostics that want plain `ssh -S`).
     pub async fn control_socket(&self, name: &HostName) -> Option<std::path::PathBuf> {

@@ -430,6 +430,16 @@ impl Notifier {
         !self.shared.targets.is_empty()
     }
 
+    /// Whether a notice of `kind` reaches anyone: some webhook is
+    /// configured and wants it. When nobody hears of a waiting action, the
+    /// web UI says so to the people who decide.
+    pub fn reaches(&self, kind: NoticeKind) -> bool {
+        self.shared
+            .targets
+            .iter()
+            .any(|t| t.events.is_empty() || t.events.contains(&kind))
+    }
+
     /// Queues the notice for every webhook that wants its kind, and returns
     /// at once. Where a queue is full the notice is dropped for that webhook,
     /// counted and logged. Works outside a runtime too.
@@ -1503,6 +1513,28 @@ mod tests {
         assert!(!n.is_enabled());
         n.notify(approval(ActionId::new()));
         assert!(n.stats().is_empty());
+        assert!(!n.reaches(NoticeKind::ApprovalNeeded));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_action_reaches_only_a_webhook_that_wants_it() {
+        let url = "http://127.0.0.1:9/never";
+        let failures = Notifier::start(
+            vec![hook(
+                "ops",
+                Format::Json,
+                url,
+                vec![NoticeKind::ActionFailed],
+            )],
+            None,
+            fast(),
+        );
+        assert!(failures.is_enabled());
+        assert!(!failures.reaches(NoticeKind::ApprovalNeeded));
+        assert!(failures.reaches(NoticeKind::ActionFailed));
+        let everything =
+            Notifier::start(vec![hook("phone", Format::Ntfy, url, vec![])], None, fast());
+        assert!(NoticeKind::ALL.iter().all(|k| everything.reaches(*k)));
     }
 
     #[tokio::test]

@@ -166,6 +166,9 @@ pub struct AuditFilter {
     /// text, ignoring case (`%` and `_` are plain characters here). On
     /// SQLite only ASCII letters fold case.
     pub search: Option<String>,
+    /// Only events at or before this sequence number: a page of the log
+    /// that starts at a given event (where verification found a break).
+    pub upto: Option<i64>,
     /// At most this many (newest first).
     pub limit: Option<i64>,
     /// Skip this many of the newest first.
@@ -436,6 +439,11 @@ impl Store {
         }
         if let Some(t) = f.until {
             push(&format!(" AND {at} < $?"), at_key(t), &mut sql);
+        }
+        if let Some(upto) = f.upto {
+            // An integer, written in: the binds are text, which PostgreSQL
+            // will not compare with a bigint.
+            sql.push_str(&format!(" AND seq <= {upto}"));
         }
         if let Some(text) = f.search.as_deref().filter(|t| !t.is_empty()) {
             // One bound pattern, lowered by the database on both sides so the

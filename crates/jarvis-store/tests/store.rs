@@ -102,6 +102,21 @@ async fn lifecycle_with_one_event_per_transition() {
         assert_eq!(events[0].actor, "user:alice");
         assert_eq!(events[0].host.as_deref(), Some("nas"));
         assert!(events[0].payload.contains("\"reason\":\"ok\""));
+        // A page of the log that starts at an event (a break, shown in place).
+        let older = store
+            .events(&AuditFilter {
+                action_id: Some(a.id.to_string()),
+                upto: Some(events[1].seq),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("events up to one");
+        assert_eq!(
+            older.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [events[1].seq, events[2].seq],
+            "{:?}",
+            db.kind
+        );
 
         // An illegal move and a stale one are refused, and write nothing.
         let before = event_count(&store).await;

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use jarvis_core::ActionState;
 use jarvis_exec::ExecError;
 use jarvis_store::StoreError;
 use serde_json::json;
@@ -16,6 +17,9 @@ use crate::pipeline::GatewayError;
 pub(crate) struct AppError {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
+    /// The page's heading when the status's own words would not say what
+    /// happened ("Already approved" rather than "Conflict").
+    heading: Option<String>,
     json: bool,
     // Boxed: most errors carry no frame, and the error travels in every Result.
     chrome: Option<Box<Chrome>>,
@@ -27,10 +31,25 @@ impl AppError {
         AppError {
             status,
             message: message.into(),
+            heading: None,
             json: false,
             chrome: None,
             back: None,
         }
+    }
+
+    /// Heads the page with `heading` instead of the status's words.
+    pub(crate) fn headed(mut self, heading: impl Into<String>) -> AppError {
+        self.heading = Some(heading.into());
+        self
+    }
+
+    /// Adds a sentence to the message (who decided, what to do).
+    pub(crate) fn and(mut self, sentence: &str) -> AppError {
+        if !sentence.is_empty() {
+            self.message = format!("{} {sentence}", self.message.trim_end());
+        }
+        self
     }
 
     /// Answer as JSON `{"error": …}`.
@@ -62,7 +81,18 @@ impl AppError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "store error");
         }
-        AppError::new(status, e.to_string())
+        match &e {
+            // Someone decided while this person was reading the page.
+            StoreError::Conflict { found, .. } => {
+                let (heading, now) = moved_on(*found);
+                AppError::new(
+                    status,
+                    format!("Someone else acted on this action first: {now}. Nothing was done."),
+                )
+                .headed(heading)
+            }
+            _ => AppError::new(status, e.to_string()),
+        }
     }
 
     pub(crate) fn from_gateway(e: GatewayError) -> AppError {
@@ -96,8 +126,107 @@ impl AppError {
             GatewayError::Policy(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::Model { .. } => StatusCode::BAD_GATEWAY,
         };
-        AppError::new(status, e.to_string())
+        let heading = match &e {
+            GatewayError::WrongState { state, .. } => Some(moved_on(*state).0.to_owned()),
+            GatewayError::Expired { .. } => Some("Expired before anyone decided".into()),
+            GatewayError::ApprovalLapsed { .. } => Some("The approval lapsed".into()),
+            GatewayError::NowDenied { .. } => Some("The policy refuses it now".into()),
+            GatewayError::PlanChanged { .. } => Some("Changed since it was approved".into()),
+            GatewayError::KernelUnenforced { .. } => Some("The host cannot fence it in".into()),
+            GatewayError::NoRollback { .. } => Some("Nothing to roll back".into()),
+            GatewayError::ConversationBusy { .. } => Some("The conversation is still going".into()),
+            GatewayError::NotSent { source, .. } => Some(match source {
+                ExecError::RateLimited(_) => "Too many actions at once".into(),
+                _ => "Not sent to the host".into(),
+            }),
+            _ => None,
+        };
+        let message = match &e {
+            GatewayError::WrongState { state, wanted, .. } => format!(
+                "This action can no longer be {wanted}: {}. Nothing was done.",
+                moved_on(*state).1
+            ),
+            other => other.to_string(),
+        };
+        let error = AppError::new(status, message);
+        match heading {
+            Some(h) => error.headed(h),
+            None => error,
+        }
     }
+}
+
+/// Where an action went while someone meant to act on it: a page's
+/// heading, and the sentence that says so.
+pub(crate) fn moved_on(state: ActionState) -> (&'static str, &'static str) {
+    match state {
+        ActionState::Proposed => ("Still being judged", "it is still being judged"),
+        ActionState::PendingApproval => ("Still waiting", "it is still waiting for approval"),
+        ActionState::Approved => ("Already decided", "it was approved already"),
+        ActionState::Rejected => ("Already decided", "it was rejected already"),
+        ActionState::Expired => ("Already decided", "it expired already"),
+        ActionState::Denied => ("Already decided", "the policy refused it"),
+        ActionState::Running => ("Running now", "it is running now"),
+        ActionState::Succeeded => ("Already ran", "it already ran and succeeded"),
+        ActionState::Failed => ("Already ran", "it already ran and failed"),
+        ActionState::TimedOut => ("Already ran", "it already ran and timed out"),
+        ActionState::Interrupted => ("Already ran", "it was interrupted while it ran"),
+        ActionState::RolledBack => ("Already ran", "it ran and was rolled back"),
+    }
+}
+
+/// What a status means for the person who got it, as the heading of an
+/// error page (the number itself means nothing to most people).
+pub(crate) fn status_words(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "That request could not be read",
+        StatusCode::UNAUTHORIZED => "Sign in first",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Nothing here",
+        StatusCode::CONFLICT => "Not possible now",
+        StatusCode::GONE => "Too late",
+        StatusCode::UNPROCESSABLE_ENTITY => "Not accepted",
+        StatusCode::TOO_MANY_REQUESTS => "Too many at once",
+        StatusCode::BAD_GATEWAY => "A host or the model failed",
+        StatusCode::SERVICE_UNAVAILABLE => "Not available right now",
+        _ => "Something went wrong",
+    }
+}
+
+/// Who decided an action, in a sentence ("It was approved by alice 2 min
+/// ago."),
+/// for a page that refuses to decide it again; empty when the log names
+/// no decision.
+pub(crate) async fn decided(state: &super::Shared, id: jarvis_core::ActionId) -> String {
+    let events = state
+        .gw
+        .store()
+        .events(&jarvis_store::AuditFilter {
+            action_id: Some(id.to_string()),
+            kind: Some("action.".into()),
+            limit: Some(200),
+            ..jarvis_store::AuditFilter::default()
+        })
+        .await
+        .unwrap_or_default();
+    let now = super::now_unix();
+    events
+        .iter()
+        .find_map(|e| {
+            let who = jarvis_core::words::actor(&e.actor);
+            let when = match super::views::ago(&e.at, now) {
+                w if w.is_empty() => w,
+                w => format!(" {w}"),
+            };
+            Some(match e.kind.as_str() {
+                "action.approved" => format!("It was approved by {who}{when}."),
+                "action.rejected" => format!("It was rejected by {who}{when}."),
+                "action.expired" => format!("It expired{when}, before anyone decided."),
+                "action.denied" => format!("The policy refused it{when}."),
+                _ => return None,
+            })
+        })
+        .unwrap_or_default()
 }
 
 impl IntoResponse for AppError {
@@ -106,10 +235,8 @@ impl IntoResponse for AppError {
             return (self.status, Json(json!({ "error": self.message }))).into_response();
         }
         let heading = self
-            .status
-            .canonical_reason()
-            .unwrap_or("Something went wrong")
-            .to_owned();
+            .heading
+            .unwrap_or_else(|| status_words(self.status).to_owned());
         let page = ErrorPage {
             chrome: self.chrome.map(|c| *c).unwrap_or_else(|| Chrome {
                 title: heading.clone(),
@@ -118,6 +245,8 @@ impl IntoResponse for AppError {
                 section: Section::Queue,
                 flash: None,
                 chain_intact: None,
+                chain_problem: None,
+                unnotified: false,
             }),
             status: self.status.as_u16(),
             heading,

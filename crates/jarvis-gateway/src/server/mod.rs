@@ -77,16 +77,42 @@ pub struct ServeOptions {
     pub audit_key: Option<AuditKey>,
 }
 
-/// The outcome of the last background verification of the audit chain.
+/// The outcome of the last verification of the audit chain.
 #[derive(Debug, Clone)]
 pub(crate) struct ChainStatus {
     pub(crate) report: Result<VerifyReport, String>,
+    /// When it finished.
     pub(crate) at: Instant,
+    /// How long the walk took: a long chain is verified less often for
+    /// pages (see [`ops::keep_chain_current`]).
+    pub(crate) took: Duration,
 }
 
 impl ChainStatus {
     pub(crate) fn intact(&self) -> Option<bool> {
         self.report.as_ref().ok().map(VerifyReport::is_intact)
+    }
+
+    /// What is wrong, in a sentence for the banner every page shows: where
+    /// the chain breaks and how many breaks there are, or why it could not
+    /// be verified; `None` while it is intact.
+    pub(crate) fn problem(&self) -> Option<String> {
+        match &self.report {
+            Err(e) => Some(format!("Jarvis could not verify it: {e}.")),
+            Ok(r) => r.problem.as_ref().map(|p| {
+                let breaks = (r.breaks.len() as u64 + r.unlisted).max(1);
+                let more = match breaks {
+                    1 => String::new(),
+                    2 => " One more break follows.".to_owned(),
+                    n => format!(" {} more breaks follow.", n - 1),
+                };
+                format!(
+                    "It breaks at event #{}: {}.{more}",
+                    p.seq,
+                    p.what.trim_end_matches('.')
+                )
+            }),
+        }
     }
 }
 
@@ -100,6 +126,11 @@ pub(crate) struct Shared {
     pub(crate) audit_key: Option<AuditKey>,
     pub(crate) health: RwLock<BTreeMap<String, views::Health>>,
     pub(crate) chain: RwLock<Option<ChainStatus>>,
+    /// Whether a walk of the chain for pages is under way (one at a time).
+    pub(crate) chain_walking: std::sync::atomic::AtomicBool,
+    /// Counts the walks for pages that finished, so a page can wait for
+    /// the one under way.
+    pub(crate) chain_walked: tokio::sync::watch::Sender<u64>,
     pub(crate) live: broadcast::Sender<LiveEvent>,
     /// Password checks in flight (argon2 is slow on purpose).
     pub(crate) sign_ins: tokio::sync::Semaphore,
@@ -167,6 +198,11 @@ impl Shared {
             .ok()
             .and_then(|c| c.as_ref().and_then(ChainStatus::intact))
     }
+
+    /// The last verification of the chain, if any.
+    pub(crate) fn chain_now(&self) -> Option<ChainStatus> {
+        self.chain.read().ok().and_then(|c| c.clone())
+    }
 }
 
 /// Resolves the configured webhooks' URLs.
@@ -227,6 +263,8 @@ pub async fn serve(
         audit_key: options.audit_key,
         health: RwLock::new(BTreeMap::new()),
         chain: RwLock::new(None),
+        chain_walking: std::sync::atomic::AtomicBool::new(false),
+        chain_walked: tokio::sync::watch::channel(0).0,
         live,
         sign_ins: tokio::sync::Semaphore::new(2),
         lock_audited: std::sync::atomic::AtomicI64::new(0),
@@ -274,7 +312,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/actions/{id}/rollback", post(web::rollback))
         .route("/actions/{id}/run", post(web::run))
         .route("/audit", get(web::audit))
+        .route("/audit/verify", post(web::verify_now))
         .route("/hosts", get(web::hosts))
+        .route("/hosts/{name}/check", post(web::check_host))
         .route("/policy", get(web::policy))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))

@@ -194,41 +194,71 @@ async fn expire(state: AppState) {
 
 async fn check_hosts(state: AppState) {
     for spec in state.gw.config().hosts.clone() {
-        // Through the gateway, which remembers what the host says of its
-        // kernel wall: these checks are what keeps the proposals' view of
-        // every host fresh.
-        let checked = tokio::time::timeout(CHECK_TIMEOUT, state.gw.check_host(&spec.name)).await;
-        let (ok, detail) = match checked {
-            Ok(Ok(r)) => (
-                true,
-                format!(
-                    "{} as {}; git {}; docker {}",
-                    r.hostname,
-                    r.user,
-                    r.git.as_deref().unwrap_or("absent"),
-                    r.docker.as_deref().unwrap_or("absent")
-                ),
-            ),
-            Ok(Err(e)) => (false, e.to_string()),
-            Err(_) => (
-                false,
-                format!("no answer within {}s", CHECK_TIMEOUT.as_secs()),
-            ),
-        };
-        if !ok {
-            tracing::warn!(host = %spec.name, detail, "host check failed");
-        }
-        if let Ok(mut h) = state.health.write() {
-            h.insert(
-                spec.name.to_string(),
-                Health {
-                    ok: Some(ok),
-                    detail,
-                    checked_at: jarvis_store::now(),
-                },
-            );
-        }
+        check_host(&state, &spec.name).await;
     }
+}
+
+/// Checks one host now and remembers its health: the periodic checks, and
+/// a person's "check now" on the hosts page.
+pub(crate) async fn check_host(state: &Shared, host: &jarvis_core::HostName) -> Health {
+    // Through the gateway, which remembers what the host says of its
+    // kernel wall: these checks are what keeps the proposals' view of
+    // every host fresh.
+    let checked = tokio::time::timeout(CHECK_TIMEOUT, state.gw.check_host(host)).await;
+    let (ok, detail) = match checked {
+        Ok(Ok(r)) => (true, checked_words(&r)),
+        Ok(Err(e)) => (false, e.to_string()),
+        Err(_) => (
+            false,
+            format!("no answer within {}s", CHECK_TIMEOUT.as_secs()),
+        ),
+    };
+    if !ok {
+        tracing::warn!(host = %host, detail, "host check failed");
+    }
+    let health = Health {
+        ok: Some(ok),
+        detail,
+        checked_at: jarvis_store::now(),
+    };
+    if let Ok(mut h) = state.health.write() {
+        h.insert(host.to_string(), health.clone());
+    }
+    health
+}
+
+/// What a passed check found, in a line: `nas as jarvis; git 2.39.5;
+/// docker 27.3.1`. The guard reports `git --version` whole ("git version
+/// 2.39.5"), which would read "git git version 2.39.5" after the name.
+pub(crate) fn checked_words(r: &jarvis_exec::protocol::CheckReport) -> String {
+    let version = |name: &str, v: Option<&str>| match v.map(str::trim) {
+        None | Some("") => format!("no {name}"),
+        Some(v) => {
+            // "git version 2.39.5", "Docker version 24.0.5, build …": the
+            // name and the word "version" once is enough.
+            let strip = |text: &'_ str, word: &str| -> Option<usize> {
+                text.get(..word.len())
+                    .filter(|head| head.eq_ignore_ascii_case(word))
+                    .map(|_| word.len())
+            };
+            let mut rest = v;
+            if let Some(n) = strip(rest, name) {
+                rest = rest[n..].trim_start();
+                if let Some(n) = strip(rest, "version") {
+                    rest = rest[n..].trim_start_matches([' ', ':']);
+                }
+            }
+            let bare = if rest.is_empty() { v } else { rest };
+            format!("{name} {bare}")
+        }
+    };
+    format!(
+        "{} as {}; {}; {}",
+        r.hostname,
+        r.user,
+        version("git", r.git.as_deref()),
+        version("docker", r.docker.as_deref())
+    )
 }
 
 /// Verifies the chain now and remembers the outcome; a chain that was
@@ -239,6 +269,7 @@ pub(crate) async fn verify_chain(state: AppState) {
 
 pub(crate) async fn refresh_chain(state: &Shared) -> ChainStatus {
     let before = state.chain_intact();
+    let started = Instant::now();
     let report = state
         .gw
         .store()
@@ -248,6 +279,7 @@ pub(crate) async fn refresh_chain(state: &Shared) -> ChainStatus {
     let status = ChainStatus {
         report,
         at: Instant::now(),
+        took: started.elapsed(),
     };
     if let Ok(r) = &status.report
         && let Some(problem) = &r.problem
@@ -266,6 +298,66 @@ pub(crate) async fn refresh_chain(state: &Shared) -> ChainStatus {
         *c = Some(status.clone());
     }
     status
+}
+
+/// The shortest time a verification stays current for pages.
+const PAGE_FRESH: Duration = Duration::from_secs(10);
+
+/// How long a page waits for a walk of the chain before it shows the last
+/// status known (the walk goes on; the next page has its outcome).
+const PAGE_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a verification stays current for pages: ten seconds, or twenty
+/// times as long as the walk took, so verifying for pages never takes more
+/// than about a twentieth of a core however long the chain grows.
+pub(crate) fn current_for(status: &ChainStatus) -> Duration {
+    PAGE_FRESH.max(status.took.saturating_mul(20))
+}
+
+/// Makes the chain's status current before a page is drawn, so the banner
+/// every page shows appears within seconds of a break and goes within
+/// seconds of a fix (the background verification alone runs every
+/// `[server] audit_verify_secs`, five minutes by default, and a page that
+/// read only its result stayed red that long after a fix).
+///
+/// One walk runs at a time; a page waits for it at most [`PAGE_WAIT`] and
+/// is drawn with the last status known if it takes longer.
+pub(crate) async fn keep_chain_current(state: &AppState) {
+    use std::sync::atomic::Ordering;
+    let current = |s: &Shared| {
+        s.chain_now()
+            .is_some_and(|c| c.at.elapsed() < current_for(&c))
+    };
+    if current(state) {
+        return;
+    }
+    let mut walked = state.chain_walked.subscribe();
+    // A walk may have finished between the look above and subscribing.
+    if current(state) {
+        return;
+    }
+    if !state.chain_walking.swap(true, Ordering::AcqRel) {
+        let walk = Walk(state.clone());
+        tokio::spawn(async move {
+            refresh_chain(&walk.0).await;
+            drop(walk);
+        });
+    }
+    let _ = tokio::time::timeout(PAGE_WAIT, walked.changed()).await;
+}
+
+/// A walk of the chain for pages, under way: when it ends, however it
+/// ends, the next page may start another, and the pages waiting for it
+/// are told.
+struct Walk(AppState);
+
+impl Drop for Walk {
+    fn drop(&mut self) {
+        self.0
+            .chain_walking
+            .store(false, std::sync::atomic::Ordering::Release);
+        self.0.chain_walked.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 async fn prune_sessions(state: AppState) {

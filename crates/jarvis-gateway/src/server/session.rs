@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::error::AppError;
 use super::views::{Chrome, LoginPage, Section, SignedIn};
-use super::{AppState, Shared};
+use super::{AppState, ChainStatus, Shared};
 use crate::auth;
 
 /// Someone who has proven who they are.
@@ -43,6 +43,7 @@ impl Caller {
 
     /// The header of pages for this caller.
     pub(crate) fn chrome(&self, state: &Shared, title: &str, section: Section) -> Chrome {
+        let chain = state.chain_now();
         Chrome {
             title: title.to_owned(),
             user: match &self.principal {
@@ -55,7 +56,13 @@ impl Caller {
             csrf: self.csrf.clone().unwrap_or_default(),
             section,
             flash: None,
-            chain_intact: state.chain_intact(),
+            chain_intact: chain.as_ref().and_then(ChainStatus::intact),
+            chain_problem: chain.as_ref().and_then(ChainStatus::problem),
+            // Said to the people who decide: they are the ones nobody tells.
+            unnotified: self.principal.may_decide()
+                && !state
+                    .notifier
+                    .reaches(crate::notify::NoticeKind::ApprovalNeeded),
         }
     }
 
@@ -222,7 +229,11 @@ impl FromRequestParts<AppState> for WebUser {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match identify(state, &parts.headers).await {
-            Ok(Some(c)) => Ok(WebUser(c)),
+            Ok(Some(c)) => {
+                // Every page shows a broken chain: make what it shows current.
+                super::ops::keep_chain_current(state).await;
+                Ok(WebUser(c))
+            }
             Ok(None) => {
                 let next = parts
                     .uri
@@ -342,6 +353,8 @@ fn login_chrome(csrf: String) -> Chrome {
         section: Section::Login,
         flash: None,
         chain_intact: None,
+        chain_problem: None,
+        unnotified: false,
     }
 }
 

@@ -20,9 +20,9 @@ use serde::Deserialize;
 use super::error::AppError;
 use super::session::{Caller, FLASH, FormUser, WebUser, cookie, cookie_name, set_cookie};
 use super::views::{
-    ActionPage, ActionsPage, AuditPage, AuditQuery, ChatOrigin, Chrome, Flash, FlashKind, Health,
-    HostKernel, HostRow, HostsPage, PolicyPage, PolicyTry, QueueItem, QueueItems, QueuePage,
-    Section, Story,
+    ActionPage, ActionsPage, AuditPage, AuditQuery, ChatOrigin, Chrome, Connection, Flash,
+    FlashKind, Health, HostKernel, HostRow, HostUnattended, HostsPage, PolicyPage, PolicyTry,
+    QueueItem, QueueItems, QueuePage, RuleView, Section, Story,
 };
 use super::{AppState, Shared, now_unix, unix};
 use crate::pipeline::GatewayError;
@@ -462,7 +462,18 @@ pub(crate) async fn decision_error(
             )
             .await;
     }
-    AppError::from_gateway(e)
+    // Decided while the page was being read: say by whom.
+    let moved_on = matches!(
+        e,
+        GatewayError::WrongState { .. }
+            | GatewayError::Store(jarvis_store::StoreError::Conflict { .. })
+    );
+    let error = AppError::from_gateway(e);
+    if moved_on {
+        error.and(&super::error::decided(state, id).await)
+    } else {
+        error
+    }
 }
 
 /// `POST /actions/{id}/approve`.
@@ -546,7 +557,7 @@ pub(crate) async fn deny(
             FlashKind::Success,
             "Denied. Nothing was sent to the host.",
         )),
-        Err(e) => Err(AppError::from_gateway(e).page(
+        Err(e) => Err(decision_error(&state, &caller, id, e).await.page(
             frame,
             Some(conversation.unwrap_or_else(|| format!("/actions/{id}"))),
         )),
@@ -614,8 +625,51 @@ pub(crate) struct AuditParams {
     q: String,
     #[serde(default)]
     action: String,
+    /// Start the page at this event (a break, shown in place).
+    #[serde(default)]
+    upto: Option<i64>,
     #[serde(default)]
     offset: Option<i64>,
+}
+
+/// The stored actor for what a person typed in the actor filter: the words
+/// the pages show (`alice`, `agent token planner`, `root (on the gateway)`,
+/// `the planner`, `Jarvis`) or the stored form (`user:alice`), which is
+/// kept as it is.
+pub(crate) fn actor_from_words(text: &str) -> String {
+    let t = text.trim();
+    if t.contains(':') {
+        return t.to_owned();
+    }
+    if let Some(name) = t.strip_prefix("agent token ") {
+        return format!("token:{}", name.trim());
+    }
+    if let Some(account) = t.strip_suffix("(on the gateway)") {
+        return format!("local:{}", account.trim());
+    }
+    match t {
+        "the planner" | "planner" => "planner".to_owned(),
+        "Jarvis" | "system" => "system".to_owned(),
+        // The gateway's own steps and the operator's signatures carry bare
+        // names; anyone else named by a word alone is a person.
+        "gateway" | "operator" => t.to_owned(),
+        name => format!("user:{name}"),
+    }
+}
+
+/// The stored event kind for what a person typed in the kind filter: a
+/// state's words (`waiting for approval`, `rolled back`) mean the event of
+/// an action entering it (`action.pending_approval`); anything else is a
+/// kind (`action.approved`) or a family of kinds (`action.`) as written.
+pub(crate) fn kind_from_words(text: &str) -> String {
+    let t = text.trim();
+    if t.contains('.') {
+        return t.to_owned();
+    }
+    match ActionState::from_words(t) {
+        Some(state) => format!("action.{}", state.as_str()),
+        None => t.to_owned(),
+    }
 }
 
 /// The audit filter's time parameters that are not times, each with its
@@ -661,12 +715,13 @@ impl AuditParams {
         }
         Ok(AuditFilter {
             action_id: some(&self.action),
-            actor: some(&self.actor),
+            actor: some(&self.actor).map(|a| actor_from_words(&a)),
             host: some(&self.host),
-            kind: some(&self.kind),
+            kind: some(&self.kind).map(|k| kind_from_words(&k)),
             since,
             until,
             search: some(&self.q),
+            upto: self.upto,
             limit: Some(limit),
             offset: self
                 .offset
@@ -706,6 +761,7 @@ pub(crate) async fn audit(
     let status = chain_status(&state).await;
     let mut frame = chrome(&state, &caller, &headers, "Audit log", Section::Audit);
     frame.chain_intact = status.intact();
+    frame.chain_problem = status.problem();
     let offset = p.offset.unwrap_or(0).clamp(0, i64::from(u32::MAX));
     // A filter that does not parse is shown on the page itself, with the
     // form as it was sent, so it can be corrected in place.
@@ -727,6 +783,7 @@ pub(crate) async fn audit(
     } else {
         StatusCode::OK
     };
+    let upto = p.upto.map(|n| n.to_string()).unwrap_or_default();
     let pairs = [
         ("host", &p.host),
         ("actor", &p.actor),
@@ -735,6 +792,7 @@ pub(crate) async fn audit(
         ("until", &p.until),
         ("q", &p.q),
         ("action", &p.action),
+        ("upto", &upto),
     ];
     let next_query = pairs
         .iter()
@@ -742,11 +800,14 @@ pub(crate) async fn audit(
         .map(|(k, v)| format!("{k}={}", super::session::encode(v)))
         .collect::<Vec<_>>()
         .join("&");
+    let verified_secs_ago = status.at.elapsed().as_secs();
     let (verify, verify_error) = match status.report {
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e)),
     };
     let body = html(&AuditPage {
+        can_verify: caller.principal.may_decide(),
+        verified_secs_ago,
         chrome: frame,
         events,
         query: AuditQuery {
@@ -757,6 +818,7 @@ pub(crate) async fn audit(
             until: p.until,
             q: p.q,
             action: p.action,
+            upto: p.upto,
         },
         verify,
         verify_error,
@@ -771,9 +833,63 @@ pub(crate) async fn audit(
     Ok(response)
 }
 
+#[derive(Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// `POST /audit/verify`: walks the whole chain now, for a person who
+/// decides (who answers for what the log says), and shows the outcome on
+/// the audit page. Any page already shows a status seconds old; this is
+/// for the moment after a repair, or before trusting the log.
+pub(crate) async fn verify_now(
+    State(state): State<AppState>,
+    FormUser(caller): FormUser,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, AppError> {
+    let what = "verify the audit log";
+    let frame = chrome(&state, &caller, &headers, "Not verified", Section::Audit);
+    let back = Some("/audit".to_owned());
+    caller
+        .check_csrf(&state, form.csrf.as_deref(), what, None)
+        .await
+        .map_err(|e| e.page(frame.clone(), back.clone()))?;
+    caller
+        .require(&state, caller.principal.may_decide(), what, None)
+        .await
+        .map_err(|e| e.page(frame, back))?;
+    let status = super::ops::refresh_chain(&state).await;
+    let (kind, text) = match (&status.report, status.problem()) {
+        (Ok(r), None) => (
+            FlashKind::Success,
+            format!(
+                "Verified just now, in {}. {}.",
+                super::views::duration_text(
+                    u64::try_from(status.took.as_millis()).unwrap_or(u64::MAX)
+                ),
+                super::views::chain_status_text(r)
+            ),
+        ),
+        (Ok(_), Some(problem)) => (
+            FlashKind::Error,
+            format!(
+                "Verified just now: the audit log is broken. {problem} Each break is listed below and marked in the log."
+            ),
+        ),
+        (Err(_), problem) => (
+            FlashKind::Error,
+            problem.unwrap_or_else(|| "The audit log could not be verified.".into()),
+        ),
+    };
+    Ok(redirect_with(&state, "/audit", kind, &text))
+}
+
 /// The hosts as the UI and API show them.
 pub(crate) fn host_rows(state: &Shared) -> Vec<HostRow> {
     let health = state.health.read().map(|h| h.clone()).unwrap_or_default();
+    let now = OffsetDateTime::now_utc();
     state
         .gw
         .config()
@@ -797,6 +913,12 @@ pub(crate) fn host_rows(state: &Shared) -> Vec<HostRow> {
                     .gw
                     .executor()
                     .breaker_state(&h.name)
+                    .unwrap_or_default(),
+                connection: state
+                    .gw
+                    .executor()
+                    .breaker_status(&h.name)
+                    .map(|b| Connection::of(&b, now))
                     .unwrap_or_default(),
                 shell: match state.gw.host_facts(&h.name).map(|f| f.report) {
                     Some(Ok(r)) => r
@@ -824,18 +946,20 @@ pub(crate) fn host_rows(state: &Shared) -> Vec<HostRow> {
                         "max timeout".into(),
                         format!("{}s", l.max_timeout.as_secs()),
                     ),
-                    ("output cap".into(), format!("{} bytes", l.output_cap)),
+                    ("output cap".into(), super::views::bytes_text(l.output_cap)),
                     (
                         "rate".into(),
                         format!("{}/min, burst {}", l.rate_per_minute, l.burst),
                     ),
                     ("concurrency".into(), l.concurrency.to_string()),
                     (
-                        "breaker".into(),
+                        "cut off".into(),
                         format!(
-                            "opens after {} failures for {}s",
+                            "after {} failures in a row, for {}",
                             l.breaker_failures,
-                            l.breaker_cooldown.as_secs()
+                            super::views::span_text(
+                                i64::try_from(l.breaker_cooldown.as_secs()).unwrap_or(i64::MAX)
+                            )
                         ),
                     ),
                 ],
@@ -853,8 +977,63 @@ pub(crate) async fn hosts(
     let body = html(&HostsPage {
         chrome: chrome(&state, &caller, &headers, "Hosts", Section::Hosts),
         hosts: host_rows(&state),
+        can_check: caller.principal.may_decide(),
     })?;
     Ok(page(&state, &headers, body))
+}
+
+/// `POST /hosts/{name}/check`: checks one host now (its guard answers, and
+/// says what it has and enforces) and shows the outcome on the hosts page.
+/// For people who decide: a check opens an SSH connection to the host.
+pub(crate) async fn check_host(
+    State(state): State<AppState>,
+    FormUser(caller): FormUser,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, AppError> {
+    let what = "check hosts";
+    let frame = chrome(&state, &caller, &headers, "Not checked", Section::Hosts);
+    let back = Some("/hosts".to_owned());
+    caller
+        .check_csrf(&state, form.csrf.as_deref(), what, None)
+        .await
+        .map_err(|e| e.page(frame.clone(), back.clone()))?;
+    caller
+        .require(&state, caller.principal.may_decide(), what, None)
+        .await
+        .map_err(|e| e.page(frame.clone(), back.clone()))?;
+    let Some(host) = state
+        .gw
+        .config()
+        .hosts
+        .iter()
+        .find(|h| h.name.as_str() == name)
+        .map(|h| h.name.clone())
+    else {
+        return Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "No host of that name is configured, so there is nothing to check.",
+        )
+        .page(frame, back));
+    };
+    let health = super::ops::check_host(&state, &host).await;
+    let (kind, text) = if health.ok == Some(true) {
+        (
+            FlashKind::Success,
+            format!("{host} answered just now: {}.", health.detail),
+        )
+    } else {
+        (
+            FlashKind::Error,
+            format!(
+                "{host} did not answer: {}.",
+                health.detail.trim_end_matches('.')
+            ),
+        )
+    };
+    let to = format!("/hosts#host-{}", super::session::encode(host.as_str()));
+    Ok(redirect_with(&state, &to, kind, &text))
 }
 
 #[derive(Deserialize)]
@@ -883,6 +1062,7 @@ pub(crate) fn try_policy(state: &Shared, command: &str, host: &str) -> Result<Po
         command: command.to_owned(),
         host: host.to_owned(),
         decision: j.decision.to_string(),
+        verdict: j.decision.label().to_owned(),
         risk_score: u32::from(j.risk.score()),
         risk_level: j.risk.level().to_string(),
         reasons: j.reasons,
@@ -907,8 +1087,31 @@ pub(crate) async fn policy(
                 .map_err(|e| e.page(frame.clone(), Some("/policy".into())))?,
         )
     };
+    let rules = state.gw.policy().rules();
+    let max_risk = rules.defaults.auto_allow_max_risk;
     let body = html(&PolicyPage {
         chrome: frame,
+        default_verdict: rules.defaults.decision.label().to_owned(),
+        default_decision: rules.defaults.decision.to_string(),
+        max_risk,
+        max_risk_level: Risk::new(u32::from(max_risk))
+            .map(|r| r.level().label().to_owned())
+            .unwrap_or_default(),
+        rules: rules.rules.iter().map(RuleView::of).collect(),
+        unattended: state
+            .gw
+            .config()
+            .hosts
+            .iter()
+            .map(|h| {
+                let k = state.gw.kernel_standing(&h.name);
+                HostUnattended {
+                    name: h.name.to_string(),
+                    unattended: k.unattended(),
+                    consequence: k.consequence().to_owned(),
+                }
+            })
+            .collect(),
         files: state
             .gw
             .policy()
@@ -999,6 +1202,128 @@ mod tests {
         ] {
             assert_eq!(conversation_return(&bad, action), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn audit_filters_take_the_words_shown() {
+        // Every actor the pages show in words reads back to the stored one.
+        for stored in [
+            "user:alice",
+            "local:root",
+            "token:planner",
+            "planner",
+            "system",
+            "gateway",
+        ] {
+            assert_eq!(
+                actor_from_words(&jarvis_core::words::actor(stored)),
+                stored,
+                "{stored}"
+            );
+            assert_eq!(actor_from_words(stored), stored, "{stored}");
+        }
+        assert_eq!(actor_from_words(" bob "), "user:bob");
+        // States in words mean the event of entering them.
+        assert_eq!(kind_from_words("approved"), "action.approved");
+        assert_eq!(
+            kind_from_words("waiting for approval"),
+            "action.pending_approval"
+        );
+        assert_eq!(kind_from_words("Rolled back"), "action.rolled_back");
+        assert_eq!(kind_from_words("action.approved"), "action.approved");
+        assert_eq!(kind_from_words("action."), "action.");
+        assert_eq!(kind_from_words("login"), "login");
+        let f = AuditParams {
+            actor: "alice".into(),
+            kind: "pending".into(),
+            upto: Some(44),
+            ..AuditParams::default()
+        }
+        .filter(10)
+        .expect("a filter");
+        assert_eq!(f.actor.as_deref(), Some("user:alice"));
+        assert_eq!(f.kind.as_deref(), Some("action.pending_approval"));
+        assert_eq!(f.upto, Some(44));
+    }
+
+    #[test]
+    fn a_broken_chain_in_a_sentence() {
+        use jarvis_store::{Break, BreakKind, VerifyProblem, VerifyReport};
+        let status = |report| super::super::ChainStatus {
+            report,
+            at: std::time::Instant::now(),
+            took: Duration::from_millis(3),
+        };
+        assert_eq!(status(Ok(VerifyReport::default())).problem(), None);
+        let first = Break {
+            kind: BreakKind::Invalid,
+            seq: 5,
+            what: "event 5 was changed after it was written".into(),
+        };
+        let one = VerifyReport {
+            problem: Some(VerifyProblem {
+                seq: 5,
+                what: first.what.clone(),
+            }),
+            breaks: vec![first.clone()],
+            ..VerifyReport::default()
+        };
+        assert_eq!(
+            status(Ok(one.clone())).problem().as_deref(),
+            Some("It breaks at event #5: event 5 was changed after it was written.")
+        );
+        let many = VerifyReport {
+            breaks: vec![first.clone(), first],
+            unlisted: 2,
+            ..one
+        };
+        assert_eq!(
+            status(Ok(many)).problem().as_deref(),
+            Some(
+                "It breaks at event #5: event 5 was changed after it was written. 3 more breaks follow."
+            )
+        );
+        assert_eq!(
+            status(Err("database is locked".into()))
+                .problem()
+                .as_deref(),
+            Some("Jarvis could not verify it: database is locked.")
+        );
+        // A long walk is repeated less often for pages.
+        assert_eq!(
+            super::super::ops::current_for(&status(Ok(VerifyReport::default()))),
+            Duration::from_secs(10)
+        );
+        let slow = super::super::ChainStatus {
+            took: Duration::from_secs(2),
+            ..status(Ok(VerifyReport::default()))
+        };
+        assert_eq!(
+            super::super::ops::current_for(&slow),
+            Duration::from_secs(40)
+        );
+    }
+
+    #[test]
+    fn a_check_says_each_version_once() {
+        let report = |git: Option<&str>, docker: Option<&str>| jarvis_exec::protocol::CheckReport {
+            hostname: "nas".into(),
+            user: "jarvis".into(),
+            policy: vec![],
+            policy_rules: 0,
+            docker: docker.map(str::to_owned),
+            git: git.map(str::to_owned),
+            bash: None,
+            enforcement: Default::default(),
+        };
+        assert_eq!(
+            super::super::ops::checked_words(&report(Some("git version 2.39.5"), Some("27.3.1"))),
+            "nas as jarvis; git 2.39.5; docker 27.3.1"
+        );
+        assert_eq!(
+            super::super::ops::checked_words(&report(None, Some("Docker version 24.0.5, build 1"))),
+            "nas as jarvis; no git; docker 24.0.5, build 1"
+        );
     }
 
     #[test]
