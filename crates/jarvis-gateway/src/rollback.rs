@@ -228,19 +228,20 @@ impl Gateway {
             .iter()
             .map(|s| {
                 format!(
-                    "runs `{}` ({}, risk {})",
-                    s.command,
-                    s.decision,
+                    "runs {} ({}, risk {})",
+                    jarvis_core::text::code(&s.command),
+                    s.decision.label(),
                     s.risk.score()
                 )
             })
             .collect();
-        summary.extend(
-            explained
-                .previews
-                .iter()
-                .map(|p| format!("`{}` would show {}", p.preview, p.shows)),
-        );
+        summary.extend(explained.previews.iter().map(|p| {
+            format!(
+                "{} would show {}",
+                jarvis_core::text::code(&p.preview),
+                p.shows
+            )
+        }));
         PreviewReport {
             kind: "plan".into(),
             summary,

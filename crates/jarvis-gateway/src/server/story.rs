@@ -200,12 +200,16 @@ impl PreviewView {
         })
     }
 
-    /// What kind of preview, in words.
+    /// What kind of preview, in words: a dry run in a copy, or (`plan`)
+    /// only the policy's reading of the command.
     pub fn kind_label(&self) -> &'static str {
         match self.kind.as_str() {
             "git" => "run in a private copy of the repository",
             "docker" => "run against a throwaway copy of the container",
             "edit" => "the edit against the file as it is",
+            "plan" => {
+                "nothing could be run in a copy, so this is what the policy reads the command to do"
+            }
             _ => "a preview",
         }
     }
