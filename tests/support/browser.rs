@@ -214,6 +214,18 @@ impl Browser {
             .unwrap_or_else(|e| format!("(unknown URL: {e})"))
     }
 
+    /// Signs in through the web UI's form at `url` (a page that asks for
+    /// it), as `user` with `password`, and waits for `landing` on the page
+    /// it goes on to.
+    pub async fn sign_in(&self, url: &str, user: &str, password: &str, landing: &str) {
+        self.goto(url).await;
+        self.wait_for("form#login").await;
+        self.fill("input#username", user).await;
+        self.fill("input#password", password).await;
+        self.click("button#login-submit").await;
+        self.wait_for(landing).await;
+    }
+
     /// Loads `url` and waits for it to finish loading.
     pub async fn goto(&self, url: &str) {
         if let Err(e) = self.client().goto(url).await {

@@ -133,12 +133,14 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
     browser.set_size(PHONE.0, PHONE.1).await;
 
     // Sign in, landing on the chat page.
-    browser.goto(&format!("{}/chat", s.url)).await;
-    browser.wait_for("form#login").await;
-    browser.fill("input#username", "alice").await;
-    browser.fill("input#password", &password).await;
-    browser.click("button#login-submit").await;
-    browser.wait_for("form#chat-form").await;
+    browser
+        .sign_in(
+            &format!("{}/chat", s.url),
+            "alice",
+            &password,
+            "form#chat-form",
+        )
+        .await;
     assert!(
         browser
             .eval("return !document.getElementById('direct-mode')", vec![])

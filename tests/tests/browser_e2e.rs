@@ -49,12 +49,9 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     browser.set_size(PHONE.0, PHONE.1).await;
 
     // Sign in.
-    browser.goto(&format!("{}/", s.url)).await;
-    browser.wait_for("form#login").await;
-    browser.fill("input#username", "alice").await;
-    browser.fill("input#password", &password).await;
-    browser.click("button#login-submit").await;
-    browser.wait_for("#queue-items").await;
+    browser
+        .sign_in(&format!("{}/", s.url), "alice", &password, "#queue-items")
+        .await;
 
     // The agent proposes; the queue shows it without a reload.
     let http = reqwest::Client::new();

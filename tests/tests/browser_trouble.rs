@@ -101,12 +101,9 @@ async fn trouble_is_visible_where_people_look() {
     let mut browser = Browser::start().await;
     browser.set_timeout(Duration::from_secs(30));
     browser.set_size(PHONE.0, PHONE.1).await;
-    browser.goto(&format!("{}/", s.url)).await;
-    browser.wait_for("form#login").await;
-    browser.fill("input#username", "alice").await;
-    browser.fill("input#password", &password).await;
-    browser.click("button#login-submit").await;
-    browser.wait_for("#queue-items").await;
+    browser
+        .sign_in(&format!("{}/", s.url), "alice", &password, "#queue-items")
+        .await;
 
     for (size, (w, h)) in SIZES {
         browser.set_size(w, h).await;

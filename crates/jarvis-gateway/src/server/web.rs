@@ -839,6 +839,28 @@ pub(crate) struct CsrfOnly {
     csrf: Option<String>,
 }
 
+/// Lets a form post through that only people who decide may make: its
+/// CSRF token and the caller's role are checked (each refusal audited), a
+/// refusal shown on a page that leads `back`.
+async fn deciders_form(
+    state: &Shared,
+    caller: &Caller,
+    form: &CsrfOnly,
+    what: &str,
+    frame: Chrome,
+    back: &str,
+) -> Result<(), AppError> {
+    let back = Some(back.to_owned());
+    caller
+        .check_csrf(state, form.csrf.as_deref(), what, None)
+        .await
+        .map_err(|e| e.page(frame.clone(), back.clone()))?;
+    caller
+        .require(state, caller.principal.may_decide(), what, None)
+        .await
+        .map_err(|e| e.page(frame, back))
+}
+
 /// `POST /audit/verify`: walks the whole chain now, for a person who
 /// decides (who answers for what the log says), and shows the outcome on
 /// the audit page. Any page already shows a status seconds old; this is
@@ -849,17 +871,16 @@ pub(crate) async fn verify_now(
     headers: HeaderMap,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, AppError> {
-    let what = "verify the audit log";
     let frame = chrome(&state, &caller, &headers, "Not verified", Section::Audit);
-    let back = Some("/audit".to_owned());
-    caller
-        .check_csrf(&state, form.csrf.as_deref(), what, None)
-        .await
-        .map_err(|e| e.page(frame.clone(), back.clone()))?;
-    caller
-        .require(&state, caller.principal.may_decide(), what, None)
-        .await
-        .map_err(|e| e.page(frame, back))?;
+    deciders_form(
+        &state,
+        &caller,
+        &form,
+        "verify the audit log",
+        frame,
+        "/audit",
+    )
+    .await?;
     let status = super::ops::refresh_chain(&state).await;
     let (kind, text) = match (&status.report, status.problem()) {
         (Ok(r), None) => (
@@ -992,17 +1013,17 @@ pub(crate) async fn check_host(
     Path(name): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, AppError> {
-    let what = "check hosts";
     let frame = chrome(&state, &caller, &headers, "Not checked", Section::Hosts);
     let back = Some("/hosts".to_owned());
-    caller
-        .check_csrf(&state, form.csrf.as_deref(), what, None)
-        .await
-        .map_err(|e| e.page(frame.clone(), back.clone()))?;
-    caller
-        .require(&state, caller.principal.may_decide(), what, None)
-        .await
-        .map_err(|e| e.page(frame.clone(), back.clone()))?;
+    deciders_form(
+        &state,
+        &caller,
+        &form,
+        "check hosts",
+        frame.clone(),
+        "/hosts",
+    )
+    .await?;
     let Some(host) = state
         .gw
         .config()
