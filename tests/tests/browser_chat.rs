@@ -241,6 +241,13 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
         })
     });
     assert!(heard, "the deny reason reached the model");
+    // And the conversation shows it with the action.
+    browser
+        .wait_text(
+            &format!("{tidy_selector} .people-said"),
+            "alice rejected it: keep the mark for the audit",
+        )
+        .await;
     let done = wait_card(&browser, &touch, "succeeded").await;
     assert_eq!(done.id, pending.id);
     assert!(!done.can_approve);

@@ -21,7 +21,9 @@ use jarvis_planner::agent::{
 use jarvis_planner::client::{ModelSettings, OpenAiModel};
 use jarvis_planner::model::{BoxFuture, Message, Model, Role};
 use jarvis_planner::tools;
-use jarvis_store::{ActionRecord, AuditFilter, ConversationRecord, MessageRecord, StoreError};
+use jarvis_store::{
+    ActionRecord, AuditFilter, ConversationRecord, MessageRecord, Store, StoreError,
+};
 use serde_json::json;
 
 use crate::pipeline::{Gateway, GatewayError, Proposal};
@@ -643,33 +645,17 @@ impl<'a> ChatActions<'a> {
         let run = store.run_of(a.id).await.map_err(failed)?;
         // What the people who decided said: an approver's words are the
         // best teacher the agent has ("just restarted it 2 min ago").
-        let mut people: Vec<String> = store
-            .approvals_of(a.id)
+        let people = people_said(store, a)
             .await
             .map_err(failed)?
             .into_iter()
-            .filter_map(|p| p.reason.filter(|r| !r.trim().is_empty()))
-            .map(|r| format!("a person approved it: {r}"))
+            .filter_map(|said| match (said.approved, said.words) {
+                (true, Some(w)) => Some(format!("a person approved it: {w}")),
+                (true, None) => None,
+                (false, Some(w)) => Some(format!("a person rejected it: {w}")),
+                (false, None) => Some("a person rejected it and gave no reason".into()),
+            })
             .collect();
-        if a.state == ActionState::Rejected {
-            let rejected = store
-                .events(&AuditFilter {
-                    action_id: Some(a.id.to_string()),
-                    kind: Some("action.rejected".into()),
-                    limit: Some(1),
-                    ..AuditFilter::default()
-                })
-                .await
-                .map_err(failed)?;
-            for e in rejected {
-                let payload: serde_json::Value =
-                    serde_json::from_str(&e.payload).unwrap_or_default();
-                match payload["reason"].as_str().map(str::trim) {
-                    Some(r) if !r.is_empty() => people.push(format!("a person rejected it: {r}")),
-                    _ => people.push("a person rejected it and gave no reason".into()),
-                }
-            }
-        }
         Ok(ActionReport {
             id: a.id.to_string(),
             state: a.state.to_string(),
@@ -692,6 +678,56 @@ impl<'a> ChatActions<'a> {
             people,
         })
     }
+}
+
+/// What one person said in deciding on an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Said {
+    /// Who (`user:alice`).
+    pub(crate) by: String,
+    /// Whether they approved (else they rejected it).
+    pub(crate) approved: bool,
+    /// Their words, if they gave any.
+    pub(crate) words: Option<String>,
+}
+
+/// What the people who decided on `a` said, approvals first: told to the
+/// model with the result, and shown with the action in its conversation.
+pub(crate) async fn people_said(store: &Store, a: &ActionRecord) -> Result<Vec<Said>, StoreError> {
+    let words = |w: Option<&str>| {
+        w.map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+    };
+    let mut said: Vec<Said> = store
+        .approvals_of(a.id)
+        .await?
+        .into_iter()
+        .map(|p| Said {
+            words: words(p.reason.as_deref()),
+            by: p.approver,
+            approved: true,
+        })
+        .collect();
+    if a.state == ActionState::Rejected {
+        let rejected = store
+            .events(&AuditFilter {
+                action_id: Some(a.id.to_string()),
+                kind: Some("action.rejected".into()),
+                limit: Some(1),
+                ..AuditFilter::default()
+            })
+            .await?;
+        for e in rejected {
+            let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
+            said.push(Said {
+                by: e.actor,
+                approved: false,
+                words: words(payload["reason"].as_str()),
+            });
+        }
+    }
+    Ok(said)
 }
 
 impl Actions for ChatActions<'_> {

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::error::AppError;
 use super::session::{Caller, FormUser, WebUser};
 use super::views::{
-    ChatEntry, ChatPage, Chrome, ConversationPage, Section, chat_entries, output_text,
+    ChatEntry, ChatPage, Chrome, ConversationPage, Section, actor_words, chat_entries, output_text,
 };
 use super::web::{chrome, html, page};
 use super::{AppState, Shared, now_unix, unix};
@@ -235,6 +235,25 @@ pub(crate) async fn show(
         };
         if item.action.state == ActionState::PendingApproval {
             item.expires_at_unix = Some(unix(state.gw.expires_at(&item.action)));
+        }
+        // What the people who decided said, as the agent heard it.
+        match crate::chat::people_said(store, &item.action).await {
+            Ok(said) => {
+                item.people = said
+                    .into_iter()
+                    .filter(|s| s.words.is_some() || !s.approved)
+                    .map(|s| {
+                        let verdict = if s.approved { "approved" } else { "rejected" };
+                        match s.words {
+                            Some(w) => format!("{} {verdict} it: {w}", actor_words(&s.by)),
+                            None => format!("{} {verdict} it without a reason", actor_words(&s.by)),
+                        }
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                tracing::warn!(action = %item.action.id, error = %e, "who decided on an action is unreadable")
+            }
         }
         // What it printed, in the conversation where it happened.
         match store.run_of(item.action.id).await {

@@ -1077,6 +1077,9 @@ pub struct ChatAction {
     pub story: Story,
     /// What it printed, once it ran (stdout, then stderr).
     pub output: Option<String>,
+    /// What the people who decided said, in words ("alice rejected it:
+    /// keep the mark"): the agent was told the same.
+    pub people: Vec<String>,
     /// What the assistant was told about its result (the tool answer).
     pub told: Option<String>,
     /// When it expires (Unix seconds), while pending.
@@ -1224,6 +1227,7 @@ pub fn chat_entries(
                 action: a.clone(),
                 story,
                 output: None,
+                people: Vec::new(),
                 told,
                 expires_at_unix: None,
             })));
@@ -3584,6 +3588,7 @@ mod tests {
             story: Story::of(&action, None),
             action,
             output: None,
+            people: vec!["alice rejected it: keep <b>it</b>".into()],
             told: None,
             expires_at_unix: Some(NOW + 252),
         }))
@@ -3613,6 +3618,7 @@ mod tests {
             "72 · high".into(),
             "<li>deletes files under /srv/app</li>".into(),
             "<span class=\"purpose-reason\">mark &#60;b&#62;it&#60;/b&#62;</span>".into(),
+            "<li>alice rejected it: keep &#60;b&#62;it&#60;/b&#62;</li>".into(),
             format!("<form class=\"decide\" method=\"post\" action=\"/actions/{id}/approve\">"),
             format!("formaction=\"/actions/{id}/deny\""),
             "class=\"btn btn-approve approve\"".into(),
@@ -3654,6 +3660,7 @@ mod tests {
             story: Story::of(&action(ActionState::Succeeded, "uptime"), None),
             action: action(ActionState::Succeeded, "uptime"),
             output: Some("up 3 days".into()),
+            people: Vec::new(),
             told: Some("{\"id\": \"x\"}\nIt ran and succeeded.".into()),
             expires_at_unix: None,
         }));
@@ -3741,6 +3748,7 @@ mod tests {
                     story: Story::of(&a, None),
                     action: a,
                     output: Some(evil.repeat(12).replace(')', ")\n")),
+                    people: vec![evil.into()],
                     told: Some(evil.into()),
                     expires_at_unix: Some(NOW),
                 })),
