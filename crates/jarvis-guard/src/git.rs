@@ -112,12 +112,9 @@ pub fn capture(dir: &str, action_id: &str, keep: bool) -> Result<RepoState, Stri
 }
 
 /// Whether two states of one repository are the same (HEAD, branch, index,
-/// working tree).
+/// working tree): [`RepoState::same_as`], the comparison the gateway uses too.
 pub fn matches(current: &RepoState, other: &RepoState) -> bool {
-    current.head == other.head
-        && current.branch == other.branch
-        && current.index_tree == other.index_tree
-        && current.worktree_tree == other.worktree_tree
+    current.same_as(other)
 }
 
 /// What differs between two states, in plain words.
