@@ -414,13 +414,13 @@ impl RepoState {
         }
         if self.branch != to.branch {
             parts.push(format!(
-                "the branch went from {} to {}",
+                "switched from {} to {}",
                 branch_words(self.branch.as_deref()),
                 branch_words(to.branch.as_deref())
             ));
         }
         if self.index_tree != to.index_tree {
-            parts.push("the staged changes (index) changed".into());
+            parts.push("the staged files changed".into());
         }
         if self.worktree_tree != to.worktree_tree {
             parts.push("files in the working tree changed".into());
