@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use jarvis_tests::browser::{Browser, DESKTOP, PHONE};
 use jarvis_tests::fixtures::{HostContainer, HostRepo};
-use jarvis_tests::server::Served;
+use jarvis_tests::server::{Person, Served};
 use jarvis_tests::{Env, workspace};
+use reqwest::StatusCode;
+use serde_json::json;
 
 /// Runs `command` on the sandbox with the CLI, approving it if it waits;
 /// returns the id of the action, which succeeded.
@@ -230,4 +232,24 @@ async fn confirm_stop_force_and_nothing_to_undo_in_the_browser() {
         assert!(!present(&browser, "form.rollback").await);
     }
     browser.close().await;
+
+    // Asked for anyway through the API, it says so, and makes nothing.
+    let alice = Person::sign_in(&s, "alice", &password).await;
+    let csrf = alice.csrf("/").await;
+    let (status, body) = alice
+        .api(
+            &format!("/api/v1/actions/{restarted}/rollback"),
+            &csrf,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body:#}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nothing to undo")
+                && e.contains("it changed nothing that can be put back")),
+        "{body:#}"
+    );
+    assert_eq!(s.env.show(&restarted)["action"]["state"], "succeeded");
 }
