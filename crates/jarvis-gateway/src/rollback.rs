@@ -313,7 +313,8 @@ impl Gateway {
                 id,
                 why: format!(
                     "rollback {} of it is {}; it must be decided or finished first",
-                    other.id, other.state
+                    other.id,
+                    other.state.label()
                 ),
             });
         }
@@ -467,7 +468,7 @@ impl Gateway {
         ) {
             return Err(refuse(format!(
                 "it is {}; only a succeeded, failed or timed-out action can be rolled back",
-                original.state
+                original.state.label()
             )));
         }
         let Some(record) = self.store().snapshot(id).await? else {
@@ -1182,7 +1183,11 @@ pub fn describe(report: &RestoreReport) -> String {
             TargetOutcome::Skipped => {
                 format!("{target}: not tried, because an earlier one could not be put back")
             }
-            TargetOutcome::Due => format!("{target}: as the action left it, to be put back"),
+            // In a check that stops on another target, nothing is put back.
+            TargetOutcome::Due if stopped_by_changes(report) => format!("{target}: not touched"),
+            TargetOutcome::Due => {
+                format!("{target}: as the action left it, a rollback puts it back")
+            }
         };
         out.push_str(&line);
         out.push('\n');
@@ -1387,6 +1392,19 @@ mod tests {
             stopped_words(&old),
             "Stopped before changing anything: git repository /srv/app changed since this action ran (HEAD moved a → b)"
         );
+        let checked = report(
+            vec![
+                target("repo", "/srv/app", TargetOutcome::Due, ""),
+                target(
+                    "container",
+                    "grafana",
+                    TargetOutcome::Changed,
+                    "files changed",
+                ),
+            ],
+            false,
+        );
+        assert!(describe(&checked).starts_with("git repository /srv/app: not touched\n"));
         let lines = describe(&r);
         assert!(
             lines.contains("git repository /srv/app: not touched\n"),
