@@ -457,7 +457,7 @@ fn the_owners_quick_path_and_what_it_does_not_cover() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("restored"),
+        String::from_utf8_lossy(&out.stdout).contains("put back as the snapshot found it"),
         "the host's report is the output"
     );
     assert_eq!(env.show(&second)["action"]["state"], "rolled_back");

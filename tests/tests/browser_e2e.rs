@@ -177,7 +177,9 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     // approval under the same rule; alice may approve her own request.
     browser.set_size(PHONE.0, PHONE.1).await;
     browser.goto(&format!("{}/actions/{id}", s.url)).await;
-    browser.click("form.rollback button.rollback").await;
+    // The button leads to a confirmation of what comes back; confirming asks.
+    browser.click("a.rollback").await;
+    browser.click("#confirm button.rollback.confirm").await;
     // The page says so in a one-time flash. The changes that made this
     // page reach its live script later, followed from the audit log; they
     // must not reload it (the flash, and a click, would be lost).

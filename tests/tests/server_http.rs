@@ -693,7 +693,10 @@ async fn an_approved_action_a_limit_refused_can_be_run_from_its_page() {
     }
     let (_, page) = alice.page(&format!("/actions/{id}")).await;
     assert!(page.contains("form class=\"run"), "a run button: {page}");
-    assert!(page.contains("The approval lapses in"), "{page}");
+    assert!(
+        page.contains("The approval lapses when this reaches zero"),
+        "{page}"
+    );
     agent
         .wait_state(busy["id"].as_str().expect("id"), "succeeded")
         .await;

@@ -2,7 +2,7 @@
 //! sandbox host, with each repository and container made by the test and
 //! its state read with plain git and docker.
 
-use jarvis_tests::fixtures::{HostContainer, HostRepo, docker};
+use jarvis_tests::fixtures::{HostContainer, HostRepo, as_guard_user, docker};
 use jarvis_tests::{Env, action_id, marker};
 
 /// Proposes `args` (after `jarvis`), approves it if it waits, and returns
@@ -71,6 +71,17 @@ fn rollback(env: &Env, id: &str, extra: &[&str]) -> Rollback {
         stderr: format!("{stderr}{}", String::from_utf8_lossy(&out.stderr)),
         id: rb,
     }
+}
+
+/// The rollback a refusal names: "rollback ID of ORIGINAL is recorded as
+/// refused".
+fn refused_rollback(stderr: &str) -> String {
+    stderr
+        .split("rollback ")
+        .filter_map(|rest| rest.split_once(" of "))
+        .map(|(id, _)| id.to_owned())
+        .find(|id| id.len() == 36)
+        .unwrap_or_else(|| panic!("no refused rollback named in: {stderr}"))
 }
 
 fn rolled_back(env: &Env, id: &str) {
@@ -270,15 +281,22 @@ fn rollback_twice_without_a_snapshot_and_over_later_changes_are_refused() {
             "git commit -qam one",
         ],
     );
-    // A change after the action: the rollback stops and says what changed.
+    // A change after the action: the rollback stops before anyone is asked
+    // to approve it, says what changed, and is recorded as refused.
     repo.git(&["commit", "-q", "--allow-empty", "-m", "later"]);
     let later = repo.state();
     let Rollback { code, stderr, .. } = rollback(&env, &id, &[]);
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 4, "{stderr}");
     assert!(
-        stderr.contains("changed after the action") && stderr.contains("--force"),
+        stderr.contains(&format!(
+            "Stopped before changing anything: git repository {} changed since this action ran (HEAD moved",
+            repo.path.display()
+        )) && stderr.contains(&format!("jarvis rollback {id} --force")),
         "{stderr}"
     );
+    let refused = refused_rollback(&stderr);
+    assert_eq!(env.show(&refused)["action"]["state"], "denied");
+    assert_eq!(env.show(&id)["action"]["state"], "succeeded");
     assert_eq!(repo.state(), later, "a stopped rollback changes nothing");
     // Forced, it restores, and its own snapshot can undo it.
     let Rollback {
@@ -371,7 +389,9 @@ fn a_rollback_that_fails_halfway_finishes_when_run_again() {
     } = rollback(&env, &id, &[]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("FAILED") && stderr.contains("run the rollback again"),
+        stdout.contains(&format!("container {}: could not be put back", c.name))
+            && stderr.contains("The rollback failed partway")
+            && stderr.contains("Run the rollback again to finish"),
         "{stdout}\n{stderr}"
     );
     assert_eq!(
@@ -390,7 +410,13 @@ fn a_rollback_that_fails_halfway_finishes_when_run_again() {
         ..
     } = rollback(&env, &id, &[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(stdout.contains("already restored"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "git repository {}: already as the snapshot found it, left alone",
+            repo.path.display()
+        )),
+        "{stdout}"
+    );
     assert_eq!(c.exec("ls /www"), files_before);
     assert_eq!(repo.state(), repo_before);
 }
@@ -437,4 +463,103 @@ fn an_approval_binds_to_the_snapshot_plan_it_showed() {
     );
     assert_eq!(env.show(&id)["action"]["state"], "pending_approval");
     assert_eq!(repo.state(), before, "nothing ran");
+}
+
+#[test]
+fn a_restart_that_changed_nothing_has_nothing_to_undo() {
+    let env = Env::with_snapshots("rb-nothing", "");
+    let c = HostContainer::new("rb-nothing");
+    let id = act(
+        &env,
+        &[
+            "run",
+            "--host",
+            "sandbox",
+            "--",
+            &format!("docker restart -t 1 {}", c.name),
+        ],
+    );
+    let fingerprint = c.fingerprint();
+    // Asked anyway: it says so, and no rollback is made or recorded.
+    let out = env.jarvis(&["rollback", &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("nothing to undo: it changed nothing that can be put back"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Rolled back"), "{stderr}");
+    let show = env.show(&id);
+    assert_eq!(show["action"]["state"], "succeeded");
+    let kinds: Vec<&str> = show["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(!kinds.contains(&"action.rolled_back"), "{kinds:?}");
+    assert_eq!(c.fingerprint(), fingerprint, "the container was left alone");
+    let listed = env.jarvis(&["actions", "list", "--json"]);
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains(&format!("rollback {id}")),
+        "no rollback action was made"
+    );
+}
+
+#[test]
+fn a_change_while_the_rollback_waits_refuses_it_before_it_starts() {
+    let tag = "rb-wait-drift";
+    let env = Env::with_snapshots(tag, "");
+    let repo = HostRepo::new(tag);
+    let cwd = repo.path.display().to_string();
+    let id = act(
+        &env,
+        &[
+            "run",
+            "--host",
+            "sandbox",
+            "--cwd",
+            &cwd,
+            "--",
+            "git commit -qam one",
+        ],
+    );
+    // Nothing changed yet: it waits for approval (the default rule).
+    let out = env.jarvis(&["rollback", &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let rb = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // While it waits, someone edits a tracked file.
+    as_guard_user(&[
+        "sh",
+        "-c",
+        &format!("printf 'port = 9999\\n' > '{}'", repo.file("app.conf")),
+    ]);
+    let later = repo.state();
+    let out = env.jarvis(&["approve", &rb]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "Stopped before changing anything: git repository {} changed since this action ran (",
+            repo.path.display()
+        )) && stderr.contains("app.conf")
+            && stderr.contains(&format!("jarvis rollback {id} --force")),
+        "{stderr}"
+    );
+    let show = env.show(&rb);
+    assert_eq!(show["action"]["state"], "denied", "refused, not failed");
+    assert!(show["run"].is_null(), "it never ran: {show:#}");
+    let kinds: Vec<&str> = show["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(!kinds.contains(&"action.running"), "{kinds:?}");
+    assert_eq!(repo.state(), later, "nothing was changed");
+    // The refused rollback does not block a forced one.
+    let Rollback { code, stderr, .. } = rollback(&env, &id, &["--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(env.show(&id)["action"]["state"], "rolled_back");
 }

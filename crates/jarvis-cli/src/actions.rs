@@ -241,6 +241,17 @@ pub(crate) async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    // A rollback whose targets changed while it waited is refused before
+    // it starts; its reasons say what changed and how to force it.
+    if action.state == ActionState::Denied {
+        for r in &action.reasons {
+            eprintln!("jarvis: {}", terminal::line(r));
+        }
+        if let Some(of) = action.rollback_of {
+            eprintln!("jarvis: `jarvis rollback {of} --force` puts them back anyway");
+        }
+        return Ok(ExitCode::from(exit::REFUSED));
+    }
     let run = gw.store().run_of(id).await?;
     eprintln!("jarvis: {}", ending_line(&action, run.as_ref()));
     Ok(ExitCode::from(if action.state == ActionState::Succeeded {

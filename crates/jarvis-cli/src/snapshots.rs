@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use jarvis_core::{ActionState, HostName};
 use jarvis_exec::snapshot::{FileChange, FileEdit, Snapshot};
+use jarvis_gateway::rollback::outcome_words;
 use jarvis_gateway::{GatewayError, Proposal};
 use jarvis_store::SnapshotRecord;
 use serde_json::json;
@@ -138,6 +139,10 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode> {
         gw.close().await;
         let done = match result {
             Ok(done) => done,
+            Err(GatewayError::NothingToUndo { why, .. }) => {
+                eprintln!("jarvis: nothing to undo: {why} (action {id})");
+                return Ok(ExitCode::from(exit::REFUSED));
+            }
             Err(
                 e @ (GatewayError::NoRollback { .. }
                 | GatewayError::NotSent { .. }
@@ -185,21 +190,28 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode> {
             }
             return Ok(ExitCode::from(exit::PENDING));
         }
-        let run = gw.store().run_of(rb.id).await?;
-        match (&rb.state, run.and_then(|r| r.error)) {
-            (ActionState::Succeeded, _) => {
+        let error = gw.store().run_of(rb.id).await?.and_then(|r| r.error);
+        let words = outcome_words(&done, error.as_deref());
+        match rb.state {
+            ActionState::Succeeded => {
+                eprintln!("jarvis: {words}");
                 eprintln!(
                     "jarvis: rollback {} of {id} succeeded; `jarvis rollback {}` undoes it",
                     rb.id, rb.id
                 );
                 Ok(ExitCode::SUCCESS)
             }
-            (state, error) => {
+            ActionState::Denied => {
+                eprintln!("jarvis: {words}");
                 eprintln!(
-                    "jarvis: rollback {} of {id} {state}: {}",
-                    rb.id,
-                    error.unwrap_or_default()
+                    "jarvis: nothing was changed; rollback {} of {id} is recorded as refused. `jarvis rollback {id} --force` puts them back anyway and overwrites those later changes (it snapshots the present first, so it can be undone too)",
+                    rb.id
                 );
+                Ok(ExitCode::from(exit::REFUSED))
+            }
+            _ => {
+                eprintln!("jarvis: {words}");
+                eprintln!("jarvis: rollback {} of {id} {}", rb.id, rb.state.label());
                 Ok(ExitCode::from(exit::FAILED))
             }
         }

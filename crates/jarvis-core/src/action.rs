@@ -156,7 +156,8 @@ impl FromStr for ActionKind {
 pub enum ActionState {
     /// Just proposed; the policy has not decided yet.
     Proposed,
-    /// The policy denied it; it never runs.
+    /// The policy denied it, or (a rollback) it was refused before it
+    /// started because what it would put back changed since; it never runs.
     Denied,
     /// Waiting for a person to approve or reject it.
     PendingApproval,
@@ -226,6 +227,10 @@ impl ActionState {
                 // What was approved (command, host, snapshot plan) changed
                 // before it ran: a person is asked again.
                 | (Approved, PendingApproval)
+                // Refused before it started, nothing sent that changes
+                // anything: a rollback whose targets changed since the
+                // action it undoes (unless forced).
+                | (Approved, Denied)
                 | (Running, Succeeded | Failed | TimedOut | Interrupted)
                 | (Succeeded | Failed | TimedOut, RolledBack)
         )
@@ -325,6 +330,7 @@ mod tests {
             (Approved, Running),
             (Approved, Expired),
             (Approved, PendingApproval),
+            (Approved, Denied),
             (Running, Succeeded),
             (Running, Failed),
             (Running, TimedOut),

@@ -15,7 +15,7 @@ impl ActionState {
     pub fn label(self) -> &'static str {
         match self {
             ActionState::Proposed => "being judged",
-            ActionState::Denied => "refused by policy",
+            ActionState::Denied => "refused",
             ActionState::PendingApproval => "waiting for approval",
             ActionState::Approved => "approved",
             ActionState::Rejected => "rejected",

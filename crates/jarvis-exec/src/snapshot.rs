@@ -387,6 +387,267 @@ pub struct FileState {
     pub backup: Option<String>,
 }
 
+/// The one comparison of states that rollbacks rest on: the guard asks it
+/// whether a target is already restored or changed since the action, and
+/// the gateway whether an action changed anything a rollback would put
+/// back. Each kind compares what a rollback restores and nothing else, so
+/// "the same" means "a rollback from one to the other would change nothing".
+impl RepoState {
+    /// Whether HEAD, branch, index and working tree are the same.
+    pub fn same_as(&self, other: &RepoState) -> bool {
+        self.head == other.head
+            && self.branch == other.branch
+            && self.index_tree == other.index_tree
+            && self.worktree_tree == other.worktree_tree
+    }
+
+    /// What differs between `self` and `to`, in words, without the paths
+    /// (which only the host can list).
+    pub fn difference(&self, to: &RepoState) -> Vec<String> {
+        let mut parts = Vec::new();
+        if self.head != to.head {
+            parts.push(format!(
+                "HEAD moved from {} to {}",
+                short_commit(self.head.as_deref()),
+                short_commit(to.head.as_deref())
+            ));
+        }
+        if self.branch != to.branch {
+            parts.push(format!(
+                "switched from {} to {}",
+                branch_words(self.branch.as_deref()),
+                branch_words(to.branch.as_deref())
+            ));
+        }
+        if self.index_tree != to.index_tree {
+            parts.push("the staged files changed".into());
+        }
+        if self.worktree_tree != to.worktree_tree {
+            parts.push("files in the working tree changed".into());
+        }
+        parts
+    }
+}
+
+/// A commit as people quote it: its first 7 hex digits.
+pub fn short_commit(commit: Option<&str>) -> String {
+    match commit {
+        Some(c) => c.get(..7).unwrap_or(c).to_owned(),
+        None => "no commit".into(),
+    }
+}
+
+/// A branch as people name it: `main` for `refs/heads/main`.
+pub fn branch_words(branch: Option<&str>) -> String {
+    match branch {
+        Some(b) => format!("branch {}", b.strip_prefix("refs/heads/").unwrap_or(b)),
+        None => "a detached HEAD".into(),
+    }
+}
+
+impl ContainerState {
+    /// Whether this state of a container (as found now, or after the
+    /// action) is what `target` captured: the same settings, running or
+    /// stopped as it was, and either the same container with the same file
+    /// changes or one a rollback recreated from the snapshot image (whose
+    /// own process may have written files since, so its changes say
+    /// nothing).
+    pub fn is_as_captured(&self, target: &ContainerState) -> bool {
+        match (self.exists, target.exists) {
+            (false, false) => true,
+            (true, true) => {
+                let untouched = self.id == target.id && self.changes == target.changes;
+                let recreated =
+                    target.snapshot_image.is_some() && self.image == target.snapshot_image;
+                self.fingerprint == target.fingerprint
+                    && self.running == target.running
+                    && (untouched || recreated)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether this is still exactly the container `after` found: the same
+    /// one, settings and file changes. Running or not is left out: a
+    /// process that exits or crashes is not someone's later change.
+    pub fn unchanged_since(&self, after: &ContainerState) -> bool {
+        self.exists == after.exists
+            && self.id == after.id
+            && self.fingerprint == after.fingerprint
+            && self.changes == after.changes
+    }
+
+    /// What differs between `self` and `to`, in words.
+    pub fn difference(&self, to: &ContainerState) -> Vec<String> {
+        match (self.exists, to.exists) {
+            (false, false) => return Vec::new(),
+            (true, false) => return vec!["it was removed".into()],
+            (false, true) => return vec!["it was created".into()],
+            (true, true) => {}
+        }
+        let mut parts = Vec::new();
+        let same = self.id == to.id;
+        if !same {
+            parts.push("it was replaced by another container of the same name".into());
+        }
+        if self.fingerprint != to.fingerprint {
+            parts.push("its settings changed".into());
+        }
+        if same && self.changes != to.changes {
+            parts.push("files inside it changed".into());
+        }
+        if self.running != to.running {
+            parts.push(if to.running {
+                "it was started".into()
+            } else {
+                "it was stopped".into()
+            });
+        }
+        parts
+    }
+}
+
+impl VolumeState {
+    /// Whether it exists in both or neither, with the same files.
+    pub fn same_as(&self, other: &VolumeState) -> bool {
+        self.exists == other.exists && self.fingerprint == other.fingerprint
+    }
+
+    /// What differs between `self` and `to`, in words.
+    pub fn difference(&self, to: &VolumeState) -> Vec<String> {
+        match (self.exists, to.exists) {
+            (true, false) => vec!["it was removed".into()],
+            (false, true) => vec!["it was created".into()],
+            _ if self.fingerprint != to.fingerprint => vec!["files in it changed".into()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl FileState {
+    /// Whether it exists in both or neither, with the same content and
+    /// permissions.
+    pub fn same_as(&self, other: &FileState) -> bool {
+        self.exists == other.exists && self.sha256 == other.sha256 && self.mode == other.mode
+    }
+
+    /// What differs between `self` and `to`, in words.
+    pub fn difference(&self, to: &FileState) -> Vec<String> {
+        match (self.exists, to.exists) {
+            (true, false) => vec!["it was deleted".into()],
+            (false, true) => vec!["it was created".into()],
+            (false, false) => Vec::new(),
+            (true, true) if self.sha256 != to.sha256 => vec!["its content changed".into()],
+            (true, true) if self.mode != to.mode => vec!["its permissions changed".into()],
+            (true, true) => Vec::new(),
+        }
+    }
+}
+
+/// One target of a snapshot, compared with a later state of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetComparison {
+    /// `repo`, `container`, `volume` or `file`, as in [`RestoredTarget`].
+    pub kind: &'static str,
+    /// Its path or name.
+    pub name: String,
+    /// What changed from the snapshot to the later state, in words; empty
+    /// when a rollback would put nothing back. `None` when the later state
+    /// does not have the target, so nobody can say.
+    pub changed: Option<Vec<String>>,
+}
+
+impl TargetComparison {
+    /// Whether a rollback would leave this target as it is.
+    pub fn unchanged(&self) -> bool {
+        self.changed.as_ref().is_some_and(Vec::is_empty)
+    }
+}
+
+impl Snapshot {
+    /// Every target of this snapshot compared with its state in `later`
+    /// (the state right after the action, usually), in the order a
+    /// rollback restores them: what a rollback to this snapshot would put
+    /// back.
+    pub fn compare(&self, later: &Snapshot) -> Vec<TargetComparison> {
+        fn each<T>(
+            kind: &'static str,
+            targets: &[T],
+            later: &[T],
+            name: impl Fn(&T) -> &str,
+            same: impl Fn(&T, &T) -> bool,
+            difference: impl Fn(&T, &T) -> Vec<String>,
+            out: &mut Vec<TargetComparison>,
+        ) {
+            for t in targets {
+                let changed = later.iter().find(|l| name(l) == name(t)).map(|l| {
+                    if same(l, t) {
+                        Vec::new()
+                    } else {
+                        // Never empty when it differs, so "changed" always
+                        // says something.
+                        let words = difference(t, l);
+                        if words.is_empty() {
+                            vec!["its state changed".into()]
+                        } else {
+                            words
+                        }
+                    }
+                });
+                out.push(TargetComparison {
+                    kind,
+                    name: name(t).to_owned(),
+                    changed,
+                });
+            }
+        }
+        let mut out = Vec::new();
+        each(
+            "repo",
+            &self.repos,
+            &later.repos,
+            |r| &r.path,
+            |l, t| l.same_as(t),
+            RepoState::difference,
+            &mut out,
+        );
+        each(
+            "file",
+            &self.files,
+            &later.files,
+            |f| &f.path,
+            |l, t| l.same_as(t),
+            FileState::difference,
+            &mut out,
+        );
+        each(
+            "volume",
+            &self.volumes,
+            &later.volumes,
+            |v| &v.name,
+            |l, t| l.same_as(t),
+            VolumeState::difference,
+            &mut out,
+        );
+        each(
+            "container",
+            &self.containers,
+            &later.containers,
+            |c| &c.name,
+            |l, t| l.is_as_captured(t),
+            ContainerState::difference,
+            &mut out,
+        );
+        out
+    }
+
+    /// Whether a rollback to this snapshot from `later` would put nothing
+    /// back: every target is in `later`, and as this snapshot found it.
+    pub fn nothing_to_undo(&self, later: &Snapshot) -> bool {
+        self.compare(later).iter().all(TargetComparison::unchanged)
+    }
+}
+
 /// Take a snapshot (or only fingerprints) of a plan's targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -420,6 +681,12 @@ pub struct RestoreRequest {
     /// Restore even over later changes (they stay in the fresh snapshot).
     #[serde(default)]
     pub force: bool,
+    /// Only say where each target stands (already restored, due, changed
+    /// since): take no snapshot and change nothing. The gateway asks this
+    /// before a rollback starts, so a rollback that would stop is refused
+    /// before it is recorded as running.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_only: bool,
     /// As in [`SnapshotRequest`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_image: Option<String>,
@@ -440,6 +707,8 @@ pub enum TargetOutcome {
     Failed,
     /// Not tried, because an earlier target failed or changed.
     Skipped,
+    /// As the action left it: a rollback would put it back (a check only).
+    Due,
 }
 
 /// One target of a rollback.
@@ -469,7 +738,8 @@ pub struct RestoreReport {
     pub after: Option<Snapshot>,
     /// Every target, in order.
     pub targets: Vec<RestoredTarget>,
-    /// Whether every target is now as the snapshot found it.
+    /// Whether every target is now as the snapshot found it (for a check
+    /// only: already was).
     pub complete: bool,
     /// How long it took on the host.
     pub duration_ms: u64,
@@ -633,6 +903,233 @@ mod tests {
         assert!(s.contains("git repository at /srv/app"), "{s}");
         assert!(s.contains("container web"), "{s}");
         assert!(s.contains("not captured: volume data"), "{s}");
+    }
+
+    fn repo(head: &str, tree: &str) -> RepoState {
+        RepoState {
+            path: "/srv/app".into(),
+            head: Some(head.into()),
+            branch: Some("refs/heads/main".into()),
+            index_tree: tree.into(),
+            worktree_tree: tree.into(),
+            commit: None,
+            kept_ref: None,
+        }
+    }
+
+    fn container(id: &str, changes: &str, running: bool) -> ContainerState {
+        ContainerState {
+            name: "grafana".into(),
+            exists: true,
+            id: Some(id.into()),
+            running,
+            fingerprint: "settings".into(),
+            changes: changes.into(),
+            volumes: Vec::new(),
+            image: Some("grafana/grafana".into()),
+            snapshot_image: None,
+            snapshot_image_id: None,
+            inspect: None,
+        }
+    }
+
+    fn snapshot(repos: Vec<RepoState>, containers: Vec<ContainerState>) -> Snapshot {
+        Snapshot {
+            action_id: "0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f".into(),
+            kept: true,
+            repos,
+            containers,
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn a_restart_that_changed_nothing_has_nothing_to_undo() {
+        // `docker restart`: the same container, settings and files, still
+        // running. A kept snapshot carries its image and settings, which
+        // the comparison leaves out.
+        let mut kept = container("c1", "d1", true);
+        kept.snapshot_image = Some("jarvis-snapshots:x.c1".into());
+        kept.inspect = Some(serde_json::json!({"Id": "c1"}));
+        let before = snapshot(vec![repo("e59951b0", "t1")], vec![kept]);
+        let after = snapshot(
+            vec![repo("e59951b0", "t1")],
+            vec![container("c1", "d1", true)],
+        );
+        assert!(before.nothing_to_undo(&after));
+        assert!(
+            before
+                .compare(&after)
+                .iter()
+                .all(TargetComparison::unchanged)
+        );
+    }
+
+    #[test]
+    fn each_kind_of_change_is_something_to_undo_and_says_what() {
+        let before = snapshot(
+            vec![repo("e59951b0", "t1")],
+            vec![container("c1", "d1", true)],
+        );
+        let cases: [(Snapshot, &str, &str); 5] = [
+            (
+                snapshot(
+                    vec![repo("1a2b3c4d", "t2")],
+                    vec![container("c1", "d1", true)],
+                ),
+                "repo",
+                "HEAD moved from e59951b to 1a2b3c4",
+            ),
+            (
+                snapshot(
+                    vec![repo("e59951b0", "t1")],
+                    vec![container("c1", "d2", true)],
+                ),
+                "container",
+                "files inside it changed",
+            ),
+            (
+                // A stop changes nothing but whether it runs: a rollback
+                // starts it again, so there is something to undo.
+                snapshot(
+                    vec![repo("e59951b0", "t1")],
+                    vec![container("c1", "d1", false)],
+                ),
+                "container",
+                "it was stopped",
+            ),
+            (
+                snapshot(
+                    vec![repo("e59951b0", "t1")],
+                    vec![container("c2", "d1", true)],
+                ),
+                "container",
+                "it was replaced by another container of the same name",
+            ),
+            (
+                snapshot(
+                    vec![repo("e59951b0", "t1")],
+                    vec![ContainerState {
+                        exists: false,
+                        id: None,
+                        ..container("c1", "", false)
+                    }],
+                ),
+                "container",
+                "it was removed",
+            ),
+        ];
+        for (after, kind, words) in cases {
+            assert!(!before.nothing_to_undo(&after), "{words}");
+            let changed: Vec<TargetComparison> = before
+                .compare(&after)
+                .into_iter()
+                .filter(|c| !c.unchanged())
+                .collect();
+            assert_eq!(changed.len(), 1, "{words}: {changed:?}");
+            assert_eq!(changed[0].kind, kind);
+            assert!(
+                changed[0]
+                    .changed
+                    .as_ref()
+                    .is_some_and(|c| c.contains(&words.to_owned())),
+                "{words}: {changed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_target_missing_from_the_later_state_is_not_nothing_to_undo() {
+        let before = snapshot(vec![repo("e59951b0", "t1")], Vec::new());
+        let after = snapshot(Vec::new(), Vec::new());
+        let compared = before.compare(&after);
+        assert_eq!(compared[0].changed, None);
+        assert!(!before.nothing_to_undo(&after));
+    }
+
+    #[test]
+    fn a_container_recreated_from_its_snapshot_counts_as_restored() {
+        let mut target = container("c1", "d1", true);
+        target.snapshot_image = Some("jarvis-snapshots:x.c1".into());
+        let mut recreated = container("c9", "written-by-its-process", true);
+        recreated.image = target.snapshot_image.clone();
+        assert!(recreated.is_as_captured(&target));
+        // Stopped, it is not as captured: a rollback starts it.
+        recreated.running = false;
+        assert!(!recreated.is_as_captured(&target));
+        // A process that exited is not someone's later change.
+        let after = container("c1", "d2", true);
+        let mut exited = after.clone();
+        exited.running = false;
+        assert!(exited.unchanged_since(&after));
+    }
+
+    #[test]
+    fn files_and_volumes_compare_content_and_existence() {
+        let file = FileState {
+            path: "/etc/app.conf".into(),
+            exists: true,
+            sha256: Some("a".into()),
+            mode: Some(0o644),
+            backup: Some("/var/lib/jarvis/x".into()),
+        };
+        let copy = FileState {
+            backup: None,
+            ..file.clone()
+        };
+        assert!(copy.same_as(&file));
+        let edited = FileState {
+            sha256: Some("b".into()),
+            ..copy.clone()
+        };
+        assert_eq!(file.difference(&edited), vec!["its content changed"]);
+        let gone = FileState {
+            exists: false,
+            sha256: None,
+            mode: None,
+            ..copy
+        };
+        assert_eq!(file.difference(&gone), vec!["it was deleted"]);
+        let volume = VolumeState {
+            name: "data".into(),
+            exists: true,
+            fingerprint: "f1".into(),
+            archive: Some("/var/lib/jarvis/v".into()),
+            bytes: 10,
+        };
+        let same = VolumeState {
+            archive: None,
+            bytes: 0,
+            ..volume.clone()
+        };
+        assert!(same.same_as(&volume));
+        let changed = VolumeState {
+            fingerprint: "f2".into(),
+            ..same
+        };
+        assert_eq!(volume.difference(&changed), vec!["files in it changed"]);
+    }
+
+    #[test]
+    fn a_check_only_request_reads_as_before_for_old_guards() {
+        // Without check_only the request is what guards before it read.
+        let request = RestoreRequest {
+            action_id: "x".into(),
+            target: Snapshot::default(),
+            after: None,
+            force: false,
+            check_only: false,
+            volume_image: None,
+        };
+        let text = serde_json::to_string(&request).unwrap_or_default();
+        assert!(!text.contains("check_only"), "{text}");
+        let checked = RestoreRequest {
+            check_only: true,
+            ..request
+        };
+        let text = serde_json::to_string(&checked).unwrap_or_default();
+        let back: RestoreRequest = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(back.check_only);
     }
 
     #[test]

@@ -182,6 +182,17 @@ pub enum GatewayError {
         /// Why.
         why: String,
     },
+    /// A rollback would put nothing back: the action changed nothing its
+    /// snapshot covers, or all of it is back already. No rollback action
+    /// is made.
+    #[error("nothing to undo for action {id}: {why}")]
+    NothingToUndo {
+        /// The action.
+        id: ActionId,
+        /// Why, as a clause about the action ("it changed nothing that
+        /// can be put back").
+        why: String,
+    },
     /// The executor refused before sending anything; the action stays
     /// approved and can be run again later.
     #[error("action {id} was not sent: {source}")]

@@ -160,31 +160,6 @@ pub fn capture(
     Ok((state, notes))
 }
 
-/// Whether `current` is the container `target` captured, or one a rollback
-/// made from it.
-pub fn matches_target(current: &ContainerState, target: &ContainerState) -> bool {
-    match (current.exists, target.exists) {
-        (false, false) => true,
-        (true, true) => {
-            let untouched = current.id == target.id && current.changes == target.changes;
-            // A recreated container's own process may write files, so its
-            // changes say nothing; its image says where it came from.
-            let recreated =
-                target.snapshot_image.is_some() && current.image == target.snapshot_image;
-            current.fingerprint == target.fingerprint && (untouched || recreated)
-        }
-        _ => false,
-    }
-}
-
-/// Whether `current` is still exactly as `after` found it.
-pub fn matches_after(current: &ContainerState, after: &ContainerState) -> bool {
-    current.exists == after.exists
-        && current.id == after.id
-        && current.fingerprint == after.fingerprint
-        && current.changes == after.changes
-}
-
 /// What differs, in plain words.
 pub fn difference(from: &ContainerState, to: &ContainerState) -> String {
     let name = &to.name;
@@ -844,11 +819,6 @@ pub fn capture_volume(
         state.archive = Some(archive.display().to_string());
     }
     Ok(state)
-}
-
-/// Whether two states of a volume are the same.
-pub fn volume_matches(a: &VolumeState, b: &VolumeState) -> bool {
-    a.exists == b.exists && a.fingerprint == b.fingerprint
 }
 
 /// Restores a volume from its archive and verifies it. A volume the
@@ -1636,7 +1606,7 @@ mod tests {
         );
 
         let after = current(&name);
-        assert!(matches_after(&after, &before) && matches_target(&after, &kept));
+        assert!(after.unchanged_since(&before) && after.is_as_captured(&kept));
         assert_eq!(difference(&before, &after), "");
         assert_eq!(
             inspect(&name, "{{.State.Running}} {{.State.Paused}}"),
@@ -1683,7 +1653,7 @@ mod tests {
             "echo two > /data.txt; rm /bin/ls; echo new > /new.txt",
         ]);
         let changed = current(&name);
-        assert!(!matches_target(&changed, &target));
+        assert!(!changed.is_as_captured(&target));
         assert_eq!(
             difference(&target, &changed),
             format!("files of {name} changed")
@@ -1699,12 +1669,12 @@ mod tests {
         docker(&["exec", &name, "ls", "/"]);
         assert!(docker(&["exec", &name, "sh", "-c", "test -e /new.txt || echo gone"]) == "gone");
         let restored = current(&name);
-        assert!(matches_target(&restored, &target));
-        assert!(!matches_after(&restored, &target));
+        assert!(restored.is_as_captured(&target));
+        assert!(!restored.unchanged_since(&target));
 
         let again = restore(&target).expect("restore again");
         assert!(again.ends_with("verified"), "{again}");
-        assert!(matches_target(&current(&name), &target));
+        assert!(current(&name).is_as_captured(&target));
         assert_eq!(docker(&["exec", &name, "cat", "/data.txt"]), "one");
     }
 
@@ -1763,7 +1733,7 @@ mod tests {
         ]);
         let engine = Engine::connect().expect("engine");
         let replaced = look(&engine, &name).expect("look");
-        assert!(!matches_target(&replaced, &target));
+        assert!(!replaced.is_as_captured(&target));
         let words = difference(&target, &replaced);
         assert!(
             words.contains(&format!("{name} is another container now (id ")),
@@ -1787,7 +1757,7 @@ mod tests {
         let restored = current(&name);
         assert!(restored.running);
         assert_eq!(restored.fingerprint, target.fingerprint);
-        assert!(matches_target(&restored, &target));
+        assert!(restored.is_as_captured(&target));
         let aliases = inspect(
             &name,
             &format!(
@@ -1834,7 +1804,7 @@ mod tests {
         assert_eq!(current(&name).fingerprint, target.fingerprint);
         restore(&target).expect("restore");
         let restored = current(&name);
-        assert!(!restored.running && matches_target(&restored, &target));
+        assert!(!restored.running && restored.is_as_captured(&target));
     }
 
     #[test]
@@ -1886,7 +1856,7 @@ mod tests {
             "{:?}",
             report.summary
         );
-        assert!(matches_after(&current(&name), &before));
+        assert!(current(&name).unchanged_since(&before));
         assert!(!image_exists(&format!("{PREVIEW_REPOSITORY}:{aid}")));
         let clones = docker(&[
             "ps",
@@ -1908,7 +1878,7 @@ mod tests {
             report.summary
         );
         assert!(report.truncated && report.output.len() == 10, "{report:?}");
-        assert!(matches_after(&current(&name), &before));
+        assert!(current(&name).unchanged_since(&before));
         assert!(current(&name).running);
         t.images.push(format!("{PREVIEW_REPOSITORY}:{aid}"));
     }
@@ -1990,7 +1960,7 @@ mod tests {
         );
         let same =
             capture_volume(&volume, "", false, Some(IMAGE), state_dir.path()).expect("capture");
-        assert!(volume_matches(&same, &kept) && same.archive.is_none());
+        assert!(same.same_as(&kept) && same.archive.is_none());
 
         docker(&[
             "run",
@@ -2004,7 +1974,7 @@ mod tests {
         ]);
         let changed =
             capture_volume(&volume, "", false, Some(IMAGE), state_dir.path()).expect("capture");
-        assert!(!volume_matches(&changed, &kept));
+        assert!(!changed.same_as(&kept));
 
         let detail = restore_volume(&kept, IMAGE).expect("restore");
         assert!(
@@ -2013,7 +1983,7 @@ mod tests {
         );
         let back =
             capture_volume(&volume, "", false, Some(IMAGE), state_dir.path()).expect("capture");
-        assert!(volume_matches(&back, &kept));
+        assert!(back.same_as(&kept));
         assert_eq!(
             docker(&[
                 "run",
@@ -2099,7 +2069,7 @@ mod tests {
             ..state(&a)
         };
         assert_eq!(difference(&state(&a), &gone), "web was removed");
-        assert!(matches_target(&gone, &gone) && !matches_target(&state(&a), &gone));
+        assert!(gone.is_as_captured(&gone) && !state(&a).is_as_captured(&gone));
 
         let body = create_body(&a, "jarvis-snapshots:t");
         assert_eq!(body["Image"], "jarvis-snapshots:t");

@@ -448,11 +448,6 @@ pub fn capture(
     Ok(state)
 }
 
-/// Whether two states of a file are the same.
-pub fn matches(a: &FileState, b: &FileState) -> bool {
-    a.exists == b.exists && a.sha256 == b.sha256 && a.mode == b.mode
-}
-
 /// What differs, in words.
 pub fn difference(from: &FileState, to: &FileState) -> String {
     match (from.exists, to.exists) {

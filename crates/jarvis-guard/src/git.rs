@@ -112,49 +112,27 @@ pub fn capture(dir: &str, action_id: &str, keep: bool) -> Result<RepoState, Stri
 }
 
 /// Whether two states of one repository are the same (HEAD, branch, index,
-/// working tree).
+/// working tree): [`RepoState::same_as`], the comparison the gateway uses too.
 pub fn matches(current: &RepoState, other: &RepoState) -> bool {
-    current.head == other.head
-        && current.branch == other.branch
-        && current.index_tree == other.index_tree
-        && current.worktree_tree == other.worktree_tree
+    current.same_as(other)
 }
 
-/// What differs between two states, in plain words.
+/// What differs between two states, in plain words: the gateway's words
+/// ([`RepoState::difference`]), with the changed paths of the working tree,
+/// which only the host can list.
 pub fn difference(from: &RepoState, to: &RepoState) -> String {
-    let mut parts = Vec::new();
-    if from.head != to.head {
-        parts.push(format!(
-            "HEAD moved {} → {}",
-            short_commit(from.head.as_deref()),
-            short_commit(to.head.as_deref())
-        ));
-    }
-    if from.branch != to.branch {
-        parts.push(format!(
-            "branch {} → {}",
-            from.branch.as_deref().unwrap_or("detached HEAD"),
-            to.branch.as_deref().unwrap_or("detached HEAD")
-        ));
-    }
-    if from.index_tree != to.index_tree {
-        parts.push("index changed".to_owned());
-    }
-    if from.worktree_tree != to.worktree_tree {
-        parts.push(
-            match changed_paths(
-                Path::new(&from.path),
-                &from.worktree_tree,
-                &to.worktree_tree,
-            ) {
-                Ok(paths) if !paths.is_empty() => format!("working tree: {}", listing(&paths)),
-                _ => format!(
-                    "working tree changed (tree {} → {})",
-                    short(&from.worktree_tree),
-                    short(&to.worktree_tree)
-                ),
-            },
-        );
+    let mut parts = from.difference(to);
+    if from.worktree_tree != to.worktree_tree
+        && let Ok(paths) = changed_paths(
+            Path::new(&from.path),
+            &from.worktree_tree,
+            &to.worktree_tree,
+        )
+        && !paths.is_empty()
+        && let Some(last) = parts.last_mut()
+    {
+        // The working tree is the last part of the words.
+        *last = format!("{last}: {}", listing(&paths));
     }
     parts.join("; ")
 }
@@ -1605,16 +1583,20 @@ mod tests {
         let said = difference(&from, &to);
         let head = |s: &RepoState| s.head.clone().unwrap_or_default()[..7].to_owned();
         assert!(
-            said.starts_with(&format!("HEAD moved {} → {}; ", head(&from), head(&to))),
+            said.starts_with(&format!(
+                "HEAD moved from {} to {}; ",
+                head(&from),
+                head(&to)
+            )),
             "{said}"
         );
         assert!(
-            said.contains("branch refs/heads/main → refs/heads/other; index changed; "),
+            said.contains("switched from branch main to branch other; the staged files changed; "),
             "{said}"
         );
         // From main's working tree to other's, edited: b.txt differs too.
         assert!(
-            said.ends_with("working tree: M a.txt, M b.txt, A new.txt"),
+            said.ends_with("files in the working tree changed: M a.txt, M b.txt, A new.txt"),
             "{said}"
         );
 
@@ -1629,14 +1611,9 @@ mod tests {
             worktree_tree: "1".repeat(40),
             ..to.clone()
         };
+        // A tree git cannot list: the change without its paths.
         let said = difference(&to, &missing);
-        assert_eq!(
-            said,
-            format!(
-                "working tree changed (tree {} → 1111111)",
-                &to.worktree_tree[..7]
-            )
-        );
+        assert_eq!(said, "files in the working tree changed");
     }
 
     #[test]

@@ -375,6 +375,8 @@ fn long_op(
     let started = std::time::Instant::now();
     let (op, action_id) = match &request {
         Request::Snapshot(r) => ("snapshot", r.action_id.clone()),
+        // A check changes nothing; its log line says so.
+        Request::Restore(r) if r.check_only => ("restore-check", r.action_id.clone()),
         Request::Restore(r) => ("restore", r.action_id.clone()),
         Request::Preview(r) => ("preview", r.action_id.clone()),
         Request::Drop(_) => ("drop", String::new()),

@@ -145,10 +145,10 @@ impl Target for RepoState {
         git::capture(&self.path, "", false)
     }
     fn is_target(current: &Self, target: &Self) -> bool {
-        git::matches(current, target)
+        current.same_as(target)
     }
     fn is_after(current: &Self, after: &Self) -> bool {
-        git::matches(current, after)
+        current.same_as(after)
     }
     fn difference(from: &Self, to: &Self) -> String {
         git::difference(from, to)
@@ -167,10 +167,10 @@ impl Target for ContainerState {
         docker::capture(&self.name, "", false).map(|(s, _)| s)
     }
     fn is_target(current: &Self, target: &Self) -> bool {
-        docker::matches_target(current, target)
+        current.is_as_captured(target)
     }
     fn is_after(current: &Self, after: &Self) -> bool {
-        docker::matches_after(current, after)
+        current.unchanged_since(after)
     }
     fn difference(from: &Self, to: &Self) -> String {
         docker::difference(from, to)
@@ -201,17 +201,13 @@ impl Target for VolumeState {
         docker::capture_volume(&self.name, "", false, image, host.state_dir)
     }
     fn is_target(current: &Self, target: &Self) -> bool {
-        docker::volume_matches(current, target)
+        current.same_as(target)
     }
     fn is_after(current: &Self, after: &Self) -> bool {
-        docker::volume_matches(current, after)
+        current.same_as(after)
     }
     fn difference(from: &Self, to: &Self) -> String {
-        if docker::volume_matches(from, to) {
-            String::new()
-        } else {
-            format!("files in volume {} changed", from.name)
-        }
+        from.difference(to).join("; ")
     }
     fn restore(&self, _: &Host<'_>, image: Option<&str>) -> Result<String, String> {
         let image = image.ok_or_else(|| {
@@ -233,10 +229,10 @@ impl Target for FileState {
         files::capture(&self.path, "", false, host.state_dir)
     }
     fn is_target(current: &Self, target: &Self) -> bool {
-        files::matches(current, target)
+        current.same_as(target)
     }
     fn is_after(current: &Self, after: &Self) -> bool {
-        files::matches(current, after)
+        current.same_as(after)
     }
     fn difference(from: &Self, to: &Self) -> String {
         files::difference(from, to)
@@ -252,7 +248,8 @@ enum Standing {
     Done(String),
     /// As the action left it: to be restored.
     Due,
-    /// Changed since the action (or unknown): the words say how.
+    /// Changed since the action (or unknown): the words say how, without
+    /// naming the target (the report does).
     Changed(String),
 }
 
@@ -271,10 +268,7 @@ fn standing<T: Target>(
     }
     match after {
         Some(after) if T::is_after(&now, after) => Ok(Standing::Due),
-        Some(after) => Ok(Standing::Changed(format!(
-            "changed after the action: {}",
-            T::difference(after, &now)
-        ))),
+        Some(after) => Ok(Standing::Changed(T::difference(after, &now))),
         None => Ok(Standing::Changed(
             "its state right after the action was not recorded, so later changes cannot be ruled out"
                 .into(),
@@ -315,7 +309,9 @@ fn check<'a, T: Target>(
 
 /// Rolls back to `req.target`: checks every target, stops on a later
 /// change unless forced, snapshots the present, then restores in order and
-/// stops at the first failure. Every step is safe to repeat.
+/// stops at the first failure. Every step is safe to repeat. With
+/// `check_only` it stops after the check and says where each target
+/// stands, having changed nothing.
 pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, String> {
     let started = Instant::now();
     let target = &req.target;
@@ -362,6 +358,26 @@ pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, S
         .iter()
         .any(|(t, _)| t.outcome == TargetOutcome::Changed);
 
+    if req.check_only {
+        let targets: Vec<RestoredTarget> = plan
+            .into_iter()
+            .map(|(mut t, _)| {
+                if t.outcome == TargetOutcome::Skipped {
+                    t.outcome = TargetOutcome::Due;
+                }
+                t
+            })
+            .collect();
+        return Ok(RestoreReport {
+            before: None,
+            after: None,
+            complete: targets
+                .iter()
+                .all(|t| t.outcome == TargetOutcome::AlreadyRestored),
+            targets,
+            duration_ms: elapsed_ms(started),
+        });
+    }
     if changed && !req.force {
         return Ok(RestoreReport {
             before: None,

@@ -23,7 +23,7 @@ use super::web::{
 };
 use super::{AppState, Shared, unix};
 use crate::pipeline::Proposal;
-use crate::rollback::describe;
+use crate::rollback::{describe, outcome_words};
 
 type ApiResult = Result<Response, AppError>;
 
@@ -330,7 +330,11 @@ pub(crate) async fn deny(
 
 /// `POST /api/v1/actions/{id}/rollback`: asks for a rollback. One that may
 /// run at once is run and answered when done (200); one that waits for
-/// approvers is answered at once (202) and decided like any action.
+/// approvers is answered at once (202) and decided like any action. One
+/// that stopped before changing anything because targets changed since
+/// the action is recorded as refused and answered 409 with the refused
+/// rollback, `stopped: true` and what changed; nothing to undo is a 409
+/// with only the error, and no rollback is made.
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     ApiUser(caller): ApiUser,
@@ -346,6 +350,7 @@ pub(crate) async fn rollback(
         .await
         .map_err(|e| AppError::from_gateway(e).json())?;
     let waiting = done.rollback.state == ActionState::PendingApproval;
+    let stopped = done.rollback.state == ActionState::Denied;
     let needed = if waiting {
         needed(&state, &done.rollback)
             .await
@@ -353,21 +358,32 @@ pub(crate) async fn rollback(
     } else {
         0
     };
-    Ok((
-        if waiting {
-            StatusCode::ACCEPTED
-        } else {
-            StatusCode::OK
-        },
-        Json(json!({
-            "rollback": done.rollback,
-            "waiting_for_approval": waiting,
-            "needed_approvers": needed,
-            "report": done.report,
-            "summary": done.report.as_ref().map(describe),
-        })),
-    )
-        .into_response())
+    let error = state
+        .gw
+        .store()
+        .run_of(done.rollback.id)
+        .await
+        .map_err(|e| AppError::from_store(e).json())?
+        .and_then(|r| r.error);
+    let outcome = outcome_words(&done, error.as_deref());
+    let mut body = json!({
+        "rollback": done.rollback,
+        "waiting_for_approval": waiting,
+        "stopped": stopped,
+        "needed_approvers": needed,
+        "report": done.report,
+        "summary": done.report.as_ref().map(describe),
+        "outcome": outcome,
+    });
+    let status = if waiting {
+        StatusCode::ACCEPTED
+    } else if stopped {
+        body["error"] = json!(outcome);
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(body)).into_response())
 }
 
 /// `GET /api/v1/audit`: events, newest first, with the web page's filters.

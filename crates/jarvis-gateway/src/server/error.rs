@@ -113,6 +113,7 @@ impl AppError {
             | GatewayError::KernelUnenforced { .. }
             | GatewayError::SnapshotExists { .. }
             | GatewayError::NoRollback { .. }
+            | GatewayError::NothingToUndo { .. }
             | GatewayError::ConversationBusy { .. } => StatusCode::CONFLICT,
             GatewayError::Expired { .. } | GatewayError::ApprovalLapsed { .. } => StatusCode::GONE,
             GatewayError::ApprovalRefused { .. } | GatewayError::NotYourConversation { .. } => {

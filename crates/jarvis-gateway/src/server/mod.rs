@@ -309,7 +309,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/actions/{id}", get(web::action))
         .route("/actions/{id}/approve", post(web::approve))
         .route("/actions/{id}/deny", post(web::deny))
-        .route("/actions/{id}/rollback", post(web::rollback))
+        .route(
+            "/actions/{id}/rollback",
+            get(web::rollback_page).post(web::rollback),
+        )
         .route("/actions/{id}/run", post(web::run))
         .route("/audit", get(web::audit))
         .route("/audit/verify", post(web::verify_now))

@@ -22,11 +22,11 @@ use super::session::{Caller, FLASH, FormUser, WebUser, cookie, cookie_name, set_
 use super::views::{
     ActionPage, ActionsPage, AuditPage, AuditQuery, ChatOrigin, Chrome, Connection, Flash,
     FlashKind, Health, HostKernel, HostRow, HostUnattended, HostsPage, PolicyPage, PolicyTry,
-    QueueItem, QueueItems, QueuePage, RuleView, Section, Story,
+    QueueItem, QueueItems, QueuePage, RollbackPage, RuleView, Section, Story,
 };
 use super::{AppState, Shared, now_unix, unix};
 use crate::pipeline::GatewayError;
-use crate::rollback::describe;
+use crate::rollback::{NOTHING_CHANGED, changed_nothing, outcome_words};
 
 /// Renders a template, or says which one failed.
 pub(crate) fn html(page: &impl Template) -> Result<Html<String>, AppError> {
@@ -339,8 +339,11 @@ pub(crate) async fn action(
             "Its snapshot was removed by retention at {}, so it can no longer be rolled back.",
             s.pruned_at.as_deref().unwrap_or("?")
         )),
+        (Some(s), _) if rollable && changed_nothing(s) => {
+            Some(format!("Nothing to undo: {NOTHING_CHANGED}."))
+        }
         (Some(_), _) if rollable => Some(
-            "Rolling back restores what the snapshot captured. Jarvis first takes a fresh snapshot, so the rollback can itself be undone, and it stops if anything changed since this action unless you force it."
+            "Rolling back puts back what its snapshot captured. The next page lists what comes back and what does not, and asks you to confirm."
                 .to_owned(),
         ),
         _ => None,
@@ -348,7 +351,9 @@ pub(crate) async fn action(
     let deadline = state.gw.deadline(&action);
     let can_roll_back = caller.principal.may_decide()
         && rollable
-        && snapshot.as_ref().is_some_and(|s| s.pruned_at.is_none());
+        && snapshot
+            .as_ref()
+            .is_some_and(|s| s.pruned_at.is_none() && !changed_nothing(s));
     let story = story_of(&state, &action).await;
     let body = html(&ActionPage {
         story,
@@ -564,8 +569,53 @@ pub(crate) async fn deny(
     }
 }
 
-/// `POST /actions/{id}/rollback`: asks for a rollback of the action, a new
-/// audited action, and shows it: done, or waiting for approvers.
+/// `GET /actions/{id}/rollback`: the confirmation before a rollback: what
+/// comes back and what does not, then Confirm / Cancel; after a rollback
+/// stopped on later changes, what changed and Force, on this same page.
+/// Nothing to undo says so instead of offering anything.
+pub(crate) async fn rollback_page(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+) -> Result<Response, AppError> {
+    let frame = chrome(&state, &caller, &headers, "Roll back", Section::Actions);
+    let id = resolve(&state, &text)
+        .await
+        .map_err(|e| e.page(frame.clone(), Some("/actions".into())))?;
+    let offer = state.gw.rollback_offer(id).await.map_err(|e| {
+        AppError::from_gateway(e).page(frame.clone(), Some(format!("/actions/{id}")))
+    })?;
+    let (left_alone, comes_back): (Vec<_>, Vec<_>) = offer
+        .comes_back(&super::views::fmt_time(&offer.taken_at))
+        .into_iter()
+        .partition(|t| t.unchanged());
+    let body = html(&RollbackPage {
+        chrome: Chrome {
+            title: format!("Roll back {}", &id.to_string()[..13]),
+            ..frame
+        },
+        host: offer.host.to_string(),
+        taken_at: offer.taken_at,
+        comes_back,
+        left_alone,
+        not_back: offer.not_back,
+        nothing_to_undo: offer.nothing_to_undo,
+        approval: offer.approval,
+        force_approval: offer.force_approval,
+        stopped: offer.stopped,
+        in_progress: offer.in_progress,
+        can_ask: caller.principal.may_decide(),
+        action: offer.original,
+    })?;
+    Ok(page(&state, &headers, body))
+}
+
+/// `POST /actions/{id}/rollback`: asks for a rollback of the action (with
+/// `force=1`, a forced one), a new audited action, and shows what came of
+/// it: done, waiting for approvers, stopped on later changes (back on the
+/// confirmation page, which shows what changed and offers Force), or
+/// nothing to undo.
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     FormUser(caller): FormUser,
@@ -588,23 +638,37 @@ pub(crate) async fn rollback(
                 ),
             ))
         }
+        // The confirmation page says it all (what changed, and Force), for
+        // whoever comes back to it later too: no flash to repeat it.
+        Ok(done) if done.rollback.state == ActionState::Denied => {
+            Ok(Redirect::to(&format!("/actions/{id}/rollback#rollback-stopped")).into_response())
+        }
         Ok(done) => {
-            let detail = done.report.as_ref().map(describe).unwrap_or_default();
-            let (kind, text) = if done.rollback.state == ActionState::Succeeded {
-                (FlashKind::Success, format!("Rolled back. {detail}"))
+            let run = state
+                .gw
+                .store()
+                .run_of(done.rollback.id)
+                .await
+                .map_err(AppError::from_store)?;
+            let error = run.and_then(|r| r.error);
+            let kind = if done.rollback.state == ActionState::Succeeded {
+                FlashKind::Success
             } else {
-                (
-                    FlashKind::Error,
-                    format!("The rollback did not finish: {detail}"),
-                )
+                FlashKind::Error
             };
             Ok(redirect_with(
                 &state,
                 &format!("/actions/{}", done.rollback.id),
                 kind,
-                text.trim(),
+                &outcome_words(&done, error.as_deref()),
             ))
         }
+        Err(GatewayError::NothingToUndo { why, .. }) => Ok(redirect_with(
+            &state,
+            &format!("/actions/{id}"),
+            FlashKind::Info,
+            &format!("Nothing to undo: {why}."),
+        )),
         Err(e) => Err(AppError::from_gateway(e).page(frame, Some(format!("/actions/{id}")))),
     }
 }
