@@ -169,7 +169,7 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
     eprintln!(
         "jarvis: action {} {} (risk {} {})",
         action.id,
-        j.decision,
+        j.decision.label(),
         j.risk.score(),
         j.risk.level().as_str()
     );
