@@ -378,6 +378,20 @@ impl Browser {
         }
     }
 
+    /// Screenshots the page at the phone and the desktop size into
+    /// `docs/screenshots/NAME-phone.png` and `NAME-desktop.png`, the
+    /// README's pictures of the pages as they are.
+    pub async fn shoot(&mut self, name: &str) {
+        let dir = crate::workspace().join("docs/screenshots");
+        for (size, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
+            self.set_size(w, h).await;
+            let path = dir.join(format!("{name}-{size}.png"));
+            self.screenshot(&path).await;
+            let head = std::fs::read(&path).expect("screenshot written");
+            assert!(head.starts_with(b"\x89PNG"), "{} is a PNG", path.display());
+        }
+    }
+
     /// Writes a PNG of the whole page at the current width to `path`
     /// (creating its directory): the window grows to the page's height for
     /// the shot (up to 16,384 pixels) and then returns to its size.

@@ -6,22 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use jarvis_tests::browser::{Browser, DESKTOP, PHONE};
+use jarvis_tests::browser::{Browser, PHONE};
 use jarvis_tests::llm_stub::{LlmStub, STUB_MODEL, Step};
 use jarvis_tests::server::Served;
-use jarvis_tests::{Env, marker, workspace};
+use jarvis_tests::{Env, marker};
 use serde_json::{Value, json};
-
-async fn shoot(browser: &mut Browser, name: &str) {
-    let dir = workspace().join("docs/screenshots");
-    for (size, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
-        browser.set_size(w, h).await;
-        let path = dir.join(format!("{name}-{size}.png"));
-        browser.screenshot(&path).await;
-        let head = std::fs::read(&path).expect("screenshot written");
-        assert!(head.starts_with(b"\x89PNG"), "{} is a PNG", path.display());
-    }
-}
 
 /// One action card of the conversation on screen, found by its command.
 #[derive(Debug)]
@@ -198,7 +187,7 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
         printed.contains("load"),
         "uptime's output, inline: {printed}"
     );
-    shoot(&mut browser, "chat").await;
+    browser.shoot("chat").await;
 
     // Approve from the conversation: the form comes back to it, at the
     // action's card, which then shows the run.

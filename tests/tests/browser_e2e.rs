@@ -6,22 +6,11 @@
 
 use std::time::Duration;
 
-use jarvis_tests::browser::{Browser, DESKTOP, PHONE};
+use jarvis_tests::browser::{Browser, PHONE};
 use jarvis_tests::fixtures::HostRepo;
 use jarvis_tests::server::Served;
-use jarvis_tests::{Env, marker, workspace};
+use jarvis_tests::{Env, marker};
 use serde_json::{Value, json};
-
-async fn shoot(browser: &mut Browser, name: &str) {
-    let dir = workspace().join("docs/screenshots");
-    for (size, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
-        browser.set_size(w, h).await;
-        let path = dir.join(format!("{name}-{size}.png"));
-        browser.screenshot(&path).await;
-        let head = std::fs::read(&path).expect("screenshot written");
-        assert!(head.starts_with(b"\x89PNG"), "{} is a PNG", path.display());
-    }
-}
 
 async fn api(http: &reqwest::Client, s: &Served, token: &str, path: &str) -> Value {
     http.get(format!("{}{path}", s.url))
@@ -127,7 +116,7 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
         preview.as_str().is_some_and(|p| p.contains("port")),
         "the preview shows the change: {preview}"
     );
-    shoot(&mut browser, "queue").await;
+    browser.shoot("queue").await;
 
     // Approve; the action page shows it run and its output appear, and
     // never offers to run it again while it starts or runs.
@@ -150,7 +139,7 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
         .wait_text("pre#stdout", &format!("committed-{m}"))
         .await;
     assert_ne!(repo.state(), before, "the commit happened on the host");
-    shoot(&mut browser, "action").await;
+    browser.shoot("action").await;
 
     // It is in the audit log, and the chain is intact.
     browser.set_size(PHONE.0, PHONE.1).await;
@@ -171,7 +160,7 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
         )
         .await;
     assert!(rows.as_u64().is_some_and(|n| n >= 4), "{rows}");
-    shoot(&mut browser, "audit").await;
+    browser.shoot("audit").await;
 
     // Roll it back: the rollback is an action of its own, which waits for
     // approval under the same rule; alice may approve her own request.

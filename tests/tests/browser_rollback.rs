@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
+use jarvis_tests::Env;
 use jarvis_tests::browser::{Browser, DESKTOP, PHONE};
 use jarvis_tests::fixtures::{HostContainer, HostRepo};
 use jarvis_tests::server::{Person, Served};
-use jarvis_tests::{Env, workspace};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -43,17 +43,6 @@ fn act(s: &Served, cwd: Option<&str>, command: &str) -> String {
 /// HEAD of a repository, as the page quotes it (7 hex digits).
 fn short_head(repo: &HostRepo) -> String {
     repo.git(&["rev-parse", "--short=7", "HEAD"])
-}
-
-async fn shoot(browser: &mut Browser, name: &str) {
-    let dir = workspace().join("docs/screenshots");
-    for (size, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
-        browser.set_size(w, h).await;
-        let path = dir.join(format!("{name}-{size}.png"));
-        browser.screenshot(&path).await;
-        let head = std::fs::read(&path).expect("screenshot written");
-        assert!(head.starts_with(b"\x89PNG"), "{} is a PNG", path.display());
-    }
 }
 
 /// Whether an element matching `css` is on the page now.
@@ -140,7 +129,7 @@ async fn confirm_stop_force_and_nothing_to_undo_in_the_browser() {
         assert!(fits(&browser, "#confirm button.rollback.confirm").await);
     }
     assert_ne!(repo.state(), before, "looking changed nothing");
-    shoot(&mut browser, "rollback-confirm").await;
+    browser.shoot("rollback-confirm").await;
     browser.set_size(PHONE.0, PHONE.1).await;
     browser.click("#confirm button.rollback.confirm").await;
     browser
@@ -186,7 +175,7 @@ async fn confirm_stop_force_and_nothing_to_undo_in_the_browser() {
         assert!(!present(&browser, "#confirm").await, "no plain confirm");
     }
     assert_eq!(drifting.state(), later, "nothing was changed");
-    shoot(&mut browser, "rollback-stopped").await;
+    browser.shoot("rollback-stopped").await;
     browser.set_size(PHONE.0, PHONE.1).await;
     // The stopped rollback is recorded as refused, not failed.
     let show = s.env.show(&drifted);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use jarvis_tests::browser::{Browser, DESKTOP, PHONE};
 use jarvis_tests::server::{Agent, Person, Served};
-use jarvis_tests::{Env, marker, workspace};
+use jarvis_tests::{Env, marker};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -76,17 +76,6 @@ async fn reload_until(browser: &Browser, url: &str, css: &str, within: Duration)
             "no `{css}` on {url} after {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-async fn shoot(browser: &mut Browser, name: &str) {
-    let dir = workspace().join("docs/screenshots");
-    for (size, (w, h)) in SIZES {
-        browser.set_size(w, h).await;
-        let path = dir.join(format!("{name}-{size}.png"));
-        browser.screenshot(&path).await;
-        let head = std::fs::read(&path).expect("screenshot written");
-        assert!(head.starts_with(b"\x89PNG"), "{} is a PNG", path.display());
     }
 }
 
@@ -248,7 +237,7 @@ async fn trouble_is_visible_where_people_look() {
     );
     browser.set_size(PHONE.0, PHONE.1).await;
     browser.goto(&queue).await;
-    shoot(&mut browser, "trouble-banner").await;
+    browser.shoot("trouble-banner").await;
 
     // The audit page: verify now lists the break and marks its row.
     for (size, (w, h)) in SIZES {
@@ -285,7 +274,7 @@ async fn trouble_is_visible_where_people_look() {
         assert_eq!(shown, json!(true), "{size}: the broken row is in view");
         fits(&browser, &format!("{size} audit")).await;
     }
-    shoot(&mut browser, "trouble-audit").await;
+    browser.shoot("trouble-audit").await;
 
     // Put the event back: verify now turns it green, and the banner goes at once.
     sql(
