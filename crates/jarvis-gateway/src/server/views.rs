@@ -299,6 +299,9 @@ pub struct ActionPage {
     pub expires_at_unix: Option<i64>,
     /// Rollback actions that name this one.
     pub rollbacks: Vec<ActionRecord>,
+    /// The snapshot in words, one line per target and what the action did
+    /// to it.
+    pub snapshot_lines: Vec<String>,
     /// Show approve / deny (pending and the user may decide).
     pub can_decide: bool,
     /// Whether to offer running it now: approved but not started (a limit
@@ -1924,6 +1927,7 @@ mod tests {
             needed: 1,
             expires_at_unix: None,
             rollbacks: vec![],
+            snapshot_lines: vec![],
             can_decide: false,
             can_run: false,
             can_roll_back: false,

@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jarvis_core::{ActionId, ActionState, ApprovalProgress, Behind, ConversationId, Risk};
-use jarvis_exec::snapshot::SnapshotPlan;
+use jarvis_exec::snapshot::{Snapshot, SnapshotPlan};
 use jarvis_policy::Request;
 use jarvis_store::{ActionRecord, AuditFilter, BadTime, OffsetDateTime, parse_time};
 use serde::Deserialize;
@@ -138,6 +138,25 @@ async fn approvers(state: &Shared, id: ActionId) -> Result<Vec<String>, AppError
         .into_iter()
         .map(|a| a.approver)
         .collect())
+}
+
+/// A snapshot in words: each target, and what the action did to it (or
+/// that it left it alone), instead of the manifest's JSON.
+fn snapshot_words(record: &jarvis_store::SnapshotRecord) -> Vec<String> {
+    let parse = |v: &serde_json::Value| serde_json::from_value::<Snapshot>(v.clone()).ok();
+    let Some(before) = parse(&record.manifest) else {
+        return Vec::new();
+    };
+    let after = record.after.as_ref().and_then(parse);
+    let when = super::views::fmt_time(&record.taken_at);
+    crate::rollback::comes_back(&before, after.as_ref(), &when)
+        .into_iter()
+        .map(|t| match t.changed {
+            Some(c) if c.is_empty() => format!("{}: the action left it as it was", t.subject),
+            Some(c) => format!("{}: the action changed it ({})", t.subject, c.join("; ")),
+            None => t.subject,
+        })
+        .collect()
 }
 
 /// The story an approver reads of `action`, with the conversation it came
@@ -323,6 +342,7 @@ pub(crate) async fn action(
     let action = store.action(id).await.map_err(AppError::from_store)?;
     let run = store.run_of(id).await.map_err(AppError::from_store)?;
     let snapshot = store.snapshot(id).await.map_err(AppError::from_store)?;
+    let snapshot_lines = snapshot.as_ref().map(snapshot_words).unwrap_or_default();
     let rollbacks = store.rollbacks_of(id).await.map_err(AppError::from_store)?;
     let pending = action.state == ActionState::PendingApproval;
     let rollable = matches!(
@@ -357,6 +377,7 @@ pub(crate) async fn action(
     let story = story_of(&state, &action).await;
     let body = html(&ActionPage {
         story,
+        snapshot_lines,
         chrome: Chrome {
             title: format!("Action {}", &id.to_string()[..13]),
             ..frame
@@ -1253,6 +1274,48 @@ pub(crate) async fn not_found() -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_reads_as_its_targets_and_what_the_action_did() {
+        let repo = |head: &str| {
+            serde_json::json!({
+                "action_id": "a",
+                "kept": true,
+                "repos": [{
+                    "path": "/srv/app",
+                    "head": head,
+                    "branch": "refs/heads/main",
+                    "index_tree": "i",
+                    "worktree_tree": "w"
+                }],
+                "duration_ms": 3
+            })
+        };
+        let mut record = jarvis_store::SnapshotRecord {
+            action_id: ActionId::new(),
+            host: "nas".into(),
+            taken_at: "2026-12-06T10:00:00Z".into(),
+            manifest: repo("e59951b0000000000000000000000000000000ab"),
+            after: Some(repo("9a8b7c60000000000000000000000000000000cd")),
+            pruned_at: None,
+        };
+        let lines = snapshot_words(&record);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("git repository /srv/app: the action changed it ("),
+            "{lines:?}"
+        );
+        record.after = Some(record.manifest.clone());
+        assert_eq!(
+            snapshot_words(&record),
+            vec!["git repository /srv/app: the action left it as it was"]
+        );
+        record.after = None;
+        assert_eq!(snapshot_words(&record), vec!["git repository /srv/app"]);
+        // Not a snapshot (an older shape): no words rather than wrong ones.
+        record.manifest = serde_json::json!({"git": []});
+        assert!(snapshot_words(&record).is_empty());
+    }
 
     #[test]
     fn only_a_conversation_page_is_a_place_to_return_to() {
