@@ -102,7 +102,10 @@ async fn a_token_may_not_post_the_web_forms() {
     let carol = Person::sign_in(&s, "carol", &s.add_user("carol", "approver")).await;
     let (_, page) = carol.page(&format!("/actions/{id}")).await;
     assert!(
-        page.contains(&format!("<dd id=\"accountable\">{maker}</dd>")),
+        page.contains(&format!(
+            "<dd id=\"accountable\">{}</dd>",
+            jarvis_core::words::actor(maker)
+        )),
         "{page}"
     );
     let http = client();
