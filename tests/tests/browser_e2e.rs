@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use jarvis_tests::browser::{Browser, PHONE};
+use jarvis_tests::browser::{Browser, DESKTOP, PHONE};
 use jarvis_tests::fixtures::HostRepo;
 use jarvis_tests::server::Served;
 use jarvis_tests::{Env, marker};
@@ -101,6 +101,22 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
         shown.as_u64().is_some_and(|n| (1..=2).contains(&n)),
         "one or two reasons up front: {shown}"
     );
+    // On a phone and a desktop, the decision stays within reach: with the
+    // top of the card in view, Approve is on screen however long the card.
+    for (w, h) in [PHONE, DESKTOP] {
+        browser.set_size(w, h).await;
+        let reach = browser
+            .eval(
+                "var card = document.querySelector(arguments[0]);\
+                 card.scrollIntoView({block: 'start'});\
+                 var b = card.querySelector('form.decide button.approve').getBoundingClientRect();\
+                 return b.top >= 0 && b.bottom <= window.innerHeight && b.width > 0;",
+                vec![json!(item)],
+            )
+            .await;
+        assert_eq!(reach, json!(true), "Approve within reach at {w}x{h}");
+    }
+    browser.set_size(PHONE.0, PHONE.1).await;
     let risk = browser.text(&format!("{item} .risk-badge")).await;
     assert!(
         risk.chars().any(|c| c.is_ascii_digit()),

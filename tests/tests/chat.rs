@@ -585,7 +585,9 @@ async fn a_fix_waits_for_a_person_who_approves_it_through_the_api() {
     assert_eq!(out.stdout.trim(), format!("Created {file}."), "{out}");
     assert!(
         out.stderr.contains(&format!(
-            "jarvis: waiting for approval of action {id} on sandbox: {command}\n        approve it in the web UI or with `jarvis approve {id}`"
+            "jarvis: waiting for approval of action {id} on sandbox: {command}\n        approve it at http://127.0.0.1:"
+        )) && out.stderr.contains(&format!(
+            "/actions/{id} or with `jarvis approve {id}`"
         )),
         "{out}"
     );
