@@ -446,6 +446,24 @@ pub fn branch_words(branch: Option<&str>) -> String {
 }
 
 impl ContainerState {
+    /// No container of that name: what a snapshot records of one the
+    /// action may create, and what the host finds of one that is gone.
+    pub fn absent(name: &str) -> ContainerState {
+        ContainerState {
+            name: name.to_owned(),
+            exists: false,
+            id: None,
+            running: false,
+            fingerprint: String::new(),
+            changes: String::new(),
+            volumes: Vec::new(),
+            image: None,
+            snapshot_image: None,
+            snapshot_image_id: None,
+            inspect: None,
+        }
+    }
+
     /// Whether this state of a container (as found now, or after the
     /// action) is what `target` captured: the same settings, running or
     /// stopped as it was, and either the same container with the same file

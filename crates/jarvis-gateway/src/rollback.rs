@@ -1528,19 +1528,7 @@ mod tests {
             snapshot_image_id: None,
             inspect: None,
         };
-        let created = ContainerState {
-            name: "worker".into(),
-            exists: false,
-            id: None,
-            running: false,
-            fingerprint: String::new(),
-            changes: String::new(),
-            volumes: Vec::new(),
-            image: None,
-            snapshot_image: None,
-            snapshot_image_id: None,
-            inspect: None,
-        };
+        let created = ContainerState::absent("worker");
         let before = Snapshot {
             kept: true,
             repos: vec![repo.clone()],

@@ -1012,19 +1012,7 @@ fn inspect_container(engine: &Engine, name: &str) -> Result<Option<Value>, Strin
 /// The container as it is now, with its trimmed inspect data.
 fn look(engine: &Engine, name: &str) -> Result<ContainerState, String> {
     let Some(inspect) = inspect_container(engine, name)? else {
-        return Ok(ContainerState {
-            name: name.to_owned(),
-            exists: false,
-            id: None,
-            running: false,
-            fingerprint: String::new(),
-            changes: String::new(),
-            volumes: Vec::new(),
-            image: None,
-            snapshot_image: None,
-            snapshot_image_id: None,
-            inspect: None,
-        });
+        return Ok(ContainerState::absent(name));
     };
     let id = inspect["Id"]
         .as_str()
