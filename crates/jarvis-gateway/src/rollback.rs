@@ -383,8 +383,9 @@ impl Gateway {
             risk,
             reasons: vec![
                 format!(
-                    "rollback of {id} (`{}`), asked for by {actor}",
-                    original.command
+                    "rollback of {id} ({}), asked for by {}",
+                    jarvis_core::text::code(&original.command),
+                    jarvis_core::words::actor(actor)
                 ),
                 why_rule,
             ],

@@ -1693,6 +1693,142 @@ pub fn payload_summary(payload: &str) -> String {
     clip(&line, SUMMARY_MAX)
 }
 
+/// What an audit event says, on one line in words: the part a person
+/// reads first (a decision's deciding reason, a person's own words, how a
+/// run ended, what a snapshot covers) rather than the record's fields,
+/// which stay one click away. Kinds without words here fall back to
+/// [`payload_summary`].
+pub fn event_line(kind: &str, payload: &str) -> String {
+    let Ok(Value::Object(p)) = serde_json::from_str::<Value>(payload) else {
+        return payload_summary(payload);
+    };
+    let text = |key: &str| p.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let list = |key: &str| -> Vec<String> {
+        p.get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Reasons quote code as Markdown spans; a one-line summary is plain.
+    let first_reason = || {
+        list("reasons").into_iter().next().map(|r| {
+            jarvis_core::text::spans(&r)
+                .into_iter()
+                .map(|s| match s {
+                    Span::Text(t) | Span::Code(t) => t,
+                })
+                .collect::<String>()
+        })
+    };
+    let risk = || {
+        let r = p.get("risk")?;
+        Some(format!(
+            "risk {} ({})",
+            r.get("score")?.as_u64()?,
+            r.get("level")?.as_str()?
+        ))
+    };
+    let said = |verb: &str| {
+        let who = list("approvers")
+            .iter()
+            .map(|a| words::actor(a))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        match (who.is_empty(), text("reason")) {
+            (false, Some(r)) => Some(format!("{who} {verb} it: {r}")),
+            (false, None) => Some(format!("{who} {verb} it, giving no reason")),
+            (true, Some(r)) => Some(format!("“{r}”")),
+            (true, None) => None,
+        }
+    };
+    let line = match kind {
+        "action.proposed" => p
+            .get("purpose")
+            .and_then(|v| v.get("reason"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|r| format!("the agent's reason: “{r}”")),
+        "action.pending_approval" | "action.approved" | "action.denied" | "action.refused" => {
+            said(if kind == "action.denied" {
+                "rejected"
+            } else {
+                "approved"
+            })
+            .or_else(|| match (risk(), first_reason()) {
+                (Some(r), Some(why)) => Some(format!("{r}: {why}")),
+                (None, Some(why)) => Some(why),
+                (r, None) => r,
+            })
+        }
+        "action.previewed" => {
+            let summary = list("summary");
+            (!summary.is_empty()).then(|| summary.join("; "))
+        }
+        "action.running" => p
+            .get("timeout_secs")
+            .and_then(Value::as_u64)
+            .map(|t| format!("with a timeout of {t} s")),
+        "action.succeeded" | "action.failed" | "action.interrupted" | "action.lost" => {
+            p.get("run").map(|run| {
+                let took = run
+                    .get("duration_ms")
+                    .and_then(Value::as_u64)
+                    .map(|ms| format!(" after {}", duration_text(ms)))
+                    .unwrap_or_default();
+                match (
+                    run.get("exit_code").and_then(Value::as_i64),
+                    run.get("error").and_then(Value::as_str),
+                ) {
+                    (_, Some(e)) => format!("{e}{took}"),
+                    (Some(c), None) => format!("exit code {c}{took}"),
+                    (None, None) => format!(
+                        "{}{took}",
+                        run.get("ending").and_then(Value::as_str).unwrap_or("ended")
+                    ),
+                }
+            })
+        }
+        "snapshot.taken" => {
+            let parts: Vec<String> = [
+                ("repos", "git repository"),
+                ("containers", "container"),
+                ("volumes", "volume"),
+                ("files", "file"),
+            ]
+            .iter()
+            .flat_map(|(key, noun)| list(key).into_iter().map(move |x| format!("{noun} {x}")))
+            .collect();
+            Some(if parts.is_empty() {
+                "nothing to capture".to_owned()
+            } else {
+                parts.join(", ")
+            })
+        }
+        "action.rolled_back" => {
+            text("rollback").map(|r| format!("put back by rollback {}", short_id(r)))
+        }
+        "conversation.message" => text("role").map(|r| {
+            match r {
+                "user" => "what the person said",
+                "assistant" => "what the model said",
+                "action" => "an action's result, as the model was told it",
+                _ => "a message",
+            }
+            .to_owned()
+        }),
+        _ => None,
+    };
+    match line {
+        Some(l) => clip(&l.replace(['\n', '\t'], " "), SUMMARY_MAX),
+        None => payload_summary(payload),
+    }
+}
+
 /// `s` cut to `max` characters, with `…` when cut.
 pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -1721,11 +1857,6 @@ pub fn approvals_text(approvers: &[String], needed: u32) -> Option<String> {
     })
 }
 
-/// Whether a preview is long enough to fold into a `<details>`.
-pub fn is_long(s: &str) -> bool {
-    s.lines().count() > 12 || s.chars().count() > 1200
-}
-
 /// How many lines a text has.
 pub fn line_count(s: &str) -> usize {
     s.lines().count()
@@ -1734,6 +1865,12 @@ pub fn line_count(s: &str) -> usize {
 /// An actor (`user:alice`, `token:planner`) in words.
 pub fn actor_words(actor: &str) -> String {
     words::actor(actor)
+}
+
+/// Who asked for an action, in words: the person, and the agent token or
+/// chat they asked through.
+pub fn asked_by_words(requester: &str, accountable: &str) -> String {
+    words::requested_by(requester, accountable)
 }
 
 /// An audit event's kind in words.
@@ -2075,14 +2212,73 @@ mod tests {
         );
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");
-        assert!(is_long(&"x\n".repeat(13)));
-        assert!(!is_long("one\ntwo"));
         assert_eq!(line_count("a\nb\nc"), 3);
         assert!(is_local_path("/actions/1"));
         assert!(!is_local_path("//evil.example/"));
         assert!(!is_local_path("https://evil.example/"));
         assert!(!is_local_path("/\\evil.example"));
         assert!(!is_local_path("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn events_read_as_what_a_person_wants_to_know() {
+        let line = |kind: &str, p: Value| event_line(kind, &p.to_string());
+        assert_eq!(
+            line(
+                "action.approved",
+                json!({"approvers": ["user:alice"], "reason": "quiet hour", "from": "pending_approval"})
+            ),
+            "alice approved it: quiet hour"
+        );
+        assert_eq!(
+            line("action.denied", json!({"approvers": ["user:bob"]})),
+            "bob rejected it, giving no reason"
+        );
+        assert_eq!(
+            line(
+                "action.pending_approval",
+                json!({"risk": {"score": 45, "level": "medium"}, "reasons": ["it restarts", "no rule"]})
+            ),
+            "risk 45 (medium): it restarts"
+        );
+        assert_eq!(
+            line(
+                "action.pending_approval",
+                json!({"reasons": ["`docker restart` starts a container"]})
+            ),
+            "docker restart starts a container"
+        );
+        assert_eq!(
+            line(
+                "action.succeeded",
+                json!({"run": {"exit_code": 0, "duration_ms": 764, "error": null}})
+            ),
+            "exit code 0 after 764 ms"
+        );
+        assert_eq!(
+            line(
+                "snapshot.taken",
+                json!({"repos": ["/srv/c"], "containers": ["web"], "files": []})
+            ),
+            "git repository /srv/c, container web"
+        );
+        assert_eq!(
+            line(
+                "action.previewed",
+                json!({"summary": ["HEAD a → b", "1 file changed"]})
+            ),
+            "HEAD a → b; 1 file changed"
+        );
+        assert_eq!(
+            line(
+                "action.proposed",
+                json!({"purpose": {"reason": "port moved\nto 8080"}})
+            ),
+            "the agent's reason: “port moved to 8080”"
+        );
+        // Unknown kinds and shapes fall back to the fields, never to nothing.
+        assert_eq!(line("host.checked", json!({"host": "nas"})), "host: nas");
+        assert_eq!(event_line("action.approved", "not json"), "not json");
     }
 
     #[test]
@@ -2226,7 +2422,7 @@ mod tests {
             "class=\"comes-back\"".into(),
             "<span class=\"restorable\">git repository at /srv/app</span>".into(),
             "<div class=\"preview-box preview\">".into(),
-            "<p class=\"preview-summary\">1 file changed</p>".into(),
+            "<ul class=\"preview-summary\">\n    <li>1 file changed</li>".into(),
             "<pre class=\"diff\">".into(),
             "<span class=\"d-add\">+port=8080</span>".into(),
             "<span class=\"d-del\">-port=80</span>".into(),
