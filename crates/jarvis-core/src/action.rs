@@ -248,6 +248,15 @@ impl ActionState {
         }
     }
 
+    /// Whether its run is still ahead of it (proposed, waiting or approved
+    /// but not started): pages then speak of what *will* run and change.
+    pub fn is_ahead(self) -> bool {
+        matches!(
+            self,
+            ActionState::Proposed | ActionState::PendingApproval | ActionState::Approved
+        )
+    }
+
     /// Whether nothing more can happen to the action except, for some, a rollback.
     pub fn is_settled(self) -> bool {
         !matches!(

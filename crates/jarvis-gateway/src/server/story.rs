@@ -90,15 +90,20 @@ impl Story {
         };
         let mut decisive = action.reasons.clone();
         let more_reasons = decisive.split_off(DECISIVE_REASONS.min(decisive.len()));
+        // The narrowest thing the deciding reason quotes that is a whole
+        // word of the command: `sed -i` rather than the rule's name or the
+        // whole `sed -i 's/a/b/' f` it also quotes.
         let risky = decisive
             .first()
-            .and_then(|r| {
-                spans(r).into_iter().find_map(|s| match s {
-                    Span::Code(c) if !c.trim().is_empty() => Some(c.to_owned()),
-                    Span::Code(_) | Span::Text(_) => None,
-                })
+            .into_iter()
+            .flat_map(|r| spans(r))
+            .filter_map(|s| match s {
+                Span::Code(c) if !c.trim().is_empty() && c != action.command => Some(c),
+                Span::Code(_) | Span::Text(_) => None,
             })
-            .filter(|c| action.command.contains(c.as_str()) && *c != action.command);
+            .filter(|c| whole_words(&action.command, c).next().is_some())
+            .min_by_key(|c| c.len())
+            .map(str::to_owned);
         Story {
             asked_by: words::requested_by(&action.requester, &action.accountable),
             asked_by_ids: if action.requester == action.accountable {
@@ -123,17 +128,10 @@ impl Story {
         let Some(risky) = self.risky.as_deref() else {
             return vec![(false, command)];
         };
-        // Only whole words: `sh` is marked in `| sh`, not inside `bash`.
-        let edge =
-            |c: Option<char>| c.is_none_or(|c| c.is_whitespace() || ";|&()<>`$'\"".contains(c));
         let mut parts = Vec::new();
         let mut from = 0;
-        for (at, _) in command.match_indices(risky) {
-            let end = at + risky.len();
-            if at < from
-                || !edge(command[..at].chars().next_back())
-                || !edge(command[end..].chars().next())
-            {
+        for (at, end) in whole_words(command, risky) {
+            if at < from {
                 continue;
             }
             if at > from {
@@ -157,6 +155,17 @@ impl Story {
     pub fn reason_count(&self) -> usize {
         self.decisive.len() + self.more_reasons.len()
     }
+}
+
+/// Where `part` occurs in `command` as whole words, as byte ranges: `sh`
+/// in `| sh`, not inside `bash`.
+fn whole_words<'a>(command: &'a str, part: &'a str) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let edge = |c: Option<char>| c.is_none_or(|c| c.is_whitespace() || ";|&()<>`$'\"".contains(c));
+    command.match_indices(part).filter_map(move |(at, _)| {
+        let end = at + part.len();
+        (edge(command[..at].chars().next_back()) && edge(command[end..].chars().next()))
+            .then_some((at, end))
+    })
 }
 
 /// A preview as the approver reads it: what it says changed, then the
@@ -319,6 +328,26 @@ mod tests {
         let parts = s.command_parts(&a.command);
         assert_eq!(parts.iter().map(|p| p.1).collect::<String>(), a.command);
         assert_eq!(parts.iter().filter(|p| p.0).count(), 1);
+    }
+
+    #[test]
+    fn the_mark_is_the_narrowest_quote_that_is_in_the_command() {
+        let command = "sed -i 's/3000/3001/' grafana.ini && git commit -qam x";
+        let a = action(
+            command,
+            &[
+                "rule `inspect-files` would let `sed -i 's/3000/3001/' grafana.ini` run unattended, but `sed -i` edits the files in place",
+                "`git commit` records changes",
+            ],
+        );
+        let s = Story::of(&a, None);
+        assert_eq!(s.risky.as_deref(), Some("sed -i"));
+        assert_eq!(s.command_parts(command)[0], (true, "sed -i"));
+        // Nothing quoted is in the command: nothing is marked.
+        let a = action("lsblk /dev", &["rule `inspect` lets `ls` read"]);
+        let s = Story::of(&a, None);
+        assert_eq!(s.risky.as_deref(), None);
+        assert_eq!(s.command_parts("lsblk /dev"), vec![(false, "lsblk /dev")]);
     }
 
     #[test]
