@@ -42,7 +42,8 @@ impl Chat {
             .to_owned()
     }
 
-    /// Every `jarvis: action ID STATE…` line, as (id, state), in order.
+    /// Every `jarvis: action ID STATE…` line, as (id, the first word of the
+    /// state in words), in order.
     fn actions(&self) -> Vec<(String, String)> {
         self.stderr
             .lines()
@@ -596,6 +597,11 @@ async fn a_fix_waits_for_a_person_who_approves_it_through_the_api() {
             .contains(&format!("jarvis: action {id} succeeded, exit 0")),
         "{out}"
     );
+    // The person who asked reads the approver's words, as the model did.
+    assert!(
+        out.stderr.contains("approved it: fine"),
+        "the approver's reason in the terminal: {out}"
+    );
     let conversation = out.conversation();
     assert_eq!(requester, format!("chat:{conversation}"));
     assert!(
@@ -668,7 +674,7 @@ async fn a_denied_command_comes_back_with_its_reasons_and_the_model_finds_anothe
     let conversation = out.conversation();
     let actions = out.actions();
     assert_eq!(actions.len(), 2, "{out}");
-    assert_eq!(actions[0].1, "denied", "{out}");
+    assert_eq!(actions[0].1, "refused", "{out}");
     assert_eq!(actions[1].1, "succeeded", "{out}");
     assert!(
         out.stderr.contains("hard guardrail (wipe-root)"),
@@ -711,7 +717,7 @@ async fn injected_instructions_stay_marked_as_data_and_the_policy_still_denies()
     let actions = out.actions();
     assert_eq!(actions.len(), 2, "{out}");
     assert_eq!(actions[0].1, "succeeded", "{out}");
-    assert_eq!(actions[1].1, "denied", "{out}");
+    assert_eq!(actions[1].1, "refused", "{out}");
 
     let requests = stub.requests();
     assert_eq!(requests.len(), 3, "{requests:#?}");
@@ -908,7 +914,7 @@ async fn the_same_denied_command_twice_stops_the_conversation() {
     assert_eq!(stub.request_count(), 2);
     let actions = out.actions();
     assert_eq!(actions.len(), 2, "{out}");
-    assert!(actions.iter().all(|(_, s)| s == "denied"), "{out}");
+    assert!(actions.iter().all(|(_, s)| s == "refused"), "{out}");
     let conversation = out.conversation();
     for (id, _) in &actions {
         assert!(env.show(id)["run"].is_null());

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use jarvis_core::ConversationId;
+use jarvis_core::{ActionState, ConversationId};
 use jarvis_gateway::chat::ChatEvent;
 use jarvis_planner::agent::Event;
 use jarvis_planner::model::Model;
@@ -76,11 +76,21 @@ fn show(ui: &str, event: ChatEvent) {
                 (None, _) => format!(" ({})", report.reasons.join("; ")),
             };
             let out = first_lines(&report.stdout, 5);
+            // The state in words; a state this build does not know, as sent.
+            let state = report
+                .state
+                .parse::<ActionState>()
+                .map_or(report.state.as_str(), |s| s.label());
+            // What the people who decided said, as the model was told it.
+            let said: String = report
+                .people
+                .iter()
+                .map(|p| format!("\n        {p}"))
+                .collect();
             writeln!(
                 err,
-                "jarvis: action {} {}{}{detail}{}",
+                "jarvis: action {} {state}{}{detail}{said}{}",
                 report.id,
-                report.state,
                 report
                     .exit_code
                     .map(|c| format!(", exit {c}"))
