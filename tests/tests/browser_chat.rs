@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use jarvis_tests::browser::{Browser, PHONE};
+use jarvis_tests::browser::{Browser, DESKTOP, PHONE};
 use jarvis_tests::llm_stub::{LlmStub, STUB_MODEL, Step};
 use jarvis_tests::server::Served;
 use jarvis_tests::{Env, marker};
@@ -166,27 +166,41 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
     let state = browser.text("#conversation-state").await;
     assert!(state.contains("active"), "{state}");
     let selector = format!("article.chat-action[data-id=\"{}\"]", pending.id);
-    let reasons = browser.text(&format!("{selector} ul.reasons")).await;
-    assert!(!reasons.trim().is_empty(), "the policy's reasons are shown");
-    let risk = browser.text(&format!("{selector} .risk-badge")).await;
-    assert!(
-        risk.chars().any(|c| c.is_ascii_digit()),
-        "risk badge: {risk}"
-    );
+    let up_selector = format!("article.chat-action[data-id=\"{}\"]", up.id);
     assert!(
         !std::path::Path::new(&file).exists(),
         "nothing ran before the approval"
     );
-    // The pending card tells the queue's story: the agent's reason, what
-    // can come back; the finished one shows what it printed, inline.
-    let why = browser.text(&format!("{selector} .purpose-reason")).await;
-    assert_eq!(why.trim(), "leave a mark that the host was checked");
-    let up_selector = format!("article.chat-action[data-id=\"{}\"]", up.id);
-    let printed = browser.text(&format!("{up_selector} .chat-output")).await;
-    assert!(
-        printed.contains("load"),
-        "uptime's output, inline: {printed}"
-    );
+    // On a phone and a desktop: the pending card tells the queue's story
+    // (the agent's reason, the risk and the reasons that decided), and the
+    // finished one shows what it printed, inline.
+    for (w, h) in [PHONE, DESKTOP] {
+        browser.set_size(w, h).await;
+        let reasons = browser.text(&format!("{selector} ul.reasons")).await;
+        assert!(
+            !reasons.trim().is_empty(),
+            "{w}px: the policy's reasons are shown"
+        );
+        let risk = browser.text(&format!("{selector} .risk-badge")).await;
+        assert!(
+            risk.chars().any(|c| c.is_ascii_digit()),
+            "{w}px: risk badge: {risk}"
+        );
+        let why = browser.text(&format!("{selector} .purpose-reason")).await;
+        assert_eq!(
+            why.trim(),
+            "leave a mark that the host was checked",
+            "{w}px"
+        );
+        let asked = browser.text(&format!("{selector} .asked-by")).await;
+        assert!(asked.contains("alice"), "{w}px: who asked: {asked}");
+        let printed = browser.text(&format!("{up_selector} .chat-output")).await;
+        assert!(
+            printed.contains("load"),
+            "{w}px: uptime's output, inline: {printed}"
+        );
+    }
+    browser.set_size(PHONE.0, PHONE.1).await;
     browser.shoot("chat").await;
 
     // Approve from the conversation: the form comes back to it, at the
@@ -230,13 +244,17 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
         })
     });
     assert!(heard, "the deny reason reached the model");
-    // And the conversation shows it with the action.
-    browser
-        .wait_text(
-            &format!("{tidy_selector} .people-said"),
-            "alice rejected it: keep the mark for the audit",
-        )
-        .await;
+    // And the conversation shows it with the action, at either size.
+    for (w, h) in [PHONE, DESKTOP] {
+        browser.set_size(w, h).await;
+        browser
+            .wait_text(
+                &format!("{tidy_selector} .people-said"),
+                "alice rejected it: keep the mark for the audit",
+            )
+            .await;
+    }
+    browser.set_size(PHONE.0, PHONE.1).await;
     let done = wait_card(&browser, &touch, "succeeded").await;
     assert_eq!(done.id, pending.id);
     assert!(!done.can_approve);

@@ -74,37 +74,62 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     // host right after the proposal and arriving live: open, coloured by
     // line), what can come back, and the reasons that decided.
     browser.wait_for(&format!("{item} .preview pre.diff")).await;
-    let asked = browser.text(&format!("{item} .asked-by")).await;
-    assert!(asked.contains("through agent token planner"), "{asked}");
-    let why = browser.text(&format!("{item} .purpose-reason")).await;
-    assert_eq!(why.trim(), "the service moved to port 8080");
-    let effect = browser.text(&format!("{item} .purpose-effect")).await;
-    assert!(effect.contains("commits the new port"), "{effect}");
-    let back = browser.text(&format!("{item} .comes-back")).await;
-    assert!(
-        back.contains("git repository"),
-        "what can come back: {back}"
-    );
-    let added = browser.text(&format!("{item} pre.diff span.d-add")).await;
-    assert!(added.starts_with('+'), "an added line, coloured: {added}");
-    let reasons = browser
-        .text(&format!("{item} ul.reasons.decisive li"))
-        .await;
-    assert!(!reasons.trim().is_empty(), "the deciding reasons are shown");
-    let shown = browser
-        .eval(
-            "return document.querySelectorAll(arguments[0]).length",
-            vec![json!(format!("{item} ul.reasons.decisive li"))],
-        )
-        .await;
-    assert!(
-        shown.as_u64().is_some_and(|n| (1..=2).contains(&n)),
-        "one or two reasons up front: {shown}"
-    );
-    // On a phone and a desktop, the decision stays within reach: with the
-    // top of the card in view, Approve is on screen however long the card.
+    // On a phone and a desktop alike: every part is on the card and
+    // visible, and the decision stays within reach (with the top of the
+    // card in view, Approve is on screen however long the card).
     for (w, h) in [PHONE, DESKTOP] {
         browser.set_size(w, h).await;
+        let asked = browser.text(&format!("{item} .asked-by")).await;
+        assert!(
+            asked.contains("through agent token planner"),
+            "{w}px: {asked}"
+        );
+        let why = browser.text(&format!("{item} .purpose-reason")).await;
+        assert_eq!(why.trim(), "the service moved to port 8080", "{w}px");
+        let effect = browser.text(&format!("{item} .purpose-effect")).await;
+        assert!(effect.contains("commits the new port"), "{w}px: {effect}");
+        let back = browser.text(&format!("{item} .comes-back")).await;
+        assert!(
+            back.contains("git repository"),
+            "{w}px: what can come back: {back}"
+        );
+        let added = browser.text(&format!("{item} pre.diff span.d-add")).await;
+        assert!(
+            added.starts_with('+'),
+            "{w}px: an added line, coloured: {added}"
+        );
+        let colour = browser
+            .eval(
+                "var a = document.querySelector(arguments[0] + ' pre.diff span.d-add');\
+                 var c = document.querySelector(arguments[0] + ' pre.diff span.d-ctx')\
+                   || document.querySelector(arguments[0] + ' pre.diff');\
+                 return getComputedStyle(a).color !== getComputedStyle(c).color;",
+                vec![json!(item)],
+            )
+            .await;
+        assert_eq!(colour, json!(true), "{w}px: added lines stand out");
+        let reasons = browser
+            .text(&format!("{item} ul.reasons.decisive li"))
+            .await;
+        assert!(
+            !reasons.trim().is_empty(),
+            "{w}px: the deciding reasons are shown"
+        );
+        let shown = browser
+            .eval(
+                "return document.querySelectorAll(arguments[0]).length",
+                vec![json!(format!("{item} ul.reasons.decisive li"))],
+            )
+            .await;
+        assert!(
+            shown.as_u64().is_some_and(|n| (1..=2).contains(&n)),
+            "{w}px: one or two reasons up front: {shown}"
+        );
+        let risk = browser.text(&format!("{item} .risk-badge")).await;
+        assert!(
+            risk.chars().any(|c| c.is_ascii_digit()),
+            "{w}px: risk badge: {risk}"
+        );
         let reach = browser
             .eval(
                 "var card = document.querySelector(arguments[0]);\
@@ -117,11 +142,6 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
         assert_eq!(reach, json!(true), "Approve within reach at {w}x{h}");
     }
     browser.set_size(PHONE.0, PHONE.1).await;
-    let risk = browser.text(&format!("{item} .risk-badge")).await;
-    assert!(
-        risk.chars().any(|c| c.is_ascii_digit()),
-        "risk badge: {risk}"
-    );
     let preview = browser
         .eval(
             "return document.querySelector(arguments[0]).textContent",
