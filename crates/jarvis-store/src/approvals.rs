@@ -148,9 +148,7 @@ impl Store {
                 action
             }
         };
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing an approval"))?;
+        tx.commit().await.map_err(self.db("committing an approval"))?;
         Ok((record, progress))
     }
 
@@ -234,9 +232,7 @@ impl Store {
                 record
             }
         };
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing an approval"))?;
+        tx.commit().await.map_err(self.db("committing an approval"))?;
         Ok((record, progress))
     }
 }

@@ -265,9 +265,7 @@ impl Store {
             payload: json!({ "name": name, "role": role.as_str() }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a new user"))?;
+        tx.commit().await.map_err(self.db("committing a new user"))?;
         Ok(UserRecord {
             name: name.to_owned(),
             role,
@@ -355,9 +353,7 @@ impl Store {
             payload: json!({ "name": name, "sessions_ended": ended }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a password change"))
+        tx.commit().await.map_err(self.db("committing a password change"))
     }
 
     /// Gives a user another role, with the `user.role_changed` event (from,
@@ -394,9 +390,7 @@ impl Store {
             payload: json!({ "name": name, "from": user.role.as_str(), "to": role.as_str() }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a role change"))?;
+        tx.commit().await.map_err(self.db("committing a role change"))?;
         user.role = role;
         Ok(user)
     }
@@ -429,9 +423,7 @@ impl Store {
             payload: json!({ "name": name, "role": user.role.as_str(), "sessions_ended": ended }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a user's removal"))
+        tx.commit().await.map_err(self.db("committing a user's removal"))
     }
 
     /// Records a sign-in, with the `auth.login` event (user and remote
@@ -478,9 +470,7 @@ impl Store {
             payload: json!({ "user": s.user, "remote": s.remote }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a sign-in"))
+        tx.commit().await.map_err(self.db("committing a sign-in"))
     }
 
     /// The live session whose cookie secret hashes to `id_hash`, with its
@@ -556,9 +546,7 @@ impl Store {
             payload: json!({ "user": user }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a sign-out"))
+        tx.commit().await.map_err(self.db("committing a sign-out"))
     }
 
     /// Deletes expired sessions (no audit event: nothing was granted or
@@ -586,9 +574,7 @@ impl Store {
         if expired.is_empty() {
             return Ok(0);
         }
-        let mut tx = self
-            .pool()
-            .begin()
+        let mut tx = crate::tx::Tx::begin(self.pool(), "BEGIN")
             .await
             .map_err(StoreError::db("starting a transaction"))?;
         let mut n = 0;
@@ -600,9 +586,7 @@ impl Store {
                 .map_err(StoreError::db("pruning sessions"))?
                 .rows_affected();
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing pruned sessions"))?;
+        tx.commit().await.map_err(self.db("committing pruned sessions"))?;
         Ok(n)
     }
 
@@ -652,9 +636,7 @@ impl Store {
             payload: json!({ "name": name, "scope": scope.as_str() }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a new token"))?;
+        tx.commit().await.map_err(self.db("committing a new token"))?;
         Ok(TokenRecord {
             name: name.to_owned(),
             scope,
@@ -755,9 +737,7 @@ impl Store {
             payload: json!({ "name": name, "scope": token.scope.as_str() }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a revoked token"))?;
+        tx.commit().await.map_err(self.db("committing a revoked token"))?;
         token.revoked_at = Some(at);
         Ok(token)
     }

@@ -69,7 +69,7 @@ impl Store {
         what: &'static str,
     ) -> Result<(), StoreError> {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(StoreError::db(what))
+        tx.commit().await.map_err(self.db(what))
     }
 
     /// Records the snapshot taken before an action ran, and its
@@ -328,9 +328,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("clearing approvals of an old plan"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a new snapshot plan"))?;
+        tx.commit().await.map_err(self.db("committing a new snapshot plan"))?;
         let mut record = record;
         record.plan = Some(plan.clone());
         Ok(record)
@@ -378,9 +376,7 @@ impl Store {
             )
             .await?;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a rollback"))?;
+        tx.commit().await.map_err(self.db("committing a rollback"))?;
         Ok(record)
     }
 
