@@ -231,7 +231,9 @@ impl Store {
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         let record = fetch(&mut tx, new.id).await?;
-        tx.commit().await.map_err(self.db("committing a proposed action"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a proposed action"))?;
         Ok(record)
     }
 
@@ -269,7 +271,9 @@ impl Store {
             detail,
         )
         .await?;
-        tx.commit().await.map_err(self.db("committing an action's change"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing an action's change"))?;
         Ok(record)
     }
 

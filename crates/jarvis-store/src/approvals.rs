@@ -148,7 +148,9 @@ impl Store {
                 action
             }
         };
-        tx.commit().await.map_err(self.db("committing an approval"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing an approval"))?;
         Ok((record, progress))
     }
 
@@ -232,7 +234,9 @@ impl Store {
                 record
             }
         };
-        tx.commit().await.map_err(self.db("committing an approval"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing an approval"))?;
         Ok((record, progress))
     }
 }

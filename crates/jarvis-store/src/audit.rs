@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 
 use crate::heads::{Checkpoint, insert_checkpoint};
 use crate::signing::AuditKey;
-use crate::{Backend, Store, StoreError, now, redact, timestamp};
 use crate::tx::Tx;
+use crate::{Backend, Store, StoreError, now, redact, timestamp};
 
 /// The hash before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -403,7 +403,9 @@ impl Store {
     pub async fn append(&self, ev: NewEvent) -> Result<AuditEvent, StoreError> {
         let (mut tx, mut head) = self.begin_write().await?;
         let event = append_locked(&mut tx, &mut head, ev, self.signer()).await?;
-        tx.commit().await.map_err(self.db("committing an audit event"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing an audit event"))?;
         Ok(event)
     }
 

@@ -194,7 +194,9 @@ impl Store {
             payload: json!({ "conversation": id.to_string(), "title": title }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(self.db("committing a new conversation"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a new conversation"))?;
         Ok(ConversationRecord {
             id,
             created_at: at.clone(),
@@ -221,7 +223,9 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let (mut tx, mut head) = self.begin_write().await?;
         let seq = insert_message(&mut tx, &mut head, self, id, role, content, action).await?;
-        tx.commit().await.map_err(self.db("committing a conversation message"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a conversation message"))?;
         Ok(seq)
     }
 
@@ -274,7 +278,9 @@ impl Store {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         let content = json!({ "content": text });
         let seq = insert_message(&mut tx, &mut head, self, id, "user", &content, None).await?;
-        tx.commit().await.map_err(self.db("committing a conversation's next message"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a conversation's next message"))?;
         Ok(seq)
     }
 
@@ -317,7 +323,9 @@ impl Store {
             payload: json!({ "conversation": id.to_string(), "state": state, "outcome": outcome }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(self.db("committing a conversation's end"))
+        tx.commit()
+            .await
+            .map_err(self.db("committing a conversation's end"))
     }
 
     /// Ends every conversation still `active` as `stopped`, saying why:

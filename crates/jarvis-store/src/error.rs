@@ -243,8 +243,10 @@ fn classify(doing: &'static str, e: sqlx::Error) -> StoreError {
             // PostgreSQL 25006 read_only_sql_transaction (a standby, or
             // default_transaction_read_only), 58030 io_error, XX001/XX002
             // data or index corrupted.
-            if matches!(primary, Some(SQLITE_READONLY | SQLITE_IOERR | SQLITE_CANTOPEN))
-                || matches!(code.as_str(), "25006" | "58030" | "XX001" | "XX002")
+            if matches!(
+                primary,
+                Some(SQLITE_READONLY | SQLITE_IOERR | SQLITE_CANTOPEN)
+            ) || matches!(code.as_str(), "25006" | "58030" | "XX001" | "XX002")
                 || msg.contains("read-only file system")
                 || msg.contains("disk i/o error")
             {
@@ -271,7 +273,12 @@ mod tests {
 
     #[test]
     fn a_full_or_unwritable_disk_is_named_by_its_cause() {
-        let os = |code| classify("x", sqlx::Error::Io(std::io::Error::from_raw_os_error(code)));
+        let os = |code| {
+            classify(
+                "x",
+                sqlx::Error::Io(std::io::Error::from_raw_os_error(code)),
+            )
+        };
         assert!(matches!(os(28), StoreError::NoSpace { .. }));
         assert!(matches!(os(122), StoreError::NoSpace { .. }));
         assert!(matches!(os(30), StoreError::Unwritable { .. }));

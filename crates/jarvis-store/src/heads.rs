@@ -230,7 +230,9 @@ impl Store {
             return Ok(None);
         }
         let cp = insert_checkpoint(&mut tx, key, Some(*every), reason, seq, &hash).await?;
-        tx.commit().await.map_err(self.db("committing an audit checkpoint"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing an audit checkpoint"))?;
         Ok(Some(cp))
     }
 

@@ -265,7 +265,9 @@ impl Store {
             payload: json!({ "name": name, "role": role.as_str() }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(self.db("committing a new user"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a new user"))?;
         Ok(UserRecord {
             name: name.to_owned(),
             role,
@@ -353,7 +355,9 @@ impl Store {
             payload: json!({ "name": name, "sessions_ended": ended }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(self.db("committing a password change"))
+        tx.commit()
+            .await
+            .map_err(self.db("committing a password change"))
     }
 
     /// Gives a user another role, with the `user.role_changed` event (from,
@@ -390,7 +394,9 @@ impl Store {
             payload: json!({ "name": name, "from": user.role.as_str(), "to": role.as_str() }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(self.db("committing a role change"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a role change"))?;
         user.role = role;
         Ok(user)
     }
@@ -423,7 +429,9 @@ impl Store {
             payload: json!({ "name": name, "role": user.role.as_str(), "sessions_ended": ended }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(self.db("committing a user's removal"))
+        tx.commit()
+            .await
+            .map_err(self.db("committing a user's removal"))
     }
 
     /// Records a sign-in, with the `auth.login` event (user and remote
@@ -586,7 +594,9 @@ impl Store {
                 .map_err(StoreError::db("pruning sessions"))?
                 .rows_affected();
         }
-        tx.commit().await.map_err(self.db("committing pruned sessions"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing pruned sessions"))?;
         Ok(n)
     }
 
@@ -636,7 +646,9 @@ impl Store {
             payload: json!({ "name": name, "scope": scope.as_str() }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(self.db("committing a new token"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a new token"))?;
         Ok(TokenRecord {
             name: name.to_owned(),
             scope,
@@ -737,7 +749,9 @@ impl Store {
             payload: json!({ "name": name, "scope": token.scope.as_str() }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(self.db("committing a revoked token"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a revoked token"))?;
         token.revoked_at = Some(at);
         Ok(token)
     }

@@ -59,7 +59,10 @@ impl Store {
                 // reuses: the row above can commit on a full disk that
                 // refuses the next page the database needs. New blocks
                 // beside the file say whether the disk has any left.
-                let Some(dir) = self.sqlite_path().and_then(|f| f.parent()).map(Path::to_owned)
+                let Some(dir) = self
+                    .sqlite_path()
+                    .and_then(|f| f.parent())
+                    .map(Path::to_owned)
                 else {
                     return Ok(());
                 };

@@ -321,7 +321,8 @@ mod tests {
         ] {
             assert_eq!(clean(text), text, "{text}");
         }
-        let mut event = json!({ "reason": "token:planner may propose 1 per minute", "actor": "token:planner" });
+        let mut event =
+            json!({ "reason": "token:planner may propose 1 per minute", "actor": "token:planner" });
         assert!(redact(&mut event).is_empty(), "{event}");
         assert_eq!(event["reason"], "token:planner may propose 1 per minute");
     }
@@ -336,10 +337,7 @@ mod tests {
             ("mytoken:planner", "mytoken:[REDACTED]"),
             ("token:Hunter2", "token:[REDACTED]"),
             ("token:s3cr3t$value", "token:[REDACTED]"),
-            (
-                "token:3f9a1c0d5e7b2a4c6d8e0f1a",
-                "token:[REDACTED]",
-            ),
+            ("token:3f9a1c0d5e7b2a4c6d8e0f1a", "token:[REDACTED]"),
             (
                 "token:ghp_abcdefghijklmnopqrstuvwxyz0123456789",
                 "token:[REDACTED]",

@@ -328,7 +328,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("clearing approvals of an old plan"))?;
-        tx.commit().await.map_err(self.db("committing a new snapshot plan"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a new snapshot plan"))?;
         let mut record = record;
         record.plan = Some(plan.clone());
         Ok(record)
@@ -376,7 +378,9 @@ impl Store {
             )
             .await?;
         }
-        tx.commit().await.map_err(self.db("committing a rollback"))?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a rollback"))?;
         Ok(record)
     }
 

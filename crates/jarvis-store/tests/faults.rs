@@ -154,10 +154,7 @@ async fn a_full_disk_is_a_clear_error_keeps_every_acknowledged_write_and_passes(
     for w in writers {
         let (mine, err) = w.await.expect("writer");
         acked.extend(mine);
-        assert!(
-            matches!(err, StoreError::NoSpace { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::NoSpace { .. }), "{err}");
         if let StoreError::NoSpace { database, .. } = &err {
             assert!(database.contains(&db.display().to_string()), "{err}");
             let text = err.to_string();
@@ -167,7 +164,10 @@ async fn a_full_disk_is_a_clear_error_keeps_every_acknowledged_write_and_passes(
             );
         }
     }
-    assert!(!acked.is_empty(), "nothing was written before the disk filled");
+    assert!(
+        !acked.is_empty(),
+        "nothing was written before the disk filled"
+    );
     // Another process's view (a connection of its own): every write that
     // was acknowledged is there, as acknowledged, and nothing else is.
     let other = Store::connect(&url).await.expect("a second store");
