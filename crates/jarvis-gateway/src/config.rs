@@ -142,6 +142,7 @@ struct RawServer {
     public_metrics: Option<bool>,
     host_check_secs: Option<u64>,
     audit_verify_secs: Option<u64>,
+    min_free_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +186,11 @@ pub struct ServerSettings {
     /// figures name hosts and show what the agent is doing and how often
     /// it is refused, which is not for anyone on the network.
     pub public_metrics: bool,
+    /// Below this much free space in the SQLite data directory `/readyz`
+    /// says the server is not ready (bytes; `[server] min_free_mb`, 64 by
+    /// default, 0 to only probe): a balancer then sends writes elsewhere
+    /// before the disk is full, not after.
+    pub min_free_bytes: u64,
 }
 
 impl ServerSettings {
@@ -226,6 +232,7 @@ impl Default for ServerSettings {
             host_check: Duration::from_secs(60),
             audit_verify: Duration::from_secs(300),
             public_metrics: false,
+            min_free_bytes: 64 << 20,
         }
     }
 }
@@ -746,6 +753,9 @@ fn server_settings(
         session_ttl: secs("session_hours", raw.session_hours, d.session_ttl, 3600)?,
         trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
         public_metrics: raw.public_metrics.unwrap_or(false),
+        min_free_bytes: raw
+            .min_free_mb
+            .map_or(d.min_free_bytes, |mb| mb.saturating_mul(1 << 20)),
         host_check: secs("host_check_secs", raw.host_check_secs, d.host_check, 1)?,
         audit_verify: secs(
             "audit_verify_secs",

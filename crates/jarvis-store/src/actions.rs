@@ -233,7 +233,7 @@ impl Store {
         let record = fetch(&mut tx, new.id).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a proposed action"))?;
+            .map_err(self.db("committing a proposed action"))?;
         Ok(record)
     }
 
@@ -273,7 +273,7 @@ impl Store {
         .await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing an action's change"))?;
+            .map_err(self.db("committing an action's change"))?;
         Ok(record)
     }
 

@@ -150,7 +150,7 @@ impl Store {
         };
         tx.commit()
             .await
-            .map_err(StoreError::db("committing an approval"))?;
+            .map_err(self.db("committing an approval"))?;
         Ok((record, progress))
     }
 
@@ -236,7 +236,7 @@ impl Store {
         };
         tx.commit()
             .await
-            .map_err(StoreError::db("committing an approval"))?;
+            .map_err(self.db("committing an approval"))?;
         Ok((record, progress))
     }
 }

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use crate::heads::{Checkpoint, insert_checkpoint};
 use crate::signing::AuditKey;
+use crate::tx::Tx;
 use crate::{Backend, Store, StoreError, now, redact, timestamp};
 
 /// The hash before the first event.
@@ -307,19 +308,21 @@ async fn lock_head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError
     Ok((seq, hash))
 }
 
-/// A write transaction that already holds the chain lock.
-pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
+/// A write transaction that already holds the chain lock. It ends as
+/// [`Tx`] says: a write whose COMMIT failed leaves no connection behind
+/// inside it.
+pub(crate) type WriteTx = Tx;
 
 impl Store {
     /// Starts a write: a transaction whose first statement takes the chain
     /// lock. Every writer goes through here, which is what serialises them.
     pub(crate) async fn begin_write(&self) -> Result<(WriteTx, (i64, String)), StoreError> {
-        let mut tx = self
-            .pool()
-            .begin()
+        let mut tx = Tx::begin(self.pool(), "BEGIN")
             .await
-            .map_err(StoreError::db("starting a transaction"))?;
-        let head = lock_head(&mut tx).await?;
+            .map_err(self.db("starting a transaction"))?;
+        let head = lock_head(&mut tx)
+            .await
+            .map_err(|e| e.in_database(self.describe()))?;
         Ok((tx, head))
     }
 }
@@ -402,7 +405,7 @@ impl Store {
         let event = append_locked(&mut tx, &mut head, ev, self.signer()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing an audit event"))?;
+            .map_err(self.db("committing an audit event"))?;
         Ok(event)
     }
 

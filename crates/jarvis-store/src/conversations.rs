@@ -196,7 +196,7 @@ impl Store {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a new conversation"))?;
+            .map_err(self.db("committing a new conversation"))?;
         Ok(ConversationRecord {
             id,
             created_at: at.clone(),
@@ -225,7 +225,7 @@ impl Store {
         let seq = insert_message(&mut tx, &mut head, self, id, role, content, action).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a conversation message"))?;
+            .map_err(self.db("committing a conversation message"))?;
         Ok(seq)
     }
 
@@ -280,7 +280,7 @@ impl Store {
         let seq = insert_message(&mut tx, &mut head, self, id, "user", &content, None).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a conversation's next message"))?;
+            .map_err(self.db("committing a conversation's next message"))?;
         Ok(seq)
     }
 
@@ -325,7 +325,7 @@ impl Store {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a conversation's end"))
+            .map_err(self.db("committing a conversation's end"))
     }
 
     /// Ends every conversation still `active` as `stopped`, saying why:

@@ -232,7 +232,7 @@ impl Store {
         let cp = insert_checkpoint(&mut tx, key, Some(*every), reason, seq, &hash).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing an audit checkpoint"))?;
+            .map_err(self.db("committing an audit checkpoint"))?;
         Ok(Some(cp))
     }
 

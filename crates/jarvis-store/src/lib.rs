@@ -26,11 +26,13 @@ mod conversations;
 mod error;
 mod heads;
 mod people;
+mod probe;
 mod redact;
 mod runners;
 mod runs;
 mod signing;
 mod snapshots;
+mod tx;
 mod verify;
 
 use std::str::FromStr;
@@ -49,6 +51,7 @@ pub use conversations::{ConversationRecord, MessageRecord};
 pub use error::StoreError;
 pub use heads::{Checkpoint, HEAD_VERSION};
 pub use people::{NewSession, SessionRecord, TokenRecord, UserRecord};
+pub use probe::FreeSpace;
 pub use redact::{Redaction, redact};
 pub use runners::RunnerClaim;
 pub use runs::{CapturedOutput, RunRecord};
@@ -100,6 +103,9 @@ pub struct Store {
     /// the task that reads them while anyone listens. Clones share both.
     changes: broadcast::Sender<ActionChange>,
     follower: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// The database in words, for errors that must say which one cannot
+    /// be written: its file, or its URL without the password.
+    label: Arc<str>,
 }
 
 /// How many unread changes a slow listener may fall behind before it is told
@@ -185,6 +191,11 @@ impl Store {
             .then(|| sqlite_file(&url))
             .flatten();
         let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
+        let label = match &sqlite_path {
+            Some(file) => format!("the SQLite database {}", file.display()),
+            None => format!("the database {shown}"),
+        };
+        error::opened(&label);
         Ok(Store {
             pool,
             backend,
@@ -192,6 +203,7 @@ impl Store {
             sqlite_path,
             changes,
             follower: Arc::default(),
+            label: label.into(),
         })
     }
 
@@ -266,6 +278,18 @@ impl Store {
 
     pub(crate) fn signer(&self) -> Option<&(AuditKey, i64)> {
         self.signer.as_deref()
+    }
+
+    /// The database in words (`the SQLite database /var/lib/jarvis/jarvis.db`,
+    /// `the database postgres://jarvis@db/jarvis`), as errors name it.
+    pub fn describe(&self) -> &str {
+        &self.label
+    }
+
+    /// Classifies a database error as [`StoreError::db`] does, naming this
+    /// store's database when the error says it cannot be written.
+    pub(crate) fn db(&self, doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+        move |e| StoreError::db(doing)(e).in_database(&self.label)
     }
 
     /// The backend behind this store.

@@ -267,7 +267,7 @@ impl Store {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a new user"))?;
+            .map_err(self.db("committing a new user"))?;
         Ok(UserRecord {
             name: name.to_owned(),
             role,
@@ -357,7 +357,7 @@ impl Store {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a password change"))
+            .map_err(self.db("committing a password change"))
     }
 
     /// Gives a user another role, with the `user.role_changed` event (from,
@@ -396,7 +396,7 @@ impl Store {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a role change"))?;
+            .map_err(self.db("committing a role change"))?;
         user.role = role;
         Ok(user)
     }
@@ -431,7 +431,7 @@ impl Store {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a user's removal"))
+            .map_err(self.db("committing a user's removal"))
     }
 
     /// Records a sign-in, with the `auth.login` event (user and remote
@@ -478,9 +478,7 @@ impl Store {
             payload: json!({ "user": s.user, "remote": s.remote }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a sign-in"))
+        tx.commit().await.map_err(self.db("committing a sign-in"))
     }
 
     /// The live session whose cookie secret hashes to `id_hash`, with its
@@ -556,9 +554,7 @@ impl Store {
             payload: json!({ "user": user }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a sign-out"))
+        tx.commit().await.map_err(self.db("committing a sign-out"))
     }
 
     /// Deletes expired sessions (no audit event: nothing was granted or
@@ -586,9 +582,7 @@ impl Store {
         if expired.is_empty() {
             return Ok(0);
         }
-        let mut tx = self
-            .pool()
-            .begin()
+        let mut tx = crate::tx::Tx::begin(self.pool(), "BEGIN")
             .await
             .map_err(StoreError::db("starting a transaction"))?;
         let mut n = 0;
@@ -602,7 +596,7 @@ impl Store {
         }
         tx.commit()
             .await
-            .map_err(StoreError::db("committing pruned sessions"))?;
+            .map_err(self.db("committing pruned sessions"))?;
         Ok(n)
     }
 
@@ -654,7 +648,7 @@ impl Store {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a new token"))?;
+            .map_err(self.db("committing a new token"))?;
         Ok(TokenRecord {
             name: name.to_owned(),
             scope,
@@ -757,7 +751,7 @@ impl Store {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a revoked token"))?;
+            .map_err(self.db("committing a revoked token"))?;
         token.revoked_at = Some(at);
         Ok(token)
     }

@@ -25,6 +25,33 @@ struct Pattern {
     /// The capture group that holds the secret; the rest is kept so the
     /// reader still sees which variable or header it was.
     group: usize,
+    /// A match this says is no secret is left as it is.
+    spare: fn(&str) -> bool,
+}
+
+/// Nothing a pattern matches is spared.
+fn none(_: &str) -> bool {
+    false
+}
+
+/// Whether a `secret assignment` match is an actor string, `token:NAME`,
+/// as the gateway writes who did something (`token:planner may propose 1
+/// per minute`): the word `token` in lower case, a colon with no space, and
+/// a token's name (the store's name rule: 1 to 64 of `a-z0-9._-`, starting
+/// with a letter or digit), perhaps followed by punctuation. A long value
+/// with digits in it is more like a credential than a name a person chose,
+/// and stays redacted.
+fn actor_name(whole: &str) -> bool {
+    let Some(name) = whole.strip_prefix("token:") else {
+        return false;
+    };
+    let name = name.trim_end_matches([',', ':', ')', ']', '!', '?', '.']);
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        && !(name.len() >= 20 && name.contains(|c: char| c.is_ascii_digit()))
 }
 
 static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
@@ -32,6 +59,7 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
         kind,
         regex: Regex::new(re).expect("redaction patterns are valid"),
         group,
+        spare: none,
     };
     vec![
         // A PEM block: the marker, then what can be its body and nothing
@@ -62,11 +90,14 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:([^@\s/]+)@",
             1,
         ),
-        p(
-            "secret assignment",
-            r#"(?i)\b[A-Z0-9_.-]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)[A-Z0-9_]*[ \t]*[=:][ \t]*['"]?([^\s'"&;]+)"#,
-            1,
-        ),
+        Pattern {
+            spare: actor_name,
+            ..p(
+                "secret assignment",
+                r#"(?i)\b[A-Z0-9_.-]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)[A-Z0-9_]*[ \t]*[=:][ \t]*['"]?([^\s'"&;]+)"#,
+                1,
+            )
+        },
         p(
             "secret option",
             r#"(?i)--(?:password|passwd|token|secret|api-key|access-key)(?:[ \t]*=[ \t]*|[ \t]+)['"]?([^\s'"]+)"#,
@@ -158,7 +189,7 @@ fn redact_str(s: &str) -> Option<(String, Vec<&'static str>)> {
         let replaced = p.regex.replace_all(&text, |c: &regex::Captures<'_>| {
             let whole = c.get(0).map_or("", |m| m.as_str());
             match c.get(p.group) {
-                Some(m) if m.as_str() != "[REDACTED]" => {
+                Some(m) if m.as_str() != "[REDACTED]" && !(p.spare)(whole) => {
                     found = true;
                     let start = m.start() - c.get(0).map_or(0, |w| w.start());
                     format!("{}[REDACTED]{}", &whole[..start], &whole[start + m.len()..])
@@ -275,6 +306,46 @@ mod tests {
             clean("mysql --password = hunter2 db"),
             "mysql --password = [REDACTED] db"
         );
+    }
+
+    #[test]
+    fn actor_names_are_not_secrets() {
+        // What the gateway writes of a token that hit a limit, and others.
+        for text in [
+            "token:planner may propose 1 per minute",
+            "refused: token:planner proposed 1 per minute",
+            "(token:ci-bot.2) asked",
+            "token:planner, token:nightly_backup and user:alice",
+            "approved by token:planner.",
+            "token:a",
+        ] {
+            assert_eq!(clean(text), text, "{text}");
+        }
+        let mut event =
+            json!({ "reason": "token:planner may propose 1 per minute", "actor": "token:planner" });
+        assert!(redact(&mut event).is_empty(), "{event}");
+        assert_eq!(event["reason"], "token:planner may propose 1 per minute");
+    }
+
+    #[test]
+    fn what_only_looks_like_an_actor_is_still_redacted() {
+        for (text, want) in [
+            ("TOKEN:planner", "TOKEN:[REDACTED]"),
+            ("API_TOKEN:hunter2", "API_TOKEN:[REDACTED]"),
+            ("token: hunter2", "token: [REDACTED]"),
+            ("token=planner", "token=[REDACTED]"),
+            ("mytoken:planner", "mytoken:[REDACTED]"),
+            ("token:Hunter2", "token:[REDACTED]"),
+            ("token:s3cr3t$value", "token:[REDACTED]"),
+            ("token:3f9a1c0d5e7b2a4c6d8e0f1a", "token:[REDACTED]"),
+            (
+                "token:ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                "token:[REDACTED]",
+            ),
+            ("password:planner", "password:[REDACTED]"),
+        ] {
+            assert_eq!(clean(text), want, "{text}");
+        }
     }
 
     #[test]

@@ -184,9 +184,7 @@ impl Store {
         )
         .await?;
         insert_run(&mut tx, id, run).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a run"))?;
+        tx.commit().await.map_err(self.db("committing a run"))?;
         Ok(record)
     }
 

@@ -69,7 +69,7 @@ impl Store {
         what: &'static str,
     ) -> Result<(), StoreError> {
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
-        tx.commit().await.map_err(StoreError::db(what))
+        tx.commit().await.map_err(self.db(what))
     }
 
     /// Records the snapshot taken before an action ran, and its
@@ -330,7 +330,7 @@ impl Store {
             .map_err(StoreError::db("clearing approvals of an old plan"))?;
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a new snapshot plan"))?;
+            .map_err(self.db("committing a new snapshot plan"))?;
         let mut record = record;
         record.plan = Some(plan.clone());
         Ok(record)
@@ -380,7 +380,7 @@ impl Store {
         }
         tx.commit()
             .await
-            .map_err(StoreError::db("committing a rollback"))?;
+            .map_err(self.db("committing a rollback"))?;
         Ok(record)
     }
 

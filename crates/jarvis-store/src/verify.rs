@@ -181,17 +181,15 @@ impl Store {
         }
         // One snapshot: events, head and checkpoints as of one moment, so a
         // concurrent append cannot look like tampering.
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::db("connecting"))?;
-        sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::db("starting a snapshot of the audit chain"))?;
-        let result = verify_in(&mut conn, options).await;
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        let mut tx = crate::tx::Tx::begin(
+            self.pool(),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .await
+        .map_err(StoreError::db("starting a snapshot of the audit chain"))?;
+        let result = verify_in(&mut tx, options).await;
+        // A read: nothing to keep. A failed ROLLBACK closes the connection.
+        let _ = tx.rollback().await;
         result
     }
 }

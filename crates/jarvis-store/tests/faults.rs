@@ -85,52 +85,114 @@ async fn a_killed_process_leaves_no_torn_event() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_is_a_clear_error_and_writes_nothing() {
-    let dir = TempDir::new("full-disk");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
-        .arg(dir.path())
-        .status()
-        .expect("mount runs");
-    assert!(
-        mounted.success(),
-        "this test mounts a 512 KiB tmpfs and needs root (as CI has)"
-    );
-    let url = format!("sqlite://{}", dir.path().join("jarvis.db").display());
-    let result = async {
-        let store = Store::connect(&url).await.expect("store");
-        let mut written = 0u64;
-        let err = loop {
-            match store
-                .append(NewEvent {
-                    actor: "operator".into(),
-                    action_id: None,
-                    host: None,
-                    kind: "test.fill".into(),
-                    payload: json!({ "output": "y".repeat(4000) }),
-                })
-                .await
-            {
-                Ok(_) => written += 1,
-                Err(e) => break e,
-            }
-            assert!(written < 10_000, "the disk never filled");
-        };
-        assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
+/// A small tmpfs mounted on a fresh directory, unmounted when dropped
+/// (also when the test fails).
+struct Tmpfs(TempDir);
+
+impl Tmpfs {
+    fn mount(tag: &str, size: &str) -> Tmpfs {
+        let dir = TempDir::new(tag);
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
         assert!(
-            err.to_string()
-                .contains("disk holding the database is full"),
-            "{err}"
+            mounted.success(),
+            "this test mounts a {size} tmpfs and needs root (as CI has)"
         );
-        let report = store.verify(None).await.expect("verify still reads");
-        assert!(report.is_intact(), "{report:?}");
-        assert_eq!(report.events, written, "nothing half-written");
-        store.close().await;
+        Tmpfs(dir)
     }
-    .await;
-    let _ = Command::new("umount").arg(dir.path()).status();
-    result
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+fn filler(i: usize) -> NewEvent {
+    NewEvent {
+        actor: format!("writer:{}", i % 8),
+        action_id: None,
+        host: None,
+        kind: "test.fill".into(),
+        payload: json!({ "output": format!("{i}").repeat(1000) }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_is_a_clear_error_keeps_every_acknowledged_write_and_passes() {
+    let fs = Tmpfs::mount("full-disk", "1m");
+    // Room given back later: the disk fills with this file on it.
+    let spare = fs.path().join("spare");
+    std::fs::write(&spare, vec![0u8; 256 << 10]).expect("spare file");
+    let db = fs.path().join("jarvis.db");
+    let url = format!("sqlite://{}", db.display());
+    let store = Store::connect(&url).await.expect("store");
+    // Eight writers at once until each is refused, as a server under load.
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..10_000 {
+                    match s.append(filler(i * 8 + w)).await {
+                        Ok(ev) => acked.push((ev.seq, ev.hash)),
+                        Err(e) => return (acked, e),
+                    }
+                }
+                panic!("the disk never filled");
+            })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for w in writers {
+        let (mine, err) = w.await.expect("writer");
+        acked.extend(mine);
+        assert!(matches!(err, StoreError::NoSpace { .. }), "{err}");
+        if let StoreError::NoSpace { database, .. } = &err {
+            assert!(database.contains(&db.display().to_string()), "{err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("is full") && text.contains("nothing was written"),
+                "{text}"
+            );
+        }
+    }
+    assert!(
+        !acked.is_empty(),
+        "nothing was written before the disk filled"
+    );
+    // Another process's view (a connection of its own): every write that
+    // was acknowledged is there, as acknowledged, and nothing else is.
+    let other = Store::connect(&url).await.expect("a second store");
+    let report = other.verify(None).await.expect("verify");
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, acked.len() as u64, "acknowledged = stored");
+    for (seq, hash) in &acked {
+        assert_eq!(&other.event(*seq).await.expect("acked event").hash, hash);
+    }
+    // The probe says what a write would meet.
+    let probe = store.probe_write().await;
+    assert!(
+        matches!(probe, Err(StoreError::NoSpace { .. })),
+        "{probe:?}"
+    );
+    // Space comes back: the same store writes again, without a restart,
+    // and the other sees it.
+    std::fs::remove_file(&spare).expect("free the spare room");
+    store.probe_write().await.expect("the probe passes again");
+    let ev = store.append(filler(0)).await.expect("writes pass again");
+    assert_eq!(other.event(ev.seq).await.expect("seen").hash, ev.hash);
+    assert!(other.verify(None).await.expect("verify").is_intact());
+    other.close().await;
+    store.close().await;
+    drop(fs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -73,13 +73,19 @@ impl AppError {
             | StoreError::IllegalTransition { .. }
             | StoreError::Exists(_) => StatusCode::CONFLICT,
             StoreError::ApprovalRefused(_) => StatusCode::FORBIDDEN,
+            // The request was fine; the database could not keep it.
+            // Nothing was written, so the client may send it again once
+            // space is back.
+            StoreError::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
             StoreError::Locked { .. }
-            | StoreError::DiskFull { .. }
+            | StoreError::Unwritable { .. }
             | StoreError::ConnectionLost { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "store error");
+        } else if e.is_unwritable() {
+            tracing::error!(error = %e, "the database refused a write");
         }
         match &e {
             // Someone decided while this person was reading the page.
@@ -190,6 +196,7 @@ pub(crate) fn status_words(status: StatusCode) -> &'static str {
         StatusCode::TOO_MANY_REQUESTS => "Too many at once",
         StatusCode::BAD_GATEWAY => "A host or the model failed",
         StatusCode::SERVICE_UNAVAILABLE => "Not available right now",
+        StatusCode::INSUFFICIENT_STORAGE => "The gateway's disk is full",
         _ => "Something went wrong",
     }
 }

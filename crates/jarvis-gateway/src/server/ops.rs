@@ -26,21 +26,21 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: the database answers and every host passed its last
-/// check. Anyone may ask whether the server is ready, and gets only that
-/// (a load balancer needs no more, and host names tell a stranger what to
-/// attack); a signed-in person or an API token also gets which part is not.
+/// `GET /readyz`: the database takes a write, its disk has room, and every
+/// host passed its last check. Anyone may ask whether the server is ready,
+/// and gets only that (a load balancer needs no more, and host names tell a
+/// stranger what to attack); a signed-in person or an API token also gets
+/// which part is not, and why the database is not.
+///
+/// The write probe is a real committed write (see
+/// [`jarvis_store::Store::probe_write`]): a `SELECT 1` still answers on a
+/// full disk. Every call probes anew, so the answer turns green by itself
+/// once space is back.
 pub(crate) async fn readyz(
     State(state): State<AppState>,
     caller: Result<ApiUser, Response>,
 ) -> Response {
-    let database = match state.gw.store().ping().await {
-        Ok(()) => json!({ "ok": true }),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: the database does not answer");
-            json!({ "ok": false })
-        }
-    };
+    let database = database_readiness(&state).await;
     let mut ready = database["ok"] == true;
     let mut hosts = serde_json::Map::new();
     let health = state.health.read().map(|h| h.clone()).unwrap_or_default();
@@ -66,6 +66,33 @@ pub(crate) async fn readyz(
         json!({ "ready": ready })
     };
     (status, Json(body)).into_response()
+}
+
+/// Whether the database takes a write now and has room for more, as
+/// `{"ok", "reason"?, "free_bytes"?, "min_free_bytes"?}`.
+async fn database_readiness(state: &Shared) -> serde_json::Value {
+    let store = state.gw.store();
+    let min_free = state.gw.config().server.min_free_bytes;
+    let mut out = json!({ "ok": true });
+    if let Some(free) = store.free_space() {
+        out["free_bytes"] = json!(free.bytes);
+        out["min_free_bytes"] = json!(min_free);
+        if free.bytes < min_free {
+            out["ok"] = json!(false);
+            out["reason"] = json!(format!(
+                "{} has {} KiB free, under the {} KiB `[server] min_free_mb` asks for",
+                free.dir.display(),
+                free.bytes >> 10,
+                min_free >> 10
+            ));
+        }
+    }
+    if let Err(e) = store.probe_write().await {
+        tracing::warn!(error = %e, "readiness: the database does not take a write");
+        out["ok"] = json!(false);
+        out["reason"] = json!(e.to_string());
+    }
+    out
 }
 
 /// `GET /metrics`: Prometheus text format, for any signed-in person or
