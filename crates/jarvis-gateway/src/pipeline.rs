@@ -527,23 +527,48 @@ impl Gateway {
     /// `expired`, and returns them. Someone acting on one at the same moment
     /// wins or loses cleanly: the move is a compare-and-set.
     ///
+    /// It reads only the overdue actions, in batches (the store finds them
+    /// by an index), so a sweep over a long queue with nothing due costs
+    /// one indexed lookup per state, not every waiting row.
+    ///
     /// # Errors
     /// A store error.
     pub async fn expire_overdue(&self) -> Result<Vec<ActionId>, GatewayError> {
+        const BATCH: i64 = 500;
         let now = SystemTime::now();
         let mut expired = Vec::new();
-        for state in [ActionState::PendingApproval, ActionState::Approved] {
-            for action in self.store.actions(Some(state), 100_000).await? {
-                let Some(deadline) = self.deadline(&action) else {
-                    continue;
-                };
-                if deadline > now {
-                    continue;
+        for (state, wait) in [
+            (ActionState::PendingApproval, self.config.approval_ttl),
+            (ActionState::Approved, self.config.run_window),
+        ] {
+            let Some(cutoff) = now.checked_sub(wait) else {
+                continue;
+            };
+            loop {
+                let batch = self
+                    .store
+                    .overdue(state, time::OffsetDateTime::from(cutoff), BATCH)
+                    .await?;
+                let mut moved = 0;
+                for action in &batch {
+                    // The store's cutoff is to the second; the deadline
+                    // decides.
+                    if self.deadline(action).is_none_or(|d| d > now) {
+                        continue;
+                    }
+                    match self.lapse(action).await {
+                        Ok(()) => {
+                            expired.push(action.id);
+                            moved += 1;
+                        }
+                        Err(GatewayError::Store(StoreError::Conflict { .. })) => moved += 1,
+                        Err(e) => return Err(e),
+                    }
                 }
-                match self.lapse(&action).await {
-                    Ok(()) => expired.push(action.id),
-                    Err(GatewayError::Store(StoreError::Conflict { .. })) => {}
-                    Err(e) => return Err(e),
+                // A short batch was the last; one where nothing moved would
+                // come back the same.
+                if batch.len() < BATCH as usize || moved == 0 {
+                    break;
                 }
             }
         }

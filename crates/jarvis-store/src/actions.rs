@@ -13,6 +13,7 @@ use crate::AuditKey;
 
 use crate::audit::{NewEvent, append_locked};
 use crate::{Store, StoreError, now};
+use time::OffsetDateTime;
 
 /// An action to record as proposed.
 #[derive(Debug, Clone)]
@@ -387,6 +388,45 @@ impl Store {
             .await,
         }
         .map_err(StoreError::db("listing actions"))?;
+        rows.iter().map(ActionRecord::from_row).collect()
+    }
+
+    /// Up to `limit` actions in `state` whose wait began before `before`,
+    /// to the second, oldest first: a pending action's wait began when it
+    /// entered the queue (`pending_since`; an action stored before that was
+    /// kept counts as overdue at once, as the gateway's deadline reads it),
+    /// any other's at its last change. Served by an index, so asking when
+    /// nothing is overdue costs next to nothing however many wait.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn overdue(
+        &self,
+        state: ActionState,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<ActionRecord>, StoreError> {
+        let limit = limit.clamp(1, 10_000);
+        // Stored times are RFC 3339 with a fraction of varying length, so
+        // they do not order as text within a second; cut to whole seconds
+        // (`2026-12-07T00:54:17`), the cutoff is a prefix of every time in
+        // its second, which sorts after it: the comparison is exact at the
+        // second, and the index serves it.
+        let cutoff: String = crate::timestamp(before).chars().take(19).collect();
+        let (column, or_null) = if state == ActionState::PendingApproval {
+            ("pending_since", " OR pending_since IS NULL")
+        } else {
+            ("updated_at", "")
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {ACTION_COLUMNS} FROM actions WHERE state = $1 AND ({column} < $2{or_null}) \
+             ORDER BY {column} LIMIT {limit}"
+        ))
+        .bind(state.as_str())
+        .bind(cutoff)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("listing overdue actions"))?;
         rows.iter().map(ActionRecord::from_row).collect()
     }
 

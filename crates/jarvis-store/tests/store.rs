@@ -827,3 +827,94 @@ async fn one_runner_is_sole_and_the_others_wait_for_its_recovery() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overdue_actions_are_found_to_the_second_and_only_they() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let mut pending = Vec::new();
+        for cmd in ["a", "b", "c"] {
+            let a = store.create_action(&new_action(cmd)).await.expect("create");
+            store
+                .transition(
+                    a.id,
+                    ActionState::Proposed,
+                    ActionState::PendingApproval,
+                    "gateway",
+                    Some(&judged(Decision::Approve, 45)),
+                    json!({}),
+                )
+                .await
+                .expect("pending");
+            pending.push(a.id);
+        }
+        // Two waited since 10:00:00 (one with a fraction, one without:
+        // as text they do not order as times within that second); the
+        // third is waiting now. One approved action, approved long ago.
+        for (id, since) in [
+            (pending[0], "2026-06-01T10:00:00.5Z"),
+            (pending[1], "2026-06-01T10:00:00Z"),
+        ] {
+            db.sql(&format!(
+                "UPDATE actions SET pending_since = '{since}' WHERE id = '{id}'"
+            ))
+            .expect("set pending_since");
+        }
+        let approved = store.create_action(&new_action("d")).await.expect("create");
+        for (from, to) in [
+            (ActionState::Proposed, ActionState::PendingApproval),
+            (ActionState::PendingApproval, ActionState::Approved),
+        ] {
+            store
+                .transition(approved.id, from, to, "gateway", None, json!({}))
+                .await
+                .expect("approve");
+        }
+        db.sql(&format!(
+            "UPDATE actions SET updated_at = '2026-06-01T09:00:00.25Z' WHERE id = '{}'",
+            approved.id
+        ))
+        .expect("set updated_at");
+
+        let at = |s: &str| jarvis_store::parse_time(s).expect("time");
+        let ids = |v: Vec<jarvis_store::ActionRecord>| {
+            let mut ids: Vec<ActionId> = v.into_iter().map(|a| a.id).collect();
+            ids.sort();
+            ids
+        };
+        let found = store
+            .overdue(
+                ActionState::PendingApproval,
+                at("2026-06-01T10:00:00.9Z"),
+                100,
+            )
+            .await
+            .expect("overdue");
+        assert!(
+            found.is_empty(),
+            "within the cutoff's second: {:?}",
+            db.kind
+        );
+        let found = store
+            .overdue(
+                ActionState::PendingApproval,
+                at("2026-06-01T10:00:01Z"),
+                100,
+            )
+            .await
+            .expect("overdue");
+        let mut both = vec![pending[0], pending[1]];
+        both.sort();
+        assert_eq!(ids(found), both, "{:?}", db.kind);
+        let found = store
+            .overdue(ActionState::Approved, at("2026-06-01T09:30:00Z"), 100)
+            .await
+            .expect("overdue");
+        assert_eq!(ids(found), vec![approved.id], "{:?}", db.kind);
+        let found = store
+            .overdue(ActionState::PendingApproval, OffsetDateTime::now_utc(), 1)
+            .await
+            .expect("overdue");
+        assert_eq!(found.len(), 1, "the limit holds: {:?}", db.kind);
+    }
+}
