@@ -49,21 +49,38 @@ pub(crate) fn unavailable(path: &str, message: String) -> Response {
 }
 
 /// The answer to a request on a connection beyond `max_connections` that
-/// is not a health check.
+/// is not a health check: JSON for the API, plain text otherwise (it is
+/// made outside the router, so without the headers a page needs).
 pub(crate) fn full(path: &str) -> Response<Body> {
-    let mut r = unavailable(
-        path,
-        "Jarvis is serving as many connections as it may (server.max_connections); try again in a few seconds.".into(),
+    let message = "Jarvis is serving as many connections as it may (server.max_connections); try again in a few seconds.";
+    let mut r = if is_api(path) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "error": message })),
+        )
+            .into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("{message}\n")).into_response()
+    };
+    let h = r.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
-    r.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
-/// Ends a request that takes longer than `request_timeout_secs` from its
-/// headers to its answer (its body's upload included) with a 503.
+/// Answers a request that takes longer than `request_timeout_secs` from
+/// its headers to its answer (its body's upload included) with a 503.
+///
+/// The handler runs on a task of its own and is left to finish when the
+/// answer is given up on: dropped at an arbitrary await it could leave
+/// half a change behind (a proposal stored and never judged); finished, it
+/// leaves a whole one, which the 503 says may have happened. A slow upload
+/// ends with its connection, which the 503 closes.
 ///
 /// A live stream is not cut off: its answer is its stream, which starts at
 /// once, and the time bounded here ends with the answer's start.
@@ -75,8 +92,17 @@ pub(crate) async fn bound_time(
     let limit = state.settings.connections.request;
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(r) => r,
+    let handler = tokio::spawn(next.run(req));
+    match tokio::time::timeout(limit, handler).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::error!(%method, %path, error = %e, "a request's handler failed");
+            let error = AppError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Jarvis failed while answering this request; the log says where.",
+            );
+            if is_api(&path) { error.json() } else { error }.into_response()
+        }
         Err(_) => {
             tracing::warn!(%method, %path, limit_secs = limit.as_secs(), "request timed out");
             let mut r = unavailable(
@@ -113,32 +139,44 @@ pub(crate) async fn bound_body(
     let mut kept = Vec::new();
     let mut over = declared.is_some_and(|n| n > max as u64);
     if !over {
-        while let Some(frame) = body.frame().await {
-            let data = match frame {
-                Ok(f) => match f.into_data() {
-                    Ok(d) => d,
-                    // Trailers: no route reads them.
-                    Err(_) => continue,
-                },
-                Err(e) => {
-                    let error = AppError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("The request's body could not be read: {e}."),
-                    );
-                    return if is_api(parts.uri.path()) {
-                        error.json()
-                    } else {
-                        error
-                    }
-                    .into_response();
+        // Within the request's time: `bound_time` answers when it is up,
+        // and the body, given up on here, is dropped with its connection.
+        let read = tokio::time::timeout(state.settings.connections.request, async {
+            while let Some(frame) = body.frame().await {
+                // Trailers: no route reads them.
+                let Ok(data) = frame?.into_data() else {
+                    continue;
+                };
+                if kept.len() + data.len() > max {
+                    return Ok(true);
                 }
-            };
-            if kept.len() + data.len() > max {
-                over = true;
-                break;
+                kept.extend_from_slice(&data);
             }
-            kept.extend_from_slice(&data);
-        }
+            Ok::<_, axum::Error>(false)
+        })
+        .await;
+        over = match read {
+            Ok(Ok(over)) => over,
+            Ok(Err(e)) => {
+                let error = AppError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("The request's body could not be read: {e}."),
+                );
+                return if is_api(parts.uri.path()) {
+                    error.json()
+                } else {
+                    error
+                }
+                .into_response();
+            }
+            Err(_) => {
+                return unavailable(
+                    parts.uri.path(),
+                    "The request's body did not arrive in time (server.request_timeout_secs)."
+                        .into(),
+                );
+            }
+        };
     }
     if over {
         tracing::info!(path = %parts.uri.path(), max, "request body over the limit");
