@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use jarvis_core::{Role, TokenScope};
-use jarvis_gateway::auth;
 use jarvis_gateway::server::{ServeOptions, serve};
+use jarvis_gateway::{ConnectionLimits, auth};
 
 use crate::actions::{gateway, operator, runtime};
 use crate::data::{DataArgs, config};
@@ -110,6 +110,7 @@ pub fn serve_command(args: ServeArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let gw = gateway(&args.data).await?;
         let bind = args.bind.unwrap_or(config().server.bind);
+        open_files(&config().server.connections);
         if gw.store().user_count().await? == 0 {
             eprintln!(
                 "jarvis: no users yet, so nobody can sign in. Create the first one with:\n  jarvis users add NAME --role admin\nIt prints a generated password once."
@@ -131,6 +132,35 @@ pub fn serve_command(args: ServeArgs) -> Result<ExitCode> {
             .context("jarvis serve")?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Raises the soft limit on open files to the hard one, as Go's runtime
+/// does: a default systemd unit starts at 1,024, and when `accept` runs out
+/// of descriptors nobody is served, health checks included. Says so when
+/// even the hard limit leaves no room for `[server]`'s caps besides the
+/// database, SSH masters and logs.
+fn open_files(limits: &ConnectionLimits) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    /// Descriptors besides clients' sockets: the database and its journal,
+    /// SSH masters, logs, the listener.
+    const OTHER: u64 = 128;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let soft = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    let wanted = u64::try_from(limits.sockets())
+        .unwrap_or(u64::MAX)
+        .saturating_add(OTHER);
+    if soft < wanted {
+        eprintln!(
+            "jarvis: the open-file limit is {soft}, below the {wanted} that [server] max_connections = {} needs besides the database and SSH; raise LimitNOFILE or lower max_connections",
+            limits.max_connections
+        );
+    }
 }
 
 async fn shutdown_signal() {

@@ -143,6 +143,13 @@ struct RawServer {
     host_check_secs: Option<u64>,
     audit_verify_secs: Option<u64>,
     min_free_mb: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    reserve_connections: Option<usize>,
+    max_streams: Option<usize>,
+    max_body_kib: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +198,71 @@ pub struct ServerSettings {
     /// default, 0 to only probe): a balancer then sends writes elsewhere
     /// before the disk is full, not after.
     pub min_free_bytes: u64,
+    /// How long a client may hold a connection and how many it may hold.
+    pub connections: ConnectionLimits,
+}
+
+/// What bounds the server's connections (`[server]`), so that no client,
+/// slow or idle or many, can use up the process's file descriptors and
+/// shut everyone else out, health checks included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From a request's first byte to its last header line
+    /// (`header_read_timeout_secs`); a slower client (slowloris) is
+    /// disconnected.
+    pub header_read: Duration,
+    /// From a request's headers to its answer, the body's upload included
+    /// (`request_timeout_secs`). Live streams are answered at once and
+    /// then not bounded in time, only in number.
+    pub request: Duration,
+    /// How long a kept-alive connection may wait, silent, for its next
+    /// request (`idle_timeout_secs`); a new connection for its first.
+    pub idle: Duration,
+    /// Connections served at once (`max_connections`); beyond it a new
+    /// connection is answered 503.
+    pub max_connections: usize,
+    /// Connections beyond `max_connections` that are still read, one
+    /// request each, so `/healthz` and `/readyz` answer while the server
+    /// is full (`reserve_connections`); every other path gets the 503.
+    pub reserve: usize,
+    /// Live streams (server-sent events) at once (`max_streams`), within
+    /// `max_connections`; beyond it a stream is refused with 503.
+    pub max_streams: usize,
+    /// The largest request body in bytes (`max_body_kib`); a larger one is
+    /// answered 413.
+    pub max_body: usize,
+}
+
+impl ConnectionLimits {
+    /// Connections beyond every tier that may still be getting their 503
+    /// at once; more are closed unanswered.
+    pub const TURNING_AWAY: usize = 64;
+
+    /// The most sockets the server holds for clients at once: the served
+    /// connections, the reserve, and those being turned away.
+    pub fn sockets(&self) -> usize {
+        self.max_connections
+            .saturating_add(self.reserve)
+            .saturating_add(Self::TURNING_AWAY)
+    }
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> ConnectionLimits {
+        // For a homelab gateway that a few people and agents use: far more
+        // connections than they open, well inside the 1,024 descriptors a
+        // default systemd unit gets (the database, SSH masters and logs
+        // need some too).
+        ConnectionLimits {
+            header_read: Duration::from_secs(10),
+            request: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            max_connections: 512,
+            reserve: 16,
+            max_streams: 64,
+            max_body: 256 * 1024,
+        }
+    }
 }
 
 impl ServerSettings {
@@ -233,6 +305,7 @@ impl Default for ServerSettings {
             audit_verify: Duration::from_secs(300),
             public_metrics: false,
             min_free_bytes: 64 << 20,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -722,6 +795,7 @@ fn server_settings(
     invalid: &dyn Fn(String, String) -> ConfigError,
 ) -> Result<ServerSettings, ConfigError> {
     let d = ServerSettings::default();
+    let connections = connection_limits(&raw, invalid)?;
     let bind = match raw.bind {
         Some(b) => b.parse().map_err(|_| {
             invalid(
@@ -763,7 +837,58 @@ fn server_settings(
             d.audit_verify,
             1,
         )?,
+        connections,
     })
+}
+
+/// The connection limits of `[server]`: every one at least 1 (a zero
+/// timeout or cap would shut every client out), and no more streams than
+/// connections.
+fn connection_limits(
+    raw: &RawServer,
+    invalid: &dyn Fn(String, String) -> ConfigError,
+) -> Result<ConnectionLimits, ConfigError> {
+    let d = ConnectionLimits::default();
+    let at_least_one = |field: &str, v: Option<usize>, default: usize| match v {
+        Some(0) => Err(invalid(
+            format!("server.{field}"),
+            "must be at least 1".into(),
+        )),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let secs = |field: &str, v: Option<u64>, default: Duration| match v {
+        Some(0) => Err(invalid(
+            format!("server.{field}"),
+            "must be at least 1".into(),
+        )),
+        Some(n) => Ok(Duration::from_secs(n)),
+        None => Ok(default),
+    };
+    let limits = ConnectionLimits {
+        header_read: secs(
+            "header_read_timeout_secs",
+            raw.header_read_timeout_secs,
+            d.header_read,
+        )?,
+        request: secs("request_timeout_secs", raw.request_timeout_secs, d.request)?,
+        idle: secs("idle_timeout_secs", raw.idle_timeout_secs, d.idle)?,
+        max_connections: at_least_one("max_connections", raw.max_connections, d.max_connections)?,
+        reserve: at_least_one("reserve_connections", raw.reserve_connections, d.reserve)?,
+        max_streams: at_least_one("max_streams", raw.max_streams, d.max_streams)?,
+        max_body: at_least_one("max_body_kib", raw.max_body_kib, d.max_body / 1024)?
+            .saturating_mul(1024),
+    };
+    if limits.max_streams > limits.max_connections {
+        return Err(invalid(
+            "server.max_streams".into(),
+            format!(
+                "{} is more than max_connections ({}): every stream holds a connection",
+                limits.max_streams, limits.max_connections
+            ),
+        ));
+    }
+    Ok(limits)
 }
 
 /// The most retries `[llm] retries` may ask for.
@@ -1157,6 +1282,32 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_default_and_set() {
+        let d = parse("").expect("valid").server.connections;
+        assert_eq!(d, ConnectionLimits::default());
+        assert_eq!(d.header_read, Duration::from_secs(10));
+        assert_eq!((d.max_connections, d.max_streams), (512, 64));
+        let c = parse(
+            "[server]\nheader_read_timeout_secs = 2\nrequest_timeout_secs = 5\nidle_timeout_secs = 3\nmax_connections = 40\nreserve_connections = 4\nmax_streams = 2\nmax_body_kib = 16\n",
+        )
+        .expect("valid")
+        .server
+        .connections;
+        assert_eq!(
+            c,
+            ConnectionLimits {
+                header_read: Duration::from_secs(2),
+                request: Duration::from_secs(5),
+                idle: Duration::from_secs(3),
+                max_connections: 40,
+                reserve: 4,
+                max_streams: 2,
+                max_body: 16 * 1024,
+            }
+        );
+    }
+
+    #[test]
     fn server_approvals_and_webhooks() {
         let c = parse(
             r#"
@@ -1240,6 +1391,16 @@ mod tests {
                 "llm.retries",
             ),
             ("[server]\nbind = \"localhost\"\n", "server.bind"),
+            (
+                "[server]\nheader_read_timeout_secs = 0\n",
+                "server.header_read_timeout_secs",
+            ),
+            ("[server]\nmax_connections = 0\n", "server.max_connections"),
+            (
+                "[server]\nmax_connections = 8\nmax_streams = 9\n",
+                "server.max_streams",
+            ),
+            ("[server]\nmax_body_kib = 0\n", "server.max_body_kib"),
             (
                 "[server]\npublic_url = \"jarvis.lan\"\n",
                 "server.public_url",

@@ -23,7 +23,8 @@ pub mod server;
 pub mod witness;
 
 pub use config::{
-    Config, ConfigError, LlmSettings, LoopBrake, NotifySpec, SecretRef, ServerSettings,
+    Config, ConfigError, ConnectionLimits, LlmSettings, LoopBrake, NotifySpec, SecretRef,
+    ServerSettings,
 };
 pub use pipeline::{Gateway, GatewayError, Proposal, Proposed};
 pub use rollback::RolledBack;

@@ -7,8 +7,9 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
+use axum::http::Uri;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use axum::response::{IntoResponse, Response};
 use jarvis_core::{ActionId, ActionState, Decision};
 use jarvis_exec::{ExecError, Output};
 use jarvis_store::{ActionChange, ChangeKind};
@@ -18,7 +19,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::session::WebUser;
-use super::{AppState, Shared};
+use super::{AppState, Shared, limits};
 use crate::notify::{Notice, NoticeKind};
 use crate::pipeline::{GatewayError, time_of};
 
@@ -76,20 +77,41 @@ pub(crate) struct EventsQuery {
 }
 
 /// `GET /events`: the live stream, optionally about one action.
+///
+/// Streams are never timed out, so they are bounded in number instead
+/// (`max_streams`): beyond it the stream is refused with 503, and a page
+/// without one still works, only without live updates.
 pub(crate) async fn events(
     State(state): State<AppState>,
     WebUser(_caller): WebUser,
+    uri: Uri,
     Query(q): Query<EventsQuery>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Response {
+    let Ok(place) = state.streams.clone().try_acquire_owned() else {
+        tracing::warn!(
+            max_streams = state.settings.connections.max_streams,
+            "a live stream was refused: as many are open as may be"
+        );
+        return limits::unavailable(
+            uri.path(),
+            format!(
+                "As many live streams are open as Jarvis allows ({}, server.max_streams); try again in a few seconds.",
+                state.settings.connections.max_streams
+            ),
+        );
+    };
     let mut stopping = state.stopping.subscribe();
     let stream = BroadcastStream::new(state.live.subscribe()).filter_map(move |item| {
+        // The stream's place is given back when the stream is dropped
+        // (the browser went away, or the server stops).
+        let _place = &place;
         // A browser that fell behind just misses chunks; the page reloads
         // the stored record when the action changes state.
         let event = item.ok()?;
         if q.action.is_some_and(|id| id != event.id()) {
             return None;
         }
-        event.to_sse().map(Ok)
+        event.to_sse().map(Ok::<_, Infallible>)
     });
     let stream = futures_util::StreamExt::take_until(
         stream,
@@ -97,7 +119,9 @@ pub(crate) async fn events(
             let _ = stopping.wait_for(|s| *s).await;
         }),
     );
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 /// Follows the store's changes: forwards them to browsers, notifies the

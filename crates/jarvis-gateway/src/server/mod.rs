@@ -8,7 +8,9 @@
 
 mod api;
 mod chat;
+mod conn;
 mod error;
+mod limits;
 mod live;
 mod ops;
 mod session;
@@ -138,6 +140,8 @@ pub(crate) struct Shared {
     pub(crate) lock_audited: std::sync::atomic::AtomicI64,
     /// Tells live streams the server is stopping.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// Places for live streams (`max_streams`); each open stream holds one.
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
     /// Approved actions this server is starting or running: between an
     /// approval and the move to `running` an action looks approved but not
     /// started, and a page must not offer to run it again then.
@@ -254,6 +258,7 @@ pub async fn serve(
             source,
         })?;
     let (live, _) = broadcast::channel(1024);
+    let limits = settings.connections.clone();
     let state: AppState = Arc::new(Shared {
         gw,
         settings,
@@ -269,6 +274,7 @@ pub async fn serve(
         sign_ins: tokio::sync::Semaphore::new(2),
         lock_audited: std::sync::atomic::AtomicI64::new(0),
         stopping: tokio::sync::watch::channel(false).0,
+        streams: Arc::new(tokio::sync::Semaphore::new(limits.max_streams)),
         starting: std::sync::Mutex::default(),
     });
     let changes = state.gw.store().changes().await?;
@@ -276,16 +282,12 @@ pub async fn serve(
     let app = router(state.clone());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "jarvis serve is listening");
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    conn::serve(listener, app, limits, {
         let state = state.clone();
         async move {
             shutdown.await;
-            // Live streams never end on their own; graceful shutdown waits
-            // for every connection, so end them first.
+            // Live streams never end on their own, and the connections
+            // that carry them close only when they do.
             let _ = state.stopping.send(true);
         }
     })
@@ -295,7 +297,7 @@ pub async fn serve(
     }
     ops::seal_at_shutdown(&state).await;
     state.gw.close().await;
-    Ok(served?)
+    Ok(())
 }
 
 /// Every route.
@@ -346,7 +348,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(operations)
         .fallback(web::not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        // `bound_body` has read the body and answered 413 over the limit
+        // already; the extractors' own limit is only a second line.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.settings.connections.max_body,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::bound_body,
+        ))
+        // Outside `bound_body`: a slow upload counts against the request.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::bound_time,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), harden))
         .with_state(state)
 }
