@@ -25,5 +25,5 @@ pub mod witness;
 pub use config::{
     Config, ConfigError, LlmSettings, LoopBrake, NotifySpec, SecretRef, ServerSettings,
 };
-pub use pipeline::{Gateway, GatewayError, Proposal, Proposed};
+pub use pipeline::{Gateway, GatewayError, Proposal, Proposed, Started};
 pub use rollback::RolledBack;
