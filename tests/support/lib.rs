@@ -3,6 +3,7 @@
 //! data directory against it, so every test starts them the same way.
 
 pub mod browser;
+pub mod exec_faults;
 pub mod fixtures;
 pub mod llm_stub;
 pub mod server;
