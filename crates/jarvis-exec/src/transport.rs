@@ -63,8 +63,9 @@ pub enum TransportError {
         /// How long it was quiet.
         silent: Duration,
     },
-    /// A local failure (temp files, spawning ssh).
-    #[error("local failure talking to `{host}`: {detail}")]
+    /// A local failure before anything was sent (temp files, spawning
+    /// ssh, a request too large to send).
+    #[error("local failure talking to `{host}`: {detail}; nothing was sent")]
     Local {
         /// The host.
         host: String,
@@ -263,7 +264,7 @@ impl Connection {
             return Err(TransportError::Local {
                 host: self.host(),
                 detail: format!(
-                    "the request is {} bytes once encoded, over the {MAX_REQUEST}-byte limit of one SSH command line; nothing was sent",
+                    "the request is {} bytes once encoded, over the {MAX_REQUEST}-byte limit of one SSH command line",
                     line.len()
                 ),
             });
@@ -311,7 +312,7 @@ impl Connection {
                 if os_error(&e) {
                     TransportError::Local {
                         host: host.clone(),
-                        detail: format!("{detail}; nothing was sent"),
+                        detail,
                     }
                 } else {
                     TransportError::Broken {
@@ -320,10 +321,15 @@ impl Connection {
                     }
                 }
             })?;
-        let mut stdout = child.stdout().take().ok_or_else(|| TransportError::Local {
-            host: host.clone(),
-            detail: "no stdout pipe".into(),
-        })?;
+        // The request is on its way once ssh runs: from here on nothing is
+        // local.
+        let mut stdout = child
+            .stdout()
+            .take()
+            .ok_or_else(|| TransportError::Broken {
+                host: host.clone(),
+                detail: "no stdout pipe".into(),
+            })?;
         let mut stderr = child.stderr().take();
         // ssh's own stderr (and anything the guard says outside frames) is
         // kept, bounded, to explain a failure.
