@@ -796,12 +796,14 @@ impl Gateway {
     /// limits; [`Executor::admit_now`]). Then [`Gateway::run_started`]
     /// waits for a slot on the host and runs it.
     ///
-    /// A host limit that refuses it here, or refuses its seat later, refuses
-    /// the action (`approved → denied`, its first reason saying which limit
-    /// and when to try again): nobody approved it, so nothing of value is
-    /// lost, and an action refused as it was proposed must not stay behind
-    /// as a runnable approval. A limit that refuses an action a person
-    /// pressed run on leaves it approved, as [`Gateway::execute`] says.
+    /// A host limit that refuses it here refuses the action (`approved →
+    /// denied`, its first reason saying which limit and when to try
+    /// again): nobody approved it, so nothing of value is lost, and an
+    /// action refused as it was proposed must not stay behind as a runnable
+    /// approval. What refuses only later (no slot on the host within its
+    /// queue timeout, while the proposer already has its answer) leaves it
+    /// approved, as [`Gateway::execute`] does, for a person to run from its
+    /// page until the run window lapses it.
     ///
     /// # Errors
     /// [`GatewayError::NotSent`] when a host limit refused it (the action
@@ -828,7 +830,7 @@ impl Gateway {
     /// seat on the host, then as [`Gateway::execute`].
     ///
     /// # Errors
-    /// As [`Gateway::start_proposed`].
+    /// As [`Gateway::execute`].
     pub async fn run_started(
         &self,
         started: Started,
@@ -838,7 +840,14 @@ impl Gateway {
         let Started { prepared, ticket } = started;
         let admission = match self.executor.seat(ticket).await {
             Ok(a) => a,
-            Err(source) => return Err(self.refuse_at_proposal(&prepared.action, source).await?),
+            Err(source) => {
+                self.refused(&prepared.action, source.code(), &source.to_string())
+                    .await?;
+                return Err(GatewayError::NotSent {
+                    id: prepared.action.id,
+                    source,
+                });
+            }
         };
         self.run_admitted(prepared, admission, actor, on_output)
             .await

@@ -78,10 +78,11 @@ pub(crate) struct ProposeBody {
 /// `Retry-After` (whole seconds) and a body of the same shape as a `201`,
 /// plus `refused` (`code`, `reason`, `retry_after_secs`); the action is
 /// `denied`, its first reason says which limit and when to try again, and
-/// it never stays behind as a runnable approval. A limit that refuses it
-/// later, in the background (no slot on the host within its queue
-/// timeout), denies it the same way; the `201` already went out, so the
-/// proposer sees that by reading the action.
+/// it never stays behind as a runnable approval. The host being busy is
+/// not known at once: the run waits in the background for a slot, up to
+/// the host's queue timeout, and if none frees up the action stays
+/// approved with an `action.refused` event, for a person to run from its
+/// page until the run window lapses it (the `201` went out already).
 pub(crate) async fn propose(
     State(state): State<AppState>,
     ApiUser(caller): ApiUser,
