@@ -9,10 +9,12 @@ use std::time::Duration;
 use jarvis_core::HostName;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::breaker::{Breaker, Open};
+use crate::breaker::{Breaker, Open, Pass};
 use crate::host::{GlobalLimits, HostSpec};
 use crate::limits::{Limited, RateLimits};
-use crate::protocol::{CheckReport, Frame, KernelReport, Outcome, Refusal, Request, RunRequest};
+use crate::protocol::{
+    CheckReport, Frame, KernelReport, MAX_REQUEST, Outcome, Refusal, Request, RunRequest,
+};
 use crate::snapshot::{
     DropReport, DropRequest, EditRequest, FileEdit, PreviewReport, PreviewRequest, RestoreReport,
     RestoreRequest, Snapshot, SnapshotRequest,
@@ -105,6 +107,20 @@ pub enum ExecError {
         /// Why.
         open: Open,
     },
+    /// The request cannot be sent: encoded, it is longer than the guard
+    /// protocol carries in one SSH command line. Nothing was sent, and
+    /// sending it again cannot help.
+    #[error(
+        "the request for `{host}` is {bytes} bytes once encoded, over the {max}-byte limit of one SSH command line; shorten the command (a line with many tabs, quotes or backslashes grows most)"
+    )]
+    TooLarge {
+        /// The host.
+        host: HostName,
+        /// The encoded request's length.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The transport failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -119,6 +135,25 @@ pub enum ExecError {
 }
 
 impl ExecError {
+    /// Whether the request may have reached the guard (and so may have
+    /// run): only a link that broke after the request was sent. A refusal
+    /// by a limit, a request too large to send and a failure on this side
+    /// (no `ssh` to start, no temporary directory) never left the gateway.
+    pub fn may_have_run(&self) -> bool {
+        matches!(self, ExecError::Transport(t) if t.may_have_run())
+    }
+
+    /// When a limit of this gateway refused, how long until it may let the
+    /// same request through; `None` for failures a wait does not cure.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ExecError::RateLimited(l) => Some(l.retry_after),
+            ExecError::Busy { waited, .. } => Some(*waited),
+            ExecError::CircuitOpen { open, .. } => Some(open.retry_in),
+            _ => None,
+        }
+    }
+
     /// A stable word for the kind of failure, for audit events.
     pub fn code(&self) -> &'static str {
         match self {
@@ -127,6 +162,7 @@ impl ExecError {
             ExecError::RateLimited(_) => "rate-limited",
             ExecError::Busy { .. } => "host-busy",
             ExecError::CircuitOpen { .. } => "circuit-open",
+            ExecError::TooLarge { .. } => "too-large",
             ExecError::Transport(_) => "transport",
             ExecError::Refused { .. } => "guard-refused",
         }
@@ -139,8 +175,26 @@ const HEARTBEATS: Duration = Duration::from_secs(10);
 
 struct HostEntry {
     conn: Connection,
-    breaker: Breaker,
+    breaker: Arc<Breaker>,
     slots: Arc<Semaphore>,
+}
+
+/// On whose leave a request goes to the host.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// Its own: it takes a breaker pass of its own.
+    Fresh(&'a HostName),
+    /// An admitted job's.
+    Admitted(&'a Admission),
+}
+
+impl Via<'_> {
+    fn host(&self) -> &HostName {
+        match self {
+            Via::Fresh(h) => h,
+            Via::Admitted(a) => &a.host,
+        }
+    }
 }
 
 /// Sends jobs to hosts.
@@ -149,10 +203,23 @@ pub struct Executor {
     rates: RateLimits,
 }
 
-/// Leave to run one job: the host's concurrency slot, held until it ends.
+/// A job the limits that answer at once let through ([`Executor::admit_now`]),
+/// waiting for its seat ([`Executor::seat`]). It holds nothing: the rate
+/// limits' cells are spent, the breaker was only asked.
+#[derive(Debug)]
+pub struct Ticket {
+    host: HostName,
+    timeout: Duration,
+}
+
+/// Leave to run one job: the host's concurrency slot and the breaker's
+/// pass (after a cooldown, the probe), held until it ends. Dropped unused
+/// (a later check refused the job, or the caller's future was cancelled),
+/// it gives both back, and a probe it held goes to the next request.
 pub struct Admission {
     host: HostName,
     timeout: Duration,
+    _pass: Pass,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -172,10 +239,10 @@ impl Executor {
             .into_iter()
             .map(|spec| {
                 let entry = HostEntry {
-                    breaker: Breaker::new(
+                    breaker: Arc::new(Breaker::new(
                         spec.limits.breaker_failures,
                         spec.limits.breaker_cooldown,
-                    ),
+                    )),
                     slots: Arc::new(Semaphore::new(spec.limits.concurrency.max(1) as usize)),
                     conn: Connection::new(spec.clone(), control_dir),
                 };
@@ -219,13 +286,15 @@ impl Executor {
             .ok_or_else(|| ExecError::UnknownHost(host.to_string()))
     }
 
-    /// Decides whether `job` may be sent now: its timeout, the breaker, the
-    /// rate limits, and a concurrency slot (waited for up to the host's
-    /// queue timeout). Nothing is sent.
+    /// Whether `job` can be sent to its host at all: its host is
+    /// configured, its timeout is within the host's limit and its request
+    /// fits one SSH command line. Asks no limit and sends nothing, so a
+    /// proposal can be refused at once for what no later attempt can cure.
     ///
     /// # Errors
-    /// The [`ExecError`] that refused.
-    pub async fn admit(&self, job: &Job) -> Result<Admission, ExecError> {
+    /// [`ExecError::UnknownHost`], [`ExecError::TimeoutTooLong`] or
+    /// [`ExecError::TooLarge`].
+    pub fn fits(&self, job: &Job) -> Result<Duration, ExecError> {
         let entry = self.entry(&job.host)?;
         let limits = &entry.conn.spec().limits;
         let timeout = job.timeout.unwrap_or(limits.default_timeout);
@@ -236,9 +305,46 @@ impl Executor {
                 max: limits.max_timeout,
             });
         }
+        let bytes = Self::request(job, timeout, limits.output_cap)
+            .encode()
+            .len();
+        if bytes > MAX_REQUEST {
+            return Err(ExecError::TooLarge {
+                host: job.host.clone(),
+                bytes,
+                max: MAX_REQUEST,
+            });
+        }
+        Ok(timeout)
+    }
+
+    /// Decides whether `job` may be sent now: [`Executor::admit_now`],
+    /// then [`Executor::seat`]. Nothing is sent.
+    ///
+    /// # Errors
+    /// The [`ExecError`] that refused.
+    pub async fn admit(&self, job: &Job) -> Result<Admission, ExecError> {
+        let ticket = self.admit_now(job)?;
+        self.seat(ticket).await
+    }
+
+    /// The part of admission that answers at once: whether the job fits
+    /// ([`Executor::fits`]), whether the breaker would let it through, and
+    /// the rate limits (whose cell it spends). A proposal asks this before
+    /// it answers, so the proposer hears of a limit then.
+    ///
+    /// The breaker is only asked here: its pass is taken by
+    /// [`Executor::seat`], once every other limit let the job through, so
+    /// a probe is never held by a job that a limit then refuses.
+    ///
+    /// # Errors
+    /// The [`ExecError`] that refused.
+    pub fn admit_now(&self, job: &Job) -> Result<Ticket, ExecError> {
+        let timeout = self.fits(job)?;
+        let entry = self.entry(&job.host)?;
         entry
             .breaker
-            .admit()
+            .check()
             .map_err(|open| ExecError::CircuitOpen {
                 host: job.host.clone(),
                 open,
@@ -246,6 +352,22 @@ impl Executor {
         if let Err(limited) = self.rates.admit(&job.host, &job.requester) {
             return Err(ExecError::RateLimited(limited));
         }
+        Ok(Ticket {
+            host: job.host.clone(),
+            timeout,
+        })
+    }
+
+    /// The rest of admission: a concurrency slot on the host (waited for up
+    /// to its queue timeout), then the breaker's pass. A job whose future
+    /// is dropped while it waits for a slot holds nothing.
+    ///
+    /// # Errors
+    /// [`ExecError::Busy`], or [`ExecError::CircuitOpen`] when the breaker
+    /// opened (or another job took the probe) while this one waited.
+    pub async fn seat(&self, ticket: Ticket) -> Result<Admission, ExecError> {
+        let entry = self.entry(&ticket.host)?;
+        let limits = &entry.conn.spec().limits;
         let slot = tokio::time::timeout(
             limits.queue_timeout,
             Arc::clone(&entry.slots).acquire_owned(),
@@ -254,15 +376,43 @@ impl Executor {
         .ok()
         .and_then(Result::ok)
         .ok_or(ExecError::Busy {
-            host: job.host.clone(),
+            host: ticket.host.clone(),
             concurrency: limits.concurrency,
             waited: limits.queue_timeout,
         })?;
+        // Then the slot goes back as this returns.
+        let pass = entry
+            .breaker
+            .pass()
+            .map_err(|open| ExecError::CircuitOpen {
+                host: ticket.host.clone(),
+                open,
+            })?;
         Ok(Admission {
-            host: job.host.clone(),
-            timeout,
+            host: ticket.host,
+            timeout: ticket.timeout,
+            _pass: pass,
             _slot: slot,
         })
+    }
+
+    /// The guard request that runs `job`.
+    fn request(job: &Job, timeout: Duration, output_cap: u64) -> Request {
+        match &job.edit {
+            Some(edit) => Request::Edit(EditRequest {
+                action_id: job.action_id.clone(),
+                edit: edit.clone(),
+            }),
+            None => Request::Run(RunRequest {
+                action_id: job.action_id.clone(),
+                command: job.command.clone(),
+                cwd: job.cwd.clone(),
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                output_cap,
+                approved: job.approved,
+                scope: job.scope.clone(),
+            }),
+        }
     }
 
     /// Runs an admitted job, passing output to `on_output` as it arrives.
@@ -279,21 +429,7 @@ impl Executor {
     ) -> Result<Execution, ExecError> {
         let entry = self.entry(&admission.host)?;
         let cap = entry.conn.spec().limits.output_cap;
-        let request = match &job.edit {
-            Some(edit) => Request::Edit(EditRequest {
-                action_id: job.action_id.clone(),
-                edit: edit.clone(),
-            }),
-            None => Request::Run(RunRequest {
-                action_id: job.action_id.clone(),
-                command: job.command.clone(),
-                cwd: job.cwd.clone(),
-                timeout_ms: u64::try_from(admission.timeout.as_millis()).unwrap_or(u64::MAX),
-                output_cap: cap,
-                approved: job.approved,
-                scope: job.scope.clone(),
-            }),
-        };
+        let request = Self::request(job, admission.timeout, cap);
         let captured = Mutex::new((Vec::new(), Vec::new()));
         let mut on_frame = |frame: &Frame| {
             let mut c = captured
@@ -350,7 +486,7 @@ impl Executor {
     /// failure.
     pub async fn check(&self, host: &HostName) -> Result<CheckReport, ExecError> {
         match self
-            .call(host, &Request::Check, Duration::from_secs(20))
+            .call(Via::Fresh(host), &Request::Check, Duration::from_secs(20))
             .await?
         {
             Frame::Checked(report) => Ok(report),
@@ -365,7 +501,7 @@ impl Executor {
     /// As [`Executor::check`].
     pub async fn kernel(&self, host: &HostName) -> Result<KernelReport, ExecError> {
         match self
-            .call(host, &Request::Kernel, Duration::from_secs(20))
+            .call(Via::Fresh(host), &Request::Kernel, Duration::from_secs(20))
             .await?
         {
             Frame::Kernel(report) => Ok(report),
@@ -377,21 +513,32 @@ impl Executor {
     /// snapshot, rollback, preview, drop) and returns that last frame; a
     /// refusal is an error. The breaker applies; rate limits do not: these
     /// ride on an admitted action or a person's command, and a preview
-    /// brings its own admission. `silence` bounds the wait for any frame.
+    /// brings its own admission. A request made for an admitted job rides
+    /// on its admission's pass (which may be the probe), so it is not
+    /// refused while that job itself probes. `silence` bounds the wait for
+    /// any frame.
     async fn call(
         &self,
-        host: &HostName,
+        via: Via<'_>,
         request: &Request,
         silence: Duration,
     ) -> Result<Frame, ExecError> {
+        let host = via.host();
         let entry = self.entry(host)?;
-        entry
-            .breaker
-            .admit()
-            .map_err(|open| ExecError::CircuitOpen {
-                host: host.clone(),
-                open,
-            })?;
+        // Held until the answer is in; dropped with this future (a caller's
+        // timeout), a probe goes back to the next request.
+        let _pass = match via {
+            Via::Fresh(_) => Some(
+                entry
+                    .breaker
+                    .pass()
+                    .map_err(|open| ExecError::CircuitOpen {
+                        host: host.clone(),
+                        open,
+                    })?,
+            ),
+            Via::Admitted(_) => None,
+        };
         let last = entry.conn.exchange(request, silence, &mut |_| {}).await;
         match self.record(entry, last)? {
             Frame::Refused(refusal) => Err(ExecError::Refused {
@@ -418,12 +565,33 @@ impl Executor {
         host: &HostName,
         request: SnapshotRequest,
     ) -> Result<Snapshot, ExecError> {
+        self.snapshot_via(Via::Fresh(host), request).await
+    }
+
+    /// Takes a snapshot for an admitted job, on its admission's pass: the
+    /// snapshot before a run that probes a host is part of that probe.
+    ///
+    /// # Errors
+    /// As [`Executor::snapshot`].
+    pub async fn snapshot_admitted(
+        &self,
+        admission: &Admission,
+        request: SnapshotRequest,
+    ) -> Result<Snapshot, ExecError> {
+        self.snapshot_via(Via::Admitted(admission), request).await
+    }
+
+    async fn snapshot_via(
+        &self,
+        via: Via<'_>,
+        request: SnapshotRequest,
+    ) -> Result<Snapshot, ExecError> {
         match self
-            .call(host, &Request::Snapshot(request), HEARTBEATS)
+            .call(via, &Request::Snapshot(request), HEARTBEATS)
             .await?
         {
             Frame::Snapshotted(s) => Ok(s),
-            other => Err(Self::unexpected(host, "snapshot", &other)),
+            other => Err(Self::unexpected(via.host(), "snapshot", &other)),
         }
     }
 
@@ -436,12 +604,33 @@ impl Executor {
         host: &HostName,
         request: RestoreRequest,
     ) -> Result<RestoreReport, ExecError> {
+        self.restore_via(Via::Fresh(host), request).await
+    }
+
+    /// Rolls targets back (or checks them) for an admitted rollback, on its
+    /// admission's pass.
+    ///
+    /// # Errors
+    /// As [`Executor::snapshot`].
+    pub async fn restore_admitted(
+        &self,
+        admission: &Admission,
+        request: RestoreRequest,
+    ) -> Result<RestoreReport, ExecError> {
+        self.restore_via(Via::Admitted(admission), request).await
+    }
+
+    async fn restore_via(
+        &self,
+        via: Via<'_>,
+        request: RestoreRequest,
+    ) -> Result<RestoreReport, ExecError> {
         match self
-            .call(host, &Request::Restore(request), HEARTBEATS)
+            .call(via, &Request::Restore(request), HEARTBEATS)
             .await?
         {
             Frame::Restored(r) => Ok(r),
-            other => Err(Self::unexpected(host, "rollback", &other)),
+            other => Err(Self::unexpected(via.host(), "rollback", &other)),
         }
     }
 
@@ -459,13 +648,16 @@ impl Executor {
         mut request: PreviewRequest,
     ) -> Result<PreviewReport, ExecError> {
         request.timeout_ms = u64::try_from(admission.timeout.as_millis()).unwrap_or(u64::MAX);
-        let host = &admission.host;
         match self
-            .call(host, &Request::Preview(request), HEARTBEATS)
+            .call(
+                Via::Admitted(&admission),
+                &Request::Preview(request),
+                HEARTBEATS,
+            )
             .await?
         {
             Frame::Previewed(p) => Ok(p),
-            other => Err(Self::unexpected(host, "preview", &other)),
+            other => Err(Self::unexpected(&admission.host, "preview", &other)),
         }
     }
 
@@ -478,7 +670,10 @@ impl Executor {
         host: &HostName,
         request: DropRequest,
     ) -> Result<DropReport, ExecError> {
-        match self.call(host, &Request::Drop(request), HEARTBEATS).await? {
+        match self
+            .call(Via::Fresh(host), &Request::Drop(request), HEARTBEATS)
+            .await?
+        {
             Frame::Dropped(d) => Ok(d),
             other => Err(Self::unexpected(host, "drop", &other)),
         }
@@ -494,6 +689,8 @@ impl Executor {
                 entry.breaker.succeeded();
                 Ok(frame)
             }
+            // Nothing left this side: the host is not to blame.
+            Err(e) if e.is_local() => Err(e.into()),
             Err(e) => {
                 entry.breaker.failed(&e.to_string());
                 Err(e.into())

@@ -27,6 +27,6 @@ pub mod limits;
 pub mod transport;
 
 #[cfg(feature = "transport")]
-pub use executor::{Admission, ExecError, Execution, Executor, Job, Output};
+pub use executor::{Admission, ExecError, Execution, Executor, Job, Output, Ticket};
 #[cfg(feature = "transport")]
 pub use host::{GlobalLimits, HostLimits, HostSpec};

@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
 use crate::host::HostSpec;
-use crate::protocol::{Frame, FrameDecoder, Request};
+use crate::protocol::{Frame, FrameDecoder, MAX_REQUEST, Request};
 
 /// What went wrong between the gateway and the guard.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -63,8 +63,9 @@ pub enum TransportError {
         /// How long it was quiet.
         silent: Duration,
     },
-    /// A local failure (temp files, spawning ssh).
-    #[error("local failure talking to `{host}`: {detail}")]
+    /// A local failure before anything was sent (temp files, spawning
+    /// ssh, a request too large to send).
+    #[error("local failure talking to `{host}`: {detail}; nothing was sent")]
     Local {
         /// The host.
         host: String,
@@ -74,6 +75,14 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// Whether the failure happened on this side before anything reached
+    /// the host (no `ssh` to start, an argument list the kernel refuses, a
+    /// request over the protocol's size): never the host's fault, so the
+    /// breaker does not count it, and never a run that may have happened.
+    pub fn is_local(&self) -> bool {
+        matches!(self, TransportError::Local { .. })
+    }
+
     /// Whether the request may have reached the guard (and so must not be
     /// sent again).
     pub fn may_have_run(&self) -> bool {
@@ -210,7 +219,11 @@ impl Connection {
         }
         b.connect(&self.spec.destination).await.map_err(|e| {
             let detail = error_chain(&e);
-            if detail.contains("IDENTIFICATION HAS CHANGED")
+            if os_error(&e) {
+                // The master's ssh could not be started here (no `ssh`
+                // binary, no control directory): not the host's doing.
+                local(detail)
+            } else if detail.contains("IDENTIFICATION HAS CHANGED")
                 || detail.contains("Host key verification failed")
                 || detail.contains("No ED25519 host key is known")
                 || detail.contains("host key is known")
@@ -245,6 +258,17 @@ impl Connection {
         on_frame: &mut (dyn FnMut(&Frame) + Send),
     ) -> Result<Frame, TransportError> {
         let line = request.encode();
+        // The guard refuses a longer line, and the kernel may refuse to
+        // start ssh with it (E2BIG) before that: said here, as what it is.
+        if line.len() > MAX_REQUEST {
+            return Err(TransportError::Local {
+                host: self.host(),
+                detail: format!(
+                    "the request is {} bytes once encoded, over the {MAX_REQUEST}-byte limit of one SSH command line",
+                    line.len()
+                ),
+            });
+        }
         // A master that died since its last use (sshd restarted, network
         // blip) is noticed by `check` and replaced once. Anything after the
         // command was sent is never retried: it may have run.
@@ -281,14 +305,31 @@ impl Connection {
             .stderr(openssh::Stdio::piped())
             .spawn()
             .await
-            .map_err(|e| TransportError::Broken {
-                host: host.clone(),
-                detail: error_chain(&e),
+            .map_err(|e| {
+                let detail = error_chain(&e);
+                // Starting the local ssh failed (E2BIG, no binary, no
+                // process left): nothing was sent.
+                if os_error(&e) {
+                    TransportError::Local {
+                        host: host.clone(),
+                        detail,
+                    }
+                } else {
+                    TransportError::Broken {
+                        host: host.clone(),
+                        detail,
+                    }
+                }
             })?;
-        let mut stdout = child.stdout().take().ok_or_else(|| TransportError::Local {
-            host: host.clone(),
-            detail: "no stdout pipe".into(),
-        })?;
+        // The request is on its way once ssh runs: from here on nothing is
+        // local.
+        let mut stdout = child
+            .stdout()
+            .take()
+            .ok_or_else(|| TransportError::Broken {
+                host: host.clone(),
+                detail: "no stdout pipe".into(),
+            })?;
         let mut stderr = child.stderr().take();
         // ssh's own stderr (and anything the guard says outside frames) is
         // kept, bounded, to explain a failure.
@@ -387,6 +428,19 @@ impl Connection {
     /// Closes the master connection, if open.
     pub async fn close(&self) {
         self.reset().await;
+    }
+}
+
+/// Whether an openssh error is the operating system refusing something on
+/// this machine (starting `ssh`, a temporary directory): such errors carry
+/// an errno, while what ssh reports about the host is text turned into an
+/// error without one.
+fn os_error(e: &openssh::Error) -> bool {
+    match e {
+        openssh::Error::Connect(io) | openssh::Error::Master(io) | openssh::Error::Ssh(io) => {
+            io.raw_os_error().is_some()
+        }
+        _ => false,
     }
 }
 

@@ -584,7 +584,13 @@ impl<'a> ChatActions<'a> {
     }
 
     async fn run(&self, id: ActionId, actor: &str) -> Result<ActionRecord, ActionsError> {
-        match self.gw.execute(id, actor, &mut |_| {}).await {
+        // Started as it is proposed: a host limit that refuses it now
+        // refuses the action, and the model hears which and for how long.
+        let done = match self.gw.start_proposed(id).await {
+            Ok(started) => self.gw.run_started(started, actor, &mut |_| {}).await,
+            Err(e) => Err(e),
+        };
+        match done {
             Ok(done) => Ok(done),
             // Refused before sending: report the action as it stands, with
             // why, so the model can choose another way.

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use jarvis_core::{
     ActionId, ActionKind, ActionState, ApprovalProgress, ApprovalRefusal, ApprovalRule, Decision,
-    HostName, Purpose, person,
+    HostName, Purpose, Risk, person,
 };
 use jarvis_exec::protocol::{CheckReport, Ending, EnforcementLevel, KernelEnforcement};
 use jarvis_exec::snapshot::{FileChange, FileEdit, RestoreReport, SnapshotPlan, SnapshotRequest};
-use jarvis_exec::{ExecError, Execution, Executor, HostSpec, Job, Output};
+use jarvis_exec::{Admission, ExecError, Execution, Executor, HostSpec, Job, Output, Ticket};
 use jarvis_policy::scope::Live;
 use jarvis_policy::{Judgement, LoadError, Policy, Request};
 use jarvis_store::{
@@ -194,7 +194,8 @@ pub enum GatewayError {
         why: String,
     },
     /// The executor refused before sending anything; the action stays
-    /// approved and can be run again later.
+    /// approved and can be run again later, unless it was refused as it
+    /// was proposed ([`Gateway::start_proposed`]): then it is `denied`.
     #[error("action {id} was not sent: {source}")]
     NotSent {
         /// The action.
@@ -240,6 +241,30 @@ pub(crate) struct Assessment {
     pub(crate) judgement: Judgement,
     pub(crate) plan: SnapshotPlan,
     pub(crate) live: Option<Live>,
+}
+
+/// An approved action checked and ready to ask the executor for.
+struct Prepared {
+    action: ActionRecord,
+    host: HostName,
+    spec: HostSpec,
+    job: Job,
+    plan: SnapshotPlan,
+    kernel: KernelStanding,
+}
+
+/// An action [`Gateway::start_proposed`] let through the limits that answer
+/// at once; [`Gateway::run_started`] runs it.
+pub struct Started {
+    prepared: Prepared,
+    ticket: Ticket,
+}
+
+impl Started {
+    /// The action.
+    pub fn id(&self) -> ActionId {
+        self.prepared.action.id
+    }
 }
 
 /// The wired pipeline.
@@ -403,6 +428,24 @@ impl Gateway {
             plan,
             live,
         } = self.assess(&spec, &p.command, p.cwd.as_deref(), p.edit.as_ref());
+        // A request that cannot reach the host whatever anyone decides (too
+        // long for one SSH command line once encoded, a timeout over the
+        // host's limit) is refused now, with the reason, instead of
+        // failing when it is run.
+        if let Err(e) = self.executor.fits(&Job {
+            action_id: ActionId::new().to_string(),
+            host: p.host.clone(),
+            requester: p.requester.clone(),
+            command: p.command.clone(),
+            cwd: p.cwd.clone(),
+            timeout: p.timeout,
+            edit: p.edit.clone(),
+            approved: true,
+            scope: plan.write_scope(),
+        }) {
+            judgement.hold(format!("it cannot be sent: {e}"));
+            judgement.decision = Decision::Deny;
+        }
         // Asked before the action is recorded, so a slow host leaves no
         // action sitting in `proposed` while its guard answers.
         let kernel = self.kernel_for(&p.host, judgement.decision).await;
@@ -755,6 +798,136 @@ impl Gateway {
             let done = self.run_rollback(&action, actor, on_output).await?;
             return Ok((done.rollback, done.report));
         }
+        let prepared = self.prepare(action).await?;
+        let admission = match self.executor.admit(&prepared.job).await {
+            Ok(a) => a,
+            Err(source) => {
+                self.refused(&prepared.action, source.code(), &source.to_string())
+                    .await?;
+                return Err(GatewayError::NotSent { id, source });
+            }
+        };
+        Ok((
+            self.run_admitted(prepared, admission, actor, on_output)
+                .await?,
+            None,
+        ))
+    }
+
+    /// The first start of an action the policy let run alone, made as it is
+    /// proposed (the API and conversations call it right after
+    /// [`Gateway::propose`]): every check [`Gateway::execute`] makes before
+    /// sending, and the limits that answer at once (the breaker, the rate
+    /// limits; [`Executor::admit_now`]). Then [`Gateway::run_started`]
+    /// waits for a slot on the host and runs it.
+    ///
+    /// A host limit that refuses it here refuses the action (`approved →
+    /// denied`, its first reason saying which limit and when to try
+    /// again): nobody approved it, so nothing of value is lost, and an
+    /// action refused as it was proposed must not stay behind as a runnable
+    /// approval. What refuses only later (no slot on the host within its
+    /// queue timeout, while the proposer already has its answer) leaves it
+    /// approved, as [`Gateway::execute`] does, for a person to run from its
+    /// page until the run window lapses it.
+    ///
+    /// # Errors
+    /// [`GatewayError::NotSent`] when a host limit refused it (the action
+    /// is `denied` then; [`ExecError::retry_after`] says for how long), or
+    /// as [`Gateway::execute`].
+    pub async fn start_proposed(&self, id: ActionId) -> Result<Started, GatewayError> {
+        let action = self.store.action(id).await?;
+        if action.state != ActionState::Approved || action.kind == ActionKind::Rollback {
+            return Err(GatewayError::WrongState {
+                id,
+                state: action.state,
+                wanted: "run",
+            });
+        }
+        self.store.check_commitment(&action).await?;
+        let prepared = self.prepare(action).await?;
+        match self.executor.admit_now(&prepared.job) {
+            Ok(ticket) => Ok(Started { prepared, ticket }),
+            Err(source) => Err(self.refuse_at_proposal(&prepared.action, source).await?),
+        }
+    }
+
+    /// Runs an action [`Gateway::start_proposed`] started: waits for its
+    /// seat on the host, then as [`Gateway::execute`].
+    ///
+    /// # Errors
+    /// As [`Gateway::execute`].
+    pub async fn run_started(
+        &self,
+        started: Started,
+        actor: &str,
+        on_output: &mut (dyn FnMut(Output<'_>) + Send),
+    ) -> Result<ActionRecord, GatewayError> {
+        let Started { prepared, ticket } = started;
+        let admission = match self.executor.seat(ticket).await {
+            Ok(a) => a,
+            Err(source) => {
+                self.refused(&prepared.action, source.code(), &source.to_string())
+                    .await?;
+                return Err(GatewayError::NotSent {
+                    id: prepared.action.id,
+                    source,
+                });
+            }
+        };
+        self.run_admitted(prepared, admission, actor, on_output)
+            .await
+    }
+
+    /// Refuses an action a host limit refused at its first start: `approved
+    /// → denied`, the policy's decision kept (it did allow it), the limit
+    /// and the wait first among the reasons. Someone who moved it first
+    /// wins; then only the refusal is returned.
+    async fn refuse_at_proposal(
+        &self,
+        action: &ActionRecord,
+        source: ExecError,
+    ) -> Result<GatewayError, GatewayError> {
+        let wait = whole_secs(source.retry_after().unwrap_or_default());
+        let why = format!("refused when proposed: {source}; propose it again in {wait}s or later");
+        let mut reasons = vec![why];
+        reasons.extend(action.reasons.iter().cloned());
+        let judged = Judged {
+            decision: action.decision.unwrap_or(Decision::Allow),
+            risk: action.risk.unwrap_or(Risk::MAX),
+            reasons,
+        };
+        match self
+            .store
+            .transition(
+                action.id,
+                ActionState::Approved,
+                ActionState::Denied,
+                "gateway",
+                Some(&judged),
+                json!({
+                    "code": source.code(),
+                    "reason": source.to_string(),
+                    "retry_after_secs": wait,
+                    "refused": "at-proposal",
+                }),
+            )
+            .await
+        {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(GatewayError::NotSent {
+            id: action.id,
+            source,
+        })
+    }
+
+    /// Everything [`Gateway::execute`] checks of an approved command or
+    /// edit before it asks the executor: the policy as it is now, the plan
+    /// the approval bound to, the kernel wall an unattended action relied
+    /// on; then the job to send.
+    async fn prepare(&self, action: ActionRecord) -> Result<Prepared, GatewayError> {
+        let id = action.id;
         let host = action
             .host
             .as_deref()
@@ -841,18 +1014,39 @@ impl Gateway {
             approved: action.decision == Some(Decision::Approve),
             scope: plan.write_scope(),
         };
-        let admission = match self.executor.admit(&job).await {
-            Ok(a) => a,
-            Err(source) => {
-                self.refused(&action, source.code(), &source.to_string())
-                    .await?;
-                return Err(GatewayError::NotSent { id, source });
-            }
-        };
+        Ok(Prepared {
+            action,
+            host,
+            spec,
+            job,
+            plan,
+            kernel,
+        })
+    }
+
+    /// Runs a prepared action its admission lets through: the run window
+    /// again, the snapshot, `running`, the run and its record.
+    async fn run_admitted(
+        &self,
+        prepared: Prepared,
+        admission: Admission,
+        actor: &str,
+        on_output: &mut (dyn FnMut(Output<'_>) + Send),
+    ) -> Result<ActionRecord, GatewayError> {
+        let Prepared {
+            action,
+            host,
+            spec,
+            job,
+            plan,
+            kernel,
+        } = prepared;
+        let id = action.id;
         // Admission may have waited for a slot on the host.
         self.check_run_window(&action).await?;
         if !plan.is_empty() {
-            self.snapshot_before(&spec, &action, &plan).await?;
+            self.snapshot_before(&spec, &action, &plan, &admission)
+                .await?;
         }
         match self
             .store
@@ -893,7 +1087,7 @@ impl Gateway {
             self.snapshot_after(&spec, id, &plan).await?;
             self.prune(&host, "gateway").await?;
         }
-        Ok((record, None))
+        Ok(record)
     }
 
     /// Takes and records the snapshot an approved action needs before it
@@ -904,6 +1098,7 @@ impl Gateway {
         spec: &HostSpec,
         action: &ActionRecord,
         plan: &SnapshotPlan,
+        admission: &Admission,
     ) -> Result<(), GatewayError> {
         let id = action.id;
         if self.store.snapshot(id).await?.is_some() {
@@ -917,8 +1112,8 @@ impl Gateway {
         }
         let taken = self
             .executor
-            .snapshot(
-                &spec.name,
+            .snapshot_admitted(
+                admission,
                 SnapshotRequest {
                     action_id: id.to_string(),
                     plan: plan.clone(),
@@ -1402,6 +1597,12 @@ fn stored_time(t: &str) -> Option<SystemTime> {
         .map(SystemTime::from)
 }
 
+/// A wait in whole seconds, rounded up: what `Retry-After` and the
+/// refusal's words say.
+pub fn whole_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 /// When a v7 id was made.
 pub(crate) fn time_of(id: ActionId) -> SystemTime {
     let (secs, nanos) = id
@@ -1470,8 +1671,11 @@ fn run_record(
 pub(crate) fn failed_run(started_at: String, err: &ExecError) -> RunRecord {
     let ending = match err {
         ExecError::Refused { .. } => "refused",
-        ExecError::Transport(t) if t.may_have_run() => "lost",
-        _ => "unreachable",
+        e if e.may_have_run() => "lost",
+        // Refused or failed on this side: nothing reached the host.
+        ExecError::Transport(t) if t.is_local() => "not-sent",
+        ExecError::Transport(_) => "unreachable",
+        _ => "not-sent",
     };
     RunRecord {
         started_at,

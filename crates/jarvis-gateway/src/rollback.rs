@@ -11,7 +11,7 @@ use jarvis_exec::snapshot::{
     DropRequest, PreviewKind, PreviewReport, PreviewRequest, RestoreReport, RestoreRequest,
     RestoredTarget, Snapshot, SnapshotPlan, TargetOutcome, branch_words, short_commit,
 };
-use jarvis_exec::{ExecError, HostSpec, Job, Output};
+use jarvis_exec::{Admission, ExecError, HostSpec, Job, Output};
 use jarvis_policy::Request;
 use jarvis_policy::scope::Live;
 use jarvis_store::{
@@ -326,7 +326,7 @@ impl Gateway {
         // cannot say (unreachable, or a guard without checks) is asked
         // again when the rollback runs, and the rollback itself stops on a
         // later change all the same.
-        let check = self.check_restore(rb, &restorable).await;
+        let check = self.check_restore(rb, &restorable, None).await;
         if check.as_ref().is_some_and(|r| r.complete) {
             return Err(GatewayError::NothingToUndo {
                 id,
@@ -584,7 +584,7 @@ impl Gateway {
         // recorded as running (and so never as failed).
         if !rollback_forced(action)
             && let Some(report) = self
-                .check_restore(rb, &restorable)
+                .check_restore(rb, &restorable, Some(&admission))
                 .await
                 .filter(stopped_by_changes)
         {
@@ -619,8 +619,8 @@ impl Gateway {
         let clock = std::time::Instant::now();
         let result = self
             .executor()
-            .restore(
-                &host,
+            .restore_admitted(
+                &admission,
                 RestoreRequest {
                     action_id: rb.to_string(),
                     target,
@@ -689,7 +689,13 @@ impl Gateway {
     /// back, as the action left it, or changed since) without changing
     /// anything. `None` when the host could not say: unreachable, or a
     /// guard too old to check; the rollback's own run checks again.
-    async fn check_restore(&self, rb: ActionId, r: &Restorable) -> Option<RestoreReport> {
+    /// Within an admitted rollback, it asks on the rollback's admission.
+    async fn check_restore(
+        &self,
+        rb: ActionId,
+        r: &Restorable,
+        admission: Option<&Admission>,
+    ) -> Option<RestoreReport> {
         let request = RestoreRequest {
             action_id: rb.to_string(),
             target: r.target.clone(),
@@ -698,7 +704,11 @@ impl Gateway {
             check_only: true,
             volume_image: r.spec.snapshots.volume_image.clone(),
         };
-        match self.executor().restore(&r.host, request).await {
+        let answer = match admission {
+            Some(a) => self.executor().restore_admitted(a, request).await,
+            None => self.executor().restore(&r.host, request).await,
+        };
+        match answer {
             Ok(report) => Some(report),
             Err(e) => {
                 tracing::warn!(host = %r.host, error = %e, "cannot check a rollback's targets before it runs");

@@ -658,6 +658,16 @@ pub fn child_main(args: &[OsString]) -> ExitCode {
     if let Err(e) = restrict_self(&resolved) {
         return fail(e.to_string());
     }
+    // The command (this process, once it is bash) is killed by the kernel
+    // when its keeper dies, whatever else fails; read the parent first,
+    // so a keeper that died before the request took effect is noticed.
+    let parent = nix::unistd::getppid();
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL)) {
+        return fail(format!("cannot ask for a parent-death signal: {e}"));
+    }
+    if nix::unistd::getppid() != parent {
+        return fail("its keeper is gone".into());
+    }
     let err = Command::new(&args[2]).args(&args[3..]).exec();
     fail(format!(
         "cannot execute {}: {err}",

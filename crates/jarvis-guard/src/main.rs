@@ -22,6 +22,7 @@ mod docker;
 mod engine;
 mod files;
 mod git;
+mod keeper;
 mod log;
 mod preview;
 mod runner;
@@ -161,6 +162,9 @@ fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if argv.first().is_some_and(|a| a == confine::CONFINE_ARG) {
         return confine::child_main(&argv[1..]);
+    }
+    if argv.first().is_some_and(|a| a == keeper::KEEP_ARG) {
+        return keeper::main(&argv[1..]);
     }
     let args = match parse_args() {
         Ok(Some(a)) => a,

@@ -17,6 +17,7 @@ use nix::sys::resource::{Resource, setrlimit};
 use sha2::{Digest, Sha256};
 
 use crate::confine::{self, Grant, HostGrants, KernelMode};
+use crate::keeper;
 use crate::tree::Reaper;
 
 /// Host-side limits, set by the forced command line, never by the request.
@@ -208,7 +209,7 @@ pub fn run(
         req.command.clone().into(),
     ];
     let enforcement = confine::probe(host.kernel);
-    let (mut cmd, kernel) = if let Some(why) = &grant.waived {
+    let (cmd, kernel) = if let Some(why) = &grant.waived {
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..]);
         (cmd, format!("kernel: {why}"))
@@ -229,6 +230,9 @@ pub fn run(
             .map_err(|e| refuse("spawn", format!("cannot set up the kernel wall: {e}")))?;
         (cmd, line)
     };
+    // Between the guard and the command: the keeper, which ends the
+    // command's whole tree if the guard dies (see `keeper`).
+    let mut cmd = keeper::wrap(&cmd);
     cmd.current_dir(&cwd)
         .process_group(0)
         .stdin(Stdio::null())

@@ -71,14 +71,18 @@ fn descendants(root: i32) -> Vec<Proc> {
         .collect()
 }
 
-/// Kills everything below the guard and reaps what it can.
+/// Kills everything below the calling process (the guard, or a keeper
+/// whose guard died) and reaps what it can.
 ///
-/// `shell` is the command's own shell, which `std::process::Child` reaps;
-/// reaping it here would take its exit status away.
+/// `shell` is the caller's own child, which `std::process::Child` reaps;
+/// reaping it here would take its exit status away. Under the guard that
+/// child is the command's keeper, which is not signalled (it ends as soon
+/// as the command's shell does, passing on how it ended) unless it
+/// outlives everything else.
 #[derive(Debug)]
 pub struct Reaper {
     me: i32,
-    shell: i32,
+    shell: Option<i32>,
     signalled: HashSet<i32>,
 }
 
@@ -86,7 +90,17 @@ impl Reaper {
     pub fn new(shell: u32) -> Reaper {
         Reaper {
             me: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
-            shell: i32::try_from(shell).unwrap_or(i32::MAX),
+            shell: i32::try_from(shell).ok(),
+            signalled: HashSet::new(),
+        }
+    }
+
+    /// A reaper that spares nothing below the caller: a keeper's, once its
+    /// guard is gone.
+    pub fn everything() -> Reaper {
+        Reaper {
+            me: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
+            shell: None,
             signalled: HashSet::new(),
         }
     }
@@ -109,6 +123,9 @@ impl Reaper {
                 self.reap(p.pid);
                 continue;
             }
+            if Some(p.pid) == self.shell {
+                continue;
+            }
             if kill(Pid::from_raw(p.pid), signal).is_ok() {
                 self.signalled.insert(p.pid);
                 hit += 1;
@@ -118,7 +135,7 @@ impl Reaper {
     }
 
     fn reap(&self, pid: i32) {
-        if pid != self.shell {
+        if Some(pid) != self.shell {
             // Not our child (yet) is fine: its parent dies in this sweep and
             // it comes to us, to be reaped on a later pass.
             let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
@@ -145,6 +162,13 @@ impl Reaper {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
+        }
+        // A keeper (or shell) still there once all below it is gone
+        // (stopped, or ignoring its end) is not waited for.
+        if let Some(shell) = self.shell
+            && self.any_alive()
+        {
+            let _ = kill(Pid::from_raw(shell), Signal::SIGKILL);
         }
         for p in descendants(self.me) {
             if p.zombie {

@@ -452,7 +452,7 @@ fn render(report: &ActionReport, budget: usize, nonce: &str) -> String {
         "people_said": report.people.iter().map(|r| neutralise(r)).collect::<Vec<_>>(),
     });
     let mut out = format!("{header:#}\n");
-    out.push_str(state_line(&report.state));
+    out.push_str(state_line(report));
     out.push('\n');
 
     let stdout = clean(&report.stdout);
@@ -531,8 +531,12 @@ pub fn shorten_answer(text: &str, budget: usize) -> String {
     out
 }
 
-fn state_line(state: &str) -> &'static str {
-    match state {
+fn state_line(report: &ActionReport) -> &'static str {
+    match report.state.as_str() {
+        // The policy allowed it; a limit of the host refused it.
+        "denied" if report.decision.as_deref() == Some("allow") => {
+            "It did not run: a limit of the host (a rate limit, the host being busy or cut off)              refused it when it was proposed; the first reason says which and how long to wait.              Propose it again only after that wait, or call finish and explain."
+        }
         "succeeded" => "It ran and succeeded.",
         "failed" => "It ran and failed.",
         "timed_out" => "It ran past its timeout and was stopped.",
@@ -906,5 +910,20 @@ mod tests {
         assert!(text.contains("rule no-rm: destructive"));
         assert!(text.contains("did not run"));
         assert!(text.contains("No output."));
+    }
+
+    #[test]
+    fn a_limit_refusal_says_to_wait_not_that_the_policy_denied_it() {
+        let mut r = report("", "");
+        r.state = "denied".into();
+        r.decision = Some("allow".into());
+        r.reasons = vec![
+            "refused when proposed: rate limit (host `web`, 1 per minute) reached; retry in 59.2s; propose it again in 60s or later".into(),
+        ];
+        r.exit_code = None;
+        let text = render_report(&r, 1000);
+        assert!(text.contains("a limit of the host"), "{text}");
+        assert!(text.contains("propose it again in 60s"), "{text}");
+        assert!(!text.contains("the policy denied it"), "{text}");
     }
 }

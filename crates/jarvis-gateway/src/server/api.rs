@@ -22,8 +22,9 @@ use super::web::{
     AuditParams, chain_status, decision_error, host_rows, needed, plan_lines, try_policy,
 };
 use super::{AppState, Shared, unix};
-use crate::pipeline::Proposal;
+use crate::pipeline::{GatewayError, Proposal};
 use crate::rollback::{describe, outcome_words};
+use jarvis_exec::ExecError;
 
 type ApiResult = Result<Response, AppError>;
 
@@ -67,8 +68,21 @@ pub(crate) struct ProposeBody {
     expected_effect: String,
 }
 
-/// `POST /api/v1/actions`: propose an action. One the policy allows runs
-/// at once, in the background.
+/// `POST /api/v1/actions`: propose an action. One the policy allows is
+/// started at once: the limits that answer at once (the host's breaker,
+/// the rate limits) are asked before the answer, and it runs in the
+/// background.
+///
+/// The rule for a refusal by a limit: when a host limit refuses an allowed
+/// proposal as it is made, the answer is `429 Too Many Requests` with
+/// `Retry-After` (whole seconds) and a body of the same shape as a `201`,
+/// plus `refused` (`code`, `reason`, `retry_after_secs`); the action is
+/// `denied`, its first reason says which limit and when to try again, and
+/// it never stays behind as a runnable approval. The host being busy is
+/// not known at once: the run waits in the background for a slot, up to
+/// the host's queue timeout, and if none frees up the action stays
+/// approved with an `action.refused` event, for a person to run from its
+/// page until the run window lapses it (the `201` went out already).
 pub(crate) async fn propose(
     State(state): State<AppState>,
     ApiUser(caller): ApiUser,
@@ -125,24 +139,60 @@ pub(crate) async fn propose(
         .await
         .map_err(|e| AppError::from_gateway(e).json())?;
     let id = proposed.action.id;
-    if proposed.action.state == ActionState::Approved {
-        super::live::spawn_execute(state.clone(), id, actor);
+    let mut action = proposed.action;
+    let mut refused = None;
+    if action.state == ActionState::Approved {
+        match state.gw.start_proposed(id).await {
+            Ok(started) => super::live::spawn_started(state.clone(), started, actor),
+            Err(e) => {
+                // Only a host limit refuses here (the action is denied).
+                if let GatewayError::NotSent { source, .. } = &e {
+                    if let ExecError::RateLimited(limited) = source {
+                        state.metrics.rate_limit_refused(
+                            action.host.as_deref().unwrap_or_default(),
+                            &limited.scope.to_string(),
+                        );
+                    }
+                    refused = Some(source.clone());
+                }
+                tracing::warn!(action = %id, error = %e, "the action was not started");
+                // It moved (refused, or back to a person): answer with it
+                // as it stands.
+                action = state
+                    .gw
+                    .store()
+                    .action(id)
+                    .await
+                    .map_err(|e| AppError::from_gateway(e.into()).json())?;
+            }
+        }
     }
     let link = state
         .settings
         .public_url
         .as_ref()
         .map(|u| format!("{u}/actions/{id}"));
+    let mut answer = json!({
+        "action": action,
+        "judgement": proposed.judgement,
+        "snapshot": proposed.plan.summary(),
+        "expires_at": (action.state == ActionState::PendingApproval)
+            .then(|| unix(state.gw.expires_at(&action))),
+        "link": link,
+    });
+    let Some(source) = refused else {
+        return Ok((StatusCode::CREATED, Json(answer)).into_response());
+    };
+    let wait = crate::pipeline::whole_secs(source.retry_after().unwrap_or_default());
+    answer["refused"] = json!({
+        "code": source.code(),
+        "reason": source.to_string(),
+        "retry_after_secs": wait,
+    });
     Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "action": proposed.action,
-            "judgement": proposed.judgement,
-            "snapshot": proposed.plan.summary(),
-            "expires_at": (proposed.action.state == ActionState::PendingApproval)
-                .then(|| unix(state.gw.expires_at(&proposed.action))),
-            "link": link,
-        })),
+        StatusCode::TOO_MANY_REQUESTS,
+        [(axum::http::header::RETRY_AFTER, wait.to_string())],
+        Json(answer),
     )
         .into_response())
 }

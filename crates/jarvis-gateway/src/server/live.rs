@@ -238,6 +238,16 @@ pub(crate) async fn start_approved(
 /// Runs an approved action in the background, streaming its output to
 /// browsers. The pipeline records everything; this only reports.
 pub(crate) fn spawn_execute(state: AppState, id: ActionId, actor: String) {
+    spawn_run(state, id, actor, None);
+}
+
+/// Runs in the background an action just proposed that
+/// [`crate::Gateway::start_proposed`] started.
+pub(crate) fn spawn_started(state: AppState, started: crate::Started, actor: String) {
+    spawn_run(state, started.id(), actor, Some(started));
+}
+
+fn spawn_run(state: AppState, id: ActionId, actor: String, started: Option<crate::Started>) {
     // Marked before the task starts, so the page the approver is sent to
     // next already knows it is on its way.
     state
@@ -270,7 +280,11 @@ pub(crate) fn spawn_execute(state: AppState, id: ActionId, actor: String) {
                 text: String::from_utf8_lossy(bytes).into_owned(),
             });
         };
-        match state.gw.execute(id, &actor, &mut forward).await {
+        let done = match started {
+            Some(started) => state.gw.run_started(started, &actor, &mut forward).await,
+            None => state.gw.execute(id, &actor, &mut forward).await,
+        };
+        match done {
             Ok(done) => tracing::info!(action = %id, state = %done.state, "action finished"),
             Err(GatewayError::NotSent {
                 source: ExecError::RateLimited(limited),
