@@ -286,7 +286,8 @@ pub struct Gateway {
 
 impl Gateway {
     /// Wires the pipeline. With `recover`, actions left `running` are marked
-    /// `interrupted` (they never run twice): the caller passes it only when
+    /// `interrupted` (they never run twice) and those left `proposed`, never
+    /// judged, are refused (never run at all): the caller passes it only when
     /// no other process that runs actions on this store is alive, since
     /// their running actions are not lost, just not finished yet.
     ///
@@ -306,6 +307,7 @@ impl Gateway {
         let executor = Executor::new(config.hosts.clone(), &config.global, control_dir);
         if recover {
             store.interrupt_running("gateway").await?;
+            store.refuse_unjudged("gateway").await?;
             store
                 .stop_active_conversations(
                     "stopped: Jarvis was restarted while this conversation ran; start it again",

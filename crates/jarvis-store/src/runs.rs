@@ -230,6 +230,37 @@ impl Store {
         Ok(done)
     }
 
+    /// Refuses every action still `proposed`: stored, but never judged,
+    /// because the gateway that stored it stopped first. Judging it now
+    /// would act on a request whose proposer got no answer and may well
+    /// have sent it again, so it is refused, saying so, and never runs.
+    /// Called only by a process that finds itself the sole runner, as for
+    /// [`Store::interrupt_running`].
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn refuse_unjudged(&self, actor: &str) -> Result<Vec<ActionId>, StoreError> {
+        let mut done = Vec::new();
+        for action in self.actions(Some(ActionState::Proposed), 100_000).await? {
+            let moved = self
+                .transition(
+                    action.id,
+                    ActionState::Proposed,
+                    ActionState::Denied,
+                    actor,
+                    None,
+                    json!({ "reason": "the gateway stopped before it judged this proposal; nothing ran; propose it again" }),
+                )
+                .await;
+            match moved {
+                Ok(_) => done.push(action.id),
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
     /// How many actions with exactly this host and command were proposed
     /// in the last `window` (the runaway-loop brake's look-back).
     ///

@@ -918,3 +918,50 @@ async fn overdue_actions_are_found_to_the_second_and_only_they() {
         assert_eq!(found.len(), 1, "the limit holds: {:?}", db.kind);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proposal_left_unjudged_by_a_crash_is_refused_at_recovery() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let stranded = store
+            .create_action(&new_action("touch /tmp/x"))
+            .await
+            .expect("create");
+        let judged_one = store
+            .create_action(&new_action("uptime"))
+            .await
+            .expect("create");
+        store
+            .transition(
+                judged_one.id,
+                ActionState::Proposed,
+                ActionState::PendingApproval,
+                "gateway",
+                Some(&judged(Decision::Approve, 45)),
+                json!({}),
+            )
+            .await
+            .expect("pending");
+        let refused = store.refuse_unjudged("gateway").await.expect("recover");
+        assert_eq!(refused, vec![stranded.id], "{:?}", db.kind);
+        let a = store.action(stranded.id).await.expect("action");
+        assert_eq!(a.state, ActionState::Denied);
+        let events = store
+            .events(&AuditFilter {
+                action_id: Some(stranded.id.to_string()),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("events");
+        assert!(
+            events[0].payload.contains("before it judged"),
+            "{:?}",
+            events[0]
+        );
+        assert_eq!(
+            store.action(judged_one.id).await.expect("action").state,
+            ActionState::PendingApproval,
+            "what was judged is left alone"
+        );
+    }
+}
