@@ -19,6 +19,7 @@ pub struct Switch {
     /// The known_hosts file for `[127.0.0.1]:port`.
     pub known_hosts: PathBuf,
     up: Arc<AtomicBool>,
+    cut: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -40,18 +41,24 @@ impl Switch {
         )
         .expect("write known_hosts");
         let up = Arc::new(AtomicBool::new(up));
+        let cut = Arc::new(tokio::sync::Notify::new());
         let target = sb.port;
         let task = tokio::spawn({
             let up = Arc::clone(&up);
+            let cut = Arc::clone(&cut);
             async move {
                 while let Ok((mut client, _)) = listener.accept().await {
                     if !up.load(Ordering::SeqCst) {
                         drop(client);
                         continue;
                     }
+                    let cut = Arc::clone(&cut);
                     tokio::spawn(async move {
                         if let Ok(mut server) = TcpStream::connect(("127.0.0.1", target)).await {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                () = cut.notified() => {}
+                            }
                         }
                     });
                 }
@@ -61,6 +68,7 @@ impl Switch {
             port,
             known_hosts,
             up,
+            cut,
             task,
         }
     }
@@ -68,6 +76,13 @@ impl Switch {
     /// Turns it on or off (connections already through stay).
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::SeqCst);
+    }
+
+    /// Turns it off and drops every connection through it, as a host that
+    /// went away mid-session (an SSH master's connection included).
+    pub fn cut(&self) {
+        self.set_up(false);
+        self.cut.notify_waiters();
     }
 }
 

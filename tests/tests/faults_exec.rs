@@ -355,3 +355,81 @@ async fn the_planner_hears_that_a_limit_refused_its_proposal() {
     assert!(answer.contains("a limit of the host"), "{answer}");
     assert!(sandbox().guard_log_lines(&format!("{m}-1")).is_empty());
 }
+
+/// `/readyz` as a token sees it.
+async fn ready(agent: &Agent) -> (StatusCode, serde_json::Value) {
+    agent.get("/readyz").await
+}
+
+/// Waits (at most `within`) for `/readyz` to answer `want`, and says how
+/// long it took.
+async fn ready_becomes(agent: &Agent, want: StatusCode, within: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let (status, body) = ready(agent).await;
+        if status == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "/readyz stayed {status} (wanted {want}) for {within:?}: {body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_breaker_both_ways_between_checks() {
+    let scratch = jarvis_tests::TempDir::new("fx-ready-kh");
+    let switch = Switch::start(scratch.path(), true).await;
+    let env = Env::with_host(
+        "fx-ready",
+        switch.port,
+        &switch.known_hosts,
+        "breaker_failures = 1\nbreaker_cooldown_secs = 2\n",
+        "",
+    );
+    // The periodic check runs once, at start, and not again during the
+    // test: whatever /readyz does after that follows the breaker.
+    let served = Served::start(env, "[server]\nhost_check_secs = 3600\n", &[]);
+    let agent = Agent::new(&served, served.add_token("fx-ready", "propose"));
+    ready_becomes(&agent, StatusCode::OK, Duration::from_secs(30)).await;
+    let m = marker("fx-ready");
+    let propose = |command: String| {
+        let agent = &agent;
+        async move {
+            let r = agent
+                .http
+                .post(format!("{}/api/v1/actions", agent.url))
+                .bearer_auth(&agent.token)
+                .json(&json!({ "host": "sandbox", "command": command }))
+                .send()
+                .await
+                .expect("POST");
+            let body: serde_json::Value = r.json().await.expect("JSON");
+            body["action"]["id"].as_str().expect("id").to_owned()
+        }
+    };
+
+    // The host goes away, SSH master and all; one failed run cuts it off,
+    // and /readyz says so long before the next periodic check.
+    switch.cut();
+    let failed = propose(format!("echo {m}-down")).await;
+    agent.wait_state(&failed, "failed").await;
+    ready_becomes(
+        &agent,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(5),
+    )
+    .await;
+    let (_, body) = ready(&agent).await;
+    assert_eq!(body["hosts"]["sandbox"]["ok"], false, "{body:#}");
+
+    // It comes back; after the cooldown a run is the probe, gets through,
+    // and /readyz is green again without waiting for the periodic check.
+    switch.set_up(true);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let back = propose(format!("echo {m}-up")).await;
+    agent.wait_state(&back, "succeeded").await;
+    ready_becomes(&agent, StatusCode::OK, Duration::from_secs(15)).await;
+}

@@ -188,6 +188,11 @@ pub(crate) fn start_background(
         tokio::spawn(every(state.clone(), state.settings.host_check, check_hosts)),
         tokio::spawn(every(
             state.clone(),
+            Duration::from_secs(1),
+            follow_breakers,
+        )),
+        tokio::spawn(every(
+            state.clone(),
             state.settings.audit_verify,
             verify_chain,
         )),
@@ -222,6 +227,49 @@ async fn expire(state: AppState) {
 async fn check_hosts(state: AppState) {
     for spec in state.gw.config().hosts.clone() {
         check_host(&state, &spec.name).await;
+    }
+}
+
+/// Keeps each host's health in step with its breaker between the periodic
+/// checks, so `/readyz` and the hosts page follow it within a second both
+/// ways: a breaker that cut a host off makes it unhealthy at once, and a
+/// host that was unhealthy but whose breaker now counts no failure (a run
+/// or a probe got through since) is checked again at once rather than at
+/// the next period (at most every few seconds, for a host whose check
+/// fails for a reason the breaker does not count).
+async fn follow_breakers(state: AppState) {
+    use jarvis_exec::breaker::BreakerStatus;
+    const RECHECK_AFTER: Duration = Duration::from_secs(5);
+    for spec in state.gw.config().hosts.clone() {
+        let name = spec.name.to_string();
+        let known = state.health.read().ok().and_then(|h| h.get(&name).cloned());
+        match state.gw.executor().breaker_status(&spec.name) {
+            Some(BreakerStatus::Open {
+                failures,
+                last_error,
+                ..
+            }) if known.as_ref().is_none_or(|h| h.ok != Some(false)) => {
+                let health = Health {
+                    ok: Some(false),
+                    detail: format!("cut off after {failures} failures in a row: {last_error}"),
+                    checked_at: jarvis_store::now(),
+                };
+                if let Ok(mut h) = state.health.write() {
+                    h.insert(name, health);
+                }
+            }
+            Some(BreakerStatus::Closed { failures: 0, .. }) => {
+                let stale = known.is_some_and(|h| {
+                    h.ok == Some(false)
+                        && jarvis_store::parse_time(&h.checked_at)
+                            .is_ok_and(|at| time::OffsetDateTime::now_utc() - at >= RECHECK_AFTER)
+                });
+                if stale {
+                    check_host(&state, &spec.name).await;
+                }
+            }
+            _ => {}
+        }
     }
 }
 
