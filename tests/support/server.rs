@@ -86,6 +86,25 @@ impl Served {
         panic!("jarvis serve did not become healthy:\n{}", self.log());
     }
 
+    /// Stops the server as a service manager does (SIGTERM) and waits up
+    /// to `within` for it to exit; how it exited.
+    pub fn stop(&mut self, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "jarvis serve did not exit within {within:?} of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// What the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -132,6 +151,9 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let pid = self.child.id().to_string();
         // A graceful stop first, so the server closes its SSH masters.
         let _ = Command::new("kill").args(["-TERM", &pid]).status();

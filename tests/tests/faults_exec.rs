@@ -433,3 +433,37 @@ async fn readiness_follows_the_breaker_both_ways_between_checks() {
     agent.wait_state(&back, "succeeded").await;
     ready_becomes(&agent, StatusCode::OK, Duration::from_secs(15)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_lets_the_runs_under_way_finish() {
+    let mut served = Served::start(
+        Env::new("fx-drain", "", ""),
+        "[server]\ndrain_secs = 20\n",
+        &[],
+    );
+    let agent = Agent::new(&served, served.add_token("fx-drain", "propose"));
+    let m = marker("fx-drain");
+    let action = agent.propose(&format!("sleep 3; echo {m}")).await;
+    let id = action["id"].as_str().expect("id").to_owned();
+    agent.wait_state(&id, "running").await;
+
+    // A routine restart: the service manager asks the server to stop while
+    // the command runs. It stops taking requests, lets the run finish and
+    // record itself, then exits.
+    let status = served.stop(Duration::from_secs(30));
+    assert!(status.success(), "{status}: {}", served.log());
+    assert!(
+        served.log().contains("letting the runs under way finish"),
+        "{}",
+        served.log()
+    );
+    let shown = served.env.show(&id);
+    assert_eq!(shown["action"]["state"], "succeeded", "{shown:#}");
+    assert!(
+        shown["run"]["stdout"]["text"]
+            .as_str()
+            .or_else(|| shown["run"]["stdout"].as_str())
+            .is_some_and(|o| o.contains(&m)),
+        "{shown:#}"
+    );
+}

@@ -142,6 +142,7 @@ struct RawServer {
     public_metrics: Option<bool>,
     host_check_secs: Option<u64>,
     audit_verify_secs: Option<u64>,
+    drain_secs: Option<u64>,
     min_free_mb: Option<u64>,
     header_read_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
@@ -189,6 +190,11 @@ pub struct ServerSettings {
     pub host_check: Duration,
     /// How often the audit chain is verified in the background.
     pub audit_verify: Duration,
+    /// How long a shutdown (SIGTERM, Ctrl-C) waits for runs under way to
+    /// finish once it stopped taking requests (`drain_secs`, 30; 0 does
+    /// not wait). What still runs then is cut off and recorded
+    /// `interrupted`.
+    pub drain: Duration,
     /// Whether `/metrics` answers without credentials. Off by default: the
     /// figures name hosts and show what the agent is doing and how often
     /// it is refused, which is not for anyone on the network.
@@ -303,6 +309,7 @@ impl Default for ServerSettings {
             trust_forwarded_for: false,
             host_check: Duration::from_secs(60),
             audit_verify: Duration::from_secs(300),
+            drain: Duration::from_secs(30),
             public_metrics: false,
             min_free_bytes: 64 << 20,
             connections: ConnectionLimits::default(),
@@ -837,6 +844,7 @@ fn server_settings(
             d.audit_verify,
             1,
         )?,
+        drain: raw.drain_secs.map_or(d.drain, Duration::from_secs),
         connections,
     })
 }

@@ -282,6 +282,32 @@ pub struct Gateway {
     /// One probe at a time per host: proposals that find the same host
     /// stale wait for the first one's answer instead of asking again.
     probing: HashMap<HostName, Arc<tokio::sync::Mutex<()>>>,
+    /// Runs under way in this process, so a shutdown can let them finish.
+    in_flight: Arc<InFlight>,
+}
+
+/// How many runs are under way, and a wake-up for whoever waits for none.
+#[derive(Debug, Default)]
+struct InFlight {
+    runs: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One run under way, from its snapshot to its record; counted while it
+/// lives, a panic or a cancelled future included.
+pub(crate) struct InFlightRun(Arc<InFlight>);
+
+impl Drop for InFlightRun {
+    fn drop(&mut self) {
+        if self
+            .0
+            .runs
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl Gateway {
@@ -327,6 +353,7 @@ impl Gateway {
             facts: Mutex::default(),
             kernels: Mutex::default(),
             probing,
+            in_flight: Arc::default(),
         })
     }
 
@@ -1044,6 +1071,7 @@ impl Gateway {
             kernel,
         } = prepared;
         let id = action.id;
+        let _in_flight = self.run_in_flight();
         // Admission may have waited for a slot on the host.
         self.check_run_window(&action).await?;
         if !plan.is_empty() {
@@ -1357,6 +1385,44 @@ impl Gateway {
     /// Closes SSH connections.
     pub async fn close(&self) {
         self.executor.close().await;
+    }
+
+    /// Counts a run as under way until the returned guard drops.
+    pub(crate) fn run_in_flight(&self) -> InFlightRun {
+        self.in_flight
+            .runs
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlightRun(Arc::clone(&self.in_flight))
+    }
+
+    /// How many runs are under way in this process.
+    pub fn runs_in_flight(&self) -> usize {
+        self.in_flight
+            .runs
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until no run is under way in this process, or `grace` has
+    /// passed; returns how many are still running then. A shutdown calls it
+    /// after it stopped taking requests, so a routine restart lets work
+    /// finish instead of cutting it off (what is still running when the
+    /// grace ends is interrupted, and recorded so, as before).
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            // Registered before the count is read, so a run that ends in
+            // between still wakes this.
+            let idle = self.in_flight.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            let running = self.runs_in_flight();
+            if running == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.runs_in_flight();
+            }
+        }
     }
 }
 

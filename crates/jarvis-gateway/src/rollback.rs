@@ -529,6 +529,7 @@ impl Gateway {
         on_output: &mut (dyn FnMut(Output<'_>) + Send),
     ) -> Result<RolledBack, GatewayError> {
         let rb = action.id;
+        let _in_flight = self.run_in_flight();
         // The command is what the proposal committed to and the approvers
         // saw; the action it names must be the one put back.
         let id = action

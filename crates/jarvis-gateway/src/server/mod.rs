@@ -292,6 +292,20 @@ pub async fn serve(
         }
     })
     .await;
+    // No request comes in any more; let the runs under way finish (a
+    // routine restart should not cut work off), up to the grace.
+    let running = state.gw.runs_in_flight();
+    if running > 0 {
+        let grace = state.settings.drain;
+        tracing::info!(running, ?grace, "letting the runs under way finish");
+        let left = state.gw.drain(grace).await;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "runs still under way when the grace ended: they are cut off"
+            );
+        }
+    }
     for task in background {
         task.abort();
     }
