@@ -276,6 +276,7 @@ impl Person {
 }
 
 /// An agent holding an API token.
+#[derive(Clone)]
 pub struct Agent {
     /// Its client.
     pub http: reqwest::Client,

@@ -986,3 +986,114 @@ async fn audit_filters_refuse_what_is_not_a_time() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("<table class=\"audit\">"), "{page}");
 }
+
+/// Posts a proposal of `command` with `key` as its Idempotency-Key.
+async fn propose_keyed(agent: &Agent, key: &str, command: &str) -> (StatusCode, Value) {
+    let r = agent
+        .http
+        .post(format!("{}/api/v1/actions", agent.url))
+        .bearer_auth(&agent.token)
+        .header("idempotency-key", key)
+        .json(&json!({ "host": "sandbox", "command": command }))
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status();
+    (status, r.json().await.expect("JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_proposal_with_its_idempotency_key_makes_one_action() {
+    let s = served("http-idem", "");
+    let agent = Agent::new(&s, s.add_token("idem", "propose"));
+    let other = Agent::new(&s, s.add_token("idem-other", "propose"));
+    let m = marker("idem");
+    let command = format!("systemctl restart grafana-{m}");
+
+    // The answer is lost; the client sends the same proposal with the same
+    // key: the action it already made, as it stands, not a second one.
+    let (status, first) = propose_keyed(&agent, &format!("{m}-a"), &command).await;
+    assert_eq!(status, StatusCode::CREATED, "{first:#}");
+    let id = first["action"]["id"].as_str().expect("id").to_owned();
+    let (status, again) = propose_keyed(&agent, &format!("{m}-a"), &command).await;
+    assert_eq!(status, StatusCode::OK, "{again:#}");
+    assert_eq!(again["action"]["id"], json!(id), "{again:#}");
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["action"]["state"], "pending_approval");
+
+    // Retries racing each other: exactly one makes the action.
+    let key = format!("{m}-b");
+    let racing = all_at_once(&agent, &key, &command, 8).await;
+    let created: Vec<_> = racing
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .collect();
+    assert_eq!(created.len(), 1, "{racing:#?}");
+    let made = created[0].1["action"]["id"].clone();
+    for (status, body) in &racing {
+        assert!(
+            *status == StatusCode::CREATED || *status == StatusCode::OK,
+            "{status}: {body:#}"
+        );
+        assert_eq!(body["action"]["id"], made, "{body:#}");
+    }
+
+    // A key used for another proposal is a client's mistake, not a retry.
+    let (status, body) = propose_keyed(&agent, &format!("{m}-a"), "uptime").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body:#}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("different proposal") && e.contains(&id)),
+        "{body:#}"
+    );
+    // Keys are each requester's own.
+    let (status, theirs) = propose_keyed(&other, &format!("{m}-a"), &command).await;
+    assert_eq!(status, StatusCode::CREATED, "{theirs:#}");
+    assert_ne!(theirs["action"]["id"], json!(id));
+    // A key that is no key is refused, naming the header.
+    for bad in ["", "tab\there", &"k".repeat(256), "clé"] {
+        let r = agent
+            .http
+            .post(format!("{}/api/v1/actions", agent.url))
+            .bearer_auth(&agent.token)
+            .header("idempotency-key", bad.as_bytes())
+            .json(&json!({ "host": "sandbox", "command": command }))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+        let body: Value = r.json().await.expect("JSON");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Idempotency-Key")),
+            "{body:#}"
+        );
+    }
+
+    // Three actions in all: the first, the raced one, the other token's.
+    let (_, list) = agent.get("/api/v1/actions?limit=100").await;
+    let same = list["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["command"] == json!(command))
+        .count();
+    assert_eq!(same, 3, "{list:#}");
+}
+
+/// `n` proposals with one key at once.
+async fn all_at_once(
+    agent: &Agent,
+    key: &str,
+    command: &str,
+    n: usize,
+) -> Vec<(StatusCode, Value)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (agent, key, command) = (agent.clone(), key.to_owned(), command.to_owned());
+        tasks.spawn(async move { propose_keyed(&agent, &key, &command).await });
+    }
+    tasks.join_all().await
+}

@@ -437,6 +437,26 @@ impl Gateway {
         p: Proposal,
         waits: impl FnOnce(&ActionRecord) + Send,
     ) -> Result<Proposed, GatewayError> {
+        self.propose_with(p, None, waits).await
+    }
+
+    /// [`Gateway::propose`] with the client's idempotency `key`, recorded
+    /// with the action. If its requester already used the key, nothing is
+    /// recorded and the error is [`StoreError::KeyUsed`] naming the action
+    /// the key made (the caller answers with that one).
+    ///
+    /// # Errors
+    /// As [`Gateway::propose`], and [`StoreError::KeyUsed`].
+    pub async fn propose_keyed(&self, p: Proposal, key: &str) -> Result<Proposed, GatewayError> {
+        self.propose_with(p, Some(key), |_| {}).await
+    }
+
+    async fn propose_with(
+        &self,
+        p: Proposal,
+        key: Option<&str>,
+        waits: impl FnOnce(&ActionRecord) + Send,
+    ) -> Result<Proposed, GatewayError> {
         let spec = self
             .config
             .host(&p.host)
@@ -480,25 +500,28 @@ impl Gateway {
         let kernel = self.kernel_for(&p.host, judgement.decision).await;
         let id = ActionId::new();
         self.store
-            .create_action(&NewAction {
-                id,
-                requester: p.requester.clone(),
-                host: Some(p.host.clone()),
-                command: command.clone(),
-                cwd: p.cwd.clone(),
-                timeout_secs: p
-                    .timeout
-                    .map(|t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX)),
-                kind: if p.edit.is_some() {
-                    ActionKind::Edit
-                } else {
-                    ActionKind::Command
+            .create_action_keyed(
+                &NewAction {
+                    id,
+                    requester: p.requester.clone(),
+                    host: Some(p.host.clone()),
+                    command: command.clone(),
+                    cwd: p.cwd.clone(),
+                    timeout_secs: p
+                        .timeout
+                        .map(|t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX)),
+                    kind: if p.edit.is_some() {
+                        ActionKind::Edit
+                    } else {
+                        ActionKind::Command
+                    },
+                    edit: p.edit.as_ref().map(|e| json!(e)),
+                    rollback_of: None,
+                    plan: Some(json!(plan)),
+                    purpose: p.purpose.clone(),
                 },
-                edit: p.edit.as_ref().map(|e| json!(e)),
-                rollback_of: None,
-                plan: Some(json!(plan)),
-                purpose: p.purpose.clone(),
-            })
+                key,
+            )
             .await?;
         if judgement.decision == Decision::Allow {
             let brake = self.config.loop_brake;

@@ -182,8 +182,36 @@ impl Store {
     /// # Errors
     /// A [`StoreError`] naming what failed; nothing is written then.
     pub async fn create_action(&self, new: &NewAction) -> Result<ActionRecord, StoreError> {
+        self.create_action_keyed(new, None).await
+    }
+
+    /// As [`Store::create_action`], with the idempotency `key` the
+    /// proposal came with recorded in the same transaction. If its
+    /// requester already used the key, nothing is written and the answer
+    /// is [`StoreError::KeyUsed`] naming the action the key made: writers
+    /// hold the chain's lock while they look, so of two requests with one
+    /// key exactly one creates.
+    ///
+    /// # Errors
+    /// [`StoreError::KeyUsed`], or a [`StoreError`] naming what failed.
+    pub async fn create_action_keyed(
+        &self,
+        new: &NewAction,
+        key: Option<&str>,
+    ) -> Result<ActionRecord, StoreError> {
         let (mut tx, mut head) = self.begin_write().await?;
         let at = now();
+        if let Some(key) = key {
+            if let Some(action) = keyed(&mut tx, &new.requester, key).await? {
+                tx.rollback()
+                    .await
+                    .map_err(self.db("ending a replayed proposal"))?;
+                return Err(StoreError::KeyUsed {
+                    key: key.to_owned(),
+                    action,
+                });
+            }
+        }
         let accountable = accountable(&mut tx, &new.requester).await?;
         // Two strings: serialising them cannot fail.
         let purpose = new
@@ -231,11 +259,44 @@ impl Store {
             }),
         };
         append_locked(&mut tx, &mut head, event, self.signer()).await?;
+        if let Some(key) = key {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (requester, idem_key, action_id, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&new.requester)
+            .bind(key)
+            .bind(new.id.to_string())
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("recording an idempotency key"))?;
+        }
         let record = fetch(&mut tx, new.id).await?;
         tx.commit()
             .await
             .map_err(self.db("committing a proposed action"))?;
         Ok(record)
+    }
+
+    /// The action `requester` proposed with idempotency `key`, if any.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn action_for_key(
+        &self,
+        requester: &str,
+        key: &str,
+    ) -> Result<Option<ActionRecord>, StoreError> {
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::db("connecting"))?;
+        match keyed(&mut conn, requester, key).await? {
+            Some(id) => Ok(Some(fetch(&mut conn, id).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Moves an action from `from` to `to`, recording `judged` if given, and
@@ -494,6 +555,31 @@ pub(crate) async fn accountable(
             .map_err(|e| StoreError::Corrupt(format!("who is behind {who}: {e}")))?;
     }
     Ok(who)
+}
+
+/// The action `requester`'s idempotency `key` made, if any.
+async fn keyed(
+    conn: &mut AnyConnection,
+    requester: &str,
+    key: &str,
+) -> Result<Option<ActionId>, StoreError> {
+    let row = sqlx::query(
+        "SELECT action_id FROM idempotency_keys WHERE requester = $1 AND idem_key = $2",
+    )
+    .bind(requester)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::db("looking up an idempotency key"))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let id: String = row
+        .try_get("action_id")
+        .map_err(|e| StoreError::Corrupt(format!("an idempotency key's action: {e}")))?;
+    id.parse().map(Some).map_err(|_| {
+        StoreError::Corrupt(format!("an idempotency key names `{id}`, not an action id"))
+    })
 }
 
 pub(crate) async fn fetch(

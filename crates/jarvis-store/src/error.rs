@@ -95,6 +95,15 @@ pub enum StoreError {
     /// is damaged.
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// The requester already proposed with this idempotency key; nothing
+    /// was written, and `action` is what the key made.
+    #[error("the idempotency key `{key}` was already used, for action {action}")]
+    KeyUsed {
+        /// The key.
+        key: String,
+        /// The action it made.
+        action: jarvis_core::ActionId,
+    },
     /// The thing to create already exists (`user alice`, `token ci`).
     #[error("{0} already exists")]
     Exists(String),

@@ -965,3 +965,56 @@ async fn a_proposal_left_unjudged_by_a_crash_is_refused_at_recovery() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idempotency_key_makes_one_action_per_requester() {
+    for db in TestDb::both() {
+        let store = std::sync::Arc::new(db.store().await);
+        // Eight at once with one key: one creates, the others are told
+        // which action the key made, and nothing else is written.
+        let before = event_count(&store).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let store = std::sync::Arc::clone(&store);
+            tasks.spawn(async move {
+                store
+                    .create_action_keyed(&new_action("uptime"), Some("k-1"))
+                    .await
+            });
+        }
+        let results = tasks.join_all().await;
+        let made: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(made.len(), 1, "{:?}: {results:?}", db.kind);
+        let id = made[0].id;
+        for r in &results {
+            match r {
+                Ok(a) => assert_eq!(a.id, id),
+                Err(StoreError::KeyUsed { key, action }) => {
+                    assert_eq!((key.as_str(), *action), ("k-1", id));
+                }
+                Err(e) => panic!("{:?}: {e}", db.kind),
+            }
+        }
+        assert_eq!(event_count(&store).await, before + 1, "{:?}", db.kind);
+        let found = store
+            .action_for_key("agent:test", "k-1")
+            .await
+            .expect("lookup");
+        assert_eq!(found.map(|a| a.id), Some(id));
+        // Another requester's key space is its own.
+        let mut theirs = new_action("uptime");
+        theirs.requester = "agent:other".into();
+        let other = store
+            .create_action_keyed(&theirs, Some("k-1"))
+            .await
+            .expect("their own key");
+        assert_ne!(other.id, id);
+        assert!(
+            store
+                .action_for_key("agent:test", "k-2")
+                .await
+                .expect("lookup")
+                .is_none()
+        );
+    }
+}

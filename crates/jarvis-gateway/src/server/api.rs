@@ -25,6 +25,7 @@ use super::{AppState, Shared, unix};
 use crate::pipeline::{GatewayError, Proposal};
 use crate::rollback::{describe, outcome_words};
 use jarvis_exec::ExecError;
+use jarvis_store::{ActionRecord, StoreError};
 
 type ApiResult = Result<Response, AppError>;
 
@@ -125,19 +126,46 @@ pub(crate) async fn propose(
         .json()
     })?;
     let actor = caller.actor();
-    let proposed = state
-        .gw
-        .propose(Proposal {
-            requester: actor.clone(),
-            host,
-            command,
-            cwd: b.cwd,
-            timeout: b.timeout_secs.map(Duration::from_secs),
-            edit: b.edit,
-            purpose,
-        })
-        .await
-        .map_err(|e| AppError::from_gateway(e).json())?;
+    let key = idempotency_key(&headers)?;
+    // A retry of a proposal whose answer was lost: the action it made,
+    // not a second one.
+    if let Some(key) = &key
+        && let Some(made) = state
+            .gw
+            .store()
+            .action_for_key(&actor, key)
+            .await
+            .map_err(|e| AppError::from_store(e).json())?
+    {
+        return replay(&state, made, key, &host, &command, b.cwd.as_deref());
+    }
+    let proposal = Proposal {
+        requester: actor.clone(),
+        host: host.clone(),
+        command: command.clone(),
+        cwd: b.cwd.clone(),
+        timeout: b.timeout_secs.map(Duration::from_secs),
+        edit: b.edit,
+        purpose,
+    };
+    let proposed = match &key {
+        Some(key) => state.gw.propose_keyed(proposal, key).await,
+        None => state.gw.propose(proposal).await,
+    };
+    let proposed = match proposed {
+        Ok(p) => p,
+        // The same key, sent again while the first was being judged.
+        Err(GatewayError::Store(StoreError::KeyUsed { action, key })) => {
+            let made = state
+                .gw
+                .store()
+                .action(action)
+                .await
+                .map_err(|e| AppError::from_store(e).json())?;
+            return replay(&state, made, &key, &host, &command, b.cwd.as_deref());
+        }
+        Err(e) => return Err(AppError::from_gateway(e).json()),
+    };
     let id = proposed.action.id;
     let mut action = proposed.action;
     let mut refused = None;
@@ -195,6 +223,74 @@ pub(crate) async fn propose(
         Json(answer),
     )
         .into_response())
+}
+
+/// The longest `Idempotency-Key` taken, in bytes.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The proposal's `Idempotency-Key` header, if it has one: 1 to 255
+/// visible ASCII characters (a UUID is the usual choice).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (a UUID, say)"
+            ),
+        )
+        .json()
+    };
+    let key = value.to_str().map_err(|_| bad())?;
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(bad());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// The answer to a proposal sent again with the key of one already made:
+/// `200` with that action as it stands now (`"replayed": true`), or `422`
+/// if the key was used for a different proposal (a client bug that must
+/// not pass for a retry).
+fn replay(
+    state: &AppState,
+    made: ActionRecord,
+    key: &str,
+    host: &HostName,
+    command: &str,
+    cwd: Option<&str>,
+) -> ApiResult {
+    if made.host.as_deref() != Some(host.as_str())
+        || made.command != command
+        || made.cwd.as_deref() != cwd
+    {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the Idempotency-Key `{key}` was already used for a different proposal (action {}); use a new key for a new proposal",
+                made.id
+            ),
+        )
+        .json());
+    }
+    let link = state
+        .settings
+        .public_url
+        .as_ref()
+        .map(|u| format!("{u}/actions/{}", made.id));
+    let answer = json!({
+        "expires_at": (made.state == ActionState::PendingApproval)
+            .then(|| unix(state.gw.expires_at(&made))),
+        "action": made,
+        "replayed": true,
+        "link": link,
+    });
+    Ok((StatusCode::OK, Json(answer)).into_response())
 }
 
 #[derive(Deserialize)]

@@ -71,7 +71,8 @@ impl AppError {
             StoreError::Ambiguous { .. } | StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
             StoreError::Conflict { .. }
             | StoreError::IllegalTransition { .. }
-            | StoreError::Exists(_) => StatusCode::CONFLICT,
+            | StoreError::Exists(_)
+            | StoreError::KeyUsed { .. } => StatusCode::CONFLICT,
             StoreError::ApprovalRefused(_) => StatusCode::FORBIDDEN,
             // The request was fine; the database could not keep it.
             // Nothing was written, so the client may send it again once
