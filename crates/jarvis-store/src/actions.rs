@@ -201,16 +201,16 @@ impl Store {
     ) -> Result<ActionRecord, StoreError> {
         let (mut tx, mut head) = self.begin_write().await?;
         let at = now();
-        if let Some(key) = key {
-            if let Some(action) = keyed(&mut tx, &new.requester, key).await? {
-                tx.rollback()
-                    .await
-                    .map_err(self.db("ending a replayed proposal"))?;
-                return Err(StoreError::KeyUsed {
-                    key: key.to_owned(),
-                    action,
-                });
-            }
+        if let Some(key) = key
+            && let Some(action) = keyed(&mut tx, &new.requester, key).await?
+        {
+            tx.rollback()
+                .await
+                .map_err(self.db("ending a replayed proposal"))?;
+            return Err(StoreError::KeyUsed {
+                key: key.to_owned(),
+                action,
+            });
         }
         let accountable = accountable(&mut tx, &new.requester).await?;
         // Two strings: serialising them cannot fail.
