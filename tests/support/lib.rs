@@ -68,6 +68,39 @@ pub async fn gateway(config: &Path, db: &Path, tag: &str) -> jarvis_gateway::Gat
         .expect("gateway opens")
 }
 
+/// A proposal of `command` for the host `sandbox` by `requester`, with
+/// nothing else set.
+pub fn proposal(requester: &str, command: &str) -> jarvis_gateway::Proposal {
+    jarvis_gateway::Proposal {
+        requester: requester.into(),
+        host: jarvis_core::HostName::parse("sandbox").expect("valid"),
+        command: command.into(),
+        cwd: None,
+        timeout: None,
+        edit: None,
+        purpose: None,
+    }
+}
+
+/// Proposes `command`, which the policy must let run unattended, as
+/// `test`, and runs it; the state it ends in.
+///
+/// # Errors
+/// The gateway's refusal.
+pub async fn run_allowed(
+    gw: &jarvis_gateway::Gateway,
+    command: &str,
+) -> Result<jarvis_core::ActionState, jarvis_gateway::GatewayError> {
+    let p = gw.propose(proposal("test", command)).await?;
+    assert_eq!(
+        p.action.state,
+        jarvis_core::ActionState::Approved,
+        "{:?}",
+        p.judgement.reasons
+    );
+    Ok(gw.execute(p.action.id, "test", &mut |_| {}).await?.state)
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -6,36 +6,12 @@ use std::time::Duration;
 
 use jarvis_core::{ActionId, ActionState, HostName};
 use jarvis_exec::ExecError;
-use jarvis_gateway::{Gateway, GatewayError, Proposal};
+use jarvis_gateway::{Gateway, GatewayError};
 use jarvis_store::{AuditFilter, NewAction, Store};
-use jarvis_tests::{Env, marker, sandbox};
+use jarvis_tests::{Env, marker, run_allowed, sandbox};
 
 async fn open(env: &Env) -> Gateway {
     jarvis_tests::gateway(&env.config, &env.dir().join("jarvis.db"), "t").await
-}
-
-fn proposal(command: &str) -> Proposal {
-    Proposal {
-        requester: "test".into(),
-        host: HostName::parse("sandbox").expect("valid"),
-        command: command.into(),
-        cwd: None,
-        timeout: None,
-        edit: None,
-        purpose: None,
-    }
-}
-
-/// Proposes an allowed command and runs it.
-async fn run(gw: &Gateway, command: &str) -> Result<ActionState, GatewayError> {
-    let p = gw.propose(proposal(command)).await?;
-    assert_eq!(
-        p.action.state,
-        ActionState::Approved,
-        "{:?}",
-        p.judgement.reasons
-    );
-    Ok(gw.execute(p.action.id, "test", &mut |_| {}).await?.state)
 }
 
 async fn refusals(gw: &Gateway) -> Vec<serde_json::Value> {
@@ -58,13 +34,13 @@ async fn the_host_rate_limit_refuses_and_says_when_to_retry() {
     let m = marker("rate");
     for i in 0..2 {
         assert_eq!(
-            run(&gw, &format!("echo {m}-{i}"))
+            run_allowed(&gw, &format!("echo {m}-{i}"))
                 .await
                 .expect("within burst"),
             ActionState::Succeeded
         );
     }
-    let third = run(&gw, &format!("echo {m}-2"))
+    let third = run_allowed(&gw, &format!("echo {m}-2"))
         .await
         .expect_err("burst spent");
     let GatewayError::NotSent {
@@ -98,14 +74,14 @@ async fn an_approval_a_limit_left_unrun_lapses_after_the_run_window() {
     let gw = open(&env).await;
     let m = marker("lapse");
     assert_eq!(
-        run(&gw, &format!("echo {m}-0"))
+        run_allowed(&gw, &format!("echo {m}-0"))
             .await
             .expect("within burst"),
         ActionState::Succeeded
     );
     let mut refused = Vec::new();
     for i in 1..3 {
-        match run(&gw, &format!("echo {m}-{i}")).await {
+        match run_allowed(&gw, &format!("echo {m}-{i}")).await {
             Err(GatewayError::NotSent { id, .. }) => refused.push(id),
             other => panic!("expected a rate limit, got {other:?}"),
         }
@@ -161,14 +137,18 @@ async fn the_requester_and_global_rate_limits_apply_across_hosts() {
         "requester_rate_per_minute = 1\nrequester_burst = 1",
     );
     let gw = open(&env).await;
-    run(&gw, "echo one").await.expect("first");
-    let second = run(&gw, "echo two").await.expect_err("requester limit");
+    run_allowed(&gw, "echo one").await.expect("first");
+    let second = run_allowed(&gw, "echo two")
+        .await
+        .expect_err("requester limit");
     assert!(second.to_string().contains("requester `test`"), "{second}");
 
     let env = Env::new("rate-global", "", "rate_per_minute = 1\nburst = 1");
     let gw = open(&env).await;
-    run(&gw, "echo one").await.expect("first");
-    let second = run(&gw, "echo two").await.expect_err("global limit");
+    run_allowed(&gw, "echo one").await.expect("first");
+    let second = run_allowed(&gw, "echo two")
+        .await
+        .expect_err("global limit");
     assert!(
         second.to_string().contains("rate limit (global"),
         "{second}"
@@ -180,13 +160,18 @@ async fn the_requester_and_global_rate_limits_apply_across_hosts() {
 async fn the_concurrency_limit_refuses_when_the_host_is_full() {
     let env = Env::new("busy", "concurrency = 1\nqueue_timeout_secs = 1", "");
     let gw = std::sync::Arc::new(open(&env).await);
-    let slow = gw.propose(proposal("sleep 3")).await.expect("proposed");
+    let slow = gw
+        .propose(jarvis_tests::proposal("test", "sleep 3"))
+        .await
+        .expect("proposed");
     let runner = {
         let gw = std::sync::Arc::clone(&gw);
         tokio::spawn(async move { gw.execute(slow.action.id, "test", &mut |_| {}).await })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let err = run(&gw, "echo waiting").await.expect_err("host is full");
+    let err = run_allowed(&gw, "echo waiting")
+        .await
+        .expect_err("host is full");
     assert!(
         matches!(
             err,
@@ -220,7 +205,9 @@ async fn the_breaker_opens_after_repeated_transport_failures() {
     );
     let gw = open(&env).await;
     for _ in 0..2 {
-        let state = run(&gw, "echo unreachable").await.expect("attempted");
+        let state = run_allowed(&gw, "echo unreachable")
+            .await
+            .expect("attempted");
         assert_eq!(state, ActionState::Failed);
     }
     let last = gw
@@ -244,7 +231,9 @@ async fn the_breaker_opens_after_repeated_transport_failures() {
         "{run_record:?}"
     );
 
-    let err = run(&gw, "echo third").await.expect_err("breaker open");
+    let err = run_allowed(&gw, "echo third")
+        .await
+        .expect_err("breaker open");
     let text = err.to_string();
     assert!(
         matches!(

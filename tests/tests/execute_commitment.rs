@@ -5,22 +5,10 @@
 
 use std::process::Command;
 
-use jarvis_core::{ActionState, HostName};
-use jarvis_gateway::{Gateway, GatewayError, Proposal};
+use jarvis_core::ActionState;
+use jarvis_gateway::{Gateway, GatewayError};
 use jarvis_store::{AuditFilter, StoreError};
 use jarvis_tests::{Env, marker, sandbox};
-
-fn proposal(command: &str) -> Proposal {
-    Proposal {
-        requester: "local:agent".into(),
-        host: HostName::parse("sandbox").expect("valid"),
-        command: command.into(),
-        cwd: None,
-        timeout: None,
-        edit: None,
-        purpose: None,
-    }
-}
 
 fn sql(db: &std::path::Path, sql: &str) {
     let out = Command::new("sqlite3")
@@ -61,7 +49,10 @@ async fn an_approved_action_whose_stored_command_changed_is_refused_at_execute()
 
     // One a person approves, one the policy lets run alone.
     let asked = gw
-        .propose(proposal(&format!("touch /tmp/{m}-asked")))
+        .propose(jarvis_tests::proposal(
+            "local:agent",
+            &format!("touch /tmp/{m}-asked"),
+        ))
         .await
         .expect("propose");
     assert_eq!(
@@ -76,7 +67,10 @@ async fn an_approved_action_whose_stored_command_changed_is_refused_at_execute()
         .expect("approve");
     assert_eq!(approved.state, ActionState::Approved);
     let alone = gw
-        .propose(proposal(&format!("echo {m}-alone")))
+        .propose(jarvis_tests::proposal(
+            "local:agent",
+            &format!("echo {m}-alone"),
+        ))
         .await
         .expect("propose");
     assert_eq!(
@@ -118,7 +112,10 @@ async fn an_approved_action_whose_stored_command_changed_is_refused_at_execute()
 
     // An action nobody touched runs as it was approved.
     let fine = gw
-        .propose(proposal(&format!("echo {m}-fine")))
+        .propose(jarvis_tests::proposal(
+            "local:agent",
+            &format!("echo {m}-fine"),
+        ))
         .await
         .expect("propose");
     let done = gw

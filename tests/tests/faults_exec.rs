@@ -9,10 +9,10 @@ use std::time::Duration;
 use jarvis_core::{ActionState, HostName};
 use jarvis_exec::ExecError;
 use jarvis_exec::breaker::BreakerStatus;
-use jarvis_gateway::{Gateway, GatewayError, Proposal};
+use jarvis_gateway::{Gateway, GatewayError};
 use jarvis_tests::exec_faults::Switch;
 use jarvis_tests::server::{Agent, Served};
-use jarvis_tests::{Env, marker, sandbox};
+use jarvis_tests::{Env, marker, run_allowed, sandbox};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -22,30 +22,6 @@ async fn open(env: &Env) -> Gateway {
 
 fn sandbox_name() -> HostName {
     HostName::parse("sandbox").expect("valid")
-}
-
-fn proposal(command: &str) -> Proposal {
-    Proposal {
-        requester: "test".into(),
-        host: sandbox_name(),
-        command: command.into(),
-        cwd: None,
-        timeout: None,
-        edit: None,
-        purpose: None,
-    }
-}
-
-/// Proposes an allowed command and runs it.
-async fn run(gw: &Gateway, command: &str) -> Result<ActionState, GatewayError> {
-    let p = gw.propose(proposal(command)).await?;
-    assert_eq!(
-        p.action.state,
-        ActionState::Approved,
-        "{:?}",
-        p.judgement.reasons
-    );
-    Ok(gw.execute(p.action.id, "test", &mut |_| {}).await?.state)
 }
 
 /// A host behind a switch that starts off: one failed run opens its
@@ -73,7 +49,9 @@ async fn cut_off(tag: &str, host_limits: &str) -> (Env, Switch, Gateway) {
     )
     .expect("config");
     let gw = open(&env).await;
-    let state = run(&gw, "echo unreachable").await.expect("attempted");
+    let state = run_allowed(&gw, "echo unreachable")
+        .await
+        .expect("attempted");
     assert_eq!(state, ActionState::Failed);
     assert!(
         matches!(
@@ -94,7 +72,9 @@ async fn a_probe_a_rate_limit_refuses_does_not_cut_the_host_off() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // The cooldown is over; this request would have been the probe, but
     // the rate limit refuses it.
-    let err = run(&gw, "echo refused").await.expect_err("rate limited");
+    let err = run_allowed(&gw, "echo refused")
+        .await
+        .expect_err("rate limited");
     assert!(
         matches!(
             err,
@@ -137,7 +117,7 @@ async fn a_probe_whose_caller_gives_up_does_not_cut_the_host_off() {
         tokio::time::timeout(Duration::from_millis(1), gw.check_host(&sandbox_name())).await;
     assert!(gave_up.is_err(), "no answer within a millisecond");
     // The probe went back with the dropped future: the next request tries.
-    let state = run(&gw, &format!("echo {}", marker("fx-drop")))
+    let state = run_allowed(&gw, &format!("echo {}", marker("fx-drop")))
         .await
         .expect("the next request probes");
     assert_eq!(state, ActionState::Succeeded);

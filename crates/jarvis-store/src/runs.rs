@@ -208,26 +208,13 @@ impl Store {
     /// # Errors
     /// A [`StoreError`]; actions already handled stay handled.
     pub async fn interrupt_running(&self, actor: &str) -> Result<Vec<ActionId>, StoreError> {
-        let mut done = Vec::new();
-        for action in self.actions(Some(ActionState::Running), 100_000).await? {
-            let moved = self
-                .transition(
-                    action.id,
-                    ActionState::Running,
-                    ActionState::Interrupted,
-                    actor,
-                    None,
-                    json!({ "reason": "the gateway stopped while it ran; its result is unknown and it is not run again" }),
-                )
-                .await;
-            match moved {
-                Ok(_) => done.push(action.id),
-                // Another process finished it meanwhile.
-                Err(StoreError::Conflict { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(done)
+        self.move_all(
+            ActionState::Running,
+            ActionState::Interrupted,
+            actor,
+            "the gateway stopped while it ran; its result is unknown and it is not run again",
+        )
+        .await
     }
 
     /// Refuses every action still `proposed`: stored, but never judged,
@@ -240,16 +227,34 @@ impl Store {
     /// # Errors
     /// A [`StoreError`] naming what failed.
     pub async fn refuse_unjudged(&self, actor: &str) -> Result<Vec<ActionId>, StoreError> {
+        self.move_all(
+            ActionState::Proposed,
+            ActionState::Denied,
+            actor,
+            "the gateway stopped before it judged this proposal; nothing ran; propose it again",
+        )
+        .await
+    }
+
+    /// Moves every action in `from` to `to` with `reason`, one transition
+    /// each; those another process moved meanwhile are left to it.
+    async fn move_all(
+        &self,
+        from: ActionState,
+        to: ActionState,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Vec<ActionId>, StoreError> {
         let mut done = Vec::new();
-        for action in self.actions(Some(ActionState::Proposed), 100_000).await? {
+        for action in self.actions(Some(from), 100_000).await? {
             let moved = self
                 .transition(
                     action.id,
-                    ActionState::Proposed,
-                    ActionState::Denied,
+                    from,
+                    to,
                     actor,
                     None,
-                    json!({ "reason": "the gateway stopped before it judged this proposal; nothing ran; propose it again" }),
+                    json!({ "reason": reason }),
                 )
                 .await;
             match moved {
