@@ -35,6 +35,22 @@ fn judged(decision: Decision, score: u32) -> Judged {
     }
 }
 
+/// A new action of `cmd`, judged to wait for a person.
+async fn waiting(store: &Store, cmd: &str) -> jarvis_store::ActionRecord {
+    let a = store.create_action(&new_action(cmd)).await.expect("create");
+    store
+        .transition(
+            a.id,
+            ActionState::Proposed,
+            ActionState::PendingApproval,
+            "gateway",
+            Some(&judged(Decision::Approve, 45)),
+            json!({}),
+        )
+        .await
+        .expect("pending")
+}
+
 async fn event_count(store: &Store) -> usize {
     store
         .events(&AuditFilter {
@@ -834,19 +850,7 @@ async fn overdue_actions_are_found_to_the_second_and_only_they() {
         let store = db.store().await;
         let mut pending = Vec::new();
         for cmd in ["a", "b", "c"] {
-            let a = store.create_action(&new_action(cmd)).await.expect("create");
-            store
-                .transition(
-                    a.id,
-                    ActionState::Proposed,
-                    ActionState::PendingApproval,
-                    "gateway",
-                    Some(&judged(Decision::Approve, 45)),
-                    json!({}),
-                )
-                .await
-                .expect("pending");
-            pending.push(a.id);
+            pending.push(waiting(&store, cmd).await.id);
         }
         // Two waited since 10:00:00 (one with a fraction, one without:
         // as text they do not order as times within that second); the
@@ -927,21 +931,7 @@ async fn a_proposal_left_unjudged_by_a_crash_is_refused_at_recovery() {
             .create_action(&new_action("touch /tmp/x"))
             .await
             .expect("create");
-        let judged_one = store
-            .create_action(&new_action("uptime"))
-            .await
-            .expect("create");
-        store
-            .transition(
-                judged_one.id,
-                ActionState::Proposed,
-                ActionState::PendingApproval,
-                "gateway",
-                Some(&judged(Decision::Approve, 45)),
-                json!({}),
-            )
-            .await
-            .expect("pending");
+        let judged_one = waiting(&store, "uptime").await;
         let refused = store.refuse_unjudged("gateway").await.expect("recover");
         assert_eq!(refused, vec![stranded.id], "{:?}", db.kind);
         let a = store.action(stranded.id).await.expect("action");
