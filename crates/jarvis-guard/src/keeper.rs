@@ -14,7 +14,8 @@
 //!   child that comes to it;
 //! - watches its parent: once that is no longer the guard, the guard is
 //!   gone, and the keeper SIGKILLs everything below it until nothing is
-//!   left, then exits;
+//!   left, then exits (it sleeps on pidfds of the guard and the command,
+//!   so it sees either end at once and adds no latency to a command);
 //! - when PROGRAM ends, exits as PROGRAM did (its code, or its signal),
 //!   leaving what PROGRAM left to the guard's sweep, which counts it.
 //!
@@ -26,6 +27,7 @@
 //! command's own process, though not its children).
 
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
@@ -33,21 +35,34 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, getppid};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use crate::tree::Reaper;
 
 /// The first argument that makes the guard binary a keeper.
 pub const KEEP_ARG: &str = "keep";
 
-/// How often the keeper looks whether its guard is still there: the most a
-/// command outlives a killed guard by.
+/// Without pidfds, how often the keeper looks whether its guard or its
+/// command ended: the most a command outlives a killed guard by.
 const WATCH: Duration = Duration::from_millis(50);
+
+/// With pidfds, how often the keeper reaps the orphans that ended while
+/// the command runs.
+const REAP: Duration = Duration::from_secs(1);
 
 /// The command that runs `cmd`'s program and arguments under a keeper
 /// watching this guard. Only the program and arguments are carried over:
 /// the caller sets the environment, directory, process group and pipes on
 /// the result, and the keeper passes them on.
 pub fn wrap(cmd: &Command) -> Command {
+    if cfg!(test) {
+        // A unit test runs in the test harness, whose binary is no guard
+        // and would take `keep` for a test filter, run nothing and exit 0.
+        // The keeper is exercised end to end by tests/tests/faults_guard.rs.
+        let mut plain = Command::new(cmd.get_program());
+        plain.args(cmd.get_args());
+        return plain;
+    }
     // The running image, as the confine child does: an upgrade that
     // replaced the binary meanwhile must not start a different guard.
     let mut keeper = Command::new("/proc/self/exe");
@@ -84,6 +99,13 @@ pub fn main(args: &[OsString]) -> ExitCode {
     if getppid().as_raw() != guard {
         return fail("the guard is gone");
     }
+    // The guard as a file descriptor that turns readable when it ends:
+    // opened while it is still the parent, so it is that process and no
+    // later one that reuses its pid.
+    let guard_fd = pidfd_open(Pid::from_raw(guard));
+    if getppid().as_raw() != guard {
+        return fail("the guard is gone");
+    }
     let child = match Command::new(program).args(&args[3..]).spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -91,9 +113,10 @@ pub fn main(args: &[OsString]) -> ExitCode {
         }
     };
     let shell = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-    // Waited for with `waitpid(-1)` below, which reaps the orphans that
-    // come to the keeper too; the handle itself is not needed.
+    // Waited for with `waitpid` below, which reaps the orphans that come to
+    // the keeper too; the handle itself is not needed.
     drop(child);
+    let shell_fd = pidfd_open(shell);
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) if pid == shell => {
@@ -111,8 +134,36 @@ pub fn main(args: &[OsString]) -> ExitCode {
             Reaper::everything().kill_all();
             return ExitCode::from(137);
         }
-        std::thread::sleep(WATCH);
+        wait_for_either(guard_fd.as_ref(), shell_fd.as_ref());
     }
+}
+
+/// A pidfd for `pid`, if this kernel has them (Linux 5.3 and later).
+fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid.as_raw())?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
+
+/// Sleeps until the guard or the command ends, or `REAP` passes (orphans
+/// that ended meanwhile are reaped then, so a long command that leaves
+/// many does not fill the process table with zombies). With pidfds the
+/// command's end is seen at once, so a short command pays nothing for
+/// its keeper; without them, the keeper looks every `WATCH`.
+fn wait_for_either(guard: Option<&OwnedFd>, shell: Option<&OwnedFd>) {
+    let (Some(guard), Some(shell)) = (guard, shell) else {
+        std::thread::sleep(WATCH);
+        return;
+    };
+    let mut fds = [
+        PollFd::new(guard, PollFlags::IN),
+        PollFd::new(shell, PollFlags::IN),
+    ];
+    let reap = Timespec {
+        tv_sec: REAP.as_secs().try_into().unwrap_or(1),
+        tv_nsec: 0,
+    };
+    // Woken early or interrupted, the loop looks again either way.
+    let _ = poll(&mut fds, Some(&reap));
 }
 
 /// Ends the keeper by the signal that ended the command, so the guard sees

@@ -361,12 +361,13 @@ fn a_command_cannot_kill_its_guard_and_the_guard_logs_it_first() {
 #[test]
 fn the_started_line_is_written_even_when_the_command_kills_its_guard() {
     // With the wall off, the command can kill the guard (this is what the
-    // wall prevents); the started line is on disk all the same.
+    // wall prevents); the started line is on disk all the same. The shell's
+    // parent is the keeper; the guard is the keeper's parent.
     let host = Host::new().with(&["--kernel", "off"]);
     let answer = host.send(
         &Request::Run(RunRequest {
             action_id: "0193aaaa-0000-7000-8000-00000000dead".into(),
-            command: "kill -9 $PPID".into(),
+            command: "kill -9 $(cut -d' ' -f4 /proc/$PPID/stat)".into(),
             cwd: None,
             timeout_ms: 10_000,
             output_cap: 1024,
