@@ -646,8 +646,8 @@ impl Gateway {
                     .await?;
                 let mut moved = 0;
                 for action in &batch {
-                    // The store's cutoff is to the second; the deadline
-                    // decides.
+                    // The store answers by the second, later parts of
+                    // the cutoff's second included; the deadline decides.
                     if self.deadline(action).is_none_or(|d| d > now) {
                         continue;
                     }

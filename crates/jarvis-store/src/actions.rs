@@ -452,12 +452,14 @@ impl Store {
         rows.iter().map(ActionRecord::from_row).collect()
     }
 
-    /// Up to `limit` actions in `state` whose wait began before `before`,
-    /// to the second, oldest first: a pending action's wait began when it
-    /// entered the queue (`pending_since`; an action stored before that was
-    /// kept counts as overdue at once, as the gateway's deadline reads it),
-    /// any other's at its last change. Served by an index, so asking when
-    /// nothing is overdue costs next to nothing however many wait.
+    /// Up to `limit` actions in `state` whose wait began in `before`'s
+    /// second or earlier, oldest first: a pending action's wait began when
+    /// it entered the queue (`pending_since`; an action stored before that
+    /// was kept counts as overdue at once, as the gateway's deadline reads
+    /// it), any other's at its last change. Served by an index, so asking
+    /// when nothing is overdue costs next to nothing however many wait.
+    /// The caller checks each one's exact deadline: a row from later in
+    /// that second may not be due yet.
     ///
     /// # Errors
     /// A [`StoreError`] naming what failed.
@@ -469,11 +471,12 @@ impl Store {
     ) -> Result<Vec<ActionRecord>, StoreError> {
         let limit = limit.clamp(1, 10_000);
         // Stored times are RFC 3339 with a fraction of varying length, so
-        // they do not order as text within a second; cut to whole seconds
-        // (`2026-12-07T00:54:17`), the cutoff is a prefix of every time in
-        // its second, which sorts after it: the comparison is exact at the
-        // second, and the index serves it.
-        let cutoff: String = crate::timestamp(before).chars().take(19).collect();
+        // they do not order as text within a second. The next whole second
+        // (`2026-12-07T00:54:18` for any time in :17) is a prefix of no
+        // time before it and sorts after every one of them, so "less than
+        // it" is exactly "in :17 or earlier", and the index serves it.
+        let next_second = before.replace_nanosecond(0).unwrap_or(before) + time::Duration::SECOND;
+        let cutoff: String = crate::timestamp(next_second).chars().take(19).collect();
         let (column, or_null) = if state == ActionState::PendingApproval {
             ("pending_since", " OR pending_since IS NULL")
         } else {

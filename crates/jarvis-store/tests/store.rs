@@ -854,7 +854,7 @@ async fn overdue_actions_are_found_to_the_second_and_only_they() {
         }
         // Two waited since 10:00:00 (one with a fraction, one without:
         // as text they do not order as times within that second); the
-        // third is waiting now. One approved action, approved long ago.
+        // third is waiting now. One approved action, approved at 09:00.
         for (id, since) in [
             (pending[0], "2026-06-01T10:00:00.5Z"),
             (pending[1], "2026-06-01T10:00:00Z"),
@@ -889,20 +889,18 @@ async fn overdue_actions_are_found_to_the_second_and_only_they() {
         let found = store
             .overdue(
                 ActionState::PendingApproval,
-                at("2026-06-01T10:00:00.9Z"),
+                at("2026-06-01T09:59:59.9Z"),
                 100,
             )
             .await
             .expect("overdue");
-        assert!(
-            found.is_empty(),
-            "within the cutoff's second: {:?}",
-            db.kind
-        );
+        assert!(found.is_empty(), "a second before: {:?}", db.kind);
+        // Both waits began in the cutoff's second, the one with a fraction
+        // later than it: both come back, for the caller's exact check.
         let found = store
             .overdue(
                 ActionState::PendingApproval,
-                at("2026-06-01T10:00:01Z"),
+                at("2026-06-01T10:00:00.2Z"),
                 100,
             )
             .await
@@ -915,6 +913,11 @@ async fn overdue_actions_are_found_to_the_second_and_only_they() {
             .await
             .expect("overdue");
         assert_eq!(ids(found), vec![approved.id], "{:?}", db.kind);
+        let found = store
+            .overdue(ActionState::Approved, at("2026-06-01T08:59:59.99Z"), 100)
+            .await
+            .expect("overdue");
+        assert!(found.is_empty(), "{:?}", db.kind);
         let found = store
             .overdue(ActionState::PendingApproval, OffsetDateTime::now_utc(), 1)
             .await
