@@ -308,18 +308,26 @@ async fn lock_head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError
     Ok((seq, hash))
 }
 
-/// A write transaction that already holds the chain lock. It ends as
-/// [`Tx`] says: a write whose COMMIT failed leaves no connection behind
-/// inside it.
-pub(crate) type WriteTx = Tx;
+pub(crate) use crate::group::WriteTx;
 
 impl Store {
     /// Starts a write: a transaction whose first statement takes the chain
-    /// lock. Every writer goes through here, which is what serialises them.
+    /// lock. Every writer goes through here, which is what serialises them
+    /// (on SQLite, in order, into one group commit: see [`crate::group`]).
     pub(crate) async fn begin_write(&self) -> Result<(WriteTx, (i64, String)), StoreError> {
-        let mut tx = Tx::begin(self.pool(), "BEGIN")
-            .await
-            .map_err(self.db("starting a transaction"))?;
+        let mut tx = match self.group() {
+            Some(group) => WriteTx::Shared(
+                group
+                    .begin()
+                    .await
+                    .map_err(self.db("starting a transaction"))?,
+            ),
+            None => WriteTx::Own(
+                Tx::begin(self.pool(), "BEGIN")
+                    .await
+                    .map_err(self.db("starting a transaction"))?,
+            ),
+        };
         let head = lock_head(&mut tx)
             .await
             .map_err(|e| e.in_database(self.describe()))?;

@@ -24,6 +24,7 @@ mod changes;
 mod commitment;
 mod conversations;
 mod error;
+mod group;
 mod heads;
 mod people;
 mod probe;
@@ -106,6 +107,9 @@ pub struct Store {
     /// The database in words, for errors that must say which one cannot
     /// be written: its file, or its URL without the password.
     label: Arc<str>,
+    /// On SQLite, the gate writers queue at and the committer that ends
+    /// their shared transaction ([`group`]).
+    group: Option<group::GroupCommit>,
 }
 
 /// How many unread changes a slow listener may fall behind before it is told
@@ -196,7 +200,10 @@ impl Store {
             None => format!("the database {shown}"),
         };
         error::opened(&label);
+        let group = (backend == Backend::Sqlite)
+            .then(|| group::GroupCommit::start(pool.clone(), opts.busy_timeout));
         Ok(Store {
+            group,
             pool,
             backend,
             signer: None,
@@ -309,13 +316,20 @@ impl Store {
         Ok(())
     }
 
-    /// Closes every connection.
+    /// Closes every connection, after committing the writes under way.
     pub async fn close(&self) {
+        if let Some(group) = &self.group {
+            group.close().await;
+        }
         self.pool.close().await;
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn group(&self) -> Option<&group::GroupCommit> {
+        self.group.as_ref()
     }
 }
 

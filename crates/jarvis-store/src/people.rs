@@ -582,9 +582,7 @@ impl Store {
         if expired.is_empty() {
             return Ok(0);
         }
-        let mut tx = crate::tx::Tx::begin(self.pool(), "BEGIN")
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
+        let (mut tx, _) = self.begin_write().await?;
         let mut n = 0;
         for id in &expired {
             n += sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
@@ -685,18 +683,25 @@ impl Store {
             let at = now();
             // A hint for the token list, not a record: failing to note it
             // (the database busy, say) must not refuse the request.
-            let noted = sqlx::query(
-                "UPDATE api_tokens SET last_used_at = $1 WHERE name = $2 AND revoked_at IS NULL",
-            )
-            .bind(&at)
-            .bind(&token.name)
-            .execute(self.pool())
-            .await;
-            if noted.is_ok() {
+            if self.note_token_use(&token.name, &at).await.is_ok() {
                 token.last_used_at = Some(at);
             }
         }
         Ok(Some(token))
+    }
+
+    /// Notes when a token was last used, in turn with the other writes.
+    async fn note_token_use(&self, name: &str, at: &str) -> Result<(), StoreError> {
+        let (mut tx, _) = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("noting a token's use"))?;
+        tx.commit().await.map_err(self.db("noting a token's use"))
     }
 
     /// Every token, revoked ones included, by name.

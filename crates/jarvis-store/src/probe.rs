@@ -39,11 +39,11 @@ impl Store {
     /// [`StoreError::NoSpace`] or [`StoreError::Unwritable`] naming the
     /// database and why, or whatever else stops the write.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
-        let mut tx = Tx::begin(self.pool(), "BEGIN")
-            .await
-            .map_err(self.db("starting a write probe"))?;
         match self.backend() {
             Backend::Sqlite => {
+                // In turn with every other write (the group commit), so a
+                // busy server's writes do not keep the probe out.
+                let (mut tx, _) = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO write_probe (id, at) VALUES (1, $1) \
                      ON CONFLICT (id) DO UPDATE SET at = excluded.at",
@@ -75,6 +75,9 @@ impl Store {
                 })
             }
             Backend::Postgres => {
+                let mut tx = Tx::begin(self.pool(), "BEGIN")
+                    .await
+                    .map_err(self.db("starting a write probe"))?;
                 // A new relation's first page is new space: a full
                 // tablespace refuses it with disk_full, where rewriting a
                 // row in place would still succeed.

@@ -90,7 +90,7 @@ impl Tx {
 
 /// Takes `conn` out of the pool for good and closes it, which rolls back
 /// anything it still holds open.
-fn discard(conn: PoolConnection<Any>) {
+pub(crate) fn discard(conn: PoolConnection<Any>) {
     let raw = conn.detach();
     tracing::warn!("closing a database connection whose transaction did not end cleanly");
     match tokio::runtime::Handle::try_current() {
@@ -153,7 +153,7 @@ impl std::fmt::Debug for Tx {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use sqlx::any::AnyPoolOptions;
     use std::time::Duration;
@@ -163,7 +163,7 @@ mod tests {
     /// foreign key is checked only at COMMIT: the one way to make a COMMIT
     /// fail at will (SQLite then keeps the transaction open, as it may on
     /// a full disk).
-    async fn pool(name: &str) -> (AnyPool, std::path::PathBuf) {
+    pub(crate) async fn pool(name: &str) -> (AnyPool, std::path::PathBuf) {
         sqlx::any::install_default_drivers();
         let dir = std::env::temp_dir().join(format!("jarvis-tx-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -193,7 +193,7 @@ mod tests {
         (pool, dir)
     }
 
-    async fn count(pool: &AnyPool, table: &str) -> i64 {
+    pub(crate) async fn count(pool: &AnyPool, table: &str) -> i64 {
         sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(pool)
             .await
