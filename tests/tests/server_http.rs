@@ -69,6 +69,34 @@ async fn strangers_are_sent_to_sign_in_and_pages_are_hardened() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The server's variable `name` as its process sees it.
+fn served_var(s: &Served, name: &str) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{}/environ", s.pid())).expect("environ");
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok())
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+}
+
+/// The server restarts itself once with glibc's allocator tuned to give
+/// memory back (same process, so a service manager's pid stays right),
+/// and leaves an operator's own tuning alone.
+#[test]
+fn the_server_tunes_its_allocator_unless_the_operator_did() {
+    let s = served("http-malloc", "");
+    let tuned = served_var(&s, "GLIBC_TUNABLES").expect("the server set its tunables");
+    assert!(tuned.contains("glibc.malloc.arena_max=2"), "{tuned}");
+    let own = Served::start(
+        Env::new("http-malloc-own", "", ""),
+        "",
+        &[("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")],
+    );
+    assert_eq!(
+        served_var(&own, "GLIBC_TUNABLES").as_deref(),
+        Some("glibc.malloc.arena_max=4")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_sets_a_strict_cookie_and_failures_are_limited_and_audited() {
     let s = served("http-login", "");

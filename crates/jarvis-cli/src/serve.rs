@@ -92,6 +92,7 @@ pub enum TokensCommand {
 }
 
 pub fn serve_command(args: ServeArgs) -> Result<ExitCode> {
+    with_allocator_tunables();
     // The server signs and ships heads itself, at start, every period and
     // when it stops.
     crate::data::server_signs_heads();
@@ -275,3 +276,36 @@ pub fn tokens(cmd: TokensCommand) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// glibc's allocator as the server wants it: two arenas, and free memory
+/// above 128 KiB given back at once. With the defaults, each thread that
+/// had served a burst kept an arena of its own with what it had freed: a
+/// server that started at 56 MiB held 96 MiB, idle, after 15,000 proposals
+/// and a few pages, where with these it held 48 MiB (from 37) and served
+/// as fast (scripts/bench-server).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const ALLOCATOR_TUNABLES: &str = "glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072";
+
+/// glibc reads its tunables only when a process starts, and setting them
+/// needs no code inside the allocator: the server starts itself again,
+/// once, with them in its environment (the same process id, before it has
+/// opened anything). An operator's own `GLIBC_TUNABLES` is left as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn with_allocator_tunables() {
+    use std::os::unix::process::CommandExt;
+    const VAR: &str = "GLIBC_TUNABLES";
+    if std::env::var_os(VAR).is_some() {
+        return;
+    }
+    let mut argv = std::env::args_os();
+    let mut again = std::process::Command::new("/proc/self/exe");
+    if let Some(name) = argv.next() {
+        again.arg0(name);
+    }
+    let e = again.args(argv).env(VAR, ALLOCATOR_TUNABLES).exec();
+    // Only a failed exec returns; the server runs as it is.
+    eprintln!("jarvis: serving with the allocator's defaults (cannot restart with {VAR}: {e})");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn with_allocator_tunables() {}
