@@ -1751,6 +1751,7 @@ fn run_record(
                     stderr: captured(e.stderr, o.stderr),
                     error,
                     kernel: o.kernel,
+                    host_account: None,
                 },
             )
         }
@@ -1780,6 +1781,7 @@ pub(crate) fn failed_run(started_at: String, err: &ExecError) -> RunRecord {
         stderr: CapturedOutput::default(),
         error: Some(err.to_string()),
         kernel: None,
+        host_account: None,
     }
 }
 

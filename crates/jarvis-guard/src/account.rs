@@ -159,22 +159,28 @@ mod tests {
     }
 
     fn started(id: &str, at: &str) -> String {
-        line(json!({"result": "started", "action_id": id, "approved": true,
-            "kernel": "read-only, runs 1 program, no network", "at": at, "pid": 7}))
+        line(
+            json!({"result": "started", "action_id": id, "approved": true,
+            "kernel": "read-only, runs 1 program, no network", "at": at, "pid": 7}),
+        )
     }
 
     fn ran(id: &str, code: i32) -> String {
-        line(json!({"result": "ran", "action_id": id, "command": "true", "at": "t-ran",
+        line(
+            json!({"result": "ran", "action_id": id, "command": "true", "at": "t-ran",
             "outcome": {"ending": "exited", "exit_code": code, "signal": null,
                 "duration_ms": 12, "killed": 0, "kernel": "k",
                 "stdout": {"bytes": 0, "sha256": "", "truncated": false},
-                "stderr": {"bytes": 0, "sha256": "", "truncated": false}}}))
+                "stderr": {"bytes": 0, "sha256": "", "truncated": false}}}),
+        )
     }
 
     fn gone(id: &str) -> String {
-        line(json!({"result": "refused", "action_id": id, "code": "client-gone",
+        line(
+            json!({"result": "refused", "action_id": id, "code": "client-gone",
             "reasons": ["the gateway disconnected; the command was killed"],
-            "duration_ms": 1500, "at": "t-gone"}))
+            "duration_ms": 1500, "at": "t-gone"}),
+        )
     }
 
     #[test]
@@ -230,11 +236,15 @@ mod tests {
     fn refused_before_it_started_is_not_a_start() {
         let a = ActionId::new();
         let id = a.to_string();
-        let log = line(json!({"result": "refused", "action_id": id, "code": "host-policy",
-            "reasons": ["the host policy denies this command"], "at": "t"}));
+        let log = line(
+            json!({"result": "refused", "action_id": id, "code": "host-policy",
+            "reasons": ["the host policy denies this command"], "at": "t"}),
+        );
         let acc = scan(log.as_bytes(), true, a);
         assert_eq!(acc.started, None);
-        assert!(matches!(&acc.ended, Some(AccountEnd::Refused { code, .. }) if code == "host-policy"));
+        assert!(
+            matches!(&acc.ended, Some(AccountEnd::Refused { code, .. }) if code == "host-policy")
+        );
         assert_eq!(found(&acc), "not-started");
     }
 

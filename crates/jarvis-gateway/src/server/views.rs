@@ -2038,6 +2038,7 @@ mod tests {
             stderr: output("warning: \x1b[33mcareful\x1b[0m\n", true),
             error: None,
             kernel: None,
+            host_account: None,
         }
     }
 
