@@ -293,14 +293,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let (mut tx, mut head) = self.begin_write().await?;
         // Under the chain lock, so two askers cannot both write.
-        let known = |table: &'static str| {
-            sqlx::query_scalar::<_, i64>(match table {
-                "run_accounts" => "SELECT COUNT(*) FROM run_accounts WHERE action_id = $1",
-                _ => "SELECT COUNT(*) FROM action_runs WHERE action_id = $1",
-            })
-            .bind(id.to_string())
-        };
-        let already = known("run_accounts")
+        let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(id.to_string());
+        let already = count("SELECT COUNT(*) FROM run_accounts WHERE action_id = $1")
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::db("reading a host's account of a run"))?;
@@ -310,7 +304,7 @@ impl Store {
                 .map_err(self.db("ending a read of a host's account"))?;
             return Ok(false);
         }
-        let has_run = known("action_runs")
+        let has_run = count("SELECT COUNT(*) FROM action_runs WHERE action_id = $1")
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::db("reading a run"))?
