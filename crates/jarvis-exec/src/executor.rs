@@ -13,7 +13,8 @@ use crate::breaker::{Breaker, Open, Pass};
 use crate::host::{GlobalLimits, HostSpec};
 use crate::limits::{Limited, RateLimits};
 use crate::protocol::{
-    CheckReport, Frame, KernelReport, MAX_REQUEST, Outcome, Refusal, Request, RunRequest,
+    AccountRequest, CheckReport, Frame, KernelReport, MAX_REQUEST, Outcome, Refusal, Request,
+    RunAccount, RunRequest,
 };
 use crate::snapshot::{
     DropReport, DropRequest, EditRequest, FileEdit, PreviewReport, PreviewRequest, RestoreReport,
@@ -506,6 +507,27 @@ impl Executor {
         {
             Frame::Kernel(report) => Ok(report),
             other => Err(Self::unexpected(host, "kernel question", &other)),
+        }
+    }
+
+    /// Asks a host's guard what its own log says of an action's run: the
+    /// way back to a run whose link broke or whose gateway stopped. The
+    /// guard reads its log's tail only, so this is cheap; the breaker
+    /// applies, rate limits do not (nothing runs).
+    ///
+    /// # Errors
+    /// As [`Executor::check`]; a guard that predates the question refuses
+    /// it (`bad-request`).
+    pub async fn account(&self, host: &HostName, action_id: &str) -> Result<RunAccount, ExecError> {
+        let request = Request::Account(AccountRequest {
+            action_id: action_id.to_owned(),
+        });
+        match self
+            .call(Via::Fresh(host), &request, Duration::from_secs(20))
+            .await?
+        {
+            Frame::Account(account) => Ok(account),
+            other => Err(Self::unexpected(host, "account question", &other)),
         }
     }
 

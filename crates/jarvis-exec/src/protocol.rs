@@ -64,6 +64,92 @@ pub enum Request {
     Edit(EditRequest),
     /// Remove kept snapshots.
     Drop(DropRequest),
+    /// Say what the guard's own log holds of one action's run: the
+    /// gateway's way back to a run whose link broke or whose gateway
+    /// stopped. Reads the log's tail only; no policy load.
+    Account(AccountRequest),
+}
+
+/// Which action's run [`Request::Account`] asks about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountRequest {
+    /// The gateway's id of the action (a UUID), as its run request gave it.
+    pub action_id: String,
+}
+
+/// The guard's account of one action's run, from its own log: what the
+/// gateway could not hear because the link broke or the gateway stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunAccount {
+    /// The action asked about.
+    pub action_id: String,
+    /// The `started` line: the command existed. `None` when the log holds
+    /// no start (it never started, or the start is older than what was
+    /// read, see `whole_log`).
+    #[serde(default)]
+    pub started: Option<AccountStart>,
+    /// The line that ended the request: its outcome, or why the guard
+    /// stopped or refused it. `None` with a start means the guard itself
+    /// ended before it could write one (killed, or the host went down).
+    #[serde(default)]
+    pub ended: Option<AccountEnd>,
+    /// How many bytes of the log's tail were read.
+    pub read_bytes: u64,
+    /// Whether that was the whole log; when not, an action with no record
+    /// may have one further back.
+    pub whole_log: bool,
+}
+
+/// The guard's `started` line for a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStart {
+    /// When, by the host's clock (RFC 3339).
+    pub at: String,
+    /// What the kernel allowed the command, in one line.
+    #[serde(default)]
+    pub kernel: Option<String>,
+    /// Whether the request said a person approved it.
+    #[serde(default)]
+    pub approved: bool,
+}
+
+/// How a request ended, as the guard logged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AccountEnd {
+    /// The command ran to an end the guard measured.
+    Ran {
+        /// When the guard logged it (RFC 3339).
+        at: String,
+        /// The outcome, as a `Done` frame would have carried it.
+        outcome: Outcome,
+    },
+    /// The guard refused the request, or stopped the command it had
+    /// started (`client-gone`: the gateway disconnected and the command
+    /// was killed).
+    Refused {
+        /// When the guard logged it (RFC 3339).
+        at: String,
+        /// The refusal's code (`client-gone`, `host-policy`, …).
+        code: String,
+        /// Why, in plain words.
+        #[serde(default)]
+        reasons: Vec<String>,
+        /// Milliseconds from the start to the kill, where the guard
+        /// logged it.
+        #[serde(default)]
+        duration_ms: Option<u64>,
+    },
+}
+
+impl AccountEnd {
+    /// When the guard logged the end.
+    pub fn at(&self) -> &str {
+        match self {
+            AccountEnd::Ran { at, .. } | AccountEnd::Refused { at, .. } => at,
+        }
+    }
 }
 
 /// One command line to run.
@@ -345,6 +431,8 @@ pub enum Frame {
     Previewed(PreviewReport),
     /// Last frame of a drop.
     Dropped(DropReport),
+    /// Last frame of an account request.
+    Account(RunAccount),
 }
 
 const HELLO: u8 = b'H';
@@ -359,6 +447,7 @@ const RESTORED: u8 = b'B';
 const PREVIEWED: u8 = b'P';
 const DROPPED: u8 = b'X';
 const KERNEL: u8 = b'L';
+const ACCOUNT: u8 = b'A';
 
 impl Frame {
     /// The frame as bytes on the wire.
@@ -376,6 +465,7 @@ impl Frame {
             Frame::Restored(r) => (RESTORED, json(r).into()),
             Frame::Previewed(r) => (PREVIEWED, json(r).into()),
             Frame::Dropped(r) => (DROPPED, json(r).into()),
+            Frame::Account(r) => (ACCOUNT, json(r).into()),
         };
         let mut out = Vec::with_capacity(5 + payload.len());
         out.push(kind);
@@ -455,6 +545,7 @@ impl FrameDecoder {
             RESTORED => Frame::Restored(parse(&payload, "restored")?),
             PREVIEWED => Frame::Previewed(parse(&payload, "previewed")?),
             DROPPED => Frame::Dropped(parse(&payload, "dropped")?),
+            ACCOUNT => Frame::Account(parse(&payload, "account")?),
             other => return Err(ProtocolError::FrameKind(other)),
         };
         Ok(Some(frame))
@@ -492,6 +583,9 @@ mod tests {
         for req in [
             run("echo 'a b' | tr a-z A-Z; $(id) `x` \"q\"\n"),
             Request::Check,
+            Request::Account(AccountRequest {
+                action_id: "0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10".into(),
+            }),
         ] {
             let line = req.encode();
             assert!(
@@ -565,6 +659,71 @@ mod tests {
             assert_eq!(got, frames, "split every {step} bytes");
             assert_eq!(dec.pending(), 0);
         }
+    }
+
+    #[test]
+    fn accounts_round_trip_as_frames() {
+        let outcome = Outcome {
+            ending: Ending::Signalled,
+            exit_code: None,
+            signal: Some(9),
+            duration_ms: 1200,
+            stdout: StreamSummary::default(),
+            stderr: StreamSummary::default(),
+            killed: 2,
+            kernel: None,
+        };
+        let start = AccountStart {
+            at: "2026-12-07T04:00:00.5Z".into(),
+            kernel: Some("read-only, runs 1 program, no network".into()),
+            approved: true,
+        };
+        let accounts = [
+            RunAccount {
+                action_id: "a".into(),
+                started: Some(start.clone()),
+                ended: Some(AccountEnd::Refused {
+                    at: "2026-12-07T04:00:02Z".into(),
+                    code: "client-gone".into(),
+                    reasons: vec!["the gateway disconnected; the command was killed".into()],
+                    duration_ms: Some(1500),
+                }),
+                read_bytes: 4096,
+                whole_log: true,
+            },
+            RunAccount {
+                action_id: "b".into(),
+                started: Some(start),
+                ended: Some(AccountEnd::Ran {
+                    at: "2026-12-07T04:00:02Z".into(),
+                    outcome,
+                }),
+                read_bytes: 8 << 20,
+                whole_log: false,
+            },
+            RunAccount {
+                action_id: "c".into(),
+                started: None,
+                ended: None,
+                read_bytes: 0,
+                whole_log: true,
+            },
+        ];
+        for account in accounts {
+            let frame = Frame::Account(account);
+            let mut dec = FrameDecoder::new();
+            dec.push(&frame.encode());
+            assert_eq!(dec.next_frame().expect("valid"), Some(frame.clone()));
+            assert!(frame.is_last());
+        }
+        // An account from a later guard with more to say still reads.
+        let later = br#"{"action_id":"d","started":null,"read_bytes":1,"whole_log":true,"more":1}"#;
+        let mut wire = vec![ACCOUNT];
+        wire.extend_from_slice(&(later.len() as u32).to_be_bytes());
+        wire.extend_from_slice(later);
+        let mut dec = FrameDecoder::new();
+        dec.push(&wire);
+        assert!(matches!(dec.next_frame(), Ok(Some(Frame::Account(a))) if a.action_id == "d"));
     }
 
     #[test]

@@ -670,6 +670,7 @@ impl Gateway {
                     stderr: output(Vec::new()),
                     error,
                     kernel: None,
+                    host_account: None,
                 };
                 (to, run, Some(report))
             }

@@ -16,6 +16,7 @@
 //! never touch the real target while previewing. It depends on the protocol
 //! half of jarvis-exec only, never on the SSH client stack.
 
+mod account;
 mod cmd;
 mod confine;
 mod docker;
@@ -248,6 +249,45 @@ fn main() -> ExitCode {
             let _ = out.send(&Frame::Kernel(report));
             ExitCode::SUCCESS
         }
+        Request::Account(req) => {
+            // Read-only and cheap: the log's tail, no policy load, so a
+            // gateway can ask as soon as a host answers again.
+            let (entry, frame, code) = match account::parse_id(&req.action_id) {
+                Ok(id) => match account::read(&args.log, id, account::TAIL) {
+                    Ok(a) => (
+                        json!({"op": "account", "action_id": req.action_id, "result": "done",
+                            "found": account::found(&a), "read_bytes": a.read_bytes}),
+                        Frame::Account(a),
+                        ExitCode::SUCCESS,
+                    ),
+                    Err(e) => {
+                        let refusal = Refusal {
+                            code: "log".into(),
+                            reasons: vec![format!(
+                                "cannot read the log {}: {e}",
+                                args.log.display()
+                            )],
+                        };
+                        (
+                            json!({"op": "account", "action_id": req.action_id,
+                                "result": "refused", "code": "log", "reasons": refusal.reasons}),
+                            Frame::Refused(refusal),
+                            ExitCode::from(1),
+                        )
+                    }
+                },
+                // Whatever it is, it is not written to the log as an id.
+                Err(refusal) => (
+                    json!({"op": "account", "result": "refused", "code": refusal.code,
+                        "reasons": refusal.reasons}),
+                    Frame::Refused(refusal),
+                    ExitCode::from(1),
+                ),
+            };
+            let _ = log.write(entry);
+            let _ = out.send(&frame);
+            code
+        }
         Request::Check => {
             let report = check(&args);
             let _ = log.write(json!({"result": "checked"}));
@@ -262,6 +302,9 @@ fn main() -> ExitCode {
                 "timeout_ms": req.timeout_ms,
                 "approved": req.approved,
             });
+            // When the command came to exist, so a run stopped half way (the
+            // gateway gone) still has its length in the log.
+            let began = std::cell::Cell::new(None);
             let result = assess(&args, &req.command, req.cwd.as_deref()).and_then(|confinement| {
                 let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
                 let cwd = req.cwd.clone().unwrap_or(home);
@@ -281,6 +324,7 @@ fn main() -> ExitCode {
                 // command exists, so a command that kills its guard still
                 // left a trace.
                 let mut started = |kernel: &str| {
+                    began.set(Some(std::time::Instant::now()));
                     log.write(json!({
                         "result": "started",
                         "action_id": req.action_id,
@@ -303,6 +347,10 @@ fn main() -> ExitCode {
                     e["result"] = json!("refused");
                     e["code"] = json!(refusal.code);
                     e["reasons"] = json!(refusal.reasons);
+                    if let Some(at) = began.get() {
+                        e["duration_ms"] =
+                            json!(u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX));
+                    }
                     (e, Frame::Refused(refusal), ExitCode::from(1))
                 }
             };

@@ -1,4 +1,5 @@
 //! What a run produced, written once with the action's final state; the
+//! host guard's own account of a run the gateway did not hear end; the
 //! restart sweep; and the look-back the runaway-loop brake needs.
 
 use jarvis_core::{ActionId, ActionState, HostName};
@@ -33,6 +34,11 @@ pub struct RunRecord {
     pub finished_at: String,
     /// `exited`, `signalled`, `timed_out`, `refused` (by the host's guard)
     /// or `lost` (the link broke; what happened on the host is in its log).
+    /// A host guard's account adds `killed-gateway-gone` (the guard killed
+    /// the command when the gateway disconnected), `guard-gone` (it logged
+    /// the start and nothing after: the guard itself was stopped),
+    /// `never-started`, `no-record` (nothing in the part of its log it
+    /// reads) and `unavailable` (it could not say).
     pub ending: String,
     /// The shell's exit code, if it exited.
     pub exit_code: Option<i32>,
@@ -52,6 +58,11 @@ pub struct RunRecord {
     /// (`kernel: read-only, runs 3 program files, no network`), or why it
     /// ran without the kernel wall; `None` when nothing ran.
     pub kernel: Option<String>,
+    /// The host guard's own account of the run, from its log, asked after
+    /// the gateway did not hear it end (the link broke, or the gateway
+    /// stopped while it ran); its outputs carry counts and hashes only.
+    /// `None` when nobody asked, or the gateway heard the end itself.
+    pub host_account: Option<Box<RunRecord>>,
 }
 
 impl RunRecord {
@@ -107,6 +118,47 @@ impl RunRecord {
             stderr: stream("stderr")?,
             error: row.try_get("error").map_err(|e| bad("error", e))?,
             kernel: row.try_get("kernel").map_err(|e| bad("kernel", e))?,
+            host_account: None,
+        })
+    }
+
+    /// A `run_accounts` row, whose outputs are counts and hashes only.
+    fn from_account_row(row: &AnyRow) -> Result<RunRecord, StoreError> {
+        let bad = |what: &str, e: sqlx::Error| {
+            StoreError::Corrupt(format!("host account of a run, {what}: {e}"))
+        };
+        let int =
+            |name: &str| -> Result<i64, StoreError> { row.try_get(name).map_err(|e| bad(name, e)) };
+        let text = |name: &str| -> Result<String, StoreError> {
+            row.try_get(name).map_err(|e| bad(name, e))
+        };
+        let opt = |name: &str| -> Result<Option<i32>, StoreError> {
+            Ok(row
+                .try_get::<Option<i64>, _>(name)
+                .map_err(|e| bad(name, e))?
+                .and_then(|v| i32::try_from(v).ok()))
+        };
+        let stream = |p: &str| -> Result<CapturedOutput, StoreError> {
+            Ok(CapturedOutput {
+                data: Vec::new(),
+                bytes: u64::try_from(int(&format!("{p}_bytes"))?).unwrap_or(0),
+                sha256: text(&format!("{p}_sha256"))?,
+                truncated: int(&format!("{p}_bytes"))? > 0,
+            })
+        };
+        Ok(RunRecord {
+            started_at: text("started_at")?,
+            finished_at: text("finished_at")?,
+            ending: text("ending")?,
+            exit_code: opt("exit_code")?,
+            signal: opt("signal")?,
+            duration_ms: u64::try_from(int("duration_ms")?).unwrap_or(0),
+            killed: u32::try_from(int("killed")?).unwrap_or(0),
+            stdout: stream("stdout")?,
+            stderr: stream("stderr")?,
+            error: row.try_get("error").map_err(|e| bad("error", e))?,
+            kernel: row.try_get("kernel").map_err(|e| bad("kernel", e))?,
+            host_account: None,
         })
     }
 }
@@ -188,7 +240,8 @@ impl Store {
         Ok(record)
     }
 
-    /// The run of an action, if it reached a host.
+    /// The run of an action, if it reached a host, with the host guard's
+    /// account of it where one was asked for.
     ///
     /// # Errors
     /// A [`StoreError`] naming what failed.
@@ -198,7 +251,156 @@ impl Store {
             .fetch_optional(self.pool())
             .await
             .map_err(StoreError::db("reading a run"))?;
-        row.as_ref().map(RunRecord::from_row).transpose()
+        let Some(mut run) = row.as_ref().map(RunRecord::from_row).transpose()? else {
+            return Ok(None);
+        };
+        run.host_account = self.host_account(id).await?.map(Box::new);
+        Ok(Some(run))
+    }
+
+    /// The host guard's account of an action's run, if one was recorded.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn host_account(&self, id: ActionId) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM run_accounts WHERE action_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("reading a host's account of a run"))?;
+        row.as_ref().map(RunRecord::from_account_row).transpose()
+    }
+
+    /// Records the host guard's account of an action's run (`account`,
+    /// asked of `host` after the gateway did not hear the run end) with its
+    /// `run.guard_account` event carrying `payload`, in one transaction.
+    /// An action with no run of its own (the gateway stopped while it ran)
+    /// gets the account as its run too; a run the gateway recorded (`lost`)
+    /// stays as it is. The action's state does not change: the account is
+    /// what the host says happened, not a move of the lifecycle.
+    ///
+    /// Returns `false`, writing nothing, when an account is already there
+    /// (another process asked first): accounts are written once.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed; nothing is written then.
+    pub async fn record_host_account(
+        &self,
+        id: ActionId,
+        host: &str,
+        account: &RunRecord,
+        mut payload: Value,
+    ) -> Result<bool, StoreError> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        // Under the chain lock, so two askers cannot both write.
+        let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(id.to_string());
+        let already = count("SELECT COUNT(*) FROM run_accounts WHERE action_id = $1")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::db("reading a host's account of a run"))?;
+        if already > 0 {
+            tx.rollback()
+                .await
+                .map_err(self.db("ending a read of a host's account"))?;
+            return Ok(false);
+        }
+        let has_run = count("SELECT COUNT(*) FROM action_runs WHERE action_id = $1")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::db("reading a run"))?
+            > 0;
+        sqlx::query(
+            "INSERT INTO run_accounts (action_id, host, recorded_at, started_at, finished_at, \
+                 ending, exit_code, signal, duration_ms, killed, stdout_bytes, stdout_sha256, \
+                 stderr_bytes, stderr_sha256, error, kernel) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(id.to_string())
+        .bind(host)
+        .bind(crate::now())
+        .bind(&account.started_at)
+        .bind(&account.finished_at)
+        .bind(&account.ending)
+        .bind(account.exit_code.map(i64::from))
+        .bind(account.signal.map(i64::from))
+        .bind(i64::try_from(account.duration_ms).unwrap_or(i64::MAX))
+        .bind(i64::from(account.killed))
+        .bind(i64::try_from(account.stdout.bytes).unwrap_or(i64::MAX))
+        .bind(&account.stdout.sha256)
+        .bind(i64::try_from(account.stderr.bytes).unwrap_or(i64::MAX))
+        .bind(&account.stderr.sha256)
+        .bind(&account.error)
+        .bind(&account.kernel)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("recording a host's account of a run"))?;
+        if !has_run {
+            insert_run(&mut tx, id, account).await?;
+        }
+        if let Value::Object(p) = &mut payload {
+            p.insert("recorded_as_run".into(), json!(!has_run));
+        }
+        crate::audit::append_locked(
+            &mut tx,
+            &mut head,
+            crate::NewEvent {
+                actor: "gateway".into(),
+                action_id: Some(id),
+                host: Some(host.to_owned()),
+                kind: "run.guard_account".into(),
+                payload,
+            },
+            self.signer(),
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(self.db("committing a host's account of a run"))?;
+        Ok(true)
+    }
+
+    /// Actions on `host` whose run the gateway did not hear end (a `lost`
+    /// run, or `interrupted`) and whose guard has not been asked about them
+    /// yet, newest first: at most `limit`, made since `since` ago. Older
+    /// ones have left the part of the guard's log it reads, so asking would
+    /// only say there is no record.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming what failed.
+    pub async fn accounts_due(
+        &self,
+        host: &HostName,
+        since: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<ActionId>, StoreError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let from = u64::try_from(now_ms.saturating_sub(since.as_millis())).unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT a.id AS id FROM actions a LEFT JOIN action_runs r ON r.action_id = a.id \
+             WHERE a.host = $1 AND a.id >= $2 \
+             AND (a.state = $3 OR r.ending = 'lost') \
+             AND NOT EXISTS (SELECT 1 FROM run_accounts x WHERE x.action_id = a.id) \
+             ORDER BY a.id DESC LIMIT $4",
+        )
+        .bind(host.as_str())
+        .bind(id_floor(from))
+        .bind(ActionState::Interrupted.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("finding runs to ask a host about"))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row
+                    .try_get("id")
+                    .map_err(|e| StoreError::Corrupt(format!("action id: {e}")))?;
+                id.parse::<ActionId>()
+                    .map_err(|e| StoreError::Corrupt(format!("action id `{id}`: {e}")))
+            })
+            .collect()
     }
 
     /// Marks every `running` action `interrupted`: the process that ran it

@@ -638,6 +638,7 @@ fn run() -> jarvis_store::RunRecord {
         stderr: Default::default(),
         error: None,
         kernel: Some("kernel: read-only, runs 2 program files, no network".into()),
+        host_account: None,
     }
 }
 

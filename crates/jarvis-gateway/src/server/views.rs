@@ -1793,6 +1793,7 @@ pub fn event_line(kind: &str, payload: &str) -> String {
                 }
             })
         }
+        "run.guard_account" => p.get("run").map(guard_account_line),
         "snapshot.taken" => {
             let parts: Vec<String> = [
                 ("repos", "git repository"),
@@ -1871,6 +1872,45 @@ pub fn actor_words(actor: &str) -> String {
 /// chat they asked through.
 pub fn asked_by_words(requester: &str, accountable: &str) -> String {
     words::requested_by(requester, accountable)
+}
+
+/// What the host's guard said became of a run the gateway did not hear
+/// end (the `run` of a `run.guard_account` event), in one sentence.
+fn guard_account_line(run: &Value) -> String {
+    let num = |key: &str| run.get(key).and_then(Value::as_i64);
+    let error = run.get("error").and_then(Value::as_str).unwrap_or_default();
+    let took = run
+        .get("duration_ms")
+        .and_then(Value::as_u64)
+        .map(duration_text)
+        .unwrap_or_default();
+    let ending = run
+        .get("ending")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let said = match ending {
+        "killed-gateway-gone" => {
+            format!("it started, and was killed after {took} because the gateway disconnected")
+        }
+        "exited" => match num("exit_code") {
+            Some(c) => format!("it ran to its end: exit code {c} after {took}"),
+            None => format!("it ran to its end after {took}"),
+        },
+        "signalled" => match num("signal") {
+            Some(sig) => format!("it ran and was ended by signal {sig} after {took}"),
+            None => format!("it ran and was ended by a signal after {took}"),
+        },
+        "timed_out" => format!("it ran past its timeout and was killed after {took}"),
+        "guard-gone" => {
+            "it started, and the guard itself stopped before it could say how it ended".into()
+        }
+        // These say all in their own words.
+        "never-started" | "no-record" | "unavailable" | "refused" if !error.is_empty() => {
+            return error.to_owned();
+        }
+        other => format!("it ended: {}", other.replace('-', " ")),
+    };
+    format!("the host's guard says: {said}")
 }
 
 /// An audit event's kind in words.
@@ -2038,6 +2078,7 @@ mod tests {
             stderr: output("warning: \x1b[33mcareful\x1b[0m\n", true),
             error: None,
             kernel: None,
+            host_account: None,
         }
     }
 
@@ -2275,6 +2316,36 @@ mod tests {
                 json!({"purpose": {"reason": "port moved\nto 8080"}})
             ),
             "the agent's reason: “port moved to 8080”"
+        );
+        assert_eq!(
+            line(
+                "run.guard_account",
+                json!({"run": {"ending": "killed-gateway-gone", "duration_ms": 1520,
+                    "error": "the gateway disconnected; the command was killed"}})
+            ),
+            "the host's guard says: it started, and was killed after 1.5 s because the gateway disconnected"
+        );
+        assert_eq!(
+            line(
+                "run.guard_account",
+                json!({"run": {"ending": "exited", "exit_code": 0, "duration_ms": 5004}})
+            ),
+            "the host's guard says: it ran to its end: exit code 0 after 5.0 s"
+        );
+        assert_eq!(
+            line(
+                "run.guard_account",
+                json!({"run": {"ending": "never-started",
+                    "error": "the host's guard has no record of it: it never started"}})
+            ),
+            "the host's guard has no record of it: it never started"
+        );
+        assert_eq!(
+            line(
+                "run.guard_account",
+                json!({"run": {"ending": "guard-gone"}})
+            ),
+            "the host's guard says: it started, and the guard itself stopped before it could say how it ended"
         );
         // Unknown kinds and shapes fall back to the fields, never to nothing.
         assert_eq!(line("host.checked", json!({"host": "nas"})), "host: nas");
