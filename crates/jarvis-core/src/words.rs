@@ -128,6 +128,7 @@ pub fn event(kind: &str) -> String {
         "action.refused" => "refused to start",
         "action.previewed" => "dry run made",
         "action.preview_started" => "dry run started",
+        "run.guard_account" => "the host's account of the run",
         "snapshot.taken" => "snapshot taken",
         "snapshot.after" => "state after the run recorded",
         "snapshot.after_failed" => "state after the run not recorded",
