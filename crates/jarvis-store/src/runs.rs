@@ -380,7 +380,7 @@ impl Store {
         let from = u64::try_from(now_ms.saturating_sub(since.as_millis())).unwrap_or(0);
         let rows = sqlx::query(
             "SELECT a.id AS id FROM actions a LEFT JOIN action_runs r ON r.action_id = a.id \
-             WHERE a.host = $1 AND a.id >= $2 \
+             WHERE a.state IN ($3, $5) AND a.id >= $2 AND a.host = $1 \
              AND (a.state = $3 OR r.ending = 'lost') \
              AND NOT EXISTS (SELECT 1 FROM run_accounts x WHERE x.action_id = a.id) \
              ORDER BY a.id DESC LIMIT $4",
@@ -389,6 +389,10 @@ impl Store {
         .bind(id_floor(from))
         .bind(ActionState::Interrupted.as_str())
         .bind(i64::from(limit))
+        // A lost run leaves its action failed: with the states first, the
+        // (state, id) index finds the few candidates, where a scan of the
+        // week's actions read every one at each host check.
+        .bind(ActionState::Failed.as_str())
         .fetch_all(self.pool())
         .await
         .map_err(StoreError::db("finding runs to ask a host about"))?;
