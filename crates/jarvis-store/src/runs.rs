@@ -82,56 +82,28 @@ impl RunRecord {
         })
     }
 
+    /// An `action_runs` row.
     fn from_row(row: &AnyRow) -> Result<RunRecord, StoreError> {
-        let bad = |what: &str, e: sqlx::Error| StoreError::Corrupt(format!("run {what}: {e}"));
-        let int =
-            |name: &str| -> Result<i64, StoreError> { row.try_get(name).map_err(|e| bad(name, e)) };
-        let opt = |name: &str| -> Result<Option<i32>, StoreError> {
-            Ok(row
-                .try_get::<Option<i64>, _>(name)
-                .map_err(|e| bad(name, e))?
-                .and_then(|v| i32::try_from(v).ok()))
-        };
-        let stream = |p: &str| -> Result<CapturedOutput, StoreError> {
-            Ok(CapturedOutput {
-                data: row.try_get(p).map_err(|e| bad(p, e))?,
-                bytes: u64::try_from(int(&format!("{p}_bytes"))?).unwrap_or(0),
-                sha256: row
-                    .try_get(format!("{p}_sha256").as_str())
-                    .map_err(|e| bad(p, e))?,
-                truncated: int(&format!("{p}_truncated"))? != 0,
-            })
-        };
-        Ok(RunRecord {
-            started_at: row
-                .try_get("started_at")
-                .map_err(|e| bad("started_at", e))?,
-            finished_at: row
-                .try_get("finished_at")
-                .map_err(|e| bad("finished_at", e))?,
-            ending: row.try_get("ending").map_err(|e| bad("ending", e))?,
-            exit_code: opt("exit_code")?,
-            signal: opt("signal")?,
-            duration_ms: u64::try_from(int("duration_ms")?).unwrap_or(0),
-            killed: u32::try_from(int("killed")?).unwrap_or(0),
-            stdout: stream("stdout")?,
-            stderr: stream("stderr")?,
-            error: row.try_get("error").map_err(|e| bad("error", e))?,
-            kernel: row.try_get("kernel").map_err(|e| bad("kernel", e))?,
-            host_account: None,
-        })
+        RunRecord::decode(row, "run", true)
     }
 
     /// A `run_accounts` row, whose outputs are counts and hashes only.
     fn from_account_row(row: &AnyRow) -> Result<RunRecord, StoreError> {
-        let bad = |what: &str, e: sqlx::Error| {
-            StoreError::Corrupt(format!("host account of a run, {what}: {e}"))
+        RunRecord::decode(row, "host account of a run,", false)
+    }
+
+    /// The columns both tables share; `with_data` when the row keeps the
+    /// outputs themselves (and whether each was cut), not only their counts.
+    fn decode(row: &AnyRow, table: &str, with_data: bool) -> Result<RunRecord, StoreError> {
+        let bad = |what: &str, e: sqlx::Error| StoreError::Corrupt(format!("{table} {what}: {e}"));
+        let get = |name: &str| -> Result<String, StoreError> {
+            row.try_get(name).map_err(|e| bad(name, e))
+        };
+        let maybe = |name: &str| -> Result<Option<String>, StoreError> {
+            row.try_get(name).map_err(|e| bad(name, e))
         };
         let int =
             |name: &str| -> Result<i64, StoreError> { row.try_get(name).map_err(|e| bad(name, e)) };
-        let text = |name: &str| -> Result<String, StoreError> {
-            row.try_get(name).map_err(|e| bad(name, e))
-        };
         let opt = |name: &str| -> Result<Option<i32>, StoreError> {
             Ok(row
                 .try_get::<Option<i64>, _>(name)
@@ -139,25 +111,35 @@ impl RunRecord {
                 .and_then(|v| i32::try_from(v).ok()))
         };
         let stream = |p: &str| -> Result<CapturedOutput, StoreError> {
+            let bytes = u64::try_from(int(&format!("{p}_bytes"))?).unwrap_or(0);
+            let (data, truncated) = if with_data {
+                (
+                    row.try_get(p).map_err(|e| bad(p, e))?,
+                    int(&format!("{p}_truncated"))? != 0,
+                )
+            } else {
+                // Nothing of it reached the gateway.
+                (Vec::new(), bytes > 0)
+            };
             Ok(CapturedOutput {
-                data: Vec::new(),
-                bytes: u64::try_from(int(&format!("{p}_bytes"))?).unwrap_or(0),
-                sha256: text(&format!("{p}_sha256"))?,
-                truncated: int(&format!("{p}_bytes"))? > 0,
+                data,
+                bytes,
+                sha256: get(&format!("{p}_sha256"))?,
+                truncated,
             })
         };
         Ok(RunRecord {
-            started_at: text("started_at")?,
-            finished_at: text("finished_at")?,
-            ending: text("ending")?,
+            started_at: get("started_at")?,
+            finished_at: get("finished_at")?,
+            ending: get("ending")?,
             exit_code: opt("exit_code")?,
             signal: opt("signal")?,
             duration_ms: u64::try_from(int("duration_ms")?).unwrap_or(0),
             killed: u32::try_from(int("killed")?).unwrap_or(0),
             stdout: stream("stdout")?,
             stderr: stream("stderr")?,
-            error: row.try_get("error").map_err(|e| bad("error", e))?,
-            kernel: row.try_get("kernel").map_err(|e| bad("kernel", e))?,
+            error: maybe("error")?,
+            kernel: maybe("kernel")?,
             host_account: None,
         })
     }
