@@ -42,6 +42,18 @@ fn behind(tag: &str, switch: &Switch) -> Env {
 }
 
 /// Waits until the guard's log holds a line for `id` that `want` accepts.
+/// The `run.guard_account` events of action `id`.
+async fn accounts_logged(gw: &Gateway, id: &str) -> Vec<jarvis_store::AuditEvent> {
+    gw.store()
+        .events(&jarvis_store::AuditFilter {
+            action_id: Some(id.to_owned()),
+            kind: Some("run.guard_account".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("events")
+}
+
 async fn logged(id: &str, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let since = Instant::now();
     loop {
@@ -128,15 +140,7 @@ async fn a_run_lost_mid_way_gets_the_guards_account_once_the_host_answers() {
         "the state does not move"
     );
 
-    let events = gw
-        .store()
-        .events(&jarvis_store::AuditFilter {
-            action_id: Some(ids.clone()),
-            kind: Some("run.guard_account".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("events");
+    let events = accounts_logged(&gw, &ids).await;
     assert_eq!(events.len(), 1, "{events:?}");
     let payload: serde_json::Value = serde_json::from_str(&events[0].payload).expect("json");
     assert!(
@@ -156,15 +160,7 @@ async fn a_run_lost_mid_way_gets_the_guards_account_once_the_host_answers() {
 
     // Asked once: another check adds nothing.
     gw.check_host(&sandbox_name()).await.expect("answers");
-    let again = gw
-        .store()
-        .events(&jarvis_store::AuditFilter {
-            action_id: Some(ids.clone()),
-            kind: Some("run.guard_account".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("events");
+    let again = accounts_logged(&gw, &ids).await;
     assert_eq!(again.len(), 1);
 
     // What `jarvis actions show --json` and the API show of the run.
@@ -226,15 +222,7 @@ async fn a_run_a_restart_interrupted_is_asked_about_at_start_up() {
     assert_eq!(run.ending, ending, "{run:?}");
     assert_eq!(run.error.as_deref(), Some(said));
     assert_eq!(run.host_account.map(|a| a.ending).as_deref(), Some(ending));
-    let events = gw
-        .store()
-        .events(&jarvis_store::AuditFilter {
-            action_id: Some(id.to_string()),
-            kind: Some("run.guard_account".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("events");
+    let events = accounts_logged(&gw, &id.to_string()).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(event_line(&events[0].kind, &events[0].payload), said);
     // The guard logged the question, and nothing ran.
