@@ -563,3 +563,87 @@ fn a_change_while_the_rollback_waits_refuses_it_before_it_starts() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(env.show(&id)["action"]["state"], "rolled_back");
 }
+
+/// The kinds of `id`'s events, oldest first, as `actions show` lists them.
+fn event_kinds(env: &Env, id: &str) -> Vec<String> {
+    env.show(id)["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Retention records a snapshot as given up before the host removes it,
+/// so nothing is ever offered for rollback that the host no longer holds;
+/// what the host could not remove is kept on the record, to be tried again.
+#[test]
+fn retention_records_before_the_host_removes_and_keeps_what_it_could_not() {
+    let env = Env::with_snapshots("prune", "keep = 1");
+    let (first, second) = (HostRepo::new("prune-a"), HostRepo::new("prune-b"));
+    let commit = |repo: &HostRepo| {
+        let cwd = repo.path.display().to_string();
+        act(
+            &env,
+            &[
+                "run",
+                "--host",
+                "sandbox",
+                "--cwd",
+                &cwd,
+                "--",
+                "git commit -qam 'change the port'",
+            ],
+        )
+    };
+    let a = commit(&first);
+    let kept = format!("refs/jarvis/snapshots/{a}");
+    assert!(first.git(&["for-each-ref", &kept]).contains(&a));
+    // The second snapshot makes the first one too many: pruned, in order.
+    let b = commit(&second);
+    let pruned = env.show(&a)["snapshot"]["pruned_at"].clone();
+    assert!(pruned.is_string(), "{pruned}");
+    let kinds = event_kinds(&env, &a);
+    let at = |k: &str| kinds.iter().position(|x| x == k);
+    assert!(
+        matches!((at("snapshot.pruned"), at("snapshot.removed")), (Some(p), Some(r)) if p < r),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        first.git(&["for-each-ref", &kept]),
+        "",
+        "the host removed it"
+    );
+    let refused = rollback(&env, &a, &[]);
+    assert!(
+        refused.code != 0 && refused.stderr.contains("was pruned at"),
+        "gone is gone: {}",
+        refused.stderr
+    );
+
+    // A host that cannot remove it (its repository went away): the record
+    // keeps it, says why, and the next pruning tries again.
+    let p = second.path.display().to_string();
+    as_guard_user(&["mv", &p, &format!("{p}.moved")]);
+    let third = HostRepo::new("prune-c");
+    let _c = commit(&third);
+    as_guard_user(&["mv", &format!("{p}.moved"), &p]);
+    assert!(env.show(&b)["snapshot"]["pruned_at"].is_null());
+    let kinds = event_kinds(&env, &b);
+    assert!(
+        kinds.iter().any(|k| k == "snapshot.pruned")
+            && kinds.last().map(String::as_str) == Some("snapshot.prune_failed"),
+        "{kinds:?}"
+    );
+    let out = env.jarvis(&["snapshots", "prune", "--host", "sandbox"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.show(&b)["snapshot"]["pruned_at"].is_string());
+    assert_eq!(
+        second.git(&["for-each-ref", &format!("refs/jarvis/snapshots/{b}")]),
+        ""
+    );
+}

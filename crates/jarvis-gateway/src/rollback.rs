@@ -873,9 +873,9 @@ impl Gateway {
     }
 
     /// Applies the host's retention to its kept snapshots: the newest
-    /// `keep` stay, and none older than `max_age_days`. What a host could
-    /// not remove stays unpruned and is reported in a `snapshot.prune_failed`
-    /// event.
+    /// `keep` stay, and none older than `max_age_days`. Each is marked
+    /// pruned before the host removes it; what a host could not remove is
+    /// unmarked again and reported in a `snapshot.prune_failed` event.
     ///
     /// # Errors
     /// [`GatewayError::UnknownHost`] or a store error.
@@ -911,6 +911,12 @@ impl Gateway {
             } else {
                 format!("older than {} days", settings.max_age_days.unwrap_or(0))
             };
+            // Recorded before the host is asked: a record that cannot be
+            // written (a full disk) sends nothing, and a host that removed
+            // what the record still offers to roll back to cannot happen.
+            self.store()
+                .mark_pruned(id, actor, json!({ "why": why }))
+                .await?;
             let dropped = self
                 .executor()
                 .drop_snapshots(
@@ -923,7 +929,13 @@ impl Gateway {
             match dropped {
                 Ok(report) if report.errors.is_empty() => {
                     self.store()
-                        .mark_pruned(id, actor, json!({ "why": why, "removed": report.removed }))
+                        .append(NewEvent {
+                            actor: actor.to_owned(),
+                            action_id: Some(id),
+                            host: Some(host.to_string()),
+                            kind: "snapshot.removed".into(),
+                            payload: json!({ "removed": report.removed }),
+                        })
                         .await?;
                     pruned.push(id);
                 }
@@ -932,14 +944,13 @@ impl Gateway {
                         Ok(report) => report.errors.join("; "),
                         Err(e) => e.to_string(),
                     };
+                    // Kept after all: it can be rolled back to, and the
+                    // next pruning tries again. (Were this write to fail,
+                    // the record would say pruned of a snapshot the host
+                    // still holds: space taken, nothing offered that is
+                    // gone.)
                     self.store()
-                        .append(NewEvent {
-                            actor: actor.to_owned(),
-                            action_id: Some(id),
-                            host: Some(host.to_string()),
-                            kind: "snapshot.prune_failed".into(),
-                            payload: json!({ "why": why, "error": error }),
-                        })
+                        .unmark_pruned(id, actor, json!({ "why": why, "error": error }))
                         .await?;
                 }
             }

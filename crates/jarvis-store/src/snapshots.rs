@@ -251,6 +251,47 @@ impl Store {
         .await
     }
 
+    /// Takes back [`Store::mark_pruned`] when the host could not remove
+    /// what the snapshot kept: it can be rolled back to again, and the
+    /// next pruning tries again. `detail` (why, and what failed) goes into
+    /// the `snapshot.prune_failed` event.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is no pruned snapshot.
+    pub async fn unmark_pruned(
+        &self,
+        id: ActionId,
+        actor: &str,
+        detail: Value,
+    ) -> Result<(), StoreError> {
+        let (mut tx, head) = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE snapshots SET pruned_at = NULL WHERE action_id = $1 AND pruned_at IS NOT NULL",
+        )
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("taking back a snapshot's pruning"))?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound(format!(
+                "a pruned snapshot of action {id}"
+            )));
+        }
+        self.commit_with_event(
+            tx,
+            head,
+            NewEvent {
+                actor: actor.to_owned(),
+                action_id: Some(id),
+                host: None,
+                kind: "snapshot.prune_failed".into(),
+                payload: detail,
+            },
+            "committing a snapshot's failed pruning",
+        )
+        .await
+    }
+
     /// Attaches the preview shown to approvers; `summary` (never the diff
     /// itself, which may hold anything) goes into the `action.previewed`
     /// event.

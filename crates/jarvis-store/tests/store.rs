@@ -730,6 +730,17 @@ async fn snapshots_are_written_once_and_a_rollback_ends_both_actions_together() 
             .await
             .expect("pruned");
         assert!(store.mark_pruned(id, "test", json!({})).await.is_err());
+        // The host could not remove it: kept again, and pruned again later.
+        store
+            .unmark_pruned(id, "test", json!({"error": "no such repository"}))
+            .await
+            .expect("unpruned");
+        assert!(store.unmark_pruned(id, "test", json!({})).await.is_err());
+        assert_eq!(store.kept_snapshots("nas").await.expect("kept"), vec![id]);
+        store
+            .mark_pruned(id, "test", json!({"why": "retention"}))
+            .await
+            .expect("pruned again");
         let report = store.verify(None).await.expect("verify");
         assert!(
             report.problem.is_none(),

@@ -1813,6 +1813,21 @@ pub fn event_line(kind: &str, payload: &str) -> String {
         "action.rolled_back" => {
             text("rollback").map(|r| format!("put back by rollback {}", short_id(r)))
         }
+        "snapshot.pruned" => text("why").map(str::to_owned),
+        "snapshot.prune_failed" => match (text("why"), text("error")) {
+            (Some(why), Some(e)) => Some(format!(
+                "{why}; the host could not remove it, so it is kept: {e}"
+            )),
+            (_, e) => e.map(|e| format!("the host could not remove it, so it is kept: {e}")),
+        },
+        "snapshot.removed" => {
+            let removed = list("removed");
+            Some(if removed.is_empty() {
+                "the host had nothing of it left".to_owned()
+            } else {
+                removed.join(", ")
+            })
+        }
         "conversation.message" => text("role").map(|r| {
             match r {
                 "user" => "what the person said",
