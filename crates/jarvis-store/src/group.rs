@@ -22,6 +22,7 @@
 //! while writes are in it.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -121,6 +122,10 @@ impl Drop for Batch {
 pub(crate) struct GroupCommit {
     gate: Arc<Mutex<Batch>>,
     wake: Arc<Notify>,
+    /// Whether the committer task runs: it ends with the runtime it was
+    /// started on, and a store used on another runtime after that (a
+    /// command that opens one per step) starts another.
+    alive: Arc<AtomicBool>,
     /// How long a writer waits its turn before giving up, as SQLite's busy
     /// timeout would have it wait for the lock.
     patience: Duration,
@@ -144,17 +149,30 @@ impl GroupCommit {
             done,
             commits: 0,
         }));
-        let wake = Arc::new(Notify::new());
-        tokio::spawn(committer(Arc::downgrade(&gate), wake.clone()));
-        GroupCommit {
+        let group = GroupCommit {
             gate,
-            wake,
+            wake: Arc::new(Notify::new()),
+            alive: Arc::new(AtomicBool::new(false)),
             patience,
+        };
+        group.keep_committer();
+        group
+    }
+
+    /// Starts the committer on the current runtime unless it runs.
+    fn keep_committer(&self) {
+        if !self.alive.swap(true, Ordering::AcqRel) {
+            tokio::spawn(committer(
+                Arc::downgrade(&self.gate),
+                self.wake.clone(),
+                Alive(self.alive.clone()),
+            ));
         }
     }
 
     /// Waits its turn and starts a write: a savepoint in the open batch.
     pub(crate) async fn begin(&self) -> Result<SharedWrite, sqlx::Error> {
+        self.keep_committer();
         let mut batch = tokio::time::timeout(self.patience, self.gate.clone().lock_owned())
             .await
             .map_err(|_| {
@@ -171,7 +189,9 @@ impl GroupCommit {
         }
         Ok(SharedWrite {
             batch: Some(batch),
+            gate: self.gate.clone(),
             wake: self.wake.clone(),
+            alive: self.alive.clone(),
             ending: false,
         })
     }
@@ -185,8 +205,17 @@ impl GroupCommit {
     }
 }
 
+/// Says the committer stopped, however it stops (its runtime gone).
+struct Alive(Arc<AtomicBool>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// Commits each batch once the writers queued ahead of it are through.
-async fn committer(gate: Weak<Mutex<Batch>>, wake: Arc<Notify>) {
+async fn committer(gate: Weak<Mutex<Batch>>, wake: Arc<Notify>, _alive: Alive) {
     loop {
         wake.notified().await;
         let Some(gate) = gate.upgrade() else {
@@ -202,7 +231,9 @@ async fn committer(gate: Weak<Mutex<Batch>>, wake: Arc<Notify>) {
 /// gate held until it is released or rolled back.
 pub(crate) struct SharedWrite {
     batch: Option<OwnedMutexGuard<Batch>>,
+    gate: Arc<Mutex<Batch>>,
     wake: Arc<Notify>,
+    alive: Arc<AtomicBool>,
     /// Set while RELEASE or ROLLBACK TO is under way: cancelled then, the
     /// savepoint's state is not known.
     ending: bool,
@@ -243,10 +274,24 @@ impl SharedWrite {
         let mut done = batch.done.subscribe();
         drop(batch);
         self.wake.notify_one();
-        let outcome = done
-            .wait_for(Option::is_some)
-            .await
-            .map(|o| o.clone().expect("waited for Some"));
+        let outcome = loop {
+            tokio::select! {
+                // The borrow of the value ends inside: it must not be held
+                // across the other branch's wait.
+                outcome = async {
+                    done.wait_for(Option::is_some)
+                        .await
+                        .map(|o| o.clone().expect("waited for Some"))
+                } => break outcome,
+                () = tokio::time::sleep(Duration::from_millis(100)) => {
+                    // The committer went with its runtime: whoever waits
+                    // commits.
+                    if !self.alive.load(Ordering::Acquire) {
+                        self.gate.lock().await.commit().await;
+                    }
+                }
+            }
+        };
         match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(failure)) => Err(failure.to_sqlx()),
@@ -493,6 +538,34 @@ mod tests {
         );
         group.close().await;
         pool.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A command opens a runtime per step: the committer started on the
+    /// first is gone with it, and the next writes must not wait for it.
+    #[test]
+    fn writes_go_on_when_the_runtime_that_started_the_committer_is_gone() {
+        let rt = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+        };
+        let (pool, dir, group) = rt().block_on(async {
+            let (pool, dir) = pool("group-runtimes").await;
+            let group = GroupCommit::start(pool.clone(), Duration::from_secs(10));
+            insert(&group, "ok", 1).await.expect("first runtime");
+            (pool, dir, group)
+        });
+        rt().block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), insert(&group, "ok", 2))
+                .await
+                .expect("the write does not hang")
+                .expect("second runtime");
+            assert_eq!(count(&pool, "ok").await, 2);
+            group.close().await;
+            pool.close().await;
+        });
         let _ = std::fs::remove_dir_all(dir);
     }
 
