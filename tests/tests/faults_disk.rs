@@ -33,6 +33,15 @@ const HOST_LIMITS: &str = "rate_per_minute = 100000\nburst = 10000\nconcurrency 
 const LIMITS: &str = "rate_per_minute = 100000\nburst = 10000\n\
                       requester_rate_per_minute = 100000\nrequester_burst = 10000";
 
+/// What the load has been answered so far, for the test to wait on.
+#[derive(Default)]
+struct Tally {
+    /// Proposals refused, in any phase.
+    refused: AtomicUsize,
+    /// Proposals sent after space came back and created.
+    recovered: AtomicUsize,
+}
+
 /// Keeps `clients` agents proposing `echo MARK-N` until `stop`.
 fn load(
     agent: Arc<Agent>,
@@ -40,12 +49,12 @@ fn load(
     mark: &str,
     phase: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
-    refused: Arc<AtomicUsize>,
+    tally: Arc<Tally>,
 ) -> Vec<tokio::task::JoinHandle<Vec<Answer>>> {
     (0..clients)
         .map(|c| {
             let (agent, phase, stop) = (agent.clone(), phase.clone(), stop.clone());
-            let refused = refused.clone();
+            let tally = tally.clone();
             let mark = mark.to_owned();
             tokio::spawn(async move {
                 let mut answers = Vec::new();
@@ -59,7 +68,9 @@ fn load(
                         )
                         .await;
                     if status != StatusCode::CREATED {
-                        refused.fetch_add(1, Ordering::Relaxed);
+                        tally.refused.fetch_add(1, Ordering::Relaxed);
+                    } else if sent == AFTER {
+                        tally.recovered.fetch_add(1, Ordering::Relaxed);
                     }
                     answers.push(Answer {
                         phase: sent,
@@ -134,14 +145,14 @@ async fn fill_under_load(s: Served, fs: &Tmpfs, db: &Database) {
     let mark = marker("faults-disk");
     let phase = Arc::new(AtomicU8::new(BEFORE));
     let stop = Arc::new(AtomicBool::new(false));
-    let refused = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Tally::default());
     let clients = load(
         agent.clone(),
         8,
         &mark,
         phase.clone(),
         stop.clone(),
-        refused.clone(),
+        tally.clone(),
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -178,7 +189,7 @@ async fn fill_under_load(s: Served, fs: &Tmpfs, db: &Database) {
     // Until the load meets the full disk (PostgreSQL fills pages it
     // already has before it asks for a new one), at most 20 seconds.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while refused.load(Ordering::Relaxed) < 8 && Instant::now() < deadline {
+    while tally.refused.load(Ordering::Relaxed) < 8 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -187,7 +198,13 @@ async fn fill_under_load(s: Served, fs: &Tmpfs, db: &Database) {
     let back = readyz_becomes(&agent, StatusCode::OK, Duration::from_secs(15)).await;
     assert_eq!(back["database"]["ok"], true, "{back:#}");
     phase.store(AFTER, Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Until every client has had one proposal sent since then created (a
+    // proposal that runs a command takes a second or more on a busy
+    // machine), at most 30 seconds; the assertions below say if not.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tally.recovered.load(Ordering::Relaxed) < 8 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     let mut answers = Vec::new();
     for c in clients {
