@@ -270,7 +270,33 @@ impl SharedWrite {
             self.batch = None;
             return Err(e);
         }
-        let batch = self.batch.take().expect("held above");
+        self.settle().await
+    }
+
+    /// Undoes the write, leaving the batch's other writes in place, and
+    /// waits for the batch to end: what the writer read there (another
+    /// request's action, made with the same idempotency key) may be an
+    /// answer it gives, and must be durable before it is given. If the
+    /// batch failed, so does this.
+    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.ending = true;
+        let batch = self
+            .batch
+            .as_mut()
+            .expect("a write holds the gate until it ends");
+        if let Err(e) = undo(batch).await {
+            self.batch = None;
+            return Err(e);
+        }
+        self.settle().await
+    }
+
+    /// Lets the next writer in and waits for the batch's COMMIT.
+    async fn settle(mut self) -> Result<(), sqlx::Error> {
+        let batch = self
+            .batch
+            .take()
+            .expect("a write holds the gate until it ends");
         let mut done = batch.done.subscribe();
         drop(batch);
         self.wake.notify_one();
@@ -298,21 +324,6 @@ impl SharedWrite {
             // The committer is gone: the store was dropped or closed.
             Err(_) => Err(sqlx::Error::PoolClosed),
         }
-    }
-
-    /// Undoes the write, leaving the batch's other writes in place.
-    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        self.ending = true;
-        let batch = self
-            .batch
-            .as_mut()
-            .expect("a write holds the gate until it ends");
-        let result = undo(batch).await;
-        self.batch = None;
-        // The transaction may be open with nothing of anyone's in it; the
-        // committer ends it, so the lock is not held for nothing.
-        self.wake.notify_one();
-        result
     }
 }
 

@@ -211,7 +211,7 @@ impl Store {
     }
 
     /// Marks a snapshot pruned: what the host kept is gone, so it can no
-    /// longer be rolled back to. `detail` (what was removed) goes into the
+    /// longer be rolled back to. `detail` (why) goes into the
     /// `snapshot.pruned` event.
     ///
     /// # Errors
@@ -222,33 +222,7 @@ impl Store {
         actor: &str,
         detail: Value,
     ) -> Result<(), StoreError> {
-        let (mut tx, head) = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE snapshots SET pruned_at = $1 WHERE action_id = $2 AND pruned_at IS NULL",
-        )
-        .bind(now())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("marking a snapshot pruned"))?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::NotFound(format!(
-                "an unpruned snapshot of action {id}"
-            )));
-        }
-        self.commit_with_event(
-            tx,
-            head,
-            NewEvent {
-                actor: actor.to_owned(),
-                action_id: Some(id),
-                host: None,
-                kind: "snapshot.pruned".into(),
-                payload: detail,
-            },
-            "committing a pruned snapshot",
-        )
-        .await
+        self.set_pruned(id, actor, detail, true).await
     }
 
     /// Takes back [`Store::mark_pruned`] when the host could not remove
@@ -264,17 +238,50 @@ impl Store {
         actor: &str,
         detail: Value,
     ) -> Result<(), StoreError> {
+        self.set_pruned(id, actor, detail, false).await
+    }
+
+    async fn set_pruned(
+        &self,
+        id: ActionId,
+        actor: &str,
+        detail: Value,
+        pruned: bool,
+    ) -> Result<(), StoreError> {
+        let (doing, committing, missing, kind) = if pruned {
+            (
+                "marking a snapshot pruned",
+                "committing a pruned snapshot",
+                "an unpruned",
+                "snapshot.pruned",
+            )
+        } else {
+            (
+                "taking back a snapshot's pruning",
+                "committing a snapshot's failed pruning",
+                "a pruned",
+                "snapshot.prune_failed",
+            )
+        };
         let (mut tx, head) = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE snapshots SET pruned_at = NULL WHERE action_id = $1 AND pruned_at IS NOT NULL",
-        )
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("taking back a snapshot's pruning"))?;
+        let update = if pruned {
+            sqlx::query(
+                "UPDATE snapshots SET pruned_at = $1 WHERE action_id = $2 AND pruned_at IS NULL",
+            )
+            .bind(now())
+        } else {
+            sqlx::query(
+                "UPDATE snapshots SET pruned_at = NULL WHERE action_id = $1 AND pruned_at IS NOT NULL",
+            )
+        };
+        let done = update
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db(doing))?;
         if done.rows_affected() != 1 {
             return Err(StoreError::NotFound(format!(
-                "a pruned snapshot of action {id}"
+                "{missing} snapshot of action {id}"
             )));
         }
         self.commit_with_event(
@@ -284,10 +291,10 @@ impl Store {
                 actor: actor.to_owned(),
                 action_id: Some(id),
                 host: None,
-                kind: "snapshot.prune_failed".into(),
+                kind: kind.into(),
                 payload: detail,
             },
-            "committing a snapshot's failed pruning",
+            committing,
         )
         .await
     }
