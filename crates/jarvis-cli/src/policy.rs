@@ -357,7 +357,25 @@ fn read_line_capped(
 }
 
 fn lint(args: &PolicyArgs) -> Result<ExitCode> {
-    match Policy::load(&args.policy) {
+    // The built-in knowledge is compiled unit by unit as lines need it;
+    // lint compiles all of it, so a broken build is said here, not on
+    // the line that first needs the broken unit.
+    let loaded = Policy::load(&args.policy).and_then(|p| match p.knowledge().check_shipped() {
+        Ok(()) => Ok(p),
+        Err(errors) => Err(jarvis_policy::LoadError {
+            errors: errors
+                .into_iter()
+                .map(|e| jarvis_policy::PolicyError {
+                    file: "(built in)".into(),
+                    line: 0,
+                    column: 0,
+                    field: e.place,
+                    message: e.problem,
+                })
+                .collect(),
+        }),
+    });
+    match loaded {
         Ok(p) => {
             let warnings = warnings(&p);
             for w in &warnings {

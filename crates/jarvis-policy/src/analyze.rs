@@ -9,12 +9,14 @@
 //! guardrails, rules and risk read these facts.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jarvis_core::text::code;
 use regex::{Regex, RegexSet};
 
-use crate::kb::{Effect, FlagSpec, KnowledgeFile, NodeSpec, PathClass, ProgramSpec, Runs, Writes};
+use crate::kb::{
+    Effect, FlagSpec, KnowledgeFile, NodeSpec, PathClass, PathSpec, ProgramSpec, Runs, Writes,
+};
 use crate::options::{OptionClass, OptionTable, OptionTables, Parsed, Unlisted, ValueAt};
 use crate::shell::{
     self, Assignment, Context, Invocation, Redirect, ShellError, Stdin, Word, truncate,
@@ -32,18 +34,41 @@ pub const SYSTEM_DIRS: &[&str] = &[
 ];
 
 /// The knowledge base, compiled for lookup.
+///
+/// [`Knowledge::shipped`] sits on the units the build split the shipped
+/// files into ([`crate::shipped`]): a program, an option table or the path
+/// list is read and compiled the first time a line needs it, so a process
+/// that judges `true` pays for `true`. Files added at run time
+/// ([`Knowledge::add`]) are compiled and checked whole, and win over what
+/// is shipped.
 #[derive(Debug, Default)]
 pub struct Knowledge {
     programs: HashMap<String, Arc<Program>>,
-    paths: Vec<SensitivePath>,
-    /// Every path pattern at once: each argument meets each pattern, and one
-    /// automaton pass is far cheaper than one search per pattern.
-    path_set: Option<RegexSet>,
+    /// The shipped programs under those above, by unit, compiled on first
+    /// use; `None` for a knowledge base of run-time files only.
+    shipped: Option<crate::shipped::Cells<Program>>,
+    /// Sensitive paths from run-time files, checked when added; they come
+    /// after the shipped ones.
+    paths: Vec<PathSpec>,
+    /// Every path pattern, shipped then added, with one automaton over all
+    /// of them, built when the first path is classified.
+    path_index: OnceLock<PathIndex>,
     /// The path patterns of each class (by rank, most serious first) as one
     /// pattern for glob questions, compiled when the first is asked.
-    glob_classes: std::sync::OnceLock<Vec<Option<crate::paths::PathRegex>>>,
+    glob_classes: OnceLock<Vec<Option<crate::paths::PathRegex>>>,
     /// Every option each tool accepts, by program and subcommand words.
     options: OptionTables,
+}
+
+/// The sensitive paths, ready to match.
+#[derive(Debug, Default)]
+struct PathIndex {
+    paths: Vec<SensitivePath>,
+    /// Every path pattern at once: each argument meets each pattern, and
+    /// one automaton pass is far cheaper than one search per pattern.
+    /// `None` when the patterns could not be read or compiled, which
+    /// classifies every path as a secret (waits for a person).
+    set: Option<RegexSet>,
 }
 
 /// A program the knowledge base describes.
@@ -129,12 +154,12 @@ struct ArgPattern {
 
 #[derive(Debug)]
 struct SensitivePath {
-    regex: Regex,
+    pattern: String,
     class: PathClass,
     what: String,
     /// The pattern compiled for glob questions, when one is first asked;
     /// `None` inside when it cannot be, which reads as "could match".
-    glob: std::sync::OnceLock<Option<crate::paths::PathRegex>>,
+    glob: OnceLock<Option<crate::paths::PathRegex>>,
 }
 
 /// A mistake in a knowledge file, named by where it sits in the tables.
@@ -160,18 +185,8 @@ impl Knowledge {
     pub fn add(&mut self, file: KnowledgeFile) -> Result<(), Vec<KnowledgeError>> {
         let mut errors = Vec::new();
         for (name, spec) in file.program {
-            let ProgramSpec {
-                family,
-                aliases,
-                node,
-            } = spec;
-            let place = format!("program.{name}");
-            let node = compile_node(node, &place, Writes::Unknown, &mut errors);
-            let program = Arc::new(Program {
-                name: name.clone(),
-                family,
-                node,
-            });
+            let aliases = spec.aliases.clone();
+            let program = Arc::new(compile_program(name.clone(), spec, &mut errors));
             for alias in aliases {
                 self.programs.insert(alias, Arc::clone(&program));
             }
@@ -184,14 +199,10 @@ impl Knowledge {
                 needle: e.needle,
             }));
         }
+        let first = self.paths.len();
         for (i, p) in file.path.into_iter().enumerate() {
             match Regex::new(&p.regex) {
-                Ok(regex) => self.paths.push(SensitivePath {
-                    regex,
-                    class: p.class,
-                    what: p.what,
-                    glob: std::sync::OnceLock::new(),
-                }),
+                Ok(_) => self.paths.push(p),
                 Err(e) => errors.push(KnowledgeError {
                     place: format!("path[{i}].regex"),
                     problem: format!("does not compile: {}", first_line(&e.to_string())),
@@ -199,39 +210,158 @@ impl Knowledge {
                 }),
             }
         }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        match RegexSet::new(self.paths.iter().map(|p| p.regex.as_str())) {
-            Ok(set) => {
-                self.path_set = Some(set);
-                Ok(())
-            }
-            Err(e) => Err(vec![KnowledgeError {
+        if errors.is_empty()
+            && self.paths.len() > first
+            && let Err(e) = RegexSet::new(self.paths.iter().map(|p| p.regex.as_str()))
+        {
+            errors.push(KnowledgeError {
                 place: "path".into(),
                 problem: format!(
                     "the path patterns do not compile together: {}",
                     first_line(&e.to_string())
                 ),
                 needle: "[[path]]".into(),
-            }]),
+            });
         }
+        self.path_index = OnceLock::new();
+        self.glob_classes = OnceLock::new();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The shipped knowledge base, read unit by unit as lines need it.
+    pub fn shipped() -> Knowledge {
+        Knowledge {
+            shipped: Some(crate::shipped::cells(crate::shipped::PROGRAMS.len())),
+            options: OptionTables::shipped(),
+            ..Knowledge::default()
+        }
+    }
+
+    /// Reads and compiles every shipped unit now, as a policy loaded from
+    /// the files would: every mistake, by place. The test suite and `jarvis
+    /// policy lint` use it; judging never needs it.
+    ///
+    /// # Errors
+    /// Every unit that does not read or compile.
+    pub fn check_shipped(&self) -> Result<(), Vec<KnowledgeError>> {
+        let mut errors = Vec::new();
+        for (name, json) in crate::shipped::PROGRAMS {
+            match crate::shipped::read::<ProgramSpec>(json) {
+                Ok(spec) => {
+                    compile_program((*name).to_owned(), spec, &mut errors);
+                }
+                Err(e) => errors.push(KnowledgeError {
+                    place: format!("program.{name}"),
+                    problem: format!("does not read: {e}"),
+                    needle: (*name).to_owned(),
+                }),
+            }
+        }
+        errors.extend(
+            self.options
+                .check_shipped()
+                .into_iter()
+                .map(|e| KnowledgeError {
+                    place: e.place,
+                    problem: e.problem,
+                    needle: e.needle,
+                }),
+        );
+        match crate::shipped::read::<Vec<PathSpec>>(crate::shipped::PATHS) {
+            Ok(paths) => {
+                for (i, p) in paths.iter().enumerate() {
+                    if let Err(e) = Regex::new(&p.regex) {
+                        errors.push(KnowledgeError {
+                            place: format!("path[{i}].regex"),
+                            problem: format!("does not compile: {}", first_line(&e.to_string())),
+                            needle: p.regex.clone(),
+                        });
+                    }
+                }
+            }
+            Err(e) => errors.push(KnowledgeError {
+                place: "path".into(),
+                problem: format!("does not read: {e}"),
+                needle: "[[path]]".into(),
+            }),
+        }
+        if self.path_index().set.is_none() {
+            errors.push(KnowledgeError {
+                place: "path".into(),
+                problem: "the path patterns do not compile together".into(),
+                needle: "[[path]]".into(),
+            });
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// A program by exact name or alias: a run-time file's first, then the
+    /// shipped one (compiled now if this is its first use).
+    fn get(&self, name: &str) -> Option<&Arc<Program>> {
+        if let Some(p) = self.programs.get(name) {
+            return Some(p);
+        }
+        let cells = self.shipped.as_ref()?;
+        let unit = crate::shipped::program(name)?;
+        cells
+            .get(unit)?
+            .get_or_init(|| {
+                let (name, json) = crate::shipped::PROGRAMS.get(unit)?;
+                let spec = crate::shipped::read::<ProgramSpec>(json).ok()?;
+                let mut errors = Vec::new();
+                let program = compile_program((*name).to_owned(), spec, &mut errors);
+                errors.is_empty().then(|| Arc::new(program))
+            })
+            .as_ref()
+    }
+
+    /// The sensitive paths, read and compiled on first use.
+    fn path_index(&self) -> &PathIndex {
+        self.path_index.get_or_init(|| {
+            let shipped = match self.shipped {
+                Some(_) => match crate::shipped::read::<Vec<PathSpec>>(crate::shipped::PATHS) {
+                    Ok(p) => p,
+                    Err(_) => return PathIndex::default(),
+                },
+                None => Vec::new(),
+            };
+            let paths: Vec<SensitivePath> = shipped
+                .into_iter()
+                .chain(self.paths.iter().cloned())
+                .map(|p| SensitivePath {
+                    pattern: p.regex,
+                    class: p.class,
+                    what: p.what,
+                    glob: OnceLock::new(),
+                })
+                .collect();
+            let set = RegexSet::new(paths.iter().map(|p| p.pattern.as_str())).ok();
+            PathIndex { paths, set }
+        })
     }
 
     /// The program a name refers to: exact, then by alias, then without a
     /// version or variant suffix (`python3.11` → `python3` → `python`,
     /// `mkfs.ext4` → `mkfs`).
     pub fn program(&self, name: &str) -> Option<&Arc<Program>> {
-        if let Some(p) = self.programs.get(name) {
+        if let Some(p) = self.get(name) {
             return Some(p);
         }
         let base = name.split('.').next().unwrap_or(name);
-        if let Some(p) = self.programs.get(base) {
+        if let Some(p) = self.get(base) {
             return Some(p);
         }
         let stripped = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '.');
         if !stripped.is_empty() && stripped != base {
-            return self.programs.get(stripped);
+            return self.get(stripped);
         }
         None
     }
@@ -247,7 +377,7 @@ impl Knowledge {
     /// lists (`docker compose ps`; `cat /proc/mdstat` is `cat`).
     pub fn node_key(&self, program: &str, words: &[String]) -> String {
         let mut key = program.to_owned();
-        let Some(p) = self.programs.get(program) else {
+        let Some(p) = self.get(program) else {
             return key;
         };
         let mut node = &p.node;
@@ -266,12 +396,18 @@ impl Knowledge {
 
     /// How many programs (with aliases) are known.
     pub fn len(&self) -> usize {
-        self.programs.len()
+        let shipped = match self.shipped {
+            Some(_) => crate::shipped::program_names()
+                .filter(|n| !self.programs.contains_key(*n))
+                .count(),
+            None => 0,
+        };
+        self.programs.len() + shipped
     }
 
     /// Whether nothing is known.
     pub fn is_empty(&self) -> bool {
-        self.programs.is_empty()
+        self.len() == 0
     }
 
     fn classify_path(&self, path: &str) -> Option<(&PathClass, &str)> {
@@ -283,12 +419,14 @@ impl Knowledge {
             PathClass::NetworkDevice => 2,
             PathClass::System => 3,
         };
-        let listed = self
-            .path_set
-            .as_ref()?
+        let index = self.path_index();
+        let Some(set) = &index.set else {
+            return Some((&UNREADABLE.0, UNREADABLE.1));
+        };
+        let listed = set
             .matches(path)
             .into_iter()
-            .filter_map(|i| self.paths.get(i))
+            .filter_map(|i| index.paths.get(i))
             .min_by_key(|p| rank(&p.class))
             .map(|p| (&p.class, p.what.as_str()));
         // Everything in an `.ssh` directory but its public files is key
@@ -321,16 +459,20 @@ impl Knowledge {
             PathClass::NetworkDevice => 2,
             PathClass::System => 3,
         };
+        let index = self.path_index();
+        if index.set.is_none() {
+            return Some((&UNREADABLE.0, UNREADABLE.1));
+        }
         // One walk of the glob per class, most serious first; then the
         // pattern of that class that names it, for the reason.
         let classes = self.glob_classes.get_or_init(|| {
             (0..4u8)
                 .map(|r| {
-                    let patterns: Vec<&str> = self
+                    let patterns: Vec<&str> = index
                         .paths
                         .iter()
                         .filter(|p| rank(&p.class) == r)
-                        .map(|p| p.regex.as_str())
+                        .map(|p| p.pattern.as_str())
                         .collect();
                     crate::paths::PathRegex::any_of(&patterns)
                 })
@@ -344,12 +486,16 @@ impl Knowledge {
             .zip(0u8..)
             .filter(|(re, _)| could(re))
             .find_map(|(_, r)| {
-                self.paths.iter().filter(|p| rank(&p.class) == r).find(|p| {
-                    could(
-                        p.glob
-                            .get_or_init(|| crate::paths::PathRegex::new(p.regex.as_str())),
-                    )
-                })
+                index
+                    .paths
+                    .iter()
+                    .filter(|p| rank(&p.class) == r)
+                    .find(|p| {
+                        could(
+                            p.glob
+                                .get_or_init(|| crate::paths::PathRegex::new(p.pattern.as_str())),
+                        )
+                    })
             })
             .map(|p| (&p.class, p.what.as_str()));
         // Everything in a directory that can be `.ssh` can be key material.
@@ -365,6 +511,21 @@ impl Knowledge {
             _ => listed,
         }
     }
+}
+
+/// What every path is when the sensitive paths cannot be read: a secret,
+/// so nothing that names a path runs unattended.
+const UNREADABLE: (PathClass, &str) = (
+    PathClass::Secret,
+    "a path (the sensitive-path list could not be read)",
+);
+
+/// A program spec compiled; mistakes go to `errors`.
+fn compile_program(name: String, spec: ProgramSpec, errors: &mut Vec<KnowledgeError>) -> Program {
+    let ProgramSpec { family, node, .. } = spec;
+    let place = format!("program.{name}");
+    let node = compile_node(node, &place, Writes::Unknown, errors);
+    Program { name, family, node }
 }
 
 fn first_line(s: &str) -> String {

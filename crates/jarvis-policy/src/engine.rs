@@ -10,18 +10,16 @@ use crate::analyze::{self, Analysis, Knowledge, LineContext};
 use crate::confine::{self, Confinement};
 use crate::dryrun::{self, Preview};
 use crate::guardrails;
+use crate::kb::KnowledgeFile;
 use crate::reasons;
 use crate::risk;
 use crate::rules::{self, LoadError, PolicyError, Rule, RuleSet};
 use crate::scope::{self, Scope, ScopeContext};
 
-/// The shipped policy files, embedded at build time: (path, text).
-const SHIPPED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
-
 /// The paths (relative to the workspace) of the policy files built into
-/// the binary.
+/// the binary, in the order they are merged.
 pub fn shipped_files() -> impl Iterator<Item = &'static str> {
-    SHIPPED.iter().map(|(p, _)| *p)
+    crate::shipped::FILES.iter().copied()
 }
 
 /// The longest command line judged. Longer lines are denied unread: nobody
@@ -143,6 +141,17 @@ pub struct ExampleFailure {
     pub problem: String,
 }
 
+/// What a policy's own files are read on top of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// The knowledge base built into the binary (and its rules, when no
+    /// file is given).
+    Shipped,
+    /// Nothing: the files are the whole policy. Reading `policies/` this
+    /// way is the reference the built-in form is tested against.
+    Nothing,
+}
+
 /// A loaded, validated policy: rules, defaults and the knowledge base.
 #[derive(Debug)]
 pub struct Policy {
@@ -210,26 +219,42 @@ impl Policy {
     /// # Errors
     /// Every mistake in every file.
     pub fn from_texts(texts: Vec<(PathBuf, String)>) -> Result<Policy, LoadError> {
-        let own_rules = !texts.is_empty();
+        Policy::from_texts_on(Base::Shipped, texts)
+    }
+
+    /// Builds a policy from file texts on top of `base`. On the shipped
+    /// base with no texts, the shipped rules apply; otherwise the texts'
+    /// rules alone.
+    ///
+    /// # Errors
+    /// Every mistake in every file.
+    pub fn from_texts_on(base: Base, texts: Vec<(PathBuf, String)>) -> Result<Policy, LoadError> {
         let mut errors = Vec::new();
         let mut loaded = Vec::new();
-        // The shipped knowledge always loads first so local files refine it;
-        // the shipped rules load only when no files were given.
-        let all = SHIPPED
-            .iter()
-            .map(|(p, t)| (PathBuf::from(p), (*t).to_owned(), !own_rules))
-            .chain(texts.into_iter().map(|(p, t)| (p, t, true)));
         let mut sources = Vec::new();
-        let mut file_texts = Vec::new();
-        for (path, text, keep_rules) in all {
-            match rules::parse_file(&path, &text) {
-                Ok(mut l) => {
-                    if !keep_rules {
-                        l.rules.clear();
-                        l.defaults = None;
-                    } else {
-                        sources.push(path.clone());
+        let mut kb = match base {
+            Base::Shipped => Knowledge::shipped(),
+            Base::Nothing => Knowledge::default(),
+        };
+        if base == Base::Shipped && texts.is_empty() {
+            // The shipped knowledge is in `kb` already; of these files only
+            // the rules and defaults are read.
+            for (path, text) in crate::shipped::RULE_FILES {
+                match rules::parse_file(Path::new(path), text) {
+                    Ok(mut l) => {
+                        l.knowledge = KnowledgeFile::default();
+                        loaded.push((PathBuf::from(path), l));
                     }
+                    Err(e) => errors.extend(e),
+                }
+            }
+            sources.extend(shipped_files().map(PathBuf::from));
+        }
+        let mut file_texts = Vec::new();
+        for (path, text) in texts {
+            match rules::parse_file(&path, &text) {
+                Ok(l) => {
+                    sources.push(path.clone());
                     loaded.push((path.clone(), l));
                 }
                 Err(e) => errors.extend(e),
@@ -243,7 +268,6 @@ impl Policy {
                 return Err(LoadError { errors });
             }
         };
-        let mut kb = Knowledge::default();
         for (path, k) in knowledge {
             if let Err(e) = kb.add(k) {
                 let text = file_texts

@@ -32,6 +32,7 @@ pub mod scope;
 pub mod script;
 pub mod sed;
 pub mod shell;
+mod shipped;
 
-pub use engine::{Judgement, Policy, Request};
+pub use engine::{Base, Judgement, Policy, Request};
 pub use rules::{LoadError, PolicyError};

@@ -198,14 +198,29 @@ pub struct TableError {
 }
 
 /// Every table, by key, with the overrides of every file.
+///
+/// Tables from run-time files are compiled when added; shipped tables
+/// ([`OptionTables::shipped`]) when first asked for, with every file's
+/// overrides.
 #[derive(Debug, Default)]
 pub struct OptionTables {
     specs: BTreeMap<String, TableSpec>,
     overrides: BTreeMap<String, BTreeMap<String, OverrideSpec>>,
     compiled: HashMap<String, Arc<OptionTable>>,
+    /// The shipped tables under those above, by index, compiled on first
+    /// use; `None` for tables of run-time files only.
+    shipped: Option<crate::shipped::Cells<OptionTable>>,
 }
 
 impl OptionTables {
+    /// The shipped tables, each compiled when first asked for.
+    pub fn shipped() -> OptionTables {
+        OptionTables {
+            shipped: Some(fresh_cells()),
+            ..OptionTables::default()
+        }
+    }
+
     /// Adds the tables and overrides of one file; a table named again
     /// replaces the earlier one, and overrides accumulate (a later file's
     /// word for an option wins).
@@ -224,7 +239,7 @@ impl OptionTables {
             touched.push(key.clone());
             self.specs.insert(key, spec);
         }
-        for (key, pins) in overrides {
+        for (key, pins) in &overrides {
             for name in pins.keys() {
                 if !is_option_word(name) {
                     errors.push(TableError {
@@ -234,6 +249,11 @@ impl OptionTables {
                     });
                 }
             }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for (key, pins) in overrides {
             match key.strip_suffix(" *") {
                 Some(program) => touched.extend(
                     self.specs
@@ -244,9 +264,10 @@ impl OptionTables {
                 None => touched.push(key.clone()),
             }
             self.overrides.entry(key).or_default().extend(pins);
-        }
-        if !errors.is_empty() {
-            return Err(errors);
+            // A shipped table compiled before now lacks these pins.
+            if let Some(cells) = &mut self.shipped {
+                *cells = fresh_cells();
+            }
         }
         touched.sort();
         touched.dedup();
@@ -261,28 +282,99 @@ impl OptionTables {
 
     /// The pins for a table: those for every node of its program
     /// (`[override."systemctl *"]`, for options all its subcommands share),
-    /// then its own, which win.
-    fn pins_for(&self, key: &str) -> Vec<(&String, &OverrideSpec)> {
+    /// then its own, which win; for each, the shipped pins with the
+    /// run-time files' on top.
+    fn pins_for(&self, key: &str) -> Vec<(String, OverrideSpec)> {
         let program = key.split(' ').next().unwrap_or(key);
-        let shared = self.overrides.get(&format!("{program} *"));
-        let own = self.overrides.get(key);
-        shared
-            .into_iter()
-            .chain(own)
-            .flat_map(|pins| pins.iter())
-            .collect()
+        let mut out = Vec::new();
+        for k in [format!("{program} *"), key.to_owned()] {
+            let mut pins: BTreeMap<String, OverrideSpec> = self
+                .shipped
+                .as_ref()
+                .and_then(|_| crate::shipped::overrides(&k))
+                .and_then(|json| crate::shipped::read(json).ok())
+                .unwrap_or_default();
+            if let Some(own) = self.overrides.get(&k) {
+                pins.extend(own.iter().map(|(n, p)| (n.clone(), p.clone())));
+            }
+            out.extend(pins);
+        }
+        out
     }
 
     /// The table for a node: the program name as invoked and its
     /// subcommand words, space-joined (`git log`).
     pub fn get(&self, key: &str) -> Option<&Arc<OptionTable>> {
-        self.compiled.get(key)
+        if let Some(t) = self.compiled.get(key) {
+            return Some(t);
+        }
+        let cells = self.shipped.as_ref()?;
+        let i = crate::shipped::table(key)?;
+        cells[i]
+            .get_or_init(|| {
+                let (key, json) = crate::shipped::TABLES.get(i)?;
+                let spec: TableSpec = crate::shipped::read(json).ok()?;
+                Some(Arc::new(compile(key, &spec, &self.pins_for(key))))
+            })
+            .as_ref()
     }
 
-    /// Every table, by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<OptionTable>)> {
-        self.compiled.iter()
+    /// Every table, by key (the shipped ones compiled now).
+    pub fn all(&self) -> Vec<(&str, &Arc<OptionTable>)> {
+        let shipped = self
+            .shipped
+            .as_ref()
+            .map(|_| crate::shipped::TABLES.iter().map(|(k, _)| *k))
+            .into_iter()
+            .flatten()
+            .filter(|k| !self.compiled.contains_key(*k));
+        let mut keys: Vec<&str> = self.compiled.keys().map(String::as_str).collect();
+        keys.extend(shipped);
+        keys.sort_unstable();
+        keys.into_iter()
+            .filter_map(|k| self.get(k).map(|t| (k, t)))
+            .collect()
     }
+
+    /// Reads and checks every shipped table and override as a run-time
+    /// file's would be.
+    pub fn check_shipped(&self) -> Vec<TableError> {
+        let mut errors = Vec::new();
+        if self.shipped.is_none() {
+            return errors;
+        }
+        for (key, json) in crate::shipped::TABLES {
+            match crate::shipped::read::<TableSpec>(json) {
+                Ok(spec) => check_table(key, &spec, &mut errors),
+                Err(e) => errors.push(TableError {
+                    place: format!("options.{key:?}"),
+                    problem: format!("does not read: {e}"),
+                    needle: (*key).to_owned(),
+                }),
+            }
+        }
+        for (key, json) in crate::shipped::OVERRIDES {
+            match crate::shipped::read::<BTreeMap<String, OverrideSpec>>(json) {
+                Ok(pins) => errors.extend(pins.keys().filter(|n| !is_option_word(n)).map(|name| {
+                    TableError {
+                        place: format!("override.{key}"),
+                        problem: format!("`{name}` is not an option (it must start with `-`)"),
+                        needle: name.clone(),
+                    }
+                })),
+                Err(e) => errors.push(TableError {
+                    place: format!("override.{key}"),
+                    problem: format!("does not read: {e}"),
+                    needle: (*key).to_owned(),
+                }),
+            }
+        }
+        errors
+    }
+}
+
+fn fresh_cells() -> crate::shipped::Cells<OptionTable> {
+    crate::shipped::cells(crate::shipped::TABLES.len())
 }
 
 fn clusters_by_default() -> bool {
@@ -332,7 +424,7 @@ fn check_table(key: &str, spec: &TableSpec, errors: &mut Vec<TableError>) {
     }
 }
 
-fn compile(key: &str, spec: &TableSpec, pins: &[(&String, &OverrideSpec)]) -> OptionTable {
+fn compile(key: &str, spec: &TableSpec, pins: &[(String, OverrideSpec)]) -> OptionTable {
     let mut options: Vec<TableOption> = spec
         .option
         .iter()
