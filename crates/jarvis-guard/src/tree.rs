@@ -20,8 +20,77 @@ struct Proc {
     zombie: bool,
 }
 
-/// Every process below `root`, read from `/proc`.
+/// Every process below `root`.
 fn descendants(root: i32) -> Vec<Proc> {
+    match walk_children(root) {
+        Some(below) => below,
+        None => scan_all(root),
+    }
+}
+
+/// The tree below `root`, from each thread's `children` list in `/proc`:
+/// a few reads per process in the tree, where [`scan_all`] reads every
+/// process on the host (on a busy host, milliseconds per pass, and the
+/// guard makes several passes per command). `None` when the kernel keeps
+/// no such list (it needs `CONFIG_PROC_CHILDREN`).
+///
+/// A list read while processes come and go can miss one, as a scan can;
+/// the callers repeat until a pass finds nothing.
+fn walk_children(root: i32) -> Option<Vec<Proc>> {
+    let own = std::fs::read_to_string(format!("/proc/{root}/task/{root}/children"));
+    if own
+        .as_ref()
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return None;
+    }
+    let mut seen = HashSet::from([root]);
+    let mut below = Vec::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        // Children are listed by the thread that forked them.
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Ok(list) = std::fs::read_to_string(task.path().join("children")) else {
+                continue;
+            };
+            for child in list
+                .split_whitespace()
+                .filter_map(|s| s.parse::<i32>().ok())
+            {
+                if seen.insert(child) {
+                    queue.push(child);
+                    below.push(child);
+                }
+            }
+        }
+    }
+    Some(
+        below
+            .into_iter()
+            .map(|pid| Proc {
+                pid,
+                zombie: stat_of(pid).is_some_and(|(_, zombie)| zombie),
+            })
+            .collect(),
+    )
+}
+
+/// A process's parent and whether it is a zombie, from `/proc/PID/stat`.
+fn stat_of(pid: i32) -> Option<(i32, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`; comm may itself hold spaces and parens.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace();
+    let state = fields.next().unwrap_or("");
+    let ppid = fields.next()?.parse::<i32>().ok()?;
+    Some((ppid, state == "Z" || state == "X"))
+}
+
+/// Every process below `root`, from every process's parent in `/proc`.
+fn scan_all(root: i32) -> Vec<Proc> {
     let mut parent_of: HashMap<i32, (i32, bool)> = HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -34,19 +103,9 @@ fn descendants(root: i32) -> Vec<Proc> {
         else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`; comm may itself hold spaces and parens.
-        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let mut fields = after.split_whitespace();
-        let state = fields.next().unwrap_or("");
-        let Some(ppid) = fields.next().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        parent_of.insert(pid, (ppid, state == "Z" || state == "X"));
+        if let Some(stat) = stat_of(pid) {
+            parent_of.insert(pid, stat);
+        }
     }
     let mut below: HashSet<i32> = HashSet::from([root]);
     // Walk until no new process joins; the table is small.
@@ -174,6 +233,53 @@ impl Reaper {
             if p.zombie {
                 self.reap(p.pid);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pids(mut procs: Vec<Proc>) -> Vec<i32> {
+        procs.sort_by_key(|p| p.pid);
+        procs.into_iter().map(|p| p.pid).collect()
+    }
+
+    #[test]
+    fn the_children_walk_finds_what_a_full_scan_finds() {
+        let me = i32::try_from(std::process::id()).expect("pid fits");
+        // A shell with two sleepers, one of them a grandchild.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & (sleep 30 & wait) & wait"])
+            .spawn()
+            .expect("sh starts");
+        let shell = i32::try_from(child.id()).expect("pid fits");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut walked = Vec::new();
+        while Instant::now() < deadline {
+            walked = walk_children(me).expect("this kernel lists children");
+            if walked.len() >= 4 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let scanned = scan_all(me);
+        let (walked, scanned) = (pids(walked), pids(scanned));
+        let _ = kill(Pid::from_raw(shell), Signal::SIGKILL);
+        for pid in &walked {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        let _ = child.wait();
+        assert!(walked.contains(&shell), "{walked:?}");
+        assert!(
+            walked.len() >= 4,
+            "shell, subshell and two sleepers: {walked:?}"
+        );
+        // Other tests of this binary may start processes meanwhile; what the
+        // walk found, the scan found too.
+        for pid in &walked {
+            assert!(scanned.contains(pid), "walk {walked:?} scan {scanned:?}");
         }
     }
 }
