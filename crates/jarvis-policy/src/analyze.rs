@@ -135,7 +135,7 @@ struct Flag {
     why: Option<String>,
     risk: Option<u8>,
     value: bool,
-    value_regex: Option<Regex>,
+    value_regex: Option<Pattern>,
     runs: Option<Runs>,
     replaces: bool,
     writes_value: bool,
@@ -145,7 +145,7 @@ struct Flag {
 
 #[derive(Debug)]
 struct ArgPattern {
-    regex: Regex,
+    regex: Pattern,
     effects: Vec<Effect>,
     why: String,
     risk: Option<u8>,
@@ -186,7 +186,7 @@ impl Knowledge {
         let mut errors = Vec::new();
         for (name, spec) in file.program {
             let aliases = spec.aliases.clone();
-            let program = Arc::new(compile_program(name.clone(), spec, &mut errors));
+            let program = Arc::new(compile_program(name.clone(), spec, true, &mut errors));
             for alias in aliases {
                 self.programs.insert(alias, Arc::clone(&program));
             }
@@ -252,7 +252,7 @@ impl Knowledge {
         for (name, json) in crate::shipped::PROGRAMS {
             match crate::shipped::read::<ProgramSpec>(json) {
                 Ok(spec) => {
-                    compile_program((*name).to_owned(), spec, &mut errors);
+                    compile_program((*name).to_owned(), spec, true, &mut errors);
                 }
                 Err(e) => errors.push(KnowledgeError {
                     place: format!("program.{name}"),
@@ -317,7 +317,7 @@ impl Knowledge {
                 let (name, json) = crate::shipped::PROGRAMS.get(unit)?;
                 let spec = crate::shipped::read::<ProgramSpec>(json).ok()?;
                 let mut errors = Vec::new();
-                let program = compile_program((*name).to_owned(), spec, &mut errors);
+                let program = compile_program((*name).to_owned(), spec, false, &mut errors);
                 errors.is_empty().then(|| Arc::new(program))
             })
             .as_ref()
@@ -513,6 +513,36 @@ impl Knowledge {
     }
 }
 
+/// A pattern of a program's description, compiled on first use: most of
+/// a program's patterns are never needed by the lines a process judges
+/// (git's cost ~5 ms to compile together).
+#[derive(Debug)]
+struct Pattern {
+    source: String,
+    compiled: OnceLock<Option<Regex>>,
+}
+
+impl Pattern {
+    /// With `check`, compiled now, and an error if it does not compile.
+    fn new(source: String, check: bool) -> Result<Pattern, regex::Error> {
+        let compiled = OnceLock::new();
+        if check {
+            let _ = compiled.set(Some(Regex::new(&source)?));
+        }
+        Ok(Pattern { source, compiled })
+    }
+
+    /// Whether `text` matches. A pattern that does not compile matches
+    /// everything, so the effects it guards apply (it cannot happen to a
+    /// checked one).
+    fn is_match(&self, text: &str) -> bool {
+        self.compiled
+            .get_or_init(|| Regex::new(&self.source).ok())
+            .as_ref()
+            .is_none_or(|re| re.is_match(text))
+    }
+}
+
 /// What every path is when the sensitive paths cannot be read: a secret,
 /// so nothing that names a path runs unattended.
 const UNREADABLE: (PathClass, &str) = (
@@ -521,10 +551,19 @@ const UNREADABLE: (PathClass, &str) = (
 );
 
 /// A program spec compiled; mistakes go to `errors`.
-fn compile_program(name: String, spec: ProgramSpec, errors: &mut Vec<KnowledgeError>) -> Program {
+/// A program spec compiled; mistakes go to `errors`. With `check`, its
+/// patterns are compiled now and any that does not compile is a mistake;
+/// without, each is compiled when first matched (a shipped unit, whose
+/// patterns the test suite compiles).
+fn compile_program(
+    name: String,
+    spec: ProgramSpec,
+    check: bool,
+    errors: &mut Vec<KnowledgeError>,
+) -> Program {
     let ProgramSpec { family, node, .. } = spec;
     let place = format!("program.{name}");
-    let node = compile_node(node, &place, Writes::Unknown, errors);
+    let node = compile_node(node, &place, Writes::Unknown, check, errors);
     Program { name, family, node }
 }
 
@@ -570,6 +609,7 @@ fn compile_node(
     spec: NodeSpec,
     place: &str,
     inherited: Writes,
+    check: bool,
     errors: &mut Vec<KnowledgeError>,
 ) -> Node {
     for h in &spec.helpers {
@@ -609,12 +649,12 @@ fn compile_node(
     let flags = spec
         .flag
         .into_iter()
-        .map(|f| compile_flag(f, place, errors))
+        .map(|f| compile_flag(f, place, check, errors))
         .collect();
     let args = spec
         .arg
         .into_iter()
-        .filter_map(|a| match Regex::new(&a.regex) {
+        .filter_map(|a| match Pattern::new(a.regex.clone(), check) {
             Ok(regex) => Some(ArgPattern {
                 regex,
                 effects: a.effects,
@@ -637,7 +677,7 @@ fn compile_node(
         .into_iter()
         .map(|(name, s)| {
             let p = format!("{place}.sub.{name}");
-            (name, compile_node(s.into_node(), &p, writes, errors))
+            (name, compile_node(s.into_node(), &p, writes, check, errors))
         })
         .collect();
     Node {
@@ -667,19 +707,21 @@ fn compile_node(
     }
 }
 
-fn compile_flag(f: FlagSpec, place: &str, errors: &mut Vec<KnowledgeError>) -> Flag {
+fn compile_flag(f: FlagSpec, place: &str, check: bool, errors: &mut Vec<KnowledgeError>) -> Flag {
     let name = f.names.first().cloned().unwrap_or_default();
-    let value_regex = f.value_regex.and_then(|r| match Regex::new(&r) {
-        Ok(re) => Some(re),
-        Err(e) => {
-            errors.push(KnowledgeError {
-                place: format!("{place}.flag[{name}].value_regex"),
-                problem: format!("does not compile: {}", first_line(&e.to_string())),
-                needle: r,
-            });
-            None
-        }
-    });
+    let value_regex = f
+        .value_regex
+        .and_then(|r| match Pattern::new(r.clone(), check) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                errors.push(KnowledgeError {
+                    place: format!("{place}.flag[{name}].value_regex"),
+                    problem: format!("does not compile: {}", first_line(&e.to_string())),
+                    needle: r,
+                });
+                None
+            }
+        });
     if f.names.is_empty() {
         errors.push(KnowledgeError {
             place: format!("{place}.flag"),
