@@ -22,7 +22,7 @@ pub(crate) fn program(name: &str) -> Option<usize> {
         .map(|i| PROGRAM_NAMES[i].1 as usize)
 }
 
-/// How many program names and aliases are shipped.
+/// Every shipped program name and alias.
 pub(crate) fn program_names() -> impl Iterator<Item = &'static str> {
     PROGRAM_NAMES.iter().map(|(n, _)| *n)
 }
