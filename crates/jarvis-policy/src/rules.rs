@@ -151,6 +151,33 @@ pub struct Rule {
     pub counter_examples: Vec<String>,
     /// Where it was written.
     pub origin: Origin,
+    /// `commands` by program name, built on the first match.
+    index: std::sync::OnceLock<PrefixIndex>,
+}
+
+/// A rule's `commands` by the program name they name, so a command meets
+/// only the entries that can match it: the shipped rules list ~1,100
+/// programs, and every command of every line met every one of them.
+#[derive(Debug, Clone, Default)]
+struct PrefixIndex {
+    by_name: HashMap<String, Vec<usize>>,
+    /// `*` and programs written as paths, which any command may meet.
+    always: Vec<usize>,
+}
+
+impl PrefixIndex {
+    fn of(commands: &[Prefix]) -> PrefixIndex {
+        let mut index = PrefixIndex::default();
+        for (i, p) in commands.iter().enumerate() {
+            match p {
+                Prefix::Words { program, .. } if !program.contains('/') => {
+                    index.by_name.entry(program.clone()).or_default().push(i);
+                }
+                _ => index.always.push(i),
+            }
+        }
+        index
+    }
 }
 
 /// Rules and defaults, merged from every loaded file.
@@ -174,12 +201,40 @@ fn host_applies(rule: &Rule, host: Option<&HostName>) -> bool {
 }
 
 impl Rule {
+    /// The `commands` entries that can match `c`: those naming a name `c`
+    /// can be matched by (see the name test in [`Rule::matches`]), and
+    /// those that meet every command. Each is still tested in full.
+    fn candidates<'a>(&'a self, c: &'a Command) -> impl Iterator<Item = &'a Prefix> + 'a {
+        let index = self.index.get_or_init(|| PrefixIndex::of(&self.commands));
+        let mut names: [Option<&str>; 3] = [None; 3];
+        if let ProgramRef::Named { name, known, .. } = &c.program {
+            names[0] = Some(name.as_str());
+            if self.decision != Decision::Allow {
+                names[1] = name.split('.').next().filter(|b| *b != name.as_str());
+                names[2] = known
+                    .as_ref()
+                    .map(|k| k.name.as_str())
+                    .filter(|k| Some(*k) != names[0] && Some(*k) != names[1]);
+            }
+        }
+        let named = names
+            .into_iter()
+            .flatten()
+            .filter_map(|n| index.by_name.get(n))
+            .flatten();
+        index
+            .always
+            .iter()
+            .chain(named)
+            .filter_map(|&i| self.commands.get(i))
+    }
+
     /// Whether the rule matches the command on the host.
     pub fn matches(&self, c: &Command, host: Option<&HostName>) -> bool {
         if !host_applies(self, host) {
             return false;
         }
-        let prefix_hit = self.commands.iter().any(|p| match p {
+        let prefix_hit = self.candidates(c).any(|p| match p {
             Prefix::Any => true,
             Prefix::Words {
                 program,
@@ -735,6 +790,7 @@ fn validate_rule(
             file: errs.file.to_owned(),
             line,
         },
+        index: std::sync::OnceLock::new(),
     })
 }
 
