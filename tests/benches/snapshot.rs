@@ -3,7 +3,9 @@
 //!
 //! - `snapshot_repo/files/N`: the snapshot before an action (kept: a ref)
 //!   plus the fingerprint after it, for a repository of N 1-KiB files with
-//!   one modified and one untracked file.
+//!   one modified and one untracked file, N from 100 to 100,000. Both are
+//!   whole guard requests: SSH, the guard starting and its git work (which
+//!   the guard's own `git::timing` harness breaks down per git process).
 //! - `snapshot_container/diff_mib/M`: the same for a container whose
 //!   filesystem differs from its image by M MiB (a `docker commit` of it).
 //! - `action/*`: a whole action through the pipeline, `touch` in a
@@ -41,17 +43,22 @@ fn gateway(rt: &tokio::runtime::Runtime, env: &Env) -> Gateway {
     })
 }
 
-/// A repository of `files` 1-KiB files, one modified, one untracked.
+/// A repository of `files` 1-KiB files, 100 to a directory, one modified,
+/// one untracked.
 fn repo(files: usize) -> String {
     let dir = format!("/srv/jarvis-demo/tests/{}", marker("bench-repo"));
+    // One `split` per directory: a process per file would take minutes at
+    // 100,000 files.
     as_guard_user(&[
         "sh",
         "-c",
         &format!(
             "set -e; mkdir -p {dir}; cd {dir}; git init -q -b main .; \
              git config user.name b; git config user.email b@localhost; \
-             i=0; while [ $i -lt {files} ]; do mkdir -p d$((i/100)); head -c 1024 /dev/urandom > d$((i/100))/f$i; i=$((i+1)); done; \
-             git add -A; git commit -qm files; echo x >> d0/f0; echo new > untracked"
+             left={files}; d=0; while [ $left -gt 0 ]; do n=$((left < 100 ? left : 100)); \
+             mkdir d$d; head -c $((n * 1024)) /dev/urandom | split -b 1024 -a 2 -d - d$d/f; \
+             left=$((left - n)); d=$((d + 1)); done; \
+             git add -A; git commit -qm files; echo x >> d0/f00; echo new > untracked"
         ),
     ]);
     dir
@@ -108,7 +115,7 @@ fn snapshots(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot_repo");
     group.sample_size(10);
     let mut repos = Vec::new();
-    for files in [100usize, 1_000, 10_000] {
+    for files in [100usize, 1_000, 10_000, 100_000] {
         let dir = repo(files);
         let plan = SnapshotPlan {
             repos: vec![dir.clone()],
@@ -174,6 +181,11 @@ fn snapshots(c: &mut Criterion) {
     group.finish();
 
     rt.block_on(gw.close());
+    // The store's pooled connections go back to their pool on a task when
+    // dropped, which needs the runtime.
+    let in_runtime = rt.enter();
+    drop(gw);
+    drop(in_runtime);
     for dir in repos.iter().chain([&small]) {
         let _ = std::process::Command::new("rm").args(["-rf", dir]).status();
     }

@@ -10,10 +10,13 @@
 //!
 //! Capturing only reads the working tree and the index: its trees are
 //! written from a scratch copy of the index, so the real index is never
-//! locked or rewritten and the only trace is new objects.
+//! locked or rewritten and the only trace is new objects. The copy keeps
+//! the index's stat data and modification time, so git hashes only what
+//! changed (and what it holds racily clean), and the index's own tree is
+//! read from its cache tree when git would trust it (see [`index`]).
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,7 +29,10 @@ use crate::confine::Grant;
 use crate::preview::PreviewContext;
 use crate::runner::{self, Sink};
 
+mod index;
 mod replay;
+#[cfg(test)]
+mod timing;
 
 /// A snapshot of a huge tree is slow, not stuck.
 const GIT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -69,9 +75,15 @@ const PLUMBING: &[(&str, &str)] = &[
     ("core.quotePath", "false"),
 ];
 
-/// A scratch index in split-index format would leave a new shared index
-/// file in the repository.
-const SCRATCH_INDEX: (&str, &str) = ("core.splitIndex", "false");
+const SCRATCH_INDEX: &[(&str, &str)] = &[
+    // A scratch index in split-index format would leave a new shared index
+    // file in the repository.
+    ("core.splitIndex", "false"),
+    // Nothing reads a scratch index but the guard's next git call, so its
+    // checksum is not worth hashing the whole file for on every write
+    // (git 2.40 and later; older ones ignore the setting).
+    ("index.skipHash", "true"),
+];
 
 /// Snapshot commits need no identity from the user's configuration.
 const IDENTITY: &[(&str, &str)] = &[
@@ -102,10 +114,9 @@ pub fn capture(dir: &str, action_id: &str, keep: bool) -> Result<RepoState, Stri
     if keep {
         check_action_id(action_id)?;
     }
-    let repo = Repo::open(Path::new(dir))?;
-    let state = repo.state()?;
+    let (repo, state, seed) = Repo::current(Path::new(dir))?;
     if keep {
-        repo.keep(state, action_id)
+        repo.keep(state, &seed, action_id)
     } else {
         Ok(state)
     }
@@ -162,7 +173,7 @@ pub fn restore(target: &RepoState) -> Result<String, String> {
         ));
     }
     put_back(&repo, target)?;
-    let now = Repo::open(Path::new(&target.path))?.state()?;
+    let (_, now, _) = Repo::current(Path::new(&target.path))?;
     if !matches(&now, target) {
         return Err(format!(
             "{} was put back but does not match the snapshot: {}",
@@ -287,22 +298,75 @@ struct Repo {
     index: PathBuf,
     /// Hooks, fsmonitor and every filter driver it configures, switched off.
     config: Vec<(String, String)>,
+    /// Bytes in one of its object ids, when git names a format the guard
+    /// knows.
+    hash_len: Option<usize>,
 }
+
+/// Where HEAD is: the commit it names and the branch it is on.
+struct Head {
+    commit: Option<String>,
+    branch: Option<String>,
+}
+
+/// The repository's index as one read of it found it, to make scratch
+/// copies from: its bytes and modification time, or `None` when the
+/// repository has no index yet, which git reads as empty.
+struct Seed(Option<(Vec<u8>, SystemTime)>);
 
 impl Repo {
     fn open(dir: &Path) -> Result<Repo, String> {
+        Repo::open_at_head(dir, false).map(|(repo, _)| repo)
+    }
+
+    /// Opens the repository containing `dir`, with its present state.
+    fn current(dir: &Path) -> Result<(Repo, RepoState, Seed), String> {
+        let (repo, head) = Repo::open_at_head(dir, true)?;
+        let head = match head {
+            Some(head) => head,
+            None => repo.head()?,
+        };
+        let (state, seed) = repo.state_at(head)?;
+        Ok((repo, state, seed))
+    }
+
+    /// Opens the repository containing `dir`; with `read_head`, the same
+    /// git process says where HEAD is when HEAD names a commit.
+    fn open_at_head(dir: &Path, read_head: bool) -> Result<(Repo, Option<Head>), String> {
         if !dir.is_dir() {
             return Err(format!("`{}` is not a directory", dir.display()));
         }
-        let probe = git_cmd(dir, &[]).args([
+        let mut probe = git_cmd(dir, &[]).args([
             "rev-parse",
             "--path-format=absolute",
             "--show-toplevel",
             "--git-path",
             "index",
+            "--show-object-format",
         ]);
-        let out = probe.output()?;
-        if !out.status.success() {
+        if read_head {
+            // On an unborn branch, or a HEAD that names no commit, this
+            // fails after the lines above, and [`Repo::head`] asks again as
+            // it always did. A detached HEAD's full name is `HEAD`.
+            probe = probe.args(["HEAD^{commit}", "--symbolic-full-name", "HEAD"]);
+        }
+        // Both ask git, neither needs the other's answer, and from `dir`
+        // git finds the same repository and configuration as from its top
+        // level; a filter list from outside any repository is dropped with
+        // the error below.
+        let (out, filters) = std::thread::scope(|s| {
+            let filters = s.spawn(|| configured_filters(dir));
+            let out = probe.output();
+            let filters = filters
+                .join()
+                .unwrap_or_else(|_| Err("listing the filter drivers failed".into()));
+            (out, filters)
+        });
+        let out = out?;
+        // Only a work tree gets as far as printing its object format.
+        let printed = out.stdout.iter().filter(|&&b| b == b'\n').count();
+        let answered = out.status.success() || (read_head && printed >= 3);
+        if !answered {
             return Err(no_work_tree(dir, &out));
         }
         let text = String::from_utf8(out.stdout).map_err(|_| {
@@ -311,20 +375,28 @@ impl Repo {
                 dir.display()
             )
         })?;
-        let mut lines = text.lines();
-        let (Some(top), Some(index)) = (lines.next(), lines.next()) else {
+        let lines: Vec<&str> = text.lines().collect();
+        let (Some(top), Some(index), Some(format)) = (lines.first(), lines.get(1), lines.get(2))
+        else {
             return Err(format!(
                 "`{}` printed too little in {}",
                 probe.display(),
                 dir.display()
             ));
         };
+        let head = match lines[3..] {
+            [commit, name] if out.status.success() && is_oid(commit) => Some(Head {
+                commit: Some(commit.to_owned()),
+                branch: (name != "HEAD").then(|| name.to_owned()),
+            }),
+            _ => None,
+        };
         let mut config = owned(NO_HOOKS);
         config.extend(owned(PLUMBING));
         // Setting every command of a driver to nothing makes git store and
         // write content as it is, and `required=false` keeps an empty
         // driver from being a failure.
-        for name in configured_filters(Path::new(top))? {
+        for name in filters? {
             for (var, value) in [
                 ("clean", ""),
                 ("smudge", ""),
@@ -334,11 +406,18 @@ impl Repo {
                 config.push((format!("filter.{name}.{var}"), value.to_owned()));
             }
         }
-        Ok(Repo {
-            top: top.to_owned(),
+        let hash_len = match *format {
+            "sha1" => Some(20),
+            "sha256" => Some(32),
+            _ => None,
+        };
+        let repo = Repo {
+            top: (*top).to_owned(),
             index: PathBuf::from(index),
             config,
-        })
+            hash_len,
+        };
+        Ok((repo, head))
     }
 
     fn git(&self) -> Cmd {
@@ -348,7 +427,7 @@ impl Repo {
     /// git working on `index` instead of the repository's own index.
     fn git_on(&self, index: &Path) -> Cmd {
         let mut config = self.config.clone();
-        config.extend(owned(&[SCRATCH_INDEX]));
+        config.extend(owned(SCRATCH_INDEX));
         git_cmd(Path::new(&self.top), &config).env("GIT_INDEX_FILE", index)
     }
 
@@ -384,32 +463,93 @@ impl Repo {
         Ok(out.status.success())
     }
 
+    /// The state of a repository opened without reading HEAD.
     fn state(&self) -> Result<RepoState, String> {
-        let head = self.probe(
-            self.git()
-                .args(["rev-parse", "--verify", "-q", "HEAD^{commit}"]),
-        )?;
+        Ok(self.state_at(self.head()?)?.0)
+    }
+
+    /// Where HEAD is, asked on its own.
+    fn head(&self) -> Result<Head, String> {
+        let commit =
+            self.probe(
+                self.git()
+                    .args(["rev-parse", "--verify", "-q", "HEAD^{commit}"]),
+            )?;
         let branch = self.probe(self.git().args(["symbolic-ref", "-q", "HEAD"]))?;
-        let (_scratch, index) = self.scratch_index()?;
-        let index_tree = self.write_tree(&index)?;
+        Ok(Head { commit, branch })
+    }
+
+    /// The state with HEAD at `head`: both trees from one read of the
+    /// index, which is returned for [`Repo::keep`].
+    fn state_at(&self, head: Head) -> Result<(RepoState, Seed), String> {
+        let seed = self.read_index()?;
+        let (_scratch, index) = self.scratch_index(&seed)?;
+        let index_tree = match self.cached_tree(&seed) {
+            Some(tree) => tree,
+            None => self.write_tree(&index)?,
+        };
+        // The copy carries the index's stat data, so only files whose stat
+        // data changed since git last wrote the index, or that git holds
+        // racily clean, are read and hashed.
         self.stage(&index, "-A")?;
         let worktree_tree = self.write_tree(&index)?;
-        Ok(RepoState {
+        let state = RepoState {
             path: self.top.clone(),
-            head,
-            branch,
+            head: head.commit,
+            branch: head.branch,
             index_tree,
             worktree_tree,
             commit: None,
             kept_ref: None,
-        })
+        };
+        Ok((state, seed))
     }
 
-    /// A copy of the index in a private directory (none when the
-    /// repository has no index yet, which git reads as empty).
-    fn scratch_index(&self) -> Result<(Scratch, PathBuf), String> {
+    /// The tree `git write-tree` would give for `seed` without building it.
+    fn cached_tree(&self, seed: &Seed) -> Option<String> {
+        let (bytes, _) = seed.0.as_ref()?;
+        index::cached_tree(bytes, self.hash_len?)
+    }
+
+    /// Reads the index: its bytes and modification time through one open
+    /// file, so a rewrite by git (a new file renamed over it) gives the old
+    /// file or the new one whole, each with its own time.
+    fn read_index(&self) -> Result<Seed, String> {
+        let failed = |e: std::io::Error| {
+            format!(
+                "cannot read the index {} of {}: {e}",
+                self.index.display(),
+                self.top
+            )
+        };
+        let mut file = match File::open(&self.index) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Seed(None)),
+            Err(e) => return Err(failed(e)),
+        };
+        let meta = file.metadata().map_err(failed)?;
+        if !meta.is_file() {
+            // A device or a pipe planted there would never end.
+            return Err(format!(
+                "the index {} of {} is not a regular file",
+                self.index.display(),
+                self.top
+            ));
+        }
+        let modified = meta.modified().map_err(failed)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(failed)?;
+        Ok(Seed(Some((bytes, modified))))
+    }
+
+    /// A copy of `seed` in a private directory (no file when the
+    /// repository has no index).
+    fn scratch_index(&self, seed: &Seed) -> Result<(Scratch, PathBuf), String> {
         let scratch = Scratch::new("jarvis-index")?;
         let copy = scratch.path.join("index");
+        let Some((bytes, modified)) = &seed.0 else {
+            return Ok((scratch, copy));
+        };
         let failed = |e: std::io::Error| {
             format!(
                 "cannot copy the index {} of {}: {e}",
@@ -417,18 +557,13 @@ impl Repo {
                 self.top
             )
         };
-        let mut real = match File::open(&self.index) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((scratch, copy)),
-            Err(e) => return Err(failed(e)),
-        };
-        let modified = real.metadata().and_then(|m| m.modified()).map_err(failed)?;
         let mut out = File::create_new(&copy).map_err(failed)?;
-        std::io::copy(&mut real, &mut out).map_err(failed)?;
-        // Git tells racily clean entries by comparing their mtime with the
-        // index file's; the copy keeps the original's so that test stays as
-        // strict as it is on the real index.
-        out.set_modified(modified).map_err(failed)?;
+        out.write_all(bytes).map_err(failed)?;
+        // Git tells racily clean entries (changed within the timestamp
+        // granularity of the index's writing) by comparing their mtime with
+        // the index file's; the copy keeps the original's so that test stays
+        // as strict as it is on the real index.
+        out.set_modified(*modified).map_err(failed)?;
         Ok((scratch, copy))
     }
 
@@ -457,12 +592,30 @@ impl Repo {
     }
 
     /// Keeps `state` under the action's ref: a commit of the working tree
-    /// whose parents are HEAD and a commit of the index.
-    fn keep(&self, mut state: RepoState, action_id: &str) -> Result<RepoState, String> {
-        let head: Vec<&str> = state.head.as_deref().into_iter().collect();
+    /// whose parents are HEAD and a commit of the index. `seed` is the
+    /// index `state` was taken from.
+    fn keep(
+        &self,
+        mut state: RepoState,
+        seed: &Seed,
+        action_id: &str,
+    ) -> Result<RepoState, String> {
+        let head_commit = state.head.clone();
+        let head: Vec<&str> = head_commit.as_deref().into_iter().collect();
         let title = format!("jarvis snapshot {action_id}");
-        let index_commit =
-            self.commit_tree(&state.index_tree, &head, &[&format!("{title}: index")])?;
+        let index_title = format!("{title}: index");
+        let index_commit = match self.commit_tree(&state.index_tree, &head, &[&index_title]) {
+            Ok(commit) => commit,
+            // The tree a cache tree names can be missing from the object
+            // store; `write-tree` checks that before trusting it and builds
+            // the tree again, which taking it from the index skipped.
+            Err(_) if self.cached_tree(seed).is_some() => {
+                let (_scratch, index) = self.scratch_index(seed)?;
+                state.index_tree = self.write_tree(&index)?;
+                self.commit_tree(&state.index_tree, &head, &[&index_title])?
+            }
+            Err(e) => return Err(e),
+        };
         let body = format!(
             "branch: {}\nhead: {}",
             state.branch.as_deref().unwrap_or("(detached)"),
@@ -523,7 +676,7 @@ impl Repo {
     /// Makes the working tree hold exactly `tree`, leaving files that
     /// `tree`'s ignore rules ignore.
     fn check_out(&self, tree: &str) -> Result<(), String> {
-        let (_scratch, index) = self.scratch_index()?;
+        let (_scratch, index) = self.scratch_index(&self.read_index()?)?;
         // Tracked files first, which puts `tree`'s `.gitignore` files back;
         // only then is "untracked" decided, by the rules the snapshot was
         // taken under, so a file ignored then is not removed as untracked
@@ -666,13 +819,13 @@ fn no_work_tree(dir: &Path, out: &Output) -> String {
 
 /// The names of the filter drivers the configuration defines (all scopes
 /// but the system's, includes followed).
-fn configured_filters(top: &Path) -> Result<Vec<String>, String> {
-    let cmd = git_cmd(top, &[]).args(["config", "-z", "--name-only", "--get-regexp", r"^filter\."]);
+fn configured_filters(dir: &Path) -> Result<Vec<String>, String> {
+    let cmd = git_cmd(dir, &[]).args(["config", "-z", "--name-only", "--get-regexp", r"^filter\."]);
     let out = cmd.output()?;
     match out.status.code() {
         Some(0) => {}
         Some(1) => return Ok(Vec::new()),
-        _ => return Err(format!("in {}: {}", top.display(), cmd.failure(&out))),
+        _ => return Err(format!("in {}: {}", dir.display(), cmd.failure(&out))),
     }
     let mut names: Vec<String> = out
         .stdout
@@ -1380,6 +1533,217 @@ mod tests {
             err,
             format!("the index of {dir} has unresolved merge conflicts; no snapshot can be taken")
         );
+    }
+
+    /// The trees plain git makes from a copy of the index: `write-tree`,
+    /// then `add -A` and `write-tree` again.
+    fn trees_by_plain_git(dir: &Path) -> (String, String) {
+        let out = sh(
+            dir,
+            "t=$(mktemp -d) && { [ ! -e .git/index ] || cp -p .git/index $t/index; } \
+             && export GIT_INDEX_FILE=$t/index GIT_OPTIONAL_LOCKS=0 \
+             && git write-tree && git add -A && git write-tree; s=$?; rm -rf $t; exit $s",
+        );
+        let (index, worktree) = out.split_once('\n').expect("two trees");
+        (index.to_owned(), worktree.to_owned())
+    }
+
+    fn mtime(path: &Path) -> SystemTime {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .expect("mtime")
+    }
+
+    fn show(dir: &Path, tree: &str, path: &str) -> String {
+        sh(dir, &format!("git show {tree}:{path}"))
+    }
+
+    /// A file rewritten with the same size, inode and mtime (ctime not
+    /// trusted) looks unchanged to git's stat check; only its racy-git
+    /// check, an entry no older than the index file, makes git read it.
+    /// `index_age` is how much older than that entry the index file is
+    /// made to look.
+    fn same_stat_rewrite(index_age: i64) -> (TempDir, String) {
+        let (tmp, dir) = fixture();
+        let t = 1_700_000_000i64;
+        sh(
+            Path::new(&dir),
+            &format!(
+                "git config core.trustctime false \
+                 && touch -d @{t} a.txt && git update-index -q --refresh \
+                 && printf 'ALPHA\\nALPHA 2\\n' > a.txt && touch -d @{t} a.txt \
+                 && touch -d @{} .git/index",
+                t + index_age
+            ),
+        );
+        (tmp, dir)
+    }
+
+    #[test]
+    fn capture_reads_a_racily_clean_file_that_kept_its_size_and_mtime() {
+        // The index written in the very second of the entry's mtime.
+        let (_tmp, dir) = same_stat_rewrite(0);
+        let d = Path::new(&dir);
+        let before = untouched(&dir);
+        let index_mtime = mtime(&d.join(".git/index"));
+        let state = capture(&dir, ID, true).expect("capture");
+        assert_eq!(show(d, &state.worktree_tree, "a.txt"), "ALPHA\nALPHA 2");
+        assert_eq!(show(d, &state.index_tree, "a.txt"), "alpha\nalpha 2");
+        let after = untouched(&dir);
+        assert!(after.0 == before.0, "files changed");
+        assert!(after.1 == before.1, ".git/index changed");
+        assert_eq!(mtime(&d.join(".git/index")), index_mtime);
+    }
+
+    #[test]
+    fn capture_trusts_the_stat_data_git_trusts() {
+        // The same rewrite with the index written ten seconds later: git
+        // trusts the unchanged stat data and does not read the file, which
+        // shows the copied index brought its stat cache along. Git's own
+        // view agrees.
+        let (_tmp, dir) = same_stat_rewrite(10);
+        let d = Path::new(&dir);
+        sh(d, "GIT_OPTIONAL_LOCKS=0 git diff-files --quiet");
+        let state = capture(&dir, "", false).expect("capture");
+        assert_eq!(show(d, &state.worktree_tree, "a.txt"), "alpha\nalpha 2");
+        assert_eq!(
+            (state.index_tree.clone(), state.worktree_tree.clone()),
+            trees_by_plain_git(d)
+        );
+    }
+
+    #[test]
+    fn capture_without_an_index_takes_every_file_not_ignored() {
+        let tmp = TempDir::new().expect("temp dir");
+        sh(
+            tmp.path(),
+            "git init -q -b main r && cd r && printf 'a\\n' > a.txt && mkdir s \
+             && printf 'b\\n' > s/b.txt && printf '*.log\\n' > .gitignore && printf 'x\\n' > x.log",
+        );
+        let dir = std::fs::canonicalize(tmp.path().join("r")).expect("path");
+        let state = capture(&dir.to_string_lossy(), ID, true).expect("capture");
+        assert!(!dir.join(".git/index").exists(), "an index was written");
+        assert_eq!(
+            state.index_tree,
+            sh(&dir, "git hash-object -t tree /dev/null")
+        );
+        let listed = sh(
+            &dir,
+            &format!("git ls-tree -r --name-only {}", state.worktree_tree),
+        );
+        assert_eq!(listed, ".gitignore\na.txt\ns/b.txt");
+        assert_eq!(
+            (state.head, state.branch.as_deref()),
+            (None, Some("refs/heads/main"))
+        );
+        assert_eq!(
+            (state.index_tree, state.worktree_tree),
+            trees_by_plain_git(&dir)
+        );
+    }
+
+    #[test]
+    fn capture_reads_a_locked_index_as_last_written() {
+        let (_tmp, dir) = fixture();
+        let d = Path::new(&dir);
+        sh(
+            d,
+            "printf 'staged\\n' >> a.txt && git add a.txt && printf 'more\\n' >> b.txt",
+        );
+        let expected = trees_by_plain_git(d);
+        // Another git command in the middle of rewriting the index.
+        std::fs::write(d.join(".git/index.lock"), b"half-written").expect("lock");
+        let before = untouched(&dir);
+        let state = capture(&dir, ID, true).expect("capture");
+        assert_eq!((state.index_tree, state.worktree_tree), expected);
+        assert!(untouched(&dir).1 == before.1, ".git/index changed");
+        assert_eq!(
+            std::fs::read(d.join(".git/index.lock")).expect("lock"),
+            b"half-written"
+        );
+    }
+
+    #[test]
+    fn capture_keeps_untracked_and_ignored_files_as_git_add_does() {
+        let (_tmp, dir) = fixture();
+        let d = Path::new(&dir);
+        sh(
+            d,
+            "printf 'build/\\n' >> .gitignore && mkdir -p build/out new/deep empty \
+             && printf 'o\\n' > build/out/o.txt && printf 'n\\n' > new/deep/n.txt \
+             && printf 'kept\\n' > kept.log && git add -f kept.log && printf 'more\\n' >> kept.log \
+             && printf 'x\\n' > sub/other.log && rm b.txt",
+        );
+        let state = capture(&dir, "", false).expect("capture");
+        let listed = sh(
+            d,
+            &format!("git ls-tree -r --name-only {}", state.worktree_tree),
+        );
+        assert_eq!(
+            listed,
+            ".gitignore\na.txt\nkept.log\nnew/deep/n.txt\nsub/c.txt\nuntracked.txt"
+        );
+        assert_eq!(show(d, &state.worktree_tree, "kept.log"), "kept\nmore");
+        assert_eq!(
+            (state.index_tree, state.worktree_tree),
+            trees_by_plain_git(d)
+        );
+    }
+
+    #[test]
+    fn capture_reads_head_as_git_names_it() {
+        let (_tmp, dir) = fixture();
+        let d = Path::new(&dir);
+        let git_says = || {
+            let commit = sh(d, "git rev-parse --verify -q 'HEAD^{commit}' || true");
+            let branch = sh(d, "git symbolic-ref -q HEAD || true");
+            (
+                (!commit.is_empty()).then_some(commit),
+                (!branch.is_empty()).then_some(branch),
+            )
+        };
+        for (case, script) in [
+            ("on a branch", "true"),
+            ("detached", "git checkout -q --detach"),
+            (
+                "through a symbolic ref",
+                "git checkout -q main && git symbolic-ref refs/heads/alias refs/heads/main \
+                 && git symbolic-ref HEAD refs/heads/alias",
+            ),
+            (
+                "on an unborn branch",
+                "git symbolic-ref HEAD refs/heads/main && git checkout -q --orphan fresh",
+            ),
+        ] {
+            sh(d, script);
+            let state = capture(&dir, ID, true).unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(
+                (state.head.clone(), state.branch.clone()),
+                git_says(),
+                "{case}"
+            );
+            assert_eq!(
+                (state.index_tree, state.worktree_tree),
+                trees_by_plain_git(d),
+                "{case}"
+            );
+            sh(d, &format!("git update-ref -d {GIT_REF_PREFIX}{ID}"));
+        }
+    }
+
+    #[test]
+    fn a_kept_snapshot_writes_the_index_tree_when_its_object_is_gone() {
+        let (_tmp, dir) = fixture();
+        let d = Path::new(&dir);
+        let tree = sh(d, "git rev-parse 'HEAD^{tree}'");
+        sh(d, &format!("rm .git/objects/{}/{}", &tree[..2], &tree[2..]));
+        let state = capture(&dir, "", false).expect("fingerprint");
+        assert_eq!(state.index_tree, tree);
+        let state = capture(&dir, ID, true).expect("kept snapshot");
+        assert_eq!(state.index_tree, tree);
+        sh(d, &format!("git cat-file -e {tree}"));
+        let commit = state.commit.expect("kept commit");
+        assert_eq!(sh(d, &format!("git rev-parse {commit}^2^{{tree}}")), tree);
     }
 
     #[test]
