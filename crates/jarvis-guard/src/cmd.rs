@@ -168,10 +168,16 @@ impl Cmd {
             })
         });
         let until = Instant::now() + self.timeout;
+        // Most tools end within a few milliseconds: a short first nap that
+        // doubles up to 5 ms finds them soon without spinning on long runs.
+        let mut nap = Duration::from_micros(50);
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) if Instant::now() < until => {
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(Duration::from_millis(5));
+                }
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
