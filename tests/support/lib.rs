@@ -138,8 +138,14 @@ fn built(package: &str, bin: &str) -> PathBuf {
 
 /// Runs `jarvis ARGS` with `stdin` and returns its output.
 pub fn jarvis(args: &[&str], stdin: &[u8]) -> Output {
+    jarvis_with_env(args, stdin, &[])
+}
+
+/// As [`jarvis`], with the variables `env` set for it.
+pub fn jarvis_with_env(args: &[&str], stdin: &[u8], env: &[(&str, &Path)]) -> Output {
     let mut child = Command::new(jarvis_bin())
         .args(args)
+        .envs(env.iter().copied())
         // From a directory with no policies/, to show the shipped ones are built in.
         .current_dir(std::env::temp_dir())
         .stdin(Stdio::piped())
@@ -451,9 +457,14 @@ impl Env {
 
     /// Runs `jarvis --config CONFIG ARGS`.
     pub fn jarvis(&self, args: &[&str]) -> Output {
+        self.jarvis_with_env(&[], args)
+    }
+
+    /// Runs `jarvis --config CONFIG ARGS` with the variables `env` set.
+    pub fn jarvis_with_env(&self, env: &[(&str, &Path)], args: &[&str]) -> Output {
         let mut all = vec!["--config", self.config.to_str().expect("utf-8 path")];
         all.extend_from_slice(args);
-        jarvis(&all, b"")
+        jarvis_with_env(&all, b"", env)
     }
 
     /// `jarvis actions show ID --json`, parsed.

@@ -116,11 +116,17 @@ pub(crate) fn operator() -> String {
     format!("local:{user}")
 }
 
-/// Where SSH control sockets go: short (a socket path has a 107-byte limit)
-/// and private to the user.
+/// Where SSH control sockets go, so that every `jarvis` of the user (and
+/// `jarvis serve`) finds the same masters: the user's runtime directory
+/// (`$XDG_RUNTIME_DIR`, private and emptied at logout) if there is one,
+/// else the temporary directory. Short, since a socket path has a 107-byte
+/// limit. Created 0700; one that others could reach is refused.
 pub fn control_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("jarvis-ssh-{}", nix::unistd::getuid()));
-    crate::data::private_dir(&dir)?;
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(std::path::PathBuf::from) {
+        Some(run) if run.is_absolute() && run.is_dir() => run.join("jarvis-ssh"),
+        _ => std::env::temp_dir().join(format!("jarvis-ssh-{}", nix::unistd::geteuid())),
+    };
+    jarvis_exec::transport::master::prepare_control_dir(&dir)?;
     Ok(dir)
 }
 

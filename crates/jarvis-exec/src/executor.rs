@@ -232,8 +232,11 @@ impl Admission {
 }
 
 impl Executor {
-    /// An executor for `hosts`; SSH control sockets go under `control_dir`
-    /// (keep it short: a socket path may not exceed 107 bytes).
+    /// An executor for `hosts`; SSH control sockets go under `control_dir`,
+    /// which must be private to the user (see
+    /// [`transport::master::prepare_control_dir`](crate::transport::master::prepare_control_dir))
+    /// and short (a socket path is at most
+    /// [`MAX_SOCKET_PATH`](crate::transport::master::MAX_SOCKET_PATH) bytes).
     pub fn new(hosts: Vec<HostSpec>, global: &GlobalLimits, control_dir: &Path) -> Executor {
         let rates = RateLimits::new(global, &hosts);
         let hosts = hosts
@@ -245,7 +248,7 @@ impl Executor {
                         spec.limits.breaker_cooldown,
                     )),
                     slots: Arc::new(Semaphore::new(spec.limits.concurrency.max(1) as usize)),
-                    conn: Connection::new(spec.clone(), control_dir),
+                    conn: Connection::new(spec.clone(), control_dir, global.ssh_master_idle),
                 };
                 (spec.name, entry)
             })
@@ -275,7 +278,7 @@ impl Executor {
         self.hosts.get(name).map(|e| e.breaker.status())
     }
 
-    /// The control socket of a host's open master connection (for
+    /// The control socket of a host's master, if one is live (for
     /// benchmarks and diagnostics that want plain `ssh -S`).
     pub async fn control_socket(&self, name: &HostName) -> Option<std::path::PathBuf> {
         self.hosts.get(name)?.conn.control_socket().await
@@ -720,10 +723,8 @@ impl Executor {
         }
     }
 
-    /// Closes every master connection.
-    pub async fn close(&self) {
-        for entry in self.hosts.values() {
-            entry.conn.close().await;
-        }
-    }
+    /// Releases nothing, and says why: the SSH masters stay, since other
+    /// `jarvis` processes share them, and each exits by itself once idle
+    /// for [`GlobalLimits::ssh_master_idle`].
+    pub async fn close(&self) {}
 }

@@ -80,6 +80,11 @@ pub struct GlobalLimits {
     pub requester_rate_per_minute: u32,
     /// Burst for one requester.
     pub requester_burst: u32,
+    /// How long a host's SSH master stays with no session before it exits
+    /// (ControlPersist). It outlives the `jarvis` process that started it,
+    /// so the next one within this time pays no handshake; it also bounds
+    /// how long a master lingers after the last process that used it.
+    pub ssh_master_idle: Duration,
 }
 
 impl Default for GlobalLimits {
@@ -89,6 +94,7 @@ impl Default for GlobalLimits {
             burst: 40,
             requester_rate_per_minute: 60,
             requester_burst: 10,
+            ssh_master_idle: Duration::from_secs(300),
         }
     }
 }

@@ -160,6 +160,7 @@ mod tests {
             burst: 5,
             requester_rate_per_minute: 600,
             requester_burst: 3,
+            ..GlobalLimits::default()
         };
         let limits = RateLimits::new(&global, &[host("a", 60, 2), host("b", 600, 100)]);
         let a = HostName::parse("a").expect("valid");

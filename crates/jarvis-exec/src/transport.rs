@@ -1,22 +1,25 @@
 //! SSH to a host's guard over one multiplexed OpenSSH connection per host.
 //!
 //! The system `ssh` does the cryptography and honours `~/.ssh/config`
-//! (aliases, jump hosts); the openssh crate keeps one ControlMaster per
-//! host so that an action costs a channel, not a handshake. Options that
-//! must hold whatever the user's config says come first in a generated
-//! config file (ssh takes the first value it reads), then the user's config
-//! is included.
+//! (aliases, jump hosts). One ControlMaster per host ([`master`]), shared
+//! by every `jarvis` process of the user and kept for an idle time after
+//! the last one, makes an action cost a channel, not a handshake: each
+//! request is one `ssh -S` mux client, and nothing else runs on the way
+//! (no `ssh -O check`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::Stdio;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
 use crate::host::HostSpec;
 use crate::protocol::{Frame, FrameDecoder, MAX_REQUEST, Request};
+
+pub mod master;
+
+pub use master::ControlDirError;
 
 /// What went wrong between the gateway and the guard.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -63,8 +66,18 @@ pub enum TransportError {
         /// How long it was quiet.
         silent: Duration,
     },
-    /// A local failure before anything was sent (temp files, spawning
-    /// ssh, a request too large to send).
+    /// The SSH control directory cannot be trusted with sockets, or a
+    /// socket there would be too long; nothing was sent.
+    #[error("cannot reach `{host}`: {source}")]
+    ControlDir {
+        /// The host.
+        host: String,
+        /// What is wrong with the directory.
+        #[source]
+        source: ControlDirError,
+    },
+    /// A local failure before anything was sent (files of the control
+    /// directory, spawning ssh, a request too large to send).
     #[error("local failure talking to `{host}`: {detail}; nothing was sent")]
     Local {
         /// The host.
@@ -80,7 +93,10 @@ impl TransportError {
     /// request over the protocol's size): never the host's fault, so the
     /// breaker does not count it, and never a run that may have happened.
     pub fn is_local(&self) -> bool {
-        matches!(self, TransportError::Local { .. })
+        matches!(
+            self,
+            TransportError::Local { .. } | TransportError::ControlDir { .. }
+        )
     }
 
     /// Whether the request may have reached the guard (and so must not be
@@ -95,40 +111,47 @@ impl TransportError {
     }
 }
 
-/// The forced options. `ClearAllForwardings` and the X11/agent settings
-/// keep the host from reaching back; `RequestTTY no` keeps a terminal (and
-/// its line discipline) out of the output.
-const FORCED_OPTIONS: &str = "\
-ForwardAgent no
-ForwardX11 no
-ForwardX11Trusted no
-ClearAllForwardings yes
-PermitLocalCommand no
-RequestTTY no
-StrictHostKeyChecking yes
-GlobalKnownHostsFile /dev/null
-UpdateHostKeys no
-BatchMode yes
-";
-
-/// How long a master may sit idle before it exits; it also bounds how long
-/// a master orphaned by a crashed gateway lingers.
-const MASTER_IDLE_SECS: usize = 300;
-
-/// The connection to one host, opened on first use.
+/// The connection to one host: its master, found or started on first use,
+/// and a mux client per request.
 pub struct Connection {
     spec: HostSpec,
     control_dir: PathBuf,
-    session: Mutex<Option<Arc<Session>>>,
+    idle: Duration,
+    /// Held while this process starts a master, so its own tasks wait for
+    /// that one instead of each taking a blocking thread to queue on the
+    /// lock file.
+    starting: Mutex<()>,
+}
+
+/// How one attempt at an exchange ended badly.
+enum Failure {
+    /// The local ssh never handed the request to a master (it was gone):
+    /// sending it again cannot run it twice. What ssh said.
+    MasterGone(String),
+    /// The host refused the master another session before the command
+    /// was sent; what ssh said.
+    SessionRefused(String),
+    /// Anything else.
+    Transport(TransportError),
+}
+
+impl From<TransportError> for Failure {
+    fn from(e: TransportError) -> Failure {
+        Failure::Transport(e)
+    }
 }
 
 impl Connection {
-    /// A connection that is not opened yet.
-    pub fn new(spec: HostSpec, control_dir: &Path) -> Connection {
+    /// A connection whose master, once started, has its control socket in
+    /// `control_dir` (made 0700 if missing, and refused unless private to
+    /// the user: see [`master::prepare_control_dir`]) and exits after
+    /// `idle` without a session.
+    pub fn new(spec: HostSpec, control_dir: &Path, idle: Duration) -> Connection {
         Connection {
             spec,
             control_dir: control_dir.to_owned(),
-            session: Mutex::new(None),
+            idle,
+            starting: Mutex::new(()),
         }
     }
 
@@ -141,105 +164,83 @@ impl Connection {
         self.spec.name.to_string()
     }
 
-    /// The control socket of the open master, if one is open.
+    /// The control socket of the host's master, if one is live.
     pub async fn control_socket(&self) -> Option<PathBuf> {
-        self.session
-            .lock()
-            .await
-            .as_ref()
-            .map(|s| s.control_socket().to_owned())
+        let files = self.files().ok()?;
+        matches!(master::probe(&files.socket), Ok(master::Liveness::Live)).then_some(files.socket)
     }
 
-    async fn session(&self) -> Result<Arc<Session>, TransportError> {
-        let mut slot = self.session.lock().await;
-        if let Some(s) = slot.as_ref() {
-            return Ok(Arc::clone(s));
-        }
-        let session = Arc::new(self.connect().await?);
-        *slot = Some(Arc::clone(&session));
-        Ok(session)
-    }
-
-    /// Forgets the master so the next use opens a new one.
-    async fn reset(&self) {
-        if let Some(old) = self.session.lock().await.take()
-            && let Ok(s) = Arc::try_unwrap(old)
-        {
-            let _ = s.close().await;
-        }
-    }
-
-    async fn connect(&self) -> Result<Session, TransportError> {
+    /// The master's files as the host's connection is defined now (the
+    /// pinned known_hosts and the user's ssh config are read again, so an
+    /// edit gets a new master), in a control directory that is still private
+    /// (made if missing).
+    fn files(&self) -> Result<master::MasterFiles, TransportError> {
         let host = self.host();
-        let local = |detail: String| TransportError::Local {
-            host: host.clone(),
-            detail,
-        };
-        if !self.spec.known_hosts.is_file() {
-            return Err(TransportError::HostKey {
+        master::prepare_control_dir(&self.control_dir).map_err(|source| {
+            TransportError::ControlDir {
                 host: host.clone(),
-                known_hosts: self.spec.known_hosts.clone(),
-                detail: "the pinned known_hosts file does not exist".into(),
-            });
-        }
-        std::fs::create_dir_all(&self.control_dir).map_err(|e| {
-            local(format!(
-                "control directory {}: {e}",
-                self.control_dir.display()
-            ))
-        })?;
-        let config = self
-            .control_dir
-            .join(format!("ssh_config-{}", self.spec.name));
-        let mut text = FORCED_OPTIONS.to_owned();
-        if let Some(home) = std::env::var_os("HOME") {
-            let user_config = Path::new(&home).join(".ssh/config");
-            if user_config.is_file() {
-                text.push_str(&format!("Include {}\n", user_config.display()));
+                source,
             }
-        }
-        std::fs::write(&config, text).map_err(|e| local(format!("{}: {e}", config.display())))?;
+        })?;
+        master::files_for(&self.spec, &self.control_dir).map_err(|e| self.master_error(e))
+    }
 
-        let mut b = SessionBuilder::default();
-        b.known_hosts_check(KnownHosts::Strict)
-            .user_known_hosts_file(&self.spec.known_hosts)
-            .config_file(&config)
-            .control_directory(&self.control_dir)
-            .connect_timeout(Duration::from_secs(10))
-            .server_alive_interval(Duration::from_secs(15))
-            .control_persist(openssh::ControlPersist::IdleFor(
-                std::num::NonZeroUsize::new(MASTER_IDLE_SECS)
-                    .unwrap_or(std::num::NonZeroUsize::MIN),
-            ));
-        if let Some(port) = self.spec.port {
-            b.port(port);
+    /// The control socket of a live master: the one found there, or one
+    /// started now.
+    async fn master(&self) -> Result<PathBuf, TransportError> {
+        let files = self.files()?;
+        let local = |e: std::io::Error| TransportError::Local {
+            host: self.host(),
+            detail: format!("{}: {e}", files.socket.display()),
+        };
+        if master::probe(&files.socket).map_err(local)? == master::Liveness::Live {
+            return Ok(files.socket);
         }
-        if let Some(key) = &self.spec.identity {
-            b.keyfile(key);
-        }
-        b.connect(&self.spec.destination).await.map_err(|e| {
-            let detail = error_chain(&e);
-            if os_error(&e) {
-                // The master's ssh could not be started here (no `ssh`
-                // binary, no control directory): not the host's doing.
-                local(detail)
-            } else if detail.contains("IDENTIFICATION HAS CHANGED")
-                || detail.contains("Host key verification failed")
-                || detail.contains("No ED25519 host key is known")
-                || detail.contains("host key is known")
+        let _starting = self.starting.lock().await;
+        let socket = files.socket.clone();
+        let spec = self.spec.clone();
+        let idle = self.idle;
+        tokio::task::spawn_blocking(move || {
+            master::start(&master::Launch {
+                spec: &spec,
+                files: &files,
+                idle,
+            })
+        })
+        .await
+        .map_err(|e| TransportError::Local {
+            host: self.host(),
+            detail: format!("starting the SSH master: {e}"),
+        })?
+        .map_err(|e| self.master_error(e))?;
+        Ok(socket)
+    }
+
+    fn master_error(&self, e: master::MasterError) -> TransportError {
+        let host = self.host();
+        match e {
+            master::MasterError::ControlDir(source) => TransportError::ControlDir { host, source },
+            master::MasterError::KnownHosts(detail) => TransportError::HostKey {
+                host,
+                known_hosts: self.spec.known_hosts.clone(),
+                detail: format!("the pinned known_hosts file cannot be read: {detail}"),
+            },
+            // ssh could not be started, or a file of the control directory
+            // written: not the host's doing.
+            master::MasterError::Local(detail) => TransportError::Local { host, detail },
+            master::MasterError::Ssh(detail)
+                if detail.contains("IDENTIFICATION HAS CHANGED")
+                    || detail.contains("Host key verification failed")
+                    || detail.contains("host key is known") =>
             {
                 TransportError::HostKey {
-                    host: host.clone(),
+                    host,
                     known_hosts: self.spec.known_hosts.clone(),
                     detail,
                 }
-            } else {
-                TransportError::Connect {
-                    host: host.clone(),
-                    detail,
-                }
             }
-        })
+            master::MasterError::Ssh(detail) => TransportError::Connect { host, detail },
+        }
     }
 
     /// Sends `request` to the guard and feeds every frame to `on_frame`
@@ -269,71 +270,89 @@ impl Connection {
                 ),
             });
         }
-        // A master that died since its last use (sshd restarted, network
-        // blip) is noticed by `check` and replaced once. Anything after the
-        // command was sent is never retried: it may have run.
-        let session = self.session().await?;
-        let session = if session.check().await.is_err() {
-            drop(session);
-            self.reset().await;
-            self.session().await?
-        } else {
-            session
+        // The master found live may exit (its idle time ran out, it was
+        // killed) before the mux client reaches it. The client then says
+        // so before it sends anything, and the request goes once more, to
+        // a new master. Anything later is never sent again: it may have run.
+        let socket = self.master().await?;
+        let (socket, result) = match self.exchange_on(&socket, &line, silence, on_frame).await {
+            Err(Failure::MasterGone(_)) => {
+                let socket = self.master().await?;
+                let again = self.exchange_on(&socket, &line, silence, on_frame).await;
+                (socket, again)
+            }
+            result => (socket, result),
         };
-        let result = self.exchange_on(&session, &line, silence, on_frame).await;
-        if let Err(TransportError::Broken { .. }) = &result
-            && session.check().await.is_err()
-        {
-            drop(session);
-            self.reset().await;
+        result.map_err(|f| self.failure(&socket, f))
+    }
+
+    /// The error an attempt's failure is, once nothing is left to try.
+    fn failure(&self, socket: &Path, failure: Failure) -> TransportError {
+        let said = |said: String| {
+            if said.is_empty() {
+                said
+            } else {
+                format!(": {said}")
+            }
+        };
+        match failure {
+            Failure::Transport(e) => e,
+            Failure::MasterGone(s) => TransportError::Connect {
+                host: self.host(),
+                detail: format!(
+                    "the SSH master at {} went away twice before the request reached it{}",
+                    socket.display(),
+                    said(s)
+                ),
+            },
+            Failure::SessionRefused(s) => TransportError::Connect {
+                host: self.host(),
+                detail: format!(
+                    "the host refused the SSH master at {} another session before the command was sent \
+                     (sshd's MaxSessions, 10 unless set, counts the sessions of every jarvis process sharing it){}",
+                    socket.display(),
+                    said(s)
+                ),
+            },
         }
-        result
     }
 
     async fn exchange_on(
         &self,
-        session: &Session,
+        socket: &Path,
         line: &str,
         silence: Duration,
         on_frame: &mut (dyn FnMut(&Frame) + Send),
-    ) -> Result<Frame, TransportError> {
+    ) -> Result<Frame, Failure> {
         let host = self.host();
-        let mut child = session
-            .raw_command(line)
-            .stdin(openssh::Stdio::null())
-            .stdout(openssh::Stdio::piped())
-            .stderr(openssh::Stdio::piped())
+        let mut child = tokio::process::Command::new("ssh")
+            .args(master::client_args(socket))
+            .arg(line)
+            // The fallback's ProxyCommand (see `master::client_args`) runs
+            // under $SHELL, which for a service account may be nologin.
+            .env("SHELL", "/bin/sh")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Dropping the child (a silent host, a cancelled run) kills the
+            // local ssh, which closes the channel; the guard's next
+            // heartbeat fails and it kills the command.
+            .kill_on_drop(true)
             .spawn()
-            .await
-            .map_err(|e| {
-                let detail = error_chain(&e);
-                // Starting the local ssh failed (E2BIG, no binary, no
-                // process left): nothing was sent.
-                if os_error(&e) {
-                    TransportError::Local {
-                        host: host.clone(),
-                        detail,
-                    }
-                } else {
-                    TransportError::Broken {
-                        host: host.clone(),
-                        detail,
-                    }
-                }
-            })?;
-        // The request is on its way once ssh runs: from here on nothing is
-        // local.
-        let mut stdout = child
-            .stdout()
-            .take()
-            .ok_or_else(|| TransportError::Broken {
+            // Starting the local ssh failed (E2BIG, no binary, no process
+            // left): nothing was sent.
+            .map_err(|e| TransportError::Local {
                 host: host.clone(),
-                detail: "no stdout pipe".into(),
+                detail: format!("cannot start ssh: {e}"),
             })?;
-        let mut stderr = child.stderr().take();
+        let mut stdout = child.stdout.take().ok_or_else(|| TransportError::Local {
+            host: host.clone(),
+            detail: "ssh has no stdout pipe".into(),
+        })?;
+        let mut stderr = child.stderr.take();
         // ssh's own stderr (and anything the guard says outside frames) is
         // kept, bounded, to explain a failure.
-        let stderr_task = tokio::spawn(async move {
+        let mut stderr_task = tokio::spawn(async move {
             let mut text = Vec::new();
             if let Some(err) = stderr.as_mut() {
                 let _ = err.take(64 * 1024).read_to_end(&mut text).await;
@@ -343,29 +362,58 @@ impl Connection {
         let mut decoder = FrameDecoder::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut greeted = false;
+        let mut heard = false;
         let last = loop {
             let read = tokio::time::timeout(silence, stdout.read(&mut buf)).await;
             let n = match read {
                 Err(_) => {
-                    // Dropping the child kills the local ssh, which closes
-                    // the channel; the guard's next heartbeat fails and it
-                    // kills the command.
                     drop(child);
                     return Err(TransportError::Silent {
                         host,
                         silent: silence,
-                    });
+                    }
+                    .into());
                 }
                 Ok(Err(e)) => {
                     return Err(TransportError::Broken {
                         host,
                         detail: e.to_string(),
-                    });
+                    }
+                    .into());
                 }
                 Ok(Ok(n)) => n,
             };
             if n == 0 {
-                let said = stderr_task.await.unwrap_or_default();
+                // Not a byte from the other side: perhaps the mux client
+                // never reached a master. Its exit status and what it said
+                // tell (ssh exits at once after that, and `silence` bounds
+                // the wait if it does not).
+                let status = if heard {
+                    None
+                } else {
+                    tokio::time::timeout(silence, child.wait())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                };
+                let said = match tokio::time::timeout(silence, &mut stderr_task).await {
+                    Ok(said) => said.unwrap_or_default(),
+                    Err(_) => {
+                        stderr_task.abort();
+                        String::new()
+                    }
+                };
+                if status.and_then(|s| s.code()) == Some(255) {
+                    match master::never_sent(&said) {
+                        Some(master::Unsent::MasterGone(said)) => {
+                            return Err(Failure::MasterGone(said));
+                        }
+                        Some(master::Unsent::SessionRefused(said)) => {
+                            return Err(Failure::SessionRefused(said));
+                        }
+                        None => {}
+                    }
+                }
                 let detail = if said.is_empty() {
                     "the connection closed before the guard's answer".to_owned()
                 } else {
@@ -374,14 +422,17 @@ impl Connection {
                 return Err(if greeted {
                     TransportError::Broken { host, detail }
                 } else {
-                    // Before any frame: ssh failed, or the key's forced
-                    // command is not a Jarvis guard.
+                    // Before any frame: ssh failed after the master took
+                    // the request, or the key's forced command is not a
+                    // Jarvis guard.
                     TransportError::Protocol {
                         host,
                         detail: format!("no guard greeting: {detail}"),
                     }
-                });
+                }
+                .into());
             }
+            heard = true;
             decoder.push(&buf[..n]);
             let mut last = None;
             while let Some(frame) = decoder.next_frame().map_err(|e| TransportError::Protocol {
@@ -400,13 +451,15 @@ impl Connection {
                                 h.protocol,
                                 crate::protocol::PROTOCOL_VERSION
                             ),
-                        });
+                        }
+                        .into());
                     }
                     (_, false) => {
                         return Err(TransportError::Protocol {
                             host,
                             detail: "the first frame is not a greeting".into(),
-                        });
+                        }
+                        .into());
                     }
                     _ => {}
                 }
@@ -424,33 +477,4 @@ impl Connection {
         stderr_task.abort();
         Ok(last)
     }
-
-    /// Closes the master connection, if open.
-    pub async fn close(&self) {
-        self.reset().await;
-    }
-}
-
-/// Whether an openssh error is the operating system refusing something on
-/// this machine (starting `ssh`, a temporary directory): such errors carry
-/// an errno, while what ssh reports about the host is text turned into an
-/// error without one.
-fn os_error(e: &openssh::Error) -> bool {
-    match e {
-        openssh::Error::Connect(io) | openssh::Error::Master(io) | openssh::Error::Ssh(io) => {
-            io.raw_os_error().is_some()
-        }
-        _ => false,
-    }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text.trim().to_owned()
 }

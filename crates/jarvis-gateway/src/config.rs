@@ -358,6 +358,7 @@ struct RawLimits {
     loop_window_secs: Option<u64>,
     approval_ttl_secs: Option<u64>,
     run_window_secs: Option<u64>,
+    ssh_master_idle_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -588,6 +589,13 @@ impl Config {
                 "limits.requester_burst".into(),
                 l.requester_burst,
                 global_defaults.requester_burst,
+            )?,
+            // Zero would be ssh's "no persistence": every process would log
+            // in again.
+            ssh_master_idle: window(
+                "limits.ssh_master_idle_secs",
+                l.ssh_master_idle_secs,
+                global_defaults.ssh_master_idle,
             )?,
         };
         let loop_brake = LoopBrake {
@@ -1279,7 +1287,12 @@ mod tests {
         let c = parse("[limits]\nrun_window_secs = 600\n").expect("valid");
         assert_eq!(c.run_window, Duration::from_secs(600));
         assert_eq!(c.approval_ttl, Config::default().approval_ttl);
-        for field in ["approval_ttl_secs", "run_window_secs", "loop_window_secs"] {
+        for field in [
+            "approval_ttl_secs",
+            "run_window_secs",
+            "loop_window_secs",
+            "ssh_master_idle_secs",
+        ] {
             let e = parse(&format!("[limits]\n{field} = 0\n")).expect_err("zero");
             let e = e.to_string();
             assert!(
@@ -1287,6 +1300,14 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn the_ssh_master_idle_time_defaults_and_is_set() {
+        let d = parse("").expect("valid").global.ssh_master_idle;
+        assert_eq!(d, Duration::from_secs(300));
+        let c = parse("[limits]\nssh_master_idle_secs = 30\n").expect("valid");
+        assert_eq!(c.global.ssh_master_idle, Duration::from_secs(30));
     }
 
     #[test]
