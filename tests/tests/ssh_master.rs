@@ -132,7 +132,11 @@ fn successive_processes_share_one_master_that_outlives_them() {
     let m = marker("ssh-share");
     let out = rt.run(&env, "sandbox", &format!("echo {m}"));
     assert_eq!(text(&out.stdout), format!("{m}\n"));
-    assert_eq!(rt.sockets(), std::slice::from_ref(&socket), "no second master");
+    assert_eq!(
+        rt.sockets(),
+        std::slice::from_ref(&socket),
+        "no second master"
+    );
     assert_eq!(
         master_pid(&socket),
         Some(first),
