@@ -248,38 +248,33 @@ mod tests {
 
     #[test]
     fn the_children_walk_finds_what_a_full_scan_finds() {
-        let me = i32::try_from(std::process::id()).expect("pid fits");
-        // A shell with two sleepers, one of them a grandchild.
+        // A shell with two sleepers, one of them a grandchild. Only its own
+        // tree is looked at and killed: other tests of this binary run
+        // processes of their own meanwhile.
         let mut child = std::process::Command::new("sh")
             .args(["-c", "sleep 30 & (sleep 30 & wait) & wait"])
             .spawn()
             .expect("sh starts");
         let shell = i32::try_from(child.id()).expect("pid fits");
+        let me = i32::try_from(std::process::id()).expect("pid fits");
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut walked = Vec::new();
         while Instant::now() < deadline {
-            walked = walk_children(me).expect("this kernel lists children");
-            if walked.len() >= 4 {
+            walked = pids(walk_children(shell).expect("this kernel lists children"));
+            if walked.len() >= 3 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let scanned = scan_all(me);
-        let (walked, scanned) = (pids(walked), pids(scanned));
-        let _ = kill(Pid::from_raw(shell), Signal::SIGKILL);
-        for pid in &walked {
+        let scanned = pids(scan_all(shell));
+        let from_me = pids(walk_children(me).expect("this kernel lists children"));
+        for pid in walked.iter().chain([&shell]) {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
         }
         let _ = child.wait();
-        assert!(walked.contains(&shell), "{walked:?}");
-        assert!(
-            walked.len() >= 4,
-            "shell, subshell and two sleepers: {walked:?}"
-        );
-        // Other tests of this binary may start processes meanwhile; what the
-        // walk found, the scan found too.
-        for pid in &walked {
-            assert!(scanned.contains(pid), "walk {walked:?} scan {scanned:?}");
-        }
+        assert_eq!(walked.len(), 3, "subshell and two sleepers: {walked:?}");
+        assert_eq!(walked, scanned);
+        assert!(from_me.contains(&shell), "{from_me:?}");
+        assert!(walked.iter().all(|p| from_me.contains(p)), "{from_me:?}");
     }
 }
