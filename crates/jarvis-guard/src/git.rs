@@ -1267,8 +1267,8 @@ mod tests {
     const CHILD: &str = "JARVIS_GIT_TEST_CHILD";
 
     /// Runs a shell script in `dir` as a user would: plain git, hooks,
-    /// filters and all.
-    fn sh(dir: &Path, script: &str) -> String {
+    /// filters and all. Shared by the tests and the timing of `git/`.
+    pub(super) fn sh(dir: &Path, script: &str) -> String {
         let out = Command::new("sh")
             .args(["-c", script])
             .current_dir(dir)

@@ -137,30 +137,12 @@ fn varint(bytes: &[u8]) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::process::Command;
 
     use tempfile::TempDir;
 
     use super::*;
 
-    fn git(dir: &Path, script: &str) -> String {
-        let out = Command::new("sh")
-            .args(["-c", script])
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@localhost")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@localhost")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .expect("sh runs");
-        assert!(
-            out.status.success(),
-            "`{script}`: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
-    }
+    use crate::git::tests::sh as git;
 
     fn read(dir: &Path) -> Vec<u8> {
         std::fs::read(dir.join(".git/index")).expect("index")

@@ -146,21 +146,7 @@ fn make_repo(base: &Path, files: usize) -> String {
 }
 
 fn sh(dir: &Path, script: &str) {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "b")
-        .env("GIT_AUTHOR_EMAIL", "b@localhost")
-        .env("GIT_COMMITTER_NAME", "b")
-        .env("GIT_COMMITTER_EMAIL", "b@localhost")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "`{script}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::git::tests::sh(dir, script);
 }
 
 /// Runs `samples` captures of `phase` in a child test process whose git
