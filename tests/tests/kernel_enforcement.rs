@@ -223,6 +223,57 @@ async fn an_unattended_action_whose_host_lost_the_wall_goes_back_to_a_person() {
     gw.close().await;
 }
 
+/// A `jarvis` command lives for one action: what another process learnt of
+/// a host's kernel wall over the same connection, less than a couple of
+/// minutes ago, is taken from the store instead of asking the host again.
+#[tokio::test]
+async fn a_fresh_answer_kept_in_the_store_is_not_asked_again() {
+    let env = Env::new("kernel-kept", "", "");
+    let db = env.dir().join("kept.db");
+    let gw = open(&env.config, &db).await;
+    let first = gw
+        .propose(jarvis_tests::proposal("test", "uptime"))
+        .await
+        .expect("proposed");
+    assert_eq!(first.action.state, ActionState::Approved);
+    let kept = gw
+        .store()
+        .host_kernel("sandbox")
+        .await
+        .expect("read")
+        .expect("the host's answer is kept");
+    let report: Value = serde_json::from_str(&kept.report).expect("json");
+    assert_eq!(report["level"], "full", "{report}");
+    // Another answer kept over the same connection, as if the host had
+    // lost its wall since: a new gateway believes it without asking.
+    gw.store()
+        .record_host_kernel(
+            "sandbox",
+            &kept.connection,
+            &json!({"level": "none", "missing": ["a test's word"]}).to_string(),
+        )
+        .await
+        .expect("recorded");
+    gw.close().await;
+
+    let gw = open(&env.config, &db).await;
+    let second = gw
+        .propose(jarvis_tests::proposal("test", "uptime"))
+        .await
+        .expect("proposed");
+    assert_eq!(second.action.state, ActionState::PendingApproval);
+    assert!(
+        second
+            .judgement
+            .reasons
+            .iter()
+            .any(|r| r.contains("a test's word")),
+        "{:?}",
+        second.judgement.reasons
+    );
+    gw.close().await;
+}
+
 #[tokio::test]
 async fn the_hosts_page_and_the_api_show_the_kernel_wall() {
     let s = Served::start(Env::new("kernel-http", "", "").with_nokernel(), "", &[]);

@@ -138,10 +138,27 @@ pub(crate) async fn gateway(data: &DataArgs) -> Result<Gateway> {
     Ok(gw)
 }
 
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+/// The runtime a command runs on.
+pub(crate) struct CommandRuntime(tokio::runtime::Runtime);
+
+impl CommandRuntime {
+    /// Runs a command to its end; then whatever it wrote is covered by a
+    /// signed head ([`crate::data::seal_written`]), whether it succeeded
+    /// or not.
+    pub(crate) fn block_on<T>(&self, command: impl Future<Output = Result<T>>) -> Result<T> {
+        self.0.block_on(async {
+            let result = command.await;
+            crate::data::seal_written().await;
+            result
+        })
+    }
+}
+
+pub(crate) fn runtime() -> Result<CommandRuntime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+        .map(CommandRuntime)
         .context("cannot start the async runtime")
 }
 

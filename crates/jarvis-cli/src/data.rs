@@ -235,7 +235,10 @@ impl DataArgs {
         if SERVER_SIGNS.load(Ordering::Relaxed) {
             return Ok(store);
         }
-        let _ = SEAL_AT_EXIT.set(self.clone());
+        TO_SEAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert_with(|| store.clone());
         let (background, witnesses) = (
             store.clone(),
             Witnesses::new(config().audit.witnesses.clone()),
@@ -254,8 +257,10 @@ impl DataArgs {
     }
 }
 
-/// The data directory whose store a command wrote to, if one did.
-static SEAL_AT_EXIT: OnceLock<DataArgs> = OnceLock::new();
+/// The store a command signs its events with, once it opened one: the
+/// head of what it wrote is signed when the command ends
+/// ([`seal_written`]).
+static TO_SEAL: Mutex<Option<Store>> = Mutex::new(None);
 
 /// Whether this process is `jarvis serve`, whose server signs heads itself.
 static SERVER_SIGNS: AtomicBool = AtomicBool::new(false);
@@ -265,30 +270,23 @@ pub fn server_signs_heads() {
     SERVER_SIGNS.store(true, Ordering::Relaxed);
 }
 
-/// Signs the head of the chain a command wrote to and ships it to the
-/// witnesses, so its events are covered when it ends. Problems are told on
+/// Signs the head of the chain the command wrote to and ships it to the
+/// witnesses, so its events are covered when it ends, then closes the
+/// store. On the command's own runtime and store: a second connection at
+/// exit would wait for the first one's to close. Problems are told on
 /// stderr; the command's outcome stands.
-pub fn seal_at_exit() {
-    let Some(data) = SEAL_AT_EXIT.get() else {
+pub async fn seal_written() {
+    let Some(store) = TO_SEAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    else {
         return;
     };
-    let sealed = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .and_then(|rt| {
-            rt.block_on(async {
-                let store = data
-                    .store()
-                    .await?
-                    .with_checkpoints(data.key()?, config().audit.checkpoint_every);
-                let sealed = Witnesses::new(config().audit.witnesses.clone())
-                    .seal(&store, "exit")
-                    .await;
-                store.close().await;
-                Ok(sealed?)
-            })
-        });
+    let sealed = Witnesses::new(config().audit.witnesses.clone())
+        .seal(&store, "exit")
+        .await;
+    store.close().await;
     match sealed {
         Ok(s) => {
             for e in s.failed {

@@ -284,6 +284,12 @@ impl Executor {
         self.hosts.get(name)?.conn.control_socket().await
     }
 
+    /// A digest of what defines the connection to a host now
+    /// ([`Connection::connection_id`]).
+    pub fn connection_id(&self, name: &HostName) -> Option<String> {
+        self.hosts.get(name)?.conn.connection_id()
+    }
+
     fn entry(&self, host: &HostName) -> Result<&HostEntry, ExecError> {
         self.hosts
             .get(host)

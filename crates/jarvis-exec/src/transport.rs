@@ -4,11 +4,11 @@
 //! (aliases, jump hosts). One ControlMaster per host ([`master`]), shared
 //! by every `jarvis` process of the user and kept for an idle time after
 //! the last one, makes an action cost a channel, not a handshake: each
-//! request is one `ssh -S` mux client, and nothing else runs on the way
-//! (no `ssh -O check`).
+//! request is one session opened on the master by this process itself
+//! ([`mux`], OpenSSH's multiplexing protocol), so nothing else runs on the
+//! way (no `ssh -S` client, no `ssh -O check`).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -18,6 +18,7 @@ use crate::host::HostSpec;
 use crate::protocol::{Frame, FrameDecoder, MAX_REQUEST, Request};
 
 pub mod master;
+mod mux;
 
 pub use master::ControlDirError;
 
@@ -125,11 +126,11 @@ pub struct Connection {
 
 /// How one attempt at an exchange ended badly.
 enum Failure {
-    /// The local ssh never handed the request to a master (it was gone):
-    /// sending it again cannot run it twice. What ssh said.
+    /// The request never reached a master (it was gone): sending it again
+    /// cannot run it twice. What happened.
     MasterGone(String),
     /// The host refused the master another session before the command
-    /// was sent; what ssh said.
+    /// was sent; what the master said.
     SessionRefused(String),
     /// Anything else.
     Transport(TransportError),
@@ -168,6 +169,16 @@ impl Connection {
     pub async fn control_socket(&self) -> Option<PathBuf> {
         let files = self.files().ok()?;
         matches!(master::probe(&files.socket), Ok(master::Liveness::Live)).then_some(files.socket)
+    }
+
+    /// A digest of everything that defines the connection as read now
+    /// (destination, port, key, pinned host keys, ssh config): what a
+    /// host said over one connection is not taken for what it would say
+    /// over another. `None` when the pinned host keys cannot be read.
+    pub fn connection_id(&self) -> Option<String> {
+        master::files_for(&self.spec, &self.control_dir)
+            .ok()
+            .map(|f| f.name)
     }
 
     /// The master's files as the host's connection is defined now (the
@@ -259,8 +270,7 @@ impl Connection {
         on_frame: &mut (dyn FnMut(&Frame) + Send),
     ) -> Result<Frame, TransportError> {
         let line = request.encode();
-        // The guard refuses a longer line, and the kernel may refuse to
-        // start ssh with it (E2BIG) before that: said here, as what it is.
+        // The guard refuses a longer line: said here, before it is sent.
         if line.len() > MAX_REQUEST {
             return Err(TransportError::Local {
                 host: self.host(),
@@ -271,9 +281,9 @@ impl Connection {
             });
         }
         // The master found live may exit (its idle time ran out, it was
-        // killed) before the mux client reaches it. The client then says
-        // so before it sends anything, and the request goes once more, to
-        // a new master. Anything later is never sent again: it may have run.
+        // killed) before the session request reaches it. Then nothing was
+        // sent, and the request goes once more, to a new master. Anything
+        // later is never sent again: it may have run.
         let socket = self.master().await?;
         let (socket, result) = match self.exchange_on(&socket, &line, silence, on_frame).await {
             Err(Failure::MasterGone(_)) => {
@@ -325,49 +335,44 @@ impl Connection {
         on_frame: &mut (dyn FnMut(&Frame) + Send),
     ) -> Result<Frame, Failure> {
         let host = self.host();
-        let mut child = tokio::process::Command::new("ssh")
-            .args(master::client_args(socket))
-            .arg(line)
-            // The fallback's ProxyCommand (see `master::client_args`) runs
-            // under $SHELL, which for a service account may be nologin.
-            .env("SHELL", "/bin/sh")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Dropping the child (a silent host, a cancelled run) kills the
-            // local ssh, which closes the channel; the guard's next
-            // heartbeat fails and it kills the command.
-            .kill_on_drop(true)
-            .spawn()
-            // Starting the local ssh failed (E2BIG, no binary, no process
-            // left): nothing was sent.
-            .map_err(|e| TransportError::Local {
-                host: host.clone(),
-                detail: format!("cannot start ssh: {e}"),
-            })?;
-        let mut stdout = child.stdout.take().ok_or_else(|| TransportError::Local {
+        let session = {
+            let (socket, line) = (socket.to_owned(), line.to_owned());
+            tokio::task::spawn_blocking(move || mux::open(&socket, &line, silence))
+                .await
+                .map_err(|e| TransportError::Local {
+                    host: host.clone(),
+                    detail: format!("opening an SSH session: {e}"),
+                })?
+        };
+        let session = session.map_err(|e| self.open_failure(socket, silence, e))?;
+        let local = |e: std::io::Error| TransportError::Broken {
             host: host.clone(),
-            detail: "ssh has no stdout pipe".into(),
-        })?;
-        let mut stderr = child.stderr.take();
-        // ssh's own stderr (and anything the guard says outside frames) is
-        // kept, bounded, to explain a failure.
+            detail: format!("the session's pipes: {e}"),
+        };
+        let mut stdout = tokio::net::unix::pipe::Receiver::from_owned_fd(session.stdout.into())
+            .map_err(local)?;
+        let stderr = tokio::net::unix::pipe::Receiver::from_owned_fd(session.stderr.into())
+            .map_err(local)?;
+        let mut control = session
+            .control
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::UnixStream::from_std(session.control))
+            .map_err(local)?;
+        // The guard's stderr (anything it says outside frames) is kept,
+        // bounded, to explain a failure.
         let mut stderr_task = tokio::spawn(async move {
             let mut text = Vec::new();
-            if let Some(err) = stderr.as_mut() {
-                let _ = err.take(64 * 1024).read_to_end(&mut text).await;
-            }
+            let _ = stderr.take(64 * 1024).read_to_end(&mut text).await;
             String::from_utf8_lossy(&text).trim().to_owned()
         });
         let mut decoder = FrameDecoder::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut greeted = false;
-        let mut heard = false;
         let last = loop {
-            let read = tokio::time::timeout(silence, stdout.read(&mut buf)).await;
-            let n = match read {
+            // Returning drops the session, which closes the channel: the
+            // guard's next heartbeat fails and it kills the command.
+            let n = match tokio::time::timeout(silence, stdout.read(&mut buf)).await {
                 Err(_) => {
-                    drop(child);
                     return Err(TransportError::Silent {
                         host,
                         silent: silence,
@@ -384,18 +389,10 @@ impl Connection {
                 Ok(Ok(n)) => n,
             };
             if n == 0 {
-                // Not a byte from the other side: perhaps the mux client
-                // never reached a master. Its exit status and what it said
-                // tell (ssh exits at once after that, and `silence` bounds
-                // the wait if it does not).
-                let status = if heard {
-                    None
-                } else {
-                    tokio::time::timeout(silence, child.wait())
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                };
+                let status = tokio::time::timeout(silence, mux::exit_status(&mut control))
+                    .await
+                    .ok()
+                    .flatten();
                 let said = match tokio::time::timeout(silence, &mut stderr_task).await {
                     Ok(said) => said.unwrap_or_default(),
                     Err(_) => {
@@ -403,28 +400,19 @@ impl Connection {
                         String::new()
                     }
                 };
-                if status.and_then(|s| s.code()) == Some(255) {
-                    match master::never_sent(&said) {
-                        Some(master::Unsent::MasterGone(said)) => {
-                            return Err(Failure::MasterGone(said));
-                        }
-                        Some(master::Unsent::SessionRefused(said)) => {
-                            return Err(Failure::SessionRefused(said));
-                        }
-                        None => {}
-                    }
-                }
-                let detail = if said.is_empty() {
+                let mut detail = if said.is_empty() {
                     "the connection closed before the guard's answer".to_owned()
                 } else {
                     said
                 };
+                if let Some(code) = status {
+                    detail.push_str(&format!(" (the session ended with status {code})"));
+                }
                 return Err(if greeted {
                     TransportError::Broken { host, detail }
                 } else {
-                    // Before any frame: ssh failed after the master took
-                    // the request, or the key's forced command is not a
-                    // Jarvis guard.
+                    // The session ran something that is not a Jarvis guard
+                    // (the key's forced command is something else).
                     TransportError::Protocol {
                         host,
                         detail: format!("no guard greeting: {detail}"),
@@ -432,7 +420,6 @@ impl Connection {
                 }
                 .into());
             }
-            heard = true;
             decoder.push(&buf[..n]);
             let mut last = None;
             while let Some(frame) = decoder.next_frame().map_err(|e| TransportError::Protocol {
@@ -473,8 +460,41 @@ impl Connection {
                 break frame;
             }
         };
-        let _ = child.wait().await;
+        // The guard finishes its session after its last frame; closing the
+        // channel before it ends would hang it up mid-way.
+        let _ = tokio::time::timeout(silence, mux::exit_status(&mut control)).await;
         stderr_task.abort();
         Ok(last)
+    }
+
+    /// What a session that could not be opened on the master at `socket`
+    /// means for the request.
+    fn open_failure(&self, socket: &Path, silence: Duration, e: mux::OpenError) -> Failure {
+        let host = self.host();
+        match e {
+            mux::OpenError::MasterGone(said) => Failure::MasterGone(said),
+            mux::OpenError::SessionRefused(said) => Failure::SessionRefused(said),
+            mux::OpenError::Refused(said) => Failure::Transport(TransportError::Connect {
+                host,
+                detail: format!(
+                    "the SSH master at {} refused the session: {said}",
+                    socket.display()
+                ),
+            }),
+            mux::OpenError::Unanswered(said) => Failure::Transport(TransportError::Broken {
+                host,
+                detail: format!(
+                    "the SSH master at {} took the request and did not answer: {said}",
+                    socket.display()
+                ),
+            }),
+            mux::OpenError::Silent => Failure::Transport(TransportError::Silent {
+                host,
+                silent: silence,
+            }),
+            mux::OpenError::Local(detail) => {
+                Failure::Transport(TransportError::Local { host, detail })
+            }
+        }
     }
 }

@@ -1329,13 +1329,12 @@ impl Gateway {
             Ok(r) => Ok(r.clone()),
             Err(e) => Err(e.to_string()),
         };
-        self.learn_kernel(
-            host,
-            report
-                .as_ref()
-                .map(|r| r.enforcement.clone())
-                .map_err(Clone::clone),
-        );
+        let kernel = report
+            .as_ref()
+            .map(|r| r.enforcement.clone())
+            .map_err(Clone::clone);
+        self.keep_kernel(host, &kernel).await;
+        self.learn_kernel(host, kernel);
         let answered = report.is_ok();
         self.facts
             .lock()
@@ -1503,8 +1502,9 @@ impl Gateway {
             && let Some(lock) = self.probing.get(host)
         {
             let _probe = lock.lock().await;
-            // Someone else's probe may have answered while this one waited.
-            if !fresh(self) {
+            // Someone else's probe may have answered while this one waited,
+            // here or in another process sharing the store.
+            if !fresh(self) && !self.recall_kernel(host).await {
                 // The kernel question, not a whole check: it loads no
                 // policy and probes nothing, so a proposal can afford it.
                 let known = self
@@ -1513,10 +1513,66 @@ impl Gateway {
                     .await
                     .map(|r| r.enforcement)
                     .map_err(|e| e.to_string());
+                self.keep_kernel(host, &known).await;
                 self.learn_kernel(host, known);
             }
         }
         self.kernel_standing(host)
+    }
+
+    /// Learns what `host`'s guard said of its kernel wall less than
+    /// [`KERNEL_FRESH`] ago, as another process kept it in the store;
+    /// whether there was such an answer. A `jarvis` command lives for one
+    /// action, so without this each would ask the host first.
+    async fn recall_kernel(&self, host: &HostName) -> bool {
+        let Ok(Some(kept)) = self.store.host_kernel(host.as_str()).await else {
+            return false;
+        };
+        if self.executor.connection_id(host).as_ref() != Some(&kept.connection) {
+            return false;
+        }
+        let now = jarvis_store::OffsetDateTime::now_utc();
+        let (Some(age), Ok(report)) = (
+            fresh_for(&kept.learnt_at, now),
+            serde_json::from_str(&kept.report),
+        ) else {
+            return false;
+        };
+        let Some(learnt) = Instant::now().checked_sub(age) else {
+            return false;
+        };
+        self.kernels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                host.clone(),
+                KernelFact {
+                    known: Ok(report),
+                    learnt_at: kept.learnt_at,
+                    learnt,
+                },
+            );
+        true
+    }
+
+    /// Keeps a host's answer about its kernel wall in the store for other
+    /// processes ([`Gateway::recall_kernel`]). Only an answer: a host that
+    /// could not be asked is asked again by the next one. A cache that
+    /// cannot be written costs the next process a question, nothing more.
+    async fn keep_kernel(&self, host: &HostName, known: &Result<KernelEnforcement, String>) {
+        let (Ok(report), Some(connection)) = (known, self.executor.connection_id(host)) else {
+            return;
+        };
+        let Ok(json) = serde_json::to_string(report) else {
+            return;
+        };
+        if let Err(e) = self
+            .store
+            .record_host_kernel(host.as_str(), &connection, &json)
+            .await
+        {
+            tracing::warn!(host = %host, error = %e, "cannot keep a host's kernel report");
+        }
     }
 
     /// Closes SSH connections.
@@ -1594,6 +1650,16 @@ pub struct HostFacts {
     pub report: Result<CheckReport, String>,
     /// When it was learnt, as the store writes times.
     pub learnt_at: String,
+}
+
+/// How old a kernel report learnt at `learnt_at` is at `now`, if it is
+/// still fresh ([`KERNEL_FRESH`]). A time this side cannot read, or one
+/// ahead of `now` (a clock set back since), is never fresh.
+fn fresh_for(learnt_at: &str, now: jarvis_store::OffsetDateTime) -> Option<Duration> {
+    let at = jarvis_store::parse_time(learnt_at).ok()?;
+    Duration::try_from(now - at)
+        .ok()
+        .filter(|age| *age < KERNEL_FRESH)
 }
 
 /// What a host's guard last said of its kernel wall, or why it could not
@@ -2065,6 +2131,17 @@ pub(crate) fn failed_run(started_at: String, err: &ExecError) -> RunRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_kernel_report_is_fresh_only_within_its_window_and_never_from_the_future() {
+        let now = jarvis_store::parse_time("2026-12-07T10:00:00Z").expect("time");
+        let at = |t: &str| fresh_for(t, now);
+        assert_eq!(at("2026-12-07T09:59:30Z"), Some(Duration::from_secs(30)));
+        assert_eq!(at("2026-12-07T10:00:00Z"), Some(Duration::ZERO));
+        assert_eq!(at("2026-12-07T09:58:00Z"), None, "120 s is stale");
+        assert_eq!(at("2026-12-07T10:00:01Z"), None, "a clock set back");
+        assert_eq!(at("yesterday"), None);
+    }
 
     fn standing(enforcement: Enforcement, known: KernelKnown) -> KernelStanding {
         KernelStanding {

@@ -1023,3 +1023,32 @@ async fn an_idempotency_key_makes_one_action_per_requester() {
         );
     }
 }
+
+/// A host's kernel report is one row per host: the latest answer, with the
+/// connection it came over, replacing the one before; no audit event.
+#[tokio::test]
+async fn a_host_kernel_report_is_replaced_by_the_next_answer() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        assert_eq!(store.host_kernel("nas").await.expect("read"), None);
+        let before = event_count(&store).await;
+        store
+            .record_host_kernel("nas", "conn-a", r#"{"level":"full"}"#)
+            .await
+            .expect("recorded");
+        store
+            .record_host_kernel("nas", "conn-b", r#"{"level":"none"}"#)
+            .await
+            .expect("replaced");
+        let kept = store.host_kernel("nas").await.expect("read").expect("kept");
+        assert_eq!(
+            (kept.connection.as_str(), kept.report.as_str()),
+            ("conn-b", r#"{"level":"none"}"#),
+            "{:?}",
+            db.kind
+        );
+        assert!(jarvis_store::parse_time(&kept.learnt_at).is_ok());
+        assert_eq!(store.host_kernel("other").await.expect("read"), None);
+        assert_eq!(event_count(&store).await, before, "{:?}", db.kind);
+    }
+}

@@ -9,7 +9,6 @@
 //! its socket), never of ssh, so the hot path costs no extra process.
 
 use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -171,6 +170,9 @@ pub fn clear_stale(socket: &Path) -> std::io::Result<bool> {
 /// the hash of what defines the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterFiles {
+    /// The name every file of the master starts with: a digest of what
+    /// defines the connection ([`ConnectionKey::socket_name`]).
+    pub name: String,
     /// The control socket.
     pub socket: PathBuf,
     /// Held (`flock`) by whoever starts the master.
@@ -261,6 +263,7 @@ pub fn files(dir: &Path, key: &ConnectionKey<'_>) -> Result<MasterFiles, Control
         config: dir.join(format!("{name}.config")),
         config_text: key.config_text.to_owned(),
         socket,
+        name,
     })
 }
 
@@ -440,110 +443,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)
 }
 
-/// A marker the local ssh prints when it gives up on the master and falls
-/// back to a connection of its own (which then goes nowhere): its
-/// ProxyCommand. A nonce per process, so that no text from the host can
-/// pass for it.
-pub fn fallback_marker() -> &'static str {
-    static MARKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    MARKER.get_or_init(|| {
-        let nonce = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        format!("jarvis-ssh-fallback-{nonce:016x}")
-    })
-}
-
-/// Options of a mux client: it talks to the master at `socket` and nothing
-/// else.
-///
-/// `-F none`: the master has the host's settings, and the user's config
-/// must not change how a client behaves when the master is gone. Then ssh
-/// falls back to a connection of its own; its ProxyCommand prints
-/// [`fallback_marker`] and exits, so no connection is ever made and the
-/// fallback is told apart. (It is a shell with a builtin `echo`: the
-/// marker is written before the command's stdout closes, or ssh would kill
-/// it on that end of file first.) `LogLevel ERROR` whatever the user says,
-/// because what ssh logs on the way decides whether the request was sent.
-pub fn client_args(socket: &Path) -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = vec!["-F".into(), "none".into(), "-S".into()];
-    args.push(socket.as_os_str().to_owned());
-    for opt in [
-        "ControlMaster=no".to_owned(),
-        "LogLevel=ERROR".to_owned(),
-        "BatchMode=yes".to_owned(),
-        format!("ProxyCommand=/bin/sh -c 'echo {} >&2'", fallback_marker()),
-    ] {
-        args.push("-o".into());
-        args.push(opt.into());
-    }
-    args.extend(["-T".into(), "--".into(), "none".into()]);
-    args
-}
-
-/// Why a mux client never handed a request on; what it said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unsent {
-    /// The master was gone: a new one may take the request.
-    MasterGone(String),
-    /// The master is there, but the host refused it another session (its
-    /// sshd's `MaxSessions` counts the sessions of every process sharing
-    /// the master) before the command was sent.
-    SessionRefused(String),
-}
-
-/// Whether a mux client that exited 255 before any output never handed
-/// the request to the host, judging by what it printed, and why.
-///
-/// ssh's mux client gives up on a master (and falls back to a connection
-/// of its own, which prints the marker) in two kinds of places: before it
-/// sends the session request (the socket refuses, the hello or the alive
-/// check fails) and after (the master closed instead of answering: it may
-/// have opened the session and sent the command). Only the first kind is
-/// safe to send again, so every line before the marker must be one of
-/// those that ssh prints there; a missing socket prints none. ssh also
-/// dies (no fallback) when it cannot write the request to the master,
-/// which is the first kind too. The one answer after the request that is
-/// known not to have run anything is the host refusing the session: the
-/// master sends the command only once the host has opened it. Anything
-/// unknown counts as sent.
-pub fn never_sent(stderr: &str) -> Option<Unsent> {
-    let marker = fallback_marker();
-    let mut said = Vec::new();
-    let mut refused = false;
-    let unsent = |said: &[&str], refused: bool| {
-        let said = said.join("; ");
-        Some(if refused {
-            Unsent::SessionRefused(said)
-        } else {
-            Unsent::MasterGone(said)
-        })
-    };
-    for line in stderr.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if line == marker {
-            return unsent(&said, refused);
-        }
-        let before_request = line.starts_with("Control socket connect(")
-            || line.ends_with("master hello exchange failed")
-            || line.ends_with("master alive request failed");
-        let request_unwritten = line.starts_with("mux_client_request_alive: write packet:")
-            || line.starts_with("mux_client_request_session: write packet:")
-            || line.ends_with("send fds failed");
-        let session_refused =
-            line.ends_with("session request failed: Session open refused by peer");
-        said.push(line);
-        if request_unwritten {
-            return unsent(&said, false);
-        }
-        if session_refused {
-            refused = true;
-        } else if !before_request {
-            return None;
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,71 +612,5 @@ mod tests {
         );
         let _ = std::fs::remove_file(&link);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn only_a_request_never_written_counts_as_unsent() {
-        let m = fallback_marker();
-        let kex = "kex_exchange_identification: Connection closed by remote host\r";
-        // The socket is missing: ssh says nothing before it falls back.
-        let gone = |s: &str| Some(Unsent::MasterGone(s.to_owned()));
-        assert_eq!(never_sent(&format!("{m}\n{kex}\n")), gone(""));
-        // A killed master's socket refuses.
-        let refused = "Control socket connect(/run/j/ab): Connection refused\r";
-        assert_eq!(
-            never_sent(&format!("{refused}\n{m}\n{kex}\n")),
-            gone("Control socket connect(/run/j/ab): Connection refused")
-        );
-        assert!(never_sent(&format!("muxclient: master hello exchange failed\r\n{m}\n")).is_some());
-        assert!(
-            never_sent(&format!(
-                "mux_client_request_session: master alive request failed\r\n{m}\n"
-            ))
-            .is_some()
-        );
-        // ssh died writing the request, with no fallback.
-        assert!(never_sent("mux_client_request_session: write packet: Broken pipe\r\n").is_some());
-        assert!(never_sent("mux_client_request_alive: write packet: Broken pipe\r\n").is_some());
-
-        // The master took the request and closed: it may have sent it on.
-        let read_failed =
-            "mux_client_request_session: read from master failed: Connection reset by peer\r";
-        assert_eq!(never_sent(&format!("{read_failed}\n{m}\n{kex}\n")), None);
-        assert_eq!(
-            never_sent(&format!(
-                "mux_client_request_session: session request failed: Session open refused by peer\r\n{m}\n"
-            )),
-            Some(Unsent::SessionRefused(
-                "mux_client_request_session: session request failed: Session open refused by peer"
-                    .into()
-            ))
-        );
-        assert_eq!(
-            never_sent(&format!(
-                "mux_client_request_session: session request failed: something else\r\n{m}\n"
-            )),
-            None
-        );
-        // No marker: not a fallback.
-        assert_eq!(never_sent(""), None);
-        assert_eq!(never_sent(&format!("{refused}\n")), None);
-        // What the host prints cannot pass for the marker.
-        assert_eq!(never_sent("jarvis-ssh-fallback-0000000000000000\n"), None);
-        assert_eq!(never_sent(&format!("guard says hi\n{m}\n")), None);
-    }
-
-    #[test]
-    fn client_args_name_the_socket_and_no_host() {
-        let args = client_args(Path::new("/run/j/ab"));
-        let text: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(&text[..4], ["-F", "none", "-S", "/run/j/ab"]);
-        assert_eq!(text.last().map(String::as_str), Some("none"));
-        assert!(
-            text.iter()
-                .any(|a| a.starts_with("ProxyCommand=") && a.contains(fallback_marker()))
-        );
     }
 }
