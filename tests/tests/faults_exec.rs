@@ -190,7 +190,9 @@ async fn requests_too_large_to_send_are_refused_at_proposal_and_never_trip_the_b
 
 #[tokio::test]
 async fn a_gateway_without_ssh_fails_locally_and_blames_no_host() {
-    // No `ssh` on the server's PATH: every attempt fails on this side.
+    // No `ssh` on the server's PATH, and a control directory of its own
+    // (no other test's master to open sessions on): every attempt fails on
+    // this side, starting the master.
     let env = Env::with_host(
         "fx-nossh",
         sandbox().port,
@@ -198,7 +200,17 @@ async fn a_gateway_without_ssh_fails_locally_and_blames_no_host() {
         "breaker_failures = 2\nbreaker_cooldown_secs = 600",
         "",
     );
-    let served = Served::start(env, "", &[("PATH", "/nonexistent")]);
+    let runtime = env.dir().join("run");
+    std::fs::create_dir_all(&runtime).expect("runtime dir");
+    let runtime = runtime.to_str().expect("utf-8 path").to_owned();
+    let served = Served::start(
+        env,
+        "",
+        &[
+            ("PATH", "/nonexistent"),
+            ("XDG_RUNTIME_DIR", runtime.as_str()),
+        ],
+    );
     let agent = Agent::new(&served, served.add_token("fx-nossh", "propose"));
     let mut ids = Vec::new();
     for i in 0..3 {
