@@ -265,6 +265,13 @@ pub fn run(
         refuse("spawn", format!("cannot start {program}: {e}"))
     })?;
     let mut reaper = Reaper::new(child.id());
+    // Turns readable when the keeper ends: once the pipes are closed, the
+    // loop sleeps on it instead of asking again and again, which took a
+    // core from the very process it waited for.
+    let ended = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX))
+        .and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        });
 
     let (tx, rx) = mpsc::channel();
     let mut readers = 0;
@@ -315,7 +322,18 @@ pub fn run(
         } else {
             deadline.saturating_duration_since(now).min(HEARTBEAT)
         };
-        match rx.recv_timeout(wait) {
+        let piece = if open == 0 {
+            // Every pipe is closed: only the keeper's end is awaited (and
+            // a quiet command still gets its heartbeats).
+            if wait_for_end(ended.as_ref(), wait) {
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            } else {
+                Err(mpsc::RecvTimeoutError::Timeout)
+            }
+        } else {
+            rx.recv_timeout(wait)
+        };
+        match piece {
             Ok(Piece::Out(i, bytes)) => {
                 let c = &mut streams[i];
                 c.hasher.update(&bytes);
@@ -396,6 +414,24 @@ pub fn run(
         killed: reaper.killed(),
         kernel: Some(kernel),
     })
+}
+
+/// Sleeps until the process behind `pidfd` ends or `most` passes, and
+/// says whether it may have ended (woken early or interrupted, by a signal
+/// to stop, the caller looks again either way). Without a pidfd (Linux
+/// before 5.3) it sleeps a millisecond and says it may have.
+fn wait_for_end(pidfd: Option<&std::os::fd::OwnedFd>, most: Duration) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let Some(fd) = pidfd else {
+        std::thread::sleep(most.min(Duration::from_millis(1)));
+        return true;
+    };
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    let most = Timespec {
+        tv_sec: most.as_secs().try_into().unwrap_or(i64::MAX),
+        tv_nsec: most.subsec_nanos().into(),
+    };
+    !matches!(poll(&mut fds, Some(&most)), Ok(0))
 }
 
 fn apply_rlimits(limits: &Limits, timeout: Duration) -> nix::Result<()> {
