@@ -174,14 +174,18 @@ impl Reaper {
         descendants(self.me).iter().any(|p| !p.zombie)
     }
 
-    /// Sends `signal` to every live process below the guard, once per scan.
-    fn signal_all(&mut self, signal: Signal) -> usize {
+    /// Sends `signal` to every live process below the guard, once per scan:
+    /// how many it hit, and whether the scan found anything alive (the
+    /// spared shell too).
+    fn signal_all(&mut self, signal: Signal) -> (usize, bool) {
         let mut hit = 0;
+        let mut alive = false;
         for p in descendants(self.me) {
             if p.zombie {
                 self.reap(p.pid);
                 continue;
             }
+            alive = true;
             if Some(p.pid) == self.shell {
                 continue;
             }
@@ -190,7 +194,7 @@ impl Reaper {
                 hit += 1;
             }
         }
-        hit
+        (hit, alive)
     }
 
     fn reap(&self, pid: i32) {
@@ -203,7 +207,7 @@ impl Reaper {
 
     /// Asks politely (SIGTERM), waits up to `grace`, then kills.
     pub fn terminate(&mut self, grace: Duration) {
-        if self.signal_all(Signal::SIGTERM) == 0 {
+        if self.signal_all(Signal::SIGTERM).0 == 0 {
             return;
         }
         let until = Instant::now() + grace;
@@ -217,8 +221,11 @@ impl Reaper {
     /// process the guard cannot kill cannot hang it forever).
     pub fn kill_all(&mut self) {
         for _ in 0..200 {
-            if self.signal_all(Signal::SIGKILL) == 0 && !self.any_alive() {
-                break;
+            // A scan that found nothing alive has also reaped what it saw,
+            // and nothing is left that could start another process: one
+            // look is enough (the sweep of every command ends here).
+            if self.signal_all(Signal::SIGKILL) == (0, false) {
+                return;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
