@@ -19,8 +19,18 @@ impl GuardLog {
         Ok(GuardLog { file })
     }
 
-    /// Writes `entry` with the time, the peer and the guard's pid added.
-    pub fn write(&mut self, mut entry: Value) -> std::io::Result<()> {
+    /// Writes `entry` with the time, the peer and the guard's pid added,
+    /// and waits until it is on disk.
+    pub fn write(&mut self, entry: Value) -> std::io::Result<()> {
+        self.append(entry)?;
+        self.file.sync_data()
+    }
+
+    /// Writes `entry` as [`GuardLog::write`] does, without waiting for the
+    /// disk: readers of the log see it at once, and it survives the guard,
+    /// but not a crash of the host in the seconds before the filesystem
+    /// commits it.
+    pub fn append(&mut self, mut entry: Value) -> std::io::Result<()> {
         let at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -31,7 +41,6 @@ impl GuardLog {
         }
         let mut line = serde_json::to_vec(&entry).unwrap_or_default();
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()
+        self.file.write_all(&line)
     }
 }

@@ -354,7 +354,12 @@ fn main() -> ExitCode {
                     (e, Frame::Refused(refusal), ExitCode::from(1))
                 }
             };
-            if let Err(e) = log.write(entry) {
+            // Not waited onto the disk: what ran is on disk already (the
+            // started line, written before the command could run, says it
+            // may have), and this line adds how it ended, which the
+            // gateway hears in the answer. Waiting for the disk here made
+            // every answer wait for it.
+            if let Err(e) = log.append(entry) {
                 eprintln!("jarvis-guard: cannot write log {}: {e}", args.log.display());
             }
             let _ = out.send(&frame);
