@@ -2,12 +2,12 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use jarvis_exec::protocol::{
@@ -61,11 +61,6 @@ impl<W: Write> Sink for W {
         self.write_all(&frame.encode())?;
         self.flush()
     }
-}
-
-enum Piece {
-    Out(usize, Vec<u8>),
-    Eof,
 }
 
 #[derive(Default)]
@@ -265,102 +260,94 @@ pub fn run(
         refuse("spawn", format!("cannot start {program}: {e}"))
     })?;
     let mut reaper = Reaper::new(child.id());
-    // Turns readable when the keeper ends: once the pipes are closed, the
-    // loop sleeps on it instead of asking again and again, which took a
-    // core from the very process it waited for.
+    // Turns readable when the keeper ends.
     let ended = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX))
         .and_then(|pid| {
             rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
         });
 
-    let (tx, rx) = mpsc::channel();
-    let mut readers = 0;
-    for (i, pipe) in [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    // The command's output and its keeper's end, watched together from
+    // this thread: a line that leaves a background job holding the pipes
+    // open is swept as soon as its shell ends, not when the next
+    // heartbeat is due.
+    let mut pipes = [
+        child.stdout.take().map(OwnedFd::from),
+        child.stderr.take().map(OwnedFd::from),
     ]
-    .into_iter()
-    .enumerate()
-    {
-        let Some(mut pipe) = pipe else { continue };
-        readers += 1;
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0; CHUNK];
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx.send(Piece::Out(i, buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-            let _ = tx.send(Piece::Eof);
-        });
-    }
-    drop(tx);
-
+    .map(|p| p.map(std::fs::File::from));
+    let mut buf = vec![0; CHUNK];
     let deadline = started + timeout;
     let mut streams = [Capture::default(), Capture::default()];
     let mut status: Option<ExitStatus> = None;
     let mut swept = false;
     let mut timed_out = false;
     let mut client_gone = false;
-    let mut open = readers;
-    while open > 0 || status.is_none() {
+    while pipes.iter().any(Option::is_some) || status.is_none() {
         let now = Instant::now();
         let wait = if timed_out || swept {
             Duration::from_millis(50)
         } else {
             deadline.saturating_duration_since(now).min(HEARTBEAT)
         };
-        let piece = if open == 0 {
-            // Every pipe is closed: only the keeper's end is awaited (and
-            // a quiet command still gets its heartbeats).
-            if wait_for_end(ended.as_ref(), wait) {
-                Err(mpsc::RecvTimeoutError::Disconnected)
+        // Without a pidfd (Linux before 5.3) a running keeper is looked at
+        // every 50 ms, and a quiet command still gets one heartbeat a
+        // `wait`.
+        let unwatched = status.is_none() && ended.is_none();
+        let ready = watch(
+            &pipes,
+            status.is_none().then_some(ended.as_ref()).flatten(),
+            if unwatched {
+                wait.min(Duration::from_millis(50))
             } else {
-                Err(mpsc::RecvTimeoutError::Timeout)
-            }
-        } else {
-            rx.recv_timeout(wait)
-        };
-        match piece {
-            Ok(Piece::Out(i, bytes)) => {
-                let c = &mut streams[i];
-                c.hasher.update(&bytes);
-                c.summary.bytes += bytes.len() as u64;
-                let room = req.output_cap.saturating_sub(c.sent);
-                let take = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
-                if take < bytes.len() {
-                    c.summary.truncated = true;
-                }
-                if take > 0 && !client_gone {
-                    let chunk = bytes[..take].to_vec();
-                    c.sent += take as u64;
-                    let frame = if i == 0 {
-                        Frame::Stdout(chunk)
-                    } else {
-                        Frame::Stderr(chunk)
-                    };
-                    client_gone = out.send(&frame).is_err();
-                }
-            }
-            Ok(Piece::Eof) => open -= 1,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if !client_gone && !swept && !timed_out {
+                wait
+            },
+        );
+        match ready {
+            None => {
+                let quiet = !unwatched || now.elapsed() >= wait;
+                if quiet && !client_gone && !swept && !timed_out {
                     client_gone = out.send(&Frame::Heartbeat).is_err();
                 }
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => open = 0,
+            Some(readable) => {
+                for (i, pipe) in pipes.iter_mut().enumerate() {
+                    if !readable[i] {
+                        continue;
+                    }
+                    let Some(file) = pipe else { continue };
+                    let n = match file.read(&mut buf) {
+                        Ok(0) => {
+                            *pipe = None;
+                            continue;
+                        }
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => {
+                            *pipe = None;
+                            continue;
+                        }
+                    };
+                    let bytes = &buf[..n];
+                    let c = &mut streams[i];
+                    c.hasher.update(bytes);
+                    c.summary.bytes += bytes.len() as u64;
+                    let room = req.output_cap.saturating_sub(c.sent);
+                    let take = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
+                    if take < bytes.len() {
+                        c.summary.truncated = true;
+                    }
+                    if take > 0 && !client_gone {
+                        let chunk = bytes[..take].to_vec();
+                        c.sent += take as u64;
+                        let frame = if i == 0 {
+                            Frame::Stdout(chunk)
+                        } else {
+                            Frame::Stderr(chunk)
+                        };
+                        client_gone = out.send(&frame).is_err();
+                    }
+                }
+            }
         }
         if status.is_none() {
             status = child.try_wait().ok().flatten();
@@ -416,22 +403,42 @@ pub fn run(
     })
 }
 
-/// Sleeps until the process behind `pidfd` ends or `most` passes, and
-/// says whether it may have ended (woken early or interrupted, by a signal
-/// to stop, the caller looks again either way). Without a pidfd (Linux
-/// before 5.3) it sleeps a millisecond and says it may have.
-fn wait_for_end(pidfd: Option<&std::os::fd::OwnedFd>, most: Duration) -> bool {
+/// Sleeps until one of `pipes` has something to read (or has closed), the
+/// keeper behind `pidfd` ends, or `most` passes. `None` when nothing
+/// happened for `most`; otherwise which pipes to read.
+fn watch(
+    pipes: &[Option<std::fs::File>; 2],
+    pidfd: Option<&OwnedFd>,
+    most: Duration,
+) -> Option<[bool; 2]> {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let Some(fd) = pidfd else {
-        std::thread::sleep(most.min(Duration::from_millis(1)));
-        return true;
-    };
-    let mut fds = [PollFd::new(fd, PollFlags::IN)];
-    let most = Timespec {
+    let mut fds = Vec::with_capacity(3);
+    let mut which = Vec::with_capacity(2);
+    for (i, pipe) in pipes.iter().enumerate() {
+        if let Some(file) = pipe {
+            fds.push(PollFd::new(file, PollFlags::IN));
+            which.push(i);
+        }
+    }
+    if let Some(fd) = pidfd {
+        fds.push(PollFd::new(fd, PollFlags::IN));
+    }
+    let timeout = Timespec {
         tv_sec: most.as_secs().try_into().unwrap_or(i64::MAX),
         tv_nsec: most.subsec_nanos().into(),
     };
-    !matches!(poll(&mut fds, Some(&most)), Ok(0))
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(0) => None,
+        // Interrupted (a signal to stop): the caller looks at everything.
+        Err(_) => Some([false, false]),
+        Ok(_) => {
+            let mut readable = [false, false];
+            for (k, i) in which.iter().enumerate() {
+                readable[*i] = !fds[k].revents().is_empty();
+            }
+            Some(readable)
+        }
+    }
 }
 
 fn apply_rlimits(limits: &Limits, timeout: Duration) -> nix::Result<()> {
