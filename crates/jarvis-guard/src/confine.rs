@@ -484,10 +484,15 @@ pub fn probe(mode: KernelMode) -> KernelEnforcement {
 }
 
 /// Whether the kernel can filter system calls (`Seccomp_filters` appears in
-/// a process's status only on a kernel built with seccomp filters).
+/// a process's status only on a kernel built with seccomp filters). Asked
+/// once per process: the kernel does not change, and the status takes the
+/// kernel a while to write.
 fn seccomp_filters() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Seccomp_filters:")))
+    static FILTERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FILTERS.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("Seccomp_filters:")))
+    })
 }
 
 /// The command that runs `argv` (bash and its arguments) under `resolved`:
