@@ -79,8 +79,11 @@ pub fn wrap(cmd: &Command) -> Command {
 /// without running anything when it cannot keep (bad arguments, no
 /// subreaper, the guard already gone).
 pub fn main(args: &[OsString]) -> ExitCode {
+    // Whether anyone hears it or not: a guard that is gone has closed the
+    // other end of standard error, and `eprintln!` would panic there.
     let fail = |why: &str| {
-        eprintln!("jarvis-guard: {why}, so nothing ran");
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "jarvis-guard: {why}, so nothing ran");
         ExitCode::from(126)
     };
     let (Some(guard), Some(sep), Some(program)) = (args.first(), args.get(1), args.get(2)) else {
