@@ -386,6 +386,32 @@ fn the_started_line_is_written_even_when_the_command_kills_its_guard() {
 }
 
 #[test]
+fn a_started_line_that_cannot_be_written_runs_nothing() {
+    // A log that refuses the started line (a full disk) keeps the command
+    // from ever running. The wall is off, so only that stands in its way.
+    let host = Host::new().with(&["--kernel", "off", "--log", "/dev/full"]);
+    let mark = host.path("ran");
+    let answer = host.run(&format!("touch {}", mark.display()));
+    match &answer.end {
+        Some(Frame::Refused(r)) => assert_eq!(r.code, "log", "{answer:?}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!mark.exists(), "the command ran without its started line");
+}
+
+#[test]
+fn a_background_job_holding_the_pipes_is_swept_when_its_shell_ends() {
+    // The job keeps the output pipes open; the guard does not wait for
+    // them to see that the shell has ended, and kills what it left.
+    let host = Host::new();
+    let answer = host.run("sleep 30 & echo done");
+    let out = answer.outcome();
+    assert_eq!(answer.stdout, "done\n", "{answer:?}");
+    assert_eq!(out.killed, 1, "{out:?}");
+}
+
+#[test]
 fn the_timeout_still_kills_the_whole_confined_tree() {
     let host = Host::new();
     let req = Request::Run(RunRequest {
