@@ -349,7 +349,7 @@ fn hosts_list_check_and_install_guard() {
     let install = env.jarvis(&["hosts", "install-guard", "sandbox"]);
     let steps = text(&install.stdout);
     assert!(
-        steps.contains("restrict,command=\"/usr/local/bin/jarvis-guard"),
+        steps.contains("restrict,command=\"exec /usr/local/bin/jarvis-guard"),
         "{steps}"
     );
     assert!(steps.contains("ssh-ed25519 "));

@@ -186,7 +186,7 @@ install -o jarvis -g jarvis -m 0640 /dev/null /var/log/jarvis/guard.log
 #          DisableForwarding yes
 #          PermitTTY no
 #    then `systemctl reload ssh`. The one line of /etc/ssh/authorized_keys/jarvis:
-restrict,command="/usr/local/bin/jarvis-guard --policy /etc/jarvis/guard.toml --log /var/log/jarvis/guard.log" {key} jarvis-gateway
+restrict,command="exec /usr/local/bin/jarvis-guard --policy /etc/jarvis/guard.toml --log /var/log/jarvis/guard.log" {key} jarvis-gateway
 #    The guard runs every command with bash (install it if the host has
 #    none) under a Landlock and seccomp ruleset (Linux 6.12 or later for the
 #    whole wall). Approved actions may also write beneath the home
