@@ -1444,17 +1444,21 @@ impl Gateway {
     }
 
     fn learn_kernel(&self, host: &HostName, known: Result<KernelEnforcement, String>) {
+        self.remember_kernel(
+            host,
+            KernelFact {
+                known,
+                learnt_at: jarvis_store::now(),
+                learnt: Instant::now(),
+            },
+        );
+    }
+
+    fn remember_kernel(&self, host: &HostName, fact: KernelFact) {
         self.kernels
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                host.clone(),
-                KernelFact {
-                    known,
-                    learnt_at: jarvis_store::now(),
-                    learnt: Instant::now(),
-                },
-            );
+            .insert(host.clone(), fact);
     }
 
     fn kernel_fact(&self, host: &HostName) -> Option<KernelFact> {
@@ -1541,17 +1545,14 @@ impl Gateway {
         let Some(learnt) = Instant::now().checked_sub(age) else {
             return false;
         };
-        self.kernels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                host.clone(),
-                KernelFact {
-                    known: Ok(report),
-                    learnt_at: kept.learnt_at,
-                    learnt,
-                },
-            );
+        self.remember_kernel(
+            host,
+            KernelFact {
+                known: Ok(report),
+                learnt_at: kept.learnt_at,
+                learnt,
+            },
+        );
         true
     }
 
