@@ -6,8 +6,11 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, MonotonicClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use jarvis_core::HostName;
 
 use crate::host::{GlobalLimits, HostSpec};
@@ -50,28 +53,45 @@ fn quota(per_minute: u32, burst: u32) -> Quota {
     Quota::per_minute(per_minute).allow_burst(burst)
 }
 
+// Every limit reads the standard monotonic clock. governor's default clock
+// (quanta) calibrates the TSC at its first use, a busy loop of about 10 ms
+// that a `jarvis` command, which lives for one action, would pay in full.
+type Direct =
+    RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<std::time::Instant>>;
+type Keyed = RateLimiter<
+    String,
+    DefaultKeyedStateStore<String>,
+    MonotonicClock,
+    NoOpMiddleware<std::time::Instant>,
+>;
+
+fn direct(quota: Quota) -> Direct {
+    RateLimiter::direct_with_clock(quota, MonotonicClock)
+}
+
 /// Every rate limit the executor applies.
 pub struct RateLimits {
-    clock: DefaultClock,
-    global: (DefaultDirectRateLimiter, u32),
-    requesters: (DefaultKeyedRateLimiter<String>, u32),
-    hosts: HashMap<HostName, (DefaultDirectRateLimiter, u32)>,
+    clock: MonotonicClock,
+    global: (Direct, u32),
+    requesters: (Keyed, u32),
+    hosts: HashMap<HostName, (Direct, u32)>,
 }
 
 impl RateLimits {
     /// Limits for these hosts.
     pub fn new(global: &GlobalLimits, hosts: &[HostSpec]) -> RateLimits {
         RateLimits {
-            clock: DefaultClock::default(),
+            clock: MonotonicClock,
             global: (
-                RateLimiter::direct(quota(global.rate_per_minute, global.burst)),
+                direct(quota(global.rate_per_minute, global.burst)),
                 global.rate_per_minute,
             ),
             requesters: (
-                RateLimiter::keyed(quota(
-                    global.requester_rate_per_minute,
-                    global.requester_burst,
-                )),
+                RateLimiter::new(
+                    quota(global.requester_rate_per_minute, global.requester_burst),
+                    DefaultKeyedStateStore::default(),
+                    MonotonicClock,
+                ),
                 global.requester_rate_per_minute,
             ),
             hosts: hosts
@@ -80,10 +100,7 @@ impl RateLimits {
                     let l = &h.limits;
                     (
                         h.name.clone(),
-                        (
-                            RateLimiter::direct(quota(l.rate_per_minute, l.burst)),
-                            l.rate_per_minute,
-                        ),
+                        (direct(quota(l.rate_per_minute, l.burst)), l.rate_per_minute),
                     )
                 })
                 .collect(),
