@@ -3,6 +3,7 @@
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -76,7 +77,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             &policy,
             args.host.as_deref(),
             io::stdin().lock(),
-            io::stdout().lock(),
+            io::stdout(),
         )?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -208,72 +209,206 @@ struct RequestLine {
 /// Request lines longer than this are not read into memory whole.
 const MAX_LINE_BYTES: usize = 1024 * 1024;
 
-/// Lines judged per batch; batches are split across cores and written back
-/// in input order.
-const BATCH_LINES: usize = 4096;
+/// Lines handed to a judging thread at a time: enough that handing over
+/// costs nothing next to judging them, few enough that the threads stay
+/// evenly loaded to the last line.
+const BATCH_LINES: usize = 256;
+
+/// Batches read ahead of the one being written, per judging thread: the
+/// bound on what waits in memory when one batch is slow or the reader of
+/// the output is.
+const AHEAD_PER_THREAD: usize = 4;
 
 /// Judges a stream of request lines, one decision line each, in order,
 /// never stopping at a bad line.
+///
+/// With more than one core, this thread reads, one judging thread per core
+/// judges whole batches, and one more writes them back in input order.
 pub fn batch(
     policy: &Policy,
     default_host: Option<&str>,
     input: impl BufRead,
-    output: impl Write,
+    output: impl Write + Send,
 ) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, output);
-    let mut input = input;
-    let workers = std::thread::available_parallelism()
+    let mut reader = BatchReader {
+        input,
+        numbered: 0,
+        batches: 0,
+    };
+    let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
-    let mut numbered = 0usize;
-    loop {
-        let mut lines: Vec<(Vec<u8>, bool)> = Vec::with_capacity(BATCH_LINES);
-        while lines.len() < BATCH_LINES {
-            let mut buf = Vec::new();
-            let (read, truncated) = read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES)?;
-            if read == 0 {
-                break;
-            }
-            while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                buf.pop();
-            }
-            lines.push((buf, truncated));
+    if threads == 1 {
+        // One core: handing batches between threads would only add work.
+        let mut encoded = Vec::new();
+        while let Some(b) = reader.next()? {
+            b.judge_into(policy, default_host, &mut encoded);
+            out.write_all(&encoded)?;
+            encoded.clear();
         }
-        if lines.is_empty() {
-            break;
+        out.flush()?;
+        return Ok(());
+    }
+    let ahead = threads * AHEAD_PER_THREAD;
+    let (batches, to_judge) = mpsc::sync_channel::<Batch>(ahead);
+    // Shared by the judging threads alone, so that when they have all
+    // stopped (the writer failed) the reader's next send fails too.
+    let to_judge = Arc::new(Mutex::new(to_judge));
+    let (judged, to_write) = mpsc::channel::<(usize, Option<Vec<u8>>)>();
+    // A batch is read only with a credit, and the writer gives one back per
+    // batch written: at most `ahead` batches are in memory at once.
+    let (credit, credits) = mpsc::sync_channel::<()>(ahead);
+    for _ in 0..ahead {
+        // The channel has room for every credit.
+        let _ = credit.send(());
+    }
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let judged = judged.clone();
+            let to_judge = Arc::clone(&to_judge);
+            scope.spawn(move || {
+                loop {
+                    let next = match to_judge.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(b) = next else { return };
+                    let mut encoded = Vec::new();
+                    // `None` stops the writer: it never skips a line.
+                    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        b.judge_into(policy, default_host, &mut encoded);
+                    }))
+                    .ok()
+                    .map(|()| encoded);
+                    if judged.send((b.seq, done)).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        let first = numbered + 1;
-        numbered += lines.len();
-        let chunk = lines.len().div_ceil(workers);
-        let encoded: Vec<Vec<u8>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = lines
-                .chunks(chunk)
-                .enumerate()
-                .map(|(k, part)| {
-                    scope.spawn(move || {
-                        let mut buf = Vec::with_capacity(part.len() * 256);
-                        for (i, (line, truncated)) in part.iter().enumerate() {
-                            let n = first + k * chunk + i;
-                            let j = judge_line(policy, default_host, line, *truncated, n);
-                            // Serialising plain structs to a Vec cannot fail.
-                            let _ = serde_json::to_writer(&mut buf, &j);
-                            buf.push(b'\n');
-                        }
-                        buf
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for part in encoded {
-            out.write_all(&part)?;
+        drop(to_judge);
+        drop(judged);
+        let writing = scope.spawn(move || write_in_order(&mut out, to_write, &credit));
+        let mut read = Ok(());
+        // No credit: the writer has stopped.
+        while credits.recv().is_ok() {
+            match reader.next() {
+                Ok(Some(b)) => {
+                    if batches.send(b).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    read = Err(e);
+                    break;
+                }
+            }
+        }
+        // What was read is still judged and written.
+        drop(batches);
+        writing
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the writing thread failed")))?;
+        Ok(read?)
+    })
+}
+
+/// Writes judged batches as they come, each once those before it are out,
+/// and gives a credit back for each.
+fn write_in_order(
+    out: &mut impl Write,
+    judged: mpsc::Receiver<(usize, Option<Vec<u8>>)>,
+    credit: &mpsc::SyncSender<()>,
+) -> Result<()> {
+    let mut waiting = std::collections::BTreeMap::new();
+    let mut next = 0;
+    for (seq, encoded) in judged {
+        let Some(encoded) = encoded else {
+            anyhow::bail!(
+                "judging batch {seq} of the request lines failed; nothing after it is judged"
+            );
+        };
+        waiting.insert(seq, encoded);
+        while let Some(encoded) = waiting.remove(&next) {
+            out.write_all(&encoded)?;
+            next += 1;
+            // The reader may have stopped at the end of the input.
+            let _ = credit.try_send(());
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// Consecutive request lines, kept in one buffer.
+struct Batch {
+    /// Its place among the batches, from 0.
+    seq: usize,
+    /// The number of its first line, from 1.
+    first: usize,
+    text: Vec<u8>,
+    /// Each line's bytes in `text`, without its line ending, and whether it
+    /// was longer than [`MAX_LINE_BYTES`].
+    lines: Vec<(std::ops::Range<usize>, bool)>,
+}
+
+impl Batch {
+    /// Appends one decision line per request line.
+    fn judge_into(&self, policy: &Policy, default_host: Option<&str>, out: &mut Vec<u8>) {
+        for (i, (range, truncated)) in self.lines.iter().enumerate() {
+            let j = judge_line(
+                policy,
+                default_host,
+                &self.text[range.clone()],
+                *truncated,
+                self.first + i,
+            );
+            // Serialising plain structs to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &j);
+            out.push(b'\n');
+        }
+    }
+}
+
+/// Cuts the input into batches.
+struct BatchReader<R> {
+    input: R,
+    /// Lines read so far.
+    numbered: usize,
+    /// Batches made so far.
+    batches: usize,
+}
+
+impl<R: BufRead> BatchReader<R> {
+    /// The next batch, or `None` at the end of the input.
+    fn next(&mut self) -> io::Result<Option<Batch>> {
+        let mut b = Batch {
+            seq: self.batches,
+            first: self.numbered + 1,
+            text: Vec::new(),
+            lines: Vec::with_capacity(BATCH_LINES),
+        };
+        while b.lines.len() < BATCH_LINES {
+            let start = b.text.len();
+            let (read, truncated) =
+                read_line_capped(&mut self.input, &mut b.text, MAX_LINE_BYTES)?;
+            if read == 0 {
+                break;
+            }
+            while b.text.len() > start && matches!(b.text.last(), Some(b'\n' | b'\r')) {
+                b.text.pop();
+            }
+            b.lines.push((start..b.text.len(), truncated));
+        }
+        if b.lines.is_empty() {
+            return Ok(None);
+        }
+        self.numbered += b.lines.len();
+        self.batches += 1;
+        Ok(Some(b))
+    }
 }
 
 fn judge_line(
@@ -324,8 +459,9 @@ fn judge_line(
     })
 }
 
-/// Reads one line, keeping at most `cap` bytes of it; returns the bytes
-/// consumed and whether the line was longer than the cap.
+/// Reads one line onto the end of `buf`, keeping at most `cap` bytes of
+/// it; returns the bytes consumed and whether the line was longer than the
+/// cap.
 fn read_line_capped(
     input: &mut impl BufRead,
     buf: &mut Vec<u8>,
@@ -333,6 +469,7 @@ fn read_line_capped(
 ) -> io::Result<(usize, bool)> {
     let mut consumed = 0;
     let mut truncated = false;
+    let start = buf.len();
     loop {
         let chunk = input.fill_buf()?;
         if chunk.is_empty() {
@@ -342,7 +479,7 @@ fn read_line_capped(
             Some(i) => (&chunk[..=i], true),
             None => (chunk, false),
         };
-        let room = cap.saturating_sub(buf.len());
+        let room = cap.saturating_sub(buf.len() - start);
         if part.len() > room {
             truncated = true;
         }
