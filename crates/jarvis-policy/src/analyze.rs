@@ -423,9 +423,13 @@ impl Knowledge {
         let Some(set) = &index.set else {
             return Some((&UNREADABLE.0, UNREADABLE.1));
         };
+        // Most paths are no sensitive path: the plain search answers that
+        // without gathering every pattern that matches.
         let listed = set
-            .matches(path)
+            .is_match(path)
+            .then(|| set.matches(path))
             .into_iter()
+            .flatten()
             .filter_map(|i| index.paths.get(i))
             .min_by_key(|p| rank(&p.class))
             .map(|p| (&p.class, p.what.as_str()));
@@ -989,17 +993,30 @@ impl Command {
     /// `sed -i 's/a/b/' /etc/app.conf`, `X=1 > /tmp/out`. Quote it with
     /// [`code`].
     pub fn display(&self) -> String {
-        let mut words: Vec<String> = self
-            .assignments
-            .iter()
-            .map(|a| format!("{}={}", a.name, a.value.raw))
-            .collect();
+        // Said for every program of every line: the words go straight into
+        // one string, each after a space but the first.
+        let mut line = String::new();
+        let mut first = true;
+        let mut word = |parts: &[&str]| {
+            if !first {
+                line.push(' ');
+            }
+            first = false;
+            for p in parts {
+                line.push_str(p);
+            }
+        };
+        for a in &self.assignments {
+            word(&[&a.name, "=", &a.value.raw]);
+        }
         match &self.program {
-            ProgramRef::Named { raw, .. } => words.push(raw.clone()),
-            ProgramRef::Dynamic { written } => words.push(written.clone()),
+            ProgramRef::Named { raw, .. } => word(&[raw]),
+            ProgramRef::Dynamic { written } => word(&[written]),
             ProgramRef::None => {}
         }
-        words.extend(self.args.iter().map(|a| a.raw.clone()));
+        for a in &self.args {
+            word(&[&a.raw]);
+        }
         for r in &self.redirects {
             let op = match r.op {
                 shell::RedirectOp::Read => "<",
@@ -1008,9 +1025,9 @@ impl Command {
                 shell::RedirectOp::ReadWrite => "<>",
                 shell::RedirectOp::Duplicate => continue,
             };
-            words.push(format!("{op} {}", r.target.raw));
+            word(&[op, " ", &r.target.raw]);
         }
-        truncate(words.join(" ").trim(), 120)
+        truncate(line.trim(), 120)
     }
 }
 
@@ -1651,14 +1668,13 @@ impl Analyzer<'_> {
                 // Disk tools that only read (`smartctl -H`, `blkid`, `fdisk -l`)
                 // read a device's metadata, not its data.
                 let device_data = (program.family != "storage" || changes) && contents;
-                let path_words: Vec<Word> = args
+                let path_words = args
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| !not_paths.contains(i))
-                    .map(|(_, a)| a.clone())
-                    .collect();
+                    .map(|(_, a)| a);
                 self.scan_paths(
-                    &path_words,
+                    path_words,
                     &mut findings,
                     PathUse {
                         changes,
@@ -2453,7 +2469,12 @@ impl Analyzer<'_> {
         }
     }
 
-    fn scan_paths(&self, args: &[Word], findings: &mut Vec<Finding>, how: PathUse) {
+    fn scan_paths<'w>(
+        &self,
+        args: impl IntoIterator<Item = &'w Word>,
+        findings: &mut Vec<Finding>,
+        how: PathUse,
+    ) {
         for a in args {
             // `--file=/etc/shadow`, `if=/dev/sda`, `HEAD:secrets.yaml`,
             // `host:~/.ssh/id_rsa`: look at the value too.

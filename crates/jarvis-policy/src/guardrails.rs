@@ -102,8 +102,7 @@ pub fn check(analysis: &Analysis) -> Vec<Breach> {
 fn check_command(c: &Command, out: &mut Vec<Breach>) {
     for r in &c.redirects {
         if r.op.writes() {
-            device_write(&r.target, c, "a redirection", out);
-            kernel_control(&r.target, c, out);
+            write_target(&r.target, c, "a redirection", true, out);
         }
     }
     let Some(name) = c.name() else {
@@ -117,8 +116,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         WriteTargets::Nothing | WriteTargets::Unknown => &[],
     };
     for w in written {
-        device_write(w, c, &code(name), out);
-        kernel_control(w, c, out);
+        write_target(w, c, &code(name), true, out);
     }
     let name = name.to_ascii_lowercase();
     let name = name.as_str();
@@ -345,8 +343,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                         skeleton: a.skeleton.trim_start_matches("of=").to_owned(),
                         ..a.clone()
                     };
-                    device_write(&target, c, "`dd`", out);
-                    kernel_control(&target, c, out);
+                    write_target(&target, c, "`dd`", true, out);
                 }
             }
         }
@@ -354,16 +351,13 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             if name != "badblocks" || has('w', "--write") =>
         {
             for p in &paths {
-                device_write(p, c, &code(name), out);
-                if name == "tee" {
-                    kernel_control(p, c, out);
-                }
+                write_target(p, c, &code(name), name == "tee", out);
             }
         }
         // The last operand of cp/install is where it writes.
         "cp" | "install" => {
             if let Some(dest) = paths.last() {
-                device_write(dest, c, &code(name), out);
+                write_target(dest, c, &code(name), false, out);
             }
         }
         "hdparm"
@@ -505,8 +499,17 @@ fn breach(guardrail: &'static str, why: &str) -> Breach {
     }
 }
 
-fn device_write(target: &Word, c: &Command, how: &str, out: &mut Vec<Breach>) {
+/// The guardrails on a file `how` writes: a raw device, and with `kernel`
+/// the kernel's control files. The word is resolved once for both.
+fn write_target(target: &Word, c: &Command, how: &str, kernel: bool, out: &mut Vec<Breach>) {
     let found = candidates(target, c);
+    device_write(&found, how, out);
+    if kernel {
+        kernel_control(&found, out);
+    }
+}
+
+fn device_write(found: &HostPaths, how: &str, out: &mut Vec<Breach>) {
     if let Some(device) = found.paths.iter().find(|p| block_device(p, found.glob)) {
         out.push(breach(
             "raw-device",
@@ -518,8 +521,7 @@ fn device_write(target: &Word, c: &Command, how: &str, out: &mut Vec<Breach>) {
     }
 }
 
-fn kernel_control(target: &Word, c: &Command, out: &mut Vec<Breach>) {
-    let found = candidates(target, c);
+fn kernel_control(found: &HostPaths, out: &mut Vec<Breach>) {
     for t in &found.paths {
         for control in ["/proc/sysrq-trigger", "/proc/sys/kernel/sysrq"] {
             if t == control || (found.glob && paths::could_name(t, true, control)) {
