@@ -392,8 +392,7 @@ impl<R: BufRead> BatchReader<R> {
         };
         while b.lines.len() < BATCH_LINES {
             let start = b.text.len();
-            let (read, truncated) =
-                read_line_capped(&mut self.input, &mut b.text, MAX_LINE_BYTES)?;
+            let (read, truncated) = read_line_capped(&mut self.input, &mut b.text, MAX_LINE_BYTES)?;
             if read == 0 {
                 break;
             }
