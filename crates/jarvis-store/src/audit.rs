@@ -580,17 +580,26 @@ impl Store {
 }
 
 /// The stored `at` as text that sorts in time order, to compare with
-/// [`at_key`]. Stored times drop the fraction's trailing zeros (`…:05Z`,
-/// `…:05.5Z`), so as written they do not: `.` sorts before `Z`, putting
-/// 05.5 before 05. Without the `Z` one is a prefix of the other (`…:05` <
-/// `…:05.5`), and fractions without trailing zeros compare as their digits
-/// do, so byte order is time order.
+/// [`at_key`]. The store writes times fixed width now (`…:05.000000Z`), but
+/// the log is append-only and hash-chained over the text it was written
+/// with, and events from before dropped the fraction's trailing zeros
+/// (`…:05Z`, `…:05.5Z`), where `.` sorting before `Z` put 05.5 before 05.
+/// So both are brought to one form: no `Z`, no trailing zeros of a
+/// fraction, no bare `.`. Then one time is a prefix of a later one (`…:05`
+/// < `…:05.5`) and fractions compare as their digits do: byte order is time
+/// order.
 fn at_in_time_order(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => "REPLACE(at, 'Z', '')",
+        Backend::Sqlite => {
+            "(CASE WHEN at LIKE '%.%' THEN RTRIM(RTRIM(REPLACE(at, 'Z', ''), '0'), '.') \
+             ELSE REPLACE(at, 'Z', '') END)"
+        }
         // PostgreSQL compares text by the database's collation, which may
         // skip punctuation; `C` is byte order, as SQLite's default is.
-        Backend::Postgres => "REPLACE(at, 'Z', '') COLLATE \"C\"",
+        Backend::Postgres => {
+            "(CASE WHEN at LIKE '%.%' THEN RTRIM(RTRIM(REPLACE(at, 'Z', ''), '0'), '.') \
+             ELSE REPLACE(at, 'Z', '') END) COLLATE \"C\""
+        }
     }
 }
 
@@ -606,9 +615,11 @@ fn at_key(t: OffsetDateTime) -> String {
         t.checked_add(time::Duration::nanoseconds(i64::from(1000 - spare)))
             .unwrap_or(t)
     };
-    let mut text = timestamp(t);
-    text.retain(|c| c != 'Z');
-    text
+    // In the form `at_in_time_order` gives stored times: `timestamp` always
+    // writes six digits of fraction, which go when they are all zeros.
+    let text = timestamp(t);
+    let text = text.trim_end_matches('Z').trim_end_matches('0');
+    text.trim_end_matches('.').to_owned()
 }
 
 /// `text` as a LIKE pattern that matches only itself, with `!` as the

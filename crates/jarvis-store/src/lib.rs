@@ -344,9 +344,10 @@ fn sqlite_file(url: &str) -> Option<Arc<std::path::Path>> {
     (!path.is_empty() && !path.contains(":memory:")).then(|| Arc::from(std::path::Path::new(path)))
 }
 
-/// The current time as the store writes it: RFC 3339, UTC, microseconds.
-/// Trailing zeros of the fraction are dropped (a whole second has none), so
-/// two such times compare correctly only when parsed, not as text.
+/// The current time as the store writes it: RFC 3339 in UTC with exactly
+/// six digits of fraction (`2026-11-23T14:00:00.000000Z`). Fixed width, so
+/// that text order is time order: an index, `ORDER BY` or `<` on a time
+/// column means what it says.
 pub fn now() -> String {
     timestamp(time::OffsetDateTime::now_utc())
 }
@@ -354,13 +355,20 @@ pub fn now() -> String {
 /// A time as the store writes times (see [`now`]), for callers that store
 /// one of their own (a session's expiry).
 pub fn timestamp(t: time::OffsetDateTime) -> String {
-    // Every time the store is handed fits in UTC (`now()`, or what
-    // `parse_time` accepted); one that did not keeps its own offset rather
-    // than panic.
+    // Every time the store is handed fits in UTC and in four digits of
+    // year (`now()`, or what `parse_time` accepted); one that did not is
+    // written in UTC all the same, its year as it is, rather than panic.
     let t = t.checked_to_offset(time::UtcOffset::UTC).unwrap_or(t);
-    let t = t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
 }
 
 /// Text that [`parse_time`] does not read as a time.
@@ -481,25 +489,25 @@ mod tests {
     #[test]
     fn times_are_read_in_every_accepted_form() {
         for (input, want) in [
-            ("2026-11-23", "2026-11-23T00:00:00Z"),
-            (" 2026-11-23\n", "2026-11-23T00:00:00Z"),
-            ("2026-11-23T14:00:00Z", "2026-11-23T14:00:00Z"),
-            ("2026-11-23t14:00:00z", "2026-11-23T14:00:00Z"),
-            ("2026-11-23T14:00:00.25Z", "2026-11-23T14:00:00.25Z"),
+            ("2026-11-23", "2026-11-23T00:00:00.000000Z"),
+            (" 2026-11-23\n", "2026-11-23T00:00:00.000000Z"),
+            ("2026-11-23T14:00:00Z", "2026-11-23T14:00:00.000000Z"),
+            ("2026-11-23t14:00:00z", "2026-11-23T14:00:00.000000Z"),
+            ("2026-11-23T14:00:00.25Z", "2026-11-23T14:00:00.250000Z"),
             (
                 "2026-11-23T14:00:00.123456789Z",
                 "2026-11-23T14:00:00.123456Z",
             ),
-            ("2026-11-23T16:30:00+02:30", "2026-11-23T14:00:00Z"),
-            ("2026-11-23T16:00:00.5+02:00", "2026-11-23T14:00:00.5Z"),
-            ("2026-11-23T01:00:00-05:00", "2026-11-23T06:00:00Z"),
-            ("2026-11-23T00:30:00+01:00", "2026-11-22T23:30:00Z"),
-            ("2026-11-23T14:00", "2026-11-23T14:00:00Z"),
-            ("2026-11-23T14:00Z", "2026-11-23T14:00:00Z"),
-            ("2026-11-23T15:00+01:00", "2026-11-23T14:00:00Z"),
-            ("2026-11-23 14:00:00", "2026-11-23T14:00:00Z"),
-            ("2026-11-23 14:00:07.5", "2026-11-23T14:00:07.5Z"),
-            ("2028-02-29", "2028-02-29T00:00:00Z"),
+            ("2026-11-23T16:30:00+02:30", "2026-11-23T14:00:00.000000Z"),
+            ("2026-11-23T16:00:00.5+02:00", "2026-11-23T14:00:00.500000Z"),
+            ("2026-11-23T01:00:00-05:00", "2026-11-23T06:00:00.000000Z"),
+            ("2026-11-23T00:30:00+01:00", "2026-11-22T23:30:00.000000Z"),
+            ("2026-11-23T14:00", "2026-11-23T14:00:00.000000Z"),
+            ("2026-11-23T14:00Z", "2026-11-23T14:00:00.000000Z"),
+            ("2026-11-23T15:00+01:00", "2026-11-23T14:00:00.000000Z"),
+            ("2026-11-23 14:00:00", "2026-11-23T14:00:00.000000Z"),
+            ("2026-11-23 14:00:07.5", "2026-11-23T14:00:07.500000Z"),
+            ("2028-02-29", "2028-02-29T00:00:00.000000Z"),
         ] {
             assert_eq!(utc(input), want, "{input}");
         }
@@ -548,6 +556,29 @@ mod tests {
             parse_time(&long).expect_err("long").input.chars().count(),
             64
         );
+    }
+
+    #[test]
+    fn stored_times_sort_as_text_in_time_order() {
+        let mut times: Vec<OffsetDateTime> = [
+            "2026-11-23T14:00:00Z",
+            "2026-11-23T14:00:00.5Z",
+            "2026-11-23T14:00:00.05Z",
+            "2026-11-23T14:00:00.000001Z",
+            "2026-11-23T13:59:59.999999Z",
+            "2026-11-23T14:00:01Z",
+            "0999-01-01",
+            "9999-12-31T23:59:59.999999Z",
+        ]
+        .iter()
+        .map(|s| parse_time(s).expect(s))
+        .collect();
+        let mut as_text: Vec<String> = times.iter().map(|t| timestamp(*t)).collect();
+        times.sort();
+        as_text.sort();
+        let in_time_order: Vec<String> = times.iter().map(|t| timestamp(*t)).collect();
+        assert_eq!(as_text, in_time_order);
+        assert!(as_text.iter().all(|t| t.len() == 27), "{as_text:?}");
     }
 
     #[test]

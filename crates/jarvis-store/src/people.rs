@@ -13,7 +13,6 @@ use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::audit::{NewEvent, append_locked};
 use crate::{Store, StoreError, now};
@@ -221,8 +220,9 @@ async fn keep_an_admin(
     Ok(())
 }
 
+/// A stored time, read by the store's one parser.
 fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339).ok()
+    crate::parse_time(text).ok()
 }
 
 impl Store {
@@ -448,11 +448,8 @@ impl Store {
                 s.expires_at
             ))
         })?;
-        // Stored in UTC like every other time here.
-        let expires_at = expires
-            .to_offset(time::UtcOffset::UTC)
-            .format(&Rfc3339)
-            .map_err(|e| StoreError::Invalid(format!("a session's end: {e}")))?;
+        // Stored as every other time here: UTC, fixed width.
+        let expires_at = crate::timestamp(expires);
         let (mut tx, mut head) = self.begin_write().await?;
         if find_user(&mut tx, &s.user).await?.is_none() {
             return Err(StoreError::NotFound(format!("user {}", s.user)));

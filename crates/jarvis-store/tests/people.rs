@@ -1126,6 +1126,74 @@ async fn actions_proposed_before_the_accountable_column_are_backfilled() {
     }
 }
 
+/// The statements of one migration file, without its comments.
+fn migration_statements(migration: &str) -> Vec<String> {
+    migration
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .split(';')
+        .filter(|statement| !statement.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn times_written_before_fixed_width_are_rewritten_and_the_log_is_not() {
+    for db in TestDb::both() {
+        let store = db.store().await;
+        let id = pending(&store, "local:alice", Some(20)).await;
+        // As the store wrote them before: trailing zeros of the fraction
+        // dropped, a whole second without one.
+        db.sql(&format!(
+            "UPDATE actions SET created_at = '2026-11-23T14:00:00Z', \
+             updated_at = '2026-11-23T14:00:00.5Z', pending_since = '2026-11-23T14:00:00.123456Z' \
+             WHERE id = '{id}'"
+        ))
+        .expect("old times");
+        let log = db
+            .sql("SELECT at || ' ' || hash FROM audit_events ORDER BY seq")
+            .expect("log");
+        let migration = match db.kind {
+            common::Kind::Sqlite => {
+                include_str!("../../../migrations/sqlite/0018_fixed_width_times.sql")
+            }
+            common::Kind::Postgres => {
+                include_str!("../../../migrations/postgres/0017_fixed_width_times.sql")
+            }
+        };
+        let statements = migration_statements(migration);
+        // Twice: a second pass finds nothing left to rewrite.
+        for _ in 0..2 {
+            db.sql(&format!("{};", statements.join(";")))
+                .unwrap_or_else(|e| panic!("{:?}: {e}", db.kind));
+            let times = db
+                .sql(&format!(
+                    "SELECT created_at || ' ' || updated_at || ' ' || pending_since \
+                     FROM actions WHERE id = '{id}'"
+                ))
+                .expect("times");
+            assert_eq!(
+                times.trim(),
+                "2026-11-23T14:00:00.000000Z 2026-11-23T14:00:00.500000Z \
+                 2026-11-23T14:00:00.123456Z",
+                "{:?}",
+                db.kind
+            );
+        }
+        assert_eq!(
+            db.sql("SELECT at || ' ' || hash FROM audit_events ORDER BY seq")
+                .expect("log"),
+            log,
+            "{:?}: the hash-chained log keeps its own text",
+            db.kind
+        );
+        assert!(store.action(id).await.is_ok(), "{:?}", db.kind);
+        assert!(store.verify(None).await.expect("verify").is_intact());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_askers_own_request_counts_only_as_the_rule_allows() {
     let judged = Judged {
