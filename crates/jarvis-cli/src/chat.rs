@@ -70,17 +70,26 @@ fn show(ui: &str, event: ChatEvent) {
             "jarvis: proposing on {host}: {command}\n        because: {reason}"
         ),
         ChatEvent::Planner(Event::Result { report }) => {
-            let detail = match (&report.note, report.state.as_str()) {
+            let detail = match (&report.note, report.state) {
                 (Some(note), _) => format!(" ({note})"),
-                (None, "succeeded" | "failed" | "timed_out") => String::new(),
-                (None, _) => format!(" ({})", report.reasons.join("; ")),
+                (None, ActionState::Succeeded | ActionState::Failed | ActionState::TimedOut) => {
+                    String::new()
+                }
+                (
+                    None,
+                    ActionState::Proposed
+                    | ActionState::Denied
+                    | ActionState::PendingApproval
+                    | ActionState::Approved
+                    | ActionState::Rejected
+                    | ActionState::Expired
+                    | ActionState::Running
+                    | ActionState::Interrupted
+                    | ActionState::RolledBack,
+                ) => format!(" ({})", report.reasons.join("; ")),
             };
             let out = first_lines(&report.stdout, 5);
-            // The state in words; a state this build does not know, as sent.
-            let state = report
-                .state
-                .parse::<ActionState>()
-                .map_or(report.state.as_str(), |s| s.label());
+            let state = report.state.label();
             // What the people who decided said, as the model was told it.
             let said: String = report
                 .people

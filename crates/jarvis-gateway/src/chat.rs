@@ -293,7 +293,7 @@ impl Gateway {
         match report {
             Ok(r) => {
                 observer.emit(ChatEvent::Planner(Event::Result { report: r.clone() }));
-                let finished = r.state == "succeeded";
+                let finished = r.state == ActionState::Succeeded;
                 Ok((finished, format!("{} ({})", r.state, r.id), vec![r]))
             }
             Err(e) => Ok((false, e.to_string(), Vec::new())),
@@ -663,10 +663,10 @@ impl<'a> ChatActions<'a> {
             })
             .collect();
         Ok(ActionReport {
-            id: a.id.to_string(),
-            state: a.state.to_string(),
-            decision: a.decision.map(|d| d.to_string()),
-            risk: a.risk.map(|r| u32::from(r.score())),
+            id: a.id,
+            state: a.state,
+            decision: a.decision,
+            risk: a.risk,
             reasons: a.reasons.clone(),
             exit_code: run.as_ref().and_then(|r| r.exit_code),
             stdout: run

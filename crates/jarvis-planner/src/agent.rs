@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use jarvis_core::{ActionId, ActionState, Decision, Risk};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -77,17 +78,17 @@ pub struct ProposedAction {
 }
 
 /// Where an action ended, as the gateway reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionReport {
     /// The action's id.
-    pub id: String,
-    /// Its lifecycle state (`succeeded`, `failed`, `timed_out`, `denied`,
-    /// `rejected`, `expired`, `interrupted`, …).
-    pub state: String,
-    /// The policy's decision (`allow`, `approve`, `deny`), if it got one.
-    pub decision: Option<String>,
+    pub id: ActionId,
+    /// Where it is in its life when reported: an end (`succeeded`,
+    /// `denied`, …) or, when the gateway stopped waiting, still pending.
+    pub state: ActionState,
+    /// The policy's decision, if it got one.
+    pub decision: Option<Decision>,
     /// The risk the policy graded, if it got one.
-    pub risk: Option<u32>,
+    pub risk: Option<Risk>,
     /// The policy's (and approver's) reasons.
     pub reasons: Vec<String>,
     /// The exit code, if it ran.
@@ -184,8 +185,8 @@ pub enum StopReason {
         host: String,
         /// The command (or edit label).
         command: String,
-        /// What happened to it last (`denied` or `rejected`).
-        state: String,
+        /// What happened to it last (denied or rejected).
+        state: ActionState,
         /// How many times.
         times: u32,
     },
@@ -547,15 +548,15 @@ impl Conversation<'_> {
             }
         };
         let text = tools::render_report(&report, self.limits.output_budget);
-        let state = report.state.clone();
+        let state = report.state;
         self.reports.push(report.clone());
         self.emit(Event::Result { report });
         self.answer(call, text);
 
-        if state == "interrupted" {
+        if state == ActionState::Interrupted {
             return Flow::Stop(StopReason::Interrupted, None);
         }
-        if state == "denied" || state == "rejected" {
+        if matches!(state, ActionState::Denied | ActionState::Rejected) {
             let key = (host.clone(), normalise(&command));
             let count = self.refusals.entry(key).or_insert(0);
             *count += 1;
@@ -671,6 +672,13 @@ mod tests {
         }
     }
 
+    /// The id of the `n`th action proposed in a test (from 1).
+    fn action_id(n: usize) -> ActionId {
+        format!("0192f4c4-5e1a-7c3b-9f00-{n:012}")
+            .parse()
+            .expect("id")
+    }
+
     /// Commands map to outputs; `rm -rf` is denied; unknown hosts refused.
     struct FakeActions {
         outputs: HashMap<String, String>,
@@ -697,13 +705,13 @@ mod tests {
         }
 
         fn report(&self, n: usize, command: &str) -> ActionReport {
-            let id = format!("a-{n}");
+            let id = action_id(n);
             if normalise(command).contains("rm -rf") {
                 return ActionReport {
                     id,
-                    state: "denied".into(),
-                    decision: Some("deny".into()),
-                    risk: Some(95),
+                    state: ActionState::Denied,
+                    decision: Some(Decision::Deny),
+                    risk: Some(Risk::new(95).expect("risk")),
                     reasons: vec!["rule no-recursive-delete: recursive delete is forbidden".into()],
                     exit_code: None,
                     stdout: String::new(),
@@ -715,9 +723,9 @@ mod tests {
             }
             ActionReport {
                 id,
-                state: "succeeded".into(),
-                decision: Some("allow".into()),
-                risk: Some(5),
+                state: ActionState::Succeeded,
+                decision: Some(Decision::Allow),
+                risk: Some(Risk::new(5).expect("risk")),
                 reasons: vec!["read-only inspection".into()],
                 exit_code: Some(0),
                 stdout: self.outputs.get(command).cloned().unwrap_or_default(),
@@ -760,9 +768,8 @@ mod tests {
         fn action(&self, id: &str) -> BoxFuture<'_, Result<ActionReport, ActionsError>> {
             let id = id.to_owned();
             Box::pin(async move {
-                let n: usize = id
-                    .strip_prefix("a-")
-                    .and_then(|n| n.parse().ok())
+                let n = (1..=self.proposed.lock().expect("lock").len())
+                    .find(|n| action_id(*n).to_string() == id)
                     .ok_or_else(|| ActionsError::Invalid(format!("no action `{id}`")))?;
                 let proposed = self.proposed.lock().expect("lock");
                 let p = proposed
@@ -924,7 +931,7 @@ mod tests {
         let (outcome, events) = go(&model, &actions, Limits::default()).await;
 
         assert_eq!(outcome.stop, StopReason::Finished);
-        assert_eq!(outcome.actions[0].state, "denied");
+        assert_eq!(outcome.actions[0].state, ActionState::Denied);
         let seen = model.seen();
         let answer = last_tool_message(&seen[1]);
         assert!(
@@ -934,9 +941,9 @@ mod tests {
         );
         assert!(answer.content.contains("did not run"));
         assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, Event::Result { report } if report.state == "denied"))
+            events.iter().any(
+                |e| matches!(e, Event::Result { report } if report.state == ActionState::Denied)
+            )
         );
     }
 
@@ -983,7 +990,11 @@ mod tests {
 
         let seen = model.seen();
         let answer = last_tool_message(&seen[1]);
-        assert!(answer.content.contains(" id=a-1 stream=stdout>>>"));
+        assert!(
+            answer
+                .content
+                .contains(&format!(" id={} stream=stdout>>>", action_id(1)))
+        );
         assert!(
             answer
                 .content
@@ -1016,7 +1027,7 @@ mod tests {
         let proposed = actions.proposed();
         assert_eq!(proposed.len(), 2);
         assert_eq!(proposed[1].kind.label(), "rm -rf /");
-        assert_eq!(outcome.actions[1].state, "denied");
+        assert_eq!(outcome.actions[1].state, ActionState::Denied);
         assert_eq!(outcome.stop, StopReason::Finished);
     }
 
@@ -1195,8 +1206,14 @@ mod tests {
     async fn read_action_returns_an_earlier_result() {
         let model = ScriptedModel::new(vec![
             command("nas", "df -h"),
-            calls(vec![("read_action", json!({"id": "a-1"}).to_string())]),
-            calls(vec![("read_action", json!({"id": "a-9"}).to_string())]),
+            calls(vec![(
+                "read_action",
+                json!({"id": action_id(1).to_string()}).to_string(),
+            )]),
+            calls(vec![(
+                "read_action",
+                json!({"id": action_id(9).to_string()}).to_string(),
+            )]),
             finish("ok"),
         ]);
         let actions = FakeActions::new();
@@ -1207,7 +1224,7 @@ mod tests {
         assert!(
             last_tool_message(&seen[3])
                 .content
-                .starts_with("error: cannot read action `a-9`")
+                .starts_with(&format!("error: cannot read action `{}`", action_id(9)))
         );
     }
 
