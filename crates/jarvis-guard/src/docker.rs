@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cmd::Cmd;
 use crate::engine::{DEFAULT_TIMEOUT, Engine, Reply, enc};
+use crate::error::GuardError;
 
 /// The repository of the images previews clone containers from; the tag is
 /// the action id.
@@ -86,11 +87,15 @@ const HOST_FIELDS: &[&str] = &[
 ];
 
 /// The names of the existing containers of a Compose project.
-pub fn containers_of(target: &ComposeTarget) -> Result<Vec<String>, String> {
+pub fn containers_of(target: &ComposeTarget) -> Result<Vec<String>, GuardError> {
     let label = match (&target.project, &target.dir) {
         (Some(project), _) => format!("{COMPOSE_PROJECT}={project}"),
         (None, Some(_)) => COMPOSE_DIR.to_owned(),
-        (None, None) => return Err("a Compose project needs a name or a directory".into()),
+        (None, None) => {
+            return Err(GuardError::Container(
+                "a Compose project needs a name or a directory".into(),
+            ));
+        }
     };
     let filters = json!({ "label": [label] }).to_string();
     let engine = Engine::connect()?;
@@ -134,7 +139,7 @@ pub fn capture(
     name: &str,
     action_id: &str,
     keep: bool,
-) -> Result<(ContainerState, Vec<String>), String> {
+) -> Result<(ContainerState, Vec<String>), GuardError> {
     check_name("container", name)?;
     if keep {
         check_action_id(action_id)?;
@@ -149,8 +154,9 @@ pub fn capture(
     match (&state.id, keep) {
         (Some(id), true) => {
             let tag = format!("{action_id}.{}", short(id));
-            let image_id = commit(&engine, id, IMAGE_REPOSITORY, &tag, true)
-                .map_err(|e| format!("cannot snapshot container {name}: {e}"))?;
+            let image_id = commit(&engine, id, IMAGE_REPOSITORY, &tag, true).map_err(|e| {
+                GuardError::Container(format!("cannot snapshot container {name}: {e}"))
+            })?;
             state.snapshot_image = Some(format!("{IMAGE_REPOSITORY}:{tag}"));
             state.snapshot_image_id = Some(image_id);
         }
@@ -212,7 +218,7 @@ fn settings_difference(from: &ContainerState, to: &ContainerState) -> Option<Str
 }
 
 /// Recreates the container from a kept snapshot and verifies it.
-pub fn restore(target: &ContainerState) -> Result<String, String> {
+pub fn restore(target: &ContainerState) -> Result<String, GuardError> {
     let name = &target.name;
     check_name("container", name)?;
     let (Some(image), Some(image_id), Some(inspect)) = (
@@ -220,9 +226,9 @@ pub fn restore(target: &ContainerState) -> Result<String, String> {
         &target.snapshot_image_id,
         &target.inspect,
     ) else {
-        return Err(format!(
+        return Err(GuardError::Container(format!(
             "the snapshot of {name} holds no image and settings to recreate it from"
-        ));
+        )));
     };
     let engine = Engine::connect()?;
     let found = engine.call(
@@ -232,9 +238,9 @@ pub fn restore(target: &ContainerState) -> Result<String, String> {
         DEFAULT_TIMEOUT,
     )?;
     if !found.ok() || found.body["Id"].as_str() != Some(image_id) {
-        return Err(format!(
+        return Err(GuardError::Container(format!(
             "snapshot image {image} of {name} is gone or was replaced"
-        ));
+        )));
     }
     let endpoints = endpoints(inspect);
     // Checked before anything is removed: a missing network would leave
@@ -247,9 +253,9 @@ pub fn restore(target: &ContainerState) -> Result<String, String> {
             DEFAULT_TIMEOUT,
         )?;
         if reply.status == 404 {
-            return Err(format!(
+            return Err(GuardError::Container(format!(
                 "network {network} of {name} is gone; create it again, then retry the rollback"
-            ));
+            )));
         }
     }
     remove_container(&engine, name, false)?;
@@ -270,9 +276,9 @@ pub fn restore(target: &ContainerState) -> Result<String, String> {
         )?,
         &format!("cannot recreate {name} from {image}"),
     )?;
-    let id = created["Id"]
-        .as_str()
-        .ok_or_else(|| format!("the engine created {name} but did not say its id"))?;
+    let id = created["Id"].as_str().ok_or_else(|| {
+        GuardError::Container(format!("the engine created {name} but did not say its id"))
+    })?;
     for (network, config) in endpoints {
         checked(
             engine.call(
@@ -322,10 +328,10 @@ pub fn restore(target: &ContainerState) -> Result<String, String> {
                     state(target.running)
                 ));
             }
-            return Err(format!(
+            return Err(GuardError::Container(format!(
                 "recreated {name} from {image}, but it does not match its snapshot: {}",
                 problems.join("; ")
-            ));
+            )));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -468,7 +474,7 @@ pub fn preview(
     action_id: &str,
     timeout: Duration,
     cap: u64,
-) -> Result<PreviewReport, String> {
+) -> Result<PreviewReport, GuardError> {
     let started = Instant::now();
     check_name("container", container)?;
     check_action_id(action_id)?;
@@ -476,12 +482,17 @@ pub fn preview(
     let clone_argv = preview_argv(argv, container_arg, container, &clone)?;
     let engine = Engine::connect()?;
     let original = inspect_container(&engine, container)?.ok_or_else(|| {
-        format!("container {container} does not exist, so there is nothing to preview against")
+        GuardError::Container(format!(
+            "container {container} does not exist, so there is nothing to preview against"
+        ))
     })?;
     let id = original["Id"].as_str().unwrap_or(container);
     let image = format!("{PREVIEW_REPOSITORY}:{action_id}");
-    commit(&engine, id, PREVIEW_REPOSITORY, action_id, false)
-        .map_err(|e| format!("cannot make an image of {container} to preview on: {e}"))?;
+    commit(&engine, id, PREVIEW_REPOSITORY, action_id, false).map_err(|e| {
+        GuardError::Container(format!(
+            "cannot make an image of {container} to preview on: {e}"
+        ))
+    })?;
     let result = run_in_clone(
         &engine,
         &original,
@@ -497,6 +508,7 @@ pub fn preview(
     ]
     .into_iter()
     .flatten()
+    .map(|e| e.to_string())
     .collect();
     match result {
         Ok(mut report) => {
@@ -507,7 +519,10 @@ pub fn preview(
             Ok(report)
         }
         Err(e) if cleanup.is_empty() => Err(e),
-        Err(e) => Err(format!("{e}; cleanup failed too: {}", cleanup.join("; "))),
+        Err(e) => Err(GuardError::Container(format!(
+            "{e}; cleanup failed too: {}",
+            cleanup.join("; ")
+        ))),
     }
 }
 
@@ -531,20 +546,20 @@ fn preview_argv(
     container_arg: usize,
     container: &str,
     clone: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, GuardError> {
     let sub = argv.first().map(String::as_str).unwrap_or("");
-    let (short_values, long_values) =
-        preview_flags(sub).ok_or_else(|| format!("no live preview for `docker {sub}`"))?;
+    let (short_values, long_values) = preview_flags(sub)
+        .ok_or_else(|| GuardError::Container(format!("no live preview for `docker {sub}`")))?;
     if container_arg == 0 || argv.get(container_arg).map(String::as_str) != Some(container) {
-        return Err(format!(
+        return Err(GuardError::Container(format!(
             "`docker {}` does not name {container} where the preview expects it",
             argv.join(" ")
-        ));
+        )));
     }
     let elsewhere = |word: &str| {
-        format!(
+        GuardError::Container(format!(
             "`docker {sub}` names `{word}` besides {container}; a preview runs against that one container only"
-        )
+        ))
     };
     let exec = sub == "exec";
     let mut out = vec![sub.to_owned()];
@@ -555,15 +570,15 @@ fn preview_argv(
             _ => (word.as_str(), false),
         };
         if flag == "--privileged" && word != "--privileged=false" {
-            return Err(format!(
+            return Err(GuardError::Container(format!(
                 "a preview does not run `docker {sub} --privileged`"
-            ));
+            )));
         }
         if flag == "--env-file" {
-            return Err(
+            return Err(GuardError::Container(
                 "a preview does not read files of the host (`--env-file`); pass the variables with `-e`"
                     .into(),
-            );
+            ));
         }
         let takes_value;
         if flag.starts_with("--") {
@@ -612,7 +627,7 @@ fn run_in_clone(
     argv: &[String],
     timeout: Duration,
     cap: u64,
-) -> Result<PreviewReport, String> {
+) -> Result<PreviewReport, GuardError> {
     let name = original["Name"]
         .as_str()
         .unwrap_or("")
@@ -638,9 +653,9 @@ fn run_in_clone(
             &format!("cannot start the clone of {name}"),
         )?;
     }
-    let clone_state = || -> Result<(bool, String), String> {
+    let clone_state = || -> Result<(bool, String), GuardError> {
         let inspect = inspect_container(engine, clone)?
-            .ok_or_else(|| format!("the clone of {name} vanished"))?;
+            .ok_or_else(|| GuardError::Container(format!("the clone of {name} vanished")))?;
         let state = &inspect["State"];
         Ok((
             state["Running"] == true,
@@ -660,7 +675,7 @@ fn run_in_clone(
             (text, out.status.code())
         }
         Err(e) => {
-            summary.push(e);
+            summary.push(e.to_string());
             (String::new(), None)
         }
     };
@@ -759,12 +774,12 @@ fn clone_body(original: &Value, image: &str) -> Value {
 
 /// Stops and removes the container `name`, if there is one (a rollback of
 /// an action that created it). Whether there was one.
-pub fn remove(name: &str) -> Result<bool, String> {
+pub fn remove(name: &str) -> Result<bool, GuardError> {
     remove_container(&Engine::connect()?, name, false)
 }
 
 /// Removes a kept snapshot's image.
-pub fn drop(state: &ContainerState) -> Result<Vec<String>, String> {
+pub fn drop(state: &ContainerState) -> Result<Vec<String>, GuardError> {
     let Some(image) = &state.snapshot_image else {
         return Ok(Vec::new());
     };
@@ -784,7 +799,7 @@ pub fn capture_volume(
     keep: bool,
     image: Option<&str>,
     state_dir: &Path,
-) -> Result<VolumeState, String> {
+) -> Result<VolumeState, GuardError> {
     check_name("volume", name)?;
     if keep {
         check_action_id(action_id)?;
@@ -808,13 +823,20 @@ pub fn capture_volume(
     }
     checked(found, &format!("cannot inspect volume {name}"))?;
     let image = image.ok_or_else(|| {
-        format!("volume {name} cannot be captured: no helper image (volume_image) is configured")
+        GuardError::Volume(format!(
+            "volume {name} cannot be captured: no helper image (volume_image) is configured"
+        ))
     })?;
     state.fingerprint = volume_fingerprint(name, image)?;
     if keep {
         let archive = archive_volume(name, image, &state_dir.join("volumes").join(action_id))?;
         state.bytes = std::fs::metadata(&archive)
-            .map_err(|e| format!("archive {} of volume {name}: {e}", archive.display()))?
+            .map_err(|e| {
+                GuardError::Volume(format!(
+                    "archive {} of volume {name}: {e}",
+                    archive.display()
+                ))
+            })?
             .len();
         state.archive = Some(archive.display().to_string());
     }
@@ -823,7 +845,7 @@ pub fn capture_volume(
 
 /// Restores a volume from its archive and verifies it. A volume the
 /// snapshot did not find is removed.
-pub fn restore_volume(target: &VolumeState, image: &str) -> Result<String, String> {
+pub fn restore_volume(target: &VolumeState, image: &str) -> Result<String, GuardError> {
     let name = &target.name;
     check_name("volume", name)?;
     if !target.exists {
@@ -841,7 +863,10 @@ pub fn restore_volume(target: &VolumeState, image: &str) -> Result<String, Strin
             _ if reply.ok() => Ok(format!(
                 "removed volume {name}, which did not exist when the snapshot was taken"
             )),
-            _ => Err(format!("cannot remove volume {name}: {}", reply.message())),
+            _ => Err(GuardError::Volume(format!(
+                "cannot remove volume {name}: {}",
+                reply.message()
+            ))),
         };
     }
     let archive = Path::new(target.archive.as_deref().unwrap_or(""));
@@ -849,13 +874,15 @@ pub fn restore_volume(target: &VolumeState, image: &str) -> Result<String, Strin
         archive.parent(),
         archive.file_name().and_then(|f| f.to_str()),
     ) else {
-        return Err(format!("the snapshot of volume {name} kept no archive"));
+        return Err(GuardError::Volume(format!(
+            "the snapshot of volume {name} kept no archive"
+        )));
     };
     if !archive.is_file() {
-        return Err(format!(
+        return Err(GuardError::Volume(format!(
             "archive {} of volume {name} is missing",
             archive.display()
-        ));
+        )));
     }
     // The globs catch dot files; one that matches nothing stays literal,
     // which `rm -f` ignores.
@@ -871,19 +898,19 @@ pub fn restore_volume(target: &VolumeState, image: &str) -> Result<String, Strin
     )
     .ok()
     .map_err(|e| {
-        format!(
+        GuardError::Volume(format!(
             "cannot restore volume {name} from {}: {e}",
             archive.display()
-        )
+        ))
     })?;
     let now = volume_fingerprint(name, image)?;
     if now != target.fingerprint {
-        return Err(format!(
+        return Err(GuardError::Volume(format!(
             "restored volume {name} from {}, but its files do not match the snapshot (fingerprint {} → {})",
             archive.display(),
             short(&target.fingerprint),
             short(&now)
-        ));
+        )));
     }
     Ok(format!(
         "restored volume {name} from {} ({} bytes); its files match the snapshot (fingerprint {}…)",
@@ -894,7 +921,7 @@ pub fn restore_volume(target: &VolumeState, image: &str) -> Result<String, Strin
 }
 
 /// Removes a kept volume archive.
-pub fn drop_volume(state: &VolumeState) -> Result<Vec<String>, String> {
+pub fn drop_volume(state: &VolumeState) -> Result<Vec<String>, GuardError> {
     let Some(archive) = &state.archive else {
         return Ok(Vec::new());
     };
@@ -905,10 +932,10 @@ pub fn drop_volume(state: &VolumeState) -> Result<Vec<String>, String> {
             format!("archive {archive} (already gone)")
         }
         Err(e) => {
-            return Err(format!(
+            return Err(GuardError::Volume(format!(
                 "cannot remove archive {archive} of volume {}: {e}",
                 state.name
-            ));
+            )));
         }
     };
     // The per-action directory goes with its last archive; while others
@@ -920,10 +947,15 @@ pub fn drop_volume(state: &VolumeState) -> Result<Vec<String>, String> {
 }
 
 /// Archives a volume as `dir/NAME.tar` with a helper container.
-fn archive_volume(name: &str, image: &str, dir: &Path) -> Result<PathBuf, String> {
+fn archive_volume(name: &str, image: &str, dir: &Path) -> Result<PathBuf, GuardError> {
     let dir = std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::canonicalize(dir))
-        .map_err(|e| format!("cannot prepare {} for volume {name}: {e}", dir.display()))?;
+        .map_err(|e| {
+            GuardError::Volume(format!(
+                "cannot prepare {} for volume {name}: {e}",
+                dir.display()
+            ))
+        })?;
     let owner = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
     // The helper runs as root: the archive is handed to the guard's user,
     // and appears under its name only once complete.
@@ -938,13 +970,13 @@ fn archive_volume(name: &str, image: &str, dir: &Path) -> Result<PathBuf, String
         &[name, &owner],
     )
     .ok()
-    .map_err(|e| format!("cannot archive volume {name}: {e}"))?;
+    .map_err(|e| GuardError::Volume(format!("cannot archive volume {name}: {e}")))?;
     Ok(dir.join(format!("{name}.tar")))
 }
 
 /// Lists the files of a volume, as a helper container sees them: path,
 /// type, mode, owner, size and content hash; SHA-256 over the list.
-fn volume_fingerprint(name: &str, image: &str) -> Result<String, String> {
+fn volume_fingerprint(name: &str, image: &str) -> Result<String, GuardError> {
     const LISTING: &str = r#"set -o pipefail
 cd /v && find . | LC_ALL=C sort | while IFS= read -r p; do
   if [ -L "$p" ]; then echo "l $(stat -c %u:%g "$p") $p -> $(readlink "$p")"
@@ -955,7 +987,7 @@ cd /v && find . | LC_ALL=C sort | while IFS= read -r p; do
 done"#;
     let listing = helper(image, &[format!("{name}:/v:ro")], LISTING, &[])
         .ok()
-        .map_err(|e| format!("cannot list the files of volume {name}: {e}"))?;
+        .map_err(|e| GuardError::Volume(format!("cannot list the files of volume {name}: {e}")))?;
     Ok(sha256_hex(listing.as_bytes()))
 }
 
@@ -984,19 +1016,19 @@ fn helper(image: &str, volumes: &[String], script: &str, args: &[&str]) -> Cmd {
 
 /// A host directory as the source of `-v SOURCE:TARGET`, where a colon
 /// would end it early.
-fn mount_source(dir: &Path) -> Result<&str, String> {
+fn mount_source(dir: &Path) -> Result<&str, GuardError> {
     dir.to_str()
         .filter(|d| d.starts_with('/') && !d.contains(':'))
         .ok_or_else(|| {
-            format!(
+            GuardError::Volume(format!(
                 "{} cannot be mounted into a helper container",
                 dir.display()
-            )
+            ))
         })
 }
 
 /// Inspect data, or `None` when there is no such container.
-fn inspect_container(engine: &Engine, name: &str) -> Result<Option<Value>, String> {
+fn inspect_container(engine: &Engine, name: &str) -> Result<Option<Value>, GuardError> {
     let reply = engine.call(
         "GET",
         &format!("/containers/{}/json", enc(name)),
@@ -1010,13 +1042,13 @@ fn inspect_container(engine: &Engine, name: &str) -> Result<Option<Value>, Strin
 }
 
 /// The container as it is now, with its trimmed inspect data.
-fn look(engine: &Engine, name: &str) -> Result<ContainerState, String> {
+fn look(engine: &Engine, name: &str) -> Result<ContainerState, GuardError> {
     let Some(inspect) = inspect_container(engine, name)? else {
         return Ok(ContainerState::absent(name));
     };
     let id = inspect["Id"]
         .as_str()
-        .ok_or_else(|| format!("inspect of container {name} has no id"))?;
+        .ok_or_else(|| GuardError::Container(format!("inspect of container {name} has no id")))?;
     let changes = changes(engine, id)?;
     let volumes = inspect["Mounts"]
         .as_array()
@@ -1042,7 +1074,7 @@ fn look(engine: &Engine, name: &str) -> Result<ContainerState, String> {
 
 /// `docker diff` of a container: `A /path`, `C /path`, `D /path`, sorted by
 /// path.
-fn changes(engine: &Engine, container: &str) -> Result<Vec<String>, String> {
+fn changes(engine: &Engine, container: &str) -> Result<Vec<String>, GuardError> {
     let list = checked(
         engine.call(
             "GET",
@@ -1260,7 +1292,13 @@ fn not_captured(name: &str, inspect: &Value) -> Vec<String> {
 }
 
 /// `docker commit`; returns the image id.
-fn commit(engine: &Engine, id: &str, repo: &str, tag: &str, pause: bool) -> Result<String, String> {
+fn commit(
+    engine: &Engine,
+    id: &str,
+    repo: &str,
+    tag: &str,
+    pause: bool,
+) -> Result<String, GuardError> {
     let body = checked(
         engine.call(
             "POST",
@@ -1275,15 +1313,16 @@ fn commit(engine: &Engine, id: &str, repo: &str, tag: &str, pause: bool) -> Resu
         )?,
         &format!("commit to {repo}:{tag} failed"),
     )?;
-    body["Id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("the engine committed {repo}:{tag} but did not say its id"))
+    body["Id"].as_str().map(str::to_owned).ok_or_else(|| {
+        GuardError::Container(format!(
+            "the engine committed {repo}:{tag} but did not say its id"
+        ))
+    })
 }
 
 /// Removes a container, stopping it first (a preview clone is killed
 /// outright, with its anonymous volumes). Whether there was one.
-fn remove_container(engine: &Engine, name: &str, throwaway: bool) -> Result<bool, String> {
+fn remove_container(engine: &Engine, name: &str, throwaway: bool) -> Result<bool, GuardError> {
     if !throwaway {
         // A failed stop is not fatal: the forced removal below kills it.
         engine.call(
@@ -1302,16 +1341,16 @@ fn remove_container(engine: &Engine, name: &str, throwaway: bool) -> Result<bool
     match reply.status {
         404 => Ok(false),
         _ if reply.ok() => Ok(true),
-        _ => Err(format!(
+        _ => Err(GuardError::Container(format!(
             "cannot remove container {name}: {}",
             reply.message()
-        )),
+        ))),
     }
 }
 
 /// Removes an image by name; `what` names it in errors. Whether there was
 /// one.
-fn remove_image(engine: &Engine, image: &str, what: &str) -> Result<bool, String> {
+fn remove_image(engine: &Engine, image: &str, what: &str) -> Result<bool, GuardError> {
     let reply = engine.call(
         "DELETE",
         &format!("/images/{}", enc(image)),
@@ -1321,26 +1360,29 @@ fn remove_image(engine: &Engine, image: &str, what: &str) -> Result<bool, String
     match reply.status {
         404 => Ok(false),
         _ if reply.ok() => Ok(true),
-        409 => Err(format!(
+        409 => Err(GuardError::Container(format!(
             "{what} is still used by a container, so it stays: {}",
             reply.message()
-        )),
-        _ => Err(format!("cannot remove {what}: {}", reply.message())),
+        ))),
+        _ => Err(GuardError::Container(format!(
+            "cannot remove {what}: {}",
+            reply.message()
+        ))),
     }
 }
 
 /// The body of a successful reply, or `what` with the engine's words.
-fn checked(reply: Reply, what: &str) -> Result<Value, String> {
+fn checked(reply: Reply, what: &str) -> Result<Value, GuardError> {
     if reply.ok() {
         Ok(reply.body)
     } else {
-        Err(format!("{what}: {}", reply.message()))
+        Err(GuardError::Engine(format!("{what}: {}", reply.message())))
     }
 }
 
 /// Container and volume names as Docker allows them; anything else could
 /// bend a request path or a `-v` spec.
-fn check_name(kind: &str, name: &str) -> Result<(), String> {
+fn check_name(kind: &str, name: &str) -> Result<(), GuardError> {
     let mut chars = name.chars();
     let ok = name.len() <= 255
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -1348,21 +1390,23 @@ fn check_name(kind: &str, name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not a valid {kind} name"))
+        Err(GuardError::Request(format!(
+            "`{name}` is not a valid {kind} name"
+        )))
     }
 }
 
 /// Action ids become image tags and directory names: hex and dashes only.
-fn check_action_id(id: &str) -> Result<(), String> {
+fn check_action_id(id: &str) -> Result<(), GuardError> {
     let ok = id.len() <= 64
         && id.starts_with(|c: char| c.is_ascii_hexdigit())
         && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(GuardError::Request(format!(
             "`{id}` is not an action id (hex digits and dashes)"
-        ))
+        )))
     }
 }
 
@@ -1417,11 +1461,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn random_hex(bytes: usize) -> Result<String, String> {
+fn random_hex(bytes: usize) -> Result<String, GuardError> {
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+        .map_err(|e| GuardError::Host(format!("cannot read /dev/urandom: {e}")))?;
     Ok(hex::encode(buf))
 }
 
@@ -1802,7 +1846,7 @@ mod tests {
         let (target, _) = capture(&name, &action_id(), true).expect("capture");
         let image = target.snapshot_image.clone().expect("image");
         docker(&["rmi", &image]);
-        let err = restore(&target).expect_err("no image");
+        let err = restore(&target).expect_err("no image").to_string();
         assert_eq!(
             err,
             format!("snapshot image {image} of {name} is gone or was replaced")
@@ -1884,9 +1928,12 @@ mod tests {
             t,
             10,
         )
-        .expect_err("privileged");
+        .expect_err("privileged")
+        .to_string();
         assert!(err.contains("--privileged"), "{err}");
-        let err = preview("web", &argv(&["rm", "web"]), 1, id, t, 10).expect_err("rm");
+        let err = preview("web", &argv(&["rm", "web"]), 1, id, t, 10)
+            .expect_err("rm")
+            .to_string();
         assert_eq!(err, "no live preview for `docker rm`");
         for (words, at) in [
             (&["stop", "other", "web"][..], 2),
@@ -1988,7 +2035,9 @@ mod tests {
 
         assert_eq!(drop_volume(&kept), Ok(vec![format!("archive {archive}")]));
         assert!(!state_dir.path().join("volumes").join(&aid).exists());
-        let err = restore_volume(&kept, IMAGE).expect_err("archive gone");
+        let err = restore_volume(&kept, IMAGE)
+            .expect_err("archive gone")
+            .to_string();
         assert!(err.ends_with("is missing"), "{err}");
 
         assert!(
@@ -1996,7 +2045,9 @@ mod tests {
                 .expect("capture")
                 .exists
         );
-        let err = capture_volume(&volume, "", false, None, state_dir.path()).expect_err("no image");
+        let err = capture_volume(&volume, "", false, None, state_dir.path())
+            .expect_err("no image")
+            .to_string();
         assert!(err.contains("no helper image"), "{err}");
     }
 

@@ -26,6 +26,7 @@ use jarvis_exec::snapshot::{GIT_REF_PREFIX, PreviewReport, RepoState};
 
 use crate::cmd::{Cmd, Output};
 use crate::confine::Grant;
+use crate::error::GuardError;
 use crate::preview::PreviewContext;
 use crate::runner::{self, Sink};
 
@@ -110,7 +111,7 @@ const REFLOG_MESSAGE: &str = "jarvis: back to a snapshot";
 /// working-tree tree (tracked and untracked, not ignored), without touching
 /// the working tree or the index. With `keep`, a commit holding all of it
 /// is kept under `refs/jarvis/snapshots/<action_id>`.
-pub fn capture(dir: &str, action_id: &str, keep: bool) -> Result<RepoState, String> {
+pub fn capture(dir: &str, action_id: &str, keep: bool) -> Result<RepoState, GuardError> {
     if keep {
         check_action_id(action_id)?;
     }
@@ -150,36 +151,36 @@ pub fn difference(from: &RepoState, to: &RepoState) -> String {
 
 /// Puts the repository back to `target` (kept) and verifies it by tree
 /// hashes; returns what was done.
-pub fn restore(target: &RepoState) -> Result<String, String> {
+pub fn restore(target: &RepoState) -> Result<String, GuardError> {
     check_target(target)?;
     let Some(commit) = target.commit.as_deref() else {
-        return Err(format!(
+        return Err(GuardError::Repository(format!(
             "the snapshot of {} was not kept: there is nothing to restore from",
             target.path
-        ));
+        )));
     };
     let repo = Repo::open(Path::new(&target.path))?;
     if repo.top != target.path {
-        return Err(format!(
+        return Err(GuardError::Repository(format!(
             "`{}` is no longer the top level of its repository (git finds `{}`)",
             target.path, repo.top
-        ));
+        )));
     }
     if !repo.has_object(commit)? {
-        return Err(format!(
+        return Err(GuardError::Repository(format!(
             "snapshot commit {} of {} is gone (pruned?)",
             short(commit),
             target.path
-        ));
+        )));
     }
     put_back(&repo, target)?;
     let (_, now, _) = Repo::current(Path::new(&target.path))?;
     if !matches(&now, target) {
-        return Err(format!(
+        return Err(GuardError::Repository(format!(
             "{} was put back but does not match the snapshot: {}",
             target.path,
             difference(target, &now)
-        ));
+        )));
     }
     Ok(format!(
         "restored {}, index and working tree; verified by tree hashes (worktree {}, index {})",
@@ -200,11 +201,13 @@ pub fn preview(
     command: &str,
     cwd: Option<&str>,
     ctx: &PreviewContext<'_>,
-) -> Result<PreviewReport, String> {
+) -> Result<PreviewReport, GuardError> {
     let started = Instant::now();
     let real = Repo::open(Path::new(dir))?;
     if real.top == "/" {
-        return Err("cannot preview in a repository whose top level is `/`".into());
+        return Err(GuardError::Repository(
+            "cannot preview in a repository whose top level is `/`".into(),
+        ));
     }
     let names = real.spellings(dir)?;
     let scratch = Scratch::new(&format!("jarvis-preview-{}", file_name_part(ctx.action_id)))?;
@@ -248,16 +251,16 @@ pub fn preview(
 }
 
 /// Removes a kept snapshot's ref; returns what was removed.
-pub fn drop(state: &RepoState) -> Result<Vec<String>, String> {
+pub fn drop(state: &RepoState) -> Result<Vec<String>, GuardError> {
     let Some(kept_ref) = &state.kept_ref else {
         return Ok(Vec::new());
     };
     let id = kept_ref.strip_prefix(GIT_REF_PREFIX).unwrap_or_default();
     if check_action_id(id).is_err() {
-        return Err(format!(
+        return Err(GuardError::Request(format!(
             "refusing to delete `{kept_ref}` in {}: it is not a Jarvis snapshot ref",
             state.path
-        ));
+        )));
     }
     let repo = Repo::open(Path::new(&state.path))?;
     // Deleting a ref that is already gone succeeds.
@@ -315,12 +318,12 @@ struct Head {
 struct Seed(Option<(Vec<u8>, SystemTime)>);
 
 impl Repo {
-    fn open(dir: &Path) -> Result<Repo, String> {
+    fn open(dir: &Path) -> Result<Repo, GuardError> {
         Repo::open_at_head(dir, false).map(|(repo, _)| repo)
     }
 
     /// Opens the repository containing `dir`, with its present state.
-    fn current(dir: &Path) -> Result<(Repo, RepoState, Seed), String> {
+    fn current(dir: &Path) -> Result<(Repo, RepoState, Seed), GuardError> {
         let (repo, head) = Repo::open_at_head(dir, true)?;
         let head = match head {
             Some(head) => head,
@@ -332,9 +335,12 @@ impl Repo {
 
     /// Opens the repository containing `dir`; with `read_head`, the same
     /// git process says where HEAD is when HEAD names a commit.
-    fn open_at_head(dir: &Path, read_head: bool) -> Result<(Repo, Option<Head>), String> {
+    fn open_at_head(dir: &Path, read_head: bool) -> Result<(Repo, Option<Head>), GuardError> {
         if !dir.is_dir() {
-            return Err(format!("`{}` is not a directory", dir.display()));
+            return Err(GuardError::Repository(format!(
+                "`{}` is not a directory",
+                dir.display()
+            )));
         }
         let mut probe = git_cmd(dir, &[]).args([
             "rev-parse",
@@ -357,9 +363,11 @@ impl Repo {
         let (out, filters) = std::thread::scope(|s| {
             let filters = s.spawn(|| configured_filters(dir));
             let out = probe.output();
-            let filters = filters
-                .join()
-                .unwrap_or_else(|_| Err("listing the filter drivers failed".into()));
+            let filters = filters.join().unwrap_or_else(|_| {
+                Err(GuardError::Repository(
+                    "listing the filter drivers failed".into(),
+                ))
+            });
             (out, filters)
         });
         let out = out?;
@@ -370,19 +378,19 @@ impl Repo {
             return Err(no_work_tree(dir, &out));
         }
         let text = String::from_utf8(out.stdout).map_err(|_| {
-            format!(
+            GuardError::Repository(format!(
                 "the repository at `{}` has a path that is not UTF-8",
                 dir.display()
-            )
+            ))
         })?;
         let lines: Vec<&str> = text.lines().collect();
         let (Some(top), Some(index), Some(format)) = (lines.first(), lines.get(1), lines.get(2))
         else {
-            return Err(format!(
+            return Err(GuardError::Repository(format!(
                 "`{}` printed too little in {}",
                 probe.display(),
                 dir.display()
-            ));
+            )));
         };
         let head = match lines[3..] {
             [commit, name] if out.status.success() && is_oid(commit) => Some(Head {
@@ -432,17 +440,20 @@ impl Repo {
     }
 
     /// Runs `cmd` to success; failures name the repository.
-    fn ok(&self, cmd: Cmd) -> Result<String, String> {
-        cmd.ok().map_err(|e| format!("in {}: {e}", self.top))
+    fn ok(&self, cmd: Cmd) -> Result<String, GuardError> {
+        cmd.ok()
+            .map_err(|e| GuardError::Repository(format!("in {}: {e}", self.top)))
     }
 
-    fn run(&self, args: &[&str]) -> Result<String, String> {
+    fn run(&self, args: &[&str]) -> Result<String, GuardError> {
         self.ok(self.git().args(args))
     }
 
     /// Runs `cmd` for an answer git gives by exit status: `None` on exit 1.
-    fn probe(&self, cmd: Cmd) -> Result<Option<String>, String> {
-        let out = cmd.output().map_err(|e| format!("in {}: {e}", self.top))?;
+    fn probe(&self, cmd: Cmd) -> Result<Option<String>, GuardError> {
+        let out = cmd
+            .output()
+            .map_err(|e| GuardError::Repository(format!("in {}: {e}", self.top)))?;
         match out.status.code() {
             Some(0) => Ok(Some(
                 String::from_utf8_lossy(&out.stdout)
@@ -450,26 +461,30 @@ impl Repo {
                     .to_owned(),
             )),
             Some(1) => Ok(None),
-            _ => Err(format!("in {}: {}", self.top, cmd.failure(&out))),
+            _ => Err(GuardError::Repository(format!(
+                "in {}: {}",
+                self.top,
+                cmd.failure(&out)
+            ))),
         }
     }
 
-    fn has_object(&self, oid: &str) -> Result<bool, String> {
+    fn has_object(&self, oid: &str) -> Result<bool, GuardError> {
         let out = self
             .git()
             .args(["cat-file", "-e", oid])
             .output()
-            .map_err(|e| format!("in {}: {e}", self.top))?;
+            .map_err(|e| GuardError::Repository(format!("in {}: {e}", self.top)))?;
         Ok(out.status.success())
     }
 
     /// The state of a repository opened without reading HEAD.
-    fn state(&self) -> Result<RepoState, String> {
+    fn state(&self) -> Result<RepoState, GuardError> {
         Ok(self.state_at(self.head()?)?.0)
     }
 
     /// Where HEAD is, asked on its own.
-    fn head(&self) -> Result<Head, String> {
+    fn head(&self) -> Result<Head, GuardError> {
         let commit =
             self.probe(
                 self.git()
@@ -481,7 +496,7 @@ impl Repo {
 
     /// The state with HEAD at `head`: both trees from one read of the
     /// index, which is returned for [`Repo::keep`].
-    fn state_at(&self, head: Head) -> Result<(RepoState, Seed), String> {
+    fn state_at(&self, head: Head) -> Result<(RepoState, Seed), GuardError> {
         let seed = self.read_index()?;
         let (_scratch, index) = self.scratch_index(&seed)?;
         let index_tree = match self.cached_tree(&seed) {
@@ -514,13 +529,13 @@ impl Repo {
     /// Reads the index: its bytes and modification time through one open
     /// file, so a rewrite by git (a new file renamed over it) gives the old
     /// file or the new one whole, each with its own time.
-    fn read_index(&self) -> Result<Seed, String> {
+    fn read_index(&self) -> Result<Seed, GuardError> {
         let failed = |e: std::io::Error| {
-            format!(
+            GuardError::Repository(format!(
                 "cannot read the index {} of {}: {e}",
                 self.index.display(),
                 self.top
-            )
+            ))
         };
         let mut file = match File::open(&self.index) {
             Ok(f) => f,
@@ -530,11 +545,11 @@ impl Repo {
         let meta = file.metadata().map_err(failed)?;
         if !meta.is_file() {
             // A device or a pipe planted there would never end.
-            return Err(format!(
+            return Err(GuardError::Repository(format!(
                 "the index {} of {} is not a regular file",
                 self.index.display(),
                 self.top
-            ));
+            )));
         }
         let modified = meta.modified().map_err(failed)?;
         let mut bytes = Vec::new();
@@ -544,18 +559,18 @@ impl Repo {
 
     /// A copy of `seed` in a private directory (no file when the
     /// repository has no index).
-    fn scratch_index(&self, seed: &Seed) -> Result<(Scratch, PathBuf), String> {
+    fn scratch_index(&self, seed: &Seed) -> Result<(Scratch, PathBuf), GuardError> {
         let scratch = Scratch::new("jarvis-index")?;
         let copy = scratch.path.join("index");
         let Some((bytes, modified)) = &seed.0 else {
             return Ok((scratch, copy));
         };
         let failed = |e: std::io::Error| {
-            format!(
+            GuardError::Repository(format!(
                 "cannot copy the index {} of {}: {e}",
                 self.index.display(),
                 self.top
-            )
+            ))
         };
         let mut out = File::create_new(&copy).map_err(failed)?;
         out.write_all(bytes).map_err(failed)?;
@@ -569,22 +584,22 @@ impl Repo {
 
     /// Updates `index` from the working tree: with `-u` tracked files only,
     /// with `-A` untracked ones too (never ignored ones).
-    fn stage(&self, index: &Path, which: &str) -> Result<(), String> {
+    fn stage(&self, index: &Path, which: &str) -> Result<(), GuardError> {
         self.ok(self.git_on(index).args(["add", which]))
             .map(|_| ())
-            .map_err(|e| format!("cannot read the working tree: {e}"))
+            .map_err(|e| GuardError::Repository(format!("cannot read the working tree: {e}")))
     }
 
-    fn write_tree(&self, index: &Path) -> Result<String, String> {
+    fn write_tree(&self, index: &Path) -> Result<String, GuardError> {
         self.ok(self.git_on(index).arg("write-tree")).map_err(|e| {
             let unmerged = self
                 .ok(self.git_on(index).args(["ls-files", "--unmerged"]))
                 .is_ok_and(|s| !s.is_empty());
             if unmerged {
-                format!(
+                GuardError::Repository(format!(
                     "the index of {} has unresolved merge conflicts; no snapshot can be taken",
                     self.top
-                )
+                ))
             } else {
                 e
             }
@@ -599,7 +614,7 @@ impl Repo {
         mut state: RepoState,
         seed: &Seed,
         action_id: &str,
-    ) -> Result<RepoState, String> {
+    ) -> Result<RepoState, GuardError> {
         let head_commit = state.head.clone();
         let head: Vec<&str> = head_commit.as_deref().into_iter().collect();
         let title = format!("jarvis snapshot {action_id}");
@@ -636,7 +651,7 @@ impl Repo {
         tree: &str,
         parents: &[&str],
         paragraphs: &[&str],
-    ) -> Result<String, String> {
+    ) -> Result<String, GuardError> {
         let mut cmd = self.git().args(["commit-tree", tree]);
         for p in parents {
             cmd = cmd.args(["-p", p]);
@@ -650,7 +665,7 @@ impl Repo {
         self.ok(cmd)
     }
 
-    fn set_head(&self, target: &RepoState) -> Result<(), String> {
+    fn set_head(&self, target: &RepoState) -> Result<(), GuardError> {
         let m = REFLOG_MESSAGE;
         match (&target.branch, &target.head) {
             (Some(branch), head) => {
@@ -664,10 +679,10 @@ impl Repo {
                 self.run(&["update-ref", "-m", m, "--no-deref", "HEAD", h])?;
             }
             (None, None) => {
-                return Err(format!(
+                return Err(GuardError::Repository(format!(
                     "the snapshot of {} has neither a branch nor a HEAD",
                     self.top
-                ));
+                )));
             }
         }
         Ok(())
@@ -675,7 +690,7 @@ impl Repo {
 
     /// Makes the working tree hold exactly `tree`, leaving files that
     /// `tree`'s ignore rules ignore.
-    fn check_out(&self, tree: &str) -> Result<(), String> {
+    fn check_out(&self, tree: &str) -> Result<(), GuardError> {
         let (_scratch, index) = self.scratch_index(&self.read_index()?)?;
         // Tracked files first, which puts `tree`'s `.gitignore` files back;
         // only then is "untracked" decided, by the rules the snapshot was
@@ -688,29 +703,35 @@ impl Repo {
             self.ok(self
                 .git_on(&index)
                 .args(["read-tree", "-u", "--reset", tree]))
-                .map_err(|e| format!("cannot write the working tree: {e}"))?;
+                .map_err(|e| {
+                    GuardError::Repository(format!("cannot write the working tree: {e}"))
+                })?;
         }
         Ok(())
     }
 
-    fn reset_index(&self, tree: &str) -> Result<(), String> {
+    fn reset_index(&self, tree: &str) -> Result<(), GuardError> {
         // `--reset` keeps the stat data of unchanged entries, so the refresh
         // does not rehash every file.
         self.run(&["read-tree", "--reset", tree])?;
         let refresh = self.git().args(["update-index", "-q", "--refresh"]);
         let out = refresh
             .output()
-            .map_err(|e| format!("in {}: {e}", self.top))?;
+            .map_err(|e| GuardError::Repository(format!("in {}: {e}", self.top)))?;
         // Exit 1 only says some entries differ from the working tree.
         match out.status.code() {
             Some(0 | 1) => Ok(()),
-            _ => Err(format!("in {}: {}", self.top, refresh.failure(&out))),
+            _ => Err(GuardError::Repository(format!(
+                "in {}: {}",
+                self.top,
+                refresh.failure(&out)
+            ))),
         }
     }
 
     /// The ways a command may name the top level: as git reports it, and as
     /// `dir` spells it when `dir` reaches it through a symbolic link.
-    fn spellings(&self, dir: &str) -> Result<Vec<String>, String> {
+    fn spellings(&self, dir: &str) -> Result<Vec<String>, GuardError> {
         let prefix =
             self.ok(git_cmd(Path::new(dir), &self.config).args(["rev-parse", "--show-prefix"]))?;
         let dir = dir.trim_end_matches('/');
@@ -733,7 +754,7 @@ impl Repo {
     /// `--stat` and the diff of what changed between two states in this
     /// repository: the working tree, or HEAD when only it moved, or the
     /// index when only it changed.
-    fn change(&self, before: &RepoState, after: &RepoState) -> Result<String, String> {
+    fn change(&self, before: &RepoState, after: &RepoState) -> Result<String, GuardError> {
         let (from, to) = if before.worktree_tree != after.worktree_tree {
             (before.worktree_tree.clone(), after.worktree_tree.clone())
         } else if before.head != after.head {
@@ -756,7 +777,7 @@ impl Repo {
         Ok(format!("{}\n\n{}\n", diff(true)?, diff(false)?))
     }
 
-    fn tree_of(&self, commit: Option<&str>) -> Result<String, String> {
+    fn tree_of(&self, commit: Option<&str>) -> Result<String, GuardError> {
         match commit {
             Some(c) => Ok(format!("{c}^{{tree}}")),
             // Git knows the empty tree without it being stored.
@@ -768,7 +789,7 @@ impl Repo {
     }
 
     /// How many commits are reachable from `new` but not from `old`.
-    fn count_commits(&self, new: &str, old: Option<&str>) -> Result<usize, String> {
+    fn count_commits(&self, new: &str, old: Option<&str>) -> Result<usize, GuardError> {
         let count = self.ok(self
             .git()
             .args(["rev-list", "--count"])
@@ -777,7 +798,7 @@ impl Repo {
     }
 
     /// `--oneline` lines of the newest [`LISTED_COMMITS`] of them.
-    fn log_commits(&self, new: &str, old: Option<&str>) -> Result<Vec<String>, String> {
+    fn log_commits(&self, new: &str, old: Option<&str>) -> Result<Vec<String>, GuardError> {
         let log = self.ok(self
             .git()
             .args(["log", "--oneline", "--no-decorate", "--no-color", "-n"])
@@ -794,38 +815,40 @@ fn commit_range(new: &str, old: Option<&str>) -> Vec<String> {
 }
 
 /// Why `dir` has no working tree git can work on.
-fn no_work_tree(dir: &Path, out: &Output) -> String {
+fn no_work_tree(dir: &Path, out: &Output) -> GuardError {
     let in_git_dir = git_cmd(dir, &[])
         .args(["rev-parse", "--git-dir"])
         .output()
         .is_ok_and(|o| o.status.success());
     if in_git_dir {
-        return format!(
+        return GuardError::Repository(format!(
             "`{}` has no working tree (a bare repository, or inside a .git directory)",
             dir.display()
-        );
+        ));
     }
     let said = String::from_utf8_lossy(&out.stderr);
     let said = said.trim();
-    if said.is_empty() || said.contains("not a git repository") {
-        format!("`{}` is not inside a git repository", dir.display())
-    } else {
-        format!(
-            "`{}` is not inside a git repository ({said})",
-            dir.display()
-        )
+    GuardError::NotInRepository {
+        dir: dir.to_owned(),
+        said: (!said.is_empty() && !said.contains("not a git repository")).then(|| said.to_owned()),
     }
 }
 
 /// The names of the filter drivers the configuration defines (all scopes
 /// but the system's, includes followed).
-fn configured_filters(dir: &Path) -> Result<Vec<String>, String> {
+fn configured_filters(dir: &Path) -> Result<Vec<String>, GuardError> {
     let cmd = git_cmd(dir, &[]).args(["config", "-z", "--name-only", "--get-regexp", r"^filter\."]);
     let out = cmd.output()?;
     match out.status.code() {
         Some(0) => {}
         Some(1) => return Ok(Vec::new()),
-        _ => return Err(format!("in {}: {}", dir.display(), cmd.failure(&out))),
+        _ => {
+            return Err(GuardError::Repository(format!(
+                "in {}: {}",
+                dir.display(),
+                cmd.failure(&out)
+            )));
+        }
     }
     let mut names: Vec<String> = out
         .stdout
@@ -844,7 +867,7 @@ fn configured_filters(dir: &Path) -> Result<Vec<String>, String> {
 /// Brings the repository to `target`: HEAD and branch, working tree, index.
 /// Every step sets an absolute state, so running it again after a failure
 /// halfway finishes the job.
-fn put_back(repo: &Repo, target: &RepoState) -> Result<(), String> {
+fn put_back(repo: &Repo, target: &RepoState) -> Result<(), GuardError> {
     repo.set_head(target)?;
     // Conditional includes (`includeIf "onbranch:…"`) can bring in filter
     // drivers, so those to switch off are listed again now that HEAD is
@@ -855,7 +878,7 @@ fn put_back(repo: &Repo, target: &RepoState) -> Result<(), String> {
 }
 
 /// Paths that differ between two trees, as `M path`, `A path`, `D path`.
-fn changed_paths(dir: &Path, from: &str, to: &str) -> Result<Vec<String>, String> {
+fn changed_paths(dir: &Path, from: &str, to: &str) -> Result<Vec<String>, GuardError> {
     let out = git_cmd(dir, &[])
         .args(["diff-tree", "-r", "-z", "--name-status", from, to])
         .ok()?;
@@ -884,7 +907,7 @@ fn listing(paths: &[String]) -> String {
 /// its objects are `real`'s (shared, read-only to the clone), its branches
 /// and tags copies, and it has no remote through which a command could
 /// reach `real`.
-fn make_clone(real: &Repo, state: &RepoState, into: &str) -> Result<Repo, String> {
+fn make_clone(real: &Repo, state: &RepoState, into: &str) -> Result<Repo, GuardError> {
     real.ok(real.git().args([
         "clone",
         "--shared",
@@ -947,11 +970,11 @@ fn run_command(
     cwd: String,
     clone: &Path,
     ctx: &PreviewContext<'_>,
-) -> Result<(Outcome, Said), String> {
+) -> Result<(Outcome, Said), GuardError> {
     let confinement = ctx
         .policy
         .confinement(&command, Some(&cwd))
-        .map_err(|why| format!("the preview command cannot be read: {why}"))?;
+        .map_err(|why| GuardError::Policy(format!("the preview command cannot be read: {why}")))?;
     let grant = Grant::preview(&confinement, clone);
     let req = RunRequest {
         action_id: ctx.action_id.to_owned(),
@@ -973,12 +996,21 @@ fn run_command(
         ctx.stop,
         &mut said,
     )
-    .map_err(|r| format!("the preview command was refused: {}", r.reasons.join("; ")))?;
+    .map_err(|r| {
+        GuardError::Policy(format!(
+            "the preview command was refused: {}",
+            r.reasons.join("; ")
+        ))
+    })?;
     Ok((outcome, said))
 }
 
 /// The preview's summary lines for a change from `before` to `after`.
-fn summarize(clone: &Repo, before: &RepoState, after: &RepoState) -> Result<Vec<String>, String> {
+fn summarize(
+    clone: &Repo,
+    before: &RepoState,
+    after: &RepoState,
+) -> Result<Vec<String>, GuardError> {
     let mut lines = Vec::new();
     if before.head != after.head {
         lines.push(format!(
@@ -1017,7 +1049,7 @@ fn summarize(clone: &Repo, before: &RepoState, after: &RepoState) -> Result<Vec<
             &before.worktree_tree,
             &after.worktree_tree,
         )
-        .map_err(|e| format!("in {}: {e}", clone.top))?
+        .map_err(|e| GuardError::Repository(format!("in {}: {e}", clone.top)))?
         .len();
         lines.push(format!("{} changed in the working tree", plural(n, "file")));
     }
@@ -1097,24 +1129,27 @@ fn truncate(mut text: String, cap: u64) -> (String, bool) {
 
 /// An action id names a ref and a directory: UUID-like, hex digits and
 /// dashes only.
-fn check_action_id(id: &str) -> Result<(), String> {
+fn check_action_id(id: &str) -> Result<(), GuardError> {
     let ok = id.len() <= 64
         && id.starts_with(|c: char| c.is_ascii_hexdigit())
         && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(GuardError::Request(format!(
             "action id `{id}` cannot name a snapshot: only hex digits and dashes are allowed"
-        ))
+        )))
     }
 }
 
 /// A restore target comes from the gateway; everything in it that reaches
 /// git's command line must be what a capture produces, never an option.
-fn check_target(t: &RepoState) -> Result<(), String> {
+fn check_target(t: &RepoState) -> Result<(), GuardError> {
     if !t.path.starts_with('/') {
-        return Err(format!("snapshot path `{}` is not absolute", t.path));
+        return Err(GuardError::Request(format!(
+            "snapshot path `{}` is not absolute",
+            t.path
+        )));
     }
     let oids = [
         Some(&t.index_tree),
@@ -1123,18 +1158,18 @@ fn check_target(t: &RepoState) -> Result<(), String> {
         t.commit.as_ref(),
     ];
     if let Some(bad) = oids.into_iter().flatten().find(|o| !is_oid(o)) {
-        return Err(format!(
+        return Err(GuardError::Request(format!(
             "the snapshot of {} names `{bad}`, which is not an object id",
             t.path
-        ));
+        )));
     }
     if let Some(b) = &t.branch
         && !b.starts_with("refs/")
     {
-        return Err(format!(
+        return Err(GuardError::Request(format!(
             "the snapshot of {} names branch `{b}`, which is not a ref",
             t.path
-        ));
+        )));
     }
     Ok(())
 }
@@ -1190,7 +1225,7 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(prefix: &str) -> Result<Scratch, String> {
+    fn new(prefix: &str) -> Result<Scratch, GuardError> {
         let base = std::env::temp_dir();
         let mut last = String::new();
         for _ in 0..8 {
@@ -1202,13 +1237,16 @@ impl Scratch {
                 Err(e) => last = format!("cannot create {}: {e}", path.display()),
             }
         }
-        Err(last)
+        Err(GuardError::Host(last))
     }
 
-    fn utf8(&self) -> Result<&str, String> {
-        self.path
-            .to_str()
-            .ok_or_else(|| format!("temporary directory {} is not UTF-8", self.path.display()))
+    fn utf8(&self) -> Result<&str, GuardError> {
+        self.path.to_str().ok_or_else(|| {
+            GuardError::Host(format!(
+                "temporary directory {} is not UTF-8",
+                self.path.display()
+            ))
+        })
     }
 }
 
@@ -1503,20 +1541,25 @@ mod tests {
         let plain = tmp.path().join("plain");
         std::fs::create_dir(&plain).expect("dir");
         let plain = plain.to_string_lossy().into_owned();
-        let err = capture(&plain, ID, true).expect_err("not a repository");
+        let err = capture(&plain, ID, true)
+            .expect_err("not a repository")
+            .to_string();
         assert_eq!(err, format!("`{plain}` is not inside a git repository"));
 
         sh(tmp.path(), "git init -q --bare bare.git");
         let err = capture(&format!("{}/bare.git", tmp.path().display()), ID, true)
-            .expect_err("bare repository");
+            .expect_err("bare repository")
+            .to_string();
         assert!(err.contains("has no working tree"), "{err}");
 
-        let err = capture(&format!("{plain}/missing"), ID, false).expect_err("missing");
+        let err = capture(&format!("{plain}/missing"), ID, false)
+            .expect_err("missing")
+            .to_string();
         assert!(err.contains("is not a directory"), "{err}");
 
         let (_tmp, dir) = fixture();
         for bad in ["", "../../heads/main", "-x", "abc def"] {
-            let err = capture(&dir, bad, true).expect_err("bad id");
+            let err = capture(&dir, bad, true).expect_err("bad id").to_string();
             assert!(err.contains("cannot name a snapshot"), "{err}");
         }
     }
@@ -1528,7 +1571,7 @@ mod tests {
             Path::new(&dir),
             "git merge -q other >/dev/null 2>&1 || true",
         );
-        let err = capture(&dir, ID, true).expect_err("conflicts");
+        let err = capture(&dir, ID, true).expect_err("conflicts").to_string();
         assert_eq!(
             err,
             format!("the index of {dir} has unresolved merge conflicts; no snapshot can be taken")
@@ -1888,7 +1931,7 @@ mod tests {
                  && git gc -q --prune=now"
             ),
         );
-        let err = restore(&snap).expect_err("gone");
+        let err = restore(&snap).expect_err("gone").to_string();
         let commit = snap.commit.clone().unwrap_or_default();
         assert_eq!(
             err,
@@ -1898,14 +1941,14 @@ mod tests {
             )
         );
 
-        let err = restore(&current(&dir)).expect_err("not kept");
+        let err = restore(&current(&dir)).expect_err("not kept").to_string();
         assert!(err.contains("was not kept"), "{err}");
 
         let forged = RepoState {
             head: Some("--output=/tmp/x".into()),
             ..snap.clone()
         };
-        let err = restore(&forged).expect_err("forged");
+        let err = restore(&forged).expect_err("forged").to_string();
         assert!(err.contains("not an object id"), "{err}");
     }
 
@@ -1922,7 +1965,9 @@ mod tests {
             kept_ref: Some("refs/heads/main".into()),
             ..snap
         };
-        let err = super::drop(&branch).expect_err("not a snapshot ref");
+        let err = super::drop(&branch)
+            .expect_err("not a snapshot ref")
+            .to_string();
         assert!(
             err.starts_with("refusing to delete `refs/heads/main`"),
             "{err}"
@@ -2176,7 +2221,8 @@ mod tests {
             Some("/"),
             &preview_context(id, &limits, &stop, 1 << 20),
         )
-        .expect_err("a working directory outside the repository");
+        .expect_err("a working directory outside the repository")
+        .to_string();
         assert_eq!(
             err,
             "the working directory / is outside the repository, so the line is not replayed"
@@ -2250,7 +2296,9 @@ mod tests {
             "echo hacked > ../outside".to_owned(),
             format!("cp {dir}/a.txt {dir}/../outside"),
         ] {
-            let err = preview(&dir, &command, Some(&dir), &ctx).expect_err(&command);
+            let err = preview(&dir, &command, Some(&dir), &ctx)
+                .expect_err(&command)
+                .to_string();
             assert!(err.contains("not replayed"), "{command}: {err}");
             assert!(!outside.exists(), "{command} wrote outside the clone");
         }
@@ -2258,7 +2306,8 @@ mod tests {
 
         std::os::unix::fs::symlink(&outside, Path::new(&dir).join("link")).expect("symlink");
         let err = preview(&dir, &format!("echo x > {dir}/link"), None, &ctx)
-            .expect_err("a link out of the clone");
+            .expect_err("a link out of the clone")
+            .to_string();
         assert!(err.contains("the link link → "), "{err}");
         assert!(
             !outside.exists(),
