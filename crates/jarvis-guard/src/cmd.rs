@@ -2,6 +2,7 @@
 //! previews: an argument vector, never a shell, with a time limit and
 //! bounded output.
 
+use crate::error::GuardError;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -113,7 +114,7 @@ impl Cmd {
     ///
     /// # Errors
     /// It could not be started, or ran out of time (it is killed then).
-    pub fn output(&self) -> Result<Output, String> {
+    pub fn output(&self) -> Result<Output, GuardError> {
         let mut command = Command::new(&self.argv[0]);
         command
             .args(&self.argv[1..])
@@ -135,7 +136,7 @@ impl Cmd {
         }
         let mut child = command
             .spawn()
-            .map_err(|e| format!("cannot start `{}`: {e}", self.display()))?;
+            .map_err(|e| GuardError::Tool(format!("cannot start `{}`: {e}", self.display())))?;
         if let (Some(bytes), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
             std::thread::spawn(move || {
                 let _ = pipe.write_all(&bytes);
@@ -181,13 +182,18 @@ impl Cmd {
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!(
+                    return Err(GuardError::Tool(format!(
                         "`{}` ran longer than {}s and was killed",
                         self.display(),
                         self.timeout.as_secs()
-                    ));
+                    )));
                 }
-                Err(e) => return Err(format!("cannot wait for `{}`: {e}", self.display())),
+                Err(e) => {
+                    return Err(GuardError::Tool(format!(
+                        "cannot wait for `{}`: {e}",
+                        self.display()
+                    )));
+                }
             }
         };
         let [stdout, stderr] = readers.map(|r| r.join().unwrap_or_default());
@@ -202,10 +208,10 @@ impl Cmd {
     ///
     /// # Errors
     /// As [`Cmd::output`], and a failure exit, with its stderr.
-    pub fn ok(&self) -> Result<String, String> {
+    pub fn ok(&self) -> Result<String, GuardError> {
         let out = self.output()?;
         if !out.status.success() {
-            return Err(self.failure(&out));
+            return Err(GuardError::Tool(self.failure(&out)));
         }
         Ok(String::from_utf8_lossy(&out.stdout)
             .trim_end_matches(['\n', '\r'])
@@ -238,7 +244,8 @@ mod tests {
         let err = Cmd::new("sh")
             .args(["-c", "echo nope >&2; exit 3"])
             .ok()
-            .expect_err("must fail");
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains("exit 3") && err.contains("nope"), "{err}");
     }
 
@@ -259,7 +266,8 @@ mod tests {
             .arg("5")
             .timeout(Duration::from_millis(100))
             .ok()
-            .expect_err("must fail");
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains("was killed"), "{err}");
     }
 }

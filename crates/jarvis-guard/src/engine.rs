@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::error::GuardError;
+
 /// Where the engine listens when `DOCKER_HOST` does not say.
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// The time limit of a request unless the caller gives one.
@@ -66,14 +68,14 @@ impl Engine {
     ///
     /// # Errors
     /// `DOCKER_HOST` is not a unix socket, or the engine does not answer.
-    pub fn connect() -> Result<Engine, String> {
+    pub fn connect() -> Result<Engine, GuardError> {
         let socket = match std::env::var("DOCKER_HOST") {
             Ok(host) if !host.is_empty() => match host.strip_prefix("unix://") {
                 Some(path) => PathBuf::from(path),
                 None => {
-                    return Err(format!(
+                    return Err(GuardError::Engine(format!(
                         "DOCKER_HOST={host} is not a unix socket; the guard reaches the Docker engine only through one"
-                    ));
+                    )));
                 }
             },
             _ => PathBuf::from(DEFAULT_SOCKET),
@@ -84,11 +86,11 @@ impl Engine {
         };
         let version = engine.call("GET", "/version", None, DEFAULT_TIMEOUT)?;
         if !version.ok() {
-            return Err(format!(
+            return Err(GuardError::Engine(format!(
                 "the Docker engine at {} refused GET /version: {}",
                 engine.socket.display(),
                 version.message()
-            ));
+            )));
         }
         // Pinning the version the engine speaks keeps the shapes of
         // inspect and create the same across client and engine upgrades.
@@ -120,23 +122,25 @@ impl Engine {
         path: &str,
         body: Option<&Value>,
         timeout: Duration,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, GuardError> {
         let what = format!("{method} {path}");
         let fail = |e: std::io::Error| {
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) {
-                format!(
-                    "the Docker engine did not answer {what} within {}s",
-                    timeout.as_secs()
-                )
-            } else {
-                format!(
-                    "cannot talk to the Docker engine at {} ({what}): {e}",
-                    self.socket.display()
-                )
-            }
+            GuardError::Engine(
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) {
+                    format!(
+                        "the Docker engine did not answer {what} within {}s",
+                        timeout.as_secs()
+                    )
+                } else {
+                    format!(
+                        "cannot talk to the Docker engine at {} ({what}): {e}",
+                        self.socket.display()
+                    )
+                },
+            )
         };
         let mut stream = UnixStream::connect(&self.socket).map_err(fail)?;
         stream.set_read_timeout(Some(timeout)).map_err(fail)?;
@@ -159,17 +163,18 @@ impl Engine {
             .read_to_end(&mut raw)
             .map_err(fail)?;
         if raw.len() as u64 > MAX_RESPONSE {
-            return Err(format!(
+            return Err(GuardError::Engine(format!(
                 "the Docker engine's answer to {what} is larger than {} MiB",
                 MAX_RESPONSE >> 20
-            ));
+            )));
         }
-        parse_response(&raw).map_err(|e| format!("the Docker engine's answer to {what} {e}"))
+        parse_response(&raw)
+            .map_err(|e| GuardError::Engine(format!("the Docker engine's answer to {what} {e}")))
     }
 }
 
 /// Parses a whole HTTP/1.1 response.
-fn parse_response(raw: &[u8]) -> Result<Reply, String> {
+fn parse_response(raw: &[u8]) -> Result<Reply, &'static str> {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -200,7 +205,7 @@ fn parse_response(raw: &[u8]) -> Result<Reply, String> {
     } else {
         match length {
             Some(n) if n <= rest.len() => rest[..n].to_vec(),
-            Some(_) => return Err("ends before its Content-Length".into()),
+            Some(_) => return Err("ends before its Content-Length"),
             None => rest.to_vec(),
         }
     };
@@ -214,7 +219,7 @@ fn parse_response(raw: &[u8]) -> Result<Reply, String> {
 }
 
 /// Joins the chunks of a chunked transfer encoding.
-fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
+fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, &'static str> {
     let mut body = Vec::new();
     loop {
         let eol = rest
@@ -229,7 +234,7 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
             return Ok(body);
         }
         if rest.len() < size {
-            return Err("ends inside a chunk".into());
+            return Err("ends inside a chunk");
         }
         body.extend_from_slice(&rest[..size]);
         rest = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);

@@ -21,6 +21,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
+use crate::error::GuardError;
 use jarvis_exec::snapshot::{FileChange, FileEdit, FileState, PreviewReport};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -46,13 +47,15 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn checked_path(path: &str) -> Result<&Path, String> {
+fn checked_path(path: &str) -> Result<&Path, GuardError> {
     let p = Path::new(path);
     if !p.is_absolute() {
-        return Err(format!("`{path}` is not an absolute path"));
+        return Err(GuardError::File(format!(
+            "`{path}` is not an absolute path"
+        )));
     }
     if p.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(format!("`{path}` contains `..`"));
+        return Err(GuardError::File(format!("`{path}` contains `..`")));
     }
     Ok(p)
 }
@@ -80,10 +83,12 @@ enum Missing {
 
 /// Opens the directory holding `path`'s last component, one component at a
 /// time, refusing links.
-fn walk(path: &Path, missing: Missing) -> Result<Entry, String> {
+fn walk(path: &Path, missing: Missing) -> Result<Entry, GuardError> {
     let shown = path.display().to_string();
     if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(format!("`{shown}` is not an absolute path without `..`"));
+        return Err(GuardError::File(format!(
+            "`{shown}` is not an absolute path without `..`"
+        )));
     }
     let mut names: Vec<&OsStr> = path
         .components()
@@ -94,10 +99,10 @@ fn walk(path: &Path, missing: Missing) -> Result<Entry, String> {
         .collect();
     let name = names
         .pop()
-        .ok_or_else(|| format!("`{shown}` names no file"))?
+        .ok_or_else(|| GuardError::File(format!("`{shown}` names no file")))?
         .to_owned();
     let mut dir = rustix::fs::openat(rustix::fs::CWD, "/", DIR_FLAGS, Mode::empty())
-        .map_err(|e| format!("cannot open /: {}", os_error(e)))?;
+        .map_err(|e| GuardError::File(format!("cannot open /: {}", os_error(e))))?;
     let mut at = PathBuf::from("/");
     for n in names {
         at.push(n);
@@ -113,34 +118,41 @@ fn open_dir(
     at: &Path,
     whole: &str,
     missing: Missing,
-) -> Result<OwnedFd, String> {
+) -> Result<OwnedFd, GuardError> {
     let mut opened = rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty());
     if missing == Missing::Create && opened.as_ref().err() == Some(&Errno::NOENT) {
         match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
             Ok(()) => {}
             Err(e) if e == Errno::EXIST => {}
-            Err(e) => return Err(format!("cannot create {}: {}", at.display(), os_error(e))),
+            Err(e) => {
+                return Err(GuardError::File(format!(
+                    "cannot create {}: {}",
+                    at.display(),
+                    os_error(e)
+                )));
+            }
         }
         opened = rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty());
     }
     let linked = || {
-        format!(
+        GuardError::File(format!(
             "{} is a symbolic link, so {whole} is not where its path says; an edit follows no link: name the directory the link points to",
             at.display()
-        )
+        ))
     };
     let not_dir = || {
-        format!(
+        GuardError::File(format!(
             "{} (on the way to {whole}) is not a directory",
             at.display()
-        )
+        ))
     };
     match opened {
         // With O_PATH and O_NOFOLLOW a link may open as itself; what was
         // opened decides, not what the name was a moment ago.
         Ok(fd) => {
-            let st = rustix::fs::fstat(&fd)
-                .map_err(|e| format!("cannot read {}: {}", at.display(), os_error(e)))?;
+            let st = rustix::fs::fstat(&fd).map_err(|e| {
+                GuardError::File(format!("cannot read {}: {}", at.display(), os_error(e)))
+            })?;
             match FileType::from_raw_mode(st.st_mode) {
                 FileType::Directory => Ok(fd),
                 FileType::Symlink => Err(linked()),
@@ -153,7 +165,11 @@ fn open_dir(
                 _ => Err(not_dir()),
             }
         }
-        Err(e) => Err(format!("cannot open {}: {}", at.display(), os_error(e))),
+        Err(e) => Err(GuardError::File(format!(
+            "cannot open {}: {}",
+            at.display(),
+            os_error(e)
+        ))),
     }
 }
 
@@ -161,22 +177,33 @@ fn open_dir(
 type Found = (Vec<u8>, u32);
 
 /// The entry's content, or `None` if it does not exist.
-fn read(e: &Entry) -> Result<Option<Found>, String> {
+fn read(e: &Entry) -> Result<Option<Found>, GuardError> {
     let link = || {
-        format!(
+        GuardError::File(format!(
             "{} is a symbolic link; edit the file it points to instead",
             e.shown
-        )
+        ))
     };
     // Looked at before opening, so a device or FIFO is never opened (an
     // open can have effects of its own); confirmed on the open file below.
     match rustix::fs::statat(&e.dir, &e.name, AtFlags::SYMLINK_NOFOLLOW) {
         Err(err) if err == Errno::NOENT => return Ok(None),
-        Err(err) => return Err(format!("cannot read {}: {}", e.shown, os_error(err))),
+        Err(err) => {
+            return Err(GuardError::File(format!(
+                "cannot read {}: {}",
+                e.shown,
+                os_error(err)
+            )));
+        }
         Ok(st) => match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => {}
             FileType::Symlink => return Err(link()),
-            _ => return Err(format!("{} is not a regular file", e.shown)),
+            _ => {
+                return Err(GuardError::File(format!(
+                    "{} is not a regular file",
+                    e.shown
+                )));
+            }
         },
     }
     let flags = OFlags::RDONLY
@@ -188,18 +215,27 @@ fn read(e: &Entry) -> Result<Option<Found>, String> {
         Ok(fd) => fd,
         Err(err) if err == Errno::NOENT => return Ok(None),
         Err(err) if err == Errno::LOOP => return Err(link()),
-        Err(err) => return Err(format!("cannot read {}: {}", e.shown, os_error(err))),
+        Err(err) => {
+            return Err(GuardError::File(format!(
+                "cannot read {}: {}",
+                e.shown,
+                os_error(err)
+            )));
+        }
     };
     let st = rustix::fs::fstat(&fd)
-        .map_err(|err| format!("cannot read {}: {}", e.shown, os_error(err)))?;
+        .map_err(|err| GuardError::File(format!("cannot read {}: {}", e.shown, os_error(err))))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(format!("{} is not a regular file", e.shown));
+        return Err(GuardError::File(format!(
+            "{} is not a regular file",
+            e.shown
+        )));
     }
     let too_big = |len: u64| {
-        format!(
+        GuardError::File(format!(
             "{} is {len} bytes, over the {MAX_FILE}-byte limit for edits",
             e.shown
-        )
+        ))
     };
     let len = u64::try_from(st.st_size).unwrap_or(0);
     if len > MAX_FILE {
@@ -209,7 +245,7 @@ fn read(e: &Entry) -> Result<Option<Found>, String> {
     fs::File::from(fd)
         .take(MAX_FILE + 1)
         .read_to_end(&mut bytes)
-        .map_err(|err| format!("cannot read {}: {err}", e.shown))?;
+        .map_err(|err| GuardError::File(format!("cannot read {}: {err}", e.shown)))?;
     if bytes.len() as u64 > MAX_FILE {
         return Err(too_big(bytes.len() as u64));
     }
@@ -217,7 +253,7 @@ fn read(e: &Entry) -> Result<Option<Found>, String> {
 }
 
 /// Replaces the entry with `bytes` and `mode` atomically.
-fn write(e: &Entry, bytes: &[u8], mode: u32) -> Result<(), String> {
+fn write(e: &Entry, bytes: &[u8], mode: u32) -> Result<(), GuardError> {
     let (tmp, fd) = temporary(e)?;
     let result = (|| -> std::io::Result<()> {
         let mut f = fs::File::from(fd);
@@ -231,7 +267,7 @@ fn write(e: &Entry, bytes: &[u8], mode: u32) -> Result<(), String> {
     })();
     if let Err(err) = result {
         let _ = rustix::fs::unlinkat(&e.dir, &tmp, AtFlags::empty());
-        return Err(format!("cannot write {}: {err}", e.shown));
+        return Err(GuardError::File(format!("cannot write {}: {err}", e.shown)));
     }
     sync_dir(e)
 }
@@ -239,7 +275,7 @@ fn write(e: &Entry, bytes: &[u8], mode: u32) -> Result<(), String> {
 /// A new temporary file in the entry's directory, created exclusively:
 /// `O_EXCL` with `O_CREAT` fails on anything already there, a link
 /// included, so nothing planted at the name is ever written through.
-fn temporary(e: &Entry) -> Result<(String, OwnedFd), String> {
+fn temporary(e: &Entry) -> Result<(String, OwnedFd), GuardError> {
     let flags = OFlags::WRONLY
         .union(OFlags::CREATE)
         .union(OFlags::EXCL)
@@ -251,18 +287,18 @@ fn temporary(e: &Entry) -> Result<(String, OwnedFd), String> {
             Ok(fd) => return Ok((name, fd)),
             Err(err) if err == Errno::EXIST => continue,
             Err(err) => {
-                return Err(format!(
+                return Err(GuardError::File(format!(
                     "cannot create a temporary file beside {}: {}",
                     e.shown,
                     os_error(err)
-                ));
+                )));
             }
         }
     }
-    Err(format!(
+    Err(GuardError::File(format!(
         "cannot write {}: all {TEMP_ATTEMPTS} temporary names beside it are taken",
         e.shown
-    ))
+    )))
 }
 
 fn temp_name(attempt: u32) -> String {
@@ -270,36 +306,42 @@ fn temp_name(attempt: u32) -> String {
 }
 
 /// Makes a rename or removal in the entry's directory durable.
-fn sync_dir(e: &Entry) -> Result<(), String> {
+fn sync_dir(e: &Entry) -> Result<(), GuardError> {
     let flags = OFlags::RDONLY
         .union(OFlags::DIRECTORY)
         .union(OFlags::CLOEXEC);
     match rustix::fs::openat(&e.dir, ".", flags, Mode::empty()) {
         Ok(dir) => rustix::fs::fsync(&dir).map_err(|err| {
-            format!(
+            GuardError::File(format!(
                 "{} was written but its directory could not be synced: {}",
                 e.shown,
                 os_error(err)
-            )
+            ))
         }),
         // A directory the guard may write but not read cannot be opened for
         // fsync; the file itself was synced before the rename.
         Err(err) if err == Errno::ACCESS => Ok(()),
-        Err(err) => Err(format!(
+        Err(err) => Err(GuardError::File(format!(
             "{} was written but its directory could not be opened to sync it: {}",
             e.shown,
             os_error(err)
-        )),
+        ))),
     }
 }
 
 /// Removes the entry (never what a link there points to); whether it was
 /// there.
-fn remove(e: &Entry, flags: AtFlags) -> Result<bool, String> {
+fn remove(e: &Entry, flags: AtFlags) -> Result<bool, GuardError> {
     match rustix::fs::unlinkat(&e.dir, &e.name, flags) {
         Ok(()) => {}
         Err(err) if err == Errno::NOENT => return Ok(false),
-        Err(err) => return Err(format!("cannot remove {}: {}", e.shown, os_error(err))),
+        Err(err) => {
+            return Err(GuardError::File(format!(
+                "cannot remove {}: {}",
+                e.shown,
+                os_error(err)
+            )));
+        }
     }
     sync_dir(e)?;
     Ok(true)
@@ -307,25 +349,29 @@ fn remove(e: &Entry, flags: AtFlags) -> Result<bool, String> {
 
 /// Where the edit's file is, its content before (`None` for a new file)
 /// and the content after the edit.
-fn edited(edit: &FileEdit) -> Result<(Entry, Option<Found>, String), String> {
+fn edited(edit: &FileEdit) -> Result<(Entry, Option<Found>, String), GuardError> {
     let entry = walk(checked_path(&edit.path)?, Missing::Refuse)?;
     let before = read(&entry)?;
     let old = match &before {
         Some((bytes, _)) => String::from_utf8(bytes.clone()).map_err(|_| {
-            format!(
+            GuardError::File(format!(
                 "{} is not UTF-8 text; edits change text files only",
                 edit.path
-            )
+            ))
         })?,
         None => String::new(),
     };
     let new = match &edit.change {
         FileChange::Content { content } => content.clone(),
         FileChange::Diff { diff } => {
-            let patch = diffy::Patch::from_str(diff)
-                .map_err(|e| format!("the diff for {} cannot be read: {e}", edit.path))?;
+            let patch = diffy::Patch::from_str(diff).map_err(|e| {
+                GuardError::File(format!("the diff for {} cannot be read: {e}", edit.path))
+            })?;
             diffy::apply(&old, &patch).map_err(|e| {
-                format!("the diff does not apply to {} as it is now: {e}", edit.path)
+                GuardError::File(format!(
+                    "the diff does not apply to {} as it is now: {e}",
+                    edit.path
+                ))
             })?
         }
     };
@@ -342,7 +388,7 @@ pub fn unified(path: &str, old: &str, new: &str) -> String {
 }
 
 /// Applies an edit; returns the diff of what changed.
-pub fn apply(edit: &FileEdit) -> Result<String, String> {
+pub fn apply(edit: &FileEdit) -> Result<String, GuardError> {
     // Read and written through the one directory descriptor, so the file
     // replaced is the file whose content the diff was applied to.
     let (entry, before, new) = edited(edit)?;
@@ -355,7 +401,7 @@ pub fn apply(edit: &FileEdit) -> Result<String, String> {
 }
 
 /// The edit as a diff against the file as it is now; nothing is written.
-pub fn preview(edit: &FileEdit, cap: u64) -> Result<PreviewReport, String> {
+pub fn preview(edit: &FileEdit, cap: u64) -> Result<PreviewReport, GuardError> {
     let started = Instant::now();
     let (_entry, before, new) = edited(edit)?;
     let old = before
@@ -405,7 +451,7 @@ pub fn preview(edit: &FileEdit, cap: u64) -> Result<PreviewReport, String> {
 /// Where copies of an action's files go: under the state directory as it
 /// really is (the guard's own configuration names it, links and all), then
 /// walked like any edited path.
-fn backup_dir(state_dir: &Path, action_id: &str) -> Result<PathBuf, String> {
+fn backup_dir(state_dir: &Path, action_id: &str) -> Result<PathBuf, GuardError> {
     use std::os::unix::fs::DirBuilderExt as _;
     let state = fs::DirBuilder::new()
         .recursive(true)
@@ -413,10 +459,10 @@ fn backup_dir(state_dir: &Path, action_id: &str) -> Result<PathBuf, String> {
         .create(state_dir)
         .and_then(|()| fs::canonicalize(state_dir))
         .map_err(|e| {
-            format!(
+            GuardError::File(format!(
                 "cannot find the state directory {}: {e}",
                 state_dir.display()
-            )
+            ))
         })?;
     Ok(state.join("files").join(action_id))
 }
@@ -428,7 +474,7 @@ pub fn capture(
     action_id: &str,
     keep: bool,
     state_dir: &Path,
-) -> Result<FileState, String> {
+) -> Result<FileState, GuardError> {
     let found = read(&walk(checked_path(path)?, Missing::Refuse)?)?;
     let mut state = FileState {
         path: path.to_owned(),
@@ -462,7 +508,7 @@ pub fn difference(from: &FileState, to: &FileState) -> String {
 
 /// Puts a file back from its copy (or removes it, if it did not exist) and
 /// verifies the content hash.
-pub fn restore(target: &FileState) -> Result<String, String> {
+pub fn restore(target: &FileState) -> Result<String, GuardError> {
     let entry = walk(checked_path(&target.path)?, Missing::Refuse)?;
     if !target.exists {
         remove(&entry, AtFlags::empty())?;
@@ -474,26 +520,31 @@ pub fn restore(target: &FileState) -> Result<String, String> {
     let backup = target
         .backup
         .as_deref()
-        .ok_or_else(|| format!("no copy of {} was kept", target.path))?;
+        .ok_or_else(|| GuardError::File(format!("no copy of {} was kept", target.path)))?;
     let kept = walk(checked_path(backup)?, Missing::Refuse)
         .and_then(|copy| read(&copy))
-        .map_err(|e| format!("the copy of {} cannot be read: {e}", target.path))?;
+        .map_err(|e| {
+            GuardError::File(format!("the copy of {} cannot be read: {e}", target.path))
+        })?;
     let Some((bytes, _)) = kept else {
-        return Err(format!("the copy of {} ({backup}) is gone", target.path));
+        return Err(GuardError::File(format!(
+            "the copy of {} ({backup}) is gone",
+            target.path
+        )));
     };
     if Some(sha256(&bytes)) != target.sha256 {
-        return Err(format!(
+        return Err(GuardError::File(format!(
             "the copy of {} ({backup}) was changed since it was taken",
             target.path
-        ));
+        )));
     }
     write(&entry, &bytes, target.mode.unwrap_or(0o644))?;
     let now = read(&entry)?;
     if now.as_ref().map(|(b, _)| sha256(b)) != target.sha256 {
-        return Err(format!(
+        return Err(GuardError::File(format!(
             "{} does not hold the restored content",
             target.path
-        ));
+        )));
     }
     Ok(format!(
         "restored {} (sha256 {}); verified",
@@ -503,7 +554,7 @@ pub fn restore(target: &FileState) -> Result<String, String> {
 }
 
 /// Removes a kept copy, and its action's directory once empty.
-pub fn drop(state: &FileState) -> Result<Vec<String>, String> {
+pub fn drop(state: &FileState) -> Result<Vec<String>, GuardError> {
     let Some(backup) = &state.backup else {
         return Ok(Vec::new());
     };
@@ -575,7 +626,9 @@ mod tests {
         let file = dir.path().join("f");
         fs::write(&file, "one\n").expect("write");
         let patch = unified("/f", "two\n", "three\n");
-        let err = apply(&edit(&file, FileChange::Diff { diff: patch })).expect_err("must fail");
+        let err = apply(&edit(&file, FileChange::Diff { diff: patch }))
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains("does not apply"), "{err}");
         assert_eq!(fs::read_to_string(&file).ok().as_deref(), Some("one\n"));
     }
@@ -616,7 +669,8 @@ mod tests {
                 content: "x".into(),
             },
         ))
-        .expect_err("must fail");
+        .expect_err("must fail")
+        .to_string();
         assert!(err.contains("symbolic link"), "{err}");
     }
 
@@ -642,16 +696,21 @@ mod tests {
                 diff: unified(&through.display().to_string(), "port = 80\n", "port = 1\n"),
             },
         ] {
-            let err = apply(&edit(&through, change)).expect_err("a linked parent is refused");
+            let err = apply(&edit(&through, change))
+                .expect_err("a linked parent is refused")
+                .to_string();
             assert!(
                 err.starts_with(&format!("{} is a symbolic link", link.display())),
                 "the refusal names the linked component: {err}"
             );
         }
-        let err = preview(&edit(&through, content("x\n")), 1 << 16).expect_err("preview too");
+        let err = preview(&edit(&through, content("x\n")), 1 << 16)
+            .expect_err("preview too")
+            .to_string();
         assert!(err.contains("is a symbolic link"), "{err}");
         let err = capture(&through.display().to_string(), "0-3", true, dir.path())
-            .expect_err("capture too");
+            .expect_err("capture too")
+            .to_string();
         assert!(err.contains("is a symbolic link"), "{err}");
 
         assert_eq!(
@@ -673,7 +732,9 @@ mod tests {
         fs::write(&target, b"keep\n").expect("write");
         let link = dir.path().join("app.conf");
         std::os::unix::fs::symlink(&target, &link).expect("symlink");
-        let err = apply(&edit(&link, content("changed\n"))).expect_err("must fail");
+        let err = apply(&edit(&link, content("changed\n")))
+            .expect_err("must fail")
+            .to_string();
         assert_eq!(
             err,
             format!(
@@ -723,7 +784,9 @@ mod tests {
         for n in 2..TEMP_ATTEMPTS {
             fs::write(dir.path().join(temp_name(n)), b"planted\n").expect("write");
         }
-        let err = apply(&edit(&file, content("port = 1\n"))).expect_err("every name taken");
+        let err = apply(&edit(&file, content("port = 1\n")))
+            .expect_err("every name taken")
+            .to_string();
         assert!(err.contains("temporary names beside it are taken"), "{err}");
         assert_eq!(fs::read(&file).expect("read"), b"port = 8080\n");
         assert_eq!(fs::read(&victim).expect("read"), b"victim\n");
@@ -765,11 +828,17 @@ mod tests {
             .expect("mkfifo runs");
         assert!(made.success());
         // A FIFO with no writer would block an ordinary open for ever.
-        let err = apply(&edit(&fifo, content("x"))).expect_err("a FIFO");
+        let err = apply(&edit(&fifo, content("x")))
+            .expect_err("a FIFO")
+            .to_string();
         assert!(err.ends_with("is not a regular file"), "{err}");
-        let err = apply(&edit(dir.path(), content("x"))).expect_err("a directory");
+        let err = apply(&edit(dir.path(), content("x")))
+            .expect_err("a directory")
+            .to_string();
         assert!(err.ends_with("is not a regular file"), "{err}");
-        let err = apply(&edit(&fifo.join("below"), content("x"))).expect_err("below a FIFO");
+        let err = apply(&edit(&fifo.join("below"), content("x")))
+            .expect_err("below a FIFO")
+            .to_string();
         assert!(err.contains("is not a directory"), "{err}");
     }
 }

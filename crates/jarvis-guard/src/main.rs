@@ -21,6 +21,7 @@ mod cmd;
 mod confine;
 mod docker;
 mod engine;
+mod error;
 mod files;
 mod git;
 mod keeper;
@@ -50,6 +51,7 @@ use serde_json::json;
 use sha2::Digest as _;
 
 use crate::confine::{Grant, HostGrants, KernelMode};
+use crate::error::GuardError;
 use crate::log::GuardLog;
 use crate::preview::PreviewContext;
 use crate::runner::{Limits, Sink};
@@ -491,15 +493,16 @@ fn long_op(
 fn do_long_op(args: &Args, request: &Request, stop: &Arc<AtomicBool>) -> Result<Frame, Refusal> {
     let failed = |code: &str| {
         let code = code.to_owned();
-        move |why: String| Refusal {
+        move |why: GuardError| Refusal {
             code,
-            reasons: vec![why],
+            reasons: vec![why.to_string()],
         }
     };
     if let Err(e) = private_dir(&args.state) {
         return Err(failed("state")(e));
     }
-    let judge = |line: &str| judge(args, line, None).map_err(|r| r.reasons.join("; "));
+    let judge =
+        |line: &str| judge(args, line, None).map_err(|r| GuardError::Policy(r.reasons.join("; ")));
     let host = snapshot::Host {
         state_dir: &args.state,
         judge: &judge,
@@ -513,7 +516,9 @@ fn do_long_op(args: &Args, request: &Request, stop: &Arc<AtomicBool>) -> Result<
             .map_err(failed("restore")),
         Request::Drop(req) => Ok(Frame::Dropped(snapshot::drop(req))),
         Request::Preview(req) => preview(args, req, stop).map(Frame::Previewed),
-        _ => Err(failed("bad-request")("not a long operation".into())),
+        _ => Err(failed("bad-request")(GuardError::Request(
+            "not a long operation".into(),
+        ))),
     }
 }
 
@@ -522,9 +527,9 @@ fn preview(
     req: &PreviewRequest,
     stop: &Arc<AtomicBool>,
 ) -> Result<PreviewReport, Refusal> {
-    let failed = |why: String| Refusal {
+    let failed = |why: GuardError| Refusal {
         code: "preview".into(),
-        reasons: vec![why],
+        reasons: vec![why.to_string()],
     };
     let timeout = Duration::from_millis(req.timeout_ms).min(args.limits.max_timeout);
     match &req.preview {
@@ -548,9 +553,9 @@ fn preview(
                 },
             );
             if !matches!(scope.live, Some(Live::Git { .. })) {
-                return Err(failed(format!(
+                return Err(failed(GuardError::Request(format!(
                     "`{command}` does more than local changes inside {repo}, so it is not replayed"
-                )));
+                ))));
             }
             let host = runner::Host {
                 limits: &args.limits,
@@ -591,11 +596,16 @@ fn preview(
 }
 
 /// Creates `dir` (and parents) readable by the guard's user only.
-fn private_dir(dir: &std::path::Path) -> Result<(), String> {
+fn private_dir(dir: &std::path::Path) -> Result<(), GuardError> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
-        .map_err(|e| format!("cannot prepare the state directory {}: {e}", dir.display()))
+        .map_err(|e| {
+            GuardError::Host(format!(
+                "cannot prepare the state directory {}: {e}",
+                dir.display()
+            ))
+        })
 }
 
 fn hello() -> Frame {
@@ -605,15 +615,18 @@ fn hello() -> Frame {
     })
 }
 
-fn load_policy(args: &Args) -> Result<Policy, String> {
-    Policy::load(std::slice::from_ref(&args.policy))
-        .map_err(|e| format!("host policy cannot be loaded, so nothing runs: {e}"))
+fn load_policy(args: &Args) -> Result<Policy, GuardError> {
+    Policy::load(std::slice::from_ref(&args.policy)).map_err(|e| {
+        GuardError::Policy(format!(
+            "host policy cannot be loaded, so nothing runs: {e}"
+        ))
+    })
 }
 
 fn host_policy(args: &Args) -> Result<Policy, Refusal> {
     load_policy(args).map_err(|why| Refusal {
         code: "host-policy".into(),
-        reasons: vec![why],
+        reasons: vec![why.to_string()],
     })
 }
 
@@ -666,7 +679,7 @@ fn assess(args: &Args, command: &str, cwd: Option<&str>) -> Result<Confinement, 
 fn judge_edit(args: &Args, path: &str) -> Result<(), Refusal> {
     let policy = load_policy(args).map_err(|why| Refusal {
         code: "host-policy".into(),
-        reasons: vec![why],
+        reasons: vec![why.to_string()],
     })?;
     let judgement = policy.judge_edit(path, None);
     if judgement.decision == Decision::Deny {
@@ -689,7 +702,7 @@ fn check(args: &Args) -> CheckReport {
             vec![args.policy.display().to_string()],
             p.rules().rules.len(),
         ),
-        Err(e) => (vec![e], 0),
+        Err(e) => (vec![e.to_string()], 0),
     };
     CheckReport {
         hostname: nix::unistd::gethostname()

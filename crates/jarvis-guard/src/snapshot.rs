@@ -10,6 +10,7 @@ use jarvis_exec::snapshot::{
     RestoredTarget, Snapshot, SnapshotPlan, SnapshotRequest, TargetOutcome, VolumeState,
 };
 
+use crate::error::GuardError;
 use crate::{docker, files, git};
 
 /// What the host offers snapshot work beyond the request.
@@ -19,7 +20,7 @@ pub struct Host<'a> {
     /// Judges a command line with the host policy; `Err` says why it is
     /// denied. A rollback recreating a container is judged as the
     /// equivalent `docker run`.
-    pub judge: &'a dyn Fn(&str) -> Result<(), String>,
+    pub judge: &'a dyn Fn(&str) -> Result<(), GuardError>,
 }
 
 fn elapsed_ms(t: Instant) -> u64 {
@@ -31,10 +32,13 @@ fn is_uuidish(id: &str) -> bool {
 }
 
 /// Takes a snapshot of a plan's targets.
-pub fn take(req: &SnapshotRequest, host: &Host<'_>) -> Result<Snapshot, String> {
+pub fn take(req: &SnapshotRequest, host: &Host<'_>) -> Result<Snapshot, GuardError> {
     let started = Instant::now();
     if !is_uuidish(&req.action_id) {
-        return Err(format!("`{}` is not an action id", req.action_id));
+        return Err(GuardError::Request(format!(
+            "`{}` is not an action id",
+            req.action_id
+        )));
     }
     let plan = &req.plan;
     let id = req.action_id.as_str();
@@ -51,7 +55,7 @@ pub fn take(req: &SnapshotRequest, host: &Host<'_>) -> Result<Snapshot, String> 
                     snap.repos.push(state);
                 }
             }
-            Err(e) if e.contains("is not inside a git repository") => snap
+            Err(e @ GuardError::NotInRepository { .. }) => snap
                 .not_captured
                 .push(format!("{e}; its files are not captured")),
             Err(e) => return Err(e),
@@ -103,7 +107,9 @@ pub fn take(req: &SnapshotRequest, host: &Host<'_>) -> Result<Snapshot, String> 
                     snap.repos.push(state);
                 }
             }
-            Err(e) if e.contains("is not inside a git repository") || !Path::new(&dir).is_dir() => {
+            Err(e)
+                if matches!(e, GuardError::NotInRepository { .. }) || !Path::new(&dir).is_dir() =>
+            {
                 snap.files
                     .push(files::capture(path, id, req.keep, host.state_dir)?)
             }
@@ -129,11 +135,11 @@ fn plan_of(s: &Snapshot) -> SnapshotPlan {
 trait Target: Sized {
     const KIND: &'static str;
     fn name(&self) -> &str;
-    fn now(&self, host: &Host<'_>, volume_image: Option<&str>) -> Result<Self, String>;
+    fn now(&self, host: &Host<'_>, volume_image: Option<&str>) -> Result<Self, GuardError>;
     fn is_target(current: &Self, target: &Self) -> bool;
     fn is_after(current: &Self, after: &Self) -> bool;
     fn difference(from: &Self, to: &Self) -> String;
-    fn restore(&self, host: &Host<'_>, volume_image: Option<&str>) -> Result<String, String>;
+    fn restore(&self, host: &Host<'_>, volume_image: Option<&str>) -> Result<String, GuardError>;
 }
 
 impl Target for RepoState {
@@ -141,7 +147,7 @@ impl Target for RepoState {
     fn name(&self) -> &str {
         &self.path
     }
-    fn now(&self, _: &Host<'_>, _: Option<&str>) -> Result<Self, String> {
+    fn now(&self, _: &Host<'_>, _: Option<&str>) -> Result<Self, GuardError> {
         git::capture(&self.path, "", false)
     }
     fn is_target(current: &Self, target: &Self) -> bool {
@@ -153,7 +159,7 @@ impl Target for RepoState {
     fn difference(from: &Self, to: &Self) -> String {
         git::difference(from, to)
     }
-    fn restore(&self, _: &Host<'_>, _: Option<&str>) -> Result<String, String> {
+    fn restore(&self, _: &Host<'_>, _: Option<&str>) -> Result<String, GuardError> {
         git::restore(self)
     }
 }
@@ -163,7 +169,7 @@ impl Target for ContainerState {
     fn name(&self) -> &str {
         &self.name
     }
-    fn now(&self, _: &Host<'_>, _: Option<&str>) -> Result<Self, String> {
+    fn now(&self, _: &Host<'_>, _: Option<&str>) -> Result<Self, GuardError> {
         docker::capture(&self.name, "", false).map(|(s, _)| s)
     }
     fn is_target(current: &Self, target: &Self) -> bool {
@@ -175,7 +181,7 @@ impl Target for ContainerState {
     fn difference(from: &Self, to: &Self) -> String {
         docker::difference(from, to)
     }
-    fn restore(&self, host: &Host<'_>, _: Option<&str>) -> Result<String, String> {
+    fn restore(&self, host: &Host<'_>, _: Option<&str>) -> Result<String, GuardError> {
         if !self.exists {
             // The action created it: the rollback removes it.
             docker::remove(&self.name)?;
@@ -183,10 +189,10 @@ impl Target for ContainerState {
         }
         let line = docker::run_line(self);
         (host.judge)(&line).map_err(|why| {
-            format!(
+            GuardError::Policy(format!(
                 "recreating {} as `{line}` is denied by the host policy: {why}",
                 self.name
-            )
+            ))
         })?;
         docker::restore(self)
     }
@@ -197,7 +203,7 @@ impl Target for VolumeState {
     fn name(&self) -> &str {
         &self.name
     }
-    fn now(&self, host: &Host<'_>, image: Option<&str>) -> Result<Self, String> {
+    fn now(&self, host: &Host<'_>, image: Option<&str>) -> Result<Self, GuardError> {
         docker::capture_volume(&self.name, "", false, image, host.state_dir)
     }
     fn is_target(current: &Self, target: &Self) -> bool {
@@ -209,12 +215,12 @@ impl Target for VolumeState {
     fn difference(from: &Self, to: &Self) -> String {
         from.difference(to).join("; ")
     }
-    fn restore(&self, _: &Host<'_>, image: Option<&str>) -> Result<String, String> {
+    fn restore(&self, _: &Host<'_>, image: Option<&str>) -> Result<String, GuardError> {
         let image = image.ok_or_else(|| {
-            format!(
+            GuardError::Volume(format!(
                 "no volume image is configured for this host, so volume {} cannot be restored",
                 self.name
-            )
+            ))
         })?;
         docker::restore_volume(self, image)
     }
@@ -225,7 +231,7 @@ impl Target for FileState {
     fn name(&self) -> &str {
         &self.path
     }
-    fn now(&self, host: &Host<'_>, _: Option<&str>) -> Result<Self, String> {
+    fn now(&self, host: &Host<'_>, _: Option<&str>) -> Result<Self, GuardError> {
         files::capture(&self.path, "", false, host.state_dir)
     }
     fn is_target(current: &Self, target: &Self) -> bool {
@@ -237,7 +243,7 @@ impl Target for FileState {
     fn difference(from: &Self, to: &Self) -> String {
         files::difference(from, to)
     }
-    fn restore(&self, _: &Host<'_>, _: Option<&str>) -> Result<String, String> {
+    fn restore(&self, _: &Host<'_>, _: Option<&str>) -> Result<String, GuardError> {
         files::restore(self)
     }
 }
@@ -258,7 +264,7 @@ fn standing<T: Target>(
     after: Option<&T>,
     host: &Host<'_>,
     image: Option<&str>,
-) -> Result<Standing, String> {
+) -> Result<Standing, GuardError> {
     let now = target.now(host, image)?;
     if T::is_target(&now, target) {
         return Ok(Standing::Done(format!(
@@ -277,7 +283,10 @@ fn standing<T: Target>(
 }
 
 /// One target of a rollback and the way to put it back.
-type Step<'a> = (RestoredTarget, Box<dyn Fn() -> Result<String, String> + 'a>);
+type Step<'a> = (
+    RestoredTarget,
+    Box<dyn Fn() -> Result<String, GuardError> + 'a>,
+);
 
 /// Finds where each target stands and queues its restore.
 fn check<'a, T: Target>(
@@ -286,7 +295,7 @@ fn check<'a, T: Target>(
     host: &'a Host<'a>,
     image: Option<&'a str>,
     plan: &mut Vec<Step<'a>>,
-) -> Result<(), String> {
+) -> Result<(), GuardError> {
     for t in targets {
         let after_t = after.and_then(|a| a.iter().find(|x| x.name() == t.name()));
         let (outcome, detail) = match standing(t, after_t, host, image)? {
@@ -312,16 +321,19 @@ fn check<'a, T: Target>(
 /// stops at the first failure. Every step is safe to repeat. With
 /// `check_only` it stops after the check and says where each target
 /// stands, having changed nothing.
-pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, String> {
+pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, GuardError> {
     let started = Instant::now();
     let target = &req.target;
     if !target.kept {
-        return Err(
+        return Err(GuardError::Request(
             "the snapshot to restore holds fingerprints only, nothing to restore from".into(),
-        );
+        ));
     }
     if !is_uuidish(&req.action_id) {
-        return Err(format!("`{}` is not an action id", req.action_id));
+        return Err(GuardError::Request(format!(
+            "`{}` is not an action id",
+            req.action_id
+        )));
     }
     let image = req.volume_image.as_deref();
     let after = req.after.as_ref();
@@ -413,7 +425,7 @@ pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, S
                     Err(e) => {
                         failed = true;
                         t.outcome = TargetOutcome::Failed;
-                        t.detail = e;
+                        t.detail = e.to_string();
                     }
                 }
             }
@@ -442,9 +454,9 @@ pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, S
 /// Removes what kept snapshots hold on the host.
 pub fn drop(req: &DropRequest) -> DropReport {
     let mut report = DropReport::default();
-    let mut note = |r: Result<Vec<String>, String>| match r {
+    let mut note = |r: Result<Vec<String>, GuardError>| match r {
         Ok(removed) => report.removed.extend(removed),
-        Err(e) => report.errors.push(e),
+        Err(e) => report.errors.push(e.to_string()),
     };
     for s in &req.snapshots {
         for r in &s.repos {

@@ -31,6 +31,7 @@
 
 use std::path::Path;
 
+use crate::error::GuardError;
 use brush_parser::ast;
 use jarvis_policy::analyze::{basename, normalize_path};
 use jarvis_policy::dryrun::quote;
@@ -51,14 +52,18 @@ pub(super) fn replay(
     cwd: Option<&str>,
     names: &[String],
     clone: &str,
-) -> Result<Replay, String> {
+) -> Result<Replay, GuardError> {
     // The policy's parse first: it bounds nesting and refuses the inputs
     // brush-parser is known to mishandle before brush sees them here.
     let script = shell::parse(line, "the previewed line", 0)
-        .map_err(|e| format!("{e}, so it is not replayed"))?;
+        .map_err(|e| GuardError::Replay(format!("{e}, so it is not replayed")))?;
     let program = brush_parser::Parser::new(line.as_bytes(), &Default::default())
         .parse_program()
-        .map_err(|e| format!("the line does not parse ({e}), so it is not replayed"))?;
+        .map_err(|e| {
+            GuardError::Replay(format!(
+                "the line does not parse ({e}), so it is not replayed"
+            ))
+        })?;
     let mut names: Vec<String> = names.iter().map(|n| normalize_path(n)).collect();
     names.sort_by_key(|n| std::cmp::Reverse(n.len()));
     names.dedup();
@@ -88,7 +93,9 @@ pub(super) fn replay(
         line.pop();
     }
     if line.trim().is_empty() {
-        return Err("the line runs nothing, so it is not replayed".into());
+        return Err(GuardError::Replay(
+            "the line runs nothing, so it is not replayed".into(),
+        ));
     }
     Ok(Replay { line, cwd })
 }
@@ -159,14 +166,14 @@ impl Mapper<'_> {
 
     /// The working directory in the clone, and how deep it is below the
     /// top level.
-    fn cwd(&self, cwd: Option<&str>) -> Result<(String, usize), String> {
+    fn cwd(&self, cwd: Option<&str>) -> Result<(String, usize), GuardError> {
         let Some(c) = cwd else {
             return Ok((self.clone.to_owned(), 0));
         };
         if !c.starts_with('/') {
-            return Err(format!(
+            return Err(GuardError::Replay(format!(
                 "the working directory `{c}` is not an absolute path, so the line is not replayed"
-            ));
+            )));
         }
         let norm = normalize_path(c);
         match self.inside(&norm) {
@@ -174,22 +181,22 @@ impl Mapper<'_> {
                 self.in_clone(rel),
                 rel.split('/').filter(|p| !p.is_empty()).count(),
             )),
-            None => Err(format!(
+            None => Err(GuardError::Replay(format!(
                 "the working directory {norm} is outside the repository, so the line is not replayed"
-            )),
+            ))),
         }
     }
 
     /// A word as the program gets it (`text`, written `raw`), moved into
     /// the clone where it names a path in the repository.
-    fn word(&self, raw: &str, text: &str) -> Result<String, String> {
+    fn word(&self, raw: &str, text: &str) -> Result<String, GuardError> {
         if text.starts_with('/') {
             return self.path(raw, text);
         }
         if text.starts_with('-') && !text.starts_with("--") && text.contains('/') {
-            return Err(format!(
+            return Err(GuardError::Replay(format!(
                 "`{raw}` holds a path inside an option, where it cannot be moved into the clone, so the line is not replayed"
-            ));
+            )));
         }
         // `--git-dir=/srv/app/.git`, `if=…`, `NAME=…` given to a program.
         if let Some((key, value)) = text.split_once('=')
@@ -204,7 +211,7 @@ impl Mapper<'_> {
     }
 
     /// The value of an assignment or option.
-    fn value(&self, raw: &str, value: &str) -> Result<String, String> {
+    fn value(&self, raw: &str, value: &str) -> Result<String, GuardError> {
         if value.starts_with('/') {
             self.path(raw, value)
         } else {
@@ -214,7 +221,7 @@ impl Mapper<'_> {
     }
 
     /// An absolute path: into the clone when it is in the repository.
-    fn path(&self, raw: &str, text: &str) -> Result<String, String> {
+    fn path(&self, raw: &str, text: &str) -> Result<String, GuardError> {
         // A program may split the word at a separator (`/srv/app/a:/tmp/b`
         // for a list of paths), so what follows one is checked on its own.
         let first = text.find(|c| !is_path_char(c)).unwrap_or(text.len());
@@ -226,9 +233,9 @@ impl Mapper<'_> {
             return Ok(norm);
         }
         let Some(rel) = self.inside(&norm) else {
-            return Err(format!(
+            return Err(GuardError::Replay(format!(
                 "`{raw}` names {norm}, outside the repository, so it is not replayed"
-            ));
+            )));
         };
         let mut mapped = self.in_clone(rel);
         if text.ends_with('/') && !mapped.ends_with('/') {
@@ -241,17 +248,17 @@ impl Mapper<'_> {
     /// written unless `..` climbs out of the repository; an absolute path
     /// after a separator cannot be moved, since only the program knows
     /// where the word is split.
-    fn loose(&self, raw: &str, text: &str) -> Result<(), String> {
+    fn loose(&self, raw: &str, text: &str) -> Result<(), GuardError> {
         for token in text.split(|c| !is_path_char(c)) {
             if token.starts_with('/') && !token.trim_start_matches('/').is_empty() {
-                return Err(format!(
+                return Err(GuardError::Replay(format!(
                     "`{raw}` holds the path {token} inside a larger word, where it cannot be moved into the clone, so the line is not replayed"
-                ));
+                )));
             }
             if climbs(token) > self.climb {
-                return Err(format!(
+                return Err(GuardError::Replay(format!(
                     "`{raw}` leads out of the repository with `..`, so it is not replayed"
-                ));
+                )));
             }
         }
         Ok(())
@@ -282,32 +289,32 @@ fn climbs(path: &str) -> usize {
 
 /// The unquoted text of one word as written in the line, refused unless
 /// the program receives exactly that text.
-fn unquote(raw: &str) -> Result<String, String> {
+fn unquote(raw: &str) -> Result<String, GuardError> {
     // `~` expands to a home directory at the start of a word and after `=`
     // or `:` in assignment-like words; none of those is in the repository.
     if raw.starts_with('~') || raw.contains("=~") || raw.contains(":~") {
-        return Err(format!(
+        return Err(GuardError::Replay(format!(
             "`{raw}` names a home directory (`~`), outside the repository, so the line is not replayed"
-        ));
+        )));
     }
     // Read as the argument of a no-op, the word goes through the same
     // unquoting the policy judged it by.
     let script = shell::parse(&format!(": {raw}"), "a word of the previewed line", 0)
-        .map_err(|e| format!("{e}, so the line is not replayed"))?;
+        .map_err(|e| GuardError::Replay(format!("{e}, so the line is not replayed")))?;
     match script.invocations.as_slice() {
         [inv] if inv.words.len() == 2 && script.opaque.is_empty() => {
             let word = &inv.words[1];
             if word.literal {
                 Ok(word.text.clone())
             } else {
-                Err(format!(
+                Err(GuardError::Replay(format!(
                     "`{raw}` is only known when the line runs (an expansion or a pattern), so the line is not replayed"
-                ))
+                )))
             }
         }
-        _ => Err(format!(
+        _ => Err(GuardError::Replay(format!(
             "`{raw}` runs or expands something of its own, so the line is not replayed"
-        )),
+        ))),
     }
 }
 
@@ -326,7 +333,7 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn list(&mut self, list: &ast::CompoundList) -> Result<(), String> {
+    fn list(&mut self, list: &ast::CompoundList) -> Result<(), GuardError> {
         for ast::CompoundListItem(and_or, separator) in &list.0 {
             self.pipeline(&and_or.first)?;
             for next in &and_or.additional {
@@ -359,7 +366,7 @@ impl Writer<'_> {
         }
     }
 
-    fn pipeline(&mut self, p: &ast::Pipeline) -> Result<(), String> {
+    fn pipeline(&mut self, p: &ast::Pipeline) -> Result<(), GuardError> {
         if p.timed.is_some() {
             return Err(refused("`time`"));
         }
@@ -375,7 +382,7 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn command(&mut self, c: &ast::Command) -> Result<(), String> {
+    fn command(&mut self, c: &ast::Command) -> Result<(), GuardError> {
         let (open, list, close, redirects) = match c {
             ast::Command::Simple(s) => return self.simple(s),
             ast::Command::Compound(ast::CompoundCommand::Subshell(s), r) => ("(", &s.list, ")", r),
@@ -411,7 +418,7 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn simple(&mut self, s: &ast::SimpleCommand) -> Result<(), String> {
+    fn simple(&mut self, s: &ast::SimpleCommand) -> Result<(), GuardError> {
         let mut parts = Vec::new();
         let mut words = Vec::new();
         for item in s.prefix.iter().flat_map(|p| &p.0) {
@@ -458,14 +465,14 @@ impl Writer<'_> {
 
     /// One word of a command, quoted for the new line; `words` collects
     /// what the program receives, as written in the original.
-    fn argument(&self, raw: &str, words: &mut Vec<String>) -> Result<String, String> {
+    fn argument(&self, raw: &str, words: &mut Vec<String>) -> Result<String, GuardError> {
         let text = unquote(raw)?;
         let mapped = self.mapper.word(raw, &text)?;
         words.push(text);
         Ok(quote(&mapped))
     }
 
-    fn assignment(&self, a: &ast::Assignment) -> Result<String, String> {
+    fn assignment(&self, a: &ast::Assignment) -> Result<String, GuardError> {
         let ast::AssignmentName::VariableName(name) = &a.name else {
             return Err(refused("an assignment to an array element"));
         };
@@ -482,7 +489,7 @@ impl Writer<'_> {
         Ok(format!("{name}{op}{}", quote(&mapped)))
     }
 
-    fn redirect(&mut self, r: &ast::IoRedirect) -> Result<String, String> {
+    fn redirect(&mut self, r: &ast::IoRedirect) -> Result<String, GuardError> {
         let fd = |n: &Option<ast::IoFd>| n.map(|n| n.to_string()).unwrap_or_default();
         match r {
             ast::IoRedirect::File(n, kind, target) => match target {
@@ -541,8 +548,10 @@ impl Writer<'_> {
     }
 }
 
-fn refused(what: &str) -> String {
-    format!("the line uses {what}, which a preview does not replay")
+fn refused(what: &str) -> GuardError {
+    GuardError::Replay(format!(
+        "the line uses {what}, which a preview does not replay"
+    ))
 }
 
 /// Programs that run a string as shell code, or run another program with
@@ -557,16 +566,16 @@ const RUNNERS: &[&str] = &[
 
 /// Refuses the programs whose arguments name files in ways the words do
 /// not show, or whose files resolve somewhere other than their words say.
-fn program_names_files(words: &[String]) -> Result<(), String> {
+fn program_names_files(words: &[String]) -> Result<(), GuardError> {
     let Some((program, args)) = words.split_first() else {
         return Ok(());
     };
     let options = || args.iter().take_while(|a| *a != "--");
     let short_has = |a: &str, c: char| a.starts_with('-') && !a.starts_with("--") && a.contains(c);
     match basename(program) {
-        name if RUNNERS.contains(&name) => Err(format!(
+        name if RUNNERS.contains(&name) => Err(GuardError::Replay(format!(
             "`{name}` runs what its words only describe, which a preview does not replay"
-        )),
+        ))),
         "find"
             if args.iter().any(|a| {
                 matches!(a.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir")
@@ -574,7 +583,7 @@ fn program_names_files(words: &[String]) -> Result<(), String> {
                     || a == "-fls"
             }) =>
         {
-            Err("`find` runs or writes what its words only describe (`-exec`, `-fprint`), which a preview does not replay".into())
+            Err(GuardError::Replay("`find` runs or writes what its words only describe (`-exec`, `-fprint`), which a preview does not replay".into()))
         }
         "git"
             if options().any(|a| {
@@ -584,25 +593,28 @@ fn program_names_files(words: &[String]) -> Result<(), String> {
                         .any(|o| a.starts_with(o))
             }) || (args.iter().any(|a| a == "rebase") && options().any(|a| a == "-x")) =>
         {
-            Err("the line sets a program for git to run (`-c`, `--exec`, …), which a preview does not replay".into())
+            Err(GuardError::Replay("the line sets a program for git to run (`-c`, `--exec`, …), which a preview does not replay".into()))
         }
         "sed" | "gsed" => sed::check(args),
-        "ln" if options().any(|a| a == "--symbolic" || short_has(a, 's')) => Err(
+        "ln" if options().any(|a| a == "--symbolic" || short_has(a, 's')) => Err(GuardError::Replay(
+
             "`ln -s` makes a link whose target is read from where the link lands, which a preview cannot keep inside the clone; the line is not replayed"
-                .into(),
+                .into()),
         ),
-        "cp" if options().any(|a| a == "--symbolic-link" || short_has(a, 's')) => Err(
+        "cp" if options().any(|a| a == "--symbolic-link" || short_has(a, 's')) => Err(GuardError::Replay(
+
             "`cp -s` makes links whose targets are read from where they land, which a preview cannot keep inside the clone; the line is not replayed"
-                .into(),
+                .into()),
         ),
         "cd" => match args {
-            [] => Err("`cd` alone goes to the home directory, outside the repository, so the line is not replayed".into()),
-            [dir] if dir == "-" => Err("`cd -` goes to a directory the line does not name, so it is not replayed".into()),
+            [] => Err(GuardError::Replay("`cd` alone goes to the home directory, outside the repository, so the line is not replayed".into())),
+            [dir] if dir == "-" => Err(GuardError::Replay("`cd -` goes to a directory the line does not name, so it is not replayed".into())),
             _ => Ok(()),
         },
-        "pushd" | "popd" => Err(
+        "pushd" | "popd" => Err(GuardError::Replay(
+
             "the directory stack (`pushd`, `popd`) leads to directories the line does not name, so it is not replayed"
-                .into(),
+                .into()),
         ),
         _ => Ok(()),
     }
@@ -613,13 +625,20 @@ fn program_names_files(words: &[String]) -> Result<(), String> {
 /// deep. An absolute target (even one into the real repository) or one
 /// that climbs would take a write through the link out of the clone, and a
 /// link to `.` would make a later `..` climb further than its words say.
-pub(super) fn check_links(clone: &Path) -> Result<(), String> {
-    fn walk(root: &Path, dir: &Path) -> Result<(), String> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| format!("cannot read {} in the preview's clone: {e}", dir.display()))?;
+pub(super) fn check_links(clone: &Path) -> Result<(), GuardError> {
+    fn walk(root: &Path, dir: &Path) -> Result<(), GuardError> {
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            GuardError::Replay(format!(
+                "cannot read {} in the preview's clone: {e}",
+                dir.display()
+            ))
+        })?;
         for entry in entries {
             let entry = entry.map_err(|e| {
-                format!("cannot read {} in the preview's clone: {e}", dir.display())
+                GuardError::Replay(format!(
+                    "cannot read {} in the preview's clone: {e}",
+                    dir.display()
+                ))
             })?;
             let path = entry.path();
             let rel = path.strip_prefix(root).unwrap_or(&path);
@@ -628,21 +647,22 @@ pub(super) fn check_links(clone: &Path) -> Result<(), String> {
             }
             let kind = entry
                 .file_type()
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                .map_err(|e| GuardError::Replay(format!("cannot read {}: {e}", path.display())))?;
             if kind.is_dir() {
                 walk(root, &path)?;
             } else if kind.is_symlink() {
-                let target = std::fs::read_link(&path)
-                    .map_err(|e| format!("cannot read the link {}: {e}", path.display()))?;
+                let target = std::fs::read_link(&path).map_err(|e| {
+                    GuardError::Replay(format!("cannot read the link {}: {e}", path.display()))
+                })?;
                 let t = target.to_string_lossy();
                 let down = !t.starts_with('/')
                     && t.split('/').all(|p| p != "..")
                     && t.split('/').any(|p| !p.is_empty() && p != ".");
                 if !down {
-                    return Err(format!(
+                    return Err(GuardError::Replay(format!(
                         "the repository holds the link {} → {t}, which a command could follow out of the preview's clone, so the line is not replayed",
                         rel.display()
-                    ));
+                    )));
                 }
             }
         }
@@ -655,11 +675,13 @@ pub(super) fn check_links(clone: &Path) -> Result<(), String> {
 /// policy's reader ([`jarvis_policy::sed`]), so that what a preview replays
 /// and what the policy judged are the same reading of the script.
 mod sed {
+    use crate::error::GuardError;
+
     /// Refuses a sed invocation whose script may read, write or run
     /// anything besides the files it edits: `r`, `R`, `w`, `W`, `e`, the `w`
     /// and `e` flags of `s`, or a script from a file. A script the reader
     /// cannot follow is refused too.
-    pub(super) fn check(args: &[String]) -> Result<(), String> {
+    pub(super) fn check(args: &[String]) -> Result<(), GuardError> {
         let e = jarvis_policy::sed::effects(args);
         let why = if e.from_file {
             "comes from a file"
@@ -674,9 +696,9 @@ mod sed {
         } else {
             return Ok(());
         };
-        Err(format!(
+        Err(GuardError::Replay(format!(
             "its sed script {why}, which a preview cannot keep inside the clone; the line is not replayed"
-        ))
+        )))
     }
 
     #[cfg(test)]
@@ -738,11 +760,11 @@ mod tests {
         vec!["/srv/app".to_owned(), "/data/app-real".to_owned()]
     }
 
-    fn line(command: &str) -> Result<String, String> {
+    fn line(command: &str) -> Result<String, GuardError> {
         line_in(command, None)
     }
 
-    fn line_in(command: &str, cwd: Option<&str>) -> Result<String, String> {
+    fn line_in(command: &str, cwd: Option<&str>) -> Result<String, GuardError> {
         replay(command, cwd, &names(), CLONE).map(|r| r.line)
     }
 
@@ -809,14 +831,20 @@ mod tests {
                 "cat < {CLONE}/in | tee {CLONE}/out > /dev/null 2> /dev/stderr"
             ))
         );
-        let err = line("echo x > /tmp/outside").expect_err("outside");
+        let err = line("echo x > /tmp/outside")
+            .expect_err("outside")
+            .to_string();
         assert_eq!(
             err,
             "`/tmp/outside` names /tmp/outside, outside the repository, so it is not replayed"
         );
-        let err = line("echo x >& /tmp/outside").expect_err("a file by duplication");
+        let err = line("echo x >& /tmp/outside")
+            .expect_err("a file by duplication")
+            .to_string();
         assert!(err.contains("which a preview does not replay"), "{err}");
-        let err = line("echo x > /srv/app/../outside").expect_err("folded out");
+        let err = line("echo x > /srv/app/../outside")
+            .expect_err("folded out")
+            .to_string();
         assert!(err.contains("names /srv/outside, outside"), "{err}");
     }
 
@@ -831,7 +859,7 @@ mod tests {
             ("git --git-dir=/tmp/evil/.git status", "/tmp/evil/.git"),
             ("GIT_DIR=/tmp/evil git status", "/tmp/evil"),
         ] {
-            let err = line(command).expect_err(command);
+            let err = line(command).expect_err(command).to_string();
             assert!(
                 err.contains(&format!("names {named}, outside the repository")),
                 "{command}: {err}"
@@ -844,7 +872,7 @@ mod tests {
             "GIT_ALTERNATE_OBJECT_DIRECTORIES=/srv/app/o:/tmp/o git status",
             "git commit -m 'see /etc/passwd'",
         ] {
-            let err = line(command).expect_err(command);
+            let err = line(command).expect_err(command).to_string();
             assert!(
                 err.contains("cannot be moved into the clone"),
                 "{command}: {err}"
@@ -854,7 +882,9 @@ mod tests {
 
     #[test]
     fn dot_dot_may_not_climb_out_of_the_repository() {
-        let err = line("echo x > ../outside").expect_err("above the top level");
+        let err = line("echo x > ../outside")
+            .expect_err("above the top level")
+            .to_string();
         assert_eq!(
             err,
             "`../outside` leads out of the repository with `..`, so it is not replayed"
@@ -886,7 +916,9 @@ mod tests {
         assert_eq!(r.cwd, format!("{CLONE}/sub"));
         let r = replay("rm x", None, &names(), CLONE).expect("none");
         assert_eq!(r.cwd, CLONE);
-        let err = replay("rm x", Some("/srv/app/../etc"), &names(), CLONE).expect_err("outside");
+        let err = replay("rm x", Some("/srv/app/../etc"), &names(), CLONE)
+            .expect_err("outside")
+            .to_string();
         assert_eq!(
             err,
             "the working directory /srv/etc is outside the repository, so the line is not replayed"
@@ -954,7 +986,7 @@ mod tests {
             "[[ -e /srv/app/f ]] && rm /srv/app/f",
             "time rm /srv/app/f",
         ] {
-            let err = line(command).expect_err(command);
+            let err = line(command).expect_err(command).to_string();
             assert!(
                 err.contains("a preview does not replay"),
                 "{command}: {err}"
@@ -1007,7 +1039,7 @@ mod tests {
         ] {
             let link = root.join(name);
             std::os::unix::fs::symlink(target, &link).expect("link");
-            let err = check_links(root).expect_err(name);
+            let err = check_links(root).expect_err(name).to_string();
             assert!(
                 err.contains(&format!("the link {name} → {target}")),
                 "{err}"
