@@ -121,14 +121,21 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
     let name = name.to_ascii_lowercase();
     let name = name.as_str();
     let (flags, paths) = split_args(&c.args);
-    let has = |short: char, long: &str| {
-        flags.iter().any(|f| {
-            f.text == long
-                || (f.text.starts_with('-')
-                    && !f.text.starts_with("--")
-                    && f.text[1..].contains(short))
-        })
-    };
+    // A name belongs to one family of guardrails, so at most one of these
+    // matches it, as one arm of one match did.
+    wipe_root(c, name, &flags, &paths, out);
+    system_permissions(c, name, &flags, &paths, out);
+    disk_format(c, name, &flags, &paths, out);
+    raw_writes(c, name, &flags, &paths, out);
+    kill_all(c, name, &flags, &paths, out);
+    sysrq(c, name, out);
+    fork_bomb(c, name, out);
+}
+
+/// `wipe-root`: deleting, moving away or emptying what
+/// [`protected_target`] protects.
+fn wipe_root(c: &Command, name: &str, flags: &[&Word], paths: &[&Word], out: &mut Vec<Breach>) {
+    let has = |short: char, long: &str| has_flag(flags, short, long);
     match name {
         "rm" | "unlink" | "rmdir" => {
             let recursive = has('r', "--recursive") || has('R', "--recursive");
@@ -139,36 +146,9 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 ));
             }
             if recursive {
-                for p in &paths {
+                for p in paths {
                     if let Some(what) = protected_target(p, c) {
                         out.push(breach("wipe-root", &format!("`rm -r` deletes {what}")));
-                    }
-                }
-            }
-        }
-        "chmod" | "chown" | "chgrp" | "setfacl" | "chattr" | "chcon" => {
-            let recursive = has('R', "--recursive");
-            // The first positional of chmod/chown/chgrp is the mode or owner.
-            let targets = if matches!(name, "setfacl") {
-                &paths[..]
-            } else {
-                paths.get(1..).unwrap_or(&[])
-            };
-            for p in targets {
-                if let Some(what) = protected_target(p, c) {
-                    if recursive {
-                        out.push(breach(
-                            "system-permissions",
-                            &format!(
-                                "{} changes every file under {what}",
-                                code(&format!("{name} -R"))
-                            ),
-                        ));
-                    } else if what.starts_with("`/`") {
-                        out.push(breach(
-                            "system-permissions",
-                            &format!("{} changes the root directory itself", code(name)),
-                        ));
                     }
                 }
             }
@@ -235,6 +215,56 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 ));
             }
         }
+        _ => {}
+    }
+}
+
+/// `system-permissions`: changing the owner or mode of everything under a
+/// protected directory, or of `/` itself.
+fn system_permissions(
+    c: &Command,
+    name: &str,
+    flags: &[&Word],
+    paths: &[&Word],
+    out: &mut Vec<Breach>,
+) {
+    let has = |short: char, long: &str| has_flag(flags, short, long);
+    match name {
+        "chmod" | "chown" | "chgrp" | "setfacl" | "chattr" | "chcon" => {
+            let recursive = has('R', "--recursive");
+            // The first positional of chmod/chown/chgrp is the mode or owner.
+            let targets = if matches!(name, "setfacl") {
+                paths
+            } else {
+                paths.get(1..).unwrap_or(&[])
+            };
+            for p in targets {
+                if let Some(what) = protected_target(p, c) {
+                    if recursive {
+                        out.push(breach(
+                            "system-permissions",
+                            &format!(
+                                "{} changes every file under {what}",
+                                code(&format!("{name} -R"))
+                            ),
+                        ));
+                    } else if what.starts_with("`/`") {
+                        out.push(breach(
+                            "system-permissions",
+                            &format!("{} changes the root directory itself", code(name)),
+                        ));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `disk-format`: erasing a disk, a filesystem, a partition table, a pool,
+/// RAID metadata or an encryption header.
+fn disk_format(c: &Command, name: &str, flags: &[&Word], paths: &[&Word], out: &mut Vec<Breach>) {
+    match name {
         "mkfs" | "mke2fs" | "mkswap" | "wipefs" | "blkdiscard" | "cfdisk" | "cgdisk"
         | "mkdosfs" | "mkntfs" | "mkexfatfs" | "mkudffs"
             if !flags
@@ -335,31 +365,6 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 "`mdadm --zero-superblock` erases RAID metadata",
             ));
         }
-        "dd" => {
-            for a in &c.args {
-                if let Some(target) = a.text.strip_prefix("of=") {
-                    let target = Word {
-                        text: target.to_owned(),
-                        skeleton: a.skeleton.trim_start_matches("of=").to_owned(),
-                        ..a.clone()
-                    };
-                    write_target(&target, c, "`dd`", true, out);
-                }
-            }
-        }
-        "shred" | "truncate" | "tee" | "wipe" | "badblocks"
-            if name != "badblocks" || has('w', "--write") =>
-        {
-            for p in &paths {
-                write_target(p, c, &code(name), name == "tee", out);
-            }
-        }
-        // The last operand of cp/install is where it writes.
-        "cp" | "install" => {
-            if let Some(dest) = paths.last() {
-                write_target(dest, c, &code(name), false, out);
-            }
-        }
         "hdparm"
             if flags.iter().any(|f| {
                 f.text.starts_with("--security-erase")
@@ -405,6 +410,56 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
                 "`cryptsetup` erases the encryption header or keys, and the data with them",
             ));
         }
+        n if n.starts_with("mk")
+            && n.ends_with("fs")
+            && !matches!(n, "mkisofs" | "mksquashfs" | "mkcramfs") =>
+        {
+            out.push(breach(
+                "disk-format",
+                &format!("{} erases a disk or filesystem", code(&c.display())),
+            ));
+        }
+        _ => {}
+    }
+}
+
+/// Tools whose operands are files they write: a raw device or a kernel
+/// control there is written (see [`write_target`]).
+fn raw_writes(c: &Command, name: &str, flags: &[&Word], paths: &[&Word], out: &mut Vec<Breach>) {
+    let has = |short: char, long: &str| has_flag(flags, short, long);
+    match name {
+        "dd" => {
+            for a in &c.args {
+                if let Some(target) = a.text.strip_prefix("of=") {
+                    let target = Word {
+                        text: target.to_owned(),
+                        skeleton: a.skeleton.trim_start_matches("of=").to_owned(),
+                        ..a.clone()
+                    };
+                    write_target(&target, c, "`dd`", true, out);
+                }
+            }
+        }
+        "shred" | "truncate" | "tee" | "wipe" | "badblocks"
+            if name != "badblocks" || has('w', "--write") =>
+        {
+            for p in paths {
+                write_target(p, c, &code(name), name == "tee", out);
+            }
+        }
+        // The last operand of cp/install is where it writes.
+        "cp" | "install" => {
+            if let Some(dest) = paths.last() {
+                write_target(dest, c, &code(name), false, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `kill-all`: killing init, or every process.
+fn kill_all(c: &Command, name: &str, flags: &[&Word], paths: &[&Word], out: &mut Vec<Breach>) {
+    match name {
         "systemctl"
             if paths.first().is_some_and(|s| s.text == "kill")
                 && paths.iter().any(|p| {
@@ -414,15 +469,6 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             out.push(breach(
                 "kill-all",
                 "`systemctl kill` of init or every system service",
-            ));
-        }
-        n if n.starts_with("mk")
-            && n.ends_with("fs")
-            && !matches!(n, "mkisofs" | "mksquashfs" | "mkcramfs") =>
-        {
-            out.push(breach(
-                "disk-format",
-                &format!("{} erases a disk or filesystem", code(&c.display())),
             ));
         }
         "kill" => kill_init(&c.args, out),
@@ -440,7 +486,7 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             ));
         }
         "pkill" | "killall" => {
-            for p in &paths {
+            for p in paths {
                 if matches!(
                     p.text.as_str(),
                     "init" | "systemd" | "1" | "." | ".*" | "^" | ""
@@ -456,6 +502,13 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             }
         }
         "killall5" => out.push(breach("kill-all", "`killall5` kills every process")),
+        _ => {}
+    }
+}
+
+/// `sysrq`: turning on the magic SysRq key.
+fn sysrq(c: &Command, name: &str, out: &mut Vec<Breach>) {
+    match name {
         "sysctl" if c.args.iter().any(|a| a.text.starts_with("kernel.sysrq=")) => {
             out.push(breach(
                 "sysrq",
@@ -464,6 +517,10 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
         }
         _ => {}
     }
+}
+
+/// `fork-bomb`: code given to an interpreter that forks in a loop.
+fn fork_bomb(c: &Command, name: &str, out: &mut Vec<Breach>) {
     if is_interpreter(name) {
         for a in &c.args {
             if FORK_CODE.is_match(&a.text) {
@@ -474,6 +531,14 @@ fn check_command(c: &Command, out: &mut Vec<Breach>) {
             }
         }
     }
+}
+
+/// Whether a flag is `long`, or a cluster of short flags holding `short`.
+fn has_flag(flags: &[&Word], short: char, long: &str) -> bool {
+    flags.iter().any(|f| {
+        f.text == long
+            || (f.text.starts_with('-') && !f.text.starts_with("--") && f.text[1..].contains(short))
+    })
 }
 
 static FORK_CODE: LazyLock<Regex> = LazyLock::new(|| {
