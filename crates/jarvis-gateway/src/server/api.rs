@@ -16,12 +16,14 @@ use jarvis_exec::snapshot::FileEdit;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::audit_filter::AuditParams;
+use super::chain::chain_status;
 use super::error::AppError;
+use super::hosts::host_rows;
+use super::judge::try_policy;
+use super::lookup::{decision_error, needed, plan_lines};
 use super::session::{ApiUser, Caller};
-use super::web::{
-    AuditParams, chain_status, decision_error, host_rows, needed, plan_lines, try_policy,
-};
-use super::{AppState, Shared, unix};
+use super::state::{AppState, Shared, unix};
 use crate::pipeline::{GatewayError, Proposal};
 use crate::rollback::{describe, outcome_words};
 use jarvis_exec::ExecError;
@@ -40,7 +42,7 @@ fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
 }
 
 async fn resolve(state: &Shared, text: &str) -> Result<ActionId, AppError> {
-    super::web::resolve(state, text)
+    super::lookup::resolve(state, text)
         .await
         .map_err(AppError::json)
 }
@@ -171,7 +173,7 @@ pub(crate) async fn propose(
     let mut refused = None;
     if action.state == ActionState::Approved {
         match state.gw.start_proposed(id).await {
-            Ok(started) => super::live::spawn_started(state.clone(), started, actor),
+            Ok(started) => super::runs::spawn_started(state.clone(), started, actor),
             Err(e) => {
                 // Only a host limit refuses here (the action is denied).
                 if let GatewayError::NotSent { source, .. } = &e {
@@ -420,7 +422,7 @@ pub(crate) async fn approve(
         Ok((action, progress)) => {
             let more = match progress {
                 ApprovalProgress::Complete => {
-                    super::live::spawn_execute(state.clone(), id, actor);
+                    super::runs::spawn_execute(state.clone(), id, actor);
                     0
                 }
                 ApprovalProgress::Waiting { more } => more,
@@ -445,7 +447,7 @@ pub(crate) async fn run(
     Path(text): Path<String>,
 ) -> ApiResult {
     let id = may_decide(&state, &caller, &headers, &text, "run actions").await?;
-    let action = super::live::start_approved(&state, id, caller.actor())
+    let action = super::runs::start_approved(&state, id, caller.actor())
         .await
         .map_err(|e| AppError::from_gateway(e).json())?;
     Ok((

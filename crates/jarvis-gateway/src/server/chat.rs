@@ -15,12 +15,12 @@ use jarvis_store::ConversationRecord;
 use serde::Deserialize;
 
 use super::error::AppError;
+use super::page::{chrome, html, page};
 use super::session::{Caller, FormUser, WebUser};
+use super::state::{AppState, Shared, now_unix, unix};
 use super::views::{
     ChatEntry, ChatPage, Chrome, ConversationPage, Section, actor_words, chat_entries, output_text,
 };
-use super::web::{chrome, html, page};
-use super::{AppState, Shared, now_unix, unix};
 use crate::chat::ChatEvent;
 use crate::pipeline::GatewayError;
 

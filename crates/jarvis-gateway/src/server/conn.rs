@@ -140,7 +140,7 @@ pub(crate) async fn serve(
 /// limit set too low is something the operator must hear of, but not once
 /// per connection.
 fn warn_full(last: &AtomicI64, limits: &ConnectionLimits) {
-    let now = super::now_unix();
+    let now = super::state::now_unix();
     let before = last.load(Ordering::Relaxed);
     if now.saturating_sub(before) >= 60
         && last

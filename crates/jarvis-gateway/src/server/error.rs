@@ -206,7 +206,7 @@ pub(crate) fn status_words(status: StatusCode) -> &'static str {
 /// ago."),
 /// for a page that refuses to decide it again; empty when the log names
 /// no decision.
-pub(crate) async fn decided(state: &super::Shared, id: jarvis_core::ActionId) -> String {
+pub(crate) async fn decided(state: &super::state::Shared, id: jarvis_core::ActionId) -> String {
     let events = state
         .gw
         .store()
@@ -218,7 +218,7 @@ pub(crate) async fn decided(state: &super::Shared, id: jarvis_core::ActionId) ->
         })
         .await
         .unwrap_or_default();
-    let now = super::now_unix();
+    let now = super::state::now_unix();
     events
         .iter()
         .find_map(|e| {

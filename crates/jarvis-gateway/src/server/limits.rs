@@ -11,8 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
-use super::AppState;
 use super::error::AppError;
+use super::state::AppState;
 
 /// What `Retry-After` says on a 503 for a full server: long enough for
 /// idle connections to time out or a stream to end, short enough that a
