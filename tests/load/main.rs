@@ -552,9 +552,9 @@ async fn phases_into(args: &Args, phases: &mut Vec<Phase>) -> Result<(), String>
         base.set_path(&path);
     }
     let workers = args.concurrency.max(args.page_concurrency).max(1);
-    let mut builder = Client::builder()
+    let mut builder = jarvis_http::client_builder()
+        .map_err(|e| format!("HTTP client: {e}"))?
         .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(60))

@@ -188,9 +188,12 @@ pub fn csrf_of(html: &str) -> String {
 /// An HTTP client that keeps cookies and does not follow redirects, as the
 /// tests need to see them.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    // Built as all of Jarvis's outbound HTTP is: with reqwest's TLS
+    // unified in (`rustls-no-provider`), a bare builder would have no crypto
+    // provider and panic.
+    jarvis_http::client_builder()
+        .expect("TLS configuration")
         .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client")
 }

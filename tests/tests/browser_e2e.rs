@@ -43,7 +43,7 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
         .await;
 
     // The agent proposes; the queue shows it without a reload.
-    let http = reqwest::Client::new();
+    let http = jarvis_tests::server::client();
     let command = format!("git commit -qam 'change the port' && echo committed-{m}");
     let proposed: Value = http
         .post(format!("{}/api/v1/actions", s.url))

@@ -223,7 +223,9 @@ async fn a_hang_times_out_then_closes_the_connection() {
 #[tokio::test]
 async fn the_models_list_and_a_base_url_without_v1() {
     let stub = LlmStub::start(vec![Step::text("no /v1")]).await;
-    let models: serde_json::Value = reqwest::get(format!("{}/models", stub.base_url()))
+    let models: serde_json::Value = jarvis_tests::server::client()
+        .get(format!("{}/models", stub.base_url()))
+        .send()
         .await
         .expect("GET /v1/models")
         .json()

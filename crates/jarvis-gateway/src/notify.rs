@@ -223,8 +223,15 @@ impl RetryPolicy {
     /// The wait before retry number `retry` (1 for the first retry), without
     /// jitter: `first_delay * 2^(retry-1)`, at most `max_delay`.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
+        self.rule().ceiling(retry)
+    }
+
+    /// The waits between attempts, by the rule all outbound HTTP follows.
+    pub(crate) fn rule(&self) -> jarvis_http::Backoff {
+        jarvis_http::Backoff {
+            first: self.first_delay,
+            max: self.max_delay,
+        }
     }
 }
 
@@ -283,7 +290,6 @@ pub struct WebhookStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::deliver::jitter;
 
     use std::time::Duration;
 
@@ -297,8 +303,13 @@ mod tests {
         assert_eq!(p.backoff(5), Duration::from_secs(32));
         assert_eq!(p.backoff(9), Duration::from_secs(300));
         assert_eq!(p.backoff(100), Duration::from_secs(300));
-        let j = jitter(Duration::from_secs(10), Duration::from_secs(300));
-        assert!(j >= Duration::from_secs(10) && j <= Duration::from_secs(11));
+        // Jittered down by up to half, so webhooks that failed together do
+        // not retry together.
+        let j = p.rule().wait(4, None);
+        assert!(
+            j >= Duration::from_secs(8) && j <= Duration::from_secs(16),
+            "{j:?}"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
@@ -42,9 +42,11 @@ use async_openai::types::chat::{
     ChatCompletionRequestUserMessageContent, ChatCompletionTool, ChatCompletionTools,
     CreateChatCompletionRequest, FunctionCall, FunctionObject,
 };
+use jarvis_http::reqwest;
+use jarvis_http::{Backoff, retry_after};
 use reqwest::Body;
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -172,8 +174,10 @@ impl OpenAiModel {
                 key: settings.api_key.clone(),
                 timeout: settings.timeout,
                 retries: settings.retries,
-                first_backoff: settings.first_backoff,
-                max_backoff: settings.max_backoff,
+                backoff: Backoff {
+                    first: settings.first_backoff,
+                    max: settings.max_backoff,
+                },
             }),
         };
         let client = Client::build(http, config).with_http_service(exchange);
@@ -416,23 +420,11 @@ fn reply_from(completion: WireCompletion) -> Result<Reply, String> {
 // ---------------------------------------------------------------------------
 // The HTTP exchange.
 
-/// The reqwest client: rustls on the ring provider with the platform's
-/// roots, given to reqwest ready-made so no process-wide crypto provider is
-/// needed (and none is installed); no redirects, since a redirected POST is
-/// not the request that was meant.
+/// The reqwest client, configured as all of Jarvis's outbound HTTP is
+/// ([`jarvis_http::client_builder`]).
 fn http_client() -> Result<reqwest::Client, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
-        .map_err(|e| format!("no TLS certificate verifier: {e}"))?;
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("no TLS configuration: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .redirect(reqwest::redirect::Policy::none())
+    jarvis_http::client_builder()
+        .map_err(|e| e.to_string())?
         .build()
         .map_err(|e| format!("no HTTP client: {}", error_chain(&e)))
 }
@@ -452,8 +444,7 @@ struct ExchangeInner {
     key: Option<String>,
     timeout: Duration,
     retries: u32,
-    first_backoff: Duration,
-    max_backoff: Duration,
+    backoff: Backoff,
 }
 
 impl tower::Service<HttpRequestFactory> for Exchange {
@@ -519,10 +510,7 @@ impl ExchangeInner {
             if attempt >= attempts {
                 return Err(self.give_up(transient, attempts));
             }
-            let wait = match retry_after {
-                Some(asked) => asked.min(self.max_backoff),
-                None => backoff(attempt, self.first_backoff, self.max_backoff),
-            };
+            let wait = self.backoff.wait(attempt, retry_after);
             tracing::warn!(
                 endpoint = %self.endpoint,
                 attempt,
@@ -615,44 +603,6 @@ impl ExchangeInner {
             },
         }
     }
-}
-
-/// The wait before retry `retry` (1 for the first): `first × 2^(retry-1)`,
-/// capped by `max`, then jittered down by up to half so that clients that
-/// failed together do not retry together.
-fn backoff(retry: u32, first: Duration, max: Duration) -> Duration {
-    let doubled = first.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
-    let capped = doubled.min(max);
-    let half = capped / 2;
-    // A fraction in [0, 1) from the OS, or from the clock if it has none.
-    let fraction = f64::from(random_u32()) / (f64::from(u32::MAX) + 1.0);
-    half + half.mul_f64(fraction)
-}
-
-fn random_u32() -> u32 {
-    use rand_core::{OsRng, RngCore};
-    let mut bytes = [0u8; 4];
-    match OsRng.try_fill_bytes(&mut bytes) {
-        Ok(()) => u32::from_le_bytes(bytes),
-        Err(_) => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0),
-    }
-}
-
-/// `Retry-After` in seconds; an HTTP date (rare on these endpoints) is
-/// ignored in favour of the backoff.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
 }
 
 /// The endpoint's own words for a failure: OpenAI's
@@ -1297,17 +1247,5 @@ mod tests {
         assert!(!format!("{model:?}").contains("sk-very-secret"));
         let none = format!("{:?}", ModelSettings::new("http://x/v1", "m"));
         assert!(none.contains("api_key: None"), "{none}");
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let first = Duration::from_millis(100);
-        let max = Duration::from_millis(1000);
-        for retry in 1..=10 {
-            let wait = backoff(retry, first, max);
-            let full = (first * 2u32.pow(retry - 1)).min(max);
-            assert!(wait >= full / 2 && wait <= full, "{retry}: {wait:?}");
-        }
-        assert!(backoff(u32::MAX, first, max) <= max);
     }
 }

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use jarvis_http::reqwest;
+use jarvis_http::retry_after;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc2822;
+use reqwest::header::HeaderMap;
 use tokio::sync::mpsc;
 
 use super::queue::{Counters, Job, bump};
@@ -73,10 +73,7 @@ impl Worker {
                         );
                         return;
                     }
-                    let wait = match after {
-                        Some(after) => after.min(self.retry.max_delay),
-                        None => jitter(self.retry.backoff(attempt), self.retry.max_delay),
-                    };
+                    let wait = self.retry.rule().wait(attempt, after);
                     bump(&self.counters.retries);
                     tracing::info!(
                         webhook = %self.name, %event, attempt,
@@ -126,25 +123,6 @@ fn classify(status: StatusCode, headers: &HeaderMap) -> Attempt {
     } else {
         Attempt::GiveUp(format!("HTTP {status}"))
     }
-}
-
-/// `Retry-After` as seconds (fractions allowed) or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
-    }
-    let when = OffsetDateTime::parse(value, &Rfc2822).ok()?;
-    let secs = (when - OffsetDateTime::now_utc()).as_seconds_f64();
-    Some(Duration::from_secs_f64(secs.clamp(0.0, 86_400.0)))
-}
-
-/// A little random extra (up to 10 %) so retries of many gateways spread out.
-pub(super) fn jitter(wait: Duration, max: Duration) -> Duration {
-    use rand_core::RngCore;
-    let fraction = f64::from(rand_core::OsRng.next_u32() % 1000) / 10_000.0;
-    wait.mul_f64(1.0 + fraction).min(max.max(wait))
 }
 
 /// Why a request failed, without the URL: reqwest puts it in its errors, and
@@ -288,7 +266,8 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         drop(listener);
         let url = format!("http://{addr}/s3cr3t-topic-token");
-        let client = reqwest::Client::builder()
+        let client = jarvis_http::client_builder()
+            .expect("TLS configuration")
             .timeout(Duration::from_secs(2))
             .build()
             .expect("client");

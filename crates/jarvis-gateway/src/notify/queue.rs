@@ -86,19 +86,22 @@ impl Notifier {
         let client = if webhooks.is_empty() {
             None
         } else {
-            match reqwest::Client::builder()
-                .timeout(retry.timeout)
-                .connect_timeout(retry.timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("jarvis/", env!("CARGO_PKG_VERSION")))
-                .build()
-            {
+            let built = jarvis_http::client_builder()
+                .map_err(|e| e.to_string())
+                .and_then(|builder| {
+                    builder
+                        .timeout(retry.timeout)
+                        .connect_timeout(retry.timeout)
+                        .build()
+                        .map_err(|e| e.without_url().to_string())
+                });
+            match built {
                 Ok(client) => Some(client),
                 Err(e) => {
                     // Without a client nothing can be sent: the queues stay
                     // closed, so every notice is counted as dropped.
                     tracing::error!(
-                        error = %e.without_url(),
+                        error = %e,
                         "cannot build the HTTP client for webhooks; notices will be dropped"
                     );
                     None

@@ -1,6 +1,7 @@
 //! A notice as each format sends it (generic JSON, ntfy, Discord), with
 //! untrusted text capped, made visible and escaped for where it lands.
 
+use jarvis_http::reqwest;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -184,11 +184,11 @@ mod tests {
         let f = p.filter(10).expect("a filter");
         assert_eq!(
             f.since.map(jarvis_store::timestamp).as_deref(),
-            Some("2026-11-23T14:00:00.5Z")
+            Some("2026-11-23T14:00:00.500000Z")
         );
         assert_eq!(
             f.until.map(jarvis_store::timestamp).as_deref(),
-            Some("2026-11-24T00:00:00Z")
+            Some("2026-11-24T00:00:00.000000Z")
         );
         let blank = AuditParams {
             since: "  ".into(),
