@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jarvis_core::HostName;
 use jarvis_exec::protocol::{Request, RunRequest};
-use jarvis_gateway::{Config, Gateway, Proposal};
+use jarvis_gateway::{Config, Gateway, Proposal, Work};
 use jarvis_store::Store;
 use jarvis_tests::{Env, sandbox};
 
@@ -43,10 +43,11 @@ fn overhead(c: &mut Criterion) {
                 .propose(Proposal {
                     requester: "bench".into(),
                     host: host.clone(),
-                    command: "true".into(),
-                    cwd: None,
+                    work: Work::Command {
+                        line: "true".into(),
+                        cwd: None,
+                    },
                     timeout: None,
-                    edit: None,
                     purpose: None,
                 })
                 .await

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jarvis_core::{ActionId, HostName};
 use jarvis_exec::snapshot::{DropRequest, SnapshotPlan, SnapshotRequest};
-use jarvis_gateway::{Config, Gateway, Proposal};
+use jarvis_gateway::{Config, Gateway, Proposal, Work};
 use jarvis_store::Store;
 use jarvis_tests::fixtures::{HostContainer, as_guard_user};
 use jarvis_tests::{Env, marker, sandbox};
@@ -152,10 +152,11 @@ fn snapshots(c: &mut Criterion) {
                 .propose(Proposal {
                     requester: "bench".into(),
                     host: host.clone(),
-                    command: command.into(),
-                    cwd: cwd.map(str::to_owned),
+                    work: Work::Command {
+                        line: command.into(),
+                        cwd: cwd.map(str::to_owned),
+                    },
                     timeout: None,
-                    edit: None,
                     purpose: None,
                 })
                 .await

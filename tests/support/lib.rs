@@ -74,10 +74,11 @@ pub fn proposal(requester: &str, command: &str) -> jarvis_gateway::Proposal {
     jarvis_gateway::Proposal {
         requester: requester.into(),
         host: jarvis_core::HostName::parse("sandbox").expect("valid"),
-        command: command.into(),
-        cwd: None,
+        work: jarvis_gateway::Work::Command {
+            line: command.into(),
+            cwd: None,
+        },
         timeout: None,
-        edit: None,
         purpose: None,
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use jarvis_core::{ActionId, ActionState, ApprovalProgress, ApprovalRefusal, HostName, TokenScope};
 use jarvis_exec::ExecError;
-use jarvis_gateway::{Gateway, GatewayError, Proposal};
+use jarvis_gateway::{Gateway, GatewayError, Proposal, Work};
 use jarvis_store::{ActionRecord, AuditFilter};
 use jarvis_tests::fixtures::HostRepo;
 use jarvis_tests::server::{Person, Served, client};
@@ -44,10 +44,11 @@ async fn propose_in(gw: &Gateway, repo: &HostRepo, requester: &str, command: &st
     gw.propose(Proposal {
         requester: requester.into(),
         host: sandbox_host(),
-        command: command.into(),
-        cwd: Some(repo.path.display().to_string()),
+        work: Work::Command {
+            line: command.into(),
+            cwd: Some(repo.path.display().to_string()),
+        },
         timeout: None,
-        edit: None,
         purpose: None,
     })
     .await
@@ -494,10 +495,11 @@ async fn one_persons_conversations_share_one_requester_limit() {
             .propose(Proposal {
                 requester,
                 host: sandbox_host(),
-                command: format!("echo {m}-{n}"),
-                cwd: None,
+                work: Work::Command {
+                    line: format!("echo {m}-{n}"),
+                    cwd: None,
+                },
                 timeout: None,
-                edit: None,
                 purpose: None,
             })
             .await

@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use jarvis_core::{ActionState, Decision, HostName};
-use jarvis_gateway::{Gateway, GatewayError, Proposal};
+use jarvis_gateway::{Gateway, GatewayError, Proposal, Work};
 use jarvis_tests::server::{Agent, Person, Served};
 use jarvis_tests::{Env, action_id, sandbox};
 use reqwest::StatusCode;
@@ -165,10 +165,11 @@ async fn an_unattended_action_whose_host_lost_the_wall_goes_back_to_a_person() {
         .propose(Proposal {
             requester: "test".into(),
             host: host.clone(),
-            command: "uptime".into(),
-            cwd: None,
+            work: Work::Command {
+                line: "uptime".into(),
+                cwd: None,
+            },
             timeout: None,
-            edit: None,
             purpose: None,
         })
         .await

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use jarvis_core::{ActionState, HostName};
 use jarvis_exec::ExecError;
-use jarvis_gateway::{Gateway, GatewayError, Proposal, Proposed};
+use jarvis_gateway::{Gateway, GatewayError, Proposal, Proposed, Work};
 use jarvis_store::AuditFilter;
 use jarvis_tests::fixtures::HostRepo;
 use jarvis_tests::{Env, marker};
@@ -43,10 +43,11 @@ async fn propose(gw: &Gateway, command: &str, cwd: Option<&str>) -> Proposed {
         .propose(Proposal {
             requester: "agent".into(),
             host: HostName::parse("sandbox").expect("valid"),
-            command: command.into(),
-            cwd: cwd.map(str::to_owned),
+            work: Work::Command {
+                line: command.into(),
+                cwd: cwd.map(str::to_owned),
+            },
             timeout: None,
-            edit: None,
             purpose: None,
         })
         .await

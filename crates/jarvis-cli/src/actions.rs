@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use jarvis_core::{ActionId, ActionState, ApprovalProgress, HostName, Purpose};
 use jarvis_exec::Output;
 use jarvis_exec::snapshot::SnapshotPlan;
-use jarvis_gateway::{Gateway, GatewayError, Proposal};
+use jarvis_gateway::{Gateway, GatewayError, Proposal, Work};
 use jarvis_store::{ActionRecord, AuditFilter, RunRecord, Store};
 use serde_json::json;
 
@@ -171,10 +171,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         let proposal = Proposal {
             requester: operator(),
             host,
-            command: args.command.join(" "),
-            cwd: args.cwd,
+            work: Work::Command {
+                line: args.command.join(" "),
+                cwd: args.cwd,
+            },
             timeout: args.timeout.map(Duration::from_secs),
-            edit: None,
             purpose,
         };
         let code = propose_and_run(&gw, proposal).await?;

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use jarvis_core::{ActionState, HostName};
 use jarvis_exec::snapshot::{FileChange, FileEdit, Snapshot};
 use jarvis_gateway::rollback::outcome_words;
-use jarvis_gateway::{GatewayError, Proposal};
+use jarvis_gateway::{GatewayError, Proposal, Work};
 use jarvis_store::SnapshotRecord;
 use serde_json::json;
 
@@ -116,13 +116,11 @@ pub fn edit(args: EditArgs) -> Result<ExitCode> {
         let proposal = Proposal {
             requester: operator(),
             host,
-            command: String::new(),
-            cwd: None,
-            timeout: None,
-            edit: Some(FileEdit {
+            work: Work::Edit(FileEdit {
                 path: args.path,
                 change,
             }),
+            timeout: None,
             purpose: None,
         };
         let code = propose_and_run(&gw, proposal).await?;

@@ -26,7 +26,7 @@ use jarvis_store::{
 };
 use serde_json::json;
 
-use crate::pipeline::{Gateway, GatewayError, Proposal};
+use crate::pipeline::{Gateway, GatewayError, Proposal, Work};
 
 /// How a conversation ended.
 #[derive(Debug, Clone)]
@@ -512,16 +512,12 @@ impl<'a> ChatActions<'a> {
         if gw.config().host(&host).is_none() {
             return Err(ActionsError::UnknownHost(p.host.clone()));
         }
-        let (command, cwd, edit) = match p.kind {
-            ProposedKind::Command { command, cwd } => (command, cwd, None),
-            ProposedKind::Edit { path, content } => (
-                String::new(),
-                None,
-                Some(FileEdit {
-                    path,
-                    change: FileChange::Content { content },
-                }),
-            ),
+        let work = match p.kind {
+            ProposedKind::Command { command, cwd } => Work::Command { line: command, cwd },
+            ProposedKind::Edit { path, content } => Work::Edit(FileEdit {
+                path,
+                change: FileChange::Content { content },
+            }),
         };
         let purpose = Purpose::new(&p.reason, &p.expected_effect)
             .map_err(|e| ActionsError::Invalid(format!("{}: {e}", e.field)))?;
@@ -532,10 +528,8 @@ impl<'a> ChatActions<'a> {
                 Proposal {
                     requester: requester.clone(),
                     host,
-                    command,
-                    cwd,
+                    work,
                     timeout: None,
-                    edit,
                     purpose,
                 },
                 |action| {

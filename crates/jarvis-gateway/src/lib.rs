@@ -26,5 +26,5 @@ pub use config::{
     Config, ConfigError, ConnectionLimits, LlmSettings, LoopBrake, NotifySpec, SecretRef,
     ServerSettings,
 };
-pub use pipeline::{Gateway, GatewayError, Proposal, Proposed, Started};
+pub use pipeline::{Gateway, GatewayError, Proposal, Proposed, Started, Work};
 pub use rollback::RolledBack;

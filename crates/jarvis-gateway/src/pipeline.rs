@@ -32,7 +32,7 @@ pub use accounts::ACCOUNT_LOOKBACK;
 pub use error::GatewayError;
 pub use kernel::{HostFacts, KERNEL_FRESH, KernelKnown, KernelStanding};
 pub(crate) use propose::action_edit;
-pub use propose::{Proposal, Proposed};
+pub use propose::{Proposal, Proposed, Work};
 pub use run::{Started, whole_secs};
 pub(crate) use run::{failed_run, time_of};
 

@@ -24,16 +24,54 @@ pub struct Proposal {
     pub requester: String,
     /// Where.
     pub host: HostName,
-    /// The command line.
-    pub command: String,
-    /// The directory on the host.
-    pub cwd: Option<String>,
+    /// What it would do there.
+    pub work: Work,
     /// A timeout other than the host's default.
     pub timeout: Option<Duration>,
-    /// A file edit instead of a command (`command` is then ignored).
-    pub edit: Option<FileEdit>,
     /// What the proposer says it is for, shown to whoever decides.
     pub purpose: Option<Purpose>,
+}
+
+/// What a proposal would do on its host: one or the other, never both, so
+/// no caller has to say what a command line means for an edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    /// Run a command line, in `cwd` on the host if given.
+    Command {
+        /// The command line.
+        line: String,
+        /// The directory on the host.
+        cwd: Option<String>,
+    },
+    /// Change one file.
+    Edit(FileEdit),
+}
+
+impl Work {
+    /// The line the action is recorded, shown and sent under: the command
+    /// line, or `edit PATH`.
+    pub fn line(&self) -> String {
+        match self {
+            Work::Command { line, .. } => line.clone(),
+            Work::Edit(e) => format!("edit {}", e.path),
+        }
+    }
+
+    /// The directory a command runs in; an edit names its file whole.
+    pub fn cwd(&self) -> Option<&str> {
+        match self {
+            Work::Command { cwd, .. } => cwd.as_deref(),
+            Work::Edit(_) => None,
+        }
+    }
+
+    /// The edit, if this is one.
+    pub fn edit(&self) -> Option<&FileEdit> {
+        match self {
+            Work::Command { .. } => None,
+            Work::Edit(e) => Some(e),
+        }
+    }
 }
 
 /// The outcome of a proposal.
@@ -204,21 +242,19 @@ impl Gateway {
             .host(&p.host)
             .ok_or_else(|| GatewayError::UnknownHost(p.host.to_string()))?
             .clone();
-        if let Some(e) = &p.edit {
+        if let Some(e) = p.work.edit() {
             check_edit(e)?;
         }
-        if let Some(cwd) = &p.cwd {
+        if let Some(cwd) = p.work.cwd() {
             check_cwd(cwd)?;
         }
-        let command = match &p.edit {
-            Some(e) => format!("edit {}", e.path),
-            None => p.command.clone(),
-        };
+        let command = p.work.line();
+        let cwd = p.work.cwd().map(str::to_owned);
         let Assessment {
             mut judgement,
             plan,
             live,
-        } = self.assess(&spec, &p.command, p.cwd.as_deref(), p.edit.as_ref());
+        } = self.assess(&spec, &command, cwd.as_deref(), p.work.edit());
         // A request that cannot reach the host whatever anyone decides (too
         // long for one SSH command line once encoded, a timeout over the
         // host's limit) is refused now, with the reason, instead of
@@ -227,10 +263,10 @@ impl Gateway {
             action_id: ActionId::new().to_string(),
             host: p.host.clone(),
             requester: p.requester.clone(),
-            command: p.command.clone(),
-            cwd: p.cwd.clone(),
+            command: command.clone(),
+            cwd: cwd.clone(),
             timeout: p.timeout,
-            edit: p.edit.clone(),
+            edit: p.work.edit().cloned(),
             approved: true,
             scope: plan.write_scope(),
         }) {
@@ -248,16 +284,15 @@ impl Gateway {
                     requester: p.requester.clone(),
                     host: Some(p.host.clone()),
                     command: command.clone(),
-                    cwd: p.cwd.clone(),
+                    cwd,
                     timeout_secs: p
                         .timeout
                         .map(|t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX)),
-                    kind: if p.edit.is_some() {
-                        ActionKind::Edit
-                    } else {
-                        ActionKind::Command
+                    kind: match &p.work {
+                        Work::Command { .. } => ActionKind::Command,
+                        Work::Edit(_) => ActionKind::Edit,
                     },
-                    edit: p.edit.as_ref().map(|e| json!(e)),
+                    edit: p.work.edit().map(|e| json!(e)),
                     rollback_of: None,
                     plan: Some(json!(plan)),
                     purpose: p.purpose.clone(),
@@ -280,8 +315,8 @@ impl Gateway {
             }
         }
         kernel.apply(&mut judgement);
-        if p.edit.is_none() {
-            self.writes_need_a_person(&p, &kernel, &mut judgement);
+        if let Work::Command { line, cwd } = &p.work {
+            self.writes_need_a_person(&p.host, line, cwd.as_deref(), &kernel, &mut judgement);
         }
         let to = match judgement.decision {
             Decision::Allow => ActionState::Approved,
@@ -327,7 +362,9 @@ impl Gateway {
     /// policy says.
     fn writes_need_a_person(
         &self,
-        p: &Proposal,
+        host: &HostName,
+        line: &str,
+        cwd: Option<&str>,
         kernel: &KernelStanding,
         judgement: &mut Judgement,
     ) {
@@ -336,7 +373,7 @@ impl Gateway {
         if judgement.decision != Decision::Allow || no_wall {
             return;
         }
-        let Ok(c) = self.policy.confinement(&p.command, p.cwd.as_deref()) else {
+        let Ok(c) = self.policy.confinement(line, cwd) else {
             return;
         };
         if c.read_only() {
@@ -349,7 +386,7 @@ impl Gateway {
         };
         judgement.hold(format!(
             "it writes ({place}); on {} the kernel wall lets an action write only what a person approved",
-            jarvis_core::text::code(p.host.as_str())
+            jarvis_core::text::code(host.as_str())
         ));
     }
 }

@@ -24,7 +24,7 @@ use super::judge::try_policy;
 use super::lookup::{decision_error, needed, plan_lines};
 use super::session::{ApiUser, Caller};
 use super::state::{AppState, Shared, unix};
-use crate::pipeline::{GatewayError, Proposal};
+use crate::pipeline::{GatewayError, Proposal, Work};
 use crate::rollback::{describe, outcome_words};
 use jarvis_exec::ExecError;
 use jarvis_store::{ActionRecord, StoreError};
@@ -109,9 +109,12 @@ pub(crate) async fn propose(
     let host = HostName::parse(&b.host).map_err(|e| {
         AppError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("host: {e}")).json()
     })?;
-    let command = match (&b.command, &b.edit) {
-        (Some(c), None) if !c.trim().is_empty() => c.clone(),
-        (None, Some(e)) => format!("edit {}", e.path),
+    let work = match (b.command, b.edit) {
+        (Some(line), None) if !line.trim().is_empty() => Work::Command {
+            line,
+            cwd: b.cwd.clone(),
+        },
+        (None, Some(e)) => Work::Edit(e),
         _ => {
             return Err(AppError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -139,15 +142,13 @@ pub(crate) async fn propose(
             .await
             .map_err(|e| AppError::from_store(e).json())?
     {
-        return replay(&state, made, key, &host, &command, b.cwd.as_deref());
+        return replay(&state, made, key, &host, &work);
     }
     let proposal = Proposal {
         requester: actor.clone(),
         host: host.clone(),
-        command: command.clone(),
-        cwd: b.cwd.clone(),
+        work: work.clone(),
         timeout: b.timeout_secs.map(Duration::from_secs),
-        edit: b.edit,
         purpose,
     };
     let proposed = match &key {
@@ -164,7 +165,7 @@ pub(crate) async fn propose(
                 .action(action)
                 .await
                 .map_err(|e| AppError::from_store(e).json())?;
-            return replay(&state, made, &key, &host, &command, b.cwd.as_deref());
+            return replay(&state, made, &key, &host, &work);
         }
         Err(e) => return Err(AppError::from_gateway(e).json()),
     };
@@ -264,12 +265,11 @@ fn replay(
     made: ActionRecord,
     key: &str,
     host: &HostName,
-    command: &str,
-    cwd: Option<&str>,
+    work: &Work,
 ) -> ApiResult {
     if made.host.as_deref() != Some(host.as_str())
-        || made.command != command
-        || made.cwd.as_deref() != cwd
+        || made.command != work.line()
+        || made.cwd.as_deref() != work.cwd()
     {
         return Err(AppError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
