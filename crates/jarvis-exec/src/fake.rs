@@ -515,3 +515,176 @@ fn targets_of(snapshot: &Snapshot, check_only: bool) -> Vec<RestoredTarget> {
     all.extend(snapshot.volumes.iter().map(|v| target("volume", &v.name)));
     all
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{GlobalLimits, HostLimits, HostSpec};
+    use crate::snapshot::SnapshotSettings;
+    use crate::{ExecError, Executor, Job};
+    use jarvis_core::HostName;
+
+    fn spec() -> HostSpec {
+        HostSpec {
+            name: HostName::parse("fake").expect("valid"),
+            destination: "jarvis@fake.invalid".into(),
+            port: None,
+            identity: None,
+            known_hosts: PathBuf::from("/nonexistent/known_hosts"),
+            tags: Vec::new(),
+            limits: HostLimits::default(),
+            snapshots: SnapshotSettings::default(),
+        }
+    }
+
+    fn executor(guard: &FakeGuard) -> Executor {
+        Executor::with_transports(vec![spec()], &GlobalLimits::default(), |_| {
+            guard.transport()
+        })
+    }
+
+    fn job(command: &str) -> Job {
+        Job {
+            action_id: "0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10".into(),
+            host: HostName::parse("fake").expect("valid"),
+            requester: "test".into(),
+            command: command.into(),
+            cwd: None,
+            timeout: None,
+            edit: None,
+            approved: false,
+            scope: Vec::new(),
+        }
+    }
+
+    async fn run(exec: &Executor, command: &str) -> Result<crate::Execution, ExecError> {
+        let job = job(command);
+        let admission = exec.admit(&job).await?;
+        let mut seen = Vec::new();
+        let result = exec
+            .run(admission, &job, &mut |o| {
+                if let crate::Output::Stdout(b) = o {
+                    seen.extend_from_slice(b);
+                }
+            })
+            .await;
+        if let Ok(e) = &result {
+            assert_eq!(seen, e.stdout, "streamed output is what was captured");
+        }
+        result
+    }
+
+    #[tokio::test]
+    async fn a_scripted_run_comes_back_through_the_executor() {
+        let guard = FakeGuard::new("fake");
+        guard.on_command("uptime", Reply::ok("up 3 days\n"));
+        let exec = executor(&guard);
+        let done = run(&exec, "uptime").await.expect("runs");
+        assert_eq!(done.outcome.exit_code, Some(0));
+        assert_eq!(done.stdout, b"up 3 days\n");
+        assert_eq!(done.outcome.stdout.bytes, 10);
+        assert_eq!(guard.commands(), vec!["uptime".to_owned()]);
+        assert_eq!(
+            exec.connection_id(&spec().name).as_deref(),
+            Some("fake:fake")
+        );
+        assert_eq!(exec.control_socket(&spec().name).await, None);
+    }
+
+    #[tokio::test]
+    async fn failures_say_whether_the_run_may_have_happened() {
+        let guard = FakeGuard::new("fake");
+        guard
+            .on_command("never", Reply::NeverSent)
+            .on_command("broken", Reply::Broken)
+            .on_command("quiet", Reply::Silent)
+            .on_command("refused", Reply::refuse("host-policy", "not here"));
+        let exec = executor(&guard);
+        let refused = run(&exec, "refused").await.expect_err("refused");
+        assert_eq!(refused.code(), "guard-refused");
+        assert!(!refused.may_have_run());
+        let never = run(&exec, "never").await.expect_err("fails");
+        assert!(!never.may_have_run(), "{never}");
+        let broken = run(&exec, "broken").await.expect_err("fails");
+        assert!(broken.may_have_run(), "{broken}");
+        let quiet = run(&exec, "quiet").await.expect_err("fails");
+        assert!(quiet.may_have_run(), "{quiet}");
+        // Three transport failures in a row opened the host's breaker.
+        let open = run(&exec, "uptime").await.expect_err("breaker open");
+        assert_eq!(open.code(), "circuit-open", "{open}");
+    }
+
+    #[tokio::test]
+    async fn output_over_the_cap_is_cut_and_counted() {
+        let guard = FakeGuard::new("fake");
+        guard.on_command(
+            "yes",
+            Reply::Exit {
+                code: 1,
+                stdout: vec![b'y'; 100],
+                stderr: b"oops".to_vec(),
+            },
+        );
+        let mut spec = spec();
+        spec.limits.output_cap = 10;
+        let exec =
+            Executor::with_transports(vec![spec], &GlobalLimits::default(), |_| guard.transport());
+        let done = run(&exec, "yes").await.expect("runs");
+        assert_eq!(done.stdout.len(), 10);
+        assert!(done.outcome.stdout.truncated);
+        assert_eq!(done.outcome.stdout.bytes, 100);
+        assert_eq!(done.outcome.exit_code, Some(1));
+        assert_eq!(done.stderr, b"oops");
+    }
+
+    #[tokio::test]
+    async fn other_requests_get_plausible_answers() {
+        let guard = FakeGuard::new("fake");
+        let exec = executor(&guard);
+        let host = spec().name;
+        let kernel = exec.kernel(&host).await.expect("kernel");
+        assert_eq!(kernel.enforcement.level, EnforcementLevel::Full);
+        let check = exec.check(&host).await.expect("check");
+        assert!(check.bash.is_some());
+        let plan = SnapshotPlan {
+            files: vec!["/etc/motd".into()],
+            ..SnapshotPlan::default()
+        };
+        let snap = exec
+            .snapshot(
+                &host,
+                crate::snapshot::SnapshotRequest {
+                    action_id: "a".into(),
+                    plan,
+                    keep: true,
+                    volume_image: None,
+                },
+            )
+            .await
+            .expect("snapshot");
+        assert!(snap.kept && snap.files[0].backup.is_some());
+        let report = exec
+            .restore(
+                &host,
+                crate::snapshot::RestoreRequest {
+                    action_id: "a".into(),
+                    target: snap,
+                    after: None,
+                    force: false,
+                    check_only: false,
+                    volume_image: None,
+                },
+            )
+            .await
+            .expect("restore");
+        assert!(report.complete && report.before.is_some());
+        assert_eq!(report.targets[0].outcome, TargetOutcome::Restored);
+        let account = exec.account(&host, "a").await.expect("account");
+        assert!(account.started.is_none());
+        assert_eq!(
+            guard.count(|r| matches!(r, Request::Kernel | Request::Check)),
+            2
+        );
+        assert_eq!(guard.requests().len(), 5);
+    }
+}
