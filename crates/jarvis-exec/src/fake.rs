@@ -99,6 +99,10 @@ struct State {
     /// Scripted answers, newest first; the first that matches answers.
     rules: Vec<(Matcher, Reply)>,
     requests: Vec<Request>,
+    /// How many runs, edits and restores have been answered: the host's
+    /// state as snapshots see it, so one taken after a run differs from
+    /// one taken before (as the gateway's "nothing to undo" check needs).
+    generation: u64,
 }
 
 /// A fake guard for one or more hosts. Cloning it gives another handle on
@@ -179,15 +183,28 @@ impl FakeGuard {
         self.state().requests.iter().filter(|r| which(r)).count()
     }
 
+    /// The reply to `request`, which is recorded.
     fn reply_for(&self, request: &Request) -> Reply {
         let mut state = self.state();
         state.requests.push(request.clone());
-        state
+        let reply = state
             .rules
             .iter()
             .find(|(m, _)| m(request))
             .map(|(_, r)| r.clone())
-            .unwrap_or_else(|| default_reply(request))
+            .unwrap_or_else(|| default_reply(request, state.generation));
+        if matches!(
+            reply,
+            Reply::Exit { .. }
+                | Reply::TimedOut
+                | Reply::Frames {
+                    last: Frame::Restored(_),
+                    ..
+                }
+        ) {
+            state.generation += 1;
+        }
+        reply
     }
 
     async fn serve(
@@ -292,18 +309,18 @@ impl Transport for FakeGuard {
 }
 
 /// What a healthy host with a full kernel wall answers.
-fn default_reply(request: &Request) -> Reply {
+fn default_reply(request: &Request, generation: u64) -> Reply {
     match request {
         Request::Run(_) => Reply::ok(""),
         Request::Edit(edit) => Reply::ok(&format!("edited {}\n", edit.edit.path)),
         _ => Reply::Frames {
             output: Vec::new(),
-            last: default_last(request),
+            last: default_last(request, generation),
         },
     }
 }
 
-fn default_last(request: &Request) -> Frame {
+fn default_last(request: &Request, generation: u64) -> Frame {
     let enforcement = KernelEnforcement {
         level: EnforcementLevel::Full,
         landlock_abi: Some(6),
@@ -324,7 +341,9 @@ fn default_last(request: &Request) -> Frame {
             bash: Some("/usr/bin/bash".into()),
             enforcement,
         }),
-        Request::Snapshot(s) => Frame::Snapshotted(snapshot_of(&s.action_id, &s.plan, s.keep)),
+        Request::Snapshot(s) => {
+            Frame::Snapshotted(snapshot_of(&s.action_id, &s.plan, s.keep, generation))
+        }
         Request::Restore(r) if !r.target.kept => Frame::Refused(Refusal {
             code: "bad-request".into(),
             reasons: vec![
@@ -335,8 +354,9 @@ fn default_last(request: &Request) -> Frame {
             let targets = targets_of(&r.target, r.check_only);
             let plan = plan_of(&r.target);
             Frame::Restored(RestoreReport {
-                before: (!r.check_only).then(|| snapshot_of(&r.action_id, &plan, true)),
-                after: (!r.check_only).then(|| snapshot_of(&r.action_id, &plan, false)),
+                before: (!r.check_only).then(|| snapshot_of(&r.action_id, &plan, true, generation)),
+                after: (!r.check_only)
+                    .then(|| snapshot_of(&r.action_id, &plan, false, generation + 1)),
                 complete: !r.check_only || targets.is_empty(),
                 targets,
                 duration_ms: 1,
@@ -439,9 +459,11 @@ fn summary(bytes: &[u8], cap: usize) -> StreamSummary {
 }
 
 /// A snapshot of what `plan` names, as a host where everything exists
-/// would take it; with `keep`, with something to restore from.
-fn snapshot_of(action_id: &str, plan: &SnapshotPlan, keep: bool) -> Snapshot {
-    let tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904".to_owned();
+/// would take it in `generation`; with `keep`, with something to restore
+/// from.
+fn snapshot_of(action_id: &str, plan: &SnapshotPlan, keep: bool, generation: u64) -> Snapshot {
+    let digest = |name: &str| hex::encode(Sha256::digest(format!("{name}@{generation}")));
+    let tree = |name: &str| digest(name)[..40].to_owned();
     Snapshot {
         action_id: action_id.to_owned(),
         kept: keep,
@@ -450,11 +472,11 @@ fn snapshot_of(action_id: &str, plan: &SnapshotPlan, keep: bool) -> Snapshot {
             .iter()
             .map(|path| RepoState {
                 path: path.clone(),
-                head: Some(tree.clone()),
+                head: Some(tree(path)),
                 branch: Some("main".into()),
-                index_tree: tree.clone(),
-                worktree_tree: tree.clone(),
-                commit: keep.then(|| tree.clone()),
+                index_tree: tree(path),
+                worktree_tree: tree(path),
+                commit: keep.then(|| tree(path)),
                 kept_ref: keep.then(|| format!("refs/jarvis/snapshots/{action_id}")),
             })
             .collect(),
@@ -465,7 +487,7 @@ fn snapshot_of(action_id: &str, plan: &SnapshotPlan, keep: bool) -> Snapshot {
             .map(|name| VolumeState {
                 name: name.clone(),
                 exists: true,
-                fingerprint: "fake".into(),
+                fingerprint: digest(name),
                 archive: keep.then(|| format!("{name}.tar")),
                 bytes: 0,
             })
@@ -476,7 +498,7 @@ fn snapshot_of(action_id: &str, plan: &SnapshotPlan, keep: bool) -> Snapshot {
             .map(|path| FileState {
                 path: path.clone(),
                 exists: true,
-                sha256: Some(hex::encode(Sha256::digest(path.as_bytes()))),
+                sha256: Some(digest(path)),
                 mode: Some(0o644),
                 backup: keep.then(|| format!("{path}.jarvis-{action_id}")),
             })
