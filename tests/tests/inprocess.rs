@@ -112,7 +112,11 @@ async fn a_command_that_needs_a_person_waits_then_runs_once_approved() {
     );
     assert_eq!(runs(&app).len(), 1);
     let kinds = app.event_kinds(&id).await;
-    for kind in ["action.pending_approval", "action.approved", "action.running"] {
+    for kind in [
+        "action.pending_approval",
+        "action.approved",
+        "action.running",
+    ] {
         assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
     }
     assert_eq!(kinds.last().map(String::as_str), Some("action.succeeded"));

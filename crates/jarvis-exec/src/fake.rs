@@ -38,8 +38,8 @@ pub enum Reply {
     Frames {
         /// Frames before the last, in order.
         output: Vec<Frame>,
-        /// The frame that ends the answer.
-        last: Frame,
+        /// The frame that ends the answer (boxed: a report is large).
+        last: Box<Frame>,
     },
     /// A run that exits by itself with `code`, having written `stdout` and
     /// `stderr` (sent up to the request's output cap, as the guard does).
@@ -193,15 +193,12 @@ impl FakeGuard {
             .find(|(m, _)| m(request))
             .map(|(_, r)| r.clone())
             .unwrap_or_else(|| default_reply(request, state.generation));
-        if matches!(
-            reply,
-            Reply::Exit { .. }
-                | Reply::TimedOut
-                | Reply::Frames {
-                    last: Frame::Restored(_),
-                    ..
-                }
-        ) {
+        let changes = match &reply {
+            Reply::Exit { .. } | Reply::TimedOut => true,
+            Reply::Frames { last, .. } => matches!(**last, Frame::Restored(_)),
+            _ => false,
+        };
+        if changes {
             state.generation += 1;
         }
         reply
@@ -315,7 +312,7 @@ fn default_reply(request: &Request, generation: u64) -> Reply {
         Request::Edit(edit) => Reply::ok(&format!("edited {}\n", edit.edit.path)),
         _ => Reply::Frames {
             output: Vec::new(),
-            last: default_last(request, generation),
+            last: Box::new(default_last(request, generation)),
         },
     }
 }
@@ -393,7 +390,7 @@ fn frames(request: &Request, reply: Reply) -> (Vec<Frame>, Frame) {
         _ => usize::MAX,
     };
     match reply {
-        Reply::Frames { output, last } => (output, last),
+        Reply::Frames { output, last } => (output, *last),
         Reply::Refuse { code, reason } => (
             Vec::new(),
             Frame::Refused(Refusal {
