@@ -109,7 +109,14 @@ impl Drop for App {
 
 /// An app whose config is one host `sandbox` (kernel wall required,
 /// snapshots on) with `extra` TOML appended; `tag` names its directory.
+/// Its guard answers as a healthy host until the test scripts it.
 pub async fn spawn_app(tag: &str, extra: &str) -> App {
+    spawn_app_on(tag, extra, FakeGuard::new("sandbox")).await
+}
+
+/// As [`spawn_app`], on `guard`, scripted before the gateway first asks
+/// the host anything (its kernel wall is asked at start).
+pub async fn spawn_app_on(tag: &str, extra: &str, guard: FakeGuard) -> App {
     let dir = TempDir::new(tag);
     let known_hosts = dir.path().join("known_hosts");
     std::fs::write(&known_hosts, "").expect("write known_hosts");
@@ -125,7 +132,6 @@ pub async fn spawn_app(tag: &str, extra: &str) -> App {
     let db = dir.path().join("jarvis.db");
     let url = format!("sqlite://{}", db.display());
     let store = Store::connect(&url).await.expect("store opens");
-    let guard = FakeGuard::new("sandbox");
     let gw = {
         let guard = guard.clone();
         jarvis_gateway::Gateway::open_with_transports(config, store, true, move |_| {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use jarvis_exec::fake::Reply;
 use jarvis_exec::protocol::Request;
-use jarvis_tests::inprocess::{App, spawn_app};
+use jarvis_tests::inprocess::{App, spawn_app, spawn_app_on};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -342,4 +342,97 @@ async fn live_updates_announce_a_change_of_state() {
     }
     assert!(seen.contains("event: action"), "{seen}");
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_without_its_kernel_wall_holds_allowed_commands_for_a_person() {
+    use jarvis_exec::fake::FakeGuard;
+    use jarvis_exec::protocol::{Frame, KernelEnforcement, KernelReport};
+    // The guard says its kernel enforces nothing; the host's
+    // `enforcement = "required"` then lets nothing run unattended.
+    let guard = FakeGuard::new("sandbox");
+    guard.answer(
+        |r| matches!(r, Request::Kernel),
+        Reply::Frames {
+            output: Vec::new(),
+            last: Box::new(Frame::Kernel(KernelReport {
+                bash: Some("/usr/bin/bash".into()),
+                enforcement: KernelEnforcement::default(),
+            })),
+        },
+    );
+    guard.answer(|r| matches!(r, Request::Check), Reply::NeverSent);
+    let app = spawn_app_on("ip-kernel", "", guard).await;
+    let action = app.agent().propose("uptime").await;
+    assert_eq!(action["state"], "pending_approval", "{action:#}");
+    assert!(runs(&app).is_empty());
+    // A person may still let it run.
+    let id = id_of(&action);
+    let (status, body) = app.approve(&id).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    app.agent().wait_state(&id, "succeeded").await;
+    assert_eq!(runs(&app).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_endpoints_see_the_fake_host() {
+    let app = spawn_app("ip-ops", "").await;
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .expect("GET /healthz");
+    assert_eq!(r.status(), StatusCode::OK);
+    ran(&app, "uptime", "succeeded").await;
+    let r = http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "metrics are not public"
+    );
+    let metrics = http
+        .get(format!("{}/metrics", app.url))
+        .bearer_auth(&app.read_token)
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains("jarvis_actions{state=\"succeeded\",decision=\"allow\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("jarvis_host_breaker_state{host=\"sandbox\",state=\"closed\"} 1"),
+        "{metrics}"
+    );
+    // The host's first background check answers in its own time: asked
+    // until it has, bounded so a host that never answers fails the test.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = http
+            .get(format!("{}/readyz", app.url))
+            .bearer_auth(&app.read_token)
+            .send()
+            .await
+            .expect("GET /readyz");
+        let status = ready.status();
+        let body: Value = ready.json().await.expect("readyz JSON");
+        if status == StatusCode::OK {
+            assert_eq!(body["hosts"]["sandbox"]["ok"], true, "{body:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {body:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        app.guard.count(|r| matches!(r, Request::Check)) >= 1,
+        "readiness comes from the host's guard"
+    );
 }

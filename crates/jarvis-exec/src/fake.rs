@@ -10,8 +10,9 @@
 //!
 //! It sits behind the `fake-guard` cargo feature, off by default, so the
 //! gateway's binaries do not carry a host that answers "done" to anything;
-//! the tests crate turns it on. A feature rather than `#[cfg(test)]`
-//! because the tests live in another crate.
+//! the tests crate turns it on, and this crate's own unit tests build it
+//! too. A feature rather than `#[cfg(test)]` alone because the tests that
+//! drive the gateway on it live in another crate.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
