@@ -88,6 +88,21 @@ impl App {
         events.into_iter().rev().map(|e| e.kind).collect()
     }
 
+    /// Waits until the audit log holds an event of `kind` for action `id`
+    /// (some are written after the action's state moved, such as the
+    /// guard's account of a lost run); panics after a minute.
+    pub async fn wait_event(&self, id: &str, kind: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let kinds = self.event_kinds(id).await;
+            if kinds.iter().any(|k| k == kind) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no {kind} for {id}: {kinds:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops the server and waits for it to finish, as a shutdown does.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -170,9 +185,9 @@ pub async fn spawn_app_on(tag: &str, extra: &str, guard: FakeGuard) -> App {
         HeaderValue::from_str(&format!("jarvis_session={secret}")).expect("a cookie"),
     );
     let approver = Person {
-        http: reqwest::Client::builder()
+        http: jarvis_http::client_builder()
+            .expect("TLS configuration")
             .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client"),
         url: url.clone(),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use jarvis_exec::fake::Reply;
 use jarvis_exec::protocol::Request;
 use jarvis_tests::inprocess::{App, spawn_app, spawn_app_on};
+use jarvis_tests::server::client;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -138,27 +139,27 @@ async fn transport_failures_end_in_the_state_they_mean() {
                 stderr: b"no such thing\n".to_vec(),
             },
         );
-    let accounts = |app: &App| app.guard.count(|r| matches!(r, Request::Account(_)));
+    let accounts = |app: &App, id: &str| {
+        app.guard
+            .count(|r| matches!(r, Request::Account(a) if a.action_id == id))
+    };
 
-    // Never sent: the host was not reached; nothing to ask it afterwards.
+    // Never sent: the host was not reached, so there is nothing to ask it.
     let never = ran(&app, "echo never", "failed").await;
     assert_eq!(never["run"]["ending"], "unreachable", "{never:#}");
-    assert_eq!(accounts(&app), 0);
+    let never = id_of(&never["action"]);
 
     // Sent, then the link broke or went quiet: it may have run, so the
-    // run is `lost` and the guard is asked for its own account.
-    let broken = ran(&app, "echo broken", "failed").await;
-    assert_eq!(broken["run"]["ending"], "lost", "{broken:#}");
-    assert_eq!(accounts(&app), 1);
-    let id = id_of(&broken["action"]);
-    assert!(
-        app.event_kinds(&id)
-            .await
-            .contains(&"run.guard_account".to_owned())
-    );
-    let quiet = ran(&app, "echo quiet", "failed").await;
-    assert_eq!(quiet["run"]["ending"], "lost", "{quiet:#}");
-    assert_eq!(accounts(&app), 2);
+    // run is `lost` and the guard is asked for its own account (after the
+    // state is recorded).
+    for command in ["echo broken", "echo quiet"] {
+        let lost = ran(&app, command, "failed").await;
+        assert_eq!(lost["run"]["ending"], "lost", "{lost:#}");
+        let id = id_of(&lost["action"]);
+        app.wait_event(&id, "run.guard_account").await;
+        assert_eq!(accounts(&app, &id), 1);
+    }
+    assert_eq!(accounts(&app, &never), 0);
 
     // The guard's own timeout, and a plain non-zero exit.
     let slow = ran(&app, "echo slow", "timed_out").await;
@@ -172,7 +173,7 @@ async fn transport_failures_end_in_the_state_they_mean() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_refuses_what_it_must() {
     let app = spawn_app("ip-refusals", "").await;
-    let http = reqwest::Client::new();
+    let http = client();
     let url = |path: &str| format!("{}{path}", app.url);
 
     let r = http.get(url("/api/v1/actions")).send().await.expect("GET");
@@ -256,6 +257,17 @@ async fn a_rollback_through_the_api_restores_on_the_host() {
     let id = id_of(&body["action"]);
     app.approve(&id).await;
     agent.wait_state(&id, "succeeded").await;
+    // The state after the run is taken once the run is recorded: waited
+    // for, since a rollback compares against it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, v) = agent.get(&format!("/api/v1/actions/{id}")).await;
+        if !v["snapshot"]["after"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no after-state: {v:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let snapshots = app
         .guard
         .count(|r| matches!(r, Request::Snapshot(s) if s.action_id == id));
@@ -303,7 +315,7 @@ async fn a_rollback_through_the_api_restores_on_the_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_updates_announce_a_change_of_state() {
     let app = spawn_app("ip-live", "").await;
-    let mut stream = reqwest::Client::new()
+    let mut stream = client()
         .get(format!("{}/api/v1/events", app.url))
         .bearer_auth(&app.read_token)
         .send()
@@ -377,7 +389,7 @@ async fn a_host_without_its_kernel_wall_holds_allowed_commands_for_a_person() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_endpoints_see_the_fake_host() {
     let app = spawn_app("ip-ops", "").await;
-    let http = reqwest::Client::new();
+    let http = client();
     let r = http
         .get(format!("{}/healthz", app.url))
         .send()
