@@ -6,6 +6,7 @@ pub mod browser;
 pub mod disk;
 pub mod exec_faults;
 pub mod fixtures;
+pub mod inprocess;
 pub mod llm_stub;
 pub mod server;
 

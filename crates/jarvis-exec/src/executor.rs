@@ -20,7 +20,7 @@ use crate::snapshot::{
     DropReport, DropRequest, EditRequest, FileEdit, PreviewReport, PreviewRequest, RestoreReport,
     RestoreRequest, Snapshot, SnapshotRequest,
 };
-use crate::transport::{Connection, TransportError};
+use crate::transport::{Connection, Transport, TransportError};
 
 /// One action to send.
 #[derive(Debug, Clone)]
@@ -175,7 +175,8 @@ impl ExecError {
 const HEARTBEATS: Duration = Duration::from_secs(10);
 
 struct HostEntry {
-    conn: Connection,
+    spec: HostSpec,
+    conn: Arc<dyn Transport>,
     breaker: Arc<Breaker>,
     slots: Arc<Semaphore>,
 }
@@ -238,6 +239,21 @@ impl Executor {
     /// and short (a socket path is at most
     /// [`MAX_SOCKET_PATH`](crate::transport::master::MAX_SOCKET_PATH) bytes).
     pub fn new(hosts: Vec<HostSpec>, global: &GlobalLimits, control_dir: &Path) -> Executor {
+        let idle = global.ssh_master_idle;
+        Executor::with_transports(hosts, global, |spec| {
+            Arc::new(Connection::new(spec.clone(), control_dir, idle))
+        })
+    }
+
+    /// An executor for `hosts` whose requests go through the transports
+    /// `make` gives, one per host (an in-process guard in tests). Limits,
+    /// the breaker and admission are the same as [`Executor::new`]'s: only
+    /// the way to the host is swapped.
+    pub fn with_transports(
+        hosts: Vec<HostSpec>,
+        global: &GlobalLimits,
+        make: impl Fn(&HostSpec) -> Arc<dyn Transport>,
+    ) -> Executor {
         let rates = RateLimits::new(global, &hosts);
         let hosts = hosts
             .into_iter()
@@ -248,7 +264,8 @@ impl Executor {
                         spec.limits.breaker_cooldown,
                     )),
                     slots: Arc::new(Semaphore::new(spec.limits.concurrency.max(1) as usize)),
-                    conn: Connection::new(spec.clone(), control_dir, global.ssh_master_idle),
+                    conn: make(&spec),
+                    spec: spec.clone(),
                 };
                 (spec.name, entry)
             })
@@ -258,14 +275,14 @@ impl Executor {
 
     /// The configured hosts, by name.
     pub fn hosts(&self) -> Vec<&HostSpec> {
-        let mut hosts: Vec<_> = self.hosts.values().map(|e| e.conn.spec()).collect();
+        let mut hosts: Vec<_> = self.hosts.values().map(|e| &e.spec).collect();
         hosts.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
         hosts
     }
 
     /// One host's spec.
     pub fn host(&self, name: &HostName) -> Option<&HostSpec> {
-        self.hosts.get(name).map(|e| e.conn.spec())
+        self.hosts.get(name).map(|e| &e.spec)
     }
 
     /// The state of a host's breaker, in words.
@@ -285,7 +302,7 @@ impl Executor {
     }
 
     /// A digest of what defines the connection to a host now
-    /// ([`Connection::connection_id`]).
+    /// ([`Transport::connection_id`]).
     pub fn connection_id(&self, name: &HostName) -> Option<String> {
         self.hosts.get(name)?.conn.connection_id()
     }
@@ -306,7 +323,7 @@ impl Executor {
     /// [`ExecError::TooLarge`].
     pub fn fits(&self, job: &Job) -> Result<Duration, ExecError> {
         let entry = self.entry(&job.host)?;
-        let limits = &entry.conn.spec().limits;
+        let limits = &entry.spec.limits;
         let timeout = job.timeout.unwrap_or(limits.default_timeout);
         if timeout > limits.max_timeout || timeout.is_zero() {
             return Err(ExecError::TimeoutTooLong {
@@ -377,7 +394,7 @@ impl Executor {
     /// opened (or another job took the probe) while this one waited.
     pub async fn seat(&self, ticket: Ticket) -> Result<Admission, ExecError> {
         let entry = self.entry(&ticket.host)?;
-        let limits = &entry.conn.spec().limits;
+        let limits = &entry.spec.limits;
         let slot = tokio::time::timeout(
             limits.queue_timeout,
             Arc::clone(&entry.slots).acquire_owned(),
@@ -438,7 +455,7 @@ impl Executor {
         on_output: &mut (dyn FnMut(Output<'_>) + Send),
     ) -> Result<Execution, ExecError> {
         let entry = self.entry(&admission.host)?;
-        let cap = entry.conn.spec().limits.output_cap;
+        let cap = entry.spec.limits.output_cap;
         let request = Self::request(job, admission.timeout, cap);
         let captured = Mutex::new((Vec::new(), Vec::new()));
         let mut on_frame = |frame: &Frame| {

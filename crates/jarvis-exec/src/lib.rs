@@ -6,7 +6,9 @@
 //! edits (also shared; the host does the work), and, with the `transport`
 //! feature, the SSH transport over multiplexed OpenSSH connections, the
 //! per-host, per-requester and global rate limits, the per-host concurrency
-//! limit, output capture and the circuit breaker.
+//! limit, output capture and the circuit breaker. The executor reaches a
+//! host through a [`transport::Transport`]; the `fake-guard` feature adds
+//! an in-process one for tests (`fake`).
 //!
 //! It must never decide *whether* an action may run: that is the policy's
 //! and the approver's, and the gateway asks them before calling in here. It
@@ -19,6 +21,8 @@ pub mod snapshot;
 pub mod breaker;
 #[cfg(feature = "transport")]
 mod executor;
+#[cfg(any(test, feature = "fake-guard"))]
+pub mod fake;
 #[cfg(feature = "transport")]
 pub mod host;
 #[cfg(feature = "transport")]

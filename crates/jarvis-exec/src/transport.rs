@@ -8,7 +8,9 @@
 //! ([`mux`], OpenSSH's multiplexing protocol), so nothing else runs on the
 //! way (no `ssh -S` client, no `ssh -O check`).
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -109,6 +111,59 @@ impl TransportError {
                 | TransportError::Protocol { .. }
                 | TransportError::Silent { .. }
         )
+    }
+}
+
+/// A future boxed so [`Transport`] stays object-safe, as the planner's
+/// `Model` does it: no `async_trait` dependency for one trait.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How the executor reaches one host's guard: what it asks of a
+/// connection, and nothing more. [`Connection`] is the real one (SSH); the
+/// `fake-guard` feature brings an in-process one for tests. The executor
+/// keeps limits, the breaker and admission to itself, so whatever stands
+/// behind this trait only carries requests and never decides what runs.
+pub trait Transport: Send + Sync {
+    /// Sends `request` and feeds every frame, the greeting included, to
+    /// `on_frame` until the last one, which is returned; as
+    /// [`Connection::exchange`].
+    ///
+    /// # Errors
+    /// A [`TransportError`]; [`TransportError::may_have_run`] tells whether
+    /// the guard may have started the command.
+    fn exchange<'a>(
+        &'a self,
+        request: &'a Request,
+        silence: Duration,
+        on_frame: &'a mut (dyn FnMut(&Frame) + Send),
+    ) -> BoxFuture<'a, Result<Frame, TransportError>>;
+
+    /// The control socket of a live SSH master, for diagnostics that want
+    /// plain `ssh -S`; `None` when there is none (or no SSH at all).
+    fn control_socket(&self) -> BoxFuture<'_, Option<PathBuf>>;
+
+    /// A digest of what defines the connection now, so what a host said
+    /// over one connection is not taken for what it would say over
+    /// another; as [`Connection::connection_id`].
+    fn connection_id(&self) -> Option<String>;
+}
+
+impl Transport for Connection {
+    fn exchange<'a>(
+        &'a self,
+        request: &'a Request,
+        silence: Duration,
+        on_frame: &'a mut (dyn FnMut(&Frame) + Send),
+    ) -> BoxFuture<'a, Result<Frame, TransportError>> {
+        Box::pin(Connection::exchange(self, request, silence, on_frame))
+    }
+
+    fn control_socket(&self) -> BoxFuture<'_, Option<PathBuf>> {
+        Box::pin(Connection::control_socket(self))
+    }
+
+    fn connection_id(&self) -> Option<String> {
+        Connection::connection_id(self)
     }
 }
 

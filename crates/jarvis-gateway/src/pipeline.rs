@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jarvis_core::HostName;
-use jarvis_exec::Executor;
+use jarvis_exec::transport::Transport;
+use jarvis_exec::{Executor, HostSpec};
 use jarvis_policy::Policy;
 use jarvis_store::Store;
 
@@ -94,12 +95,40 @@ impl Gateway {
         control_dir: &Path,
         recover: bool,
     ) -> Result<Gateway, GatewayError> {
+        let executor = Executor::new(config.hosts.clone(), &config.global, control_dir);
+        Gateway::open_on(config, store, executor, recover).await
+    }
+
+    /// Wires the pipeline as [`Gateway::open`] does, but each configured
+    /// host is reached through the transport `make` gives it instead of
+    /// SSH (an in-process guard, in tests). Only the way to the host
+    /// changes: the hosts, their limits and the policy still come from
+    /// `config`, and every action still takes [`Gateway::execute`]'s path,
+    /// judged and admitted as before.
+    ///
+    /// # Errors
+    /// As [`Gateway::open`].
+    pub async fn open_with_transports(
+        config: Config,
+        store: Store,
+        recover: bool,
+        make: impl Fn(&HostSpec) -> Arc<dyn Transport>,
+    ) -> Result<Gateway, GatewayError> {
+        let executor = Executor::with_transports(config.hosts.clone(), &config.global, make);
+        Gateway::open_on(config, store, executor, recover).await
+    }
+
+    async fn open_on(
+        config: Config,
+        store: Store,
+        executor: Executor,
+        recover: bool,
+    ) -> Result<Gateway, GatewayError> {
         let policy = if config.policy.is_empty() {
             Policy::shipped()?
         } else {
             Policy::load(&config.policy)?
         };
-        let executor = Executor::new(config.hosts.clone(), &config.global, control_dir);
         let mut interrupted = Vec::new();
         if recover {
             interrupted = store.interrupt_running("gateway").await?;
