@@ -28,6 +28,8 @@ use serde_json::json;
 
 use crate::pipeline::{Gateway, GatewayError, Proposal};
 
+pub mod message;
+
 /// How a conversation ended.
 #[derive(Debug, Clone)]
 pub struct ChatOutcome {
