@@ -30,6 +30,8 @@ use crate::pipeline::{Gateway, GatewayError, Proposal};
 
 pub mod message;
 
+use message::ChatMessage;
+
 /// How a conversation ended.
 #[derive(Debug, Clone)]
 pub struct ChatOutcome {
@@ -358,24 +360,24 @@ const HISTORY_ANSWER_BYTES: usize = 1024;
 /// one saying so, and an answer to no call is dropped: endpoints refuse a
 /// history where the two do not pair up.
 fn replay(stored: &[MessageRecord]) -> (Vec<Message>, String) {
-    let text = |m: &MessageRecord| m.content["content"].as_str().unwrap_or_default().to_owned();
-    let mut said: Vec<Message> = Vec::new();
-    for m in stored {
-        let message = match m.role.as_str() {
-            "user" => Message::user(text(m)),
-            "assistant" | "tool" => match serde_json::from_value::<Message>(m.content.clone()) {
-                Ok(message) => message,
-                // Said by Jarvis itself (direct mode, why it stopped).
-                Err(_) if m.role == "assistant" => Message {
-                    role: Role::Assistant,
-                    ..Message::user(text(m))
-                },
-                Err(_) => continue,
-            },
-            _ => continue,
-        };
-        said.push(message);
-    }
+    let mut said: Vec<Message> = message::read(stored)
+        .into_iter()
+        .filter_map(|m| match m {
+            ChatMessage::Person { text, .. } => Some(Message::user(text)),
+            ChatMessage::Model { text, calls, .. } => Some(Message {
+                role: Role::Assistant,
+                content: text,
+                tool_calls: calls.iter().map(message::Call::to_tool_call).collect(),
+                tool_call_id: None,
+            }),
+            // An answer to no call is dropped below anyway.
+            ChatMessage::Answer(a) => {
+                let message::Answer { call_id, text, .. } = *a;
+                call_id.map(|id| Message::tool(id, text))
+            }
+            ChatMessage::Action { .. } => None,
+        })
+        .collect();
     let Some(last) = said.iter().rposition(|m| m.role == Role::User) else {
         return (Vec::new(), String::new());
     };
@@ -398,7 +400,7 @@ fn replay(stored: &[MessageRecord]) -> (Vec<Message>, String) {
                     history.push(message);
                 }
             }
-            _ => {
+            Role::System | Role::User | Role::Assistant => {
                 close(&mut history, &mut open);
                 open = message.tool_calls.iter().map(|c| c.id.clone()).collect();
                 history.push(message);
