@@ -30,7 +30,7 @@ use crate::pipeline::{Gateway, GatewayError, Proposal};
 
 pub mod message;
 
-use message::ChatMessage;
+use message::{ChatMessage, Row};
 
 /// How a conversation ended.
 #[derive(Debug, Clone)]
@@ -122,7 +122,12 @@ impl Gateway {
         let prompt = chat_message(prompt)?;
         let conversation = self.store().create_conversation(started_by, prompt).await?;
         self.store()
-            .add_message(conversation.id, "user", &json!({ "content": prompt }), None)
+            .add_message(
+                conversation.id,
+                Row::User.as_str(),
+                &json!({ "content": prompt }),
+                None,
+            )
             .await?;
         Ok(conversation)
     }
@@ -257,7 +262,7 @@ impl Gateway {
         // rest of the exchange is kept as the model saw it.
         for m in &outcome.messages[outcome.first_new.min(outcome.messages.len())..] {
             self.store()
-                .add_message(id, role_name(m), &json!(m), None)
+                .add_message(id, Row::of(m.role).as_str(), &json!(m), None)
                 .await?;
         }
         let finished = matches!(outcome.stop, StopReason::Finished);
@@ -276,7 +281,12 @@ impl Gateway {
     ) -> Result<(bool, String, Vec<ActionReport>), GatewayError> {
         let Some((host, command)) = self.direct_command(prompt) else {
             self.store()
-                .add_message(id, "assistant", &json!({ "content": NO_MODEL }), None)
+                .add_message(
+                    id,
+                    Row::Assistant.as_str(),
+                    &json!({ "content": NO_MODEL }),
+                    None,
+                )
                 .await?;
             return Ok((false, NO_MODEL.to_owned(), Vec::new()));
         };
@@ -418,15 +428,6 @@ fn close(history: &mut Vec<Message>, open: &mut Vec<String>) {
             id,
             "(no answer: the conversation stopped before this call ran)",
         ));
-    }
-}
-
-fn role_name(m: &Message) -> &'static str {
-    match m.role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
     }
 }
 
@@ -581,7 +582,7 @@ impl<'a> ChatActions<'a> {
     async fn link(&self, id: ActionId, content: &serde_json::Value) -> Result<(), ActionsError> {
         self.gw
             .store()
-            .add_message(self.conversation, "action", content, Some(id))
+            .add_message(self.conversation, Row::Action.as_str(), content, Some(id))
             .await
             .map(|_| ())
             .map_err(|e| ActionsError::Failed(e.to_string()))

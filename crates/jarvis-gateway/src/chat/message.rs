@@ -10,10 +10,60 @@
 
 use jarvis_core::{ActionId, Purpose};
 use jarvis_planner::Tool;
-use jarvis_planner::model::ToolCall;
+use jarvis_planner::model::{Role, ToolCall};
 use jarvis_planner::tools::{ReportHeader, parse_report_header};
 use jarvis_store::MessageRecord;
 use serde_json::Value;
+
+/// What a stored row is, by the role it is filed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    /// Jarvis's instructions to the model.
+    System,
+    /// A person's message.
+    User,
+    /// A model turn, or Jarvis's words in its place.
+    Assistant,
+    /// A tool answer.
+    Tool,
+    /// A link to an action.
+    Action,
+}
+
+impl Row {
+    const ALL: [Row; 5] = [
+        Row::System,
+        Row::User,
+        Row::Assistant,
+        Row::Tool,
+        Row::Action,
+    ];
+
+    /// The role as stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Row::System => "system",
+            Row::User => "user",
+            Row::Assistant => "assistant",
+            Row::Tool => "tool",
+            Row::Action => "action",
+        }
+    }
+
+    /// The row a planner message is filed under.
+    pub const fn of(role: Role) -> Row {
+        match role {
+            Role::System => Row::System,
+            Role::User => Row::User,
+            Role::Assistant => Row::Assistant,
+            Role::Tool => Row::Tool,
+        }
+    }
+
+    fn parse(role: &str) -> Option<Row> {
+        Row::ALL.into_iter().find(|r| r.as_str() == role)
+    }
+}
 
 /// One stored message of a conversation, read.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,9 +177,9 @@ impl Answer {
 pub fn read(stored: &[MessageRecord]) -> Vec<ChatMessage> {
     let calls: Vec<Vec<Call>> = stored
         .iter()
-        .map(|m| match m.role.as_str() {
-            "assistant" => calls_of(&m.content),
-            _ => Vec::new(),
+        .map(|m| match Row::parse(&m.role) {
+            Some(Row::Assistant) => calls_of(&m.content),
+            Some(Row::System | Row::User | Row::Tool | Row::Action) | None => Vec::new(),
         })
         .collect();
     // Looked up over the whole exchange, the last call with an id winning,
@@ -152,17 +202,17 @@ pub fn read(stored: &[MessageRecord]) -> Vec<ChatMessage> {
     stored
         .iter()
         .zip(calls.iter())
-        .filter_map(|(m, calls)| match m.role.as_str() {
-            "user" => Some(ChatMessage::Person {
+        .filter_map(|(m, calls)| match Row::parse(&m.role)? {
+            Row::User => Some(ChatMessage::Person {
                 at: m.at.clone(),
                 text: text(m),
             }),
-            "assistant" => Some(ChatMessage::Model {
+            Row::Assistant => Some(ChatMessage::Model {
                 at: m.at.clone(),
                 text: text(m),
                 calls: calls.clone(),
             }),
-            "tool" => {
+            Row::Tool => {
                 let call_id = m
                     .content
                     .get("tool_call_id")
@@ -176,7 +226,7 @@ pub fn read(stored: &[MessageRecord]) -> Vec<ChatMessage> {
                     text,
                 })))
             }
-            "action" => {
+            Row::Action => {
                 let said = |k: &str| m.content.get(k).and_then(Value::as_str).unwrap_or_default();
                 m.action_id.map(|id| ChatMessage::Action {
                     id,
@@ -185,7 +235,7 @@ pub fn read(stored: &[MessageRecord]) -> Vec<ChatMessage> {
                         .flatten(),
                 })
             }
-            _ => None,
+            Row::System => None,
         })
         .collect()
 }
@@ -298,6 +348,15 @@ mod tests {
         assert!(
             matches!(&read[5], ChatMessage::Model { text, calls, .. } if text == "stopped" && calls.is_empty())
         );
+    }
+
+    #[test]
+    fn rows_are_filed_and_read_under_one_name() {
+        for r in Row::ALL {
+            assert_eq!(Row::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Row::of(Role::Tool).as_str(), "tool");
+        assert_eq!(Row::parse("note"), None);
     }
 
     #[test]
