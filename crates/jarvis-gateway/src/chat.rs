@@ -28,6 +28,10 @@ use serde_json::json;
 
 use crate::pipeline::{Gateway, GatewayError, Proposal, Work};
 
+pub mod message;
+
+use message::{ChatMessage, Row};
+
 /// How a conversation ended.
 #[derive(Debug, Clone)]
 pub struct ChatOutcome {
@@ -118,7 +122,12 @@ impl Gateway {
         let prompt = chat_message(prompt)?;
         let conversation = self.store().create_conversation(started_by, prompt).await?;
         self.store()
-            .add_message(conversation.id, "user", &json!({ "content": prompt }), None)
+            .add_message(
+                conversation.id,
+                Row::User.as_str(),
+                &json!({ "content": prompt }),
+                None,
+            )
             .await?;
         Ok(conversation)
     }
@@ -253,7 +262,7 @@ impl Gateway {
         // rest of the exchange is kept as the model saw it.
         for m in &outcome.messages[outcome.first_new.min(outcome.messages.len())..] {
             self.store()
-                .add_message(id, role_name(m), &json!(m), None)
+                .add_message(id, Row::of(m.role).as_str(), &json!(m), None)
                 .await?;
         }
         let finished = matches!(outcome.stop, StopReason::Finished);
@@ -272,7 +281,12 @@ impl Gateway {
     ) -> Result<(bool, String, Vec<ActionReport>), GatewayError> {
         let Some((host, command)) = self.direct_command(prompt) else {
             self.store()
-                .add_message(id, "assistant", &json!({ "content": NO_MODEL }), None)
+                .add_message(
+                    id,
+                    Row::Assistant.as_str(),
+                    &json!({ "content": NO_MODEL }),
+                    None,
+                )
                 .await?;
             return Ok((false, NO_MODEL.to_owned(), Vec::new()));
         };
@@ -356,24 +370,24 @@ const HISTORY_ANSWER_BYTES: usize = 1024;
 /// one saying so, and an answer to no call is dropped: endpoints refuse a
 /// history where the two do not pair up.
 fn replay(stored: &[MessageRecord]) -> (Vec<Message>, String) {
-    let text = |m: &MessageRecord| m.content["content"].as_str().unwrap_or_default().to_owned();
-    let mut said: Vec<Message> = Vec::new();
-    for m in stored {
-        let message = match m.role.as_str() {
-            "user" => Message::user(text(m)),
-            "assistant" | "tool" => match serde_json::from_value::<Message>(m.content.clone()) {
-                Ok(message) => message,
-                // Said by Jarvis itself (direct mode, why it stopped).
-                Err(_) if m.role == "assistant" => Message {
-                    role: Role::Assistant,
-                    ..Message::user(text(m))
-                },
-                Err(_) => continue,
-            },
-            _ => continue,
-        };
-        said.push(message);
-    }
+    let mut said: Vec<Message> = message::read(stored)
+        .into_iter()
+        .filter_map(|m| match m {
+            ChatMessage::Person { text, .. } => Some(Message::user(text)),
+            ChatMessage::Model { text, calls, .. } => Some(Message {
+                role: Role::Assistant,
+                content: text,
+                tool_calls: calls.iter().map(message::Call::to_tool_call).collect(),
+                tool_call_id: None,
+            }),
+            // An answer to no call is dropped below anyway.
+            ChatMessage::Answer(a) => {
+                let message::Answer { call_id, text, .. } = *a;
+                call_id.map(|id| Message::tool(id, text))
+            }
+            ChatMessage::Action { .. } => None,
+        })
+        .collect();
     let Some(last) = said.iter().rposition(|m| m.role == Role::User) else {
         return (Vec::new(), String::new());
     };
@@ -396,7 +410,7 @@ fn replay(stored: &[MessageRecord]) -> (Vec<Message>, String) {
                     history.push(message);
                 }
             }
-            _ => {
+            Role::System | Role::User | Role::Assistant => {
                 close(&mut history, &mut open);
                 open = message.tool_calls.iter().map(|c| c.id.clone()).collect();
                 history.push(message);
@@ -414,15 +428,6 @@ fn close(history: &mut Vec<Message>, open: &mut Vec<String>) {
             id,
             "(no answer: the conversation stopped before this call ran)",
         ));
-    }
-}
-
-fn role_name(m: &Message) -> &'static str {
-    match m.role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
     }
 }
 
@@ -571,7 +576,7 @@ impl<'a> ChatActions<'a> {
     async fn link(&self, id: ActionId, content: &serde_json::Value) -> Result<(), ActionsError> {
         self.gw
             .store()
-            .add_message(self.conversation, "action", content, Some(id))
+            .add_message(self.conversation, Row::Action.as_str(), content, Some(id))
             .await
             .map(|_| ())
             .map_err(|e| ActionsError::Failed(e.to_string()))

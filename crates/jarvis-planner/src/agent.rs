@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::model::{BoxFuture, Message, Model, ModelError, Role, ToolCall, Usage};
-use crate::tools::{self, ToolRequest};
+use crate::tools::{self, Tool, ToolRequest};
 
 /// Malformed tool calls in a row that end the conversation.
 pub const MAX_MALFORMED_IN_A_ROW: u32 = 3;
@@ -422,7 +422,9 @@ impl Conversation<'_> {
                 return (StopReason::Finished, Some(summary));
             }
             let used = self.usage.total();
-            let only_finish = calls.iter().all(|c| c.name.trim() == "finish");
+            let only_finish = calls
+                .iter()
+                .all(|c| c.name.trim().parse() == Ok(Tool::Finish));
             if used >= self.limits.token_budget && !only_finish {
                 self.skip(&calls, "the conversation reached its token budget");
                 let budget = self.limits.token_budget;

@@ -16,3 +16,5 @@ pub mod agent;
 pub mod client;
 pub mod model;
 pub mod tools;
+
+pub use tools::Tool;

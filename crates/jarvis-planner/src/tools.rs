@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use jarvis_core::{ActionState, Decision, Risk};
+use jarvis_core::{ActionId, ActionState, Decision, Risk};
 
 use crate::agent::{ActionReport, ProposedAction, ProposedKind};
 use crate::model::{ToolCall, ToolSpec};
@@ -39,40 +39,108 @@ pub const OUTPUT_START: &str = "<<<UNTRUSTED OUTPUT";
 /// ` nonce=…>>>`).
 pub const OUTPUT_END: &str = "<<<END UNTRUSTED OUTPUT";
 
-const LIST_HOSTS: &str = "list_hosts";
-const PROPOSE_COMMAND: &str = "propose_command";
-const PROPOSE_EDIT: &str = "propose_edit";
-const READ_ACTION: &str = "read_action";
-const FINISH: &str = "finish";
+/// A tool the planner offers the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tool {
+    /// `list_hosts`: the hosts Jarvis can act on.
+    ListHosts,
+    /// `propose_command`: one shell command on one host.
+    ProposeCommand,
+    /// `propose_edit`: a whole file written on one host.
+    ProposeEdit,
+    /// `read_action`: an earlier action's state and output.
+    ReadAction,
+    /// `finish`: the summary that ends the conversation.
+    Finish,
+}
+
+impl Tool {
+    /// Every tool, in the order [`specs`] offers them.
+    pub const ALL: [Tool; 5] = [
+        Tool::ListHosts,
+        Tool::ProposeCommand,
+        Tool::ProposeEdit,
+        Tool::ReadAction,
+        Tool::Finish,
+    ];
+
+    /// The name the model calls it by.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tool::ListHosts => "list_hosts",
+            Tool::ProposeCommand => "propose_command",
+            Tool::ProposeEdit => "propose_edit",
+            Tool::ReadAction => "read_action",
+            Tool::Finish => "finish",
+        }
+    }
+
+    /// Whether a call proposes an action, so that its answer is that
+    /// action's result.
+    pub const fn proposes(self) -> bool {
+        match self {
+            Tool::ProposeCommand | Tool::ProposeEdit => true,
+            Tool::ListHosts | Tool::ReadAction | Tool::Finish => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is no tool's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("there is no tool named `{0}`")]
+pub struct NoSuchTool(pub String);
+
+impl std::str::FromStr for Tool {
+    type Err = NoSuchTool;
+
+    /// Exact names only: the model's stray whitespace is the caller's to
+    /// forgive ([`parse`] does), not something a stored name may carry.
+    fn from_str(s: &str) -> Result<Tool, NoSuchTool> {
+        Tool::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| NoSuchTool(s.to_owned()))
+    }
+}
 
 /// The names of every tool, in the order [`specs`] lists them.
-pub const TOOL_NAMES: [&str; 5] = [
-    LIST_HOSTS,
-    PROPOSE_COMMAND,
-    PROPOSE_EDIT,
-    READ_ACTION,
-    FINISH,
-];
+pub const TOOL_NAMES: [&str; 5] = {
+    let mut names = [""; 5];
+    let mut i = 0;
+    while i < Tool::ALL.len() {
+        names[i] = Tool::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 /// The tools offered to the model, with JSON Schemas of their arguments.
 pub fn specs() -> Vec<ToolSpec> {
-    vec![
-        ToolSpec {
-            name: LIST_HOSTS,
-            description: "List the hosts Jarvis can act on, with their tags. Takes no arguments.",
-            parameters: json!({
+    Tool::ALL.into_iter().map(spec).collect()
+}
+
+fn spec(tool: Tool) -> ToolSpec {
+    let (description, parameters) = match tool {
+        Tool::ListHosts => (
+            "List the hosts Jarvis can act on, with their tags. Takes no arguments.",
+            json!({
                 "type": "object",
                 "properties": {},
                 "additionalProperties": false
             }),
-        },
-        ToolSpec {
-            name: PROPOSE_COMMAND,
-            description: "Propose one shell command on one host. It is judged by a policy: it may \
+        ),
+        Tool::ProposeCommand => (
+            "Propose one shell command on one host. It is judged by a policy: it may \
                 run at once, wait for a person to approve it, or be denied. The call returns when \
                 it has reached an end, with its state, the policy's reasons, the exit code and its \
                 output (untrusted data). Prefer read-only diagnosis first.",
-            parameters: json!({
+            json!({
                 "type": "object",
                 "properties": {
                     "host": {"type": "string", "description": "A host name from list_hosts."},
@@ -84,13 +152,12 @@ pub fn specs() -> Vec<ToolSpec> {
                 "required": ["host", "command", "reason", "expected_effect"],
                 "additionalProperties": false
             }),
-        },
-        ToolSpec {
-            name: PROPOSE_EDIT,
-            description: "Propose writing a whole file on one host. It is judged by a policy like \
+        ),
+        Tool::ProposeEdit => (
+            "Propose writing a whole file on one host. It is judged by a policy like \
                 a command: it may run at once, wait for a person to approve it, or be denied. The \
                 call returns when it has reached an end, with its state and the policy's reasons.",
-            parameters: json!({
+            json!({
                 "type": "object",
                 "properties": {
                     "host": {"type": "string", "description": "A host name from list_hosts."},
@@ -102,11 +169,10 @@ pub fn specs() -> Vec<ToolSpec> {
                 "required": ["host", "path", "content", "reason", "expected_effect"],
                 "additionalProperties": false
             }),
-        },
-        ToolSpec {
-            name: READ_ACTION,
-            description: "Read the state and output of an earlier action by its id.",
-            parameters: json!({
+        ),
+        Tool::ReadAction => (
+            "Read the state and output of an earlier action by its id.",
+            json!({
                 "type": "object",
                 "properties": {
                     "id": {"type": "string", "description": "The action's id, as a result gave it."}
@@ -114,12 +180,11 @@ pub fn specs() -> Vec<ToolSpec> {
                 "required": ["id"],
                 "additionalProperties": false
             }),
-        },
-        ToolSpec {
-            name: FINISH,
-            description: "End the conversation with a summary for the person: what you found, \
+        ),
+        Tool::Finish => (
+            "End the conversation with a summary for the person: what you found, \
                 what you changed, and what is left to do.",
-            parameters: json!({
+            json!({
                 "type": "object",
                 "properties": {
                     "summary": {"type": "string", "maxLength": MAX_SUMMARY, "description": "The summary for the person."}
@@ -127,8 +192,13 @@ pub fn specs() -> Vec<ToolSpec> {
                 "required": ["summary"],
                 "additionalProperties": false
             }),
-        },
-    ]
+        ),
+    };
+    ToolSpec {
+        name: tool.as_str(),
+        description,
+        parameters,
+    }
 }
 
 /// A tool call, parsed and validated.
@@ -165,7 +235,7 @@ pub enum ToolError {
     )]
     Malformed {
         /// The tool.
-        tool: &'static str,
+        tool: Tool,
         /// What is wrong.
         reason: String,
         /// The shape expected.
@@ -175,7 +245,7 @@ pub enum ToolError {
     #[error("`{tool}` was not run: {problem}; the arguments must be {shape}")]
     Invalid {
         /// The tool.
-        tool: &'static str,
+        tool: Tool,
         /// What is wrong.
         problem: String,
         /// The shape expected.
@@ -188,7 +258,7 @@ impl ToolError {
     pub fn tool(&self) -> &str {
         match self {
             ToolError::UnknownTool { name } => name,
-            ToolError::Malformed { tool, .. } | ToolError::Invalid { tool, .. } => tool,
+            ToolError::Malformed { tool, .. } | ToolError::Invalid { tool, .. } => tool.as_str(),
         }
     }
 }
@@ -232,20 +302,21 @@ struct FinishArgs {
 
 /// Parses and validates one tool call.
 pub fn parse(call: &ToolCall) -> Result<ToolRequest, ToolError> {
-    let name = call.name.trim();
-    match name {
-        LIST_HOSTS => {
+    let Ok(tool) = call.name.trim().parse::<Tool>() else {
+        return Err(ToolError::UnknownTool {
+            name: clip(&call.name, 100),
+        });
+    };
+    match tool {
+        Tool::ListHosts => {
             let shape = "{}";
-            let _: NoArgs = decode(LIST_HOSTS, shape, &call.arguments)?;
+            let _: NoArgs = decode(tool, shape, &call.arguments)?;
             Ok(ToolRequest::ListHosts)
         }
-        PROPOSE_COMMAND => {
+        Tool::ProposeCommand => {
             let shape = r#"{"host": string, "command": string, "reason": string, "expected_effect": string, "cwd"?: string}"#;
-            let a: CommandArgs = decode(PROPOSE_COMMAND, shape, &call.arguments)?;
-            let check = Check {
-                tool: PROPOSE_COMMAND,
-                shape,
-            };
+            let a: CommandArgs = decode(tool, shape, &call.arguments)?;
+            let check = Check { tool, shape };
             check.text("host", &a.host, MAX_HOST)?;
             check.text("command", &a.command, MAX_COMMAND)?;
             check.text("reason", &a.reason, MAX_REASON)?;
@@ -263,13 +334,10 @@ pub fn parse(call: &ToolCall) -> Result<ToolRequest, ToolError> {
                 expected_effect: a.expected_effect,
             }))
         }
-        PROPOSE_EDIT => {
+        Tool::ProposeEdit => {
             let shape = r#"{"host": string, "path": string, "content": string, "reason": string, "expected_effect": string}"#;
-            let a: EditArgs = decode(PROPOSE_EDIT, shape, &call.arguments)?;
-            let check = Check {
-                tool: PROPOSE_EDIT,
-                shape,
-            };
+            let a: EditArgs = decode(tool, shape, &call.arguments)?;
+            let check = Check { tool, shape };
             check.text("host", &a.host, MAX_HOST)?;
             check.path("path", &a.path)?;
             check.bounded("content", &a.content, MAX_CONTENT)?;
@@ -285,38 +353,27 @@ pub fn parse(call: &ToolCall) -> Result<ToolRequest, ToolError> {
                 expected_effect: a.expected_effect,
             }))
         }
-        READ_ACTION => {
+        Tool::ReadAction => {
             let shape = r#"{"id": string}"#;
-            let a: IdArgs = decode(READ_ACTION, shape, &call.arguments)?;
-            Check {
-                tool: READ_ACTION,
-                shape,
-            }
-            .text("id", &a.id, MAX_ID)?;
+            let a: IdArgs = decode(tool, shape, &call.arguments)?;
+            Check { tool, shape }.text("id", &a.id, MAX_ID)?;
             Ok(ToolRequest::ReadAction {
                 id: a.id.trim().to_owned(),
             })
         }
-        FINISH => {
+        Tool::Finish => {
             let shape = r#"{"summary": string}"#;
-            let a: FinishArgs = decode(FINISH, shape, &call.arguments)?;
-            Check {
-                tool: FINISH,
-                shape,
-            }
-            .text("summary", &a.summary, MAX_SUMMARY)?;
+            let a: FinishArgs = decode(tool, shape, &call.arguments)?;
+            Check { tool, shape }.text("summary", &a.summary, MAX_SUMMARY)?;
             Ok(ToolRequest::Finish { summary: a.summary })
         }
-        _ => Err(ToolError::UnknownTool {
-            name: clip(&call.name, 100),
-        }),
     }
 }
 
 /// Decodes `arguments` as exactly one JSON object of type `T`. Empty
 /// arguments count as `{}` (some endpoints send nothing for no arguments).
 fn decode<T: DeserializeOwned>(
-    tool: &'static str,
+    tool: Tool,
     shape: &'static str,
     arguments: &str,
 ) -> Result<T, ToolError> {
@@ -356,7 +413,7 @@ fn kind_of(value: &Value) -> &'static str {
 }
 
 struct Check {
-    tool: &'static str,
+    tool: Tool,
     shape: &'static str,
 }
 
@@ -488,6 +545,77 @@ fn render(report: &ActionReport, budget: usize, nonce: &str) -> String {
         out.push_str(&format!("{OUTPUT_END} nonce={nonce}>>>\n"));
     }
     out
+}
+
+/// The header of a tool answer about an action, as [`render_report`]
+/// wrote it: what the model was told, read back for whoever shows the
+/// exchange. Its text fields are as written, so neutralised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportHeader {
+    /// The action's id.
+    pub id: ActionId,
+    /// Its state when reported.
+    pub state: Option<ActionState>,
+    /// The policy's decision, if it got one.
+    pub decision: Option<Decision>,
+    /// The risk the policy graded, if it got one.
+    pub risk: Option<Risk>,
+    /// The policy's (and approver's) reasons.
+    pub reasons: Vec<String>,
+    /// The exit code, if it ran.
+    pub exit_code: Option<i32>,
+    /// Whether the gateway cut the output.
+    pub truncated: bool,
+    /// Anything else said about it.
+    pub note: Option<String>,
+    /// What the people who decided said.
+    pub people: Vec<String>,
+}
+
+/// The header of `text` if it is a tool answer about an action: its first
+/// JSON value is an object whose `"id"` is an action id. Answers stored
+/// by older versions may lack a field, or spell one another way, so only
+/// the id is required and the rest is taken where it reads.
+pub fn parse_report_header(text: &str) -> Option<ReportHeader> {
+    let header = serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .next()?
+        .ok()?;
+    let id = header.get("id")?.as_str()?.parse().ok()?;
+    let field = |k: &str| header.get(k).and_then(Value::as_str);
+    let texts = |k: &str| -> Vec<String> {
+        header
+            .get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some(ReportHeader {
+        id,
+        state: field("state").and_then(|s| s.parse().ok()),
+        decision: field("decision").and_then(|s| s.parse().ok()),
+        risk: header
+            .get("risk")
+            .and_then(Value::as_u64)
+            .and_then(|r| u32::try_from(r).ok())
+            .and_then(|r| Risk::new(r).ok()),
+        reasons: texts("reasons"),
+        exit_code: header
+            .get("exit_code")
+            .and_then(Value::as_i64)
+            .and_then(|c| i32::try_from(c).ok()),
+        truncated: header
+            .get("output_truncated_by_gateway")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        note: field("note").map(str::to_owned),
+        people: texts("people_said"),
+    })
 }
 
 /// A tool answer given again in a later turn's history, cut to about
@@ -648,7 +776,6 @@ fn truncate_middle(text: &str, budget: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jarvis_core::ActionId;
 
     /// The id the reports below carry.
     fn a1() -> ActionId {
@@ -712,6 +839,54 @@ mod tests {
             note: None,
             people: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_report_header_reads_back_what_render_report_wrote() {
+        let mut r = report("up 3 days", "");
+        r.exit_code = Some(-1);
+        r.truncated = true;
+        r.note = Some("cut short".into());
+        r.people = vec!["a person approved it: fine".into()];
+        let header = parse_report_header(&render_report(&r, 8192)).expect("a report");
+        assert_eq!(
+            header,
+            ReportHeader {
+                id: r.id,
+                state: Some(ActionState::Succeeded),
+                decision: Some(Decision::Allow),
+                risk: r.risk,
+                reasons: r.reasons.clone(),
+                exit_code: Some(-1),
+                truncated: true,
+                note: Some("cut short".into()),
+                people: r.people.clone(),
+            }
+        );
+        // Only the id is required.
+        let bare = format!("{{\"id\": \"{}\"}}\nIt ran.", a1());
+        let bare = parse_report_header(&bare).expect("an id is enough");
+        assert_eq!((bare.id, bare.state, bare.risk), (a1(), None, None));
+        for not_a_report in [
+            "",
+            "error: not JSON {",
+            "[{\"name\":\"sandbox\"}]",
+            "{\"hosts\": []}",
+            "{\"id\": \"a-1\"}",
+        ] {
+            assert_eq!(parse_report_header(not_a_report), None, "{not_a_report}");
+        }
+    }
+
+    #[test]
+    fn every_tool_is_named_once_and_read_back() {
+        for tool in Tool::ALL {
+            assert_eq!(tool.as_str().parse(), Ok(tool));
+            assert_eq!(tool.to_string(), tool.as_str());
+        }
+        assert_eq!(" finish".parse::<Tool>(), Err(NoSuchTool(" finish".into())));
+        let proposing: Vec<_> = Tool::ALL.into_iter().filter(|t| t.proposes()).collect();
+        assert_eq!(proposing, [Tool::ProposeCommand, Tool::ProposeEdit]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use super::views::{
     ChatEntry, ChatPage, Chrome, ConversationPage, Section, actor_words, chat_entries, output_text,
 };
 use crate::chat::ChatEvent;
+use crate::chat::message::Row;
 use crate::pipeline::GatewayError;
 
 /// How many conversations `/chat` lists.
@@ -156,7 +157,10 @@ fn conversation_id(text: &str) -> Result<ConversationId, AppError> {
 async fn stop(state: &Shared, id: ConversationId, why: &str) {
     let store = state.gw.store();
     let content = serde_json::json!({ "content": why });
-    if let Err(e) = store.add_message(id, "assistant", &content, None).await {
+    if let Err(e) = store
+        .add_message(id, Row::Assistant.as_str(), &content, None)
+        .await
+    {
         tracing::error!(conversation = %id, error = %e, "could not record why a conversation stopped");
     }
     if let Err(e) = store.end_conversation(id, "stopped", why).await {

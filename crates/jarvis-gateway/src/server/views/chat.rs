@@ -5,7 +5,6 @@ use askama::Template;
 use jarvis_core::ActionState;
 use jarvis_core::text::Span;
 use jarvis_store::{ActionRecord, ConversationRecord, MessageRecord};
-use serde_json::Value;
 
 use super::filters;
 use super::layout::{Chrome, Section};
@@ -13,7 +12,9 @@ use super::text::{
     actor_words, ago, decision_class, first_line, line_count, remaining, risk_class, risk_label,
     state_class, unix_rfc3339,
 };
+use crate::chat::message::{self, Answer, Called, ChatMessage};
 use crate::server::story::{Story, reason_spans};
+use jarvis_planner::Tool;
 
 /// `GET /chat`: the form that starts a conversation, and the recent ones.
 #[derive(Template)]
@@ -110,29 +111,6 @@ pub enum ChatEntry {
     },
 }
 
-/// The tools whose answer is an action's result (shown in its card) or
-/// nothing worth showing (`finish`).
-const PROPOSING_TOOLS: [&str; 2] = ["propose_command", "propose_edit"];
-
-/// The action id a tool answer is about: its first line starts a JSON
-/// header with `"id"` (see the planner's `render_report`).
-fn told_about(text: &str) -> Option<jarvis_core::ActionId> {
-    let first = serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
-        .next()?
-        .ok()?;
-    first.get("id")?.as_str()?.parse().ok()
-}
-
-/// The text of a stored message (`{"content": …}`).
-fn message_text(m: &MessageRecord) -> String {
-    m.content
-        .get("content")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// A conversation's messages as the page shows them, in order: the
 /// person's request, the assistant's words, one card per action it
 /// proposed (where the assistant heard its result once the exchange is
@@ -144,59 +122,39 @@ pub fn chat_entries(
     actions: &std::collections::HashMap<jarvis_core::ActionId, ActionRecord>,
 ) -> Vec<ChatEntry> {
     use std::collections::{HashMap, HashSet};
+    let messages = message::read(messages);
     let linked: HashSet<_> = messages
         .iter()
-        .filter(|m| m.role == "action")
-        .filter_map(|m| m.action_id)
+        .filter_map(|m| match m {
+            ChatMessage::Action { id, .. } => Some(*id),
+            ChatMessage::Person { .. } | ChatMessage::Model { .. } | ChatMessage::Answer(_) => None,
+        })
         .collect();
     // What the assistant said each action was for, as linked: actions
     // proposed before purposes were stored carry it only here.
     let mut purposes = HashMap::new();
-    for m in messages.iter().filter(|m| m.role == "action") {
-        let said = |k: &str| m.content.get(k).and_then(Value::as_str).unwrap_or_default();
-        if let (Some(id), Ok(Some(p))) = (
-            m.action_id,
-            jarvis_core::Purpose::new(said("reason"), said("expected_effect")),
-        ) {
-            purposes.entry(id).or_insert(p);
+    for m in &messages {
+        if let ChatMessage::Action {
+            id,
+            purpose: Some(p),
+        } = m
+        {
+            purposes.entry(*id).or_insert_with(|| p.clone());
         }
     }
-    // The tool each call id names, over the whole exchange.
-    let tool_names: HashMap<&str, &str> = messages
-        .iter()
-        .filter(|m| m.role == "assistant")
-        .filter_map(|m| m.content.get("tool_calls").and_then(Value::as_array))
-        .flatten()
-        .filter_map(|c| {
-            Some((
-                c.get("id").and_then(Value::as_str)?,
-                c.get("name").and_then(Value::as_str)?,
-            ))
-        })
-        .collect();
-    let tool_of = |m: &MessageRecord| -> String {
-        m.content
-            .get("tool_call_id")
-            .and_then(Value::as_str)
-            .and_then(|c| tool_names.get(c))
-            .map(|n| (*n).to_owned())
-            .unwrap_or_default()
-    };
-    // The action a tool answer reports the result of: the answer to a
-    // proposal about one of this conversation's actions.
-    let result_of = |m: &MessageRecord| {
-        let tool = tool_of(m);
-        if !(tool.is_empty() || PROPOSING_TOOLS.contains(&tool.as_str())) {
-            return None;
-        }
-        told_about(&message_text(m)).filter(|id| linked.contains(id))
-    };
+    // The action an answer reports the result of, if it is one of this
+    // conversation's.
+    let result_of = |a: &Answer| a.result_of().filter(|id| linked.contains(id));
     // Actions whose result the stored exchange carries: their card goes
     // there, next to what the assistant made of it.
     let heard: HashSet<_> = messages
         .iter()
-        .filter(|m| m.role == "tool")
-        .filter_map(result_of)
+        .filter_map(|m| match m {
+            ChatMessage::Answer(a) => result_of(a),
+            ChatMessage::Person { .. } | ChatMessage::Model { .. } | ChatMessage::Action { .. } => {
+                None
+            }
+        })
         .collect();
     let mut placed = HashSet::new();
     let mut out = Vec::new();
@@ -216,45 +174,48 @@ pub fn chat_entries(
             })));
         }
     };
-    for m in messages {
-        match m.role.as_str() {
-            "user" => {
-                let text = message_text(m);
+    for m in &messages {
+        match m {
+            ChatMessage::Person { at, text } => {
                 if !text.trim().is_empty() {
                     out.push(ChatEntry::User {
-                        at: m.at.clone(),
-                        text,
+                        at: at.clone(),
+                        text: text.clone(),
                     });
                 }
             }
-            "assistant" => {
-                let text = message_text(m);
+            ChatMessage::Model { at, text, .. } => {
                 if !text.trim().is_empty() {
                     out.push(ChatEntry::Assistant {
-                        at: m.at.clone(),
-                        text,
+                        at: at.clone(),
+                        text: text.clone(),
                     });
                 }
             }
-            "tool" => {
-                let tool = tool_of(m);
-                if tool == "finish" {
+            ChatMessage::Answer(a) => {
+                // `finish`'s answer says nothing the summary does not.
+                if a.tool == Some(Called::Tool(Tool::Finish)) {
                     continue;
                 }
-                let text = message_text(m);
-                match result_of(m) {
-                    Some(id) if placed.insert(id) => card(id, Some(text), &mut out),
-                    _ => out.push(ChatEntry::Tool { tool, text }),
+                match result_of(a) {
+                    Some(id) if placed.insert(id) => card(id, Some(a.text.clone()), &mut out),
+                    _ => out.push(ChatEntry::Tool {
+                        tool: a
+                            .tool
+                            .as_ref()
+                            .map(Called::name)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        text: a.text.clone(),
+                    }),
                 }
             }
-            "action" => {
-                let Some(id) = m.action_id else { continue };
-                if heard.contains(&id) || !placed.insert(id) {
+            ChatMessage::Action { id, .. } => {
+                if heard.contains(id) || !placed.insert(*id) {
                     continue;
                 }
-                card(id, None, &mut out);
+                card(*id, None, &mut out);
             }
-            _ => {}
         }
     }
     out
