@@ -70,20 +70,40 @@ pub struct SecretRef {
     pub file: Option<PathBuf>,
 }
 
+/// Why a secret given by reference could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable it names is not set (or not UTF-8).
+    #[error("environment variable {0} is not set")]
+    Unset(String),
+    /// The file it names cannot be read.
+    #[error("{}: {source}", .file.display())]
+    File {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It names both a variable and a file, or neither.
+    #[error("give exactly one of `env` or `file`")]
+    Ambiguous,
+}
+
 impl SecretRef {
     /// Reads the secret.
     ///
     /// # Errors
-    /// A message naming the variable or file that failed.
-    pub fn resolve(&self) -> Result<String, String> {
+    /// A [`SecretError`] naming the variable or file that failed.
+    pub fn resolve(&self) -> Result<String, SecretError> {
         match (&self.env, &self.file) {
-            (Some(var), None) => {
-                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-            }
+            (Some(var), None) => std::env::var(var).map_err(|_| SecretError::Unset(var.clone())),
             (None, Some(file)) => std::fs::read_to_string(file)
                 .map(|t| t.lines().next().unwrap_or("").trim().to_owned())
-                .map_err(|e| format!("{}: {e}", file.display())),
-            _ => Err("give exactly one of `env` or `file`".into()),
+                .map_err(|source| SecretError::File {
+                    file: file.clone(),
+                    source,
+                }),
+            _ => Err(SecretError::Ambiguous),
         }
     }
 }

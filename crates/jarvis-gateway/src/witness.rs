@@ -121,17 +121,64 @@ impl Witnesses {
     }
 }
 
+/// What failed at a witness's sink, in the words `WitnessError::Sink`
+/// carries.
+#[derive(Debug, thiserror::Error)]
+enum SinkError {
+    /// A file of the sink could not be opened, locked, read or written.
+    #[error("cannot {doing} {}: {source}", .path.display())]
+    Io {
+        doing: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// What should be a signed head is not one.
+    #[error("{place} is not a signed head: {source}")]
+    NotAHead {
+        place: String,
+        source: serde_json::Error,
+    },
+    /// A head that does not encode.
+    #[error("a head does not encode: {0}")]
+    Encode(serde_json::Error),
+    /// A git repository to be made where no directory is.
+    #[error("{} does not exist, nor does the directory it would be made in", .0.display())]
+    NoParent(PathBuf),
+    /// A repository to be read that is not there.
+    #[error("{} does not exist", .0.display())]
+    Missing(PathBuf),
+    /// git could not run or failed: the command and what it said.
+    #[error("{0}")]
+    Git(String),
+    /// The blocking task doing the work did not finish.
+    #[error("{0}")]
+    Task(tokio::task::JoinError),
+}
+
+impl SinkError {
+    fn io(doing: &'static str, path: &Path, source: std::io::Error) -> SinkError {
+        SinkError::Io {
+            doing,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
 /// Runs sink IO off the async threads.
 async fn blocking<T: Send + 'static>(
     spec: &WitnessSpec,
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+    work: impl FnOnce() -> Result<T, SinkError> + Send + 'static,
 ) -> Result<T, WitnessError> {
     let name = spec.name.clone();
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(SinkError::Task)
         .and_then(|r| r)
-        .map_err(|message| WitnessError::Sink { name, message })
+        .map_err(|e| WitnessError::Sink {
+            name,
+            message: e.to_string(),
+        })
 }
 
 /// The witness `arg` names: a configured witness by name, or a path (a
@@ -166,53 +213,56 @@ pub fn read_heads(spec: &WitnessSpec) -> Result<Vec<Checkpoint>, WitnessError> {
         WitnessSink::File(path) => file_heads(path),
         WitnessSink::Git { repo, branch, .. } => git_heads(repo, branch),
     };
-    read.map_err(|message| WitnessError::Sink {
+    read.map_err(|e| WitnessError::Sink {
         name: spec.name.clone(),
-        message,
+        message: e.to_string(),
     })
 }
 
-fn last_head(spec: &WitnessSpec) -> Result<Option<Checkpoint>, String> {
+fn last_head(spec: &WitnessSpec) -> Result<Option<Checkpoint>, SinkError> {
     match &spec.sink {
         WitnessSink::File(path) => match std::fs::File::open(path) {
             Ok(f) => file_last(&f, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => Err(SinkError::io("read", path, source)),
         },
         WitnessSink::Git { repo, branch, .. } => git_last(&git_dir(repo)?, branch),
     }
 }
 
-fn ship(spec: &WitnessSpec, heads: &[Checkpoint]) -> Result<usize, String> {
+fn ship(spec: &WitnessSpec, heads: &[Checkpoint]) -> Result<usize, SinkError> {
     match &spec.sink {
         WitnessSink::File(path) => file_ship(path, heads),
         WitnessSink::Git { repo, branch, push } => git_ship(repo, branch, push.as_deref(), heads),
     }
 }
 
-fn head_line(head: &Checkpoint) -> Result<String, String> {
-    serde_json::to_string(head).map_err(|e| format!("a head does not encode: {e}"))
+fn head_line(head: &Checkpoint) -> Result<String, SinkError> {
+    serde_json::to_string(head).map_err(SinkError::Encode)
 }
 
-fn parse_head(text: &str, place: &str) -> Result<Checkpoint, String> {
-    serde_json::from_str(text).map_err(|e| format!("{place} is not a signed head: {e}"))
+fn parse_head(text: &str, place: &str) -> Result<Checkpoint, SinkError> {
+    serde_json::from_str(text).map_err(|source| SinkError::NotAHead {
+        place: place.to_owned(),
+        source,
+    })
 }
 
 // ----- a file of JSON lines --------------------------------------------------
 
 /// The newest complete line of `file`: read from its end, since the file
 /// only grows.
-fn file_last(file: &std::fs::File, path: &Path) -> Result<Option<Checkpoint>, String> {
+fn file_last(file: &std::fs::File, path: &Path) -> Result<Option<Checkpoint>, SinkError> {
     let len = file
         .metadata()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map_err(|source| SinkError::io("read", path, source))?
         .len();
     let mut window = 4096u64;
     loop {
         let start = len.saturating_sub(window);
         let mut buf = vec![0u8; usize::try_from(len - start).unwrap_or(0)];
         file.read_exact_at(&mut buf, start)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|source| SinkError::io("read", path, source))?;
         // A line cut short by a crash is no head; the one before it is.
         let complete = match buf.iter().rposition(|b| *b == b'\n') {
             Some(end) => &buf[..end],
@@ -242,7 +292,7 @@ fn file_last(file: &std::fs::File, path: &Path) -> Result<Option<Checkpoint>, St
     }
 }
 
-fn file_ship(path: &Path, heads: &[Checkpoint]) -> Result<usize, String> {
+fn file_ship(path: &Path, heads: &[Checkpoint]) -> Result<usize, SinkError> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true).append(true).create(true);
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
@@ -250,17 +300,17 @@ fn file_ship(path: &Path, heads: &[Checkpoint]) -> Result<usize, String> {
     // fill the directory the mount would cover.
     let mut file = options
         .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        .map_err(|source| SinkError::io("open", path, source))?;
     // Another process (the server, a command) may ship at the same time.
     file.lock()
-        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        .map_err(|source| SinkError::io("lock", path, source))?;
     let after = file_last(&file, path)?.map_or(i64::MIN, |h| h.seq);
     let mut text = String::new();
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len > 0 {
         let mut last = [0u8; 1];
         file.read_exact_at(&mut last, len - 1)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|source| SinkError::io("read", path, source))?;
         if last[0] != b'\n' {
             text.push('\n');
         }
@@ -274,16 +324,16 @@ fn file_ship(path: &Path, heads: &[Checkpoint]) -> Result<usize, String> {
     if n > 0 {
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_data())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|source| SinkError::io("write", path, source))?;
     }
     Ok(n)
 }
 
-fn file_heads(path: &Path) -> Result<Vec<Checkpoint>, String> {
+fn file_heads(path: &Path) -> Result<Vec<Checkpoint>, SinkError> {
     let mut text = String::new();
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|source| SinkError::io("read", path, source))?;
     let mut heads = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -293,12 +343,11 @@ fn file_heads(path: &Path) -> Result<Vec<Checkpoint>, String> {
             Ok(h) => heads.push(h),
             // A shipment cut short by a crash; the next one started a new line.
             Err(e) if e.is_eof() => {}
-            Err(e) => {
-                return Err(format!(
-                    "line {} of {} is not a signed head: {e}",
-                    i + 1,
-                    path.display()
-                ));
+            Err(source) => {
+                return Err(SinkError::NotAHead {
+                    place: format!("line {} of {}", i + 1, path.display()),
+                    source,
+                });
             }
         }
     }
@@ -310,28 +359,25 @@ fn file_heads(path: &Path) -> Result<Vec<Checkpoint>, String> {
 
 /// The git directory of `repo`, made (bare) if nothing is there yet; its
 /// parent must exist, as a mount point would.
-fn git_dir(repo: &Path) -> Result<PathBuf, String> {
+fn git_dir(repo: &Path) -> Result<PathBuf, SinkError> {
     if !repo.exists() {
         if repo
             .parent()
             .is_some_and(|p| !p.as_os_str().is_empty() && !p.is_dir())
         {
-            return Err(format!(
-                "{} does not exist, nor does the directory it would be made in",
-                repo.display()
-            ));
+            return Err(SinkError::NoParent(repo.to_owned()));
         }
         let out = Command::new("git")
             .args(["init", "--bare", "-q"])
             .arg(repo)
             .output()
-            .map_err(|e| format!("cannot run git: {e}"))?;
+            .map_err(|e| SinkError::Git(format!("cannot run git: {e}")))?;
         if !out.status.success() {
-            return Err(format!(
+            return Err(SinkError::Git(format!(
                 "git init {}: {}",
                 repo.display(),
                 String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            )));
         }
     }
     let dot = repo.join(".git");
@@ -340,7 +386,7 @@ fn git_dir(repo: &Path) -> Result<PathBuf, String> {
 
 /// Runs git on `dir` with a fixed identity and no prompts; stdout, or
 /// stderr as the error.
-fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<String, String> {
+fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<String, SinkError> {
     let mut cmd = Command::new("git");
     cmd.arg("--git-dir")
         .arg(dir)
@@ -357,28 +403,30 @@ fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<String, String
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run git: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| SinkError::Git(format!("cannot run git: {e}")))?;
     if let (Some(data), Some(mut input)) = (stdin, child.stdin.take()) {
         input
             .write_all(data)
-            .map_err(|e| format!("git {}: {e}", args.join(" ")))?;
+            .map_err(|e| SinkError::Git(format!("git {}: {e}", args.join(" "))))?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| format!("git {}: {e}", args.join(" ")))?;
+        .map_err(|e| SinkError::Git(format!("git {}: {e}", args.join(" "))))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
-        Err(format!(
+        Err(SinkError::Git(format!(
             "git {} in {}: {}",
             args.join(" "),
             dir.display(),
             String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        )))
     }
 }
 
-fn branch_tip(dir: &Path, branch: &str) -> Result<Option<String>, String> {
+fn branch_tip(dir: &Path, branch: &str) -> Result<Option<String>, SinkError> {
     // `rev-parse -q --verify` exits 1 and says nothing for a missing ref.
     let out = Command::new("git")
         .arg("--git-dir")
@@ -391,20 +439,20 @@ fn branch_tip(dir: &Path, branch: &str) -> Result<Option<String>, String> {
         ])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(|e| SinkError::Git(format!("cannot run git: {e}")))?;
     let tip = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     match out.status.code() {
         Some(0) if !tip.is_empty() => Ok(Some(tip)),
         Some(1) if out.stderr.is_empty() => Ok(None),
-        _ => Err(format!(
+        _ => Err(SinkError::Git(format!(
             "{} is not a git repository: {}",
             dir.display(),
             String::from_utf8_lossy(&out.stderr).trim()
-        )),
+        ))),
     }
 }
 
-fn git_last(dir: &Path, branch: &str) -> Result<Option<Checkpoint>, String> {
+fn git_last(dir: &Path, branch: &str) -> Result<Option<Checkpoint>, SinkError> {
     let Some(tip) = branch_tip(dir, branch)? else {
         return Ok(None);
     };
@@ -417,7 +465,7 @@ fn git_ship(
     branch: &str,
     push: Option<&str>,
     heads: &[Checkpoint],
-) -> Result<usize, String> {
+) -> Result<usize, SinkError> {
     let dir = git_dir(repo)?;
     let reference = format!("refs/heads/{branch}");
     // Another process may commit at the same time: the ref moves only from
@@ -472,9 +520,9 @@ fn git_ship(
     Ok(shipped)
 }
 
-fn git_heads(repo: &Path, branch: &str) -> Result<Vec<Checkpoint>, String> {
+fn git_heads(repo: &Path, branch: &str) -> Result<Vec<Checkpoint>, SinkError> {
     if !repo.exists() {
-        return Err(format!("{} does not exist", repo.display()));
+        return Err(SinkError::Missing(repo.to_owned()));
     }
     let dir = git_dir(repo)?;
     if branch_tip(&dir, branch)?.is_none() {

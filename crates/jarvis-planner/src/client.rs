@@ -158,7 +158,7 @@ impl OpenAiModel {
             return Err(invalid("the API key is not a valid header value".into()));
         }
 
-        let http = http_client().map_err(invalid)?;
+        let http = http_client().map_err(|reason| invalid(reason.to_string()))?;
         // Every OpenAIConfig default that reads the environment is
         // overridden: only the caller's key goes out, and only to the
         // caller's endpoint. An empty key is stripped by the exchange.
@@ -202,10 +202,7 @@ impl OpenAiModel {
         let answer: Result<WireCompletion, OpenAIError> =
             self.client.chat().create_byot(request).await;
         let completion = answer.map_err(|e| self.model_error(e))?;
-        reply_from(completion).map_err(|reason| ModelError::Malformed {
-            endpoint: self.endpoint.clone(),
-            reason,
-        })
+        reply_from(completion, &self.endpoint)
     }
 
     fn model_error(&self, error: OpenAIError) -> ModelError {
@@ -372,7 +369,7 @@ struct WireUsage {
 }
 
 /// The first choice as our [`Reply`].
-fn reply_from(completion: WireCompletion) -> Result<Reply, String> {
+fn reply_from(completion: WireCompletion, endpoint: &str) -> Result<Reply, ModelError> {
     let usage = completion
         .usage
         .map(|u| Usage {
@@ -384,7 +381,10 @@ fn reply_from(completion: WireCompletion) -> Result<Reply, String> {
         .choices
         .into_iter()
         .next()
-        .ok_or_else(|| "the answer has no choices".to_owned())?;
+        .ok_or_else(|| ModelError::Malformed {
+            endpoint: endpoint.to_owned(),
+            reason: "the answer has no choices".to_owned(),
+        })?;
     let tool_calls = choice
         .message
         .tool_calls
@@ -422,11 +422,20 @@ fn reply_from(completion: WireCompletion) -> Result<Reply, String> {
 
 /// The reqwest client, configured as all of Jarvis's outbound HTTP is
 /// ([`jarvis_http::client_builder`]).
-fn http_client() -> Result<reqwest::Client, String> {
+fn http_client() -> Result<reqwest::Client, NoClient> {
     jarvis_http::client_builder()
-        .map_err(|e| e.to_string())?
+        .map_err(NoClient::Tls)?
         .build()
-        .map_err(|e| format!("no HTTP client: {}", error_chain(&e)))
+        .map_err(|e| NoClient::Build(error_chain(&e)))
+}
+
+/// Why the planner has no HTTP client to reach its model with.
+#[derive(Debug, thiserror::Error)]
+enum NoClient {
+    #[error(transparent)]
+    Tls(jarvis_http::HttpError),
+    #[error("no HTTP client: {0}")]
+    Build(String),
 }
 
 /// The tower service async-openai sends through: each call is one

@@ -355,7 +355,7 @@ impl Policy {
     /// # Errors
     /// Why the line cannot be read; such a line is never run, so it has no
     /// confinement.
-    pub fn confinement(&self, command: &str, cwd: Option<&str>) -> Result<Confinement, String> {
+    pub fn confinement(&self, command: &str, cwd: Option<&str>) -> Result<Confinement, Unreadable> {
         self.analysis(command, cwd)
             .map(|a| confine::confinement(&a, cwd))
     }
@@ -369,7 +369,7 @@ impl Policy {
         };
         match self.analysis(&req.command, ctx.cwd) {
             Ok(a) => (self.decide(req, &a, false), scope::scope(&a, &ctx)),
-            Err(why) => (refused(&req.command, why), unscoped()),
+            Err(why) => (refused(&req.command, why.to_string()), unscoped()),
         }
     }
 
@@ -381,14 +381,14 @@ impl Policy {
     fn judge_inner(&self, req: &Request, explain: bool) -> Judgement {
         match self.analysis(&req.command, req.cwd.as_deref()) {
             Ok(a) => self.decide(req, &a, explain),
-            Err(why) => refused(&req.command, why),
+            Err(why) => refused(&req.command, why.to_string()),
         }
     }
 
     /// The analysis of a line, or why it cannot be read (and so is denied).
-    fn analysis(&self, command: &str, cwd: Option<&str>) -> Result<Analysis, String> {
+    fn analysis(&self, command: &str, cwd: Option<&str>) -> Result<Analysis, Unreadable> {
         if let Some(why) = unreadable(command) {
-            return Err(why);
+            return Err(Unreadable::Text(why));
         }
         let ctx = LineContext {
             cwd: cwd.map(str::to_owned),
@@ -399,8 +399,8 @@ impl Policy {
             analyze::analyze(command, &self.kb, &ctx)
         })) {
             Ok(Ok(a)) => Ok(a),
-            Ok(Err(e)) => Err(format!("{e}; a command that cannot be read is never run")),
-            Err(_) => Err("the parser failed on this input; it is denied".to_owned()),
+            Ok(Err(e)) => Err(Unreadable::Syntax(e.to_string())),
+            Err(_) => Err(Unreadable::ParserFailed),
         }
     }
 
@@ -609,6 +609,21 @@ fn collect_files(p: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<PolicyErro
 }
 
 /// Why a command line is refused before parsing, if it is.
+/// Why a line cannot be read, and so is denied and never run. The words
+/// are the reason a person and the agent are given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    /// The text itself: too long, or bytes no shell line holds.
+    #[error("{0}")]
+    Text(String),
+    /// The shell parser cannot read it.
+    #[error("{0}; a command that cannot be read is never run")]
+    Syntax(String),
+    /// The parser failed on it; denied rather than taking the caller down.
+    #[error("the parser failed on this input; it is denied")]
+    ParserFailed,
+}
+
 fn unreadable(command: &str) -> Option<String> {
     if command.len() > MAX_COMMAND_BYTES {
         return Some(format!(

@@ -34,5 +34,5 @@ pub mod sed;
 pub mod shell;
 mod shipped;
 
-pub use engine::{Base, Judgement, Policy, Request};
+pub use engine::{Base, Judgement, Policy, Request, Unreadable};
 pub use rules::{LoadError, PolicyError};

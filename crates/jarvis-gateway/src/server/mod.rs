@@ -96,9 +96,9 @@ pub fn webhooks(specs: &[NotifySpec]) -> Result<Vec<Webhook>, ServerError> {
     specs
         .iter()
         .map(|s| {
-            let url = s.url.resolve().map_err(|message| ServerError::Webhook {
+            let url = s.url.resolve().map_err(|e| ServerError::Webhook {
                 name: s.name.clone(),
-                message,
+                message: e.to_string(),
             })?;
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(ServerError::Webhook {
