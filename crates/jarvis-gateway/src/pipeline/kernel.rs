@@ -27,7 +27,7 @@ pub const KERNEL_FRESH: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone)]
 pub struct HostFacts {
     /// The guard's report, or the error of asking it.
-    pub report: Result<CheckReport, String>,
+    pub report: Result<CheckReport, ExecError>,
     /// When it was learnt, as the store writes times.
     pub learnt_at: String,
 }
@@ -46,7 +46,7 @@ fn fresh_for(learnt_at: &str, now: jarvis_store::OffsetDateTime) -> Option<Durat
 /// be asked.
 #[derive(Debug, Clone)]
 pub(super) struct KernelFact {
-    known: Result<KernelEnforcement, String>,
+    known: Result<KernelEnforcement, ExecError>,
     learnt_at: String,
     learnt: Instant,
 }
@@ -205,10 +205,7 @@ impl Gateway {
     /// As [`Executor::check`].
     pub async fn check_host(&self, host: &HostName) -> Result<CheckReport, ExecError> {
         let result = self.executor.check(host).await;
-        let report = match &result {
-            Ok(r) => Ok(r.clone()),
-            Err(e) => Err(e.to_string()),
-        };
+        let report = result.clone();
         let kernel = report
             .as_ref()
             .map(|r| r.enforcement.clone())
@@ -244,7 +241,7 @@ impl Gateway {
             .cloned()
     }
 
-    fn learn_kernel(&self, host: &HostName, known: Result<KernelEnforcement, String>) {
+    fn learn_kernel(&self, host: &HostName, known: Result<KernelEnforcement, ExecError>) {
         self.remember_kernel(
             host,
             KernelFact {
@@ -281,7 +278,7 @@ impl Gateway {
                 None => KernelKnown::NotChecked,
                 Some(f) => match &f.known {
                     Ok(k) => KernelKnown::Reported(k.clone()),
-                    Err(why) => KernelKnown::Unreachable(why.clone()),
+                    Err(why) => KernelKnown::Unreachable(why.to_string()),
                 },
             },
             learnt_at: fact.map(|f| f.learnt_at),
@@ -312,12 +309,7 @@ impl Gateway {
             if !fresh(self) && !self.recall_kernel(host).await {
                 // The kernel question, not a whole check: it loads no
                 // policy and probes nothing, so a proposal can afford it.
-                let known = self
-                    .executor
-                    .kernel(host)
-                    .await
-                    .map(|r| r.enforcement)
-                    .map_err(|e| e.to_string());
+                let known = self.executor.kernel(host).await.map(|r| r.enforcement);
                 self.keep_kernel(host, &known).await;
                 self.learn_kernel(host, known);
             }
@@ -361,7 +353,7 @@ impl Gateway {
     /// processes ([`Gateway::recall_kernel`]). Only an answer: a host that
     /// could not be asked is asked again by the next one. A cache that
     /// cannot be written costs the next process a question, nothing more.
-    async fn keep_kernel(&self, host: &HostName, known: &Result<KernelEnforcement, String>) {
+    async fn keep_kernel(&self, host: &HostName, known: &Result<KernelEnforcement, ExecError>) {
         let (Ok(report), Some(connection)) = (known, self.executor.connection_id(host)) else {
             return;
         };
