@@ -3,10 +3,10 @@
 //! This crate owns the vocabulary every other crate speaks: [`Decision`],
 //! [`Risk`], [`HostName`], [`ActionId`] and the [`ActionState`] machine with
 //! its legal transitions, who may do what ([`Role`], [`Principal`],
-//! [`ApprovalRule`]), how untrusted text is shown ([`text`]) and how the
-//! domain is named to a person ([`words`]). Values
-//! are parsed, not validated: once a `Risk` or a `HostName` exists it is
-//! valid, so callers never re-check it.
+//! [`ApprovalRule`]), how untrusted text is shown and shortened ([`text`])
+//! and how the domain is named to a person ([`words`]). Values are parsed, not
+//! validated: once a `Risk` or a `HostName` exists it is valid, so callers
+//! never re-check it.
 //!
 //! It must never do IO (no files, no network, no clock beyond what UUID v7
 //! generation needs) and never depend on another Jarvis crate: it sits at the
