@@ -1,11 +1,11 @@
 //! Live previews of a `docker` command: the command aimed at a throwaway,
 //! network-less clone of the container, and what it changed there.
 
-use std::io::Read as _;
 use std::time::{Duration, Instant};
 
 use jarvis_core::text::cut_bytes;
 use jarvis_exec::snapshot::PreviewReport;
+use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value, json};
 
 use super::{changes, check_action_id, check_name, checked, commit, inspect_container};
@@ -337,8 +337,8 @@ fn clone_body(original: &Value, image: &str) -> Value {
 
 pub(super) fn random_hex(bytes: usize) -> Result<String, GuardError> {
     let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| GuardError::Host(format!("cannot read /dev/urandom: {e}")))?;
+    OsRng
+        .try_fill_bytes(&mut buf)
+        .map_err(|e| GuardError::Host(format!("cannot read random bytes: {e}")))?;
     Ok(hex::encode(buf))
 }
