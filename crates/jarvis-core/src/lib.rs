@@ -3,10 +3,11 @@
 //! This crate owns the vocabulary every other crate speaks: [`Decision`],
 //! [`Risk`], [`HostName`], [`ActionId`] and the [`ActionState`] machine with
 //! its legal transitions, who may do what ([`Role`], [`Principal`],
-//! [`ApprovalRule`]), how untrusted text is shown ([`text`]) and how the
-//! domain is named to a person ([`words`]). Values
-//! are parsed, not validated: once a `Risk` or a `HostName` exists it is
-//! valid, so callers never re-check it.
+//! [`ApprovalRule`]), how untrusted text is shown and shortened ([`text`]),
+//! the canonical JSON hashes are taken over ([`canonical_json`]) and how
+//! the domain is named to a person ([`words`]). Values are parsed, not
+//! validated: once a `Risk` or a `HostName` exists it is valid, so callers
+//! never re-check it.
 //!
 //! It must never do IO (no files, no network, no clock beyond what UUID v7
 //! generation needs) and never depend on another Jarvis crate: it sits at the
@@ -14,6 +15,7 @@
 
 mod access;
 mod action;
+mod canonical;
 mod conversation;
 mod decision;
 mod host;
@@ -29,6 +31,7 @@ pub use action::{
     ActionId, ActionIdError, ActionKind, ActionState, IllegalTransition, Purpose, PurposeError,
     UnknownActionKind, UnknownActionState,
 };
+pub use canonical::canonical_json;
 pub use conversation::{CHAT_PREFIX, ConversationId, ConversationIdError};
 pub use decision::{Decision, UnknownDecision};
 pub use host::{HostName, HostNameError};

@@ -12,6 +12,80 @@
 //!
 //! Each such character becomes one visible stand-in, never nothing, so a
 //! person sees that something was there and lengths stay comparable.
+//!
+//! It also owns the one way text is shortened to a budget, in characters
+//! or in bytes: a cut never splits a character, and a shortened text
+//! shown to a person says so with [`ELLIPSIS`]. It must never do I/O nor
+//! decide what a text means: callers choose the budget and what is cut.
+
+use std::borrow::Cow;
+
+/// The mark a shortened text ends with when shown to a person.
+pub const ELLIPSIS: char = '…';
+
+/// The char boundary of `text` nearest at or before byte `index` (its
+/// length when `index` is past the end), so an offset from elsewhere
+/// never splits a character.
+pub fn floor_boundary(text: &str, index: usize) -> usize {
+    let mut end = index.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+/// The longest start of `text` of at most `max_bytes` bytes that ends on
+/// a char boundary.
+pub fn truncate_bytes(text: &str, max_bytes: usize) -> &str {
+    &text[..floor_boundary(text, max_bytes)]
+}
+
+/// The first `max` characters of `text`, or all of it.
+pub fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
+/// `text` shortened in place to at most `max_bytes` bytes on a char
+/// boundary, unmarked (for a payload with its own "truncated" flag);
+/// whether anything was cut.
+pub fn cut_bytes(text: &mut String, max_bytes: usize) -> bool {
+    let end = floor_boundary(text, max_bytes);
+    let cut = end < text.len();
+    text.truncate(end);
+    cut
+}
+
+/// `text` in at most `max` characters, the last one [`ELLIPSIS`] when
+/// anything was cut.
+pub fn clip_chars(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some(_) if max == 0 => Cow::Borrowed(""),
+        Some(_) => {
+            let mut out = truncate_chars(text, max - 1).to_owned();
+            out.push(ELLIPSIS);
+            Cow::Owned(out)
+        }
+    }
+}
+
+/// `text` in at most `max_bytes` bytes, on a char boundary, ending in
+/// [`ELLIPSIS`] when anything was cut; a budget too small for the mark
+/// gets the bare cut.
+pub fn clip_bytes(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let Some(room) = max_bytes.checked_sub(ELLIPSIS.len_utf8()) else {
+        return Cow::Borrowed(truncate_bytes(text, max_bytes));
+    };
+    let mut out = truncate_bytes(text, room).to_owned();
+    out.push(ELLIPSIS);
+    Cow::Owned(out)
+}
 
 /// Whether `c` is a character that acts on a screen instead of showing:
 /// C0 and C1 controls and DEL (a newline and a tab are judged by the
@@ -184,6 +258,70 @@ pub fn spans(sentence: &str) -> Vec<Span<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_boundary_never_splits_a_character() {
+        // "a→b": `→` is three bytes, 1..4.
+        let s = "a→b";
+        assert_eq!(
+            (0..=6).map(|i| floor_boundary(s, i)).collect::<Vec<_>>(),
+            [0, 1, 1, 1, 4, 5, 5]
+        );
+        assert_eq!(floor_boundary("", 3), 0);
+    }
+
+    #[test]
+    fn byte_cuts_end_on_a_character() {
+        assert_eq!(truncate_bytes("abc", 3), "abc");
+        assert_eq!(truncate_bytes("abc", 9), "abc");
+        assert_eq!(truncate_bytes("a→b", 2), "a");
+        assert_eq!(truncate_bytes("a→b", 4), "a→");
+        assert_eq!(truncate_bytes("abc", 0), "");
+        assert_eq!(truncate_bytes("😀", 3), "");
+
+        let cut = |s: &str, cap| {
+            let mut s = s.to_owned();
+            let was = cut_bytes(&mut s, cap);
+            (s, was)
+        };
+        assert_eq!(cut("abc", 3), ("abc".into(), false));
+        assert_eq!(cut("a→b", 2), ("a".into(), true));
+        assert_eq!(cut("abc", 0), (String::new(), true));
+        assert_eq!(cut("", 0), (String::new(), false));
+    }
+
+    #[test]
+    fn character_cuts_count_characters_not_bytes() {
+        assert_eq!(truncate_chars("héllo", 2), "hé");
+        assert_eq!(truncate_chars("héllo", 5), "héllo");
+        assert_eq!(truncate_chars("héllo", 0), "");
+        assert_eq!(truncate_chars("", 3), "");
+    }
+
+    #[test]
+    fn a_clipped_text_fits_its_budget_and_says_it_was_cut() {
+        assert_eq!(clip_chars("abcdef", 4), "abc…");
+        assert_eq!(clip_chars("abc", 4), "abc");
+        assert_eq!(clip_chars("abcd", 4), "abcd");
+        assert_eq!(clip_chars("ééééé", 3), "éé…");
+        assert_eq!(clip_chars("😀😀", 1), "…");
+        assert_eq!(clip_chars("abc", 0), "");
+        assert_eq!(clip_chars("", 0), "");
+        assert!(matches!(clip_chars("abc", 3), Cow::Borrowed("abc")));
+
+        assert_eq!(clip_bytes("ééé", 5), "é…");
+        assert_eq!(clip_bytes("ééé", 6), "ééé");
+        assert_eq!(clip_bytes("éééé", 6), "é…");
+        assert_eq!(clip_bytes("abcdef", 3), "…");
+        // Too small for the mark: the cut alone, still within the budget.
+        assert_eq!(clip_bytes("abcdef", 2), "ab");
+        assert_eq!(clip_bytes("é", 1), "");
+        assert_eq!(clip_bytes("abc", 0), "");
+        for max in 0..12 {
+            assert!(clip_bytes("aé→😀b", max).len() <= max, "{max}");
+            assert!(clip_chars("aé→😀b", max).chars().count() <= max, "{max}");
+        }
+    }
 
     #[test]
     fn code_spans_read_back_whole() {

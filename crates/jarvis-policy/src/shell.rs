@@ -267,14 +267,10 @@ pub fn parse_arithmetic(text: &str, what: &str, depth: usize) -> Result<Script, 
     Ok(walker.script)
 }
 
+/// `s` quoted in a reason: `max` characters of it at most, and the
+/// ellipsis after them when it is longer.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max).collect();
-        t.push('…');
-        t
-    }
+    jarvis_core::text::clip_chars(s, max + 1).into_owned()
 }
 
 #[cfg(test)]

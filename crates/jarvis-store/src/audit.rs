@@ -212,43 +212,8 @@ pub enum ExportLine {
     Checkpoint(Checkpoint),
 }
 
-/// The canonical text of a JSON value: object keys sorted, no spaces. It
-/// does not depend on how serde_json orders maps in this build.
-pub fn canonical_payload(v: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(v, &mut out);
-    out
-}
-
-fn write_canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&json_string(k));
-                out.push(':');
-                write_canonical(&map[k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
+/// The canonical text of an event's payload, which its hash is taken over.
+pub use jarvis_core::canonical_json as canonical_payload;
 
 fn json_string(s: &str) -> String {
     Value::String(s.to_owned()).to_string()

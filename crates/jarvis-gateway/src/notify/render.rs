@@ -1,6 +1,7 @@
 //! A notice as each format sends it (generic JSON, ntfy, Discord), with
 //! untrusted text capped, made visible and escaped for where it lands.
 
+use jarvis_core::text::{clip_bytes, clip_chars};
 use jarvis_http::reqwest;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use time::OffsetDateTime;
@@ -137,7 +138,7 @@ fn render_ntfy(job: &Job) -> Rendered {
     if let Some(link) = &job.link {
         text.push_str(&format!("\nLink: {}", clean_line(link, 2000)));
     }
-    let body = truncate_bytes(&text, MAX_NTFY_BODY);
+    let body = clip_bytes(&text, MAX_NTFY_BODY).into_owned();
 
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -204,8 +205,8 @@ fn render_discord(job: &Job) -> Rendered {
     }
 
     let mut embed = serde_json::json!({
-        "title": truncate_chars(&plain_heading, DISCORD_TITLE),
-        "description": truncate_chars(&description, DISCORD_DESCRIPTION),
+        "title": clip_chars(&plain_heading, DISCORD_TITLE),
+        "description": clip_chars(&description, DISCORD_DESCRIPTION),
         "color": n.kind.discord_color(),
         "timestamp": rfc3339(job.at),
     });
@@ -214,7 +215,7 @@ fn render_discord(job: &Job) -> Rendered {
         embed["url"] = serde_json::Value::String(link.to_owned());
     }
     let body = serde_json::json!({
-        "content": truncate_chars(&content, DISCORD_CONTENT),
+        "content": clip_chars(&content, DISCORD_CONTENT),
         "embeds": [embed],
         "allowed_mentions": { "parse": [] },
     });
@@ -233,34 +234,12 @@ fn is_http_url(s: &str) -> bool {
 /// the one table every view shares (`jarvis_core::text`). A stand-in is
 /// one character, so truncation never splits one.
 fn clean_text(text: &str, max_chars: usize) -> String {
-    truncate_chars(&jarvis_core::text::inert(text), max_chars)
+    clip_chars(&jarvis_core::text::inert(text), max_chars).into_owned()
 }
 
 /// Untrusted text on one line.
 pub(super) fn clean_line(text: &str, max_chars: usize) -> String {
-    truncate_chars(&jarvis_core::text::inert_line(text), max_chars)
-}
-
-/// At most `max` characters, the last one an ellipsis when cut.
-fn truncate_chars(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// At most `max` bytes, ending in an ellipsis when cut, on a char boundary.
-fn truncate_bytes(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max.saturating_sub('…'.len_utf8());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    clip_chars(&jarvis_core::text::inert_line(text), max_chars).into_owned()
 }
 
 /// Printable ASCII only, for HTTP headers: a few common characters are
@@ -543,9 +522,9 @@ mod tests {
             "Jarvis: nas [0m - ?n?code..."
         );
         assert_eq!(header_safe(&"y".repeat(400), MAX_HEADER).len(), MAX_HEADER);
-        assert_eq!(truncate_bytes("ééé", 5), "é…");
-        assert_eq!(truncate_bytes("ééé", 6), "ééé");
-        assert_eq!(truncate_bytes("éééé", 6), "é…");
+        assert_eq!(clip_bytes("ééé", 5), "é…");
+        assert_eq!(clip_bytes("ééé", 6), "ééé");
+        assert_eq!(clip_bytes("éééé", 6), "é…");
         assert_eq!(code_safe("a`b"), "aˋb");
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use jarvis_core::canonical_json;
 use jarvis_exec::snapshot::ContainerState;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -103,7 +104,7 @@ pub(super) fn fingerprint(inspect: &Value) -> String {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    sha256_hex(canonical(&Value::Object(settings)).as_bytes())
+    sha256_hex(canonical_json(&Value::Object(settings)).as_bytes())
 }
 
 /// The settings of [`fingerprint`], by field name.
@@ -217,27 +218,6 @@ fn is_unset(v: &Value) -> bool {
         Value::Array(a) => a.is_empty(),
         Value::Object(o) => o.is_empty(),
         _ => false,
-    }
-}
-
-/// JSON with object keys sorted at every level, whatever order the map
-/// type keeps.
-fn canonical(v: &Value) -> String {
-    match v {
-        Value::Object(o) => {
-            let mut members: Vec<(&String, &Value)> = o.iter().collect();
-            members.sort_by(|a, b| a.0.cmp(b.0));
-            let members: Vec<String> = members
-                .into_iter()
-                .map(|(k, v)| format!("{}:{}", json!(k), canonical(v)))
-                .collect();
-            format!("{{{}}}", members.join(","))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
     }
 }
 

@@ -1,10 +1,11 @@
 //! Live previews of a `docker` command: the command aimed at a throwaway,
 //! network-less clone of the container, and what it changed there.
 
-use std::io::Read as _;
 use std::time::{Duration, Instant};
 
+use jarvis_core::text::cut_bytes;
 use jarvis_exec::snapshot::PreviewReport;
+use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value, json};
 
 use super::{changes, check_action_id, check_name, checked, commit, inspect_container};
@@ -228,7 +229,7 @@ fn run_in_clone(
     let changes = changes(engine, clone)?;
 
     let mut summary = Vec::new();
-    let (output, exit_code) = match run {
+    let (mut output, exit_code) = match run {
         Ok(out) => {
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -271,8 +272,10 @@ fn run_in_clone(
             mounts.join(", ")
         ));
     }
-    let (diff, diff_cut) = cut(changes.join("\n"), cap);
-    let (output, output_cut) = cut(output, cap);
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    let mut diff = changes.join("\n");
+    let diff_cut = cut_bytes(&mut diff, cap);
+    let output_cut = cut_bytes(&mut output, cap);
     Ok(PreviewReport {
         kind: "docker".into(),
         summary,
@@ -334,22 +337,8 @@ fn clone_body(original: &Value, image: &str) -> Value {
 
 pub(super) fn random_hex(bytes: usize) -> Result<String, GuardError> {
     let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| GuardError::Host(format!("cannot read /dev/urandom: {e}")))?;
+    OsRng
+        .try_fill_bytes(&mut buf)
+        .map_err(|e| GuardError::Host(format!("cannot read random bytes: {e}")))?;
     Ok(hex::encode(buf))
-}
-
-/// `s` cut to at most `cap` bytes on a character boundary; whether it was.
-fn cut(mut s: String, cap: u64) -> (String, bool) {
-    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
-    if s.len() <= cap {
-        return (s, false);
-    }
-    let mut end = cap;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.truncate(end);
-    (s, true)
 }

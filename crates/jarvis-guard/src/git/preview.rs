@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use jarvis_core::text::cut_bytes;
 use jarvis_exec::protocol::{Ending, Frame, Outcome, RunRequest};
 use jarvis_exec::snapshot::{PreviewReport, RepoState};
 
@@ -37,6 +38,7 @@ pub fn preview(
     ctx: &PreviewContext<'_>,
 ) -> Result<PreviewReport, GuardError> {
     let started = Instant::now();
+    let cap = usize::try_from(ctx.cap).unwrap_or(usize::MAX);
     let real = Repo::open(Path::new(dir))?;
     if real.top == "/" {
         return Err(GuardError::Repository(
@@ -61,9 +63,8 @@ pub fn preview(
     match Repo::open(Path::new(clone)).and_then(|r| Ok((r.state()?, r))) {
         Ok((after, repo)) => {
             report.summary = summarize(&repo, &before, &after)?;
-            let (diff, cut) = truncate(repo.change(&before, &after)?, ctx.cap);
-            report.diff = diff;
-            report.truncated = cut;
+            report.diff = repo.change(&before, &after)?;
+            report.truncated = cut_bytes(&mut report.diff, cap);
         }
         Err(e) => report.summary.push(format!(
             "the repository could not be read after the command: {e}"
@@ -76,8 +77,8 @@ pub fn preview(
     output.push_str(&String::from_utf8_lossy(&said.stderr));
     let mut clone_names = vec![clone.to_owned(), clone_top];
     clone_names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    let (output, cut) = truncate(rewrite(&output, &clone_names, &real.top), ctx.cap);
-    report.output = output;
+    report.output = rewrite(&output, &clone_names, &real.top);
+    let cut = cut_bytes(&mut report.output, cap);
     report.truncated |= cut || outcome.stdout.truncated || outcome.stderr.truncated;
     report.exit_code = outcome.exit_code;
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -293,21 +294,6 @@ fn rewrite(text: &str, names: &[String], to: &str) -> String {
     out
 }
 
-/// `text` cut to at most `cap` bytes on a character boundary, and whether
-/// it was cut.
-fn truncate(mut text: String, cap: u64) -> (String, bool) {
-    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
-    if text.len() <= cap {
-        return (text, false);
-    }
-    let mut end = cap;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    (text, true)
-}
-
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")
@@ -339,12 +325,5 @@ mod tests {
             ),
             "cd /tmp/c/srv/app && cat /tmp/c/srv/app/x /tmp/c/srv/apple"
         );
-    }
-
-    #[test]
-    fn truncate_cuts_on_a_character_boundary() {
-        assert_eq!(truncate("abc".into(), 3), ("abc".into(), false));
-        assert_eq!(truncate("a→b".into(), 2), ("a".into(), true));
-        assert_eq!(truncate("abc".into(), 0), (String::new(), true));
     }
 }

@@ -1,10 +1,10 @@
 //! Private temporary directories for scratch indexes and preview clones.
 
-use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand_core::{OsRng, RngCore};
 
 use crate::error::GuardError;
 
@@ -66,8 +66,7 @@ fn allow_removal(dir: &Path) {
 
 fn random_suffix() -> String {
     let mut bytes = [0u8; 8];
-    let random = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if random.is_err() {
+    if OsRng.try_fill_bytes(&mut bytes).is_err() {
         // Unpredictability only guards against squatting on the name;
         // `create` is what keeps the directory private.
         let nanos = SystemTime::now()

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use jarvis_core::text::floor_boundary;
 use jarvis_core::{Decision, HostName};
 use regex::Regex;
 use serde::Deserialize;
@@ -76,7 +77,7 @@ pub struct Loaded {
 
 /// Line and column (1-based) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = char_boundary(text, offset);
+    let offset = floor_boundary(text, offset);
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let col = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
@@ -172,19 +173,9 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Loaded, Vec<PolicyError>> {
     }
 }
 
-/// The nearest char boundary at or before `offset`, so an offset from
-/// elsewhere can never split a character.
-fn char_boundary(text: &str, offset: usize) -> usize {
-    let mut o = offset.min(text.len());
-    while !text.is_char_boundary(o) {
-        o -= 1;
-    }
-    o
-}
-
 /// The dotted field a TOML error points at, read from the line it is on.
 fn field_of_toml_error(text: &str, span: &Range<usize>) -> String {
-    let start = char_boundary(text, span.start);
+    let start = floor_boundary(text, span.start);
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
     let line = text[line_start..line_end].trim();

@@ -348,13 +348,7 @@ pub fn event_line(kind: &str, payload: &str) -> String {
 
 /// `s` cut to `max` characters, with `…` when cut.
 pub fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
+    jarvis_core::text::clip_chars(s, max).into_owned()
 }
 
 /// An action id's first 13 characters (`0193a1b2-c3d4`).
