@@ -87,7 +87,7 @@ impl Gateway {
                 Ok(r) => r,
                 Err(why) => {
                     let mut r = self.static_preview(action);
-                    r.summary.insert(0, why);
+                    r.summary.insert(0, why.to_string());
                     r
                 }
             },
@@ -121,7 +121,7 @@ impl Gateway {
         spec: &HostSpec,
         action: &ActionRecord,
         kind: PreviewKind,
-    ) -> Result<Result<PreviewReport, String>, GatewayError> {
+    ) -> Result<Result<PreviewReport, NoLivePreview>, GatewayError> {
         let job = Job {
             action_id: action.id.to_string(),
             host: spec.name.clone(),
@@ -135,7 +135,7 @@ impl Gateway {
         };
         let admission = match self.executor().admit(&job).await {
             Ok(a) => a,
-            Err(e) => return Ok(Err(format!("no live preview: {e}"))),
+            Err(e) => return Ok(Err(NoLivePreview::NotAdmitted(e))),
         };
         let (what, target) = match &kind {
             PreviewKind::Git { repo, .. } => ("git", repo.clone()),
@@ -163,12 +163,11 @@ impl Gateway {
         };
         Ok(match self.executor().preview(admission, request).await {
             Ok(r) => Ok(r),
-            Err(ExecError::Refused { refusal, .. }) => Err(format!(
-                "no live preview: the host refused it ({}): {}",
-                refusal.code,
-                refusal.reasons.join("; ")
-            )),
-            Err(e) => Err(format!("live preview failed, so the plan is shown: {e}")),
+            Err(ExecError::Refused { refusal, .. }) => Err(NoLivePreview::Refused {
+                code: refusal.code,
+                reasons: refusal.reasons.join("; "),
+            }),
+            Err(e) => Err(NoLivePreview::Failed(e)),
         })
     }
 
@@ -205,4 +204,19 @@ impl Gateway {
             ..PreviewReport::default()
         }
     }
+}
+
+/// Why an action's preview is the policy's plan rather than a live one: the
+/// first line of the preview's summary.
+#[derive(Debug, thiserror::Error)]
+enum NoLivePreview {
+    /// A limit of the host (rate, breaker, its busy slots) did not admit it.
+    #[error("no live preview: {0}")]
+    NotAdmitted(ExecError),
+    /// The host's guard refused it.
+    #[error("no live preview: the host refused it ({code}): {reasons}")]
+    Refused { code: String, reasons: String },
+    /// It was sent and failed.
+    #[error("live preview failed, so the plan is shown: {0}")]
+    Failed(ExecError),
 }
