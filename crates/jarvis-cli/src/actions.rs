@@ -217,7 +217,16 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
             println!("{}", action.id);
             ExitCode::from(exit::PENDING)
         }
-        _ => {
+        ActionState::Proposed
+        | ActionState::Denied
+        | ActionState::Rejected
+        | ActionState::Expired
+        | ActionState::Running
+        | ActionState::Succeeded
+        | ActionState::Failed
+        | ActionState::TimedOut
+        | ActionState::Interrupted
+        | ActionState::RolledBack => {
             eprintln!("jarvis: denied; nothing was sent to the host:");
             for r in &j.reasons {
                 eprintln!("  - {}", terminal::line(r));

@@ -567,7 +567,7 @@ fn warnings(p: &Policy) -> Vec<String> {
                     r.id
                     ))
                 }
-                _ => {}
+                Prefix::Words { .. } => {}
             }
             if let Some(w) = open_options(p, c, &at, &r.id)
                 && !out.contains(&w)

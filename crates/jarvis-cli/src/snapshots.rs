@@ -207,7 +207,7 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode> {
                 );
                 Ok(ExitCode::from(exit::REFUSED))
             }
-            _ => {
+            ActionState::Proposed | ActionState::PendingApproval | ActionState::Approved | ActionState::Rejected | ActionState::Expired | ActionState::Running | ActionState::Failed | ActionState::TimedOut | ActionState::Interrupted | ActionState::RolledBack => {
                 eprintln!("jarvis: {words}");
                 eprintln!("jarvis: rollback {} of {id} {}", rb.id, rb.state.label());
                 Ok(ExitCode::from(exit::FAILED))

@@ -339,7 +339,7 @@ impl Breaker {
     fn probe_out(&self) -> Option<u64> {
         match &self.lock().state {
             State::Probing { probe, .. } => Some(*probe),
-            _ => None,
+            State::Closed { .. } | State::Open { .. } => None,
         }
     }
 }
@@ -520,7 +520,7 @@ mod tests {
                         drop(held.remove(i % held.len()));
                     }
                     Step::Wait(secs) => now += Duration::from_secs(secs),
-                    _ => {}
+                    Step::Answered(_) | Step::Unreachable(_) | Step::NoVerdict(_) => {}
                 }
                 // Probing only while the pass that probes is held; ids are
                 // never reused, so that pass is the one probe out.

@@ -151,7 +151,11 @@ impl ExecError {
             ExecError::RateLimited(l) => Some(l.retry_after),
             ExecError::Busy { waited, .. } => Some(*waited),
             ExecError::CircuitOpen { open, .. } => Some(open.retry_in),
-            _ => None,
+            ExecError::UnknownHost(_)
+            | ExecError::TimeoutTooLong { .. }
+            | ExecError::TooLarge { .. }
+            | ExecError::Transport(_)
+            | ExecError::Refused { .. } => None,
         }
     }
 
@@ -467,7 +471,17 @@ impl Executor {
             let (buf, bytes, is_stdout) = match frame {
                 Frame::Stdout(b) => (&mut c.0, b, true),
                 Frame::Stderr(b) => (&mut c.1, b, false),
-                _ => return,
+                Frame::Hello(_)
+                | Frame::Heartbeat
+                | Frame::Done(_)
+                | Frame::Checked(_)
+                | Frame::Kernel(_)
+                | Frame::Refused(_)
+                | Frame::Snapshotted(_)
+                | Frame::Restored(_)
+                | Frame::Previewed(_)
+                | Frame::Dropped(_)
+                | Frame::Account(_) => return,
             };
             let room = usize::try_from(cap)
                 .unwrap_or(usize::MAX)

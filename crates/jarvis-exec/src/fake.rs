@@ -174,7 +174,14 @@ impl FakeGuard {
             .into_iter()
             .filter_map(|r| match r {
                 Request::Run(run) => Some(run.command),
-                _ => None,
+                Request::Check
+                | Request::Kernel
+                | Request::Snapshot(_)
+                | Request::Restore(_)
+                | Request::Preview(_)
+                | Request::Edit(_)
+                | Request::Drop(_)
+                | Request::Account(_) => None,
             })
             .collect()
     }
@@ -197,7 +204,11 @@ impl FakeGuard {
         let changes = match &reply {
             Reply::Exit { .. } | Reply::TimedOut => true,
             Reply::Frames { last, .. } => matches!(**last, Frame::Restored(_)),
-            _ => false,
+            Reply::Refuse { .. }
+            | Reply::NeverSent
+            | Reply::Broken
+            | Reply::Silent
+            | Reply::Hang => false,
         };
         if changes {
             state.generation += 1;
@@ -259,7 +270,11 @@ impl FakeGuard {
                     silent: silence,
                 });
             }
-            _ => {}
+            Reply::Frames { .. }
+            | Reply::Exit { .. }
+            | Reply::TimedOut
+            | Reply::Refuse { .. }
+            | Reply::NeverSent => {}
         }
         let (output, last) = frames(&request, reply);
         for frame in output {
@@ -311,7 +326,13 @@ fn default_reply(request: &Request, generation: u64) -> Reply {
     match request {
         Request::Run(_) => Reply::ok(""),
         Request::Edit(edit) => Reply::ok(&format!("edited {}\n", edit.edit.path)),
-        _ => Reply::Frames {
+        Request::Check
+        | Request::Kernel
+        | Request::Snapshot(_)
+        | Request::Restore(_)
+        | Request::Preview(_)
+        | Request::Drop(_)
+        | Request::Account(_) => Reply::Frames {
             output: Vec::new(),
             last: Box::new(default_last(request, generation)),
         },
@@ -388,7 +409,14 @@ fn default_last(request: &Request, generation: u64) -> Frame {
 fn frames(request: &Request, reply: Reply) -> (Vec<Frame>, Frame) {
     let cap = match request {
         Request::Run(r) => usize::try_from(r.output_cap).unwrap_or(usize::MAX),
-        _ => usize::MAX,
+        Request::Check
+        | Request::Kernel
+        | Request::Snapshot(_)
+        | Request::Restore(_)
+        | Request::Preview(_)
+        | Request::Edit(_)
+        | Request::Drop(_)
+        | Request::Account(_) => usize::MAX,
     };
     match reply {
         Reply::Frames { output, last } => (output, *last),

@@ -560,7 +560,16 @@ impl<'a> ChatActions<'a> {
         let done = match action.state {
             ActionState::Approved => self.run(id, &requester).await?,
             ActionState::PendingApproval => self.wait(&action).await?,
-            _ => action,
+            ActionState::Proposed
+            | ActionState::Denied
+            | ActionState::Rejected
+            | ActionState::Expired
+            | ActionState::Running
+            | ActionState::Succeeded
+            | ActionState::Failed
+            | ActionState::TimedOut
+            | ActionState::Interrupted
+            | ActionState::RolledBack => action,
         };
         let report = self.report(&done).await?;
         self.link(
@@ -639,7 +648,15 @@ impl<'a> ChatActions<'a> {
                         return Ok(now);
                     }
                 }
-                _ => return Ok(now),
+                ActionState::Proposed
+                | ActionState::Denied
+                | ActionState::Rejected
+                | ActionState::Expired
+                | ActionState::Succeeded
+                | ActionState::Failed
+                | ActionState::TimedOut
+                | ActionState::Interrupted
+                | ActionState::RolledBack => return Ok(now),
             }
         }
     }

@@ -424,8 +424,16 @@ mod tests {
         assert!(out.status.success() && text.contains("1 passed"), "{text}");
     }
 
-    fn in_child() -> bool {
-        std::env::var_os(CHILD).is_some()
+    /// Stops an `_alone` test run by hand (`--ignored`, `--include-ignored`)
+    /// outside [`isolated`]: there it would share a process with other
+    /// tests, or find none of the set-up its twin gives it, so a pass
+    /// would say nothing.
+    fn only_as_child_of(twin: &str) {
+        assert!(
+            std::env::var_os(CHILD).is_some(),
+            "this test only runs as the child of `{twin}`, which starts it in a \
+             process of its own; run `{twin}` instead"
+        );
     }
 
     #[test]
@@ -1002,9 +1010,7 @@ mod tests {
     #[test]
     #[ignore = "run by preview_of_a_commit in a process of its own"]
     fn preview_of_a_commit_alone() {
-        if !in_child() {
-            return;
-        }
+        only_as_child_of("preview_of_a_commit");
         let (_tmp, dir) = fixture();
         sh(Path::new(&dir), "printf 'alpha edit\\n' >> a.txt");
         let before = untouched(&dir);
@@ -1062,9 +1068,7 @@ mod tests {
     #[test]
     #[ignore = "run by preview_of_a_removal in a process of its own"]
     fn preview_of_a_removal_alone() {
-        if !in_child() {
-            return;
-        }
+        only_as_child_of("preview_of_a_removal");
         let (_tmp, dir) = fixture();
         let before = untouched(&dir);
         let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
@@ -1117,9 +1121,7 @@ mod tests {
     #[test]
     #[ignore = "run by preview_through_a_symbolic_link in a process of its own"]
     fn preview_through_a_symbolic_link_alone() {
-        if !in_child() {
-            return;
-        }
+        only_as_child_of("preview_through_a_symbolic_link");
         let (tmp, dir) = fixture();
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&dir, &link).expect("symlink");
@@ -1151,9 +1153,7 @@ mod tests {
     #[test]
     #[ignore = "run by preview_in_a_repository_with_no_commits in a process of its own"]
     fn preview_in_a_repository_with_no_commits_alone() {
-        if !in_child() {
-            return;
-        }
+        only_as_child_of("preview_in_a_repository_with_no_commits");
         let tmp = TempDir::new().expect("temp dir");
         sh(
             tmp.path(),
@@ -1203,9 +1203,7 @@ mod tests {
     #[test]
     #[ignore = "run by preview_of_other_spellings in a process of its own"]
     fn preview_of_other_spellings_alone() {
-        if !in_child() {
-            return;
-        }
+        only_as_child_of("preview_of_other_spellings");
         let (tmp, dir) = fixture();
         let before = untouched(&dir);
         let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
@@ -1277,9 +1275,7 @@ mod tests {
     #[test]
     #[ignore = "run by planted_programs_do_not_run in a process of its own, with its own HOME"]
     fn planted_programs_do_not_run_alone() {
-        if !in_child() {
-            return;
-        }
+        only_as_child_of("planted_programs_do_not_run");
         let home = PathBuf::from(std::env::var_os("HOME").expect("HOME"));
         let marks = home.join("marks");
         std::fs::create_dir(&marks).expect("marks");

@@ -439,7 +439,11 @@ fn long_op(
         Request::Restore(r) => ("restore", r.action_id.clone()),
         Request::Preview(r) => ("preview", r.action_id.clone()),
         Request::Drop(_) => ("drop", String::new()),
-        _ => ("other", String::new()),
+        Request::Run(_)
+        | Request::Check
+        | Request::Kernel
+        | Request::Edit(_)
+        | Request::Account(_) => ("other", String::new()),
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let result = std::thread::scope(|scope| {
@@ -516,7 +520,11 @@ fn do_long_op(args: &Args, request: &Request, stop: &Arc<AtomicBool>) -> Result<
             .map_err(failed("restore")),
         Request::Drop(req) => Ok(Frame::Dropped(snapshot::drop(req))),
         Request::Preview(req) => preview(args, req, stop).map(Frame::Previewed),
-        _ => Err(failed("bad-request")(GuardError::Request(
+        Request::Run(_)
+        | Request::Check
+        | Request::Kernel
+        | Request::Edit(_)
+        | Request::Account(_) => Err(failed("bad-request")(GuardError::Request(
             "not a long operation".into(),
         ))),
     }

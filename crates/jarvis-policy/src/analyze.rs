@@ -273,7 +273,7 @@ impl Command {
     pub fn name(&self) -> Option<&str> {
         match &self.program {
             ProgramRef::Named { name, .. } => Some(name),
-            _ => None,
+            ProgramRef::Dynamic { .. } | ProgramRef::None => None,
         }
     }
 

@@ -93,7 +93,13 @@ pub fn confinement(analysis: &Analysis, cwd: Option<&str>) -> Confinement {
                 // Nothing says what it does, so nothing says where it
                 // writes.
                 Effect::Unknown => c.writes_unknown = true,
-                _ => {}
+                Effect::Read
+                | Effect::Write
+                | Effect::Delete
+                | Effect::Service
+                | Effect::Exec
+                | Effect::Privilege
+                | Effect::Interactive => {}
             }
         }
         for r in command.redirects.iter().filter(|r| r.op.writes()) {

@@ -454,7 +454,10 @@ impl Policy {
             if d == Decision::Allow {
                 let allowed_by = match decided {
                     reasons::Decided::Rule(r) => Some(r),
-                    _ => None,
+                    reasons::Decided::Nothing
+                    | reasons::Decided::Default(_)
+                    | reasons::Decided::Attended { .. }
+                    | reasons::Decided::OverLimit { .. } => None,
                 };
                 if let Some(f) = c.findings.iter().find(|f| f.attended) {
                     d = Decision::Approve;

@@ -290,7 +290,15 @@ impl<'a> Walk<'a> {
                 Opt::Value | Opt::Named | Opt::Expression => values.len(),
                 // `--rawfile NAME FILE`: the name.
                 Opt::NamedFile => 1,
-                _ => 0,
+                Opt::Flag
+                | Opt::ProgramFileFirst
+                | Opt::ProgramFileValue
+                | Opt::Library
+                | Opt::InPlace
+                | Opt::Args
+                | Opt::RunTests
+                | Opt::SplitExp
+                | Opt::SplitExpFile => 0,
             };
             self.not_paths.extend(first..first + not_files);
         }

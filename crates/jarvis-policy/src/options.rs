@@ -550,7 +550,9 @@ impl OptionTable {
                     let value = match (arity, attached) {
                         _ if negated => None,
                         (Arity::None, _) => None,
-                        (_, Some(v)) => Some(ValueAt::Attached(v.to_owned())),
+                        (Arity::Required | Arity::Optional, Some(v)) => {
+                            Some(ValueAt::Attached(v.to_owned()))
+                        }
                         (Arity::Required, None) => Some(ValueAt::Next),
                         (Arity::Optional, None) => None,
                     };

@@ -251,7 +251,10 @@ impl Facts<'_> {
                 if self.decision != Decision::Deny {
                     let rule = match step.decided {
                         Decided::Rule(r) => Some(r),
-                        _ => None,
+                        Decided::Nothing
+                        | Decided::Default(_)
+                        | Decided::Attended { .. }
+                        | Decided::OverLimit { .. } => None,
                     };
                     let changes = findings.iter().any(|m| changes(m.finding.effect));
                     let same = |a: &&mut Allowed<'_>| {
@@ -283,7 +286,12 @@ impl Facts<'_> {
                             code(&r.id),
                             r.reason
                         ),
-                        _ => format!("no rule lets {shown} run unattended"),
+                        Decided::Nothing
+                        | Decided::Default(_)
+                        | Decided::Attended { .. }
+                        | Decided::OverLimit { .. } => {
+                            format!("no rule lets {shown} run unattended")
+                        }
                     };
                     let default = matches!(step.decided, Decided::Default(_));
                     match strongest {

@@ -176,7 +176,7 @@ impl PrefixIndex {
                 Prefix::Words { program, .. } if !program.contains('/') => {
                     index.by_name.entry(program.clone()).or_default().push(i);
                 }
-                _ => index.always.push(i),
+                Prefix::Any | Prefix::Words { .. } => index.always.push(i),
             }
         }
         index

@@ -180,7 +180,7 @@ pub(crate) fn opened(name: &str) {
         *o = match &*o {
             Opened::None => Opened::One(name.to_owned()),
             Opened::One(n) if n == name => return,
-            _ => Opened::Several,
+            Opened::One(_) | Opened::Several => Opened::Several,
         };
     }
 }

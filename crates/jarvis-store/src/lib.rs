@@ -153,7 +153,7 @@ impl Store {
             Backend::Sqlite if !url.contains("mode=") => {
                 format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
             }
-            _ => url.to_owned(),
+            Backend::Sqlite | Backend::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Connect {
             url: shown.clone(),

@@ -176,8 +176,18 @@ impl Notifier {
         let link = self.shared.public_url.as_deref().and_then(|base| {
             match (notice.kind, notice.action_id) {
                 (NoticeKind::AuditBroken, _) => Some(format!("{base}/audit")),
-                (_, Some(id)) => Some(format!("{base}/actions/{id}")),
-                (_, None) => None,
+                (
+                    NoticeKind::ApprovalNeeded
+                    | NoticeKind::ActionFailed
+                    | NoticeKind::ActionTimedOut,
+                    Some(id),
+                ) => Some(format!("{base}/actions/{id}")),
+                (
+                    NoticeKind::ApprovalNeeded
+                    | NoticeKind::ActionFailed
+                    | NoticeKind::ActionTimedOut,
+                    None,
+                ) => None,
             }
         });
         let job = Arc::new(Job {

@@ -156,7 +156,16 @@ impl Gateway {
         match action.state {
             ActionState::PendingApproval => Some(self.expires_at(action)),
             ActionState::Approved => Some(self.run_deadline(action)),
-            _ => None,
+            ActionState::Proposed
+            | ActionState::Denied
+            | ActionState::Rejected
+            | ActionState::Expired
+            | ActionState::Running
+            | ActionState::Succeeded
+            | ActionState::Failed
+            | ActionState::TimedOut
+            | ActionState::Interrupted
+            | ActionState::RolledBack => None,
         }
     }
 
@@ -168,7 +177,19 @@ impl Gateway {
                 "approved but not started within {}s",
                 self.config.run_window.as_secs()
             ),
-            _ => format!("no decision within {}s", self.config.approval_ttl.as_secs()),
+            ActionState::Proposed
+            | ActionState::Denied
+            | ActionState::PendingApproval
+            | ActionState::Rejected
+            | ActionState::Expired
+            | ActionState::Running
+            | ActionState::Succeeded
+            | ActionState::Failed
+            | ActionState::TimedOut
+            | ActionState::Interrupted
+            | ActionState::RolledBack => {
+                format!("no decision within {}s", self.config.approval_ttl.as_secs())
+            }
         };
         self.store
             .transition(

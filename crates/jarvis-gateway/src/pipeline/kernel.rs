@@ -93,7 +93,7 @@ impl KernelStanding {
     pub fn level_word(&self) -> &'static str {
         match &self.known {
             KernelKnown::Reported(k) => k.level.as_str(),
-            _ => "unknown",
+            KernelKnown::Unreachable(_) | KernelKnown::NotChecked => "unknown",
         }
     }
 
@@ -178,8 +178,12 @@ impl KernelStanding {
         match judgement.decision {
             Decision::Deny => {}
             Decision::Allow if !self.unattended() => judgement.hold(why),
-            _ if matches!(self.known, KernelKnown::Reported(_)) => judgement.reasons.push(why),
-            _ => {}
+            Decision::Allow | Decision::Approve
+                if matches!(self.known, KernelKnown::Reported(_)) =>
+            {
+                judgement.reasons.push(why)
+            }
+            Decision::Allow | Decision::Approve => {}
         }
     }
 

@@ -151,7 +151,7 @@ pub(crate) fn action_edit(action: &ActionRecord) -> Result<Option<FileEdit>, Gat
                 action.id
             )))
         }),
-        _ => Ok(None),
+        (ActionKind::Edit, None) | (ActionKind::Command | ActionKind::Rollback, _) => Ok(None),
     }
 }
 

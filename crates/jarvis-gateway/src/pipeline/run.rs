@@ -84,7 +84,7 @@ fn run_record(
             let to = match (o.ending, o.exit_code) {
                 (Ending::Exited, Some(0)) => ActionState::Succeeded,
                 (Ending::TimedOut, _) => ActionState::TimedOut,
-                _ => ActionState::Failed,
+                (Ending::Exited, _) | (Ending::Signalled, _) => ActionState::Failed,
             };
             let ending = match o.ending {
                 Ending::Exited => "exited",

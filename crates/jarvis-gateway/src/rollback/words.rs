@@ -108,7 +108,17 @@ pub fn outcome_words(done: &RolledBack, error: Option<&str>) -> String {
             ActionState::PendingApproval => {
                 "The rollback waits for approval; it runs once approved.".into()
             }
-            _ => format!(
+            ActionState::Proposed
+            | ActionState::Denied
+            | ActionState::Approved
+            | ActionState::Rejected
+            | ActionState::Expired
+            | ActionState::Running
+            | ActionState::Succeeded
+            | ActionState::Failed
+            | ActionState::TimedOut
+            | ActionState::Interrupted
+            | ActionState::RolledBack => format!(
                 "The rollback failed before the host answered: {}",
                 error.unwrap_or("no report came back")
             ),
@@ -157,8 +167,30 @@ pub fn outcome_words(done: &RolledBack, error: Option<&str>) -> String {
             text.push_str(" What it replaced is kept in the rollback's own snapshot, so the rollback can be undone too.");
             text
         }
-        _ if report.before.is_none() => stopped_words(report),
-        _ => stopped_why(report),
+        ActionState::Proposed
+        | ActionState::PendingApproval
+        | ActionState::Approved
+        | ActionState::Rejected
+        | ActionState::Expired
+        | ActionState::Running
+        | ActionState::Failed
+        | ActionState::TimedOut
+        | ActionState::Interrupted
+        | ActionState::RolledBack
+            if report.before.is_none() =>
+        {
+            stopped_words(report)
+        }
+        ActionState::Proposed
+        | ActionState::PendingApproval
+        | ActionState::Approved
+        | ActionState::Rejected
+        | ActionState::Expired
+        | ActionState::Running
+        | ActionState::Failed
+        | ActionState::TimedOut
+        | ActionState::Interrupted
+        | ActionState::RolledBack => stopped_why(report),
     }
 }
 

@@ -81,7 +81,12 @@ impl AppError {
             StoreError::Locked { .. }
             | StoreError::Unwritable { .. }
             | StoreError::ConnectionLost { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            StoreError::Connect { .. }
+            | StoreError::Migrate { .. }
+            | StoreError::Database { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::Signing(_)
+            | StoreError::Tampered { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "store error");
@@ -98,7 +103,23 @@ impl AppError {
                 )
                 .headed(heading)
             }
-            _ => AppError::new(status, e.to_string()),
+            StoreError::Connect { .. }
+            | StoreError::Migrate { .. }
+            | StoreError::Locked { .. }
+            | StoreError::NoSpace { .. }
+            | StoreError::Unwritable { .. }
+            | StoreError::ConnectionLost { .. }
+            | StoreError::Database { .. }
+            | StoreError::NotFound(_)
+            | StoreError::Ambiguous { .. }
+            | StoreError::IllegalTransition { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::KeyUsed { .. }
+            | StoreError::Exists(_)
+            | StoreError::Invalid(_)
+            | StoreError::ApprovalRefused(_)
+            | StoreError::Signing(_)
+            | StoreError::Tampered { .. } => AppError::new(status, e.to_string()),
         }
     }
 
@@ -128,7 +149,13 @@ impl AppError {
             }
             GatewayError::NotSent { source, .. } => match source {
                 ExecError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
+                ExecError::UnknownHost(_)
+                | ExecError::TimeoutTooLong { .. }
+                | ExecError::Busy { .. }
+                | ExecError::CircuitOpen { .. }
+                | ExecError::TooLarge { .. }
+                | ExecError::Transport(_)
+                | ExecError::Refused { .. } => StatusCode::SERVICE_UNAVAILABLE,
             },
             GatewayError::SnapshotFailed { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::Policy(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -145,9 +172,27 @@ impl AppError {
             GatewayError::ConversationBusy { .. } => Some("The conversation is still going".into()),
             GatewayError::NotSent { source, .. } => Some(match source {
                 ExecError::RateLimited(_) => "Too many actions at once".into(),
-                _ => "Not sent to the host".into(),
+                ExecError::UnknownHost(_)
+                | ExecError::TimeoutTooLong { .. }
+                | ExecError::Busy { .. }
+                | ExecError::CircuitOpen { .. }
+                | ExecError::TooLarge { .. }
+                | ExecError::Transport(_)
+                | ExecError::Refused { .. } => "Not sent to the host".into(),
             }),
-            _ => None,
+            GatewayError::Policy(_)
+            | GatewayError::Store(_)
+            | GatewayError::UnknownHost(_)
+            | GatewayError::NotYourConversation { .. }
+            | GatewayError::EmptyMessage
+            | GatewayError::MessageTooLong { .. }
+            | GatewayError::SnapshotFailed { .. }
+            | GatewayError::SnapshotExists { .. }
+            | GatewayError::BadCwd { .. }
+            | GatewayError::BadEdit { .. }
+            | GatewayError::Model { .. }
+            | GatewayError::ApprovalRefused { .. }
+            | GatewayError::NothingToUndo { .. } => None,
         };
         let message = match &e {
             GatewayError::WrongState { state, wanted, .. } => format!(

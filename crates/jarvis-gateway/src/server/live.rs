@@ -117,7 +117,14 @@ async fn react(state: &Shared, change: &ActionChange) -> Result<(), jarvis_store
             }
             return Ok(());
         }
-        _ => return Ok(()),
+        ActionState::Proposed
+        | ActionState::Denied
+        | ActionState::Rejected
+        | ActionState::Expired
+        | ActionState::Running
+        | ActionState::Succeeded
+        | ActionState::Interrupted
+        | ActionState::RolledBack => return Ok(()),
     };
     let action = state.gw.store().action(change.id).await?;
     if kind != NoticeKind::ApprovalNeeded

@@ -48,7 +48,7 @@ impl Caller {
                     name: name.clone(),
                     role: *role,
                 }),
-                _ => None,
+                Principal::Token { .. } | Principal::Local { .. } => None,
             },
             csrf: self.csrf.clone().unwrap_or_default(),
             section,

@@ -83,7 +83,7 @@ impl Story {
                     .chain(reasons)
                     .collect(),
             ),
-            _ => (
+            None | Some(SnapshotPlan { none: None, .. }) => (
                 Vec::new(),
                 vec!["no snapshot, so it cannot be rolled back".to_owned()],
             ),

@@ -138,7 +138,17 @@ impl Sink for Said {
         match frame {
             Frame::Stdout(bytes) => self.stdout.extend_from_slice(bytes),
             Frame::Stderr(bytes) => self.stderr.extend_from_slice(bytes),
-            _ => {}
+            Frame::Hello(_)
+            | Frame::Heartbeat
+            | Frame::Done(_)
+            | Frame::Checked(_)
+            | Frame::Kernel(_)
+            | Frame::Refused(_)
+            | Frame::Snapshotted(_)
+            | Frame::Restored(_)
+            | Frame::Previewed(_)
+            | Frame::Dropped(_)
+            | Frame::Account(_) => {}
         }
         Ok(())
     }

@@ -501,7 +501,7 @@ impl Analyzer<'_> {
         let input = match stdin {
             StdinSource::Text(w, _) => crate::catastrophe::Input::Text(w),
             StdinSource::Unknown(_, up) => crate::catastrophe::Input::Pipe(up),
-            _ => crate::catastrophe::Input::Nothing,
+            StdinSource::Nothing | StdinSource::Network(_) => crate::catastrophe::Input::Nothing,
         };
         let reading = crate::catastrophe::read(&crate::catastrophe::Call {
             program,
@@ -653,7 +653,7 @@ fn echoed_text(inv: &Invocation) -> Option<String> {
         // `cat <<EOF | sh`: cat passes its here-document through.
         return match &inv.stdin {
             Stdin::Text(w) if w.literal => Some(w.text.clone()),
-            _ => None,
+            Stdin::Inherited | Stdin::Pipe(_) | Stdin::Text(_) | Stdin::File => None,
         };
     }
     if !first.literal

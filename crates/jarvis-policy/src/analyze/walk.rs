@@ -439,7 +439,15 @@ impl Walk<'_> {
                     privileged,
                 });
             }
-            _ => self.inners.push(Inner::Argv {
+            None
+            | Some(
+                Runs::Rest
+                | Runs::Shell
+                | Runs::Interpreter
+                | Runs::Applet
+                | Runs::Value
+                | Runs::UntilTerminator,
+            ) => self.inners.push(Inner::Argv {
                 argv: rest.to_vec(),
                 label: label.to_owned(),
                 privileged,

@@ -59,7 +59,7 @@ pub(super) fn program(text: &str, out: &mut ScriptEffects) {
                 }
             }
             Token::At => program.directive(i, out),
-            _ => {}
+            Token::Newline | Token::Str(..) | Token::Regex | Token::Number | Token::Op(_) => {}
         }
     }
 }
@@ -189,7 +189,13 @@ impl Program<'_> {
             Token::Op("(") if self.partner[from] == from + 2 && ends(from + 3) => {
                 self.literal(from, from + 3)
             }
-            _ => None,
+            Token::Newline
+            | Token::Str(..)
+            | Token::Regex
+            | Token::Number
+            | Token::Name(_)
+            | Token::Op(_)
+            | Token::At => None,
         }
     }
 

@@ -213,7 +213,7 @@ pub(super) fn xargs(call: &Call, r: &mut Reading) {
             .into_iter()
             .map(|s| s.trim_matches(['\'', '"']).to_owned())
             .collect(),
-        _ => Vec::new(),
+        Input::Nothing | Input::Text(_) => Vec::new(),
     };
     if items.is_empty() {
         return;

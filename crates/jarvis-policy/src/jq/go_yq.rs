@@ -248,7 +248,7 @@ fn go_call_args(pieces: &[Piece], at: usize) -> Option<Option<Vec<String>>> {
                     }
                     match pieces.get(*k)? {
                         Piece::Str(Some(s)) => args.push(s.clone()),
-                        _ => return None,
+                        Piece::Char(_) | Piece::Str(_) => return None,
                     }
                     *k += 1;
                     while blank(pieces.get(*k)) {
@@ -257,12 +257,12 @@ fn go_call_args(pieces: &[Piece], at: usize) -> Option<Option<Vec<String>>> {
                     match pieces.get(*k)? {
                         Piece::Char(',') => *k += 1,
                         Piece::Char(']') => break,
-                        _ => return None,
+                        Piece::Char(_) | Piece::Str(_) => return None,
                     }
                 }
                 *k += 1;
             }
-            _ => return None,
+            Piece::Char(_) | Piece::Str(_) => return None,
         }
         while blank(pieces.get(*k)) {
             *k += 1;
@@ -275,7 +275,7 @@ fn go_call_args(pieces: &[Piece], at: usize) -> Option<Option<Vec<String>>> {
             match pieces.get(k)? {
                 Piece::Char(';') => k += 1,
                 Piece::Char(')') => return Some(args),
-                _ => return None,
+                Piece::Char(_) | Piece::Str(_) => return None,
             }
         }
     })();

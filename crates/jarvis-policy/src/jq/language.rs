@@ -315,7 +315,7 @@ pub(super) fn classify(
                 }
                 call(word, tokens, n, dialect, depth, out)?;
             }
-            _ => {}
+            Token::Field | Token::Var(_) | Token::Format | Token::Number | Token::Sym(_) => {}
         }
         if !matches!(token, Token::Word(_) | Token::Sym("(")) {
             defining = false;
@@ -374,23 +374,47 @@ fn literal_args(tokens: &[Token], n: usize) -> Option<Vec<String>> {
                         Token::Str(Text {
                             literal: Some(s), ..
                         }) => out.push(s.clone()),
-                        _ => return None,
+                        Token::Word(_)
+                        | Token::Field
+                        | Token::Var(_)
+                        | Token::Format
+                        | Token::Str(_)
+                        | Token::Number
+                        | Token::Sym(_) => return None,
                     }
                     k += 1;
                     match tokens.get(k)? {
                         Token::Sym(",") => k += 1,
                         Token::Sym("]") => break,
-                        _ => return None,
+                        Token::Word(_)
+                        | Token::Field
+                        | Token::Var(_)
+                        | Token::Format
+                        | Token::Str(_)
+                        | Token::Number
+                        | Token::Sym(_) => return None,
                     }
                 }
                 k += 1;
             }
-            _ => return None,
+            Token::Word(_)
+            | Token::Field
+            | Token::Var(_)
+            | Token::Format
+            | Token::Str(_)
+            | Token::Number
+            | Token::Sym(_) => return None,
         }
         match tokens.get(k)? {
             Token::Sym(";") => k += 1,
             Token::Sym(")") => return Some(out),
-            _ => return None,
+            Token::Word(_)
+            | Token::Field
+            | Token::Var(_)
+            | Token::Format
+            | Token::Str(_)
+            | Token::Number
+            | Token::Sym(_) => return None,
         }
     }
 }

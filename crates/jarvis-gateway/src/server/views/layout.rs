@@ -143,7 +143,7 @@ impl FlashKind {
     pub fn aria_role(self) -> &'static str {
         match self {
             FlashKind::Error => "alert",
-            _ => "status",
+            FlashKind::Info | FlashKind::Success => "status",
         }
     }
 }
