@@ -45,6 +45,13 @@ pub(crate) async fn index(
         conversations,
         can_start: caller.principal.may_propose(),
         direct_mode: state.gw.config().llm.is_none(),
+        hosts: state
+            .gw
+            .config()
+            .hosts
+            .iter()
+            .map(|h| h.name.to_string())
+            .collect(),
         prompt: String::new(),
         now_unix: now_unix(),
     })?;

@@ -29,6 +29,9 @@ pub struct ChatPage {
     /// No model is configured: a message that is a command is proposed
     /// as is.
     pub direct_mode: bool,
+    /// The configured hosts' names: in direct mode a message names one
+    /// when there are several.
+    pub hosts: Vec<String>,
     /// What the form held, when it is shown again after a mistake.
     pub prompt: String,
     /// Now (Unix seconds), for "5 min ago".
@@ -36,6 +39,15 @@ pub struct ChatPage {
 }
 
 impl ChatPage {
+    /// A command as direct mode takes it here: with the host first when
+    /// there are several.
+    pub fn direct_example(&self) -> String {
+        match self.hosts.as_slice() {
+            [_, _, ..] => format!("@{} docker ps", self.hosts[0]),
+            [] | [_] => "docker ps".to_owned(),
+        }
+    }
+
     /// When a conversation started, relative to now.
     pub fn started_ago(&self, c: &ConversationRecord) -> String {
         ago(&c.created_at, self.now_unix)
@@ -741,6 +753,7 @@ mod tests {
             conversations: vec![c],
             can_start: true,
             direct_mode: false,
+            hosts: vec!["sandbox".into()],
             prompt: evil.into(),
             now_unix: NOW,
         };
@@ -760,6 +773,7 @@ mod tests {
             conversations: vec![c.clone(), conversation("finished", Some("ok"))],
             can_start: true,
             direct_mode: false,
+            hosts: vec!["sandbox".into()],
             prompt: String::new(),
             now_unix: NOW,
         };
@@ -787,12 +801,33 @@ mod tests {
         // Direct mode says how a message is taken.
         let direct = render(&ChatPage {
             direct_mode: true,
+            hosts: vec!["sandbox".into()],
             conversations: vec![],
             ..page
         });
         assert!(direct.contains("id=\"direct-mode\""), "{direct}");
         assert!(direct.contains("proposed as is"));
         assert!(direct.contains("No conversations yet"));
+        assert!(direct.contains("placeholder=\"docker ps\""), "{direct}");
+        // With several hosts, it shows how to name one, and names them.
+        let several = render(&ChatPage {
+            direct_mode: true,
+            hosts: vec!["nas".into(), "pi".into()],
+            chrome: chrome(Section::Chat),
+            conversations: vec![],
+            can_start: true,
+            prompt: String::new(),
+            now_unix: NOW,
+        });
+        assert!(several.contains("<code>@nas docker ps</code>"), "{several}");
+        assert!(
+            several.contains("<code>nas</code>, <code>pi</code>"),
+            "{several}"
+        );
+        assert!(
+            several.contains("placeholder=\"@nas docker ps\""),
+            "{several}"
+        );
 
         // A viewer reads the list, without the form.
         let viewer = render(&ChatPage {
@@ -800,6 +835,7 @@ mod tests {
             conversations: vec![c],
             can_start: false,
             direct_mode: false,
+            hosts: vec!["sandbox".into()],
             prompt: String::new(),
             now_unix: NOW,
         });

@@ -253,7 +253,9 @@ pub fn event_line(kind: &str, payload: &str) -> String {
             .and_then(|v| v.get("reason"))
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .map(|r| format!("the agent's reason: “{r}”")),
+            .map(|r| format!("the agent's reason: “{r}”"))
+            .or_else(|| text("rollback_of").map(|o| format!("to roll back {}", short_id(o))))
+            .or_else(|| text("command").map(|c| format!("to run {c}"))),
         "action.pending_approval" | "action.approved" | "action.denied" | "action.refused" => {
             said(if kind == "action.denied" {
                 "rejected"
@@ -273,7 +275,15 @@ pub fn event_line(kind: &str, payload: &str) -> String {
         "action.running" => p
             .get("timeout_secs")
             .and_then(Value::as_u64)
-            .map(|t| format!("with a timeout of {t} s")),
+            .map(|t| format!("with a timeout of {t} s"))
+            .or_else(|| text("rollback_of").map(|o| format!("putting back {}", short_id(o)))),
+        "snapshot.after" => Some(
+            "the state right after the run, kept to tell later changes from this action's"
+                .to_owned(),
+        ),
+        "snapshot.after_failed" => text("error").map(|e| {
+            format!("the state right after the run could not be read, so a rollback cannot tell later changes apart: {e}")
+        }),
         "action.succeeded" | "action.failed" | "action.interrupted" | "action.lost" => {
             p.get("run").map(|run| {
                 let took = run
@@ -332,8 +342,9 @@ pub fn event_line(kind: &str, payload: &str) -> String {
         "conversation.message" => text("role").map(|r| {
             match r {
                 "user" => "what the person said",
-                "assistant" => "what the model said",
-                "action" => "an action's result, as the model was told it",
+                // Direct mode answers without a model, so neither names one.
+                "assistant" => "the answer",
+                "action" => "an action's result, as the conversation was told it",
                 _ => "a message",
             }
             .to_owned()
@@ -659,6 +670,32 @@ mod tests {
                 json!({"run": {"ending": "guard-gone"}})
             ),
             "the host's guard says: it started, and the guard itself stopped before it could say how it ended"
+        );
+        assert_eq!(
+            line(
+                "action.proposed",
+                json!({"command": "rollback 01a2512a-6abe-745b", "rollback_of": "01a2512a-6abe-745b",
+                    "commitment": {"accountable": "a80f"}})
+            ),
+            "to roll back 01a2512a-6abe"
+        );
+        assert_eq!(
+            line(
+                "action.proposed",
+                json!({"command": "docker ps", "commitment": {"accountable": "a80f"}})
+            ),
+            "to run docker ps"
+        );
+        assert_eq!(
+            line(
+                "action.running",
+                json!({"from": "approved", "to": "running", "rollback_of": "01a2512a-6abe-745b"})
+            ),
+            "putting back 01a2512a-6abe"
+        );
+        assert!(
+            line("snapshot.after", json!({"recorded": true}))
+                .starts_with("the state right after the run")
         );
         // Unknown kinds and shapes fall back to the fields, never to nothing.
         assert_eq!(line("host.checked", json!({"host": "nas"})), "host: nas");
