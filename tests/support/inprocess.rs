@@ -103,6 +103,56 @@ impl App {
         }
     }
 
+    /// A user `name` of `role`, signed in (a session as the login form
+    /// makes one).
+    pub async fn person(&self, name: &str, role: Role) -> Person {
+        let (secret, _) = session(&self.store, name, role).await;
+        signed_in(&self.url, &secret)
+    }
+
+    /// A new API token `name` of `scope`, as `jarvis tokens add` makes one.
+    pub async fn add_token(&self, name: &str, scope: TokenScope) -> String {
+        token(&self.store, name, scope).await
+    }
+
+    /// An agent holding a new token `name` of `scope`.
+    pub async fn agent_named(&self, name: &str, scope: TokenScope) -> Agent {
+        Agent {
+            http: client(),
+            url: self.url.clone(),
+            token: self.add_token(name, scope).await,
+        }
+    }
+
+    /// The audit events of `kind`, newest first, in the shape
+    /// `jarvis audit list --json` prints them (the payload as JSON).
+    pub async fn audit(&self, kind: &str) -> Vec<serde_json::Value> {
+        let events = self
+            .store
+            .events(&jarvis_store::AuditFilter {
+                kind: Some(kind.to_owned()),
+                limit: Some(10_000),
+                ..Default::default()
+            })
+            .await
+            .expect("audit events read");
+        events
+            .into_iter()
+            .map(|e| {
+                serde_json::json!({
+                    "seq": e.seq,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "action_id": e.action_id,
+                    "host": e.host,
+                    "kind": e.kind,
+                    "payload": serde_json::from_str::<serde_json::Value>(&e.payload)
+                        .expect("a JSON payload"),
+                })
+            })
+            .collect()
+    }
+
     /// Stops the server and waits for it to finish, as a shutdown does.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -179,19 +229,7 @@ pub async fn spawn_app_on(tag: &str, extra: &str, guard: FakeGuard) -> App {
     let url = format!("http://127.0.0.1:{port}");
     wait_healthy(&url).await;
 
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        COOKIE,
-        HeaderValue::from_str(&format!("jarvis_session={secret}")).expect("a cookie"),
-    );
-    let approver = Person {
-        http: jarvis_http::client_builder()
-            .expect("TLS configuration")
-            .default_headers(headers)
-            .build()
-            .expect("http client"),
-        url: url.clone(),
-    };
+    let approver = signed_in(&url, &secret);
     App {
         url,
         propose_token,
@@ -203,6 +241,23 @@ pub async fn spawn_app_on(tag: &str, extra: &str, guard: FakeGuard) -> App {
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
+    }
+}
+
+/// A person's client at `url` holding the session cookie `secret`.
+fn signed_in(url: &str, secret: &str) -> Person {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        COOKIE,
+        HeaderValue::from_str(&format!("jarvis_session={secret}")).expect("a cookie"),
+    );
+    Person {
+        http: jarvis_http::client_builder()
+            .expect("TLS configuration")
+            .default_headers(headers)
+            .build()
+            .expect("http client"),
+        url: url.to_owned(),
     }
 }
 
