@@ -151,7 +151,12 @@ pub(crate) fn failed_run(started_at: String, err: &ExecError) -> RunRecord {
         // Refused or failed on this side: nothing reached the host.
         ExecError::Transport(t) if t.is_local() => "not-sent",
         ExecError::Transport(_) => "unreachable",
-        _ => "not-sent",
+        ExecError::UnknownHost(_)
+        | ExecError::TimeoutTooLong { .. }
+        | ExecError::RateLimited(_)
+        | ExecError::Busy { .. }
+        | ExecError::CircuitOpen { .. }
+        | ExecError::TooLarge { .. } => "not-sent",
     };
     RunRecord {
         started_at,

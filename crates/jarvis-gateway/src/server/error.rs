@@ -126,7 +126,27 @@ impl AppError {
     pub(crate) fn from_gateway(e: GatewayError) -> AppError {
         let e = match e {
             GatewayError::Store(s) => return AppError::from_store(s),
-            other => other,
+            other @ (GatewayError::Policy(_)
+            | GatewayError::UnknownHost(_)
+            | GatewayError::WrongState { .. }
+            | GatewayError::Expired { .. }
+            | GatewayError::ApprovalLapsed { .. }
+            | GatewayError::NotYourConversation { .. }
+            | GatewayError::ConversationBusy { .. }
+            | GatewayError::EmptyMessage
+            | GatewayError::MessageTooLong { .. }
+            | GatewayError::NowDenied { .. }
+            | GatewayError::PlanChanged { .. }
+            | GatewayError::KernelUnenforced { .. }
+            | GatewayError::SnapshotFailed { .. }
+            | GatewayError::SnapshotExists { .. }
+            | GatewayError::BadCwd { .. }
+            | GatewayError::BadEdit { .. }
+            | GatewayError::Model { .. }
+            | GatewayError::ApprovalRefused { .. }
+            | GatewayError::NoRollback { .. }
+            | GatewayError::NothingToUndo { .. }
+            | GatewayError::NotSent { .. }) => other,
         };
         let status = match &e {
             GatewayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -199,7 +219,27 @@ impl AppError {
                 "This action can no longer be {wanted}: {}. Nothing was done.",
                 moved_on(*state).1
             ),
-            other => other.to_string(),
+            other @ (GatewayError::Policy(_)
+            | GatewayError::Store(_)
+            | GatewayError::UnknownHost(_)
+            | GatewayError::Expired { .. }
+            | GatewayError::ApprovalLapsed { .. }
+            | GatewayError::NotYourConversation { .. }
+            | GatewayError::ConversationBusy { .. }
+            | GatewayError::EmptyMessage
+            | GatewayError::MessageTooLong { .. }
+            | GatewayError::NowDenied { .. }
+            | GatewayError::PlanChanged { .. }
+            | GatewayError::KernelUnenforced { .. }
+            | GatewayError::SnapshotFailed { .. }
+            | GatewayError::SnapshotExists { .. }
+            | GatewayError::BadCwd { .. }
+            | GatewayError::BadEdit { .. }
+            | GatewayError::Model { .. }
+            | GatewayError::ApprovalRefused { .. }
+            | GatewayError::NoRollback { .. }
+            | GatewayError::NothingToUndo { .. }
+            | GatewayError::NotSent { .. }) => other.to_string(),
         };
         let error = AppError::new(status, message);
         match heading {

@@ -53,7 +53,12 @@ pub(super) async fn follow_breakers(state: AppState) {
                     check_host(&state, &spec.name).await;
                 }
             }
-            _ => {}
+            None
+            | Some(
+                BreakerStatus::Open { .. }
+                | BreakerStatus::Closed { .. }
+                | BreakerStatus::Probing { .. },
+            ) => {}
         }
     }
 }
