@@ -582,7 +582,7 @@ pub(crate) async fn hosts(State(state): State<AppState>, ApiUser(_caller): ApiUs
                 "limits": h.limits.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
                 "shell": h.shell,
                 "kernel": {
-                    "level": h.kernel.level,
+                    "level": h.kernel.level_word(),
                     "detail": h.kernel.detail,
                     "enforcement": h.kernel.enforcement,
                     "unattended": h.kernel.unattended,

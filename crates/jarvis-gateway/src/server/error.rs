@@ -312,12 +312,20 @@ pub(crate) async fn decided(state: &super::state::Shared, id: jarvis_core::Actio
                 w if w.is_empty() => w,
                 w => format!(" {w}"),
             };
-            Some(match e.kind.as_str() {
-                "action.approved" => format!("It was approved by {who}{when}."),
-                "action.rejected" => format!("It was rejected by {who}{when}."),
-                "action.expired" => format!("It expired{when}, before anyone decided."),
-                "action.denied" => format!("The policy refused it{when}."),
-                _ => return None,
+            let state = e.kind.strip_prefix("action.")?.parse().ok()?;
+            Some(match state {
+                ActionState::Approved => format!("It was approved by {who}{when}."),
+                ActionState::Rejected => format!("It was rejected by {who}{when}."),
+                ActionState::Expired => format!("It expired{when}, before anyone decided."),
+                ActionState::Denied => format!("The policy refused it{when}."),
+                ActionState::Proposed
+                | ActionState::PendingApproval
+                | ActionState::Running
+                | ActionState::Succeeded
+                | ActionState::Failed
+                | ActionState::TimedOut
+                | ActionState::Interrupted
+                | ActionState::RolledBack => return None,
             })
         })
         .unwrap_or_default()
