@@ -564,7 +564,7 @@ pub(crate) async fn verify(State(state): State<AppState>, ApiUser(_caller): ApiU
     let status = chain_status(&state).await;
     match status.report {
         Ok(r) => Ok(Json(json!({ "intact": r.is_intact(), "report": r })).into_response()),
-        Err(e) => Err(AppError::new(StatusCode::SERVICE_UNAVAILABLE, e).json()),
+        Err(e) => Err(AppError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).json()),
     }
 }
 

@@ -365,7 +365,7 @@ pub fn clip(s: &str, max: usize) -> String {
 
 /// An action id's first 13 characters (`0193a1b2-c3d4`).
 pub fn short_id(id: &str) -> String {
-    id.chars().take(13).collect()
+    jarvis_core::text::truncate_chars(id, 13).to_owned()
 }
 
 /// The approvals so far when more than one is needed:
