@@ -306,7 +306,7 @@ mod tests {
         // Never inside a character: the head rounds down, the tail up.
         let wide = "é".repeat(10); // 20 bytes
         let cut = clip_middle(&wide, 7);
-        assert_eq!(cut, "é\n[… 16 bytes omitted …]\néé");
+        assert_eq!(cut, "é\n[… 14 bytes omitted …]\néé");
     }
 
     #[test]
