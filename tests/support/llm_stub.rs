@@ -204,7 +204,7 @@ async fn complete(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         script.calls += match &step {
             Step::Tools(calls) => calls.len(),
             Step::RawArguments(..) => 1,
-            _ => 0,
+            Step::Text(_) | Step::Status { .. } | Step::Hang(_) => 0,
         };
         (step, script.requests.len(), first_call)
     };

@@ -24,7 +24,14 @@ fn runs(app: &App) -> Vec<jarvis_exec::protocol::RunRequest> {
         .into_iter()
         .filter_map(|r| match r {
             Request::Run(run) => Some(run),
-            _ => None,
+            Request::Check
+            | Request::Kernel
+            | Request::Snapshot(_)
+            | Request::Restore(_)
+            | Request::Preview(_)
+            | Request::Edit(_)
+            | Request::Drop(_)
+            | Request::Account(_) => None,
         })
         .collect()
 }
@@ -304,7 +311,15 @@ async fn a_rollback_through_the_api_restores_on_the_host() {
         .into_iter()
         .find_map(|r| match r {
             Request::Restore(r) if !r.check_only => Some(r),
-            _ => None,
+            Request::Run(_)
+            | Request::Check
+            | Request::Kernel
+            | Request::Snapshot(_)
+            | Request::Restore(_)
+            | Request::Preview(_)
+            | Request::Edit(_)
+            | Request::Drop(_)
+            | Request::Account(_) => None,
         })
         .expect("a restore");
     assert_eq!(put_back.target.action_id, id, "to the action's snapshot");

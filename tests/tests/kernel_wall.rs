@@ -236,7 +236,15 @@ fn guard_run(identity: &std::path::Path, control: &std::path::Path, line: &str) 
                 run.kernel = outcome.kernel;
             }
             Frame::Refused(r) => e.extend(format!("refused: {r:?}").into_bytes()),
-            _ => {}
+            Frame::Hello(_)
+            | Frame::Heartbeat
+            | Frame::Checked(_)
+            | Frame::Kernel(_)
+            | Frame::Snapshotted(_)
+            | Frame::Restored(_)
+            | Frame::Previewed(_)
+            | Frame::Dropped(_)
+            | Frame::Account(_) => {}
         }
     }
     run.stdout = text(&o);

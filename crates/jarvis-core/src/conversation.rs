@@ -32,6 +32,54 @@ impl ConversationId {
     }
 }
 
+/// Where a conversation stands: going on, or ended one of two ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConversationState {
+    /// The planner may still act in it.
+    Active,
+    /// The planner came to an answer.
+    Finished,
+    /// It was stopped before an answer (a limit, an error, a person).
+    Stopped,
+}
+
+impl ConversationState {
+    /// The word the store keeps and the UI shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationState::Active => "active",
+            ConversationState::Finished => "finished",
+            ConversationState::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for ConversationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is not one of `active`, `finished`, `stopped`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown conversation state `{0}`: expected active, finished or stopped")]
+pub struct UnknownConversationState(pub String);
+
+impl FromStr for ConversationState {
+    type Err = UnknownConversationState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            ConversationState::Active,
+            ConversationState::Finished,
+            ConversationState::Stopped,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| UnknownConversationState(s.to_owned()))
+    }
+}
+
 /// The prefix of a conversation's requester name.
 pub const CHAT_PREFIX: &str = "chat:";
 
@@ -55,6 +103,18 @@ impl fmt::Display for ConversationId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_read_back_their_words() {
+        for s in [
+            ConversationState::Active,
+            ConversationState::Finished,
+            ConversationState::Stopped,
+        ] {
+            assert_eq!(s.as_str().parse(), Ok(s));
+        }
+        assert!("paused".parse::<ConversationState>().is_err());
+    }
 
     #[test]
     fn ids_round_trip_and_name_their_requester() {

@@ -45,7 +45,9 @@ impl HostName {
             return Err(HostNameError::Empty);
         }
         if name.chars().count() > 63 {
-            return Err(HostNameError::TooLong(name.chars().take(63).collect()));
+            return Err(HostNameError::TooLong(
+                crate::text::truncate_chars(name, 63).to_owned(),
+            ));
         }
         if let Some(ch) = name
             .chars()

@@ -32,7 +32,9 @@ pub use action::{
     UnknownActionKind, UnknownActionState,
 };
 pub use canonical::canonical_json;
-pub use conversation::{CHAT_PREFIX, ConversationId, ConversationIdError};
+pub use conversation::{
+    CHAT_PREFIX, ConversationId, ConversationIdError, ConversationState, UnknownConversationState,
+};
 pub use decision::{Decision, UnknownDecision};
 pub use host::{HostName, HostNameError};
-pub use risk::{Risk, RiskError, RiskLevel};
+pub use risk::{Risk, RiskError, RiskLevel, UnknownRiskLevel};

@@ -116,6 +116,27 @@ impl RiskLevel {
     }
 }
 
+/// A word that is not one of `low`, `medium`, `high`, `critical`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown risk level `{0}`: expected low, medium, high or critical")]
+pub struct UnknownRiskLevel(pub String);
+
+impl std::str::FromStr for RiskLevel {
+    type Err = UnknownRiskLevel;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            RiskLevel::Low,
+            RiskLevel::Medium,
+            RiskLevel::High,
+            RiskLevel::Critical,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
+        .ok_or_else(|| UnknownRiskLevel(s.to_owned()))
+    }
+}
+
 impl fmt::Display for RiskLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -132,6 +153,15 @@ impl fmt::Display for Risk {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn levels_read_back_their_words() {
+        for score in [0, 45, 72, 95] {
+            let level = RiskLevel::of(score);
+            assert_eq!(level.as_str().parse(), Ok(level));
+        }
+        assert!("severe".parse::<RiskLevel>().is_err());
+    }
 
     #[test]
     fn bands() {

@@ -34,6 +34,16 @@ pub fn floor_boundary(text: &str, index: usize) -> usize {
     end
 }
 
+/// The char boundary of `text` nearest at or after byte `index` (its
+/// length when `index` is past the end).
+pub fn ceil_boundary(text: &str, index: usize) -> usize {
+    let mut start = index.min(text.len());
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    start
+}
+
 /// The longest start of `text` of at most `max_bytes` bytes that ends on
 /// a char boundary.
 pub fn truncate_bytes(text: &str, max_bytes: usize) -> &str {
@@ -85,6 +95,25 @@ pub fn clip_bytes(text: &str, max_bytes: usize) -> Cow<'_, str> {
     let mut out = truncate_bytes(text, room).to_owned();
     out.push(ELLIPSIS);
     Cow::Owned(out)
+}
+
+/// `text` in about `budget` bytes with its middle left out: its head and
+/// tail kept on char boundaries around a note of how many bytes were
+/// omitted (`[… N bytes omitted …]`, on a line of its own, on top of the
+/// budget). For output whose end says as much as its start: the error a
+/// command ends with survives where a plain cut would drop it.
+pub fn clip_middle(text: &str, budget: usize) -> Cow<'_, str> {
+    if text.len() <= budget {
+        return Cow::Borrowed(text);
+    }
+    let head = floor_boundary(text, budget / 2);
+    let tail = ceil_boundary(text, text.len() - (budget - head)).max(head);
+    Cow::Owned(format!(
+        "{}\n[… {} bytes omitted …]\n{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    ))
 }
 
 /// Whether `c` is a character that acts on a screen instead of showing:
@@ -258,6 +287,27 @@ pub fn spans(sentence: &str) -> Vec<Span<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boundaries_round_to_whole_characters() {
+        let s = "aé€b"; // 1 + 2 + 3 + 1 bytes
+        assert_eq!(floor_boundary(s, 2), 1);
+        assert_eq!(ceil_boundary(s, 2), 3);
+        assert_eq!(ceil_boundary(s, 4), 6);
+        assert_eq!(ceil_boundary(s, 3), 3);
+        assert_eq!(ceil_boundary(s, 99), s.len());
+    }
+
+    #[test]
+    fn a_middle_cut_keeps_head_and_tail() {
+        assert_eq!(clip_middle("short", 10), "short");
+        let text = format!("{}{}", "a".repeat(10), "b".repeat(10));
+        assert_eq!(clip_middle(&text, 8), "aaaa\n[… 12 bytes omitted …]\nbbbb");
+        // Never inside a character: the head rounds down, the tail up.
+        let wide = "é".repeat(10); // 20 bytes
+        let cut = clip_middle(&wide, 7);
+        assert_eq!(cut, "é\n[… 14 bytes omitted …]\néé");
+    }
 
     #[test]
     fn a_boundary_never_splits_a_character() {

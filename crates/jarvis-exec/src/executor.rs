@@ -513,7 +513,17 @@ impl Executor {
                 host: admission.host,
                 refusal,
             }),
-            other => Err(ExecError::Transport(TransportError::Protocol {
+            other @ (Frame::Hello(_)
+            | Frame::Stdout(_)
+            | Frame::Stderr(_)
+            | Frame::Heartbeat
+            | Frame::Checked(_)
+            | Frame::Kernel(_)
+            | Frame::Snapshotted(_)
+            | Frame::Restored(_)
+            | Frame::Previewed(_)
+            | Frame::Dropped(_)
+            | Frame::Account(_)) => Err(ExecError::Transport(TransportError::Protocol {
                 host: admission.host.to_string(),
                 detail: format!("a run ended with {other:?}"),
             })),
@@ -531,7 +541,18 @@ impl Executor {
             .await?
         {
             Frame::Checked(report) => Ok(report),
-            other => Err(Self::unexpected(host, "check", &other)),
+            other @ (Frame::Hello(_)
+            | Frame::Stdout(_)
+            | Frame::Stderr(_)
+            | Frame::Heartbeat
+            | Frame::Done(_)
+            | Frame::Kernel(_)
+            | Frame::Refused(_)
+            | Frame::Snapshotted(_)
+            | Frame::Restored(_)
+            | Frame::Previewed(_)
+            | Frame::Dropped(_)
+            | Frame::Account(_)) => Err(Self::unexpected(host, "check", &other)),
         }
     }
 
@@ -546,7 +567,18 @@ impl Executor {
             .await?
         {
             Frame::Kernel(report) => Ok(report),
-            other => Err(Self::unexpected(host, "kernel question", &other)),
+            other @ (Frame::Hello(_)
+            | Frame::Stdout(_)
+            | Frame::Stderr(_)
+            | Frame::Heartbeat
+            | Frame::Done(_)
+            | Frame::Checked(_)
+            | Frame::Refused(_)
+            | Frame::Snapshotted(_)
+            | Frame::Restored(_)
+            | Frame::Previewed(_)
+            | Frame::Dropped(_)
+            | Frame::Account(_)) => Err(Self::unexpected(host, "kernel question", &other)),
         }
     }
 
@@ -567,7 +599,18 @@ impl Executor {
             .await?
         {
             Frame::Account(account) => Ok(account),
-            other => Err(Self::unexpected(host, "account question", &other)),
+            other @ (Frame::Hello(_)
+            | Frame::Stdout(_)
+            | Frame::Stderr(_)
+            | Frame::Heartbeat
+            | Frame::Done(_)
+            | Frame::Checked(_)
+            | Frame::Kernel(_)
+            | Frame::Refused(_)
+            | Frame::Snapshotted(_)
+            | Frame::Restored(_)
+            | Frame::Previewed(_)
+            | Frame::Dropped(_)) => Err(Self::unexpected(host, "account question", &other)),
         }
     }
 
@@ -607,7 +650,18 @@ impl Executor {
                 host: host.clone(),
                 refusal,
             }),
-            frame => Ok(frame),
+            frame @ (Frame::Hello(_)
+            | Frame::Stdout(_)
+            | Frame::Stderr(_)
+            | Frame::Heartbeat
+            | Frame::Done(_)
+            | Frame::Checked(_)
+            | Frame::Kernel(_)
+            | Frame::Snapshotted(_)
+            | Frame::Restored(_)
+            | Frame::Previewed(_)
+            | Frame::Dropped(_)
+            | Frame::Account(_)) => Ok(frame),
         }
     }
 
@@ -653,7 +707,18 @@ impl Executor {
             .await?
         {
             Frame::Snapshotted(s) => Ok(s),
-            other => Err(Self::unexpected(via.host(), "snapshot", &other)),
+            other @ (Frame::Hello(_)
+            | Frame::Stdout(_)
+            | Frame::Stderr(_)
+            | Frame::Heartbeat
+            | Frame::Done(_)
+            | Frame::Checked(_)
+            | Frame::Kernel(_)
+            | Frame::Refused(_)
+            | Frame::Restored(_)
+            | Frame::Previewed(_)
+            | Frame::Dropped(_)
+            | Frame::Account(_)) => Err(Self::unexpected(via.host(), "snapshot", &other)),
         }
     }
 
@@ -692,7 +757,18 @@ impl Executor {
             .await?
         {
             Frame::Restored(r) => Ok(r),
-            other => Err(Self::unexpected(via.host(), "rollback", &other)),
+            other @ (Frame::Hello(_)
+            | Frame::Stdout(_)
+            | Frame::Stderr(_)
+            | Frame::Heartbeat
+            | Frame::Done(_)
+            | Frame::Checked(_)
+            | Frame::Kernel(_)
+            | Frame::Refused(_)
+            | Frame::Snapshotted(_)
+            | Frame::Previewed(_)
+            | Frame::Dropped(_)
+            | Frame::Account(_)) => Err(Self::unexpected(via.host(), "rollback", &other)),
         }
     }
 
@@ -719,7 +795,18 @@ impl Executor {
             .await?
         {
             Frame::Previewed(p) => Ok(p),
-            other => Err(Self::unexpected(&admission.host, "preview", &other)),
+            other @ (Frame::Hello(_)
+            | Frame::Stdout(_)
+            | Frame::Stderr(_)
+            | Frame::Heartbeat
+            | Frame::Done(_)
+            | Frame::Checked(_)
+            | Frame::Kernel(_)
+            | Frame::Refused(_)
+            | Frame::Snapshotted(_)
+            | Frame::Restored(_)
+            | Frame::Dropped(_)
+            | Frame::Account(_)) => Err(Self::unexpected(&admission.host, "preview", &other)),
         }
     }
 
@@ -737,7 +824,18 @@ impl Executor {
             .await?
         {
             Frame::Dropped(d) => Ok(d),
-            other => Err(Self::unexpected(host, "drop", &other)),
+            other @ (Frame::Hello(_)
+            | Frame::Stdout(_)
+            | Frame::Stderr(_)
+            | Frame::Heartbeat
+            | Frame::Done(_)
+            | Frame::Checked(_)
+            | Frame::Kernel(_)
+            | Frame::Refused(_)
+            | Frame::Snapshotted(_)
+            | Frame::Restored(_)
+            | Frame::Previewed(_)
+            | Frame::Account(_)) => Err(Self::unexpected(host, "drop", &other)),
         }
     }
 

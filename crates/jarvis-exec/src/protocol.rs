@@ -371,7 +371,7 @@ impl KernelEnforcement {
             .unwrap_or_default();
         match self.level {
             EnforcementLevel::Full => format!("full{abi}"),
-            level => format!(
+            level @ (EnforcementLevel::Partial | EnforcementLevel::None) => format!(
                 "{}{abi}: missing {}",
                 level.as_str(),
                 self.missing.join(", ")

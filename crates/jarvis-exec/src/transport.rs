@@ -346,7 +346,9 @@ impl Connection {
                 let again = self.exchange_on(&socket, &line, silence, on_frame).await;
                 (socket, again)
             }
-            result => (socket, result),
+            result @ (Ok(_) | Err(Failure::SessionRefused(_) | Failure::Transport(_))) => {
+                (socket, result)
+            }
         };
         result.map_err(|f| self.failure(&socket, f))
     }

@@ -614,7 +614,26 @@ impl<'a> ChatActions<'a> {
                 GatewayError::BadEdit { .. } | GatewayError::BadCwd { .. } => {
                     ActionsError::Invalid(e.to_string())
                 }
-                e => ActionsError::Failed(e.to_string()),
+                e @ (GatewayError::Policy(_)
+                | GatewayError::Store(_)
+                | GatewayError::UnknownHost(_)
+                | GatewayError::WrongState { .. }
+                | GatewayError::Expired { .. }
+                | GatewayError::ApprovalLapsed { .. }
+                | GatewayError::NotYourConversation { .. }
+                | GatewayError::ConversationBusy { .. }
+                | GatewayError::EmptyMessage
+                | GatewayError::MessageTooLong { .. }
+                | GatewayError::NowDenied { .. }
+                | GatewayError::PlanChanged { .. }
+                | GatewayError::KernelUnenforced { .. }
+                | GatewayError::SnapshotFailed { .. }
+                | GatewayError::SnapshotExists { .. }
+                | GatewayError::Model { .. }
+                | GatewayError::ApprovalRefused { .. }
+                | GatewayError::NoRollback { .. }
+                | GatewayError::NothingToUndo { .. }
+                | GatewayError::NotSent { .. }) => ActionsError::Failed(e.to_string()),
             })?;
         let action = proposed.action;
         let id = action.id;

@@ -24,7 +24,7 @@ pub const TAIL: u64 = 8 << 20;
 /// UUID, version 7), so nothing else is searched for or written to the log.
 pub fn parse_id(action_id: &str) -> Result<ActionId, Refusal> {
     action_id.parse::<ActionId>().map_err(|_| {
-        let shown: String = action_id.chars().take(64).collect();
+        let shown = jarvis_core::text::truncate_chars(action_id, 64);
         Refusal {
             code: "bad-request".into(),
             reasons: vec![format!(

@@ -104,7 +104,7 @@ impl Cmd {
             .collect();
         let line = words.join(" ");
         if line.chars().count() > 160 {
-            format!("{}…", line.chars().take(160).collect::<String>())
+            format!("{}…", jarvis_core::text::truncate_chars(&line, 160))
         } else {
             line
         }

@@ -369,7 +369,10 @@ fn main() -> ExitCode {
             code
         }
         Request::Edit(req) => edit(&args, &req, &mut log, &mut out),
-        other => long_op(&args, other, &stop, &mut log, &mut out),
+        other @ (Request::Snapshot(_)
+        | Request::Restore(_)
+        | Request::Preview(_)
+        | Request::Drop(_)) => long_op(&args, other, &stop, &mut log, &mut out),
     }
 }
 

@@ -97,7 +97,15 @@ impl Host {
                 Frame::Stdout(b) => stdout.extend(b),
                 Frame::Stderr(b) => stderr.extend(b),
                 Frame::Hello(_) | Frame::Heartbeat => {}
-                other => end = Some(other),
+                other @ (Frame::Done(_)
+                | Frame::Checked(_)
+                | Frame::Kernel(_)
+                | Frame::Refused(_)
+                | Frame::Snapshotted(_)
+                | Frame::Restored(_)
+                | Frame::Previewed(_)
+                | Frame::Dropped(_)
+                | Frame::Account(_)) => end = Some(other),
             }
         }
         stderr.extend(&out.stderr);

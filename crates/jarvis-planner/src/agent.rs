@@ -434,7 +434,12 @@ impl Conversation<'_> {
                 if let Flow::Stop(why, summary) = self.handle(call).await {
                     let rest = match &why {
                         StopReason::Finished => "finish was called first".to_owned(),
-                        other => other.to_string(),
+                        other @ (StopReason::StepLimit { .. }
+                        | StopReason::TokenBudget { .. }
+                        | StopReason::Repeating { .. }
+                        | StopReason::Malformed { .. }
+                        | StopReason::Model(_)
+                        | StopReason::Interrupted) => other.to_string(),
                     };
                     self.skip(&calls[i + 1..], &rest);
                     return (why, summary);
@@ -885,7 +890,7 @@ mod tests {
                 Event::Result { report } => format!("result {}", report.state),
                 Event::Finished { .. } => "finished".into(),
                 Event::Stopped { why } => format!("stopped {why}"),
-                other => format!("{other:?}"),
+                other @ (Event::Said { .. } | Event::ToolError { .. }) => format!("{other:?}"),
             })
             .collect();
         assert_eq!(

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use jarvis_core::text::{clip_middle, truncate_bytes};
 use jarvis_core::{ActionId, ActionState, Decision, Risk};
 
 use crate::agent::{ActionReport, ProposedAction, ProposedKind};
@@ -304,7 +305,7 @@ struct FinishArgs {
 pub fn parse(call: &ToolCall) -> Result<ToolRequest, ToolError> {
     let Ok(tool) = call.name.trim().parse::<Tool>() else {
         return Err(ToolError::UnknownTool {
-            name: clip(&call.name, 100),
+            name: truncate_bytes(&call.name, 100).to_owned(),
         });
     };
     match tool {
@@ -460,31 +461,6 @@ impl Check {
     }
 }
 
-/// At most `max` bytes of `s`, cut on a char boundary.
-fn clip(s: &str, max: usize) -> String {
-    s[..floor_boundary(s, max)].to_owned()
-}
-
-fn floor_boundary(s: &str, mut i: usize) -> usize {
-    if i >= s.len() {
-        return s.len();
-    }
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn ceil_boundary(s: &str, mut i: usize) -> usize {
-    if i >= s.len() {
-        return s.len();
-    }
-    while !s.is_char_boundary(i) {
-        i += 1;
-    }
-    i
-}
-
 /// The tool answer for an action's result: a JSON header with its state,
 /// the policy's decision and reasons, then stdout and stderr, each inside
 /// untrusted-output markers, together cut to `budget` bytes (head and tail
@@ -538,7 +514,7 @@ fn render(report: &ActionReport, budget: usize, nonce: &str) -> String {
         out.push_str(&format!(
             "{OUTPUT_START} nonce={nonce} id={id} stream={stream}>>>\n"
         ));
-        out.push_str(&truncate_middle(text, share));
+        out.push_str(&clip_middle(text, share));
         if !out.ends_with('\n') {
             out.push('\n');
         }
@@ -642,7 +618,7 @@ pub fn shorten_answer(text: &str, budget: usize) -> String {
         rest = &block[open + len..];
     }
     if pieces.is_empty() {
-        return truncate_middle(text, budget);
+        return clip_middle(text, budget).into_owned();
     }
     pieces.push((rest, None));
     let outside: usize = pieces.iter().map(|(head, _)| head.len()).sum();
@@ -652,7 +628,7 @@ pub fn shorten_answer(text: &str, budget: usize) -> String {
     for (head, body) in pieces {
         out.push_str(head);
         if let Some(body) = body {
-            out.push_str(&truncate_middle(body, room * body.len() / bodies.max(1)));
+            out.push_str(&clip_middle(body, room * body.len() / bodies.max(1)));
             if !out.ends_with('\n') {
                 out.push('\n');
             }
@@ -754,23 +730,6 @@ fn neutralise(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// `text` cut to about `budget` bytes on char boundaries, keeping its head
-/// and tail with a note of how much was left out.
-fn truncate_middle(text: &str, budget: usize) -> String {
-    if text.len() <= budget {
-        return text.to_owned();
-    }
-    let head = floor_boundary(text, budget / 2);
-    let tail = ceil_boundary(text, text.len() - (budget - head));
-    let tail = tail.max(head);
-    format!(
-        "{}\n[… {} bytes omitted …]\n{}",
-        &text[..head],
-        tail - head,
-        &text[tail..]
-    )
 }
 
 #[cfg(test)]

@@ -605,7 +605,7 @@ impl OptionTable {
                         option: Ok(index),
                         value: None,
                     }),
-                    arity => {
+                    arity @ (Arity::Required | Arity::Optional) => {
                         let value = if !rest.is_empty() {
                             Some(ValueAt::Attached(rest))
                         } else if arity == Arity::Required {
@@ -657,7 +657,7 @@ impl OptionTable {
                 let full = format!("--no-{}", spelling.trim_start_matches('-'));
                 Ok((i, full, true))
             }
-            other => other,
+            found @ (Ok(_) | Err(Unlisted::Unknown | Unlisted::Ambiguous(_))) => found,
         }
     }
 

@@ -104,7 +104,7 @@ impl Facts<'_> {
         for (i, b) in self.breaches.iter().enumerate() {
             let tier = match decisive {
                 Some(Pick::Breach(d)) if d == i => Tier::Decisive,
-                _ => Tier::Refusal,
+                Some(Pick::Breach(_) | Pick::Opaque(_) | Pick::Step(_)) | None => Tier::Refusal,
             };
             out.push(Said {
                 tier,
@@ -115,7 +115,7 @@ impl Facts<'_> {
         for (i, o) in self.opaque.iter().enumerate() {
             let tier = match decisive {
                 Some(Pick::Opaque(d)) if d == i => Tier::Decisive,
-                _ => Tier::Risk,
+                Some(Pick::Breach(_) | Pick::Opaque(_) | Pick::Step(_)) | None => Tier::Risk,
             };
             out.push(Said {
                 tier,

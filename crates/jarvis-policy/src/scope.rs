@@ -381,7 +381,11 @@ fn place(path: &str, c: &Command, ctx: &ScopeContext<'_>, s: &mut Scope) {
                 code(&c.display()),
                 code(path)
             ),
-            other => format!(
+            other @ (Unknown::Home
+            | Unknown::ProcessDirectory
+            | Unknown::OpenFile
+            | Unknown::DeviceDirectory
+            | Unknown::TooMany) => format!(
                 "{} changes {}, which lies in {}",
                 code(&c.display()),
                 code(path),

@@ -370,7 +370,7 @@ fn check(c: &Case) -> Vec<String> {
                 }
             }
         }
-        _ => {}
+        Dash::Same | Dash::Differs => {}
     }
     problems
 }

@@ -189,7 +189,7 @@ pub(crate) fn opened(name: &str) {
 fn unnamed() -> String {
     match OPENED.lock().as_deref() {
         Ok(Opened::One(name)) => name.clone(),
-        _ => UNNAMED.to_owned(),
+        Ok(Opened::None | Opened::Several) | Err(_) => UNNAMED.to_owned(),
     }
 }
 

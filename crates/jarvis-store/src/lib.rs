@@ -57,7 +57,7 @@ pub use people::{NewSession, SessionRecord, TokenRecord, UserRecord};
 pub use probe::FreeSpace;
 pub use redact::{Redaction, redact};
 pub use runners::RunnerClaim;
-pub use runs::{CapturedOutput, RunRecord};
+pub use runs::{CapturedOutput, RunEnding, RunRecord, UnknownRunEnding};
 pub use signing::{AuditKey, KeyError, refuse_key_inside};
 pub use snapshots::SnapshotRecord;
 pub use time::OffsetDateTime;

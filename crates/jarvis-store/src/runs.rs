@@ -25,6 +25,94 @@ pub struct CapturedOutput {
     pub truncated: bool,
 }
 
+/// How a run ended, as [`RunRecord::ending`] records it: the one list of
+/// its words, so whoever writes or reads one names a variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnding {
+    /// The command exited by itself.
+    Exited,
+    /// A signal ended it.
+    Signalled,
+    /// It ran past its timeout and was killed.
+    TimedOut,
+    /// The host's guard refused it.
+    Refused,
+    /// The link broke; what happened on the host is in its log.
+    Lost,
+    /// Refused or failed on this side: nothing reached the host.
+    NotSent,
+    /// The host never answered.
+    Unreachable,
+    /// The guard killed the command when the gateway disconnected.
+    KilledGatewayGone,
+    /// The guard logged the start and nothing after: it was stopped itself.
+    GuardGone,
+    /// The guard's whole log has no record of it.
+    NeverStarted,
+    /// Nothing in the part of the guard's log it reads.
+    NoRecord,
+    /// The guard could not say.
+    Unavailable,
+}
+
+impl RunEnding {
+    /// Every ending, in the order above.
+    pub const ALL: [RunEnding; 12] = [
+        RunEnding::Exited,
+        RunEnding::Signalled,
+        RunEnding::TimedOut,
+        RunEnding::Refused,
+        RunEnding::Lost,
+        RunEnding::NotSent,
+        RunEnding::Unreachable,
+        RunEnding::KilledGatewayGone,
+        RunEnding::GuardGone,
+        RunEnding::NeverStarted,
+        RunEnding::NoRecord,
+        RunEnding::Unavailable,
+    ];
+
+    /// The word stored in the run's record and its audit event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunEnding::Exited => "exited",
+            RunEnding::Signalled => "signalled",
+            RunEnding::TimedOut => "timed_out",
+            RunEnding::Refused => "refused",
+            RunEnding::Lost => "lost",
+            RunEnding::NotSent => "not-sent",
+            RunEnding::Unreachable => "unreachable",
+            RunEnding::KilledGatewayGone => "killed-gateway-gone",
+            RunEnding::GuardGone => "guard-gone",
+            RunEnding::NeverStarted => "never-started",
+            RunEnding::NoRecord => "no-record",
+            RunEnding::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for RunEnding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is no [`RunEnding`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown run ending `{0}`")]
+pub struct UnknownRunEnding(pub String);
+
+impl std::str::FromStr for RunEnding {
+    type Err = UnknownRunEnding;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RunEnding::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| UnknownRunEnding(s.to_owned()))
+    }
+}
+
 /// The record of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunRecord {
@@ -32,13 +120,14 @@ pub struct RunRecord {
     pub started_at: String,
     /// When its answer came (or the attempt ended).
     pub finished_at: String,
-    /// `exited`, `signalled`, `timed_out`, `refused` (by the host's guard)
-    /// or `lost` (the link broke; what happened on the host is in its log).
-    /// A host guard's account adds `killed-gateway-gone` (the guard killed
-    /// the command when the gateway disconnected), `guard-gone` (it logged
-    /// the start and nothing after: the guard itself was stopped),
-    /// `never-started`, `no-record` (nothing in the part of its log it
-    /// reads) and `unavailable` (it could not say).
+    /// A [`RunEnding`]'s word: `exited`, `signalled`, `timed_out`,
+    /// `refused` (by the host's guard) or `lost` (the link broke; what
+    /// happened on the host is in its log). A host guard's account adds
+    /// `killed-gateway-gone` (the guard killed the command when the gateway
+    /// disconnected), `guard-gone` (it logged the start and nothing after:
+    /// the guard itself was stopped), `never-started`, `no-record` (nothing
+    /// in the part of its log it reads) and `unavailable` (it could not
+    /// say).
     pub ending: String,
     /// The shell's exit code, if it exited.
     pub exit_code: Option<i32>,

@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime};
 use jarvis_core::HostName;
 use jarvis_exec::ExecError;
 use jarvis_exec::protocol::{AccountEnd, Ending, RunAccount, StreamSummary};
-use jarvis_store::{CapturedOutput, RunRecord};
+use jarvis_store::{CapturedOutput, RunEnding, RunRecord};
 use serde_json::json;
 
 use super::Gateway;
 use super::error::GatewayError;
-use super::run::{stored_time, unavailable_record};
+use super::run::{run_ending, stored_time, unavailable_record};
 
 /// How far back the gateway asks hosts about runs it did not hear end; a
 /// guard reads only its log's tail, so older runs would have no record.
@@ -66,12 +66,7 @@ pub(crate) fn account_record(
     };
     match (&account.started, &account.ended) {
         (_, Some(AccountEnd::Ran { outcome: o, .. })) => {
-            run.ending = match o.ending {
-                Ending::Exited => "exited",
-                Ending::Signalled => "signalled",
-                Ending::TimedOut => "timed_out",
-            }
-            .into();
+            run.ending = run_ending(o.ending).as_str().into();
             run.exit_code = o.exit_code;
             run.signal = o.signal;
             run.duration_ms = o.duration_ms;
@@ -104,7 +99,7 @@ pub(crate) fn account_record(
             let why = reasons.join("; ");
             let (ending, error) = match (started, code.as_str()) {
                 (Some(_), "client-gone") => (
-                    "killed-gateway-gone".to_owned(),
+                    RunEnding::KilledGatewayGone,
                     if why.is_empty() {
                         "the gateway disconnected; the command was killed".to_owned()
                     } else {
@@ -112,15 +107,15 @@ pub(crate) fn account_record(
                     },
                 ),
                 (Some(_), _) => (
-                    "refused".to_owned(),
+                    RunEnding::Refused,
                     format!("the host's guard stopped it after it started ({code}): {why}"),
                 ),
                 (None, _) => (
-                    "refused".to_owned(),
+                    RunEnding::Refused,
                     format!("the host's guard refused it before it started ({code}): {why}"),
                 ),
             };
-            run.ending = ending;
+            run.ending = ending.as_str().into();
             run.error = Some(error);
         }
         (Some(start), None) => {
@@ -130,7 +125,7 @@ pub(crate) fn account_record(
             if since < timeout + ACCOUNT_GRACE {
                 return None;
             }
-            run.ending = "guard-gone".into();
+            run.ending = RunEnding::GuardGone.as_str().into();
             run.error = Some(
                 "the host's guard logged its start and nothing after: the guard itself was \
                  stopped (killed, or the host went down) while the command ran"
@@ -138,11 +133,11 @@ pub(crate) fn account_record(
             );
         }
         (None, None) if account.whole_log => {
-            run.ending = "never-started".into();
+            run.ending = RunEnding::NeverStarted.as_str().into();
             run.error = Some("the host's guard has no record of it: it never started".into());
         }
         (None, None) => {
-            run.ending = "no-record".into();
+            run.ending = RunEnding::NoRecord.as_str().into();
             run.error = Some(format!(
                 "the host's guard has no record of it in the last {} MiB of its log",
                 account.read_bytes >> 20

@@ -35,7 +35,8 @@ impl Gateway {
         let rule = self.approval_rule(&action).await?;
         match self.store.approve(id, actor, reason, &rule).await {
             Err(StoreError::ApprovalRefused(why)) => Err(GatewayError::ApprovalRefused { id, why }),
-            other => Ok(other?),
+            Ok(approved) => Ok(approved),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -89,12 +89,19 @@ impl KernelStanding {
         self.full() || self.enforcement == Enforcement::BestEffort
     }
 
+    /// What the host said its kernel enforces; `None` when nobody asked
+    /// or it did not answer.
+    pub fn enforcement_level(&self) -> Option<EnforcementLevel> {
+        match &self.known {
+            KernelKnown::Reported(k) => Some(k.level),
+            KernelKnown::Unreachable(_) | KernelKnown::NotChecked => None,
+        }
+    }
+
     /// `full`, `partial`, `none` or `unknown`.
     pub fn level_word(&self) -> &'static str {
-        match &self.known {
-            KernelKnown::Reported(k) => k.level.as_str(),
-            KernelKnown::Unreachable(_) | KernelKnown::NotChecked => "unknown",
-        }
+        self.enforcement_level()
+            .map_or("unknown", EnforcementLevel::as_str)
     }
 
     /// The level in words: `full (Landlock ABI 7)`, `none: switched off

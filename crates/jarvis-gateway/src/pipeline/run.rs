@@ -9,7 +9,9 @@ use jarvis_core::{ActionId, ActionKind, ActionState, Decision, HostName, Risk, p
 use jarvis_exec::protocol::{Ending, Refusal};
 use jarvis_exec::snapshot::{RestoreReport, SnapshotPlan, SnapshotRequest};
 use jarvis_exec::{Admission, ExecError, Execution, HostSpec, Job, Output, Ticket};
-use jarvis_store::{ActionRecord, CapturedOutput, Judged, NewEvent, RunRecord, StoreError};
+use jarvis_store::{
+    ActionRecord, CapturedOutput, Judged, NewEvent, RunEnding, RunRecord, StoreError,
+};
 use serde_json::json;
 
 use super::Gateway;
@@ -86,11 +88,7 @@ fn run_record(
                 (Ending::TimedOut, _) => ActionState::TimedOut,
                 (Ending::Exited, _) | (Ending::Signalled, _) => ActionState::Failed,
             };
-            let ending = match o.ending {
-                Ending::Exited => "exited",
-                Ending::Signalled => "signalled",
-                Ending::TimedOut => "timed_out",
-            };
+            let ending = run_ending(o.ending).as_str();
             let error = (o.ending == Ending::TimedOut).then(|| {
                 format!(
                     "timed out after {}s; the guard killed its whole process tree",
@@ -119,6 +117,15 @@ fn run_record(
     }
 }
 
+/// The word a run's record keeps for how the guard said it ended.
+pub(super) fn run_ending(ending: Ending) -> RunEnding {
+    match ending {
+        Ending::Exited => RunEnding::Exited,
+        Ending::Signalled => RunEnding::Signalled,
+        Ending::TimedOut => RunEnding::TimedOut,
+    }
+}
+
 /// The record of a guard that refused to give its account (one that
 /// predates the question, or cannot read its log).
 pub(super) fn unavailable_record(refusal: &Refusal) -> RunRecord {
@@ -126,7 +133,7 @@ pub(super) fn unavailable_record(refusal: &Refusal) -> RunRecord {
     RunRecord {
         started_at: now.clone(),
         finished_at: now,
-        ending: "unavailable".into(),
+        ending: RunEnding::Unavailable.as_str().into(),
         exit_code: None,
         signal: None,
         duration_ms: 0,
@@ -146,17 +153,22 @@ pub(super) fn unavailable_record(refusal: &Refusal) -> RunRecord {
 /// The run record of an attempt the host refused or never answered.
 pub(crate) fn failed_run(started_at: String, err: &ExecError) -> RunRecord {
     let ending = match err {
-        ExecError::Refused { .. } => "refused",
-        e if e.may_have_run() => "lost",
+        ExecError::Refused { .. } => RunEnding::Refused,
+        e if e.may_have_run() => RunEnding::Lost,
         // Refused or failed on this side: nothing reached the host.
-        ExecError::Transport(t) if t.is_local() => "not-sent",
-        ExecError::Transport(_) => "unreachable",
-        _ => "not-sent",
+        ExecError::Transport(t) if t.is_local() => RunEnding::NotSent,
+        ExecError::Transport(_) => RunEnding::Unreachable,
+        ExecError::UnknownHost(_)
+        | ExecError::TimeoutTooLong { .. }
+        | ExecError::RateLimited(_)
+        | ExecError::Busy { .. }
+        | ExecError::CircuitOpen { .. }
+        | ExecError::TooLarge { .. } => RunEnding::NotSent,
     };
     RunRecord {
         started_at,
         finished_at: jarvis_store::now(),
-        ending: ending.into(),
+        ending: ending.as_str().into(),
         exit_code: None,
         signal: None,
         duration_ms: 0,
@@ -511,7 +523,7 @@ impl Gateway {
         // with the run and in its audit event, on every host.
         let (to, run) = run_record(started_at, result);
         let record = self.store.finish_run(id, to, "gateway", &run).await?;
-        if run.ending == "lost" {
+        if run.ending == RunEnding::Lost.as_str() {
             // The host's guard knows how it ended; if the link is still
             // down, a later successful host check asks again.
             self.settle_accounts_quietly(&host).await;

@@ -66,7 +66,7 @@ impl Gateway {
                     },
                 )
                 .await;
-            match dropped {
+            let error = match dropped {
                 Ok(report) if report.errors.is_empty() => {
                     self.store()
                         .append(NewEvent {
@@ -78,22 +78,18 @@ impl Gateway {
                         })
                         .await?;
                     pruned.push(id);
+                    continue;
                 }
-                outcome => {
-                    let error = match outcome {
-                        Ok(report) => report.errors.join("; "),
-                        Err(e) => e.to_string(),
-                    };
-                    // Kept after all: it can be rolled back to, and the
-                    // next pruning tries again. (Were this write to fail,
-                    // the record would say pruned of a snapshot the host
-                    // still holds: space taken, nothing offered that is
-                    // gone.)
-                    self.store()
-                        .unmark_pruned(id, actor, json!({ "why": why, "error": error }))
-                        .await?;
-                }
-            }
+                Ok(report) => report.errors.join("; "),
+                Err(e) => e.to_string(),
+            };
+            // Kept after all: it can be rolled back to, and the next
+            // pruning tries again. (Were this write to fail, the record
+            // would say pruned of a snapshot the host still holds: space
+            // taken, nothing offered that is gone.)
+            self.store()
+                .unmark_pruned(id, actor, json!({ "why": why, "error": error }))
+                .await?;
         }
         Ok(pruned)
     }

@@ -4,7 +4,7 @@
 use jarvis_core::{ActionState, Risk, person};
 use jarvis_exec::snapshot::RestoreRequest;
 use jarvis_exec::{Job, Output};
-use jarvis_store::{ActionRecord, CapturedOutput, RunRecord, StoreError};
+use jarvis_store::{ActionRecord, CapturedOutput, RunEnding, RunRecord, StoreError};
 use serde_json::json;
 use sha2::Digest as _;
 
@@ -164,7 +164,7 @@ impl Gateway {
                 let run = RunRecord {
                     started_at,
                     finished_at: jarvis_store::now(),
-                    ending: "exited".into(),
+                    ending: RunEnding::Exited.as_str().into(),
                     exit_code: Some(if report.complete { 0 } else { 1 }),
                     signal: None,
                     duration_ms: report.duration_ms,

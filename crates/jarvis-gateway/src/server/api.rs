@@ -564,7 +564,7 @@ pub(crate) async fn verify(State(state): State<AppState>, ApiUser(_caller): ApiU
     let status = chain_status(&state).await;
     match status.report {
         Ok(r) => Ok(Json(json!({ "intact": r.is_intact(), "report": r })).into_response()),
-        Err(e) => Err(AppError::new(StatusCode::SERVICE_UNAVAILABLE, e).json()),
+        Err(e) => Err(AppError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).json()),
     }
 }
 
@@ -582,7 +582,7 @@ pub(crate) async fn hosts(State(state): State<AppState>, ApiUser(_caller): ApiUs
                 "limits": h.limits.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
                 "shell": h.shell,
                 "kernel": {
-                    "level": h.kernel.level,
+                    "level": h.kernel.level_word(),
                     "detail": h.kernel.detail,
                     "enforcement": h.kernel.enforcement,
                     "unattended": h.kernel.unattended,

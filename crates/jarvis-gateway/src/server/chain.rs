@@ -3,6 +3,7 @@
 //! the chain more than a sliver of a core allows, and a new break told to
 //! the webhooks.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jarvis_store::{AuditKey, VerifyOptions};
@@ -24,7 +25,7 @@ pub(crate) async fn refresh_chain(state: &Shared) -> ChainStatus {
         .store()
         .verify_with(&verify_options(state).await)
         .await
-        .map_err(|e| e.to_string());
+        .map_err(Arc::new);
     let status = ChainStatus {
         report,
         at: Instant::now(),
@@ -201,9 +202,11 @@ mod tests {
             )
         );
         assert_eq!(
-            status(Err("database is locked".into()))
-                .problem()
-                .as_deref(),
+            status(Err(Arc::new(jarvis_store::StoreError::Invalid(
+                "database is locked".into()
+            ))))
+            .problem()
+            .as_deref(),
             Some("Jarvis could not verify it: database is locked.")
         );
         // A long walk is repeated less often for pages.

@@ -126,7 +126,27 @@ impl AppError {
     pub(crate) fn from_gateway(e: GatewayError) -> AppError {
         let e = match e {
             GatewayError::Store(s) => return AppError::from_store(s),
-            other => other,
+            other @ (GatewayError::Policy(_)
+            | GatewayError::UnknownHost(_)
+            | GatewayError::WrongState { .. }
+            | GatewayError::Expired { .. }
+            | GatewayError::ApprovalLapsed { .. }
+            | GatewayError::NotYourConversation { .. }
+            | GatewayError::ConversationBusy { .. }
+            | GatewayError::EmptyMessage
+            | GatewayError::MessageTooLong { .. }
+            | GatewayError::NowDenied { .. }
+            | GatewayError::PlanChanged { .. }
+            | GatewayError::KernelUnenforced { .. }
+            | GatewayError::SnapshotFailed { .. }
+            | GatewayError::SnapshotExists { .. }
+            | GatewayError::BadCwd { .. }
+            | GatewayError::BadEdit { .. }
+            | GatewayError::Model { .. }
+            | GatewayError::ApprovalRefused { .. }
+            | GatewayError::NoRollback { .. }
+            | GatewayError::NothingToUndo { .. }
+            | GatewayError::NotSent { .. }) => other,
         };
         let status = match &e {
             GatewayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -199,7 +219,27 @@ impl AppError {
                 "This action can no longer be {wanted}: {}. Nothing was done.",
                 moved_on(*state).1
             ),
-            other => other.to_string(),
+            other @ (GatewayError::Policy(_)
+            | GatewayError::Store(_)
+            | GatewayError::UnknownHost(_)
+            | GatewayError::Expired { .. }
+            | GatewayError::ApprovalLapsed { .. }
+            | GatewayError::NotYourConversation { .. }
+            | GatewayError::ConversationBusy { .. }
+            | GatewayError::EmptyMessage
+            | GatewayError::MessageTooLong { .. }
+            | GatewayError::NowDenied { .. }
+            | GatewayError::PlanChanged { .. }
+            | GatewayError::KernelUnenforced { .. }
+            | GatewayError::SnapshotFailed { .. }
+            | GatewayError::SnapshotExists { .. }
+            | GatewayError::BadCwd { .. }
+            | GatewayError::BadEdit { .. }
+            | GatewayError::Model { .. }
+            | GatewayError::ApprovalRefused { .. }
+            | GatewayError::NoRollback { .. }
+            | GatewayError::NothingToUndo { .. }
+            | GatewayError::NotSent { .. }) => other.to_string(),
         };
         let error = AppError::new(status, message);
         match heading {
@@ -272,12 +312,20 @@ pub(crate) async fn decided(state: &super::state::Shared, id: jarvis_core::Actio
                 w if w.is_empty() => w,
                 w => format!(" {w}"),
             };
-            Some(match e.kind.as_str() {
-                "action.approved" => format!("It was approved by {who}{when}."),
-                "action.rejected" => format!("It was rejected by {who}{when}."),
-                "action.expired" => format!("It expired{when}, before anyone decided."),
-                "action.denied" => format!("The policy refused it{when}."),
-                _ => return None,
+            let state = e.kind.strip_prefix("action.")?.parse().ok()?;
+            Some(match state {
+                ActionState::Approved => format!("It was approved by {who}{when}."),
+                ActionState::Rejected => format!("It was rejected by {who}{when}."),
+                ActionState::Expired => format!("It expired{when}, before anyone decided."),
+                ActionState::Denied => format!("The policy refused it{when}."),
+                ActionState::Proposed
+                | ActionState::PendingApproval
+                | ActionState::Running
+                | ActionState::Succeeded
+                | ActionState::Failed
+                | ActionState::TimedOut
+                | ActionState::Interrupted
+                | ActionState::RolledBack => return None,
             })
         })
         .unwrap_or_default()

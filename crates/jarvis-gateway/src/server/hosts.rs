@@ -53,7 +53,12 @@ pub(super) async fn follow_breakers(state: AppState) {
                     check_host(&state, &spec.name).await;
                 }
             }
-            _ => {}
+            None
+            | Some(
+                BreakerStatus::Open { .. }
+                | BreakerStatus::Closed { .. }
+                | BreakerStatus::Probing { .. },
+            ) => {}
         }
     }
 }
@@ -164,7 +169,7 @@ pub(crate) fn host_rows(state: &Shared) -> Vec<HostRow> {
                 kernel: {
                     let k = state.gw.kernel_standing(&h.name);
                     HostKernel {
-                        level: k.level_word().into(),
+                        level: k.enforcement_level(),
                         detail: k.level(),
                         enforcement: k.enforcement.as_str().into(),
                         consequence: k.consequence().into(),

@@ -111,7 +111,7 @@ pub(crate) async fn login(
 ) -> Result<Response, AppError> {
     let addr = client_addr(&state, &headers, peer);
     // What the audit log keeps of a name typed by anyone: bounded.
-    let user: String = form.username.trim().chars().take(64).collect();
+    let user = jarvis_core::text::truncate_chars(form.username.trim(), 64).to_owned();
     let store = state.gw.store();
     let audit = |kind: &'static str| jarvis_store::NewEvent {
         actor: "anonymous".into(),

@@ -76,7 +76,7 @@ pub(crate) async fn story_of(state: &Shared, action: &ActionRecord) -> Story {
             },
             Err(_) => None,
         },
-        _ => None,
+        Some(Behind::Token(_)) | None => None,
     };
     Story::of(action, chat)
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jarvis_core::ActionId;
-use jarvis_store::{AuditKey, NewEvent, VerifyReport};
+use jarvis_store::{AuditKey, NewEvent, StoreError, VerifyReport};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -24,7 +24,9 @@ use super::views;
 /// The outcome of the last verification of the audit chain.
 #[derive(Debug, Clone)]
 pub(crate) struct ChainStatus {
-    pub(crate) report: Result<VerifyReport, String>,
+    /// The walk's report, or the store's error that stopped it (shared:
+    /// the status is cloned to every page that shows it).
+    pub(crate) report: Result<VerifyReport, Arc<StoreError>>,
     /// When it finished.
     pub(crate) at: Instant,
     /// How long the walk took: a long chain is verified less often for

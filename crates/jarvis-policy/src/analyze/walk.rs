@@ -220,7 +220,16 @@ impl Walk<'_> {
                     }
                     break;
                 }
-                _ => {}
+                None
+                | Some(
+                    Runs::Rest
+                    | Runs::RestAsShell
+                    | Runs::Shell
+                    | Runs::Interpreter
+                    | Runs::Applet
+                    | Runs::Value
+                    | Runs::UntilTerminator,
+                ) => {}
             }
             if positional_count == 0 && !node.sub.is_empty() {
                 if let Some(sub) = a.literal.then(|| node.sub.get(t)).flatten() {
@@ -287,7 +296,16 @@ impl Walk<'_> {
             Some(Runs::Shell) if shell_command_mode => {
                 // `-c` with no string: the shell errors out.
             }
-            _ => {}
+            None
+            | Some(
+                Runs::Rest
+                | Runs::RestAsShell
+                | Runs::Shell
+                | Runs::Interpreter
+                | Runs::Applet
+                | Runs::Value
+                | Runs::UntilTerminator,
+            ) => {}
         }
     }
 

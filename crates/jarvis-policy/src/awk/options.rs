@@ -246,7 +246,7 @@ impl Options {
             match arg {
                 Arg::No => match self.apply(opt, None) {
                     Flow::Go => {}
-                    other => return other,
+                    other @ (Flow::Stop | Flow::Unreadable) => return other,
                 },
                 Arg::Optional => return self.apply(opt, Some(rest).filter(|r| !r.is_empty())),
                 Arg::Required if !rest.is_empty() => return self.apply(opt, Some(rest)),

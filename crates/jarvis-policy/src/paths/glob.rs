@@ -238,7 +238,9 @@ pub fn lists_everything(comp: &str) -> bool {
     let toks = tokens(comp, true);
     let body = match toks.first() {
         Some(Tok::Lit('.')) => &toks[1..],
-        _ => &toks[..],
+        Some(Tok::Lit(_) | Tok::One | Tok::Class(_) | Tok::Star | Tok::Anything) | None => {
+            &toks[..]
+        }
     };
     !body.is_empty()
         && body.iter().any(|t| matches!(t, Tok::Star | Tok::Anything))

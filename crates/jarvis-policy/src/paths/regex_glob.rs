@@ -268,7 +268,9 @@ fn split_closures(states: &[NState]) -> Vec<Vec<u32>> {
                         stack.push(*b);
                         stack.push(*a);
                     }
-                    Some(_) => out.extend(u32::try_from(i).ok()),
+                    Some(NState::Char { .. } | NState::Look { .. } | NState::Match) => {
+                        out.extend(u32::try_from(i).ok());
+                    }
                     None => {}
                 }
             }

@@ -455,7 +455,10 @@ impl Walker<'_> {
                 // The kernel follows the descriptor to what it refers to.
                 out.push(Reading::Elsewhere(Unknown::OpenFile, vec![comp.to_owned()]));
             }
-            _ => {}
+            // Nothing under these is read specially; guarded arms above
+            // fall through here when their condition fails.
+            None
+            | Some(Kind::Dir | Kind::Home | Kind::Tasks { .. } | Kind::Fds | Kind::SysfsLink) => {}
         }
         if special {
             return;

@@ -8,7 +8,7 @@ use jarvis_store::{ActionRecord, AuditEvent, RunRecord, SnapshotRecord};
 use super::filters;
 use super::layout::{Chrome, Section};
 use super::text::{
-    actor_words, ago, approvals_text, decision_class, event_line, event_words, output_text,
+    actor_words, ago, approvals_text, decision_badge_class, event_line, event_words, output_text,
     pretty_json_text, pretty_value, remaining, risk_class, risk_label, state_class,
     truncation_note, unix_rfc3339, url_encode,
 };

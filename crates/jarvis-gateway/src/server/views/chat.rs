@@ -2,15 +2,15 @@
 //! its actions shown where the model heard of them.
 
 use askama::Template;
-use jarvis_core::ActionState;
 use jarvis_core::text::Span;
+use jarvis_core::{ActionState, ConversationState, UnknownConversationState};
 use jarvis_store::{ActionRecord, ConversationRecord, MessageRecord};
 
 use super::filters;
 use super::layout::{Chrome, Section};
 use super::text::{
-    actor_words, ago, decision_class, first_line, line_count, remaining, risk_class, risk_label,
-    state_class, unix_rfc3339,
+    actor_words, ago, decision_badge_class, first_line, line_count, remaining, risk_class,
+    risk_label, state_class, unix_rfc3339,
 };
 use crate::chat::message::{self, Answer, Called, ChatMessage};
 use crate::server::story::{Story, reason_spans};
@@ -54,13 +54,14 @@ impl ChatPage {
     }
 }
 
-/// The class of a conversation's state badge.
+/// The class of a conversation's state badge, for the state's word as
+/// the store keeps it; `state-muted` for a word that is no state.
 pub fn conversation_class(state: &str) -> &'static str {
-    match state {
-        "active" => "state-running",
-        "finished" => "state-ok",
-        "stopped" => "state-bad",
-        _ => "state-muted",
+    match state.parse() {
+        Ok(ConversationState::Active) => "state-running",
+        Ok(ConversationState::Finished) => "state-ok",
+        Ok(ConversationState::Stopped) => "state-bad",
+        Err(UnknownConversationState(_)) => "state-muted",
     }
 }
 
@@ -254,7 +255,7 @@ pub struct ConversationPage {
 impl ConversationPage {
     /// Whether the planner is still at work.
     pub fn active(&self) -> bool {
-        self.conversation.state == "active"
+        self.conversation.state == ConversationState::Active.as_str()
     }
 
     /// How many of its actions wait for a person.

@@ -4,6 +4,7 @@
 use askama::Template;
 use jarvis_core::{ActionId, ActionKind, ActionState, Decision, Risk, Role};
 use jarvis_exec::breaker::BreakerStatus;
+use jarvis_exec::protocol::EnforcementLevel;
 use jarvis_store::{
     ActionRecord, AuditEvent, Break, BreakKind, CapturedOutput, RunRecord, VerifyProblem,
     VerifyReport,
@@ -258,7 +259,7 @@ pub(crate) fn sample_hosts() -> Vec<HostRow> {
             ],
             shell: "GNU bash, version 5.2.15(1)-release".into(),
             kernel: HostKernel {
-                level: "full".into(),
+                level: Some(EnforcementLevel::Full),
                 detail: "full (Landlock ABI 7)".into(),
                 enforcement: "required".into(),
                 consequence: "unattended actions allowed".into(),
@@ -287,7 +288,7 @@ pub(crate) fn sample_hosts() -> Vec<HostRow> {
             limits: vec![],
             shell: "no bash: the guard runs nothing on this host".into(),
             kernel: HostKernel {
-                level: "none".into(),
+                level: Some(EnforcementLevel::None),
                 detail: "none: switched off by the host's forced command (--kernel off)".into(),
                 enforcement: "required".into(),
                 consequence: "every action waits for a person".into(),
@@ -311,7 +312,7 @@ pub(crate) fn sample_hosts() -> Vec<HostRow> {
             limits: vec![],
             shell: "not known yet".into(),
             kernel: HostKernel {
-                level: "unknown".into(),
+                level: None,
                 detail: "unknown: not checked yet".into(),
                 enforcement: "best-effort".into(),
                 consequence: "unattended actions run without the full kernel wall".into(),

@@ -3,6 +3,7 @@
 
 use askama::Template;
 use jarvis_exec::breaker::BreakerStatus;
+use jarvis_exec::protocol::EnforcementLevel;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -39,8 +40,9 @@ pub struct HostRow {
 /// words as `jarvis hosts check`.
 #[derive(Debug, Clone, Default)]
 pub struct HostKernel {
-    /// `full`, `partial`, `none` or `unknown`.
-    pub level: String,
+    /// What its kernel enforces; `None` when nobody asked yet or the host
+    /// did not answer.
+    pub level: Option<EnforcementLevel>,
     /// The level in words (`full (Landlock ABI 7)`, `none: …`).
     pub detail: String,
     /// The host's setting: `required` or `best-effort`.
@@ -55,11 +57,16 @@ pub struct HostKernel {
 }
 
 impl HostKernel {
+    /// `full`, `partial`, `none` or `unknown`.
+    pub fn level_word(&self) -> &'static str {
+        self.level.map_or("unknown", EnforcementLevel::as_str)
+    }
+
     /// The detail without the level word the badge already shows:
     /// `(Landlock ABI 7)`, `switched off by …`, `not checked yet`.
     pub fn note(&self) -> &str {
         self.detail
-            .strip_prefix(self.level.as_str())
+            .strip_prefix(self.level_word())
             .unwrap_or(&self.detail)
             .trim_start_matches(':')
             .trim()
@@ -68,10 +75,10 @@ impl HostKernel {
     /// The class of the kernel badge: a whole wall is good, a host nobody
     /// asked is unknown, anything less than the whole wall is a warning.
     pub fn class(&self) -> &'static str {
-        match self.level.as_str() {
-            "full" => "good",
-            "unknown" => "unknown",
-            _ => "warn",
+        match self.level {
+            Some(EnforcementLevel::Full) => "good",
+            None => "unknown",
+            Some(EnforcementLevel::Partial | EnforcementLevel::None) => "warn",
         }
     }
 }

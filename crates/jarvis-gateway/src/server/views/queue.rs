@@ -7,7 +7,7 @@ use jarvis_store::ActionRecord;
 use super::filters;
 use super::layout::{Chrome, Section};
 use super::text::{
-    approvals_text, decision_class, remaining, risk_class, risk_label, unix_rfc3339,
+    approvals_text, decision_badge_class, remaining, risk_class, risk_label, unix_rfc3339,
 };
 use crate::server::story::{Story, reason_spans};
 

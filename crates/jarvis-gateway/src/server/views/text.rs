@@ -2,8 +2,8 @@
 //! sizes, outputs, and an audit event in a line a person reads.
 
 use jarvis_core::text::Span;
-use jarvis_core::{ActionState, Risk, words};
-use jarvis_store::CapturedOutput;
+use jarvis_core::{ActionState, Decision, Risk, RiskLevel, words};
+use jarvis_store::{CapturedOutput, RunEnding};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -12,19 +12,24 @@ use time::format_description::well_known::Rfc3339;
 /// when the action was not scored.
 pub fn risk_class(risk: &Option<Risk>) -> &'static str {
     match risk {
-        Some(r) => level_class(r.level().as_str()),
+        Some(r) => risk_level_class(r.level()),
         None => "risk-none",
     }
 }
 
-/// The class for a risk level word (`low` … `critical`).
+/// The class for a risk level word (`low` … `critical`); `risk-none` for
+/// a word that is no level.
 pub fn level_class(level: &str) -> &'static str {
+    level.parse().map_or("risk-none", risk_level_class)
+}
+
+/// The class of a risk level's badge.
+pub fn risk_level_class(level: RiskLevel) -> &'static str {
     match level {
-        "low" => "risk-low",
-        "medium" => "risk-medium",
-        "high" => "risk-high",
-        "critical" => "risk-critical",
-        _ => "risk-none",
+        RiskLevel::Low => "risk-low",
+        RiskLevel::Medium => "risk-medium",
+        RiskLevel::High => "risk-high",
+        RiskLevel::Critical => "risk-critical",
     }
 }
 
@@ -51,13 +56,20 @@ pub fn state_class(state: &ActionState) -> &'static str {
     }
 }
 
-/// The class of a decision badge (`allow`, `approve`, `deny`).
+/// The class of a decision badge for a decision's word (`allow`,
+/// `approve`, `deny`); `decision-other` for a word that is no decision.
 pub fn decision_class(decision: &str) -> &'static str {
+    decision
+        .parse()
+        .map_or("decision-other", |d| decision_badge_class(&d))
+}
+
+/// The class of a decision's badge.
+pub fn decision_badge_class(decision: &Decision) -> &'static str {
     match decision {
-        "allow" => "decision-allow",
-        "approve" => "decision-approve",
-        "deny" => "decision-deny",
-        _ => "decision-other",
+        Decision::Allow => "decision-allow",
+        Decision::Approve => "decision-approve",
+        Decision::Deny => "decision-deny",
     }
 }
 
@@ -364,7 +376,7 @@ pub fn clip(s: &str, max: usize) -> String {
 
 /// An action id's first 13 characters (`0193a1b2-c3d4`).
 pub fn short_id(id: &str) -> String {
-    id.chars().take(13).collect()
+    jarvis_core::text::truncate_chars(id, 13).to_owned()
 }
 
 /// The approvals so far when more than one is needed:
@@ -409,27 +421,41 @@ fn guard_account_line(run: &Value) -> String {
         .get("ending")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let said = match ending {
-        "killed-gateway-gone" => {
+    let said = match ending.parse::<RunEnding>() {
+        Ok(RunEnding::KilledGatewayGone) => {
             format!("it started, and was killed after {took} because the gateway disconnected")
         }
-        "exited" => match num("exit_code") {
+        Ok(RunEnding::Exited) => match num("exit_code") {
             Some(c) => format!("it ran to its end: exit code {c} after {took}"),
             None => format!("it ran to its end after {took}"),
         },
-        "signalled" => match num("signal") {
+        Ok(RunEnding::Signalled) => match num("signal") {
             Some(sig) => format!("it ran and was ended by signal {sig} after {took}"),
             None => format!("it ran and was ended by a signal after {took}"),
         },
-        "timed_out" => format!("it ran past its timeout and was killed after {took}"),
-        "guard-gone" => {
+        Ok(RunEnding::TimedOut) => format!("it ran past its timeout and was killed after {took}"),
+        Ok(RunEnding::GuardGone) => {
             "it started, and the guard itself stopped before it could say how it ended".into()
         }
         // These say all in their own words.
-        "never-started" | "no-record" | "unavailable" | "refused" if !error.is_empty() => {
+        Ok(
+            RunEnding::NeverStarted
+            | RunEnding::NoRecord
+            | RunEnding::Unavailable
+            | RunEnding::Refused,
+        ) if !error.is_empty() => {
             return error.to_owned();
         }
-        other => format!("it ended: {}", other.replace('-', " ")),
+        Ok(
+            RunEnding::NeverStarted
+            | RunEnding::NoRecord
+            | RunEnding::Unavailable
+            | RunEnding::Refused
+            | RunEnding::Lost
+            | RunEnding::NotSent
+            | RunEnding::Unreachable,
+        )
+        | Err(_) => format!("it ended: {}", ending.replace('-', " ")),
     };
     format!("the host's guard says: {said}")
 }

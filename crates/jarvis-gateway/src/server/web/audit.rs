@@ -68,7 +68,7 @@ pub(crate) async fn audit(
     let verified_secs_ago = status.at.elapsed().as_secs();
     let (verify, verify_error) = match status.report {
         Ok(r) => (Some(r), None),
-        Err(e) => (None, Some(e)),
+        Err(e) => (None, Some(e.to_string())),
     };
     let body = html(&AuditPage {
         can_verify: caller.principal.may_decide(),

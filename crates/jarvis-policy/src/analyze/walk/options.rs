@@ -476,7 +476,7 @@ fn spelt_out(written: &str, parsed: &Parsed) -> String {
     match parsed.items.as_slice() {
         [item] if written.starts_with("--") && item.option.is_ok() => match &item.value {
             Some(ValueAt::Attached(v)) => format!("{}={v}", item.spelling),
-            _ => item.spelling.clone(),
+            Some(ValueAt::Next) | None => item.spelling.clone(),
         },
         _ => written.to_owned(),
     }
