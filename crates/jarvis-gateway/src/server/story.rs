@@ -43,6 +43,9 @@ pub struct Story {
     pub chat: Option<ChatOrigin>,
     /// What the proposer says it is for.
     pub purpose: Option<Purpose>,
+    /// Whether an agent (a token or a chat's model) gave the purpose,
+    /// rather than the person themselves.
+    pub purpose_from_agent: bool,
     /// What a rollback can put back.
     pub comes_back: Vec<String>,
     /// What it cannot, or why there is no snapshot at all.
@@ -113,6 +116,7 @@ impl Story {
             },
             chat,
             purpose: action.purpose.clone(),
+            purpose_from_agent: jarvis_core::Behind::of(&action.requester).is_some(),
             comes_back,
             not_back,
             preview: action.preview.as_ref().and_then(PreviewView::of),
@@ -293,6 +297,20 @@ mod tests {
             })),
             pending_since: None,
             purpose: Purpose::new("grafana restarts", "restarts it").expect("fits"),
+        }
+    }
+
+    #[test]
+    fn the_purpose_is_the_agents_only_when_an_agent_asked() {
+        let mut a = action("docker ps", &[]);
+        for (requester, agent) in [
+            ("token:planner", true),
+            ("chat:01a25129-c245-75b5-be8c-8b7d2ccf6b49", true),
+            ("user:alice", false),
+            ("local:root", false),
+        ] {
+            a.requester = requester.into();
+            assert_eq!(Story::of(&a, None).purpose_from_agent, agent, "{requester}");
         }
     }
 
