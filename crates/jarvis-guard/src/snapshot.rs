@@ -257,3 +257,5 @@ pub fn drop(req: &DropRequest) -> DropReport {
     report
 }
 
+#[cfg(test)]
+mod tests;
