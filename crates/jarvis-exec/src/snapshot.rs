@@ -8,19 +8,18 @@
 //! fingerprints of the state, which is what a rollback compares against to
 //! notice that a target changed after the action.
 
+mod manifest;
 mod plan;
 mod request;
 mod state;
 
+pub use manifest::{Captured, Snapshot, TargetComparison, TargetState};
 pub use plan::{ComposeTarget, NoSnapshot, PlanTarget, SnapshotPlan, SnapshotSettings};
 pub use request::{
     DropReport, DropRequest, EditRequest, FileChange, FileEdit, PreviewKind, PreviewReport,
     PreviewRequest, RestoreReport, RestoreRequest, RestoredTarget, SnapshotRequest, TargetOutcome,
 };
-pub use state::{
-    Captured, ContainerState, FileState, RepoState, Snapshot, TargetComparison, TargetState,
-    VolumeState, branch_words, short_commit,
-};
+pub use state::{ContainerState, FileState, RepoState, VolumeState, branch_words, short_commit};
 
 /// The ref namespace that keeps snapshot commits alive through `git gc`.
 pub const GIT_REF_PREFIX: &str = "refs/jarvis/snapshots/";
