@@ -11,8 +11,8 @@ use super::{ContainerState, FileState, PlanTarget, RepoState, SnapshotPlan, Volu
 ///
 /// Its stored and wire form groups the targets by kind under one key each
 /// (`repos`, `containers`, `volumes`, `files`), as manifests stored before
-/// the list and guards already installed read them; [`SnapshotWire`] is
-/// that form. The list keeps that grouping (see [`TargetState::rank`]), so
+/// the list and guards already installed read them; `SnapshotWire` is
+/// that form. The list keeps that grouping (see `TargetState::rank`), so
 /// a manifest read back equals the manifest written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "SnapshotWire", into = "SnapshotWire")]
@@ -22,7 +22,7 @@ pub struct Snapshot {
     /// Whether something to restore from was kept (refs, images, copies),
     /// or only fingerprints were taken.
     pub kept: bool,
-    /// Grouped by kind in [`TargetState::rank`] order, each kind in the
+    /// Grouped by kind in `TargetState::rank` order, each kind in the
     /// order the host captured it.
     targets: Vec<TargetState>,
     /// What could not be captured, in plain words (the plan's list plus
@@ -215,13 +215,13 @@ impl Snapshot {
     }
 
     /// Every target, in the order they were captured
-    /// (see [`TargetState::rank`]).
+    /// (see `TargetState::rank`).
     pub fn targets(&self) -> &[TargetState] {
         &self.targets
     }
 
     /// Every target in the order a rollback restores them
-    /// (see [`TargetState::restore_rank`]).
+    /// (see `TargetState::restore_rank`).
     pub fn in_restore_order(&self) -> Vec<&TargetState> {
         let mut targets: Vec<&TargetState> = self.targets.iter().collect();
         // Stable: targets of one kind keep their capture order.

@@ -3,8 +3,8 @@
 //!
 //! A plan is a list of targets. Its stored and wire form groups them by
 //! kind under one key each (`repos`, `containers`, …), as plans stored
-//! before the list and guards already installed read them; [`PlanWire`]
-//! is that form, and the list keeps its order (see [`PlanTarget::rank`]),
+//! before the list and guards already installed read them; `PlanWire`
+//! is that form, and the list keeps its order (see `PlanTarget::rank`),
 //! so a plan read back equals the plan written.
 
 use std::cmp::Ordering;
@@ -98,7 +98,7 @@ fn settled(a: &PlanTarget, b: &PlanTarget) -> Ordering {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "PlanWire", into = "PlanWire")]
 pub struct SnapshotPlan {
-    /// Grouped by kind in [`PlanTarget::rank`] order, each kind in the
+    /// Grouped by kind in `PlanTarget::rank` order, each kind in the
     /// order it was added.
     targets: Vec<PlanTarget>,
     /// What the snapshot cannot capture, in plain words. Never empty when
@@ -186,7 +186,7 @@ impl SnapshotPlan {
     }
 
     /// Every target, in the order a snapshot captures them
-    /// (see [`PlanTarget::rank`]).
+    /// (see `PlanTarget::rank`).
     pub fn targets(&self) -> &[PlanTarget] {
         &self.targets
     }
