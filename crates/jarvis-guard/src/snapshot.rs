@@ -5,7 +5,8 @@
 //! Each kind of target is one module implementing [`SnapshotTarget`]
 //! (`repo`, `container`, `volume`, `file`); this file dispatches a plan's
 //! and a manifest's lists over them. The orders are the lists' own: a
-//! snapshot captures in plan order ([`SnapshotPlan::targets`]), a
+//! snapshot captures in plan order
+//! ([`SnapshotPlan::targets`](jarvis_exec::snapshot::SnapshotPlan::targets)), a
 //! rollback restores in [`Snapshot::in_restore_order`], a drop goes in
 //! manifest order.
 
