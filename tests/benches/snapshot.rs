@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jarvis_core::{ActionId, HostName};
-use jarvis_exec::snapshot::{DropRequest, SnapshotPlan, SnapshotRequest};
+use jarvis_exec::snapshot::{DropRequest, PlanTarget, SnapshotPlan, SnapshotRequest};
 use jarvis_gateway::{Config, Gateway, Proposal, Work};
 use jarvis_store::Store;
 use jarvis_tests::fixtures::{HostContainer, as_guard_user};
@@ -117,10 +117,7 @@ fn snapshots(c: &mut Criterion) {
     let mut repos = Vec::new();
     for files in [100usize, 1_000, 10_000, 100_000] {
         let dir = repo(files);
-        let plan = SnapshotPlan {
-            repos: vec![dir.clone()],
-            ..SnapshotPlan::default()
-        };
+        let plan = SnapshotPlan::of([PlanTarget::Repo(dir.clone())]);
         group.bench_with_input(BenchmarkId::new("files", files), &plan, |b, plan| {
             b.iter_custom(|iters| time_snapshots(&rt, &gw, plan, iters))
         });
@@ -135,10 +132,7 @@ fn snapshots(c: &mut Criterion) {
         if mib > 0 {
             container.exec(&format!("head -c {} /dev/urandom > /root/blob", mib << 20));
         }
-        let plan = SnapshotPlan {
-            containers: vec![container.name.clone()],
-            ..SnapshotPlan::default()
-        };
+        let plan = SnapshotPlan::of([PlanTarget::Container(container.name.clone())]);
         group.bench_with_input(BenchmarkId::new("diff_mib", mib), &plan, |b, plan| {
             b.iter_custom(|iters| time_snapshots(&rt, &gw, plan, iters))
         });

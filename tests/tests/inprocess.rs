@@ -323,7 +323,10 @@ async fn a_rollback_through_the_api_restores_on_the_host() {
         })
         .expect("a restore");
     assert_eq!(put_back.target.action_id, id, "to the action's snapshot");
-    assert_eq!(put_back.target.repos[0].path, "/srv/app");
+    assert_eq!(
+        put_back.target.repos().next().map(|r| r.path.as_str()),
+        Some("/srv/app")
+    );
     assert_eq!(original["rollbacks"][0]["id"], rb.as_str(), "{original:#}");
 }
 

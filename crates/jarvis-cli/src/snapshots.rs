@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use jarvis_core::{ActionState, HostName};
-use jarvis_exec::snapshot::{FileChange, FileEdit, Snapshot};
+use jarvis_exec::snapshot::{FileChange, FileEdit, Snapshot, TargetState};
 use jarvis_gateway::rollback::outcome_words;
 use jarvis_gateway::{GatewayError, Proposal, Work};
 use jarvis_store::SnapshotRecord;
@@ -221,10 +221,11 @@ pub fn snapshot_line(s: &SnapshotRecord) -> String {
     let parsed: Option<Snapshot> = serde_json::from_value(s.manifest.clone()).ok();
     let mut parts = Vec::new();
     if let Some(m) = &parsed {
-        parts.extend(m.repos.iter().map(|r| format!("repo {}", r.path)));
-        parts.extend(m.containers.iter().map(|c| format!("container {}", c.name)));
-        parts.extend(m.volumes.iter().map(|v| format!("volume {}", v.name)));
-        parts.extend(m.files.iter().map(|f| format!("file {}", f.path)));
+        parts.extend(
+            m.targets()
+                .iter()
+                .map(|t| format!("{} {}", t.kind(), t.name())),
+        );
     }
     let state = match &s.pruned_at {
         Some(at) => format!("pruned {at}"),
@@ -282,51 +283,46 @@ pub fn snapshots(cmd: SnapshotsCommand) -> Result<ExitCode> {
                 writeln!(out, "{}", snapshot_line(&s))?;
                 let m: Snapshot = serde_json::from_value(s.manifest.clone())
                     .with_context(|| format!("the snapshot record of {id} cannot be read"))?;
-                for r in &m.repos {
-                    writeln!(
-                        out,
-                        "  repo {}: HEAD {} on {}, index {}, working tree {}, kept as {}",
-                        r.path,
-                        r.head.as_deref().map(short).unwrap_or("(none)"),
-                        r.branch.as_deref().unwrap_or("(detached)"),
-                        short(&r.index_tree),
-                        short(&r.worktree_tree),
-                        r.kept_ref.as_deref().unwrap_or("-")
-                    )?;
-                }
-                for c in &m.containers {
-                    if c.exists {
-                        writeln!(
+                for t in m.targets() {
+                    match t {
+                        TargetState::Repo(r) => writeln!(
+                            out,
+                            "  repo {}: HEAD {} on {}, index {}, working tree {}, kept as {}",
+                            r.path,
+                            r.head.as_deref().map(short).unwrap_or("(none)"),
+                            r.branch.as_deref().unwrap_or("(detached)"),
+                            short(&r.index_tree),
+                            short(&r.worktree_tree),
+                            r.kept_ref.as_deref().unwrap_or("-")
+                        )?,
+                        TargetState::Container(c) if c.exists => writeln!(
                             out,
                             "  container {}: {} from {}, kept as {}",
                             c.name,
                             if c.running { "running" } else { "stopped" },
                             c.image.as_deref().unwrap_or("-"),
                             c.snapshot_image.as_deref().unwrap_or("-")
-                        )?;
-                    } else {
-                        writeln!(out, "  container {}: did not exist", c.name)?;
-                    }
-                }
-                for v in &m.volumes {
-                    writeln!(
-                        out,
-                        "  volume {}: {} bytes archived at {}",
-                        v.name,
-                        v.bytes,
-                        v.archive.as_deref().unwrap_or("-")
-                    )?;
-                }
-                for f in &m.files {
-                    writeln!(
-                        out,
-                        "  file {}: {}",
-                        f.path,
-                        match &f.backup {
-                            Some(b) => format!("copy at {b}"),
-                            None => "did not exist".into(),
+                        )?,
+                        TargetState::Container(c) => {
+                            writeln!(out, "  container {}: did not exist", c.name)?
                         }
-                    )?;
+                        TargetState::Volume(v) => writeln!(
+                            out,
+                            "  volume {}: {} bytes archived at {}",
+                            v.name,
+                            v.bytes,
+                            v.archive.as_deref().unwrap_or("-")
+                        )?,
+                        TargetState::File(f) => writeln!(
+                            out,
+                            "  file {}: {}",
+                            f.path,
+                            match &f.backup {
+                                Some(b) => format!("copy at {b}"),
+                                None => "did not exist".into(),
+                            }
+                        )?,
+                    }
                 }
                 for n in &m.not_captured {
                     writeln!(out, "  not captured: {n}")?;

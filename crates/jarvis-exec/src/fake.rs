@@ -26,8 +26,8 @@ use crate::protocol::{
     StreamSummary,
 };
 use crate::snapshot::{
-    DropReport, FileState, PreviewReport, RepoState, RestoreReport, RestoredTarget, Snapshot,
-    SnapshotPlan, TargetOutcome, VolumeState,
+    DropReport, FileState, PlanTarget, PreviewReport, RepoState, RestoreReport, RestoredTarget,
+    Snapshot, SnapshotPlan, TargetOutcome, TargetState, VolumeState,
 };
 use crate::transport::{BoxFuture, Transport, TransportError};
 
@@ -371,7 +371,7 @@ fn default_last(request: &Request, generation: u64) -> Frame {
         }),
         Request::Restore(r) => {
             let targets = targets_of(&r.target, r.check_only);
-            let plan = plan_of(&r.target);
+            let plan = r.target.plan();
             Frame::Restored(RestoreReport {
                 before: (!r.check_only).then(|| snapshot_of(&r.action_id, &plan, true, generation)),
                 after: (!r.check_only)
@@ -486,17 +486,15 @@ fn summary(bytes: &[u8], cap: usize) -> StreamSummary {
 
 /// A snapshot of what `plan` names, as a host where everything exists
 /// would take it in `generation`; with `keep`, with something to restore
-/// from.
+/// from. It finds no containers: a container's state says too much about
+/// a real host to make up.
 fn snapshot_of(action_id: &str, plan: &SnapshotPlan, keep: bool, generation: u64) -> Snapshot {
     let digest = |name: &str| hex::encode(Sha256::digest(format!("{name}@{generation}")));
     let tree = |name: &str| digest(name)[..40].to_owned();
-    Snapshot {
-        action_id: action_id.to_owned(),
-        kept: keep,
-        repos: plan
-            .repos
-            .iter()
-            .map(|path| RepoState {
+    let mut snapshot = Snapshot::new(action_id, keep);
+    for target in plan.targets() {
+        match target {
+            PlanTarget::Repo(path) => snapshot.push(RepoState {
                 path: path.clone(),
                 head: Some(tree(path)),
                 branch: Some("main".into()),
@@ -504,64 +502,51 @@ fn snapshot_of(action_id: &str, plan: &SnapshotPlan, keep: bool, generation: u64
                 worktree_tree: tree(path),
                 commit: keep.then(|| tree(path)),
                 kept_ref: keep.then(|| format!("refs/jarvis/snapshots/{action_id}")),
-            })
-            .collect(),
-        containers: Vec::new(),
-        volumes: plan
-            .volumes
-            .iter()
-            .map(|name| VolumeState {
+            }),
+            PlanTarget::Volume(name) => snapshot.push(VolumeState {
                 name: name.clone(),
                 exists: true,
                 fingerprint: digest(name),
                 archive: keep.then(|| format!("{name}.tar")),
                 bytes: 0,
-            })
-            .collect(),
-        files: plan
-            .files
-            .iter()
-            .map(|path| FileState {
+            }),
+            PlanTarget::File(path) => snapshot.push(FileState {
                 path: path.clone(),
                 exists: true,
                 sha256: Some(digest(path)),
                 mode: Some(0o644),
                 backup: keep.then(|| format!("{path}.jarvis-{action_id}")),
-            })
-            .collect(),
-        not_captured: plan.not_captured.clone(),
-        duration_ms: 1,
+            }),
+            PlanTarget::Container(_) | PlanTarget::Compose(_) => {}
+        }
     }
+    snapshot.not_captured = plan.not_captured.clone();
+    snapshot.duration_ms = 1;
+    snapshot
 }
 
-/// The plan that takes `snapshot` again.
-fn plan_of(snapshot: &Snapshot) -> SnapshotPlan {
-    SnapshotPlan {
-        repos: snapshot.repos.iter().map(|r| r.path.clone()).collect(),
-        volumes: snapshot.volumes.iter().map(|v| v.name.clone()).collect(),
-        files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
-        ..SnapshotPlan::default()
-    }
-}
-
-/// Every target of `snapshot`, due (a check) or put back.
+/// Every target of `snapshot` the fake would have taken, in the order a
+/// rollback restores them, due (a check) or put back.
 fn targets_of(snapshot: &Snapshot, check_only: bool) -> Vec<RestoredTarget> {
     let (outcome, detail) = if check_only {
         (TargetOutcome::Due, String::new())
     } else {
         (TargetOutcome::Restored, "put back by the fake guard".into())
     };
-    let target = |kind: &str, name: &str| RestoredTarget {
-        kind: kind.into(),
-        name: name.into(),
-        outcome,
-        detail: detail.clone(),
-    };
-    let mut all = Vec::new();
-    all.extend(snapshot.repos.iter().map(|r| target("repo", &r.path)));
-    all.extend(snapshot.files.iter().map(|f| target("file", &f.path)));
-    all.extend(snapshot.volumes.iter().map(|v| target("volume", &v.name)));
-    all
+    snapshot
+        .in_restore_order()
+        .into_iter()
+        .filter(|t| match t {
+            TargetState::Repo(_) | TargetState::Volume(_) | TargetState::File(_) => true,
+            TargetState::Container(_) => false,
+        })
+        .map(|t| RestoredTarget {
+            kind: t.kind().into(),
+            name: t.name().into(),
+            outcome,
+            detail: detail.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -694,10 +679,7 @@ mod tests {
         assert_eq!(kernel.enforcement.level, EnforcementLevel::Full);
         let check = exec.check(&host).await.expect("check");
         assert!(check.bash.is_some());
-        let plan = SnapshotPlan {
-            files: vec!["/etc/motd".into()],
-            ..SnapshotPlan::default()
-        };
+        let plan = SnapshotPlan::of([PlanTarget::File("/etc/motd".into())]);
         let snap = exec
             .snapshot(
                 &host,
@@ -710,7 +692,8 @@ mod tests {
             )
             .await
             .expect("snapshot");
-        assert!(snap.kept && snap.files[0].backup.is_some());
+        assert!(snap.kept && snap.files().all(|f| f.backup.is_some()));
+        assert_eq!(snap.files().count(), 1);
         let report = exec
             .restore(
                 &host,

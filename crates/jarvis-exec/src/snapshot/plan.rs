@@ -1,52 +1,228 @@
 //! What a snapshot of one action must capture, decided from the command's
 //! scope and the host config before approval.
+//!
+//! A plan is a list of targets. Its stored and wire form groups them by
+//! kind under one key each (`repos`, `containers`, …), as plans stored
+//! before the list and guards already installed read them; `PlanWire`
+//! is that form, and the list keeps its order (see `PlanTarget::rank`),
+//! so a plan read back equals the plan written.
+
+use std::cmp::Ordering;
 
 use jarvis_policy::scope::Scope;
 use serde::{Deserialize, Serialize};
 
+/// One thing a snapshot captures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanTarget {
+    /// The git repository of a directory; the host resolves it to its
+    /// top level.
+    Repo(String),
+    /// A container, by name.
+    Container(String),
+    /// The existing containers of a Compose project.
+    Compose(ComposeTarget),
+    /// A named volume the host config marks stateful: archived when a
+    /// captured container mounts it.
+    Volume(String),
+    /// A file an edit changes: captured through git when the host finds it
+    /// in a repository, copied otherwise.
+    File(String),
+}
+
+impl PlanTarget {
+    /// Where the kind comes in a plan, which is the order a snapshot
+    /// captures them in and the order of the stored form: repositories;
+    /// containers named, then those of Compose projects (so a container
+    /// named and in a project is captured once); volumes, only once every
+    /// container is captured, since a volume is archived only when a
+    /// captured container mounts it; files last, because one in a
+    /// repository joins that repository's capture.
+    fn rank(&self) -> u8 {
+        match self {
+            PlanTarget::Repo(_) => 0,
+            PlanTarget::Container(_) => 1,
+            PlanTarget::Compose(_) => 2,
+            PlanTarget::Volume(_) => 3,
+            PlanTarget::File(_) => 4,
+        }
+    }
+
+    /// What a rollback can put back of it, as a phrase
+    /// (`git repository at /srv/app`, `container grafana`).
+    pub fn phrase(&self) -> String {
+        match self {
+            PlanTarget::Repo(r) => format!("git repository at {r}"),
+            PlanTarget::Container(c) => format!("container {c}"),
+            PlanTarget::Compose(p) => match (&p.project, &p.dir) {
+                (Some(n), _) => format!("containers of Compose project {n}"),
+                (None, Some(d)) => format!("containers of the Compose project in {d}"),
+                (None, None) => "containers of a Compose project".into(),
+            },
+            PlanTarget::Volume(v) => format!("volume {v} (archived)"),
+            PlanTarget::File(f) => format!("copy of {f}"),
+        }
+    }
+
+    /// The path an approval of it lets a command write beneath, if any.
+    fn write_path(&self) -> Option<&str> {
+        match self {
+            PlanTarget::Repo(path) | PlanTarget::File(path) => Some(path),
+            PlanTarget::Compose(c) => c.dir.as_deref(),
+            PlanTarget::Container(_) | PlanTarget::Volume(_) => None,
+        }
+    }
+}
+
+/// The order [`SnapshotPlan::for_command`] settles a plan in: by kind,
+/// then repositories, containers and Compose projects by name. Volumes
+/// and files keep the order they came in (the host config's, for
+/// volumes), which plans approved and stored already record.
+fn settled(a: &PlanTarget, b: &PlanTarget) -> Ordering {
+    a.rank().cmp(&b.rank()).then_with(|| match (a, b) {
+        (PlanTarget::Repo(x), PlanTarget::Repo(y))
+        | (PlanTarget::Container(x), PlanTarget::Container(y)) => x.cmp(y),
+        (PlanTarget::Compose(x), PlanTarget::Compose(y)) => x.cmp(y),
+        (
+            PlanTarget::Repo(_)
+            | PlanTarget::Container(_)
+            | PlanTarget::Compose(_)
+            | PlanTarget::Volume(_)
+            | PlanTarget::File(_),
+            _,
+        ) => Ordering::Equal,
+    })
+}
+
 /// What a snapshot of one action must capture.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "PlanWire", into = "PlanWire")]
 pub struct SnapshotPlan {
-    /// Directories whose git repository is captured; the host resolves each
-    /// to its top level.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub repos: Vec<String>,
-    /// Containers, by name.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub containers: Vec<String>,
-    /// Compose projects whose existing containers are captured.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compose: Vec<ComposeTarget>,
-    /// Named volumes the host config marks stateful: archived when a
-    /// captured container mounts them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub volumes: Vec<String>,
-    /// Files an edit changes: captured through git when the host finds
-    /// them in a repository, copied otherwise.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<String>,
+    /// Grouped by kind in `PlanTarget::rank` order, each kind in the
+    /// order it was added.
+    targets: Vec<PlanTarget>,
     /// What the snapshot cannot capture, in plain words. Never empty when
     /// something can change that a rollback would not put back.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_captured: Vec<String>,
     /// Why there is no snapshot at all, when there is none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub none: Option<NoSnapshot>,
 }
 
+/// A plan as it is stored and sent: one key per kind of target.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanWire {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    repos: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    containers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    compose: Vec<ComposeTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    volumes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    not_captured: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    none: Option<NoSnapshot>,
+}
+
+impl From<PlanWire> for SnapshotPlan {
+    fn from(w: PlanWire) -> SnapshotPlan {
+        // In rank order, so the list is grouped as `push` keeps it.
+        let targets = (w.repos.into_iter().map(PlanTarget::Repo))
+            .chain(w.containers.into_iter().map(PlanTarget::Container))
+            .chain(w.compose.into_iter().map(PlanTarget::Compose))
+            .chain(w.volumes.into_iter().map(PlanTarget::Volume))
+            .chain(w.files.into_iter().map(PlanTarget::File))
+            .collect();
+        SnapshotPlan {
+            targets,
+            not_captured: w.not_captured,
+            none: w.none,
+        }
+    }
+}
+
+impl From<SnapshotPlan> for PlanWire {
+    fn from(plan: SnapshotPlan) -> PlanWire {
+        let mut w = PlanWire {
+            repos: Vec::new(),
+            containers: Vec::new(),
+            compose: Vec::new(),
+            volumes: Vec::new(),
+            files: Vec::new(),
+            not_captured: plan.not_captured,
+            none: plan.none,
+        };
+        for t in plan.targets {
+            match t {
+                PlanTarget::Repo(r) => w.repos.push(r),
+                PlanTarget::Container(c) => w.containers.push(c),
+                PlanTarget::Compose(c) => w.compose.push(c),
+                PlanTarget::Volume(v) => w.volumes.push(v),
+                PlanTarget::File(f) => w.files.push(f),
+            }
+        }
+        w
+    }
+}
+
 impl SnapshotPlan {
+    /// A plan of `targets`, with nothing said of what it misses.
+    pub fn of(targets: impl IntoIterator<Item = PlanTarget>) -> SnapshotPlan {
+        let mut plan = SnapshotPlan::default();
+        for t in targets {
+            plan.push(t);
+        }
+        plan
+    }
+
+    /// Adds a target after the others of its kind.
+    pub fn push(&mut self, target: PlanTarget) {
+        let at = self.targets.partition_point(|t| t.rank() <= target.rank());
+        self.targets.insert(at, target);
+    }
+
+    /// Every target, in the order a snapshot captures them
+    /// (see `PlanTarget::rank`).
+    pub fn targets(&self) -> &[PlanTarget] {
+        &self.targets
+    }
+
+    /// The directories whose repositories it captures.
+    pub fn repos(&self) -> impl Iterator<Item = &str> {
+        self.targets.iter().filter_map(|t| match t {
+            PlanTarget::Repo(r) => Some(r.as_str()),
+            PlanTarget::Container(_)
+            | PlanTarget::Compose(_)
+            | PlanTarget::Volume(_)
+            | PlanTarget::File(_) => None,
+        })
+    }
+
+    /// The stateful volumes it names.
+    pub fn volumes(&self) -> impl Iterator<Item = &str> {
+        self.targets.iter().filter_map(|t| match t {
+            PlanTarget::Volume(v) => Some(v.as_str()),
+            PlanTarget::Repo(_)
+            | PlanTarget::Container(_)
+            | PlanTarget::Compose(_)
+            | PlanTarget::File(_) => None,
+        })
+    }
+
     /// The paths an approval of this plan covers for writing: its
     /// repositories and files (compose directories too). The guard lets an
     /// approved command write beneath these and nowhere else it was not
     /// already granted.
     pub fn write_scope(&self) -> Vec<String> {
         let mut paths: Vec<String> = self
-            .repos
+            .targets
             .iter()
-            .chain(&self.files)
-            .chain(self.compose.iter().filter_map(|c| c.dir.as_ref()))
-            .cloned()
+            .filter_map(PlanTarget::write_path)
+            .map(str::to_owned)
             .collect();
         paths.sort();
         paths.dedup();
@@ -85,11 +261,7 @@ pub enum NoSnapshot {
 impl SnapshotPlan {
     /// Whether the plan captures anything.
     pub fn is_empty(&self) -> bool {
-        self.repos.is_empty()
-            && self.containers.is_empty()
-            && self.compose.is_empty()
-            && self.volumes.is_empty()
-            && self.files.is_empty()
+        self.targets.is_empty()
     }
 
     /// One line for an approval request.
@@ -114,27 +286,7 @@ impl SnapshotPlan {
     /// What a rollback can put back, one phrase per target
     /// (`container grafana`, `git repository at /srv/app`).
     pub fn captured(&self) -> Vec<String> {
-        let mut parts = Vec::new();
-        for r in &self.repos {
-            parts.push(format!("git repository at {r}"));
-        }
-        for c in &self.containers {
-            parts.push(format!("container {c}"));
-        }
-        for p in &self.compose {
-            parts.push(match (&p.project, &p.dir) {
-                (Some(n), _) => format!("containers of Compose project {n}"),
-                (None, Some(d)) => format!("containers of the Compose project in {d}"),
-                (None, None) => "containers of a Compose project".into(),
-            });
-        }
-        for v in &self.volumes {
-            parts.push(format!("volume {v} (archived)"));
-        }
-        for f in &self.files {
-            parts.push(format!("copy of {f}"));
-        }
-        parts
+        self.targets.iter().map(PlanTarget::phrase).collect()
     }
 }
 
@@ -166,21 +318,22 @@ impl SnapshotPlan {
                 ..SnapshotPlan::default()
             };
         }
-        let mut plan = SnapshotPlan {
-            repos: scope.repos.iter().cloned().collect(),
-            containers: scope.containers.iter().cloned().collect(),
-            compose: scope
-                .compose
-                .iter()
-                .map(|c| ComposeTarget {
-                    project: c.project.clone(),
-                    dir: c.dir.clone(),
-                })
-                .collect(),
-            ..SnapshotPlan::default()
-        };
+        let mut plan = SnapshotPlan::of(
+            (scope.repos.iter().cloned().map(PlanTarget::Repo))
+                .chain(scope.containers.iter().cloned().map(PlanTarget::Container))
+                .chain(scope.compose.iter().map(|c| {
+                    PlanTarget::Compose(ComposeTarget {
+                        project: c.project.clone(),
+                        dir: c.dir.clone(),
+                    })
+                })),
+        );
         plan.add_always(settings);
-        if !plan.compose.is_empty() {
+        if plan
+            .targets
+            .iter()
+            .any(|t| matches!(t, PlanTarget::Compose(_)))
+        {
             plan.not_captured.push(
                 "containers the command adds to a Compose project are not removed by a rollback"
                     .into(),
@@ -201,8 +354,8 @@ impl SnapshotPlan {
             let r = r.trim_end_matches('/');
             path.starts_with(&format!("{r}/"))
         }) {
-            Some(repo) => plan.repos.push(repo.clone()),
-            None => plan.files.push(path.to_owned()),
+            Some(repo) => plan.push(PlanTarget::Repo(repo.clone())),
+            None => plan.push(PlanTarget::File(path.to_owned())),
         }
         plan.add_always(settings);
         plan.settle(&[]);
@@ -211,24 +364,32 @@ impl SnapshotPlan {
 
     fn add_always(&mut self, settings: &SnapshotSettings) {
         for r in &settings.repos {
-            if !self.repos.contains(r) {
-                self.repos.push(r.clone());
+            let repo = PlanTarget::Repo(r.clone());
+            if !self.targets.contains(&repo) {
+                self.push(repo);
             }
         }
         for c in &settings.containers {
-            if !self.containers.contains(c) {
-                self.containers.push(c.clone());
+            let container = PlanTarget::Container(c.clone());
+            if !self.targets.contains(&container) {
+                self.push(container);
             }
         }
-        if !self.containers.is_empty() || !self.compose.is_empty() {
-            self.volumes = settings.stateful_volumes.clone();
+        // Volumes only matter through a container that mounts them.
+        let with_containers = self
+            .targets
+            .iter()
+            .any(|t| matches!(t, PlanTarget::Container(_) | PlanTarget::Compose(_)));
+        if with_containers {
+            self.targets.retain(|t| !matches!(t, PlanTarget::Volume(_)));
+            for v in &settings.stateful_volumes {
+                self.push(PlanTarget::Volume(v.clone()));
+            }
         }
     }
 
     fn settle(&mut self, unscoped: &[String]) {
-        self.repos.sort();
-        self.containers.sort();
-        self.compose.sort();
+        self.targets.sort_by(settled);
         if self.is_empty() {
             self.not_captured.clear();
             self.none = Some(NoSnapshot::Unscoped {

@@ -569,14 +569,7 @@ impl Gateway {
             .await;
         match taken {
             Ok(snapshot) => {
-                let summary = json!({
-                    "repos": snapshot.repos.iter().map(|r| &r.path).collect::<Vec<_>>(),
-                    "containers": snapshot.containers.iter().map(|c| &c.name).collect::<Vec<_>>(),
-                    "volumes": snapshot.volumes.iter().map(|v| &v.name).collect::<Vec<_>>(),
-                    "files": snapshot.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
-                    "not_captured": snapshot.not_captured,
-                    "duration_ms": snapshot.duration_ms,
-                });
+                let summary = snapshot.outline();
                 self.store
                     .record_snapshot(id, spec.name.as_str(), &json!(snapshot), summary)
                     .await?;

@@ -3,7 +3,7 @@
 //! approved, and the last rollback that stopped on later changes.
 
 use jarvis_core::{ActionId, ActionKind, ActionState, HostName, Risk};
-use jarvis_exec::snapshot::{Snapshot, branch_words, short_commit};
+use jarvis_exec::snapshot::{Snapshot, TargetState, branch_words, short_commit};
 use jarvis_store::{ActionRecord, SnapshotRecord};
 
 use super::restorable::Restorable;
@@ -178,59 +178,38 @@ pub fn comes_back(snapshot: &Snapshot, after: Option<&Snapshot>, when: &str) -> 
             .and_then(|c| c.changed.clone())
     };
     let gone = |subject: &str| format!("{subject} removed (it did not exist before the action)");
-    let mut out = Vec::new();
-    for r in &snapshot.repos {
-        let subject = target_words("repo", &r.path);
-        out.push(TargetBack {
-            back: format!(
-                "{subject} back to {} ({}), uncommitted files included",
-                short_commit(r.head.as_deref()),
-                branch_words(r.branch.as_deref())
-            ),
-            changed: changed("repo", &r.path),
-            subject,
-        });
-    }
-    for f in &snapshot.files {
-        let subject = target_words("file", &f.path);
-        out.push(TargetBack {
-            back: if f.exists {
-                format!("{subject} back to its content of {when}")
-            } else {
-                gone(&subject)
-            },
-            changed: changed("file", &f.path),
-            subject,
-        });
-    }
-    for v in &snapshot.volumes {
-        let subject = target_words("volume", &v.name);
-        out.push(TargetBack {
-            back: if v.exists {
-                format!("{subject} back to its files of {when}")
-            } else {
-                gone(&subject)
-            },
-            changed: changed("volume", &v.name),
-            subject,
-        });
-    }
-    for c in &snapshot.containers {
-        let subject = target_words("container", &c.name);
-        out.push(TargetBack {
-            back: if c.exists {
-                format!(
+    snapshot
+        .in_restore_order()
+        .into_iter()
+        .map(|t| {
+            let subject = target_words(t.kind(), t.name());
+            let back = match t {
+                TargetState::Repo(r) => format!(
+                    "{subject} back to {} ({}), uncommitted files included",
+                    short_commit(r.head.as_deref()),
+                    branch_words(r.branch.as_deref())
+                ),
+                TargetState::File(f) if f.exists => {
+                    format!("{subject} back to its content of {when}")
+                }
+                TargetState::Volume(v) if v.exists => {
+                    format!("{subject} back to its files of {when}")
+                }
+                TargetState::Container(c) if c.exists => format!(
                     "{subject} back to its settings and files of {when}, {} (it is recreated from its snapshot, so it restarts)",
                     if c.running { "running" } else { "stopped" }
-                )
-            } else {
-                gone(&subject)
-            },
-            changed: changed("container", &c.name),
-            subject,
-        });
-    }
-    out
+                ),
+                TargetState::File(_) | TargetState::Volume(_) | TargetState::Container(_) => {
+                    gone(&subject)
+                }
+            };
+            TargetBack {
+                back,
+                changed: changed(t.kind(), t.name()),
+                subject,
+            }
+        })
+        .collect()
 }
 
 /// What a rollback of an action would put back and what it would not;
@@ -310,31 +289,25 @@ mod tests {
             inspect: None,
         };
         let created = ContainerState::absent("worker");
-        let before = Snapshot {
-            kept: true,
-            repos: vec![repo.clone()],
-            containers: vec![grafana.clone(), created.clone()],
-            ..Snapshot::default()
-        };
-        let after = Snapshot {
-            repos: vec![RepoState {
+        let before = Snapshot::new("", true)
+            .with(grafana.clone())
+            .with(created.clone())
+            .with(repo.clone());
+        let after = Snapshot::default()
+            .with(RepoState {
                 head: Some("1a2b3c4d".into()),
                 ..repo
-            }],
-            containers: vec![
-                ContainerState {
-                    snapshot_image: None,
-                    ..grafana
-                },
-                ContainerState {
-                    exists: true,
-                    id: Some("c2".into()),
-                    running: true,
-                    ..created
-                },
-            ],
-            ..Snapshot::default()
-        };
+            })
+            .with(ContainerState {
+                snapshot_image: None,
+                ..grafana
+            })
+            .with(ContainerState {
+                exists: true,
+                id: Some("c2".into()),
+                running: true,
+                ..created
+            });
         let back = comes_back(&before, Some(&after), "2025-11-23 01:52:59 UTC");
         assert_eq!(
             back[0].back,
@@ -373,33 +346,23 @@ mod tests {
             commit: Some("k".into()),
             kept_ref: None,
         };
-        let snap = Snapshot {
-            kept: true,
-            repos: vec![repo.clone()],
-            ..Snapshot::default()
-        };
+        let snap = Snapshot::new("", true).with(repo.clone());
         let mut record = SnapshotRecord {
             action_id: ActionId::new(),
             host: "nas".into(),
             taken_at: "2025-11-23T01:52:59Z".into(),
             manifest: json!(snap),
-            after: Some(json!(Snapshot {
-                repos: vec![RepoState {
-                    commit: None,
-                    ..repo.clone()
-                }],
-                ..Snapshot::default()
-            })),
+            after: Some(json!(Snapshot::default().with(RepoState {
+                commit: None,
+                ..repo.clone()
+            }))),
             pruned_at: None,
         };
         assert!(changed_nothing(&record));
-        record.after = Some(json!(Snapshot {
-            repos: vec![RepoState {
-                worktree_tree: "w2".into(),
-                ..repo
-            }],
-            ..Snapshot::default()
-        }));
+        record.after = Some(json!(Snapshot::default().with(RepoState {
+            worktree_tree: "w2".into(),
+            ..repo
+        })));
         assert!(!changed_nothing(&record));
         record.after = None;
         assert!(!changed_nothing(&record), "unknown is not nothing");
