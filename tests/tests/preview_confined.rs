@@ -64,17 +64,7 @@ async fn propose(gw: &Gateway, command: &str, cwd: Option<&str>) -> Proposed {
 /// The preview stored with the action: its kind, summary lines and diff.
 fn preview_of(p: &Proposed) -> (String, Vec<String>, String) {
     let v = p.action.preview.clone().expect("a preview is attached");
-    let summary = v["summary"]
-        .as_array()
-        .expect("summary lines")
-        .iter()
-        .map(|l| l.as_str().unwrap_or_default().to_owned())
-        .collect();
-    (
-        v["kind"].as_str().unwrap_or_default().to_owned(),
-        summary,
-        v["diff"].as_str().unwrap_or_default().to_owned(),
-    )
+    (v.kind.as_str().to_owned(), v.summary, v.diff)
 }
 
 /// Every file of the repository with its bytes, `.git` included: only git's

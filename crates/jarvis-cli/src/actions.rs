@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use jarvis_core::{ActionId, ActionState, ApprovalProgress, HostName, Purpose};
 use jarvis_exec::Output;
-use jarvis_exec::snapshot::SnapshotPlan;
 use jarvis_gateway::{Gateway, GatewayError, Proposal, Work};
 use jarvis_store::{ActionRecord, AuditFilter, RunRecord, Store};
 use serde_json::json;
@@ -492,11 +491,7 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
     for r in &action.reasons {
         writeln!(out, "  - {}", terminal::line(r))?;
     }
-    if let Some(plan) = action
-        .plan
-        .clone()
-        .and_then(|p| serde_json::from_value::<SnapshotPlan>(p).ok())
-    {
+    if let Some(plan) = &action.plan {
         writeln!(out, "plan     {}", terminal::line(&plan.summary()))?;
     }
     if let Some(s) = store.snapshot(id).await? {

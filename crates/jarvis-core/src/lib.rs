@@ -4,8 +4,10 @@
 //! [`Risk`], [`HostName`], [`ActionId`] and the [`ActionState`] machine with
 //! its legal transitions, who may do what ([`Role`], [`Principal`],
 //! [`ApprovalRule`]), how untrusted text is shown and shortened ([`text`]),
-//! the canonical JSON hashes are taken over ([`canonical_json`]) and how
-//! the domain is named to a person ([`words`]). Values are parsed, not
+//! the canonical JSON hashes are taken over ([`canonical_json`]), what an
+//! action would change and what its snapshot captures, as stored with it
+//! ([`FileEdit`], [`PreviewReport`], [`SnapshotPlan`]), and how the domain
+//! is named to a person ([`words`]). Values are parsed, not
 //! validated: once a `Risk` or a `HostName` exists it is valid, so callers
 //! never re-check it.
 //!
@@ -18,7 +20,10 @@ mod action;
 mod canonical;
 mod conversation;
 mod decision;
+pub mod edit;
 mod host;
+pub mod plan;
+pub mod preview;
 mod risk;
 pub mod text;
 pub mod words;
@@ -36,5 +41,8 @@ pub use conversation::{
     CHAT_PREFIX, ConversationId, ConversationIdError, ConversationState, UnknownConversationState,
 };
 pub use decision::{Decision, UnknownDecision};
+pub use edit::{FileChange, FileEdit};
 pub use host::{HostName, HostNameError};
+pub use plan::{ComposeTarget, NoSnapshot, PlanTarget, SnapshotPlan};
+pub use preview::{PreviewBasis, PreviewReport};
 pub use risk::{Risk, RiskError, RiskLevel, UnknownRiskLevel};

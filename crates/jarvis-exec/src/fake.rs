@@ -26,8 +26,8 @@ use crate::protocol::{
     StreamSummary,
 };
 use crate::snapshot::{
-    DropReport, FileState, PlanTarget, PreviewReport, RepoState, RestoreReport, RestoredTarget,
-    Snapshot, SnapshotPlan, TargetOutcome, TargetState, VolumeState,
+    DropReport, FileState, PlanTarget, PreviewBasis, PreviewKind, PreviewReport, RepoState,
+    RestoreReport, RestoredTarget, Snapshot, SnapshotPlan, TargetOutcome, TargetState, VolumeState,
 };
 use crate::transport::{BoxFuture, Transport, TransportError};
 
@@ -382,9 +382,12 @@ fn default_last(request: &Request, generation: u64) -> Frame {
             })
         }
         Request::Preview(p) => Frame::Previewed(PreviewReport {
-            kind: "fake".into(),
             summary: vec![format!("a preview of {}", p.action_id)],
-            ..PreviewReport::default()
+            ..PreviewReport::of(match p.preview {
+                PreviewKind::Git { .. } => PreviewBasis::Git,
+                PreviewKind::Docker { .. } => PreviewBasis::Docker,
+                PreviewKind::Edit { .. } => PreviewBasis::Edit,
+            })
         }),
         Request::Drop(d) => Frame::Dropped(DropReport {
             removed: d.snapshots.iter().map(|s| s.action_id.clone()).collect(),

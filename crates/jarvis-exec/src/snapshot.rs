@@ -13,11 +13,15 @@ mod plan;
 mod request;
 mod state;
 
+pub use jarvis_core::{
+    ComposeTarget, FileChange, FileEdit, NoSnapshot, PlanTarget, PreviewBasis, PreviewReport,
+    SnapshotPlan,
+};
 pub use manifest::{Captured, Snapshot, TargetComparison, TargetState};
-pub use plan::{ComposeTarget, NoSnapshot, PlanTarget, SnapshotPlan, SnapshotSettings};
+pub use plan::{SnapshotSettings, plan_for_command, plan_for_edit};
 pub use request::{
-    DropReport, DropRequest, EditRequest, FileChange, FileEdit, PreviewKind, PreviewReport,
-    PreviewRequest, RestoreReport, RestoreRequest, RestoredTarget, SnapshotRequest, TargetOutcome,
+    DropReport, DropRequest, EditRequest, PreviewKind, PreviewRequest, RestoreReport,
+    RestoreRequest, RestoredTarget, SnapshotRequest, TargetOutcome,
 };
 pub use state::{ContainerState, FileState, RepoState, VolumeState, branch_words, short_commit};
 
@@ -596,7 +600,7 @@ mod tests {
             unscoped: vec!["`systemctl` changes a service".into()],
             ..Scope::default()
         };
-        let plan = SnapshotPlan::for_command(&scope, &settings);
+        let plan = plan_for_command(&scope, &settings);
         assert_eq!(
             serde_json::to_value(&plan).unwrap_or_default(),
             serde_json::json!({
@@ -611,17 +615,17 @@ mod tests {
                 ],
             })
         );
-        let edit = SnapshotPlan::for_edit("/etc/app.conf", &SnapshotSettings::default());
+        let edit = plan_for_edit("/etc/app.conf", &SnapshotSettings::default());
         assert_eq!(
             serde_json::to_value(&edit).unwrap_or_default(),
             serde_json::json!({"files": ["/etc/app.conf"]})
         );
-        let in_repo = SnapshotPlan::for_edit("/srv/a/x.conf", &settings);
+        let in_repo = plan_for_edit("/srv/a/x.conf", &settings);
         assert_eq!(
             serde_json::to_value(&in_repo).unwrap_or_default(),
             serde_json::json!({"repos": ["/srv/a", "/srv/z"], "containers": ["db"], "volumes": ["zeta", "data"]})
         );
-        let nothing = SnapshotPlan::for_command(
+        let nothing = plan_for_command(
             &Scope {
                 unscoped: vec!["`systemctl` changes a service".into()],
                 ..Scope::default()

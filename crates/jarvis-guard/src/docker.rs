@@ -802,7 +802,7 @@ mod tests {
         .into();
         let report =
             preview(&name, &argv, 2, &aid, Duration::from_secs(60), 4096).expect("preview");
-        assert_eq!(report.kind, "docker");
+        assert_eq!(report.kind.as_str(), "docker");
         assert_eq!(report.diff, "C /bin\nD /bin/ls\nA /hello");
         let diff: Vec<&str> = report.diff.lines().collect();
         assert!(

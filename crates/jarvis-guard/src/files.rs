@@ -22,7 +22,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::GuardError;
-use jarvis_exec::snapshot::{FileChange, FileEdit, FileState, PreviewReport};
+use jarvis_exec::snapshot::{FileChange, FileEdit, FileState, PreviewBasis, PreviewReport};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use sha2::{Digest, Sha256};
@@ -438,7 +438,7 @@ pub fn preview(edit: &FileEdit, cap: u64) -> Result<PreviewReport, GuardError> {
         }
     };
     Ok(PreviewReport {
-        kind: "edit".into(),
+        kind: PreviewBasis::Edit,
         summary,
         diff,
         output: String::new(),

@@ -1031,7 +1031,7 @@ mod tests {
         )
         .expect("preview");
 
-        assert_eq!(report.kind, "git");
+        assert_eq!(report.kind.as_str(), "git");
         assert!(
             report.summary[0].starts_with(&format!("HEAD {head} → ")),
             "{:?}",

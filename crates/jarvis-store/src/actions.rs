@@ -1,9 +1,11 @@
 //! Actions and their lifecycle, each change committed with its audit event.
 
 use jarvis_core::{
-    ACCOUNTABLE_STEPS, ActionId, ActionKind, ActionState, Behind, Decision, HostName, Purpose, Risk,
+    ACCOUNTABLE_STEPS, ActionId, ActionKind, ActionState, Behind, Decision, FileEdit, HostName,
+    PreviewReport, Purpose, Risk, SnapshotPlan,
 };
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 use sqlx::Row;
@@ -32,12 +34,12 @@ pub struct NewAction {
     pub timeout_secs: Option<u32>,
     /// What it is.
     pub kind: ActionKind,
-    /// For an edit: the path and the change (JSON).
-    pub edit: Option<Value>,
+    /// For an edit: the path and the change.
+    pub edit: Option<FileEdit>,
     /// For a rollback: the action it puts back.
     pub rollback_of: Option<ActionId>,
-    /// The snapshot plan an approval binds to (JSON).
-    pub plan: Option<Value>,
+    /// The snapshot plan an approval binds to.
+    pub plan: Option<SnapshotPlan>,
     /// What the proposer says it is for.
     pub purpose: Option<Purpose>,
 }
@@ -89,13 +91,13 @@ pub struct ActionRecord {
     /// What it is.
     pub kind: ActionKind,
     /// For an edit: the path and the change.
-    pub edit: Option<Value>,
+    pub edit: Option<FileEdit>,
     /// For a rollback: the action it puts back.
     pub rollback_of: Option<ActionId>,
     /// The snapshot plan an approval binds to.
-    pub plan: Option<Value>,
+    pub plan: Option<SnapshotPlan>,
     /// The preview shown to approvers.
-    pub preview: Option<Value>,
+    pub preview: Option<PreviewReport>,
     /// When it last entered `pending_approval`; its approval window runs
     /// from then.
     pub pending_since: Option<String>,
@@ -114,30 +116,32 @@ impl ActionRecord {
         let risk: Option<i64> = row.try_get("risk").map_err(|e| bad("risk", &e))?;
         let reasons: String = row.try_get("reasons").map_err(|e| bad("reasons", &e))?;
         let kind: String = row.try_get("kind").map_err(|e| bad("kind", &e))?;
-        let json = |name: &str| -> Result<Option<Value>, StoreError> {
-            let text: Option<String> = row.try_get(name).map_err(|e| bad(name, &e))?;
-            text.map(|t| serde_json::from_str(&t).map_err(|e| bad(name, &e)))
-                .transpose()
-        };
+        fn json<T: DeserializeOwned>(row: &AnyRow, name: &str) -> Result<Option<T>, StoreError> {
+            let text: Option<String> = row
+                .try_get(name)
+                .map_err(|e| StoreError::Corrupt(format!("action {name}: {e}")))?;
+            text.map(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| StoreError::Corrupt(format!("action {name}: {e}")))
+            })
+            .transpose()
+        }
         let rollback_of: Option<String> = row
             .try_get("rollback_of")
             .map_err(|e| bad("rollback_of", &e))?;
         Ok(ActionRecord {
             kind: kind.parse().map_err(|e| bad(&id, &e))?,
-            edit: json("edit")?,
+            edit: json(row, "edit")?,
             rollback_of: rollback_of
                 .map(|r| r.parse())
                 .transpose()
                 .map_err(|e| bad("rollback_of", &e))?,
-            plan: json("plan")?,
-            preview: json("preview")?,
+            plan: json(row, "plan")?,
+            preview: json(row, "preview")?,
             pending_since: row
                 .try_get("pending_since")
                 .map_err(|e| bad("pending_since", &e))?,
-            purpose: json("purpose")?
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(|e| bad("purpose", &e))?,
+            purpose: json(row, "purpose")?,
             id: id.parse().map_err(|e| bad(&id, &e))?,
             created_at: row
                 .try_get("created_at")
@@ -169,6 +173,18 @@ impl ActionRecord {
             version: row.try_get("version").map_err(|e| bad("version", &e))?,
         })
     }
+}
+
+/// `value` as the JSON text of column `what`; `None` stays NULL.
+pub(crate) fn json_text<T: Serialize>(
+    what: &str,
+    value: &Option<T>,
+) -> Result<Option<String>, StoreError> {
+    value
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Invalid(format!("{what} cannot be written as JSON: {e}")))
 }
 
 const ACTION_COLUMNS: &str = "id, created_at, updated_at, requester, accountable, host, command, cwd, timeout_secs, state, decision, risk, reasons, version, kind, edit, rollback_of, plan, preview, pending_since, purpose";
@@ -232,9 +248,9 @@ impl Store {
         .bind(new.timeout_secs.map(i64::from))
         .bind(ActionState::Proposed.as_str())
         .bind(new.kind.as_str())
-        .bind(new.edit.as_ref().map(Value::to_string))
+        .bind(json_text("edit", &new.edit)?)
         .bind(new.rollback_of.map(|r| r.to_string()))
-        .bind(new.plan.as_ref().map(Value::to_string))
+        .bind(json_text("plan", &new.plan)?)
         .bind(&accountable)
         .bind(purpose)
         .execute(&mut *tx)

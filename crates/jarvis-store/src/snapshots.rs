@@ -6,7 +6,7 @@
 //! written once, the after-state once, and a successful rollback moves the
 //! original action to `rolled_back` in the same transaction as its own end.
 
-use jarvis_core::{ActionId, ActionState};
+use jarvis_core::{ActionId, ActionState, PreviewReport, SnapshotPlan};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -308,12 +308,13 @@ impl Store {
     pub async fn set_preview(
         &self,
         id: ActionId,
-        preview: &Value,
+        preview: &PreviewReport,
         summary: Value,
     ) -> Result<(), StoreError> {
+        let text = crate::actions::json_text("preview", &Some(preview))?;
         let (mut tx, head) = self.begin_write().await?;
         sqlx::query("UPDATE actions SET preview = $1 WHERE id = $2")
-            .bind(preview.to_string())
+            .bind(text)
             .bind(id.to_string())
             .execute(&mut *tx)
             .await
@@ -342,10 +343,12 @@ impl Store {
     pub async fn replan(
         &self,
         id: ActionId,
-        plan: &Value,
+        plan: &SnapshotPlan,
         actor: &str,
         reason: &str,
     ) -> Result<ActionRecord, StoreError> {
+        let text = crate::actions::json_text("plan", &Some(plan))?;
+        let plan_json = json!(plan);
         let (mut tx, mut head) = self.begin_write().await?;
         let record = transition_locked(
             &mut tx,
@@ -358,13 +361,13 @@ impl Store {
             None,
             json!({
                 "reason": reason,
-                "plan": plan,
-                "commitment": crate::commitment::of_plan(plan),
+                "plan": plan_json,
+                "commitment": crate::commitment::of_plan(&plan_json),
             }),
         )
         .await?;
         sqlx::query("UPDATE actions SET plan = $1 WHERE id = $2")
-            .bind(plan.to_string())
+            .bind(text)
             .bind(id.to_string())
             .execute(&mut *tx)
             .await

@@ -10,7 +10,9 @@ mod forge;
 use std::time::Duration;
 
 use common::{Kind, TempDir, TestDb};
-use jarvis_core::{ActionId, ActionKind, ActionState, HostName};
+use jarvis_core::{
+    ActionId, ActionKind, ActionState, FileChange, FileEdit, HostName, PlanTarget, SnapshotPlan,
+};
 use jarvis_store::{
     AuditEvent, AuditFilter, AuditKey, BreakKind, NewAction, NewEvent, OffsetDateTime, Store,
     StoreError, VerifyOptions, VerifyReport,
@@ -514,7 +516,7 @@ fn proposal(command: &str) -> NewAction {
         kind: ActionKind::Command,
         edit: None,
         rollback_of: None,
-        plan: Some(json!({ "repos": ["/srv/app"], "containers": [] })),
+        plan: Some(SnapshotPlan::of([PlanTarget::Repo("/srv/app".into())])),
         purpose: None,
     }
 }
@@ -559,7 +561,12 @@ async fn what_an_action_runs_is_committed_to_and_checked() {
         let edit = NewAction {
             kind: ActionKind::Edit,
             command: "edit /etc/motd".into(),
-            edit: Some(json!({ "path": "/etc/motd", "content": "hello\n" })),
+            edit: Some(FileEdit {
+                path: "/etc/motd".into(),
+                change: FileChange::Content {
+                    content: "hello\n".into(),
+                },
+            }),
             ..proposal("edit /etc/motd")
         };
         let e = store.create_action(&edit).await.expect("create");
@@ -618,7 +625,7 @@ async fn what_an_action_runs_is_committed_to_and_checked() {
                 before
                     .plan
                     .as_ref()
-                    .map(|p| p.to_string())
+                    .map(|p| json!(p).to_string())
                     .unwrap_or_default(),
                 before.accountable.replace('\'', "''"),
                 a.id
@@ -636,7 +643,7 @@ async fn what_an_action_runs_is_committed_to_and_checked() {
         // The edit's content, not just its path.
         db.sql(&format!(
             "UPDATE actions SET edit = '{}' WHERE id = '{}'",
-            json!({ "path": "/etc/motd", "content": "owned\n" }),
+            json!({ "path": "/etc/motd", "change": { "kind": "content", "content": "owned\n" } }),
             e.id
         ))
         .expect("tamper");
@@ -662,7 +669,10 @@ async fn what_an_action_runs_is_committed_to_and_checked() {
             )
             .await
             .expect("approve");
-        let plan = json!({ "repos": ["/srv/app", "/etc"], "containers": [] });
+        let plan = SnapshotPlan::of([
+            PlanTarget::Repo("/srv/app".into()),
+            PlanTarget::Repo("/etc".into()),
+        ]);
         store
             .replan(
                 a.id,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::TestDb;
 use jarvis_core::{
     ActionId, ActionState, ApprovalProgress, ApprovalRefusal, ApprovalRule, Decision, HostName,
-    Risk, Role, TokenScope,
+    PlanTarget, PreviewBasis, PreviewReport, Risk, Role, SnapshotPlan, TokenScope,
 };
 use jarvis_store::{
     AuditEvent, AuditFilter, ChangeKind, Judged, NewAction, NewEvent, NewSession, Store, StoreError,
@@ -560,7 +560,7 @@ async fn a_new_plan_needs_new_approvals() {
         store
             .replan(
                 id,
-                &json!({"git": ["/srv/app"]}),
+                &SnapshotPlan::of([PlanTarget::Repo("/srv/app".into())]),
                 "gateway",
                 "the plan changed",
             )
@@ -652,7 +652,7 @@ async fn committed_changes_are_announced_to_every_clone_and_from_other_processes
         assert_eq!((c.id, c.state), (b, ActionState::PendingApproval));
         assert_eq!(c.what, ChangeKind::ApprovalRecorded);
         store
-            .set_preview(b, &json!({"diff": ""}), json!({}))
+            .set_preview(b, &PreviewReport::of(PreviewBasis::Git), json!({}))
             .await
             .expect("preview");
         let c = next(&mut rx).await;
@@ -820,7 +820,7 @@ async fn the_approval_window_restarts_when_an_action_is_sent_back() {
         let again = store
             .replan(
                 id,
-                &json!({ "repos": ["/srv/x"] }),
+                &SnapshotPlan::of([PlanTarget::Repo("/srv/x".into())]),
                 "gateway",
                 "plan changed",
             )

@@ -1,294 +1,9 @@
-//! What a snapshot of one action must capture, decided from the command's
-//! scope and the host config before approval.
-//!
-//! A plan is a list of targets. Its stored and wire form groups them by
-//! kind under one key each (`repos`, `containers`, …), as plans stored
-//! before the list and guards already installed read them; `PlanWire`
-//! is that form, and the list keeps its order (see `PlanTarget::rank`),
-//! so a plan read back equals the plan written.
+//! How a host's config and a command's scope decide a snapshot plan (the
+//! plan itself, stored with the action, is jarvis-core's).
 
-use std::cmp::Ordering;
-
+use jarvis_core::plan::{ComposeTarget, NoSnapshot, PlanTarget, SnapshotPlan};
 use jarvis_policy::scope::Scope;
 use serde::{Deserialize, Serialize};
-
-/// One thing a snapshot captures.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanTarget {
-    /// The git repository of a directory; the host resolves it to its
-    /// top level.
-    Repo(String),
-    /// A container, by name.
-    Container(String),
-    /// The existing containers of a Compose project.
-    Compose(ComposeTarget),
-    /// A named volume the host config marks stateful: archived when a
-    /// captured container mounts it.
-    Volume(String),
-    /// A file an edit changes: captured through git when the host finds it
-    /// in a repository, copied otherwise.
-    File(String),
-}
-
-impl PlanTarget {
-    /// Where the kind comes in a plan, which is the order a snapshot
-    /// captures them in and the order of the stored form: repositories;
-    /// containers named, then those of Compose projects (so a container
-    /// named and in a project is captured once); volumes, only once every
-    /// container is captured, since a volume is archived only when a
-    /// captured container mounts it; files last, because one in a
-    /// repository joins that repository's capture.
-    fn rank(&self) -> u8 {
-        match self {
-            PlanTarget::Repo(_) => 0,
-            PlanTarget::Container(_) => 1,
-            PlanTarget::Compose(_) => 2,
-            PlanTarget::Volume(_) => 3,
-            PlanTarget::File(_) => 4,
-        }
-    }
-
-    /// What a rollback can put back of it, as a phrase
-    /// (`git repository at /srv/app`, `container grafana`).
-    pub fn phrase(&self) -> String {
-        match self {
-            PlanTarget::Repo(r) => format!("git repository at {r}"),
-            PlanTarget::Container(c) => format!("container {c}"),
-            PlanTarget::Compose(p) => match (&p.project, &p.dir) {
-                (Some(n), _) => format!("containers of Compose project {n}"),
-                (None, Some(d)) => format!("containers of the Compose project in {d}"),
-                (None, None) => "containers of a Compose project".into(),
-            },
-            PlanTarget::Volume(v) => format!("volume {v} (archived)"),
-            PlanTarget::File(f) => format!("copy of {f}"),
-        }
-    }
-
-    /// The path an approval of it lets a command write beneath, if any.
-    fn write_path(&self) -> Option<&str> {
-        match self {
-            PlanTarget::Repo(path) | PlanTarget::File(path) => Some(path),
-            PlanTarget::Compose(c) => c.dir.as_deref(),
-            PlanTarget::Container(_) | PlanTarget::Volume(_) => None,
-        }
-    }
-}
-
-/// The order [`SnapshotPlan::for_command`] settles a plan in: by kind,
-/// then repositories, containers and Compose projects by name. Volumes
-/// and files keep the order they came in (the host config's, for
-/// volumes), which plans approved and stored already record.
-fn settled(a: &PlanTarget, b: &PlanTarget) -> Ordering {
-    a.rank().cmp(&b.rank()).then_with(|| match (a, b) {
-        (PlanTarget::Repo(x), PlanTarget::Repo(y))
-        | (PlanTarget::Container(x), PlanTarget::Container(y)) => x.cmp(y),
-        (PlanTarget::Compose(x), PlanTarget::Compose(y)) => x.cmp(y),
-        (
-            PlanTarget::Repo(_)
-            | PlanTarget::Container(_)
-            | PlanTarget::Compose(_)
-            | PlanTarget::Volume(_)
-            | PlanTarget::File(_),
-            _,
-        ) => Ordering::Equal,
-    })
-}
-
-/// What a snapshot of one action must capture.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "PlanWire", into = "PlanWire")]
-pub struct SnapshotPlan {
-    /// Grouped by kind in `PlanTarget::rank` order, each kind in the
-    /// order it was added.
-    targets: Vec<PlanTarget>,
-    /// What the snapshot cannot capture, in plain words. Never empty when
-    /// something can change that a rollback would not put back.
-    pub not_captured: Vec<String>,
-    /// Why there is no snapshot at all, when there is none.
-    pub none: Option<NoSnapshot>,
-}
-
-/// A plan as it is stored and sent: one key per kind of target.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlanWire {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    repos: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    containers: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    compose: Vec<ComposeTarget>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    volumes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    files: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    not_captured: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    none: Option<NoSnapshot>,
-}
-
-impl From<PlanWire> for SnapshotPlan {
-    fn from(w: PlanWire) -> SnapshotPlan {
-        // In rank order, so the list is grouped as `push` keeps it.
-        let targets = (w.repos.into_iter().map(PlanTarget::Repo))
-            .chain(w.containers.into_iter().map(PlanTarget::Container))
-            .chain(w.compose.into_iter().map(PlanTarget::Compose))
-            .chain(w.volumes.into_iter().map(PlanTarget::Volume))
-            .chain(w.files.into_iter().map(PlanTarget::File))
-            .collect();
-        SnapshotPlan {
-            targets,
-            not_captured: w.not_captured,
-            none: w.none,
-        }
-    }
-}
-
-impl From<SnapshotPlan> for PlanWire {
-    fn from(plan: SnapshotPlan) -> PlanWire {
-        let mut w = PlanWire {
-            repos: Vec::new(),
-            containers: Vec::new(),
-            compose: Vec::new(),
-            volumes: Vec::new(),
-            files: Vec::new(),
-            not_captured: plan.not_captured,
-            none: plan.none,
-        };
-        for t in plan.targets {
-            match t {
-                PlanTarget::Repo(r) => w.repos.push(r),
-                PlanTarget::Container(c) => w.containers.push(c),
-                PlanTarget::Compose(c) => w.compose.push(c),
-                PlanTarget::Volume(v) => w.volumes.push(v),
-                PlanTarget::File(f) => w.files.push(f),
-            }
-        }
-        w
-    }
-}
-
-impl SnapshotPlan {
-    /// A plan of `targets`, with nothing said of what it misses.
-    pub fn of(targets: impl IntoIterator<Item = PlanTarget>) -> SnapshotPlan {
-        let mut plan = SnapshotPlan::default();
-        for t in targets {
-            plan.push(t);
-        }
-        plan
-    }
-
-    /// Adds a target after the others of its kind.
-    pub fn push(&mut self, target: PlanTarget) {
-        let at = self.targets.partition_point(|t| t.rank() <= target.rank());
-        self.targets.insert(at, target);
-    }
-
-    /// Every target, in the order a snapshot captures them
-    /// (see `PlanTarget::rank`).
-    pub fn targets(&self) -> &[PlanTarget] {
-        &self.targets
-    }
-
-    /// The directories whose repositories it captures.
-    pub fn repos(&self) -> impl Iterator<Item = &str> {
-        self.targets.iter().filter_map(|t| match t {
-            PlanTarget::Repo(r) => Some(r.as_str()),
-            PlanTarget::Container(_)
-            | PlanTarget::Compose(_)
-            | PlanTarget::Volume(_)
-            | PlanTarget::File(_) => None,
-        })
-    }
-
-    /// The stateful volumes it names.
-    pub fn volumes(&self) -> impl Iterator<Item = &str> {
-        self.targets.iter().filter_map(|t| match t {
-            PlanTarget::Volume(v) => Some(v.as_str()),
-            PlanTarget::Repo(_)
-            | PlanTarget::Container(_)
-            | PlanTarget::Compose(_)
-            | PlanTarget::File(_) => None,
-        })
-    }
-
-    /// The paths an approval of this plan covers for writing: its
-    /// repositories and files (compose directories too). The guard lets an
-    /// approved command write beneath these and nowhere else it was not
-    /// already granted.
-    pub fn write_scope(&self) -> Vec<String> {
-        let mut paths: Vec<String> = self
-            .targets
-            .iter()
-            .filter_map(PlanTarget::write_path)
-            .map(str::to_owned)
-            .collect();
-        paths.sort();
-        paths.dedup();
-        paths
-    }
-}
-
-/// A Compose project, named or found by its directory.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ComposeTarget {
-    /// `-p NAME`, when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-    /// The project directory (of `-f FILE`, `--project-directory`, or the
-    /// working directory), matched against the
-    /// `com.docker.compose.project.working_dir` label.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dir: Option<String>,
-}
-
-/// Why an action takes no snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum NoSnapshot {
-    /// It only reads.
-    ReadOnly,
-    /// What it can change could not be established, so a rollback will not
-    /// be possible.
-    Unscoped {
-        /// Why, per command.
-        reasons: Vec<String>,
-    },
-}
-
-impl SnapshotPlan {
-    /// Whether the plan captures anything.
-    pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
-    }
-
-    /// One line for an approval request.
-    pub fn summary(&self) -> String {
-        if self.is_empty() {
-            return match &self.none {
-                Some(NoSnapshot::ReadOnly) => "no snapshot: the command only reads".into(),
-                Some(NoSnapshot::Unscoped { reasons }) => format!(
-                    "no snapshot: rollback will not be possible ({})",
-                    reasons.join("; ")
-                ),
-                None => "no snapshot: rollback will not be possible".into(),
-            };
-        }
-        let mut line = format!("snapshot: {}", self.captured().join(", "));
-        if !self.not_captured.is_empty() {
-            line.push_str(&format!("; not captured: {}", self.not_captured.join("; ")));
-        }
-        line
-    }
-
-    /// What a rollback can put back, one phrase per target
-    /// (`container grafana`, `git repository at /srv/app`).
-    pub fn captured(&self) -> Vec<String> {
-        self.targets.iter().map(PlanTarget::phrase).collect()
-    }
-}
 
 /// What a host's config says about snapshots.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,98 +24,79 @@ pub struct SnapshotSettings {
     pub max_age_days: Option<u32>,
 }
 
-impl SnapshotPlan {
-    /// The plan for a command line whose scope is `scope`.
-    pub fn for_command(scope: &Scope, settings: &SnapshotSettings) -> SnapshotPlan {
-        if scope.read_only {
-            return SnapshotPlan {
-                none: Some(NoSnapshot::ReadOnly),
-                ..SnapshotPlan::default()
-            };
-        }
-        let mut plan = SnapshotPlan::of(
-            (scope.repos.iter().cloned().map(PlanTarget::Repo))
-                .chain(scope.containers.iter().cloned().map(PlanTarget::Container))
-                .chain(scope.compose.iter().map(|c| {
-                    PlanTarget::Compose(ComposeTarget {
-                        project: c.project.clone(),
-                        dir: c.dir.clone(),
-                    })
-                })),
-        );
-        plan.add_always(settings);
-        if plan
-            .targets
-            .iter()
-            .any(|t| matches!(t, PlanTarget::Compose(_)))
-        {
-            plan.not_captured.push(
-                "containers the command adds to a Compose project are not removed by a rollback"
-                    .into(),
-            );
-        }
-        plan.not_captured.extend(scope.unscoped.iter().cloned());
-        plan.not_captured.extend(scope.remote.iter().cloned());
-        plan.settle(&scope.unscoped);
-        plan
-    }
-
-    /// The plan for an edit of `path`: through its configured repository,
-    /// or the file itself (which the host captures through git when it is
-    /// in a repository, and as a copy otherwise).
-    pub fn for_edit(path: &str, settings: &SnapshotSettings) -> SnapshotPlan {
+/// The plan for a command line whose scope is `scope`.
+pub fn plan_for_command(scope: &Scope, settings: &SnapshotSettings) -> SnapshotPlan {
+    if scope.read_only {
         let mut plan = SnapshotPlan::default();
-        match settings.repos.iter().find(|r| {
-            let r = r.trim_end_matches('/');
-            path.starts_with(&format!("{r}/"))
-        }) {
-            Some(repo) => plan.push(PlanTarget::Repo(repo.clone())),
-            None => plan.push(PlanTarget::File(path.to_owned())),
-        }
-        plan.add_always(settings);
-        plan.settle(&[]);
-        plan
+        plan.none = Some(NoSnapshot::ReadOnly);
+        return plan;
     }
+    let mut plan = SnapshotPlan::of(
+        (scope.repos.iter().cloned().map(PlanTarget::Repo))
+            .chain(scope.containers.iter().cloned().map(PlanTarget::Container))
+            .chain(scope.compose.iter().map(|c| {
+                PlanTarget::Compose(ComposeTarget {
+                    project: c.project.clone(),
+                    dir: c.dir.clone(),
+                })
+            })),
+    );
+    add_always(&mut plan, settings);
+    if plan
+        .targets()
+        .iter()
+        .any(|t| matches!(t, PlanTarget::Compose(_)))
+    {
+        plan.not_captured.push(
+            "containers the command adds to a Compose project are not removed by a rollback".into(),
+        );
+    }
+    plan.not_captured.extend(scope.unscoped.iter().cloned());
+    plan.not_captured.extend(scope.remote.iter().cloned());
+    plan.settle(&scope.unscoped);
+    plan
+}
 
-    fn add_always(&mut self, settings: &SnapshotSettings) {
-        for r in &settings.repos {
-            let repo = PlanTarget::Repo(r.clone());
-            if !self.targets.contains(&repo) {
-                self.push(repo);
-            }
-        }
-        for c in &settings.containers {
-            let container = PlanTarget::Container(c.clone());
-            if !self.targets.contains(&container) {
-                self.push(container);
-            }
-        }
-        // Volumes only matter through a container that mounts them.
-        let with_containers = self
-            .targets
-            .iter()
-            .any(|t| matches!(t, PlanTarget::Container(_) | PlanTarget::Compose(_)));
-        if with_containers {
-            self.targets.retain(|t| !matches!(t, PlanTarget::Volume(_)));
-            for v in &settings.stateful_volumes {
-                self.push(PlanTarget::Volume(v.clone()));
-            }
+/// The plan for an edit of `path`: through its configured repository,
+/// or the file itself (which the host captures through git when it is
+/// in a repository, and as a copy otherwise).
+pub fn plan_for_edit(path: &str, settings: &SnapshotSettings) -> SnapshotPlan {
+    let mut plan = SnapshotPlan::default();
+    match settings.repos.iter().find(|r| {
+        let r = r.trim_end_matches('/');
+        path.starts_with(&format!("{r}/"))
+    }) {
+        Some(repo) => plan.push(PlanTarget::Repo(repo.clone())),
+        None => plan.push(PlanTarget::File(path.to_owned())),
+    }
+    add_always(&mut plan, settings);
+    plan.settle(&[]);
+    plan
+}
+
+/// Adds what the host config captures with every changing action.
+fn add_always(plan: &mut SnapshotPlan, settings: &SnapshotSettings) {
+    for r in &settings.repos {
+        let repo = PlanTarget::Repo(r.clone());
+        if !plan.targets().contains(&repo) {
+            plan.push(repo);
         }
     }
-
-    fn settle(&mut self, unscoped: &[String]) {
-        self.targets.sort_by(settled);
-        if self.is_empty() {
-            self.not_captured.clear();
-            self.none = Some(NoSnapshot::Unscoped {
-                reasons: if unscoped.is_empty() {
-                    vec![
-                        "what it changes could not be placed in any repository or container".into(),
-                    ]
-                } else {
-                    unscoped.to_vec()
-                },
-            });
+    for c in &settings.containers {
+        let container = PlanTarget::Container(c.clone());
+        if !plan.targets().contains(&container) {
+            plan.push(container);
+        }
+    }
+    // Volumes only matter through a container that mounts them.
+    let with_containers = plan
+        .targets()
+        .iter()
+        .any(|t| matches!(t, PlanTarget::Container(_) | PlanTarget::Compose(_)));
+    if with_containers {
+        plan.retain(|t| !matches!(t, PlanTarget::Volume(_)));
+        for v in &settings.stateful_volumes {
+            plan.push(PlanTarget::Volume(v.clone()));
         }
     }
 }

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Snapshot, SnapshotPlan};
+use jarvis_core::{FileEdit, SnapshotPlan};
+
+use super::Snapshot;
 
 /// Take a snapshot (or only fingerprints) of a plan's targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,32 +104,6 @@ pub struct RestoreReport {
     pub duration_ms: u64,
 }
 
-/// A file edit: a path and either its new content or a unified diff.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileEdit {
-    /// Absolute path on the host.
-    pub path: String,
-    /// The change.
-    pub change: FileChange,
-}
-
-/// What an edit does to its file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum FileChange {
-    /// Replace (or create) the file with this content.
-    Content {
-        /// The new content.
-        content: String,
-    },
-    /// Apply this unified diff; it must apply exactly.
-    Diff {
-        /// The diff.
-        diff: String,
-    },
-}
-
 /// Apply an edit (an approved action).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -184,31 +160,6 @@ pub struct PreviewRequest {
     pub timeout_ms: u64,
     /// Bytes of output and of diff to send back.
     pub output_cap: u64,
-}
-
-/// A preview.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewReport {
-    /// `git`, `docker` or `edit`.
-    pub kind: String,
-    /// One line per notable change (`HEAD a1b2c3d → d4e5f6a`, `branch
-    /// main → other`, `3 files changed`), for the approval list.
-    pub summary: Vec<String>,
-    /// The change itself: `git diff --stat` and the diff, `docker diff`,
-    /// or the edit's unified diff.
-    pub diff: String,
-    /// The command's output in the clone (stdout then stderr).
-    #[serde(default)]
-    pub output: String,
-    /// Its exit code there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// Whether diff or output were cut at the cap.
-    #[serde(default)]
-    pub truncated: bool,
-    /// How long the preview took on the host.
-    pub duration_ms: u64,
 }
 
 /// Remove kept snapshots (retention).

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use jarvis_core::{ActionId, ActionKind, ActionState, Decision, HostName, Purpose};
 use jarvis_exec::protocol::EnforcementLevel;
-use jarvis_exec::snapshot::{FileChange, FileEdit, SnapshotPlan};
+use jarvis_exec::snapshot::{FileChange, FileEdit, SnapshotPlan, plan_for_command, plan_for_edit};
 use jarvis_exec::{HostSpec, Job};
 use jarvis_policy::scope::Live;
 use jarvis_policy::{Judgement, Request};
-use jarvis_store::{ActionRecord, Judged, NewAction, StoreError};
+use jarvis_store::{ActionRecord, Judged, NewAction};
 use serde_json::json;
 
 use super::Gateway;
@@ -143,15 +143,10 @@ fn check_edit(e: &FileEdit) -> Result<(), GatewayError> {
 }
 
 /// The edit an action carries, if it is one.
-pub(crate) fn action_edit(action: &ActionRecord) -> Result<Option<FileEdit>, GatewayError> {
-    match (&action.kind, &action.edit) {
-        (ActionKind::Edit, Some(v)) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
-            GatewayError::Store(StoreError::Corrupt(format!(
-                "edit of action {}: {e}",
-                action.id
-            )))
-        }),
-        (ActionKind::Edit, None) | (ActionKind::Command | ActionKind::Rollback, _) => Ok(None),
+pub(crate) fn action_edit(action: &ActionRecord) -> Option<FileEdit> {
+    match action.kind {
+        ActionKind::Edit => action.edit.clone(),
+        ActionKind::Command | ActionKind::Rollback => None,
     }
 }
 
@@ -168,7 +163,7 @@ impl Gateway {
         match edit {
             Some(e) => Assessment {
                 judgement: self.policy.judge_edit(&e.path, Some(spec.name.clone())),
-                plan: SnapshotPlan::for_edit(&e.path, &spec.snapshots),
+                plan: plan_for_edit(&e.path, &spec.snapshots),
                 live: None,
             },
             None => {
@@ -182,7 +177,7 @@ impl Gateway {
                 );
                 Assessment {
                     judgement,
-                    plan: SnapshotPlan::for_command(&scope, &spec.snapshots),
+                    plan: plan_for_command(&scope, &spec.snapshots),
                     live: scope.live,
                 }
             }
@@ -292,9 +287,9 @@ impl Gateway {
                         Work::Command { .. } => ActionKind::Command,
                         Work::Edit(_) => ActionKind::Edit,
                     },
-                    edit: p.work.edit().map(|e| json!(e)),
+                    edit: p.work.edit().cloned(),
                     rollback_of: None,
-                    plan: Some(json!(plan)),
+                    plan: Some(plan.clone()),
                     purpose: p.purpose.clone(),
                 },
                 key,

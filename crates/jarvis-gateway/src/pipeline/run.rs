@@ -377,7 +377,7 @@ impl Gateway {
             .host(&host)
             .ok_or_else(|| GatewayError::UnknownHost(host.to_string()))?
             .clone();
-        let edit = action_edit(&action)?;
+        let edit = action_edit(&action);
         let Assessment {
             judgement: now,
             plan,
@@ -392,12 +392,12 @@ impl Gateway {
             });
         }
         // An approval binds to the snapshot plan it showed.
-        if action.plan.as_ref() != Some(&json!(plan)) {
+        if action.plan.as_ref() != Some(&plan) {
             let summary = plan.summary();
             self.store
                 .replan(
                     id,
-                    &json!(plan),
+                    &plan,
                     "gateway",
                     "the snapshot plan changed since approval",
                 )

@@ -3,7 +3,9 @@
 //! stored preview read back as text.
 
 use jarvis_core::{HostName, person};
-use jarvis_exec::snapshot::{PreviewKind, PreviewReport, PreviewRequest, SnapshotPlan};
+use jarvis_exec::snapshot::{
+    PreviewBasis, PreviewKind, PreviewReport, PreviewRequest, SnapshotPlan,
+};
 use jarvis_exec::{ExecError, HostSpec, Job};
 use jarvis_policy::Request;
 use jarvis_policy::scope::Live;
@@ -17,10 +19,7 @@ use crate::pipeline::{Gateway, GatewayError, action_edit};
 const PREVIEW_CAP: u64 = 256 * 1024;
 
 /// A stored preview as text: its kind, summary lines, diff and output.
-pub fn preview_text(preview: &serde_json::Value) -> String {
-    let Ok(p) = serde_json::from_value::<PreviewReport>(preview.clone()) else {
-        return String::new();
-    };
+pub fn preview_text(p: &PreviewReport) -> String {
     let mut out = format!("preview ({}):\n", p.kind);
     for line in &p.summary {
         out.push_str(&format!("  {line}\n"));
@@ -62,7 +61,7 @@ impl Gateway {
         plan: &SnapshotPlan,
         live: Option<Live>,
     ) -> Result<(), GatewayError> {
-        let live = match action_edit(action)? {
+        let live = match action_edit(action) {
             Some(edit) => Some(PreviewKind::Edit { edit }),
             None => match live {
                 Some(Live::Git { repo }) => Some(PreviewKind::Git {
@@ -103,7 +102,7 @@ impl Gateway {
             "truncated": report.truncated,
         });
         self.store()
-            .set_preview(action.id, &json!(report), summary)
+            .set_preview(action.id, &report, summary)
             .await?;
         Ok(())
     }
@@ -199,9 +198,8 @@ impl Gateway {
             )
         }));
         PreviewReport {
-            kind: "plan".into(),
             summary,
-            ..PreviewReport::default()
+            ..PreviewReport::of(PreviewBasis::Plan)
         }
     }
 }

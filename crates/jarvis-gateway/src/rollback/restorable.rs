@@ -3,7 +3,7 @@
 //! on the host.
 
 use jarvis_core::{ActionId, ActionState, HostName};
-use jarvis_exec::snapshot::{RestoreReport, RestoreRequest, Snapshot, SnapshotPlan};
+use jarvis_exec::snapshot::{RestoreReport, RestoreRequest, Snapshot};
 use jarvis_exec::{Admission, HostSpec};
 use jarvis_store::ActionRecord;
 
@@ -46,11 +46,7 @@ impl Gateway {
             )));
         }
         let Some(record) = self.store().snapshot(id).await? else {
-            let plan: Option<SnapshotPlan> = original
-                .plan
-                .clone()
-                .and_then(|p| serde_json::from_value(p).ok());
-            return Err(refuse(match plan {
+            return Err(refuse(match &original.plan {
                 Some(p) => format!("no snapshot was taken ({})", p.summary()),
                 None => "no snapshot was taken".into(),
             }));

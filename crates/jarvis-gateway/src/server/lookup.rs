@@ -24,10 +24,8 @@ pub(crate) async fn resolve(state: &Shared, text: &str) -> Result<ActionId, AppE
 }
 
 /// The snapshot plan stored with an action, in words.
-pub(crate) fn plan_lines(plan: Option<&serde_json::Value>) -> Vec<String> {
-    plan.and_then(|p| serde_json::from_value::<SnapshotPlan>(p.clone()).ok())
-        .map(|p| vec![p.summary()])
-        .unwrap_or_default()
+pub(crate) fn plan_lines(plan: Option<&SnapshotPlan>) -> Vec<String> {
+    plan.map(|p| vec![p.summary()]).unwrap_or_default()
 }
 
 /// The risk of an action, or critical when it has none (never judged).

@@ -11,7 +11,7 @@
 
 use jarvis_core::text::{Span, spans};
 use jarvis_core::{ConversationId, Purpose, words};
-use jarvis_exec::snapshot::{NoSnapshot, PreviewReport, SnapshotPlan};
+use jarvis_exec::snapshot::{NoSnapshot, PreviewBasis, PreviewReport, SnapshotPlan};
 use jarvis_store::ActionRecord;
 
 /// How many reasons are shown before "all reasons": the policy puts the
@@ -64,11 +64,7 @@ pub struct Story {
 impl Story {
     /// The story of `action`, which came from `chat` if that is given.
     pub fn of(action: &ActionRecord, chat: Option<ChatOrigin>) -> Story {
-        let plan = action
-            .plan
-            .as_ref()
-            .and_then(|p| serde_json::from_value::<SnapshotPlan>(p.clone()).ok());
-        let (comes_back, not_back) = match plan {
+        let (comes_back, not_back) = match action.plan.clone() {
             Some(p) if !p.is_empty() => (p.captured(), p.not_captured.clone()),
             Some(SnapshotPlan {
                 none: Some(NoSnapshot::ReadOnly),
@@ -119,7 +115,7 @@ impl Story {
             purpose_from_agent: jarvis_core::Behind::of(&action.requester).is_some(),
             comes_back,
             not_back,
-            preview: action.preview.as_ref().and_then(PreviewView::of),
+            preview: action.preview.as_ref().map(PreviewView::of),
             decisive,
             more_reasons,
             risky,
@@ -176,8 +172,8 @@ fn whole_words<'a>(command: &'a str, part: &'a str) -> impl Iterator<Item = (usi
 /// change itself, line by line.
 #[derive(Debug, Clone)]
 pub struct PreviewView {
-    /// `git`, `docker` or `edit`.
-    pub kind: String,
+    /// What it was made from.
+    pub kind: PreviewBasis,
     /// One line per notable change.
     pub summary: Vec<String>,
     /// The diff, each line with its class.
@@ -200,30 +196,37 @@ pub struct DiffLine {
 }
 
 impl PreviewView {
-    /// The preview stored on an action, or `None` when it is not one.
-    pub fn of(stored: &serde_json::Value) -> Option<PreviewView> {
-        let p = serde_json::from_value::<PreviewReport>(stored.clone()).ok()?;
-        Some(PreviewView {
+    /// The preview stored on an action, as the approver reads it.
+    pub fn of(p: &PreviewReport) -> PreviewView {
+        PreviewView {
             kind: p.kind,
-            summary: p.summary,
+            summary: p.summary.clone(),
             diff: diff_lines(&p.diff),
-            output: p.output,
+            output: p.output.clone(),
             exit_code: p.exit_code,
             truncated: p.truncated,
-        })
+        }
     }
 
-    /// What kind of preview, in words: a dry run in a copy, or (`plan`)
+    /// Whether it is a dry run (something ran in a copy), rather than
     /// only the policy's reading of the command.
+    pub fn is_dry_run(&self) -> bool {
+        match self.kind {
+            PreviewBasis::Git | PreviewBasis::Docker | PreviewBasis::Edit => true,
+            PreviewBasis::Plan => false,
+        }
+    }
+
+    /// What kind of preview, in words: a dry run in a copy, or only the
+    /// policy's reading of the command.
     pub fn kind_label(&self) -> &'static str {
-        match self.kind.as_str() {
-            "git" => "run in a private copy of the repository",
-            "docker" => "run against a throwaway copy of the container",
-            "edit" => "the edit against the file as it is",
-            "plan" => {
+        match self.kind {
+            PreviewBasis::Git => "run in a private copy of the repository",
+            PreviewBasis::Docker => "run against a throwaway copy of the container",
+            PreviewBasis::Edit => "the edit against the file as it is",
+            PreviewBasis::Plan => {
                 "nothing could be run in a copy, so this is what the policy reads the command to do"
             }
-            _ => "a preview",
         }
     }
 }
@@ -266,6 +269,7 @@ pub fn reason_spans(reason: &str) -> Vec<Span<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::views::fixtures::typed;
     use jarvis_core::{ActionId, ActionKind, ActionState};
     use serde_json::json;
 
@@ -288,13 +292,15 @@ mod tests {
             kind: ActionKind::Command,
             edit: None,
             rollback_of: None,
-            plan: Some(json!({"containers": ["grafana"], "repos": ["/srv/app"]})),
-            preview: Some(json!({
+            plan: Some(typed(
+                json!({"containers": ["grafana"], "repos": ["/srv/app"]}),
+            )),
+            preview: Some(typed(json!({
                 "kind": "git",
                 "summary": ["1 file changed"],
                 "diff": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-port: 80\n+port: 8080\n same",
                 "duration_ms": 3
-            })),
+            }))),
             pending_since: None,
             purpose: Purpose::new("grafana restarts", "restarts it").expect("fits"),
         }
@@ -387,7 +393,7 @@ mod tests {
     #[test]
     fn what_cannot_come_back_is_said() {
         let mut a = action("cat /etc/hosts", &[]);
-        a.plan = Some(json!({"none": {"kind": "read_only"}}));
+        a.plan = Some(typed(json!({"none": {"kind": "read_only"}})));
         let s = Story::of(&a, None);
         assert!(s.comes_back.is_empty());
         assert_eq!(s.not_back, vec!["nothing to put back: it only reads"]);

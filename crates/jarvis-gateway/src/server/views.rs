@@ -25,7 +25,7 @@ mod chat;
 mod error;
 pub mod filters;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod hosts;
 mod layout;
 mod login;
@@ -179,12 +179,12 @@ mod tests {
             "find /srv/media -name '*.tmp' -mtime +30 -print0 | xargs -0 rm -f && docker compose -f /srv/media/docker-compose.yml restart jellyfin",
         );
         critical.action.risk = Some(Risk::new(91).expect("r"));
-        critical.action.preview = Some(json!({
+        critical.action.preview = Some(typed(json!({
             "kind": "git",
             "summary": ["30 files removed"],
             "diff": "would remove:\n".to_owned() + &"D /srv/media/cache/file.tmp\n".repeat(30),
             "duration_ms": 40
-        }));
+        })));
         critical.story = Story::of(&critical.action, None);
         let mut low = item("df -h");
         low.action.risk = Some(Risk::new(12).expect("r"));

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use jarvis_core::text::cut_bytes;
-use jarvis_exec::snapshot::PreviewReport;
+use jarvis_exec::snapshot::{PreviewBasis, PreviewReport};
 use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value, json};
 
@@ -277,7 +277,7 @@ fn run_in_clone(
     let diff_cut = cut_bytes(&mut diff, cap);
     let output_cut = cut_bytes(&mut output, cap);
     Ok(PreviewReport {
-        kind: "docker".into(),
+        kind: PreviewBasis::Docker,
         summary,
         diff,
         output,

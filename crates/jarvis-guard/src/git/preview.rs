@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use jarvis_core::text::cut_bytes;
 use jarvis_exec::protocol::{Ending, Frame, Outcome, RunRequest};
-use jarvis_exec::snapshot::{PreviewReport, RepoState};
+use jarvis_exec::snapshot::{PreviewBasis, PreviewReport, RepoState};
 
 use super::repo::{Repo, owned};
 use super::scratch::Scratch;
@@ -56,10 +56,7 @@ pub fn preview(
     let _ = std::fs::create_dir_all(&replay.cwd);
     let (outcome, said) = run_command(replay.line, replay.cwd, Path::new(clone), ctx)?;
 
-    let mut report = PreviewReport {
-        kind: "git".into(),
-        ..PreviewReport::default()
-    };
+    let mut report = PreviewReport::of(PreviewBasis::Git);
     match Repo::open(Path::new(clone)).and_then(|r| Ok((r.state()?, r))) {
         Ok((after, repo)) => {
             report.summary = summarize(&repo, &before, &after)?;

@@ -4,6 +4,7 @@ use askama::Template;
 use jarvis_core::text::Span;
 use jarvis_core::{ActionKind, ActionState};
 use jarvis_store::{ActionRecord, AuditEvent, RunRecord, SnapshotRecord};
+use serde_json::json;
 
 use super::filters;
 use super::layout::{Chrome, Section};
@@ -117,7 +118,7 @@ impl ActionPage {
 
     /// The edit (for an edit action), pretty-printed.
     pub fn edit_text(&self) -> Option<String> {
-        self.action.edit.as_ref().map(pretty_value)
+        self.action.edit.as_ref().map(|e| pretty_value(&json!(e)))
     }
 
     /// When it was proposed, relative to now (`5 min ago`).
@@ -191,12 +192,12 @@ mod tests {
         page.can_roll_back = true;
         page.rollback_note = Some("Restores /srv/app to abc123.".into());
         page.plan = vec!["git: /srv/app".into()];
-        page.action.preview = Some(json!({
+        page.action.preview = Some(typed(json!({
             "kind": "docker",
             "summary": [],
             "diff": "D /srv/app/cache/a",
             "duration_ms": 9
-        }));
+        })));
         page.story = Story::of(&page.action, None);
         let html = render(&page);
         for s in [
@@ -308,7 +309,10 @@ mod tests {
     fn action_page_edit() {
         let mut page = action_page(ActionState::PendingApproval, "edit /etc/app.conf");
         page.action.kind = ActionKind::Edit;
-        page.action.edit = Some(json!({"path": "/etc/app.conf", "content": "port=80\u{1b}"}));
+        page.action.edit = Some(typed(json!({
+            "path": "/etc/app.conf",
+            "change": {"kind": "content", "content": "port=80\u{1b}"}
+        })));
         let html = render(&page);
         assert!(html.contains("The edit as sent"));
         assert!(html.contains("\\u001b") || html.contains("\u{241b}"));

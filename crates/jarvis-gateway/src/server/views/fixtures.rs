@@ -16,6 +16,12 @@ use crate::server::views::*;
 
 pub(crate) const NOW: i64 = 1_763_863_023; // 2025-11-23T01:57:03Z
 
+/// A stored field (a plan, a preview, an edit) from its JSON, as the
+/// store reads it back.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).expect("a fixture in the stored shape")
+}
+
 pub(crate) fn chrome(section: Section) -> Chrome {
     Chrome {
         title: "Queue".into(),
@@ -63,13 +69,13 @@ pub(crate) fn action(state: ActionState, command: &str) -> ActionRecord {
 
 pub(crate) fn item(command: &str) -> QueueItem {
     let mut action = action(ActionState::PendingApproval, command);
-    action.preview = Some(json!({
+    action.preview = Some(typed(json!({
         "kind": "git",
         "summary": ["1 file changed"],
         "diff": "--- a/app.conf\n+++ b/app.conf\n-port=80\n+port=8080\n",
         "duration_ms": 4
-    }));
-    action.plan = Some(json!({"repos": ["/srv/app"]}));
+    })));
+    action.plan = Some(typed(json!({"repos": ["/srv/app"]})));
     QueueItem {
         story: Story::of(&action, None),
         action,
