@@ -77,6 +77,15 @@ impl FromStr for HostName {
     }
 }
 
+// A host name is read wherever text is (log lines, SQL binds, lookups by
+// name), so it derefs to its text; it is made only by `parse`.
+impl std::ops::Deref for HostName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for HostName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

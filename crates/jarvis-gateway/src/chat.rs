@@ -603,7 +603,11 @@ impl<'a> ChatActions<'a> {
                 |action| {
                     waiting(ChatEvent::Waiting {
                         id: action.id,
-                        host: action.host.clone().unwrap_or_default(),
+                        host: action
+                            .host
+                            .as_ref()
+                            .map(HostName::to_string)
+                            .unwrap_or_default(),
                         command: action.command.clone(),
                     })
                 },

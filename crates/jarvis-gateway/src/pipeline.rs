@@ -159,12 +159,7 @@ impl Gateway {
         // check if a host does not answer.
         let mut hosts = Vec::new();
         for id in interrupted {
-            if let Some(host) = gateway
-                .store
-                .action(id)
-                .await?
-                .host
-                .and_then(|h| HostName::parse(&h).ok())
+            if let Some(host) = gateway.store.action(id).await?.host
                 && !hosts.contains(&host)
             {
                 hosts.push(host);

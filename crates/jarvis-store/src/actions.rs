@@ -71,7 +71,7 @@ pub struct ActionRecord {
     /// per-requester limits and refusals use it.
     pub accountable: String,
     /// The host it is for.
-    pub host: Option<String>,
+    pub host: Option<HostName>,
     /// The command line.
     pub command: String,
     /// The directory it runs in on the host, if not the default.
@@ -153,7 +153,12 @@ impl ActionRecord {
             accountable: row
                 .try_get("accountable")
                 .map_err(|e| bad("accountable", &e))?,
-            host: row.try_get("host").map_err(|e| bad("host", &e))?,
+            host: row
+                .try_get::<Option<String>, _>("host")
+                .map_err(|e| bad("host", &e))?
+                .map(|h| HostName::parse(&h))
+                .transpose()
+                .map_err(|e| bad("host", &e))?,
             command: row.try_get("command").map_err(|e| bad("command", &e))?,
             cwd: row.try_get("cwd").map_err(|e| bad("cwd", &e))?,
             timeout_secs: row
@@ -695,7 +700,7 @@ pub(crate) async fn transition_locked(
     let event = NewEvent {
         actor: actor.to_owned(),
         action_id: Some(id),
-        host: current.host.clone(),
+        host: current.host.as_ref().map(HostName::to_string),
         kind: format!("action.{}", to.as_str()),
         payload,
     };

@@ -140,7 +140,7 @@ impl Store {
                 let event = NewEvent {
                     actor: approver.to_owned(),
                     action_id: Some(id),
-                    host: action.host.clone(),
+                    host: action.host.as_ref().map(jarvis_core::HostName::to_string),
                     kind: "action.approval_recorded".into(),
                     payload: json!({ "approver": approver, "reason": reason, "more": more }),
                 };
@@ -226,7 +226,7 @@ impl Store {
                 let event = NewEvent {
                     actor: asker.to_owned(),
                     action_id: Some(id),
-                    host: action.host.clone(),
+                    host: action.host.as_ref().map(jarvis_core::HostName::to_string),
                     kind: "action.approval_recorded".into(),
                     payload: json!({ "approver": asker, "reason": reason, "more": more }),
                 };

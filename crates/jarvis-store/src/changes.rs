@@ -123,7 +123,7 @@ impl Store {
             let host = match host {
                 Some(h) => Some(h),
                 None => match self.action(id).await {
-                    Ok(a) => a.host,
+                    Ok(a) => a.host.as_ref().map(jarvis_core::HostName::to_string),
                     Err(_) => None,
                 },
             };

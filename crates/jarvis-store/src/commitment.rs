@@ -122,7 +122,7 @@ impl Store {
         self.append(NewEvent {
             actor: "gateway".into(),
             action_id: Some(action.id),
-            host: action.host.clone(),
+            host: action.host.as_ref().map(jarvis_core::HostName::to_string),
             kind: "action.refused".into(),
             payload: json!({
                 "code": "stored-fields-changed",

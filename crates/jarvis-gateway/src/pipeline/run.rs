@@ -369,9 +369,8 @@ impl Gateway {
         let id = action.id;
         let host = action
             .host
-            .as_deref()
-            .and_then(|h| HostName::parse(h).ok())
-            .ok_or_else(|| GatewayError::UnknownHost(action.host.clone().unwrap_or_default()))?;
+            .clone()
+            .ok_or_else(|| GatewayError::UnknownHost(String::new()))?;
         let spec = self
             .config
             .host(&host)
@@ -631,7 +630,7 @@ impl Gateway {
             .append(NewEvent {
                 actor: "gateway".into(),
                 action_id: Some(action.id),
-                host: action.host.clone(),
+                host: action.host.as_ref().map(HostName::to_string),
                 kind: "action.refused".into(),
                 payload: json!({ "code": code, "reason": reason, "state": action.state.as_str() }),
             })

@@ -2,7 +2,7 @@
 //! host where the scope allows, else the policy's static plan, and a
 //! stored preview read back as text.
 
-use jarvis_core::{HostName, person};
+use jarvis_core::person;
 use jarvis_exec::snapshot::{
     PreviewBasis, PreviewKind, PreviewReport, PreviewRequest, SnapshotPlan,
 };
@@ -175,7 +175,7 @@ impl Gateway {
     fn static_preview(&self, action: &ActionRecord) -> PreviewReport {
         let explained = self.policy().explain(&Request {
             command: action.command.clone(),
-            host: action.host.as_deref().and_then(|h| HostName::parse(h).ok()),
+            host: action.host.clone(),
             cwd: action.cwd.clone(),
         });
         let mut summary: Vec<String> = explained

@@ -276,7 +276,7 @@ mod tests {
             updated_at: "2025-11-23T01:52:59Z".into(),
             requester: "local:alice".into(),
             accountable: "local:alice".into(),
-            host: Some("nas".into()),
+            host: Some(jarvis_core::HostName::parse("nas").expect("a host name")),
             command: "rollback x".into(),
             cwd: None,
             timeout_secs: None,

@@ -163,7 +163,7 @@ async fn react(state: &Shared, change: &ActionChange) -> Result<(), jarvis_store
     state.notifier.notify(Notice {
         kind,
         action_id: Some(action.id),
-        host: action.host.clone(),
+        host: action.host.as_ref().map(ToString::to_string),
         command: Some(action.command.clone()),
         risk: action.risk,
         requester: Some(action.requester.clone()),

@@ -95,6 +95,7 @@ fn spawn_run(state: AppState, id: ActionId, actor: String, started: Option<crate
                     .await
                     .ok()
                     .and_then(|a| a.host)
+                    .map(|h| h.to_string())
                     .unwrap_or_default();
                 state
                     .metrics

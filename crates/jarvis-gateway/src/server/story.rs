@@ -280,7 +280,7 @@ mod tests {
             updated_at: "2026-12-06T10:00:00Z".into(),
             requester: "token:planner".into(),
             accountable: "user:alice".into(),
-            host: Some("nas".into()),
+            host: Some(jarvis_core::HostName::parse("nas").expect("a host name")),
             command: command.into(),
             cwd: None,
             timeout_secs: None,

@@ -45,7 +45,7 @@ pub(crate) fn action(state: ActionState, command: &str) -> ActionRecord {
         updated_at: "2025-11-23T01:52:04Z".into(),
         requester: "agent:planner".into(),
         accountable: "agent:planner".into(),
-        host: Some("nas".into()),
+        host: Some(jarvis_core::HostName::parse("nas").expect("a host name")),
         command: command.into(),
         cwd: Some("/srv/app".into()),
         timeout_secs: Some(60),
