@@ -409,15 +409,8 @@ pub fn preview(edit: &FileEdit, cap: u64) -> Result<PreviewReport, GuardError> {
         .map(|(b, _)| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
     let mut diff = unified(&edit.path, &old, &new);
-    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
-    let truncated = diff.len() > cap;
-    if truncated {
-        let mut end = cap;
-        while !diff.is_char_boundary(end) {
-            end -= 1;
-        }
-        diff.truncate(end);
-    }
+    let truncated =
+        jarvis_core::text::cut_bytes(&mut diff, usize::try_from(cap).unwrap_or(usize::MAX));
     let summary = match (&before, old == new) {
         (None, _) => vec![format!("creates {} ({} bytes)", edit.path, new.len())],
         (Some(_), true) => vec![format!("no change to {}", edit.path)],
