@@ -10,7 +10,7 @@
 use std::process::{Command, Stdio};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use jarvis_core::HostName;
+use jarvis_core::{ActionId, HostName};
 use jarvis_exec::protocol::{Request, RunRequest};
 use jarvis_gateway::{Config, Gateway, Proposal, Work};
 use jarvis_store::Store;
@@ -64,7 +64,7 @@ fn overhead(c: &mut Criterion) {
         .block_on(gw.executor().control_socket(&host))
         .expect("master is open");
     let frame = Request::Run(RunRequest {
-        action_id: "bench".into(),
+        action_id: ActionId::new(),
         command: "true".into(),
         cwd: None,
         timeout_ms: 60_000,

@@ -75,9 +75,9 @@ fn time_snapshots(
     let host = HostName::parse("sandbox").expect("valid");
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        let id = ActionId::new().to_string();
+        let id = ActionId::new();
         let request = |keep| SnapshotRequest {
-            action_id: id.clone(),
+            action_id: id,
             plan: plan.clone(),
             keep,
             volume_image: None,

@@ -57,7 +57,7 @@ async fn an_allowed_command_runs_on_the_host_and_is_audited() {
 
     let sent = runs(&app);
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0].action_id, id);
+    assert_eq!(sent[0].action_id.to_string(), id);
     assert_eq!(sent[0].command, "uptime");
     assert!(
         !sent[0].approved,
@@ -148,7 +148,7 @@ async fn transport_failures_end_in_the_state_they_mean() {
         );
     let accounts = |app: &App, id: &str| {
         app.guard
-            .count(|r| matches!(r, Request::Account(a) if a.action_id == id))
+            .count(|r| matches!(r, Request::Account(a) if a.action_id.to_string() == id))
     };
 
     // Never sent: the host was not reached, so there is nothing to ask it.
@@ -277,7 +277,7 @@ async fn a_rollback_through_the_api_restores_on_the_host() {
     }
     let snapshots = app
         .guard
-        .count(|r| matches!(r, Request::Snapshot(s) if s.action_id == id));
+        .count(|r| matches!(r, Request::Snapshot(s) if s.action_id.to_string() == id));
     assert_eq!(snapshots, 2, "one before the run, one after");
 
     let (status, body) = app
@@ -322,7 +322,11 @@ async fn a_rollback_through_the_api_restores_on_the_host() {
             | Request::Account(_) => None,
         })
         .expect("a restore");
-    assert_eq!(put_back.target.action_id, id, "to the action's snapshot");
+    assert_eq!(
+        put_back.target.action_id.to_string(),
+        id,
+        "to the action's snapshot"
+    );
     assert_eq!(
         put_back.target.repos().next().map(|r| r.path.as_str()),
         Some("/srv/app")

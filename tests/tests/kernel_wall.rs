@@ -208,7 +208,9 @@ fn guard_run(identity: &std::path::Path, control: &std::path::Path, line: &str) 
     use jarvis_exec::protocol::{Frame, FrameDecoder, Request, RunRequest};
     let sb = sandbox();
     let request = Request::Run(RunRequest {
-        action_id: "0193aaaa-0000-7000-8000-0000000be419".into(),
+        action_id: "0193aaaa-0000-7000-8000-0000000be419"
+            .parse()
+            .expect("a UUID v7"),
         command: line.into(),
         cwd: None,
         timeout_ms: 60_000,

@@ -6,6 +6,11 @@ use uuid::Uuid;
 
 /// The identity of an action: a UUID v7, so ids sort by creation time and a
 /// short unique prefix is enough to name one on the command line.
+///
+/// Its `Display` is always the 36-character hyphenated form in lowercase,
+/// hex digits and dashes only, whatever spelling it was parsed from: the
+/// guard names git refs, image tags, directories and files with it as it
+/// is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ActionId(Uuid);
@@ -392,5 +397,30 @@ mod tests {
                 .is_err()
         );
         assert!("nope".parse::<ActionId>().is_err());
+    }
+
+    proptest::proptest! {
+        /// Any v7 id, however it was spelt, displays as hex digits and
+        /// dashes: one path component, a valid git ref name and image tag.
+        #[test]
+        fn ids_display_as_hex_and_dashes(bytes: [u8; 16], upper: bool, braced: bool) {
+            let uuid = uuid::Builder::from_random_bytes(bytes)
+                .with_version(uuid::Version::SortRand)
+                .into_uuid();
+            let mut text = uuid.hyphenated().to_string();
+            if upper {
+                text = text.to_uppercase();
+            }
+            if braced {
+                text = format!("{{{text}}}");
+            }
+            let id: ActionId = text.parse().expect("a UUID v7");
+            let shown = id.to_string();
+            proptest::prop_assert_eq!(shown.len(), 36);
+            proptest::prop_assert!(
+                shown.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'-')),
+                "{}", shown
+            );
+        }
     }
 }

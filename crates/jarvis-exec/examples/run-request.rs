@@ -9,6 +9,7 @@
 //! cargo run -p jarvis-exec --example run-request -- true
 //! ```
 
+use jarvis_core::ActionId;
 use jarvis_exec::protocol::{Request, RunRequest};
 
 fn main() {
@@ -20,7 +21,7 @@ fn main() {
     // The sandbox host's limits (a minute, a MiB of each stream). Unattended,
     // so the guard judges the line itself, as it does for most agent commands.
     let line = Request::Run(RunRequest {
-        action_id: "bench-floor".into(),
+        action_id: ActionId::new(),
         command,
         cwd: None,
         timeout_ms: 60_000,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jarvis_core::HostName;
+use jarvis_core::{ActionId, HostName};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::breaker::{Breaker, Open, Pass};
@@ -26,7 +26,7 @@ use crate::transport::{Connection, Transport, TransportError};
 #[derive(Debug, Clone)]
 pub struct Job {
     /// The action's id, for the guard's log.
-    pub action_id: String,
+    pub action_id: ActionId,
     /// Where.
     pub host: HostName,
     /// Who asked (rate-limited per requester).
@@ -431,11 +431,11 @@ impl Executor {
     fn request(job: &Job, timeout: Duration, output_cap: u64) -> Request {
         match &job.edit {
             Some(edit) => Request::Edit(EditRequest {
-                action_id: job.action_id.clone(),
+                action_id: job.action_id,
                 edit: edit.clone(),
             }),
             None => Request::Run(RunRequest {
-                action_id: job.action_id.clone(),
+                action_id: job.action_id,
                 command: job.command.clone(),
                 cwd: job.cwd.clone(),
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
@@ -590,10 +590,12 @@ impl Executor {
     /// # Errors
     /// As [`Executor::check`]; a guard that predates the question refuses
     /// it (`bad-request`).
-    pub async fn account(&self, host: &HostName, action_id: &str) -> Result<RunAccount, ExecError> {
-        let request = Request::Account(AccountRequest {
-            action_id: action_id.to_owned(),
-        });
+    pub async fn account(
+        &self,
+        host: &HostName,
+        action_id: ActionId,
+    ) -> Result<RunAccount, ExecError> {
+        let request = Request::Account(AccountRequest { action_id });
         match self
             .call(Via::Fresh(host), &request, Duration::from_secs(20))
             .await?

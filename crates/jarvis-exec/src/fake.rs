@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use jarvis_core::ActionId;
 use sha2::{Digest, Sha256};
 
 use crate::protocol::{
@@ -361,7 +362,7 @@ fn default_last(request: &Request, generation: u64) -> Frame {
             enforcement,
         }),
         Request::Snapshot(s) => {
-            Frame::Snapshotted(snapshot_of(&s.action_id, &s.plan, s.keep, generation))
+            Frame::Snapshotted(snapshot_of(s.action_id, &s.plan, s.keep, generation))
         }
         Request::Restore(r) if !r.target.kept => Frame::Refused(Refusal {
             code: "bad-request".into(),
@@ -373,9 +374,9 @@ fn default_last(request: &Request, generation: u64) -> Frame {
             let targets = targets_of(&r.target, r.check_only);
             let plan = r.target.plan();
             Frame::Restored(RestoreReport {
-                before: (!r.check_only).then(|| snapshot_of(&r.action_id, &plan, true, generation)),
+                before: (!r.check_only).then(|| snapshot_of(r.action_id, &plan, true, generation)),
                 after: (!r.check_only)
-                    .then(|| snapshot_of(&r.action_id, &plan, false, generation + 1)),
+                    .then(|| snapshot_of(r.action_id, &plan, false, generation + 1)),
                 complete: !r.check_only || targets.is_empty(),
                 targets,
                 duration_ms: 1,
@@ -390,11 +391,15 @@ fn default_last(request: &Request, generation: u64) -> Frame {
             })
         }),
         Request::Drop(d) => Frame::Dropped(DropReport {
-            removed: d.snapshots.iter().map(|s| s.action_id.clone()).collect(),
+            removed: d
+                .snapshots
+                .iter()
+                .map(|s| s.action_id.to_string())
+                .collect(),
             errors: Vec::new(),
         }),
         Request::Account(a) => Frame::Account(RunAccount {
-            action_id: a.action_id.clone(),
+            action_id: a.action_id,
             started: None,
             ended: None,
             read_bytes: 0,
@@ -491,7 +496,7 @@ fn summary(bytes: &[u8], cap: usize) -> StreamSummary {
 /// would take it in `generation`; with `keep`, with something to restore
 /// from. It finds no containers: a container's state says too much about
 /// a real host to make up.
-fn snapshot_of(action_id: &str, plan: &SnapshotPlan, keep: bool, generation: u64) -> Snapshot {
+fn snapshot_of(action_id: ActionId, plan: &SnapshotPlan, keep: bool, generation: u64) -> Snapshot {
     let digest = |name: &str| hex::encode(Sha256::digest(format!("{name}@{generation}")));
     let tree = |name: &str| digest(name)[..40].to_owned();
     let mut snapshot = Snapshot::new(action_id, keep);
@@ -581,7 +586,9 @@ mod tests {
 
     fn job(command: &str) -> Job {
         Job {
-            action_id: "0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10".into(),
+            action_id: "0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10"
+                .parse()
+                .expect("a UUID v7"),
             host: HostName::parse("fake").expect("valid"),
             requester: "test".into(),
             command: command.into(),
@@ -683,11 +690,12 @@ mod tests {
         let check = exec.check(&host).await.expect("check");
         assert!(check.bash.is_some());
         let plan = SnapshotPlan::of([PlanTarget::File("/etc/motd".into())]);
+        let id = ActionId::new();
         let snap = exec
             .snapshot(
                 &host,
                 crate::snapshot::SnapshotRequest {
-                    action_id: "a".into(),
+                    action_id: id,
                     plan,
                     keep: true,
                     volume_image: None,
@@ -701,7 +709,7 @@ mod tests {
             .restore(
                 &host,
                 crate::snapshot::RestoreRequest {
-                    action_id: "a".into(),
+                    action_id: id,
                     target: snap,
                     after: None,
                     force: false,
@@ -713,7 +721,7 @@ mod tests {
             .expect("restore");
         assert!(report.complete && report.before.is_some());
         assert_eq!(report.targets[0].outcome, TargetOutcome::Restored);
-        let account = exec.account(&host, "a").await.expect("account");
+        let account = exec.account(&host, id).await.expect("account");
         assert!(account.started.is_none());
         assert_eq!(
             guard.count(|r| matches!(r, Request::Kernel | Request::Check)),

@@ -16,6 +16,7 @@
 
 pub mod protocol;
 pub mod snapshot;
+mod wire;
 
 #[cfg(feature = "transport")]
 pub mod breaker;

@@ -20,6 +20,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jarvis_core::ActionId;
 use serde::{Deserialize, Serialize};
 
 use crate::snapshot::{
@@ -74,8 +75,9 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountRequest {
-    /// The gateway's id of the action (a UUID), as its run request gave it.
-    pub action_id: String,
+    /// The gateway's id of the action, as its run request gave it.
+    #[serde(deserialize_with = "crate::wire::action_id")]
+    pub action_id: ActionId,
 }
 
 /// The guard's account of one action's run, from its own log: what the
@@ -83,7 +85,8 @@ pub struct AccountRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunAccount {
     /// The action asked about.
-    pub action_id: String,
+    #[serde(deserialize_with = "crate::wire::action_id")]
+    pub action_id: ActionId,
     /// The `started` line: the command existed. `None` when the log holds
     /// no start (it never started, or the start is older than what was
     /// read, see `whole_log`).
@@ -157,7 +160,8 @@ impl AccountEnd {
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// The gateway's id of the action, for the guard's own log.
-    pub action_id: String,
+    #[serde(deserialize_with = "crate::wire::action_id")]
+    pub action_id: ActionId,
     /// The command line, for `bash --noprofile --norc -c` (the shell the
     /// policy models; the guard refuses on a host without bash).
     pub command: String,
@@ -566,9 +570,16 @@ fn parse<T: for<'de> Deserialize<'de>>(
 mod tests {
     use super::*;
 
+    /// An id as the gateway makes them.
+    const ID: &str = "0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10";
+
+    fn id() -> ActionId {
+        ID.parse().expect("a UUID v7")
+    }
+
     fn run(command: &str) -> Request {
         Request::Run(RunRequest {
-            action_id: "0193".into(),
+            action_id: id(),
             command: command.into(),
             cwd: Some("/srv".into()),
             timeout_ms: 5_000,
@@ -583,9 +594,7 @@ mod tests {
         for req in [
             run("echo 'a b' | tr a-z A-Z; $(id) `x` \"q\"\n"),
             Request::Check,
-            Request::Account(AccountRequest {
-                action_id: "0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10".into(),
-            }),
+            Request::Account(AccountRequest { action_id: id() }),
         ] {
             let line = req.encode();
             assert!(
@@ -623,6 +632,85 @@ mod tests {
             Request::parse(&long),
             Err(ProtocolError::TooLong(_))
         ));
+    }
+
+    /// `json` with its `action_id` (and a restore target's) set to `id`, as
+    /// a request line.
+    fn line_with_id(json: &str, id: &serde_json::Value) -> String {
+        let mut value: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        value["action_id"] = id.clone();
+        if value.get("target").is_some() {
+            value["target"]["action_id"] = id.clone();
+        }
+        format!(
+            "{REQUEST_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(value.to_string())
+        )
+    }
+
+    #[test]
+    fn a_request_whose_action_id_is_not_an_id_is_refused_naming_it() {
+        use crate::snapshot::{Snapshot, SnapshotPlan};
+        let snapshot = Request::Snapshot(SnapshotRequest {
+            action_id: id(),
+            plan: SnapshotPlan::default(),
+            keep: true,
+            volume_image: None,
+        });
+        let restore = Request::Restore(RestoreRequest {
+            action_id: id(),
+            target: Snapshot::new(id(), true),
+            after: None,
+            force: false,
+            check_only: true,
+            volume_image: None,
+        });
+        let requests = [
+            serde_json::to_string(&run("id")).expect("JSON"),
+            serde_json::to_string(&Request::Account(AccountRequest { action_id: id() }))
+                .expect("JSON"),
+            serde_json::to_string(&snapshot).expect("JSON"),
+            serde_json::to_string(&restore).expect("JSON"),
+            // Written out, so the test names no edit type.
+            r#"{"op":"edit","action_id":"","edit":{"path":"/etc/motd","change":{"kind":"content","content":"hi\n"}}}"#.into(),
+            r#"{"op":"preview","action_id":"","preview":{"kind":"git","repo":"/srv/app","command":"true"},"timeout_ms":1,"output_cap":1}"#.into(),
+        ];
+        for json in &requests {
+            // With a real id it reads, and the id is on the wire as the
+            // string it always was.
+            let good = line_with_id(json, &serde_json::json!(ID));
+            let parsed = Request::parse(&good).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert!(
+                serde_json::to_string(&parsed)
+                    .expect("JSON")
+                    .contains(&format!(r#""action_id":"{ID}""#)),
+                "{json}"
+            );
+            for bad in [
+                serde_json::json!(""),
+                serde_json::json!("0193"),
+                serde_json::json!("a"),
+                serde_json::json!("../../etc/passwd"),
+                serde_json::json!("refs/heads/main"),
+                // A UUID, but not a version 7 one, so not the gateway's.
+                serde_json::json!("6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+                serde_json::json!("0193a7c2-6c1e-4d43-9f00-3b5e2a1c4d10"),
+                serde_json::json!(7),
+                serde_json::json!(null),
+            ] {
+                let err = Request::parse(&line_with_id(json, &bad))
+                    .expect_err(&format!("{json} with {bad}"));
+                let ProtocolError::Json(message) = &err else {
+                    panic!("{json} with {bad}: {err:?}");
+                };
+                assert!(message.contains("`action_id`"), "{message}");
+            }
+        }
+        // A hostile id is not repeated whole.
+        let long = "x".repeat(10_000);
+        let err = Request::parse(&line_with_id(&requests[0], &serde_json::json!(long)))
+            .expect_err("not an id");
+        assert!(err.to_string().len() < 400, "{err}");
     }
 
     #[test]
@@ -680,7 +768,7 @@ mod tests {
         };
         let accounts = [
             RunAccount {
-                action_id: "a".into(),
+                action_id: ActionId::new(),
                 started: Some(start.clone()),
                 ended: Some(AccountEnd::Refused {
                     at: "2026-12-07T04:00:02Z".into(),
@@ -692,7 +780,7 @@ mod tests {
                 whole_log: true,
             },
             RunAccount {
-                action_id: "b".into(),
+                action_id: ActionId::new(),
                 started: Some(start),
                 ended: Some(AccountEnd::Ran {
                     at: "2026-12-07T04:00:02Z".into(),
@@ -702,7 +790,7 @@ mod tests {
                 whole_log: false,
             },
             RunAccount {
-                action_id: "c".into(),
+                action_id: ActionId::new(),
                 started: None,
                 ended: None,
                 read_bytes: 0,
@@ -717,13 +805,13 @@ mod tests {
             assert!(frame.is_last());
         }
         // An account from a later guard with more to say still reads.
-        let later = br#"{"action_id":"d","started":null,"read_bytes":1,"whole_log":true,"more":1}"#;
+        let later = br#"{"action_id":"0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10","started":null,"read_bytes":1,"whole_log":true,"more":1}"#;
         let mut wire = vec![ACCOUNT];
         wire.extend_from_slice(&(later.len() as u32).to_be_bytes());
         wire.extend_from_slice(later);
         let mut dec = FrameDecoder::new();
         dec.push(&wire);
-        assert!(matches!(dec.next_frame(), Ok(Some(Frame::Account(a))) if a.action_id == "d"));
+        assert!(matches!(dec.next_frame(), Ok(Some(Frame::Account(a))) if a.action_id == id()));
     }
 
     #[test]

@@ -35,6 +35,14 @@ pub const IMAGE_REPOSITORY: &str = "jarvis-snapshots";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jarvis_core::ActionId;
+
+    /// The id in the stored manifests below, as the gateway made it.
+    fn stored_id() -> ActionId {
+        "0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f"
+            .parse()
+            .expect("a UUID v7")
+    }
 
     #[test]
     fn an_empty_plan_says_why_there_is_no_snapshot() {
@@ -91,7 +99,7 @@ mod tests {
     }
 
     fn snapshot(repos: Vec<RepoState>, containers: Vec<ContainerState>) -> Snapshot {
-        let mut snap = Snapshot::new("0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f", true);
+        let mut snap = Snapshot::new(stored_id(), true);
         for c in containers {
             snap.push(c);
         }
@@ -272,8 +280,8 @@ mod tests {
     fn a_check_only_request_reads_as_before_for_old_guards() {
         // Without check_only the request is what guards before it read.
         let request = RestoreRequest {
-            action_id: "x".into(),
-            target: Snapshot::default(),
+            action_id: ActionId::new(),
+            target: Snapshot::new(stored_id(), true),
             after: None,
             force: false,
             check_only: false,
@@ -360,9 +368,9 @@ mod tests {
 
     /// Stored manifests, as the grouped shape wrote them.
     const STORED_MANIFESTS: &[&str] = &[
-        r#"{"action_id":"","kept":false,"repos":[],"containers":[],"volumes":[],"files":[],"not_captured":[],"duration_ms":0}"#,
+        r#"{"action_id":"0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10","kept":false,"repos":[],"containers":[],"volumes":[],"files":[],"not_captured":[],"duration_ms":0}"#,
         r#"{"action_id":"0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f","kept":true,"repos":[{"path":"/srv/app","head":"e59951b0e59951b0e59951b0e59951b0e59951b0","branch":"refs/heads/main","index_tree":"t1","worktree_tree":"t2","commit":"c1","kept_ref":"refs/jarvis/snapshots/0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f"},{"path":"/srv/new","head":null,"branch":null,"index_tree":"t3","worktree_tree":"t3"}],"containers":[{"name":"grafana","exists":true,"id":"c1","running":true,"fingerprint":"f","changes":"d","volumes":["data"],"image":"grafana/grafana","snapshot_image":"jarvis-snapshots:x.c1","snapshot_image_id":"sha256:1","inspect":{"Config":{"Env":["A=1"]},"Id":"c1"}},{"name":"worker","exists":false,"running":false,"fingerprint":"","changes":""}],"volumes":[{"name":"data","exists":true,"fingerprint":"f1","archive":"/var/lib/jarvis/volumes/x/data.tar","bytes":10240}],"files":[{"path":"/etc/app.conf","exists":true,"sha256":"ab","mode":420,"backup":"/var/lib/jarvis/files/x/ab"},{"path":"/etc/gone.conf","exists":false}],"not_captured":["bind mount /srv/data of grafana"],"duration_ms":812}"#,
-        r#"{"action_id":"a","kept":false,"repos":[],"containers":[],"volumes":[],"files":[{"path":"/etc/motd","exists":true,"sha256":"ab","mode":420}],"not_captured":[],"duration_ms":3}"#,
+        r#"{"action_id":"0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10","kept":false,"repos":[],"containers":[],"volumes":[],"files":[{"path":"/etc/motd","exists":true,"sha256":"ab","mode":420}],"not_captured":[],"duration_ms":3}"#,
     ];
 
     #[test]
@@ -391,16 +399,26 @@ mod tests {
             let old: grouped::Manifest =
                 serde_json::from_str(&again).unwrap_or_else(|e| panic!("{again}: {e}"));
             assert_eq!(serde_json::to_string(&old).unwrap_or_default(), again);
-            let back: Snapshot = serde_json::from_str(&again).unwrap_or_default();
+            let back: Snapshot =
+                serde_json::from_str(&again).unwrap_or_else(|e| panic!("{again}: {e}"));
             assert_eq!(
                 back, snap,
                 "a manifest read back equals the manifest written"
             );
         }
+        // The id reads as the id the gateway made, and writes as the same
+        // string.
+        let kept: Snapshot = serde_json::from_str(STORED_MANIFESTS[1]).expect("stored manifest");
+        assert_eq!(kept.action_id, stored_id());
+        assert_eq!(
+            kept.action_id.to_string(),
+            "0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f"
+        );
         // Missing lists read as empty, as before.
-        let short: Snapshot =
-            serde_json::from_str(r#"{"action_id":"a","kept":true,"duration_ms":1}"#)
-                .unwrap_or_else(|e| panic!("{e}"));
+        let short: Snapshot = serde_json::from_str(
+            r#"{"action_id":"0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10","kept":true,"duration_ms":1}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(short.targets().is_empty() && short.not_captured.is_empty());
     }
 
@@ -417,16 +435,31 @@ mod tests {
             );
         }
         for text in [
-            r#"{"action_id":"a","kept":true,"duration_ms":1,"repo":[]}"#,
-            r#"{"action_id":"a","kept":true}"#,
+            r#"{"action_id":"0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10","kept":true,"duration_ms":1,"repo":[]}"#,
+            r#"{"action_id":"0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10","kept":true}"#,
             r#"{"kept":true,"duration_ms":1}"#,
-            r#"{"action_id":"a","kept":true,"duration_ms":1,"repos":[{"path":"/x"}]}"#,
+            r#"{"action_id":"0193a7c2-6c1e-7d43-9f00-3b5e2a1c4d10","kept":true,"duration_ms":1,"repos":[{"path":"/x"}]}"#,
         ] {
             assert!(serde_json::from_str::<Snapshot>(text).is_err(), "{text}");
             assert!(
                 serde_json::from_str::<grouped::Manifest>(text).is_err(),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn a_manifest_whose_action_id_is_not_an_id_is_refused_naming_it() {
+        let good = STORED_MANIFESTS[1];
+        for bad in [
+            "",
+            "a",
+            "x/../../etc",
+            "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+        ] {
+            let text = good.replacen("0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f", bad, 1);
+            let err = serde_json::from_str::<Snapshot>(&text).expect_err(bad);
+            assert!(err.to_string().contains("`action_id`"), "{err}");
         }
     }
 
@@ -508,7 +541,7 @@ mod tests {
             bytes: 0,
         };
         // A file's repository is found after the containers are captured.
-        let snap = Snapshot::new("a", false)
+        let snap = Snapshot::new(stored_id(), false)
             .with(repo("e59951b0", "t1"))
             .with(container("c1", "d1", true))
             .with(volume.clone())
@@ -552,7 +585,7 @@ mod tests {
         // The grouped shape of the same manifest, and the plan that takes
         // it again.
         let old = grouped::Manifest {
-            action_id: "a".into(),
+            action_id: stored_id().to_string(),
             repos: vec![
                 repo("e59951b0", "t1"),
                 RepoState {

@@ -45,7 +45,9 @@ fn bench(c: &mut Criterion) {
         ("git", "git -C / status 2>/dev/null; git --version"),
     ] {
         let request = Request::Run(RunRequest {
-            action_id: "0193aaaa-0000-7000-8000-00000000be7c".into(),
+            action_id: "0193aaaa-0000-7000-8000-00000000be7c"
+                .parse()
+                .expect("a UUID v7"),
             command: line.into(),
             cwd: None,
             timeout_ms: 30_000,

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use jarvis_core::ActionId;
 use jarvis_exec::snapshot::{ComposeTarget, ContainerState, IMAGE_REPOSITORY};
 use serde_json::{Value, json};
 
@@ -80,18 +81,14 @@ pub fn containers_of(target: &ComposeTarget) -> Result<Vec<String>, GuardError> 
     Ok(names)
 }
 
-/// Captures a container; with `keep`, its filesystem as the image
-/// `jarvis-snapshots:<action_id>.<id12>` and its inspect data. Also returns
-/// what it cannot capture (bind mounts, tmpfs).
+/// Captures a container; with `keep` (the action to keep it for), its
+/// filesystem as the image `jarvis-snapshots:<action_id>.<id12>` and its
+/// inspect data. Also returns what it cannot capture (bind mounts, tmpfs).
 pub fn capture(
     name: &str,
-    action_id: &str,
-    keep: bool,
+    keep: Option<ActionId>,
 ) -> Result<(ContainerState, Vec<String>), GuardError> {
     check_name("container", name)?;
-    if keep {
-        check_action_id(action_id)?;
-    }
     let engine = Engine::connect()?;
     let mut state = look(&engine, name)?;
     let notes = state
@@ -100,7 +97,9 @@ pub fn capture(
         .map(|i| not_captured(name, i))
         .unwrap_or_default();
     match (&state.id, keep) {
-        (Some(id), true) => {
+        (Some(id), Some(action_id)) => {
+            // An `ActionId` displays as hex digits and dashes only, which
+            // an image tag may hold.
             let tag = format!("{action_id}.{}", short(id));
             let image_id = commit(&engine, id, IMAGE_REPOSITORY, &tag, true).map_err(|e| {
                 GuardError::Container(format!("cannot snapshot container {name}: {e}"))
@@ -385,20 +384,6 @@ fn check_name(kind: &str, name: &str) -> Result<(), GuardError> {
     }
 }
 
-/// Action ids become image tags and directory names: hex and dashes only.
-fn check_action_id(id: &str) -> Result<(), GuardError> {
-    let ok = id.len() <= 64
-        && id.starts_with(|c: char| c.is_ascii_hexdigit())
-        && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(GuardError::Request(format!(
-            "`{id}` is not an action id (hex digits and dashes)"
-        )))
-    }
-}
-
 fn short(id: &str) -> &str {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
     id.get(..12).unwrap_or(id)
@@ -493,20 +478,12 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn action_id() -> String {
-        let h = random_hex(16).expect("random id");
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        )
+    fn action_id() -> ActionId {
+        ActionId::new()
     }
 
     fn current(name: &str) -> ContainerState {
-        capture(name, "", false).expect("capture").0
+        capture(name, None).expect("capture").0
     }
 
     fn inspect(name: &str, format: &str) -> String {
@@ -543,7 +520,7 @@ mod tests {
 
         let before = current(&name);
         assert!(before.exists && before.running && before.inspect.is_none());
-        let (kept, notes) = capture(&name, &aid, true).expect("capture");
+        let (kept, notes) = capture(&name, Some(aid)).expect("capture");
         t.keep_images(&[&kept]);
         assert_eq!((&kept.id, &kept.changes), (&before.id, &before.changes));
         assert_eq!(kept.fingerprint, before.fingerprint);
@@ -596,7 +573,6 @@ mod tests {
 
         let missing = current(&t.name());
         assert!(!missing.exists);
-        assert!(capture(&name, "not-an-id!", true).is_err());
     }
 
     #[test]
@@ -604,7 +580,7 @@ mod tests {
         let mut t = Scratch::new();
         let name = t.run(&[], &["sleep", "3600"]);
         docker(&["exec", &name, "sh", "-c", "echo one > /data.txt"]);
-        let (target, _) = capture(&name, &action_id(), true).expect("capture");
+        let (target, _) = capture(&name, Some(action_id())).expect("capture");
         t.keep_images(&[&target]);
 
         docker(&[
@@ -671,7 +647,7 @@ mod tests {
             &second,
             &name,
         ]);
-        let (target, _) = capture(&name, &action_id(), true).expect("capture");
+        let (target, _) = capture(&name, Some(action_id())).expect("capture");
         t.keep_images(&[&target]);
         let original = inspect(
             &name,
@@ -759,7 +735,7 @@ mod tests {
             "sleep",
             "3600",
         ]);
-        let (target, _) = capture(&name, &action_id(), true).expect("capture");
+        let (target, _) = capture(&name, Some(action_id())).expect("capture");
         t.keep_images(&[&target]);
         assert!(!target.running);
         docker(&["start", &name]);
@@ -773,7 +749,7 @@ mod tests {
     fn restore_fails_clearly_without_its_image() {
         let mut t = Scratch::new();
         let name = t.run(&[], &["sleep", "3600"]);
-        let (target, _) = capture(&name, &action_id(), true).expect("capture");
+        let (target, _) = capture(&name, Some(action_id())).expect("capture");
         let image = target.snapshot_image.clone().expect("image");
         docker(&["rmi", &image]);
         let err = restore(&target).expect_err("no image").to_string();
@@ -800,8 +776,7 @@ mod tests {
         ]
         .map(String::from)
         .into();
-        let report =
-            preview(&name, &argv, 2, &aid, Duration::from_secs(60), 4096).expect("preview");
+        let report = preview(&name, &argv, 2, aid, Duration::from_secs(60), 4096).expect("preview");
         assert_eq!(report.kind.as_str(), "docker");
         assert_eq!(report.diff, "C /bin\nD /bin/ls\nA /hello");
         let diff: Vec<&str> = report.diff.lines().collect();
@@ -831,7 +806,7 @@ mod tests {
         assert_eq!(clones, "", "a preview clone was left behind");
 
         let stop: Vec<String> = ["stop", "-t", "1", &name].map(String::from).into();
-        let report = preview(&name, &stop, 3, &aid, Duration::from_secs(60), 10).expect("preview");
+        let report = preview(&name, &stop, 3, aid, Duration::from_secs(60), 10).expect("preview");
         assert!(
             report
                 .summary
@@ -848,7 +823,9 @@ mod tests {
     #[test]
     fn previews_refuse_what_could_reach_past_the_clone() {
         let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
-        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let id: ActionId = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+            .parse()
+            .expect("a UUID v7");
         let t = Duration::from_secs(5);
         let err = preview(
             "web",
@@ -915,7 +892,7 @@ mod tests {
         let state_dir = tempfile::tempdir().expect("tempdir");
         let aid = action_id();
         let kept =
-            capture_volume(&volume, &aid, true, Some(IMAGE), state_dir.path()).expect("capture");
+            capture_volume(&volume, Some(aid), Some(IMAGE), state_dir.path()).expect("capture");
         let archive = kept.archive.clone().expect("archive");
         assert!(kept.exists && kept.bytes > 0);
         let meta = std::fs::metadata(&archive).expect("archive");
@@ -923,8 +900,7 @@ mod tests {
             std::os::unix::fs::MetadataExt::uid(&meta),
             nix::unistd::getuid().as_raw()
         );
-        let same =
-            capture_volume(&volume, "", false, Some(IMAGE), state_dir.path()).expect("capture");
+        let same = capture_volume(&volume, None, Some(IMAGE), state_dir.path()).expect("capture");
         assert!(same.same_as(&kept) && same.archive.is_none());
 
         docker(&[
@@ -938,7 +914,7 @@ mod tests {
             "echo changed > /v/a; rm /v/d/b /v/.hidden; echo x > /v/new; chmod 700 /v/d",
         ]);
         let changed =
-            capture_volume(&volume, "", false, Some(IMAGE), state_dir.path()).expect("capture");
+            capture_volume(&volume, None, Some(IMAGE), state_dir.path()).expect("capture");
         assert!(!changed.same_as(&kept));
 
         let detail = restore_volume(&kept, IMAGE).expect("restore");
@@ -946,8 +922,7 @@ mod tests {
             detail.starts_with(&format!("restored volume {volume} from {archive}")),
             "{detail}"
         );
-        let back =
-            capture_volume(&volume, "", false, Some(IMAGE), state_dir.path()).expect("capture");
+        let back = capture_volume(&volume, None, Some(IMAGE), state_dir.path()).expect("capture");
         assert!(back.same_as(&kept));
         assert_eq!(
             docker(&[
@@ -964,18 +939,24 @@ mod tests {
         );
 
         assert_eq!(drop_volume(&kept), Ok(vec![format!("archive {archive}")]));
-        assert!(!state_dir.path().join("volumes").join(&aid).exists());
+        assert!(
+            !state_dir
+                .path()
+                .join("volumes")
+                .join(aid.to_string())
+                .exists()
+        );
         let err = restore_volume(&kept, IMAGE)
             .expect_err("archive gone")
             .to_string();
         assert!(err.ends_with("is missing"), "{err}");
 
         assert!(
-            !capture_volume(&t.name(), "", false, Some(IMAGE), state_dir.path())
+            !capture_volume(&t.name(), None, Some(IMAGE), state_dir.path())
                 .expect("capture")
                 .exists
         );
-        let err = capture_volume(&volume, "", false, None, state_dir.path())
+        let err = capture_volume(&volume, None, None, state_dir.path())
             .expect_err("no image")
             .to_string();
         assert!(err.contains("no helper image"), "{err}");

@@ -22,6 +22,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::GuardError;
+use jarvis_core::ActionId;
 use jarvis_exec::snapshot::{FileChange, FileEdit, FileState, PreviewBasis, PreviewReport};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -444,7 +445,7 @@ pub fn preview(edit: &FileEdit, cap: u64) -> Result<PreviewReport, GuardError> {
 /// Where copies of an action's files go: under the state directory as it
 /// really is (the guard's own configuration names it, links and all), then
 /// walked like any edited path.
-fn backup_dir(state_dir: &Path, action_id: &str) -> Result<PathBuf, GuardError> {
+fn backup_dir(state_dir: &Path, action_id: ActionId) -> Result<PathBuf, GuardError> {
     use std::os::unix::fs::DirBuilderExt as _;
     let state = fs::DirBuilder::new()
         .recursive(true)
@@ -457,15 +458,16 @@ fn backup_dir(state_dir: &Path, action_id: &str) -> Result<PathBuf, GuardError> 
                 state_dir.display()
             ))
         })?;
-    Ok(state.join("files").join(action_id))
+    // An `ActionId` displays as hex digits and dashes only: one path
+    // component, never `..` or a `/`.
+    Ok(state.join("files").join(action_id.to_string()))
 }
 
-/// Captures a file; with `keep`, a copy goes under the guard's state
-/// directory.
+/// Captures a file; with `keep` (the action to keep it for), a copy goes
+/// under the guard's state directory.
 pub fn capture(
     path: &str,
-    action_id: &str,
-    keep: bool,
+    keep: Option<ActionId>,
     state_dir: &Path,
 ) -> Result<FileState, GuardError> {
     let found = read(&walk(checked_path(path)?, Missing::Refuse)?)?;
@@ -476,7 +478,9 @@ pub fn capture(
         mode: found.as_ref().map(|(_, m)| *m),
         backup: None,
     };
-    if keep && let Some((bytes, _)) = &found {
+    if let Some(action_id) = keep
+        && let Some((bytes, _)) = &found
+    {
         // The hash names the copy, so two files of one action never clash.
         let copy =
             backup_dir(state_dir, action_id)?.join(state.sha256.as_deref().unwrap_or("copy"));
@@ -586,7 +590,8 @@ mod tests {
         let state = dir.path().join("state");
         let file = dir.path().join("app.conf");
         fs::write(&file, "port = 80\nhost = a\n").expect("write");
-        let before = capture(&file.display().to_string(), "0-1", true, &state).expect("capture");
+        let before =
+            capture(&file.display().to_string(), Some(ActionId::new()), &state).expect("capture");
         let diff = apply(&edit(
             &file,
             FileChange::Content {
@@ -630,8 +635,12 @@ mod tests {
     fn a_new_file_is_removed_by_a_rollback_and_links_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("new.conf");
-        let before =
-            capture(&file.display().to_string(), "0-2", true, dir.path()).expect("capture");
+        let before = capture(
+            &file.display().to_string(),
+            Some(ActionId::new()),
+            dir.path(),
+        )
+        .expect("capture");
         assert!(!before.exists);
         let p = preview(
             &edit(
@@ -701,9 +710,13 @@ mod tests {
             .expect_err("preview too")
             .to_string();
         assert!(err.contains("is a symbolic link"), "{err}");
-        let err = capture(&through.display().to_string(), "0-3", true, dir.path())
-            .expect_err("capture too")
-            .to_string();
+        let err = capture(
+            &through.display().to_string(),
+            Some(ActionId::new()),
+            dir.path(),
+        )
+        .expect_err("capture too")
+        .to_string();
         assert!(err.contains("is a symbolic link"), "{err}");
 
         assert_eq!(
@@ -794,7 +807,8 @@ mod tests {
         fs::set_permissions(&file, fs::Permissions::from_mode(0o751)).expect("chmod");
         let state = dir.path().join("state");
         fs::create_dir(&state).expect("state dir");
-        let before = capture(&file.display().to_string(), "0-4", true, &state).expect("capture");
+        let before =
+            capture(&file.display().to_string(), Some(ActionId::new()), &state).expect("capture");
         apply(&edit(&file, content("echo two\n"))).expect("apply");
         let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
         assert_eq!(mode(&file), 0o751);

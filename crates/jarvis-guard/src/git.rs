@@ -21,6 +21,7 @@
 
 use std::path::Path;
 
+use jarvis_core::ActionId;
 use jarvis_exec::snapshot::{GIT_REF_PREFIX, RepoState};
 
 use crate::error::GuardError;
@@ -41,17 +42,14 @@ const LISTED_PATHS: usize = 20;
 
 /// Captures the repository containing `dir`: HEAD, branch, index tree and
 /// working-tree tree (tracked and untracked, not ignored), without touching
-/// the working tree or the index. With `keep`, a commit holding all of it
-/// is kept under `refs/jarvis/snapshots/<action_id>`.
-pub fn capture(dir: &str, action_id: &str, keep: bool) -> Result<RepoState, GuardError> {
-    if keep {
-        check_action_id(action_id)?;
-    }
+/// the working tree or the index. With `keep` (the action to keep it for),
+/// a commit holding all of it is kept under
+/// `refs/jarvis/snapshots/<action_id>`.
+pub fn capture(dir: &str, keep: Option<ActionId>) -> Result<RepoState, GuardError> {
     let (repo, state, seed) = Repo::current(Path::new(dir))?;
-    if keep {
-        repo.keep(state, &seed, action_id)
-    } else {
-        Ok(state)
+    match keep {
+        Some(action_id) => repo.keep(state, &seed, action_id),
+        None => Ok(state),
     }
 }
 
@@ -127,8 +125,11 @@ pub fn drop(state: &RepoState) -> Result<Vec<String>, GuardError> {
     let Some(kept_ref) = &state.kept_ref else {
         return Ok(Vec::new());
     };
+    // The ref comes from a manifest the gateway sends back, not from an
+    // id the protocol parsed: only a ref a capture made (the prefix and an
+    // action id) may be deleted, never a branch or a tag.
     let id = kept_ref.strip_prefix(GIT_REF_PREFIX).unwrap_or_default();
-    if check_action_id(id).is_err() {
+    if id.parse::<ActionId>().is_err() {
         return Err(GuardError::Request(format!(
             "refusing to delete `{kept_ref}` in {}: it is not a Jarvis snapshot ref",
             state.path
@@ -177,21 +178,6 @@ fn listing(paths: &[String]) -> String {
         text.push_str(&format!(", … and {} more", paths.len() - LISTED_PATHS));
     }
     text
-}
-
-/// An action id names a ref and a directory: UUID-like, hex digits and
-/// dashes only.
-fn check_action_id(id: &str) -> Result<(), GuardError> {
-    let ok = id.len() <= 64
-        && id.starts_with(|c: char| c.is_ascii_hexdigit())
-        && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(GuardError::Request(format!(
-            "action id `{id}` cannot name a snapshot: only hex digits and dashes are allowed"
-        )))
-    }
 }
 
 /// A restore target comes from the gateway; everything in it that reaches
@@ -351,7 +337,11 @@ mod tests {
     }
 
     fn current(dir: &str) -> RepoState {
-        capture(dir, "", false).expect("capture")
+        capture(dir, None).expect("capture")
+    }
+
+    fn id() -> Option<ActionId> {
+        Some(ID.parse().expect("a UUID v7"))
     }
 
     fn preview_context<'a>(
@@ -375,7 +365,7 @@ mod tests {
             jarvis_policy::Policy::shipped().expect("shipped policy"),
         ));
         PreviewContext {
-            action_id,
+            action_id: action_id.parse().expect("a UUID v7"),
             host,
             policy,
             stop,
@@ -445,7 +435,7 @@ mod tests {
             "printf 'staged\\n' >> a.txt && git add a.txt && printf 'unstaged\\n' >> a.txt",
         );
         let before = untouched(&dir);
-        let state = capture(&format!("{dir}/sub"), ID, true).expect("capture");
+        let state = capture(&format!("{dir}/sub"), id()).expect("capture");
         let (files_after, index_after, refs_after) = untouched(&dir);
         assert_eq!(files_after, before.0);
         assert_eq!(index_after, before.1, ".git/index changed");
@@ -507,7 +497,7 @@ mod tests {
     #[test]
     fn capture_without_keep_makes_no_ref() {
         let (_tmp, dir) = fixture();
-        let state = capture(&dir, "not an id", false).expect("capture");
+        let state = capture(&dir, None).expect("capture");
         assert_eq!((state.commit, state.kept_ref), (None, None));
         assert_eq!(sh(Path::new(&dir), "git for-each-ref refs/jarvis"), "");
     }
@@ -518,27 +508,21 @@ mod tests {
         let plain = tmp.path().join("plain");
         std::fs::create_dir(&plain).expect("dir");
         let plain = plain.to_string_lossy().into_owned();
-        let err = capture(&plain, ID, true)
+        let err = capture(&plain, id())
             .expect_err("not a repository")
             .to_string();
         assert_eq!(err, format!("`{plain}` is not inside a git repository"));
 
         sh(tmp.path(), "git init -q --bare bare.git");
-        let err = capture(&format!("{}/bare.git", tmp.path().display()), ID, true)
+        let err = capture(&format!("{}/bare.git", tmp.path().display()), id())
             .expect_err("bare repository")
             .to_string();
         assert!(err.contains("has no working tree"), "{err}");
 
-        let err = capture(&format!("{plain}/missing"), ID, false)
+        let err = capture(&format!("{plain}/missing"), None)
             .expect_err("missing")
             .to_string();
         assert!(err.contains("is not a directory"), "{err}");
-
-        let (_tmp, dir) = fixture();
-        for bad in ["", "../../heads/main", "-x", "abc def"] {
-            let err = capture(&dir, bad, true).expect_err("bad id").to_string();
-            assert!(err.contains("cannot name a snapshot"), "{err}");
-        }
     }
 
     #[test]
@@ -548,7 +532,7 @@ mod tests {
             Path::new(&dir),
             "git merge -q other >/dev/null 2>&1 || true",
         );
-        let err = capture(&dir, ID, true).expect_err("conflicts").to_string();
+        let err = capture(&dir, id()).expect_err("conflicts").to_string();
         assert_eq!(
             err,
             format!("the index of {dir} has unresolved merge conflicts; no snapshot can be taken")
@@ -606,7 +590,7 @@ mod tests {
         let d = Path::new(&dir);
         let before = untouched(&dir);
         let index_mtime = mtime(&d.join(".git/index"));
-        let state = capture(&dir, ID, true).expect("capture");
+        let state = capture(&dir, id()).expect("capture");
         assert_eq!(show(d, &state.worktree_tree, "a.txt"), "ALPHA\nALPHA 2");
         assert_eq!(show(d, &state.index_tree, "a.txt"), "alpha\nalpha 2");
         let after = untouched(&dir);
@@ -624,7 +608,7 @@ mod tests {
         let (_tmp, dir) = same_stat_rewrite(10);
         let d = Path::new(&dir);
         sh(d, "GIT_OPTIONAL_LOCKS=0 git diff-files --quiet");
-        let state = capture(&dir, "", false).expect("capture");
+        let state = capture(&dir, None).expect("capture");
         assert_eq!(show(d, &state.worktree_tree, "a.txt"), "alpha\nalpha 2");
         assert_eq!(
             (state.index_tree.clone(), state.worktree_tree.clone()),
@@ -641,7 +625,7 @@ mod tests {
              && printf 'b\\n' > s/b.txt && printf '*.log\\n' > .gitignore && printf 'x\\n' > x.log",
         );
         let dir = std::fs::canonicalize(tmp.path().join("r")).expect("path");
-        let state = capture(&dir.to_string_lossy(), ID, true).expect("capture");
+        let state = capture(&dir.to_string_lossy(), id()).expect("capture");
         assert!(!dir.join(".git/index").exists(), "an index was written");
         assert_eq!(
             state.index_tree,
@@ -674,7 +658,7 @@ mod tests {
         // Another git command in the middle of rewriting the index.
         std::fs::write(d.join(".git/index.lock"), b"half-written").expect("lock");
         let before = untouched(&dir);
-        let state = capture(&dir, ID, true).expect("capture");
+        let state = capture(&dir, id()).expect("capture");
         assert_eq!((state.index_tree, state.worktree_tree), expected);
         assert!(untouched(&dir).1 == before.1, ".git/index changed");
         assert_eq!(
@@ -694,7 +678,7 @@ mod tests {
              && printf 'kept\\n' > kept.log && git add -f kept.log && printf 'more\\n' >> kept.log \
              && printf 'x\\n' > sub/other.log && rm b.txt",
         );
-        let state = capture(&dir, "", false).expect("capture");
+        let state = capture(&dir, None).expect("capture");
         let listed = sh(
             d,
             &format!("git ls-tree -r --name-only {}", state.worktree_tree),
@@ -736,7 +720,7 @@ mod tests {
             ),
         ] {
             sh(d, script);
-            let state = capture(&dir, ID, true).unwrap_or_else(|e| panic!("{case}: {e}"));
+            let state = capture(&dir, id()).unwrap_or_else(|e| panic!("{case}: {e}"));
             assert_eq!(
                 (state.head.clone(), state.branch.clone()),
                 git_says(),
@@ -757,9 +741,9 @@ mod tests {
         let d = Path::new(&dir);
         let tree = sh(d, "git rev-parse 'HEAD^{tree}'");
         sh(d, &format!("rm .git/objects/{}/{}", &tree[..2], &tree[2..]));
-        let state = capture(&dir, "", false).expect("fingerprint");
+        let state = capture(&dir, None).expect("fingerprint");
         assert_eq!(state.index_tree, tree);
-        let state = capture(&dir, ID, true).expect("kept snapshot");
+        let state = capture(&dir, id()).expect("kept snapshot");
         assert_eq!(state.index_tree, tree);
         sh(d, &format!("git cat-file -e {tree}"));
         let commit = state.commit.expect("kept commit");
@@ -794,10 +778,10 @@ mod tests {
         ];
         for (what, script) in changes {
             let (_tmp, dir) = fixture();
-            let snap = capture(&dir, ID, true).expect("capture");
+            let snap = capture(&dir, id()).expect("capture");
             let before = files(Path::new(&dir));
             sh(Path::new(&dir), script);
-            let changed = capture(&dir, "", false).map_or(true, |now| !matches(&now, &snap));
+            let changed = capture(&dir, None).map_or(true, |now| !matches(&now, &snap));
             assert!(changed, "{what} changed nothing");
 
             let detail = restore(&snap).unwrap_or_else(|e| panic!("after {what}: {e}"));
@@ -814,7 +798,7 @@ mod tests {
     #[test]
     fn restore_leaves_files_ignored_in_the_snapshot_even_when_no_longer_ignored() {
         let (_tmp, dir) = fixture();
-        let snap = capture(&dir, ID, true).expect("capture");
+        let snap = capture(&dir, id()).expect("capture");
         let before = files(Path::new(&dir));
         sh(
             Path::new(&dir),
@@ -835,7 +819,7 @@ mod tests {
         let wt = std::fs::canonicalize(tmp.path().join("wt")).expect("worktree");
         let wt_dir = wt.to_string_lossy().into_owned();
         let main_before = untouched(&dir);
-        let snap = capture(&wt_dir, ID, true).expect("capture");
+        let snap = capture(&wt_dir, id()).expect("capture");
         let before = files(&wt);
         sh(
             &wt,
@@ -852,7 +836,7 @@ mod tests {
     #[test]
     fn restore_twice_is_harmless() {
         let (_tmp, dir) = fixture();
-        let snap = capture(&dir, ID, true).expect("capture");
+        let snap = capture(&dir, id()).expect("capture");
         let before = files(Path::new(&dir));
         sh(
             Path::new(&dir),
@@ -874,7 +858,7 @@ mod tests {
         );
         let dir = std::fs::canonicalize(tmp.path().join("r")).expect("path");
         let dir = dir.to_string_lossy().into_owned();
-        let snap = capture(&dir, ID, true).expect("capture");
+        let snap = capture(&dir, id()).expect("capture");
         assert_eq!(snap.head, None);
         assert_eq!(snap.branch.as_deref(), Some("refs/heads/main"));
         sh(
@@ -900,7 +884,7 @@ mod tests {
     #[test]
     fn restore_fails_clearly_when_the_snapshot_is_gone() {
         let (_tmp, dir) = fixture();
-        let snap = capture(&dir, ID, true).expect("capture");
+        let snap = capture(&dir, id()).expect("capture");
         sh(
             Path::new(&dir),
             &format!(
@@ -932,7 +916,7 @@ mod tests {
     #[test]
     fn drop_removes_only_the_snapshot_ref() {
         let (_tmp, dir) = fixture();
-        let snap = capture(&dir, ID, true).expect("capture");
+        let snap = capture(&dir, id()).expect("capture");
         let removed = super::drop(&snap).expect("drop");
         assert_eq!(removed, [format!("{dir}: {GIT_REF_PREFIX}{ID}")]);
         assert_eq!(sh(Path::new(&dir), "git for-each-ref refs/jarvis"), "");
@@ -1023,7 +1007,7 @@ mod tests {
             ),
             None,
             &preview_context(
-                "00000000-0000-0000-0000-00000000000a",
+                "00000000-0000-7000-8000-00000000000a",
                 &limits,
                 &stop,
                 1 << 20,
@@ -1055,7 +1039,7 @@ mod tests {
 
         assert!(untouched(&dir) == before, "the real repository changed");
         assert_eq!(
-            leftover_clones("00000000-0000-0000-0000-00000000000a"),
+            leftover_clones("00000000-0000-7000-8000-00000000000a"),
             Vec::<PathBuf>::new()
         );
     }
@@ -1080,7 +1064,7 @@ mod tests {
             &command,
             Some(&cwd),
             &preview_context(
-                "00000000-0000-0000-0000-00000000000b",
+                "00000000-0000-7000-8000-00000000000b",
                 &limits,
                 &stop,
                 1 << 20,
@@ -1098,7 +1082,7 @@ mod tests {
             &dir,
             &command,
             Some(&cwd),
-            &preview_context("00000000-0000-0000-0000-00000000000b", &limits, &stop, 5),
+            &preview_context("00000000-0000-7000-8000-00000000000b", &limits, &stop, 5),
         )
         .expect("capped preview");
         assert!(report.truncated);
@@ -1108,7 +1092,7 @@ mod tests {
         );
         assert!(untouched(&dir) == before, "the real repository changed");
         assert_eq!(
-            leftover_clones("00000000-0000-0000-0000-00000000000b"),
+            leftover_clones("00000000-0000-7000-8000-00000000000b"),
             Vec::<PathBuf>::new()
         );
     }
@@ -1133,7 +1117,7 @@ mod tests {
             &format!("rm {link}/b.txt && git -C {link} status --short"),
             Some(&link),
             &preview_context(
-                "00000000-0000-0000-0000-00000000000c",
+                "00000000-0000-7000-8000-00000000000c",
                 &limits,
                 &stop,
                 1 << 20,
@@ -1163,7 +1147,7 @@ mod tests {
         let dir = dir.to_string_lossy().into_owned();
         let before = untouched(&dir);
         let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
-        let id = "00000000-0000-0000-0000-00000000000e";
+        let id = "00000000-0000-7000-8000-00000000000e";
         let err = preview(
             &dir,
             &format!("git -C {dir} commit -qm first"),
@@ -1207,7 +1191,7 @@ mod tests {
         let (tmp, dir) = fixture();
         let before = untouched(&dir);
         let (limits, stop) = (Limits::default(), Arc::new(AtomicBool::new(false)));
-        let id = "00000000-0000-0000-0000-00000000000f";
+        let id = "00000000-0000-7000-8000-00000000000f";
         let ctx = preview_context(id, &limits, &stop, 1 << 20);
         let (parent, name) = dir.rsplit_once('/').expect("a parent");
         let quoted = format!("{}''{}", &name[..1], &name[1..]);
@@ -1316,7 +1300,7 @@ mod tests {
         };
 
         sh(d, "printf 'edit\\n' >> a.txt && printf 'e\\n' >> r.md");
-        let snap = capture(&dir, ID, true).expect("capture");
+        let snap = capture(&dir, id()).expect("capture");
         sh(
             d,
             "printf 'later\\n' >> a.txt && printf 'l\\n' >> r.md && rm untracked.txt",
@@ -1328,7 +1312,7 @@ mod tests {
             &format!("printf 'p\\n' >> {dir}/r.md && git -C {dir} commit -qam preview"),
             None,
             &preview_context(
-                "00000000-0000-0000-0000-00000000000d",
+                "00000000-0000-7000-8000-00000000000d",
                 &limits,
                 &stop,
                 1 << 20,

@@ -254,37 +254,29 @@ fn main() -> ExitCode {
         Request::Account(req) => {
             // Read-only and cheap: the log's tail, no policy load, so a
             // gateway can ask as soon as a host answers again.
-            let (entry, frame, code) = match account::parse_id(&req.action_id) {
-                Ok(id) => match account::read(&args.log, id, account::TAIL) {
-                    Ok(a) => (
-                        json!({"op": "account", "action_id": req.action_id, "result": "done",
-                            "found": account::found(&a), "read_bytes": a.read_bytes}),
-                        Frame::Account(a),
-                        ExitCode::SUCCESS,
-                    ),
-                    Err(e) => {
-                        let refusal = Refusal {
-                            code: "log".into(),
-                            reasons: vec![format!(
-                                "cannot read the log {}: {e}",
-                                args.log.display()
-                            )],
-                        };
-                        (
-                            json!({"op": "account", "action_id": req.action_id,
-                                "result": "refused", "code": "log", "reasons": refusal.reasons}),
-                            Frame::Refused(refusal),
-                            ExitCode::from(1),
-                        )
-                    }
-                },
-                // Whatever it is, it is not written to the log as an id.
-                Err(refusal) => (
-                    json!({"op": "account", "result": "refused", "code": refusal.code,
-                        "reasons": refusal.reasons}),
-                    Frame::Refused(refusal),
-                    ExitCode::from(1),
+            // The id was parsed with the request (a UUID version 7, or
+            // the request was refused as a bad one), so only an id the
+            // gateway could have made is searched for or logged.
+            let (entry, frame, code) = match account::read(&args.log, req.action_id, account::TAIL)
+            {
+                Ok(a) => (
+                    json!({"op": "account", "action_id": req.action_id, "result": "done",
+                        "found": account::found(&a), "read_bytes": a.read_bytes}),
+                    Frame::Account(a),
+                    ExitCode::SUCCESS,
                 ),
+                Err(e) => {
+                    let refusal = Refusal {
+                        code: "log".into(),
+                        reasons: vec![format!("cannot read the log {}: {e}", args.log.display())],
+                    };
+                    (
+                        json!({"op": "account", "action_id": req.action_id,
+                            "result": "refused", "code": "log", "reasons": refusal.reasons}),
+                        Frame::Refused(refusal),
+                        ExitCode::from(1),
+                    )
+                }
             };
             let _ = log.write(entry);
             let _ = out.send(&frame);
@@ -436,18 +428,20 @@ fn long_op(
 ) -> ExitCode {
     let started = std::time::Instant::now();
     let (op, action_id) = match &request {
-        Request::Snapshot(r) => ("snapshot", r.action_id.clone()),
+        Request::Snapshot(r) => ("snapshot", Some(r.action_id)),
         // A check changes nothing; its log line says so.
-        Request::Restore(r) if r.check_only => ("restore-check", r.action_id.clone()),
-        Request::Restore(r) => ("restore", r.action_id.clone()),
-        Request::Preview(r) => ("preview", r.action_id.clone()),
-        Request::Drop(_) => ("drop", String::new()),
+        Request::Restore(r) if r.check_only => ("restore-check", Some(r.action_id)),
+        Request::Restore(r) => ("restore", Some(r.action_id)),
+        Request::Preview(r) => ("preview", Some(r.action_id)),
+        Request::Drop(_) => ("drop", None),
         Request::Run(_)
         | Request::Check
         | Request::Kernel
         | Request::Edit(_)
-        | Request::Account(_) => ("other", String::new()),
+        | Request::Account(_) => ("other", None),
     };
+    // Without one, the line says `""`, as it always has.
+    let action_id = action_id.map(|id| id.to_string()).unwrap_or_default();
     let (tx, rx) = std::sync::mpsc::channel();
     let result = std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -574,7 +568,7 @@ fn preview(
                 grants: &args.grants,
             };
             let ctx = PreviewContext {
-                action_id: &req.action_id,
+                action_id: req.action_id,
                 host: &host,
                 policy: &policy,
                 stop,
@@ -597,7 +591,7 @@ fn preview(
                 container,
                 argv,
                 *container_arg,
-                &req.action_id,
+                req.action_id,
                 timeout,
                 req.output_cap,
             )

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use jarvis_core::ActionId;
 use jarvis_policy::Policy;
 
 use crate::runner::Host;
@@ -12,7 +13,7 @@ use crate::runner::Host;
 /// Bounds for running a command in a preview clone.
 pub struct PreviewContext<'a> {
     /// The action being previewed.
-    pub action_id: &'a str,
+    pub action_id: ActionId,
     /// The host's limits and kernel wall.
     pub host: &'a Host<'a>,
     /// The host policy, whose analysis of the replayed line decides what

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use jarvis_core::ActionId;
 use jarvis_exec::protocol::{
     Ending, EnforcementLevel, Frame, Outcome, Refusal, RunRequest, StreamSummary,
 };
@@ -194,7 +195,7 @@ pub fn run(
 
     // A private temporary directory: bash, sort and friends may need one,
     // and it is gone when the command is.
-    let tmp = PrivateTmp::new(&req.action_id)
+    let tmp = PrivateTmp::new(req.action_id)
         .map_err(|e| refuse("spawn", format!("cannot make a temporary directory: {e}")))?;
     let argv: Vec<OsString> = vec![
         bash.clone().into(),
@@ -240,7 +241,7 @@ pub fn run(
         .env("HOME", &home)
         .env("LANG", "C.UTF-8")
         .env("TMPDIR", &tmp.path)
-        .env("JARVIS_ACTION_ID", &req.action_id);
+        .env("JARVIS_ACTION_ID", req.action_id.to_string());
     for var in ["USER", "LOGNAME"] {
         if let Ok(v) = std::env::var(var) {
             cmd.env(var, v);
@@ -465,13 +466,8 @@ struct PrivateTmp {
 }
 
 impl PrivateTmp {
-    fn new(action_id: &str) -> std::io::Result<PrivateTmp> {
+    fn new(action_id: ActionId) -> std::io::Result<PrivateTmp> {
         use std::os::unix::fs::DirBuilderExt as _;
-        let safe: String = action_id
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .take(40)
-            .collect();
         let base = std::env::temp_dir();
         let mut last = None;
         // `create` fails on an existing name, so a directory planted under
@@ -482,7 +478,9 @@ impl PrivateTmp {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or_default();
             let path = base.join(format!(
-                "jarvis-run-{safe}-{}-{nanos:x}{attempt}",
+                // An `ActionId` displays as hex digits and dashes only:
+                // part of one file name, never a `/`.
+                "jarvis-run-{action_id}-{}-{nanos:x}{attempt}",
                 std::process::id()
             ));
             match std::fs::DirBuilder::new().mode(0o700).create(&path) {

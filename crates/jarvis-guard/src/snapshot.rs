@@ -44,25 +44,14 @@ fn elapsed_ms(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-fn is_uuidish(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-}
-
 /// Takes a snapshot of a plan's targets, in the plan's order.
 pub fn take(req: &SnapshotRequest, host: &Host<'_>) -> Result<Snapshot, GuardError> {
     let started = Instant::now();
-    if !is_uuidish(&req.action_id) {
-        return Err(GuardError::Request(format!(
-            "`{}` is not an action id",
-            req.action_id
-        )));
-    }
     let plan = &req.plan;
-    let mut snapshot = Snapshot::new(req.action_id.as_str(), req.keep);
+    let mut snapshot = Snapshot::new(req.action_id, req.keep);
     snapshot.not_captured = plan.not_captured.clone();
     let mut cx = Capture {
-        action_id: &req.action_id,
-        keep: req.keep,
+        keep: req.keep.then_some(req.action_id),
         volume_image: req.volume_image.as_deref(),
         host,
         plan,
@@ -138,12 +127,6 @@ pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, G
             "the snapshot to restore holds fingerprints only, nothing to restore from".into(),
         ));
     }
-    if !is_uuidish(&req.action_id) {
-        return Err(GuardError::Request(format!(
-            "`{}` is not an action id",
-            req.action_id
-        )));
-    }
     let image = req.volume_image.as_deref();
     let after = req.after.as_ref();
     let plan = target
@@ -187,7 +170,7 @@ pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, G
     // The present first, so this rollback can itself be rolled back.
     let before = take(
         &SnapshotRequest {
-            action_id: req.action_id.clone(),
+            action_id: req.action_id,
             plan: target.plan(),
             keep: true,
             volume_image: req.volume_image.clone(),
@@ -219,7 +202,7 @@ pub fn restore(req: &RestoreRequest, host: &Host<'_>) -> Result<RestoreReport, G
     }
     let after = take(
         &SnapshotRequest {
-            action_id: req.action_id.clone(),
+            action_id: req.action_id,
             plan: target.plan(),
             keep: false,
             volume_image: req.volume_image.clone(),

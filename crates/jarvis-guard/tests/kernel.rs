@@ -123,7 +123,9 @@ impl Host {
     fn run_as(&self, command: &str, approved: bool, scope: &[&Path], cwd: Option<&Path>) -> Answer {
         self.send(
             &Request::Run(RunRequest {
-                action_id: "0193aaaa-0000-7000-8000-00000000c0de".into(),
+                action_id: "0193aaaa-0000-7000-8000-00000000c0de"
+                    .parse()
+                    .expect("a UUID v7"),
                 command: command.into(),
                 cwd: cwd.map(|c| c.display().to_string()),
                 timeout_ms: 20_000,
@@ -196,7 +198,9 @@ fn the_guard_s_environment_does_not_reach_bash() {
     let mark = host.path("sourced");
     std::fs::write(&evil, format!("touch {}\n", mark.display())).expect("write");
     let req = Request::Run(RunRequest {
-        action_id: "0193aaaa-0000-7000-8000-00000000c0de".into(),
+        action_id: "0193aaaa-0000-7000-8000-00000000c0de"
+            .parse()
+            .expect("a UUID v7"),
         command: "echo $SHELLOPTS; shopt -q extglob && echo extglob".into(),
         cwd: None,
         timeout_ms: 10_000,
@@ -374,7 +378,9 @@ fn the_started_line_is_written_even_when_the_command_kills_its_guard() {
     let host = Host::new().with(&["--kernel", "off"]);
     let answer = host.send(
         &Request::Run(RunRequest {
-            action_id: "0193aaaa-0000-7000-8000-00000000dead".into(),
+            action_id: "0193aaaa-0000-7000-8000-00000000dead"
+                .parse()
+                .expect("a UUID v7"),
             command: "kill -9 $(cut -d' ' -f4 /proc/$PPID/stat)".into(),
             cwd: None,
             timeout_ms: 10_000,
@@ -423,7 +429,9 @@ fn a_background_job_holding_the_pipes_is_swept_when_its_shell_ends() {
 fn the_timeout_still_kills_the_whole_confined_tree() {
     let host = Host::new();
     let req = Request::Run(RunRequest {
-        action_id: "0193aaaa-0000-7000-8000-00000000c0de".into(),
+        action_id: "0193aaaa-0000-7000-8000-00000000c0de"
+            .parse()
+            .expect("a UUID v7"),
         command: "sleep 30 & sleep 30 & sleep 30".into(),
         cwd: None,
         timeout_ms: 1_000,

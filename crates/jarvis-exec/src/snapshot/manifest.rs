@@ -2,6 +2,7 @@
 //! stored and sent in the grouped shape it always had; and how a manifest
 //! compares with a later state of the same targets.
 
+use jarvis_core::ActionId;
 use serde::{Deserialize, Serialize};
 
 use super::{ContainerState, FileState, PlanTarget, RepoState, SnapshotPlan, VolumeState};
@@ -14,11 +15,11 @@ use super::{ContainerState, FileState, PlanTarget, RepoState, SnapshotPlan, Volu
 /// the list and guards already installed read them; `SnapshotWire` is
 /// that form. The list keeps that grouping (see `TargetState::rank`), so
 /// a manifest read back equals the manifest written.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "SnapshotWire", into = "SnapshotWire")]
 pub struct Snapshot {
     /// The action it was taken for.
-    pub action_id: String,
+    pub action_id: ActionId,
     /// Whether something to restore from was kept (refs, images, copies),
     /// or only fingerprints were taken.
     pub kept: bool,
@@ -37,7 +38,9 @@ pub struct Snapshot {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SnapshotWire {
-    action_id: String,
+    // Written as the id's string, as manifests always were.
+    #[serde(deserialize_with = "crate::wire::action_id")]
+    action_id: ActionId,
     kept: bool,
     #[serde(default)]
     repos: Vec<RepoState>,
@@ -191,11 +194,13 @@ pub trait Captured: Sized + Into<TargetState> + 'static {
 
 impl Snapshot {
     /// An empty manifest for `action_id`.
-    pub fn new(action_id: impl Into<String>, kept: bool) -> Snapshot {
+    pub fn new(action_id: ActionId, kept: bool) -> Snapshot {
         Snapshot {
-            action_id: action_id.into(),
+            action_id,
             kept,
-            ..Snapshot::default()
+            targets: Vec::new(),
+            not_captured: Vec::new(),
+            duration_ms: 0,
         }
     }
 

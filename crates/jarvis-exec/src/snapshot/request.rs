@@ -1,6 +1,7 @@
 //! The requests the gateway sends the guard for snapshots, rollbacks, file
 //! edits, previews and drops, and the reports it gets back.
 
+use jarvis_core::ActionId;
 use serde::{Deserialize, Serialize};
 
 use jarvis_core::{FileEdit, SnapshotPlan};
@@ -12,7 +13,8 @@ use super::Snapshot;
 #[serde(deny_unknown_fields)]
 pub struct SnapshotRequest {
     /// The action it is for; names the ref, the images and the copies.
-    pub action_id: String,
+    #[serde(deserialize_with = "crate::wire::action_id")]
+    pub action_id: ActionId,
     /// What to capture.
     pub plan: SnapshotPlan,
     /// Keep what a rollback needs, or only fingerprint the state.
@@ -29,7 +31,8 @@ pub struct SnapshotRequest {
 pub struct RestoreRequest {
     /// The rollback action; its own snapshot of the current state (taken
     /// first, so the rollback can be undone) is kept under this id.
-    pub action_id: String,
+    #[serde(deserialize_with = "crate::wire::action_id")]
+    pub action_id: ActionId,
     /// The snapshot to restore (kept).
     pub target: Snapshot,
     /// The state right after the original action ran. A target that is in
@@ -109,7 +112,8 @@ pub struct RestoreReport {
 #[serde(deny_unknown_fields)]
 pub struct EditRequest {
     /// The action.
-    pub action_id: String,
+    #[serde(deserialize_with = "crate::wire::action_id")]
+    pub action_id: ActionId,
     /// The edit.
     pub edit: FileEdit,
 }
@@ -153,7 +157,8 @@ pub enum PreviewKind {
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     /// The action.
-    pub action_id: String,
+    #[serde(deserialize_with = "crate::wire::action_id")]
+    pub action_id: ActionId,
     /// What to preview.
     pub preview: PreviewKind,
     /// Time limit for the command in the clone.

@@ -167,7 +167,7 @@ impl Gateway {
             .await?;
         let mut recorded = 0;
         for id in due {
-            let asked = self.executor.account(host, &id.to_string()).await;
+            let asked = self.executor.account(host, id).await;
             let (run, payload) = match asked {
                 Ok(account) => {
                     let action = self.store.action(id).await?;
@@ -235,7 +235,7 @@ mod tests {
 
     fn account(started: Option<&str>, ended: Option<AccountEnd>, whole_log: bool) -> RunAccount {
         RunAccount {
-            action_id: ActionId::new().to_string(),
+            action_id: ActionId::new(),
             started: started.map(|at| jarvis_exec::protocol::AccountStart {
                 at: at.into(),
                 kernel: Some("read-only, runs 1 program, no network".into()),

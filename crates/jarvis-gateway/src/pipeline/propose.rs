@@ -255,7 +255,7 @@ impl Gateway {
         // host's limit) is refused now, with the reason, instead of
         // failing when it is run.
         if let Err(e) = self.executor.fits(&Job {
-            action_id: ActionId::new().to_string(),
+            action_id: ActionId::new(),
             host: p.host.clone(),
             requester: p.requester.clone(),
             command: command.clone(),

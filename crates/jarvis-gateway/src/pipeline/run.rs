@@ -436,7 +436,7 @@ impl Gateway {
             });
         }
         let job = Job {
-            action_id: id.to_string(),
+            action_id: id,
             host: host.clone(),
             // Limits per requester count the person who answers for the
             // action: one person's conversations and tokens share theirs.
@@ -559,7 +559,7 @@ impl Gateway {
             .snapshot_admitted(
                 admission,
                 SnapshotRequest {
-                    action_id: id.to_string(),
+                    action_id: id,
                     plan: plan.clone(),
                     keep: true,
                     volume_image: spec.snapshots.volume_image.clone(),
@@ -596,7 +596,7 @@ impl Gateway {
             .snapshot(
                 &spec.name,
                 SnapshotRequest {
-                    action_id: id.to_string(),
+                    action_id: id,
                     plan: plan.clone(),
                     keep: false,
                     volume_image: spec.snapshots.volume_image.clone(),

@@ -289,11 +289,11 @@ mod tests {
             inspect: None,
         };
         let created = ContainerState::absent("worker");
-        let before = Snapshot::new("", true)
+        let before = Snapshot::new(ActionId::new(), true)
             .with(grafana.clone())
             .with(created.clone())
             .with(repo.clone());
-        let after = Snapshot::default()
+        let after = Snapshot::new(ActionId::new(), false)
             .with(RepoState {
                 head: Some("1a2b3c4d".into()),
                 ..repo
@@ -346,23 +346,27 @@ mod tests {
             commit: Some("k".into()),
             kept_ref: None,
         };
-        let snap = Snapshot::new("", true).with(repo.clone());
+        let snap = Snapshot::new(ActionId::new(), true).with(repo.clone());
         let mut record = SnapshotRecord {
             action_id: ActionId::new(),
             host: "nas".into(),
             taken_at: "2025-11-23T01:52:59Z".into(),
             manifest: json!(snap),
-            after: Some(json!(Snapshot::default().with(RepoState {
-                commit: None,
-                ..repo.clone()
-            }))),
+            after: Some(json!(Snapshot::new(ActionId::new(), false).with(
+                RepoState {
+                    commit: None,
+                    ..repo.clone()
+                }
+            ))),
             pruned_at: None,
         };
         assert!(changed_nothing(&record));
-        record.after = Some(json!(Snapshot::default().with(RepoState {
-            worktree_tree: "w2".into(),
-            ..repo
-        })));
+        record.after = Some(json!(Snapshot::new(ActionId::new(), false).with(
+            RepoState {
+                worktree_tree: "w2".into(),
+                ..repo
+            }
+        )));
         assert!(!changed_nothing(&record));
         record.after = None;
         assert!(!changed_nothing(&record), "unknown is not nothing");

@@ -122,7 +122,7 @@ impl Gateway {
         kind: PreviewKind,
     ) -> Result<Result<PreviewReport, NoLivePreview>, GatewayError> {
         let job = Job {
-            action_id: action.id.to_string(),
+            action_id: action.id,
             host: spec.name.clone(),
             requester: person(&action.accountable).to_owned(),
             command: action.command.clone(),
@@ -155,7 +155,7 @@ impl Gateway {
             })
             .await?;
         let request = PreviewRequest {
-            action_id: action.id.to_string(),
+            action_id: action.id,
             preview: kind,
             timeout_ms: u64::try_from(admission.timeout().as_millis()).unwrap_or(u64::MAX),
             output_cap: PREVIEW_CAP.min(spec.limits.output_cap),

@@ -91,7 +91,7 @@ impl Gateway {
         admission: Option<&Admission>,
     ) -> Option<RestoreReport> {
         let request = RestoreRequest {
-            action_id: rb.to_string(),
+            action_id: rb,
             target: r.target.clone(),
             after: r.after.clone(),
             force: false,

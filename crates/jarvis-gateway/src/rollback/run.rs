@@ -65,7 +65,7 @@ impl Gateway {
             return Err(GatewayError::NoRollback { id, why });
         }
         let job = Job {
-            action_id: rb.to_string(),
+            action_id: rb,
             host: restorable.host.clone(),
             requester: person(&action.accountable).to_owned(),
             command: action.command.clone(),
@@ -126,7 +126,7 @@ impl Gateway {
             .restore_admitted(
                 &admission,
                 RestoreRequest {
-                    action_id: rb.to_string(),
+                    action_id: rb,
                     target,
                     after,
                     force: rollback_forced(action),

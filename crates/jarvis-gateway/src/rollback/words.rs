@@ -256,7 +256,7 @@ mod tests {
 
     fn report(targets: Vec<RestoredTarget>, before: bool) -> RestoreReport {
         RestoreReport {
-            before: before.then(Snapshot::default),
+            before: before.then(|| Snapshot::new(ActionId::new(), false)),
             after: None,
             complete: targets.iter().all(|t| {
                 matches!(

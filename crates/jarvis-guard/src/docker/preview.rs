@@ -3,12 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use jarvis_core::ActionId;
 use jarvis_core::text::cut_bytes;
 use jarvis_exec::snapshot::{PreviewBasis, PreviewReport};
 use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value, json};
 
-use super::{changes, check_action_id, check_name, checked, commit, inspect_container};
+use super::{changes, check_name, checked, commit, inspect_container};
 use super::{remove_container, remove_image};
 use crate::cmd::Cmd;
 use crate::engine::{DEFAULT_TIMEOUT, Engine, enc};
@@ -32,13 +33,12 @@ pub fn preview(
     container: &str,
     argv: &[String],
     container_arg: usize,
-    action_id: &str,
+    action_id: ActionId,
     timeout: Duration,
     cap: u64,
 ) -> Result<PreviewReport, GuardError> {
     let started = Instant::now();
     check_name("container", container)?;
-    check_action_id(action_id)?;
     let clone = format!("jarvis-preview-{}", random_hex(6)?);
     let clone_argv = preview_argv(argv, container_arg, container, &clone)?;
     let engine = Engine::connect()?;
@@ -48,8 +48,11 @@ pub fn preview(
         ))
     })?;
     let id = original["Id"].as_str().unwrap_or(container);
-    let image = format!("{PREVIEW_REPOSITORY}:{action_id}");
-    commit(&engine, id, PREVIEW_REPOSITORY, action_id, false).map_err(|e| {
+    // An `ActionId` displays as hex digits and dashes only, which an image
+    // tag may hold.
+    let tag = action_id.to_string();
+    let image = format!("{PREVIEW_REPOSITORY}:{tag}");
+    commit(&engine, id, PREVIEW_REPOSITORY, &tag, false).map_err(|e| {
         GuardError::Container(format!(
             "cannot make an image of {container} to preview on: {e}"
         ))

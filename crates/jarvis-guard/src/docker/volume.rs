@@ -3,26 +3,24 @@
 
 use std::path::{Path, PathBuf};
 
+use jarvis_core::ActionId;
 use jarvis_exec::snapshot::VolumeState;
 
 use super::fingerprint::sha256_hex;
-use super::{check_action_id, check_name, checked, short};
+use super::{check_name, checked, short};
 use crate::cmd::Cmd;
 use crate::engine::{DEFAULT_TIMEOUT, Engine, enc};
 use crate::error::GuardError;
 
-/// Captures a named volume; with `keep`, archived under `state_dir`.
+/// Captures a named volume; with `keep` (the action to keep it for),
+/// archived under `state_dir`.
 pub fn capture_volume(
     name: &str,
-    action_id: &str,
-    keep: bool,
+    keep: Option<ActionId>,
     image: Option<&str>,
     state_dir: &Path,
 ) -> Result<VolumeState, GuardError> {
     check_name("volume", name)?;
-    if keep {
-        check_action_id(action_id)?;
-    }
     let engine = Engine::connect()?;
     let found = engine.call(
         "GET",
@@ -47,8 +45,11 @@ pub fn capture_volume(
         ))
     })?;
     state.fingerprint = volume_fingerprint(name, image)?;
-    if keep {
-        let archive = archive_volume(name, image, &state_dir.join("volumes").join(action_id))?;
+    if let Some(action_id) = keep {
+        // An `ActionId` displays as hex digits and dashes only: one path
+        // component, never `..` or a `/`.
+        let dir = state_dir.join("volumes").join(action_id.to_string());
+        let archive = archive_volume(name, image, &dir)?;
         state.bytes = std::fs::metadata(&archive)
             .map_err(|e| {
                 GuardError::Volume(format!(

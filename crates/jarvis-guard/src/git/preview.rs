@@ -46,7 +46,9 @@ pub fn preview(
         ));
     }
     let names = real.spellings(dir)?;
-    let scratch = Scratch::new(&format!("jarvis-preview-{}", file_name_part(ctx.action_id)))?;
+    // An `ActionId` displays as hex digits and dashes only: part of one
+    // file name, never a `/`.
+    let scratch = Scratch::new(&format!("jarvis-preview-{}", ctx.action_id))?;
     let clone = scratch.utf8()?;
     let replay = replay::replay(command, cwd, &names, clone)?;
     let before = real.state()?;
@@ -166,7 +168,7 @@ fn run_command(
         .map_err(|why| GuardError::Policy(format!("the preview command cannot be read: {why}")))?;
     let grant = Grant::preview(&confinement, clone);
     let req = RunRequest {
-        action_id: ctx.action_id.to_owned(),
+        action_id: ctx.action_id,
         command,
         cwd: Some(cwd),
         timeout_ms: u64::try_from(ctx.timeout.as_millis()).unwrap_or(u64::MAX),
@@ -310,13 +312,6 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// `id` reduced to what is safe in a file name.
-fn file_name_part(id: &str) -> String {
-    id.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(40)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

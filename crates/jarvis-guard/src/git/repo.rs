@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use jarvis_core::ActionId;
 use jarvis_exec::snapshot::{GIT_REF_PREFIX, RepoState};
 
 use super::index;
@@ -426,7 +427,7 @@ impl Repo {
         &self,
         mut state: RepoState,
         seed: &Seed,
-        action_id: &str,
+        action_id: ActionId,
     ) -> Result<RepoState, GuardError> {
         let head_commit = state.head.clone();
         let head: Vec<&str> = head_commit.as_deref().into_iter().collect();
@@ -452,6 +453,8 @@ impl Repo {
         let mut parents = head.clone();
         parents.push(&index_commit);
         let commit = self.commit_tree(&state.worktree_tree, &parents, &[&title, &body])?;
+        // An `ActionId` displays as hex digits and dashes only, so this is
+        // a well-formed ref name and one ref per action.
         let kept_ref = format!("{GIT_REF_PREFIX}{action_id}");
         self.run(&["update-ref", "-m", &title, &kept_ref, &commit])?;
         state.commit = Some(commit);

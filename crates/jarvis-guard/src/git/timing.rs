@@ -218,11 +218,11 @@ fn child(spec: &str) {
     let phase = Phase::parse(phase).expect("phase");
     let samples: usize = samples.parse().expect("samples");
     for i in 0..samples {
-        let id = format!("00000000-0000-0000-0000-{i:012x}");
+        let id = format!("00000000-0000-7000-8000-{i:012x}");
         let started = Instant::now();
         let state = match phase {
-            Phase::Snapshot => capture(repo, &id, true),
-            Phase::After => capture(repo, "", false),
+            Phase::Snapshot => capture(repo, Some(id.parse().expect("a UUID v7"))),
+            Phase::After => capture(repo, None),
         }
         .expect("capture");
         let ms = started.elapsed().as_secs_f64() * 1e3;

@@ -38,7 +38,7 @@ impl SnapshotTarget for ContainerState {
     }
 
     fn fingerprint(&self, _: &Host<'_>, _: Option<&str>) -> Result<ContainerState, GuardError> {
-        docker::capture(&self.name, "", false).map(|(s, _)| s)
+        docker::capture(&self.name, None).map(|(s, _)| s)
     }
 
     fn is_restored(&self, now: &ContainerState) -> bool {
@@ -79,7 +79,7 @@ impl SnapshotTarget for ContainerState {
 /// Captures one container, noting the volumes it mounts that the host
 /// config does not mark stateful and what else it cannot capture.
 fn capture_one(name: &str, cx: &mut Capture<'_>) -> Result<(), GuardError> {
-    let (state, notes) = docker::capture(name, cx.action_id, cx.keep)?;
+    let (state, notes) = docker::capture(name, cx.keep)?;
     for v in &state.volumes {
         if !cx.plan.volumes().any(|p| p == v) {
             cx.not_captured(format!(

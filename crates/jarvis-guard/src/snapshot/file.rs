@@ -22,12 +22,12 @@ impl SnapshotTarget for FileState {
             .parent()
             .map(|d| d.display().to_string())
             .unwrap_or_else(|| "/".into());
-        match git::capture(&dir, cx.action_id, cx.keep) {
+        match git::capture(&dir, cx.keep) {
             Ok(state) => cx.add_once(state),
             Err(e)
                 if matches!(e, GuardError::NotInRepository { .. }) || !Path::new(&dir).is_dir() =>
             {
-                let state = files::capture(path, cx.action_id, cx.keep, cx.host.state_dir)?;
+                let state = files::capture(path, cx.keep, cx.host.state_dir)?;
                 cx.snapshot.push(state);
             }
             Err(e) => return Err(e),
@@ -36,7 +36,7 @@ impl SnapshotTarget for FileState {
     }
 
     fn fingerprint(&self, host: &Host<'_>, _: Option<&str>) -> Result<FileState, GuardError> {
-        files::capture(&self.path, "", false, host.state_dir)
+        files::capture(&self.path, None, host.state_dir)
     }
 
     fn is_restored(&self, now: &FileState) -> bool {

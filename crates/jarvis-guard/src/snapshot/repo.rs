@@ -13,7 +13,7 @@ impl SnapshotTarget for RepoState {
     type Planned<'p> = &'p str;
 
     fn capture(dir: &str, cx: &mut Capture<'_>) -> Result<(), GuardError> {
-        match git::capture(dir, cx.action_id, cx.keep) {
+        match git::capture(dir, cx.keep) {
             Ok(state) => cx.add_once(state),
             Err(e @ GuardError::NotInRepository { .. }) => {
                 cx.not_captured(format!("{e}; its files are not captured"));
@@ -24,7 +24,7 @@ impl SnapshotTarget for RepoState {
     }
 
     fn fingerprint(&self, _: &Host<'_>, _: Option<&str>) -> Result<RepoState, GuardError> {
-        git::capture(&self.path, "", false)
+        git::capture(&self.path, None)
     }
 
     fn is_restored(&self, now: &RepoState) -> bool {

@@ -1,6 +1,7 @@
 //! The one trait every kind of snapshot target implements, and what a
 //! snapshot carries from one target to the next while it is taken.
 
+use jarvis_core::ActionId;
 use jarvis_exec::snapshot::{Captured, RestoredTarget, Snapshot, SnapshotPlan, TargetOutcome};
 
 use super::Host;
@@ -11,10 +12,9 @@ use crate::error::GuardError;
 /// captured container mounts it; a repository is captured once however
 /// many targets lie in it).
 pub struct Capture<'a> {
-    /// The action the snapshot is for; names refs, images and copies.
-    pub action_id: &'a str,
-    /// Keep what a rollback needs, or only fingerprint.
-    pub keep: bool,
+    /// The action the snapshot is for, when what a rollback needs is kept
+    /// (it names the refs, images and copies); `None` to fingerprint only.
+    pub keep: Option<ActionId>,
     /// The image that archives volumes.
     pub volume_image: Option<&'a str>,
     /// The host's state directory and policy.

@@ -66,7 +66,7 @@ fn fixture() -> Fixture {
 
 fn request(action_id: &str, plan: &SnapshotPlan, keep: bool) -> SnapshotRequest {
     SnapshotRequest {
-        action_id: action_id.into(),
+        action_id: action_id.parse().expect("a UUID v7"),
         plan: plan.clone(),
         keep,
         volume_image: None,
@@ -97,7 +97,7 @@ fn take_captures_each_target_once_and_files_in_a_repository_through_git() {
         [("repo", f.repo.as_str()), ("file", f.loose.as_str())],
         "the repository once, from its subdirectory and its file"
     );
-    assert!(snap.kept && snap.action_id == ID);
+    assert!(snap.kept && snap.action_id.to_string() == ID);
     assert!(snap.repos().all(|r| r.kept_ref.is_some()));
     assert!(snap.files().all(|f| f.backup.is_some()));
     assert_eq!(snap.not_captured.len(), 1, "{:?}", snap.not_captured);
@@ -136,7 +136,7 @@ fn a_rollback_checks_stops_on_later_changes_and_restores_in_order() {
     );
     let after = take(&request(ID, &plan, false), &host).expect("after");
     let ask = |check_only: bool, force: bool| RestoreRequest {
-        action_id: ROLLBACK.into(),
+        action_id: ROLLBACK.parse().expect("a UUID v7"),
         target: target.clone(),
         after: Some(after.clone()),
         force,
@@ -189,7 +189,7 @@ fn a_rollback_checks_stops_on_later_changes_and_restores_in_order() {
     );
     assert!(forced.complete);
     let before = forced.before.clone().expect("the present, kept");
-    assert!(before.kept && before.action_id == ROLLBACK);
+    assert!(before.kept && before.action_id.to_string() == ROLLBACK);
     assert_eq!(kinds_and_names(&before), kinds_and_names(&target));
     assert_eq!(read(&format!("{}/a.txt", f.repo)), "one\n");
     assert_eq!(read(&f.loose), "port = 80\n");
@@ -224,7 +224,7 @@ fn a_snapshot_of_fingerprints_only_cannot_be_restored() {
     let target = take(&request(ID, &plan, false), &host).expect("fingerprints");
     let refused = restore(
         &RestoreRequest {
-            action_id: ROLLBACK.into(),
+            action_id: ROLLBACK.parse().expect("a UUID v7"),
             target,
             after: None,
             force: true,
@@ -237,7 +237,14 @@ fn a_snapshot_of_fingerprints_only_cannot_be_restored() {
         matches!(refused, Err(GuardError::Request(_))),
         "{refused:?}"
     );
-    assert!(take(&request("not an id", &plan, false), &host).is_err());
+    // A request whose id is not an action id never gets here: it is
+    // refused as the line is decoded (`Request::parse`, see account.rs).
+    assert!(
+        serde_json::from_value::<SnapshotRequest>(serde_json::json!({
+            "action_id": "not an id", "plan": {}, "keep": false
+        }))
+        .is_err_and(|e| e.to_string().contains("`action_id`"))
+    );
 }
 
 /// The sandbox's image (`sandbox/up`): busybox, nothing pulled.

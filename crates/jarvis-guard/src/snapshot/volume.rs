@@ -22,19 +22,13 @@ impl SnapshotTarget for VolumeState {
         {
             return Ok(());
         }
-        let state = docker::capture_volume(
-            name,
-            cx.action_id,
-            cx.keep,
-            cx.volume_image,
-            cx.host.state_dir,
-        )?;
+        let state = docker::capture_volume(name, cx.keep, cx.volume_image, cx.host.state_dir)?;
         cx.snapshot.push(state);
         Ok(())
     }
 
     fn fingerprint(&self, host: &Host<'_>, image: Option<&str>) -> Result<VolumeState, GuardError> {
-        docker::capture_volume(&self.name, "", false, image, host.state_dir)
+        docker::capture_volume(&self.name, None, image, host.state_dir)
     }
 
     fn is_restored(&self, now: &VolumeState) -> bool {

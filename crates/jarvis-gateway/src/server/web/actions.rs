@@ -190,7 +190,7 @@ mod tests {
     fn a_snapshot_reads_as_its_targets_and_what_the_action_did() {
         let repo = |head: &str| {
             serde_json::json!({
-                "action_id": "a",
+                "action_id": "0192f4c4-5e1a-7c3b-9f00-1a2b3c4d5e6f",
                 "kept": true,
                 "repos": [{
                     "path": "/srv/app",
