@@ -1,5 +1,8 @@
 //! The executor: admission (rate limits, breaker, concurrency) and the run
-//! itself, for every configured host.
+//! itself, for every configured host. Snapshots, rollbacks, previews and
+//! drops go through the same admission and calls (`snapshots`).
+
+mod snapshots;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,10 +19,7 @@ use crate::protocol::{
     AccountRequest, CheckReport, Frame, KernelReport, MAX_REQUEST, Outcome, Refusal, Request,
     RunAccount, RunRequest,
 };
-use crate::snapshot::{
-    DropReport, DropRequest, EditRequest, FileEdit, PreviewReport, PreviewRequest, RestoreReport,
-    RestoreRequest, Snapshot, SnapshotRequest,
-};
+use crate::snapshot::{EditRequest, FileEdit};
 use crate::transport::{Connection, Transport, TransportError};
 
 /// One action to send.
@@ -672,173 +672,6 @@ impl Executor {
             host: host.to_string(),
             detail: format!("a {what} ended with {frame:?}"),
         })
-    }
-
-    /// Takes a snapshot (or, without `keep`, fingerprints) on a host.
-    ///
-    /// # Errors
-    /// As [`Executor::check`], or the guard's refusal.
-    pub async fn snapshot(
-        &self,
-        host: &HostName,
-        request: SnapshotRequest,
-    ) -> Result<Snapshot, ExecError> {
-        self.snapshot_via(Via::Fresh(host), request).await
-    }
-
-    /// Takes a snapshot for an admitted job, on its admission's pass: the
-    /// snapshot before a run that probes a host is part of that probe.
-    ///
-    /// # Errors
-    /// As [`Executor::snapshot`].
-    pub async fn snapshot_admitted(
-        &self,
-        admission: &Admission,
-        request: SnapshotRequest,
-    ) -> Result<Snapshot, ExecError> {
-        self.snapshot_via(Via::Admitted(admission), request).await
-    }
-
-    async fn snapshot_via(
-        &self,
-        via: Via<'_>,
-        request: SnapshotRequest,
-    ) -> Result<Snapshot, ExecError> {
-        match self
-            .call(via, &Request::Snapshot(request), HEARTBEATS)
-            .await?
-        {
-            Frame::Snapshotted(s) => Ok(s),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Restored(_)
-            | Frame::Previewed(_)
-            | Frame::Dropped(_)
-            | Frame::Account(_)) => Err(Self::unexpected(via.host(), "snapshot", &other)),
-        }
-    }
-
-    /// Rolls targets back on a host.
-    ///
-    /// # Errors
-    /// As [`Executor::snapshot`].
-    pub async fn restore(
-        &self,
-        host: &HostName,
-        request: RestoreRequest,
-    ) -> Result<RestoreReport, ExecError> {
-        self.restore_via(Via::Fresh(host), request).await
-    }
-
-    /// Rolls targets back (or checks them) for an admitted rollback, on its
-    /// admission's pass.
-    ///
-    /// # Errors
-    /// As [`Executor::snapshot`].
-    pub async fn restore_admitted(
-        &self,
-        admission: &Admission,
-        request: RestoreRequest,
-    ) -> Result<RestoreReport, ExecError> {
-        self.restore_via(Via::Admitted(admission), request).await
-    }
-
-    async fn restore_via(
-        &self,
-        via: Via<'_>,
-        request: RestoreRequest,
-    ) -> Result<RestoreReport, ExecError> {
-        match self
-            .call(via, &Request::Restore(request), HEARTBEATS)
-            .await?
-        {
-            Frame::Restored(r) => Ok(r),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Snapshotted(_)
-            | Frame::Previewed(_)
-            | Frame::Dropped(_)
-            | Frame::Account(_)) => Err(Self::unexpected(via.host(), "rollback", &other)),
-        }
-    }
-
-    /// Makes a preview on the admitted job's host, with the admission's
-    /// timeout. A preview acts on the host before anyone approved the
-    /// action, so it is admitted like a run ([`Executor::admit`]: rate
-    /// limits, breaker, a concurrency slot) and holds the host's slot until
-    /// its report is in.
-    ///
-    /// # Errors
-    /// As [`Executor::snapshot`].
-    pub async fn preview(
-        &self,
-        admission: Admission,
-        mut request: PreviewRequest,
-    ) -> Result<PreviewReport, ExecError> {
-        request.timeout_ms = u64::try_from(admission.timeout.as_millis()).unwrap_or(u64::MAX);
-        match self
-            .call(
-                Via::Admitted(&admission),
-                &Request::Preview(request),
-                HEARTBEATS,
-            )
-            .await?
-        {
-            Frame::Previewed(p) => Ok(p),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Snapshotted(_)
-            | Frame::Restored(_)
-            | Frame::Dropped(_)
-            | Frame::Account(_)) => Err(Self::unexpected(&admission.host, "preview", &other)),
-        }
-    }
-
-    /// Removes kept snapshots on a host.
-    ///
-    /// # Errors
-    /// As [`Executor::snapshot`].
-    pub async fn drop_snapshots(
-        &self,
-        host: &HostName,
-        request: DropRequest,
-    ) -> Result<DropReport, ExecError> {
-        match self
-            .call(Via::Fresh(host), &Request::Drop(request), HEARTBEATS)
-            .await?
-        {
-            Frame::Dropped(d) => Ok(d),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Snapshotted(_)
-            | Frame::Restored(_)
-            | Frame::Previewed(_)
-            | Frame::Account(_)) => Err(Self::unexpected(host, "drop", &other)),
-        }
     }
 
     fn record(
