@@ -159,17 +159,22 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
     browser.set_size(PHONE.0, PHONE.1).await;
     browser.click(&format!("{item} button.approve")).await;
     browser.wait_for("#state").await;
-    let offered = browser
-        .eval(
-            "var s = document.getElementById('state').getAttribute('data-state');\
-             return [s, !!document.querySelector('form.run button.run')];",
-            vec![],
-        )
-        .await;
-    assert!(
-        offered[0] == "succeeded" || offered[1] == false,
-        "no \"Run it now\" while it starts or runs: {offered}"
-    );
+    for (w, h) in [PHONE, DESKTOP] {
+        browser.set_size(w, h).await;
+        let offered = browser
+            .eval(
+                "var s = document.getElementById('state').getAttribute('data-state');\
+                 var b = document.querySelector('form.run button.run');\
+                 return [s, !!b && b.getBoundingClientRect().width > 0];",
+                vec![],
+            )
+            .await;
+        assert!(
+            offered[0] == "succeeded" || offered[1] == false,
+            "{w}px: no \"Run it now\" while it starts or runs: {offered}"
+        );
+    }
+    browser.set_size(PHONE.0, PHONE.1).await;
     browser.wait_text("#state", "succeeded").await;
     browser
         .wait_text("pre#stdout", &format!("committed-{m}"))
