@@ -164,8 +164,7 @@ async fn approve_watch_audit_and_roll_back_in_the_browser() {
         let offered = browser
             .eval(
                 "var s = document.getElementById('state').getAttribute('data-state');\
-                 var b = document.querySelector('form.run button.run');\
-                 return [s, !!b && b.getBoundingClientRect().width > 0];",
+                 return [s, !!document.querySelector('form.run button.run')];",
                 vec![],
             )
             .await;
