@@ -1,6 +1,7 @@
 //! The server's rules over HTTP, in process: what a token may and may not
-//! do, approvals (expiry, the two-person rule), idempotent proposals and
-//! the audit filters, each checked in the response and in the audit log.
+//! do, approvals (expiry, the two-person rule), idempotent proposals, the
+//! audit filters, hostile text rendered inert and cookies behind TLS, each
+//! checked in the response and in the audit log.
 //! The real router and pipeline on a fresh store, with the fake guard
 //! under the executor (`jarvis_tests::inprocess`): none of this depends on
 //! what a real host does. What does (the binary's start, sign-in with real
@@ -426,4 +427,71 @@ async fn a_retried_proposal_with_its_idempotency_key_makes_one_action() {
         .filter(|a| a["command"] == json!(command))
         .count();
     assert_eq!(same, 3, "{list:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_with_html_script_and_ansi_render_inert() {
+    let app = spawn_app("rules-inert", "").await;
+    let agent = app.agent();
+    // Pending, so it is in the queue: markup in a path.
+    let html = agent
+        .propose("touch '/tmp/<script>alert(1)</script><img src=x onerror=alert(2)>'")
+        .await;
+    assert_eq!(html["state"], "pending_approval", "{html:#}");
+    // Denied (control characters are not judged), but shown on its page.
+    let ansi = agent
+        .propose("echo '<script>alert(3)</script>' \u{1b}[31mred\u{1b}[0m")
+        .await;
+    assert_eq!(ansi["state"], "denied", "{ansi:#}");
+    let pages = [
+        "/".to_owned(),
+        format!("/actions/{}", id_of(&html)),
+        format!("/actions/{}", id_of(&ansi)),
+        "/audit?q=script".to_owned(),
+    ];
+    for path in pages {
+        let (status, page) = app.approver.page(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!page.contains("<script>alert"), "{path} has live script");
+        assert!(!page.contains("<img src=x"), "{path} has a live tag");
+        assert!(!page.contains('\u{1b}'), "{path} has a raw escape");
+        assert!(
+            page.contains("&lt;script&gt;") || page.contains("&#60;script&#62;"),
+            "{path} does not show the markup as text"
+        );
+    }
+    let (_, page) = app
+        .approver
+        .page(&format!("/actions/{}", id_of(&ansi)))
+        .await;
+    assert!(
+        page.contains('\u{241b}'),
+        "the escape is shown as a visible symbol"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_tls_cookies_are_secure_and_host_bound() {
+    let app = spawn_app(
+        "rules-tls",
+        "[server]\npublic_url = \"https://jarvis.home.example\"\n",
+    )
+    .await;
+    let r = client()
+        .get(format!("{}/login", app.url))
+        .send()
+        .await
+        .expect("GET /login");
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.starts_with("__Host-jarvis_login="), "{cookie}");
+    assert!(
+        cookie.contains("; Secure")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(r.headers().contains_key("strict-transport-security"));
 }
