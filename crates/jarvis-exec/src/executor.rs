@@ -536,24 +536,13 @@ impl Executor {
     /// [`ExecError::UnknownHost`], [`ExecError::CircuitOpen`] or a transport
     /// failure.
     pub async fn check(&self, host: &HostName) -> Result<CheckReport, ExecError> {
-        match self
+        let answer = self
             .call(Via::Fresh(host), &Request::Check, Duration::from_secs(20))
-            .await?
-        {
-            Frame::Checked(report) => Ok(report),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Snapshotted(_)
-            | Frame::Restored(_)
-            | Frame::Previewed(_)
-            | Frame::Dropped(_)
-            | Frame::Account(_)) => Err(Self::unexpected(host, "check", &other)),
-        }
+            .await?;
+        let Frame::Checked(report) = answer else {
+            return Err(Self::unexpected(host, "check", &answer));
+        };
+        Ok(report)
     }
 
     /// Asks a host's guard only what its kernel enforces: no policy load,
@@ -562,24 +551,13 @@ impl Executor {
     /// # Errors
     /// As [`Executor::check`].
     pub async fn kernel(&self, host: &HostName) -> Result<KernelReport, ExecError> {
-        match self
+        let answer = self
             .call(Via::Fresh(host), &Request::Kernel, Duration::from_secs(20))
-            .await?
-        {
-            Frame::Kernel(report) => Ok(report),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Refused(_)
-            | Frame::Snapshotted(_)
-            | Frame::Restored(_)
-            | Frame::Previewed(_)
-            | Frame::Dropped(_)
-            | Frame::Account(_)) => Err(Self::unexpected(host, "kernel question", &other)),
-        }
+            .await?;
+        let Frame::Kernel(report) = answer else {
+            return Err(Self::unexpected(host, "kernel question", &answer));
+        };
+        Ok(report)
     }
 
     /// Asks a host's guard what its own log says of an action's run: the
@@ -596,24 +574,13 @@ impl Executor {
         action_id: ActionId,
     ) -> Result<RunAccount, ExecError> {
         let request = Request::Account(AccountRequest { action_id });
-        match self
+        let answer = self
             .call(Via::Fresh(host), &request, Duration::from_secs(20))
-            .await?
-        {
-            Frame::Account(account) => Ok(account),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Snapshotted(_)
-            | Frame::Restored(_)
-            | Frame::Previewed(_)
-            | Frame::Dropped(_)) => Err(Self::unexpected(host, "account question", &other)),
-        }
+            .await?;
+        let Frame::Account(account) = answer else {
+            return Err(Self::unexpected(host, "account question", &answer));
+        };
+        Ok(account)
     }
 
     /// Sends one request that answers with a single report (check,
@@ -647,24 +614,14 @@ impl Executor {
             Via::Admitted(_) => None,
         };
         let last = entry.conn.exchange(request, silence, &mut |_| {}).await;
-        match self.record(entry, last)? {
-            Frame::Refused(refusal) => Err(ExecError::Refused {
+        let frame = self.record(entry, last)?;
+        if let Frame::Refused(refusal) = frame {
+            return Err(ExecError::Refused {
                 host: host.clone(),
                 refusal,
-            }),
-            frame @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Snapshotted(_)
-            | Frame::Restored(_)
-            | Frame::Previewed(_)
-            | Frame::Dropped(_)
-            | Frame::Account(_)) => Ok(frame),
+            });
         }
+        Ok(frame)
     }
 
     fn unexpected(host: &HostName, what: &str, frame: &Frame) -> ExecError {

@@ -42,24 +42,13 @@ impl Executor {
         via: Via<'_>,
         request: SnapshotRequest,
     ) -> Result<Snapshot, ExecError> {
-        match self
+        let answer = self
             .call(via, &Request::Snapshot(request), HEARTBEATS)
-            .await?
-        {
-            Frame::Snapshotted(s) => Ok(s),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Restored(_)
-            | Frame::Previewed(_)
-            | Frame::Dropped(_)
-            | Frame::Account(_)) => Err(Self::unexpected(via.host(), "snapshot", &other)),
-        }
+            .await?;
+        let Frame::Snapshotted(s) = answer else {
+            return Err(Self::unexpected(via.host(), "snapshot", &answer));
+        };
+        Ok(s)
     }
 
     /// Rolls targets back on a host.
@@ -92,24 +81,13 @@ impl Executor {
         via: Via<'_>,
         request: RestoreRequest,
     ) -> Result<RestoreReport, ExecError> {
-        match self
+        let answer = self
             .call(via, &Request::Restore(request), HEARTBEATS)
-            .await?
-        {
-            Frame::Restored(r) => Ok(r),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Snapshotted(_)
-            | Frame::Previewed(_)
-            | Frame::Dropped(_)
-            | Frame::Account(_)) => Err(Self::unexpected(via.host(), "rollback", &other)),
-        }
+            .await?;
+        let Frame::Restored(r) = answer else {
+            return Err(Self::unexpected(via.host(), "rollback", &answer));
+        };
+        Ok(r)
     }
 
     /// Makes a preview on the admitted job's host, with the admission's
@@ -126,28 +104,17 @@ impl Executor {
         mut request: PreviewRequest,
     ) -> Result<PreviewReport, ExecError> {
         request.timeout_ms = u64::try_from(admission.timeout.as_millis()).unwrap_or(u64::MAX);
-        match self
+        let answer = self
             .call(
                 Via::Admitted(&admission),
                 &Request::Preview(request),
                 HEARTBEATS,
             )
-            .await?
-        {
-            Frame::Previewed(p) => Ok(p),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Snapshotted(_)
-            | Frame::Restored(_)
-            | Frame::Dropped(_)
-            | Frame::Account(_)) => Err(Self::unexpected(&admission.host, "preview", &other)),
-        }
+            .await?;
+        let Frame::Previewed(p) = answer else {
+            return Err(Self::unexpected(&admission.host, "preview", &answer));
+        };
+        Ok(p)
     }
 
     /// Removes kept snapshots on a host.
@@ -159,23 +126,12 @@ impl Executor {
         host: &HostName,
         request: DropRequest,
     ) -> Result<DropReport, ExecError> {
-        match self
+        let answer = self
             .call(Via::Fresh(host), &Request::Drop(request), HEARTBEATS)
-            .await?
-        {
-            Frame::Dropped(d) => Ok(d),
-            other @ (Frame::Hello(_)
-            | Frame::Stdout(_)
-            | Frame::Stderr(_)
-            | Frame::Heartbeat
-            | Frame::Done(_)
-            | Frame::Checked(_)
-            | Frame::Kernel(_)
-            | Frame::Refused(_)
-            | Frame::Snapshotted(_)
-            | Frame::Restored(_)
-            | Frame::Previewed(_)
-            | Frame::Account(_)) => Err(Self::unexpected(host, "drop", &other)),
-        }
+            .await?;
+        let Frame::Dropped(d) = answer else {
+            return Err(Self::unexpected(host, "drop", &answer));
+        };
+        Ok(d)
     }
 }

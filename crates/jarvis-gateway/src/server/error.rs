@@ -124,30 +124,9 @@ impl AppError {
     }
 
     pub(crate) fn from_gateway(e: GatewayError) -> AppError {
-        let e = match e {
-            GatewayError::Store(s) => return AppError::from_store(s),
-            other @ (GatewayError::Policy(_)
-            | GatewayError::UnknownHost(_)
-            | GatewayError::WrongState { .. }
-            | GatewayError::Expired { .. }
-            | GatewayError::ApprovalLapsed { .. }
-            | GatewayError::NotYourConversation { .. }
-            | GatewayError::ConversationBusy { .. }
-            | GatewayError::EmptyMessage
-            | GatewayError::MessageTooLong { .. }
-            | GatewayError::NowDenied { .. }
-            | GatewayError::PlanChanged { .. }
-            | GatewayError::KernelUnenforced { .. }
-            | GatewayError::SnapshotFailed { .. }
-            | GatewayError::SnapshotExists { .. }
-            | GatewayError::BadCwd { .. }
-            | GatewayError::BadEdit { .. }
-            | GatewayError::Model { .. }
-            | GatewayError::ApprovalRefused { .. }
-            | GatewayError::NoRollback { .. }
-            | GatewayError::NothingToUndo { .. }
-            | GatewayError::NotSent { .. }) => other,
-        };
+        if let GatewayError::Store(s) = e {
+            return AppError::from_store(s);
+        }
         let status = match &e {
             GatewayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::UnknownHost(_)
