@@ -114,20 +114,28 @@ pub fn workspace() -> PathBuf {
 /// The `jarvis` binary, built once per test run so tests never use a stale one.
 pub fn jarvis_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| built("jarvis-cli", "jarvis"))
+    BIN.get_or_init(|| built("jarvis"))
 }
 
 /// The `jarvis-guard` binary, built once per test run like [`jarvis_bin`].
 pub fn guard_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| built("jarvis-guard", "jarvis-guard"))
+    BIN.get_or_init(|| built("jarvis-guard"))
 }
 
-/// Builds `bin` of `package` (debug) and returns its path.
-fn built(package: &str, bin: &str) -> PathBuf {
+/// Builds the workspace's binary `bin` (debug) and returns its path.
+///
+/// It builds what the test command builds (`--workspace --all-targets`)
+/// rather than the binary's package: cargo unifies features over what it builds,
+/// and `-p PACKAGE` alone leaves out the fake guard the test harness enables
+/// on jarvis-exec, so it would compile the exec, gateway and CLI crates a
+/// second time inside the tests' time and swap the binary under the others.
+/// Under `scripts/test` this is a no-op; run alone, the first test builds
+/// the workspace once.
+fn built(bin: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "-q", "-p", package, "--bin", bin])
+        .args(["build", "-q", "--workspace", "--all-targets"])
         .current_dir(workspace())
         .status()
         .expect("cargo runs");
