@@ -9,6 +9,7 @@ mod audit;
 mod chat;
 mod data;
 mod hosts;
+mod mcp;
 mod policy;
 mod serve;
 mod snapshots;
@@ -60,6 +61,8 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Run the web UI and JSON API: approval queue, audit review, rollback.
     Serve(serve::ServeArgs),
+    /// Serve Jarvis's tools to an agent over MCP on stdio: it proposes and reads with an API token, never approves.
+    Mcp(mcp::McpArgs),
     /// Manage the people who sign in to the web UI.
     #[command(subcommand)]
     Users(serve::UsersCommand),
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Command::Hosts(cmd) => hosts::run(cmd),
         Command::Chat(args) => chat::chat(args),
         Command::Serve(args) => serve::serve_command(args),
+        Command::Mcp(args) => mcp::mcp(args),
         Command::Users(cmd) => serve::users(cmd),
         Command::Tokens(cmd) => serve::tokens(cmd),
     });

@@ -6,7 +6,8 @@
 //! policy check before running, admission by the executor, the run, and its
 //! result stored with the final state; snapshots before and after a
 //! changing action, previews for approvers, rollbacks and retention
-//! ([`rollback`]). The web server joins it here later.
+//! ([`rollback`]). Over it: the web UI and JSON API ([`server`]) and the
+//! MCP server for agents ([`mcp`]), which calls that API.
 //!
 //! It must never let an action reach a host by any other path than
 //! [`pipeline::Gateway::execute`], and never run an action twice: the move
@@ -15,6 +16,7 @@
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod mcp;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;

@@ -20,6 +20,7 @@ pub(super) struct RawServer {
     host_check_secs: Option<u64>,
     audit_verify_secs: Option<u64>,
     drain_secs: Option<u64>,
+    mcp_wait_secs: Option<u64>,
     min_free_mb: Option<u64>,
     header_read_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
@@ -53,6 +54,11 @@ pub struct ServerSettings {
     /// not wait). What still runs then is cut off and recorded
     /// `interrupted`.
     pub drain: Duration,
+    /// How long an MCP `run_command` or `propose_edit` waits for a person
+    /// and the run before it answers with the action's id for the agent
+    /// to poll (`mcp_wait_secs`, 60). Clients give up on a tool call after
+    /// a time of their own; keep it below theirs.
+    pub mcp_wait: Duration,
     /// Whether `/metrics` answers without credentials. Off by default: the
     /// figures name hosts and show what the agent is doing and how often
     /// it is refused, which is not for anyone on the network.
@@ -168,6 +174,7 @@ impl Default for ServerSettings {
             host_check: Duration::from_secs(60),
             audit_verify: Duration::from_secs(300),
             drain: Duration::from_secs(30),
+            mcp_wait: Duration::from_secs(60),
             public_metrics: false,
             min_free_bytes: 64 << 20,
             connections: ConnectionLimits::default(),
@@ -223,6 +230,7 @@ pub(super) fn server_settings(
             1,
         )?,
         drain: raw.drain_secs.map_or(d.drain, Duration::from_secs),
+        mcp_wait: secs("mcp_wait_secs", raw.mcp_wait_secs, d.mcp_wait, 1)?,
         connections,
     })
 }

@@ -623,3 +623,16 @@ pub(crate) async fn policy_check(
     }))
     .into_response())
 }
+
+/// `GET /api/v1/whoami`: who the credentials sent are, as the audit log
+/// names them, and what they may do. An agent's tools use it to tell its
+/// own actions from others'.
+pub(crate) async fn whoami(ApiUser(caller): ApiUser) -> ApiResult {
+    let p = &caller.principal;
+    Ok(Json(json!({
+        "actor": caller.actor(),
+        "may_propose": p.may_propose(),
+        "may_decide": p.may_decide(),
+    }))
+    .into_response())
+}

@@ -19,6 +19,7 @@ mod live;
 mod live_event;
 mod login;
 mod lookup;
+mod mcp;
 mod ops;
 mod page;
 mod runs;
@@ -136,26 +137,8 @@ pub async fn serve(
             addr: options.bind,
             source,
         })?;
-    let (live, _) = broadcast::channel(1024);
     let limits = settings.connections.clone();
-    let state: AppState = Arc::new(Shared {
-        gw,
-        settings,
-        metrics: Metrics::default(),
-        notifier,
-        limiter: LoginLimiter::new(LoginLimits::default()),
-        audit_key: options.audit_key,
-        health: RwLock::new(BTreeMap::new()),
-        chain: RwLock::new(None),
-        chain_walking: std::sync::atomic::AtomicBool::new(false),
-        chain_walked: tokio::sync::watch::channel(0).0,
-        live,
-        sign_ins: tokio::sync::Semaphore::new(2),
-        lock_audited: std::sync::atomic::AtomicI64::new(0),
-        stopping: tokio::sync::watch::channel(false).0,
-        streams: Arc::new(tokio::sync::Semaphore::new(limits.max_streams)),
-        starting: std::sync::Mutex::default(),
-    });
+    let state = app_state(gw, settings, notifier, options.audit_key);
     let changes = state.gw.store().changes().await?;
     let background = ops::start_background(state.clone(), changes);
     let app = router(state.clone());
@@ -193,6 +176,87 @@ pub async fn serve(
     Ok(())
 }
 
+/// The server's shared state over `gw`.
+fn app_state(
+    gw: Gateway,
+    settings: crate::config::ServerSettings,
+    notifier: Notifier,
+    audit_key: Option<AuditKey>,
+) -> AppState {
+    let (live, _) = broadcast::channel(1024);
+    let streams = Arc::new(tokio::sync::Semaphore::new(
+        settings.connections.max_streams,
+    ));
+    Arc::new(Shared {
+        gw,
+        settings,
+        metrics: Metrics::default(),
+        notifier,
+        limiter: LoginLimiter::new(LoginLimits::default()),
+        audit_key,
+        health: RwLock::new(BTreeMap::new()),
+        chain: RwLock::new(None),
+        chain_walking: std::sync::atomic::AtomicBool::new(false),
+        chain_walked: tokio::sync::watch::channel(0).0,
+        live,
+        sign_ins: tokio::sync::Semaphore::new(2),
+        lock_audited: std::sync::atomic::AtomicI64::new(0),
+        stopping: tokio::sync::watch::channel(false).0,
+        streams,
+        starting: std::sync::Mutex::default(),
+    })
+}
+
+/// The JSON API over a gateway, to call in this process: what `jarvis mcp`
+/// serves on the local store when no server is configured. The same
+/// routes, checks and pipeline as `jarvis serve`'s `/api/v1`; none of the
+/// server's background work (notifications, host checks, audit
+/// verification, expiry), which a running server does.
+pub struct LocalApi {
+    state: AppState,
+}
+
+impl LocalApi {
+    /// The API over `gw`.
+    pub fn new(gw: Gateway) -> LocalApi {
+        let settings = gw.config().server.clone();
+        let notifier =
+            Notifier::start(Vec::new(), settings.public_url.clone(), RetryPolicy::default());
+        LocalApi {
+            state: app_state(gw, settings, notifier, None),
+        }
+    }
+
+    /// Its routes, to call with `tower::ServiceExt::oneshot`.
+    pub fn router(&self) -> Router {
+        api_routes().with_state(self.state.clone())
+    }
+
+    /// Lets the runs its calls started finish, up to `grace`, then closes
+    /// the store.
+    pub async fn close(&self, grace: std::time::Duration) {
+        self.state.gw.drain(grace).await;
+        self.state.gw.close().await;
+    }
+}
+
+/// The JSON API's routes.
+fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/actions", get(api::list).post(api::propose))
+        .route("/api/v1/actions/{id}", get(api::show))
+        .route("/api/v1/actions/{id}/approve", post(api::approve))
+        .route("/api/v1/actions/{id}/deny", post(api::deny))
+        .route("/api/v1/actions/{id}/rollback", post(api::rollback))
+        .route("/api/v1/actions/{id}/run", post(api::run))
+        .route("/api/v1/audit", get(api::audit))
+        .route("/api/v1/audit/verify", get(api::verify))
+        .route("/api/v1/hosts", get(api::hosts))
+        .route("/api/v1/policy/check", post(api::policy_check))
+        .route("/api/v1/whoami", get(api::whoami))
+        .route("/api/v1/events", get(live::events))
+}
+
 /// Every route.
 pub(crate) fn router(state: AppState) -> Router {
     let pages = Router::new()
@@ -219,18 +283,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/events", get(live::events))
         .route("/static/app.css", get(web::css))
         .route("/static/app.js", get(web::js));
-    let api = Router::new()
-        .route("/api/v1/actions", get(api::list).post(api::propose))
-        .route("/api/v1/actions/{id}", get(api::show))
-        .route("/api/v1/actions/{id}/approve", post(api::approve))
-        .route("/api/v1/actions/{id}/deny", post(api::deny))
-        .route("/api/v1/actions/{id}/rollback", post(api::rollback))
-        .route("/api/v1/actions/{id}/run", post(api::run))
-        .route("/api/v1/audit", get(api::audit))
-        .route("/api/v1/audit/verify", get(api::verify))
-        .route("/api/v1/hosts", get(api::hosts))
-        .route("/api/v1/policy/check", post(api::policy_check))
-        .route("/api/v1/events", get(live::events));
+    let api = api_routes();
+    let mcp = mcp::routes(&state, api.clone().with_state(state.clone()));
     let operations = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -238,6 +292,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages)
         .merge(api)
+        .merge(mcp)
         .merge(operations)
         .fallback(web::not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
