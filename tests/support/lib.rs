@@ -8,6 +8,7 @@ pub mod exec_faults;
 pub mod fixtures;
 pub mod inprocess;
 pub mod llm_stub;
+pub mod mcp;
 pub mod server;
 
 use std::io::Write;

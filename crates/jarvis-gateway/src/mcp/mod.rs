@@ -251,8 +251,11 @@ impl JarvisMcp {
         if !answer.status.is_success() {
             return Err(refused(answer.error_text()));
         }
-        serde_json::from_value(answer.body)
-            .map_err(|e| refused(format!("Jarvis's answer about action {id} did not read: {e}")))
+        serde_json::from_value(answer.body).map_err(|e| {
+            refused(format!(
+                "Jarvis's answer about action {id} did not read: {e}"
+            ))
+        })
     }
 
     /// The tool answer for an action as it stands.
@@ -291,7 +294,10 @@ impl JarvisMcp {
         description = "List the hosts Jarvis can run commands on, with their tags and whether they were reachable at the last check. Pass a host's name as `host` to the other tools.",
         annotations(read_only_hint = true)
     )]
-    async fn list_hosts(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, McpError> {
+    async fn list_hosts(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
         let token = self.token(&ctx)?;
         let answer = match self.call(&token, Method::GET, "/api/v1/hosts", None).await {
             Ok(a) => a,

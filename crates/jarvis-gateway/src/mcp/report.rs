@@ -138,9 +138,7 @@ impl Standing {
             ActionState::Failed | ActionState::TimedOut | ActionState::Interrupted => {
                 Standing::RanBadly
             }
-            ActionState::Denied | ActionState::Rejected | ActionState::Expired => {
-                Standing::Refused
-            }
+            ActionState::Denied | ActionState::Rejected | ActionState::Expired => Standing::Refused,
         }
     }
 }

@@ -220,8 +220,11 @@ impl LocalApi {
     /// The API over `gw`.
     pub fn new(gw: Gateway) -> LocalApi {
         let settings = gw.config().server.clone();
-        let notifier =
-            Notifier::start(Vec::new(), settings.public_url.clone(), RetryPolicy::default());
+        let notifier = Notifier::start(
+            Vec::new(),
+            settings.public_url.clone(),
+            RetryPolicy::default(),
+        );
         LocalApi {
             state: app_state(gw, settings, notifier, None),
         }

@@ -113,12 +113,26 @@ impl Shared {
         detail: Value,
     ) {
         self.metrics.refused(reason);
+        // The person who answers for a token's (or conversation's)
+        // attempt, so a refusal is theirs to explain; if that cannot be
+        // read, the refusal is recorded all the same.
+        let accountable = match self.gw.store().accountable(actor).await {
+            Ok(person) => person,
+            Err(e) => {
+                tracing::warn!(error = %e, actor, "who answers for a refused caller is not known");
+                actor.to_owned()
+            }
+        };
         let event = NewEvent {
             actor: actor.to_owned(),
             action_id: action,
             host: None,
             kind: "access.refused".into(),
-            payload: serde_json::json!({ "reason": reason, "detail": detail }),
+            payload: serde_json::json!({
+                "reason": reason,
+                "detail": detail,
+                "accountable": accountable,
+            }),
         };
         if let Err(e) = self.gw.store().append(event).await {
             tracing::error!(error = %e, reason, "could not audit a refusal");
