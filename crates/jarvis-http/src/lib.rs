@@ -1,5 +1,6 @@
 //! Outbound HTTP, the one way Jarvis makes it: to the model endpoint (the
-//! planner) and to webhooks (the gateway's notices).
+//! planner), to webhooks (the gateway's notices), and from `jarvis mcp
+//! --server` to a running server's API.
 //!
 //! It owns what those two must agree on, so a fix lands in both:
 //! - the client's configuration ([`client_builder`]): rustls on the ring
