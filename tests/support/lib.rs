@@ -115,36 +115,63 @@ pub fn workspace() -> PathBuf {
 /// The `jarvis` binary, built once per test run so tests never use a stale one.
 pub fn jarvis_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| built("jarvis"))
+    BIN.get_or_init(|| built("jarvis-cli", "jarvis"))
 }
 
 /// The `jarvis-guard` binary, built once per test run like [`jarvis_bin`].
 pub fn guard_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| built("jarvis-guard"))
+    BIN.get_or_init(|| built("jarvis-guard", "jarvis-guard"))
 }
 
-/// Builds the workspace's binary `bin` (debug) and returns its path.
+/// `bin` of `package` (debug), built unless the test command built the
+/// whole workspace already, and its path.
 ///
-/// It builds what the test command builds (`--workspace --all-targets`)
-/// rather than the binary's package: cargo unifies features over what it builds,
-/// and `-p PACKAGE` alone leaves out the fake guard the test harness enables
-/// on jarvis-exec, so it would compile the exec, gateway and CLI crates a
-/// second time inside the tests' time and swap the binary under the others.
-/// Under `scripts/test` this is a no-op; run alone, the first test builds
-/// the workspace once.
-fn built(bin: &str) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-q", "--workspace", "--all-targets"])
-        .current_dir(workspace())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building {bin} failed");
+/// `scripts/test` builds everything with `--workspace --all-targets` and
+/// then sets `JARVIS_TEST_PREBUILT`: building one package again would
+/// resolve its features apart (without the fake guard the test harness
+/// turns on in jarvis-exec), compile exec, gateway and CLI a second time
+/// inside the tests' time, and swap the binary under the other tests. A
+/// test run on its own builds just the binary it needs.
+fn built(package: &str, bin: &str) -> PathBuf {
+    if std::env::var_os("JARVIS_TEST_PREBUILT").is_none() {
+        let status = cargo()
+            .args(["build", "-q", "-p", package, "--bin", bin])
+            .current_dir(workspace())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building {bin} failed");
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
-    target.join("debug").join(bin)
+    let path = target.join("debug").join(bin);
+    assert!(path.is_file(), "{} is not built", path.display());
+    path
+}
+
+/// A `cargo` to run from a test, without the variables cargo set for the
+/// test itself: a build script that watches one (ring's watches
+/// `CARGO_MANIFEST_DIR`) would see it change between this build and the
+/// next outside a test, and each would rebuild the TLS stack and all above
+/// it for the other.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name == "CARGO_MANIFEST_DIR"
+            || name == "CARGO_MANIFEST_PATH"
+            || name == "CARGO_CRATE_NAME"
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name == "CARGO_TARGET_TMPDIR"
+            || name == "CARGO_RUSTC_CURRENT_DIR"
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
 }
 
 /// Runs `jarvis ARGS` with `stdin` and returns its output.
@@ -244,7 +271,10 @@ pub struct Sandbox {
 pub fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
     SANDBOX.get_or_init(|| {
+        // The guard these tests built, not one sandbox/up would build
+        // with its own cargo (and features) underneath them.
         let out = Command::new(workspace().join("sandbox/up"))
+            .env("JARVIS_GUARD_BIN", guard_bin())
             .current_dir(workspace())
             .output()
             .expect("sandbox/up runs");

@@ -32,7 +32,12 @@ async fn actions_match_events(store: &Store) {
 
 fn victim_binary() -> std::path::PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Without the variables cargo set for this test: ring's build script
+    // watches CARGO_MANIFEST_DIR, and a build that saw it changed would
+    // rebuild the TLS stack here and again in the next build outside.
     let status = Command::new(cargo)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env_remove("CARGO_MANIFEST_PATH")
         .args([
             "build",
             "-q",
