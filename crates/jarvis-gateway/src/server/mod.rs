@@ -19,6 +19,7 @@ mod live;
 mod live_event;
 mod login;
 mod lookup;
+mod openapi;
 mod ops;
 mod page;
 mod runs;
@@ -51,6 +52,7 @@ use crate::notify::{Notifier, RetryPolicy, Webhook};
 use crate::pipeline::Gateway;
 
 pub use live_event::LiveEvent;
+pub use openapi::document as openapi_document;
 use state::{AppState, Shared};
 
 /// Why the server could not start.
@@ -219,18 +221,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/events", get(live::events))
         .route("/static/app.css", get(web::css))
         .route("/static/app.js", get(web::js));
-    let api = Router::new()
-        .route("/api/v1/actions", get(api::list).post(api::propose))
-        .route("/api/v1/actions/{id}", get(api::show))
-        .route("/api/v1/actions/{id}/approve", post(api::approve))
-        .route("/api/v1/actions/{id}/deny", post(api::deny))
-        .route("/api/v1/actions/{id}/rollback", post(api::rollback))
-        .route("/api/v1/actions/{id}/run", post(api::run))
-        .route("/api/v1/audit", get(api::audit))
-        .route("/api/v1/audit/verify", get(api::verify))
-        .route("/api/v1/hosts", get(api::hosts))
-        .route("/api/v1/policy/check", post(api::policy_check))
-        .route("/api/v1/events", get(live::events));
+    // Built with its OpenAPI document, from one list of handlers: every
+    // route it answers is described (served at /api/v1/openapi.json).
+    let api: Router<AppState> = openapi::routes().into();
     let operations = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
