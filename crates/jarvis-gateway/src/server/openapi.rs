@@ -43,7 +43,13 @@ reads and proposes, and no token approves, denies, runs or rolls back. Those \
 decisions are a person's, through a signed-in session (the web UI's cookie, \
 with the session's CSRF token in `X-CSRF-Token`). Every refusal and failure \
 answers with a JSON body `{\"error\": \"…\"}` that says what went wrong and, \
-where there is one, what to do.";
+where there is one, what to do.
+
+Besides the answers each operation lists, any request may be answered `413` \
+(its body is over `server.max_body_kib`), `503` with `Retry-After` (the \
+server is serving as many connections as it may, or the request took longer \
+than `server.request_timeout_secs`, in which case it may have taken effect: \
+look before sending it again) or `500`, each with the error body.";
 
 #[derive(OpenApi)]
 #[openapi(

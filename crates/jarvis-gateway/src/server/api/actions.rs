@@ -57,7 +57,7 @@ use crate::server::state::{AppState, unix};
         (status = 201, description = "Proposed and judged.", body = Proposed),
         (status = 200, description = "The `Idempotency-Key` was used for this same proposal already: the action it made, as it stands now.", body = Replayed),
         (status = 400, description = "The body is not a proposal, or the `Idempotency-Key` header is malformed.", body = ErrorBody),
-        (status = 401, description = "No valid token or session.", body = ErrorBody),
+        (status = 401, description = "No token or session, or the token is unknown or revoked.", body = ErrorBody),
         (status = 403, description = "The token's scope is `read`, the person is a viewer, or a session's CSRF token is missing or wrong.", body = ErrorBody),
         (status = 413, description = "The body is over `server.max_body_kib`.", body = ErrorBody),
         (status = 422, description = "The host is unknown or misspelt, not exactly one of `command` and `edit` was given, the edit or `cwd` is unusable, `reason` or `expected_effect` is too long, or the `Idempotency-Key` was used for a different proposal.", body = ErrorBody),
@@ -294,7 +294,7 @@ fn replay(
     responses(
         (status = 200, description = "The actions.", body = ActionList),
         (status = 400, description = "`state` names no state, or the query cannot be read (`before` is not an action id, `limit` not a number: that answer is plain text).", body = ErrorBody),
-        (status = 401, description = "No valid token or session.", body = ErrorBody),
+        (status = 401, description = "No token or session, or the token is unknown or revoked.", body = ErrorBody),
         (status = 503, description = "The database is unavailable.", body = ErrorBody),
     ),
 )]
@@ -335,7 +335,7 @@ pub(crate) async fn list(
     responses(
         (status = 200, description = "The action.", body = ActionDetail),
         (status = 400, description = "The prefix matches more than one action.", body = ErrorBody),
-        (status = 401, description = "No valid token or session.", body = ErrorBody),
+        (status = 401, description = "No token or session, or the token is unknown or revoked.", body = ErrorBody),
         (status = 404, description = "No such action.", body = ErrorBody),
         (status = 503, description = "The database is unavailable.", body = ErrorBody),
     ),

@@ -71,7 +71,7 @@ fn decision_body(raw: &[u8]) -> Result<DecisionBody, AppError> {
     responses(
         (status = 200, description = "The approval was counted.", body = Approval),
         (status = 400, description = "The body is not JSON of this shape, or the prefix matches more than one action.", body = ErrorBody),
-        (status = 401, description = "No valid session.", body = ErrorBody),
+        (status = 401, description = "No session or token, or the token is unknown or revoked (a token that is known gets 403: no token decides).", body = ErrorBody),
         (status = 403, description = "A token, a viewer, a missing or wrong CSRF token, the person's own request, or a second approval by the same person.", body = ErrorBody),
         (status = 404, description = "No such action.", body = ErrorBody),
         (status = 409, description = "It no longer waits for approval (decided, run or refused already): the error says by whom.", body = ErrorBody),
@@ -131,7 +131,7 @@ pub(crate) async fn approve(
     responses(
         (status = 202, description = "Started.", body = Started),
         (status = 400, description = "The prefix matches more than one action.", body = ErrorBody),
-        (status = 401, description = "No valid session.", body = ErrorBody),
+        (status = 401, description = "No session or token, or the token is unknown or revoked (a token that is known gets 403: no token decides).", body = ErrorBody),
         (status = 403, description = "A token, a viewer, or a missing or wrong CSRF token.", body = ErrorBody),
         (status = 404, description = "No such action.", body = ErrorBody),
         (status = 409, description = "It is not an approved action waiting to start.", body = ErrorBody),
@@ -176,7 +176,7 @@ pub(crate) async fn run(
     responses(
         (status = 200, description = "Rejected.", body = Decided),
         (status = 400, description = "The body is not JSON of this shape, or the prefix matches more than one action.", body = ErrorBody),
-        (status = 401, description = "No valid session.", body = ErrorBody),
+        (status = 401, description = "No session or token, or the token is unknown or revoked (a token that is known gets 403: no token decides).", body = ErrorBody),
         (status = 403, description = "A token, a viewer, or a missing or wrong CSRF token.", body = ErrorBody),
         (status = 404, description = "No such action.", body = ErrorBody),
         (status = 409, description = "It no longer waits for approval.", body = ErrorBody),
@@ -229,7 +229,7 @@ pub(crate) async fn deny(
         (status = 200, description = "It ran: `rollback` is `succeeded` or `failed`.", body = RollbackAnswer),
         (status = 202, description = "It waits for approvers.", body = RollbackAnswer),
         (status = 400, description = "The body is not JSON of this shape, or the prefix matches more than one action.", body = ErrorBody),
-        (status = 401, description = "No valid session.", body = ErrorBody),
+        (status = 401, description = "No session or token, or the token is unknown or revoked (a token that is known gets 403: no token decides).", body = ErrorBody),
         (status = 403, description = "A token, a viewer, or a missing or wrong CSRF token.", body = ErrorBody),
         (status = 404, description = "No such action.", body = ErrorBody),
         (status = 409, description = "It stopped before changing anything (the refused rollback, with `stopped: true` and `error`), or there is nothing to roll back or undo (only `error`).", body = RollbackConflict),

@@ -56,7 +56,7 @@ pub(crate) struct LimitQuery {
     responses(
         (status = 200, description = "The events.", body = EventList),
         (status = 400, description = "`since` or `until` is not a time (the error names which), or the query cannot be read (that answer is plain text).", body = ErrorBody),
-        (status = 401, description = "No valid token or session.", body = ErrorBody),
+        (status = 401, description = "No token or session, or the token is unknown or revoked.", body = ErrorBody),
         (status = 503, description = "The database is unavailable.", body = ErrorBody),
     ),
 )]
@@ -92,7 +92,7 @@ pub(crate) async fn audit(
     security(("bearer" = ["read"]), ("session" = ["viewer"])),
     responses(
         (status = 200, description = "The chain was walked; `intact` says whether it holds.", body = Verification),
-        (status = 401, description = "No valid token or session.", body = ErrorBody),
+        (status = 401, description = "No token or session, or the token is unknown or revoked.", body = ErrorBody),
         (status = 503, description = "The chain could not be read.", body = ErrorBody),
     ),
 )]
@@ -122,7 +122,7 @@ pub(crate) async fn verify(State(state): State<AppState>, ApiUser(_caller): ApiU
     security(("bearer" = ["read"]), ("session" = ["viewer"])),
     responses(
         (status = 200, description = "The hosts.", body = HostList),
-        (status = 401, description = "No valid token or session.", body = ErrorBody),
+        (status = 401, description = "No token or session, or the token is unknown or revoked.", body = ErrorBody),
     ),
 )]
 pub(crate) async fn hosts(State(state): State<AppState>, ApiUser(_caller): ApiUser) -> ApiResult {
@@ -168,7 +168,7 @@ pub(crate) async fn hosts(State(state): State<AppState>, ApiUser(_caller): ApiUs
     responses(
         (status = 200, description = "The policy's verdict.", body = PolicyAnswer),
         (status = 400, description = "The body is not a command to judge.", body = ErrorBody),
-        (status = 401, description = "No valid token or session.", body = ErrorBody),
+        (status = 401, description = "No token or session, or the token is unknown or revoked.", body = ErrorBody),
         (status = 422, description = "`host` is not a host name.", body = ErrorBody),
     ),
 )]
@@ -219,6 +219,7 @@ pub(crate) async fn policy_check(
     responses(
         (status = 200, description = "The stream: events named `action` or `output`.", content_type = "text/event-stream", body = String),
         (status = 303, description = "No token or session: sent to the sign-in page (`Location: /login?next=…`)."),
+        (status = 400, description = "`action` is not an action id (answered in plain text)."),
         (status = 401, description = "The token is unknown or revoked (answered as a web page)."),
         (status = 503, description = "As many streams are open as the server allows; try again in a few seconds.", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
