@@ -2,6 +2,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The identity of an action: a UUID v7, so ids sort by creation time and a
@@ -11,8 +12,15 @@ use uuid::Uuid;
 /// hex digits and dashes only, whatever spelling it was parsed from: the
 /// guard names git refs, image tags, directories and files with it as it
 /// is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(transparent)]
+#[schema(
+    value_type = String,
+    format = "uuid",
+    description = "An action's id: a UUID v7, so ids sort by the time actions were proposed."
+)]
 pub struct ActionId(Uuid);
 
 /// A string that is not a UUID v7.
@@ -55,7 +63,7 @@ impl fmt::Display for ActionId {
 /// What the one who proposed an action says it is for, told to the person
 /// who decides. It is the agent's word, never evidence: the policy judges
 /// the command, not this, and views show it as untrusted text.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Purpose {
     /// Why it is needed ("the worker restarts every few minutes").
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -109,7 +117,7 @@ impl Purpose {
 }
 
 /// What an action does on its host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// A shell command line.
@@ -156,8 +164,9 @@ impl FromStr for ActionKind {
 ///
 /// Only [`ActionState::transition`] decides which moves are legal; stores and
 /// executors ask it instead of encoding the graph again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(description = "Where an action is in its life.")]
 pub enum ActionState {
     /// Just proposed; the policy has not decided yet.
     Proposed,

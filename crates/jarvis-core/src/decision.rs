@@ -2,13 +2,19 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// What the policy says may happen to a proposed action.
 ///
 /// The variants are ordered by strictness, so `max` of two decisions is the
 /// stricter one: deny beats approve beats allow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[schema(
+    description = "What the policy says may happen: `allow` runs without a person (within the unattended risk limit), `approve` waits for one, `deny` never runs."
+)]
 pub enum Decision {
     /// Runs without a person, provided its risk is within the unattended limit.
     Allow,

@@ -2,6 +2,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The name of a target host as the configuration and policy rules know it
 /// (`nas`, `web-1`), not its network address.
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Names are 1–63 characters of ASCII letters, digits, `-`, `_` and `.`,
 /// starting with a letter or digit, so they are safe in logs, URLs and
 /// policy host patterns without quoting.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
 #[serde(transparent)]
 pub struct HostName(String);
 

@@ -11,6 +11,9 @@
 use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{PartialSchema, ToSchema};
 
 /// One thing a snapshot captures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,24 +111,48 @@ pub struct SnapshotPlan {
     pub none: Option<NoSnapshot>,
 }
 
-/// A plan as it is stored and sent: one key per kind of target.
-#[derive(Serialize, Deserialize)]
+// A plan as it is stored and sent: one key per kind of target. Its doc
+// comment is the plan's description in the API's OpenAPI document.
+/// What a snapshot of the action captures before it runs, which an
+/// approval binds to; a kind with nothing to capture is left out.
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlanWire {
+    /// Directories whose git repositories are captured.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     repos: Vec<String>,
+    /// Containers captured, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     containers: Vec<String>,
+    /// Compose projects whose containers are captured.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     compose: Vec<ComposeTarget>,
+    /// Named volumes archived with a container that mounts them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     volumes: Vec<String>,
+    /// Files an edit changes, copied first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     files: Vec<String>,
+    /// What the snapshot cannot capture, in plain words.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     not_captured: Vec<String>,
+    /// Why there is no snapshot at all, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     none: Option<NoSnapshot>,
+}
+
+// A plan is (de)serialised through `PlanWire`, so its schema is the wire
+// form's, under the plan's own name.
+impl PartialSchema for SnapshotPlan {
+    fn schema() -> RefOr<Schema> {
+        PlanWire::schema()
+    }
+}
+
+impl ToSchema for SnapshotPlan {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        PlanWire::schemas(schemas);
+    }
 }
 
 impl From<PlanWire> for SnapshotPlan {
@@ -231,7 +258,7 @@ impl SnapshotPlan {
 }
 
 /// A Compose project, named or found by its directory.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComposeTarget {
     /// `-p NAME`, when given.
@@ -245,7 +272,7 @@ pub struct ComposeTarget {
 }
 
 /// Why an action takes no snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum NoSnapshot {
     /// It only reads.

@@ -3,9 +3,10 @@
 //! with the action.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// What a preview was made from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PreviewBasis {
     /// The command ran in a private clone of the repository.
@@ -37,7 +38,7 @@ impl std::fmt::Display for PreviewBasis {
 }
 
 /// A preview.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewReport {
     /// What it was made from.

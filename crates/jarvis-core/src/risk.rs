@@ -1,19 +1,26 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// How dangerous a command line is: a score from 0 to 100 and its level.
 ///
 /// The level is derived from the score and cannot disagree with it, which is
 /// why the fields are private and only [`Risk::new`] builds one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+#[schema(description = "How dangerous a command line is: a score and the band it falls in.")]
 pub struct Risk {
+    /// The score, from 0 (harmless) to 100 (could lose a server or its data).
+    #[schema(maximum = 100)]
     score: u8,
+    /// The band the score falls in.
     level: RiskLevel,
 }
 
 /// The four bands a risk score falls into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskLevel {
     /// 0–29: reads and harmless inspection.

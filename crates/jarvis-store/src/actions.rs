@@ -56,7 +56,7 @@ pub struct Judged {
 }
 
 /// An action as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionRecord {
     /// Its id.
     pub id: ActionId,

@@ -17,7 +17,7 @@ use crate::audit::{NewEvent, append_locked};
 use crate::{Store, StoreError, now};
 
 /// One person's approval of an action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApprovalRecord {
     /// Who approved (`user:alice`).
     pub approver: String,

@@ -41,7 +41,7 @@ pub struct NewEvent {
 }
 
 /// An event as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// Position in the chain, from 1, without gaps.
     pub seq: i64,

@@ -24,7 +24,8 @@ const BATCH: i64 = 1000;
 
 /// A committed change to an action, announced to [`Store::changes`]
 /// listeners so a live view can refresh what it shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(description = "A committed change to an action.")]
 pub struct ActionChange {
     /// The action.
     pub id: ActionId,
@@ -40,8 +41,11 @@ pub struct ActionChange {
 
 /// What an [`ActionChange`] was, so a listener can tell an action arriving
 /// in a state from something added to it while it stays there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(
+    description = "What changed: it was proposed (`created`), moved to `state` (`state_changed`), had one approval of several counted (`approval_recorded`), or had a preview attached (`preview`)."
+)]
 pub enum ChangeKind {
     /// It was proposed.
     Created,

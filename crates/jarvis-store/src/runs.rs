@@ -12,7 +12,7 @@ use crate::actions::{ActionRecord, transition_locked};
 use crate::{Store, StoreError};
 
 /// One output stream as kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CapturedOutput {
     /// The bytes kept (up to the host's cap).
     #[serde(skip)]
@@ -114,20 +114,21 @@ impl std::str::FromStr for RunEnding {
 }
 
 /// The record of one run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RunRecord {
     /// When it was sent.
     pub started_at: String,
     /// When its answer came (or the attempt ended).
     pub finished_at: String,
-    /// A [`RunEnding`]'s word: `exited`, `signalled`, `timed_out`,
-    /// `refused` (by the host's guard) or `lost` (the link broke; what
-    /// happened on the host is in its log). A host guard's account adds
-    /// `killed-gateway-gone` (the guard killed the command when the gateway
-    /// disconnected), `guard-gone` (it logged the start and nothing after:
-    /// the guard itself was stopped), `never-started`, `no-record` (nothing
-    /// in the part of its log it reads) and `unavailable` (it could not
-    /// say).
+    /// How it ended, a [`RunEnding`]'s word: `exited`, `signalled`,
+    /// `timed_out`, `refused` (by the host's guard), `not-sent` (nothing
+    /// reached the host), `unreachable` (the host never answered) or
+    /// `lost` (the link broke; what happened on the host is in its log).
+    /// A host guard's account adds `killed-gateway-gone` (the guard killed
+    /// the command when the gateway disconnected), `guard-gone` (it logged
+    /// the start and nothing after: the guard itself was stopped),
+    /// `never-started`, `no-record` (nothing in the part of its log it
+    /// reads) and `unavailable` (it could not say).
     pub ending: String,
     /// The shell's exit code, if it exited.
     pub exit_code: Option<i32>,
@@ -151,6 +152,7 @@ pub struct RunRecord {
     /// the gateway did not hear it end (the link broke, or the gateway
     /// stopped while it ran); its outputs carry counts and hashes only.
     /// `None` when nobody asked, or the gateway heard the end itself.
+    #[schema(no_recursion)]
     pub host_account: Option<Box<RunRecord>>,
 }
 

@@ -18,7 +18,7 @@ use crate::runs::{RunRecord, insert_run};
 use crate::{Store, StoreError, now};
 
 /// A snapshot as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SnapshotRecord {
     /// The action it was taken for.
     pub action_id: ActionId,

@@ -37,7 +37,7 @@ const MAX_LISTED: usize = 1000;
 const HEAD_GRACE: Duration = Duration::from_secs(30);
 
 /// The kind of a break, in CloudTrail's validator's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakKind {
     /// Present but not what was written or signed: an edited event, one
@@ -66,7 +66,7 @@ impl BreakKind {
 }
 
 /// One break.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Break {
     /// Its kind.
     pub kind: BreakKind,
@@ -77,7 +77,7 @@ pub struct Break {
 }
 
 /// The first thing wrong with a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VerifyProblem {
     /// The sequence number where the chain breaks.
     pub seq: i64,
@@ -86,7 +86,7 @@ pub struct VerifyProblem {
 }
 
 /// The outcome of walking the chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     /// Events walked.
     pub events: u64,

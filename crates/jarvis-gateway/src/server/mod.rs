@@ -20,6 +20,7 @@ mod live_event;
 mod login;
 mod lookup;
 mod mcp;
+mod openapi;
 mod ops;
 mod page;
 mod runs;
@@ -52,6 +53,7 @@ use crate::notify::{Notifier, RetryPolicy, Webhook};
 use crate::pipeline::Gateway;
 
 pub use live_event::LiveEvent;
+pub use openapi::document as openapi_document;
 use state::{AppState, Shared};
 
 /// Why the server could not start.
@@ -243,21 +245,11 @@ impl LocalApi {
     }
 }
 
-/// The JSON API's routes.
+/// The JSON API's routes, built with their OpenAPI document from one list
+/// of handlers: every route it answers is described (served at
+/// /api/v1/openapi.json).
 fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/actions", get(api::list).post(api::propose))
-        .route("/api/v1/actions/{id}", get(api::show))
-        .route("/api/v1/actions/{id}/approve", post(api::approve))
-        .route("/api/v1/actions/{id}/deny", post(api::deny))
-        .route("/api/v1/actions/{id}/rollback", post(api::rollback))
-        .route("/api/v1/actions/{id}/run", post(api::run))
-        .route("/api/v1/audit", get(api::audit))
-        .route("/api/v1/audit/verify", get(api::verify))
-        .route("/api/v1/hosts", get(api::hosts))
-        .route("/api/v1/policy/check", post(api::policy_check))
-        .route("/api/v1/whoami", get(api::whoami))
-        .route("/api/v1/events", get(live::events))
+    openapi::routes().into()
 }
 
 /// Every route.
