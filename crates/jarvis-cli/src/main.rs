@@ -8,6 +8,7 @@ mod actions;
 mod audit;
 mod chat;
 mod data;
+mod hook;
 mod hosts;
 mod policy;
 mod serve;
@@ -58,6 +59,9 @@ enum Command {
     Hosts(hosts::HostsCommand),
     /// Ask Jarvis in words; the planner proposes actions through the policy and waits for approvals.
     Chat(chat::ChatArgs),
+    /// Judge a coding agent's shell calls as its PreToolUse hook (JSON on stdin, the agent's answer on stdout).
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
     /// Run the web UI and JSON API: approval queue, audit review, rollback.
     Serve(serve::ServeArgs),
     /// Manage the people who sign in to the web UI.
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Command::Actions(cmd) => actions::actions(cmd),
         Command::Hosts(cmd) => hosts::run(cmd),
         Command::Chat(args) => chat::chat(args),
+        Command::Hook(cmd) => hook::run(cmd),
         Command::Serve(args) => serve::serve_command(args),
         Command::Users(cmd) => serve::users(cmd),
         Command::Tokens(cmd) => serve::tokens(cmd),
