@@ -10,6 +10,7 @@ mod chat;
 mod data;
 mod hook;
 mod hosts;
+mod json;
 mod policy;
 mod serve;
 mod snapshots;
