@@ -15,6 +15,7 @@ use jarvis_store::{ActionRecord, AuditFilter, RunRecord, Store};
 use serde_json::json;
 
 use crate::data::{DataArgs, config};
+use crate::json::{Ended, Outcome, Refusal};
 use crate::terminal;
 
 /// Exit codes of `run` and `approve`, so scripts can tell outcomes apart.
@@ -46,6 +47,9 @@ pub struct RunArgs {
     /// What it will read or change, shown to whoever approves it.
     #[arg(long, value_name = "TEXT", default_value = "")]
     expected_effect: String,
+    /// Print one JSON object when it ends (docs/json-output.md); the command's output is in it instead of streamed.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     data: DataArgs,
     /// The command line, run by bash on the host.
@@ -60,6 +64,9 @@ pub struct ApproveArgs {
     /// Why, for the audit log.
     #[arg(long)]
     reason: Option<String>,
+    /// Print one JSON object when it ends (docs/json-output.md); the command's output is in it instead of streamed.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -71,6 +78,9 @@ pub struct DenyArgs {
     /// Why, for the audit log and whoever proposed it.
     #[arg(long, required = true)]
     reason: String,
+    /// Print the rejected action as one JSON object (docs/json-output.md).
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -177,15 +187,20 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             timeout: args.timeout.map(Duration::from_secs),
             purpose,
         };
-        let code = propose_and_run(&gw, proposal).await?;
+        let code = propose_and_run(&gw, proposal, args.json).await?;
         gw.close().await;
         Ok(code)
     })
 }
 
 /// Proposes, then runs what the policy allows, shows what waits for a
-/// person (with its snapshot plan and preview), or reports the denial.
-pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<ExitCode> {
+/// person (with its snapshot plan and preview), or reports the denial;
+/// with `json`, ends with the action's object on stdout.
+pub(crate) async fn propose_and_run(
+    gw: &Gateway,
+    proposal: Proposal,
+    json: bool,
+) -> Result<ExitCode> {
     let proposed = gw.propose(proposal).await?;
     let action = proposed.action;
     let j = &proposed.judgement;
@@ -196,8 +211,8 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
         j.risk.score(),
         j.risk.level().as_str()
     );
-    let code = match action.state {
-        ActionState::Approved => execute(gw, action.id).await?,
+    let ended = match action.state {
+        ActionState::Approved => execute(gw, action.id, json).await?,
         ActionState::PendingApproval => {
             for r in &j.reasons {
                 eprintln!("  - {}", terminal::line(r));
@@ -213,8 +228,10 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
                 "jarvis: waiting for approval; run `jarvis approve {}` or `jarvis deny {} --reason …`",
                 action.id, action.id
             );
-            println!("{}", action.id);
-            ExitCode::from(exit::PENDING)
+            if !json {
+                println!("{}", action.id);
+            }
+            Ended::with(Outcome::Pending)
         }
         ActionState::Proposed
         | ActionState::Denied
@@ -230,46 +247,59 @@ pub(crate) async fn propose_and_run(gw: &Gateway, proposal: Proposal) -> Result<
             for r in &j.reasons {
                 eprintln!("  - {}", terminal::line(r));
             }
-            ExitCode::from(exit::REFUSED)
+            Ended::refused(
+                Outcome::Refused,
+                Refusal::new("denied", j.reasons.join("; ")),
+            )
         }
     };
-    Ok(code)
+    if json {
+        let mut v = crate::json::action_end(gw, action.id, &ended).await?;
+        v["judgement"] = json!(j);
+        crate::json::print(&v)?;
+    }
+    Ok(ended.outcome.code())
 }
 
-/// Runs an approved action, streaming its output, and reports the end.
-/// Output bound for a terminal is made inert on the way; into a pipe or a
-/// file it goes as the host sent it.
-pub(crate) async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
-    let mut stdout = shown(std::io::stdout());
-    let mut stderr = shown(std::io::stderr());
-    let mut print = |o: Output<'_>| {
-        // The terminal may go away; the output is stored all the same.
-        let _ = match o {
-            Output::Stdout(b) => stdout.write_all(b).and_then(|()| stdout.flush()),
-            Output::Stderr(b) => stderr.write_all(b).and_then(|()| stderr.flush()),
+/// Runs an approved action and reports the end. Its output is streamed,
+/// made inert on the way to a terminal and as the host sent it into a
+/// pipe or a file; with `json` it is not streamed (stdout is the object's
+/// alone, and the object carries the output).
+pub(crate) async fn execute(gw: &Gateway, id: ActionId, json: bool) -> Result<Ended> {
+    let ran = if json {
+        gw.execute(id, &operator(), &mut |_| {}).await
+    } else {
+        let mut stdout = shown(std::io::stdout());
+        let mut stderr = shown(std::io::stderr());
+        let mut print = |o: Output<'_>| {
+            // The terminal may go away; the output is stored all the same.
+            let _ = match o {
+                Output::Stdout(b) => stdout.write_all(b).and_then(|()| stdout.flush()),
+                Output::Stderr(b) => stderr.write_all(b).and_then(|()| stderr.flush()),
+            };
         };
+        let ran = gw.execute(id, &operator(), &mut print).await;
+        for w in [&mut stdout, &mut stderr] {
+            let _ = w.flush();
+        }
+        ran
     };
-    let ran = gw.execute(id, &operator(), &mut print).await;
-    for w in [&mut stdout, &mut stderr] {
-        let _ = w.flush();
-    }
     let action = match ran {
         Ok(a) => a,
-        Err(
-            e @ (GatewayError::NotSent { .. }
-            | GatewayError::NowDenied { .. }
-            | GatewayError::SnapshotFailed { .. }),
-        ) => {
-            eprintln!("jarvis: {}", terminal::line(&e.to_string()));
-            eprintln!("jarvis: the action stays approved; `jarvis approve {id}` runs it later");
-            return Ok(ExitCode::from(exit::REFUSED));
+        Err(ref e @ GatewayError::NotSent { ref source, .. }) => {
+            return Ok(stays_approved(id, e, source.code()));
         }
-        Err(e @ (GatewayError::PlanChanged { .. } | GatewayError::KernelUnenforced { .. })) => {
-            eprintln!("jarvis: {}", terminal::line(&e.to_string()));
-            eprintln!(
-                "jarvis: look at it again with `jarvis actions show {id}`, then `jarvis approve {id}`"
-            );
-            return Ok(ExitCode::from(exit::PENDING));
+        Err(ref e @ GatewayError::NowDenied { .. }) => {
+            return Ok(stays_approved(id, e, "now-denied"));
+        }
+        Err(ref e @ GatewayError::SnapshotFailed { .. }) => {
+            return Ok(stays_approved(id, e, "snapshot-failed"));
+        }
+        Err(ref e @ GatewayError::PlanChanged { .. }) => {
+            return Ok(back_to_a_person(id, e, "plan-changed"));
+        }
+        Err(ref e @ GatewayError::KernelUnenforced { .. }) => {
+            return Ok(back_to_a_person(id, e, "kernel-unenforced"));
         }
         Err(e) => return Err(e.into()),
     };
@@ -282,15 +312,36 @@ pub(crate) async fn execute(gw: &Gateway, id: ActionId) -> Result<ExitCode> {
         if let Some(of) = action.rollback_of {
             eprintln!("jarvis: `jarvis rollback {of} --force` puts them back anyway");
         }
-        return Ok(ExitCode::from(exit::REFUSED));
+        return Ok(Ended::refused(
+            Outcome::Refused,
+            Refusal::new("targets-changed", action.reasons.join("; ")),
+        ));
     }
     let run = gw.store().run_of(id).await?;
     eprintln!("jarvis: {}", ending_line(&action, run.as_ref()));
-    Ok(ExitCode::from(if action.state == ActionState::Succeeded {
-        exit::SUCCEEDED
+    Ok(Ended::with(if action.state == ActionState::Succeeded {
+        Outcome::Succeeded
     } else {
-        exit::FAILED
+        Outcome::Failed
     }))
+}
+
+/// Nothing was sent and the action stays approved, for a later try.
+fn stays_approved(id: ActionId, e: &GatewayError, code: &'static str) -> Ended {
+    let said = e.to_string();
+    eprintln!("jarvis: {}", terminal::line(&said));
+    eprintln!("jarvis: the action stays approved; `jarvis approve {id}` runs it later");
+    Ended::refused(Outcome::Refused, Refusal::new(code, said))
+}
+
+/// Nothing was sent and the action waits for a person again.
+fn back_to_a_person(id: ActionId, e: &GatewayError, code: &'static str) -> Ended {
+    let said = e.to_string();
+    eprintln!("jarvis: {}", terminal::line(&said));
+    eprintln!(
+        "jarvis: look at it again with `jarvis actions show {id}`, then `jarvis approve {id}`"
+    );
+    Ended::refused(Outcome::Pending, Refusal::new(code, said))
 }
 
 /// `w` as the terminal should get it: through [`terminal::Inert`] when it
@@ -352,22 +403,43 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode> {
                 eprintln!(
                     "jarvis: your approval of {id} is recorded; it needs {more} more distinct approver(s) before it runs"
                 );
-                return Ok(ExitCode::from(exit::PENDING));
+                if args.json {
+                    approved_json(&gw, id, &Ended::with(Outcome::Pending), more).await?;
+                }
+                return Ok(Outcome::Pending.code());
             }
             eprintln!("jarvis: approved {id}; running it");
         }
-        let code = execute(&gw, id).await?;
+        let ended = execute(&gw, id, args.json).await?;
+        if args.json {
+            approved_json(&gw, id, &ended, 0).await?;
+        }
         gw.close().await;
-        Ok(code)
+        Ok(ended.outcome.code())
     })
+}
+
+/// `approve --json`'s object: the action's end and how many approvers
+/// it still needs.
+async fn approved_json(gw: &Gateway, id: ActionId, ended: &Ended, more: u32) -> Result<()> {
+    let mut v = crate::json::action_end(gw, id, ended).await?;
+    v["approvals_still_needed"] = json!(more);
+    crate::json::print(&v)
 }
 
 pub fn deny(args: DenyArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let gw = gateway(&args.data).await?;
         let id = gw.store().resolve_action(&args.id).await?;
-        gw.reject(id, &operator(), &args.reason).await?;
+        let action = gw.reject(id, &operator(), &args.reason).await?;
         eprintln!("jarvis: rejected {id}");
+        if args.json {
+            crate::json::print(&json!({
+                "outcome": "rejected",
+                "action": action,
+                "link": crate::json::link(id),
+            }))?;
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -424,12 +496,7 @@ async fn show(store: &Store, id: &str, as_json: bool) -> Result<ExitCode> {
         })
         .await?;
     if as_json {
-        let run_json = run.as_ref().map(|r| {
-            let mut v = json!(r);
-            v["stdout"]["text"] = json!(String::from_utf8_lossy(&r.stdout.data));
-            v["stderr"]["text"] = json!(String::from_utf8_lossy(&r.stderr.data));
-            v
-        });
+        let run_json = run.as_ref().map(crate::json::run);
         let events: Vec<_> = events
             .iter()
             .rev()

@@ -10,8 +10,9 @@ use anyhow::Result;
 use clap::Args;
 use jarvis_core::{ActionState, ConversationId};
 use jarvis_gateway::chat::ChatEvent;
-use jarvis_planner::agent::Event;
+use jarvis_planner::agent::{Event, StopReason};
 use jarvis_planner::model::Model;
+use serde_json::{Value, json};
 
 use crate::actions::{gateway, operator, runtime};
 use crate::data::DataArgs;
@@ -33,6 +34,9 @@ pub struct ChatArgs {
     /// answers with everything said in it so far.
     #[arg(long = "continue", value_name = "CONVERSATION")]
     follow_up: Option<ConversationId>,
+    /// Print JSON lines as the conversation goes, one object per event, the last one its end (docs/json-output.md).
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -123,6 +127,60 @@ fn show(ui: &str, event: ChatEvent) {
     let _ = err.finish();
 }
 
+/// One JSON line on stdout. The reader may go away; the conversation is
+/// stored all the same.
+fn line(v: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}").and_then(|()| out.flush());
+}
+
+/// One event as a JSON object, named by `type`. Text is as the model or
+/// host wrote it: the JSON encoder escapes what a terminal would act on.
+fn event_json(ui: &str, event: &ChatEvent) -> Value {
+    match event {
+        ChatEvent::Waiting { id, host, command } => json!({
+            "type": "waiting",
+            "id": id,
+            "host": host,
+            "command": command,
+            "link": format!("{ui}/actions/{id}"),
+        }),
+        ChatEvent::Planner(Event::Thinking { step }) => json!({ "type": "thinking", "step": step }),
+        ChatEvent::Planner(Event::Said { text }) => json!({ "type": "said", "text": text }),
+        ChatEvent::Planner(Event::Proposed {
+            host,
+            command,
+            reason,
+        }) => json!({ "type": "proposed", "host": host, "command": command, "reason": reason }),
+        ChatEvent::Planner(Event::Result { report }) => json!({
+            "type": "result",
+            "id": report.id,
+            "state": report.state,
+            "decision": report.decision,
+            "risk": report.risk,
+            "reasons": report.reasons,
+            "exit_code": report.exit_code,
+            "stdout": report.stdout,
+            "stderr": report.stderr,
+            "truncated": report.truncated,
+            "note": report.note,
+            "people": report.people,
+            "link": format!("{ui}/actions/{}", report.id),
+        }),
+        ChatEvent::Planner(Event::ToolError { tool, message }) => {
+            json!({ "type": "tool_error", "tool": tool, "message": message })
+        }
+        ChatEvent::Planner(Event::Finished { summary }) => {
+            json!({ "type": "finished", "summary": summary })
+        }
+        ChatEvent::Planner(Event::Stopped { why }) => json!({
+            "type": "stopped",
+            "finished": matches!(why, StopReason::Finished),
+            "reason": why.to_string(),
+        }),
+    }
+}
+
 pub fn chat(args: ChatArgs) -> Result<ExitCode> {
     // Warnings (the model endpoint rate limiting, a retry) on stderr, so a
     // long wait says why.
@@ -142,17 +200,41 @@ pub fn chat(args: ChatArgs) -> Result<ExitCode> {
         if model.is_none() {
             eprintln!("jarvis: no model configured ([llm] in the config): direct mode");
         }
+        let mode = if model.is_some() { "planner" } else { "direct" };
         let model = model.as_ref().map(|m| m as &dyn Model);
         let ui = crate::data::config().server.ui_url();
-        let mut show = |event| show(&ui, event);
-        let outcome = match args.follow_up {
-            Some(id) => {
-                let conversation = gw.follow_up(id, &operator(), &prompt).await?;
-                gw.continue_chat(&conversation, model, &mut show).await?
-            }
-            None => gw.chat(&operator(), &prompt, model, &mut show).await?,
+        let conversation = match args.follow_up {
+            Some(id) => gw.follow_up(id, &operator(), &prompt).await?,
+            None => gw.start_chat(&operator(), &prompt).await?,
         };
-        println!("{}", crate::terminal::text(&outcome.summary));
+        let outcome = if args.json {
+            line(&json!({
+                "type": "started",
+                "conversation": conversation.id,
+                "mode": mode,
+                "continued": args.follow_up.is_some(),
+            }));
+            let mut show = |event| line(&event_json(&ui, &event));
+            let outcome = gw.continue_chat(&conversation, model, &mut show).await?;
+            line(&json!({
+                "type": "end",
+                "conversation": outcome.conversation.id,
+                "state": outcome.conversation.state,
+                "finished": outcome.finished,
+                "summary": outcome.summary,
+                "actions": outcome
+                    .actions
+                    .iter()
+                    .map(|a| json!({ "id": a.id, "state": a.state }))
+                    .collect::<Vec<_>>(),
+            }));
+            outcome
+        } else {
+            let mut show = |event| show(&ui, event);
+            let outcome = gw.continue_chat(&conversation, model, &mut show).await?;
+            println!("{}", crate::terminal::text(&outcome.summary));
+            outcome
+        };
         let id = outcome.conversation.id;
         eprintln!(
             "jarvis: conversation {id} {}; say more with `jarvis chat --continue {id} \"…\"`",

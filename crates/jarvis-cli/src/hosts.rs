@@ -20,6 +20,9 @@ pub enum HostsCommand {
     },
     /// Connect to a host, check that its guard answers, and report the host's Docker, git and shell, how much of the kernel wall it enforces, and what its `enforcement` setting makes of that.
     Check {
+        /// Print one JSON object (docs/json-output.md).
+        #[arg(long)]
+        json: bool,
         /// The host's name in the config.
         name: String,
     },
@@ -74,7 +77,7 @@ pub fn run(cmd: HostsCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        HostsCommand::Check { name } => {
+        HostsCommand::Check { json, name } => {
             let spec = host(&name)?.clone();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -85,10 +88,14 @@ pub fn run(cmd: HostsCommand) -> Result<ExitCode> {
                 let started = std::time::Instant::now();
                 let result = exec.check(&spec.name).await;
                 exec.close().await;
+                let took = started.elapsed().as_millis();
+                if json {
+                    return check_json(&spec.name, result, took);
+                }
                 match result {
                     Ok(r) => {
                         println!("host      {} ({}@{})", spec.name, r.user, r.hostname);
-                        println!("guard     answers, {} ms", started.elapsed().as_millis());
+                        println!("guard     answers, {took} ms");
                         println!(
                             "policy    {} ({} rules)",
                             r.policy.join(", "),
@@ -165,6 +172,51 @@ pub fn run(cmd: HostsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `hosts check --json`: the guard's report, or why it did not answer,
+/// and the verdict the pipeline draws for the host's actions from it.
+fn check_json(
+    host: &HostName,
+    result: Result<jarvis_exec::protocol::CheckReport, jarvis_exec::ExecError>,
+    took_ms: u128,
+) -> Result<ExitCode> {
+    let known = match &result {
+        Ok(r) => KernelKnown::Reported(r.enforcement.clone()),
+        Err(e) => KernelKnown::Unreachable(e.to_string()),
+    };
+    let kernel = KernelStanding {
+        host: host.clone(),
+        enforcement: config().enforcement(host),
+        known,
+        learnt_at: None,
+    };
+    let (reachable, report, error) = match &result {
+        Ok(r) => (true, serde_json::to_value(r)?, serde_json::Value::Null),
+        Err(e) => {
+            eprintln!("jarvis: {host} check failed: {e}");
+            (
+                false,
+                serde_json::Value::Null,
+                serde_json::json!({ "code": e.code(), "reason": e.to_string() }),
+            )
+        }
+    };
+    crate::json::print(&serde_json::json!({
+        "host": host,
+        "reachable": reachable,
+        "took_ms": u64::try_from(took_ms).unwrap_or(u64::MAX),
+        "report": report,
+        "error": error,
+        "kernel": {
+            "level": kernel.level_word(),
+            "detail": kernel.level(),
+            "enforcement": kernel.enforcement.as_str(),
+            "unattended": kernel.unattended(),
+            "consequence": kernel.consequence(),
+        },
+    }))?;
+    Ok(ExitCode::from(if reachable { 0 } else { 1 }))
 }
 
 fn install_steps(key: &str, host: &str) -> String {

@@ -8,7 +8,9 @@ mod actions;
 mod audit;
 mod chat;
 mod data;
+mod hook;
 mod hosts;
+mod json;
 mod mcp;
 mod policy;
 mod serve;
@@ -59,6 +61,9 @@ enum Command {
     Hosts(hosts::HostsCommand),
     /// Ask Jarvis in words; the planner proposes actions through the policy and waits for approvals.
     Chat(chat::ChatArgs),
+    /// Judge a coding agent's shell calls as its PreToolUse hook (JSON on stdin, the agent's answer on stdout).
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
     /// Run the web UI and JSON API: approval queue, audit review, rollback.
     Serve(serve::ServeArgs),
     /// Serve Jarvis's tools to an agent over MCP on stdio: it proposes and reads with an API token, never approves.
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
         Command::Actions(cmd) => actions::actions(cmd),
         Command::Hosts(cmd) => hosts::run(cmd),
         Command::Chat(args) => chat::chat(args),
+        Command::Hook(cmd) => hook::run(cmd),
         Command::Serve(args) => serve::serve_command(args),
         Command::Mcp(args) => mcp::mcp(args),
         Command::Users(cmd) => serve::users(cmd),

@@ -14,8 +14,9 @@ use jarvis_gateway::{GatewayError, Proposal, Work};
 use jarvis_store::SnapshotRecord;
 use serde_json::json;
 
-use crate::actions::{exit, gateway, operator, propose_and_run, runtime};
+use crate::actions::{gateway, operator, propose_and_run, runtime};
 use crate::data::DataArgs;
+use crate::json::{Outcome, Refusal};
 
 #[derive(Args)]
 pub struct EditArgs {
@@ -28,6 +29,9 @@ pub struct EditArgs {
     /// A unified diff to apply, from this file (`-` for stdin).
     #[arg(long, value_name = "FILE")]
     diff: Option<PathBuf>,
+    /// Print one JSON object when it ends, as `run --json` does (docs/json-output.md).
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     data: DataArgs,
     /// The absolute path of the file on the host.
@@ -43,7 +47,7 @@ pub struct RollbackArgs {
     /// always approved under the full approval rule.
     #[arg(long)]
     force: bool,
-    /// Print the host's report as JSON.
+    /// Print one JSON object when it ends (docs/json-output.md): the rollback, the host's report, how it ended.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -123,7 +127,7 @@ pub fn edit(args: EditArgs) -> Result<ExitCode> {
             timeout: None,
             purpose: None,
         };
-        let code = propose_and_run(&gw, proposal).await?;
+        let code = propose_and_run(&gw, proposal, args.json).await?;
         gw.close().await;
         Ok(code)
     })
@@ -135,39 +139,50 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode> {
         let id = gw.store().resolve_action(&args.id).await?;
         let result = gw.rollback(id, &operator(), args.force).await;
         gw.close().await;
+        let refused = |code: &'static str, said: String| -> Result<ExitCode> {
+            eprintln!("jarvis: {said}");
+            if args.json {
+                crate::json::print(&json!({
+                    "outcome": Outcome::Refused.word(),
+                    "of": id,
+                    "rollback": null,
+                    "waiting_for_approval": false,
+                    "stopped": false,
+                    "needed_approvers": 0,
+                    "report": null,
+                    "summary": null,
+                    "message": said,
+                    "run": null,
+                    "refused": Refusal::new(code, said.clone()).to_json(),
+                    "link": crate::json::link(id),
+                }))?;
+            }
+            Ok(Outcome::Refused.code())
+        };
         let done = match result {
             Ok(done) => done,
             Err(GatewayError::NothingToUndo { why, .. }) => {
-                eprintln!("jarvis: nothing to undo: {why} (action {id})");
-                return Ok(ExitCode::from(exit::REFUSED));
+                return refused("nothing-to-undo", format!("nothing to undo: {why} (action {id})"));
             }
-            Err(
-                e @ (GatewayError::NoRollback { .. }
-                | GatewayError::NotSent { .. }
-                | GatewayError::ApprovalRefused { .. }),
-            ) => {
-                eprintln!("jarvis: {e}");
-                return Ok(ExitCode::from(exit::REFUSED));
+            Err(ref e @ GatewayError::NoRollback { .. }) => {
+                return refused("no-rollback", e.to_string());
+            }
+            Err(ref e @ GatewayError::NotSent { ref source, .. }) => {
+                return refused(source.code(), e.to_string());
+            }
+            Err(ref e @ GatewayError::ApprovalRefused { .. }) => {
+                return refused("approval-refused", e.to_string());
             }
             Err(e) => return Err(e.into()),
         };
         let rb = &done.rollback;
         let waiting = rb.state == ActionState::PendingApproval;
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({
-                    "rollback": rb,
-                    "waiting_for_approval": waiting,
-                    "report": done.report,
-                }))?
-            );
-        } else if let Some(report) = &done.report {
-            print!("{}", jarvis_gateway::rollback::describe(report));
-        }
+        let run = gw.store().run_of(rb.id).await?;
+        let words = outcome_words(&done, run.as_ref().and_then(|r| r.error.as_deref()));
+        let mut needed = 0;
         if waiting {
             let rule = gw.approval_rule(rb).await?;
-            let needed = rule.needed(rb.risk.unwrap_or(jarvis_core::Risk::MAX));
+            needed = rule.needed(rb.risk.unwrap_or(jarvis_core::Risk::MAX));
             for r in &rb.reasons {
                 eprintln!("  - {r}");
             }
@@ -183,36 +198,63 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode> {
                 "jarvis: rollback {} of {id} waits for approval by {needed} approver(s); {who}, or `jarvis deny {} --reason …`",
                 rb.id, rb.id
             );
-            if !args.json {
-                println!("{}", rb.id);
-            }
-            return Ok(ExitCode::from(exit::PENDING));
+        } else {
+            eprintln!("jarvis: {words}");
         }
-        let error = gw.store().run_of(rb.id).await?.and_then(|r| r.error);
-        let words = outcome_words(&done, error.as_deref());
-        match rb.state {
+        let outcome = match rb.state {
+            ActionState::PendingApproval => Outcome::Pending,
             ActionState::Succeeded => {
-                eprintln!("jarvis: {words}");
                 eprintln!(
                     "jarvis: rollback {} of {id} succeeded; `jarvis rollback {}` undoes it",
                     rb.id, rb.id
                 );
-                Ok(ExitCode::SUCCESS)
+                Outcome::Succeeded
             }
             ActionState::Denied => {
-                eprintln!("jarvis: {words}");
                 eprintln!(
                     "jarvis: nothing was changed; rollback {} of {id} is recorded as refused. `jarvis rollback {id} --force` puts them back anyway and overwrites those later changes (it snapshots the present first, so it can be undone too)",
                     rb.id
                 );
-                Ok(ExitCode::from(exit::REFUSED))
+                Outcome::Refused
             }
-            ActionState::Proposed | ActionState::PendingApproval | ActionState::Approved | ActionState::Rejected | ActionState::Expired | ActionState::Running | ActionState::Failed | ActionState::TimedOut | ActionState::Interrupted | ActionState::RolledBack => {
-                eprintln!("jarvis: {words}");
+            ActionState::Proposed
+            | ActionState::Approved
+            | ActionState::Rejected
+            | ActionState::Expired
+            | ActionState::Running
+            | ActionState::Failed
+            | ActionState::TimedOut
+            | ActionState::Interrupted
+            | ActionState::RolledBack => {
                 eprintln!("jarvis: rollback {} of {id} {}", rb.id, rb.state.label());
-                Ok(ExitCode::from(exit::FAILED))
+                Outcome::Failed
+            }
+        };
+        if args.json {
+            let stopped = rb.state == ActionState::Denied;
+            crate::json::print(&json!({
+                "outcome": outcome.word(),
+                "of": id,
+                "rollback": rb,
+                "waiting_for_approval": waiting,
+                "stopped": stopped,
+                "needed_approvers": needed,
+                "report": done.report,
+                "summary": done.report.as_ref().map(jarvis_gateway::rollback::describe),
+                "message": words,
+                "run": run.as_ref().map(crate::json::run),
+                "refused": stopped.then(|| Refusal::new("targets-changed", words.clone()).to_json()),
+                "link": crate::json::link(rb.id),
+            }))?;
+        } else {
+            if let Some(report) = &done.report {
+                print!("{}", jarvis_gateway::rollback::describe(report));
+            }
+            if waiting {
+                println!("{}", rb.id);
             }
         }
+        Ok(outcome.code())
     })
 }
 
