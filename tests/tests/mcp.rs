@@ -258,7 +258,14 @@ fn without_a_token_jarvis_mcp_says_how_to_get_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_and_over_stdio_to_a_server() {
-    let s = Served::start(Env::new("mcp-http", "", ""), "", &[]);
+    // A request timeout shorter than the wait for a person below: a tool
+    // call's answer is a stream that starts at once, so the server's
+    // request timeout does not cut a wait for approval short.
+    let s = Served::start(
+        Env::new("mcp-http", "", ""),
+        "[server]\nrequest_timeout_secs = 2\n",
+        &[],
+    );
     let password = s.add_user("alice", "approver");
     let agent = s.add_token("mcp-http-agent", "propose");
     let reader = s.add_token("mcp-http-reader", "read");
@@ -299,6 +306,7 @@ async fn over_http_and_over_stdio_to_a_server() {
     // Approved through the API by a person while the tool waits.
     let progress = client.progress(2);
     let pending = id_in(&progress);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let csrf = alice.csrf("/").await;
     let (status, body) = alice
         .api(

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
+use jarvis_core::ActionState;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -36,6 +37,9 @@ use report::{OUTPUT_BUDGET, Shown, Standing};
 
 /// How often a tool waiting on an action looks at it again.
 const POLL: Duration = Duration::from_millis(500);
+
+/// How often a waiting tool repeats its progress when nothing changed.
+const RETELL: Duration = Duration::from_secs(10);
 
 /// What the server says of itself to the client's model.
 const INSTRUCTIONS: &str = "Jarvis runs shell commands and file edits on the user's servers for you, under the user's policy. \
@@ -202,7 +206,7 @@ impl JarvisMcp {
     ) -> Result<CallToolResult, McpError> {
         let started = Instant::now();
         let progress = ctx.meta.get_progress_token();
-        let mut told = None;
+        let mut told: Option<(ActionState, Instant)> = None;
         loop {
             let shown = match self.show(token, id).await {
                 Ok(s) => s,
@@ -213,18 +217,22 @@ impl JarvisMcp {
             if standing != Standing::Open || started.elapsed() >= self.wait {
                 return Ok(self.answer(&shown, standing));
             }
+            // Told when the state changes, and again now and then: some
+            // clients keep a call alive only while progress comes.
+            let due = told.is_none_or(|(was, at)| was != state || at.elapsed() >= RETELL);
             if let Some(p) = &progress
-                && told != Some(state)
+                && due
             {
-                told = Some(state);
-                let message = match (state, self.link(id)) {
-                    (jarvis_core::ActionState::PendingApproval, Some(link)) => {
-                        format!("waiting for a person to approve action {id}: {link}")
+                told = Some((state, Instant::now()));
+                let message = if state == ActionState::PendingApproval {
+                    match self.link(id) {
+                        Some(link) => {
+                            format!("waiting for a person to approve action {id}: {link}")
+                        }
+                        None => format!("waiting for a person to approve action {id}"),
                     }
-                    (jarvis_core::ActionState::PendingApproval, None) => {
-                        format!("waiting for a person to approve action {id}")
-                    }
-                    _ => format!("action {id}: {}", state.label()),
+                } else {
+                    format!("action {id}: {}", state.label())
                 };
                 // The client may have gone; the action goes on either way.
                 let _ = ctx

@@ -190,8 +190,103 @@ pub(crate) fn check_text(body: &Value) -> String {
             out.push_str(&format!("- {r}\n"));
         }
     }
-    if let Some(e) = body["parse_error"].as_str() {
-        out.push_str(&format!("parse error: {e}\n"));
+    if body["parse_error"] == true {
+        out.push_str("The command did not parse as bash: what the policy cannot read never runs unattended.\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shown(state: &str, events: Value) -> Shown {
+        serde_json::from_value(json!({
+            "action": {
+                "id": "01a251dc-a556-7294-933a-7337b44d83fb",
+                "state": state,
+                "requester": "token:agent",
+                "decision": "approve",
+                "risk": { "score": 45, "level": "medium" },
+                "reasons": ["`systemctl restart` restarts a service"],
+            },
+            "run": {
+                "exit_code": 0,
+                "stdout": { "text": "done\n", "truncated": false },
+                "stderr": { "text": "", "truncated": true },
+                "error": null,
+            },
+            "approvals": [{ "reason": " fine by me " }, { "reason": "" }],
+            "events": events,
+        }))
+        .expect("an API answer reads")
+    }
+
+    #[test]
+    fn a_report_carries_the_output_and_what_people_said() {
+        let r = shown("succeeded", json!([])).report();
+        assert_eq!(r.state, ActionState::Succeeded);
+        assert_eq!(r.decision, Some(Decision::Approve));
+        assert_eq!(r.exit_code, Some(0));
+        assert_eq!(r.stdout, "done\n");
+        assert!(r.truncated);
+        assert_eq!(r.people, ["a person approved it: fine by me"]);
+    }
+
+    #[test]
+    fn a_rejection_says_why_or_that_no_reason_was_given() {
+        let said = json!([{ "kind": "action.rejected", "payload": "{\"reason\":\"not now\"}" }]);
+        let r = shown("rejected", said).report();
+        assert_eq!(
+            r.people.last().map(String::as_str),
+            Some("a person rejected it: not now")
+        );
+        let r = shown("rejected", json!([])).report();
+        assert_eq!(
+            r.people.last().map(String::as_str),
+            Some("a person rejected it and gave no reason")
+        );
+    }
+
+    #[test]
+    fn every_state_has_a_standing() {
+        use ActionState::*;
+        for (state, want) in [
+            (PendingApproval, Standing::Open),
+            (Running, Standing::Open),
+            (Succeeded, Standing::Ran),
+            (TimedOut, Standing::RanBadly),
+            (Denied, Standing::Refused),
+            (Expired, Standing::Refused),
+        ] {
+            assert_eq!(Standing::of(state), want, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn the_judgement_and_the_hosts_read_as_words() {
+        let text = check_text(&json!({
+            "decision": "deny",
+            "risk": { "score": 100, "level": "critical" },
+            "reasons": ["hard guardrail (wipe-root)"],
+            "parse_error": true,
+        }));
+        assert!(text.starts_with("denied"), "{text}");
+        assert!(text.contains("risk: 100 (critical)") && text.contains("- hard guardrail"));
+        assert!(text.contains("did not parse"), "{text}");
+        let hosts = hosts_text(&json!({ "hosts": [
+            { "name": "nas", "tags": ["storage"], "health": { "ok": true } },
+            { "name": "pi", "tags": [], "health": { "ok": null } },
+        ]}));
+        assert!(
+            hosts.contains("- nas (tags: storage): reachable"),
+            "{hosts}"
+        );
+        assert!(hosts.contains("- pi: not checked yet"), "{hosts}");
+        assert_eq!(
+            hosts_text(&json!({ "hosts": [] })),
+            "No hosts are configured."
+        );
+    }
 }
