@@ -165,6 +165,26 @@ impl JarvisMcp {
         self.ui.as_ref().map(|u| format!("{u}/actions/{id}"))
     }
 
+    /// A read: one API request, answered in `words` beside the API's JSON.
+    async fn read(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        words: fn(&Value) -> String,
+    ) -> Result<CallToolResult, McpError> {
+        let token = self.token(ctx)?;
+        let answer = match self.call(&token, method, path, body).await {
+            Ok(a) => a,
+            Err(refusal) => return Ok(refusal),
+        };
+        if !answer.status.is_success() {
+            return Ok(refused(answer.error_text()));
+        }
+        Ok(answered(words(&answer.body), answer.body))
+    }
+
     /// Proposes `body` and follows the action it made.
     async fn propose(
         &self,
@@ -306,15 +326,8 @@ impl JarvisMcp {
         &self,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let token = self.token(&ctx)?;
-        let answer = match self.call(&token, Method::GET, "/api/v1/hosts", None).await {
-            Ok(a) => a,
-            Err(refusal) => return Ok(refusal),
-        };
-        if !answer.status.is_success() {
-            return Ok(refused(answer.error_text()));
-        }
-        Ok(answered(report::hosts_text(&answer.body), answer.body))
+        self.read(&ctx, Method::GET, "/api/v1/hosts", None, report::hosts_text)
+            .await
     }
 
     /// The policy's judgement of a command, without running it.
@@ -327,19 +340,10 @@ impl JarvisMcp {
         ctx: RequestContext<RoleServer>,
         Parameters(args): Parameters<CheckCommand>,
     ) -> Result<CallToolResult, McpError> {
-        let token = self.token(&ctx)?;
         let body = json!({ "command": args.command, "host": args.host });
-        let answer = match self
-            .call(&token, Method::POST, "/api/v1/policy/check", Some(&body))
+        let path = "/api/v1/policy/check";
+        self.read(&ctx, Method::POST, path, Some(&body), report::check_text)
             .await
-        {
-            Ok(a) => a,
-            Err(refusal) => return Ok(refusal),
-        };
-        if !answer.status.is_success() {
-            return Ok(refused(answer.error_text()));
-        }
-        Ok(answered(report::check_text(&answer.body), answer.body))
     }
 
     /// Proposes a command and, when it may run, its output.
