@@ -45,9 +45,9 @@ fn id_of(answer: &Value) -> String {
 fn id_in(progress: &str) -> String {
     progress
         .split_whitespace()
+        .map(|w| w.trim_end_matches(':'))
         .find(|w| w.len() == 36 && w.chars().filter(|c| *c == '-').count() == 4)
         .unwrap_or_else(|| panic!("no action id in the progress message `{progress}`"))
-        .trim_end_matches(':')
         .to_owned()
 }
 
@@ -363,9 +363,13 @@ async fn over_http_and_over_stdio_to_a_server() {
     client.finish();
     check_refusal_audited(&s.audit("access.refused"), "mcp-http-reader");
 
-    // `jarvis mcp --server`: the stdio server calling this one's API.
-    let again = marker("mcp-remote");
-    let steps = json!([run(&format!("echo {again}"))]);
+    // `jarvis mcp --server`: the stdio server calling this one's API; its
+    // pending command approved through the API while the tool waits.
+    let (again, held) = (marker("mcp-remote"), marker("mcp-remote-waits"));
+    let steps = json!([
+        run(&format!("echo {again}")),
+        run(&format!("touch /tmp/{held}")),
+    ]);
     let config = s.env.config.to_str().expect("utf-8 path").to_owned();
     let client = McpRun::stdio(
         &steps,
@@ -379,6 +383,18 @@ async fn over_http_and_over_stdio_to_a_server() {
         remote["structured"]["link"],
         format!("{}/actions/{}", s.url, id_of(&remote))
     );
+    let waiting = id_in(&client.progress(1));
+    let (status, body) = alice
+        .api(
+            &format!("/api/v1/actions/{waiting}/approve"),
+            &alice.csrf("/").await,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(client.answer(1)["structured"]["state"], "succeeded");
     client.finish();
-    check_audited(&s.env, &id_of(&remote), "mcp-http-agent");
+    for id in [id_of(&remote), waiting] {
+        check_audited(&s.env, &id, "mcp-http-agent");
+    }
 }
