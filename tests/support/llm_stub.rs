@@ -113,6 +113,9 @@ pub enum Step {
     /// One tool call whose arguments text is sent verbatim (possibly not
     /// JSON at all).
     RawArguments(String, String),
+    /// Text and tool calls in one turn (what a model says before it acts),
+    /// numbered as [`Step::Tools`]' are.
+    TextAndCalls(String, Vec<(String, Value)>),
     /// An error answer: this status, a `Retry-After` in seconds if given,
     /// and this body (sent as `application/json` when it parses as JSON,
     /// else as plain text).
@@ -134,6 +137,9 @@ pub enum Step {
     /// A streamed answer made of these parts, in order, whatever the
     /// request asked for.
     Stream(Vec<Sse>),
+    /// The step, once the test opens a gate ([`LlmStub::open_gate`]):
+    /// nothing of its answer is sent before.
+    Gated(Box<Step>),
 }
 
 impl Step {
@@ -267,8 +273,8 @@ impl LlmStub {
         self.shared.script().steps.len()
     }
 
-    /// Opens the next [`Sse::Gate`]: the first answer waiting at one (or
-    /// the next to reach one) goes on.
+    /// Opens the next gate ([`Sse::Gate`], [`Step::Gated`]): the first
+    /// answer waiting at one (or the next to reach one) goes on.
     pub fn open_gate(&self) {
         self.shared.gates.send_modify(|opened| *opened += 1);
     }
@@ -344,6 +350,22 @@ fn play(
                 let id = format!("call_{first_call}");
                 answer(tool_turn(vec![tool_call(&id, &name, &arguments)]))
             }
+            Step::TextAndCalls(text, calls) => {
+                let calls = calls
+                    .into_iter()
+                    .zip(ids)
+                    .map(|((name, arguments), id)| tool_call(&id, &name, &arguments.to_string()))
+                    .collect();
+                let mut message = tool_turn(calls);
+                message["content"] = Value::String(text);
+                answer(message)
+            }
+            Step::Gated(inner) => {
+                if !pass_gate(&shared).await {
+                    return Response::new(Body::new(Broken));
+                }
+                play(shared.clone(), *inner, stream, n, model.clone(), first_call).await
+            }
             Step::Stream(parts) => streamed(&shared, parts),
             Step::Status {
                 code,
@@ -387,7 +409,8 @@ fn calls_in(step: &Step) -> usize {
     match step {
         Step::Tools(calls) => calls.len(),
         Step::RawArguments(..) => 1,
-        Step::Plain(inner) => calls_in(inner),
+        Step::TextAndCalls(_, calls) => calls.len(),
+        Step::Plain(inner) | Step::Gated(inner) => calls_in(inner),
         Step::Text(_) | Step::Status { .. } | Step::Hang(_) | Step::Stream(_) => 0,
     }
 }
@@ -465,6 +488,22 @@ fn streamed_message(message: &Value) -> Vec<Sse> {
     parts
 }
 
+/// Reaches the next gate and waits until the test opens it: `false` if
+/// the stub stopped first.
+async fn pass_gate(shared: &Shared) -> bool {
+    let gate = {
+        let mut script = shared.script();
+        script.gates_reached += 1;
+        script.gates_reached
+    };
+    let mut opened = shared.gates.subscribe();
+    let mut stopped = shared.stopped.clone();
+    tokio::select! {
+        _ = opened.wait_for(|o| *o >= gate) => true,
+        _ = stopped.wait_for(|s| *s) => false,
+    }
+}
+
 /// A `text/event-stream` answer playing `parts`, from a task of its own so
 /// that pauses and gates hold the answer, not the server.
 fn streamed(shared: &Arc<Shared>, parts: Vec<Sse>) -> Response {
@@ -484,15 +523,8 @@ fn streamed(shared: &Arc<Shared>, parts: Vec<Sse>) -> Response {
                     continue;
                 }
                 Sse::Gate => {
-                    let gate = {
-                        let mut script = shared.script();
-                        script.gates_reached += 1;
-                        script.gates_reached
-                    };
-                    let mut opened = shared.gates.subscribe();
-                    tokio::select! {
-                        _ = opened.wait_for(|o| *o >= gate) => {}
-                        _ = stopped.wait_for(|s| *s) => return,
+                    if !pass_gate(&shared).await {
+                        return;
                     }
                     continue;
                 }
