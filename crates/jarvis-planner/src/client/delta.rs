@@ -447,6 +447,53 @@ mod tests {
     }
 
     #[test]
+    fn garbage_in_any_pieces_never_panics() {
+        use super::super::sse::Decoder;
+        // Bytes a stream is made of, and some that break it.
+        let alphabet: &[u8] = b"data: event{}[]\"\\,:0123456789-content tool_calls index choices delta\n\r\xff\xc3\xa9";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let len = usize::try_from(next() % 96).unwrap_or(0);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[usize::try_from(next()).unwrap_or(0) % alphabet.len()])
+                .collect();
+            let mut decoder = Decoder::default();
+            let mut assembly = Assembly::default();
+            let mut events = Vec::new();
+            let mut rest = bytes.as_slice();
+            while !rest.is_empty() {
+                let take = (usize::try_from(next()).unwrap_or(0) % 7 + 1).min(rest.len());
+                if decoder.feed(&rest[..take], &mut events).is_err() {
+                    break;
+                }
+                rest = &rest[take..];
+            }
+            let _ = decoder.finish(&mut events);
+            for event in &events {
+                let _ = assembly.take(event);
+            }
+            let _ = assembly.into_reply();
+        }
+        // Well-formed chunks of odd shapes, whole.
+        for odd in [
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 4_000_000_000u64, "function": {"arguments": 1}}]}}]}),
+            json!({"choices": [{"delta": {"tool_calls": [{}, {"id": ""}, {"function": {}}]}}]}),
+            json!({"choices": [{"delta": null, "finish_reason": null}], "usage": {}}),
+            json!({"choices": null, "usage": null}),
+        ] {
+            let mut a = Assembly::default();
+            let _ = a.take(&data(odd));
+            let _ = a.into_reply();
+        }
+    }
+
+    #[test]
     fn an_error_in_the_stream_is_reported_in_the_endpoints_words() {
         let mut a = Assembly::default();
         assert_eq!(

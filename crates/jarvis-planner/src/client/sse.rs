@@ -204,6 +204,21 @@ mod tests {
     }
 
     #[test]
+    fn any_split_of_a_stream_reads_the_same() {
+        let stream =
+            "data: {\"a\":\"€\"}\r\n\r\n: ping\n\nevent: x\ndata: 1\ndata: 2\r\rdata: [DONE]\n\n"
+                .as_bytes();
+        let whole = decode(&[stream]);
+        assert_eq!(whole.as_ref().map(Vec::len), Ok(3));
+        for a in 0..=stream.len() {
+            for b in a..=stream.len() {
+                let split = [&stream[..a], &stream[a..b], &stream[b..]];
+                assert_eq!(decode(&split), whole, "split at {a} and {b}");
+            }
+        }
+    }
+
+    #[test]
     fn bad_utf8_names_its_line() {
         assert_eq!(
             decode(&[b"data: ok\n\ndata: \xff\xfe\n\n"]),
