@@ -1,6 +1,7 @@
 /* Jarvis web UI: progressive enhancement only. Every page works without
-   this file; it adds live countdowns, local times, a live queue and live
-   output on an action page.
+   this file; it adds live countdowns, local times, a live queue, live
+   output on an action page and the model's text as it is written on a
+   conversation's page.
 
    Rules (the Content-Security-Policy and the reviewer hold us to them):
    - untrusted text (commands, output, names) only ever goes through
@@ -430,6 +431,13 @@
   // any `action` event and every 3 s, and swap in its #conversation (the
   // server-escaped page of this origin, parsed by DOMParser), unless the
   // reader is typing a reason. Stops once it has ended.
+  //
+  // The model's text is not stored until the conversation ends, so it
+  // comes live: `saying` events append pieces (inert, as text nodes) to
+  // the turn being written, and `said` replaces them with the whole text,
+  // which heals a piece missed. Each turn being written keeps its place
+  // among the stored entries across swaps, and they all go once the
+  // stored text is in the page.
   // ---------------------------------------------------------------------
 
   function liveConversation() {
@@ -437,11 +445,17 @@
     if (!stateEl || stateEl.getAttribute("data-state") !== "active") return;
     if (!("fetch" in window) || !("DOMParser" in window)) return;
     var path = window.location.pathname;
+    var first = document.getElementById("conversation");
+    var id = first ? first.getAttribute("data-id") : null;
     var timer = null;
     var es = null;
     var busy = false;
     var done = false;
     var last = null;
+    // Turns being written, in order: { el, who, text, anchor, next }, where
+    // anchor is how many stored entries came before it.
+    var turns = [];
+    var current = null;
 
     function typing() {
       var box = document.getElementById("conversation");
@@ -464,10 +478,93 @@
       return copy;
     }
 
+    /** The stored entries of a #conversation, in order: what the server
+     *  drew, without the turns being written and the end. */
+    function entries(box) {
+      var out = [];
+      for (var i = 0; i < box.children.length; i++) {
+        var c = box.children[i];
+        if (c.classList.contains("chat-live") || c.id === "conversation-end" || c.id === "reply-form") {
+          continue;
+        }
+        out.push(c);
+      }
+      return out;
+    }
+
+    function place(box, turn) {
+      var before = entries(box)[turn.anchor] || document.getElementById("conversation-end");
+      if (before && before.parentNode === box) box.insertBefore(turn.el, before);
+      else box.appendChild(turn.el);
+    }
+
+    /** Puts the turns being written back into a swapped-in #conversation,
+     *  or lets them go once the stored text is there (the model's words
+     *  after where the first one was written, or the conversation over). */
+    function keepTurns(box) {
+      if (turns.length === 0) return;
+      var list = entries(box);
+      var stored = false;
+      for (var i = turns[0].anchor; i < list.length; i++) {
+        if (list[i].classList.contains("chat-assistant")) stored = true;
+      }
+      var now = document.getElementById("conversation-state");
+      if (stored || !now || now.getAttribute("data-state") !== "active") {
+        turns = [];
+        current = null;
+        return;
+      }
+      for (var n = 0; n < turns.length; n++) place(box, turns[n]);
+    }
+
+    function atBottom() {
+      return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40;
+    }
+
+    function startTurn() {
+      var box = document.getElementById("conversation");
+      if (!box) return null;
+      var el = document.createElement("div");
+      el.className = "chat-msg chat-assistant chat-live is-writing";
+      var who = document.createElement("p");
+      who.className = "chat-who";
+      who.textContent = "Jarvis is writing…";
+      var text = document.createElement("div");
+      text.className = "chat-text";
+      el.appendChild(who);
+      el.appendChild(text);
+      var turn = { el: el, who: who, text: text, anchor: entries(box).length, next: 0 };
+      place(box, turn);
+      turns.push(turn);
+      return turn;
+    }
+
+    function saying(d) {
+      var follow = atBottom();
+      if (d.piece === 0 || !current) current = startTurn();
+      if (!current) return;
+      // A piece went missing (the stream fell behind or reconnected):
+      // say so until the whole text comes.
+      if (d.piece !== current.next) current.text.appendChild(document.createTextNode(" … "));
+      current.text.appendChild(document.createTextNode(inert(d.text)));
+      current.next = d.piece + 1;
+      if (follow) window.scrollTo(0, document.documentElement.scrollHeight);
+    }
+
+    function said(d) {
+      var turn = current || startTurn();
+      current = null;
+      if (!turn) return;
+      turn.text.textContent = inert(d.text);
+      turn.who.textContent = "Jarvis";
+      turn.el.classList.remove("is-writing");
+    }
+
     function stop() {
       done = true;
       clearInterval(timer);
       if (es) es.close();
+      document.documentElement.removeAttribute("data-live-chat");
     }
 
     function swap(fresh) {
@@ -484,6 +581,7 @@
       for (var n = 0; n < open.length; n++) {
         if (again[open[n]]) again[open[n]].open = true;
       }
+      keepTurns(node);
       localTimes(node);
       tick();
     }
@@ -523,10 +621,26 @@
     }
 
     timer = setInterval(refresh, 3000);
-    if ("EventSource" in window) {
-      es = new EventSource("/events");
+    if ("EventSource" in window && id) {
+      es = new EventSource("/events?conversation=" + encodeURIComponent(id));
       es.addEventListener("action", function () {
         setTimeout(refresh, 300);
+      });
+      es.addEventListener("saying", function (e) {
+        var d = parse(e.data);
+        if (done || !d || d.conversation !== id) return;
+        if (typeof d.text !== "string" || typeof d.piece !== "number") return;
+        saying(d);
+      });
+      es.addEventListener("said", function (e) {
+        var d = parse(e.data);
+        if (done || !d || d.conversation !== id || typeof d.text !== "string") return;
+        said(d);
+      });
+      // Marks the page as hearing the conversation live (a style or a
+      // test can tell text will come as it is written).
+      es.addEventListener("open", function () {
+        if (!done) document.documentElement.setAttribute("data-live-chat", "open");
       });
     }
   }

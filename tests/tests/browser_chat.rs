@@ -1,7 +1,8 @@
 //! One chat, end to end in headless Chromium: a person asks in the chat
 //! page, the planner (a scripted model endpoint) runs a read-only command
 //! unattended, proposes one that needs approval, which the person approves
-//! from the conversation itself, and finishes with a summary. Screenshots
+//! from the conversation itself, and finishes with a summary; the answer
+//! to a follow-up shows on the page while it is being written. Screenshots
 //! of the conversation at phone and desktop widths go to docs/screenshots/.
 
 use std::time::{Duration, Instant};
@@ -67,8 +68,24 @@ async fn wait_card(browser: &Browser, command: &str, state: &str) -> Card {
     }
 }
 
-/// What the model says to the follow-up.
+/// What the model says to the follow-up, in two halves: the stub holds
+/// the answer between them until the test has seen the first on the page.
+const FOLLOW_UP_BEFORE: &str = "Yes: the mark ";
+const FOLLOW_UP_AFTER: &str = "is still there.";
 const FOLLOW_UP_ANSWER: &str = "Yes: the mark is still there.";
+
+/// Waits until the stub's answers have reached `n` gates.
+async fn wait_gates(stub: &LlmStub, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while stub.gates_reached() < n {
+        assert!(
+            Instant::now() < deadline,
+            "the model was not asked in time ({} gates of {n})",
+            stub.gates_reached()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
@@ -106,8 +123,9 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
             }),
         ),
         Step::call("finish", json!({ "summary": summary })),
-        // The follow-up, answered with the whole conversation as history.
-        Step::text(FOLLOW_UP_ANSWER),
+        // The follow-up, answered with the whole conversation as history,
+        // streamed and held halfway.
+        Step::text_held(FOLLOW_UP_BEFORE, FOLLOW_UP_AFTER),
     ])
     .await;
     let llm = format!(
@@ -275,6 +293,25 @@ async fn a_chat_proposes_waits_for_approval_and_finishes_in_the_browser() {
         .fill("form#reply-form textarea#prompt", "did the mark stay?")
         .await;
     browser.click("button#reply-send").await;
+    // The answer's text shows while it is written, before the turn ends.
+    browser.wait_for("html[data-live-chat=open]").await;
+    wait_gates(&stub, 1).await;
+    stub.open_gate();
+    wait_gates(&stub, 2).await;
+    browser
+        .wait_text(
+            "#conversation .chat-live.is-writing .chat-text",
+            FOLLOW_UP_BEFORE.trim_end(),
+        )
+        .await;
+    let state = browser
+        .eval(
+            "return document.getElementById('conversation-state').getAttribute('data-state')",
+            vec![],
+        )
+        .await;
+    assert_eq!(state, json!("active"), "shown before the turn ended");
+    stub.open_gate();
     browser
         .wait_text("#conversation-summary", FOLLOW_UP_ANSWER)
         .await;

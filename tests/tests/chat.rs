@@ -1061,3 +1061,69 @@ async fn without_a_model_a_command_runs_and_anything_else_says_how_to_configure_
     );
     assert!(audit(&env, "action.proposed").is_empty());
 }
+
+/// `jarvis chat` prints the model's text on stderr as it streams in, on
+/// one `planner:` line per turn, made inert, and never twice. The model
+/// only talks and lists hosts, so this needs no sandbox host: its config
+/// names one that is never reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_models_text_is_printed_as_it_streams_in_and_once() {
+    let stub = LlmStub::start(vec![
+        Step::TextAndCalls(
+            "Looking at the hosts first.\u{1b}[2J".into(),
+            vec![("list_hosts".into(), json!({}))],
+        ),
+        Step::text("Nothing needs doing on nas."),
+    ])
+    .await;
+    let dir = jarvis_tests::TempDir::new("chat-stream");
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, "").expect("write known_hosts");
+    let config = dir.path().join("jarvis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\ndata_dir = \"data\"\n\n[hosts.nas]\ndestination = \"jarvis@nas.invalid\"\n\
+             known_hosts = \"{}\"\n\n{}",
+            known_hosts.display(),
+            llm_section(&stub.base_url(), 10)
+        ),
+    )
+    .expect("write config");
+    let config = config.to_str().expect("utf-8 path").to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        jarvis_bin();
+        let started = Instant::now();
+        let out = jarvis(&["--config", &config, "chat", "anything to do?"], b"");
+        Chat::from(out, started.elapsed())
+    })
+    .await
+    .expect("chat thread");
+
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout.trim(), "Nothing needs doing on nas.", "{out}");
+    // Each turn's pieces make one line, inert, and the whole text that
+    // follows them is not printed again.
+    assert!(
+        out.stderr
+            .contains("planner: Looking at the hosts first.\u{241b}[2J\n"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("planner: Nothing needs doing on nas.\n"),
+        "{out}"
+    );
+    assert_eq!(
+        out.stderr.matches("Looking at the hosts").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        out.stderr.matches("Nothing needs doing").count(),
+        1,
+        "{out}"
+    );
+    assert!(!out.stderr.contains('\u{1b}'), "{out}");
+    assert_eq!(stub.request_count(), 2);
+}

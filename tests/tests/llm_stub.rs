@@ -1,13 +1,14 @@
 //! The scripted model endpoint (`support/llm_stub.rs`) driven through the
 //! planner's real OpenAI-compatible client, so the end-to-end tests built on
-//! it can trust what it answers and records.
+//! it can trust what it answers and records: whole answers and streamed
+//! ones, breaks, stalls and gates.
 
 use std::time::{Duration, Instant};
 
 use jarvis_planner::client::{ModelSettings, OpenAiModel};
-use jarvis_planner::model::{Message, Model, ModelError, Role, ToolCall, Usage};
+use jarvis_planner::model::{Message, Model, ModelError, Reply, Role, ToolCall, Usage};
 use jarvis_planner::tools;
-use jarvis_tests::llm_stub::{LlmStub, SCRIPT_ENDED, STUB_MODEL, Step};
+use jarvis_tests::llm_stub::{LlmStub, SCRIPT_ENDED, STUB_MODEL, Sse, Step};
 use serde_json::json;
 
 /// The real client against `stub`, with backoffs small enough for a test.
@@ -20,6 +21,22 @@ fn model(stub: &LlmStub) -> OpenAiModel {
         ..ModelSettings::new(stub.base_url(), STUB_MODEL)
     })
     .expect("valid settings")
+}
+
+/// Asks `model` with `messages` and `tools`: the result, and the pieces of
+/// text it handed on as they came.
+async fn ask(
+    model: &OpenAiModel,
+    messages: &[Message],
+    tools: &[jarvis_planner::model::ToolSpec],
+) -> (Result<Reply, ModelError>, Vec<String>) {
+    let mut pieces = Vec::new();
+    let result = model
+        .complete(messages, tools, &mut |piece: &str| {
+            pieces.push(piece.to_owned())
+        })
+        .await;
+    (result, pieces)
 }
 
 fn hello() -> Vec<Message> {
@@ -39,10 +56,9 @@ async fn tool_calls_and_text_come_back_through_the_client() {
     .await;
     let model = model(&stub);
 
-    let reply = model
-        .complete(&hello(), &tools::specs())
-        .await
-        .expect("a tool call");
+    let (reply, pieces) = ask(&model, &hello(), &tools::specs()).await;
+    let reply = reply.expect("a tool call");
+    assert!(pieces.is_empty(), "no text: {pieces:?}");
     assert_eq!(reply.message.role, Role::Assistant);
     assert_eq!(reply.message.content, "");
     let [call] = reply.message.tool_calls.as_slice() else {
@@ -69,9 +85,9 @@ async fn tool_calls_and_text_come_back_through_the_client() {
         "call_1",
         "<<<UNTRUSTED OUTPUT\n/dev/sda1 91%\n<<<END UNTRUSTED OUTPUT>>>",
     ));
-    let reply = model
-        .complete(&messages, &tools::specs())
+    let reply = ask(&model, &messages, &tools::specs())
         .await
+        .0
         .expect("a malformed tool call, verbatim");
     assert_eq!(
         reply.message.tool_calls,
@@ -82,12 +98,16 @@ async fn tool_calls_and_text_come_back_through_the_client() {
         }]
     );
 
-    let reply = model.complete(&hello(), &[]).await.expect("text");
+    let (reply, pieces) = ask(&model, &hello(), &[]).await;
+    let reply = reply.expect("text");
     assert_eq!(reply.message.content, "The disk is 91% full.");
+    // Streamed in pieces, which add up to the text.
+    assert!(pieces.len() > 1, "{pieces:?}");
+    assert_eq!(pieces.concat(), "The disk is 91% full.");
     assert!(reply.message.tool_calls.is_empty());
 
     // Past the script: a final answer, never a hang.
-    let reply = model.complete(&hello(), &[]).await.expect("script ended");
+    let reply = ask(&model, &hello(), &[]).await.0.expect("script ended");
     assert_eq!(reply.message.content, SCRIPT_ENDED);
     assert_eq!(stub.remaining(), 0);
 
@@ -139,11 +159,11 @@ async fn a_rate_limit_is_retried_and_a_refusal_is_not() {
     .await;
     let model = model(&stub);
 
-    let reply = model.complete(&hello(), &[]).await.expect("an answer");
+    let reply = ask(&model, &hello(), &[]).await.0.expect("an answer");
     assert_eq!(reply.message.content, "after the wait");
     assert_eq!(stub.request_count(), 2);
 
-    let error = model.complete(&hello(), &[]).await.expect_err("refused");
+    let error = ask(&model, &hello(), &[]).await.0.expect_err("refused");
     assert_eq!(
         error,
         ModelError::Refused {
@@ -168,10 +188,10 @@ async fn server_errors_are_retried_then_reported_as_failing_not_unreachable() {
     .await;
     let model = model(&stub);
 
-    let reply = model.complete(&hello(), &[]).await.expect("an answer");
+    let reply = ask(&model, &hello(), &[]).await.0.expect("an answer");
     assert_eq!(reply.message.content, "recovered");
 
-    let error = model.complete(&hello(), &[]).await.expect_err("failing");
+    let error = ask(&model, &hello(), &[]).await.0.expect_err("failing");
     assert_eq!(
         error,
         ModelError::Failing {
@@ -201,7 +221,7 @@ async fn a_hang_times_out_then_closes_the_connection() {
 
     // The client gives up on the hanging attempt and retries.
     let started = Instant::now();
-    let reply = model.complete(&hello(), &[]).await.expect("an answer");
+    let reply = ask(&model, &hello(), &[]).await.0.expect("an answer");
     assert_eq!(reply.message.content, "second attempt");
     assert!(started.elapsed() < Duration::from_secs(3));
 
@@ -213,7 +233,7 @@ async fn a_hang_times_out_then_closes_the_connection() {
     };
     let error = OpenAiModel::new(settings)
         .expect("valid settings")
-        .complete(&hello(), &[])
+        .complete(&hello(), &[], &mut |_: &str| {})
         .await
         .expect_err("closed");
     assert!(matches!(error, ModelError::Unreachable { .. }), "{error:?}");
@@ -235,7 +255,181 @@ async fn the_models_list_and_a_base_url_without_v1() {
 
     let bare = stub.base_url().trim_end_matches("/v1").to_owned();
     let model = OpenAiModel::new(ModelSettings::new(bare, "other-model")).expect("valid settings");
-    let reply = model.complete(&hello(), &[]).await.expect("an answer");
+    let reply = ask(&model, &hello(), &[]).await.0.expect("an answer");
     assert_eq!(reply.message.content, "no /v1");
     assert_eq!(stub.requests()[0]["model"], "other-model");
+}
+
+#[tokio::test]
+async fn answers_stream_to_a_stream_request_and_come_whole_from_a_plain_endpoint() {
+    let text = "The root disk is 91% full; /var/log holds most of it.";
+    let stub = LlmStub::start(vec![
+        Step::text(text),
+        Step::call(
+            "run_command",
+            json!({"host": "nas", "command": "du -sh /var/log"}),
+        ),
+        Step::Plain(Box::new(Step::text(text))),
+        Step::Plain(Box::new(Step::call("finish", json!({"summary": "ok"})))),
+    ])
+    .await;
+    let model = model(&stub);
+
+    let (reply, pieces) = ask(&model, &hello(), &[]).await;
+    assert_eq!(reply.expect("streamed text").message.content, text);
+    assert_eq!(pieces.len(), 4, "{pieces:?}");
+    assert_eq!(pieces.concat(), text);
+
+    let (reply, pieces) = ask(&model, &hello(), &tools::specs()).await;
+    let reply = reply.expect("a streamed tool call");
+    assert!(pieces.is_empty());
+    assert_eq!(
+        reply.message.tool_calls,
+        vec![ToolCall {
+            id: "call_1".into(),
+            name: "run_command".into(),
+            arguments: json!({"host": "nas", "command": "du -sh /var/log"}).to_string(),
+        }]
+    );
+    assert_eq!(
+        reply.usage.total(),
+        120,
+        "the usage comes last in the stream"
+    );
+
+    // An endpoint that does not stream answers the same, whole.
+    let (reply, pieces) = ask(&model, &hello(), &[]).await;
+    assert_eq!(reply.expect("plain text").message.content, text);
+    assert_eq!(pieces, [text]);
+    let (reply, _) = ask(&model, &hello(), &tools::specs()).await;
+    assert_eq!(
+        reply.expect("a plain tool call").message.tool_calls[0].id,
+        "call_2"
+    );
+
+    for request in stub.requests() {
+        assert_eq!(request["stream"], true, "{request:#}");
+        assert_eq!(request["stream_options"]["include_usage"], true);
+    }
+}
+
+#[tokio::test]
+async fn a_broken_stream_is_asked_again_only_while_nothing_was_shown() {
+    let stub = LlmStub::start(vec![
+        Step::Stream(vec![
+            Sse::Event(json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})),
+            Sse::Cut,
+        ]),
+        Step::text("Second try."),
+        Step::Stream(vec![
+            Sse::text("Half an "),
+            Sse::Pause(Duration::from_millis(20)),
+            Sse::Cut,
+        ]),
+        Step::text("never asked for"),
+    ])
+    .await;
+    let model = model(&stub);
+
+    let (reply, pieces) = ask(&model, &hello(), &[]).await;
+    assert_eq!(
+        reply.expect("the retry's answer").message.content,
+        "Second try."
+    );
+    assert_eq!(pieces.concat(), "Second try.");
+    assert_eq!(stub.request_count(), 2);
+
+    let (error, pieces) = ask(&model, &hello(), &[]).await;
+    let error = error.expect_err("broken after text");
+    assert!(
+        matches!(&error, ModelError::BrokeOffShown { endpoint, .. } if *endpoint == stub.base_url()),
+        "{error:?}"
+    );
+    assert_eq!(pieces, ["Half an "]);
+    assert_eq!(stub.request_count(), 3, "not asked again");
+    assert_eq!(stub.remaining(), 1);
+}
+
+#[tokio::test]
+async fn a_stalled_or_malformed_stream_says_what_went_wrong() {
+    let stub = LlmStub::start(vec![
+        Step::Stream(vec![
+            Sse::text("Thinking"),
+            Sse::Pause(Duration::from_secs(10)),
+        ]),
+        Step::Stream(vec![
+            Sse::text("ok"),
+            Sse::Raw("data: {\"choices\": oops}\n\n".into()),
+        ]),
+    ])
+    .await;
+    let settings = ModelSettings {
+        idle_timeout: Duration::from_millis(300),
+        ..model(&stub).settings().clone()
+    };
+    let model = OpenAiModel::new(settings).expect("valid settings");
+
+    let started = Instant::now();
+    let (error, pieces) = ask(&model, &hello(), &[]).await;
+    assert_eq!(
+        error.expect_err("stalled"),
+        ModelError::BrokeOffShown {
+            endpoint: stub.base_url(),
+            reason: "nothing came for 300 ms".into()
+        }
+    );
+    assert_eq!(pieces, ["Thinking"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let (error, _) = ask(&model, &hello(), &[]).await;
+    let error = error.expect_err("malformed");
+    assert!(
+        matches!(&error, ModelError::Malformed { reason, .. } if reason.starts_with("event 2 of the stream is not JSON")),
+        "{error:?}"
+    );
+    assert_eq!(stub.request_count(), 2, "neither is asked again");
+}
+
+#[tokio::test]
+async fn gates_hold_a_streamed_answer_until_the_test_opens_them() {
+    let stub = LlmStub::start(vec![Step::text_held("Checking the ", "disk now.")]).await;
+    let model = model(&stub);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let heard = seen.clone();
+    let answer = tokio::spawn(async move {
+        model
+            .complete(&hello(), &[], &mut |piece: &str| {
+                heard.lock().expect("not poisoned").push_str(piece)
+            })
+            .await
+    });
+    let shown = || seen.lock().expect("not poisoned").clone();
+
+    wait_until("the first gate", || stub.gates_reached() == 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(shown(), "", "nothing before the first gate opens");
+    stub.open_gate();
+    wait_until("the second gate", || stub.gates_reached() == 2).await;
+    wait_until("the first half shown", || shown() == "Checking the ").await;
+    assert!(!answer.is_finished(), "the answer is still being written");
+    stub.open_gate();
+    let reply = answer
+        .await
+        .expect("the task ends")
+        .expect("the whole answer");
+    assert_eq!(reply.message.content, "Checking the disk now.");
+    assert_eq!(shown(), "Checking the disk now.");
+}
+
+/// Waits until `done`, for at most ten seconds.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "no {what} within ten seconds");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -64,7 +64,10 @@ fn show(ui: &str, event: ChatEvent) {
         ChatEvent::Planner(Event::Thinking { step }) => {
             writeln!(err, "jarvis: thinking (step {step})")
         }
-        ChatEvent::Planner(Event::Said { text }) => writeln!(err, "planner: {text}"),
+        // The model's text as it is written; `Said` only ends its line.
+        ChatEvent::Planner(Event::Saying { text, piece: 0 }) => write!(err, "planner: {text}"),
+        ChatEvent::Planner(Event::Saying { text, .. }) => write!(err, "{text}"),
+        ChatEvent::Planner(Event::Said { .. }) => writeln!(err),
         ChatEvent::Planner(Event::Proposed {
             host,
             command,

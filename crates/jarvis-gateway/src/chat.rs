@@ -80,9 +80,13 @@ impl Gateway {
             })?),
             None => None,
         };
+        // Answers stream, so `[llm] timeout_secs` bounds the waits, not the
+        // answer: for it to begin, and between two of its pieces. A long
+        // answer that keeps coming is never cut.
         let settings = ModelSettings {
             api_key,
             timeout: llm.timeout,
+            idle_timeout: llm.timeout,
             retries: llm.retries,
             ..ModelSettings::new(&llm.base_url, &llm.model)
         };

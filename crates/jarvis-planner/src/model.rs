@@ -126,13 +126,39 @@ pub enum ModelError {
         /// Why.
         reason: String,
     },
-    /// No answer within the timeout.
-    #[error("the model at {endpoint} did not answer within {}s", .after.as_secs())]
+    /// No answer began within the timeout, on every attempt.
+    #[error("the model at {endpoint} did not answer within {}", span(*.after))]
     Timeout {
         /// The base URL.
         endpoint: String,
         /// The timeout.
         after: Duration,
+    },
+    /// The answer began and broke off before any of its text was shown
+    /// (the connection closed, the stream ended early or reported an
+    /// error, or nothing came within the idle timeout), on every attempt.
+    #[error(
+        "the model at {endpoint} broke off its answer midway ({attempts} attempts; the last: {reason})"
+    )]
+    BrokeOff {
+        /// The base URL.
+        endpoint: String,
+        /// Attempts made.
+        attempts: u32,
+        /// What happened the last time.
+        reason: String,
+    },
+    /// The answer broke off after part of its text had been shown. It is
+    /// not asked for again: a second answer would show its text a second
+    /// time, and not necessarily the same text.
+    #[error(
+        "the model at {endpoint} broke off its answer after part of it was shown, and was not asked again so that nothing shows twice: {reason}"
+    )]
+    BrokeOffShown {
+        /// The base URL.
+        endpoint: String,
+        /// What happened.
+        reason: String,
     },
     /// Still rate limited after every retry.
     #[error("the model at {endpoint} is rate limiting; gave up after {attempts} attempts")]
@@ -176,15 +202,37 @@ pub enum ModelError {
     },
 }
 
+/// A duration as errors say it: whole seconds, or milliseconds below one.
+pub(crate) fn span(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
 /// A boxed future, so [`Model`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the text of an answer goes while it is being written: each piece
+/// once, in order.
+pub type Saying<'a> = &'a mut (dyn FnMut(&str) + Send);
 
 /// A chat-completion model with tool calling.
 pub trait Model: Send + Sync {
     /// One completion of `messages`, offering `tools`.
+    ///
+    /// The answer's text is handed to `saying` as it arrives. The pieces,
+    /// joined, are the start of the reply's text, and all of it when the
+    /// reply comes back; no piece is ever given twice, so a model that
+    /// asks again after a failure may do so only while it has given none
+    /// ([`ModelError::BrokeOffShown`] otherwise). A model that cannot
+    /// stream may give the text whole, or not at all: the agent loop
+    /// passes on whatever of the reply's text it was not given.
     fn complete<'a>(
         &'a self,
         messages: &'a [Message],
         tools: &'a [ToolSpec],
+        saying: Saying<'a>,
     ) -> BoxFuture<'a, Result<Reply, ModelError>>;
 }

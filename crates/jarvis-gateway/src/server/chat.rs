@@ -1,7 +1,9 @@
 //! The chat pages: start a conversation with the planner, and watch one.
 //! The conversation runs in the background (the request only records it
 //! and redirects); the page shows what is stored so far and refreshes while
-//! it is active. What it proposes is decided with the queue's own forms.
+//! it is active, and the model's text reaches it live as it is written
+//! (`LiveEvent::Saying`, never stored). What it proposes is decided with
+//! the queue's own forms.
 
 use std::collections::HashMap;
 
@@ -10,11 +12,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use jarvis_core::{ActionState, ConversationId, person};
+use jarvis_planner::agent::Event;
 use jarvis_planner::model::Model;
 use jarvis_store::ConversationRecord;
 use serde::Deserialize;
 
 use super::error::AppError;
+use super::live_event::LiveEvent;
 use super::page::{chrome, html, page};
 use super::session::{Caller, FormUser, WebUser};
 use super::state::{AppState, Shared, now_unix, unix};
@@ -175,7 +179,8 @@ async fn stop(state: &Shared, id: ConversationId, why: &str) {
     }
 }
 
-/// Runs a recorded conversation to its end, off the request.
+/// Runs a recorded conversation to its end, off the request, telling the
+/// pages that watch it the model's text as it is written.
 fn spawn_chat<M: Model + 'static>(
     state: AppState,
     conversation: ConversationRecord,
@@ -183,7 +188,13 @@ fn spawn_chat<M: Model + 'static>(
 ) {
     tokio::spawn(async move {
         let id = conversation.id;
-        let mut observer = |_: ChatEvent| {};
+        let live = state.live.clone();
+        let mut observer = |event: ChatEvent| {
+            if let Some(event) = live_text(id, event) {
+                // Nobody watching is no error.
+                let _ = live.send(event);
+            }
+        };
         let model = model.as_ref().map(|m| m as &dyn Model);
         match state
             .gw
@@ -207,6 +218,29 @@ fn spawn_chat<M: Model + 'static>(
             }
         }
     });
+}
+
+/// What of a conversation's events the pages watching it hear live: the
+/// model's text, in pieces and whole. The rest reaches them through the
+/// store (actions and their changes, the messages once stored).
+fn live_text(conversation: ConversationId, event: ChatEvent) -> Option<LiveEvent> {
+    match event {
+        ChatEvent::Planner(Event::Saying { text, piece }) => Some(LiveEvent::Saying {
+            conversation,
+            piece,
+            text,
+        }),
+        ChatEvent::Planner(Event::Said { text }) => Some(LiveEvent::Said { conversation, text }),
+        ChatEvent::Planner(
+            Event::Thinking { .. }
+            | Event::Proposed { .. }
+            | Event::Result { .. }
+            | Event::ToolError { .. }
+            | Event::Finished { .. }
+            | Event::Stopped { .. },
+        )
+        | ChatEvent::Waiting { .. } => None,
+    }
 }
 
 /// `GET /chat/{id}`: one conversation, its actions inline.

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::Uri;
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use jarvis_core::{ActionId, ActionState, Decision};
+use jarvis_core::{ActionId, ActionState, ConversationId, Decision};
 use jarvis_store::{ActionChange, ChangeKind};
 use serde::Deserialize;
 use tokio::sync::broadcast;
@@ -18,7 +18,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::limits;
-use super::live_event::LiveEvent;
+use super::live_event::{Interest, LiveEvent};
 use super::session::WebUser;
 use super::state::{AppState, Shared};
 use crate::notify::{Notice, NoticeKind};
@@ -28,13 +28,20 @@ use crate::pipeline::time_of;
 pub(crate) struct EventsQuery {
     #[serde(default)]
     action: Option<ActionId>,
+    #[serde(default)]
+    conversation: Option<ConversationId>,
 }
 
-/// `GET /events`: the live stream, optionally about one action.
+/// `GET /events`: the live stream, optionally about one action, and with
+/// `?conversation=ID` the model's text in that conversation as it is
+/// written.
 ///
-/// Streams are never timed out, so they are bounded in number instead
-/// (`max_streams`): beyond it the stream is refused with 503, and a page
-/// without one still works, only without live updates.
+/// A conversation's text goes to whoever may read its page, which is
+/// every signed-in caller (`chat::show` asks no more than `WebUser`
+/// either); should conversations become private, the same rule belongs
+/// here. Streams are never timed out, so they are bounded in number
+/// instead (`max_streams`): beyond it the stream is refused with 503, and
+/// a page without one still works, only without live updates.
 pub(crate) async fn events(
     State(state): State<AppState>,
     WebUser(_caller): WebUser,
@@ -55,14 +62,19 @@ pub(crate) async fn events(
         );
     };
     let mut stopping = state.stopping.subscribe();
+    let interest = Interest {
+        action: q.action,
+        conversation: q.conversation,
+    };
     let stream = BroadcastStream::new(state.live.subscribe()).filter_map(move |item| {
         // The stream's place is given back when the stream is dropped
         // (the browser went away, or the server stops).
         let _place = &place;
         // A browser that fell behind just misses chunks; the page reloads
-        // the stored record when the action changes state.
+        // the stored record when the action changes state, and a turn's
+        // whole text follows its pieces.
         let event = item.ok()?;
-        if q.action.is_some_and(|id| id != event.id()) {
+        if !event.concerns(interest) {
             return None;
         }
         event.to_sse().map(Ok::<_, Infallible>)
