@@ -149,6 +149,10 @@ fn event_json(ui: &str, event: &ChatEvent) -> Value {
             "link": format!("{ui}/actions/{id}"),
         }),
         ChatEvent::Planner(Event::Thinking { step }) => json!({ "type": "thinking", "step": step }),
+        // Many per turn, as the model writes; `said` follows with the whole.
+        ChatEvent::Planner(Event::Saying { text, piece }) => {
+            json!({ "type": "saying", "piece": piece, "text": text })
+        }
         ChatEvent::Planner(Event::Said { text }) => json!({ "type": "said", "text": text }),
         ChatEvent::Planner(Event::Proposed {
             host,
