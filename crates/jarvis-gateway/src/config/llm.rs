@@ -31,7 +31,8 @@ pub struct LlmSettings {
     pub model: String,
     /// Where the API key is; local servers (Ollama, llama.cpp) need none.
     pub api_key: Option<SecretRef>,
-    /// How long one completion may take.
+    /// How long the answer may take to begin, and the longest pause
+    /// within it once it streams.
     pub timeout: Duration,
     /// Attempts after the first for a rate limit, a server error, a
     /// timeout or a dropped connection.
