@@ -242,7 +242,7 @@ fn read_call(input: &[u8]) -> Result<Call, Unjudgeable> {
         }),
         Some(other) => Err(Unjudgeable::Field {
             field,
-            problem: format!("is {}, not a string", kind(other)),
+            problem: format!("is {}, not a string", jarvis_core::text::json_kind(other)),
         }),
     };
     let event = text("hook_event_name", fields.get("hook_event_name"))?;
@@ -263,7 +263,7 @@ fn read_call(input: &[u8]) -> Result<Call, Unjudgeable> {
         Some(other) => {
             return Err(Unjudgeable::Field {
                 field: "tool_input",
-                problem: format!("is {}, not an object", kind(other)),
+                problem: format!("is {}, not an object", jarvis_core::text::json_kind(other)),
             });
         }
     };
@@ -272,18 +272,6 @@ fn read_call(input: &[u8]) -> Result<Call, Unjudgeable> {
         return Err(Unjudgeable::EmptyCommand);
     }
     Ok(Call::Bash { command })
-}
-
-/// A JSON value's kind, for a message.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The agent's answer to the policy's judgement.

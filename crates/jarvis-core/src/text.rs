@@ -284,6 +284,19 @@ pub fn spans(sentence: &str) -> Vec<Span<'_>> {
     out
 }
 
+/// What kind of JSON value `v` is, with its article, for a message that
+/// says what was sent instead of what was wanted ("got an array").
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -391,7 +391,7 @@ fn decode<T: DeserializeOwned>(
     if !value.is_object() {
         return Err(ToolError::Malformed {
             tool,
-            reason: format!("got {}", kind_of(&value)),
+            reason: format!("got {}", jarvis_core::text::json_kind(&value)),
             shape,
         });
     }
@@ -400,17 +400,6 @@ fn decode<T: DeserializeOwned>(
         problem: e.to_string(),
         shape,
     })
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 struct Check {
