@@ -128,29 +128,12 @@ impl Served {
 
     /// `jarvis tokens add NAME --scope SCOPE`; returns the printed token.
     pub fn add_token(&self, name: &str, scope: &str) -> String {
-        let out = self.env.jarvis(&["tokens", "add", name, "--scope", scope]);
-        assert!(
-            out.status.success(),
-            "tokens add: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        self.env.add_token(name, scope)
     }
 
     /// The audit events of `kind`, newest first, as the CLI reads them.
     pub fn audit(&self, kind: &str) -> Vec<serde_json::Value> {
-        let out = self
-            .env
-            .jarvis(&["audit", "list", "--kind", kind, "--json"]);
-        assert!(
-            out.status.success(),
-            "audit list: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.env.audit(kind)
     }
 }
 

@@ -150,27 +150,27 @@ fn check_refusal_audited(events: &[Value], token: &str) {
     );
 }
 
-fn token(env: &Env, name: &str, scope: &str) -> String {
-    let out = env.jarvis(&["tokens", "add", name, "--scope", scope]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+/// An allowed, a pending and a denied command.
+fn three_runs(ran: &str, waits: &str, denied: &str) -> [Value; 3] {
+    [
+        run(&format!("echo {ran}")),
+        run(&format!("touch /tmp/{waits}")),
+        run(&format!("echo {denied}; rm -rf /")),
+    ]
 }
 
 #[test]
 fn over_stdio_on_the_local_store() {
     let env = Env::new("mcp-stdio", "", "");
-    let agent = token(&env, "mcp-agent", "propose");
-    let reader = token(&env, "mcp-reader", "read");
+    let agent = env.add_token("mcp-agent", "propose");
+    let reader = env.add_token("mcp-reader", "read");
     let (ran, waits, denied) = (marker("mcp-ran"), marker("mcp-waits"), marker("mcp-denied"));
+    let [allowed, pending, refused] = three_runs(&ran, &waits, &denied);
     let steps = json!([
         { "list_tools": true },
-        run(&format!("echo {ran}")),
-        run(&format!("touch /tmp/{waits}")),
-        run(&format!("echo {denied}; rm -rf /")),
+        allowed,
+        pending,
+        refused,
         { "tool": "list_hosts" },
     ]);
     let config = env.config.to_str().expect("utf-8 path");
@@ -234,14 +234,7 @@ fn over_stdio_on_the_local_store() {
     );
     check_not_allowed(&client.answer(0));
     client.finish();
-    let events: Vec<Value> = String::from_utf8_lossy(
-        &env.jarvis(&["audit", "list", "--kind", "access.refused", "--json"])
-            .stdout,
-    )
-    .lines()
-    .filter_map(|l| serde_json::from_str(l).ok())
-    .collect();
-    check_refusal_audited(&events, "mcp-reader");
+    check_refusal_audited(&env.audit("access.refused"), "mcp-reader");
 }
 
 #[test]
@@ -292,12 +285,8 @@ async fn over_http_and_over_stdio_to_a_server() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let (ran, waits, denied) = (marker("mcp-ran"), marker("mcp-waits"), marker("mcp-denied"));
-    let steps = json!([
-        { "list_tools": true },
-        run(&format!("echo {ran}")),
-        run(&format!("touch /tmp/{waits}")),
-        run(&format!("echo {denied}; rm -rf /")),
-    ]);
+    let [allowed, pending, refused] = three_runs(&ran, &waits, &denied);
+    let steps = json!([{ "list_tools": true }, allowed, pending, refused]);
     let log = s.env.dir().join("mcp-http.log");
     let client = McpRun::http(&steps, &url, &agent, &log);
     check_tools(&client.answer(0));

@@ -278,36 +278,30 @@ fn read_call(input: &[u8]) -> Result<Call, Unjudgeable> {
 fn verdict(agent: Agent, j: &Judgement) -> Answer {
     let said = reason(j);
     match (agent, j.decision) {
-        (Agent::ClaudeCode, Decision::Allow) => claude_code("allow", &said),
-        (Agent::ClaudeCode, Decision::Approve) => claude_code("ask", &said),
-        (Agent::ClaudeCode, Decision::Deny) => claude_code("deny", &said),
+        (Agent::ClaudeCode, Decision::Allow) => pre_tool_use("allow", &said),
+        (Agent::ClaudeCode, Decision::Approve) => pre_tool_use("ask", &said),
+        (Agent::ClaudeCode, Decision::Deny) => pre_tool_use("deny", &said),
         // Codex rejects a bare allow as unsupported: silence lets the
         // call go on to Codex's own approval settings.
         (Agent::Codex, Decision::Allow) => Answer::Silent,
         // Codex cannot ask a person from a hook; what must wait for one
         // does not run.
-        (Agent::Codex, Decision::Approve) => codex_deny(&format!(
-            "{said} Codex hooks cannot ask a person, so Jarvis holds it back: ask the user to run it, or to allow it."
-        )),
-        (Agent::Codex, Decision::Deny) => codex_deny(&said),
+        (Agent::Codex, Decision::Approve) => pre_tool_use(
+            "deny",
+            &format!(
+                "{said} Codex hooks cannot ask a person, so Jarvis holds it back: ask the user to run it, or to allow it."
+            ),
+        ),
+        (Agent::Codex, Decision::Deny) => pre_tool_use("deny", &said),
     }
 }
 
-fn claude_code(decision: &str, reason: &str) -> Answer {
+/// A `PreToolUse` answer: Claude Code and Codex read the same shape.
+fn pre_tool_use(decision: &str, reason: &str) -> Answer {
     Answer::Json(json!({
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",
             "permissionDecision": decision,
-            "permissionDecisionReason": reason,
-        }
-    }))
-}
-
-fn codex_deny(reason: &str) -> Answer {
-    Answer::Json(json!({
-        "hookSpecificOutput": {
-            "hookEventName": "PreToolUse",
-            "permissionDecision": "deny",
             "permissionDecisionReason": reason,
         }
     }))

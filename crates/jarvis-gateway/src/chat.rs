@@ -632,13 +632,8 @@ impl<'a> ChatActions<'a> {
         let people = people_said(store, a)
             .await
             .map_err(failed)?
-            .into_iter()
-            .filter_map(|said| match (said.approved, said.words) {
-                (true, Some(w)) => Some(format!("a person approved it: {w}")),
-                (true, None) => None,
-                (false, Some(w)) => Some(format!("a person rejected it: {w}")),
-                (false, None) => Some("a person rejected it and gave no reason".into()),
-            })
+            .iter()
+            .filter_map(Said::told)
             .collect();
         Ok(ActionReport {
             id: a.id,
@@ -675,14 +670,30 @@ pub(crate) struct Said {
     pub(crate) words: Option<String>,
 }
 
+impl Said {
+    /// What an agent is told of it with the result; nothing for an
+    /// approval without words.
+    pub(crate) fn told(&self) -> Option<String> {
+        match (self.approved, &self.words) {
+            (true, Some(w)) => Some(format!("a person approved it: {w}")),
+            (true, None) => None,
+            (false, Some(w)) => Some(format!("a person rejected it: {w}")),
+            (false, None) => Some("a person rejected it and gave no reason".into()),
+        }
+    }
+}
+
+/// A decision's reason as words worth repeating: trimmed, none if blank.
+pub(crate) fn words(reason: Option<&str>) -> Option<String> {
+    reason
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+}
+
 /// What the people who decided on `a` said, approvals first: told to the
 /// model with the result, and shown with the action in its conversation.
 pub(crate) async fn people_said(store: &Store, a: &ActionRecord) -> Result<Vec<Said>, StoreError> {
-    let words = |w: Option<&str>| {
-        w.map(str::trim)
-            .filter(|w| !w.is_empty())
-            .map(str::to_owned)
-    };
     let mut said: Vec<Said> = store
         .approvals_of(a.id)
         .await?

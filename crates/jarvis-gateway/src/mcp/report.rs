@@ -4,6 +4,8 @@
 
 use jarvis_core::{ActionId, ActionState, Decision, Risk};
 use jarvis_planner::agent::ActionReport;
+
+use crate::chat::{Said, words};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -57,12 +59,16 @@ struct ShownStream {
 #[derive(Debug, Deserialize)]
 struct ShownApproval {
     #[serde(default)]
+    approver: String,
+    #[serde(default)]
     reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct ShownEvent {
     kind: String,
+    #[serde(default)]
+    actor: String,
     #[serde(default)]
     payload: String,
 }
@@ -71,31 +77,27 @@ impl Shown {
     /// The planner's report of it: state, decision, reasons, what the
     /// people who decided said, and the output.
     pub(crate) fn report(&self) -> ActionReport {
-        let words = |w: Option<&str>| {
-            w.map(str::trim)
-                .filter(|w| !w.is_empty())
-                .map(str::to_owned)
-        };
-        let mut people: Vec<String> = self
+        let mut said: Vec<Said> = self
             .approvals
             .iter()
-            .filter_map(|a| words(a.reason.as_deref()))
-            .map(|w| format!("a person approved it: {w}"))
+            .map(|a| Said {
+                by: a.approver.clone(),
+                approved: true,
+                words: words(a.reason.as_deref()),
+            })
             .collect();
         if self.action.state == ActionState::Rejected {
-            let said = self
-                .events
-                .iter()
-                .filter(|e| e.kind == "action.rejected")
-                .find_map(|e| {
+            let rejection = self.events.iter().find(|e| e.kind == "action.rejected");
+            said.push(Said {
+                by: rejection.map(|e| e.actor.clone()).unwrap_or_default(),
+                approved: false,
+                words: rejection.and_then(|e| {
                     let payload: Value = serde_json::from_str(&e.payload).ok()?;
                     words(payload["reason"].as_str())
-                });
-            people.push(match said {
-                Some(w) => format!("a person rejected it: {w}"),
-                None => "a person rejected it and gave no reason".into(),
+                }),
             });
         }
+        let people = said.iter().filter_map(Said::told).collect();
         let run = self.run.as_ref();
         ActionReport {
             id: self.action.id,
